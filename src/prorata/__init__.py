@@ -1,0 +1,1 @@
+"""Prorata: open-source, multi-tenant fund administration."""

@@ -1,0 +1,5 @@
+import sys
+
+from prorata.cli import main
+
+sys.exit(main())

@@ -1,0 +1,189 @@
+"""The `prorata` command: up | web | worker | migrate | orgs create | orgs list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from prorata import config, db, logs
+from prorata.config import Settings
+
+
+def _set_title(title: str) -> None:
+    import setproctitle
+
+    setproctitle.setproctitle(title)
+
+
+def _configure_logs(settings: Settings, process: str) -> None:
+    """Services log JSON lines to stdout; one-shot commands log to stderr (stdout is output)."""
+    stream = sys.stdout if process in {"launcher", "web", "worker"} else sys.stderr
+    logs.configure(
+        level=settings.log_level, secrets=settings.secret_values(), process=process, stream=stream
+    )
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from prorata import launcher
+
+    _set_title("prorata: up")
+    _configure_logs(settings, "launcher")
+    return launcher.up(settings)
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from prorata.app import create_app
+
+    _set_title("prorata: web")
+    _configure_logs(settings, "web")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from prorata import jobs
+
+    _set_title("prorata: worker")
+    _configure_logs(settings, "worker")
+    try:
+        asyncio.run(jobs.run_worker(settings))
+    except jobs.WorkerConfigError as exc:
+        print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except jobs.WorkerStopped as exc:
+        print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
+@contextmanager
+def _owner_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded server (started for the command if `up` is not running)."""
+    if not settings.embedded:
+        yield db.owner_url(settings)
+        return
+    from prorata import migrate
+    from prorata.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    embedded.start()
+    try:
+        url = embedded.ensure_database()
+        migrate.run(settings, url=url)
+        yield url
+    finally:
+        embedded.release()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from prorata import migrate
+
+    _configure_logs(settings, "migrate")
+    if settings.embedded:
+        with _owner_url(settings):
+            return 0  # the embedded path migrates on the way in
+    migrate.run(settings)
+    return 0
+
+
+def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
+    from prorata.orgs import service as org_service
+
+    async def create(url: str) -> org_service.NewOrg:
+        engine = db.create_engine(url, pool_size=1)
+        try:
+            async with db.sessionmaker(engine)() as session, session.begin():
+                return await org_service.create_org(
+                    session, name=args.name, owner_email=args.owner_email
+                )
+        finally:
+            await engine.dispose()
+
+    _configure_logs(settings, "cli")
+    with _owner_url(settings) as owner:
+        created = asyncio.run(create(db.app_url(settings, owner=owner)))
+    print(  # noqa: T201 - the command's output
+        json.dumps(
+            {
+                "org_id": str(created.org_id),
+                "user_id": str(created.user_id),
+                "api_key": created.api_key,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_orgs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from prorata.orgs import repository as org_repository
+
+    async def list_all(url: str) -> list[dict[str, str]]:
+        engine = db.create_engine(url, pool_size=1)
+        try:
+            async with db.sessionmaker(engine)() as session, session.begin():
+                orgs = await org_repository.list_orgs(session)
+                return [
+                    {"org_id": str(o.id), "name": o.name, "created_at": o.created_at.isoformat()}
+                    for o in orgs
+                ]
+        finally:
+            await engine.dispose()
+
+    _configure_logs(settings, "cli")
+    with _owner_url(settings) as owner:
+        rows = asyncio.run(list_all(owner))
+    print(json.dumps(rows, indent=2))  # noqa: T201 - the command's output
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prorata", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[..., int], help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add("up", cmd_up, "run everything locally: embedded PostgreSQL, web and worker")
+    add("web", cmd_web, "serve the API (uvicorn)")
+    add("worker", cmd_worker, "run background jobs")
+    add("migrate", cmd_migrate, "create the app role and apply database migrations")
+    orgs = commands.add_parser("orgs", help="manage organisations").add_subparsers(
+        dest="orgs_command", required=True
+    )
+    create = orgs.add_parser("create", help="create an organisation and its owner's API key")
+    create.add_argument("name")
+    create.add_argument("--owner-email", required=True)
+    create.set_defaults(handler=cmd_orgs_create)
+    orgs.add_parser("list", help="list organisations").set_defaults(handler=cmd_orgs_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load()
+    except config.SettingsError as exc:
+        print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+    return handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

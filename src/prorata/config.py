@@ -1,0 +1,97 @@
+"""Settings: one object, read from the environment once at start, passed down from there.
+
+Names are `PRORATA_*`, plus the standard `DATABASE_URL` and `OTEL_*` ones. Nothing here runs at
+import time; `load()` is called by the command that starts a process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Default secrets are fine on a laptop and refused in production (see `_refuse_unsafe_production`).
+DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
+
+
+class SettingsError(RuntimeError):
+    """Raised with a message fit for a human when the settings cannot be used."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRORATA_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description="Owner connection (migrations, operator commands). Unset: embedded PostgreSQL.",
+    )
+    app_database_url: SecretStr | None = Field(
+        default=None,
+        description="Connection of the app role used by web and worker. "
+        "Unset: DATABASE_URL with the app role's name and password.",
+    )
+    db_app_role: str = Field(default="prorata_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_app_password: SecretStr = SecretStr(DEV_APP_DB_PASSWORD)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+    ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
+
+    otel_service_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.database_url is None and self.app_database_url is None:
+            problems.append("DATABASE_URL must be set explicitly (no embedded PostgreSQL)")
+        if (
+            self.app_database_url is None
+            and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
+        ):
+            problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external PostgreSQL is configured and the launcher must start one."""
+        return self.database_url is None and self.app_database_url is None
+
+    def secret_values(self) -> list[str]:
+        """Every secret this process knows, so the log redactor can scrub them anywhere."""
+        values = [
+            field.get_secret_value()
+            for field in (self.database_url, self.app_database_url, self.db_app_password)
+            if field is not None
+        ]
+        return [value for value in values if value]
+
+
+def load() -> Settings:
+    """Read the environment once; turn validation errors into one readable message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {where}: {error['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None

@@ -1,0 +1,109 @@
+"""Database access: engines, the declarative base, and tenant-scoped transactions.
+
+Two roles exist (see docs/architecture.md): the *owner* runs migrations and operator commands
+through `DATABASE_URL`; the *app* role (web and worker) owns nothing and cannot bypass row-level
+security. The tenant of a transaction is set with `set_tenant`, which is local to the transaction,
+so a pooled connection never carries one tenant into another's request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from prorata.config import Settings, SettingsError
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """`postgresql://…` (libpq style, as operators write it) → the psycopg 3 dialect URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise SettingsError(f"only PostgreSQL URLs are supported, got {parsed.drivername!r}")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def libpq_url(url: URL) -> str:
+    """The plain `postgresql://` form psycopg and libpq tools accept."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def owner_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise SettingsError("DATABASE_URL is not set (the launcher sets it for embedded runs)")
+    return settings.database_url.get_secret_value()
+
+
+def app_url(settings: Settings, *, owner: str | None = None) -> str:
+    """The app role's URL: explicit, or the owner URL with the app role's name and password."""
+    if settings.app_database_url is not None:
+        return settings.app_database_url.get_secret_value()
+    derived = make_url(owner or owner_url(settings)).set(
+        username=settings.db_app_role, password=settings.db_app_password.get_secret_value()
+    )
+    return libpq_url(derived)
+
+
+def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
+    return _create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        **kwargs,
+    )
+
+
+def sync_engine(url: str) -> sa.Engine:
+    """A one-connection engine for migrations and operator commands."""
+    return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Scope the current transaction to one organisation (RLS reads `app.org_id`)."""
+    await session.execute(
+        sa.text("SELECT set_config('app.org_id', :org_id, true)"), {"org_id": str(org_id)}
+    )
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """One transaction for one tenant, committed on success: the scope jobs and commands use."""
+    async with sessions() as session, session.begin():
+        await set_tenant(session, org_id)
+        yield session
+
+
+async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under a session's transaction (to enqueue jobs inside it)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver

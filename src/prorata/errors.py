@@ -1,0 +1,152 @@
+"""Errors carry their HTTP status; one set of handlers renders RFC 9457 problem+json.
+
+Services raise `Problem` subclasses; nothing else reaches a client. An unexpected exception is
+answered by `middleware.RequestContextMiddleware` with a bare 500 problem naming the request id.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error a client can act on. `slug` names its type: `urn:prorata:problem:<slug>`."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.title = title or http.HTTPStatus(self.status).phrase
+        self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
+
+
+class BadRequest(Problem):
+    status = 400
+    slug = "bad-request"
+
+
+class Unauthorized(Problem):
+    status = 401
+    slug = "unauthorized"
+
+    def __init__(self, detail: str = "a valid API key is required") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="prorata"'})
+
+
+class Forbidden(Problem):
+    status = 403
+    slug = "forbidden"
+
+
+class NotFound(Problem):
+    status = 404
+    slug = "not-found"
+
+
+class Conflict(Problem):
+    status = 409
+    slug = "conflict"
+
+
+class Unprocessable(Problem):
+    status = 422
+    slug = "unprocessable"
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    slug = "unavailable"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    detail: str | None,
+    slug: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:prorata:problem:{slug}" if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    body.update(extensions or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        request,
+        status=exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        slug=exc.slug,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = http.HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    return problem_response(
+        request,
+        status=exc.status_code,
+        title=phrase,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Field errors without echoing the input back (it may hold secrets or be huge)."""
+    return [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
+        for error in errors
+    ]
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc.errors())
+    return problem_response(
+        request,
+        status=422,
+        title="Unprocessable Content",
+        detail="the request does not match the schema",
+        slug="validation",
+        extensions={"errors": errors},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -1,0 +1,126 @@
+"""`prorata up`: everything on one machine, as two supervised processes.
+
+Starts the embedded PostgreSQL when no DATABASE_URL is set, applies migrations, makes sure the
+demo organisation exists, then runs `prorata web` and `prorata worker` as separate processes.
+If either child dies, the launcher says so and shuts everything down with a non-zero exit (a
+process manager, or the user, restarts it): a half-running system is worse than a stopped one.
+On SIGINT or SIGTERM it stops web, then worker, then PostgreSQL, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from prorata import db, demo, migrate
+from prorata.config import Settings
+from prorata.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+_STOP_TIMEOUT = {"web": 15.0, "worker": 40.0}
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM if the launcher vanishes (even by SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "prorata", command],
+        env=env,
+        # Own session: a terminal's Ctrl-C reaches only the launcher, which stops the children
+        # in order (web first, so no request is accepted by a server whose worker is gone).
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
+
+
+def _stop(name: str, process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(_STOP_TIMEOUT[name])
+    except subprocess.TimeoutExpired:
+        log.warning("child did not stop in time; killing it", extra={"child": name})
+        process.kill()
+        process.wait()
+
+
+def _banner(settings: Settings, api_key: str) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    return (
+        "\nProrata is running (web and worker are separate processes).\n"
+        f"  API:           {base}/api/v1   (alias: {base}/api)\n"
+        f"  API docs:      {base}/api/v1/docs\n"
+        f"  Health:        {base}/api/system/health\n"
+        f"  Demo API key:  {api_key}   (owner of the demo organisation)\n"
+        f'  Try:           curl -H "Authorization: Bearer {api_key}" {base}/api/v1/me\n'
+        "Press Ctrl-C to stop.\n"
+    )
+
+
+def _child_env(settings: Settings, owner_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # Children connect as the app role only; they never see the owner's credentials.
+    env.pop("DATABASE_URL", None)
+    env["PRORATA_APP_DATABASE_URL"] = db.app_url(settings, owner=owner_url)
+    env["PRORATA_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    return env
+
+
+def up(settings: Settings) -> int:
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    embedded: EmbeddedPostgres | None = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    exit_code = 0
+    try:
+        if settings.embedded:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            embedded.start()
+            owner_url = embedded.ensure_database()
+        else:
+            owner_url = db.owner_url(settings)
+        migrate.run(settings, url=owner_url)
+        api_key = demo.ensure_demo_org(settings, app_url=db.app_url(settings, owner=owner_url))
+        env = _child_env(settings, owner_url)
+        for name in ("web", "worker"):
+            if not stop_requested.is_set():
+                children[name] = _spawn(name, env)
+        print(_banner(settings, api_key), flush=True)  # noqa: T201 - the user's instructions
+        while not stop_requested.wait(0.2):
+            dead = {name: p.returncode for name, p in children.items() if p.poll() is not None}
+            if dead:
+                for name, code in dead.items():
+                    log.error(
+                        "child process exited; shutting down",
+                        extra={"child": name, "exit_code": code},
+                    )
+                exit_code = 1
+                break
+    finally:
+        for name in ("web", "worker"):
+            if name in children:
+                _stop(name, children[name])
+        if embedded is not None:
+            embedded.stop()
+        log.info("stopped")
+    return exit_code

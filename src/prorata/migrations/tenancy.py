@@ -1,0 +1,28 @@
+"""DDL helpers every migration uses for tenant tables and append-only tables."""
+
+from __future__ import annotations
+
+from alembic import op
+
+# NULLIF: after a transaction-local set_config ends, the setting reads '' (not NULL) on that
+# connection, and ''::uuid would raise; with NULLIF an unset tenant simply matches no row.
+CURRENT_ORG = "NULLIF(current_setting('app.org_id', true), '')::uuid"
+
+
+def enable_tenant_rls(table: str, column: str = "org_id") -> None:
+    """RLS enabled and FORCED (even the owner obeys it), one policy for reads and writes."""
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {table} "
+        f"USING ({column} = {CURRENT_ORG}) WITH CHECK ({column} = {CURRENT_ORG})"
+    )
+
+
+def make_append_only(table: str, app_role: str) -> None:
+    """No UPDATE or DELETE: revoked from the app role, and refused by a trigger for everyone."""
+    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app_role}")
+    op.execute(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION prorata_refuse_change()"
+    )

@@ -1,0 +1,1 @@
+"""Organisations (tenants), their users, memberships with roles, and API keys."""

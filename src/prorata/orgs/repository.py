@@ -1,0 +1,47 @@
+"""SQL of the identity domain."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.orgs.models import ApiKey, Membership, Org, Role, User
+
+
+async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
+    """Resolve a key by its hash before any tenant is known.
+
+    RLS lets a transaction see an `api_keys` row only for its own org or when it names the
+    row's hash in `app.key_hash`: knowing the key is the only way to find its org.
+    """
+    await session.execute(
+        sa.text("SELECT set_config('app.key_hash', :key_hash, true)"), {"key_hash": key_hash}
+    )
+    row = (
+        await session.execute(
+            sa.select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    # Forget the hash at once: the rest of the transaction sees only its tenant's keys.
+    await session.execute(sa.text("SELECT set_config('app.key_hash', '', true)"))
+    return row
+
+
+async def membership_role(session: AsyncSession, *, user_id: uuid.UUID) -> Role | None:
+    role = await session.scalar(sa.select(Membership.role).where(Membership.user_id == user_id))
+    return role
+
+
+async def get_org(session: AsyncSession, *, org_id: uuid.UUID) -> Org | None:
+    return await session.get(Org, org_id)
+
+
+async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def list_orgs(session: AsyncSession) -> list[Org]:
+    """All organisations: only the owner connection (operator commands) sees them all."""
+    return list((await session.scalars(sa.select(Org).order_by(Org.created_at, Org.id))).all())

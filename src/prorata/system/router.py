@@ -1,0 +1,59 @@
+"""Liveness and readiness: the only routes that answer without authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import jobs
+from prorata.config import Settings
+from prorata.errors import PROBLEM_JSON
+from prorata.routing import ApiRoute, request_session
+
+router = APIRouter(route_class=ApiRoute, tags=["system"])
+
+
+@router.get("/health", summary="Liveness: the process answers (no database, no auth)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: the database answers and a worker sent a heartbeat recently",
+    responses={503: {"description": "Not ready", "content": {PROBLEM_JSON: {}}}},
+)
+async def ready(
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
+) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    checks: dict[str, Any] = {}
+    try:
+        await session.execute(sa.text("SELECT 1"))
+        checks["database"] = {"ok": True}
+        age = await jobs.last_worker_heartbeat_age(session)
+        worker_ok = age is not None and age <= settings.ready_worker_heartbeat_seconds
+        checks["worker"] = {"ok": worker_ok, "last_heartbeat_seconds_ago": age}
+    except Exception as exc:  # readiness reports failures, it does not raise them
+        checks.setdefault("database", {"ok": False, "error": type(exc).__name__})
+        checks.setdefault("worker", {"ok": False, "last_heartbeat_seconds_ago": None})
+    if all(check["ok"] for check in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse(
+        {
+            "type": "urn:prorata:problem:not-ready",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "not ready: "
+            + ", ".join(name for name, check in checks.items() if not check["ok"]),
+            "instance": request.url.path,
+            "request_id": getattr(request.state, "request_id", None),
+            "checks": checks,
+        },
+        status_code=503,
+        media_type=PROBLEM_JSON,
+    )
