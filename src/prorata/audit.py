@@ -20,6 +20,7 @@ from prorata.db import Base
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_org_id_created_at", "org_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))

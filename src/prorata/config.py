@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,11 @@ class SettingsError(RuntimeError):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PRORATA_", extra="ignore", frozen=True, validate_default=True
+        env_prefix="PRORATA_",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        validate_by_name=True,  # so code (and tests) can pass `database_url=` by field name
     )
 
     env: Literal["development", "test", "production"] = "development"
@@ -77,11 +82,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
-        values = [
-            field.get_secret_value()
-            for field in (self.database_url, self.app_database_url, self.db_app_password)
-            if field is not None
-        ]
+        values = [self.db_app_password.get_secret_value()]
+        for url in (self.database_url, self.app_database_url):
+            if url is not None:
+                values.append(url.get_secret_value())
+                values.append(urlsplit(url.get_secret_value()).password or "")
         return [value for value in values if value]
 
 

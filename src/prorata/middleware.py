@@ -77,12 +77,13 @@ class RequestContextMiddleware:
 def _log_request(scope: Scope, status: int, started: float) -> None:
     route: Any = scope.get("route")
     state = scope.get("state", {})
+    template = state.get("route_template") or getattr(route, "path", None)
     principal = state.get("principal")
     log.info(
         "request",
         extra={
             "method": scope.get("method"),
-            "route": getattr(route, "path", None),
+            "route": template,
             "path": scope.get("path"),
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),

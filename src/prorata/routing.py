@@ -43,6 +43,7 @@ class ApiRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run_in_transaction(request: Request) -> Response:
+            request.state.route_template = self._template(request)
             transaction = RequestTransaction(request.app.state.sessions)
             request.state.transaction = transaction
             try:
@@ -54,6 +55,14 @@ class ApiRoute(APIRoute):
             return response
 
         return run_in_transaction
+
+    def _template(self, request: Request) -> str:
+        """The matched route with its mount prefix (`/api/v1/funds/{fund_id}`), for logs and
+        metrics: routers are included under two prefixes, so `self.path` alone is ambiguous."""
+        suffix = self.path_format.format(**request.path_params)
+        path = request.url.path
+        prefix = path[: -len(suffix)] if suffix and path.endswith(suffix) else ""
+        return prefix + self.path_format
 
 
 def request_session(request: Request) -> AsyncSession:

@@ -23,6 +23,6 @@ def make_append_only(table: str, app_role: str) -> None:
     """No UPDATE or DELETE: revoked from the app role, and refused by a trigger for everyone."""
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app_role}")
     op.execute(
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION prorata_refuse_change()"
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION prorata_refuse_change()"
     )

@@ -1,0 +1,82 @@
+"""Helpers shared by tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False  # not a test class, despite the name
+
+    name: str
+    owner_url: str
+    app_url: str
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def prorata_process(
+    *args: str, env: dict[str, str], output: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python -m prorata ARGS` with a clean, explicit environment.
+
+    Long-running processes log to `output` (a file: a pipe nobody reads would fill and block
+    them); short ones use pipes, read with `communicate()`.
+    """
+    if output is None:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prorata", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    with output.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prorata", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def process_env(**values: str) -> dict[str, str]:
+    """The environment for a prorata subprocess: PATH and friends, no PRORATA_/DATABASE_ vars
+    from the developer's shell, tests importable."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PRORATA_", "DATABASE_URL", "OTEL_"))
+    }
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update(values)
+    return env

@@ -1,0 +1,142 @@
+"""Jobs are enqueued in the caller's transaction and run by a worker in another process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import jobs
+from tests import job_tasks
+from tests.support import TestDatabase, process_env, prorata_process, wait_until
+
+
+def _job_status(owner_url: str, job_id: int) -> str | None:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _count_jobs(owner_url: str, task_name: str) -> int:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s", (task_name,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def worker_env(database: TestDatabase) -> dict[str, str]:
+    return process_env(
+        PRORATA_APP_DATABASE_URL=database.app_url,
+        PRORATA_JOB_MODULES="tests.job_tasks",
+        PRORATA_WORKER_STALLED_AFTER_SECONDS="2",
+        PRORATA_LOG_LEVEL="WARNING",
+    )
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str]) -> Iterator[object]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = prorata_process("worker", env=worker_env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def test_a_job_deferred_in_a_rolled_back_transaction_never_exists(
+    sessions: async_sessionmaker[AsyncSession], database: TestDatabase, tmp_path: Path
+) -> None:
+    async with sessions() as session, session.begin():
+        job_id = await jobs.defer(session, job_tasks.touch, path=str(tmp_path / "x"))
+        assert job_id > 0
+        await session.rollback()
+    assert _job_status(database.owner_url, job_id) is None
+    assert _count_jobs(database.owner_url, "tests.touch") == 0
+
+
+async def test_a_committed_job_is_run_by_a_worker_process(
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    tmp_path: Path,
+    start_worker: object,
+) -> None:
+    marker = tmp_path / "marker"
+    async with sessions() as session, session.begin():
+        job_id = await jobs.defer(session, job_tasks.touch, path=str(marker))
+    assert _job_status(database.owner_url, job_id) == "todo"
+    worker = start_worker()  # type: ignore[operator]
+    wait_until(marker.exists, timeout=30, what="the worker to run the job")
+    wait_until(
+        lambda: _job_status(database.owner_url, job_id) == "succeeded",
+        timeout=10,
+        what="the job to be marked succeeded",
+    )
+    assert worker.pid != os.getpid()
+
+
+async def test_a_job_of_a_killed_worker_is_retried_by_another(
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    tmp_path: Path,
+    start_worker: object,
+) -> None:
+    async with sessions() as session, session.begin():
+        job_id = await jobs.defer(session, job_tasks.wait_for_release, directory=str(tmp_path))
+    first = start_worker()  # type: ignore[operator]
+    starts = tmp_path / "starts"
+    wait_until(starts.exists, timeout=30, what="the first worker to start the job")
+    assert _job_status(database.owner_url, job_id) == "doing"
+
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    (tmp_path / "release").write_text("go")
+    start_worker()  # type: ignore[operator]
+    wait_until(
+        lambda: _job_status(database.owner_url, job_id) == "succeeded",
+        timeout=60,
+        what="housekeeping to retry the stalled job on the second worker",
+    )
+    assert len(starts.read_text().splitlines()) == 2  # ran once per worker, completed once
+    assert (tmp_path / "done").read_text() == "ok"
+
+
+def test_worker_exits_non_zero_when_the_database_is_unreachable() -> None:
+    env = process_env(
+        PRORATA_APP_DATABASE_URL="postgresql://prorata_app:x@127.0.0.1:1/nowhere",
+    )
+    process = prorata_process("worker", env=env)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert b"cannot connect to PostgreSQL" in stderr
+
+
+def test_worker_exits_non_zero_when_the_database_is_not_migrated(
+    server_url: str, database: TestDatabase
+) -> None:
+    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE procrastinate_jobs CASCADE")
+    process = prorata_process("worker", env=process_env(PRORATA_APP_DATABASE_URL=database.app_url))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert b"not migrated" in stderr

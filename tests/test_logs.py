@@ -1,0 +1,103 @@
+"""Logs are JSON lines, one per request, and never contain secrets or environment values."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+
+from prorata import logs
+from prorata.app import create_app
+from prorata.config import Settings
+from prorata.logs import Redactor
+from prorata.orgs.service import NewOrg
+from tests.support import TestDatabase, bearer
+
+SECRET_PASSWORD = "hunter2-S3CRET-app-password"
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    yield stream
+    logging.getLogger().handlers.clear()
+
+
+async def test_nothing_secret_is_logged(
+    database: TestDatabase,
+    org: NewOrg,
+    captured: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-value-that-must-never-appear")
+    owner_with_password = database.owner_url.replace("postgres:@", "postgres:owner-pw-XYZZY@")
+    settings = Settings(
+        env="test",
+        database_url=owner_with_password,
+        app_database_url=database.app_url.replace("prorata-dev-app-password", SECRET_PASSWORD),
+        log_level="DEBUG",
+    )
+    logs.configure(level="DEBUG", secrets=settings.secret_values(), process="web", stream=captured)
+    app = create_app(settings)
+
+    async def boom() -> None:
+        raise RuntimeError(f"failed to connect with {settings.app_database_url}:{SECRET_PASSWORD}")
+
+    app.router.add_api_route("/api/v1/test-boom", boom)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 200
+            await client.get("/api/v1/me", headers=bearer(org.api_key + "tampered"))
+            assert (await client.get("/api/v1/test-boom")).status_code == 500
+    logging.getLogger("prorata.test").info(
+        "connecting", extra={"password": "plain-password-value", "dsn": owner_with_password}
+    )
+    logging.getLogger("prorata.test").warning(
+        "url in text %s and key %s", owner_with_password, org.api_key
+    )
+
+    output = captured.getvalue()
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert lines, "the app should have logged"
+    for forbidden in (
+        SECRET_PASSWORD,
+        "owner-pw-XYZZY",
+        "plain-password-value",
+        org.api_key,
+        "env-value-that-must-never-appear",
+    ):
+        assert forbidden not in output
+    requests = [line for line in lines if line["event"] == "request"]
+    assert {(r["route"], r["status"]) for r in requests} >= {
+        ("/api/v1/me", 200),
+        ("/api/v1/me", 401),
+    }
+    ok = next(r for r in requests if r["status"] == 200)
+    assert ok["org_id"] == str(org.org_id)
+    assert ok["method"] == "GET"
+    assert isinstance(ok["duration_ms"], float)
+    assert ok["request_id"]
+    assert any("exception" in line for line in lines)  # the 500's traceback is kept, scrubbed
+
+
+def test_redactor_masks_secret_keys_and_url_passwords() -> None:
+    redactor = Redactor(["known-secret-value"])
+    event = redactor(
+        None,
+        "info",
+        {
+            "event": "x known-secret-value y",
+            "Authorization": "Bearer abc",
+            "nested": {"api_key": "k", "url": "postgresql://u:pw@h/db"},
+            "items": ["Bearer tokentoken"],
+        },
+    )
+    assert event["event"] == "x [REDACTED] y"
+    assert event["Authorization"] == "[REDACTED]"
+    assert event["nested"] == {"api_key": "[REDACTED]", "url": "postgresql://u:[REDACTED]@h/db"}
+    assert event["items"] == ["Bearer [REDACTED]"]
