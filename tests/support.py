@@ -80,3 +80,18 @@ def process_env(**values: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.update(values)
     return env
+
+
+def run_cli(*args: str, env: dict[str, str]) -> str:
+    """Run a one-shot `prorata` command to completion; return its stdout, fail on non-zero."""
+    result = subprocess.run(
+        [sys.executable, "-m", "prorata", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"prorata {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
+from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
 
 def _processes_mentioning(text: str) -> list[psutil.Process]:
@@ -105,33 +103,12 @@ def test_orgs_create_and_list_against_an_external_database(
     database: TestDatabase, tmp_path: Path
 ) -> None:
     env = process_env(DATABASE_URL=database.owner_url, PRORATA_DATA_DIR=str(tmp_path))
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prorata",
-            "orgs",
-            "create",
-            "Acme Ventures",
-            "--owner-email",
-            "gp@acme.example",
-        ],
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=60,
+    org = json.loads(
+        run_cli("orgs", "create", "Acme Ventures", "--owner-email", "gp@acme.example", env=env)
     )
-    org = json.loads(created.stdout)
     assert set(org) == {"org_id", "user_id", "api_key"}
     assert org["api_key"].startswith("prk_")
-    listed = subprocess.run(
-        [sys.executable, "-m", "prorata", "orgs", "list"],
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    orgs = json.loads(listed.stdout)
+    orgs = json.loads(run_cli("orgs", "list", env=env))
     assert [(o["org_id"], o["name"]) for o in orgs] == [(org["org_id"], "Acme Ventures")]
     # nothing embedded was started for an external database
     assert not (tmp_path / "postgres").exists()
