@@ -26,6 +26,8 @@ from prorata.app import create_app
 from prorata.config import Settings
 from prorata.embedded import EmbeddedPostgres
 from prorata.orgs import service as org_service
+from prorata.orgs.models import Role
+from prorata.tenancy import Principal
 from tests.support import TestDatabase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,3 +136,40 @@ async def create_org(
 ) -> org_service.NewOrg:
     async with sessions() as session, session.begin():
         return await org_service.create_org(session, name=name, owner_email=email)
+
+
+async def add_member(
+    sessions: async_sessionmaker[AsyncSession], org: org_service.NewOrg, role: Role
+) -> str:
+    """A user with `role` in `org`, added by its owner; returns the user's API key."""
+    owner = Principal(
+        org_id=org.org_id, user_id=org.user_id, role=Role.owner, api_key_id=org.org_id
+    )
+    async with sessions() as session, session.begin():
+        await db.set_tenant(session, org.org_id)
+        user, _ = await org_service.add_user(
+            session,
+            actor=owner,
+            email=f"{role}-{uuid.uuid4().hex[:8]}@x.example",
+            name=None,
+            role=role,
+        )
+        _, api_key = await org_service.issue_api_key(
+            session, org_id=org.org_id, user_id=user.id, name=str(role)
+        )
+    return api_key
+
+
+@pytest.fixture
+async def role_keys(
+    sessions: async_sessionmaker[AsyncSession], org: org_service.NewOrg
+) -> dict[Role, str]:
+    """An API key for every role in `org` (the owner's is the org's own)."""
+    keys = {Role.owner: org.api_key}
+    for role in (Role.admin, Role.manager, Role.viewer, Role.investor):
+        keys[role] = await add_member(sessions, org, role)
+    return keys
+
+
+def settings_with(settings: Settings, **overrides: object) -> Settings:
+    return Settings(**{**settings.model_dump(), **overrides})

@@ -11,16 +11,48 @@ from prorata import db, errors
 from prorata.config import Settings
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
+from prorata.ratelimit import RateLimiter
 from prorata.system import router as system_router
 
 API_PREFIX = "/api/v1"
 # The old system served its routes at bare /api; every route answers there too (same handlers).
 API_ALIAS = "/api"
 
+DESCRIPTION = """
+Fund administration: funds, investors, commitments, deals, capital calls, distributions.
+
+## Authentication
+Every operation except `/system/health` and `/system/ready` needs an API key:
+`Authorization: Bearer prk_…`. Each route has a least role (`x-prorata-least-role`):
+owner > admin > manager > viewer; `investor` users see only their own investor's data.
+
+## Idempotency
+Every POST, PUT, PATCH and DELETE honours an `Idempotency-Key` header (1–255 printable ASCII
+characters; a UUID is a good choice). Money-moving operations require it. Keys are scoped to
+your organisation and user and kept for **24 hours**. Within that time, repeating a request with
+the same key returns the stored response (byte for byte, with `Idempotent-Replayed: true`)
+instead of acting again; the same key with a different request is refused (422); a repeat
+while the first is still running gets 409 with `Retry-After`. Requests that fail are not stored,
+so a corrected retry with the same key works.
+
+## Lists
+Lists are keyset-paginated: `?limit=` (default 50, at most 500) and `?cursor=` (the previous
+page's `next_cursor`). Every list answers `{"items": [...], "next_cursor": "..." | null}`.
+
+## Limits
+Every response carries `RateLimit-Policy` and `RateLimit` fields
+(draft-ietf-httpapi-ratelimit-headers); over a limit the answer is 429 with `Retry-After`.
+JSON bodies are limited in size (413 above). Money amounts are decimal strings, never numbers.
+
+## Errors
+Errors are `application/problem+json` (RFC 9457) with a `request_id` to quote.
+"""
+
 
 def api_router() -> APIRouter:
-    """Every authenticated route of the API, mounted under both prefixes."""
+    """Every route of the API, mounted under both prefixes."""
     router = APIRouter()
+    router.include_router(system_router.router)
     router.include_router(orgs_router.router)
     return router
 
@@ -30,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
+        app.state.rate_limiter = RateLimiter(settings)
         try:
             yield
         finally:
@@ -38,19 +71,16 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Prorata API",
         version="1",
-        summary="Fund administration: funds, investors, capital calls, distributions.",
+        description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        max_body_size=settings.max_json_body_bytes,
     )
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestContextMiddleware)
-
-    # Public: liveness and readiness only (plus the OpenAPI document and docs above).
-    app.include_router(system_router.router, prefix=f"{API_ALIAS}/system")
-    app.include_router(system_router.router, prefix=f"{API_PREFIX}/system", include_in_schema=False)
 
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)

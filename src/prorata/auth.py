@@ -2,12 +2,12 @@
 
 The key is resolved and the tenant set in the request's own transaction, so everything the
 handler reads or writes afterwards is confined to the principal's organisation by RLS.
+Failed attempts are counted per client IP; past the `auth_failures` limit that IP gets 429s
+before any key is even looked up.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,18 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import db, errors
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Role
-from prorata.routing import request_session
+from prorata.ratelimit import RateLimiter
+from prorata.tenancy import Principal
+from prorata.transaction import client_ip, request_session
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer prk_…`")
 
 
-@dataclasses.dataclass(frozen=True)
-class Principal:
-    org_id: uuid.UUID
-    user_id: uuid.UUID
-    role: Role
-    api_key_id: uuid.UUID
+async def _refuse(request: Request, limiter: RateLimiter, detail: str) -> errors.Unauthorized:
+    request.state.rate_limit = await limiter.hit("auth_failures", client_ip(request))
+    return errors.Unauthorized(detail)
 
 
 async def current_principal(
@@ -36,17 +34,19 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     session: Annotated[AsyncSession, Depends(request_session)],
 ) -> Principal:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.check("auth_failures", client_ip(request))
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise errors.Unauthorized()
+        raise await _refuse(request, limiter, "a valid API key is required")
     key = await org_repository.find_active_key(
         session, key_hash=org_service.hash_api_key(credentials.credentials)
     )
     if key is None:
-        raise errors.Unauthorized("the API key is not valid")
+        raise await _refuse(request, limiter, "the API key is not valid")
     await db.set_tenant(session, key.org_id)
     role = await org_repository.membership_role(session, user_id=key.user_id)
     if role is None:
-        raise errors.Unauthorized("the API key's user is no longer a member")
+        raise await _refuse(request, limiter, "the API key's user is no longer a member")
     principal = Principal(org_id=key.org_id, user_id=key.user_id, role=role, api_key_id=key.id)
     request.state.principal = principal
     return principal

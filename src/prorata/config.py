@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_storage: SecretStr = SecretStr("memory://")
+    rate_limit_api: str = "600/minute"
+    rate_limit_heavy: str = "30/minute"
+    rate_limit_public: str = "1200/minute"
+    rate_limit_auth_failures: str = "20/minute"
+
     otel_service_name: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
     )
@@ -83,10 +90,11 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
         values = [self.db_app_password.get_secret_value()]
-        for url in (self.database_url, self.app_database_url):
+        for url in (self.database_url, self.app_database_url, self.rate_limit_storage):
             if url is not None:
-                values.append(url.get_secret_value())
                 values.append(urlsplit(url.get_secret_value()).password or "")
+                if url is not self.rate_limit_storage:  # "memory://" is no secret
+                    values.append(url.get_secret_value())
         return [value for value in values if value]
 
 

@@ -33,6 +33,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    # Server-side defaults (created_at, …) come back with the INSERT (RETURNING): an async
+    # session must never lazy-load them afterwards.
+    __mapper_args__: Any = {"eager_defaults": True}  # noqa: RUF012 - read by the mapper only
 
 
 def sqlalchemy_url(url: str) -> URL:

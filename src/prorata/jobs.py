@@ -90,6 +90,16 @@ async def purge_finished_jobs(context: JobContext, timestamp: int) -> None:
     await context.app.job_manager.delete_old_jobs(nb_hours=24 * 7, include_failed=False)
 
 
+@app.periodic(cron="41 * * * *", periodic_id="purge-idempotency")
+@app.task(name="housekeeping.purge_idempotency_keys", queue=HOUSEKEEPING_QUEUE, pass_context=True)
+async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
+    """Idempotency records live 24 h; an hourly sweep keeps the table small."""
+    from prorata import idempotency
+
+    async with sessions_of(context)() as session, session.begin():
+        return await idempotency.purge_expired(session)
+
+
 def task_modules() -> Sequence[str]:
     extra = os.environ.get("PRORATA_JOB_MODULES", "")
     return TASK_MODULES + tuple(name.strip() for name in extra.split(",") if name.strip())

@@ -53,6 +53,13 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                rate_limit = scope["state"].get("rate_limit")
+                present = {name.lower() for name, _ in headers}
+                if rate_limit is not None and b"ratelimit" not in present:
+                    headers.extend(
+                        (name.encode(), value.encode())
+                        for name, value in rate_limit.headers().items()
+                    )
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -1,44 +1,104 @@
-"""The route class every API router uses: the edge owns the request's transaction.
+"""The route class every API router uses: the guarantees hold for every route by construction.
 
-One database transaction per request, opened lazily on first use. It commits only when the
-handler returned a success (status < 400), before the response leaves the process, so a client
-never sees a 2xx for a write that did not commit. Services only flush.
+For each route, from its entry in `prorata.policy.ROUTES` (a route without one cannot be
+declared), `ApiRoute` adds one guard dependency that runs before the handler:
+
+1. authentication (unless the route is public) and the tenant of the transaction;
+2. the role check (403 below the route's least role);
+3. the rate limit of the route's tier (429 over it), reported in `RateLimit` headers;
+4. for POST/PUT/PATCH/DELETE, the idempotency key (required on money-moving routes).
+
+And it owns the request's transaction: one session per request, opened lazily, committed only
+when the handler returned a status < 400 — together with the idempotency record — before the
+response leaves the process. Services only flush.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import errors, idempotency, policy
+from prorata.auth import current_principal
+from prorata.ratelimit import RateLimiter
+from prorata.tenancy import Principal
+from prorata.transaction import RequestTransaction, client_ip, request_session
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class RequestTransaction:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-        self._session: AsyncSession | None = None
+def _guard(route_policy: policy.RoutePolicy, methods: set[str]) -> Callable[..., Any]:
+    mutating = bool(methods & MUTATING)
 
-    def session(self) -> AsyncSession:
-        if self._session is None:
-            self._session = self._sessions()
-        return self._session
+    async def public_guard(request: Request) -> None:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        request.state.rate_limit = await limiter.hit("public", client_ip(request))
 
-    async def finish(self, *, commit: bool) -> None:
-        if self._session is None:
+    async def authenticated_guard(
+        request: Request,
+        principal: Annotated[Principal, Depends(current_principal)],
+        session: Annotated[AsyncSession, Depends(request_session)],
+    ) -> None:
+        if not route_policy.allows(principal.role):
+            raise errors.Forbidden(
+                f"this operation needs the role {route_policy.least_role} or above"
+            )
+        limiter: RateLimiter = request.app.state.rate_limiter
+        request.state.rate_limit = await limiter.hit("api", str(principal.api_key_id))
+        if route_policy.tier is policy.RateTier.heavy:
+            request.state.rate_limit = await limiter.hit("heavy", str(principal.org_id))
+        if not mutating:
             return
-        try:
-            if commit:
-                await self._session.commit()
-            else:
-                await self._session.rollback()
-        finally:
-            await self._session.close()
-            self._session = None
+        key = idempotency.read_key(request)
+        if key is None:
+            if route_policy.idempotency is policy.Idempotency.required:
+                raise errors.BadRequest(
+                    f"this operation moves money: send an {idempotency.HEADER} header",
+                    title="Idempotency-Key required",
+                )
+            return
+        request.state.idempotency = await idempotency.begin(
+            session, request=request, org_id=principal.org_id, user_id=principal.user_id, key=key
+        )
+
+    return public_guard if route_policy.public else authenticated_guard
+
+
+def _openapi_extra(route_policy: policy.RoutePolicy, methods: set[str]) -> dict[str, Any]:
+    extra: dict[str, Any] = {"x-prorata-least-role": str(route_policy.least_role or "public")}
+    if methods & MUTATING:
+        extra["parameters"] = [
+            {
+                **idempotency.describe(),
+                "required": route_policy.idempotency is policy.Idempotency.required,
+                "description": "Makes retries safe: see *Idempotency* in the API description.",
+            }
+        ]
+    return extra
 
 
 class ApiRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])}
+        # One policy per route: all its methods must agree (routes here have one method each).
+        policies = {policy.lookup(method, path) for method in methods}
+        if len(policies) != 1:
+            raise policy.MissingPolicy(f"{path}: methods {sorted(methods)} have different policies")
+        self.policy = policies.pop()
+        kwargs["dependencies"] = [
+            Depends(_guard(self.policy, methods)),
+            *(kwargs.get("dependencies") or []),
+        ]
+        kwargs["openapi_extra"] = {
+            **_openapi_extra(self.policy, methods),
+            **(kwargs.get("openapi_extra") or {}),
+        }
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -48,10 +108,17 @@ class ApiRoute(APIRoute):
             request.state.transaction = transaction
             try:
                 response = await handler(request)
+                succeeded = response.status_code < 400
+                pending: idempotency.Pending | None = getattr(request.state, "idempotency", None)
+                if succeeded and pending is not None:
+                    await idempotency.complete(transaction.session(), pending, response)
+            except idempotency.Replay as replay:
+                await transaction.finish(commit=False)
+                return replay.response
             except BaseException:
                 await transaction.finish(commit=False)
                 raise
-            await transaction.finish(commit=response.status_code < 400)
+            await transaction.finish(commit=succeeded)
             return response
 
         return run_in_transaction
@@ -63,9 +130,3 @@ class ApiRoute(APIRoute):
         path = request.url.path
         prefix = path[: -len(suffix)] if suffix and path.endswith(suffix) else ""
         return prefix + self.path_format
-
-
-def request_session(request: Request) -> AsyncSession:
-    """The request's session (no tenant set: use `auth.tenant_session` for tenant data)."""
-    transaction: RequestTransaction = request.state.transaction
-    return transaction.session()

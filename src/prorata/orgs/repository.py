@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
+from prorata.pagination import Page, PageParams, keyset
 
 
 async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
@@ -40,6 +41,64 @@ async def get_org(session: AsyncSession, *, org_id: uuid.UUID) -> Org | None:
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def get_member(
+    session: AsyncSession, *, user_id: uuid.UUID
+) -> tuple[User, Membership] | None:
+    row = (
+        await session.execute(
+            sa.select(User, Membership)
+            .join(Membership, Membership.user_id == User.id)
+            .where(User.id == user_id)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def email_taken(session: AsyncSession, *, email: str) -> bool:
+    found = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(User)
+        .where(sa.func.lower(User.email) == email.lower())
+    )
+    return bool(found)
+
+
+async def count_owners(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count()).select_from(Membership).where(Membership.role == Role.owner)
+        )
+        or 0
+    )
+
+
+async def list_users(session: AsyncSession, *, params: PageParams) -> Page[User]:
+    return await keyset(session, sa.select(User), key=[User.id], params=params, item=lambda u: u)
+
+
+async def roles_of(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Role]:
+    rows = await session.execute(
+        sa.select(Membership.user_id, Membership.role).where(Membership.user_id.in_(user_ids))
+    )
+    return {user_id: role for user_id, role in rows.tuples()}
+
+
+async def list_keys(
+    session: AsyncSession, *, user_id: uuid.UUID, params: PageParams
+) -> Page[ApiKey]:
+    return await keyset(
+        session,
+        sa.select(ApiKey).where(ApiKey.user_id == user_id),
+        key=[ApiKey.id],
+        params=params,
+        item=lambda key: key,
+    )
+
+
+async def get_key(session: AsyncSession, *, key_id: uuid.UUID) -> ApiKey | None:
+    return await session.get(ApiKey, key_id)
 
 
 async def list_orgs(session: AsyncSession) -> list[Org]:

@@ -1,19 +1,44 @@
-"""Routes of the identity domain."""
+"""Routes of the identity domain: the caller, the organisation's users, API keys."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response, status
 
 from prorata import errors
 from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.orgs import repository as org_repository
-from prorata.orgs.schemas import MeOut, OrgOut, UserOut
+from prorata.orgs import service as org_service
+from prorata.orgs.models import Role, User
+from prorata.orgs.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    MemberOut,
+    MeOut,
+    OrgOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such object in your organisation"}
+}
 
 
-@router.get("/me", response_model=MeOut, summary="The caller: user, organisation and role")
+def _member(user: User, role: Role) -> MemberOut:
+    return MemberOut(
+        id=user.id, email=user.email, name=user.name, role=role, created_at=user.created_at
+    )
+
+
+@router.get("/me", summary="The caller: user, organisation and role")
 async def me(principal: CurrentPrincipal, session: TenantSession) -> MeOut:
     user = await org_repository.get_user(session, user_id=principal.user_id)
     org = await org_repository.get_org(session, org_id=principal.org_id)
@@ -24,3 +49,95 @@ async def me(principal: CurrentPrincipal, session: TenantSession) -> MeOut:
         org=OrgOut(id=org.id, name=org.name),
         role=principal.role,
     )
+
+
+@router.get("/users", summary="Users of the organisation")
+async def list_users(session: TenantSession, page: PageQuery) -> Page[MemberOut]:
+    users = await org_repository.list_users(session, params=page)
+    roles = await org_repository.roles_of(session, user_ids=[u.id for u in users.items])
+    return Page[MemberOut](
+        items=[_member(u, roles[u.id]) for u in users.items], next_cursor=users.next_cursor
+    )
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Add a user with a role")
+async def create_user(
+    body: UserCreate, principal: CurrentPrincipal, session: TenantSession
+) -> MemberOut:
+    user, role = await org_service.add_user(
+        session, actor=principal, email=body.email, name=body.name, role=body.role
+    )
+    return _member(user, role)
+
+
+@router.get("/users/{user_id}", summary="One user", responses=NOT_FOUND)
+async def get_user(user_id: uuid.UUID, session: TenantSession) -> MemberOut:
+    found = await org_repository.get_member(session, user_id=user_id)
+    if found is None:
+        raise errors.NotFound("no such user")
+    return _member(found[0], found[1].role)
+
+
+@router.patch("/users/{user_id}", summary="Rename a user or change its role", responses=NOT_FOUND)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, principal: CurrentPrincipal, session: TenantSession
+) -> MemberOut:
+    user, role = await org_service.update_user(
+        session, actor=principal, user_id=user_id, name=body.name, role=body.role
+    )
+    return _member(user, role)
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a user and its API keys",
+    responses=NOT_FOUND,
+)
+async def delete_user(
+    user_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> Response:
+    await org_service.remove_user(session, actor=principal, user_id=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/api-keys", summary="The caller's API keys (never the keys themselves)")
+async def list_api_keys(
+    principal: CurrentPrincipal, session: TenantSession, page: PageQuery
+) -> Page[ApiKeyOut]:
+    keys = await org_repository.list_keys(session, user_id=principal.user_id, params=page)
+    return Page[ApiKeyOut](
+        items=[ApiKeyOut.model_validate(k) for k in keys.items], next_cursor=keys.next_cursor
+    )
+
+
+@router.post(
+    "/api-keys", status_code=status.HTTP_201_CREATED, summary="Create an API key for the caller"
+)
+async def create_api_key(
+    body: ApiKeyCreate, principal: CurrentPrincipal, session: TenantSession
+) -> ApiKeyCreated:
+    key, plaintext = await org_service.issue_api_key(
+        session, org_id=principal.org_id, user_id=principal.user_id, name=body.name
+    )
+    return ApiKeyCreated(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+        api_key=plaintext,
+    )
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+    responses=NOT_FOUND,
+)
+async def revoke_api_key(
+    key_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> Response:
+    await org_service.revoke_api_key(session, actor=principal, key_id=key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

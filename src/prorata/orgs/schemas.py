@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from prorata.orgs.models import Role
+from prorata.schemas import RequestModel, ResponseModel
+
+Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class UserOut(BaseModel):
@@ -24,3 +30,38 @@ class MeOut(BaseModel):
     user: UserOut
     org: OrgOut
     role: Role
+
+
+class MemberOut(ResponseModel):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    role: Role
+    created_at: dt.datetime
+
+
+class UserCreate(RequestModel):
+    email: Email
+    name: Name | None = None
+    role: Role
+
+
+class UserUpdate(RequestModel):
+    name: Name | None = None
+    role: Role | None = None
+
+
+class ApiKeyOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreate(RequestModel):
+    name: Name
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The key itself: shown once, never stored or shown again.")

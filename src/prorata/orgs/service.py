@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import secrets
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db
+from prorata import audit, db, errors
 from prorata.ids import new_id
+from prorata.orgs import repository as org_repository
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
+from prorata.policy import ROLE_RANK
+from prorata.tenancy import Principal
 
 API_KEY_PREFIX = "prk_"
 
@@ -34,8 +39,8 @@ def _generate_api_key() -> str:
 
 async def issue_api_key(
     session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID, name: str
-) -> str:
-    """Create a key for a user; return the plaintext, which is never stored or shown again."""
+) -> tuple[ApiKey, str]:
+    """Create a key for a user; return it with the plaintext, never stored or shown again."""
     api_key = _generate_api_key()
     key = ApiKey(
         org_id=org_id,
@@ -55,7 +60,7 @@ async def issue_api_key(
         entity_id=key.id,
         after={"name": name, "prefix": key.prefix, "user_id": str(user_id)},
     )
-    return api_key
+    return key, api_key
 
 
 async def create_org(session: AsyncSession, *, name: str, owner_email: str) -> NewOrg:
@@ -82,5 +87,128 @@ async def create_org(session: AsyncSession, *, name: str, owner_email: str) -> N
         entity_id=org_id,
         after={"name": name, "owner_user_id": str(user.id)},
     )
-    api_key = await issue_api_key(session, org_id=org_id, user_id=user.id, name="owner")
+    _, api_key = await issue_api_key(session, org_id=org_id, user_id=user.id, name="owner")
     return NewOrg(org_id=org_id, user_id=user.id, api_key=api_key)
+
+
+def _member_view(user: User, role: Role) -> dict[str, Any]:
+    return {"email": user.email, "name": user.name, "role": str(role)}
+
+
+def _may_manage(actor: Principal, role: Role) -> bool:
+    """Nobody grants, holds power over, or creates a role above their own."""
+    return ROLE_RANK[actor.role] >= ROLE_RANK[role]
+
+
+async def add_user(
+    session: AsyncSession, *, actor: Principal, email: str, name: str | None, role: Role
+) -> tuple[User, Role]:
+    if not _may_manage(actor, role):
+        raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
+    if await org_repository.email_taken(session, email=email):
+        raise errors.Conflict(f"a user with the email {email!r} already exists")
+    user = User(org_id=actor.org_id, email=email, name=name)
+    session.add(user)
+    await session.flush()
+    session.add(Membership(org_id=actor.org_id, user_id=user.id, role=role))
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="user.create",
+        entity="user",
+        entity_id=user.id,
+        after=_member_view(user, role),
+    )
+    return user, role
+
+
+async def _managed_member(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID
+) -> tuple[User, Membership]:
+    found = await org_repository.get_member(session, user_id=user_id)
+    if found is None:
+        raise errors.NotFound("no such user")
+    user, membership = found
+    if not _may_manage(actor, membership.role):
+        raise errors.Forbidden(f"a {actor.role} cannot change a {membership.role}")
+    return user, membership
+
+
+async def _keep_an_owner(session: AsyncSession, membership: Membership) -> None:
+    if membership.role is Role.owner and await org_repository.count_owners(session) <= 1:
+        raise errors.Conflict("an organisation must keep at least one owner")
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    user_id: uuid.UUID,
+    name: str | None,
+    role: Role | None,
+) -> tuple[User, Role]:
+    user, membership = await _managed_member(session, actor=actor, user_id=user_id)
+    before = _member_view(user, membership.role)
+    if name is not None:
+        user.name = name
+    if role is not None and role is not membership.role:
+        if not _may_manage(actor, role):
+            raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
+        await _keep_an_owner(session, membership)
+        membership.role = role
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="user.update",
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after=_member_view(user, membership.role),
+    )
+    return user, membership.role
+
+
+async def remove_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> None:
+    """Delete the user, its membership and its keys (history stays in the audit log)."""
+    user, membership = await _managed_member(session, actor=actor, user_id=user_id)
+    await _keep_an_owner(session, membership)
+    before = _member_view(user, membership.role)
+    await session.delete(user)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="user.delete",
+        entity="user",
+        entity_id=user_id,
+        before=before,
+    )
+
+
+async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uuid.UUID) -> None:
+    """Revoke one of the caller's keys; an admin or owner may revoke any key of the org.
+
+    Revoking twice is not an error: the key is revoked either way."""
+    key = await org_repository.get_key(session, key_id=key_id)
+    if key is None or (
+        key.user_id != actor.user_id and ROLE_RANK[actor.role] < ROLE_RANK[Role.admin]
+    ):
+        raise errors.NotFound("no such API key")
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="api_key.revoke",
+        entity="api_key",
+        entity_id=key.id,
+        after={"prefix": key.prefix},
+    )

@@ -12,18 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import jobs
 from prorata.config import Settings
 from prorata.errors import PROBLEM_JSON
-from prorata.routing import ApiRoute, request_session
+from prorata.routing import ApiRoute
+from prorata.transaction import request_session
 
 router = APIRouter(route_class=ApiRoute, tags=["system"])
 
 
-@router.get("/health", summary="Liveness: the process answers (no database, no auth)")
+@router.get("/system/health", summary="Liveness: the process answers (no database, no auth)")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
-    "/ready",
+    "/system/ready",
     summary="Readiness: the database answers and a worker sent a heartbeat recently",
     responses={503: {"description": "Not ready", "content": {PROBLEM_JSON: {}}}},
 )

@@ -1,0 +1,205 @@
+"""Idempotency keys on every mutating route (draft-ietf-httpapi-idempotency-key-header,
+with Stripe's semantics), applied by `routing.ApiRoute`, never by a route itself.
+
+- Key: header `Idempotency-Key`, 1–255 printable ASCII characters; scoped to (org, user, key).
+- Fingerprint: method + path (alias-normalised) + sorted query + canonical JSON of the body
+  (SHA-256 of any non-JSON body).
+- The first successful execution stores status, the headers that matter and the body in the
+  SAME transaction as its writes: both exist or neither does. A failed one stores nothing.
+- Same key + same fingerprint → the stored response, byte for byte, `Idempotent-Replayed: true`.
+- Same key + another fingerprint → 422. Same key while the first is running → 409 + Retry-After
+  (a transaction-scoped advisory lock tells "running" apart without committing anything early).
+- Records expire after 24 h; `housekeeping.purge_idempotency_keys` deletes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Request, Response
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata import errors
+from prorata.db import Base
+
+HEADER = "Idempotency-Key"
+RETENTION = dt.timedelta(hours=24)
+_WELL_FORMED = re.compile(r"^[\x20-\x7e]{1,255}$")
+# Response headers worth replaying; the rest (request id, rate limits, date) belong to the
+# request that replays.
+_REPLAYED_HEADERS = ("content-type", "location", "content-location")
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int] = mapped_column(sa.SmallInteger)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONB)
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now(), index=True
+    )
+
+
+class Replay(Exception):
+    """Raised by the guard to short-circuit the handler with a stored response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """A key being executed in this request: stored with the response if it succeeds."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    key: str
+    fingerprint: str
+
+
+def read_key(request: Request) -> str | None:
+    value = request.headers.get(HEADER)
+    if value is None:
+        return None
+    if not _WELL_FORMED.match(value):
+        raise errors.BadRequest(
+            f"{HEADER} must be 1 to 255 printable ASCII characters", title="Malformed header"
+        )
+    return value
+
+
+def _canonical_path(path: str) -> str:
+    for prefix in ("/api/v1/", "/api/"):
+        if path.startswith(prefix):
+            return path[len(prefix) - 1 :]
+    return path
+
+
+async def fingerprint(request: Request) -> str:
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    canonical: bytes
+    if content_type.startswith("application/json") and body:
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        except ValueError:
+            canonical = body  # invalid JSON is rejected by validation; not stored anyway
+    else:
+        canonical = hashlib.sha256(body).hexdigest().encode()
+    query = "&".join(sorted(request.url.query.split("&"))) if request.url.query else ""
+    digest = hashlib.sha256()
+    for part in (
+        request.method.encode(),
+        _canonical_path(request.url.path).encode(),
+        query.encode(),
+        canonical,
+    ):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _lock_id(org_id: uuid.UUID, user_id: uuid.UUID, key: str) -> int:
+    digest = hashlib.sha256(f"{org_id}:{user_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def begin(
+    session: AsyncSession, *, request: Request, org_id: uuid.UUID, user_id: uuid.UUID, key: str
+) -> Pending:
+    """Claim `key` for this transaction, or raise `Replay` / 409 / 422."""
+    locked = await session.scalar(
+        sa.select(sa.func.pg_try_advisory_xact_lock(_lock_id(org_id, user_id, key)))
+    )
+    if not locked:
+        raise errors.Conflict(
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            title="Request in progress",
+            headers={"Retry-After": "1"},
+        )
+    print_ = await fingerprint(request)
+    record = await session.get(IdempotencyRecord, (org_id, user_id, key))
+    if record is not None and record.created_at < _now() - RETENTION:
+        await session.delete(record)  # expired: the key is free again
+        await session.flush()
+        record = None
+    if record is None:
+        return Pending(org_id=org_id, user_id=user_id, key=key, fingerprint=print_)
+    if record.fingerprint != print_:
+        raise errors.Unprocessable(
+            "this Idempotency-Key was already used with a different request",
+            title="Idempotency key reused",
+        )
+    raise Replay(_replayed(record))
+
+
+def _replayed(record: IdempotencyRecord) -> Response:
+    headers = {**record.headers, "Idempotent-Replayed": "true"}
+    return Response(
+        content=record.body.encode(),
+        status_code=record.status_code,
+        headers=headers,
+        media_type=None,
+    )
+
+
+async def complete(session: AsyncSession, pending: Pending, response: Response) -> None:
+    """Store the response of a successful execution, in the transaction that made its writes."""
+    body = bytes(getattr(response, "body", b""))
+    session.add(
+        IdempotencyRecord(
+            org_id=pending.org_id,
+            user_id=pending.user_id,
+            key=pending.key,
+            fingerprint=pending.fingerprint,
+            status_code=response.status_code,
+            headers={
+                name: value
+                for name, value in response.headers.items()
+                if name.lower() in _REPLAYED_HEADERS
+            },
+            body=body.decode(),
+        )
+    )
+    await session.flush()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete every record older than the retention, whatever its organisation.
+
+    The statement has no WHERE clause on purpose: with no tenant set, the `purge_expired` RLS
+    policy (DELETE only, `created_at` older than 24 h) is the filter. A WHERE clause would make
+    PostgreSQL apply the SELECT policies too, which show no row without a tenant.
+    """
+    await session.execute(sa.text("SELECT set_config('app.org_id', '', true)"))
+    result = await session.execute(sa.text("DELETE FROM idempotency_keys"))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def describe() -> dict[str, Any]:
+    """The OpenAPI description of the header, shown on every mutating operation."""
+    return {
+        "name": HEADER,
+        "in": "header",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    }

@@ -1,0 +1,111 @@
+"""Keyset (cursor) pagination, the only kind the API has.
+
+Every list answers `{"items": [...], "next_cursor": "..." | null}`. The cursor is opaque
+(base64url of the last row's sort key), the order is stable (a unique key ends every sort),
+and page 10,000 costs what page 1 costs: no OFFSET.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+import sqlalchemy as sa
+import sqlalchemy.orm
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import errors
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, description="`next_cursor` of the previous page."),
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageQuery = Annotated[PageParams, Depends(page_params)]
+
+
+def _encode(values: Sequence[Any]) -> str:
+    raw = json.dumps([_plain(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | dt.datetime | dt.date):
+        return value.isoformat() if not isinstance(value, uuid.UUID) else str(value)
+    return value
+
+
+def _decode(cursor: str, columns: Sequence[sa.orm.InstrumentedAttribute[Any]]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError("wrong shape")
+        return [_typed(value, column) for value, column in zip(values, columns, strict=True)]
+    except (ValueError, TypeError, binascii.Error):
+        raise errors.BadRequest(
+            "the cursor is not valid for this list", title="Bad cursor"
+        ) from None
+
+
+def _typed(value: Any, column: sa.orm.InstrumentedAttribute[Any]) -> Any:
+    python_type = column.type.python_type
+    if python_type is uuid.UUID:
+        return uuid.UUID(str(value))
+    if python_type is dt.datetime:
+        return dt.datetime.fromisoformat(str(value))
+    if python_type is dt.date:
+        return dt.date.fromisoformat(str(value))
+    if not isinstance(value, python_type):
+        raise ValueError("wrong type")
+    return value
+
+
+async def keyset(
+    session: AsyncSession,
+    statement: sa.Select[Any],
+    *,
+    key: Sequence[sa.orm.InstrumentedAttribute[Any]],
+    params: PageParams,
+    item: Callable[[Any], T],
+) -> Page[T]:
+    """One page of a single-entity `statement`, ordered by `key` (ascending attributes of the
+    entity; the last one must be unique so the order is total)."""
+    if params.cursor is not None:
+        after = _decode(params.cursor, key)
+        statement = statement.where(sa.tuple_(*key) > sa.tuple_(*after))
+    rows = list((await session.scalars(statement.order_by(*key).limit(params.limit + 1))).all())
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        next_cursor = _encode([getattr(rows[-1], attribute.key) for attribute in key])
+    return Page[T](items=[item(row) for row in rows], next_cursor=next_cursor)

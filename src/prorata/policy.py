@@ -1,0 +1,92 @@
+"""Who may call what: the one table mapping every API route to its access policy.
+
+`routing.ApiRoute` looks its route up here when the route is declared; a route missing from the
+table fails app creation (fail closed), so no route can ship without a decided policy.
+
+Keys are (method, path) with the path relative to the API root (`/api/v1` and its `/api` alias).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from prorata.orgs.models import Role
+
+
+class Idempotency(enum.Enum):
+    none = "none"  # safe methods
+    optional = "optional"  # honoured when sent
+    required = "required"  # money-moving: refused without a key
+
+
+class RateTier(enum.Enum):
+    public = "public"  # unauthenticated routes, per client IP
+    api = "api"  # per API key
+    heavy = "heavy"  # imports, rendering: per organisation, on top of `api`
+
+
+# Ranks for "least role allowed": an LP user (`investor`) ranks below `viewer` and sees only its
+# own investor's data on the routes it may call.
+ROLE_RANK = {Role.investor: 0, Role.viewer: 1, Role.manager: 2, Role.admin: 3, Role.owner: 4}
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutePolicy:
+    least_role: Role | None  # None: public, no authentication
+    idempotency: Idempotency = Idempotency.optional
+    tier: RateTier = RateTier.api
+
+    @property
+    def public(self) -> bool:
+        return self.least_role is None
+
+    def allows(self, role: Role) -> bool:
+        return self.least_role is not None and ROLE_RANK[role] >= ROLE_RANK[self.least_role]
+
+
+def _public() -> RoutePolicy:
+    return RoutePolicy(least_role=None, idempotency=Idempotency.none, tier=RateTier.public)
+
+
+def _read(role: Role) -> RoutePolicy:
+    return RoutePolicy(least_role=role, idempotency=Idempotency.none)
+
+
+def _write(role: Role, *, money: bool = False, heavy: bool = False) -> RoutePolicy:
+    return RoutePolicy(
+        least_role=role,
+        idempotency=Idempotency.required if money else Idempotency.optional,
+        tier=RateTier.heavy if heavy else RateTier.api,
+    )
+
+
+ROUTES: dict[tuple[str, str], RoutePolicy] = {
+    # Public, on purpose: probes must work without credentials (plus /openapi.json and /docs).
+    ("GET", "/system/health"): _public(),
+    ("GET", "/system/ready"): _public(),
+    # Identity
+    ("GET", "/me"): _read(Role.investor),
+    ("GET", "/users"): _read(Role.admin),
+    ("POST", "/users"): _write(Role.admin),
+    ("GET", "/users/{user_id}"): _read(Role.admin),
+    ("PATCH", "/users/{user_id}"): _write(Role.admin),
+    ("DELETE", "/users/{user_id}"): _write(Role.admin),
+    ("GET", "/api-keys"): _read(Role.investor),
+    ("POST", "/api-keys"): _write(Role.investor),
+    ("DELETE", "/api-keys/{key_id}"): _write(Role.investor),
+}
+
+
+class MissingPolicy(LookupError):
+    pass
+
+
+def lookup(method: str, path: str) -> RoutePolicy:
+    try:
+        return ROUTES[(method.upper(), path)]
+    except KeyError:
+        raise MissingPolicy(
+            f"{method} {path} has no entry in prorata.policy.ROUTES: decide its least role, "
+            "idempotency and rate tier there"
+        ) from None

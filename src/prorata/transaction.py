@@ -1,0 +1,43 @@
+"""The request's transaction: one session per request, opened on first use.
+
+`routing.ApiRoute` creates it and finishes it (commit on success, rollback otherwise) before the
+response leaves the process; dependencies reach the session through `request_session`.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+class RequestTransaction:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessions()
+        return self._session
+
+    async def finish(self, *, commit: bool) -> None:
+        if self._session is None:
+            return
+        try:
+            if commit:
+                await self._session.commit()
+            else:
+                await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+
+def request_session(request: Request) -> AsyncSession:
+    """The request's session (no tenant set: use `auth.TenantSession` for tenant data)."""
+    transaction: RequestTransaction = request.state.transaction
+    return transaction.session()
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
