@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+
 import psycopg
 import pytest
 import sqlalchemy as sa

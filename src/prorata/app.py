@@ -76,11 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
-        max_body_size=settings.max_json_body_bytes,
     )
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_json_body_bytes)
 
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)

@@ -33,7 +33,7 @@ from prorata.db import Base
 
 HEADER = "Idempotency-Key"
 RETENTION = dt.timedelta(hours=24)
-_WELL_FORMED = re.compile(r"^[\x20-\x7e]{1,255}$")
+WELL_FORMED_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 # Response headers worth replaying; the rest (request id, rate limits, date) belong to the
 # request that replays.
 _REPLAYED_HEADERS = ("content-type", "location", "content-location")
@@ -78,7 +78,7 @@ def read_key(request: Request) -> str | None:
     value = request.headers.get(HEADER)
     if value is None:
         return None
-    if not _WELL_FORMED.match(value):
+    if not WELL_FORMED_KEY.match(value):
         raise errors.BadRequest(
             f"{HEADER} must be 1 to 255 printable ASCII characters", title="Malformed header"
         )
@@ -201,5 +201,10 @@ def describe() -> dict[str, Any]:
     return {
         "name": HEADER,
         "in": "header",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": "^[ -~]+$",
+        },
     }

@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: request id, one access-log line per request, last-resort 500.
+"""The outermost ASGI layer: request id, body size bound, one access-log line per request,
+rate-limit headers, last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched.
 """
@@ -12,7 +13,9 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prorata import errors
@@ -32,9 +35,46 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body reader lets it through (it wraps anything else in a
+    400) and the problem+json handler renders it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=413, detail=detail)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """Count the body as it streams in (a sender may lie or omit Content-Length)."""
+        received = 0
+
+        async def receive_bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self._too_large())
+            return message
+
+        return receive_bounded
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_body_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,20 +105,26 @@ class RequestContextMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                await self.app(scope, receive, send_with_id)
+                declared = _content_length(scope)
+                if declared is not None and declared > self.max_body_bytes:
+                    await _problem(scope, 413, "Content Too Large", self._too_large())(
+                        scope, receive, send_with_id
+                    )
+                    return
+                await self.app(scope, self._bounded(receive), send_with_id)
             except Exception as exc:
                 error_log.error("unhandled error", exc_info=exc)
                 if response_started:
                     raise
-                response = errors.problem_response(
-                    Request(scope),
-                    status=500,
-                    title="Internal Server Error",
-                    detail="an unexpected error occurred; quote the request id when reporting it",
-                )
+                detail = "an unexpected error occurred; quote the request id when reporting it"
+                response = _problem(scope, 500, "Internal Server Error", detail)
                 await response(scope, receive, send_with_id)
             finally:
                 _log_request(scope, status, started)
+
+
+def _problem(scope: Scope, status: int, title: str, detail: str) -> Response:
+    return errors.problem_response(Request(scope), status=status, title=title, detail=detail)
 
 
 def _log_request(scope: Scope, status: int, started: float) -> None:

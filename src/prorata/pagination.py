@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import errors
 
 T = TypeVar("T")
+CURSOR_FORMAT = "prorata-cursor"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -44,7 +45,14 @@ def page_params(
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
-        Query(max_length=512, description="`next_cursor` of the previous page."),
+        Query(
+            min_length=1,
+            max_length=512,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            # Opaque to clients; the format name lets schema-driven tools generate real ones.
+            json_schema_extra={"format": CURSOR_FORMAT},
+            description="`next_cursor` of the previous page (opaque).",
+        ),
     ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
@@ -53,7 +61,7 @@ def page_params(
 PageQuery = Annotated[PageParams, Depends(page_params)]
 
 
-def _encode(values: Sequence[Any]) -> str:
+def encode_cursor(values: Sequence[Any]) -> str:
     raw = json.dumps([_plain(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -107,5 +115,5 @@ async def keyset(
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
-        next_cursor = _encode([getattr(rows[-1], attribute.key) for attribute in key])
+        next_cursor = encode_cursor([getattr(rows[-1], attribute.key) for attribute in key])
     return Page[T](items=[item(row) for row in rows], next_cursor=next_cursor)

@@ -81,6 +81,18 @@ def _openapi_extra(route_policy: policy.RoutePolicy, methods: set[str]) -> dict[
     return extra
 
 
+def _documented_errors(
+    route_policy: policy.RoutePolicy, methods: set[str]
+) -> dict[int | str, dict[str, Any]]:
+    """The problem answers the guard and the framework can give on this route."""
+    statuses = [400, 413, 422, 429]
+    if not route_policy.public:
+        statuses += [401, 403]
+    if methods & MUTATING:
+        statuses += [409]
+    return errors.documented(*sorted(statuses))
+
+
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])}
@@ -93,6 +105,10 @@ class ApiRoute(APIRoute):
             Depends(_guard(self.policy, methods)),
             *(kwargs.get("dependencies") or []),
         ]
+        kwargs["responses"] = {
+            **_documented_errors(self.policy, methods),
+            **(kwargs.get("responses") or {}),
+        }
         kwargs["openapi_extra"] = {
             **_openapi_extra(self.policy, methods),
             **(kwargs.get("openapi_extra") or {}),

@@ -2,15 +2,43 @@
 
 Request models forbid unknown fields (OWASP API3, mass assignment): a client cannot slip in
 `org_id`, ids, statuses or computed amounts; they are never fields of a request model.
+They also refuse control characters in text (PostgreSQL cannot store NUL, and no name or
+email legitimately holds a control character).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+# C0 and C1 controls except tab, line feed and carriage return; plus lone surrogates.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> Any:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    if isinstance(value, list):
+        return [_check_text(item) for item in value]
+    return value
+
+
+# The same rule as JSON-schema patterns, so clients and tools see it: free text, and a label
+# (free text with at least one visible character).
+_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+NO_CONTROL = rf"^{_TEXT_CHAR}*$"
+LABEL = rf"^{_TEXT_CHAR}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT_CHAR}*$"
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, regex_engine="python-re")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return _check_text(value)
 
 
 class ResponseModel(BaseModel):

@@ -82,7 +82,7 @@ async def roles_of(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> dict[
     rows = await session.execute(
         sa.select(Membership.user_id, Membership.role).where(Membership.user_id.in_(user_ids))
     )
-    return {user_id: role for user_id, role in rows.tuples()}
+    return {user_id: role for user_id, role in rows.all()}
 
 
 async def list_keys(

@@ -9,10 +9,18 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from prorata.orgs.models import Role
-from prorata.schemas import RequestModel, ResponseModel
+from prorata.schemas import LABEL, RequestModel, ResponseModel
 
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=320,
+        pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
+    ),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 
 
 class UserOut(BaseModel):

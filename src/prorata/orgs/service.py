@@ -9,6 +9,7 @@ import secrets
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import audit, db, errors
@@ -105,11 +106,15 @@ async def add_user(
 ) -> tuple[User, Role]:
     if not _may_manage(actor, role):
         raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
+    taken = errors.Conflict(f"a user with the email {email!r} already exists")
     if await org_repository.email_taken(session, email=email):
-        raise errors.Conflict(f"a user with the email {email!r} already exists")
+        raise taken
     user = User(org_id=actor.org_id, email=email, name=name)
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError:  # a concurrent request won the race for the same email
+        raise taken from None
     session.add(Membership(org_id=actor.org_id, user_id=user.id, role=role))
     await session.flush()
     await audit.record(

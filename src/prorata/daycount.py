@@ -1,0 +1,63 @@
+"""Day-count conventions: how much of a year lies between two dates when interest accrues.
+
+A year fraction is a day count divided by a year basis:
+
+- ``act/365``: actual calendar days / 365 (leap days count, the basis does not change);
+- ``act/360``: actual calendar days / 360;
+- ``30/360``: US (bond basis) 30/360: every month has 30 days. With dates Y1-M1-D1 and
+  Y2-M2-D2: D1 = min(D1, 30); if D1 is then 30, D2 = min(D2, 30); days =
+  360 × (Y2 − Y1) + 30 × (M2 − M1) + (D2 − D1); basis 360.
+
+The fraction is signed: it is negative when ``end`` is before ``start``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Final, Literal, get_args
+
+DayCount = Literal["act/365", "act/360", "30/360"]
+DAY_COUNTS: Final[tuple[DayCount, ...]] = get_args(DayCount)
+
+# Enough digits that a year fraction never limits the precision of what is computed from it.
+_PRECISION: Final = 40
+
+
+def check_day_count(convention: str) -> DayCount:
+    """Return ``convention`` as a `DayCount`, or raise ValueError if it is not one we know."""
+    for known in DAY_COUNTS:
+        if convention == known:
+            return known
+    raise ValueError(f"unknown day count {convention!r}; expected one of {DAY_COUNTS}")
+
+
+def year_basis(convention: DayCount) -> int:
+    """Days in the year the convention divides by."""
+    return 365 if check_day_count(convention) == "act/365" else 360
+
+
+def days_between(*, start: dt.date, end: dt.date, convention: DayCount) -> int:
+    """Day count from ``start`` to ``end`` under the convention (the numerator of the fraction)."""
+    if check_day_count(convention) != "30/360":
+        return (end - start).days
+    d1 = min(start.day, 30)
+    # The 31st of the end month counts as the 30th only when the start was at month end too.
+    d2 = min(end.day, 30) if d1 == 30 else end.day
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+
+
+def year_fraction_exact(*, start: dt.date, end: dt.date, convention: DayCount) -> Fraction:
+    """The year fraction as an exact rational (days / basis), for calculations that must not
+    lose a digit before their final rounding."""
+    days = days_between(start=start, end=end, convention=convention)
+    return Fraction(days, year_basis(convention))
+
+
+def year_fraction(*, start: dt.date, end: dt.date, convention: DayCount) -> Decimal:
+    """The year fraction days / basis as a Decimal (exact when it terminates, else 40 digits)."""
+    days = days_between(start=start, end=end, convention=convention)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return Decimal(days) / Decimal(year_basis(convention))

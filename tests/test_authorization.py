@@ -1,0 +1,209 @@
+"""Authentication, object-level and function-level authorisation, mass assignment — checked
+over every route the app has, so a new route that escapes a guarantee fails here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from prorata import policy
+from prorata.orgs.models import Role
+from prorata.orgs.service import NewOrg
+from tests.support import bearer
+
+# The only routes that answer without authentication (besides /openapi.json and /docs).
+PUBLIC = {("GET", "/api/v1/system/health"), ("GET", "/api/v1/system/ready")}
+MUTATING = {"post", "put", "patch", "delete"}
+
+
+async def _operations(client: AsyncClient) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    return [
+        (method.upper(), path, operation)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def _params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+async def test_every_route_but_the_allowlist_requires_authentication(client: AsyncClient) -> None:
+    operations = await _operations(client)
+    assert len(operations) >= 10
+    for method, path, _ in operations:
+        concrete = path.format(**{name: uuid.uuid4() for name in _params(path)})
+        for prefix_path in (concrete, concrete.replace("/api/v1/", "/api/", 1)):
+            response = await client.request(method, prefix_path)
+            if (method, path) in PUBLIC:
+                assert response.status_code in {200, 503}, (method, prefix_path)
+            else:
+                assert response.status_code == 401, (method, prefix_path)
+                assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_policy_table_covers_exactly_the_routes(client: AsyncClient) -> None:
+    declared = {(m, p.removeprefix("/api/v1")) for m, p, _ in await _operations(client)}
+    assert declared == set(policy.ROUTES)
+
+
+# How to make, in org A, the object a path parameter names; and how to read it back.
+Factory = Callable[[AsyncClient, NewOrg], Awaitable[str]]
+
+
+async def _a_user(client: AsyncClient, org: NewOrg) -> str:
+    response = await client.post(
+        "/api/v1/users",
+        json={"email": f"u{uuid.uuid4().hex[:6]}@a.example", "role": "viewer"},
+        headers=bearer(org.api_key),
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
+async def _a_key(client: AsyncClient, org: NewOrg) -> str:
+    response = await client.post(
+        "/api/v1/api-keys", json={"name": "k"}, headers=bearer(org.api_key)
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
+FACTORIES: dict[str, Factory] = {"user_id": _a_user, "key_id": _a_key}
+# A representative valid body per route, so a 404 comes from the object lookup, not validation.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
+}
+
+
+async def _snapshot(client: AsyncClient, org: NewOrg) -> tuple[Any, Any]:
+    users = (await client.get("/api/v1/users?limit=500", headers=bearer(org.api_key))).json()
+    keys = (await client.get("/api/v1/api-keys?limit=500", headers=bearer(org.api_key))).json()
+    return users, keys
+
+
+async def test_another_orgs_object_ids_are_404_on_every_route_and_verb(
+    client: AsyncClient, org: NewOrg, other_org: NewOrg
+) -> None:
+    """OWASP API1: generated from the OpenAPI document."""
+    checked = 0
+    for method, path, _ in await _operations(client):
+        names = _params(path)
+        if not names:
+            continue
+        missing = [name for name in names if name not in FACTORIES]
+        assert not missing, f"{method} {path}: add a factory for {missing} to this test"
+        ids = {name: await FACTORIES[name](client, org) for name in names}
+        before = await _snapshot(client, org)
+        response = await client.request(
+            method,
+            path.format(**ids),
+            json=BODIES.get((method, path)),
+            headers=bearer(other_org.api_key),
+        )
+        assert response.status_code == 404, f"{method} {path} as org B: {response.status_code}"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert await _snapshot(client, org) == before, f"{method} {path} changed org A's data"
+        checked += 1
+    assert checked >= 4
+
+
+async def test_every_role_below_a_routes_least_role_gets_403(
+    client: AsyncClient, role_keys: dict[Role, str], org: NewOrg
+) -> None:
+    """OWASP API5: walks the policy table, role × route."""
+    user_id = await _a_user(client, org)
+    checked = 0
+    for (method, path), route_policy in policy.ROUTES.items():
+        if route_policy.public:
+            continue
+        concrete = path.format(user_id=user_id, key_id=uuid.uuid4())
+        for role, api_key in role_keys.items():
+            if route_policy.allows(role):
+                continue
+            response = await client.request(
+                method,
+                f"/api/v1{concrete}",
+                json=BODIES.get((method, f"/api/v1{path}")),
+                headers=bearer(api_key),
+            )
+            assert response.status_code == 403, f"{role} on {method} {path}"
+            checked += 1
+    assert checked >= 10
+
+
+async def test_roles_at_or_above_the_least_role_pass_the_guard(
+    client: AsyncClient, role_keys: dict[Role, str]
+) -> None:
+    for role, api_key in role_keys.items():
+        expected = 200 if policy.ROUTES[("GET", "/users")].allows(role) else 403
+        assert (await client.get("/api/v1/users", headers=bearer(api_key))).status_code == expected
+        assert (await client.get("/api/v1/me", headers=bearer(api_key))).json()["role"] == role
+
+
+async def test_request_models_forbid_unknown_and_server_owned_fields(client: AsyncClient) -> None:
+    """OWASP API3: every request body refuses fields it does not declare, and none declares
+    a field the server owns."""
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    server_owned = {"id", "org_id", "created_at", "revoked_at", "api_key", "prefix", "key_hash"}
+    bodies = 0
+    for method, path, operation in await _operations(client):
+        content = operation.get("requestBody", {}).get("content", {})
+        for media in content.values():
+            name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+            schema = schemas[name]
+            assert schema.get("additionalProperties") is False, f"{method} {path}: {name}"
+            assert not server_owned & set(schema.get("properties", {})), f"{name}"
+            bodies += 1
+    assert bodies >= 3
+
+
+@pytest.mark.parametrize("field", ["org_id", "id", "created_at", "unexpected"])
+async def test_mass_assignment_is_refused(client: AsyncClient, org: NewOrg, field: str) -> None:
+    body = {"email": "mass@a.example", "role": "viewer", field: str(uuid.uuid4())}
+    response = await client.post("/api/v1/users", json=body, headers=bearer(org.api_key))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][-1] == field
+
+
+async def test_nobody_grants_a_role_above_their_own(
+    client: AsyncClient, role_keys: dict[Role, str], org: NewOrg
+) -> None:
+    admin = bearer(role_keys[Role.admin])
+    response = await client.post(
+        "/api/v1/users", json={"email": "boss@a.example", "role": "owner"}, headers=admin
+    )
+    assert response.status_code == 403
+    me = (await client.get("/api/v1/me", headers=bearer(org.api_key))).json()
+    demote_owner = await client.patch(
+        f"/api/v1/users/{me['user']['id']}", json={"role": "viewer"}, headers=admin
+    )
+    assert demote_owner.status_code == 403
+
+
+async def test_the_last_owner_cannot_be_removed(client: AsyncClient, org: NewOrg) -> None:
+    response = await client.delete(f"/api/v1/users/{org.user_id}", headers=bearer(org.api_key))
+    assert response.status_code == 409
+    assert (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 200
+
+
+async def test_a_revoked_key_no_longer_authenticates(client: AsyncClient, org: NewOrg) -> None:
+    created = await client.post(
+        "/api/v1/api-keys", json={"name": "temp"}, headers=bearer(org.api_key)
+    )
+    new_key = created.json()["api_key"]
+    assert (await client.get("/api/v1/me", headers=bearer(new_key))).status_code == 200
+    revoked = await client.delete(
+        f"/api/v1/api-keys/{created.json()['id']}", headers=bearer(org.api_key)
+    )
+    assert revoked.status_code == 204
+    assert (await client.get("/api/v1/me", headers=bearer(new_key))).status_code == 401
+    listed = (await client.get("/api/v1/api-keys", headers=bearer(org.api_key))).json()
+    assert "api_key" not in listed["items"][0]
+    assert MUTATING

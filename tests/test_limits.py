@@ -1,0 +1,237 @@
+"""Rate limits with RateLimit header fields, and bounded input: body size, pagination, schemas."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import http_sf
+import pytest
+import redis
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.app import create_app
+from prorata.config import Settings
+from prorata.orgs.service import NewOrg
+from tests.conftest import add_member, settings_with
+from tests.support import bearer
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+async def _client_for(settings: Settings) -> AsyncIterator[AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+@pytest.fixture
+async def strict_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    limited = settings_with(
+        settings, rate_limit_api="5/minute", rate_limit_auth_failures="3/minute"
+    )
+    async for client in _client_for(limited):
+        yield client
+
+
+def _parse(response: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Both fields parsed as structured fields (RFC 9651), as a client library would."""
+    policies: Any = http_sf.parse(response.headers["ratelimit-policy"].encode(), tltype="list")
+    [(policy_name, policy_params)] = policies
+    item: Any = http_sf.parse(response.headers["ratelimit"].encode(), tltype="item")
+    name, params = item
+    assert name == policy_name
+    return dict(policy_params), dict(params)
+
+
+async def test_every_response_carries_ratelimit_fields_and_r_decreases(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    seen = []
+    for _ in range(3):
+        response = await client.get("/api/v1/me", headers=bearer(org.api_key))
+        policy, state = _parse(response)
+        assert policy["q"] == 600
+        assert policy["w"] == 60
+        assert 0 <= state["t"] <= 60
+        seen.append(state["r"])
+    assert seen[0] > seen[1] > seen[2]
+    for response in (
+        await client.get("/api/v1/system/health"),
+        await client.get("/api/v1/me"),  # 401
+        await client.post("/api/v1/users", json={}, headers=bearer(org.api_key)),  # 422
+    ):
+        assert "ratelimit" in response.headers, response.status_code
+        _parse(response)
+
+
+async def test_over_the_limit_is_429_with_retry_after(
+    strict_client: AsyncClient, org: NewOrg
+) -> None:
+    statuses = [
+        (await strict_client.get("/api/v1/me", headers=bearer(org.api_key))).status_code
+        for _ in range(7)
+    ]
+    assert statuses == [200] * 5 + [429] * 2
+    response = await strict_client.get("/api/v1/me", headers=bearer(org.api_key))
+    assert response.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert _parse(response)[1]["r"] == 0
+
+
+async def test_limits_are_per_api_key(
+    strict_client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from prorata.orgs.models import Role
+
+    other_key = await add_member(sessions, org, Role.viewer)
+    for _ in range(5):
+        await strict_client.get("/api/v1/me", headers=bearer(org.api_key))
+    assert (await strict_client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 429
+    assert (await strict_client.get("/api/v1/me", headers=bearer(other_key))).status_code == 200
+
+
+async def test_failed_authentications_lock_out_the_client_ip(
+    strict_client: AsyncClient, org: NewOrg
+) -> None:
+    bad = bearer("prk_guessing-" + uuid.uuid4().hex)
+    statuses = [(await strict_client.get("/api/v1/me", headers=bad)).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    # Even a valid key is refused from that address until the window resets.
+    assert (await strict_client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 429
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_answers(), reason="no Redis answers on 127.0.0.1:6379")
+async def test_redis_storage_is_shared_between_app_instances(
+    settings: Settings, org: NewOrg
+) -> None:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    shared = settings_with(settings, rate_limit_storage=REDIS_URL, rate_limit_api="4/minute")
+    statuses = []
+    for _ in range(2):  # two "replicas" with their own process state, one Redis
+        async for client in _client_for(shared):
+            for _ in range(3):
+                statuses.append(
+                    (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code
+                )
+    assert statuses == [200] * 4 + [429] * 2
+    keys: Any = redis.Redis.from_url(REDIS_URL).dbsize()
+    assert keys > 0
+
+
+async def test_bodies_over_the_limit_are_413(settings: Settings, org: NewOrg) -> None:
+    small = settings_with(settings, max_json_body_bytes=2048)
+    async for client in _client_for(small):
+        body = {"email": "a@b.example", "role": "viewer", "name": "x" * 4000}
+        response = await client.post("/api/v1/users", json=body, headers=bearer(org.api_key))
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_lists_are_keyset_paginated(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for i in range(7):
+        created = await client.post(
+            "/api/v1/users",
+            json={"email": f"p{i}@a.example", "role": "viewer"},
+            headers=bearer(org.api_key),
+        )
+        assert created.status_code == 201
+    seen: list[str] = []
+    cursor = None
+    pages = []
+    while True:
+        query = "/api/v1/users?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = (await client.get(query, headers=bearer(org.api_key))).json()
+        assert set(page) == {"items", "next_cursor"}
+        pages.append(len(page["items"]))
+        seen.extend(item["id"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [3, 3, 2]
+    assert len(seen) == len(set(seen)) == 8
+    assert seen == sorted(seen)  # UUIDv7: creation order, stable
+    default = (await client.get("/api/v1/users", headers=bearer(org.api_key))).json()
+    assert len(default["items"]) == 8
+    assert default["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("limit=501", 422), ("limit=0", 422), ("limit=500", 200), ("cursor=not-a-cursor", 400)],
+)
+async def test_page_parameters_are_bounded(
+    client: AsyncClient, org: NewOrg, query: str, status: int
+) -> None:
+    response = await client.get(f"/api/v1/users?{query}", headers=bearer(org.api_key))
+    assert response.status_code == status
+
+
+def _unbounded(schema: dict[str, Any], schemas: dict[str, Any], where: str) -> list[str]:
+    if "$ref" in schema:
+        return _unbounded(schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas, where)
+    found = []
+    for option in schema.get("anyOf", []) + schema.get("allOf", []):
+        found += _unbounded(option, schemas, where)
+    kind = schema.get("type")
+    if kind == "string" and not ({"maxLength", "enum", "format", "const"} & set(schema)):
+        found.append(where)
+    if (
+        kind in {"integer", "number"}
+        and "maximum" not in schema
+        and "exclusiveMaximum" not in schema
+    ):
+        found.append(where)
+    if kind == "array" and "maxItems" not in schema:
+        found.append(where)
+    for name, prop in schema.get("properties", {}).items():
+        found += _unbounded(prop, schemas, f"{where}.{name}")
+    return found
+
+
+async def test_every_input_has_declared_bounds(client: AsyncClient) -> None:
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    problems = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                problems += _unbounded(parameter["schema"], schemas, f"{where} {parameter['name']}")
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                problems += _unbounded(media["schema"], schemas, f"{where} body")
+    assert problems == []
+
+
+async def test_a_streamed_body_without_length_is_bounded_too(
+    settings: Settings, org: NewOrg
+) -> None:
+    small = settings_with(settings, max_json_body_bytes=2048)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "a@b.example", "role": "viewer", "name": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}'
+
+    async for client in _client_for(small):
+        response = await client.post(
+            "/api/v1/users",
+            content=chunks(),
+            headers={**bearer(org.api_key), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
