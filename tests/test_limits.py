@@ -235,3 +235,40 @@ async def test_a_streamed_body_without_length_is_bounded_too(
         )
         assert response.status_code == 413
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_heavy_operations_are_limited_per_organisation(
+    settings: Settings,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi import APIRouter
+
+    from prorata import policy
+    from prorata.orgs.models import Role
+    from prorata.routing import ApiRoute
+
+    monkeypatch.setitem(
+        policy.ROUTES,
+        ("POST", "/test/render"),
+        policy.RoutePolicy(least_role=Role.viewer, tier=policy.RateTier.heavy),
+    )
+    router = APIRouter(route_class=ApiRoute)
+
+    @router.post("/test/render", status_code=202)
+    async def render() -> dict[str, str]:
+        return {"status": "queued"}
+
+    colleague = await add_member(sessions, org, Role.viewer)
+    limited = settings_with(settings, rate_limit_heavy="2/minute")
+    async for client in _client_for(limited):
+        client_app: Any = client._transport.app  # type: ignore[attr-defined]
+        client_app.include_router(router, prefix="/api/v1")
+        first = await client.post("/api/v1/test/render", headers=bearer(org.api_key))
+        assert _parse(first)[0]["q"] == 2  # the tightest policy is the one reported
+        second = await client.post("/api/v1/test/render", headers=bearer(colleague))
+        third = await client.post("/api/v1/test/render", headers=bearer(colleague))
+        assert [first.status_code, second.status_code, third.status_code] == [202, 202, 429]
+        # Ordinary routes are not held back by the organisation's heavy budget.
+        assert (await client.get("/api/v1/me", headers=bearer(colleague))).status_code == 200

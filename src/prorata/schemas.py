@@ -9,9 +9,17 @@ email legitimately holds a control character).
 from __future__ import annotations
 
 import re
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 # C0 and C1 controls except tab, line feed and carriage return; plus lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -43,3 +51,23 @@ class RequestModel(BaseModel):
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def _decimal_string(value: Any) -> Any:
+    """Money crosses the API as a decimal string: a JSON number would pass through a float
+    in most clients, so numbers are refused rather than silently rounded."""
+    if isinstance(value, str | Decimal):
+        return value
+    raise ValueError('amounts are decimal strings, e.g. "1234.56", never numbers')
+
+
+MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
+
+# An amount: a string in JSON, `Decimal` in Python, `NUMERIC` in SQL. Its currency's minor
+# unit is checked where the currency is known (`prorata.money.check_amount`).
+DecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "maxLength": 23}),
+]
