@@ -63,6 +63,7 @@ async def test_every_response_carries_ratelimit_fields_and_r_decreases(
     for response in (
         await client.get("/api/v1/system/health"),
         await client.get("/api/v1/me"),  # 401
+        await client.get("/api/v1/no-such-route"),  # 404, no route matched
         await client.post("/api/v1/users", json={}, headers=bearer(org.api_key)),  # 422
     ):
         assert "ratelimit" in response.headers, response.status_code

@@ -138,6 +138,12 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if getattr(request.state, "rate_limit", None) is None and exc.status_code in {404, 405}:
+        # No route matched, so no guard counted this request: count it per client IP, so
+        # scanners are limited too and the answer carries RateLimit fields like every other.
+        limited = await _count_unrouted(request)
+        if limited is not None:
+            return await _on_problem(request, limited)
     phrase = http.HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     return problem_response(
@@ -147,6 +153,21 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         detail=detail,
         headers=dict(exc.headers or {}),
     )
+
+
+async def _count_unrouted(request: Request) -> Problem | None:
+    from prorata.ratelimit import TooManyRequests  # ratelimit builds on this module
+
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return None
+    try:
+        request.state.rate_limit = await limiter.hit(
+            "public", request.client.host if request.client else "unknown"
+        )
+    except TooManyRequests as exc:
+        return exc
+    return None
 
 
 def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
