@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from prorata import db, errors
+from prorata.calculations import router as calculations_router
 from prorata.config import Settings
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
@@ -54,6 +55,7 @@ def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(system_router.router)
     router.include_router(orgs_router.router)
+    router.include_router(calculations_router.router)
     return router
 
 

@@ -96,6 +96,13 @@ class Unprocessable(Problem):
     slug = "unprocessable"
 
 
+class RuleViolation(Unprocessable):
+    """Well-formed input that breaks a domain rule no schema can express (an amount with more
+    decimals than its currency has, a call larger than the unfunded commitments, …)."""
+
+    slug = "rule-violation"
+
+
 class ServiceUnavailable(Problem):
     status = 503
     slug = "unavailable"

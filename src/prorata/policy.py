@@ -75,6 +75,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/api-keys"): _read(Role.investor),
     ("POST", "/api-keys"): _write(Role.investor),
     ("DELETE", "/api-keys/{key_id}"): _write(Role.investor),
+    # Calculations: pure, no tenant data, any role.
+    ("POST", "/calculations/prorata"): _write(Role.investor),
+    ("POST", "/calculations/xirr"): _write(Role.investor),
+    ("POST", "/calculations/waterfall"): _write(Role.investor),
 }
 
 

@@ -13,9 +13,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainSerializer,
     WithJsonSchema,
     field_validator,
@@ -71,3 +73,44 @@ DecimalString = Annotated[
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "maxLength": 23}),
 ]
+
+RATE_PATTERN = r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?)$"
+
+# A rate or share between 0 and 1 (0.08 = 8 %): a decimal string too, for the same reason.
+RateString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    Field(ge=0, le=1, decimal_places=10),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": RATE_PATTERN, "maxLength": 12}),
+]
+
+# Strictly positive decimal (a weight): some digit is not zero. No look-ahead, so every
+# schema-driven tool can use it.
+POSITIVE_PATTERN = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,6})?|[0-9]+\.[0-9]*[1-9][0-9]*)$"
+
+PositiveDecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    Field(gt=0),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_PATTERN, "maxLength": 23}),
+]
+
+
+def _known_currency(code: str) -> str:
+    from prorata import money
+
+    if not money.is_currency(code):
+        raise ValueError(f"{code!r} is not an active ISO 4217 currency code")
+    return code
+
+
+def _currency_schema() -> dict[str, Any]:
+    from prorata import money
+
+    return {"type": "string", "enum": sorted(money.ISO_4217_MINOR_UNITS)}
+
+
+# An ISO 4217 code; the schema lists them, so clients see which are accepted.
+Currency = Annotated[str, AfterValidator(_known_currency), WithJsonSchema(_currency_schema())]

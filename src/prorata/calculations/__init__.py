@@ -1,0 +1,1 @@
+"""Stateless calculations over the pure engines (what-if analysis; no tenant data)."""
