@@ -3,8 +3,8 @@ over every route the app has, so a new route that escapes a guarantee fails here
 
 from __future__ import annotations
 
+import collections
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from httpx import AsyncClient
 from prorata import policy
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
 from tests.support import bearer
 
 # The only routes that answer without authentication (besides /openapi.json and /docs).
@@ -52,10 +53,6 @@ async def test_the_policy_table_covers_exactly_the_routes(client: AsyncClient) -
     assert declared == set(policy.ROUTES)
 
 
-# How to make, in org A, the object a path parameter names; and how to read it back.
-Factory = Callable[[AsyncClient, NewOrg], Awaitable[str]]
-
-
 async def _a_user(client: AsyncClient, org: NewOrg) -> str:
     response = await client.post(
         "/api/v1/users",
@@ -66,70 +63,131 @@ async def _a_user(client: AsyncClient, org: NewOrg) -> str:
     return str(response.json()["id"])
 
 
-async def _a_key(client: AsyncClient, org: NewOrg) -> str:
-    response = await client.post(
-        "/api/v1/api-keys", json={"name": "k"}, headers=bearer(org.api_key)
+async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
+    """One object of every kind a path parameter can name, all in `org`, consistent with
+    each other (the deal and the call belong to the fund the investor committed to)."""
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund()
+    [investor_id] = await api.investors_with(fund_id, ["1000.00"])
+    deal_id = await api.deal(fund_id)
+    await api.request(
+        "PUT",
+        f"/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
+        json={"amount": "5.00"},
     )
-    assert response.status_code == 201
-    return str(response.json()["id"])
+    call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
+    key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
+    return {
+        "user_id": await _a_user(client, org),
+        "key_id": str(key["id"]),
+        "fund_id": fund_id,
+        "investor_id": investor_id,
+        "deal_id": deal_id,
+        "call_id": str(call["id"]),
+    }
 
 
-FACTORIES: dict[str, Factory] = {"user_id": _a_user, "key_id": _a_key}
-# A representative valid body per route, so a 404 comes from the object lookup, not validation.
+# A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
+    ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/funds/{fund_id}/commitments"): {
+        "investor_id": "{investor_id}",
+        "amount": "1.00",
+        "committed_on": "2026-01-02",
+    },
+    ("PATCH", "/api/v1/investors/{investor_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/funds/{fund_id}/deals"): {"name": "Intruder"},
+    ("PATCH", "/api/v1/funds/{fund_id}/deals/{deal_id}"): {"name": "Renamed"},
+    ("PUT", "/api/v1/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): {
+        "amount": "9.00"
+    },
+    ("POST", "/api/v1/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): {"amount": "9.00"},
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls"): {
+        "notice_date": "2026-03-02",
+        "items": [{"purpose": "management_fee", "amount": "1.00"}],
+    },
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/payments"): {
+        "investor_id": "{investor_id}",
+        "amount": "1.00",
+        "received_on": "2026-03-20",
+    },
 }
 
 
-async def _snapshot(client: AsyncClient, org: NewOrg) -> tuple[Any, Any]:
-    users = (await client.get("/api/v1/users?limit=500", headers=bearer(org.api_key))).json()
-    keys = (await client.get("/api/v1/api-keys?limit=500", headers=bearer(org.api_key))).json()
-    return users, keys
+def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    body = BODIES.get((method, path))
+    if body is None:
+        return None
+    return {k: v.format_map(ids) if isinstance(v, str) else v for k, v in body.items()}
+
+
+READABLE = [
+    "/users?limit=500",
+    "/api-keys?limit=500",
+    "/funds?limit=500",
+    "/investors?limit=500",
+    "/allocations?limit=500",
+]
+
+
+async def _snapshot(client: AsyncClient, org: NewOrg, ids: dict[str, str]) -> list[Any]:
+    fund = ids["fund_id"]
+    paths = [
+        *READABLE,
+        f"/funds/{fund}/commitments",
+        f"/funds/{fund}/deals",
+        f"/funds/{fund}/capital-calls/{ids['call_id']}",
+    ]
+    return [
+        (await client.get(f"/api/v1{path}", headers=bearer(org.api_key))).json() for path in paths
+    ]
 
 
 async def test_another_orgs_object_ids_are_404_on_every_route_and_verb(
     client: AsyncClient, org: NewOrg, other_org: NewOrg
 ) -> None:
     """OWASP API1: generated from the OpenAPI document."""
+    ids = await _objects_of(client, org)
+    await _objects_of(client, other_org)  # org B has objects of its own: ids still must not mix
+    before = await _snapshot(client, org, ids)
     checked = 0
     for method, path, _ in await _operations(client):
         names = _params(path)
         if not names:
             continue
-        missing = [name for name in names if name not in FACTORIES]
-        assert not missing, f"{method} {path}: add a factory for {missing} to this test"
-        ids = {name: await FACTORIES[name](client, org) for name in names}
-        before = await _snapshot(client, org)
+        missing = [name for name in names if name not in ids]
+        assert not missing, f"{method} {path}: add {missing} to _objects_of in this test"
         response = await client.request(
             method,
             path.format(**ids),
-            json=BODIES.get((method, path)),
-            headers=bearer(other_org.api_key),
+            json=_body(method, path, ids),
+            headers={**bearer(other_org.api_key), "Idempotency-Key": str(uuid.uuid4())},
         )
-        assert response.status_code == 404, f"{method} {path} as org B: {response.status_code}"
+        assert response.status_code == 404, f"{method} {path} as org B: {response.text}"
         assert response.headers["content-type"] == "application/problem+json"
-        assert await _snapshot(client, org) == before, f"{method} {path} changed org A's data"
+        assert await _snapshot(client, org, ids) == before, f"{method} {path} changed org A"
         checked += 1
-    assert checked >= 4
+    assert checked >= 20
 
 
 async def test_every_role_below_a_routes_least_role_gets_403(
     client: AsyncClient, role_keys: dict[Role, str], org: NewOrg
 ) -> None:
     """OWASP API5: walks the policy table, role × route."""
-    user_id = await _a_user(client, org)
+    ids = collections.defaultdict(lambda: str(uuid.uuid4()), user_id=await _a_user(client, org))
     checked = 0
     for (method, path), route_policy in policy.ROUTES.items():
         if route_policy.public:
             continue
-        concrete = path.format(user_id=user_id, key_id=uuid.uuid4())
+        concrete = path.format_map(ids)
         for role, api_key in role_keys.items():
             if route_policy.allows(role):
                 continue
             response = await client.request(
                 method,
                 f"/api/v1{concrete}",
-                json=BODIES.get((method, f"/api/v1{path}")),
+                json=_body(method, f"/api/v1{path}", ids),
                 headers=bearer(api_key),
             )
             assert response.status_code == 403, f"{role} on {method} {path}"

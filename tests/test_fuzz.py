@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from prorata.idempotency import HEADER, WELL_FORMED_KEY
 from prorata.orgs.service import NewOrg
-from prorata.pagination import CURSOR_FORMAT, encode_cursor
+from prorata.pagination import cursor_format, encode_cursor
 from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
 
 
@@ -58,9 +58,10 @@ RULE_VIOLATION = "urn:prorata:problem:rule-violation"
 
 # List cursors are opaque: teach schemathesis to make real ones (a random string is a
 # schema-valid cursor the server must refuse, which its positive-data check would flag).
-schemathesis.openapi.format(
-    CURSOR_FORMAT, st.lists(st.uuids(), min_size=1, max_size=1).map(encode_cursor)
-)
+for size in (1, 2, 3):
+    schemathesis.openapi.format(
+        cursor_format(size), st.lists(st.uuids(), min_size=size, max_size=size).map(encode_cursor)
+    )
 
 
 def refuses_valid_data(case: Any, response: Any) -> None:

@@ -45,7 +45,7 @@ def _catalog(owner_url: str) -> dict[str, dict[str, object]]:
                              WHERE p.schemaname = 'public' AND p.tablename = c.relname
                                AND p.cmd = 'ALL'), '{}') AS policies
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
             """
         ).fetchall()
     return {

@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from prorata import db, errors
+from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
+from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
+from prorata.funds import router as funds_router
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
@@ -55,6 +58,9 @@ def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(system_router.router)
     router.include_router(orgs_router.router)
+    router.include_router(funds_router.router)
+    router.include_router(allocations_router.router)
+    router.include_router(calls_router.router)
     router.include_router(calculations_router.router)
     return router
 

@@ -1,11 +1,12 @@
 """Keyset (cursor) pagination, the only kind the API has.
 
+(No `from __future__ import annotations` here: FastAPI must evaluate the annotations of the
+dependency built in `page_params`, and a closure's names are not in the module globals.)
+
 Every list answers `{"items": [...], "next_cursor": "..." | null}`. The cursor is opaque
 (base64url of the last row's sort key), the order is stable (a unique key ends every sort),
 and page 10,000 costs what page 1 costs: no OFFSET.
 """
-
-from __future__ import annotations
 
 import base64
 import binascii
@@ -24,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import errors
 
 T = TypeVar("T")
-CURSOR_FORMAT = "prorata-cursor"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -39,26 +39,38 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
-def page_params(
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=512,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            # Opaque to clients; the format name lets schema-driven tools generate real ones.
-            json_schema_extra={"format": CURSOR_FORMAT},
-            description="`next_cursor` of the previous page (opaque).",
-        ),
-    ] = None,
-) -> PageParams:
-    return PageParams(limit=limit, cursor=cursor)
+def cursor_format(key_size: int) -> str:
+    """The OpenAPI `format` of a list's cursor: opaque, but it names the key's arity so
+    schema-driven tools can make real cursors."""
+    return f"prorata-cursor-{key_size}"
 
 
-PageQuery = Annotated[PageParams, Depends(page_params)]
+def page_params(key_size: int) -> Callable[..., PageParams]:
+    """The dependency parsing `limit` and `cursor` of a list ordered by `key_size` columns."""
+
+    def parse(
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
+        ] = DEFAULT_LIMIT,
+        cursor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=512,
+                pattern=r"^[A-Za-z0-9_-]+$",
+                json_schema_extra={"format": cursor_format(key_size)},
+                description="`next_cursor` of the previous page (opaque).",
+            ),
+        ] = None,
+    ) -> PageParams:
+        return PageParams(limit=limit, cursor=cursor)
+
+    return parse
+
+
+# The query of a list ordered by a one-column key (an id); lists with a composite key declare
+# `Annotated[PageParams, Depends(page_params(n))]`.
+PageQuery = Annotated[PageParams, Depends(page_params(1))]
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

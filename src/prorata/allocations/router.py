@@ -1,0 +1,100 @@
+"""Routes of allocations (writes through the one allocation service)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from prorata.allocations import service as allocation_service
+from prorata.allocations.schemas import AllocationAmount, AllocationOut
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.funds import service as fund_service
+from prorata.pagination import Page, PageParams, page_params
+from prorata.routing import ApiRoute
+
+router = APIRouter(route_class=ApiRoute, tags=["allocations"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not in your organisation"}}
+Filter = Annotated[uuid.UUID | None, Query()]
+# Allocations are ordered by their primary key (fund, investor, deal): a three-part cursor.
+AllocationPage = Annotated[PageParams, Depends(page_params(len(allocation_service.KEY)))]
+
+
+def _page(page: Page[Any]) -> Page[AllocationOut]:
+    return Page[AllocationOut](
+        items=[AllocationOut.model_validate(a) for a in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.put(
+    "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
+    summary="Set one investor's allocation of a deal",
+    responses=NOT_FOUND,
+)
+async def put_allocation(
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    body: AllocationAmount,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> AllocationOut:
+    row = await allocation_service.upsert(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        investor_id=investor_id,
+        amount=body.amount,
+    )
+    return AllocationOut.model_validate(row)
+
+
+@router.post(
+    "/funds/{fund_id}/deals/{deal_id}/allocations/prorata",
+    summary="Split an amount across the fund's investors by commitment",
+    responses=NOT_FOUND,
+)
+async def prorata_allocations(
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    body: AllocationAmount,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> list[AllocationOut]:
+    rows = await allocation_service.replace_prorata(
+        session, actor=principal, fund_id=fund_id, deal_id=deal_id, amount=body.amount
+    )
+    return [AllocationOut.model_validate(r) for r in rows]
+
+
+@router.get("/funds/{fund_id}/allocations", summary="Allocations of a fund", responses=NOT_FOUND)
+async def fund_allocations(
+    fund_id: uuid.UUID,
+    session: TenantSession,
+    page: AllocationPage,
+    deal_id: Filter = None,
+    investor_id: Filter = None,
+) -> Page[AllocationOut]:
+    await fund_service.get(session, fund_id=fund_id)
+    return _page(
+        await allocation_service.page(
+            session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
+        )
+    )
+
+
+@router.get("/allocations", summary="Allocations across the organisation's funds")
+async def all_allocations(
+    session: TenantSession,
+    page: AllocationPage,
+    fund_id: Filter = None,
+    deal_id: Filter = None,
+    investor_id: Filter = None,
+) -> Page[AllocationOut]:
+    return _page(
+        await allocation_service.page(
+            session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
+        )
+    )

@@ -1,0 +1,20 @@
+"""API shapes of allocations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from prorata.schemas import DecimalString, RequestModel, ResponseModel
+
+
+class AllocationAmount(RequestModel):
+    amount: DecimalString
+
+
+class AllocationOut(ResponseModel):
+    fund_id: uuid.UUID
+    deal_id: uuid.UUID
+    investor_id: uuid.UUID
+    amount: DecimalString
+    updated_at: dt.datetime

@@ -1,0 +1,184 @@
+"""The one allocation service: every write to `allocations` goes through here (API, imports).
+
+An allocation is an investor's share of a deal within a fund, one row per (fund, investor,
+deal) — the table's primary key — so every write is an upsert and concurrent writers of the
+same triple leave exactly one row. A test fails if another module writes to the table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, money, validation
+from prorata.allocations.models import Allocation
+from prorata.deals import service as deal_service
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+
+
+async def upsert(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    amount: Decimal,
+) -> Allocation:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
+    if not await fund_repository.commitment_exists(
+        session, fund_id=fund_id, investor_id=investor_id
+    ):
+        raise errors.NotFound("no such investor in this fund")
+    checked = validation.amount(amount, fund.currency, field="amount", allow_zero=True)
+    before = await _amount(session, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id)
+    statement = insert(Allocation).values(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        investor_id=investor_id,
+        amount=checked,
+    )
+    row = (
+        await session.scalars(
+            statement.on_conflict_do_update(
+                index_elements=["fund_id", "investor_id", "deal_id"],
+                set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
+            ).returning(Allocation),
+            execution_options={"populate_existing": True},
+        )
+    ).one()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="allocation.upsert",
+        entity="deal",
+        entity_id=deal_id,
+        before=None if before is None else {"investor_id": str(investor_id), "amount": str(before)},
+        after={"investor_id": str(investor_id), "amount": str(checked)},
+    )
+    return row
+
+
+async def replace_prorata(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    amount: Decimal,
+) -> list[Allocation]:
+    """Split `amount` across the fund's investors by commitment (largest remainder) and make
+    that the deal's allocations, replacing the previous ones in the same transaction."""
+    fund = await fund_service.get(session, fund_id=fund_id)
+    await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
+    checked = validation.amount(amount, fund.currency, field="amount")
+    commitments = await fund_repository.commitments(session, fund_id=fund_id)
+    if not commitments:
+        raise errors.RuleViolation("the fund has no commitments to split by")
+    parts = money.split(checked, {c.investor_id: c.amount for c in commitments}, fund.currency)
+    before = await _deal_total(session, fund_id=fund_id, deal_id=deal_id)
+    await session.execute(
+        sa.delete(Allocation).where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
+    )
+    rows = (
+        await session.scalars(
+            insert(Allocation)
+            .values(
+                [
+                    {
+                        "org_id": actor.org_id,
+                        "fund_id": fund_id,
+                        "deal_id": deal_id,
+                        "investor_id": investor_id,
+                        "amount": part,
+                    }
+                    for investor_id, part in parts.items()
+                ]
+            )
+            .returning(Allocation),
+            execution_options={"populate_existing": True},
+        )
+    ).all()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="allocation.replace_prorata",
+        entity="deal",
+        entity_id=deal_id,
+        before={"total": str(before)},
+        after={"total": str(checked), "investors": len(parts)},
+    )
+    return sorted(rows, key=lambda row: row.investor_id)
+
+
+async def _amount(
+    session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID, investor_id: uuid.UUID
+) -> Decimal | None:
+    return await session.scalar(
+        sa.select(Allocation.amount).where(
+            Allocation.fund_id == fund_id,
+            Allocation.deal_id == deal_id,
+            Allocation.investor_id == investor_id,
+        )
+    )
+
+
+async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) -> Decimal:
+    total = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Allocation.amount), 0)).where(
+            Allocation.fund_id == fund_id, Allocation.deal_id == deal_id
+        )
+    )
+    return Decimal(total or 0)
+
+
+def _filtered(
+    *, fund_id: uuid.UUID | None, deal_id: uuid.UUID | None, investor_id: uuid.UUID | None
+) -> sa.Select[Any]:
+    statement = sa.select(Allocation)
+    for column, value in (
+        (Allocation.fund_id, fund_id),
+        (Allocation.deal_id, deal_id),
+        (Allocation.investor_id, investor_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    return statement
+
+
+KEY: Sequence[sa.orm.InstrumentedAttribute[uuid.UUID]] = (
+    Allocation.fund_id,
+    Allocation.investor_id,
+    Allocation.deal_id,
+)
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    params: PageParams,
+    fund_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
+    investor_id: uuid.UUID | None = None,
+) -> Page[Allocation]:
+    """Allocations in primary-key order: one fund's pages read one partition by index."""
+    return await keyset(
+        session,
+        _filtered(fund_id=fund_id, deal_id=deal_id, investor_id=investor_id),
+        key=KEY,
+        params=params,
+        item=lambda a: a,
+    )

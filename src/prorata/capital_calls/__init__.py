@@ -1,0 +1,1 @@
+"""Capital calls: drafts, issue, cancel, payments."""

@@ -1,0 +1,97 @@
+"""Routes of capital calls."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.capital_calls import service as call_service
+from prorata.capital_calls.schemas import CallCreate, CallOut, CallSummary, PaymentIn
+from prorata.pagination import Page, PageQuery
+from prorata.routing import ApiRoute
+
+router = APIRouter(route_class=ApiRoute, tags=["capital calls"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not in your organisation"}}
+BASE = "/funds/{fund_id}/capital-calls"
+
+
+@router.post(
+    BASE,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a draft capital call",
+    responses=NOT_FOUND,
+)
+async def create_call(
+    fund_id: uuid.UUID, body: CallCreate, principal: CurrentPrincipal, session: TenantSession
+) -> CallOut:
+    call = await call_service.create_draft(session, actor=principal, fund_id=fund_id, data=body)
+    return await call_service.view(session, call=call)
+
+
+@router.get(BASE, summary="Capital calls of a fund", responses=NOT_FOUND)
+async def list_calls(
+    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
+) -> Page[CallSummary]:
+    calls = await call_service.page(session, fund_id=fund_id, params=page)
+    return Page[CallSummary](
+        items=[
+            CallSummary(
+                id=c.id,
+                fund_id=c.fund_id,
+                status=c.status,
+                notice_date=c.notice_date,
+                due_date=c.due_date,
+                amount=c.amount,
+                created_at=c.created_at,
+            )
+            for c in calls.items
+        ],
+        next_cursor=calls.next_cursor,
+    )
+
+
+@router.get(BASE + "/{call_id}", summary="One capital call with its lines", responses=NOT_FOUND)
+async def get_call(fund_id: uuid.UUID, call_id: uuid.UUID, session: TenantSession) -> CallOut:
+    call = await call_service.get(session, fund_id=fund_id, call_id=call_id)
+    return await call_service.view(session, call=call)
+
+
+@router.post(
+    BASE + "/{call_id}/issue",
+    summary="Issue a draft: contributions go to the ledger",
+    responses=NOT_FOUND,
+)
+async def issue_call(
+    fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> CallOut:
+    call = await call_service.issue(session, actor=principal, fund_id=fund_id, call_id=call_id)
+    return await call_service.view(session, call=call)
+
+
+@router.post(
+    BASE + "/{call_id}/cancel",
+    summary="Cancel a draft, or an issued call with no payment",
+    responses=NOT_FOUND,
+)
+async def cancel_call(
+    fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> CallOut:
+    call = await call_service.cancel(session, actor=principal, fund_id=fund_id, call_id=call_id)
+    return await call_service.view(session, call=call)
+
+
+@router.post(BASE + "/{call_id}/payments", summary="Record a payment received", responses=NOT_FOUND)
+async def record_payment(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    body: PaymentIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    call = await call_service.record_payment(
+        session, actor=principal, fund_id=fund_id, call_id=call_id, data=body
+    )
+    return await call_service.view(session, call=call)

@@ -1,0 +1,78 @@
+"""API shapes of capital calls (fields follow the ILPA capital call template where it applies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from prorata.capital_calls.models import CallStatus, Purpose
+from prorata.schemas import DecimalString, RequestModel
+
+
+class ItemIn(RequestModel):
+    purpose: Purpose
+    amount: DecimalString
+    deal_id: uuid.UUID | None = Field(default=None, description="Required for `investment`.")
+    excused_investor_ids: Annotated[list[uuid.UUID], Field(max_length=10_000)] = Field(
+        default_factory=list
+    )
+
+
+class CallCreate(RequestModel):
+    notice_date: dt.date
+    due_date: dt.date | None = Field(
+        default=None,
+        description="Default and minimum: the fund's notice period in business days "
+        "after the notice date (ILPA: 10).",
+    )
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=20)]
+
+
+class PaymentIn(RequestModel):
+    investor_id: uuid.UUID
+    amount: DecimalString
+    received_on: dt.date
+
+
+class ItemOut(BaseModel):
+    id: uuid.UUID
+    purpose: Purpose
+    amount: DecimalString
+    deal_id: uuid.UUID | None
+    excused_investor_ids: list[uuid.UUID]
+
+
+class LineOut(BaseModel):
+    investor_id: uuid.UUID
+    amounts: dict[Purpose, DecimalString]
+    total: DecimalString
+    paid: DecimalString
+    outstanding: DecimalString
+
+
+class CallOut(BaseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    status: CallStatus
+    notice_date: dt.date
+    due_date: dt.date
+    amount: DecimalString
+    currency: str
+    items: list[ItemOut]
+    lines: list[LineOut]
+    created_at: dt.datetime
+    issued_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+
+
+class CallSummary(BaseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    status: CallStatus
+    notice_date: dt.date
+    due_date: dt.date
+    amount: DecimalString
+    created_at: dt.datetime

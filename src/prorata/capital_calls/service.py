@@ -1,0 +1,432 @@
+"""Rules of capital calls.
+
+A call is itemised by purpose; each item is split across the fund's eligible investors by
+commitment with `money.split_capped`, so nobody is called beyond its unfunded commitment (the
+excess is re-split among the others) and Σ lines == item, to the minor unit. A call larger than
+the eligible unfunded total is refused with the numbers.
+
+Lifecycle: draft → issued → partially_paid → paid, or cancelled (from draft, or from issued
+with no payment). Drafts reserve nothing; issuing recomputes the lines under a lock on the fund
+row — so two calls issued at once cannot draw the same unfunded commitment — freezes them and
+writes one contribution per line to the ledger. Cancelling an issued call appends reversing
+entries; nothing is ever deleted from the ledger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, money, validation
+from prorata.capital_calls.models import (
+    CallItem,
+    CallLine,
+    CallStatus,
+    CapitalCall,
+    Payment,
+    Purpose,
+)
+from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
+from prorata.deals import service as deal_service
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.funds.models import Fund
+from prorata.ledger import repository as ledger
+from prorata.ledger.models import EntryKind
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+
+SOURCE = "capital_call"
+
+
+def add_business_days(start: dt.date, days: int) -> dt.date:
+    """`days` weekdays after `start` (Monday–Friday; public holidays are not modelled)."""
+    current = start
+    while days > 0:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+@dataclasses.dataclass(frozen=True)
+class _Line:
+    item: CallItem
+    investor_id: uuid.UUID
+    amount: Decimal
+
+
+async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> list[_Line]:
+    """Each item split over its eligible investors, capped by what remains unfunded."""
+    commitments = {
+        c.investor_id: c.amount for c in await fund_repository.commitments(session, fund_id=fund.id)
+    }
+    if not commitments:
+        raise errors.RuleViolation("the fund has no commitments to call")
+    balances = await ledger.balances(session, fund_id=fund.id)
+    remaining = {
+        investor: max(balances.get(investor, ledger.Balance()).unfunded(amount), Decimal(0))
+        for investor, amount in commitments.items()
+    }
+    lines: list[_Line] = []
+    for item in items:
+        unknown = set(item.excused_investor_ids) - set(commitments)
+        if unknown:
+            raise errors.RuleViolation(
+                f"excused investors without a commitment: {sorted(map(str, unknown))}"
+            )
+        eligible = [i for i in commitments if i not in set(item.excused_investor_ids)]
+        if not eligible:
+            raise errors.RuleViolation("every investor is excused from an item")
+        try:
+            parts = money.split_capped(
+                item.amount,
+                {i: commitments[i] for i in eligible},
+                {i: remaining[i] for i in eligible},
+                fund.currency,
+            )
+        except money.InsufficientCapacity as exc:
+            raise errors.RuleViolation(
+                f"the {item.purpose} item of {item.amount} {fund.currency} exceeds the unfunded "
+                f"commitments of its eligible investors ({exc.available} {fund.currency})",
+                extensions={"requested": str(exc.requested), "available": str(exc.available)},
+            ) from None
+        for investor, part in parts.items():
+            remaining[investor] -= part
+            if part:
+                lines.append(_Line(item=item, investor_id=investor, amount=part))
+    return lines
+
+
+def _line_rows(call: CapitalCall, lines: list[_Line]) -> list[CallLine]:
+    return [
+        CallLine(
+            org_id=call.org_id,
+            fund_id=call.fund_id,
+            call_id=call.id,
+            item_id=line.item.id,
+            investor_id=line.investor_id,
+            purpose=line.item.purpose,
+            amount=line.amount,
+        )
+        for line in lines
+    ]
+
+
+async def _checked_amounts(session: AsyncSession, fund: Fund, data: CallCreate) -> list[Decimal]:
+    """Each item's amount in the fund currency's minor unit, after checking its purpose."""
+    amounts = []
+    for item in data.items:
+        amounts.append(
+            validation.amount(item.amount, fund.currency, field=f"{item.purpose} amount")
+        )
+        if item.purpose is Purpose.investment:
+            if item.deal_id is None:
+                raise errors.RuleViolation("an investment item needs a deal_id")
+            await _deal_in_fund(session, fund.id, item.deal_id)
+        elif item.deal_id is not None:
+            raise errors.RuleViolation(f"a {item.purpose} item takes no deal_id")
+    return amounts
+
+
+async def _deal_in_fund(session: AsyncSession, fund_id: uuid.UUID, deal_id: uuid.UUID) -> None:
+    try:
+        await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
+    except errors.NotFound:
+        raise errors.RuleViolation("deal_id: no such deal in this fund") from None
+
+
+async def create_draft(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: CallCreate
+) -> CapitalCall:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    amounts = await _checked_amounts(session, fund, data)
+    earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    due_date = data.due_date or earliest
+    if due_date < earliest:
+        raise errors.RuleViolation(
+            f"due_date must be at least {fund.notice_business_days} business days after the "
+            f"notice date: {earliest} or later"
+        )
+    call = CapitalCall(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        status=CallStatus.draft,
+        notice_date=data.notice_date,
+        due_date=due_date,
+        amount=sum(amounts, Decimal(0)),
+    )
+    session.add(call)
+    await session.flush()
+    items = [
+        CallItem(
+            org_id=actor.org_id,
+            fund_id=fund_id,
+            call_id=call.id,
+            position=position,
+            purpose=item.purpose,
+            deal_id=item.deal_id,
+            amount=amount,
+            excused_investor_ids=sorted(set(item.excused_investor_ids)),
+        )
+        for position, (item, amount) in enumerate(zip(data.items, amounts, strict=True))
+    ]
+    session.add_all(items)
+    await session.flush()
+    session.add_all(_line_rows(call, await _split_items(session, fund, items)))
+    await session.flush()
+    await _audit(session, actor, call, "capital_call.create")
+    return call
+
+
+async def _audit(session: AsyncSession, actor: Principal, call: CapitalCall, action: str) -> None:
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action=action,
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "status": str(call.status),
+            "amount": str(call.amount),
+            "due_date": call.due_date.isoformat(),
+        },
+    )
+
+
+async def get(
+    session: AsyncSession, *, fund_id: uuid.UUID, call_id: uuid.UUID, for_update: bool = False
+) -> CapitalCall:
+    statement = sa.select(CapitalCall).where(
+        CapitalCall.fund_id == fund_id, CapitalCall.id == call_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    call = (await session.scalars(statement)).one_or_none()
+    if call is None:
+        raise errors.NotFound("no such capital call in this fund")
+    return call
+
+
+async def _items(session: AsyncSession, call: CapitalCall) -> list[CallItem]:
+    result = await session.scalars(
+        sa.select(CallItem).where(CallItem.call_id == call.id).order_by(CallItem.position)
+    )
+    return list(result.all())
+
+
+async def issue(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> CapitalCall:
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    if call.status is not CallStatus.draft:
+        raise errors.Conflict(f"only a draft can be issued; this call is {call.status}")
+    await session.execute(
+        sa.delete(CallLine).where(CallLine.fund_id == fund_id, CallLine.call_id == call.id)
+    )
+    lines = await _split_items(session, fund, await _items(session, call))
+    session.add_all(_line_rows(call, lines))
+    for line in lines:
+        await ledger.append(
+            session,
+            org_id=call.org_id,
+            fund_id=fund_id,
+            investor_id=line.investor_id,
+            kind=EntryKind.contribution,
+            amount=line.amount,
+            effective_on=call.due_date,
+            source_type=SOURCE,
+            source_id=call.id,
+            purpose=str(line.item.purpose),
+        )
+    call.status = CallStatus.issued
+    call.issued_at = sa.func.now()
+    await session.flush()
+    await session.refresh(call)
+    await _audit(session, actor, call, "capital_call.issue")
+    return call
+
+
+async def cancel(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> CapitalCall:
+    await fund_service.get(session, fund_id=fund_id, for_update=True)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    if call.status not in {CallStatus.draft, CallStatus.issued}:
+        raise errors.Conflict(f"a {call.status} call cannot be cancelled")
+    if call.status is CallStatus.issued:
+        if await _paid_by_investor(session, call):
+            raise errors.Conflict("a call with payments cannot be cancelled")
+        for entry in await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id):
+            if entry.kind is EntryKind.contribution and entry.reverses_id is None:
+                await ledger.append(
+                    session,
+                    org_id=call.org_id,
+                    fund_id=fund_id,
+                    investor_id=entry.investor_id,
+                    kind=EntryKind.contribution,
+                    amount=-entry.amount,
+                    effective_on=dt.date.today(),
+                    source_type=SOURCE,
+                    source_id=call.id,
+                    purpose=entry.purpose,
+                    reverses_id=entry.id,
+                )
+    call.status = CallStatus.cancelled
+    call.cancelled_at = sa.func.now()
+    await session.flush()
+    await session.refresh(call)
+    await _audit(session, actor, call, "capital_call.cancel")
+    return call
+
+
+async def _lines(session: AsyncSession, call: CapitalCall) -> list[CallLine]:
+    result = await session.scalars(
+        sa.select(CallLine).where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+    )
+    return list(result.all())
+
+
+async def _paid_by_investor(session: AsyncSession, call: CapitalCall) -> dict[uuid.UUID, Decimal]:
+    rows = await session.execute(
+        sa.select(Payment.investor_id, sa.func.sum(Payment.amount))
+        .where(Payment.call_id == call.id)
+        .group_by(Payment.investor_id)
+    )
+    return {investor: Decimal(total) for investor, total in rows.all()}
+
+
+async def record_payment(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    data: PaymentIn,
+) -> CapitalCall:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    if call.status not in {CallStatus.issued, CallStatus.partially_paid}:
+        raise errors.Conflict(f"payments are recorded on issued calls; this call is {call.status}")
+    amount = validation.amount(data.amount, fund.currency, field="amount")
+    called: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for line in await _lines(session, call):
+        called[line.investor_id] += line.amount
+    if data.investor_id not in called:
+        raise errors.RuleViolation("this investor has nothing to pay on this call")
+    paid = await _paid_by_investor(session, call)
+    outstanding = (called[data.investor_id] - paid.get(data.investor_id, Decimal(0))).quantize(
+        money.quantum(fund.currency)
+    )
+    if amount > outstanding:
+        raise errors.RuleViolation(
+            f"overpayment: {amount} {fund.currency} received, {outstanding} outstanding",
+            extensions={"outstanding": str(outstanding)},
+        )
+    payment = Payment(
+        org_id=call.org_id,
+        fund_id=fund_id,
+        call_id=call.id,
+        investor_id=data.investor_id,
+        amount=amount,
+        received_on=data.received_on,
+    )
+    session.add(payment)
+    await session.flush()
+    await ledger.append(
+        session,
+        org_id=call.org_id,
+        fund_id=fund_id,
+        investor_id=data.investor_id,
+        kind=EntryKind.payment,
+        amount=amount,
+        effective_on=data.received_on,
+        source_type="payment",
+        source_id=payment.id,
+    )
+    paid[data.investor_id] = paid.get(data.investor_id, Decimal(0)) + amount
+    settled = all(paid.get(investor, Decimal(0)) >= total for investor, total in called.items())
+    call.status = CallStatus.paid if settled else CallStatus.partially_paid
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="capital_call.payment",
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "investor_id": str(data.investor_id),
+            "amount": str(amount),
+            "received_on": data.received_on.isoformat(),
+            "status": str(call.status),
+        },
+    )
+    return call
+
+
+async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
+    fund = await fund_service.get(session, fund_id=call.fund_id)
+    quantum = money.quantum(fund.currency)
+    items = await _items(session, call)
+    amounts: dict[uuid.UUID, dict[Purpose, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for line in await _lines(session, call):
+        amounts[line.investor_id][line.purpose] += line.amount
+    paid = await _paid_by_investor(session, call)
+    lines = []
+    for investor in sorted(amounts):
+        total = sum(amounts[investor].values(), Decimal(0))
+        got = paid.get(investor, Decimal(0))
+        lines.append(
+            LineOut(
+                investor_id=investor,
+                amounts={p: a.quantize(quantum) for p, a in amounts[investor].items()},
+                total=total.quantize(quantum),
+                paid=got.quantize(quantum),
+                outstanding=(total - got).quantize(quantum),
+            )
+        )
+    return CallOut(
+        id=call.id,
+        fund_id=call.fund_id,
+        status=call.status,
+        notice_date=call.notice_date,
+        due_date=call.due_date,
+        amount=call.amount.quantize(quantum),
+        currency=fund.currency,
+        items=[
+            ItemOut(
+                id=i.id,
+                purpose=i.purpose,
+                amount=i.amount.quantize(quantum),
+                deal_id=i.deal_id,
+                excused_investor_ids=i.excused_investor_ids,
+            )
+            for i in items
+        ],
+        lines=lines,
+        created_at=call.created_at,
+        issued_at=call.issued_at,
+        cancelled_at=call.cancelled_at,
+    )
+
+
+async def page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[CapitalCall]:
+    await fund_service.get(session, fund_id=fund_id)
+    return await keyset(
+        session,
+        sa.select(CapitalCall).where(CapitalCall.fund_id == fund_id),
+        key=[CapitalCall.id],
+        params=params,
+        item=lambda c: c,
+    )

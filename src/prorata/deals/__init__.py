@@ -1,0 +1,1 @@
+"""Deals a fund invests in."""

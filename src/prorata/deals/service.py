@@ -1,0 +1,96 @@
+"""Rules of deals (and their SQL: small enough to live here)."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, validation
+from prorata.deals.models import Deal
+from prorata.deals.schemas import DealCreate, DealUpdate
+from prorata.funds import service as fund_service
+from prorata.funds.service import snapshot
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+
+_FIELDS = ["name", "company", "instrument", "invested_amount", "invested_on", "status"]
+
+
+async def get(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) -> Deal:
+    deal = (
+        await session.scalars(sa.select(Deal).where(Deal.fund_id == fund_id, Deal.id == deal_id))
+    ).one_or_none()
+    if deal is None:
+        raise errors.NotFound("no such deal in this fund")
+    return deal
+
+
+async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams) -> Page[Deal]:
+    await fund_service.get(session, fund_id=fund_id)
+    return await keyset(
+        session,
+        sa.select(Deal).where(Deal.fund_id == fund_id),
+        key=[Deal.id],
+        params=params,
+        item=lambda d: d,
+    )
+
+
+async def create(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: DealCreate
+) -> Deal:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    values = data.model_dump()
+    if data.invested_amount is not None:
+        values["invested_amount"] = validation.amount(
+            data.invested_amount, fund.currency, field="invested_amount", allow_zero=True
+        )
+    deal = Deal(org_id=actor.org_id, fund_id=fund_id, **values)
+    session.add(deal)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="deal.create",
+        entity="deal",
+        entity_id=deal.id,
+        after=snapshot(deal, _FIELDS),
+    )
+    return deal
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    data: DealUpdate,
+) -> Deal:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    deal = await get(session, fund_id=fund_id, deal_id=deal_id)
+    before = snapshot(deal, _FIELDS)
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None and name in {"name", "status"}:
+            raise errors.RuleViolation(f"{name} cannot be null")
+        if name == "invested_amount" and value is not None:
+            setattr(
+                deal, name, validation.amount(value, fund.currency, field=name, allow_zero=True)
+            )
+            continue
+        setattr(deal, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="deal.update",
+        entity="deal",
+        entity_id=deal.id,
+        before=before,
+        after=snapshot(deal, _FIELDS),
+    )
+    return deal

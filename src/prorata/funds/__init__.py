@@ -1,0 +1,1 @@
+"""Funds and SPVs: currency, terms used by calls and the waterfall."""

@@ -1,0 +1,102 @@
+"""Funds and their commitments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata.db import Base
+from prorata.ids import new_id
+
+# Unconstrained NUMERIC keeps the scale it is given: amounts are quantized to their currency's
+# minor unit before they are written, so they come back as "14.29", not "14.290000".
+MONEY = sa.Numeric()
+RATE = sa.Numeric()
+
+
+class FundStatus(enum.StrEnum):
+    raising = "raising"
+    investing = "investing"
+    harvesting = "harvesting"
+    closed = "closed"
+
+
+class FeeBasis(enum.StrEnum):
+    committed = "committed"  # commitments during the investment period, invested cost after
+    invested = "invested"  # invested cost throughout
+
+
+class WaterfallStyle(enum.StrEnum):
+    european = "european"
+    american = "american"
+
+
+class DayCount(enum.StrEnum):
+    act_365 = "act/365"
+    act_360 = "act/360"
+    thirty_360 = "30/360"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> sa.Enum:
+    return sa.Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=20,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Fund(Base):
+    __tablename__ = "funds"
+    __table_args__ = (sa.UniqueConstraint("org_id", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    vintage_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    status: Mapped[FundStatus] = mapped_column(_enum(FundStatus, "fund_status"))
+    management_fee_rate: Mapped[Decimal] = mapped_column(RATE)
+    management_fee_basis: Mapped[FeeBasis] = mapped_column(_enum(FeeBasis, "fee_basis"))
+    investment_period_end: Mapped[dt.date | None] = mapped_column(sa.Date)
+    preferred_return_rate: Mapped[Decimal] = mapped_column(RATE)
+    catch_up_share: Mapped[Decimal] = mapped_column(RATE)
+    carry_share: Mapped[Decimal] = mapped_column(RATE)
+    waterfall_style: Mapped[WaterfallStyle] = mapped_column(
+        _enum(WaterfallStyle, "waterfall_style")
+    )
+    day_count: Mapped[DayCount] = mapped_column(_enum(DayCount, "day_count"))
+    notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
+    wire_instructions: Mapped[str | None] = mapped_column(sa.String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class Commitment(Base):
+    """One investor's commitment to one fund (one row per pair; amend by PATCH in future)."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (
+        sa.UniqueConstraint("fund_id", "investor_id"),
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.CheckConstraint("amount > 0", name="positive_amount"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    investor_id: Mapped[uuid.UUID] = mapped_column()
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    committed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )

@@ -1,0 +1,56 @@
+"""SQL of funds and commitments."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.funds.models import Commitment, Fund
+from prorata.pagination import Page, PageParams, keyset
+
+
+async def get(
+    session: AsyncSession, *, fund_id: uuid.UUID, for_update: bool = False
+) -> Fund | None:
+    statement = sa.select(Fund).where(Fund.id == fund_id)
+    if for_update:
+        # Serialises money-moving work on one fund (issuing calls): two calls issued at once
+        # cannot both draw the same unfunded commitment.
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
+    return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
+
+
+async def commitments(session: AsyncSession, *, fund_id: uuid.UUID) -> list[Commitment]:
+    result = await session.scalars(
+        sa.select(Commitment).where(Commitment.fund_id == fund_id).order_by(Commitment.investor_id)
+    )
+    return list(result.all())
+
+
+async def commitment_page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[Commitment]:
+    return await keyset(
+        session,
+        sa.select(Commitment).where(Commitment.fund_id == fund_id),
+        key=[Commitment.id],
+        params=params,
+        item=lambda c: c,
+    )
+
+
+async def commitment_exists(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> bool:
+    found = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Commitment)
+        .where(Commitment.fund_id == fund_id, Commitment.investor_id == investor_id)
+    )
+    return bool(found)

@@ -1,0 +1,100 @@
+"""API shapes of funds and commitments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from prorata.funds.models import DayCount, FeeBasis, FundStatus, WaterfallStyle
+from prorata.schemas import (
+    LABEL,
+    NO_CONTROL,
+    Currency,
+    DecimalString,
+    RateString,
+    RequestModel,
+    ResponseModel,
+)
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
+Year = Annotated[int, Field(ge=1900, le=2200)]
+NoticeDays = Annotated[int, Field(ge=1, le=60)]
+Wire = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
+
+
+class FundCreate(RequestModel):
+    name: Name
+    currency: Currency
+    vintage_year: Year | None = None
+    status: FundStatus = FundStatus.raising
+    management_fee_rate: RateString = Decimal("0.02")
+    management_fee_basis: FeeBasis = FeeBasis.committed
+    investment_period_end: dt.date | None = None
+    preferred_return_rate: RateString = Decimal("0.08")
+    catch_up_share: RateString = Decimal("1")
+    carry_share: RateString = Decimal("0.20")
+    waterfall_style: WaterfallStyle = WaterfallStyle.european
+    day_count: DayCount = DayCount.act_365
+    notice_business_days: NoticeDays = Field(
+        default=10, description="Minimum days between notice and due date (ILPA: 10)."
+    )
+    wire_instructions: Wire | None = None
+
+
+class FundUpdate(RequestModel):
+    """Every field but the currency (amounts already recorded are in it)."""
+
+    name: Name | None = None
+    vintage_year: Year | None = None
+    status: FundStatus | None = None
+    management_fee_rate: RateString | None = None
+    management_fee_basis: FeeBasis | None = None
+    investment_period_end: dt.date | None = None
+    preferred_return_rate: RateString | None = None
+    catch_up_share: RateString | None = None
+    carry_share: RateString | None = None
+    waterfall_style: WaterfallStyle | None = None
+    day_count: DayCount | None = None
+    notice_business_days: NoticeDays | None = None
+    wire_instructions: Wire | None = None
+
+
+class FundOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    currency: str
+    vintage_year: int | None
+    status: FundStatus
+    management_fee_rate: RateString
+    management_fee_basis: FeeBasis
+    investment_period_end: dt.date | None
+    preferred_return_rate: RateString
+    catch_up_share: RateString
+    carry_share: RateString
+    waterfall_style: WaterfallStyle
+    day_count: DayCount
+    notice_business_days: int
+    wire_instructions: str | None
+    created_at: dt.datetime
+
+
+class CommitmentCreate(RequestModel):
+    investor_id: uuid.UUID
+    amount: DecimalString
+    committed_on: dt.date
+
+
+class CommitmentOut(BaseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    investor_id: uuid.UUID
+    amount: DecimalString
+    committed_on: dt.date
+    contributed: DecimalString
+    distributed: DecimalString
+    recallable: DecimalString = Field(description="The recallable part of `distributed`.")
+    unfunded: DecimalString

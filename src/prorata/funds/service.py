@@ -1,0 +1,151 @@
+"""Rules of funds and commitments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, validation
+from prorata.funds import repository as fund_repository
+from prorata.funds.models import Commitment, Fund
+from prorata.funds.schemas import CommitmentOut, FundCreate, FundUpdate
+from prorata.investors import repository as investor_repository
+from prorata.ledger import repository as ledger
+from prorata.tenancy import Principal
+
+
+def snapshot(row: Any, fields: list[str]) -> dict[str, Any]:
+    """A JSON-ready view of some of a row's fields, for the audit log."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(row, name)
+        out[name] = value if isinstance(value, str | int | bool | None) else str(value)
+    return out
+
+
+FUND_FIELDS = [*FundUpdate.model_fields, "currency"]
+
+
+async def get(session: AsyncSession, *, fund_id: uuid.UUID, for_update: bool = False) -> Fund:
+    fund = await fund_repository.get(session, fund_id=fund_id, for_update=for_update)
+    if fund is None:
+        raise errors.NotFound("no such fund")
+    return fund
+
+
+def _check_terms(fund: Fund) -> None:
+    if fund.catch_up_share != 0 and fund.catch_up_share <= fund.carry_share:
+        raise errors.RuleViolation(
+            "catch_up_share must be 0 (no catch-up) or larger than carry_share, "
+            "or the GP could never catch up"
+        )
+
+
+async def create(session: AsyncSession, *, actor: Principal, data: FundCreate) -> Fund:
+    fund = Fund(org_id=actor.org_id, **data.model_dump())
+    _check_terms(fund)
+    session.add(fund)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="fund.create",
+        entity="fund",
+        entity_id=fund.id,
+        after=snapshot(fund, FUND_FIELDS),
+    )
+    return fund
+
+
+async def update(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: FundUpdate
+) -> Fund:
+    fund = await get(session, fund_id=fund_id)
+    before = snapshot(fund, FUND_FIELDS)
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None and name in {
+            "name",
+            "status",
+            "management_fee_rate",
+            "management_fee_basis",
+            "preferred_return_rate",
+            "catch_up_share",
+            "carry_share",
+            "waterfall_style",
+            "day_count",
+            "notice_business_days",
+        }:
+            raise errors.RuleViolation(f"{name} cannot be null")
+        setattr(fund, name, value)
+    _check_terms(fund)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="fund.update",
+        entity="fund",
+        entity_id=fund.id,
+        before=before,
+        after=snapshot(fund, FUND_FIELDS),
+    )
+    return fund
+
+
+async def add_commitment(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    amount: Decimal,
+    committed_on: dt.date,
+) -> Commitment:
+    fund = await get(session, fund_id=fund_id)
+    if await investor_repository.get(session, investor_id=investor_id) is None:
+        raise errors.RuleViolation("investor_id: no such investor in your organisation")
+    if await fund_repository.commitment_exists(session, fund_id=fund_id, investor_id=investor_id):
+        raise errors.Conflict("this investor already has a commitment to this fund")
+    commitment = Commitment(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        investor_id=investor_id,
+        amount=validation.amount(amount, fund.currency, field="amount"),
+        committed_on=committed_on,
+    )
+    session.add(commitment)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="commitment.create",
+        entity="commitment",
+        entity_id=commitment.id,
+        after=snapshot(commitment, ["fund_id", "investor_id", "amount", "committed_on"]),
+    )
+    return commitment
+
+
+def commitment_view(
+    commitment: Commitment, balance: ledger.Balance, currency_quantum: Decimal
+) -> CommitmentOut:
+    def q(value: Decimal) -> Decimal:
+        return value.quantize(currency_quantum)
+
+    return CommitmentOut(
+        id=commitment.id,
+        fund_id=commitment.fund_id,
+        investor_id=commitment.investor_id,
+        amount=q(commitment.amount),
+        committed_on=commitment.committed_on,
+        contributed=q(balance.contributed),
+        distributed=q(balance.distributed),
+        recallable=q(balance.recallable),
+        unfunded=q(balance.unfunded(commitment.amount)),
+    )

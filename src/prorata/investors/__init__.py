@@ -1,0 +1,1 @@
+"""Investors (LPs) of an organisation."""

@@ -1,0 +1,38 @@
+"""Investors (LPs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata.db import Base
+from prorata.ids import new_id
+
+
+class InvestorKind(enum.StrEnum):
+    individual = "individual"
+    entity = "entity"
+
+
+class Investor(Base):
+    __tablename__ = "investors"
+    __table_args__ = (sa.UniqueConstraint("org_id", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[InvestorKind] = mapped_column(
+        sa.Enum(
+            InvestorKind, name="investor_kind", native_enum=False, length=20, validate_strings=True
+        )
+    )
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    tax_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )

@@ -1,0 +1,49 @@
+"""API shapes of investors. The tax id is shown in full only on the one-investor view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import Field
+
+from prorata.investors.models import InvestorKind
+from prorata.orgs.schemas import Email
+from prorata.schemas import LABEL, RequestModel, ResponseModel
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
+Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+TaxId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ./-]+$")]
+
+
+class InvestorCreate(RequestModel):
+    name: Name
+    kind: InvestorKind
+    email: Email | None = None
+    country: Country | None = Field(default=None, description="ISO 3166-1 alpha-2.")
+    tax_id: TaxId | None = None
+
+
+class InvestorUpdate(RequestModel):
+    name: Name | None = None
+    kind: InvestorKind | None = None
+    email: Email | None = None
+    country: Country | None = None
+    tax_id: TaxId | None = None
+
+
+class InvestorOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    kind: InvestorKind
+    email: str | None
+    country: str | None
+    tax_id: str | None = Field(description="Masked (last 4 characters) in lists.")
+    created_at: dt.datetime
+
+
+def mask(tax_id: str | None) -> str | None:
+    if tax_id is None:
+        return None
+    return "•" * max(len(tax_id) - 4, 0) + tax_id[-4:]

@@ -1,0 +1,1 @@
+"""The capital ledger: append-only capital transactions, and the balances derived from it."""

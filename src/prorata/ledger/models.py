@@ -1,0 +1,55 @@
+"""The capital ledger: append-only, HASH-partitioned by fund.
+
+A correction is a new entry with `reverses_id` set and the opposite amount, never an UPDATE or a
+DELETE (the app role has neither privilege, and a trigger refuses them for everyone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata.db import Base
+from prorata.funds.models import MONEY
+
+
+class EntryKind(enum.StrEnum):
+    contribution = "contribution"  # capital called (draws on the commitment)
+    payment = "payment"  # cash received against a call
+    distribution = "distribution"
+    recallable_distribution = "recallable_distribution"  # returns to the unfunded commitment
+    fee = "fee"
+    expense = "expense"
+    gain_loss = "gain_loss"
+
+
+class LedgerEntry(Base):
+    __tablename__ = "capital_ledger"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.Index("ix_capital_ledger_fund_id_investor_id", "fund_id", "investor_id"),
+        {"postgresql_partition_by": "HASH (fund_id)"},
+    )
+
+    fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    investor_id: Mapped[uuid.UUID] = mapped_column()
+    kind: Mapped[EntryKind] = mapped_column(
+        sa.Enum(EntryKind, name="entry_kind", native_enum=False, length=30, validate_strings=True)
+    )
+    purpose: Mapped[str | None] = mapped_column(sa.String(30))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    effective_on: Mapped[dt.date] = mapped_column(sa.Date)
+    source_type: Mapped[str] = mapped_column(sa.String(30))
+    source_id: Mapped[uuid.UUID] = mapped_column()
+    reverses_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )

@@ -1,0 +1,95 @@
+"""Ledger writes (append only) and the balances derived from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.ledger.models import EntryKind, LedgerEntry
+
+ZERO = Decimal(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Balance:
+    """One investor's capital position in one fund, derived from the ledger."""
+
+    contributed: Decimal = ZERO  # called (net of reversals)
+    paid: Decimal = ZERO  # received against calls
+    distributed: Decimal = ZERO  # all distributions, recallable included
+    recallable: Decimal = ZERO  # the part of `distributed` that may be called again
+
+    def unfunded(self, commitment: Decimal) -> Decimal:
+        """Commitment − contributions + recallable distributions (DESIGN §5)."""
+        return commitment - self.contributed + self.recallable
+
+
+def _sum(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
+    return sa.func.coalesce(
+        sa.func.sum(LedgerEntry.amount).filter(LedgerEntry.kind.in_(list(kinds))), ZERO
+    )
+
+
+async def balances(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UUID, Balance]:
+    rows = await session.execute(
+        sa.select(
+            LedgerEntry.investor_id,
+            _sum([EntryKind.contribution]),
+            _sum([EntryKind.payment]),
+            _sum([EntryKind.distribution, EntryKind.recallable_distribution]),
+            _sum([EntryKind.recallable_distribution]),
+        )
+        .where(LedgerEntry.fund_id == fund_id)
+        .group_by(LedgerEntry.investor_id)
+    )
+    return {
+        investor_id: Balance(contributed=c, paid=p, distributed=d, recallable=r)
+        for investor_id, c, p, d, r in rows.all()
+    }
+
+
+async def append(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    kind: EntryKind,
+    amount: Decimal,
+    effective_on: dt.date,
+    source_type: str,
+    source_id: uuid.UUID,
+    purpose: str | None = None,
+    reverses_id: int | None = None,
+) -> None:
+    session.add(
+        LedgerEntry(
+            org_id=org_id,
+            fund_id=fund_id,
+            investor_id=investor_id,
+            kind=kind,
+            amount=amount,
+            effective_on=effective_on,
+            source_type=source_type,
+            source_id=source_id,
+            purpose=purpose,
+            reverses_id=reverses_id,
+        )
+    )
+
+
+async def entries_of_source(
+    session: AsyncSession, *, fund_id: uuid.UUID, source_id: uuid.UUID
+) -> list[LedgerEntry]:
+    result = await session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.source_id == source_id)
+        .order_by(LedgerEntry.id)
+    )
+    return list(result.all())

@@ -1,0 +1,89 @@
+"""Building a fund through the API, for tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.support import bearer
+
+
+class FundApi:
+    """Calls the fund register API as one principal and asserts each call succeeds."""
+
+    def __init__(self, client: AsyncClient, api_key: str) -> None:
+        self.client = client
+        self.headers = bearer(api_key)
+
+    async def request(
+        self, method: str, path: str, *, expect: int = 200, money: bool = False, **kwargs: Any
+    ) -> Any:
+        headers = dict(self.headers)
+        if money:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        response = await self.client.request(method, f"/api/v1{path}", headers=headers, **kwargs)
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.text}"
+        )
+        return response.json() if response.content else None
+
+    async def fund(self, currency: str = "USD", **terms: Any) -> str:
+        body = {"name": f"Fund {uuid.uuid4().hex[:6]}", "currency": currency, **terms}
+        return str((await self.request("POST", "/funds", json=body, expect=201))["id"])
+
+    async def investor(self, name: str = "LP") -> str:
+        body = {"name": name, "kind": "entity"}
+        return str((await self.request("POST", "/investors", json=body, expect=201))["id"])
+
+    async def commit(self, fund_id: str, investor_id: str, amount: str) -> Any:
+        body = {"investor_id": investor_id, "amount": amount, "committed_on": "2025-01-02"}
+        return await self.request("POST", f"/funds/{fund_id}/commitments", json=body, expect=201)
+
+    async def investors_with(self, fund_id: str, amounts: list[str]) -> list[str]:
+        ids = []
+        for n, amount in enumerate(amounts):
+            investor_id = await self.investor(f"LP {n}")
+            await self.commit(fund_id, investor_id, amount)
+            ids.append(investor_id)
+        return ids
+
+    async def deal(self, fund_id: str, name: str = "Deal") -> str:
+        body = {"name": name, "company": "Acme Robotics", "instrument": "Series A"}
+        return str(
+            (await self.request("POST", f"/funds/{fund_id}/deals", json=body, expect=201))["id"]
+        )
+
+    async def draft(
+        self,
+        fund_id: str,
+        items: list[dict[str, Any]],
+        notice: str = "2026-03-02",
+        expect: int = 201,
+    ) -> Any:
+        body = {"notice_date": notice, "items": items}
+        return await self.request(
+            "POST", f"/funds/{fund_id}/capital-calls", json=body, expect=expect
+        )
+
+    async def issue(self, fund_id: str, call_id: str, expect: int = 200) -> Any:
+        return await self.request(
+            "POST", f"/funds/{fund_id}/capital-calls/{call_id}/issue", money=True, expect=expect
+        )
+
+    async def pay(
+        self, fund_id: str, call_id: str, investor_id: str, amount: str, expect: int = 200
+    ) -> Any:
+        body = {"investor_id": investor_id, "amount": amount, "received_on": "2026-03-20"}
+        return await self.request(
+            "POST",
+            f"/funds/{fund_id}/capital-calls/{call_id}/payments",
+            json=body,
+            money=True,
+            expect=expect,
+        )
+
+    async def commitments(self, fund_id: str) -> dict[str, Any]:
+        page = await self.request("GET", f"/funds/{fund_id}/commitments?limit=500")
+        return {row["investor_id"]: row for row in page["items"]}
