@@ -9,12 +9,13 @@ so a pooled connection never carries one tenant into another's request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -101,6 +102,32 @@ async def tenant_transaction(
     async with sessions() as session, session.begin():
         await set_tenant(session, org_id)
         yield session
+
+
+async def insert_many(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert many rows in ONE statement: `INSERT … SELECT * FROM unnest(col1[], col2[], …)`.
+
+    An executemany of 20,000 rows is 20,000 round trips through the pipeline; this is one, and
+    unlike COPY it works on tables with row-level security (RLS checks every row).
+    """
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    columns = list(rows[0])
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:c{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for i, name in enumerate(columns)
+    )
+    statement = sa.text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from our metadata
+    )
+    await session.execute(
+        statement, {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
+    )
 
 
 async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:

@@ -87,7 +87,7 @@ async def replace_prorata(
     commitments = await fund_repository.commitments(session, fund_id=fund_id)
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to split by")
-    parts = money.split(checked, {c.investor_id: c.amount for c in commitments}, fund.currency)
+    parts = money.split(checked, commitments, fund.currency)
     before = await _deal_total(session, fund_id=fund_id, deal_id=deal_id)
     await session.execute(
         sa.delete(Allocation).where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)

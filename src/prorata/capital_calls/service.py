@@ -23,7 +23,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, money, validation
+from prorata import audit, db, errors, money, validation
 from prorata.capital_calls.models import (
     CallItem,
     CallLine,
@@ -64,9 +64,7 @@ class _Line:
 
 async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> list[_Line]:
     """Each item split over its eligible investors, capped by what remains unfunded."""
-    commitments = {
-        c.investor_id: c.amount for c in await fund_repository.commitments(session, fund_id=fund.id)
-    }
+    commitments = await fund_repository.commitments(session, fund_id=fund.id)
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to call")
     balances = await ledger.balances(session, fund_id=fund.id)
@@ -104,19 +102,25 @@ async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem])
     return lines
 
 
-def _line_rows(call: CapitalCall, lines: list[_Line]) -> list[CallLine]:
-    return [
-        CallLine(
-            org_id=call.org_id,
-            fund_id=call.fund_id,
-            call_id=call.id,
-            item_id=line.item.id,
-            investor_id=line.investor_id,
-            purpose=line.item.purpose,
-            amount=line.amount,
+async def _insert_lines(session: AsyncSession, call: CapitalCall, lines: list[_Line]) -> None:
+    """One multi-row INSERT for all lines: a call on 10,000 investors is one statement."""
+    if lines:
+        await db.insert_many(
+            session,
+            CallLine,
+            [
+                {
+                    "org_id": call.org_id,
+                    "fund_id": call.fund_id,
+                    "call_id": call.id,
+                    "item_id": line.item.id,
+                    "investor_id": line.investor_id,
+                    "purpose": line.item.purpose,
+                    "amount": line.amount,
+                }
+                for line in lines
+            ],
         )
-        for line in lines
-    ]
 
 
 async def _checked_amounts(session: AsyncSession, fund: Fund, data: CallCreate) -> list[Decimal]:
@@ -179,7 +183,7 @@ async def create_draft(
     ]
     session.add_all(items)
     await session.flush()
-    session.add_all(_line_rows(call, await _split_items(session, fund, items)))
+    await _insert_lines(session, call, await _split_items(session, fund, items))
     await session.flush()
     await _audit(session, actor, call, "capital_call.create")
     return call
@@ -229,24 +233,39 @@ async def issue(
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
     if call.status is not CallStatus.draft:
         raise errors.Conflict(f"only a draft can be issued; this call is {call.status}")
-    await session.execute(
-        sa.delete(CallLine).where(CallLine.fund_id == fund_id, CallLine.call_id == call.id)
-    )
     lines = await _split_items(session, fund, await _items(session, call))
-    session.add_all(_line_rows(call, lines))
-    for line in lines:
-        await ledger.append(
-            session,
-            org_id=call.org_id,
-            fund_id=fund_id,
-            investor_id=line.investor_id,
-            kind=EntryKind.contribution,
-            amount=line.amount,
-            effective_on=call.due_date,
-            source_type=SOURCE,
-            source_id=call.id,
-            purpose=str(line.item.purpose),
+    drafted = set(
+        (
+            await session.execute(
+                sa.select(CallLine.item_id, CallLine.investor_id, CallLine.amount).where(
+                    CallLine.fund_id == fund_id, CallLine.call_id == call.id
+                )
+            )
+        ).all()
+    )
+    if drafted != {(line.item.id, line.investor_id, line.amount) for line in lines}:
+        # Another call issued since the draft changed what is unfunded: the lines follow.
+        await session.execute(
+            sa.delete(CallLine).where(CallLine.fund_id == fund_id, CallLine.call_id == call.id)
         )
+        await _insert_lines(session, call, lines)
+    await ledger.append(
+        session,
+        [
+            {
+                "org_id": call.org_id,
+                "fund_id": fund_id,
+                "investor_id": line.investor_id,
+                "kind": EntryKind.contribution,
+                "amount": line.amount,
+                "effective_on": call.due_date,
+                "source_type": SOURCE,
+                "source_id": call.id,
+                "purpose": str(line.item.purpose),
+            }
+            for line in lines
+        ],
+    )
     call.status = CallStatus.issued
     call.issued_at = sa.func.now()
     await session.flush()
@@ -265,21 +284,26 @@ async def cancel(
     if call.status is CallStatus.issued:
         if await _paid_by_investor(session, call):
             raise errors.Conflict("a call with payments cannot be cancelled")
-        for entry in await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id):
-            if entry.kind is EntryKind.contribution and entry.reverses_id is None:
-                await ledger.append(
-                    session,
-                    org_id=call.org_id,
-                    fund_id=fund_id,
-                    investor_id=entry.investor_id,
-                    kind=EntryKind.contribution,
-                    amount=-entry.amount,
-                    effective_on=dt.date.today(),
-                    source_type=SOURCE,
-                    source_id=call.id,
-                    purpose=entry.purpose,
-                    reverses_id=entry.id,
-                )
+        entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id)
+        await ledger.append(
+            session,
+            [
+                {
+                    "org_id": call.org_id,
+                    "fund_id": fund_id,
+                    "investor_id": entry.investor_id,
+                    "kind": EntryKind.contribution,
+                    "amount": -entry.amount,
+                    "effective_on": dt.date.today(),
+                    "source_type": SOURCE,
+                    "source_id": call.id,
+                    "purpose": entry.purpose,
+                    "reverses_id": entry.id,
+                }
+                for entry in entries
+                if entry.kind is EntryKind.contribution and entry.reverses_id is None
+            ],
+        )
     call.status = CallStatus.cancelled
     call.cancelled_at = sa.func.now()
     await session.flush()
@@ -343,14 +367,18 @@ async def record_payment(
     await session.flush()
     await ledger.append(
         session,
-        org_id=call.org_id,
-        fund_id=fund_id,
-        investor_id=data.investor_id,
-        kind=EntryKind.payment,
-        amount=amount,
-        effective_on=data.received_on,
-        source_type="payment",
-        source_id=payment.id,
+        [
+            {
+                "org_id": call.org_id,
+                "fund_id": fund_id,
+                "investor_id": data.investor_id,
+                "kind": EntryKind.payment,
+                "amount": amount,
+                "effective_on": data.received_on,
+                "source_type": "payment",
+                "source_id": payment.id,
+            }
+        ],
     )
     paid[data.investor_id] = paid.get(data.investor_id, Decimal(0)) + amount
     settled = all(paid.get(investor, Decimal(0)) >= total for investor, total in called.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,11 +27,14 @@ async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
     return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
 
 
-async def commitments(session: AsyncSession, *, fund_id: uuid.UUID) -> list[Commitment]:
-    result = await session.scalars(
-        sa.select(Commitment).where(Commitment.fund_id == fund_id).order_by(Commitment.investor_id)
+async def commitments(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UUID, Decimal]:
+    """Each investor's commitment to the fund (columns, not objects: funds have 10,000 LPs)."""
+    result = await session.execute(
+        sa.select(Commitment.investor_id, Commitment.amount)
+        .where(Commitment.fund_id == fund_id)
+        .order_by(Commitment.investor_id)
     )
-    return list(result.all())
+    return {investor_id: amount for investor_id, amount in result.all()}
 
 
 async def commitment_page(

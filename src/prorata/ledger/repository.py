@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata import db
 from prorata.ledger.models import EntryKind, LedgerEntry
 
 ZERO = Decimal(0)
@@ -54,34 +56,26 @@ async def balances(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UU
     }
 
 
-async def append(
-    session: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    fund_id: uuid.UUID,
-    investor_id: uuid.UUID,
-    kind: EntryKind,
-    amount: Decimal,
-    effective_on: dt.date,
-    source_type: str,
-    source_id: uuid.UUID,
-    purpose: str | None = None,
-    reverses_id: int | None = None,
-) -> None:
-    session.add(
-        LedgerEntry(
-            org_id=org_id,
-            fund_id=fund_id,
-            investor_id=investor_id,
-            kind=kind,
-            amount=amount,
-            effective_on=effective_on,
-            source_type=source_type,
-            source_id=source_id,
-            purpose=purpose,
-            reverses_id=reverses_id,
-        )
-    )
+class NewEntry(TypedDict, total=False):
+    """The columns of one ledger entry to append (`purpose`, `reverses_id` optional)."""
+
+    org_id: uuid.UUID
+    fund_id: uuid.UUID
+    investor_id: uuid.UUID
+    kind: EntryKind
+    amount: Decimal
+    effective_on: dt.date
+    source_type: str
+    source_id: uuid.UUID
+    purpose: str | None
+    reverses_id: int | None
+
+
+async def append(session: AsyncSession, entries: Sequence[NewEntry]) -> None:
+    """Append entries in one multi-row INSERT (a 10,000-investor call is one statement)."""
+    if entries:
+        rows = [{"purpose": None, "reverses_id": None, **entry} for entry in entries]
+        await db.insert_many(session, LedgerEntry, rows)
 
 
 async def entries_of_source(
