@@ -260,3 +260,36 @@ async def test_the_ledger_refuses_updates_and_deletes(database: TestDatabase, ap
             )
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+async def test_every_mutation_is_audited(api: FundApi, database: TestDatabase) -> None:
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["100.00"])
+    deal = await api.deal(fund)
+    await api.request("PATCH", f"/funds/{fund}", json={"name": "Renamed I"})
+    await api.request(
+        "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investor}", json={"amount": "1.00"}
+    )
+    call = await api.draft(fund, [{"purpose": "management_fee", "amount": "10.00"}])
+    await api.issue(fund, call["id"])
+    await api.pay(fund, call["id"], investor, "10.00")
+    with psycopg.connect(database.owner_url) as conn:
+        rows = conn.execute("SELECT action, actor_user_id IS NOT NULL FROM audit_log").fetchall()
+    actions = {action for action, has_actor in rows if has_actor}
+    assert {
+        "fund.create",
+        "fund.update",
+        "investor.create",
+        "commitment.create",
+        "deal.create",
+        "allocation.upsert",
+        "capital_call.create",
+        "capital_call.issue",
+        "capital_call.payment",
+    } <= actions
+    with psycopg.connect(database.owner_url) as conn:
+        before, after = conn.execute(
+            "SELECT before, after FROM audit_log WHERE action = 'fund.update'"
+        ).fetchone()  # type: ignore[misc]
+    assert (before["name"], after["name"]) != (after["name"], after["name"])
+    assert after["name"] == "Renamed I"

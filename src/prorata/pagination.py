@@ -117,13 +117,19 @@ async def keyset(
     key: Sequence[sa.orm.InstrumentedAttribute[Any]],
     params: PageParams,
     item: Callable[[Any], T],
+    fixed_prefix: int = 0,
 ) -> Page[T]:
     """One page of a single-entity `statement`, ordered by `key` (ascending attributes of the
     entity; the last one must be unique so the order is total)."""
+    # Key columns the statement already pins by equality (`fixed_prefix` of them) stay in the
+    # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
+    # B-tree start at the cursor; `(fund, investor, deal) > (X, a, b)` makes it scan from X.
+    moving = key[fixed_prefix:]
     if params.cursor is not None:
-        after = _decode(params.cursor, key)
-        statement = statement.where(sa.tuple_(*key) > sa.tuple_(*after))
-    rows = list((await session.scalars(statement.order_by(*key).limit(params.limit + 1))).all())
+        after = _decode(params.cursor, key)[fixed_prefix:]
+        statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after))
+    ordered = statement.order_by(*moving).limit(params.limit + 1)
+    rows = list((await session.scalars(ordered)).all())
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

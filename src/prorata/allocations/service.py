@@ -181,4 +181,5 @@ async def page(
         key=KEY,
         params=params,
         item=lambda a: a,
+        fixed_prefix=0 if fund_id is None else 1,
     )
