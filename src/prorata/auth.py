@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import db, errors
+from prorata import errors
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
 from prorata.ratelimit import RateLimiter
@@ -38,16 +38,13 @@ async def current_principal(
     request.state.rate_limit = await limiter.check("auth_failures", client_ip(request))
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise await _refuse(request, limiter, "a valid API key is required")
-    key = await org_repository.find_active_key(
+    found = await org_repository.authenticate(
         session, key_hash=org_service.hash_api_key(credentials.credentials)
     )
-    if key is None:
+    if found is None:
         raise await _refuse(request, limiter, "the API key is not valid")
-    await db.set_tenant(session, key.org_id)
-    role = await org_repository.membership_role(session, user_id=key.user_id)
-    if role is None:
-        raise await _refuse(request, limiter, "the API key's user is no longer a member")
-    principal = Principal(org_id=key.org_id, user_id=key.user_id, role=role, api_key_id=key.id)
+    api_key_id, org_id, user_id, role = found
+    principal = Principal(org_id=org_id, user_id=user_id, role=role, api_key_id=api_key_id)
     request.state.principal = principal
     return principal
 

@@ -14,7 +14,6 @@ handled exactly whatever precision the context has.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -232,42 +231,52 @@ class _PartyKey(Protocol):
 K = TypeVar("K", bound=_PartyKey)
 
 
-def _exact_weights(weights: Mapping[K, Decimal]) -> dict[K, Fraction]:
-    """Weights as exact fractions: each ≥ 0, at least one > 0."""
-    exact = {
-        key: _exact(weight, what=f"weight of {key!r}", error=InvalidWeights)
-        for key, weight in weights.items()
-    }
-    negative = [key for key, weight in exact.items() if weight < 0]
+def _integer_weights(weights: Mapping[K, Decimal]) -> dict[K, int]:
+    """Weights as integers on one common scale (each ≥ 0, at least one > 0).
+
+    Decimal weights are integers times a power of ten, so scaling them all to the finest
+    exponent keeps every ratio exact, with plain integers (no Fraction per party).
+    """
+    coefficients: dict[K, tuple[int, int]] = {}
+    for key, weight in weights.items():
+        try:
+            _check_usable(weight, what="weight", error=InvalidWeights)
+        except (InvalidWeights, TypeError) as exc:  # name the party only when it failed
+            raise type(exc)(f"{exc} (party {key!r})") from None
+        sign, digits, exponent = weight.as_tuple()
+        assert isinstance(exponent, int)  # finite, checked above
+        coefficient = int("".join(map(str, digits)) or "0")
+        coefficients[key] = (-coefficient if sign else coefficient, exponent)
+    negative = [key for key, (coefficient, _) in coefficients.items() if coefficient < 0]
     if negative:
         raise InvalidWeights(f"weights must not be negative: {negative!r}")
-    if not any(exact.values()):
+    if not any(coefficient for coefficient, _ in coefficients.values()):
         raise InvalidWeights("at least one weight must be greater than zero")
-    return exact
+    finest = min((exponent for _, exponent in coefficients.values()), default=0)
+    return {
+        key: coefficient * _units_per_major(exponent - finest)
+        for key, (coefficient, exponent) in coefficients.items()
+    }
 
 
-def _largest_remainder(total: int, weights: Mapping[K, Fraction]) -> dict[K, int]:
+def _largest_remainder(total: int, weights: Mapping[K, int]) -> dict[K, int]:
     """Split `total` ≥ 0 minor units by the largest remainder method (Hamilton's method).
 
     Each exact share total·w/Σw is floored; the units left over go one each to the largest
     fractional remainders, ties to the larger weight, then the smaller key. Zero weights get
     zero: the leftover is less than the number of non-zero remainders.
 
-    Done in integers: weights are scaled to a common denominator, so each share is one
-    `divmod` and remainders compare as integers (10,000 parties in milliseconds).
+    All in integers: a share is one `divmod`, remainders compare as integers (10,000 parties
+    split in milliseconds).
     """
-    scale = math.lcm(*(weight.denominator for weight in weights.values()))
-    integer = {
-        key: weight.numerator * (scale // weight.denominator) for key, weight in weights.items()
-    }
-    whole = sum(integer.values())
+    whole = sum(weights.values())
     parts: dict[K, int] = {}
     remainders: dict[K, int] = {}
-    for key, weight in integer.items():
+    for key, weight in weights.items():
         parts[key], remainders[key] = divmod(total * weight, whole)
     leftover = total - sum(parts.values())
     # A total order on the parties, so the result never depends on the mapping's order.
-    ranking = sorted(integer, key=lambda key: (-remainders[key], -integer[key], key))
+    ranking = sorted(weights, key=lambda key: (-remainders[key], -weights[key], key))
     for key in ranking[:leftover]:
         parts[key] += 1
     return parts
@@ -295,7 +304,7 @@ def split(total: Decimal, weights: Mapping[K, Decimal], currency: str) -> dict[K
     currency's exponent.
     """
     units = to_minor_units(total, currency)
-    parts = _largest_remainder(abs(units), _exact_weights(weights))
+    parts = _largest_remainder(abs(units), _integer_weights(weights))
     sign = -1 if units < 0 else 1
     return {key: from_minor_units(sign * part, currency) for key, part in parts.items()}
 
@@ -319,7 +328,7 @@ def _cap_units(
 
 
 def _capped_largest_remainder(
-    total: int, weights: Mapping[K, Fraction], caps: Mapping[K, int]
+    total: int, weights: Mapping[K, int], caps: Mapping[K, int]
 ) -> dict[K, int]:
     """Split, pin everyone over their cap to the cap, re-split the rest; until nobody is over.
 
@@ -363,7 +372,7 @@ def split_capped(
     units = to_minor_units(total, currency)
     if units < 0:
         raise InvalidAmount(f"a capped split needs a total of zero or more, not {total}")
-    exact = _exact_weights(weights)
+    exact = _integer_weights(weights)
     limits = _cap_units(caps, exact, currency)
     eligible = {key: weight for key, weight in exact.items() if weight > 0}
     available = sum(limits[key] for key in eligible)

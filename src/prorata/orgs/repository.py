@@ -30,6 +30,24 @@ async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | N
     return row
 
 
+async def authenticate(
+    session: AsyncSession, *, key_hash: str
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, Role] | None:
+    """(api key id, org id, user id, role) of an active key whose user is a member, or None.
+
+    One round trip (`prorata_authenticate`, migration 0004), and the transaction's tenant is
+    set to the key's organisation when it returns a row.
+    """
+    row = (
+        await session.execute(
+            sa.text("SELECT * FROM prorata_authenticate(:key_hash)"), {"key_hash": key_hash}
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return row.api_key_id, row.org_id, row.user_id, Role(row.role)
+
+
 async def membership_role(session: AsyncSession, *, user_id: uuid.UUID) -> Role | None:
     role = await session.scalar(sa.select(Membership.role).where(Membership.user_id == user_id))
     return role
