@@ -8,6 +8,7 @@ so a pooled connection never carries one tenant into another's request.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +38,19 @@ class Base(DeclarativeBase):
     # Server-side defaults (created_at, …) come back with the INSERT (RETURNING): an async
     # session must never lazy-load them afterwards.
     __mapper_args__: Any = {"eager_defaults": True}  # noqa: RUF012 - read by the mapper only
+
+
+def str_enum(kind: type[enum.StrEnum], name: str, *, length: int = 20) -> sa.Enum:
+    """A `StrEnum` column stored as its values in a VARCHAR (no PostgreSQL enum type: adding a
+    value is then a code change, not a migration that locks the table)."""
+    return sa.Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def sqlalchemy_url(url: str) -> URL:

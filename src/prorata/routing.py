@@ -82,10 +82,13 @@ def _openapi_extra(route_policy: policy.RoutePolicy, methods: set[str]) -> dict[
 
 
 def _documented_errors(
-    route_policy: policy.RoutePolicy, methods: set[str]
+    route_policy: policy.RoutePolicy, methods: set[str], path: str
 ) -> dict[int | str, dict[str, Any]]:
-    """The problem answers the guard and the framework can give on this route."""
+    """The problem answers the guard and the framework can give on this route (404 wherever
+    the path names an object: another organisation's ids are always "not found")."""
     statuses = [400, 413, 422, 429]
+    if "{" in path:
+        statuses.append(404)
     if not route_policy.public:
         statuses += [401, 403]
     if methods & MUTATING:
@@ -106,7 +109,7 @@ class ApiRoute(APIRoute):
             *(kwargs.get("dependencies") or []),
         ]
         kwargs["responses"] = {
-            **_documented_errors(self.policy, methods),
+            **_documented_errors(self.policy, methods, path),
             **(kwargs.get("responses") or {}),
         }
         kwargs["openapi_extra"] = {

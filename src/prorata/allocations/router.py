@@ -15,7 +15,6 @@ from prorata.pagination import Page, PageParams, page_params
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["allocations"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not in your organisation"}}
 Filter = Annotated[uuid.UUID | None, Query()]
 # Allocations are ordered by their primary key (fund, investor, deal): a three-part cursor.
 AllocationPage = Annotated[PageParams, Depends(page_params(len(allocation_service.KEY)))]
@@ -30,7 +29,6 @@ def _page(page: Page[Any]) -> Page[AllocationOut]:
 @router.put(
     "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
     summary="Set one investor's allocation of a deal",
-    responses=NOT_FOUND,
 )
 async def put_allocation(
     fund_id: uuid.UUID,
@@ -54,7 +52,6 @@ async def put_allocation(
 @router.post(
     "/funds/{fund_id}/deals/{deal_id}/allocations/prorata",
     summary="Split an amount across the fund's investors by commitment",
-    responses=NOT_FOUND,
 )
 async def prorata_allocations(
     fund_id: uuid.UUID,
@@ -69,7 +66,7 @@ async def prorata_allocations(
     return [AllocationOut.model_validate(r) for r in rows]
 
 
-@router.get("/funds/{fund_id}/allocations", summary="Allocations of a fund", responses=NOT_FOUND)
+@router.get("/funds/{fund_id}/allocations", summary="Allocations of a fund")
 async def fund_allocations(
     fund_id: uuid.UUID,
     session: TenantSession,

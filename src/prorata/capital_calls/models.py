@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.funds.models import MONEY
 from prorata.ids import new_id
 
@@ -30,10 +30,6 @@ class Purpose(enum.StrEnum):
     fund_expenses = "fund_expenses"
 
 
-def _enum(kind: type[enum.StrEnum], name: str) -> sa.Enum:
-    return sa.Enum(kind, name=name, native_enum=False, length=20, validate_strings=True)
-
-
 class CapitalCall(Base):
     __tablename__ = "capital_calls"
     __table_args__ = (
@@ -44,7 +40,7 @@ class CapitalCall(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column()
     fund_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[CallStatus] = mapped_column(_enum(CallStatus, "call_status"))
+    status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
     notice_date: Mapped[dt.date] = mapped_column(sa.Date)
     due_date: Mapped[dt.date] = mapped_column(sa.Date)
     amount: Mapped[Decimal] = mapped_column(MONEY)
@@ -69,7 +65,7 @@ class CallItem(Base):
     fund_id: Mapped[uuid.UUID] = mapped_column()
     call_id: Mapped[uuid.UUID] = mapped_column()
     position: Mapped[int] = mapped_column(sa.SmallInteger)
-    purpose: Mapped[Purpose] = mapped_column(_enum(Purpose, "call_purpose"))
+    purpose: Mapped[Purpose] = mapped_column(str_enum(Purpose, "call_purpose"))
     deal_id: Mapped[uuid.UUID | None] = mapped_column()
     amount: Mapped[Decimal] = mapped_column(MONEY)
     excused_investor_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(sa.Uuid()))
@@ -92,7 +88,7 @@ class CallLine(Base):
     item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column()
-    purpose: Mapped[Purpose] = mapped_column(_enum(Purpose, "call_purpose"))
+    purpose: Mapped[Purpose] = mapped_column(str_enum(Purpose, "call_purpose"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
 
 

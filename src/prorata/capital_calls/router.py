@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, status
 
@@ -14,7 +13,6 @@ from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["capital calls"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not in your organisation"}}
 BASE = "/funds/{fund_id}/capital-calls"
 
 
@@ -22,7 +20,6 @@ BASE = "/funds/{fund_id}/capital-calls"
     BASE,
     status_code=status.HTTP_201_CREATED,
     summary="Create a draft capital call",
-    responses=NOT_FOUND,
 )
 async def create_call(
     fund_id: uuid.UUID, body: CallCreate, principal: CurrentPrincipal, session: TenantSession
@@ -31,7 +28,7 @@ async def create_call(
     return await call_service.view(session, call=call)
 
 
-@router.get(BASE, summary="Capital calls of a fund", responses=NOT_FOUND)
+@router.get(BASE, summary="Capital calls of a fund")
 async def list_calls(
     fund_id: uuid.UUID, session: TenantSession, page: PageQuery
 ) -> Page[CallSummary]:
@@ -53,7 +50,7 @@ async def list_calls(
     )
 
 
-@router.get(BASE + "/{call_id}", summary="One capital call with its lines", responses=NOT_FOUND)
+@router.get(BASE + "/{call_id}", summary="One capital call with its lines")
 async def get_call(fund_id: uuid.UUID, call_id: uuid.UUID, session: TenantSession) -> CallOut:
     call = await call_service.get(session, fund_id=fund_id, call_id=call_id)
     return await call_service.view(session, call=call)
@@ -62,7 +59,6 @@ async def get_call(fund_id: uuid.UUID, call_id: uuid.UUID, session: TenantSessio
 @router.post(
     BASE + "/{call_id}/issue",
     summary="Issue a draft: contributions go to the ledger",
-    responses=NOT_FOUND,
 )
 async def issue_call(
     fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
@@ -74,7 +70,6 @@ async def issue_call(
 @router.post(
     BASE + "/{call_id}/cancel",
     summary="Cancel a draft, or an issued call with no payment",
-    responses=NOT_FOUND,
 )
 async def cancel_call(
     fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
@@ -83,7 +78,7 @@ async def cancel_call(
     return await call_service.view(session, call=call)
 
 
-@router.post(BASE + "/{call_id}/payments", summary="Record a payment received", responses=NOT_FOUND)
+@router.post(BASE + "/{call_id}/payments", summary="Record a payment received")
 async def record_payment(
     fund_id: uuid.UUID,
     call_id: uuid.UUID,

@@ -10,7 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.funds.models import MONEY
 from prorata.ids import new_id
 
@@ -37,9 +37,7 @@ class Deal(Base):
     instrument: Mapped[str | None] = mapped_column(sa.String(100))
     invested_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     invested_on: Mapped[dt.date | None] = mapped_column(sa.Date)
-    status: Mapped[DealStatus] = mapped_column(
-        sa.Enum(DealStatus, name="deal_status", native_enum=False, length=20, validate_strings=True)
-    )
+    status: Mapped[DealStatus] = mapped_column(str_enum(DealStatus, "deal_status"))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

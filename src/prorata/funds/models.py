@@ -10,7 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.ids import new_id
 
 # Unconstrained NUMERIC keeps the scale it is given: amounts are quantized to their currency's
@@ -42,17 +42,6 @@ class DayCount(enum.StrEnum):
     thirty_360 = "30/360"
 
 
-def _enum(kind: type[enum.StrEnum], name: str) -> sa.Enum:
-    return sa.Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        length=20,
-        validate_strings=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 class Fund(Base):
     __tablename__ = "funds"
     __table_args__ = (sa.UniqueConstraint("org_id", "id"),)
@@ -62,17 +51,17 @@ class Fund(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     currency: Mapped[str] = mapped_column(sa.String(3))
     vintage_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
-    status: Mapped[FundStatus] = mapped_column(_enum(FundStatus, "fund_status"))
+    status: Mapped[FundStatus] = mapped_column(str_enum(FundStatus, "fund_status"))
     management_fee_rate: Mapped[Decimal] = mapped_column(RATE)
-    management_fee_basis: Mapped[FeeBasis] = mapped_column(_enum(FeeBasis, "fee_basis"))
+    management_fee_basis: Mapped[FeeBasis] = mapped_column(str_enum(FeeBasis, "fee_basis"))
     investment_period_end: Mapped[dt.date | None] = mapped_column(sa.Date)
     preferred_return_rate: Mapped[Decimal] = mapped_column(RATE)
     catch_up_share: Mapped[Decimal] = mapped_column(RATE)
     carry_share: Mapped[Decimal] = mapped_column(RATE)
     waterfall_style: Mapped[WaterfallStyle] = mapped_column(
-        _enum(WaterfallStyle, "waterfall_style")
+        str_enum(WaterfallStyle, "waterfall_style")
     )
-    day_count: Mapped[DayCount] = mapped_column(_enum(DayCount, "day_count"))
+    day_count: Mapped[DayCount] = mapped_column(str_enum(DayCount, "day_count"))
     notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
     wire_instructions: Mapped[str | None] = mapped_column(sa.String(2000))
     created_at: Mapped[dt.datetime] = mapped_column(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, status
 
@@ -22,7 +21,6 @@ from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute)
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not in your organisation"}}
 CREATED = status.HTTP_201_CREATED
 
 
@@ -41,12 +39,12 @@ async def list_funds(session: TenantSession, page: PageQuery) -> Page[FundOut]:
     )
 
 
-@router.get("/funds/{fund_id}", tags=["funds"], summary="One fund", responses=NOT_FOUND)
+@router.get("/funds/{fund_id}", tags=["funds"], summary="One fund")
 async def get_fund(fund_id: uuid.UUID, session: TenantSession) -> FundOut:
     return FundOut.model_validate(await fund_service.get(session, fund_id=fund_id))
 
 
-@router.patch("/funds/{fund_id}", tags=["funds"], summary="Change a fund", responses=NOT_FOUND)
+@router.patch("/funds/{fund_id}", tags=["funds"], summary="Change a fund")
 async def update_fund(
     fund_id: uuid.UUID, body: FundUpdate, principal: CurrentPrincipal, session: TenantSession
 ) -> FundOut:
@@ -59,7 +57,6 @@ async def update_fund(
     status_code=CREATED,
     tags=["funds"],
     summary="Record an investor's commitment",
-    responses=NOT_FOUND,
 )
 async def create_commitment(
     fund_id: uuid.UUID, body: CommitmentCreate, principal: CurrentPrincipal, session: TenantSession
@@ -80,7 +77,6 @@ async def create_commitment(
     "/funds/{fund_id}/commitments",
     tags=["funds"],
     summary="Commitments with contributed, distributed and unfunded",
-    responses=NOT_FOUND,
 )
 async def list_commitments(
     fund_id: uuid.UUID, session: TenantSession, page: PageQuery
@@ -117,9 +113,7 @@ async def list_investors(session: TenantSession, page: PageQuery) -> Page[Invest
     return Page[InvestorOut](items=items, next_cursor=investors.next_cursor)
 
 
-@router.get(
-    "/investors/{investor_id}", tags=["investors"], summary="One investor", responses=NOT_FOUND
-)
+@router.get("/investors/{investor_id}", tags=["investors"], summary="One investor")
 async def get_investor(investor_id: uuid.UUID, session: TenantSession) -> InvestorOut:
     return InvestorOut.model_validate(await investor_service.get(session, investor_id=investor_id))
 
@@ -128,7 +122,6 @@ async def get_investor(investor_id: uuid.UUID, session: TenantSession) -> Invest
     "/investors/{investor_id}",
     tags=["investors"],
     summary="Change an investor",
-    responses=NOT_FOUND,
 )
 async def update_investor(
     investor_id: uuid.UUID,
@@ -147,7 +140,6 @@ async def update_investor(
     status_code=CREATED,
     tags=["deals"],
     summary="Create a deal",
-    responses=NOT_FOUND,
 )
 async def create_deal(
     fund_id: uuid.UUID, body: DealCreate, principal: CurrentPrincipal, session: TenantSession
@@ -156,9 +148,7 @@ async def create_deal(
     return DealOut.model_validate(deal)
 
 
-@router.get(
-    "/funds/{fund_id}/deals", tags=["deals"], summary="Deals of a fund", responses=NOT_FOUND
-)
+@router.get("/funds/{fund_id}/deals", tags=["deals"], summary="Deals of a fund")
 async def list_deals(fund_id: uuid.UUID, session: TenantSession, page: PageQuery) -> Page[DealOut]:
     deals = await deal_service.page(session, fund_id=fund_id, params=page)
     return Page[DealOut](
@@ -166,16 +156,12 @@ async def list_deals(fund_id: uuid.UUID, session: TenantSession, page: PageQuery
     )
 
 
-@router.get(
-    "/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="One deal", responses=NOT_FOUND
-)
+@router.get("/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="One deal")
 async def get_deal(fund_id: uuid.UUID, deal_id: uuid.UUID, session: TenantSession) -> DealOut:
     return DealOut.model_validate(await deal_service.get(session, fund_id=fund_id, deal_id=deal_id))
 
 
-@router.patch(
-    "/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="Change a deal", responses=NOT_FOUND
-)
+@router.patch("/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="Change a deal")
 async def update_deal(
     fund_id: uuid.UUID,
     deal_id: uuid.UUID,

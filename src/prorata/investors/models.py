@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.ids import new_id
 
 
@@ -25,11 +25,7 @@ class Investor(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(sa.String(200))
-    kind: Mapped[InvestorKind] = mapped_column(
-        sa.Enum(
-            InvestorKind, name="investor_kind", native_enum=False, length=20, validate_strings=True
-        )
-    )
+    kind: Mapped[InvestorKind] = mapped_column(str_enum(InvestorKind, "investor_kind"))
     email: Mapped[str | None] = mapped_column(sa.String(320))
     country: Mapped[str | None] = mapped_column(sa.String(2))
     tax_id: Mapped[str | None] = mapped_column(sa.String(64))

@@ -14,7 +14,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.funds.models import MONEY
 
 
@@ -41,9 +41,7 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column()
     investor_id: Mapped[uuid.UUID] = mapped_column()
-    kind: Mapped[EntryKind] = mapped_column(
-        sa.Enum(EntryKind, name="entry_kind", native_enum=False, length=30, validate_strings=True)
-    )
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, "entry_kind", length=30))
     purpose: Mapped[str | None] = mapped_column(sa.String(30))
     amount: Mapped[Decimal] = mapped_column(MONEY)
     effective_on: Mapped[dt.date] = mapped_column(sa.Date)

@@ -13,7 +13,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
+from prorata.db import Base, str_enum
 from prorata.ids import new_id
 
 
@@ -67,9 +67,7 @@ class Membership(Base):
 
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    role: Mapped[Role] = mapped_column(
-        sa.Enum(Role, name="role", native_enum=False, length=20, validate_strings=True)
-    )
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )

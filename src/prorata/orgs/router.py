@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response, status
 
@@ -27,9 +26,6 @@ from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such object in your organisation"}
-}
 
 
 def _member(user: User, role: Role) -> MemberOut:
@@ -70,7 +66,7 @@ async def create_user(
     return _member(user, role)
 
 
-@router.get("/users/{user_id}", summary="One user", responses=NOT_FOUND)
+@router.get("/users/{user_id}", summary="One user")
 async def get_user(user_id: uuid.UUID, session: TenantSession) -> MemberOut:
     found = await org_repository.get_member(session, user_id=user_id)
     if found is None:
@@ -78,7 +74,7 @@ async def get_user(user_id: uuid.UUID, session: TenantSession) -> MemberOut:
     return _member(found[0], found[1].role)
 
 
-@router.patch("/users/{user_id}", summary="Rename a user or change its role", responses=NOT_FOUND)
+@router.patch("/users/{user_id}", summary="Rename a user or change its role")
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, principal: CurrentPrincipal, session: TenantSession
 ) -> MemberOut:
@@ -92,7 +88,6 @@ async def update_user(
     "/users/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a user and its API keys",
-    responses=NOT_FOUND,
 )
 async def delete_user(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
@@ -134,7 +129,6 @@ async def create_api_key(
     "/api-keys/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke an API key",
-    responses=NOT_FOUND,
 )
 async def revoke_api_key(
     key_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
