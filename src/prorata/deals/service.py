@@ -73,15 +73,12 @@ async def update(
     fund = await fund_service.get(session, fund_id=fund_id)
     deal = await get(session, fund_id=fund_id, deal_id=deal_id)
     before = snapshot(deal, _FIELDS)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name in {"name", "status"}:
-            raise errors.RuleViolation(f"{name} cannot be null")
-        if name == "invested_amount" and value is not None:
-            setattr(
-                deal, name, validation.amount(value, fund.currency, field=name, allow_zero=True)
-            )
-            continue
-        setattr(deal, name, value)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("invested_amount") is not None:
+        changes["invested_amount"] = validation.amount(
+            changes["invested_amount"], fund.currency, field="invested_amount", allow_zero=True
+        )
+    validation.apply_changes(deal, changes)
     await session.flush()
     await audit.record(
         session,

@@ -67,21 +67,7 @@ async def update(
 ) -> Fund:
     fund = await get(session, fund_id=fund_id)
     before = snapshot(fund, FUND_FIELDS)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name in {
-            "name",
-            "status",
-            "management_fee_rate",
-            "management_fee_basis",
-            "preferred_return_rate",
-            "catch_up_share",
-            "carry_share",
-            "waterfall_style",
-            "day_count",
-            "notice_business_days",
-        }:
-            raise errors.RuleViolation(f"{name} cannot be null")
-        setattr(fund, name, value)
+    validation.apply_changes(fund, data.model_dump(exclude_unset=True))
     _check_terms(fund)
     await session.flush()
     await audit.record(

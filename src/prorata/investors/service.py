@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors
+from prorata import audit, errors, validation
 from prorata.funds.service import snapshot
 from prorata.investors import repository as investor_repository
 from prorata.investors.models import Investor
@@ -49,10 +49,7 @@ async def update(
 ) -> Investor:
     investor = await get(session, investor_id=investor_id)
     before = _view(investor)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name in {"name", "kind"}:
-            raise errors.RuleViolation(f"{name} cannot be null")
-        setattr(investor, name, value)
+    validation.apply_changes(investor, data.model_dump(exclude_unset=True))
     await session.flush()
     await audit.record(
         session,

@@ -1,0 +1,87 @@
+"""Funds, investors, commitments and deals over the API: defaults, PATCH rules, masking."""
+
+from __future__ import annotations
+
+import pytest
+from httpx import AsyncClient
+
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+
+
+@pytest.fixture
+def api(client: AsyncClient, org: NewOrg) -> FundApi:
+    return FundApi(client, org.api_key)
+
+
+async def test_a_fund_has_sensible_default_terms(api: FundApi) -> None:
+    fund = await api.request("GET", f"/funds/{await api.fund()}")
+    assert (fund["preferred_return_rate"], fund["catch_up_share"], fund["carry_share"]) == (
+        "0.08",
+        "1",
+        "0.20",
+    )
+    assert (fund["waterfall_style"], fund["day_count"], fund["notice_business_days"]) == (
+        "european",
+        "act/365",
+        10,
+    )
+
+
+async def test_patch_sets_only_what_is_sent_and_refuses_null_where_required(api: FundApi) -> None:
+    fund = await api.fund(vintage_year=2024)
+    renamed = await api.request("PATCH", f"/funds/{fund}", json={"name": "Growth II"})
+    assert (renamed["name"], renamed["vintage_year"]) == ("Growth II", 2024)
+    cleared = await api.request("PATCH", f"/funds/{fund}", json={"vintage_year": None})
+    assert cleared["vintage_year"] is None
+    refused = await api.request("PATCH", f"/funds/{fund}", json={"name": None}, expect=422)
+    assert refused["type"] == "urn:prorata:problem:rule-violation"
+    await api.request("PATCH", f"/funds/{fund}", json={"currency": "EUR"}, expect=422)
+    bad_terms = await api.request(
+        "PATCH", f"/funds/{fund}", json={"catch_up_share": "0.1", "carry_share": "0.2"}, expect=422
+    )
+    assert "catch_up_share" in bad_terms["detail"]
+
+
+async def test_tax_ids_are_masked_in_lists(api: FundApi) -> None:
+    created = await api.request(
+        "POST",
+        "/investors",
+        json={"name": "Pension A", "kind": "entity", "tax_id": "DE123456789"},
+        expect=201,
+    )
+    listed = await api.request("GET", "/investors")
+    assert listed["items"][0]["tax_id"] == "•••••••6789"
+    one = await api.request("GET", f"/investors/{created['id']}")
+    assert one["tax_id"] == "DE123456789"
+
+
+async def test_commitment_rules(api: FundApi) -> None:
+    fund = await api.fund("JPY")
+    investor = await api.investor()
+    row = await api.commit(fund, investor, "5000000")
+    assert (row["amount"], row["contributed"], row["unfunded"]) == ("5000000", "0", "5000000")
+    body = {"investor_id": investor, "amount": "1", "committed_on": "2025-01-02"}
+    await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=409)
+    other = await api.investor("Other")
+    for amount in ("0", "-5", "10.5"):
+        body = {"investor_id": other, "amount": amount, "committed_on": "2025-01-02"}
+        await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=422)
+    stranger = "01a21f00-0000-7000-8000-000000000000"
+    body = {"investor_id": stranger, "amount": "1", "committed_on": "2025-01-02"}
+    await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=422)
+
+
+async def test_deals_belong_to_their_fund(api: FundApi) -> None:
+    fund, other_fund = await api.fund(), await api.fund()
+    deal = await api.deal(fund, "Acme Seed")
+    await api.request("GET", f"/funds/{other_fund}/deals/{deal}", expect=404)
+    updated = await api.request(
+        "PATCH",
+        f"/funds/{fund}/deals/{deal}",
+        json={"status": "exited", "invested_amount": "2500000.00"},
+    )
+    assert (updated["status"], updated["invested_amount"]) == ("exited", "2500000.00")
+    await api.request(
+        "PATCH", f"/funds/{fund}/deals/{deal}", json={"invested_amount": "1.001"}, expect=422
+    )
