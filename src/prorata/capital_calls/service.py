@@ -38,7 +38,7 @@ from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
 from prorata.ledger import repository as ledger
-from prorata.ledger.models import EntryKind
+from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.pagination import Page, PageParams, keyset
 from prorata.tenancy import Principal
 
@@ -249,29 +249,41 @@ async def issue(
             sa.delete(CallLine).where(CallLine.fund_id == fund_id, CallLine.call_id == call.id)
         )
         await _insert_lines(session, call, lines)
-    await ledger.append(
-        session,
-        [
-            {
-                "org_id": call.org_id,
-                "fund_id": fund_id,
-                "investor_id": line.investor_id,
-                "kind": EntryKind.contribution,
-                "amount": line.amount,
-                "effective_on": call.due_date,
-                "source_type": SOURCE,
-                "source_id": call.id,
-                "purpose": str(line.item.purpose),
-            }
-            for line in lines
-        ],
-    )
+    await _contribute(session, call)
     call.status = CallStatus.issued
     call.issued_at = sa.func.now()
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
     return call
+
+
+async def _contribute(session: AsyncSession, call: CapitalCall) -> None:
+    """One contribution per frozen line, derived in SQL from the lines themselves (the lines
+    are already in the database: 10,000 rows need not travel through Python again)."""
+    lines = sa.select(
+        CallLine.org_id,
+        CallLine.fund_id,
+        CallLine.investor_id,
+        sa.literal(EntryKind.contribution.value),
+        CallLine.purpose,
+        CallLine.amount,
+        sa.literal(call.due_date),
+        sa.literal(SOURCE),
+        CallLine.call_id,
+    ).where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+    columns = [
+        "org_id",
+        "fund_id",
+        "investor_id",
+        "kind",
+        "purpose",
+        "amount",
+        "effective_on",
+        "source_type",
+        "source_id",
+    ]
+    await session.execute(sa.insert(LedgerEntry).from_select(columns, lines))
 
 
 async def cancel(
