@@ -107,6 +107,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "notice_date": "2026-03-02",
         "items": [{"purpose": "management_fee", "amount": "1.00"}],
     },
+    ("POST", "/api/v1/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": "1.00"},
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/payments"): {
         "investor_id": "{investor_id}",
         "amount": "1.00",

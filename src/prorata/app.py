@@ -17,6 +17,7 @@ from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
 from prorata.system import router as system_router
+from prorata.valuations import router as valuations_router
 
 API_PREFIX = "/api/v1"
 # The old system served its routes at bare /api; every route answers there too (same handlers).
@@ -61,6 +62,7 @@ def api_router() -> APIRouter:
     router.include_router(funds_router.router)
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
+    router.include_router(valuations_router.router)
     router.include_router(calculations_router.router)
     return router
 

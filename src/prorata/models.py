@@ -9,6 +9,7 @@ from prorata.funds import models as funds
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
 from prorata.orgs import models as orgs
+from prorata.valuations import models as valuations
 
 __all__ = [
     "allocations",
@@ -20,4 +21,5 @@ __all__ = [
     "investors",
     "ledger",
     "orgs",
+    "valuations",
 ]

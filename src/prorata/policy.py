@@ -101,6 +101,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/cancel"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/payments"): _write(Role.manager, money=True),
+    # Valuations and metrics
+    ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
+    ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/metrics"): _read(Role.viewer),
     # Calculations: pure, no tenant data, any role.
     ("POST", "/calculations/prorata"): _write(Role.investor),
     ("POST", "/calculations/xirr"): _write(Role.investor),

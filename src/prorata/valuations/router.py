@@ -1,0 +1,51 @@
+"""Routes of valuations and fund metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.pagination import Page, PageQuery
+from prorata.routing import ApiRoute
+from prorata.valuations import service as valuation_service
+from prorata.valuations.schemas import MetricsOut, ValuationCreate, ValuationOut
+
+router = APIRouter(route_class=ApiRoute, tags=["valuations and metrics"])
+
+
+@router.post(
+    "/funds/{fund_id}/valuations",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record the fund's NAV as of a date",
+)
+async def create_valuation(
+    fund_id: uuid.UUID, body: ValuationCreate, principal: CurrentPrincipal, session: TenantSession
+) -> ValuationOut:
+    valuation = await valuation_service.record(session, actor=principal, fund_id=fund_id, data=body)
+    return ValuationOut.model_validate(valuation)
+
+
+@router.get("/funds/{fund_id}/valuations", summary="Valuations of a fund")
+async def list_valuations(
+    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
+) -> Page[ValuationOut]:
+    found = await valuation_service.page(session, fund_id=fund_id, params=page)
+    return Page[ValuationOut](
+        items=[ValuationOut.model_validate(v) for v in found.items], next_cursor=found.next_cursor
+    )
+
+
+@router.get("/funds/{fund_id}/metrics", summary="Paid-in, distributions, NAV, DPI, RVPI, TVPI, IRR")
+async def fund_metrics(
+    fund_id: uuid.UUID,
+    session: TenantSession,
+    as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
+    investor_id: Annotated[uuid.UUID | None, Query(description="One investor's view.")] = None,
+) -> MetricsOut:
+    return await valuation_service.compute(
+        session, fund_id=fund_id, as_of=as_of or dt.date.today(), investor_id=investor_id
+    )

@@ -1,0 +1,156 @@
+"""Valuations, and fund metrics computed from the ledger and the latest valuation.
+
+Paid-in capital is what investors paid against calls (ledger `payment` entries); distributions
+are `distribution` and `recallable_distribution` entries; NAV is the latest valuation on or
+before `as_of`. For one investor, the fund's NAV is attributed in proportion to paid-in
+capital (with the one splitter, so the investors' parts add up to the NAV to the cent) — until
+capital accounts attribute gains and losses (issue 5). IRR is the XIRR of the investor-side
+flows: payments out, distributions in, and the NAV as a final inflow on `as_of`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, metrics, money, validation
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+from prorata.valuations.models import Valuation
+from prorata.valuations.schemas import MetricsOut, ValuationCreate
+
+_FIGURE = Decimal("1E-10")
+_IN = (EntryKind.distribution, EntryKind.recallable_distribution)
+
+
+async def record(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: ValuationCreate
+) -> Valuation:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    nav = validation.amount(data.nav, fund.currency, field="nav", allow_zero=True)
+    exists = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Valuation)
+        .where(Valuation.fund_id == fund_id, Valuation.as_of == data.as_of)
+    )
+    if exists:
+        raise errors.Conflict(f"the fund already has a valuation as of {data.as_of}")
+    valuation = Valuation(org_id=actor.org_id, fund_id=fund_id, as_of=data.as_of, nav=nav)
+    session.add(valuation)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="valuation.create",
+        entity="valuation",
+        entity_id=valuation.id,
+        after={"as_of": data.as_of.isoformat(), "nav": str(nav)},
+    )
+    return valuation
+
+
+async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams) -> Page[Valuation]:
+    await fund_service.get(session, fund_id=fund_id)
+    return await keyset(
+        session,
+        sa.select(Valuation).where(Valuation.fund_id == fund_id),
+        key=[Valuation.id],
+        params=params,
+        item=lambda v: v,
+    )
+
+
+async def _latest(session: AsyncSession, fund_id: uuid.UUID, as_of: dt.date) -> Valuation | None:
+    return (
+        await session.scalars(
+            sa.select(Valuation)
+            .where(Valuation.fund_id == fund_id, Valuation.as_of <= as_of)
+            .order_by(Valuation.as_of.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+async def _flows(
+    session: AsyncSession, fund_id: uuid.UUID, as_of: dt.date
+) -> list[tuple[uuid.UUID, EntryKind, dt.date, Decimal]]:
+    rows = await session.execute(
+        sa.select(
+            LedgerEntry.investor_id,
+            LedgerEntry.kind,
+            LedgerEntry.effective_on,
+            sa.func.sum(LedgerEntry.amount),
+        )
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.effective_on <= as_of,
+            LedgerEntry.kind.in_([EntryKind.payment, *_IN]),
+        )
+        .group_by(LedgerEntry.investor_id, LedgerEntry.kind, LedgerEntry.effective_on)
+    )
+    return [(investor, kind, day, Decimal(total)) for investor, kind, day, total in rows.all()]
+
+
+def _figure(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(_FIGURE, rounding=ROUND_HALF_EVEN)
+
+
+async def compute(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date, investor_id: uuid.UUID | None
+) -> MetricsOut:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    flows = await _flows(session, fund_id, as_of)
+    valuation = await _latest(session, fund_id, as_of)
+    fund_nav = valuation.nav if valuation is not None else Decimal(0)
+    paid_by: dict[uuid.UUID, Decimal] = {}
+    for investor, kind, _, amount in flows:
+        if kind is EntryKind.payment:
+            paid_by[investor] = paid_by.get(investor, Decimal(0)) + amount
+    nav = fund_nav
+    if investor_id is not None:
+        if not await fund_repository.commitment_exists(
+            session, fund_id=fund_id, investor_id=investor_id
+        ):
+            raise errors.NotFound("no such investor in this fund")
+        nav = _attributed_nav(fund_nav, paid_by, investor_id, fund.currency)
+        flows = [f for f in flows if f[0] == investor_id]
+    paid_in = sum((a for _, k, _, a in flows if k is EntryKind.payment), Decimal(0))
+    distributed = sum((a for _, k, _, a in flows if k in _IN), Decimal(0))
+    cash = [
+        metrics.CashFlow(date=d, amount=-a if k is EntryKind.payment else a) for _, k, d, a in flows
+    ]
+    if nav > 0:
+        cash.append(metrics.CashFlow(date=as_of, amount=nav))
+    multiples = metrics.multiples(paid_in=paid_in, distributions=distributed, nav=nav)
+    quantum = money.quantum(fund.currency)
+    return MetricsOut(
+        fund_id=fund_id,
+        investor_id=investor_id,
+        as_of=as_of,
+        currency=fund.currency,
+        paid_in=paid_in.quantize(quantum),
+        distributions=distributed.quantize(quantum),
+        nav=nav.quantize(quantum),
+        nav_as_of=valuation.as_of if valuation else None,
+        dpi=_figure(multiples.dpi),
+        rvpi=_figure(multiples.rvpi),
+        tvpi=_figure(multiples.tvpi),
+        irr=_figure(metrics.xirr(flows=cash)),
+    )
+
+
+def _attributed_nav(
+    fund_nav: Decimal, paid_by: dict[uuid.UUID, Decimal], investor_id: uuid.UUID, currency: str
+) -> Decimal:
+    weights = {investor: paid for investor, paid in paid_by.items() if paid > 0}
+    if fund_nav <= 0 or not weights or investor_id not in weights:
+        return Decimal(0)
+    return money.split(fund_nav, weights, currency)[investor_id]

@@ -1,0 +1,97 @@
+"""Valuations and fund metrics from the ledger: vector 8 and a call-then-value flow."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import psycopg
+import pytest
+from httpx import AsyncClient
+
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+from tests.support import TestDatabase
+
+
+@pytest.fixture
+def api(client: AsyncClient, org: NewOrg) -> FundApi:
+    return FundApi(client, org.api_key)
+
+
+def _distribute(owner_url: str, fund_id: str, investor_id: str, amount: str, on: str) -> None:
+    """A distribution entry, written the way the distributions service will (issue 5)."""
+    with psycopg.connect(owner_url) as conn:
+        conn.execute(
+            "INSERT INTO capital_ledger (org_id, fund_id, investor_id, kind, amount, effective_on, "
+            "source_type, source_id) SELECT org_id, id, %s, 'distribution', %s, %s, 'test', %s "
+            "FROM funds WHERE id = %s",
+            (investor_id, Decimal(amount), on, uuid.uuid4(), fund_id),
+        )
+
+
+async def test_vector_8_multiples(api: FundApi, database: TestDatabase) -> None:
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    call = await api.issue(
+        fund, (await api.draft(fund, [{"purpose": "management_fee", "amount": "100.00"}]))["id"]
+    )
+    await api.pay(fund, call["id"], investor, "100.00")  # received 2026-03-20
+    _distribute(database.owner_url, fund, investor, "50.00", "2026-06-30")
+    await api.request(
+        "POST",
+        f"/funds/{fund}/valuations",
+        json={"as_of": "2026-12-31", "nav": "150.00"},
+        expect=201,
+    )
+    result = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-12-31")
+    assert (result["paid_in"], result["distributions"], result["nav"]) == (
+        "100.00",
+        "50.00",
+        "150.00",
+    )
+    assert (Decimal(result["dpi"]), Decimal(result["rvpi"]), Decimal(result["tvpi"])) == (
+        Decimal("0.5"),
+        Decimal("1.5"),
+        Decimal("2"),
+    )
+    assert Decimal(result["irr"]) > 1  # 100 out in March, 200 back by December
+    one = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-12-31&investor_id={investor}")
+    assert (one["paid_in"], one["nav"], one["tvpi"]) == ("100.00", "150.00", result["tvpi"])
+
+
+async def test_metrics_follow_as_of_and_split_nav_by_paid_in(api: FundApi) -> None:
+    fund = await api.fund()
+    a, b, c = await api.investors_with(fund, ["100.00", "200.00", "300.00"])
+    call = await api.issue(
+        fund, (await api.draft(fund, [{"purpose": "management_fee", "amount": "60.00"}]))["id"]
+    )
+    for line in call["lines"]:
+        await api.pay(fund, call["id"], line["investor_id"], line["total"])
+    await api.request(
+        "POST",
+        f"/funds/{fund}/valuations",
+        json={"as_of": "2026-06-30", "nav": "100.00"},
+        expect=201,
+    )
+    await api.request(
+        "POST", f"/funds/{fund}/valuations", json={"as_of": "2026-06-30", "nav": "1.00"}, expect=409
+    )
+    early = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-03-01")
+    assert (early["paid_in"], early["nav"], early["dpi"], early["irr"]) == (
+        "0.00",
+        "0.00",
+        None,
+        None,
+    )
+    navs = [
+        Decimal(
+            (await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-07-01&investor_id={i}"))[
+                "nav"
+            ]
+        )
+        for i in (a, b, c)
+    ]
+    assert sum(navs) == Decimal("100.00")
+    assert navs == [Decimal("16.67"), Decimal("33.33"), Decimal("50.00")]
+    await api.request("GET", f"/funds/{fund}/metrics?investor_id={uuid.uuid4()}", expect=404)
