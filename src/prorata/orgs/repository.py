@@ -48,11 +48,6 @@ async def authenticate(
     return row.api_key_id, row.org_id, row.user_id, Role(row.role)
 
 
-async def membership_role(session: AsyncSession, *, user_id: uuid.UUID) -> Role | None:
-    role = await session.scalar(sa.select(Membership.role).where(Membership.user_id == user_id))
-    return role
-
-
 async def get_org(session: AsyncSession, *, org_id: uuid.UUID) -> Org | None:
     return await session.get(Org, org_id)
 

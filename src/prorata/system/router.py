@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import jobs
+from prorata import errors, jobs
 from prorata.config import Settings
-from prorata.errors import PROBLEM_JSON
 from prorata.routing import ApiRoute
 from prorata.transaction import request_session
 
@@ -26,11 +24,11 @@ async def health() -> dict[str, str]:
 @router.get(
     "/system/ready",
     summary="Readiness: the database answers and a worker sent a heartbeat recently",
-    responses={503: {"description": "Not ready", "content": {PROBLEM_JSON: {}}}},
+    responses=errors.documented(503),
 )
 async def ready(
     request: Request, session: Annotated[AsyncSession, Depends(request_session)]
-) -> JSONResponse:
+) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     checks: dict[str, Any] = {}
     try:
@@ -39,22 +37,10 @@ async def ready(
         age = await jobs.last_worker_heartbeat_age(session)
         worker_ok = age is not None and age <= settings.ready_worker_heartbeat_seconds
         checks["worker"] = {"ok": worker_ok, "last_heartbeat_seconds_ago": age}
-    except Exception as exc:  # readiness reports failures, it does not raise them
+    except Exception as exc:  # a failing dependency is a 503 with details, never a 500
         checks.setdefault("database", {"ok": False, "error": type(exc).__name__})
         checks.setdefault("worker", {"ok": False, "last_heartbeat_seconds_ago": None})
-    if all(check["ok"] for check in checks.values()):
-        return JSONResponse({"status": "ready", "checks": checks})
-    return JSONResponse(
-        {
-            "type": "urn:prorata:problem:not-ready",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": "not ready: "
-            + ", ".join(name for name, check in checks.items() if not check["ok"]),
-            "instance": request.url.path,
-            "request_id": getattr(request.state, "request_id", None),
-            "checks": checks,
-        },
-        status_code=503,
-        media_type=PROBLEM_JSON,
-    )
+    if not all(check["ok"] for check in checks.values()):
+        failing = ", ".join(name for name, check in checks.items() if not check["ok"])
+        raise errors.ServiceUnavailable(f"not ready: {failing}", extensions={"checks": checks})
+    return {"status": "ready", "checks": checks}
