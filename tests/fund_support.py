@@ -87,3 +87,25 @@ class FundApi:
     async def commitments(self, fund_id: str) -> dict[str, Any]:
         page = await self.request("GET", f"/funds/{fund_id}/commitments?limit=500")
         return {row["investor_id"]: row for row in page["items"]}
+
+    async def call_and_issue(
+        self, fund_id: str, items: list[dict[str, Any]], notice: str = "2026-03-02"
+    ) -> Any:
+        """A call drafted and issued: its contributions are in the ledger (due 10 business
+        days after `notice`)."""
+        call = await self.draft(fund_id, items, notice=notice)
+        return await self.issue(fund_id, str(call["id"]))
+
+    async def distribute(
+        self,
+        fund_id: str,
+        amount: str,
+        date: str,
+        kind: str = "gain",
+        deal_id: str | None = None,
+        expect: int = 201,
+    ) -> Any:
+        body = {"date": date, "amount": amount, "kind": kind, "deal_id": deal_id}
+        return await self.request(
+            "POST", f"/funds/{fund_id}/distributions", json=body, money=True, expect=expect
+        )

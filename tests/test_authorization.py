@@ -75,6 +75,8 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         f"/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
         json={"amount": "5.00"},
     )
+    await api.call_and_issue(fund_id, [{"purpose": "fund_expenses", "amount": "20.00"}])
+    distribution = await api.distribute(fund_id, "5.00", "2026-06-30")
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
     key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
     return {
@@ -84,6 +86,7 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "investor_id": investor_id,
         "deal_id": deal_id,
         "call_id": str(call["id"]),
+        "distribution_id": str(distribution["id"]),
     }
 
 
@@ -108,11 +111,22 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "items": [{"purpose": "management_fee", "amount": "1.00"}],
     },
     ("POST", "/api/v1/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": "1.00"},
+    ("POST", "/api/v1/funds/{fund_id}/distributions"): {
+        "date": "2026-07-01",
+        "amount": "1.00",
+        "kind": "gain",
+    },
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/payments"): {
         "investor_id": "{investor_id}",
         "amount": "1.00",
         "received_on": "2026-03-20",
     },
+}
+
+
+# Required query parameters, so a refusal comes from the lookup, not from validation.
+QUERIES: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/funds/{fund_id}/management-fees"): "?from=2026-01-01&to=2026-03-31",
 }
 
 
@@ -161,7 +175,7 @@ async def test_another_orgs_object_ids_are_404_on_every_route_and_verb(
         assert not missing, f"{method} {path}: add {missing} to _objects_of in this test"
         response = await client.request(
             method,
-            path.format(**ids),
+            path.format(**ids) + QUERIES.get((method, path), ""),
             json=_body(method, path, ids),
             headers={**bearer(other_org.api_key), "Idempotency-Key": str(uuid.uuid4())},
         )

@@ -10,9 +10,12 @@ from fastapi import APIRouter, FastAPI
 from prorata import db, errors
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
+from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
+from prorata.distributions import router as distributions_router
 from prorata.funds import router as funds_router
+from prorata.management_fees import router as management_fees_router
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
@@ -62,7 +65,10 @@ def api_router() -> APIRouter:
     router.include_router(funds_router.router)
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
+    router.include_router(distributions_router.router)
     router.include_router(valuations_router.router)
+    router.include_router(capital_accounts_router.router)
+    router.include_router(management_fees_router.router)
     router.include_router(calculations_router.router)
     return router
 

@@ -38,13 +38,11 @@ async def current_principal(
     request.state.rate_limit = await limiter.check("auth_failures", client_ip(request))
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise await _refuse(request, limiter, "a valid API key is required")
-    found = await org_repository.authenticate(
+    principal = await org_repository.authenticate(
         session, key_hash=org_service.hash_api_key(credentials.credentials)
     )
-    if found is None:
+    if principal is None:
         raise await _refuse(request, limiter, "the API key is not valid")
-    api_key_id, org_id, user_id, role = found
-    principal = Principal(org_id=org_id, user_id=user_id, role=role, api_key_id=api_key_id)
     request.state.principal = principal
     return principal
 

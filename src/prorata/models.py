@@ -5,6 +5,7 @@ from prorata import audit, idempotency
 from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
+from prorata.distributions import models as distributions
 from prorata.funds import models as funds
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
@@ -16,6 +17,7 @@ __all__ = [
     "audit",
     "capital_calls",
     "deals",
+    "distributions",
     "funds",
     "idempotency",
     "investors",

@@ -101,10 +101,16 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/cancel"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/payments"): _write(Role.manager, money=True),
-    # Valuations and metrics
+    # Distributions move money: an Idempotency-Key is required.
+    ("POST", "/funds/{fund_id}/distributions"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/distributions"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
+    # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),
-    ("GET", "/funds/{fund_id}/metrics"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/metrics"): _read(Role.investor),
+    ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account"): _read(Role.investor),
     # Calculations: pure, no tenant data, any role.
     ("POST", "/calculations/prorata"): _write(Role.investor),
     ("POST", "/calculations/xirr"): _write(Role.investor),

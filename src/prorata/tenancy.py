@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from prorata import errors
 from prorata.orgs.models import Role
 
 
@@ -17,3 +18,21 @@ class Principal:
     user_id: uuid.UUID
     role: Role
     api_key_id: uuid.UUID
+    investor_id: uuid.UUID | None = None  # the investor an `investor` member may see
+
+
+def check_investor_scope(principal: Principal, investor_id: uuid.UUID) -> None:
+    """An `investor` member sees its own investor only: any other is, to it, not there."""
+    if principal.role is Role.investor and principal.investor_id != investor_id:
+        raise errors.NotFound("no such investor in this fund")
+
+
+def scoped_investor(principal: Principal, investor_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The investor a query is about: an `investor` member's own when it names none."""
+    if principal.role is not Role.investor:
+        return investor_id
+    if principal.investor_id is None:
+        raise errors.Forbidden("this membership is not linked to an investor")
+    chosen = investor_id or principal.investor_id
+    check_investor_scope(principal, chosen)
+    return chosen

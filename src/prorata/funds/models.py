@@ -54,6 +54,8 @@ class Fund(Base):
     status: Mapped[FundStatus] = mapped_column(str_enum(FundStatus, "fund_status"))
     management_fee_rate: Mapped[Decimal] = mapped_column(RATE)
     management_fee_basis: Mapped[FeeBasis] = mapped_column(str_enum(FeeBasis, "fee_basis"))
+    # After the investment period (null: `management_fee_rate` throughout).
+    post_investment_period_fee_rate: Mapped[Decimal | None] = mapped_column(RATE)
     investment_period_end: Mapped[dt.date | None] = mapped_column(sa.Date)
     preferred_return_rate: Mapped[Decimal] = mapped_column(RATE)
     catch_up_share: Mapped[Decimal] = mapped_column(RATE)

@@ -33,6 +33,10 @@ class FundCreate(RequestModel):
     status: FundStatus = FundStatus.raising
     management_fee_rate: RateString = Decimal("0.02")
     management_fee_basis: FeeBasis = FeeBasis.committed
+    post_investment_period_fee_rate: RateString | None = Field(
+        default=None,
+        description="Annual fee rate after the investment period; null: management_fee_rate.",
+    )
     investment_period_end: dt.date | None = None
     preferred_return_rate: RateString = Decimal("0.08")
     catch_up_share: RateString = Decimal("1")
@@ -53,6 +57,7 @@ class FundUpdate(RequestModel):
     status: FundStatus | None = None
     management_fee_rate: RateString | None = None
     management_fee_basis: FeeBasis | None = None
+    post_investment_period_fee_rate: RateString | None = None
     investment_period_end: dt.date | None = None
     preferred_return_rate: RateString | None = None
     catch_up_share: RateString | None = None
@@ -71,6 +76,7 @@ class FundOut(ResponseModel):
     status: FundStatus
     management_fee_rate: RateString
     management_fee_basis: FeeBasis
+    post_investment_period_fee_rate: RateString | None
     investment_period_end: dt.date | None
     preferred_return_rate: RateString
     catch_up_share: RateString

@@ -26,6 +26,7 @@ class EntryKind(enum.StrEnum):
     fee = "fee"
     expense = "expense"
     gain_loss = "gain_loss"
+    carried_interest = "carried_interest"  # the GP's share of an LP's distribution
 
 
 class LedgerEntry(Base):

@@ -63,11 +63,14 @@ class Membership(Base):
         sa.ForeignKeyConstraint(
             ["org_id", "user_id"], ["users.org_id", "users.id"], ondelete="CASCADE"
         ),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    # An `investor` member sees this investor's data only (never set for other roles).
+    investor_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )

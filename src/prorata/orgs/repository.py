@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
 from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
 
 
 async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
@@ -30,10 +31,8 @@ async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | N
     return row
 
 
-async def authenticate(
-    session: AsyncSession, *, key_hash: str
-) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, Role] | None:
-    """(api key id, org id, user id, role) of an active key whose user is a member, or None.
+async def authenticate(session: AsyncSession, *, key_hash: str) -> Principal | None:
+    """The principal of an active key whose user is a member, or None.
 
     One round trip (`prorata_authenticate`, migration 0004), and the transaction's tenant is
     set to the key's organisation when it returns a row.
@@ -45,7 +44,13 @@ async def authenticate(
     ).one_or_none()
     if row is None:
         return None
-    return row.api_key_id, row.org_id, row.user_id, Role(row.role)
+    return Principal(
+        org_id=row.org_id,
+        user_id=row.user_id,
+        role=Role(row.role),
+        api_key_id=row.api_key_id,
+        investor_id=row.investor_id,
+    )
 
 
 async def get_org(session: AsyncSession, *, org_id: uuid.UUID) -> Org | None:
@@ -91,11 +96,11 @@ async def list_users(session: AsyncSession, *, params: PageParams) -> Page[User]
     return await keyset(session, sa.select(User), key=[User.id], params=params, item=lambda u: u)
 
 
-async def roles_of(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Role]:
-    rows = await session.execute(
-        sa.select(Membership.user_id, Membership.role).where(Membership.user_id.in_(user_ids))
-    )
-    return {user_id: role for user_id, role in rows.all()}
+async def memberships_of(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Membership]:
+    rows = await session.scalars(sa.select(Membership).where(Membership.user_id.in_(user_ids)))
+    return {membership.user_id: membership for membership in rows.all()}
 
 
 async def list_keys(

@@ -10,7 +10,7 @@ from prorata import errors
 from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Role, User
+from prorata.orgs.models import Membership, User
 from prorata.orgs.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -28,9 +28,14 @@ from prorata.routing import ApiRoute
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
 
 
-def _member(user: User, role: Role) -> MemberOut:
+def _member(user: User, membership: Membership) -> MemberOut:
     return MemberOut(
-        id=user.id, email=user.email, name=user.name, role=role, created_at=user.created_at
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=membership.role,
+        investor_id=membership.investor_id,
+        created_at=user.created_at,
     )
 
 
@@ -50,9 +55,9 @@ async def me(principal: CurrentPrincipal, session: TenantSession) -> MeOut:
 @router.get("/users", summary="Users of the organisation")
 async def list_users(session: TenantSession, page: PageQuery) -> Page[MemberOut]:
     users = await org_repository.list_users(session, params=page)
-    roles = await org_repository.roles_of(session, user_ids=[u.id for u in users.items])
+    members = await org_repository.memberships_of(session, user_ids=[u.id for u in users.items])
     return Page[MemberOut](
-        items=[_member(u, roles[u.id]) for u in users.items], next_cursor=users.next_cursor
+        items=[_member(u, members[u.id]) for u in users.items], next_cursor=users.next_cursor
     )
 
 
@@ -60,10 +65,15 @@ async def list_users(session: TenantSession, page: PageQuery) -> Page[MemberOut]
 async def create_user(
     body: UserCreate, principal: CurrentPrincipal, session: TenantSession
 ) -> MemberOut:
-    user, role = await org_service.add_user(
-        session, actor=principal, email=body.email, name=body.name, role=body.role
+    user, membership = await org_service.add_user(
+        session,
+        actor=principal,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        investor_id=body.investor_id,
     )
-    return _member(user, role)
+    return _member(user, membership)
 
 
 @router.get("/users/{user_id}", summary="One user")
@@ -71,17 +81,17 @@ async def get_user(user_id: uuid.UUID, session: TenantSession) -> MemberOut:
     found = await org_repository.get_member(session, user_id=user_id)
     if found is None:
         raise errors.NotFound("no such user")
-    return _member(found[0], found[1].role)
+    return _member(*found)
 
 
 @router.patch("/users/{user_id}", summary="Rename a user or change its role")
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, principal: CurrentPrincipal, session: TenantSession
 ) -> MemberOut:
-    user, role = await org_service.update_user(
-        session, actor=principal, user_id=user_id, name=body.name, role=body.role
+    user, membership = await org_service.update_user(
+        session, actor=principal, user_id=user_id, changes=body.model_dump(exclude_unset=True)
     )
-    return _member(user, role)
+    return _member(user, membership)
 
 
 @router.delete(

@@ -45,18 +45,24 @@ class MemberOut(ResponseModel):
     email: str
     name: str | None
     role: Role
+    investor_id: uuid.UUID | None = Field(description="The investor an `investor` member sees.")
     created_at: dt.datetime
+
+
+_INVESTOR_LINK = "For the `investor` role only: the investor whose data the user may see."
 
 
 class UserCreate(RequestModel):
     email: Email
     name: Name | None = None
     role: Role
+    investor_id: uuid.UUID | None = Field(default=None, description=_INVESTOR_LINK)
 
 
 class UserUpdate(RequestModel):
     name: Name | None = None
     role: Role | None = None
+    investor_id: uuid.UUID | None = Field(default=None, description=_INVESTOR_LINK)
 
 
 class ApiKeyOut(ResponseModel):

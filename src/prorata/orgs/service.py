@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import audit, db, errors
 from prorata.ids import new_id
+from prorata.investors.models import Investor
 from prorata.orgs import repository as org_repository
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
 from prorata.policy import ROLE_RANK
@@ -92,8 +93,24 @@ async def create_org(session: AsyncSession, *, name: str, owner_email: str) -> N
     return NewOrg(org_id=org_id, user_id=user.id, api_key=api_key)
 
 
-def _member_view(user: User, role: Role) -> dict[str, Any]:
-    return {"email": user.email, "name": user.name, "role": str(role)}
+def _member_view(user: User, membership: Membership) -> dict[str, Any]:
+    investor = membership.investor_id
+    return {
+        "email": user.email,
+        "name": user.name,
+        "role": str(membership.role),
+        "investor_id": str(investor) if investor else None,
+    }
+
+
+async def _check_investor_link(session: AsyncSession, membership: Membership) -> None:
+    """Only an `investor` member is linked to an investor, and the investor must exist here."""
+    if membership.investor_id is None:
+        return
+    if membership.role is not Role.investor:
+        raise errors.RuleViolation("investor_id is for members with the investor role only")
+    if await session.get(Investor, membership.investor_id) is None:
+        raise errors.RuleViolation("investor_id names no investor of this organisation")
 
 
 def _may_manage(actor: Principal, role: Role) -> bool:
@@ -102,8 +119,14 @@ def _may_manage(actor: Principal, role: Role) -> bool:
 
 
 async def add_user(
-    session: AsyncSession, *, actor: Principal, email: str, name: str | None, role: Role
-) -> tuple[User, Role]:
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    email: str,
+    name: str | None,
+    role: Role,
+    investor_id: uuid.UUID | None = None,
+) -> tuple[User, Membership]:
     if not _may_manage(actor, role):
         raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
     taken = errors.Conflict(f"a user with the email {email!r} already exists")
@@ -115,7 +138,11 @@ async def add_user(
         await session.flush()
     except sa.exc.IntegrityError:  # a concurrent request won the race for the same email
         raise taken from None
-    session.add(Membership(org_id=actor.org_id, user_id=user.id, role=role))
+    membership = Membership(
+        org_id=actor.org_id, user_id=user.id, role=role, investor_id=investor_id
+    )
+    await _check_investor_link(session, membership)
+    session.add(membership)
     await session.flush()
     await audit.record(
         session,
@@ -124,9 +151,9 @@ async def add_user(
         action="user.create",
         entity="user",
         entity_id=user.id,
-        after=_member_view(user, role),
+        after=_member_view(user, membership),
     )
-    return user, role
+    return user, membership
 
 
 async def _managed_member(
@@ -151,18 +178,25 @@ async def update_user(
     *,
     actor: Principal,
     user_id: uuid.UUID,
-    name: str | None,
-    role: Role | None,
-) -> tuple[User, Role]:
+    changes: dict[str, Any],
+) -> tuple[User, Membership]:
+    """Apply the fields sent (`name`, `role`, `investor_id`); a role other than `investor`
+    drops the investor link."""
     user, membership = await _managed_member(session, actor=actor, user_id=user_id)
-    before = _member_view(user, membership.role)
-    if name is not None:
-        user.name = name
+    before = _member_view(user, membership)
+    if changes.get("name") is not None:
+        user.name = changes["name"]
+    role = changes.get("role")
     if role is not None and role is not membership.role:
         if not _may_manage(actor, role):
             raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
         await _keep_an_owner(session, membership)
         membership.role = role
+        if role is not Role.investor and "investor_id" not in changes:
+            membership.investor_id = None
+    if "investor_id" in changes:
+        membership.investor_id = changes["investor_id"]
+    await _check_investor_link(session, membership)
     await session.flush()
     await audit.record(
         session,
@@ -172,16 +206,16 @@ async def update_user(
         entity="user",
         entity_id=user.id,
         before=before,
-        after=_member_view(user, membership.role),
+        after=_member_view(user, membership),
     )
-    return user, membership.role
+    return user, membership
 
 
 async def remove_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> None:
     """Delete the user, its membership and its keys (history stays in the audit log)."""
     user, membership = await _managed_member(session, actor=actor, user_id=user_id)
     await _keep_an_owner(session, membership)
-    before = _member_view(user, membership.role)
+    before = _member_view(user, membership)
     await session.delete(user)
     await session.flush()
     await audit.record(

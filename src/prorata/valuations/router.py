@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, status
 from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
+from prorata.tenancy import scoped_investor
 from prorata.valuations import service as valuation_service
 from prorata.valuations.schemas import MetricsOut, ValuationCreate, ValuationOut
 
@@ -42,10 +43,17 @@ async def list_valuations(
 @router.get("/funds/{fund_id}/metrics", summary="Paid-in, distributions, NAV, DPI, RVPI, TVPI, IRR")
 async def fund_metrics(
     fund_id: uuid.UUID,
+    principal: CurrentPrincipal,
     session: TenantSession,
     as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
-    investor_id: Annotated[uuid.UUID | None, Query(description="One investor's view.")] = None,
+    investor_id: Annotated[
+        uuid.UUID | None,
+        Query(description="One investor's view (an `investor` member: its own, the default)."),
+    ] = None,
 ) -> MetricsOut:
     return await valuation_service.compute(
-        session, fund_id=fund_id, as_of=as_of or dt.date.today(), investor_id=investor_id
+        session,
+        fund_id=fund_id,
+        as_of=as_of or dt.date.today(),
+        investor_id=scoped_investor(principal, investor_id),
     )

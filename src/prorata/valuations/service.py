@@ -2,9 +2,9 @@
 
 Paid-in capital is what investors paid against calls (ledger `payment` entries); distributions
 are `distribution` and `recallable_distribution` entries; NAV is the latest valuation on or
-before `as_of`. For one investor, the fund's NAV is attributed in proportion to paid-in
-capital (with the one splitter, so the investors' parts add up to the NAV to the cent) — until
-capital accounts attribute gains and losses (issue 5). IRR is the XIRR of the investor-side
+before `as_of`. For one investor, NAV is its capital account balance on that valuation's date
+(`prorata.capital_accounts`: the valuation's gain or loss allocated with the one splitter, so
+the investors' NAVs add up to the fund's to the minor unit). IRR is the XIRR of the investor-side
 flows: payments out, distributions in, and the NAV as a final inflow on `as_of`.
 """
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import audit, errors, metrics, money, validation
+from prorata.capital_accounts import service as capital_accounts
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.ledger.models import EntryKind, LedgerEntry
@@ -109,18 +110,15 @@ async def compute(
     fund = await fund_service.get(session, fund_id=fund_id)
     flows = await _flows(session, fund_id, as_of)
     valuation = await _latest(session, fund_id, as_of)
-    fund_nav = valuation.nav if valuation is not None else Decimal(0)
-    paid_by: dict[uuid.UUID, Decimal] = {}
-    for investor, kind, _, amount in flows:
-        if kind is EntryKind.payment:
-            paid_by[investor] = paid_by.get(investor, Decimal(0)) + amount
-    nav = fund_nav
+    nav = valuation.nav if valuation is not None else Decimal(0)
     if investor_id is not None:
         if not await fund_repository.commitment_exists(
             session, fund_id=fund_id, investor_id=investor_id
         ):
             raise errors.NotFound("no such investor in this fund")
-        nav = _attributed_nav(fund_nav, paid_by, investor_id, fund.currency)
+        if valuation is not None:
+            book = await capital_accounts.book(session, fund=fund, end=valuation.as_of)
+            nav = book.balance(investor_id, valuation.as_of)
         flows = [f for f in flows if f[0] == investor_id]
     paid_in = sum((a for _, k, _, a in flows if k is EntryKind.payment), Decimal(0))
     distributed = sum((a for _, k, _, a in flows if k in _IN), Decimal(0))
@@ -145,12 +143,3 @@ async def compute(
         tvpi=_figure(multiples.tvpi),
         irr=_figure(metrics.xirr(flows=cash)),
     )
-
-
-def _attributed_nav(
-    fund_nav: Decimal, paid_by: dict[uuid.UUID, Decimal], investor_id: uuid.UUID, currency: str
-) -> Decimal:
-    weights = {investor: paid for investor, paid in paid_by.items() if paid > 0}
-    if fund_nav <= 0 or not weights or investor_id not in weights:
-        return Decimal(0)
-    return money.split(fund_nav, weights, currency)[investor_id]

@@ -1,0 +1,1 @@
+"""Capital accounts: each investor's roll-forward, derived from the ledger and valuations."""

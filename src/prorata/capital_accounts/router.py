@@ -1,0 +1,60 @@
+"""Route of capital account statements."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.capital_accounts import service as account_service
+from prorata.capital_accounts.schemas import CapitalAccountOut
+from prorata.routing import ApiRoute
+from prorata.tenancy import check_investor_scope
+
+router = APIRouter(route_class=ApiRoute, tags=["capital accounts"])
+
+
+@router.get(
+    "/funds/{fund_id}/investors/{investor_id}/capital-account",
+    summary="An investor's capital account roll-forward for a period",
+    response_model_by_alias=True,
+)
+async def capital_account(
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+    start: Annotated[
+        dt.date | None, Query(alias="from", description="First day; default: inception.")
+    ] = None,
+    end: Annotated[
+        dt.date | None, Query(alias="to", description="Last day; default: today.")
+    ] = None,
+) -> CapitalAccountOut:
+    check_investor_scope(principal, investor_id)
+    end = end or dt.date.today()
+    fund, account = await account_service.account(
+        session, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+    )
+    m = account.movements
+    return CapitalAccountOut(
+        fund_id=fund_id,
+        investor_id=investor_id,
+        currency=fund.currency,
+        period_from=start,
+        period_to=end,
+        beginning_balance=account.beginning,
+        contributions=m["contributions"],
+        distributions=m["distributions"],
+        carried_interest=m["carried_interest"],
+        management_fees=m["management_fees"],
+        expenses=m["expenses"],
+        allocated_gains_losses=m["gains_losses"],
+        ending_balance=account.ending,
+        commitment=account.commitment,
+        contributed=account.contributed,
+        unfunded=account.unfunded,
+    )

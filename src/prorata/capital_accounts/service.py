@@ -1,0 +1,203 @@
+"""Capital accounts: the roll-forward of each investor's capital in a fund.
+
+    ending = beginning + contributions − distributions − carried interest
+             − management fees − expenses ± allocated gains and losses
+
+Everything derives from the ledger and the valuations, computed when asked (so a call issued or
+a valuation recorded late, with an earlier date, is accounted for correctly):
+
+- **Contributions** are capital called (`contribution` entries, net of cancelled calls). The part
+  called for management fees or fund expenses is charged to the account at once as a
+  **management fee** / **expense**: the LP paid it, the fund spent it.
+- **Distributions** are the LP's cash (`distribution`, `recallable_distribution`); **carried
+  interest** is the GP's part of the LP's distributions (`carried_interest`).
+- **Allocated gains and losses**: at each valuation date the fund's NAV is compared with the sum
+  of the accounts on that date; the difference (unrealised gain or loss) is allocated with the
+  one splitter, in proportion to capital contributed to that date (commitments before any
+  capital is called). So on a valuation date the accounts add up to the NAV to the minor unit,
+  and between valuations fund equity is the last NAV rolled forward by the flows since.
+- Payments received against calls settle a receivable; they do not move the capital account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import errors, money
+from prorata.capital_calls.models import Purpose
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.funds.models import Fund
+from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.valuations.models import Valuation
+
+ZERO: Final = Decimal(0)
+# Each movement of the roll-forward and its sign in the balance.
+SIGNS: Final = {
+    "contributions": 1,
+    "distributions": -1,
+    "carried_interest": -1,
+    "management_fees": -1,
+    "expenses": -1,
+    "gains_losses": 1,
+}
+_CHARGED: Final = {Purpose.management_fee.value: "management_fees", "fund_expenses": "expenses"}
+_BY_KIND: Final = {
+    EntryKind.contribution: "contributions",
+    EntryKind.distribution: "distributions",
+    EntryKind.recallable_distribution: "distributions",
+    EntryKind.carried_interest: "carried_interest",
+    EntryKind.fee: "management_fees",
+    EntryKind.expense: "expenses",
+    EntryKind.gain_loss: "gains_losses",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Movement:
+    day: dt.date
+    line: str  # a key of SIGNS
+    amount: Decimal  # as shown on the statement; SIGNS[line] gives its effect
+
+    @property
+    def effect(self) -> Decimal:
+        return SIGNS[self.line] * self.amount
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    beginning: Decimal
+    movements: dict[str, Decimal]
+    ending: Decimal
+    commitment: Decimal
+    contributed: Decimal
+    recallable: Decimal
+
+    @property
+    def unfunded(self) -> Decimal:
+        return self.commitment - self.contributed + self.recallable
+
+
+class Book:
+    """Every investor's movements in one fund up to a date, gains and losses allocated."""
+
+    def __init__(self, fund: Fund, commitments: dict[uuid.UUID, Decimal]) -> None:
+        self.fund = fund
+        self.commitments = commitments
+        self.movements: dict[uuid.UUID, list[Movement]] = defaultdict(list)
+        self.recallable: dict[uuid.UUID, list[Movement]] = defaultdict(list)
+
+    def balance(self, investor: uuid.UUID, day: dt.date) -> Decimal:
+        return sum((m.effect for m in self.movements[investor] if m.day <= day), ZERO)
+
+    def contributed(self, investor: uuid.UUID, day: dt.date) -> Decimal:
+        return sum(
+            (
+                m.amount
+                for m in self.movements[investor]
+                if m.line == "contributions" and m.day <= day
+            ),
+            ZERO,
+        )
+
+    def investors(self) -> list[uuid.UUID]:
+        return sorted(set(self.commitments) | set(self.movements))
+
+    def allocate_valuation(self, day: dt.date, nav: Decimal) -> None:
+        """Allocate NAV − Σ balances on `day` as that day's gain or loss."""
+        investors = self.investors()
+        gain = nav - sum((self.balance(i, day) for i in investors), ZERO)
+        if not gain:
+            return
+        weights = {i: w for i in investors if (w := self.contributed(i, day)) > 0}
+        if not weights:
+            weights = {i: a for i, a in self.commitments.items() if a > 0}
+        if not weights:
+            return  # no investor to allocate to: the fund has no one's capital yet
+        for investor, part in money.split(gain, weights, self.fund.currency).items():
+            if part:
+                self.movements[investor].append(Movement(day, "gains_losses", part))
+
+    def account(self, investor: uuid.UUID, start: dt.date | None, end: dt.date) -> Account:
+        mine = self.movements[investor]
+        before = [m for m in mine if start is not None and m.day < start]
+        during = [m for m in mine if (start is None or m.day >= start) and m.day <= end]
+        beginning = sum((m.effect for m in before), ZERO)
+        totals = dict.fromkeys(SIGNS, ZERO)
+        for m in during:
+            totals[m.line] += m.amount
+        q = money.quantum(self.fund.currency)
+        return Account(
+            beginning=beginning.quantize(q),
+            movements={line: total.quantize(q) for line, total in totals.items()},
+            ending=(beginning + sum((m.effect for m in during), ZERO)).quantize(q),
+            commitment=self.commitments.get(investor, ZERO).quantize(q),
+            contributed=self.contributed(investor, end).quantize(q),
+            recallable=sum((m.amount for m in self.recallable[investor] if m.day <= end), ZERO),
+        )
+
+
+async def book(session: AsyncSession, *, fund: Fund, end: dt.date) -> Book:
+    """The fund's book up to `end` (inclusive), gains allocated at each valuation date."""
+    result = Book(fund, await fund_repository.commitments(session, fund_id=fund.id))
+    rows = await session.execute(
+        sa.select(
+            LedgerEntry.investor_id,
+            LedgerEntry.kind,
+            LedgerEntry.purpose,
+            LedgerEntry.effective_on,
+            sa.func.sum(LedgerEntry.amount),
+        )
+        .where(LedgerEntry.fund_id == fund.id, LedgerEntry.effective_on <= end)
+        .group_by(
+            LedgerEntry.investor_id,
+            LedgerEntry.kind,
+            LedgerEntry.purpose,
+            LedgerEntry.effective_on,
+        )
+        .order_by(LedgerEntry.effective_on)
+    )
+    for investor, kind, purpose, day, amount in rows.all():
+        line = _BY_KIND.get(kind)
+        if line is None:  # payments settle receivables: no capital movement
+            continue
+        result.movements[investor].append(Movement(day, line, amount))
+        if kind is EntryKind.contribution and purpose in _CHARGED:
+            result.movements[investor].append(Movement(day, _CHARGED[purpose], amount))
+        if kind is EntryKind.recallable_distribution:
+            result.recallable[investor].append(Movement(day, line, amount))
+    valuations = await session.execute(
+        sa.select(Valuation.as_of, Valuation.nav)
+        .where(Valuation.fund_id == fund.id, Valuation.as_of <= end)
+        .order_by(Valuation.as_of)
+    )
+    for day, nav in valuations.all():
+        result.allocate_valuation(day, nav)
+    return result
+
+
+async def account(
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    start: dt.date | None,
+    end: dt.date,
+) -> tuple[Fund, Account]:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    if start is not None and start > end:
+        raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
+    if not await fund_repository.commitment_exists(
+        session, fund_id=fund_id, investor_id=investor_id
+    ):
+        raise errors.NotFound("no such investor in this fund")
+    found = await book(session, fund=fund, end=end)
+    return fund, found.account(investor_id, start, end)

@@ -1,0 +1,73 @@
+"""A distribution of a fund and its per-investor lines (gross share, LP and GP parts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata.db import Base, str_enum
+from prorata.funds.models import MONEY
+from prorata.ids import new_id
+
+
+class DistributionKind(enum.StrEnum):
+    """The character of the cash (for statements and tax); every kind runs through the
+    waterfall, and the LP part of a `recallable` one returns to the unfunded commitment."""
+
+    return_of_capital = "return_of_capital"
+    gain = "gain"
+    income = "income"
+    recallable = "recallable"
+
+
+class Distribution(Base):
+    __tablename__ = "distributions"
+    __table_args__ = (
+        sa.UniqueConstraint("fund_id", "id"),
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(["fund_id", "deal_id"], ["deals.fund_id", "deals.id"]),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    deal_id: Mapped[uuid.UUID | None] = mapped_column()
+    kind: Mapped[DistributionKind] = mapped_column(
+        str_enum(DistributionKind, "distribution_kind", length=30)
+    )
+    distributed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    lp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    gp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    clawback: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class DistributionLine(Base):
+    __tablename__ = "distribution_lines"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["fund_id", "distribution_id"], ["distributions.fund_id", "distributions.id"]
+        ),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.Index("ix_distribution_lines_fund_id_investor_id", "fund_id", "investor_id"),
+    )
+
+    fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    distribution_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # the investor's gross share
+    lp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    gp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    # {tier: {"lp": "…", "gp": "…"}} for this distribution alone.
+    tiers: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -1,0 +1,63 @@
+"""API shapes of distributions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, Field
+
+from prorata.distributions.models import DistributionKind
+from prorata.schemas import DecimalString, RequestModel
+
+
+class DistributionCreate(RequestModel):
+    date: dt.date = Field(description="The day the cash is distributed.")
+    amount: DecimalString = Field(description="Total distributed, in the fund's currency.")
+    kind: DistributionKind
+    deal_id: uuid.UUID | None = Field(
+        default=None,
+        description="The deal whose proceeds these are; required by an American waterfall.",
+    )
+
+
+class TierOut(BaseModel):
+    lp: DecimalString
+    gp: DecimalString
+
+
+class TiersOut(BaseModel):
+    return_of_capital: TierOut
+    preferred_return: TierOut
+    catch_up: TierOut
+    carried_interest: TierOut
+
+
+class DistributionLineOut(BaseModel):
+    investor_id: uuid.UUID
+    amount: DecimalString = Field(description="The investor's gross share of the distribution.")
+    lp_amount: DecimalString = Field(description="Paid to the investor.")
+    gp_amount: DecimalString = Field(description="Carried interest to the GP.")
+    tiers: TiersOut
+
+
+class DistributionSummary(BaseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    deal_id: uuid.UUID | None
+    kind: DistributionKind
+    date: dt.date
+    amount: DecimalString
+    currency: str
+    lp_amount: DecimalString
+    gp_amount: DecimalString
+    clawback: DecimalString = Field(
+        description="American waterfall: GP carry so far beyond what a European waterfall "
+        "would give on the same flows (0 otherwise)."
+    )
+    created_at: dt.datetime
+
+
+class DistributionOut(DistributionSummary):
+    tiers: TiersOut
+    lines: list[DistributionLineOut]

@@ -1,0 +1,373 @@
+"""Distributions: split pro-rata, run through the fund's waterfall with the ledger's history.
+
+The rule, in order:
+
+1. **Split.** The amount is split among investors with the one splitter (`money.split`), in
+   proportion to the capital each has contributed up to the distribution date — for an American
+   (deal-by-deal) fund, the capital each contributed to the distribution's deal.
+2. **Waterfall.** Each investor's share runs through the fund's waterfall (`prorata.waterfall`)
+   on that investor's own history: its contributions (net of cancelled calls) and every earlier
+   distribution's share. The LP and GP parts of this distribution are the cumulative result with
+   it minus the cumulative result without it, so history (pref accrued, catch-up already paid)
+   counts, and LP + GP equals the share exactly.
+3. **Ledger.** Per investor, the LP part is a `distribution` entry (`recallable_distribution`
+   for a recallable one: it returns to the unfunded commitment) and the GP part a
+   `carried_interest` entry, both taken from that investor's capital account.
+
+Distributions are recorded in date order (a back-dated one would change the splits of those
+already made), under the fund's row lock so two at once see each other's history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, db, errors, events, money, validation, waterfall
+from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
+from prorata.deals import service as deal_service
+from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
+from prorata.distributions.schemas import DistributionCreate
+from prorata.funds import service as fund_service
+from prorata.funds.models import Fund, WaterfallStyle
+from prorata.ledger import repository as ledger
+from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+
+SOURCE = "distribution"
+# (investor, deal or the fund, date, amount) rows of contributed capital.
+_Contributions = sa.Select[uuid.UUID, Any, dt.date, Decimal]
+TIER_NAMES = ("return_of_capital", "preferred_return", "catch_up", "carried_interest")
+_NO_DEAL = "fund"  # the deal key of flows in a European waterfall (one stream for the fund)
+
+
+@dataclasses.dataclass
+class _History:
+    """One investor's waterfall inputs: contributions and earlier distributions' shares."""
+
+    contributions: list[waterfall.Flow] = dataclasses.field(default_factory=list)
+    proceeds: list[waterfall.Flow] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Line:
+    investor_id: uuid.UUID
+    share: Decimal
+    result: waterfall.WaterfallResult  # with this distribution
+    before: waterfall.WaterfallResult | None  # without it (None: the first)
+
+    @property
+    def lp(self) -> Decimal:
+        return self.result.lp_total - (self.before.lp_total if self.before else 0)
+
+    @property
+    def gp(self) -> Decimal:
+        return self.result.gp_total - (self.before.gp_total if self.before else 0)
+
+    def tiers(self) -> dict[str, dict[str, str]]:
+        def part(tiers: waterfall.Tiers | None, name: str) -> waterfall.Split:
+            zero = waterfall.Split(lp=Decimal(0), gp=Decimal(0))
+            return zero if tiers is None else getattr(tiers, name)
+
+        before = self.before.tiers if self.before else None
+        return {
+            name: {
+                "lp": str(part(self.result.tiers, name).lp - part(before, name).lp),
+                "gp": str(part(self.result.tiers, name).gp - part(before, name).gp),
+            }
+            for name in TIER_NAMES
+        }
+
+
+def terms_of(fund: Fund) -> waterfall.Terms:
+    return waterfall.Terms(
+        style=fund.waterfall_style.value,
+        pref_rate=fund.preferred_return_rate,
+        catch_up=fund.catch_up_share,
+        carry=fund.carry_share,
+        day_count=fund.day_count.value,
+    )
+
+
+async def create(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: DistributionCreate
+) -> Distribution:
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    amount = validation.amount(data.amount, fund.currency, field="amount")
+    american = fund.waterfall_style is WaterfallStyle.american
+    if data.deal_id is not None:
+        await deal_service.get(session, fund_id=fund_id, deal_id=data.deal_id)
+    elif american:
+        raise errors.RuleViolation("an American (deal-by-deal) waterfall needs the deal_id")
+    await _check_in_order(session, fund_id, data.date)
+    histories = await _histories(session, fund, as_of=data.date, american=american)
+    deal_key = str(data.deal_id) if american else _NO_DEAL
+    shares = money.split(amount, _weights(histories, deal_key, data.date), fund.currency)
+    lines = [
+        _run(fund, investor, share, histories[investor], data.date, deal_key)
+        for investor, share in shares.items()
+        if share
+    ]
+    distribution = await _store(session, actor, fund, data, amount, lines)
+    await _append_to_ledger(session, distribution, lines)
+    await events.publish(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind="distribution.created",
+        data={"distribution_id": str(distribution.id), "amount": str(amount)},
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="distribution.create",
+        entity="distribution",
+        entity_id=distribution.id,
+        after={
+            "date": data.date.isoformat(),
+            "amount": str(amount),
+            "kind": str(data.kind),
+            "deal_id": str(data.deal_id) if data.deal_id else None,
+            "lp_amount": str(distribution.lp_amount),
+            "gp_amount": str(distribution.gp_amount),
+        },
+    )
+    return distribution
+
+
+async def _check_in_order(session: AsyncSession, fund_id: uuid.UUID, day: dt.date) -> None:
+    latest = await session.scalar(
+        sa.select(sa.func.max(Distribution.distributed_on)).where(Distribution.fund_id == fund_id)
+    )
+    if latest is not None and day < latest:
+        raise errors.RuleViolation(
+            f"distributions are recorded in date order: this fund has one on {latest}, after {day}"
+        )
+
+
+async def _histories(
+    session: AsyncSession, fund: Fund, *, as_of: dt.date, american: bool
+) -> dict[uuid.UUID, _History]:
+    histories: dict[uuid.UUID, _History] = defaultdict(_History)
+    contributions = (
+        _deal_contributions(fund.id, as_of) if american else _fund_contributions(fund.id, as_of)
+    )
+    for investor, deal, day, amount in (await session.execute(contributions)).all():
+        if amount > 0:
+            histories[investor].contributions.append(waterfall.Flow(day, amount, str(deal)))
+    proceeds = (
+        sa.select(
+            DistributionLine.investor_id,
+            sa.func.coalesce(sa.cast(Distribution.deal_id, sa.String), _NO_DEAL),
+            Distribution.distributed_on,
+            DistributionLine.amount,
+        )
+        .join(
+            Distribution,
+            sa.and_(
+                Distribution.fund_id == DistributionLine.fund_id,
+                Distribution.id == DistributionLine.distribution_id,
+            ),
+        )
+        .where(DistributionLine.fund_id == fund.id)
+    )
+    for investor, deal, day, amount in (await session.execute(proceeds)).all():
+        key = deal if american else _NO_DEAL
+        histories[investor].proceeds.append(waterfall.Flow(day, amount, key))
+    return histories
+
+
+def _fund_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
+    """Per investor and call: the contribution net of its reversals, on the call's due date."""
+    return (
+        sa.select(
+            LedgerEntry.investor_id,
+            sa.literal(_NO_DEAL),
+            sa.func.min(LedgerEntry.effective_on).filter(LedgerEntry.reverses_id.is_(None)),
+            sa.func.sum(LedgerEntry.amount),
+        )
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.kind == EntryKind.contribution,
+            LedgerEntry.effective_on <= as_of,
+        )
+        .group_by(LedgerEntry.investor_id, LedgerEntry.source_id)
+    )
+
+
+def _deal_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
+    """Per investor and deal: capital called for that deal by calls still standing."""
+    return (
+        sa.select(CallLine.investor_id, CallItem.deal_id, CapitalCall.due_date, CallLine.amount)
+        .join(CallItem, CallItem.id == CallLine.item_id)
+        .join(
+            CapitalCall,
+            sa.and_(CapitalCall.fund_id == CallLine.fund_id, CapitalCall.id == CallLine.call_id),
+        )
+        .where(
+            CallLine.fund_id == fund_id,
+            CallItem.purpose == Purpose.investment,
+            CapitalCall.status.not_in([CallStatus.draft, CallStatus.cancelled]),
+            CapitalCall.due_date <= as_of,
+        )
+    )
+
+
+def _weights(
+    histories: dict[uuid.UUID, _History], deal_key: str, day: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    weights = {
+        investor: sum(
+            (f.amount for f in history.contributions if f.deal_id == deal_key), Decimal(0)
+        )
+        for investor, history in histories.items()
+    }
+    weights = {investor: weight for investor, weight in weights.items() if weight > 0}
+    if not weights:
+        what = "this fund" if deal_key == _NO_DEAL else "this deal"
+        raise errors.RuleViolation(
+            f"nothing has been contributed to {what} by {day}: a distribution is split in "
+            "proportion to contributed capital"
+        )
+    return weights
+
+
+def _run(
+    fund: Fund,
+    investor: uuid.UUID,
+    share: Decimal,
+    history: _History,
+    day: dt.date,
+    deal_key: str,
+) -> _Line:
+    terms = terms_of(fund)
+    exponent = money.minor_unit(fund.currency)
+
+    def run(proceeds: Sequence[waterfall.Flow]) -> waterfall.WaterfallResult:
+        return waterfall.run_waterfall(
+            terms=terms,
+            contributions=history.contributions,
+            proceeds=proceeds,
+            exponent=exponent,
+        )
+
+    this = waterfall.Flow(day, share, deal_key)
+    before = run(history.proceeds) if history.proceeds else None
+    return _Line(investor, share, run([*history.proceeds, this]), before)
+
+
+async def _store(
+    session: AsyncSession,
+    actor: Principal,
+    fund: Fund,
+    data: DistributionCreate,
+    amount: Decimal,
+    lines: list[_Line],
+) -> Distribution:
+    distribution = Distribution(
+        org_id=actor.org_id,
+        fund_id=fund.id,
+        deal_id=data.deal_id,
+        kind=data.kind,
+        distributed_on=data.date,
+        amount=amount,
+        lp_amount=sum((line.lp for line in lines), Decimal(0)),
+        gp_amount=sum((line.gp for line in lines), Decimal(0)),
+        clawback=sum((line.result.clawback for line in lines), Decimal(0)),
+    )
+    session.add(distribution)
+    await session.flush()
+    await db.insert_many(
+        session,
+        DistributionLine,
+        [
+            {
+                "fund_id": fund.id,
+                "distribution_id": distribution.id,
+                "investor_id": line.investor_id,
+                "org_id": actor.org_id,
+                "amount": line.share,
+                "lp_amount": line.lp,
+                "gp_amount": line.gp,
+                "tiers": json.dumps(line.tiers()),  # insert_many casts text[] to JSONB[]
+            }
+            for line in lines
+        ],
+    )
+    return distribution
+
+
+async def _append_to_ledger(
+    session: AsyncSession, distribution: Distribution, lines: list[_Line]
+) -> None:
+    lp_kind = (
+        EntryKind.recallable_distribution
+        if distribution.kind is DistributionKind.recallable
+        else EntryKind.distribution
+    )
+    entries: list[ledger.NewEntry] = []
+    for line in lines:
+        for kind, amount in ((lp_kind, line.lp), (EntryKind.carried_interest, line.gp)):
+            if amount:
+                entries.append(
+                    {
+                        "org_id": distribution.org_id,
+                        "fund_id": distribution.fund_id,
+                        "investor_id": line.investor_id,
+                        "kind": kind,
+                        "amount": amount,
+                        "effective_on": distribution.distributed_on,
+                        "source_type": SOURCE,
+                        "source_id": distribution.id,
+                    }
+                )
+    await ledger.append(session, entries)
+
+
+async def get(
+    session: AsyncSession, *, fund_id: uuid.UUID, distribution_id: uuid.UUID
+) -> Distribution:
+    found = await session.scalar(
+        sa.select(Distribution).where(
+            Distribution.fund_id == fund_id, Distribution.id == distribution_id
+        )
+    )
+    if found is None:
+        raise errors.NotFound("no such distribution in this fund")
+    return found
+
+
+async def lines_of(session: AsyncSession, distribution: Distribution) -> list[DistributionLine]:
+    result = await session.scalars(
+        sa.select(DistributionLine)
+        .where(
+            DistributionLine.fund_id == distribution.fund_id,
+            DistributionLine.distribution_id == distribution.id,
+        )
+        .order_by(DistributionLine.investor_id)
+    )
+    return list(result.all())
+
+
+async def page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[Distribution]:
+    await fund_service.get(session, fund_id=fund_id)
+    return await keyset(
+        session,
+        sa.select(Distribution).where(Distribution.fund_id == fund_id),
+        key=[Distribution.id],
+        params=params,
+        item=lambda d: d,
+    )

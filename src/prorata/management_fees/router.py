@@ -1,0 +1,49 @@
+"""Route of the management fee calculation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from prorata.auth import TenantSession
+from prorata.management_fees import service as fee_service
+from prorata.management_fees.schemas import FeeLineOut, FeePartOut, ManagementFeeOut
+from prorata.routing import ApiRoute
+
+router = APIRouter(route_class=ApiRoute, tags=["management fees"])
+
+
+@router.get(
+    "/funds/{fund_id}/management-fees",
+    summary="The management fee of a period (rate × basis × fraction), split by commitment",
+)
+async def management_fee(
+    fund_id: uuid.UUID,
+    session: TenantSession,
+    start: Annotated[dt.date, Query(alias="from", description="First day of the period.")],
+    end: Annotated[dt.date, Query(alias="to", description="Last day of the period (included).")],
+) -> ManagementFeeOut:
+    fee = await fee_service.calculate(session, fund_id=fund_id, start=start, end=end)
+    return ManagementFeeOut(
+        fund_id=fund_id,
+        currency=fee.fund.currency,
+        period_from=start,
+        period_to=end,
+        amount=fee.amount,
+        parts=[
+            FeePartOut(
+                period_from=p.start,
+                period_to=p.end,
+                basis=p.basis,
+                basis_amount=p.basis_amount,
+                rate=p.rate,
+                fraction=f"{p.fraction.normalize():f}",
+                amount=p.amount,
+            )
+            for p in fee.parts
+        ],
+        lines=[FeeLineOut(investor_id=i, amount=a) for i, a in fee.lines.items()],
+    )
