@@ -145,9 +145,13 @@ async def create_org(
 
 
 async def add_member(
-    sessions: async_sessionmaker[AsyncSession], org: org_service.NewOrg, role: Role
+    sessions: async_sessionmaker[AsyncSession],
+    org: org_service.NewOrg,
+    role: Role,
+    investor_id: uuid.UUID | None = None,
 ) -> str:
-    """A user with `role` in `org`, added by its owner; returns the user's API key."""
+    """A user with `role` in `org` (an `investor` member linked to `investor_id`), added by its
+    owner; returns the user's API key."""
     owner = Principal(
         org_id=org.org_id, user_id=org.user_id, role=Role.owner, api_key_id=org.org_id
     )
@@ -159,6 +163,7 @@ async def add_member(
             email=f"{role}-{uuid.uuid4().hex[:8]}@x.example",
             name=None,
             role=role,
+            investor_id=investor_id,
         )
         _, api_key = await org_service.issue_api_key(
             session, org_id=org.org_id, user_id=user.id, name=str(role)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import psycopg
 import pytest
 from httpx import AsyncClient
 
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
 
 
 @pytest.fixture
@@ -19,25 +17,14 @@ def api(client: AsyncClient, org: NewOrg) -> FundApi:
     return FundApi(client, org.api_key)
 
 
-def _distribute(owner_url: str, fund_id: str, investor_id: str, amount: str, on: str) -> None:
-    """A distribution entry, written the way the distributions service will (issue 5)."""
-    with psycopg.connect(owner_url) as conn:
-        conn.execute(
-            "INSERT INTO capital_ledger (org_id, fund_id, investor_id, kind, amount, effective_on, "
-            "source_type, source_id) SELECT org_id, id, %s, 'distribution', %s, %s, 'test', %s "
-            "FROM funds WHERE id = %s",
-            (investor_id, Decimal(amount), on, uuid.uuid4(), fund_id),
-        )
-
-
-async def test_vector_8_multiples(api: FundApi, database: TestDatabase) -> None:
+async def test_vector_8_multiples(api: FundApi) -> None:
     fund = await api.fund()
     [investor] = await api.investors_with(fund, ["1000.00"])
     call = await api.issue(
         fund, (await api.draft(fund, [{"purpose": "management_fee", "amount": "100.00"}]))["id"]
     )
     await api.pay(fund, call["id"], investor, "100.00")  # received 2026-03-20
-    _distribute(database.owner_url, fund, investor, "50.00", "2026-06-30")
+    await api.distribute(fund, "50.00", "2026-06-30")  # below capital: all to the LP
     await api.request(
         "POST",
         f"/funds/{fund}/valuations",

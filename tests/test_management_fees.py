@@ -1,0 +1,94 @@
+"""Management fees: vector 4 (2 % of commitments in the investment period, 1.5 % of invested
+cost after, quarterly), a period straddling the end of the investment period, the split."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+
+
+@pytest.fixture
+def api(client: AsyncClient, org: NewOrg) -> FundApi:
+    return FundApi(client, org.api_key)
+
+
+async def _fund(api: FundApi) -> tuple[str, list[str]]:
+    """100,000,000 committed; investment period to 2027-12-31; 60,000,000 invested in two deals
+    (and a third, written off, that no longer counts)."""
+    fund = await api.fund(
+        management_fee_rate="0.02",
+        post_investment_period_fee_rate="0.015",
+        investment_period_end="2027-12-31",
+    )
+    investors = await api.investors_with(fund, ["50000000.00", "30000000.00", "20000000.00"])
+    for amount, status in (
+        ("35000000.00", "open"),
+        ("25000000.00", "closed"),
+        ("9.00", "written_off"),
+    ):
+        deal = await api.deal(fund)
+        await api.request(
+            "PATCH",
+            f"/funds/{fund}/deals/{deal}",
+            json={"invested_amount": amount, "invested_on": "2026-06-01", "status": status},
+        )
+    return fund, investors
+
+
+async def _fee(api: FundApi, fund: str, start: str, end: str) -> Any:
+    return await api.request("GET", f"/funds/{fund}/management-fees?from={start}&to={end}")
+
+
+async def test_vector_4_in_the_investment_period(api: FundApi) -> None:
+    fund, investors = await _fund(api)
+    fee = await _fee(api, fund, "2026-01-01", "2026-03-31")
+    assert fee["amount"] == "500000.00"
+    [part] = fee["parts"]
+    assert (part["basis"], part["basis_amount"], part["rate"], part["fraction"]) == (
+        "committed",
+        "100000000.00",
+        "0.02",
+        "0.25",
+    )
+    assert {line["investor_id"]: line["amount"] for line in fee["lines"]} == dict(
+        zip(investors, ["250000.00", "150000.00", "100000.00"], strict=True)
+    )
+
+
+async def test_vector_4_after_the_investment_period(api: FundApi) -> None:
+    fund, _ = await _fund(api)
+    fee = await _fee(api, fund, "2028-01-01", "2028-03-31")
+    assert fee["amount"] == "225000.00"
+    [part] = fee["parts"]
+    assert (part["basis"], part["basis_amount"], part["rate"]) == (
+        "invested",
+        "60000000.00",
+        "0.015",
+    )
+
+
+async def test_a_period_across_the_end_of_the_investment_period_is_charged_in_two_parts(
+    api: FundApi,
+) -> None:
+    fund, _ = await _fund(api)
+    fee = await _fee(api, fund, "2027-10-01", "2028-03-31")
+    assert [p["amount"] for p in fee["parts"]] == ["500000.00", "225000.00"]
+    assert fee["amount"] == "725000.00"
+    month = await _fee(api, fund, "2026-02-01", "2026-02-28")
+    assert month["amount"] == str((Decimal("500000.00") / 3).quantize(Decimal("0.01")))
+    lines = month["lines"]
+    assert sum(Decimal(line["amount"]) for line in lines) == Decimal(month["amount"])
+
+
+async def test_an_empty_period_is_refused(api: FundApi) -> None:
+    fund, _ = await _fund(api)
+    refused = await api.request(
+        "GET", f"/funds/{fund}/management-fees?from=2026-04-01&to=2026-03-31", expect=422
+    )
+    assert "empty" in refused["detail"]
