@@ -62,11 +62,12 @@ class Multiples:
 @dataclass(frozen=True)
 class RollForward:
     """A capital account over a period: end = begin + contributions − distributions
-    + allocated gains (negative for losses) − fees − expenses."""
+    − carried interest + allocated gains (negative for losses) − fees − expenses."""
 
     begin: Decimal
     contributions: Decimal
     distributions: Decimal
+    carried_interest: Decimal
     allocated_gains: Decimal
     fees: Decimal
     expenses: Decimal
@@ -119,13 +120,17 @@ def roll_forward(
     allocated_gains: Decimal,
     fees: Decimal = _ZERO,
     expenses: Decimal = _ZERO,
+    carried_interest: Decimal = _ZERO,
 ) -> RollForward:
     """Roll a capital account from its beginning balance to its ending balance."""
-    end = begin + contributions - distributions + allocated_gains - fees - expenses
+    end = (
+        begin + contributions - distributions - carried_interest + allocated_gains - fees - expenses
+    )
     return RollForward(
         begin=begin,
         contributions=contributions,
         distributions=distributions,
+        carried_interest=carried_interest,
         allocated_gains=allocated_gains,
         fees=fees,
         expenses=expenses,

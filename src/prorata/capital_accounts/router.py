@@ -39,21 +39,21 @@ async def capital_account(
     fund, account = await account_service.account(
         session, fund_id=fund_id, investor_id=investor_id, start=start, end=end
     )
-    m = account.movements
+    s = account.statement
     return CapitalAccountOut(
         fund_id=fund_id,
         investor_id=investor_id,
         currency=fund.currency,
         period_from=start,
         period_to=end,
-        beginning_balance=account.beginning,
-        contributions=m["contributions"],
-        distributions=m["distributions"],
-        carried_interest=m["carried_interest"],
-        management_fees=m["management_fees"],
-        expenses=m["expenses"],
-        allocated_gains_losses=m["gains_losses"],
-        ending_balance=account.ending,
+        beginning_balance=s.begin,
+        contributions=s.contributions,
+        distributions=s.distributions,
+        carried_interest=s.carried_interest,
+        management_fees=s.fees,
+        expenses=s.expenses,
+        allocated_gains_losses=s.allocated_gains,
+        ending_balance=s.end,
         commitment=account.commitment,
         contributed=account.contributed,
         unfunded=account.unfunded,

@@ -31,7 +31,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import errors, money
+from prorata import errors, metrics, money
 from prorata.capital_calls.models import Purpose
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -74,9 +74,7 @@ class Movement:
 
 @dataclasses.dataclass(frozen=True)
 class Account:
-    beginning: Decimal
-    movements: dict[str, Decimal]
-    ending: Decimal
+    statement: metrics.RollForward
     commitment: Decimal
     contributed: Decimal
     recallable: Decimal
@@ -130,15 +128,22 @@ class Book:
         mine = self.movements[investor]
         before = [m for m in mine if start is not None and m.day < start]
         during = [m for m in mine if (start is None or m.day >= start) and m.day <= end]
-        beginning = sum((m.effect for m in before), ZERO)
+        q = money.quantum(self.fund.currency)
         totals = dict.fromkeys(SIGNS, ZERO)
         for m in during:
             totals[m.line] += m.amount
-        q = money.quantum(self.fund.currency)
+        t = {line: total.quantize(q) for line, total in totals.items()}
+        statement = metrics.roll_forward(
+            begin=sum((m.effect for m in before), ZERO).quantize(q),
+            contributions=t["contributions"],
+            distributions=t["distributions"],
+            carried_interest=t["carried_interest"],
+            allocated_gains=t["gains_losses"],
+            fees=t["management_fees"],
+            expenses=t["expenses"],
+        )
         return Account(
-            beginning=beginning.quantize(q),
-            movements={line: total.quantize(q) for line, total in totals.items()},
-            ending=(beginning + sum((m.effect for m in during), ZERO)).quantize(q),
+            statement=statement,
             commitment=self.commitments.get(investor, ZERO).quantize(q),
             contributed=self.contributed(investor, end).quantize(q),
             recallable=sum((m.amount for m in self.recallable[investor] if m.day <= end), ZERO),
