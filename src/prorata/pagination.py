@@ -48,7 +48,7 @@ def cursor_format(key_size: int) -> str:
 def page_params(key_size: int) -> Callable[..., PageParams]:
     """The dependency parsing `limit` and `cursor` of a list ordered by `key_size` columns."""
 
-    def parse(
+    async def parse(
         limit: Annotated[
             int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
         ] = DEFAULT_LIMIT,

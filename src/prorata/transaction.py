@@ -33,7 +33,7 @@ class RequestTransaction:
             self._session = None
 
 
-def request_session(request: Request) -> AsyncSession:
+async def request_session(request: Request) -> AsyncSession:
     """The request's session (no tenant set: use `auth.TenantSession` for tenant data)."""
     transaction: RequestTransaction = request.state.transaction
     return transaction.session()
