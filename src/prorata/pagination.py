@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -45,7 +45,7 @@ def cursor_format(key_size: int) -> str:
     return f"prorata-cursor-{key_size}"
 
 
-def page_params(key_size: int) -> Callable[..., PageParams]:
+def page_params(key_size: int) -> Callable[..., Coroutine[Any, Any, PageParams]]:
     """The dependency parsing `limit` and `cursor` of a list ordered by `key_size` columns."""
 
     async def parse(
