@@ -14,8 +14,9 @@ handled exactly whatever precision the context has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
@@ -135,20 +136,32 @@ _MAX_DIGITS: Final = 100
 
 def _exact(value: Decimal, *, what: str, error: type[ValueError] = InvalidAmount) -> Fraction:
     """`value` as an exact fraction, refusing floats, NaN, infinities and absurd sizes."""
-    _check_usable(value, what=what, error=error)
-    numerator, denominator = value.as_integer_ratio()
-    return Fraction(numerator, denominator)
+    return Fraction(*_ratio(value, what=what, error=error))
 
 
-def _check_usable(value: Decimal, *, what: str, error: type[ValueError] = InvalidAmount) -> None:
+# Wide enough that no bounded amount is ever rounded when it is rescaled.
+_WIDE: Final = Context(prec=10 * _MAX_DIGITS)
+# 10^100 needs 333 bits: a numerator or denominator beyond this has more than 100 digits.
+_MAX_BITS: Final = 333
+
+
+def _ratio(
+    value: Decimal, *, what: str, error: type[ValueError] = InvalidAmount
+) -> tuple[int, int]:
+    """`value` as (numerator, denominator) in lowest terms (the denominator divides a power of
+    ten), refusing floats, NaN, infinities and absurd sizes. C-fast: no digit tuples."""
     if not isinstance(value, Decimal):
         # A float has already lost the cents; an int would hide a missing conversion.
         raise TypeError(f"{what} must be a decimal.Decimal, not {type(value).__name__}")
     if not value.is_finite():
         raise error(f"{what} must be a finite number, not {value}")
-    # `adjusted` bounds the magnitude; the digit count bounds the precision (both cheap).
-    if abs(value.adjusted()) > _MAX_DIGITS or len(value.as_tuple().digits) > _MAX_DIGITS:
+    # `adjusted` bounds the magnitude before any big integer is built.
+    if abs(value.adjusted()) > _MAX_DIGITS:
         raise error(f"{what} {value} is out of range")
+    numerator, denominator = value.as_integer_ratio()
+    if max(abs(numerator).bit_length(), denominator.bit_length()) > _MAX_BITS:
+        raise error(f"{what} {value} is out of range")
+    return numerator, denominator
 
 
 def _units_per_major(decimals: int) -> int:
@@ -166,20 +179,13 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     exponent forms are fine (1E+2 USD is 10000 cents).
     """
     decimals = minor_unit(currency)
-    _check_usable(amount, what="amount")
-    # Integer arithmetic on the decimal's own digits: exact, and cheap enough for a
-    # 10,000-investor call (no Fraction per amount).
-    sign, digits, exponent = amount.as_tuple()
-    assert isinstance(exponent, int)  # finite, checked above
-    coefficient = int("".join(map(str, digits)) or "0")
-    shift = exponent + decimals
-    if shift >= 0:
-        units = coefficient * _units_per_major(shift)
-    else:
-        units, rest = divmod(coefficient, _units_per_major(-shift))
-        if rest:
-            raise TooManyDecimals(amount, currency, decimals)
-    return -units if sign else units
+    # Integer arithmetic on the exact ratio: exact, and cheap enough for a 10,000-investor
+    # call (no Fraction per amount).
+    numerator, denominator = _ratio(amount, what="amount")
+    units, rest = divmod(numerator * _units_per_major(decimals), denominator)
+    if rest:
+        raise TooManyDecimals(amount, currency, decimals)
+    return units
 
 
 def from_minor_units(units: int, currency: str) -> Decimal:
@@ -189,10 +195,8 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     """
     if not isinstance(units, int) or isinstance(units, bool):
         raise TypeError(f"units must be an int, not {type(units).__name__}")
-    decimals = minor_unit(currency)
-    sign, digits, _ = Decimal(units).as_tuple()
-    # Built from the digits, not by scaleb/quantize, which would round to the context precision.
-    return Decimal((sign, digits, -decimals))
+    # scaleb in a context wide enough never to round (units are bounded by _MAX_DIGITS).
+    return Decimal(units).scaleb(-minor_unit(currency), _WIDE)
 
 
 def check_amount(amount: Decimal, currency: str) -> Decimal:
@@ -234,28 +238,25 @@ K = TypeVar("K", bound=_PartyKey)
 def _integer_weights(weights: Mapping[K, Decimal]) -> dict[K, int]:
     """Weights as integers on one common scale (each ≥ 0, at least one > 0).
 
-    Decimal weights are integers times a power of ten, so scaling them all to the finest
-    exponent keeps every ratio exact, with plain integers (no Fraction per party).
+    A Decimal weight is an exact ratio whose denominator divides a power of ten, so scaling
+    all of them by the lcm of their denominators keeps every ratio exact, with plain integers
+    (no Fraction per party).
     """
-    coefficients: dict[K, tuple[int, int]] = {}
+    ratios: dict[K, tuple[int, int]] = {}
     for key, weight in weights.items():
         try:
-            _check_usable(weight, what="weight", error=InvalidWeights)
+            ratios[key] = _ratio(weight, what="weight", error=InvalidWeights)
         except (InvalidWeights, TypeError) as exc:  # name the party only when it failed
             raise type(exc)(f"{exc} (party {key!r})") from None
-        sign, digits, exponent = weight.as_tuple()
-        assert isinstance(exponent, int)  # finite, checked above
-        coefficient = int("".join(map(str, digits)) or "0")
-        coefficients[key] = (-coefficient if sign else coefficient, exponent)
-    negative = [key for key, (coefficient, _) in coefficients.items() if coefficient < 0]
+    negative = [key for key, (numerator, _) in ratios.items() if numerator < 0]
     if negative:
         raise InvalidWeights(f"weights must not be negative: {negative!r}")
-    if not any(coefficient for coefficient, _ in coefficients.values()):
+    if not any(numerator for numerator, _ in ratios.values()):
         raise InvalidWeights("at least one weight must be greater than zero")
-    finest = min((exponent for _, exponent in coefficients.values()), default=0)
+    # Denominators divide powers of ten, so their lcm is small: the common scale.
+    common = math.lcm(*{denominator for _, denominator in ratios.values()})
     return {
-        key: coefficient * _units_per_major(exponent - finest)
-        for key, (coefficient, exponent) in coefficients.items()
+        key: numerator * (common // denominator) for key, (numerator, denominator) in ratios.items()
     }
 
 
