@@ -247,6 +247,31 @@ async def test_two_calls_issued_at_once_cannot_draw_the_same_commitment(api: Fun
     assert sum(Decimal(c["contributed"]) for c in commitments.values()) == Decimal("150.00")
 
 
+async def test_a_draft_follows_what_changed_before_it_is_issued(api: FundApi) -> None:
+    """Drafts reserve nothing: a commitment added or a call issued after the draft is in the
+    lines when the draft is issued (the fund's capital version tells a stale draft)."""
+    fund = await api.fund()
+    [a, b] = await api.investors_with(fund, ["100.00", "100.00"])
+    stale = await api.draft(fund, [{"purpose": "management_fee", "amount": "60.00"}])
+    assert {line["investor_id"]: line["total"] for line in stale["lines"]} == {
+        a: "30.00",
+        b: "30.00",
+    }
+    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "160.00"}])  # 80 each
+    c = await api.investor("Late")
+    await api.commit(fund, c, "200.00")
+    issued = await api.issue(fund, stale["id"])
+    # Split again by commitment, now 100 : 100 : 200 (a and b each have 20.00 unfunded left).
+    assert {line["investor_id"]: line["total"] for line in issued["lines"]} == {
+        a: "15.00",
+        b: "15.00",
+        c: "30.00",
+    }
+    fresh = await api.draft(fund, [{"purpose": "management_fee", "amount": "8.00"}])
+    same = await api.issue(fund, fresh["id"])
+    assert same["lines"] == fresh["lines"]
+
+
 async def test_the_ledger_refuses_updates_and_deletes(database: TestDatabase, api: FundApi) -> None:
     fund = await api.fund()
     await api.investors_with(fund, ["100.00"])

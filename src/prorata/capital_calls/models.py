@@ -48,6 +48,8 @@ class CapitalCall(Base):
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
     issued_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The fund's capital_version the lines were computed at (see Fund.capital_version).
+    lines_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 

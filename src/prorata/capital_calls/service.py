@@ -165,6 +165,8 @@ async def create_draft(
         notice_date=data.notice_date,
         due_date=due_date,
         amount=sum(amounts, Decimal(0)),
+        # Read with the fund, before the balances: anything committed since bumps it.
+        lines_version=fund.capital_version,
     )
     session.add(call)
     await session.flush()
@@ -233,29 +235,37 @@ async def issue(
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
     if call.status is not CallStatus.draft:
         raise errors.Conflict(f"only a draft can be issued; this call is {call.status}")
-    lines = await _split_items(session, fund, await _items(session, call))
-    drafted = set(
-        (
-            await session.execute(
-                sa.select(CallLine.item_id, CallLine.investor_id, CallLine.amount).where(
-                    CallLine.fund_id == fund_id, CallLine.call_id == call.id
-                )
-            )
-        ).all()
-    )
-    if drafted != {(line.item.id, line.investor_id, line.amount) for line in lines}:
-        # Another call issued since the draft changed what is unfunded: the lines follow.
-        await session.execute(
-            sa.delete(CallLine).where(CallLine.fund_id == fund_id, CallLine.call_id == call.id)
-        )
-        await _insert_lines(session, call, lines)
+    if call.lines_version != fund.capital_version:
+        await _recompute_lines(session, fund, call)
     await _contribute(session, call)
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.issued
     call.issued_at = sa.func.now()
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
     return call
+
+
+async def _recompute_lines(session: AsyncSession, fund: Fund, call: CapitalCall) -> None:
+    """Commitments or unfunded capital changed since the draft (another call issued, say):
+    the lines follow what is true now. Unchanged lines are not rewritten."""
+    lines = await _split_items(session, fund, await _items(session, call))
+    drafted = set(
+        (
+            await session.execute(
+                sa.select(CallLine.item_id, CallLine.investor_id, CallLine.amount).where(
+                    CallLine.fund_id == fund.id, CallLine.call_id == call.id
+                )
+            )
+        ).all()
+    )
+    if drafted != {(line.item.id, line.investor_id, line.amount) for line in lines}:
+        await session.execute(
+            sa.delete(CallLine).where(CallLine.fund_id == fund.id, CallLine.call_id == call.id)
+        )
+        await _insert_lines(session, call, lines)
+    call.lines_version = fund.capital_version
 
 
 async def _contribute(session: AsyncSession, call: CapitalCall) -> None:
@@ -297,6 +307,7 @@ async def cancel(
         if await _paid_by_investor(session, call):
             raise errors.Conflict("a call with payments cannot be cancelled")
         entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id)
+        await fund_repository.bump_capital_version(session, fund_id=fund_id)
         await ledger.append(
             session,
             [

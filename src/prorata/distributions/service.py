@@ -37,6 +37,7 @@ from prorata.capital_calls.models import CallItem, CallLine, CallStatus, Capital
 from prorata.deals import service as deal_service
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
 from prorata.distributions.schemas import DistributionCreate
+from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund, WaterfallStyle
 from prorata.ledger import repository as ledger
@@ -120,6 +121,7 @@ async def create(
     ]
     distribution = await _store(session, actor, fund, data, amount, lines)
     await _append_to_ledger(session, distribution, lines)
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
     await events.publish(
         session,
         org_id=actor.org_id,

@@ -23,6 +23,17 @@ async def get(
     return (await session.scalars(statement)).one_or_none()
 
 
+async def bump_capital_version(session: AsyncSession, *, fund_id: uuid.UUID) -> None:
+    """Commitments or unfunded capital changed: drafts computed before must be recomputed.
+    (An UPDATE: it waits for, and serialises with, an issue holding the fund row.)"""
+    await session.execute(
+        sa.update(Fund)
+        .where(Fund.id == fund_id)
+        .values(capital_version=Fund.capital_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
     return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
 

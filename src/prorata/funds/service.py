@@ -106,6 +106,7 @@ async def add_commitment(
     )
     session.add(commitment)
     await session.flush()
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
     await audit.record(
         session,
         org_id=actor.org_id,

@@ -1,5 +1,6 @@
 """Distributions and their per-investor lines; the post-investment-period fee rate; the link
-from an `investor` member to the investor it may see (returned by `prorata_authenticate`).
+from an `investor` member to the investor it may see (returned by `prorata_authenticate`); the
+fund's capital version, and the version a draft call's lines were computed at.
 
 Revision ID: 0006
 Revises: 0005
@@ -57,6 +58,8 @@ CREATE INDEX ix_distribution_lines_fund_id_investor_id
     ON distribution_lines (fund_id, investor_id);
 
 ALTER TABLE funds ADD COLUMN post_investment_period_fee_rate NUMERIC;
+ALTER TABLE funds ADD COLUMN capital_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE capital_calls ADD COLUMN lines_version BIGINT;
 
 ALTER TABLE memberships ADD COLUMN investor_id UUID;
 ALTER TABLE memberships ADD CONSTRAINT fk_memberships_org_id_investor_id_investors
@@ -103,6 +106,8 @@ def downgrade() -> None:
     op.execute("DROP TABLE distribution_lines")
     op.execute("DROP TABLE distributions")
     op.execute("ALTER TABLE funds DROP COLUMN post_investment_period_fee_rate")
+    op.execute("ALTER TABLE funds DROP COLUMN capital_version")
+    op.execute("ALTER TABLE capital_calls DROP COLUMN lines_version")
     op.execute("ALTER TABLE memberships DROP COLUMN investor_id")
     # Revision 0004's function: the same body without the investor link.
     op.execute(AUTHENTICATE.replace(", investor_id uuid", "").replace(", m.investor_id", ""))
