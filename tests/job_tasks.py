@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from procrastinate import JobContext
 
-from prorata import jobs
+from prorata import db, jobs
 
 
 @jobs.app.task(name="tests.touch")
@@ -24,3 +26,10 @@ async def wait_for_release(context: JobContext, directory: str) -> None:
     while not (folder / "release").exists():
         await asyncio.sleep(0.05)
     (folder / "done").write_text("ok")
+
+
+@jobs.app.task(name="tests.read_funds", pass_context=True)
+async def read_funds(context: JobContext, org_id: str) -> int:
+    """Reads the organisation's funds in a tenant transaction: SQL for the job's trace."""
+    async with db.tenant_transaction(jobs.sessions_of(context), uuid.UUID(org_id)) as session:
+        return int(await session.scalar(sa.text("SELECT count(*) FROM funds")) or 0)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from prorata import db, errors
+from prorata import db, errors, observability
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_calls import router as calls_router
@@ -74,7 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
         try:
-            yield
+            async with observability.event_loop_lag():
+                with observability.pool_usage("web", lambda: db.pool_usage(engine)):
+                    yield
         finally:
             await engine.dispose()
 

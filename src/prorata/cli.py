@@ -27,6 +27,24 @@ def _configure_logs(settings: Settings, process: str) -> None:
     )
 
 
+def _configure_telemetry(settings: Settings, process: str, metrics_port: int | None) -> bool:
+    """Tracing and metrics for a service process; False (said on stderr) when the OTEL_*
+    variables ask for what this build cannot do or the metrics port is taken."""
+    from prorata import observability
+
+    try:
+        observability.configure(
+            f"prorata-{process}",
+            secrets=settings.secret_values(),
+            metrics_host=settings.metrics_host,
+            metrics_port=metrics_port,
+        )
+    except (observability.ObservabilityConfigError, OSError) as exc:
+        print(f"prorata {process}: telemetry: {exc}", file=sys.stderr)  # noqa: T201
+        return False
+    return True
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from prorata import launcher
 
@@ -38,27 +56,37 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from prorata import observability
     from prorata.app import create_app
 
     _set_title("prorata: web")
     _configure_logs(settings, "web")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    if not _configure_telemetry(settings, "web", settings.metrics_port):
+        return 2
+    app = create_app(settings)
+    observability.instrument_app(app)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        observability.shutdown()
     return 0
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata import jobs
+    from prorata import jobs, observability
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
+    if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
+        return 2
     try:
         asyncio.run(jobs.run_worker(settings))
     except jobs.WorkerConfigError as exc:
@@ -67,6 +95,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     except jobs.WorkerStopped as exc:
         print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    finally:
+        observability.shutdown()
     return 0
 
 

@@ -1,6 +1,7 @@
 """Settings: one object, read from the environment once at start, passed down from there.
 
-Names are `PRORATA_*`, plus the standard `DATABASE_URL` and `OTEL_*` ones. Nothing here runs at
+Names are `PRORATA_*`, plus the standard `DATABASE_URL` (the `OTEL_*` ones are read by the
+OpenTelemetry SDK itself, see `prorata.observability`). Nothing here runs at
 import time; `load()` is called by the command that starts a process.
 """
 
@@ -59,12 +60,12 @@ class Settings(BaseSettings):
     rate_limit_public: str = "1200/minute"
     rate_limit_auth_failures: str = "20/minute"
 
-    otel_service_name: str | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
-    )
-    otel_exporter_otlp_endpoint: str | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
-    )
+    # OpenTelemetry export is configured by the standard OTEL_* variables, which the SDK reads
+    # itself (prorata.observability); these only place the Prometheus endpoints.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    queue_metrics_seconds: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -92,6 +92,14 @@ def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine
     )
 
 
+def pool_usage(engine: AsyncEngine) -> tuple[int, int]:
+    """(connections in use, idle connections) of an engine's pool, for the pool gauges."""
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool):
+        return 0, 0
+    return pool.checkedout(), pool.checkedin()
+
+
 def sync_engine(url: str) -> sa.Engine:
     """A one-connection engine for migrations and operator commands."""
     return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)

@@ -1,5 +1,5 @@
-"""The outermost ASGI layer: request id, body size bound, one access-log line per request,
-rate-limit headers, last-resort 500.
+"""The outermost ASGI layer: request id, body size bound, one access-log line and one duration
+measurement per request, rate-limit headers, last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched.
 """
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prorata import errors
+from prorata import errors, observability
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")
@@ -132,6 +132,10 @@ def _log_request(scope: Scope, status: int, started: float) -> None:
     state = scope.get("state", {})
     template = state.get("route_template") or getattr(route, "path", None)
     principal = state.get("principal")
+    duration = time.perf_counter() - started
+    observability.record_request(
+        method=str(scope.get("method")), route=template, status=status, seconds=duration
+    )
     log.info(
         "request",
         extra={
@@ -139,7 +143,7 @@ def _log_request(scope: Scope, status: int, started: float) -> None:
             "route": template,
             "path": scope.get("path"),
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(duration * 1000, 2),
             "org_id": str(principal.org_id) if principal is not None else None,
         },
     )
