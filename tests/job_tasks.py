@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import procrastinate
 import sqlalchemy as sa
 from procrastinate import JobContext
 
@@ -33,3 +34,9 @@ async def read_funds(context: JobContext, org_id: str) -> int:
     """Reads the organisation's funds in a tenant transaction: SQL for the job's trace."""
     async with db.tenant_transaction(jobs.sessions_of(context), uuid.UUID(org_id)) as session:
         return int(await session.scalar(sa.text("SELECT count(*) FROM funds")) or 0)
+
+
+@jobs.app.task(name="tests.fail", retry=procrastinate.RetryStrategy(max_attempts=1))
+async def fail(message: str) -> None:
+    """Fails every time: run twice (one retry), then left failed."""
+    raise RuntimeError(message)

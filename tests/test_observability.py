@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,13 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata import jobs
 from prorata.orgs.service import NewOrg
+from tests import job_tasks
 from tests.support import REPO_ROOT, TestDatabase, bearer, free_port, process_env, wait_until
 
 KIND = Span.SpanKind
@@ -89,6 +95,7 @@ def stack(
         PRORATA_WORKER_METRICS_PORT=str(worker_metrics),
         PRORATA_QUEUE_METRICS_SECONDS="0.3",
         PRORATA_JOB_MODULES="tests.job_tasks",
+        PRORATA_WORKER_CONCURRENCY="1",
         PRORATA_LOG_LEVEL="INFO",
         PRORATA_RATE_LIMIT_AUTH_FAILURES="10000/minute",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp_port}",
@@ -128,13 +135,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _value(value: AnyValue) -> object:
+def _any(value: AnyValue) -> object:
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
 
 
 def attrs(span: Span) -> dict[str, object]:
-    return {item.key: _value(item.value) for item in span.attributes}
+    return {item.key: _any(item.value) for item in span.attributes}
 
 
 async def _until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -243,3 +250,120 @@ def _log_line(log: Path, event: str, **match: object) -> dict[str, object] | Non
         if record.get("event") == event and all(record.get(k) == v for k, v in match.items()):
             return dict(record)
     return None
+
+
+def _samples(url: str) -> list[Sample]:
+    text = httpx.get(url, timeout=5).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def _value(url: str, name: str, **labels: str) -> float | None:
+    """The value of the one series `name{labels…}` (other labels ignored); None if absent."""
+    for sample in _samples(url):
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return float(sample.value)
+    return None
+
+
+async def test_metrics_endpoints_show_requests_and_the_queue(
+    stack: Stack,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    me = f"{stack.base}/api/v1/me"
+    for _ in range(3):
+        assert httpx.get(me, headers=bearer(org.api_key)).status_code == 200
+    assert httpx.get(f"{stack.base}/api/v1/no/such/{uuid.uuid4()}").status_code == 404
+    deferred = httpx.post(
+        f"{stack.base}/api/v1/test/read-funds",
+        params={"org_id": str(org.org_id)},
+        headers=bearer(org.api_key),
+    )
+    assert deferred.status_code == 200
+
+    web = stack.web_metrics
+    duration = "http_server_request_duration_seconds_count"
+    assert _value(web, duration, http_route="/api/v1/me", http_response_status_code="200") == 3
+    unrouted = [
+        s
+        for s in _samples(web)
+        if s.name == duration and s.labels.get("http_response_status_code") == "404"
+    ]
+    assert [s.labels.get("http_route", "") for s in unrouted] == [""]  # the path is not a label
+    assert (
+        _value(
+            web,
+            "db_client_connection_count",
+            db_client_connection_pool_name="web",
+            db_client_connection_state="idle",
+        )
+        is not None
+    )
+    assert (_value(web, "prorata_event_loop_lag_seconds_count") or 0) > 0
+
+    # One job running (the worker runs one at a time here) and one waiting behind it.
+    async with sessions() as session, session.begin():
+        await jobs.defer(session, job_tasks.wait_for_release, directory=str(tmp_path))
+        await jobs.defer(session, job_tasks.touch, path=str(tmp_path / "touched"))
+    worker = stack.worker_metrics
+
+    def queue_shows_both() -> bool:
+        running = _value(
+            worker, "prorata_queue_jobs", task="tests.wait_for_release", status="doing"
+        )
+        waiting = _value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
+        age = _value(worker, "prorata_queue_oldest_age_seconds", queue="default")
+        return running == 1 and waiting == 1 and (age or 0) > 0
+
+    await _until(queue_shows_both, timeout=30, what="queue depth and age of the waiting job")
+    (tmp_path / "release").write_text("go")
+    await _until((tmp_path / "touched").exists, timeout=30, what="the waiting job to run")
+
+    def drained() -> bool:
+        waiting = _value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
+        return (
+            waiting == 0
+            and _value(worker, "prorata_queue_oldest_age_seconds", queue="default") == 0
+        )
+
+    await _until(drained, timeout=30, what="the queue to read empty")
+    jobs_count = "prorata_job_duration_seconds_count"
+    assert _value(worker, jobs_count, task="tests.read_funds", outcome="succeeded") == 1
+    assert _value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
+
+
+async def test_a_failing_job_is_recorded_retried_and_scrubbed(
+    stack: Stack,
+    collected: tuple[Collected, int],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    found, _ = collected
+    message = f"could not reach lp@investor.example with {APP_PASSWORD}"
+    async with sessions() as session, session.begin():
+        job_id = await jobs.defer(session, job_tasks.fail, message=message)
+
+    def runs() -> list[Span]:
+        return [
+            s
+            for s in found.spans
+            if s.kind == KIND.SPAN_KIND_CONSUMER
+            and attrs(s).get("messaging.message.id") == str(job_id)
+        ]
+
+    await _until(lambda: len(runs()) == 2, timeout=30, what="the job and its retry")
+    assert sorted(attrs(s)["prorata.job.attempt"] for s in runs()) == [1, 2]
+    for run in runs():
+        assert run.status.code == run.status.STATUS_CODE_ERROR
+        (event,) = [e for e in run.events if e.name == "exception"]
+        recorded = {item.key: _any(item.value) for item in event.attributes}
+        assert recorded["exception.type"] == "RuntimeError"
+        assert recorded["exception.message"] == "could not reach [EMAIL] with [REDACTED]"
+        assert APP_PASSWORD not in str(run)
+        assert "lp@investor.example" not in str(run)
+
+    worker = stack.worker_metrics
+    labels = {"task": "tests.fail", "queue": "default"}
+    assert _value(worker, "prorata_job_failures_total", **labels) == 2
+    assert _value(worker, "prorata_job_retries_total", **labels) == 1
+    assert _value(worker, "prorata_job_duration_seconds_count", outcome="failed", **labels) == 2

@@ -284,8 +284,9 @@ async def queue_stats(
 ) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
     """(jobs by (task, status), oldest due job's age in seconds by queue), with zeros for every
     task and queue this worker knows, so an idle queue reads 0 rather than nothing."""
-    depth = {(name, status): 0 for name in app.tasks for status in ("todo", "doing")}
-    oldest = {task.queue: 0.0 for task in app.tasks.values()}
+    known = {task.name: task.queue for task in app.tasks.values()}  # app.tasks holds aliases
+    depth = {(name, status): 0 for name in known for status in ("todo", "doing")}
+    oldest = dict.fromkeys(known.values(), 0.0)
     for task_name, status, count in await (await connection.execute(_DEPTH_SQL)).fetchall():
         depth[(task_name, status)] = count
     for queue, age in await (await connection.execute(_OLDEST_SQL)).fetchall():
