@@ -352,7 +352,7 @@ async def test_a_failing_job_is_recorded_retried_and_scrubbed(
         ]
 
     await _until(lambda: len(runs()) == 2, timeout=30, what="the job and its retry")
-    assert sorted(attrs(s)["prorata.job.attempt"] for s in runs()) == [1, 2]
+    assert sorted(int(str(attrs(s)["prorata.job.attempt"])) for s in runs()) == [1, 2]
     for run in runs():
         assert run.status.code == run.status.STATUS_CODE_ERROR
         (event,) = [e for e in run.events if e.name == "exception"]
