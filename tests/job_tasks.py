@@ -29,10 +29,17 @@ async def wait_for_release(context: JobContext, directory: str) -> None:
     (folder / "done").write_text("ok")
 
 
-@jobs.app.task(name="tests.read_funds", pass_context=True)
-async def read_funds(context: JobContext, org_id: str) -> int:
-    """Reads the organisation's funds in a tenant transaction: SQL for the job's trace."""
+# What an import does, in small: COPY rows into a staging table, then read the tenant's rows.
+CSV_ROWS = "lp@investor.example,Confidential LP Name,1000000.00\n"
+
+
+@jobs.app.task(name="tests.load_rows", pass_context=True)
+async def load_rows(context: JobContext, org_id: str) -> int:
     async with db.tenant_transaction(jobs.sessions_of(context), uuid.UUID(org_id)) as session:
+        connection = await db.driver_connection(session)
+        await connection.execute("CREATE TEMP TABLE staging (email text, name text, amount text)")
+        async with connection.cursor().copy("COPY staging FROM STDIN (FORMAT csv)") as copy:
+            await copy.write(CSV_ROWS)
         return int(await session.scalar(sa.text("SELECT count(*) FROM funds")) or 0)
 
 

@@ -1,4 +1,4 @@
-"""`prorata web` plus one route that defers a job (`tests.read_funds`), run as
+"""`prorata web` plus one route that defers a job (`tests.load_rows`), run as
 `python -m tests.job_web`: the job-deferring request of the end-to-end trace test, until the
 imports route (which defers `imports.run`) is on this branch.
 
@@ -21,16 +21,16 @@ from tests import job_tasks
 _api_router = app_module.api_router
 
 
-async def defer_read_funds(request: Request, org_id: uuid.UUID) -> dict[str, int]:
+async def defer_load_rows(request: Request, org_id: uuid.UUID) -> dict[str, int]:
     async with db.tenant_transaction(request.app.state.sessions, org_id) as session:
         await session.execute(sa.text("SELECT count(*) FROM funds"))
-        job_id = await jobs.defer(session, job_tasks.read_funds, org_id=str(org_id))
+        job_id = await jobs.defer(session, job_tasks.load_rows, org_id=str(org_id))
     return {"job_id": job_id}
 
 
 def _with_test_route() -> APIRouter:
     router = _api_router()
-    router.add_api_route("/test/read-funds", defer_read_funds, methods=["POST"])
+    router.add_api_route("/test/load-rows", defer_load_rows, methods=["POST"])
     return router
 
 

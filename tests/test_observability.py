@@ -169,7 +169,7 @@ async def test_a_request_and_the_job_it_defers_are_one_trace(
 ) -> None:
     found, _ = collected
     response = httpx.post(
-        f"{stack.base}/api/v1/test/read-funds",
+        f"{stack.base}/api/v1/test/load-rows",
         params={"org_id": str(org.org_id)},
         headers=bearer(org.api_key),
     )
@@ -195,12 +195,12 @@ async def test_a_request_and_the_job_it_defers_are_one_trace(
     in_trace = found.trace(job.trace_id)
 
     server = next(s for s in in_trace if s.kind == KIND.SPAN_KIND_SERVER)
-    assert attrs(server)["http.route"] == "/api/v1/test/read-funds"
+    assert attrs(server)["http.route"] == "/api/v1/test/load-rows"
     assert not server.parent_span_id  # the request started the trace
 
     producer = spans[job.parent_span_id]
     assert producer.kind == KIND.SPAN_KIND_PRODUCER
-    assert producer.name == "defer tests.read_funds"
+    assert producer.name == "defer tests.load_rows"
     assert server in _ancestors(producer, spans)
 
     web_sql = [s for s in in_trace if _is_sql(s) and server in _ancestors(s, spans)]
@@ -214,24 +214,30 @@ async def test_a_request_and_the_job_it_defers_are_one_trace(
         "messaging.destination.name": "default",
         "messaging.operation.type": "process",
         "messaging.message.id": str(job_id),
-        "prorata.job.task": "tests.read_funds",
+        "prorata.job.task": "tests.load_rows",
         "prorata.job.attempt": 1,
     }
     worker_sql = [s for s in in_trace if _is_sql(s) and job in _ancestors(s, spans)]
     statements = [str(attrs(s).get("db.statement")) for s in worker_sql]
     assert any("FROM funds" in text for text in statements), statements
+    assert "COPY staging FROM STDIN (FORMAT csv)" in statements
     for sql_span in web_sql + worker_sql:
         assert sql_span.start_time_unix_nano >= spans[sql_span.parent_span_id].start_time_unix_nano
 
     # Nothing secret or personal in any span of the trace, and no SQL parameters at all.
     text = "\n".join(str(s) for s in in_trace)
-    for forbidden in (org.api_key, APP_PASSWORD, "owner@a.example"):
+    for forbidden in (
+        org.api_key,
+        APP_PASSWORD,
+        "owner@a.example",
+        *job_tasks.CSV_ROWS.strip().split(","),
+    ):
         assert forbidden not in text
     assert not any("parameters" in key for s in in_trace for key in attrs(s))
 
     # The log lines of both processes carry the trace.
     trace_hex = job.trace_id.hex()
-    request_line = _log_line(stack.web_log, "request", path="/api/v1/test/read-funds")
+    request_line = _log_line(stack.web_log, "request", path="/api/v1/test/load-rows")
     job_line = _log_line(stack.worker_log, "job", job_id=job_id)
     assert request_line is not None
     assert job_line is not None
@@ -276,7 +282,7 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
         assert httpx.get(me, headers=bearer(org.api_key)).status_code == 200
     assert httpx.get(f"{stack.base}/api/v1/no/such/{uuid.uuid4()}").status_code == 404
     deferred = httpx.post(
-        f"{stack.base}/api/v1/test/read-funds",
+        f"{stack.base}/api/v1/test/load-rows",
         params={"org_id": str(org.org_id)},
         headers=bearer(org.api_key),
     )
@@ -329,7 +335,7 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
 
     await _until(drained, timeout=30, what="the queue to read empty")
     jobs_count = "prorata_job_duration_seconds_count"
-    assert _value(worker, jobs_count, task="tests.read_funds", outcome="succeeded") == 1
+    assert _value(worker, jobs_count, task="tests.load_rows", outcome="succeeded") == 1
     assert _value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prorata import config, db, logs
+from prorata import config, db, logs, observability
 from prorata.config import Settings
 
 
@@ -22,20 +23,17 @@ def _set_title(title: str) -> None:
 def _configure_logs(settings: Settings, process: str) -> None:
     """Services log JSON lines to stdout; one-shot commands log to stderr (stdout is output)."""
     stream = sys.stdout if process in {"launcher", "web", "worker"} else sys.stderr
-    logs.configure(
-        level=settings.log_level, secrets=settings.secret_values(), process=process, stream=stream
-    )
+    secrets = [*settings.secret_values(), *observability.header_secrets(os.environ)]
+    logs.configure(level=settings.log_level, secrets=secrets, process=process, stream=stream)
 
 
 def _configure_telemetry(settings: Settings, process: str, metrics_port: int | None) -> bool:
     """Tracing and metrics for a service process; False (said on stderr) when the OTEL_*
     variables ask for what this build cannot do or the metrics port is taken."""
-    from prorata import observability
-
     try:
         observability.configure(
             f"prorata-{process}",
-            secrets=settings.secret_values(),
+            secrets=[*settings.secret_values(), *observability.header_secrets(os.environ)],
             metrics_host=settings.metrics_host,
             metrics_port=metrics_port,
         )
@@ -56,7 +54,6 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from prorata import observability
     from prorata.app import create_app
 
     _set_title("prorata: web")
@@ -81,7 +78,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata import jobs, observability
+    from prorata import jobs
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")

@@ -13,7 +13,7 @@ What other modules call (see docs/observability.md):
 - `carrier()` / `context_from(carrier)` carry a trace across a process boundary (jobs use it).
 
 Span attributes never hold SQL parameters (not captured), and every exported span goes through
-the log redactor plus an e-mail mask (`_RedactingExporter`), so a secret or an address that
+the log redactor plus an e-mail mask (`RedactingSpanExporter`), so a secret or an address that
 reaches an exception message does not reach the tracing backend either.
 """
 
@@ -324,7 +324,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _CLIENT_URL_KEYS = ("http.url", "url.full")
 
 
-class _RedactingExporter(SpanExporter):
+class RedactingSpanExporter(SpanExporter):
     """Scrubs every span before it leaves: known secrets, URL passwords, bearer tokens, API keys
     (the log redactor's rules), e-mail addresses, and the path and query of outgoing URLs
     (a webhook URL often carries its secret in the path)."""
@@ -383,7 +383,7 @@ class _RedactingExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
 
-class _SkipUnownedQueries(Sampler):
+class SkipUnownedQueries(Sampler):
     """Drops SQL that runs outside any request or job (the queue's polling and heartbeats,
     metric refreshes): each would be a one-span trace every few seconds, all noise and cost.
     Everything else is decided by the configured sampler (`OTEL_TRACES_SAMPLER`)."""
@@ -465,6 +465,17 @@ def metric_readers(environ: Mapping[str, str]) -> list[MetricReader]:
     return [PeriodicExportingMetricReader(OTLPMetricExporter())]
 
 
+def header_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Values of the OTLP headers (a backend's API key travels there), for the log redactor."""
+    values = []
+    for name in ("", "TRACES_", "METRICS_"):
+        for pair in environ.get(f"OTEL_EXPORTER_OTLP_{name}HEADERS", "").split(","):
+            _, _, value = pair.partition("=")
+            if value.strip():
+                values.append(value.strip())
+    return values
+
+
 def resource(service_name: str, environ: Mapping[str, str]) -> Resource:
     """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win; `service_name` is the default."""
     detected = Resource.create()
@@ -501,11 +512,11 @@ def configure(
     where = resource(service_name, environ)
     tracer_provider = TracerProvider(resource=where)
     # Wrap the sampler the SDK read from OTEL_TRACES_SAMPLER, before any tracer exists.
-    tracer_provider.sampler = _SkipUnownedQueries(tracer_provider.sampler)
+    tracer_provider.sampler = SkipUnownedQueries(tracer_provider.sampler)
     exporter = trace_exporter(environ)
     if exporter is not None:
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(_RedactingExporter(exporter, Redactor(secrets)))
+            BatchSpanProcessor(RedactingSpanExporter(exporter, Redactor(secrets)))
         )
     readers = metric_readers(environ)
     if metrics_port is not None:
