@@ -20,11 +20,18 @@ def _set_title(title: str) -> None:
     setproctitle.setproctitle(title)
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """Every secret the process knows (settings, and a telemetry backend's key in the OTLP
+    headers), for the redactors of logs and spans."""
+    return [*settings.secret_values(), *observability.header_secrets(os.environ)]
+
+
 def _configure_logs(settings: Settings, process: str) -> None:
     """Services log JSON lines to stdout; one-shot commands log to stderr (stdout is output)."""
     stream = sys.stdout if process in {"launcher", "web", "worker"} else sys.stderr
-    secrets = [*settings.secret_values(), *observability.header_secrets(os.environ)]
-    logs.configure(level=settings.log_level, secrets=secrets, process=process, stream=stream)
+    logs.configure(
+        level=settings.log_level, secrets=_secrets(settings), process=process, stream=stream
+    )
 
 
 def _configure_telemetry(settings: Settings, process: str, metrics_port: int | None) -> bool:
@@ -33,7 +40,7 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
     try:
         observability.configure(
             f"prorata-{process}",
-            secrets=[*settings.secret_values(), *observability.header_secrets(os.environ)],
+            secrets=_secrets(settings),
             metrics_host=settings.metrics_host,
             metrics_port=metrics_port,
         )
