@@ -20,14 +20,21 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import jobs
 from prorata.orgs.service import NewOrg
 from tests import job_tasks
-from tests.support import REPO_ROOT, TestDatabase, bearer, free_port, process_env, wait_until
+from tests.support import (
+    REPO_ROOT,
+    TestDatabase,
+    bearer,
+    free_port,
+    metric_value,
+    process_env,
+    scrape,
+    wait_until,
+)
 
 KIND = Span.SpanKind
 APP_PASSWORD = "prorata-dev-app-password"  # the test databases' app role password
@@ -258,19 +265,6 @@ def _log_line(log: Path, event: str, **match: object) -> dict[str, object] | Non
     return None
 
 
-def _samples(url: str) -> list[Sample]:
-    text = httpx.get(url, timeout=5).text
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-
-
-def _value(url: str, name: str, **labels: str) -> float | None:
-    """The value of the one series `name{labels…}` (other labels ignored); None if absent."""
-    for sample in _samples(url):
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-            return float(sample.value)
-    return None
-
-
 async def test_metrics_endpoints_show_requests_and_the_queue(
     stack: Stack,
     org: NewOrg,
@@ -290,15 +284,16 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
 
     web = stack.web_metrics
     duration = "http_server_request_duration_seconds_count"
-    assert _value(web, duration, http_route="/api/v1/me", http_response_status_code="200") == 3
+    ok = {"http_route": "/api/v1/me", "http_response_status_code": "200"}
+    assert metric_value(web, duration, **ok) == 3
     unrouted = [
         s
-        for s in _samples(web)
+        for s in scrape(web)
         if s.name == duration and s.labels.get("http_response_status_code") == "404"
     ]
     assert [s.labels.get("http_route", "") for s in unrouted] == [""]  # the path is not a label
     assert (
-        _value(
+        metric_value(
             web,
             "db_client_connection_count",
             db_client_connection_pool_name="web",
@@ -306,7 +301,7 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
         )
         is not None
     )
-    assert (_value(web, "prorata_event_loop_lag_seconds_count") or 0) > 0
+    assert (metric_value(web, "prorata_event_loop_lag_seconds_count") or 0) > 0
 
     # One job running (the worker runs one at a time here) and one waiting behind it.
     async with sessions() as session, session.begin():
@@ -315,11 +310,11 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
     worker = stack.worker_metrics
 
     def queue_shows_both() -> bool:
-        running = _value(
+        running = metric_value(
             worker, "prorata_queue_jobs", task="tests.wait_for_release", status="doing"
         )
-        waiting = _value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
-        age = _value(worker, "prorata_queue_oldest_age_seconds", queue="default")
+        waiting = metric_value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
+        age = metric_value(worker, "prorata_queue_oldest_age_seconds", queue="default")
         return running == 1 and waiting == 1 and (age or 0) > 0
 
     await _until(queue_shows_both, timeout=30, what="queue depth and age of the waiting job")
@@ -327,16 +322,16 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
     await _until((tmp_path / "touched").exists, timeout=30, what="the waiting job to run")
 
     def drained() -> bool:
-        waiting = _value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
+        waiting = metric_value(worker, "prorata_queue_jobs", task="tests.touch", status="todo")
         return (
             waiting == 0
-            and _value(worker, "prorata_queue_oldest_age_seconds", queue="default") == 0
+            and metric_value(worker, "prorata_queue_oldest_age_seconds", queue="default") == 0
         )
 
     await _until(drained, timeout=30, what="the queue to read empty")
     jobs_count = "prorata_job_duration_seconds_count"
-    assert _value(worker, jobs_count, task="tests.load_rows", outcome="succeeded") == 1
-    assert _value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
+    assert metric_value(worker, jobs_count, task="tests.load_rows", outcome="succeeded") == 1
+    assert metric_value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
 
 
 async def test_a_failing_job_is_recorded_retried_and_scrubbed(
@@ -370,6 +365,9 @@ async def test_a_failing_job_is_recorded_retried_and_scrubbed(
 
     worker = stack.worker_metrics
     labels = {"task": "tests.fail", "queue": "default"}
-    assert _value(worker, "prorata_job_failures_total", **labels) == 2
-    assert _value(worker, "prorata_job_retries_total", **labels) == 1
-    assert _value(worker, "prorata_job_duration_seconds_count", outcome="failed", **labels) == 2
+    assert metric_value(worker, "prorata_job_failures_total", **labels) == 2
+    assert metric_value(worker, "prorata_job_retries_total", **labels) == 1
+    failed_runs = metric_value(
+        worker, "prorata_job_duration_seconds_count", outcome="failed", **labels
+    )
+    assert failed_runs == 2

@@ -27,7 +27,15 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -295,7 +303,7 @@ async def event_loop_lag(interval: float = 0.25) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def every(seconds: float, refresh: Callable[[], Any]) -> AsyncIterator[None]:
+async def every(seconds: float, refresh: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
     """Await `refresh()` now and every `seconds` while inside; a failed refresh is logged and
     retried next time (figures go stale, the process carries on)."""
 
