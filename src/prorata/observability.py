@@ -31,6 +31,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Iterator,
     Mapping,
@@ -283,6 +284,18 @@ def set_queue_stats(
 
 
 @contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run `work` as a background task while inside; cancel it on the way out."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
 async def event_loop_lag(interval: float = 0.25) -> AsyncIterator[None]:
     """Record how late a periodic sleep wakes up while inside: a blocked loop shows here first
     (every request waits on it), before latency percentiles say why."""
@@ -293,13 +306,8 @@ async def event_loop_lag(interval: float = 0.25) -> AsyncIterator[None]:
             await asyncio.sleep(interval)
             _loop_lag.record(max(time.monotonic() - started - interval, 0.0))
 
-    task = asyncio.create_task(watch(), name="event-loop-lag")
-    try:
+    async with _running(watch(), "event-loop-lag"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager
@@ -315,13 +323,8 @@ async def every(seconds: float, refresh: Callable[[], Awaitable[None]]) -> Async
                 log.warning("metrics refresh failed", exc_info=True)
             await asyncio.sleep(seconds)
 
-    task = asyncio.create_task(loop(), name="metrics-refresh")
-    try:
+    async with _running(loop(), "metrics-refresh"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # ---------------------------------------------------------------------------------------------
