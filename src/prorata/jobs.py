@@ -8,6 +8,7 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -27,7 +28,9 @@ from prorata.config import Settings
 log = logging.getLogger(__name__)
 
 # Modules whose tasks every worker must know. `PRORATA_JOB_MODULES` adds more (plugins, tests).
-TASK_MODULES: tuple[str, ...] = ("prorata.jobs",)
+# Only the worker imports them: the web process defers their tasks by name (`TaskRef`), so the
+# heavy code paths (CSV ingest) are never loaded where requests are served.
+TASK_MODULES: tuple[str, ...] = ("prorata.jobs", "prorata.imports.tasks")
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -40,15 +43,32 @@ class WorkerConfigError(RuntimeError):
     """The worker cannot run: said plainly, and the process exits non-zero."""
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskRef:
+    """A task named without importing its module: what the web process defers. The worker
+    module declares the task with the same name and queue (a test checks they agree)."""
+
+    name: str
+    queue: str
+
+
 async def defer(
-    session: AsyncSession, task: procrastinate.tasks.Task[Any, Any, Any], **kwargs: Any
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any] | TaskRef,
+    **kwargs: Any,
 ) -> int:
     """Enqueue `task(**kwargs)` inside `session`'s transaction; return the job id.
 
     If the transaction rolls back, the job never existed.
     """
     connection = await db.driver_connection(session)
-    job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
+    if isinstance(task, TaskRef):
+        deferrer = procrastinate.tasks.configure_task(
+            name=task.name, job_manager=app.job_manager, queue=task.queue, connection=connection
+        )
+    else:
+        deferrer = task.configure(connection=connection)
+    job_id: int = await deferrer.defer_async(**kwargs)
     return job_id
 
 

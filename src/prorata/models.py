@@ -6,6 +6,7 @@ from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
 from prorata.funds import models as funds
+from prorata.imports import models as imports
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
 from prorata.orgs import models as orgs
@@ -18,6 +19,7 @@ __all__ = [
     "deals",
     "funds",
     "idempotency",
+    "imports",
     "investors",
     "ledger",
     "orgs",
