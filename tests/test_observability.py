@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata import jobs
 from prorata.orgs.service import NewOrg
 from tests import job_tasks
+from tests.fund_support import FundApi
+from tests.import_support import csv_bytes, upload
 from tests.support import (
     REPO_ROOT,
     TestDatabase,
@@ -97,6 +99,7 @@ def stack(
     port, web_metrics, worker_metrics = free_port(), free_port(), free_port()
     env = process_env(
         PRORATA_APP_DATABASE_URL=database.app_url,
+        PRORATA_DATA_DIR=str(tmp_path / "var"),  # one local blob store for both processes
         PRORATA_PORT=str(port),
         PRORATA_METRICS_PORT=str(web_metrics),
         PRORATA_WORKER_METRICS_PORT=str(worker_metrics),
@@ -117,7 +120,7 @@ def stack(
         worker_log=tmp_path / "worker.log",
     )
     processes = [
-        _start(["tests.job_web"], env, result.web_log),
+        _start(["prorata", "web"], env, result.web_log),
         _start(["prorata", "worker"], env, result.worker_log),
     ]
     try:
@@ -171,87 +174,91 @@ def _is_sql(span: Span) -> bool:
     return span.kind == KIND.SPAN_KIND_CLIENT and attrs(span).get("db.system") == "postgresql"
 
 
-async def test_a_request_and_the_job_it_defers_are_one_trace(
+IMPORTS_ROUTE = "/api/v1/funds/{fund_id}/imports"
+# Personal data that must reach the database and never a span.
+CSV = csv_bytes(
+    "name,email,kind,country",
+    "Confidential LP Name,lp@investor.example,entity,US",
+)
+
+
+async def _import_investors(stack: Stack, org: NewOrg) -> httpx.Response:
+    """A fund, then an investors CSV uploaded to it: the request that defers `imports.run`."""
+    async with httpx.AsyncClient(base_url=stack.base) as client:
+        fund_id = await FundApi(client, org.api_key).fund()
+        return await upload(client, org.api_key, fund_id, "investors", CSV)
+
+
+def _job_spans(found: Collected, task: str) -> list[Span]:
+    return [
+        s
+        for s in found.spans
+        if s.kind == KIND.SPAN_KIND_CONSUMER and attrs(s).get("prorata.job.task") == task
+    ]
+
+
+async def test_an_import_request_and_its_job_are_one_trace(
     stack: Stack, collected: tuple[Collected, int], org: NewOrg
 ) -> None:
     found, _ = collected
-    response = httpx.post(
-        f"{stack.base}/api/v1/test/load-rows",
-        params={"org_id": str(org.org_id)},
-        headers=bearer(org.api_key),
-    )
-    assert response.status_code == 200, response.text
-    job_id = response.json()["job_id"]
+    response = await _import_investors(stack, org)
+    assert response.status_code == 202, response.text
 
-    def job_span() -> Span | None:
-        return next(
-            (
-                s
-                for s in found.spans
-                if s.kind == KIND.SPAN_KIND_CONSUMER
-                and attrs(s).get("messaging.message.id") == str(job_id)
-            ),
-            None,
-        )
-
-    await _until(lambda: job_span() is not None, timeout=30, what="the worker's job span")
-    job = job_span()
-    assert job is not None
+    await _until(lambda: bool(_job_spans(found, "imports.run")), timeout=60, what="job span")
+    (job,) = _job_spans(found, "imports.run")
     # The job's own SQL ends before the job span: once it is here, so are they.
     spans = found.by_id()
     in_trace = found.trace(job.trace_id)
 
-    server = next(s for s in in_trace if s.kind == KIND.SPAN_KIND_SERVER)
-    assert attrs(server)["http.route"] == "/api/v1/test/load-rows"
+    (server,) = [s for s in in_trace if s.kind == KIND.SPAN_KIND_SERVER]
+    assert attrs(server)["http.route"] == IMPORTS_ROUTE
     assert not server.parent_span_id  # the request started the trace
 
     producer = spans[job.parent_span_id]
     assert producer.kind == KIND.SPAN_KIND_PRODUCER
-    assert producer.name == "defer tests.load_rows"
+    assert producer.name == "defer imports.run"
     assert server in _ancestors(producer, spans)
 
     web_sql = [s for s in in_trace if _is_sql(s) and server in _ancestors(s, spans)]
     assert any(s.parent_span_id == producer.span_id for s in web_sql), "the job's INSERT"
-    assert any(
-        job not in _ancestors(s, spans) and "funds" in s.name + str(attrs(s)) for s in web_sql
-    )
+    assert any("INSERT INTO imports" in _statement(s) for s in web_sql), "the import row"
 
+    job_id = attrs(job)["messaging.message.id"]
     assert attrs(job) == {
         "messaging.system": "procrastinate",
-        "messaging.destination.name": "default",
+        "messaging.destination.name": "imports",
         "messaging.operation.type": "process",
-        "messaging.message.id": str(job_id),
-        "prorata.job.task": "tests.load_rows",
+        "messaging.message.id": job_id,
+        "prorata.job.task": "imports.run",
         "prorata.job.attempt": 1,
     }
     worker_sql = [s for s in in_trace if _is_sql(s) and job in _ancestors(s, spans)]
-    statements = [str(attrs(s).get("db.statement")) for s in worker_sql]
-    assert any("FROM funds" in text for text in statements), statements
-    assert "COPY staging FROM STDIN (FORMAT csv)" in statements
+    statements = [_statement(s) for s in worker_sql]
+    assert any(text.startswith("COPY ") for text in statements), statements
+    assert any("INSERT INTO investors" in text for text in statements), statements
     for sql_span in web_sql + worker_sql:
         assert sql_span.start_time_unix_nano >= spans[sql_span.parent_span_id].start_time_unix_nano
 
     # Nothing secret or personal in any span of the trace, and no SQL parameters at all.
     text = "\n".join(str(s) for s in in_trace)
-    for forbidden in (
-        org.api_key,
-        APP_PASSWORD,
-        "owner@a.example",
-        *job_tasks.CSV_ROWS.strip().split(","),
-    ):
+    for forbidden in (org.api_key, APP_PASSWORD, "lp@investor.example", "Confidential LP"):
         assert forbidden not in text
     assert not any("parameters" in key for s in in_trace for key in attrs(s))
 
     # The log lines of both processes carry the trace.
     trace_hex = job.trace_id.hex()
-    request_line = _log_line(stack.web_log, "request", path="/api/v1/test/load-rows")
-    job_line = _log_line(stack.worker_log, "job", job_id=job_id)
+    request_line = _log_line(stack.web_log, "request", route=IMPORTS_ROUTE)
+    job_line = _log_line(stack.worker_log, "job", task="imports.run")
     assert request_line is not None
     assert job_line is not None
     assert request_line["trace_id"] == trace_hex
     assert request_line["span_id"] == server.span_id.hex()
     assert job_line["trace_id"] == trace_hex
     assert job_line["span_id"] == job.span_id.hex()
+
+
+def _statement(span: Span) -> str:
+    return str(attrs(span).get("db.statement", ""))
 
 
 def _log_line(log: Path, event: str, **match: object) -> dict[str, object] | None:
@@ -275,12 +282,7 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
     for _ in range(3):
         assert httpx.get(me, headers=bearer(org.api_key)).status_code == 200
     assert httpx.get(f"{stack.base}/api/v1/no/such/{uuid.uuid4()}").status_code == 404
-    deferred = httpx.post(
-        f"{stack.base}/api/v1/test/load-rows",
-        params={"org_id": str(org.org_id)},
-        headers=bearer(org.api_key),
-    )
-    assert deferred.status_code == 200
+    assert (await _import_investors(stack, org)).status_code == 202
 
     web = stack.web_metrics
     duration = "http_server_request_duration_seconds_count"
@@ -330,7 +332,7 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
 
     await _until(drained, timeout=30, what="the queue to read empty")
     jobs_count = "prorata_job_duration_seconds_count"
-    assert metric_value(worker, jobs_count, task="tests.load_rows", outcome="succeeded") == 1
+    assert metric_value(worker, jobs_count, task="imports.run", outcome="succeeded") == 1
     assert metric_value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
 
 

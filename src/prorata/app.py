@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from prorata import db, errors, observability
+from prorata import db, errors, observability, policy, storage
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
 from prorata.funds import router as funds_router
+from prorata.imports import router as imports_router
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
@@ -63,6 +64,7 @@ def api_router() -> APIRouter:
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
     router.include_router(valuations_router.router)
+    router.include_router(imports_router.router)
     router.include_router(calculations_router.router)
     return router
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.blobs = storage.open_store(settings)
         try:
             async with observability.event_loop_lag():
                 with observability.pool_usage("web", lambda: db.pool_usage(engine)):
@@ -91,7 +94,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        upload_routes=policy.upload_routes(),
+    )
 
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)

@@ -152,6 +152,15 @@ async def insert_many(
     )
 
 
+async def count_written(session: AsyncSession, statement: Any) -> int:
+    """Run an INSERT/UPDATE (… FROM SELECT) and return how many rows it wrote, counted in SQL
+    (`WITH w AS (… RETURNING 1) SELECT count(*)`): the rows never travel to Python, and it
+    works where the driver reports no rowcount (ORM-enabled bulk statements)."""
+    written = statement.returning(sa.literal(1)).cte("written")
+    count = await session.scalar(sa.select(sa.func.count()).select_from(written))
+    return int(count or 0)
+
+
 async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
     """The psycopg connection under a session's transaction (to enqueue jobs inside it)."""
     connection = await session.connection()

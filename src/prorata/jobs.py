@@ -8,6 +8,7 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -25,13 +26,15 @@ from opentelemetry.util.types import AttributeValue
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, observability
+from prorata import db, observability, storage
 from prorata.config import Settings
 
 log = logging.getLogger(__name__)
 
 # Modules whose tasks every worker must know. `PRORATA_JOB_MODULES` adds more (plugins, tests).
-TASK_MODULES: tuple[str, ...] = ("prorata.jobs",)
+# Only the worker imports them: the web process defers their tasks by name (`TaskRef`), so the
+# heavy code paths (CSV ingest) are never loaded where requests are served.
+TASK_MODULES: tuple[str, ...] = ("prorata.jobs", "prorata.imports.tasks")
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -44,13 +47,24 @@ class WorkerConfigError(RuntimeError):
     """The worker cannot run: said plainly, and the process exits non-zero."""
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskRef:
+    """A task named without importing its module: what the web process defers. The worker
+    module declares the task with the same name and queue (a test checks they agree)."""
+
+    name: str
+    queue: str
+
+
 # The task keyword that carries the deferring trace context (W3C `traceparent`) to the worker,
 # which removes it before the task is called. procrastinate 3 jobs have no metadata field.
 TRACE_KWARG = "_trace"
 
 
 async def defer(
-    session: AsyncSession, task: procrastinate.tasks.Task[Any, Any, Any], **kwargs: Any
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any] | TaskRef,
+    **kwargs: Any,
 ) -> int:
     """Enqueue `task(**kwargs)` inside `session`'s transaction; return the job id.
 
@@ -66,7 +80,13 @@ async def defer(
         if headers:
             kwargs[TRACE_KWARG] = headers
         connection = await db.driver_connection(session)
-        job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
+        if isinstance(task, TaskRef):
+            deferrer = procrastinate.tasks.configure_task(
+                name=task.name, job_manager=app.job_manager, queue=task.queue, connection=connection
+            )
+        else:
+            deferrer = task.configure(connection=connection)
+        job_id: int = await deferrer.defer_async(**kwargs)
         current.set_attribute("messaging.message.id", str(job_id))
     return job_id
 
@@ -144,6 +164,11 @@ def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
 
 def settings_of(context: JobContext) -> Settings:
     return cast(Settings, context.additional_context["settings"])
+
+
+def blobs_of(context: JobContext) -> storage.BlobStore:
+    """The worker's object store (one per process, shared by its tasks)."""
+    return cast(storage.BlobStore, context.additional_context["blobs"])
 
 
 # Every 10 seconds: a job whose worker stopped sending heartbeats (killed, machine lost) is put
@@ -247,7 +272,9 @@ async def run_worker(settings: Settings) -> None:
                 observability.pool_usage("worker", lambda: db.pool_usage(engine)),
                 observability.pool_usage("queue", lambda: _psycopg_usage(pool)),
             ):
-                await _run_until_signalled(settings, db.sessionmaker(engine))
+                await _run_until_signalled(
+                    settings, db.sessionmaker(engine), storage.open_store(settings)
+                )
     finally:
         await engine.dispose()
         await pool.close()
@@ -301,12 +328,12 @@ async def _refresh_stats(pool: psycopg_pool.AsyncConnectionPool) -> None:
 
 
 async def _run_until_signalled(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
 ) -> None:
     run = asyncio.ensure_future(
         app.run_worker_async(
             concurrency=settings.worker_concurrency,
-            additional_context={"sessions": sessions, "settings": settings},
+            additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
             update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
             stalled_worker_timeout=settings.worker_stalled_after_seconds,
             shutdown_graceful_timeout=30,
