@@ -219,6 +219,12 @@ async def test_an_import_request_and_its_job_are_one_trace(
     assert producer.name == "defer imports.run"
     assert server in _ancestors(producer, spans)
 
+    (stored,) = [s for s in in_trace if s.name == "blob put"]
+    assert server in _ancestors(stored, spans)
+    assert attrs(stored) == {"prorata.blob.store": "local", "prorata.blob.bytes": len(CSV)}
+    (fetched,) = [s for s in in_trace if s.name == "blob get"]
+    assert job in _ancestors(fetched, spans)
+
     web_sql = [s for s in in_trace if _is_sql(s) and server in _ancestors(s, spans)]
     assert any(s.parent_span_id == producer.span_id for s in web_sql), "the job's INSERT"
     assert any("INSERT INTO imports" in _statement(s) for s in web_sql), "the import row"
