@@ -158,6 +158,12 @@ def test_headers_are_matched_in_any_order_and_case(
     assert formats.header_columns(kind, line) == columns
 
 
+@pytest.mark.parametrize("line", [b'"name,"x', b"name\x00,email", b"\xff\xfe", b"", b"\n"])
+def test_a_header_that_is_not_csv_text_is_a_422(line: bytes) -> None:
+    with pytest.raises(errors.RuleViolation):
+        formats.header_columns(ImportKind.investors, line)
+
+
 def test_a_refused_header_says_what_is_expected() -> None:
     with pytest.raises(errors.RuleViolation) as refused:
         formats.header_columns(ImportKind.commitments, b"email,amount,date\n")

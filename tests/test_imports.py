@@ -6,6 +6,7 @@ tests/test_import_worker.py runs it in a real worker process.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import storage
@@ -758,3 +760,54 @@ async def test_a_deleted_blob_fails_the_import_without_applying_anything(
     # A failed import does not block the same file from being uploaded again.
     again = await upload(imports.client, imports.org.api_key, fund, "allocations", content)
     assert again.status_code == 202
+
+
+# --- fuzz: whatever the file, a clear answer and never a crashed job -----------------------
+
+_CELLS = st.text(alphabet='ab1.-,"\r\n \t;=é\x00\ufeff', max_size=30)
+_FILES = st.one_of(
+    st.binary(max_size=300),
+    _CELLS.map(lambda body: ("investor_id,deal_id,amount\n" + body).encode("utf-8", "replace")),
+    st.lists(_CELLS, max_size=6).map(
+        lambda rows: ("name,email,kind,country\n" + "\n".join(rows)).encode("utf-8", "replace")
+    ),
+    _CELLS.map(lambda body: ("name,email,kind,country\r" + body).encode("utf-8", "replace")),
+)
+
+
+def test_any_file_gets_a_clear_answer_and_the_job_never_crashes(
+    settings: Settings, database: TestDatabase, org: NewOrg
+) -> None:
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    from prorata import db
+    from prorata.app import create_app
+
+    async def attempt(content: bytes, kind: str) -> None:
+        app = create_app(settings)
+        engine = db.create_engine(db.app_url(settings), pool_size=2)
+        try:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                    fund = await FundApi(client, org.api_key).fund()
+                    response = await upload(client, org.api_key, fund, kind, content)
+                    assert response.status_code in {202, 400, 422}, response.text
+                    if response.status_code != 202:
+                        assert response.headers["content-type"] == "application/problem+json"
+                        return
+                    await run_jobs(database.owner_url, db.sessionmaker(engine), settings)
+                    done = (
+                        await client.get(response.headers["location"], headers=bearer(org.api_key))
+                    ).json()
+                    assert done["status"] in {"succeeded", "rejected"}, done
+        finally:
+            await engine.dispose()
+
+    @given(content=_FILES, kind=st.sampled_from(["investors", "allocations"]))
+    @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(content: bytes, kind: str) -> None:
+        asyncio.run(attempt(content, kind))
+
+    fuzz()
