@@ -46,21 +46,26 @@ def _digits_only(cell: str) -> str:
 
 
 def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
-    """SQL: why `cell` (trimmed text) is not an acceptable amount of `currency`, or NULL."""
+    """SQL: why `cell` (trimmed text) is not an acceptable amount of `currency`, or NULL.
+
+    The API's rules: `schemas.MONEY_PATTERN` (15 integer digits, 6 decimals written), then
+    `money.check_amount` (no more decimals than the currency has, trailing zeros aside), then
+    the sign (a negative zero is zero).
+    """
     decimals = money.minor_unit(currency)
     sign_rule = "zero or positive" if allow_zero else "positive"
     places = f"{decimals} decimal place{'' if decimals == 1 else 's'}"
+    magnitude = f"(CASE WHEN left({cell}, 1) = '-' THEN substr({cell}, 2) ELSE {cell} END)"
     return f"""CASE
         WHEN {cell} = '' THEN 'required'
-        WHEN left({cell}, 1) = '-' AND {_digits_only(f"substr({cell}, 2)")}
-            THEN 'must be {sign_rule}'
-        WHEN NOT {_digits_only(cell)}
+        WHEN NOT {_digits_only(magnitude)}
             THEN 'not an amount: write digits and a decimal point, such as 1234.56'
-        WHEN length(split_part({cell}, '.', 1)) > {MAX_INTEGER_DIGITS} THEN 'too large'
-        WHEN length(split_part({cell}, '.', 2)) > {MAX_DECIMALS_WRITTEN}
-            OR length(rtrim(split_part({cell}, '.', 2), '0')) > {decimals}
+        WHEN length(split_part({magnitude}, '.', 1)) > {MAX_INTEGER_DIGITS} THEN 'too large'
+        WHEN length(split_part({magnitude}, '.', 2)) > {MAX_DECIMALS_WRITTEN}
+            OR length(rtrim(split_part({magnitude}, '.', 2), '0')) > {decimals}
             THEN '{currency} allows at most {places}'
-        {"" if allow_zero else f"WHEN {cell}::numeric = 0 THEN 'must be positive'"}
+        WHEN left({cell}, 1) = '-' AND {magnitude}::numeric <> 0 THEN 'must be {sign_rule}'
+        {"" if allow_zero else f"WHEN {magnitude}::numeric = 0 THEN 'must be positive'"}
     END"""
 
 

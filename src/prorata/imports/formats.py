@@ -93,10 +93,17 @@ def _names(line: bytes) -> list[str]:
         ) from None
     if "\x00" in text:
         raise errors.RuleViolation("the file is not CSV text", title="Unreadable file")
-    rows = list(csv.reader([text.rstrip("\r\n")]))
-    if not rows or rows[0] == [""] or not rows[0]:
+    # The header ends at the first line break, whichever the file uses (CR LF, LF or CR).
+    header = text.split("\n", 1)[0].split("\r", 1)[0]
+    try:
+        cells = next(csv.reader([header]), [])
+    except csv.Error:
+        raise errors.RuleViolation(
+            "the header is not a CSV line", title="Unreadable file"
+        ) from None
+    if cells in ([], [""]):
         return []
-    return [cell.strip().lower() for cell in rows[0]]
+    return [cell.strip().lower() for cell in cells]
 
 
 def _refused(reason: str, spec: Format) -> errors.RuleViolation:

@@ -198,11 +198,12 @@ async def _load(
     return columns, None
 
 
-_COPY_LINE = re.compile(r"line (\d+)")
+_COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
 _COPY_REASONS = {
     "extra data after last expected column": "more cells than the header has",
     "missing data for column": "fewer cells than the header has",
-    "unterminated CSV quoted field": "a quoted cell is never closed",
+    # PostgreSQL names the line where the file ended, inside the open quote.
+    "unterminated CSV quoted field": "a quote opened on this line or before is never closed",
     "invalid byte sequence": "not valid UTF-8: save the file as CSV UTF-8",
 }
 
@@ -212,6 +213,8 @@ def _copy_problem(exc: psycopg.Error) -> tuple[int | None, str]:
     found = _COPY_LINE.search(exc.diag.context or "")
     primary = exc.diag.message_primary or str(exc)
     reason = next((text for key, text in _COPY_REASONS.items() if key in primary), primary)
+    if found and found.group("record") == "" and "missing data" in primary:
+        reason = "an empty line: remove it"
     return (int(found.group(1)) if found else None), reason[:300]
 
 
