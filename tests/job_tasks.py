@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import procrastinate
 from procrastinate import JobContext
 
 from prorata import jobs
@@ -24,3 +25,9 @@ async def wait_for_release(context: JobContext, directory: str) -> None:
     while not (folder / "release").exists():
         await asyncio.sleep(0.05)
     (folder / "done").write_text("ok")
+
+
+@jobs.app.task(name="tests.fail", retry=procrastinate.RetryStrategy(max_attempts=1))
+async def fail(message: str) -> None:
+    """Fails every time: run twice (one retry), then left failed."""
+    raise RuntimeError(message)

@@ -11,6 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -95,3 +99,17 @@ def run_cli(*args: str, env: dict[str, str]) -> str:
     )
     assert result.returncode == 0, f"prorata {' '.join(args)} failed:\n{result.stderr}"
     return result.stdout
+
+
+def scrape(url: str) -> list[Sample]:
+    """Every sample of a Prometheus text page, read with the Prometheus client's own parser."""
+    text = httpx.get(url, timeout=5).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def metric_value(url: str, name: str, **labels: str) -> float | None:
+    """The value of the series `name{labels…}` (other labels ignored); None if absent."""
+    for sample in scrape(url):
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return float(sample.value)
+    return None

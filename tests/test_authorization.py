@@ -79,6 +79,9 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     distribution = await api.distribute(fund_id, "5.00", "2026-06-30")
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
     key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
+    imported = await api.request(
+        "POST", f"/funds/{fund_id}/imports", expect=202, **_upload(f"{uuid.uuid4()}@a.example")
+    )
     return {
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
@@ -87,7 +90,14 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "deal_id": deal_id,
         "call_id": str(call["id"]),
         "distribution_id": str(distribution["id"]),
+        "import_id": str(imported["id"]),
     }
+
+
+def _upload(email: str) -> dict[str, Any]:
+    """A valid upload (a one-investor CSV), as request arguments."""
+    rows = f"name,email,kind,country\nIntruder,{email},entity,US\n".encode()
+    return {"params": {"kind": "investors"}, "files": {"file": ("rows.csv", rows, "text/csv")}}
 
 
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
@@ -130,11 +140,18 @@ QUERIES: dict[tuple[str, str], str] = {
 }
 
 
-def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+# Routes whose body is a file upload rather than JSON.
+UPLOADS = {("POST", "/api/v1/funds/{fund_id}/imports")}
+
+
+def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
+    """The request arguments of a valid call: a JSON body, a file upload, or nothing."""
+    if (method, path) in UPLOADS:
+        return _upload("intruder@b.example")
     body = BODIES.get((method, path))
     if body is None:
-        return None
-    return {k: v.format_map(ids) if isinstance(v, str) else v for k, v in body.items()}
+        return {}
+    return {"json": {k: v.format_map(ids) if isinstance(v, str) else v for k, v in body.items()}}
 
 
 READABLE = [
@@ -153,6 +170,7 @@ async def _snapshot(client: AsyncClient, org: NewOrg, ids: dict[str, str]) -> li
         f"/funds/{fund}/commitments",
         f"/funds/{fund}/deals",
         f"/funds/{fund}/capital-calls/{ids['call_id']}",
+        f"/imports/{ids['import_id']}",
     ]
     return [
         (await client.get(f"/api/v1{path}", headers=bearer(org.api_key))).json() for path in paths
@@ -177,6 +195,8 @@ async def test_another_orgs_object_ids_are_404_on_every_route_and_verb(
             method,
             path.format(**ids) + QUERIES.get((method, path), ""),
             json=_body(method, path, ids),
+            path.format(**ids),
+            **_body(method, path, ids),
             headers={**bearer(other_org.api_key), "Idempotency-Key": str(uuid.uuid4())},
         )
         assert response.status_code == 404, f"{method} {path} as org B: {response.text}"
@@ -202,7 +222,7 @@ async def test_every_role_below_a_routes_least_role_gets_403(
             response = await client.request(
                 method,
                 f"/api/v1{concrete}",
-                json=_body(method, f"/api/v1{path}", ids),
+                **_body(method, f"/api/v1{path}", ids),
                 headers=bearer(api_key),
             )
             assert response.status_code == 403, f"{role} on {method} {path}"
@@ -229,8 +249,10 @@ async def test_request_models_forbid_unknown_and_server_owned_fields(client: Asy
     for method, path, operation in await _operations(client):
         content = operation.get("requestBody", {}).get("content", {})
         for media in content.values():
-            name = media["schema"]["$ref"].rsplit("/", 1)[-1]
-            schema = schemas[name]
+            # JSON bodies are models ($ref); a file upload's form is described inline.
+            ref = media["schema"].get("$ref")
+            schema = schemas[ref.rsplit("/", 1)[-1]] if ref else media["schema"]
+            name = ref or f"{method} {path} form"
             assert schema.get("additionalProperties") is False, f"{method} {path}: {name}"
             assert not server_owned & set(schema.get("properties", {})), f"{name}"
             bodies += 1

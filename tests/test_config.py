@@ -24,11 +24,11 @@ def test_environment_is_read_with_prefix_and_standard_names(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
     monkeypatch.setenv("PRORATA_PORT", "9001")
-    monkeypatch.setenv("OTEL_SERVICE_NAME", "custom")
+    monkeypatch.setenv("PRORATA_METRICS_PORT", "9464")
     settings = config.load()
     assert settings.port == 9001
     assert not settings.embedded
-    assert settings.otel_service_name == "custom"
+    assert settings.metrics_port == 9464
     assert "pw" not in repr(settings)  # secrets are SecretStr
 
 

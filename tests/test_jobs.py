@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import jobs
 from tests import job_tasks
-from tests.support import TestDatabase, process_env, prorata_process, wait_until
+from tests.support import (
+    TestDatabase,
+    free_port,
+    metric_value,
+    process_env,
+    prorata_process,
+    wait_until,
+)
 
 
 def _job_status(owner_url: str, job_id: int) -> str | None:
@@ -35,12 +42,19 @@ def _count_jobs(owner_url: str, task_name: str) -> int:
 
 
 @pytest.fixture
-def worker_env(database: TestDatabase) -> dict[str, str]:
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def worker_env(database: TestDatabase, metrics_port: int) -> dict[str, str]:
+    # One worker at a time serves metrics on this port (a second one starts after the first died).
     return process_env(
         PRORATA_APP_DATABASE_URL=database.app_url,
         PRORATA_JOB_MODULES="tests.job_tasks",
         PRORATA_WORKER_STALLED_AFTER_SECONDS="2",
         PRORATA_LOG_LEVEL="WARNING",
+        PRORATA_WORKER_METRICS_PORT=str(metrics_port),
     )
 
 
@@ -100,6 +114,7 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
     database: TestDatabase,
     tmp_path: Path,
     start_worker: object,
+    metrics_port: int,
 ) -> None:
     async with sessions() as session, session.begin():
         job_id = await jobs.defer(session, job_tasks.wait_for_release, directory=str(tmp_path))
@@ -119,6 +134,10 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
     )
     assert len(starts.read_text().splitlines()) == 2  # ran once per worker, completed once
     assert (tmp_path / "done").read_text() == "ok"
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    labels = {"task": "tests.wait_for_release"}
+    assert metric_value(metrics, "prorata_job_stalled_recovered_total", **labels) == 1
+    assert metric_value(metrics, "prorata_job_retries_total", **labels) == 1
 
 
 def test_worker_exits_non_zero_when_the_database_is_unreachable() -> None:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from prorata import db, errors
+from prorata import db, errors, observability, policy, storage
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
@@ -16,6 +16,7 @@ from prorata.config import Settings
 from prorata.distributions import router as distributions_router
 from prorata.funds import router as funds_router
 from prorata.management_fees import router as management_fees_router
+from prorata.imports import router as imports_router
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
@@ -69,6 +70,7 @@ def api_router() -> APIRouter:
     router.include_router(valuations_router.router)
     router.include_router(capital_accounts_router.router)
     router.include_router(management_fees_router.router)
+    router.include_router(imports_router.router)
     router.include_router(calculations_router.router)
     return router
 
@@ -79,8 +81,11 @@ def create_app(settings: Settings) -> FastAPI:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.blobs = storage.open_store(settings)
         try:
-            yield
+            async with observability.event_loop_lag():
+                with observability.pool_usage("web", lambda: db.pool_usage(engine)):
+                    yield
         finally:
             await engine.dispose()
 
@@ -95,7 +100,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        upload_routes=policy.upload_routes(),
+    )
 
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)

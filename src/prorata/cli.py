@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prorata import config, db, logs
+from prorata import config, db, logs, observability
 from prorata.config import Settings
 
 
@@ -19,12 +20,34 @@ def _set_title(title: str) -> None:
     setproctitle.setproctitle(title)
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """Every secret the process knows (settings, and a telemetry backend's key in the OTLP
+    headers), for the redactors of logs and spans."""
+    return [*settings.secret_values(), *observability.header_secrets(os.environ)]
+
+
 def _configure_logs(settings: Settings, process: str) -> None:
     """Services log JSON lines to stdout; one-shot commands log to stderr (stdout is output)."""
     stream = sys.stdout if process in {"launcher", "web", "worker"} else sys.stderr
     logs.configure(
-        level=settings.log_level, secrets=settings.secret_values(), process=process, stream=stream
+        level=settings.log_level, secrets=_secrets(settings), process=process, stream=stream
     )
+
+
+def _configure_telemetry(settings: Settings, process: str, metrics_port: int | None) -> bool:
+    """Tracing and metrics for a service process; False (said on stderr) when the OTEL_*
+    variables ask for what this build cannot do or the metrics port is taken."""
+    try:
+        observability.configure(
+            f"prorata-{process}",
+            secrets=_secrets(settings),
+            metrics_host=settings.metrics_host,
+            metrics_port=metrics_port,
+        )
+    except (observability.ObservabilityConfigError, OSError) as exc:
+        print(f"prorata {process}: telemetry: {exc}", file=sys.stderr)  # noqa: T201
+        return False
+    return True
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -42,15 +65,22 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
     _set_title("prorata: web")
     _configure_logs(settings, "web")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    if not _configure_telemetry(settings, "web", settings.metrics_port):
+        return 2
+    app = create_app(settings)
+    observability.instrument_app(app)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        observability.shutdown()
     return 0
 
 
@@ -59,6 +89,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
+    if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
+        return 2
     try:
         asyncio.run(jobs.run_worker(settings))
     except jobs.WorkerConfigError as exc:
@@ -67,6 +99,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     except jobs.WorkerStopped as exc:
         print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    finally:
+        observability.shutdown()
     return 0
 
 

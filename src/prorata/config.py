@@ -1,6 +1,7 @@
 """Settings: one object, read from the environment once at start, passed down from there.
 
-Names are `PRORATA_*`, plus the standard `DATABASE_URL` and `OTEL_*` ones. Nothing here runs at
+Names are `PRORATA_*`, plus the standard `DATABASE_URL` (the `OTEL_*` ones are read by the
+OpenTelemetry SDK itself, see `prorata.observability`). Nothing here runs at
 import time; `load()` is called by the command that starts a process.
 """
 
@@ -53,18 +54,30 @@ class Settings(BaseSettings):
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    blob_url: str | None = Field(
+        default=None,
+        pattern=r"^(file|s3)://.+$",
+        description="Object store for files: file:///dir or s3://bucket/prefix. "
+        "Unset: a local directory under data_dir.",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"),
+        description="Read by obstore itself; known here only so the log redactor masks it.",
+    )
     rate_limit_storage: SecretStr = SecretStr("memory://")
     rate_limit_api: str = "600/minute"
     rate_limit_heavy: str = "30/minute"
     rate_limit_public: str = "1200/minute"
     rate_limit_auth_failures: str = "20/minute"
 
-    otel_service_name: str | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
-    )
-    otel_exporter_otlp_endpoint: str | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
-    )
+    # OpenTelemetry export is configured by the standard OTEL_* variables, which the SDK reads
+    # itself (prorata.observability); these only place the Prometheus endpoints.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    queue_metrics_seconds: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -90,6 +103,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
         values = [self.db_app_password.get_secret_value()]
+        if self.aws_secret_access_key is not None:
+            values.append(self.aws_secret_access_key.get_secret_value())
         for url in (self.database_url, self.app_database_url, self.rate_limit_storage):
             if url is not None:
                 values.append(urlsplit(url.get_secret_value()).password or "")

@@ -92,6 +92,14 @@ def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine
     )
 
 
+def pool_usage(engine: AsyncEngine) -> tuple[int, int]:
+    """(connections in use, idle connections) of an engine's pool, for the pool gauges."""
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool):
+        return 0, 0
+    return pool.checkedout(), pool.checkedin()
+
+
 def sync_engine(url: str) -> sa.Engine:
     """A one-connection engine for migrations and operator commands."""
     return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
@@ -142,6 +150,15 @@ async def insert_many(
     await session.execute(
         statement, {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
     )
+
+
+async def count_written(session: AsyncSession, statement: Any) -> int:
+    """Run an INSERT/UPDATE (… FROM SELECT) and return how many rows it wrote, counted in SQL
+    (`WITH w AS (… RETURNING 1) SELECT count(*)`): the rows never travel to Python, and it
+    works where the driver reports no rowcount (ORM-enabled bulk statements)."""
+    written = statement.returning(sa.literal(1)).cte("written")
+    count = await session.scalar(sa.select(sa.func.count()).select_from(written))
+    return int(count or 0)
 
 
 async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:

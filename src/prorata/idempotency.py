@@ -10,6 +10,9 @@ with Stripe's semantics), applied by `routing.ApiRoute`, never by a route itself
 - Same key + another fingerprint → 422. Same key while the first is running → 409 + Retry-After
   (a transaction-scoped advisory lock tells "running" apart without committing anything early).
 - Records expire after 24 h; `housekeeping.purge_idempotency_keys` deletes them.
+- Streamed uploads (routes whose policy says `upload`) are never read into memory to be
+  fingerprinted: the guard claims the key, and the handler, once it has streamed the file,
+  calls `settle` with the file's SHA-256, which replays, refuses or lets it proceed.
 """
 
 from __future__ import annotations
@@ -66,12 +69,17 @@ class Replay(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Pending:
-    """A key being executed in this request: stored with the response if it succeeds."""
+    """A key being executed in this request: stored with the response if it succeeds.
+
+    `fingerprint` is None for a streamed upload until `settle` has seen the file's digest;
+    `stored` is the record already kept under this key, if any (it decides replay vs 422).
+    """
 
     org_id: uuid.UUID
     user_id: uuid.UUID
     key: str
-    fingerprint: str
+    fingerprint: str | None
+    stored: IdempotencyRecord | None = None
 
 
 def read_key(request: Request) -> str | None:
@@ -92,17 +100,14 @@ def _canonical_path(path: str) -> str:
     return path
 
 
-async def fingerprint(request: Request) -> str:
-    body = await request.body()
-    content_type = request.headers.get("content-type", "")
+async def fingerprint(request: Request, *, body_digest: str | None = None) -> str:
+    """What makes two requests "the same": method, path, sorted query and the body (canonical
+    JSON, else its SHA-256 — for a streamed upload, `body_digest`: the file's SHA-256)."""
     canonical: bytes
-    if content_type.startswith("application/json") and body:
-        try:
-            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-        except ValueError:
-            canonical = body  # invalid JSON is rejected by validation; not stored anyway
+    if body_digest is not None:
+        canonical = body_digest.encode()
     else:
-        canonical = hashlib.sha256(body).hexdigest().encode()
+        canonical = _canonical_body(await request.body(), request.headers.get("content-type", ""))
     query = "&".join(sorted(request.url.query.split("&"))) if request.url.query else ""
     digest = hashlib.sha256()
     for part in (
@@ -115,15 +120,33 @@ async def fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
+def _canonical_body(body: bytes, content_type: str) -> bytes:
+    if content_type.startswith("application/json") and body:
+        try:
+            return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        except ValueError:
+            return body  # invalid JSON is rejected by validation; not stored anyway
+    return hashlib.sha256(body).hexdigest().encode()
+
+
 def _lock_id(org_id: uuid.UUID, user_id: uuid.UUID, key: str) -> int:
     digest = hashlib.sha256(f"{org_id}:{user_id}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def begin(
-    session: AsyncSession, *, request: Request, org_id: uuid.UUID, user_id: uuid.UUID, key: str
+    session: AsyncSession,
+    *,
+    request: Request,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    key: str,
+    streamed: bool = False,
 ) -> Pending:
-    """Claim `key` for this transaction, or raise `Replay` / 409 / 422."""
+    """Claim `key` for this transaction, or raise `Replay` / 409 / 422.
+
+    With `streamed`, the body is not read: the handler calls `settle` once it has the digest.
+    """
     locked = await session.scalar(
         sa.select(sa.func.pg_try_advisory_xact_lock(_lock_id(org_id, user_id, key)))
     )
@@ -133,14 +156,32 @@ async def begin(
             title="Request in progress",
             headers={"Retry-After": "1"},
         )
-    print_ = await fingerprint(request)
     record = await session.get(IdempotencyRecord, (org_id, user_id, key))
     if record is not None and record.created_at < _now() - RETENTION:
         await session.delete(record)  # expired: the key is free again
         await session.flush()
         record = None
+    pending = Pending(org_id=org_id, user_id=user_id, key=key, fingerprint=None, stored=record)
+    if streamed:
+        return pending
+    return _decide(pending, await fingerprint(request))
+
+
+async def settle(request: Request, *, body_digest: str) -> None:
+    """For a streamed upload: now that the file's digest is known, replay the stored response
+    (`Replay`), refuse a reused key (422), or let the request proceed. No key: nothing to do."""
+    pending: Pending | None = getattr(request.state, "idempotency", None)
+    if pending is None or pending.fingerprint is not None:
+        return
+    request.state.idempotency = _decide(
+        pending, await fingerprint(request, body_digest=body_digest)
+    )
+
+
+def _decide(pending: Pending, print_: str) -> Pending:
+    record = pending.stored
     if record is None:
-        return Pending(org_id=org_id, user_id=user_id, key=key, fingerprint=print_)
+        return dataclasses.replace(pending, fingerprint=print_)
     if record.fingerprint != print_:
         raise errors.Unprocessable(
             "this Idempotency-Key was already used with a different request",
@@ -161,6 +202,10 @@ def _replayed(record: IdempotencyRecord) -> Response:
 
 async def complete(session: AsyncSession, pending: Pending, response: Response) -> None:
     """Store the response of a successful execution, in the transaction that made its writes."""
+    if pending.fingerprint is None:
+        # A streamed upload that answered before `settle` (refused before its file was read):
+        # there is nothing to replay.
+        return
     body = bytes(getattr(response, "body", b""))
     session.add(
         IdempotencyRecord(

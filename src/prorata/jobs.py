@@ -8,26 +8,33 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import procrastinate
+import psycopg
 import psycopg_pool
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
+from prorata import db, observability, storage
 from prorata.config import Settings
 
 log = logging.getLogger(__name__)
 
 # Modules whose tasks every worker must know. `PRORATA_JOB_MODULES` adds more (plugins, tests).
-TASK_MODULES: tuple[str, ...] = ("prorata.jobs",)
+# Only the worker imports them: the web process defers their tasks by name (`TaskRef`), so the
+# heavy code paths (CSV ingest) are never loaded where requests are served.
+TASK_MODULES: tuple[str, ...] = ("prorata.jobs", "prorata.imports.tasks")
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -40,16 +47,114 @@ class WorkerConfigError(RuntimeError):
     """The worker cannot run: said plainly, and the process exits non-zero."""
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskRef:
+    """A task named without importing its module: what the web process defers. The worker
+    module declares the task with the same name and queue (a test checks they agree)."""
+
+    name: str
+    queue: str
+
+
+# The task keyword that carries the deferring trace context (W3C `traceparent`) to the worker,
+# which removes it before the task is called. procrastinate 3 jobs have no metadata field.
+TRACE_KWARG = "_trace"
+
+
 async def defer(
-    session: AsyncSession, task: procrastinate.tasks.Task[Any, Any, Any], **kwargs: Any
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any] | TaskRef,
+    **kwargs: Any,
 ) -> int:
     """Enqueue `task(**kwargs)` inside `session`'s transaction; return the job id.
 
-    If the transaction rolls back, the job never existed.
+    If the transaction rolls back, the job never existed. The current trace travels with the
+    job, so the worker's run of it is part of the same trace.
     """
-    connection = await db.driver_connection(session)
-    job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
+    with observability.span(
+        f"defer {task.name}",
+        kind=SpanKind.PRODUCER,
+        attributes={**_messaging(task.queue), "prorata.job.task": task.name},
+    ) as current:
+        headers = observability.carrier()
+        if headers:
+            kwargs[TRACE_KWARG] = headers
+        connection = await db.driver_connection(session)
+        if isinstance(task, TaskRef):
+            deferrer = procrastinate.tasks.configure_task(
+                name=task.name, job_manager=app.job_manager, queue=task.queue, connection=connection
+            )
+        else:
+            deferrer = task.configure(connection=connection)
+        job_id: int = await deferrer.defer_async(**kwargs)
+        current.set_attribute("messaging.message.id", str(job_id))
     return job_id
+
+
+def _messaging(queue: str) -> dict[str, str]:
+    return {"messaging.system": "procrastinate", "messaging.destination.name": queue}
+
+
+async def observe_job(
+    call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: Any
+) -> Any:
+    """Worker middleware: each run is a CONSUMER span, child of the trace that deferred the job,
+    with a duration measurement and one log line (as each request has)."""
+    job = context.job
+    # Taken out before the task is called: the task's signature knows only its own arguments.
+    headers = job.task_kwargs.pop(TRACE_KWARG, None)
+    attempt = job.attempts + 1
+    attributes: dict[str, AttributeValue] = {
+        **_messaging(job.queue),
+        "messaging.operation.type": "process",
+        "messaging.message.id": str(job.id),
+        "prorata.job.task": job.task_name,
+        "prorata.job.attempt": attempt,
+    }
+    started = time.perf_counter()
+    failed = True
+    try:
+        with observability.span(
+            f"job {job.task_name}",
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            parent=observability.context_from(_headers(headers)),
+        ):
+            try:
+                result = await call_next()
+                failed = False
+                return result
+            finally:
+                _log_job(job, attempt, time.perf_counter() - started, failed)
+    finally:
+        observability.record_job(
+            task=job.task_name,
+            queue=job.queue,
+            attempt=attempt,
+            seconds=time.perf_counter() - started,
+            failed=failed,
+        )
+
+
+def _headers(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(key): str(item) for key, item in value.items()}
+
+
+def _log_job(job: procrastinate.jobs.Job, attempt: int, seconds: float, failed: bool) -> None:
+    log.log(
+        logging.WARNING if failed else logging.INFO,
+        "job",
+        extra={
+            "job_id": job.id,
+            "task": job.task_name,
+            "queue": job.queue,
+            "attempt": attempt,
+            "outcome": "failed" if failed else "succeeded",
+            "duration_ms": round(seconds * 1000, 2),
+        },
+    )
 
 
 def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
@@ -59,6 +164,11 @@ def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
 
 def settings_of(context: JobContext) -> Settings:
     return cast(Settings, context.additional_context["settings"])
+
+
+def blobs_of(context: JobContext) -> storage.BlobStore:
+    """The worker's object store (one per process, shared by its tasks)."""
+    return cast(storage.BlobStore, context.additional_context["blobs"])
 
 
 # Every 10 seconds: a job whose worker stopped sending heartbeats (killed, machine lost) is put
@@ -78,6 +188,7 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
             extra={"job_id": job.id, "task": job.task_name, "attempts": job.attempts},
         )
         await manager.retry_job(job)
+        observability.count_stalled_recovered(task=job.task_name)
         retried += 1
     await manager.prune_stalled_workers(settings.worker_stalled_after_seconds)
     return retried
@@ -147,28 +258,87 @@ async def run_worker(settings: Settings) -> None:
         except ImportError as exc:
             raise WorkerConfigError(f"cannot import task module {module!r}: {exc}") from exc
     url = db.app_url(settings)
-    pool = await _open_pool(url, settings.worker_concurrency + 2)
+    # One more than before for the queue figures (`queue_stats`), refreshed in the background.
+    pool = await _open_pool(url, settings.worker_concurrency + 3)
     engine = db.create_engine(url, pool_size=settings.worker_concurrency)
     try:
         await _check_schema(pool)
-        async with app.open_async(pool):
-            await _run_until_signalled(settings, db.sessionmaker(engine))
+        async with (
+            app.open_async(pool),
+            observability.event_loop_lag(),
+            observability.every(settings.queue_metrics_seconds, lambda: _refresh_stats(pool)),
+        ):
+            with (
+                observability.pool_usage("worker", lambda: db.pool_usage(engine)),
+                observability.pool_usage("queue", lambda: _psycopg_usage(pool)),
+            ):
+                await _run_until_signalled(
+                    settings, db.sessionmaker(engine), storage.open_store(settings)
+                )
     finally:
         await engine.dispose()
         await pool.close()
 
 
+def _psycopg_usage(pool: psycopg_pool.AsyncConnectionPool) -> tuple[int, int]:
+    stats = pool.get_stats()
+    size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    return size - idle, idle
+
+
+# Waiting jobs and running jobs by task (the partial index on todo/doing serves it; finished
+# jobs are not counted: they only grow until purged).
+_DEPTH_SQL = """
+SELECT task_name, status::text, count(*) FROM procrastinate_jobs
+WHERE status IN ('todo', 'doing') GROUP BY task_name, status
+"""
+# A due job has waited since it last became `todo` (deferred, or put back for a retry) or since
+# its scheduled time, whichever is later. Jobs scheduled for later are not waiting yet.
+_OLDEST_SQL = """
+SELECT j.queue_name, extract(epoch FROM now() - min(greatest(j.scheduled_at, e.at)))::float8
+FROM procrastinate_jobs j
+LEFT JOIN LATERAL (
+    SELECT max(at) AS at FROM procrastinate_events
+    WHERE job_id = j.id AND type IN ('deferred', 'deferred_for_retry', 'retried')
+) e ON true
+WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+GROUP BY j.queue_name
+"""
+
+
+async def queue_stats(
+    connection: psycopg.AsyncConnection[Any],
+) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
+    """(jobs by (task, status), oldest due job's age in seconds by queue), with zeros for every
+    task and queue this worker knows, so an idle queue reads 0 rather than nothing."""
+    known = {task.name: task.queue for task in app.tasks.values()}  # app.tasks holds aliases
+    depth = {(name, status): 0 for name in known for status in ("todo", "doing")}
+    oldest = dict.fromkeys(known.values(), 0.0)
+    for task_name, status, count in await (await connection.execute(_DEPTH_SQL)).fetchall():
+        depth[(task_name, status)] = count
+    for queue, age in await (await connection.execute(_OLDEST_SQL)).fetchall():
+        oldest[queue] = max(float(age or 0.0), 0.0)
+    return depth, oldest
+
+
+async def _refresh_stats(pool: psycopg_pool.AsyncConnectionPool) -> None:
+    async with pool.connection() as connection:
+        depth, oldest = await queue_stats(connection)
+    observability.set_queue_stats(depth=depth, oldest_age=oldest)
+
+
 async def _run_until_signalled(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
 ) -> None:
     run = asyncio.ensure_future(
         app.run_worker_async(
             concurrency=settings.worker_concurrency,
-            additional_context={"sessions": sessions, "settings": settings},
+            additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
             update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
             stalled_worker_timeout=settings.worker_stalled_after_seconds,
             shutdown_graceful_timeout=30,
             install_signal_handlers=False,
+            worker_middleware=[observe_job],
         )
     )
     signalled = asyncio.Event()

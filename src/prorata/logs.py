@@ -2,7 +2,8 @@
 
 Every record (ours, uvicorn's, procrastinate's, SQLAlchemy's) goes through the same processors:
 keys that name a secret are masked, the values of known secrets are replaced wherever they
-appear, and passwords inside URLs are masked. The environment is never logged.
+appear, and passwords inside URLs are masked. The environment is never logged. A record written
+while a span is active carries its `trace_id` and `span_id`, so a log line leads to its trace.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from opentelemetry import trace
 
 REDACTED = "[REDACTED]"
 
@@ -71,6 +73,18 @@ def _merge_stdlib_extra(
     return event
 
 
+def _add_trace_ids(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The active span's ids (hex, as tracing backends show them). Formatting runs in the
+    thread and context of the logging call, so the span is the caller's."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", trace.format_trace_id(context.trace_id))
+        event.setdefault("span_id", trace.format_span_id(context.span_id))
+    return event
+
+
 _STDLIB_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
@@ -96,6 +110,7 @@ def configure(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
     ]
     if process:
         shared.append(_add_process(process))

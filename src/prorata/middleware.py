@@ -1,5 +1,5 @@
-"""The outermost ASGI layer: request id, body size bound, one access-log line per request,
-rate-limit headers, last-resort 500.
+"""The outermost ASGI layer: request id, body size bound, one access-log line and one duration
+measurement per request, rate-limit headers, last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched.
 """
@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prorata import errors
+from prorata import errors, observability
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")
@@ -54,11 +55,29 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int | None = None,
+        upload_routes: Sequence[tuple[str, re.Pattern[str]]] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
+        self.upload_routes = tuple(upload_routes)
 
-    def _bounded(self, receive: Receive) -> Receive:
+    def _limit(self, scope: Scope) -> int:
+        """Upload routes (policy `upload`) take files up to their own bound; everything else is
+        JSON, bounded by the JSON limit."""
+        method, path = scope.get("method"), scope.get("path", "")
+        for upload_method, pattern in self.upload_routes:
+            if method == upload_method and pattern.match(path):
+                return self.max_upload_bytes
+        return self.max_body_bytes
+
+    def _bounded(self, receive: Receive, limit: int) -> Receive:
         """Count the body as it streams in (a sender may lie or omit Content-Length)."""
         received = 0
 
@@ -67,14 +86,11 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge(self._too_large())
+                if received > limit:
+                    raise BodyTooLarge(_too_large(limit))
             return message
 
         return receive_bounded
-
-    def _too_large(self) -> str:
-        return f"the request body is larger than {self.max_body_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,13 +121,14 @@ class RequestContextMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
+                limit = self._limit(scope)
                 declared = _content_length(scope)
-                if declared is not None and declared > self.max_body_bytes:
-                    await _problem(scope, 413, "Content Too Large", self._too_large())(
+                if declared is not None and declared > limit:
+                    await _problem(scope, 413, "Content Too Large", _too_large(limit))(
                         scope, receive, send_with_id
                     )
                     return
-                await self.app(scope, self._bounded(receive), send_with_id)
+                await self.app(scope, self._bounded(receive, limit), send_with_id)
             except Exception as exc:
                 error_log.error("unhandled error", exc_info=exc)
                 if response_started:
@@ -123,6 +140,10 @@ class RequestContextMiddleware:
                 _log_request(scope, status, started)
 
 
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
+
+
 def _problem(scope: Scope, status: int, title: str, detail: str) -> Response:
     return errors.problem_response(Request(scope), status=status, title=title, detail=detail)
 
@@ -132,6 +153,10 @@ def _log_request(scope: Scope, status: int, started: float) -> None:
     state = scope.get("state", {})
     template = state.get("route_template") or getattr(route, "path", None)
     principal = state.get("principal")
+    duration = time.perf_counter() - started
+    observability.record_request(
+        method=str(scope.get("method")), route=template, status=status, seconds=duration
+    )
     log.info(
         "request",
         extra={
@@ -139,7 +164,7 @@ def _log_request(scope: Scope, status: int, started: float) -> None:
             "route": template,
             "path": scope.get("path"),
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(duration * 1000, 2),
             "org_id": str(principal.org_id) if principal is not None else None,
         },
     )

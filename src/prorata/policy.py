@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 
 from prorata.orgs.models import Role
 
@@ -36,6 +37,9 @@ class RoutePolicy:
     least_role: Role | None  # None: public, no authentication
     idempotency: Idempotency = Idempotency.optional
     tier: RateTier = RateTier.api
+    # A file upload: the body is streamed (never buffered), bounded by PRORATA_MAX_UPLOAD_BYTES
+    # instead of the JSON limit, and fingerprinted for idempotency by the file's SHA-256.
+    upload: bool = False
 
     @property
     def public(self) -> bool:
@@ -59,6 +63,10 @@ def _write(role: Role, *, money: bool = False, heavy: bool = False) -> RoutePoli
         idempotency=Idempotency.required if money else Idempotency.optional,
         tier=RateTier.heavy if heavy else RateTier.api,
     )
+
+
+def _upload(role: Role) -> RoutePolicy:
+    return RoutePolicy(least_role=role, tier=RateTier.heavy, upload=True)
 
 
 ROUTES: dict[tuple[str, str], RoutePolicy] = {
@@ -111,6 +119,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/metrics"): _read(Role.investor),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account"): _read(Role.investor),
+    # CSV imports: manager and above (they write the register in bulk).
+    ("POST", "/funds/{fund_id}/imports"): _upload(Role.manager),
+    ("GET", "/imports/{import_id}"): _read(Role.manager),
+    ("GET", "/imports/{import_id}/errors.csv"): _read(Role.manager),
     # Calculations: pure, no tenant data, any role.
     ("POST", "/calculations/prorata"): _write(Role.investor),
     ("POST", "/calculations/xirr"): _write(Role.investor),
@@ -120,6 +132,20 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
 
 class MissingPolicy(LookupError):
     pass
+
+
+def upload_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern under either API prefix) of each upload route, for the body-size
+    bound, which runs before routing: `/funds/{fund_id}/imports` becomes
+    `^/api(/v1)?/funds/[^/]+/imports$`."""
+    routes = []
+    for (method, path), route_policy in ROUTES.items():
+        if route_policy.upload:
+            parts = [
+                "[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/")
+            ]
+            routes.append((method, re.compile(r"^/api(/v1)?" + "/".join(parts) + "$")))
+    return routes
 
 
 def lookup(method: str, path: str) -> RoutePolicy:

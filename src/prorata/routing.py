@@ -62,7 +62,12 @@ def _guard(route_policy: policy.RoutePolicy, methods: set[str]) -> Callable[...,
                 )
             return
         request.state.idempotency = await idempotency.begin(
-            session, request=request, org_id=principal.org_id, user_id=principal.user_id, key=key
+            session,
+            request=request,
+            org_id=principal.org_id,
+            user_id=principal.user_id,
+            key=key,
+            streamed=route_policy.upload,
         )
 
     return public_guard if route_policy.public else authenticated_guard

@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, money, validation
+from prorata import audit, db, errors, money, validation
 from prorata.allocations.models import Allocation
 from prorata.deals import service as deal_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.funds.models import Commitment
 from prorata.pagination import Page, PageParams, keyset
 from prorata.tenancy import Principal
 
@@ -122,6 +123,71 @@ async def replace_prorata(
         after={"total": str(checked), "investors": len(parts)},
     )
     return sorted(rows, key=lambda row: row.investor_id)
+
+
+async def apply_rows(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    fund_id: uuid.UUID,
+    rows: sa.Select[Any],
+    source: str,
+) -> int:
+    """Upsert many allocations of one fund in ONE statement (CSV imports); return how many rows
+    were written. `rows` selects (investor_id, deal_id, amount), one row per pair.
+
+    Same rules as `upsert`: the investor has a commitment to the fund, the deal is the fund's
+    (foreign key), the amount is zero or positive and exact to the currency's minor unit — any
+    row breaking them refuses the whole set. Rows go in key order (index locality in the
+    fund's partition); an unchanged amount is not rewritten. The fund row is locked, so two
+    bulk writes to one fund never interleave; other funds are not held up.
+    """
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    given = rows.subquery("given")
+    broken = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(given)
+        .where(
+            sa.or_(
+                given.c.amount < 0,
+                given.c.amount != sa.func.round(given.c.amount, money.minor_unit(fund.currency)),
+                ~sa.exists().where(
+                    Commitment.fund_id == fund_id, Commitment.investor_id == given.c.investor_id
+                ),
+            )
+        )
+    )
+    if broken:
+        raise errors.RuleViolation(
+            f"{broken} allocations break the rules of the allocation service"
+        )
+    statement = insert(Allocation).from_select(
+        ["fund_id", "investor_id", "deal_id", "org_id", "amount"],
+        sa.select(
+            sa.literal(fund_id, sa.Uuid),
+            given.c.investor_id,
+            given.c.deal_id,
+            sa.literal(org_id, sa.Uuid),
+            given.c.amount,
+        ).order_by(given.c.investor_id, given.c.deal_id),
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["fund_id", "investor_id", "deal_id"],
+        set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
+        where=Allocation.amount.is_distinct_from(statement.excluded.amount),
+    )
+    written = await db.count_written(session, statement)
+    await audit.record(
+        session,
+        org_id=org_id,
+        actor_user_id=actor_user_id,
+        action="allocation.bulk_upsert",
+        entity="fund",
+        entity_id=fund_id,
+        after={"written": written, "source": source},
+    )
+    return written
 
 
 async def _amount(

@@ -7,9 +7,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, validation
+from prorata import audit, db, errors, money, validation
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Commitment, Fund
 from prorata.funds.schemas import CommitmentOut, FundCreate, FundUpdate
@@ -117,6 +119,59 @@ async def add_commitment(
         after=snapshot(commitment, ["fund_id", "investor_id", "amount", "committed_on"]),
     )
     return commitment
+
+
+async def add_commitment_rows(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    fund_id: uuid.UUID,
+    rows: sa.Select[Any],
+    source: str,
+) -> int:
+    """Record many new commitments to one fund in ONE statement (CSV imports); return how
+    many. `rows` selects (investor_id, amount, committed_on).
+
+    Same rules as `add_commitment`: one commitment per investor and fund (the unique key refuses
+    the whole set if another appeared meanwhile: no amendment by import), a positive amount
+    (check constraint) exact to the currency's minor unit, an investor of the organisation
+    (foreign key). The fund row is locked like when calls are issued: commitments are what
+    calls are split by.
+    """
+    fund = await get(session, fund_id=fund_id, for_update=True)
+    given = rows.subquery("given")
+    inexact = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(given)
+        .where(given.c.amount != sa.func.round(given.c.amount, money.minor_unit(fund.currency)))
+    )
+    if inexact:
+        raise errors.RuleViolation(f"{inexact} commitments are finer than the minor unit")
+    added = await db.count_written(
+        session,
+        insert(Commitment).from_select(
+            ["id", "org_id", "fund_id", "investor_id", "amount", "committed_on"],
+            sa.select(
+                sa.func.prorata_uuid7(),
+                sa.literal(org_id, sa.Uuid),
+                sa.literal(fund_id, sa.Uuid),
+                given.c.investor_id,
+                given.c.amount,
+                given.c.committed_on,
+            ).order_by(given.c.investor_id),
+        ),
+    )
+    await audit.record(
+        session,
+        org_id=org_id,
+        actor_user_id=actor_user_id,
+        action="commitment.bulk_create",
+        entity="fund",
+        entity_id=fund_id,
+        after={"added": added, "source": source},
+    )
+    return added
 
 
 def commitment_view(

@@ -20,7 +20,18 @@ class InvestorKind(enum.StrEnum):
 
 class Investor(Base):
     __tablename__ = "investors"
-    __table_args__ = (sa.UniqueConstraint("org_id", "id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "id"),
+        # The investor's id in the manager's own systems (CRM, fund accounting): imports
+        # match on it first, so it names one investor per organisation.
+        sa.Index(
+            "uq_investors_org_id_external_ref",
+            "org_id",
+            "external_ref",
+            unique=True,
+            postgresql_where=sa.text("external_ref IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
@@ -29,6 +40,7 @@ class Investor(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     country: Mapped[str | None] = mapped_column(sa.String(2))
     tax_id: Mapped[str | None] = mapped_column(sa.String(64))
+    external_ref: Mapped[str | None] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -15,6 +15,15 @@ from prorata.schemas import LABEL, RequestModel, ResponseModel
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
 TaxId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ./-]+$")]
+ExternalRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=LABEL,
+        description="The investor's id in your own systems; unique in your organisation.",
+    ),
+]
 
 
 class InvestorCreate(RequestModel):
@@ -23,6 +32,7 @@ class InvestorCreate(RequestModel):
     email: Email | None = None
     country: Country | None = Field(default=None, description="ISO 3166-1 alpha-2.")
     tax_id: TaxId | None = None
+    external_ref: ExternalRef | None = None
 
 
 class InvestorUpdate(RequestModel):
@@ -31,6 +41,7 @@ class InvestorUpdate(RequestModel):
     email: Email | None = None
     country: Country | None = None
     tax_id: TaxId | None = None
+    external_ref: ExternalRef | None = None
 
 
 class InvestorOut(ResponseModel):
@@ -40,6 +51,7 @@ class InvestorOut(ResponseModel):
     email: str | None
     country: str | None
     tax_id: str | None = Field(description="Masked (last 4 characters) in lists.")
+    external_ref: str | None
     created_at: dt.datetime
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import audit, errors, validation
@@ -13,12 +16,23 @@ from prorata.investors.models import Investor
 from prorata.investors.schemas import InvestorCreate, InvestorUpdate, mask
 from prorata.tenancy import Principal
 
-_FIELDS = ["name", "kind", "email", "country"]
+_FIELDS = ["name", "kind", "email", "country", "external_ref"]
 
 
 def _view(investor: Investor) -> dict[str, object]:
     # The audit log keeps the tax id masked: it is read by more people than investors are.
     return {**snapshot(investor, _FIELDS), "tax_id": mask(investor.tax_id)}
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    """Flush, answering a taken external_ref (the one unique field) with 409, not a 500."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except sa.exc.IntegrityError as exc:
+        if "uq_investors_org_id_external_ref" not in str(exc.orig):
+            raise
+        raise errors.Conflict("another investor already has this external_ref") from None
 
 
 async def get(session: AsyncSession, *, investor_id: uuid.UUID) -> Investor:
@@ -31,7 +45,7 @@ async def get(session: AsyncSession, *, investor_id: uuid.UUID) -> Investor:
 async def create(session: AsyncSession, *, actor: Principal, data: InvestorCreate) -> Investor:
     investor = Investor(org_id=actor.org_id, **data.model_dump())
     session.add(investor)
-    await session.flush()
+    await _flush_unique(session)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -50,7 +64,7 @@ async def update(
     investor = await get(session, investor_id=investor_id)
     before = _view(investor)
     validation.apply_changes(investor, data.model_dump(exclude_unset=True))
-    await session.flush()
+    await _flush_unique(session)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -62,3 +76,74 @@ async def update(
         after=_view(investor),
     )
     return investor
+
+
+async def apply_rows(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    rows: sa.Select[Any],
+    source: str,
+) -> tuple[int, int]:
+    """Create and update many investors in ONE statement (CSV imports); return (inserted,
+    updated). `rows` selects (investor_id, name, email, kind, country, external_ref): rows
+    without an investor_id are new; '' means "none" for country and "keep" for external_ref.
+
+    Bulk writes of one organisation's investors are serialised (a transaction-scoped advisory
+    lock): two imports running at once would otherwise both create an investor for the same
+    new email.
+    """
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"investors:{org_id}", 0)))
+    )
+    given = rows.subquery("given")
+    country = sa.func.nullif(given.c.country, "")
+    external_ref = sa.func.nullif(given.c.external_ref, "")
+    updated = (
+        sa.update(Investor)
+        .where(Investor.id == given.c.investor_id)
+        .values(
+            name=given.c.name,
+            email=given.c.email,
+            kind=given.c.kind,
+            country=country,
+            external_ref=sa.func.coalesce(external_ref, Investor.external_ref),
+        )
+        .returning(Investor.id)
+        .cte("updated")
+    )
+    inserted = (
+        insert(Investor)
+        .from_select(
+            ["id", "org_id", "name", "kind", "email", "country", "external_ref"],
+            sa.select(
+                sa.func.prorata_uuid7(),
+                sa.literal(org_id, sa.Uuid),
+                given.c.name,
+                given.c.kind,
+                given.c.email,
+                country,
+                external_ref,
+            ).where(given.c.investor_id.is_(None)),
+        )
+        .returning(Investor.id)
+        .cte("inserted")
+    )
+    counted = await session.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(inserted).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(updated).scalar_subquery(),
+        )
+    )
+    n_inserted, n_updated = counted.one()
+    await audit.record(
+        session,
+        org_id=org_id,
+        actor_user_id=actor_user_id,
+        action="investor.bulk_write",
+        entity="import",
+        entity_id=source,
+        after={"inserted": n_inserted, "updated": n_updated},
+    )
+    return int(n_inserted), int(n_updated)

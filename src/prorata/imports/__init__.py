@@ -1,0 +1,1 @@
+"""CSV imports: upload (web) → blob → job (worker) → validated, applied all-or-nothing."""

@@ -1,0 +1,361 @@
+"""Running one import (worker only): stream the blob into a staging table, check every row in
+SQL, then apply all valid rows in one statement through the owning service — or nothing.
+
+Transactions:
+1. a short one marks the import `running` (visible at once to whoever polls it);
+2. the main one takes a transaction-scoped advisory lock on the import (a retried job waits
+   for a stalled one, then finds it finished), re-reads the status, loads, checks, records
+   the errors and applies — and commits the final status with the writes. A crash anywhere
+   before that commit leaves nothing applied and the import `running`: the retry starts over.
+   After it, a retry finds the final status and does nothing. So nothing is applied twice;
+3. progress (phase, bytes loaded) is written by short transactions of their own while the main
+   one runs, so it can be polled; the main one does not touch the import row until the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import db, errors, events, storage
+from prorata.allocations import service as allocation_service
+from prorata.funds import service as fund_service
+from prorata.funds.models import Fund
+from prorata.imports import checks, formats
+from prorata.imports.formats import ImportKind
+from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
+from prorata.investors import service as investor_service
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDED_ERRORS = 10_000
+PROGRESS_EVERY_SECONDS = 1.0
+READ_CHUNK = 1024 * 1024
+
+
+class Progress:
+    """Writes the phase and bytes loaded in short transactions of their own, at most once a
+    second, and tells live clients (`import.progress`)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], row: DataImport) -> None:
+        self.sessions = sessions
+        self.org_id, self.fund_id, self.import_id = row.org_id, row.fund_id, row.id
+        self.bytes_total = row.bytes_total
+        self.bytes_read = 0
+        self.saved_at = 0.0
+
+    async def loaded(self, size: int) -> None:
+        self.bytes_read += size
+        if time.monotonic() - self.saved_at >= PROGRESS_EVERY_SECONDS:
+            await self.save(ImportPhase.loading)
+
+    async def save(self, phase: ImportPhase) -> None:
+        self.saved_at = time.monotonic()
+        async with db.tenant_transaction(self.sessions, self.org_id) as session:
+            await session.execute(
+                sa.update(DataImport)
+                .where(DataImport.id == self.import_id)
+                .values(phase=phase, bytes_read=self.bytes_read)
+            )
+            await events.publish(
+                session,
+                org_id=self.org_id,
+                fund_id=self.fund_id,
+                kind="import.progress",
+                data={
+                    "import_id": str(self.import_id),
+                    "phase": str(phase),
+                    "bytes_read": self.bytes_read,
+                    "bytes_total": self.bytes_total,
+                },
+            )
+
+
+async def run(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    blobs: storage.BlobStore,
+    org_id: uuid.UUID,
+    import_id: uuid.UUID,
+) -> None:
+    if not await _mark_running(sessions, org_id=org_id, import_id=import_id):
+        return
+    try:
+        await _ingest(sessions, blobs, org_id=org_id, import_id=import_id)
+    except Exception:
+        log.exception("import failed", extra={"import_id": str(import_id)})
+        await _mark_failed(sessions, org_id=org_id, import_id=import_id)
+        raise
+
+
+async def _mark_running(
+    sessions: async_sessionmaker[AsyncSession], *, org_id: uuid.UUID, import_id: uuid.UUID
+) -> bool:
+    """Queued (or running, after a crash) → running; False when it is already finished."""
+    async with db.tenant_transaction(sessions, org_id) as session:
+        started = await session.execute(
+            sa.update(DataImport)
+            .where(
+                DataImport.id == import_id,
+                DataImport.status.in_([ImportStatus.queued, ImportStatus.running]),
+            )
+            .values(status=ImportStatus.running, started_at=sa.func.now(), bytes_read=0)
+        )
+    return bool(getattr(started, "rowcount", 0))
+
+
+async def _mark_failed(
+    sessions: async_sessionmaker[AsyncSession], *, org_id: uuid.UUID, import_id: uuid.UUID
+) -> None:
+    async with db.tenant_transaction(sessions, org_id) as session:
+        row = await session.get(DataImport, import_id)
+        if row is None or row.status.final:
+            return
+        row.status, row.phase = ImportStatus.failed, ImportPhase.done
+        row.message = "the import could not run to the end; nothing was applied (upload again)"
+        row.finished_at = sa.func.now()
+        await session.flush()
+        await _publish_finished(session, row)
+
+
+def _lock_key(import_id: uuid.UUID) -> int:
+    return int.from_bytes(
+        hashlib.sha256(b"import:" + import_id.bytes).digest()[:8], "big", signed=True
+    )
+
+
+async def _ingest(
+    sessions: async_sessionmaker[AsyncSession],
+    blobs: storage.BlobStore,
+    *,
+    org_id: uuid.UUID,
+    import_id: uuid.UUID,
+) -> None:
+    async with db.tenant_transaction(sessions, org_id) as session:
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(import_id))))
+        row = await session.get(DataImport, import_id, populate_existing=True)
+        if row is None or row.status.final:
+            return
+        fund = await fund_service.get(session, fund_id=row.fund_id)
+        blob = await storage.get(session, blob_id=row.blob_id)
+        assert blob is not None  # a foreign key
+        progress = Progress(sessions, row)
+        await progress.save(ImportPhase.loading)
+        columns, refused = await _load(
+            session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, progress
+        )
+        if refused is not None:
+            await _reject_file(session, row, *refused)
+            return
+        await progress.save(ImportPhase.validating)
+        await _check_and_apply(session, row, fund, columns, progress)
+
+
+async def _load(
+    session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
+) -> tuple[list[str], tuple[int | None, str] | None]:
+    """COPY the file into `import_staging`: (its columns, None), or (…, (line, why)) when the
+    file itself is not readable CSV of its kind (then nothing is loaded)."""
+    first = await anext(stream, b"")
+    try:
+        columns = formats.header_columns(row.kind, first.split(b"\n", 1)[0])
+    except errors.Problem as problem:
+        return [], (1, problem.detail)
+    text_columns = ", ".join(f'"{name}" text' for name in columns)
+    await session.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {checks.STAGING} (line bigint GENERATED ALWAYS AS IDENTITY "
+            f"(START WITH 2), {text_columns}) ON COMMIT DROP"
+        )
+    )
+    connection = await db.driver_connection(session)
+    names = ", ".join(f'"{name}"' for name in columns)
+    try:
+        # A savepoint: a malformed file undoes the load, not the job's transaction.
+        async with (
+            connection.transaction(),  # inside the session's transaction: a SAVEPOINT
+            connection.cursor() as cursor,
+            cursor.copy(
+                f"COPY {checks.STAGING} ({names}) FROM STDIN (FORMAT csv, HEADER true)"
+            ) as copy,
+        ):
+            await copy.write(first)
+            await progress.loaded(len(first))
+            async for chunk in stream:
+                await copy.write(chunk)
+                await progress.loaded(len(chunk))
+    except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
+        return columns, _copy_problem(exc)
+    return columns, None
+
+
+_COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
+_COPY_REASONS = {
+    "extra data after last expected column": "more cells than the header has",
+    "missing data for column": "fewer cells than the header has",
+    # PostgreSQL names the line where the file ended, inside the open quote.
+    "unterminated CSV quoted field": "a quote opened on this line or before is never closed",
+    "invalid byte sequence": "not valid UTF-8: save the file as CSV UTF-8",
+}
+
+
+def _copy_problem(exc: psycopg.Error) -> tuple[int | None, str]:
+    """PostgreSQL's COPY error, as (line, reason) in words a spreadsheet user can act on."""
+    found = _COPY_LINE.search(exc.diag.context or "")
+    primary = exc.diag.message_primary or str(exc)
+    reason = next((text for key, text in _COPY_REASONS.items() if key in primary), primary)
+    if found and found.group("record") == "" and "missing data" in primary:
+        reason = "an empty line: remove it"
+    return (int(found.group(1)) if found else None), reason[:300]
+
+
+async def _reject_file(session: AsyncSession, row: DataImport, line: int | None, why: str) -> None:
+    session.add(ImportRowError(org_id=row.org_id, import_id=row.id, line=line, message=why))
+    await _finish(
+        session,
+        row,
+        status=ImportStatus.rejected,
+        counts={},
+        errors_recorded=1,
+        message=f"line {line}: {why}" if line else why,
+    )
+
+
+async def _check_and_apply(
+    session: AsyncSession, row: DataImport, fund: Fund, columns: list[str], progress: Progress
+) -> None:
+    judgement, params = checks.judge(
+        row.kind, columns=columns, fund_id=fund.id, currency=fund.currency
+    )
+    await checks.run(session, judgement, params)
+    counts = await checks.counts(session, judgement)
+    recorded = 0
+    if counts["invalid"]:
+        recorded = await checks.record_errors(
+            session, judgement, org_id=row.org_id, import_id=row.id, limit=MAX_RECORDED_ERRORS
+        )
+    summary = {
+        "rows_total": counts["total"],
+        "rows_invalid": counts["invalid"],
+        "rows_valid": counts["total"] - counts["invalid"],
+    }
+    if counts["invalid"]:
+        await _finish(
+            session,
+            row,
+            status=ImportStatus.rejected,
+            counts=summary,
+            errors_recorded=recorded,
+            message=f"{counts['invalid']} of {counts['total']} rows are invalid: nothing applied",
+        )
+        return
+    outcome = {name: counts[name] for name in ("inserted", "updated", "unchanged")}
+    if not row.dry_run:
+        await progress.save(ImportPhase.applying)
+        outcome = await _apply(session, row, judgement, outcome)
+    await _finish(
+        session,
+        row,
+        status=ImportStatus.succeeded,
+        counts={**summary, **outcome},
+        errors_recorded=0,
+        message=None,
+    )
+
+
+async def _apply(
+    session: AsyncSession, row: DataImport, judgement: checks.Judgement, predicted: dict[str, int]
+) -> dict[str, int]:
+    """Hand the valid rows to the service that owns the table; return what it did.
+
+    `predicted` comes from the check in this transaction; what the statement writes is the
+    truth (a concurrent API write may have changed a row meanwhile).
+    """
+    common: dict[str, Any] = {
+        "org_id": row.org_id,
+        "actor_user_id": row.created_by,
+        "source": f"import:{row.id}",
+    }
+    total = predicted["inserted"] + predicted["updated"] + predicted["unchanged"]
+    if row.kind is ImportKind.allocations:
+        written = await allocation_service.apply_rows(
+            session,
+            fund_id=row.fund_id,
+            rows=checks.valid_rows(judgement, "investor_id", "deal_id", "amount"),
+            **common,
+        )
+        inserted = min(predicted["inserted"], written)
+        return {"inserted": inserted, "updated": written - inserted, "unchanged": total - written}
+    if row.kind is ImportKind.commitments:
+        added = await fund_service.add_commitment_rows(
+            session,
+            fund_id=row.fund_id,
+            rows=checks.valid_rows(judgement, "investor_id", "amount", "committed_on"),
+            **common,
+        )
+        return {"inserted": added, "updated": 0, "unchanged": total - added}
+    inserted, updated = await investor_service.apply_rows(
+        session,
+        rows=checks.valid_rows(
+            judgement, "investor_id", "name", "email", "kind", "country", "external_ref"
+        ),
+        **common,
+    )
+    return {"inserted": inserted, "updated": updated, "unchanged": total - inserted - updated}
+
+
+async def _finish(
+    session: AsyncSession,
+    row: DataImport,
+    *,
+    status: ImportStatus,
+    counts: dict[str, int],
+    errors_recorded: int,
+    message: str | None,
+) -> None:
+    """The final state, written in the main transaction: it commits with the writes, or not."""
+    values: dict[str, Any] = {
+        "status": status,
+        "phase": ImportPhase.done,
+        "bytes_read": row.bytes_total,
+        "errors_recorded": errors_recorded,
+        "message": message,
+        "finished_at": sa.func.now(),
+        **counts,
+    }
+    await session.execute(sa.update(DataImport).where(DataImport.id == row.id).values(**values))
+    await session.refresh(row)
+    await _publish_finished(session, row)
+
+
+async def _publish_finished(session: AsyncSession, row: DataImport) -> None:
+    await events.publish(
+        session,
+        org_id=row.org_id,
+        fund_id=row.fund_id,
+        kind="import.finished",
+        data={
+            "import_id": str(row.id),
+            "status": str(row.status),
+            **{
+                name: getattr(row, name)
+                for name in (
+                    "rows_total",
+                    "rows_valid",
+                    "rows_invalid",
+                    "inserted",
+                    "updated",
+                    "unchanged",
+                )
+            },
+        },
+    )

@@ -1,0 +1,92 @@
+"""Routes of CSV imports: upload (202 + Location), status, errors.csv."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from prorata import idempotency, storage
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.funds import service as fund_service
+from prorata.imports import service as import_service
+from prorata.imports.formats import FORMATS, ImportKind
+from prorata.imports.schemas import UPLOAD_BODY, ImportOut
+from prorata.routing import ApiRoute
+
+router = APIRouter(route_class=ApiRoute, tags=["imports"])
+
+_FORMATS_DOC = "\n".join(f"- `{kind}`: {spec.describe()}" for kind, spec in FORMATS.items())
+
+
+@router.post(
+    "/funds/{fund_id}/imports",
+    status_code=202,
+    response_model=ImportOut,
+    summary="Import a CSV file (investors, commitments or allocations) into a fund",
+    description=(
+        "Streams the file to storage and queues its import; poll the `Location`. "
+        "All or nothing: if any row is invalid, nothing is applied and the import ends "
+        "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind "
+        "and `dry_run` returns the earlier import (200) instead of importing it twice.\n\n"
+        "Columns (header row required, any order, UTF-8 with or without BOM):\n"
+        f"{_FORMATS_DOC}"
+    ),
+    responses={200: {"model": ImportOut, "description": "This file was imported before."}},
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def upload(
+    fund_id: uuid.UUID,
+    kind: Annotated[ImportKind, Query(description="What the rows are.")],
+    request: Request,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+    dry_run: Annotated[bool, Query(description="Validate only; apply nothing.")] = False,
+) -> Response:
+    await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file
+    blobs: storage.BlobStore = request.app.state.blobs
+    received = await import_service.receive(
+        request, blobs=blobs, org_id=principal.org_id, kind=kind
+    )
+    try:
+        await idempotency.settle(request, body_digest=received.stored.sha256)
+        row, created = await import_service.create(
+            session,
+            actor=principal,
+            fund_id=fund_id,
+            kind=kind,
+            dry_run=dry_run,
+            received=received,
+        )
+    except BaseException:
+        await blobs.delete(received.stored.key)
+        raise
+    if not created:
+        await blobs.delete(received.stored.key)  # the earlier import keeps its own copy
+    return JSONResponse(
+        ImportOut.of(row).model_dump(mode="json"),
+        status_code=202 if created else 200,
+        headers={"Location": f"/api/v1/imports/{row.id}"},
+    )
+
+
+@router.get("/imports/{import_id}", summary="An import: status, counts, progress")
+async def get_import(import_id: uuid.UUID, session: TenantSession) -> ImportOut:
+    return ImportOut.of(await import_service.get(session, import_id=import_id))
+
+
+@router.get(
+    "/imports/{import_id}/errors.csv",
+    summary="The refused rows of an import, as CSV (line, column, value, message)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_errors(import_id: uuid.UUID, session: TenantSession) -> Response:
+    body = await import_service.errors_csv(session, import_id=import_id)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+    )

@@ -1,0 +1,160 @@
+"""Imports as the web process sees them: receive a file, record the import and enqueue its job
+(one transaction), read its status and its errors. The ingest itself runs in the worker
+(`prorata.imports.tasks`), which this module never imports.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import uuid
+
+import sqlalchemy as sa
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, jobs, storage
+from prorata.imports import formats
+from prorata.imports.formats import ImportKind
+from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
+from prorata.imports.upload import FileUpload
+from prorata.tenancy import Principal
+
+# The worker's task, by name (its module is worker-only).
+RUN_IMPORT = jobs.TaskRef(name="imports.run", queue="imports")
+CSV_TYPE = "text/csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    stored: storage.Stored
+    filename: str | None
+
+
+async def receive(
+    request: Request, *, blobs: storage.BlobStore, org_id: uuid.UUID, kind: ImportKind
+) -> Received:
+    """Check the file's header, then stream the file into the object store, hashing it."""
+    upload = FileUpload(request)
+    formats.header_columns(kind, await upload.first_line(limit=formats.MAX_HEADER_BYTES))
+    key = storage.new_key(org_id=org_id, purpose="imports", suffix=".csv")
+    stored = await blobs.put(key, upload.chunks(), content_type=CSV_TYPE)
+    return Received(stored=stored, filename=upload.filename)
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    kind: ImportKind,
+    dry_run: bool,
+    received: Received,
+) -> tuple[DataImport, bool]:
+    """The import of this file, and whether it is new. The same file (SHA-256) for the same
+    fund, kind and mode returns the earlier import instead of importing twice; a new one is
+    recorded with its job, in the caller's transaction."""
+    existing = await _same_file(
+        session, fund_id=fund_id, kind=kind, dry_run=dry_run, received=received
+    )
+    if existing is not None:
+        return existing, False
+    blob = await storage.record(session, org_id=actor.org_id, stored=received.stored)
+    row = DataImport(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        blob_id=blob.id,
+        kind=kind,
+        dry_run=dry_run,
+        status=ImportStatus.queued,
+        phase=ImportPhase.queued,
+        sha256=received.stored.sha256,
+        filename=received.filename,
+        created_by=actor.user_id,
+        bytes_total=received.stored.size,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except sa.exc.IntegrityError:
+        # The same file, uploaded at the same moment by another request, won the race.
+        raced = await _same_file(
+            session, fund_id=fund_id, kind=kind, dry_run=dry_run, received=received
+        )
+        if raced is None:
+            raise
+        return raced, False
+    await jobs.defer(session, RUN_IMPORT, import_id=str(row.id), org_id=str(actor.org_id))
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="import.create",
+        entity="import",
+        entity_id=row.id,
+        after={
+            "fund_id": str(fund_id),
+            "kind": str(kind),
+            "dry_run": dry_run,
+            "sha256": row.sha256,
+        },
+    )
+    return row, True
+
+
+async def _same_file(
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    kind: ImportKind,
+    dry_run: bool,
+    received: Received,
+) -> DataImport | None:
+    return (
+        await session.scalars(
+            sa.select(DataImport).where(
+                DataImport.fund_id == fund_id,
+                DataImport.kind == kind,
+                DataImport.dry_run == dry_run,
+                DataImport.sha256 == received.stored.sha256,
+                DataImport.status != ImportStatus.failed,
+            )
+        )
+    ).one_or_none()
+
+
+async def get(session: AsyncSession, *, import_id: uuid.UUID) -> DataImport:
+    row = await session.get(DataImport, import_id, populate_existing=True)
+    if row is None:
+        raise errors.NotFound("no such import")
+    return row
+
+
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): prefixed
+# with a quote it is shown as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> str:
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+async def errors_csv(session: AsyncSession, *, import_id: uuid.UUID) -> str:
+    """errors.csv: one line per refused cell (line 1 is the header, so the first row is 2)."""
+    await get(session, import_id=import_id)
+    rows = await session.execute(
+        sa.select(
+            ImportRowError.line, ImportRowError.column, ImportRowError.value, ImportRowError.message
+        )
+        .where(ImportRowError.import_id == import_id)
+        .order_by(ImportRowError.line.nulls_first(), ImportRowError.id)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["line", "column", "value", "message"])
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return out.getvalue()

@@ -1,0 +1,164 @@
+"""Telemetry is chosen by the standard OTEL_* variables, off by default, loud when it cannot
+work; exported spans are scrubbed; the compose file is wired as documented."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind
+
+from prorata import config, observability
+from prorata.logs import Redactor
+from tests.support import REPO_ROOT, process_env, prorata_process
+
+ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+
+
+def test_nothing_is_exported_without_an_endpoint() -> None:
+    assert observability.trace_exporter({}) is None
+    assert observability.metric_readers({}) == []
+
+
+def test_an_endpoint_turns_on_otlp_export_of_traces_and_metrics() -> None:
+    assert isinstance(observability.trace_exporter(ENDPOINT), OTLPSpanExporter)
+    assert len(observability.metric_readers(ENDPOINT)) == 1
+    traces_only = {**ENDPOINT, "OTEL_METRICS_EXPORTER": "none"}
+    assert isinstance(observability.trace_exporter(traces_only), OTLPSpanExporter)
+    assert observability.metric_readers(traces_only) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+    ],
+)
+def test_settings_this_build_cannot_honour_are_refused(name: str, value: str) -> None:
+    with pytest.raises(observability.ObservabilityConfigError):
+        observability.trace_exporter({**ENDPOINT, name: value})
+
+
+def test_the_service_name_defaults_per_process_and_the_standard_variable_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
+    default = observability.resource("prorata-web", {}).attributes
+    assert default["service.name"] == "prorata-web"
+    assert default["deployment.environment.name"] == "test"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "api-eu")
+    named = observability.resource("prorata-web", {"OTEL_SERVICE_NAME": "api-eu"})
+    assert named.attributes["service.name"] == "api-eu"
+
+
+def test_the_otlp_header_values_are_secrets() -> None:
+    environ = {"OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=hc-key-123, other = v2"}
+    assert observability.header_secrets(environ) == ["hc-key-123", "v2"]
+
+
+def _recorded(exporter: InMemorySpanExporter, secrets: list[str]) -> TracerProvider:
+    provider = TracerProvider(sampler=observability.SkipUnownedQueries(ALWAYS_ON))
+    redacting = observability.RedactingSpanExporter(exporter, Redactor(secrets))
+    provider.add_span_processor(SimpleSpanProcessor(redacting))
+    return provider
+
+
+def test_exported_spans_lose_secrets_addresses_and_webhook_paths() -> None:
+    exporter = InMemorySpanExporter()
+    tracer = _recorded(exporter, ["s3cr3t-db-password"]).get_tracer("test")
+    with tracer.start_as_current_span("job", kind=SpanKind.CONSUMER):
+        client = tracer.start_span(
+            "POST",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.url": "https://hooks.example.com/services/T00/B00/XyZsecret?sig=1",
+                "webhook.secret": "whsec_abc",
+            },
+        )
+        client.end()
+        with (
+            pytest.raises(ValueError, match="duplicate"),
+            tracer.start_as_current_span("insert"),
+        ):
+            raise ValueError("duplicate key: Key (email)=(lp@fund.example) via s3cr3t-db-password")
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert spans["POST"].attributes == {
+        "http.url": "https://hooks.example.com",
+        "webhook.secret": "[REDACTED]",
+    }
+    failed = spans["insert"]
+    expected = "duplicate key: Key (email)=([EMAIL]) via [REDACTED]"
+    assert failed.status.description == f"ValueError: {expected}"
+    (event,) = failed.events
+    assert event.attributes is not None
+    assert event.attributes["exception.message"] == expected
+    assert "s3cr3t" not in str(event.attributes["exception.stacktrace"])
+
+
+def test_sql_outside_any_request_or_job_is_not_traced() -> None:
+    exporter = InMemorySpanExporter()
+    tracer = _recorded(exporter, []).get_tracer("test")
+    sql = {"db.system": "postgresql", "db.statement": "SELECT 1"}
+    tracer.start_span("poll", kind=SpanKind.CLIENT, attributes=sql).end()
+    with tracer.start_as_current_span("job", kind=SpanKind.CONSUMER):
+        tracer.start_span("query", kind=SpanKind.CLIENT, attributes=sql).end()
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["job", "query"]
+
+
+def test_a_service_exits_non_zero_when_telemetry_cannot_work() -> None:
+    wrong_protocol = process_env(**ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    web = prorata_process("web", env=wrong_protocol)
+    _, stderr = web.communicate(timeout=60)
+    assert web.returncode == 2
+    assert b"telemetry" in stderr
+    assert b"http/protobuf" in stderr
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = prorata_process("worker", env=process_env(PRORATA_WORKER_METRICS_PORT=str(port)))
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 2
+    assert b"telemetry" in stderr
+
+
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((REPO_ROOT / "deploy" / "compose.yaml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_wires_web_and_worker_to_the_collector_and_jaeger() -> None:
+    compose = _compose()
+    services = compose["services"]
+    assert set(services) >= {"postgres", "s3", "migrate", "web", "worker", "otel-collector"}
+    assert "jaeger" in services
+    known = {f"PRORATA_{name.upper()}" for name in config.Settings.model_fields}
+    for name in ("web", "worker"):
+        env = services[name]["environment"]
+        assert env["OTEL_SERVICE_NAME"] == f"prorata-{name}"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        assert env["DATABASE_URL"].startswith("postgresql://")
+        assert env["PRORATA_BLOB_URL"].startswith("s3://")
+        assert {k for k in env if k.startswith("PRORATA_")} <= known
+        # Secrets come from the environment, never from this file.
+        assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"]
+    ports = [p for s in services.values() for p in s.get("ports", [])]
+    assert ports == ["8000:8000", "16686:16686"]  # API and Jaeger's UI; metrics stay private
+
+    collector = yaml.safe_load(compose["configs"]["otel-collector"]["content"])
+    pipelines = collector["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
+    assert collector["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
