@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +96,15 @@ def run_cli(*args: str, env: dict[str, str]) -> str:
     )
     assert result.returncode == 0, f"prorata {' '.join(args)} failed:\n{result.stderr}"
     return result.stdout
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.2
+) -> None:
+    """Await `check()` until it is true (the async `wait_until`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

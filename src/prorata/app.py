@@ -13,11 +13,15 @@ from prorata.calculations import router as calculations_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
 from prorata.funds import router as funds_router
+from prorata.live import router as live_router
+from prorata.live.hub import Hub
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
 from prorata.system import router as system_router
+from prorata.tenant_jobs import router as jobs_router
 from prorata.valuations import router as valuations_router
+from prorata.webhooks import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 # The old system served its routes at bare /api; every route answers there too (same handlers).
@@ -64,6 +68,9 @@ def api_router() -> APIRouter:
     router.include_router(calls_router.router)
     router.include_router(valuations_router.router)
     router.include_router(calculations_router.router)
+    router.include_router(jobs_router.router)
+    router.include_router(webhooks_router.router)
+    router.include_router(live_router.router)
     return router
 
 
@@ -73,9 +80,12 @@ def create_app(settings: Settings) -> FastAPI:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
+        # One LISTEN connection per web process, opened on the first live-event subscriber.
+        app.state.hub = Hub(db.app_url(settings), max_streams=settings.events_max_streams)
         try:
             yield
         finally:
+            await app.state.hub.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     rate_limit_public: str = "1200/minute"
     rate_limit_auth_failures: str = "20/minute"
 
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server. Unset: mail is written as .eml files instead."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    mail_from: str = Field(default="Prorata <noreply@prorata.invalid>", min_length=3)
+
+    webhook_allow_loopback: bool = Field(
+        default=False, description="Tests and local development only: refused in production."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    events_stream_seconds: float = Field(default=300.0, gt=0, le=3600)
+    events_max_streams: int = Field(default=1000, ge=1, le=100_000)
+
     otel_service_name: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
     )
@@ -78,6 +96,8 @@ class Settings(BaseSettings):
             and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
         ):
             problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
+        if self.webhook_allow_loopback:
+            problems.append("PRORATA_WEBHOOK_ALLOW_LOOPBACK is for tests and development only")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -90,6 +110,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
         values = [self.db_app_password.get_secret_value()]
+        if self.smtp_password is not None:
+            values.append(self.smtp_password.get_secret_value())
         for url in (self.database_url, self.app_database_url, self.rate_limit_storage):
             if url is not None:
                 values.append(urlsplit(url.get_secret_value()).password or "")

@@ -8,6 +8,7 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import logging
 import os
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import procrastinate
+import procrastinate.sql
 import psycopg_pool
 import sqlalchemy as sa
 from procrastinate import JobContext
@@ -27,7 +29,11 @@ from prorata.config import Settings
 log = logging.getLogger(__name__)
 
 # Modules whose tasks every worker must know. `PRORATA_JOB_MODULES` adds more (plugins, tests).
-TASK_MODULES: tuple[str, ...] = ("prorata.jobs",)
+TASK_MODULES: tuple[str, ...] = (
+    "prorata.jobs",
+    "prorata.webhooks.tasks",
+    "prorata.notifications.tasks",
+)
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -50,6 +56,22 @@ async def defer(
     connection = await db.driver_connection(session)
     job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
     return job_id
+
+
+async def requeue(session: AsyncSession, queue_job_id: int) -> None:
+    """Put a failed job back in the queue (same job id, one more attempt), inside `session`'s
+    transaction: procrastinate's own query, on the caller's connection."""
+    connection = await db.driver_connection(session)
+    await connection.execute(
+        procrastinate.sql.queries["retry_job"],
+        {
+            "job_id": queue_job_id,
+            "retry_at": dt.datetime.now(dt.UTC),
+            "new_priority": None,
+            "new_queue_name": None,
+            "new_lock": None,
+        },
+    )
 
 
 def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
@@ -141,6 +163,8 @@ async def run_worker(settings: Settings) -> None:
     Raises `WorkerConfigError` when the worker cannot start and `WorkerStopped` when it stopped
     without being asked to: procrastinate on its own would log the failure and exit 0.
     """
+    # Every model, so the ORM can resolve foreign keys between tables tasks touch.
+    importlib.import_module("prorata.models")
     for module in task_modules():
         try:
             importlib.import_module(module)

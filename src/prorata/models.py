@@ -8,8 +8,11 @@ from prorata.deals import models as deals
 from prorata.funds import models as funds
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
+from prorata.notifications import models as notifications
 from prorata.orgs import models as orgs
+from prorata.tenant_jobs import models as tenant_jobs
 from prorata.valuations import models as valuations
+from prorata.webhooks import models as webhooks
 
 __all__ = [
     "allocations",
@@ -20,6 +23,9 @@ __all__ = [
     "idempotency",
     "investors",
     "ledger",
+    "notifications",
     "orgs",
+    "tenant_jobs",
     "valuations",
+    "webhooks",
 ]

@@ -105,6 +105,16 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/metrics"): _read(Role.viewer),
+    # Jobs: any reader may follow a job; retrying a failed one is an admin's call.
+    ("GET", "/jobs/{job_id}"): _read(Role.viewer),
+    ("POST", "/jobs/{job_id}/retry"): _write(Role.admin),
+    # Webhooks name where the organisation's data goes: admins only.
+    ("POST", "/webhooks"): _write(Role.admin),
+    ("GET", "/webhooks"): _read(Role.admin),
+    ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
+    ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),
+    # Live events of a fund (SSE).
+    ("GET", "/funds/{fund_id}/events"): _read(Role.viewer),
     # Calculations: pure, no tenant data, any role.
     ("POST", "/calculations/prorata"): _write(Role.investor),
     ("POST", "/calculations/xirr"): _write(Role.investor),

@@ -23,7 +23,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, money, validation
+from prorata import announce, audit, db, errors, money, validation
 from prorata.capital_calls.models import (
     CallItem,
     CallLine,
@@ -255,6 +255,13 @@ async def issue(
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
+    await announce.announce(
+        session,
+        org_id=call.org_id,
+        fund_id=fund_id,
+        kind="call.issued",
+        data={"call_id": str(call.id), "amount": str(call.amount), "due_date": str(call.due_date)},
+    )
     return call
 
 
