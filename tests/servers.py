@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.support import TestDatabase, free_port, process_env, prorata_process
+from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
 
 
 @contextlib.contextmanager
@@ -113,3 +114,35 @@ def smtp_server() -> Iterator[tuple[int, Mailbox]]:
         yield controller.port, mailbox
     finally:
         controller.stop()
+
+
+@contextlib.contextmanager
+def web(database: TestDatabase, log: Path, **env: str) -> Iterator[str]:
+    """A `prorata web` process over real HTTP (streaming responses need a real server);
+    yields its base URL."""
+    port = free_port()
+    values = {
+        "PRORATA_APP_DATABASE_URL": database.app_url,
+        "PRORATA_PORT": str(port),
+        "PRORATA_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = prorata_process("web", env=process_env(**values), output=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/api/system/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=60, what="the web process")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
