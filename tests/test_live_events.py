@@ -12,7 +12,7 @@ from typing import Any
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, events
+from prorata import events
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.servers import web

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import prorata.audit
+import prorata.models
 import prorata.orgs.models
 from prorata import db
 from tests.support import TestDatabase

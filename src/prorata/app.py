@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from prorata import db, errors
+from prorata import db, errors, storage
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_calls import router as calls_router
@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.blobs = storage.open_store(settings)
         # One LISTEN connection per web process, opened on the first live-event subscriber.
         app.state.hub = Hub(db.app_url(settings), max_streams=settings.events_max_streams)
         try:

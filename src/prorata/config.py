@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    blob_url: str | None = Field(
+        default=None,
+        pattern=r"^(file|s3)://.+$",
+        description="Object store for files: file:///dir or s3://bucket/prefix. "
+        "Unset: a local directory under data_dir.",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"),
+        description="Read by obstore itself; known here only so the log redactor masks it.",
+    )
     rate_limit_storage: SecretStr = SecretStr("memory://")
     rate_limit_api: str = "600/minute"
     rate_limit_heavy: str = "30/minute"
@@ -112,6 +124,8 @@ class Settings(BaseSettings):
         values = [self.db_app_password.get_secret_value()]
         if self.smtp_password is not None:
             values.append(self.smtp_password.get_secret_value())
+        if self.aws_secret_access_key is not None:
+            values.append(self.aws_secret_access_key.get_secret_value())
         for url in (self.database_url, self.app_database_url, self.rate_limit_storage):
             if url is not None:
                 values.append(urlsplit(url.get_secret_value()).password or "")

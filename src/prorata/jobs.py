@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
+from prorata import db, storage
 from prorata.config import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,11 @@ def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
 
 def settings_of(context: JobContext) -> Settings:
     return cast(Settings, context.additional_context["settings"])
+
+
+def blobs_of(context: JobContext) -> storage.BlobStore:
+    """The worker's object store (one per process, shared by its tasks)."""
+    return cast(storage.BlobStore, context.additional_context["blobs"])
 
 
 # Every 10 seconds: a job whose worker stopped sending heartbeats (killed, machine lost) is put
@@ -176,19 +181,21 @@ async def run_worker(settings: Settings) -> None:
     try:
         await _check_schema(pool)
         async with app.open_async(pool):
-            await _run_until_signalled(settings, db.sessionmaker(engine))
+            await _run_until_signalled(
+                settings, db.sessionmaker(engine), storage.open_store(settings)
+            )
     finally:
         await engine.dispose()
         await pool.close()
 
 
 async def _run_until_signalled(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
 ) -> None:
     run = asyncio.ensure_future(
         app.run_worker_async(
             concurrency=settings.worker_concurrency,
-            additional_context={"sessions": sessions, "settings": settings},
+            additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
             update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
             stalled_worker_timeout=settings.worker_stalled_after_seconds,
             shutdown_graceful_timeout=30,

@@ -1,7 +1,7 @@
 """Every table's model, imported once so `db.Base.metadata` knows the whole schema
 (the migration drift test and Alembic use it)."""
 
-from prorata import audit, idempotency
+from prorata import audit, idempotency, storage
 from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
@@ -25,6 +25,7 @@ __all__ = [
     "ledger",
     "notifications",
     "orgs",
+    "storage",
     "tenant_jobs",
     "valuations",
     "webhooks",

@@ -1,0 +1,226 @@
+"""Object storage for files (uploads, rendered documents): obstore over a local directory or S3.
+
+File content lives in the object store, never in a database row; the `blobs` table keeps what
+the database needs to find and trust a file: its key, size, SHA-256, content type and org.
+
+- `open_store(settings)`: `LocalStore` under `PRORATA_DATA_DIR/blobs` by default, or the store
+  named by `PRORATA_BLOB_URL` (`s3://bucket/prefix`; credentials, region and endpoint come from
+  the standard `AWS_*` variables, which obstore reads itself).
+- `BlobStore.put` streams from bytes, a file, a path or an (async) iterator of chunks, hashing
+  as it goes, in parts (S3 multipart) so memory stays bounded whatever the size.
+- `BlobStore.stream` reads back in chunks; `BlobStore.presigned_url` signs a time-limited GET
+  URL where the store can (S3), so clients download without passing through the API.
+- `save` = `put` + `record` (the `Blob` row) — the usual way to keep a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import obstore
+import sqlalchemy as sa
+from obstore.store import LocalStore, S3Store, from_url
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prorata.config import Settings, SettingsError
+from prorata.db import Base
+from prorata.ids import new_id
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
+
+# S3 parts of 8 MiB, two in flight: a put holds at most ~16 MiB whatever the object's size
+# (obstore's default, 12 parts in flight, would hold 60 MiB per upload).
+PART_SIZE = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
+READ_CHUNK = 1024 * 1024
+
+Source = bytes | Path | IO[bytes] | AsyncIterable[bytes] | Iterable[bytes]
+
+
+class Blob(Base):
+    """A file in the object store. Content is never stored here: only how to find and check it."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(1024), unique=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    content_type: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """What a put wrote: enough to record the `Blob` row."""
+
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class BlobNotFound(LookupError):
+    pass
+
+
+class BlobStore:
+    """One object store (local directory or S3 bucket prefix); safe to share in a process."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @property
+    def signs_urls(self) -> bool:
+        return isinstance(self.store, S3Store)
+
+    async def put(self, key: str, source: Source, *, content_type: str) -> Stored:
+        """Write `source` at `key`, streaming and hashing it; atomic (all or nothing)."""
+        digest = hashlib.sha256()
+        size = 0
+
+        async def hashed() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in _chunks(source):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        # Local files carry no attributes (obstore refuses them): the Blob row keeps the type.
+        attributes: Any = (
+            None if isinstance(self.store, LocalStore) else {"Content-Type": content_type}
+        )
+        await obstore.put_async(
+            self.store,
+            key,
+            hashed(),
+            attributes=attributes,
+            chunk_size=PART_SIZE,
+            max_concurrency=PARTS_IN_FLIGHT,
+        )
+        return Stored(key=key, size=size, sha256=digest.hexdigest(), content_type=content_type)
+
+    async def stream(self, key: str, *, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of about `chunk_size` (never the whole object at once)."""
+        try:
+            result = await obstore.get_async(self.store, key)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        async for chunk in result.stream(min_chunk_size=chunk_size):
+            yield bytes(chunk)
+
+    async def read(self, key: str) -> bytes:
+        """The whole object, for small ones (a rendered notice): prefer `stream` otherwise."""
+        return b"".join([chunk async for chunk in self.stream(key)])
+
+    async def size(self, key: str) -> int:
+        try:
+            meta = await obstore.head_async(self.store, key)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        return int(meta["size"])
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; removing one that is not there is not an error."""
+        try:
+            await obstore.delete_async(self.store, key)
+        except FileNotFoundError:
+            return
+
+    async def presigned_url(self, key: str, *, expires_in: dt.timedelta) -> str | None:
+        """A GET URL valid for `expires_in`, or None where the store cannot sign (local
+        directory): the caller then streams the file itself."""
+        if not isinstance(self.store, S3Store):
+            return None
+        return await obstore.sign_async(self.store, "GET", key, expires_in)
+
+
+async def _chunks(source: Source) -> AsyncIterator[bytes]:
+    if isinstance(source, bytes):
+        for start in range(0, len(source), READ_CHUNK):
+            yield source[start : start + READ_CHUNK]
+    elif isinstance(source, Path):
+        with source.open("rb") as file:
+            async for chunk in _file_chunks(file):
+                yield chunk
+    elif isinstance(source, AsyncIterable):
+        async for chunk in source:
+            yield bytes(chunk)
+    elif isinstance(source, io.IOBase):  # files opened "rb", BytesIO, spooled temporary files
+        async for chunk in _file_chunks(cast(IO[bytes], source)):
+            yield chunk
+    else:
+        for chunk in source:
+            yield bytes(chunk)
+
+
+async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(file.read, READ_CHUNK):
+        yield chunk
+
+
+def open_store(settings: Settings) -> BlobStore:
+    """The configured store: `PRORATA_BLOB_URL`, else a local directory under the data dir."""
+    if settings.blob_url is None:
+        return BlobStore(LocalStore(settings.data_dir.resolve() / "blobs", mkdir=True))
+    if settings.blob_url.startswith("file://"):
+        return BlobStore(LocalStore.from_url(settings.blob_url, mkdir=True))
+    if settings.blob_url.startswith("s3://"):
+        return BlobStore(from_url(settings.blob_url))
+    raise SettingsError("PRORATA_BLOB_URL must start with file:// or s3://")
+
+
+def new_key(*, org_id: uuid.UUID, purpose: str, suffix: str = "") -> str:
+    """A fresh, unguessable key, grouped by organisation and purpose: `<org>/<purpose>/<id>`."""
+    return f"{org_id}/{purpose}/{new_id()}{suffix}"
+
+
+async def record(session: AsyncSession, *, org_id: uuid.UUID, stored: Stored) -> Blob:
+    """The `Blob` row of an object just written, in the caller's transaction."""
+    blob = Blob(
+        org_id=org_id,
+        key=stored.key,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+    )
+    session.add(blob)
+    await session.flush()
+    return blob
+
+
+async def save(
+    session: AsyncSession,
+    store: BlobStore,
+    *,
+    org_id: uuid.UUID,
+    purpose: str,
+    source: Source,
+    content_type: str,
+    suffix: str = "",
+) -> Blob:
+    """Stream `source` into the store and record its `Blob` row (flushed, not committed).
+
+    If the transaction later rolls back, the object stays behind unreferenced: harmless (keys
+    are never reused), and cheaper than a two-phase protocol.
+    """
+    key = new_key(org_id=org_id, purpose=purpose, suffix=suffix)
+    stored = await store.put(key, source, content_type=content_type)
+    return await record(session, org_id=org_id, stored=stored)
+
+
+async def get(session: AsyncSession, *, blob_id: uuid.UUID) -> Blob | None:
+    return await session.get(Blob, blob_id)
