@@ -158,12 +158,13 @@ async def test_redirects_are_not_followed(
 async def test_webhooks_need_an_admin_and_other_orgs_cannot_see_them(
     client: AsyncClient, org: NewOrg, other_org: NewOrg, role_keys: dict[Role, str]
 ) -> None:
-    body = {"url": "https://hooks.example.com/prorata", "events": ["report.ready"]}
+    url, events = "https://hooks.example.com/prorata", ["report.ready"]
+    body = {"url": url, "events": events}
     refused = await client.post(
         "/api/v1/webhooks", json=body, headers=bearer(role_keys[Role.manager])
     )
     assert refused.status_code == 403
-    hook = await _register(client, role_keys[Role.admin], body["url"], body["events"])
+    hook = await _register(client, role_keys[Role.admin], url, events)
     theirs = await client.get("/api/v1/webhooks", headers=bearer(other_org.api_key))
     assert theirs.json()["items"] == []
     for method, path in (

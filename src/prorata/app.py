@@ -12,6 +12,7 @@ from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
+from prorata.documents import router as documents_router
 from prorata.funds import router as funds_router
 from prorata.live import router as live_router
 from prorata.live.hub import Hub
@@ -69,6 +70,7 @@ def api_router() -> APIRouter:
     router.include_router(valuations_router.router)
     router.include_router(calculations_router.router)
     router.include_router(jobs_router.router)
+    router.include_router(documents_router.router)
     router.include_router(webhooks_router.router)
     router.include_router(live_router.router)
     return router

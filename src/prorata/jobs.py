@@ -33,6 +33,7 @@ TASK_MODULES: tuple[str, ...] = (
     "prorata.jobs",
     "prorata.webhooks.tasks",
     "prorata.notifications.tasks",
+    "prorata.documents.tasks",
 )
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a

@@ -5,6 +5,7 @@ from prorata import audit, idempotency, storage
 from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
+from prorata.documents import models as documents
 from prorata.funds import models as funds
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
@@ -19,6 +20,7 @@ __all__ = [
     "audit",
     "capital_calls",
     "deals",
+    "documents",
     "funds",
     "idempotency",
     "investors",

@@ -113,6 +113,12 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/webhooks"): _read(Role.admin),
     ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
     ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),
+    # Documents. The investor role gets 403 until users are linked to their investor
+    # (memberships.investor_id); then these open to it, filtered to its own documents.
+    ("POST", "/funds/{fund_id}/reports"): _write(Role.manager, heavy=True),
+    ("GET", "/documents"): _read(Role.viewer),
+    ("GET", "/documents/{document_id}"): _read(Role.viewer),
+    ("GET", "/documents/{document_id}/content"): _read(Role.viewer),
     # Live events of a fund (SSE).
     ("GET", "/funds/{fund_id}/events"): _read(Role.viewer),
     # Calculations: pure, no tenant data, any role.

@@ -34,6 +34,7 @@ from prorata.capital_calls.models import (
 )
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
 from prorata.deals import service as deal_service
+from prorata.documents import service as document_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -262,6 +263,7 @@ async def issue(
         kind="call.issued",
         data={"call_id": str(call.id), "amount": str(call.amount), "due_date": str(call.due_date)},
     )
+    await document_service.on_call_issued(session, actor=actor, call=call)
     return call
 
 

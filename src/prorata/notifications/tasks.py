@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, jobs, logs, mail
+from prorata import db, jobs, logs, mail, storage
 from prorata.notifications.models import EmailMessage, EmailStatus
 
 MAX_ATTEMPTS = 6
@@ -53,7 +53,7 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
         row = await session.get(EmailMessage, uuid.UUID(message_id))
         if row is None or row.status is EmailStatus.sent:
             return
-        attachment = await _attachment(session, row)
+        attachment = await _attachment(session, jobs.blobs_of(context), row)
     try:
         await mail.send(settings, build(row, sender=settings.mail_from, attachment=attachment))
     except Exception as exc:
@@ -70,10 +70,14 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
     await _record(sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now())
 
 
-async def _attachment(session: AsyncSession, row: EmailMessage) -> tuple[str, bytes] | None:
+async def _attachment(
+    session: AsyncSession, store: storage.BlobStore, row: EmailMessage
+) -> tuple[str, bytes] | None:
     if row.document_id is None:
         return None
-    raise NotImplementedError("attachments arrive with documents (needs prorata.storage)")
+    from prorata.documents import service as document_service  # documents queue mail
+
+    return await document_service.attachment(session, store, document_id=row.document_id)
 
 
 async def _record(

@@ -37,9 +37,11 @@ async def start(
     document_id: uuid.UUID | None = None,
     **ids: Any,
 ) -> TenantJob:
-    """Enqueue `task(org_id=…, tenant_job_id=…, **ids)` and record it for the tenant, both in
-    `session`'s transaction."""
+    """Enqueue `task(org_id=…, tenant_job_id=…, [document_id=…,] **ids)` and record it for the
+    tenant, both in `session`'s transaction."""
     job_id = new_id()
+    if document_id is not None:
+        ids["document_id"] = str(document_id)
     queue_job_id = await jobs.defer(
         session, task, org_id=str(org_id), tenant_job_id=str(job_id), **ids
     )

@@ -1,5 +1,5 @@
 """Jobs, notifications and documents: the tenant's record of its jobs, webhooks and their
-deliveries, the email outbox.
+deliveries, the email outbox, rendered documents (their files are blobs).
 
 Revision ID: 0007
 Revises: 0006
@@ -92,9 +92,36 @@ CREATE TABLE email_outbox (
         FOREIGN KEY (org_id) REFERENCES orgs (id) ON DELETE CASCADE
 );
 CREATE INDEX ix_email_outbox_document_id ON email_outbox (document_id);
+
+CREATE TABLE documents (
+    id UUID NOT NULL,
+    org_id UUID NOT NULL,
+    fund_id UUID NOT NULL,
+    kind VARCHAR(30) NOT NULL,
+    status VARCHAR(20) NOT NULL,
+    call_id UUID,
+    investor_id UUID,
+    period_start DATE,
+    as_of DATE,
+    filename VARCHAR(200) NOT NULL,
+    blob_id UUID,
+    pages INTEGER,
+    requested_by UUID,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    ready_at TIMESTAMPTZ,
+    CONSTRAINT pk_documents PRIMARY KEY (id),
+    CONSTRAINT uq_documents_call_id_investor_id UNIQUE (call_id, investor_id),
+    CONSTRAINT fk_documents_org_id_orgs
+        FOREIGN KEY (org_id) REFERENCES orgs (id) ON DELETE CASCADE,
+    CONSTRAINT fk_documents_org_id_fund_id_funds
+        FOREIGN KEY (org_id, fund_id) REFERENCES funds (org_id, id),
+    CONSTRAINT fk_documents_blob_id_blobs FOREIGN KEY (blob_id) REFERENCES blobs (id)
+);
+CREATE INDEX ix_documents_fund_id_id ON documents (fund_id, id);
+CREATE INDEX ix_documents_investor_id_id ON documents (investor_id, id);
 """
 
-TENANT_TABLES = ["tenant_jobs", "webhooks", "webhook_deliveries", "email_outbox"]
+TENANT_TABLES = ["tenant_jobs", "webhooks", "webhook_deliveries", "email_outbox", "documents"]
 
 
 def upgrade() -> None:
