@@ -11,7 +11,7 @@ from typing import BinaryIO
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from prorata import pdf
+from prorata import money, pdf
 from prorata.documents.content import AllocationRow, Notice, Statement
 
 LEFT, RIGHT = 56.0, A4[0] - 56.0
@@ -155,6 +155,7 @@ class AllocationsReport:
             self.writer.row((row.investor, row.deal, row.company, f"{row.amount:,}"))
 
     def finish(self) -> int:
+        total = self.total.quantize(money.quantum(self.currency))
         return self.writer.finish(
-            [f"Allocations: {self.count:,}", f"Total: {amount(self.total, self.currency)}"]
+            [f"Allocations: {self.count:,}", f"Total: {amount(total, self.currency)}"]
         )
