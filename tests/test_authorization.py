@@ -77,6 +77,10 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     )
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
     key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
+    report = await api.request(
+        "POST", f"/funds/{fund_id}/reports", json=BODIES[REPORTS], expect=202
+    )
+    webhook = await api.request("POST", "/webhooks", json=BODIES[WEBHOOKS], expect=201)
     return {
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
@@ -84,11 +88,19 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "investor_id": investor_id,
         "deal_id": deal_id,
         "call_id": str(call["id"]),
+        "job_id": str(report["id"]),
+        "document_id": str(report["document_id"]),
+        "webhook_id": str(webhook["id"]),
     }
 
 
+REPORTS = ("POST", "/api/v1/funds/{fund_id}/reports")
+WEBHOOKS = ("POST", "/api/v1/webhooks")
+
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
+    WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
     ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/funds/{fund_id}/commitments"): {
@@ -129,6 +141,8 @@ READABLE = [
     "/funds?limit=500",
     "/investors?limit=500",
     "/allocations?limit=500",
+    "/documents?limit=500",
+    "/webhooks?limit=500",
 ]
 
 

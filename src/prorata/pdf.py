@@ -21,13 +21,21 @@ import datetime as dt
 import io
 import zlib
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import Protocol
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 PRODUCER = "Prorata"
+
+
+class Writable(Protocol):
+    """Where a streamed PDF goes: a file, a temporary file, a socket-like sink."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
 
 
@@ -76,7 +84,7 @@ class TableWriter:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: Writable,
         *,
         title: str,
         subtitle: str,

@@ -6,7 +6,6 @@ import datetime as dt
 import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import BinaryIO
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
@@ -133,7 +132,7 @@ class AllocationsReport:
     """The fund allocations report, streamed page by page to `out`."""
 
     def __init__(
-        self, out: BinaryIO, *, fund_name: str, currency: str, as_of: dt.date, total_rows: int
+        self, out: pdf.Writable, *, fund_name: str, currency: str, as_of: dt.date, total_rows: int
     ) -> None:
         self.currency = currency
         self.count = 0

@@ -70,6 +70,7 @@ class EventStreamResponse(StreamingResponse):
     "`text/event-stream`: `event: <kind>` and `data: <JSON>`. The stream ends after a while "
     "(or when the server must shed it); reconnect, as EventSource does. Events are not replayed.",
     response_class=EventStreamResponse,
+    status_code=200,
     responses={
         200: {
             "description": "An event stream",
