@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="prorata-bench-"))
     port = _free_port()
-    env = {
+    env = {  # the worker runs at its default niceness (PRORATA_WORKER_NICE=10)
         **{k: v for k, v in os.environ.items() if not k.startswith(("PRORATA_", "DATABASE_URL"))},
         "PRORATA_DATA_DIR": str(data_dir),
         "PRORATA_PORT": str(port),
@@ -144,6 +145,7 @@ def main() -> None:
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(120)
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(
         f"report: {document['pages']:,} pages, {document['size'] / 2**20:.1f} MiB, "
         f"rendered in ~{render.seconds:.0f} s (job wall time)"

@@ -3,10 +3,12 @@ last error), failed jobs kept and retried by an admin."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,8 +61,10 @@ async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
     async def failed() -> bool:
         return bool((await _job(client, org.api_key, job_id))["status"] == "failed")
 
-    with worker(database, log=tmp_path / "worker.log"):
+    with worker(database, log=tmp_path / "worker.log") as process:
         await eventually(failed, timeout=60, what="all three attempts to fail")
+        # The worker yields the CPU to the web process (PRORATA_WORKER_NICE, default 10).
+        assert psutil.Process(process.pid).nice() == os.nice(0) + 10
         job = await _job(client, org.api_key, job_id)
         assert job["attempts"] == 3  # the first run and the retry strategy's two retries
         assert job["last_error"].startswith("RuntimeError: render failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
+    if settings.worker_nice:
+        # Rendering and ingesting are CPU-bound: the web process (and the database) win any
+        # contention for the CPU, so API latency holds while a large report renders.
+        os.nice(settings.worker_nice)
     try:
         asyncio.run(jobs.run_worker(settings))
     except jobs.WorkerConfigError as exc:
