@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +23,10 @@ from tests.support import TestDatabase, free_port, process_env, prorata_process,
 def worker(
     database: TestDatabase, log: Path | None = None, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A `prorata worker` process on the test database, stopped (SIGTERM) on exit."""
+    """A `prorata worker` process on the test database, stopped (SIGTERM) on exit. Its data
+    directory (object store, mail files) is beside its log unless the caller names one."""
     values = {
+        "PRORATA_DATA_DIR": str((log.parent if log else Path(tempfile.mkdtemp())) / "var"),
         "PRORATA_APP_DATABASE_URL": database.app_url,
         "PRORATA_JOB_MODULES": "tests.job_tasks",
         "PRORATA_LOG_LEVEL": "WARNING",

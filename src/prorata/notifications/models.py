@@ -28,7 +28,7 @@ class EmailMessage(Base):
     kind: Mapped[str] = mapped_column(sa.String(50))
     recipient: Mapped[str] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.String(10000))  # our own short templates
     # A document to attach (a call notice); none for a plain message.
     document_id: Mapped[uuid.UUID | None] = mapped_column()
     status: Mapped[EmailStatus] = mapped_column(str_enum(EmailStatus, "email_status"))

@@ -58,8 +58,9 @@ class WebhookDelivery(Base):
     org_id: Mapped[uuid.UUID] = mapped_column()
     webhook_id: Mapped[uuid.UUID] = mapped_column()
     event: Mapped[str] = mapped_column(sa.String(50))
-    # The exact bytes sent (as text): every retry signs and sends the same body.
-    body: Mapped[str] = mapped_column(sa.Text)
+    # The exact bytes sent (as text): every retry signs and sends the same body. Event data
+    # names ids and amounts, never documents (see `events`): 16 KiB is plenty.
+    body: Mapped[str] = mapped_column(sa.String(16384))
     status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus, "delivery_status"))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     response_status: Mapped[int | None] = mapped_column(sa.SmallInteger)
