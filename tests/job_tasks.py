@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import procrastinate
-from procrastinate import JobContext
+from procrastinate import JobContext, RetryStrategy
 
 from prorata import jobs
+from prorata.tenant_jobs import service as tenant_jobs
 
 
 @jobs.app.task(name="tests.touch")
@@ -27,7 +27,17 @@ async def wait_for_release(context: JobContext, directory: str) -> None:
     (folder / "done").write_text("ok")
 
 
-@jobs.app.task(name="tests.fail", retry=procrastinate.RetryStrategy(max_attempts=1))
+@jobs.app.task(name="tests.fail", retry=RetryStrategy(max_attempts=1))
 async def fail(message: str) -> None:
     """Fails every time: run twice (one retry), then left failed."""
     raise RuntimeError(message)
+
+
+@jobs.app.task(name="tests.tracked", pass_context=True, retry=RetryStrategy(max_attempts=2))
+async def tracked(context: JobContext, org_id: str, tenant_job_id: str, directory: str) -> None:
+    """A tenant job that reports progress and fails until `<directory>/release` exists (its
+    error message carries a secret the tracker must redact)."""
+    async with tenant_jobs.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        await job.progress(1, 2)
+        if not (Path(directory) / "release").exists():
+            raise RuntimeError("render failed; connecting with prorata-dev-app-password")

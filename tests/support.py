@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,15 @@ def metric_value(url: str, name: str, **labels: str) -> float | None:
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
             return float(sample.value)
     return None
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.2
+) -> None:
+    """Await `check()` until it is true (the async `wait_until`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -82,6 +82,10 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     imported = await api.request(
         "POST", f"/funds/{fund_id}/imports", expect=202, **_upload(f"{uuid.uuid4()}@a.example")
     )
+    report = await api.request(
+        "POST", f"/funds/{fund_id}/reports", json=BODIES[REPORTS], expect=202
+    )
+    webhook = await api.request("POST", "/webhooks", json=BODIES[WEBHOOKS], expect=201)
     return {
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
@@ -91,6 +95,9 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "call_id": str(call["id"]),
         "distribution_id": str(distribution["id"]),
         "import_id": str(imported["id"]),
+        "job_id": str(report["id"]),
+        "document_id": str(report["document_id"]),
+        "webhook_id": str(webhook["id"]),
     }
 
 
@@ -100,8 +107,13 @@ def _upload(email: str) -> dict[str, Any]:
     return {"params": {"kind": "investors"}, "files": {"file": ("rows.csv", rows, "text/csv")}}
 
 
+REPORTS = ("POST", "/api/v1/funds/{fund_id}/reports")
+WEBHOOKS = ("POST", "/api/v1/webhooks")
+
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
+    WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
     ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/funds/{fund_id}/commitments"): {
@@ -160,6 +172,8 @@ READABLE = [
     "/funds?limit=500",
     "/investors?limit=500",
     "/allocations?limit=500",
+    "/documents?limit=500",
+    "/webhooks?limit=500",
 ]
 
 
@@ -194,8 +208,6 @@ async def test_another_orgs_object_ids_are_404_on_every_route_and_verb(
         response = await client.request(
             method,
             path.format(**ids) + QUERIES.get((method, path), ""),
-            json=_body(method, path, ids),
-            path.format(**ids),
             **_body(method, path, ids),
             headers={**bearer(other_org.api_key), "Idempotency-Key": str(uuid.uuid4())},
         )

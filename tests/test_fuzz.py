@@ -31,6 +31,10 @@ def live_api(database: TestDatabase, org: NewOrg, tmp_path: Path) -> Iterator[tu
         PRORATA_LOG_LEVEL="WARNING",
         PRORATA_RATE_LIMIT_API="100000/minute",
         PRORATA_RATE_LIMIT_AUTH_FAILURES="100000/minute",
+        PRORATA_RATE_LIMIT_HEAVY="100000/minute",
+        # A live event stream ends after this long, so a fuzzed request for one completes.
+        PRORATA_EVENTS_STREAM_SECONDS="2",
+        PRORATA_DATA_DIR=str(tmp_path / "var"),
     )
     web = prorata_process("web", env=env, output=tmp_path / "web.log")
     # A worker too, so /system/ready is really ready (its 503 is a documented server error).

@@ -14,14 +14,19 @@ from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
 from prorata.distributions import router as distributions_router
+from prorata.documents import router as documents_router
 from prorata.funds import router as funds_router
-from prorata.management_fees import router as management_fees_router
 from prorata.imports import router as imports_router
+from prorata.live import router as live_router
+from prorata.live.hub import Hub
+from prorata.management_fees import router as management_fees_router
 from prorata.middleware import RequestContextMiddleware
 from prorata.orgs import router as orgs_router
 from prorata.ratelimit import RateLimiter
 from prorata.system import router as system_router
+from prorata.tenant_jobs import router as jobs_router
 from prorata.valuations import router as valuations_router
+from prorata.webhooks import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 # The old system served its routes at bare /api; every route answers there too (same handlers).
@@ -72,6 +77,10 @@ def api_router() -> APIRouter:
     router.include_router(management_fees_router.router)
     router.include_router(imports_router.router)
     router.include_router(calculations_router.router)
+    router.include_router(jobs_router.router)
+    router.include_router(documents_router.router)
+    router.include_router(webhooks_router.router)
+    router.include_router(live_router.router)
     return router
 
 
@@ -82,11 +91,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
         app.state.blobs = storage.open_store(settings)
+        # One LISTEN connection per web process, opened on the first live-event subscriber.
+        app.state.hub = Hub(db.app_url(settings), max_streams=settings.events_max_streams)
         try:
             async with observability.event_loop_lag():
                 with observability.pool_usage("web", lambda: db.pool_usage(engine)):
                     yield
         finally:
+            await app.state.hub.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -89,6 +89,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
+    if settings.worker_nice:
+        # Rendering and ingesting are CPU-bound: the web process (and the database) win any
+        # contention for the CPU, so API latency holds while a large report renders.
+        os.nice(settings.worker_nice)
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
     try:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness the worker adds to itself."
+    )
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
@@ -79,6 +82,24 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     queue_metrics_seconds: float = Field(default=15.0, gt=0)
 
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server. Unset: mail is written as .eml files instead."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    mail_from: str = Field(default="Prorata <noreply@prorata.invalid>", min_length=3)
+
+    webhook_allow_loopback: bool = Field(
+        default=False, description="Tests and local development only: refused in production."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    events_stream_seconds: float = Field(default=300.0, gt=0, le=3600)
+    events_max_streams: int = Field(default=1000, ge=1, le=100_000)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
@@ -91,6 +112,8 @@ class Settings(BaseSettings):
             and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
         ):
             problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
+        if self.webhook_allow_loopback:
+            problems.append("PRORATA_WEBHOOK_ALLOW_LOOPBACK is for tests and development only")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -103,6 +126,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
         values = [self.db_app_password.get_secret_value()]
+        if self.smtp_password is not None:
+            values.append(self.smtp_password.get_secret_value())
         if self.aws_secret_access_key is not None:
             values.append(self.aws_secret_access_key.get_secret_value())
         for url in (self.database_url, self.app_database_url, self.rate_limit_storage):

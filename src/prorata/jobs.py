@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import importlib
 import logging
 import os
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import procrastinate
+import procrastinate.sql
 import psycopg
 import psycopg_pool
 import sqlalchemy as sa
@@ -33,8 +35,14 @@ log = logging.getLogger(__name__)
 
 # Modules whose tasks every worker must know. `PRORATA_JOB_MODULES` adds more (plugins, tests).
 # Only the worker imports them: the web process defers their tasks by name (`TaskRef`), so the
-# heavy code paths (CSV ingest) are never loaded where requests are served.
-TASK_MODULES: tuple[str, ...] = ("prorata.jobs", "prorata.imports.tasks")
+# heavy code paths (CSV ingest, PDF rendering) are never loaded where requests are served.
+TASK_MODULES: tuple[str, ...] = (
+    "prorata.jobs",
+    "prorata.imports.tasks",
+    "prorata.webhooks.tasks",
+    "prorata.notifications.tasks",
+    "prorata.documents.tasks",
+)
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -157,6 +165,22 @@ def _log_job(job: procrastinate.jobs.Job, attempt: int, seconds: float, failed: 
     )
 
 
+async def requeue(session: AsyncSession, queue_job_id: int) -> None:
+    """Put a failed job back in the queue (same job id, one more attempt), inside `session`'s
+    transaction: procrastinate's own query, on the caller's connection."""
+    connection = await db.driver_connection(session)
+    await connection.execute(
+        procrastinate.sql.queries["retry_job"],
+        {
+            "job_id": queue_job_id,
+            "retry_at": dt.datetime.now(dt.UTC),
+            "new_priority": None,
+            "new_queue_name": None,
+            "new_lock": None,
+        },
+    )
+
+
 def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
     """The worker's app-role session factory, handed to every task through its context."""
     return cast(async_sessionmaker[AsyncSession], context.additional_context["sessions"])
@@ -252,6 +276,8 @@ async def run_worker(settings: Settings) -> None:
     Raises `WorkerConfigError` when the worker cannot start and `WorkerStopped` when it stopped
     without being asked to: procrastinate on its own would log the failure and exit 0.
     """
+    # Every model, so the ORM can resolve foreign keys between tables tasks touch.
+    importlib.import_module("prorata.models")
     for module in task_modules():
         try:
             importlib.import_module(module)

@@ -6,12 +6,16 @@ from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
 from prorata.distributions import models as distributions
+from prorata.documents import models as documents
 from prorata.funds import models as funds
 from prorata.imports import models as imports
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
+from prorata.notifications import models as notifications
 from prorata.orgs import models as orgs
+from prorata.tenant_jobs import models as tenant_jobs
 from prorata.valuations import models as valuations
+from prorata.webhooks import models as webhooks
 
 __all__ = [
     "allocations",
@@ -19,12 +23,16 @@ __all__ = [
     "capital_calls",
     "deals",
     "distributions",
+    "documents",
     "funds",
     "idempotency",
     "imports",
     "investors",
     "ledger",
+    "notifications",
     "orgs",
     "storage",
+    "tenant_jobs",
     "valuations",
+    "webhooks",
 ]

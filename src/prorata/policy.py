@@ -123,6 +123,22 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/imports"): _upload(Role.manager),
     ("GET", "/imports/{import_id}"): _read(Role.manager),
     ("GET", "/imports/{import_id}/errors.csv"): _read(Role.manager),
+    # Jobs: any reader may follow a job; retrying a failed one is an admin's call.
+    ("GET", "/jobs/{job_id}"): _read(Role.viewer),
+    ("POST", "/jobs/{job_id}/retry"): _write(Role.admin),
+    # Webhooks name where the organisation's data goes: admins only.
+    ("POST", "/webhooks"): _write(Role.admin),
+    ("GET", "/webhooks"): _read(Role.admin),
+    ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
+    ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),
+    # Documents. The investor role gets 403 until users are linked to their investor
+    # (memberships.investor_id); then these open to it, filtered to its own documents.
+    ("POST", "/funds/{fund_id}/reports"): _write(Role.manager, heavy=True),
+    ("GET", "/documents"): _read(Role.viewer),
+    ("GET", "/documents/{document_id}"): _read(Role.viewer),
+    ("GET", "/documents/{document_id}/content"): _read(Role.viewer),
+    # Live events of a fund (SSE).
+    ("GET", "/funds/{fund_id}/events"): _read(Role.viewer),
     # Calculations: pure, no tenant data, any role.
     ("POST", "/calculations/prorata"): _write(Role.investor),
     ("POST", "/calculations/xirr"): _write(Role.investor),

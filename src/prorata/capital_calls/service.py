@@ -23,7 +23,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, money, validation
+from prorata import announce, audit, db, errors, money, validation
 from prorata.capital_calls.models import (
     CallItem,
     CallLine,
@@ -34,6 +34,7 @@ from prorata.capital_calls.models import (
 )
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
 from prorata.deals import service as deal_service
+from prorata.documents import service as document_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -244,6 +245,14 @@ async def issue(
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
+    await announce.announce(
+        session,
+        org_id=call.org_id,
+        fund_id=fund_id,
+        kind="call.issued",
+        data={"call_id": str(call.id), "amount": str(call.amount), "due_date": str(call.due_date)},
+    )
+    await document_service.on_call_issued(session, actor=actor, call=call)
     return call
 
 

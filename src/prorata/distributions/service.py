@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, events, money, validation, waterfall
+from prorata import announce, audit, db, errors, money, validation, waterfall
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
@@ -44,6 +44,7 @@ from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.pagination import Page, PageParams, keyset
 from prorata.tenancy import Principal
+from prorata.webhooks.models import WebhookEvent
 
 SOURCE = "distribution"
 # (investor, deal or the fund, date, amount) rows of contributed capital.
@@ -122,11 +123,11 @@ async def create(
     distribution = await _store(session, actor, fund, data, amount, lines)
     await _append_to_ledger(session, distribution, lines)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
-    await events.publish(
+    await announce.announce(
         session,
         org_id=actor.org_id,
         fund_id=fund_id,
-        kind="distribution.created",
+        kind=WebhookEvent.distribution_created,
         data={"distribution_id": str(distribution.id), "amount": str(amount)},
     )
     await audit.record(

@@ -2,8 +2,8 @@
 from an `investor` member to the investor it may see (returned by `prorata_authenticate`); the
 fund's capital version, and the version a draft call's lines were computed at.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-28
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from prorata.migrations.tenancy import enable_tenant_rls
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,160 @@
+"""Benchmark: `GET /api/system/health` latency with `prorata up` idle, then while its worker
+renders a large fund allocations report (≥ 40 MB by default).
+
+Starts `prorata up` on a fresh data directory and a free port, loads a fund of
+`--investors` × `--deals` allocations into its embedded PostgreSQL (as the owner), measures
+`--requests` sequential health requests idle, then asks for the report and measures health
+requests until the report job has finished (at least `--requests`). Prints p50, p99 and max of
+both, the report's size and the p99 ratio (target ≤ 2).
+
+    .venv/bin/python -m bench.health_under_load [--investors 10000] [--deals 115]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.fund_data import load_fund
+from bench.support import Timer, percentile
+from prorata.embedded import EmbeddedPostgres
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _latencies(
+    client: httpx.Client, count: int, until: threading.Event | None = None
+) -> list[float]:
+    samples = []
+    while len(samples) < count or (until is not None and not until.is_set()):
+        started = time.perf_counter()
+        response = client.get("/api/system/health")
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return samples
+
+
+def _summary(name: str, samples: list[float]) -> str:
+    return (
+        f"{name:<22} n={len(samples):>6}  p50 {percentile(samples, 0.5):6.2f} ms  "
+        f"p99 {percentile(samples, 0.99):6.2f} ms  max {max(samples):7.2f} ms"
+    )
+
+
+def _wait_up(base: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/system/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("prorata up did not become ready")
+
+
+def _watch_job(
+    api: httpx.Client, job_id: str, done: threading.Event, result: dict[str, object]
+) -> None:
+    while True:
+        job = api.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in {"succeeded", "failed"}:
+            result["job"] = job
+            done.set()
+            return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--investors", type=int, default=10_000)
+    parser.add_argument("--deals", type=int, default=115)
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="prorata-bench-"))
+    port = _free_port()
+    env = {  # the worker runs at its default niceness (PRORATA_WORKER_NICE=10)
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PRORATA_", "DATABASE_URL"))},
+        "PRORATA_DATA_DIR": str(data_dir),
+        "PRORATA_PORT": str(port),
+        "PRORATA_LOG_LEVEL": "WARNING",
+        "PRORATA_RATE_LIMIT_PUBLIC": "1000000/minute",
+    }
+    up = subprocess.Popen(
+        [sys.executable, "-m", "prorata", "up"],
+        env=env,
+        stdout=(data_dir / "up.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base)
+        api_key = (data_dir / "demo-api-key").read_text().strip()
+        auth = {"Authorization": f"Bearer {api_key}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as api:
+            org_id = api.get("/api/v1/me").json()["org"]["id"]
+            server = EmbeddedPostgres(data_dir)
+            server.start()  # borrows the running server
+            try:
+                with Timer() as load:
+                    fund_id = load_fund(
+                        server.ensure_database(),
+                        org_id=org_id,
+                        investors=args.investors,
+                        deals=args.deals,
+                    )
+            finally:
+                server.release()
+            print(f"loaded {args.investors * args.deals:,} allocations in {load.seconds:.0f} s")
+            with httpx.Client(base_url=base, timeout=10) as client:
+                _latencies(client, 200)  # warm up
+                idle = _latencies(client, args.requests)
+                response = api.post(
+                    f"/api/v1/funds/{fund_id}/reports",
+                    json={"kind": "allocations", "as_of": "2026-06-30"},
+                )
+                assert response.status_code == 202, response.text
+                job_id = response.json()["id"]
+                done, result = threading.Event(), {}
+                watcher = threading.Thread(target=_watch_job, args=(api, job_id, done, result))
+                with Timer() as render:
+                    watcher.start()
+                    loaded = _latencies(client, args.requests, until=done)
+                watcher.join()
+            job = result["job"]
+            assert isinstance(job, dict)
+            assert job["status"] == "succeeded", job
+            document = api.get(f"/api/v1/documents/{job['document_id']}").json()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(120)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(
+        f"report: {document['pages']:,} pages, {document['size'] / 2**20:.1f} MiB, "
+        f"rendered in ~{render.seconds:.0f} s (job wall time)"
+    )
+    print(_summary("health, idle", idle))
+    print(_summary("health, under render", loaded))
+    ratio = percentile(loaded, 0.99) / percentile(idle, 0.99)
+    print(f"p99 under load / p99 idle: {ratio:.2f}  (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""What documents say, read from the database (no PDF code here: the web process imports this).
+
+Figures are exact `Decimal`s quantized to the fund currency. A notice's "before" figures are
+read from the ledger entries written before the call's own contributions (ledger ids grow with
+every append, and issuing is serialised per fund), so a notice rendered late, or again, says the
+same as one rendered the moment the call was issued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import money
+from prorata.allocations.models import Allocation
+from prorata.capital_calls.models import CallItem, CallLine, CapitalCall, Purpose
+from prorata.deals.models import Deal
+from prorata.funds import repository as fund_repository
+from prorata.funds.models import Fund
+from prorata.investors.models import Investor
+from prorata.ledger.models import EntryKind, LedgerEntry
+
+ZERO = Decimal(0)
+PURPOSES = {
+    Purpose.investment: "Investment",
+    Purpose.management_fee: "Management fee",
+    Purpose.fund_expenses: "Fund expenses",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """One investor's capital call notice (ILPA capital call template)."""
+
+    fund_name: str
+    currency: str
+    call_id: uuid.UUID
+    investor_id: uuid.UUID
+    investor_name: str
+    email: str | None
+    notice_date: dt.date
+    due_date: dt.date
+    lines: list[tuple[str, Decimal]]  # amount due by purpose (investments name their deal)
+    total: Decimal
+    commitment: Decimal
+    contributed_before: Decimal
+    contributed_after: Decimal
+    unfunded_before: Decimal
+    unfunded_after: Decimal
+    wire_instructions: str | None
+
+    @property
+    def reference(self) -> str:
+        return f"CALL-{str(self.call_id)[:8].upper()}"
+
+
+def _item_label(item: CallItem, deals: dict[uuid.UUID, str]) -> str:
+    label = PURPOSES[item.purpose]
+    if item.deal_id is not None:
+        label += f": {deals.get(item.deal_id, '')}"
+    return label
+
+
+async def _deal_names(session: AsyncSession, fund_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    rows = await session.execute(sa.select(Deal.id, Deal.name).where(Deal.fund_id == fund_id))
+    return {deal_id: name for deal_id, name in rows.all()}
+
+
+async def _ledger_before(
+    session: AsyncSession, call: CapitalCall
+) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """(contributed, recallable) per investor from the entries written before the call's own."""
+    first = await session.scalar(
+        sa.select(sa.func.min(LedgerEntry.id)).where(
+            LedgerEntry.fund_id == call.fund_id, LedgerEntry.source_id == call.id
+        )
+    )
+    statement = (
+        sa.select(
+            LedgerEntry.investor_id,
+            sa.func.coalesce(
+                sa.func.sum(LedgerEntry.amount).filter(LedgerEntry.kind == EntryKind.contribution),
+                ZERO,
+            ),
+            sa.func.coalesce(
+                sa.func.sum(LedgerEntry.amount).filter(
+                    LedgerEntry.kind == EntryKind.recallable_distribution
+                ),
+                ZERO,
+            ),
+        )
+        .where(LedgerEntry.fund_id == call.fund_id)
+        .group_by(LedgerEntry.investor_id)
+    )
+    if first is not None:
+        statement = statement.where(LedgerEntry.id < first)
+    return {investor: (c, r) for investor, c, r in (await session.execute(statement)).all()}
+
+
+async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Notice]:
+    """Every notice of an issued call, one per investor with an amount due, by investor id."""
+    fund = await session.get_one(Fund, call.fund_id)
+    quantum = money.quantum(fund.currency)
+    items = {
+        item.id: item
+        for item in await session.scalars(
+            sa.select(CallItem).where(CallItem.call_id == call.id).order_by(CallItem.position)
+        )
+    }
+    deals = await _deal_names(session, fund.id)
+    due: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = defaultdict(dict)
+    lines = await session.execute(
+        sa.select(CallLine.investor_id, CallLine.item_id, CallLine.amount).where(
+            CallLine.fund_id == call.fund_id, CallLine.call_id == call.id
+        )
+    )
+    for investor_id, item_id, amount in lines.all():
+        due[investor_id][item_id] = amount
+    investors = {
+        row.id: row
+        for row in await session.scalars(sa.select(Investor).where(Investor.id.in_(list(due))))
+    }
+    commitments = await fund_repository.commitments(session, fund_id=fund.id)
+    before = await _ledger_before(session, call)
+    notices = []
+    for investor_id in sorted(due):
+        amounts = due[investor_id]
+        ordered = [i for i in items if i in amounts]
+        total = sum(amounts.values(), ZERO)
+        contributed, recallable = before.get(investor_id, (ZERO, ZERO))
+        commitment = commitments.get(investor_id, ZERO)
+        investor = investors[investor_id]
+        notices.append(
+            Notice(
+                fund_name=fund.name,
+                currency=fund.currency,
+                call_id=call.id,
+                investor_id=investor_id,
+                investor_name=investor.name,
+                email=investor.email,
+                notice_date=call.notice_date,
+                due_date=call.due_date,
+                lines=[
+                    (_item_label(items[i], deals), amounts[i].quantize(quantum)) for i in ordered
+                ],
+                total=total.quantize(quantum),
+                commitment=commitment.quantize(quantum),
+                contributed_before=contributed.quantize(quantum),
+                contributed_after=(contributed + total).quantize(quantum),
+                unfunded_before=(commitment - contributed + recallable).quantize(quantum),
+                unfunded_after=(commitment - contributed - total + recallable).quantize(quantum),
+                wire_instructions=fund.wire_instructions,
+            )
+        )
+    return notices
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    """One investor's capital account over a period, rolled forward from the ledger."""
+
+    fund_name: str
+    currency: str
+    investor_name: str
+    period_start: dt.date
+    period_end: dt.date
+    commitment: Decimal
+    opening: Decimal
+    movements: list[tuple[str, Decimal]]
+    closing: Decimal
+    contributed_to_date: Decimal
+    paid_in_to_date: Decimal
+    distributed_to_date: Decimal
+    unfunded: Decimal
+
+
+# How each ledger entry moves the capital account (payments settle contributions: no movement).
+CAPITAL_SIGN = {
+    EntryKind.contribution: ("Contributions", 1),
+    EntryKind.distribution: ("Distributions", -1),
+    EntryKind.recallable_distribution: ("Recallable distributions", -1),
+    EntryKind.fee: ("Management fees", -1),
+    EntryKind.expense: ("Fund expenses", -1),
+    EntryKind.gain_loss: ("Allocated gains and losses", 1),
+}
+
+
+async def _sums(
+    session: AsyncSession,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    *,
+    since: dt.date | None,
+    until: dt.date,
+) -> dict[EntryKind, Decimal]:
+    statement = (
+        sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.investor_id == investor_id,
+            LedgerEntry.effective_on <= until,
+        )
+        .group_by(LedgerEntry.kind)
+    )
+    if since is not None:
+        statement = statement.where(LedgerEntry.effective_on >= since)
+    return {kind: total for kind, total in (await session.execute(statement)).all()}
+
+
+def _capital(sums: dict[EntryKind, Decimal]) -> Decimal:
+    return sum((sign * sums.get(kind, ZERO) for kind, (_, sign) in CAPITAL_SIGN.items()), ZERO)
+
+
+async def statement(
+    session: AsyncSession,
+    *,
+    fund: Fund,
+    investor: Investor,
+    period_start: dt.date,
+    period_end: dt.date,
+) -> Statement:
+    quantum = money.quantum(fund.currency)
+    commitment = (await fund_repository.commitments(session, fund_id=fund.id)).get(
+        investor.id, ZERO
+    )
+    earlier = await _sums(
+        session, fund.id, investor.id, since=None, until=period_start - dt.timedelta(days=1)
+    )
+    during = await _sums(session, fund.id, investor.id, since=period_start, until=period_end)
+    to_date = await _sums(session, fund.id, investor.id, since=None, until=period_end)
+    opening, change = _capital(earlier), _capital(during)
+    distributed = to_date.get(EntryKind.distribution, ZERO) + to_date.get(
+        EntryKind.recallable_distribution, ZERO
+    )
+    contributed = to_date.get(EntryKind.contribution, ZERO)
+    recallable = to_date.get(EntryKind.recallable_distribution, ZERO)
+    return Statement(
+        fund_name=fund.name,
+        currency=fund.currency,
+        investor_name=investor.name,
+        period_start=period_start,
+        period_end=period_end,
+        commitment=commitment.quantize(quantum),
+        opening=opening.quantize(quantum),
+        movements=[
+            (label, (sign * during.get(kind, ZERO)).quantize(quantum))
+            for kind, (label, sign) in CAPITAL_SIGN.items()
+        ],
+        closing=(opening + change).quantize(quantum),
+        contributed_to_date=contributed.quantize(quantum),
+        paid_in_to_date=to_date.get(EntryKind.payment, ZERO).quantize(quantum),
+        distributed_to_date=distributed.quantize(quantum),
+        unfunded=(commitment - contributed + recallable).quantize(quantum),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class AllocationRow:
+    investor: str
+    deal: str
+    company: str
+    amount: Decimal
+
+
+async def allocation_count(session: AsyncSession, *, fund_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count()).select_from(Allocation).where(Allocation.fund_id == fund_id)
+    )
+    return int(count or 0)
+
+
+async def allocation_batches(
+    session: AsyncSession, *, fund_id: uuid.UUID, batch: int = 2000
+) -> AsyncIterator[list[AllocationRow]]:
+    """Every allocation of the fund in key order, in batches, through a server-side cursor:
+    a fund of millions of allocations never sits in memory."""
+    statement = (
+        sa.select(Investor.name, Deal.name, Deal.company, Allocation.amount)
+        .join(Investor, Investor.id == Allocation.investor_id)
+        .join(Deal, (Deal.id == Allocation.deal_id) & (Deal.fund_id == Allocation.fund_id))
+        .where(Allocation.fund_id == fund_id)
+        .order_by(Allocation.investor_id, Allocation.deal_id)
+        .execution_options(yield_per=batch)
+    )
+    result = await session.stream(statement)
+    async for rows in result.partitions(batch):
+        yield [AllocationRow(r[0], r[1], r[2] or "", r[3]) for r in rows]

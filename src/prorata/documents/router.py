@@ -1,0 +1,114 @@
+"""Routes of documents and reports.
+
+The investor role gets 403 here for now: users are not linked to an investor row yet
+(`memberships.investor_id` is coming), so no route could tell an LP's own documents apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from prorata import errors, storage
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.documents import service as document_service
+from prorata.documents.schemas import DocumentOut, ReportCreate
+from prorata.pagination import Page, PageQuery
+from prorata.routing import ApiRoute
+from prorata.storage import BlobStore
+from prorata.tenant_jobs.schemas import JobOut
+
+router = APIRouter(route_class=ApiRoute, tags=["documents"])
+PRESIGNED_FOR = dt.timedelta(minutes=5)
+
+
+async def _opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The stream with its first chunk already read: a missing object is a 404 problem now,
+    not a response cut short after its headers."""
+    try:
+        first = await anext(chunks)
+    except storage.BlobNotFound:
+        raise errors.NotFound("the document's file is missing from the object store") from None
+    except StopAsyncIteration:
+        first = b""
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return rest()
+
+
+@router.post(
+    "/funds/{fund_id}/reports",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Render a report (a job: follow it at /jobs/{id}, or on the fund's event stream)",
+)
+async def request_report(
+    fund_id: uuid.UUID,
+    body: ReportCreate,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> JobOut:
+    job = await document_service.request_report(
+        session, actor=principal, fund_id=fund_id, data=body
+    )
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return JobOut.model_validate(job)
+
+
+@router.get("/documents", summary="Documents: notices, statements, reports")
+async def list_documents(
+    session: TenantSession,
+    page: PageQuery,
+    fund_id: Annotated[uuid.UUID | None, Query()] = None,
+    call_id: Annotated[uuid.UUID | None, Query()] = None,
+    investor_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[DocumentOut]:
+    return await document_service.page(
+        session, params=page, fund_id=fund_id, call_id=call_id, investor_id=investor_id
+    )
+
+
+@router.get("/documents/{document_id}", summary="A document's metadata (kind, size, SHA-256)")
+async def get_document(document_id: uuid.UUID, session: TenantSession) -> DocumentOut:
+    document, blob = await document_service.get(session, document_id=document_id)
+    return document_service.view(document, blob)
+
+
+@router.get(
+    "/documents/{document_id}/content",
+    summary="The PDF (streamed, or a redirect to a short-lived signed URL on S3)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        307: {"description": "A signed URL valid for a few minutes (object storage on S3)"},
+    },
+)
+async def document_content(
+    document_id: uuid.UUID, request: Request, session: TenantSession
+) -> Response:
+    document, blob = await document_service.ready_blob(session, document_id=document_id)
+    store: BlobStore = request.app.state.blobs
+    url = await store.presigned_url(blob.key, expires_in=PRESIGNED_FOR)
+    if url is not None:
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return StreamingResponse(
+        await _opened(store.stream(blob.key)),
+        media_type=blob.content_type,
+        headers={
+            "Content-Length": str(blob.size),
+            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "ETag": f'"{blob.sha256}"',
+        },
+    )

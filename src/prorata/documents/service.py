@@ -1,0 +1,179 @@
+"""Rules of documents: notices start when a call is issued, reports on request; reading them.
+
+Rendering happens in the worker (`documents.tasks`); this module only records and enqueues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import audit, errors, storage
+from prorata.capital_calls.models import CapitalCall
+from prorata.documents import tasks as document_tasks
+from prorata.documents.models import Document, DocumentKind, DocumentStatus
+from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.pagination import Page, PageParams, keyset
+from prorata.tenancy import Principal
+from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.models import TenantJob
+
+PDF = "application/pdf"
+KIND_OF_REPORT = {
+    ReportKind.allocations: DocumentKind.allocations_report,
+    ReportKind.capital_account_statement: DocumentKind.capital_account_statement,
+}
+
+
+async def on_call_issued(
+    session: AsyncSession, *, actor: Principal, call: CapitalCall
+) -> TenantJob:
+    """One notice per investor, rendered by a job enqueued in the issuing transaction."""
+    return await job_service.start(
+        session,
+        document_tasks.render_call_notices,
+        org_id=call.org_id,
+        kind="call.notices",
+        fund_id=call.fund_id,
+        created_by=actor.user_id,
+        call_id=str(call.id),
+    )
+
+
+async def request_report(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: ReportCreate
+) -> TenantJob:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    period_start = None
+    filename = f"allocations-{data.as_of.isoformat()}.pdf"
+    if data.kind is ReportKind.capital_account_statement:
+        if data.investor_id is None:
+            raise errors.RuleViolation("a capital account statement needs an investor_id")
+        if not await fund_repository.commitment_exists(
+            session, fund_id=fund.id, investor_id=data.investor_id
+        ):
+            raise errors.RuleViolation("investor_id: no commitment to this fund")
+        period_start = data.period_start or dt.date(data.as_of.year, 1, 1)
+        if period_start > data.as_of:
+            raise errors.RuleViolation("period_start must not be after as_of")
+        filename = f"capital-account-{period_start.isoformat()}-{data.as_of.isoformat()}.pdf"
+    document = Document(
+        org_id=actor.org_id,
+        fund_id=fund.id,
+        kind=KIND_OF_REPORT[data.kind],
+        status=DocumentStatus.pending,
+        investor_id=data.investor_id if period_start else None,
+        period_start=period_start,
+        as_of=data.as_of,
+        filename=filename,
+        requested_by=actor.user_id,
+    )
+    session.add(document)
+    await session.flush()
+    job = await job_service.start(
+        session,
+        document_tasks.render_report,
+        org_id=actor.org_id,
+        kind=f"report.{data.kind}",
+        fund_id=fund.id,
+        created_by=actor.user_id,
+        document_id=document.id,
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="report.request",
+        entity="document",
+        entity_id=document.id,
+        after={"kind": str(data.kind), "as_of": data.as_of.isoformat(), "job_id": str(job.id)},
+    )
+    return job
+
+
+async def get(
+    session: AsyncSession, *, document_id: uuid.UUID
+) -> tuple[Document, storage.Blob | None]:
+    row = (
+        await session.execute(
+            sa.select(Document, storage.Blob)
+            .outerjoin(storage.Blob, storage.Blob.id == Document.blob_id)
+            .where(Document.id == document_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound("no such document")
+    return row[0], row[1]
+
+
+def view(document: Document, blob: storage.Blob | None) -> DocumentOut:
+    return DocumentOut(
+        id=document.id,
+        kind=document.kind,
+        status=document.status,
+        fund_id=document.fund_id,
+        call_id=document.call_id,
+        investor_id=document.investor_id,
+        period_start=document.period_start,
+        as_of=document.as_of,
+        filename=document.filename,
+        content_type=blob.content_type if blob else None,
+        size=blob.size if blob else None,
+        sha256=blob.sha256 if blob else None,
+        pages=document.pages,
+        created_at=document.created_at,
+        ready_at=document.ready_at,
+    )
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    params: PageParams,
+    fund_id: uuid.UUID | None,
+    call_id: uuid.UUID | None,
+    investor_id: uuid.UUID | None,
+) -> Page[DocumentOut]:
+    statement = sa.select(Document)
+    for column, value in (
+        (Document.fund_id, fund_id),
+        (Document.call_id, call_id),
+        (Document.investor_id, investor_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    documents = await keyset(session, statement, key=[Document.id], params=params, item=lambda d: d)
+    blobs = {
+        blob.id: blob
+        for blob in await session.scalars(
+            sa.select(storage.Blob).where(
+                storage.Blob.id.in_([d.blob_id for d in documents.items if d.blob_id])
+            )
+        )
+    }
+    return Page[DocumentOut](
+        items=[view(d, blobs.get(d.blob_id) if d.blob_id else None) for d in documents.items],
+        next_cursor=documents.next_cursor,
+    )
+
+
+async def ready_blob(
+    session: AsyncSession, *, document_id: uuid.UUID
+) -> tuple[Document, storage.Blob]:
+    document, blob = await get(session, document_id=document_id)
+    if document.status is not DocumentStatus.ready or blob is None:
+        raise errors.Conflict(f"the document is {document.status}, not ready yet")
+    return document, blob
+
+
+async def attachment(
+    session: AsyncSession, store: storage.BlobStore, *, document_id: uuid.UUID
+) -> tuple[str, bytes]:
+    """A small document's file name and bytes, to attach to a message (notices are a page)."""
+    document, blob = await ready_blob(session, document_id=document_id)
+    return document.filename, await store.read(blob.key)

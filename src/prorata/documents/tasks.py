@@ -1,0 +1,260 @@
+"""Rendering jobs. The PDF code (`documents.render`, `prorata.pdf`, reportlab) is imported inside
+the tasks, so the web process, which only enqueues them, never loads it.
+
+Both tasks are idempotent (at-least-once delivery): notices already rendered for a call are
+skipped (one per investor per call, by constraint), and a report already ready is left alone.
+CPU-bound rendering runs in a thread, so the worker's event loop keeps sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from procrastinate import JobContext, RetryStrategy
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import announce, db, jobs, storage
+from prorata.capital_calls.models import CapitalCall
+from prorata.documents import content
+from prorata.documents.models import Document, DocumentKind, DocumentStatus
+from prorata.funds.models import Fund
+from prorata.ids import new_id
+from prorata.investors.models import Investor
+from prorata.notifications import service as notification_service
+from prorata.orgs.models import User
+from prorata.tenant_jobs import service as job_service
+
+PDF = "application/pdf"
+NOTICE_BATCH = 50
+RETRY = RetryStrategy(max_attempts=2, exponential_wait=5)
+
+
+@jobs.app.task(
+    name="documents.render_call_notices", queue="documents", pass_context=True, retry=RETRY
+)
+async def render_call_notices(
+    context: JobContext, org_id: str, tenant_job_id: str, call_id: str
+) -> None:
+    async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        sessions = jobs.sessions_of(context)
+        tenant = uuid.UUID(org_id)
+        async with db.tenant_transaction(sessions, tenant) as session:
+            call = await session.get_one(CapitalCall, uuid.UUID(call_id))
+            notices = await content.call_notices(session, call=call)
+            done = set(
+                await session.scalars(
+                    sa.select(Document.investor_id).where(Document.call_id == call.id)
+                )
+            )
+        todo = [n for n in notices if n.investor_id not in done]
+        for start in range(0, len(todo), NOTICE_BATCH):
+            batch = todo[start : start + NOTICE_BATCH]
+            await _store_notices(context, tenant, call, batch)
+            await job.progress(len(done) + start + len(batch), len(notices))
+        async with db.tenant_transaction(sessions, tenant) as session:
+            await announce.announce(
+                session,
+                org_id=tenant,
+                fund_id=call.fund_id,
+                kind="notices.ready",
+                data={"call_id": call_id, "documents": len(notices), "job_id": tenant_job_id},
+            )
+
+
+async def _store_notices(
+    context: JobContext, org_id: uuid.UUID, call: CapitalCall, notices: list[content.Notice]
+) -> None:
+    from prorata.documents import render
+
+    files = await asyncio.to_thread(lambda: [render.notice_pdf(n) for n in notices])
+    blobs = jobs.blobs_of(context)
+    async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
+        for notice, data in zip(notices, files, strict=True):
+            blob = await storage.save(
+                session,
+                blobs,
+                org_id=org_id,
+                purpose="documents",
+                source=data,
+                content_type=PDF,
+                suffix=".pdf",
+            )
+            document_id = await session.scalar(
+                insert(Document)
+                .values(
+                    id=new_id(),
+                    org_id=org_id,
+                    fund_id=call.fund_id,
+                    kind=DocumentKind.call_notice,
+                    status=DocumentStatus.ready,
+                    call_id=call.id,
+                    investor_id=notice.investor_id,
+                    as_of=call.notice_date,
+                    filename=f"call-notice-{notice.reference}-{str(notice.investor_id)[:8]}.pdf",
+                    blob_id=blob.id,
+                    pages=1,
+                    ready_at=sa.func.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["call_id", "investor_id"])
+                .returning(Document.id)
+            )
+            if document_id is not None and notice.email:
+                await notification_service.queue_email(
+                    session,
+                    org_id=org_id,
+                    kind="call_notice",
+                    recipient=notice.email,
+                    subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
+                    body=_notice_mail(notice),
+                    document_id=document_id,
+                )
+
+
+def _notice_mail(notice: content.Notice) -> str:
+    return (
+        f"Dear {notice.investor_name},\n\n"
+        f"{notice.fund_name} calls capital: {notice.total:,} {notice.currency} is due on "
+        f"{notice.due_date.isoformat()}.\n"
+        f"Your notice ({notice.reference}) is attached, with the wire instructions.\n"
+    )
+
+
+@jobs.app.task(name="documents.render_report", queue="documents", pass_context=True, retry=RETRY)
+async def render_report(
+    context: JobContext, org_id: str, tenant_job_id: str, document_id: str
+) -> None:
+    async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        try:
+            await _render_report(context, job, uuid.UUID(org_id), uuid.UUID(document_id))
+        except Exception as exc:
+            if context.task.get_retry_exception(exc, context.job) is None:
+                await _set_document(
+                    context, uuid.UUID(org_id), uuid.UUID(document_id), status=DocumentStatus.failed
+                )
+            raise
+
+
+async def _set_document(
+    context: JobContext, org_id: uuid.UUID, document_id: uuid.UUID, **values: Any
+) -> None:
+    async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
+        await session.execute(
+            sa.update(Document).where(Document.id == document_id).values(**values)
+        )
+
+
+async def _render_report(
+    context: JobContext, job: job_service.Running, org_id: uuid.UUID, document_id: uuid.UUID
+) -> None:
+    sessions = jobs.sessions_of(context)
+    async with db.tenant_transaction(sessions, org_id) as session:
+        document = await session.get_one(Document, document_id)
+        if document.status is DocumentStatus.ready:
+            return
+        fund = await session.get_one(Fund, document.fund_id)
+    with tempfile.TemporaryFile() as out:
+        if document.kind is DocumentKind.allocations_report:
+            pages = await _allocations(context, job, fund, document, out)
+        else:
+            pages = await _statement(context, fund, document, out)
+        out.seek(0)
+        async with db.tenant_transaction(sessions, org_id) as session:
+            blob = await storage.save(
+                session,
+                jobs.blobs_of(context),
+                org_id=org_id,
+                purpose="documents",
+                source=out,
+                content_type=PDF,
+                suffix=".pdf",
+            )
+            await session.execute(
+                sa.update(Document)
+                .where(Document.id == document_id)
+                .values(
+                    status=DocumentStatus.ready,
+                    blob_id=blob.id,
+                    pages=pages,
+                    ready_at=sa.func.now(),
+                )
+            )
+            await _report_ready(session, document, job)
+
+
+async def _allocations(
+    context: JobContext,
+    job: job_service.Running,
+    fund: Fund,
+    document: Document,
+    out: Any,
+) -> int:
+    from prorata.documents import render
+
+    async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
+        total = await content.allocation_count(session, fund_id=fund.id)
+        assert document.as_of is not None
+        report = render.AllocationsReport(
+            out,
+            fund_name=fund.name,
+            currency=fund.currency,
+            as_of=document.as_of,
+            total_rows=total,
+        )
+        async for batch in content.allocation_batches(session, fund_id=fund.id):
+            await asyncio.to_thread(report.rows, batch)
+            await job.progress(report.count, total)
+    return await asyncio.to_thread(report.finish)
+
+
+async def _statement(context: JobContext, fund: Fund, document: Document, out: Any) -> int:
+    from prorata.documents import render
+
+    assert document.investor_id
+    assert document.period_start
+    assert document.as_of
+    async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
+        investor = await session.get_one(Investor, document.investor_id)
+        statement = await content.statement(
+            session,
+            fund=fund,
+            investor=investor,
+            period_start=document.period_start,
+            period_end=document.as_of,
+        )
+    out.write(await asyncio.to_thread(render.statement_pdf, statement))
+    return 1
+
+
+async def _report_ready(
+    session: AsyncSession, document: Document, job: job_service.Running
+) -> None:
+    """Tell live clients and webhooks, and mail the user who asked for it."""
+    await announce.announce(
+        session,
+        org_id=document.org_id,
+        fund_id=document.fund_id,
+        kind="report.ready",
+        data={
+            "document_id": str(document.id),
+            "kind": str(document.kind),
+            "job_id": str(job.job_id),
+        },
+    )
+    email = await session.scalar(sa.select(User.email).where(User.id == document.requested_by))
+    if email:
+        await notification_service.queue_email(
+            session,
+            org_id=document.org_id,
+            kind="report_ready",
+            recipient=email,
+            subject=f"Your report is ready: {document.filename}",
+            body=(
+                f"The report you asked for is ready: {document.filename}.\n"
+                f"Download it with GET /api/v1/documents/{document.id}/content.\n"
+            ),
+        )

@@ -1,0 +1,94 @@
+"""The sending job: one outbox row → one message, retried with backoff, marked sent once.
+
+At-least-once: a crash between the server's acceptance and marking the row sent sends the
+message again on retry; its Message-ID (from the row id) is the same, so mail clients and
+servers that deduplicate see one message.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+import uuid
+
+import sqlalchemy as sa
+from procrastinate import JobContext, RetryStrategy
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import db, jobs, logs, mail, storage
+from prorata.notifications.models import EmailMessage, EmailStatus
+
+MAX_ATTEMPTS = 6
+
+
+def build(
+    row: EmailMessage, *, sender: str, attachment: tuple[str, bytes] | None
+) -> email.message.EmailMessage:
+    message = email.message.EmailMessage()
+    message["From"] = sender
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Date"] = email.utils.format_datetime(row.created_at)
+    message["Message-ID"] = f"<{row.id}@prorata>"
+    message.set_content(row.body)
+    if attachment is not None:
+        filename, content = attachment
+        message.add_attachment(content, maintype="application", subtype="pdf", filename=filename)
+    return message
+
+
+@jobs.app.task(
+    name="notifications.send_email",
+    queue="notifications",
+    pass_context=True,
+    retry=RetryStrategy(
+        max_attempts=MAX_ATTEMPTS - 1, exponential_wait=4
+    ),  # retries after the first
+)
+async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
+    settings = jobs.settings_of(context)
+    sessions = jobs.sessions_of(context)
+    tenant = uuid.UUID(org_id)
+    async with db.tenant_transaction(sessions, tenant) as session:
+        row = await session.get(EmailMessage, uuid.UUID(message_id))
+        if row is None or row.status is EmailStatus.sent:
+            return
+        attachment = await _attachment(session, jobs.blobs_of(context), row)
+    try:
+        await mail.send(settings, build(row, sender=settings.mail_from, attachment=attachment))
+    except Exception as exc:
+        will_retry = context.task.get_retry_exception(exc, context.job) is not None
+        error = logs.Redactor(settings.secret_values()).scrub(f"{type(exc).__name__}: {exc}")
+        await _record(
+            sessions,
+            tenant,
+            row.id,
+            status=EmailStatus.pending if will_retry else EmailStatus.failed,
+            last_error=error[:1000],
+        )
+        raise
+    await _record(sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now())
+
+
+async def _attachment(
+    session: AsyncSession, store: storage.BlobStore, row: EmailMessage
+) -> tuple[str, bytes] | None:
+    if row.document_id is None:
+        return None
+    from prorata.documents import service as document_service  # documents queue mail
+
+    return await document_service.attachment(session, store, document_id=row.document_id)
+
+
+async def _record(
+    sessions: async_sessionmaker[AsyncSession],
+    org_id: uuid.UUID,
+    message_id: uuid.UUID,
+    **values: object,
+) -> None:
+    async with db.tenant_transaction(sessions, org_id) as session:
+        await session.execute(
+            sa.update(EmailMessage)
+            .where(EmailMessage.id == message_id)
+            .values(attempts=EmailMessage.attempts + 1, **values)
+        )

@@ -1,0 +1,29 @@
+"""Routes of jobs: read one (any role that reads the fund register), retry a failed one (admin)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.routing import ApiRoute
+from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.schemas import JobOut
+
+router = APIRouter(route_class=ApiRoute, tags=["jobs"])
+
+
+@router.get("/jobs/{job_id}", summary="A job: status, progress, attempts, last error")
+async def get_job(job_id: uuid.UUID, session: TenantSession) -> JobOut:
+    return JobOut.model_validate(await job_service.get(session, job_id=job_id))
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    summary="Retry a failed job (one more attempt; its record is kept)",
+)
+async def retry_job(
+    job_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> JobOut:
+    return JobOut.model_validate(await job_service.retry(session, actor=principal, job_id=job_id))

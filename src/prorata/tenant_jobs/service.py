@@ -1,0 +1,184 @@
+"""Tenant jobs: started in the caller's transaction, tracked by the worker, read through RLS.
+
+`start` enqueues a task and records it for the tenant in one transaction. The task wraps its
+work in `running`, which records each attempt, progress and the last error, publishes progress
+to live clients, and after the last failed attempt leaves the job `failed`, visible, until an
+admin retries it (`retry`: the same queue job, one more attempt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import procrastinate
+import sqlalchemy as sa
+from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import announce, audit, db, errors, events, jobs, logs
+from prorata.ids import new_id
+from prorata.tenancy import Principal
+from prorata.tenant_jobs.models import JobStatus, TenantJob
+
+ERROR_LIMIT = 1000
+
+
+async def start(
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any],
+    *,
+    org_id: uuid.UUID,
+    kind: str,
+    fund_id: uuid.UUID | None = None,
+    created_by: uuid.UUID | None = None,
+    document_id: uuid.UUID | None = None,
+    **ids: Any,
+) -> TenantJob:
+    """Enqueue `task(org_id=…, tenant_job_id=…, [document_id=…,] **ids)` and record it for the
+    tenant, both in `session`'s transaction."""
+    job_id = new_id()
+    if document_id is not None:
+        ids["document_id"] = str(document_id)
+    queue_job_id = await jobs.defer(
+        session, task, org_id=str(org_id), tenant_job_id=str(job_id), **ids
+    )
+    job = TenantJob(
+        id=job_id,
+        org_id=org_id,
+        fund_id=fund_id,
+        kind=kind,
+        queue_job_id=queue_job_id,
+        status=JobStatus.queued,
+        progress=0,
+        attempts=0,
+        document_id=document_id,
+        created_by=created_by,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get(session: AsyncSession, *, job_id: uuid.UUID, for_update: bool = False) -> TenantJob:
+    statement = sa.select(TenantJob).where(TenantJob.id == job_id)
+    if for_update:
+        statement = statement.with_for_update()
+    job = (await session.scalars(statement)).one_or_none()
+    if job is None:
+        raise errors.NotFound("no such job")
+    return job
+
+
+async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -> TenantJob:
+    """A failed job goes back to the queue for one more attempt (its record is kept)."""
+    job = await get(session, job_id=job_id, for_update=True)
+    if job.status is not JobStatus.failed:
+        raise errors.Conflict(f"only a failed job can be retried; this job is {job.status}")
+    await jobs.requeue(session, job.queue_job_id)
+    job.status = JobStatus.queued
+    job.finished_at = None
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="job.retry",
+        entity="job",
+        entity_id=job.id,
+        after={"kind": job.kind, "attempts": job.attempts},
+    )
+    await _publish(session, job)
+    return job
+
+
+def event_data(job: TenantJob) -> dict[str, Any]:
+    return {
+        "job_id": str(job.id),
+        "kind": job.kind,
+        "status": str(job.status),
+        "progress": job.progress,
+        "document_id": str(job.document_id) if job.document_id else None,
+    }
+
+
+async def _publish(session: AsyncSession, job: TenantJob) -> None:
+    await events.publish(
+        session, org_id=job.org_id, fund_id=job.fund_id, kind="job.progress", data=event_data(job)
+    )
+
+
+class Running:
+    """The worker's handle on the tenant job it runs: reports progress in short transactions
+    of their own (the task's work transaction commits only at the end)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, org_id: uuid.UUID, job_id: uuid.UUID
+    ) -> None:
+        self.sessions = sessions
+        self.org_id = org_id
+        self.job_id = job_id
+        self._percent = -1
+
+    async def update(self, **values: Any) -> TenantJob:
+        async with db.tenant_transaction(self.sessions, self.org_id) as session:
+            job = await get(session, job_id=self.job_id, for_update=True)
+            for name, value in values.items():
+                setattr(job, name, value)
+            await session.flush()
+            await session.refresh(job)
+            await _publish(session, job)
+            if job.status is JobStatus.failed:
+                await announce.announce(
+                    session,
+                    org_id=job.org_id,
+                    fund_id=job.fund_id,
+                    kind="job.failed",
+                    data=event_data(job),
+                )
+            return job
+
+    async def progress(self, done: int, total: int) -> None:
+        """Record `done` of `total` as a percentage (0–99: 100 is for success only); only
+        changes of a whole percent are written and published."""
+        percent = min(99, done * 100 // total) if total > 0 else 0
+        if percent != self._percent:
+            self._percent = percent
+            await self.update(progress=percent)
+
+
+def _describe(exc: BaseException, context: JobContext) -> str:
+    redactor = logs.Redactor(jobs.settings_of(context).secret_values())
+    return redactor.scrub(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    context: JobContext, *, org_id: str, tenant_job_id: str
+) -> AsyncIterator[Running]:
+    """Wrap one attempt of a tenant job: status, attempts, progress, last error."""
+    tracker = Running(
+        jobs.sessions_of(context), org_id=uuid.UUID(org_id), job_id=uuid.UUID(tenant_job_id)
+    )
+    async with db.tenant_transaction(tracker.sessions, tracker.org_id) as session:
+        job = await get(session, job_id=tracker.job_id, for_update=True)
+        job.status = JobStatus.running
+        job.attempts += 1
+        job.started_at = sa.func.now()
+        job.finished_at = None
+        await session.flush()
+        await session.refresh(job)
+        await _publish(session, job)
+    try:
+        yield tracker
+    except Exception as exc:
+        will_retry = context.task.get_retry_exception(exc, context.job) is not None
+        await tracker.update(
+            status=JobStatus.queued if will_retry else JobStatus.failed,
+            last_error=_describe(exc, context),
+            finished_at=None if will_retry else sa.func.now(),
+        )
+        raise
+    await tracker.update(status=JobStatus.succeeded, progress=100, finished_at=sa.func.now())

@@ -1,0 +1,68 @@
+"""Routes of webhooks (admins: they name where the organisation's data is sent)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.pagination import Page, PageQuery
+from prorata.routing import ApiRoute
+from prorata.webhooks import service as webhook_service
+from prorata.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
+
+router = APIRouter(route_class=ApiRoute, tags=["webhooks"])
+
+
+@router.post(
+    "/webhooks",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a webhook (its signing secret is shown once)",
+)
+async def create_webhook(
+    body: WebhookCreate, principal: CurrentPrincipal, session: TenantSession
+) -> WebhookCreated:
+    webhook, secret = await webhook_service.create(session, actor=principal, data=body)
+    return WebhookCreated(
+        id=webhook.id,
+        url=webhook.url,
+        events=webhook.events,
+        created_at=webhook.created_at,
+        secret=secret,
+    )
+
+
+@router.get("/webhooks", summary="Webhooks of the organisation (never their secrets)")
+async def list_webhooks(session: TenantSession, page: PageQuery) -> Page[WebhookOut]:
+    webhooks = await webhook_service.page(session, params=page)
+    return Page[WebhookOut](
+        items=[WebhookOut.model_validate(w) for w in webhooks.items],
+        next_cursor=webhooks.next_cursor,
+    )
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a webhook and its delivery records",
+)
+async def delete_webhook(
+    webhook_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> Response:
+    await webhook_service.delete(session, actor=principal, webhook_id=webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="Deliveries of a webhook: status, attempts, last response or error",
+)
+async def list_deliveries(
+    webhook_id: uuid.UUID, session: TenantSession, page: PageQuery
+) -> Page[DeliveryOut]:
+    deliveries = await webhook_service.deliveries(session, webhook_id=webhook_id, params=page)
+    return Page[DeliveryOut](
+        items=[DeliveryOut.model_validate(d) for d in deliveries.items],
+        next_cursor=deliveries.next_cursor,
+    )

@@ -1,0 +1,151 @@
+"""Real servers on loopback for tests: a worker process, a webhook receiver, an SMTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
+
+
+@contextlib.contextmanager
+def worker(
+    database: TestDatabase, log: Path | None = None, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A `prorata worker` process on the test database, stopped (SIGTERM) on exit. Its data
+    directory (object store, mail files) is beside its log unless the caller names one."""
+    values = {
+        "PRORATA_DATA_DIR": str((log.parent if log else Path(tempfile.mkdtemp())) / "var"),
+        "PRORATA_APP_DATABASE_URL": database.app_url,
+        "PRORATA_JOB_MODULES": "tests.job_tasks",
+        "PRORATA_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = prorata_process("worker", env=process_env(**values), output=log)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclasses.dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 recording every POST; answers from `statuses` in turn (the
+    last one repeats), with a Location header on redirects."""
+
+    def __init__(self, statuses: list[int] | None = None, location: str = "") -> None:
+        self.requests: list[Received] = []
+        self.statuses = list(statuses or [200])
+        self.location = location
+        self.port = free_port()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
+                status = (
+                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                )
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/prorata"
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """aiosmtpd's handler: keeps every message accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[Envelope] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; yields its port and mailbox."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, mailbox
+    finally:
+        controller.stop()
+
+
+@contextlib.contextmanager
+def web(database: TestDatabase, log: Path, **env: str) -> Iterator[str]:
+    """A `prorata web` process over real HTTP (streaming responses need a real server);
+    yields its base URL."""
+    port = free_port()
+    values = {
+        "PRORATA_APP_DATABASE_URL": database.app_url,
+        "PRORATA_PORT": str(port),
+        "PRORATA_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = prorata_process("web", env=process_env(**values), output=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/api/system/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=60, what="the web process")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,121 @@
+"""Live events over SSE: one fund of one organisation per stream, fed by LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import events
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+from tests.servers import web
+from tests.support import TestDatabase, bearer
+
+
+async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """Parse `event:`/`data:` frames (comments and `retry:` are skipped)."""
+    kind: str | None = None
+    async for line in lines:
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind is not None:
+            yield {"kind": kind, "data": json.loads(line.removeprefix("data: "))}
+            kind = None
+
+
+async def _publish(
+    sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID, fund_id: str, marker: str
+) -> None:
+    async with sessions() as session, session.begin():
+        await events.publish(
+            session,
+            org_id=org_id,
+            fund_id=uuid.UUID(fund_id),
+            kind="test.marker",
+            data={"marker": marker},
+        )
+
+
+async def test_a_stream_carries_its_funds_events_and_no_one_elses(
+    database: TestDatabase,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    with web(database, tmp_path / "web.log") as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            mine = FundApi(client, org.api_key)
+            fund, sibling = await mine.fund(), await mine.fund()
+            [investor] = await mine.investors_with(fund, ["1000.00"])
+            theirs = await FundApi(client, other_org.api_key).fund()
+            stream = client.stream(
+                "GET", f"/api/v1/funds/{fund}/events", headers=bearer(org.api_key)
+            )
+            async with stream as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                lines = response.aiter_lines()
+                assert await anext(lines) == "retry: 3000"  # subscribed from here on
+                await _publish(sessions, org.org_id, sibling, "sibling fund")
+                await _publish(sessions, other_org.org_id, theirs, "other org")
+                await _publish(sessions, other_org.org_id, fund, "other org, our fund id")
+                await _publish(sessions, org.org_id, fund, "ours")
+                call = await mine.draft(fund, [{"purpose": "management_fee", "amount": "5.00"}])
+                await mine.issue(fund, call["id"])
+                received = []
+                async with asyncio.timeout(20):
+                    async for frame in _frames(lines):
+                        received.append(frame)
+                        if frame["kind"] == "call.issued":
+                            break
+    assert [frame["kind"] for frame in received] == ["test.marker", "call.issued"]
+    assert received[0]["data"] == {"marker": "ours"}
+    assert received[1]["data"]["call_id"] == call["id"]
+    assert received[1]["data"]["amount"] == "5.00"
+    assert investor
+
+
+async def test_another_orgs_fund_stream_is_not_found(
+    app: Any, org: NewOrg, other_org: NewOrg
+) -> None:
+    async with AsyncClient(
+        transport=ASGITransport(app=app), base_url="http://prorata.test"
+    ) as client:
+        fund = await FundApi(client, org.api_key).fund()
+        response = await client.get(
+            f"/api/v1/funds/{fund}/events", headers=bearer(other_org.api_key)
+        )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_stream_ends_after_its_lifetime_and_frees_its_slot(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    env = {"PRORATA_EVENTS_STREAM_SECONDS": "4", "PRORATA_EVENTS_MAX_STREAMS": "1"}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with client.stream("GET", path, headers=bearer(org.api_key)) as first:
+                # One iterator for the whole stream: an abandoned one closes the connection.
+                lines = first.aiter_lines()
+                assert await anext(lines) == "retry: 3000"
+                busy = await client.get(path, headers=bearer(org.api_key))
+                assert busy.status_code == 503  # one stream per process in this configuration
+                assert busy.headers["retry-after"] == "5"
+                async with asyncio.timeout(15):
+                    rest = [line async for line in lines]
+            assert not [line for line in rest if line.startswith(("event:", "data:"))]
+            async with asyncio.timeout(10):
+                again = await client.get(path, headers=bearer(org.api_key))
+            assert again.status_code == 200  # the first stream ended and released its slot
+            assert again.text.startswith("retry: 3000")

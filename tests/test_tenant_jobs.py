@@ -1,0 +1,106 @@
+"""Tenant jobs: recorded per organisation behind RLS, tracked by the worker (attempts, progress,
+last error), failed jobs kept and retried by an admin."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata import db
+from prorata.orgs.models import Role
+from prorata.orgs.service import NewOrg
+from prorata.tenant_jobs import service as job_service
+from tests import job_tasks
+from tests.fund_support import FundApi
+from tests.servers import worker
+from tests.support import TestDatabase, bearer, eventually
+
+
+async def _start(
+    sessions: async_sessionmaker[AsyncSession], org: NewOrg, fund_id: str, directory: Path
+) -> str:
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        job = await job_service.start(
+            session,
+            job_tasks.tracked,
+            org_id=org.org_id,
+            kind="test.tracked",
+            fund_id=uuid.UUID(fund_id),
+            directory=str(directory),
+        )
+    return str(job.id)
+
+
+async def _job(client: AsyncClient, api_key: str, job_id: str) -> Any:
+    response = await client.get(f"/api/v1/jobs/{job_id}", headers=bearer(api_key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    role_keys: dict[Role, str],
+    tmp_path: Path,
+) -> None:
+    fund_id = await FundApi(client, org.api_key).fund()
+    job_id = await _start(sessions, org, fund_id, tmp_path)
+    queued = await _job(client, role_keys[Role.viewer], job_id)
+    assert (queued["status"], queued["attempts"], queued["progress"]) == ("queued", 0, 0)
+    assert queued["kind"] == "test.tracked"
+    assert queued["fund_id"] == fund_id
+
+    async def failed() -> bool:
+        return bool((await _job(client, org.api_key, job_id))["status"] == "failed")
+
+    with worker(database, log=tmp_path / "worker.log") as process:
+        await eventually(failed, timeout=60, what="all three attempts to fail")
+        # The worker yields the CPU to the web process (PRORATA_WORKER_NICE, default 10).
+        assert psutil.Process(process.pid).nice() == os.nice(0) + 10
+        job = await _job(client, org.api_key, job_id)
+        assert job["attempts"] == 3  # the first run and the retry strategy's two retries
+        assert job["last_error"].startswith("RuntimeError: render failed")
+        assert "prorata-dev-app-password" not in job["last_error"]  # secrets are redacted
+        assert job["finished_at"] is not None
+
+        path = f"/api/v1/jobs/{job_id}/retry"
+        assert (await client.post(path, headers=bearer(role_keys[Role.manager]))).status_code == 403
+        (tmp_path / "release").write_text("go")
+        retried = await client.post(path, headers=bearer(role_keys[Role.admin]))
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["status"] == "queued"
+
+        async def succeeded() -> bool:
+            return bool((await _job(client, org.api_key, job_id))["status"] == "succeeded")
+
+        await eventually(succeeded, timeout=60, what="the retried job to succeed")
+    job = await _job(client, org.api_key, job_id)
+    assert (job["attempts"], job["progress"]) == (4, 100)
+    again = await client.post(path, headers=bearer(org.api_key))
+    assert again.status_code == 409  # only failed jobs are retried
+
+
+async def test_another_orgs_job_is_not_found(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    fund_id = await FundApi(client, org.api_key).fund()
+    job_id = await _start(sessions, org, fund_id, tmp_path)
+    assert (await _job(client, org.api_key, job_id))["id"] == job_id
+    for method, path in (
+        ("GET", f"/api/v1/jobs/{job_id}"),
+        ("POST", f"/api/v1/jobs/{job_id}/retry"),
+    ):
+        response = await client.request(method, path, headers=bearer(other_org.api_key))
+        assert response.status_code == 404, (method, response.text)
