@@ -24,6 +24,7 @@ from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from prorata.tenant_jobs.models import TenantJob
 from tests import pdf_reader
+from tests.conftest import add_member
 from tests.fund_support import FundApi
 from tests.servers import Receiver, smtp_server, worker
 from tests.support import REPO_ROOT, TestDatabase, bearer, eventually
@@ -82,6 +83,7 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
     database: TestDatabase,
     settings: Settings,
     org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> None:
     api, fund_id, investors = await _fund_with_investors(client, org.api_key)
@@ -160,6 +162,17 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
     )
     deliveries = await api.request("GET", f"/webhooks/{hook['id']}/deliveries")
     assert {d["status"] for d in deliveries["items"]} == {"succeeded"}
+
+    # Beta's own LP user sees Beta's notice, and nothing else.
+    lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[1]))
+    assert [d["id"] for d in await _documents(client, lp, f"call_id={call['id']}")] == [beta["id"]]
+    assert await _content(client, lp, beta) == pdf
+    alpha = next(d for d in notices if d["investor_id"] == investors[0])
+    for path in (f"/documents/{alpha['id']}", f"/documents/{alpha['id']}/content"):
+        response = await client.get(f"/api/v1{path}", headers=bearer(lp))
+        assert response.status_code == 404, path
+    response = await client.get(f"/api/v1/documents?investor_id={investors[0]}", headers=bearer(lp))
+    assert response.status_code == 404
 
 
 async def test_a_fund_report_renders_on_request_and_its_requester_is_told(
@@ -268,10 +281,17 @@ async def test_a_capital_account_statement_rolls_the_ledger_forward(
         "Capital Account Statement",
         "Beta Endowment",
         "2026-01-01 to 2026-12-31",
-        "30,000.00 USD",  # contributions: 3/5 of the fee; closing balance; paid in
+        "30,000.00 USD",  # contributions: 3/5 of the fee; paid in
+        "-30,000.00 USD",  # the fee, charged to the account as it is called
         "2,970,000.00 USD",  # unfunded
     ):
         assert expected in text, expected
+    # The statement is the API's capital account, figure for figure.
+    account = await api.request(
+        "GET",
+        f"/funds/{fund_id}/investors/{investors[1]}/capital-account?from=2026-01-01&to=2026-12-31",
+    )
+    assert f"Closing balance\n{account['ending_balance']} USD" in text
 
 
 async def test_rendering_is_deterministic(

@@ -13,7 +13,9 @@ import logging
 from pathlib import Path
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind
 
+from prorata import observability
 from prorata.config import Settings
 
 log = logging.getLogger(__name__)
@@ -28,16 +30,22 @@ async def send(settings: Settings, message: email.message.EmailMessage) -> str:
     if settings.smtp_host is None:
         return await asyncio.to_thread(_write, settings, message)
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    await aiosmtplib.send(
-        message,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=password,
-        use_tls=settings.smtp_security == "tls",
-        start_tls=settings.smtp_security == "starttls",
-        timeout=settings.smtp_timeout_seconds,
-    )
+    # A client span naming the server only: never recipients, subjects or content.
+    server: dict[str, str | int] = {
+        "server.address": settings.smtp_host,
+        "server.port": settings.smtp_port,
+    }
+    with observability.span("smtp send", kind=SpanKind.CLIENT, attributes=server):
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=password,
+            use_tls=settings.smtp_security == "tls",
+            start_tls=settings.smtp_security == "starttls",
+            timeout=settings.smtp_timeout_seconds,
+        )
     where = f"smtp://{settings.smtp_host}:{settings.smtp_port}"
     log.info("mail sent", extra={"message_id": message["Message-ID"], "via": where})
     return where

@@ -131,12 +131,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/webhooks"): _read(Role.admin),
     ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
     ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),
-    # Documents. The investor role gets 403 until users are linked to their investor
-    # (memberships.investor_id); then these open to it, filtered to its own documents.
+    # Documents: an `investor` member sees its own investor's only.
     ("POST", "/funds/{fund_id}/reports"): _write(Role.manager, heavy=True),
-    ("GET", "/documents"): _read(Role.viewer),
-    ("GET", "/documents/{document_id}"): _read(Role.viewer),
-    ("GET", "/documents/{document_id}/content"): _read(Role.viewer),
+    ("GET", "/documents"): _read(Role.investor),
+    ("GET", "/documents/{document_id}"): _read(Role.investor),
+    ("GET", "/documents/{document_id}/content"): _read(Role.investor),
     # Live events of a fund (SSE).
     ("GET", "/funds/{fund_id}/events"): _read(Role.viewer),
     # Calculations: pure, no tenant data, any role.

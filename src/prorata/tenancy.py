@@ -21,10 +21,13 @@ class Principal:
     investor_id: uuid.UUID | None = None  # the investor an `investor` member may see
 
 
-def check_investor_scope(principal: Principal, investor_id: uuid.UUID) -> None:
-    """An `investor` member sees its own investor only: any other is, to it, not there."""
-    if principal.role is Role.investor and principal.investor_id != investor_id:
-        raise errors.NotFound("no such investor in this fund")
+def check_investor_scope(principal: Principal, investor_id: uuid.UUID | None) -> None:
+    """An `investor` member sees its own investor only: any other (or data of no investor, such
+    as a fund report) is, to it, not there."""
+    if principal.role is Role.investor and (
+        principal.investor_id is None or principal.investor_id != investor_id
+    ):
+        raise errors.NotFound("not found")
 
 
 def scoped_investor(principal: Principal, investor_id: uuid.UUID | None) -> uuid.UUID | None:

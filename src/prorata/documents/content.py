@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import money
 from prorata.allocations.models import Allocation
+from prorata.capital_accounts import service as capital_accounts
 from prorata.capital_calls.models import CallItem, CallLine, CapitalCall, Purpose
 from prorata.deals.models import Deal
 from prorata.funds import repository as fund_repository
@@ -181,24 +182,8 @@ class Statement:
     unfunded: Decimal
 
 
-# How each ledger entry moves the capital account (payments settle contributions: no movement).
-CAPITAL_SIGN = {
-    EntryKind.contribution: ("Contributions", 1),
-    EntryKind.distribution: ("Distributions", -1),
-    EntryKind.recallable_distribution: ("Recallable distributions", -1),
-    EntryKind.fee: ("Management fees", -1),
-    EntryKind.expense: ("Fund expenses", -1),
-    EntryKind.gain_loss: ("Allocated gains and losses", 1),
-}
-
-
-async def _sums(
-    session: AsyncSession,
-    fund_id: uuid.UUID,
-    investor_id: uuid.UUID,
-    *,
-    since: dt.date | None,
-    until: dt.date,
+async def _to_date(
+    session: AsyncSession, fund_id: uuid.UUID, investor_id: uuid.UUID, until: dt.date
 ) -> dict[EntryKind, Decimal]:
     statement = (
         sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
@@ -209,13 +194,7 @@ async def _sums(
         )
         .group_by(LedgerEntry.kind)
     )
-    if since is not None:
-        statement = statement.where(LedgerEntry.effective_on >= since)
     return {kind: total for kind, total in (await session.execute(statement)).all()}
-
-
-def _capital(sums: dict[EntryKind, Decimal]) -> Decimal:
-    return sum((sign * sums.get(kind, ZERO) for kind, (_, sign) in CAPITAL_SIGN.items()), ZERO)
 
 
 async def statement(
@@ -226,38 +205,36 @@ async def statement(
     period_start: dt.date,
     period_end: dt.date,
 ) -> Statement:
+    """The capital account of `prorata.capital_accounts` (the API's), with cash to date."""
+    book = await capital_accounts.book(session, fund=fund, end=period_end)
+    account = book.account(investor.id, period_start, period_end)
+    roll = account.statement
+    to_date = await _to_date(session, fund.id, investor.id, period_end)
     quantum = money.quantum(fund.currency)
-    commitment = (await fund_repository.commitments(session, fund_id=fund.id)).get(
-        investor.id, ZERO
-    )
-    earlier = await _sums(
-        session, fund.id, investor.id, since=None, until=period_start - dt.timedelta(days=1)
-    )
-    during = await _sums(session, fund.id, investor.id, since=period_start, until=period_end)
-    to_date = await _sums(session, fund.id, investor.id, since=None, until=period_end)
-    opening, change = _capital(earlier), _capital(during)
     distributed = to_date.get(EntryKind.distribution, ZERO) + to_date.get(
         EntryKind.recallable_distribution, ZERO
     )
-    contributed = to_date.get(EntryKind.contribution, ZERO)
-    recallable = to_date.get(EntryKind.recallable_distribution, ZERO)
     return Statement(
         fund_name=fund.name,
         currency=fund.currency,
         investor_name=investor.name,
         period_start=period_start,
         period_end=period_end,
-        commitment=commitment.quantize(quantum),
-        opening=opening.quantize(quantum),
+        commitment=account.commitment,
+        opening=roll.begin,
         movements=[
-            (label, (sign * during.get(kind, ZERO)).quantize(quantum))
-            for kind, (label, sign) in CAPITAL_SIGN.items()
+            ("Contributions", roll.contributions),
+            ("Distributions", -roll.distributions),
+            ("Carried interest", -roll.carried_interest),
+            ("Management fees", -roll.fees),
+            ("Fund expenses", -roll.expenses),
+            ("Allocated gains and losses", roll.allocated_gains),
         ],
-        closing=(opening + change).quantize(quantum),
-        contributed_to_date=contributed.quantize(quantum),
+        closing=roll.end,
+        contributed_to_date=account.contributed,
         paid_in_to_date=to_date.get(EntryKind.payment, ZERO).quantize(quantum),
         distributed_to_date=distributed.quantize(quantum),
-        unfunded=(commitment - contributed + recallable).quantize(quantum),
+        unfunded=account.unfunded.quantize(quantum),
     )
 
 

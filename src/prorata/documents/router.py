@@ -1,7 +1,7 @@
 """Routes of documents and reports.
 
-The investor role gets 403 here for now: users are not linked to an investor row yet
-(`memberships.investor_id` is coming), so no route could tell an LP's own documents apart.
+An `investor` member sees its own investor's documents only (notices and statements addressed
+to it); any other document, fund reports included, is to it not there (404).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from prorata.documents.schemas import DocumentOut, ReportCreate
 from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
 from prorata.storage import BlobStore
+from prorata.tenancy import check_investor_scope, scoped_investor
 from prorata.tenant_jobs.schemas import JobOut
 
 router = APIRouter(route_class=ApiRoute, tags=["documents"])
@@ -66,6 +67,7 @@ async def request_report(
 
 @router.get("/documents", summary="Documents: notices, statements, reports")
 async def list_documents(
+    principal: CurrentPrincipal,
     session: TenantSession,
     page: PageQuery,
     fund_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -73,13 +75,20 @@ async def list_documents(
     investor_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[DocumentOut]:
     return await document_service.page(
-        session, params=page, fund_id=fund_id, call_id=call_id, investor_id=investor_id
+        session,
+        params=page,
+        fund_id=fund_id,
+        call_id=call_id,
+        investor_id=scoped_investor(principal, investor_id),
     )
 
 
 @router.get("/documents/{document_id}", summary="A document's metadata (kind, size, SHA-256)")
-async def get_document(document_id: uuid.UUID, session: TenantSession) -> DocumentOut:
+async def get_document(
+    document_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> DocumentOut:
     document, blob = await document_service.get(session, document_id=document_id)
+    check_investor_scope(principal, document.investor_id)
     return document_service.view(document, blob)
 
 
@@ -96,9 +105,10 @@ async def get_document(document_id: uuid.UUID, session: TenantSession) -> Docume
     },
 )
 async def document_content(
-    document_id: uuid.UUID, request: Request, session: TenantSession
+    document_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: TenantSession
 ) -> Response:
     document, blob = await document_service.ready_blob(session, document_id=document_id)
+    check_investor_scope(principal, document.investor_id)
     store: BlobStore = request.app.state.blobs
     url = await store.presigned_url(blob.key, expires_in=PRESIGNED_FOR)
     if url is not None:

@@ -18,7 +18,7 @@ from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import announce, db, jobs, storage
+from prorata import announce, db, jobs, observability, storage
 from prorata.capital_calls.models import CapitalCall
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
@@ -103,6 +103,8 @@ async def _store_notices(
                 .on_conflict_do_nothing(index_elements=["call_id", "investor_id"])
                 .returning(Document.id)
             )
+            if document_id is not None:
+                observability.count_document_rendered(kind=DocumentKind.call_notice)
             if document_id is not None and notice.email:
                 await notification_service.queue_email(
                     session,
@@ -184,6 +186,7 @@ async def _render_report(
                 )
             )
             await _report_ready(session, document, job)
+        observability.count_document_rendered(kind=document.kind)
 
 
 async def _allocations(
