@@ -23,6 +23,14 @@ async def get(
     return (await session.scalars(statement)).one_or_none()
 
 
+async def lock_for_bulk_write(session: AsyncSession, *, fund_id: uuid.UUID) -> Fund | None:
+    """The fund, locked FOR NO KEY UPDATE: bulk writes to one fund (imports) run one at a time
+    and wait for a call being issued (FOR UPDATE), while writes that merely reference the fund
+    (a new deal, an upload: foreign-key checks take KEY SHARE) are not held up."""
+    statement = sa.select(Fund).where(Fund.id == fund_id).with_for_update(key_share=True)
+    return (await session.scalars(statement)).one_or_none()
+
+
 async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
     return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
 
