@@ -307,7 +307,7 @@ def _investors(columns: list[str]) -> Judgement:
     kinds = "'individual', 'entity'"
     checked = f"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
         WITH cells AS (
-            SELECT s.line, {_cell("name")} AS name, lower({_cell("email")}) AS email,
+            SELECT s.line, {_cell("name")} AS name, {_cell("email")} AS email,
                    {_cell("kind")} AS kind, {_cell("country")} AS country,
                    {external_ref} AS external_ref
             FROM {STAGING} s {FENCE}
@@ -324,7 +324,7 @@ def _investors(columns: list[str]) -> Judgement:
                 END AS country_error,
                 {text_problem("c.external_ref", max_length=100, required=False)}
                     AS external_ref_error,
-                by_ref.id AS ref_match, by_ref.email AS ref_match_email,
+                by_ref.id AS ref_match,
                 by_email.investor_id AS email_match, by_email.matches AS email_matches,
                 by_email.external_ref AS email_match_ref
             FROM cells c
@@ -334,12 +334,13 @@ def _investors(columns: list[str]) -> Judgement:
                 SELECT lower(email) AS email, min(id::text)::uuid AS investor_id,
                        count(*) AS matches, min(external_ref) AS external_ref
                 FROM investors WHERE email IS NOT NULL GROUP BY 1
-            ) by_email ON by_email.email = c.email
+            ) by_email ON by_email.email = lower(c.email)
         ), matched AS (
             SELECT j.*,
                 coalesce(ref_match, CASE WHEN email_matches = 1 THEN email_match END)
                     AS investor_id,
-                first_value(line) OVER (PARTITION BY email ORDER BY line) AS first_email_line,
+                first_value(line) OVER (PARTITION BY lower(email) ORDER BY line)
+                    AS first_email_line,
                 first_value(line) OVER (PARTITION BY nullif(external_ref, '') ORDER BY line)
                     AS first_ref_line
             FROM judged j
