@@ -47,11 +47,14 @@ def python_date(text: str) -> dt.date | None:
 def _sql_amount(
     conn: psycopg.Connection[tuple[object, ...]], text: str, currency: str, allow_zero: bool
 ) -> Decimal | None:
-    problem = checks.amount_problem("%(c)s::text", currency=currency, allow_zero=allow_zero)
-    value = checks.amount_value("%(c)s::text", currency=currency)
+    problem = checks.amount_problem("c", currency=currency, allow_zero=allow_zero)
+    value = checks.amount_value("c", currency=currency)
     row = conn.execute(
-        f"SELECT problem, CASE WHEN problem IS NULL THEN {value} END "
-        f"FROM (SELECT {problem} AS problem) p",
+        f"SELECT problem, CASE WHEN problem IS NULL THEN {value} END FROM ("
+        f"  SELECT c, {problem} AS problem FROM ("
+        f"    SELECT c, {checks.amount_parts('c')} FROM (SELECT %(c)s::text AS c) cell"
+        f"  ) parts"
+        f") checked",
         {"c": text},
     ).fetchone()
     assert row is not None

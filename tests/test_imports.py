@@ -500,6 +500,7 @@ async def test_investors_are_created_then_updated_by_email_or_external_ref(
     }
     assert listed["New Name"]["id"] == existing["id"]
     assert listed["New Name"]["country"] == "US"
+    assert listed["New Name"]["email"] == "OLD@x.example"  # matched ignoring case, kept as written
     assert listed["Bea"]["email"] == "bea.new@x.example"
     assert len(listed) == 3
     with psycopg.connect(database.owner_url) as conn:
@@ -623,7 +624,7 @@ async def test_errors_csv_is_safe_to_open_in_a_spreadsheet(imports: Imports) -> 
             assert not cell.startswith(("=", "+", "-", "@")), row
     values = {e["value"] for e in await imports.errors(rejected)}
     assert "'=1+1" in values
-    assert "'@sum(a1)" in values  # emails are compared in lower case
+    assert "'@SUM(A1)" in values
     assert "'+1" in values
 
 
@@ -811,3 +812,30 @@ def test_any_file_gets_a_clear_answer_and_the_job_never_crashes(
         asyncio.run(attempt(content, kind))
 
     fuzz()
+
+
+async def test_a_bulk_write_lock_holds_off_other_bulk_writes_and_calls_but_not_new_rows(
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    imports: Imports,
+    database: TestDatabase,
+) -> None:
+    """An import applying to a fund must not block an upload or a new deal for that fund
+    (foreign-key checks take KEY SHARE on the fund row), but must serialise with another bulk
+    write and with a call being issued."""
+    from prorata import db
+    from prorata.funds import repository as fund_repository
+
+    fund = await imports.api.fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        assert await fund_repository.lock_for_bulk_write(session, fund_id=uuid.UUID(fund))
+        with psycopg.connect(database.owner_url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '500ms'")
+            other.execute(
+                "INSERT INTO deals (id, org_id, fund_id, name, status) "
+                "VALUES (gen_random_uuid(), %s, %s, 'Meanwhile', 'open')",
+                (org.org_id, fund),
+            )
+            for lock in ("FOR NO KEY UPDATE", "FOR UPDATE"):
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    other.execute(f"SELECT 1 FROM funds WHERE id = %s {lock}", (fund,))

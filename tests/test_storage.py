@@ -246,3 +246,13 @@ async def test_s3_presigned_urls_download_without_credentials_and_expire(
 def test_a_blob_url_with_another_scheme_is_refused(settings: Settings) -> None:
     with pytest.raises(ValueError, match="blob_url"):
         settings_with(settings, blob_url="ftp://files.example/x")
+
+
+def test_the_s3_secret_is_masked_in_logs(settings: Settings) -> None:
+    from prorata.logs import Redactor
+
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    configured = settings_with(settings, aws_secret_access_key=secret)
+    assert secret in configured.secret_values()
+    scrubbed = Redactor(configured.secret_values()).scrub(f"s3 said: bad signature for {secret}")
+    assert secret not in scrubbed

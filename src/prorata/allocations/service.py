@@ -143,7 +143,7 @@ async def apply_rows(
     fund's partition); an unchanged amount is not rewritten. The fund row is locked, so two
     bulk writes to one fund never interleave; other funds are not held up.
     """
-    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    fund = await fund_service.locked_for_bulk_write(session, fund_id=fund_id)
     given = rows.subquery("given")
     broken = await session.scalar(
         sa.select(sa.func.count())

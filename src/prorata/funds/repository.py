@@ -18,8 +18,9 @@ async def get(
     statement = sa.select(Fund).where(Fund.id == fund_id)
     if for_update:
         # Serialises money-moving work on one fund (issuing calls): two calls issued at once
-        # cannot both draw the same unfunded commitment.
-        statement = statement.with_for_update()
+        # cannot both draw the same unfunded commitment. FOR NO KEY UPDATE: inserts that merely
+        # reference the fund (a new deal, an upload: foreign keys take KEY SHARE) go on.
+        statement = statement.with_for_update(key_share=True)
     return (await session.scalars(statement)).one_or_none()
 
 
@@ -32,6 +33,14 @@ async def bump_capital_version(session: AsyncSession, *, fund_id: uuid.UUID) -> 
         .values(capital_version=Fund.capital_version + 1)
         .execution_options(synchronize_session=False)
     )
+
+
+async def lock_for_bulk_write(session: AsyncSession, *, fund_id: uuid.UUID) -> Fund | None:
+    """The fund, locked FOR NO KEY UPDATE: bulk writes to one fund (imports) run one at a time
+    and wait for a call being issued (FOR UPDATE), while writes that merely reference the fund
+    (a new deal, an upload: foreign-key checks take KEY SHARE) are not held up."""
+    statement = sa.select(Fund).where(Fund.id == fund_id).with_for_update(key_share=True)
+    return (await session.scalars(statement)).one_or_none()
 
 
 async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:

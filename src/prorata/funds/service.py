@@ -121,6 +121,13 @@ async def add_commitment(
     return commitment
 
 
+async def locked_for_bulk_write(session: AsyncSession, *, fund_id: uuid.UUID) -> Fund:
+    fund = await fund_repository.lock_for_bulk_write(session, fund_id=fund_id)
+    if fund is None:
+        raise errors.NotFound("no such fund")
+    return fund
+
+
 async def add_commitment_rows(
     session: AsyncSession,
     *,
@@ -136,10 +143,10 @@ async def add_commitment_rows(
     Same rules as `add_commitment`: one commitment per investor and fund (the unique key refuses
     the whole set if another appeared meanwhile: no amendment by import), a positive amount
     (check constraint) exact to the currency's minor unit, an investor of the organisation
-    (foreign key). The fund row is locked like when calls are issued: commitments are what
-    calls are split by.
+    (foreign key). The fund row is locked against calls being issued meanwhile: commitments
+    are what calls are split by.
     """
-    fund = await get(session, fund_id=fund_id, for_update=True)
+    fund = await locked_for_bulk_write(session, fund_id=fund_id)
     given = rows.subquery("given")
     inexact = await session.scalar(
         sa.select(sa.func.count())
@@ -162,6 +169,8 @@ async def add_commitment_rows(
             ).order_by(given.c.investor_id),
         ),
     )
+    if added:
+        await fund_repository.bump_capital_version(session, fund_id=fund_id)
     await audit.record(
         session,
         org_id=org_id,

@@ -1,0 +1,283 @@
+"""Benchmark: CSV import of allocations, upload → succeeded, against a plain COPY.
+
+Starts `prorata web` and `prorata worker` on a fresh database, seeds funds (1,000 investors ×
+1,000 deals each by default), writes the allocations CSV, uploads it over HTTP and polls until
+the import has succeeded. In the same run it COPYs the same file into an unindexed table: the
+floor any import pays. Prints both, the ratio, and the worker's (and web's) peak RSS.
+Target: end to end ≤ 5 × the plain COPY; worker peak RSS ≤ 300 MB.
+
+    .venv/bin/python -m bench.ingest [--rows 1000000]
+    .venv/bin/python -m bench.ingest --concurrent 10 [--rows 100000]   # ten funds at once
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.support import bench_database
+from prorata import db
+from prorata.config import Settings
+from prorata.orgs import service as org_service
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _seed(owner_url: str, org_id: uuid.UUID, investors: int, deals: int) -> dict[str, Any]:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "INSERT INTO funds (id, org_id, name, currency, status, management_fee_rate, "
+            "management_fee_basis, preferred_return_rate, catch_up_share, carry_share, "
+            "waterfall_style, day_count, notice_business_days) VALUES (prorata_uuid7(), %s, "
+            "'Bench', 'USD', 'investing', 0.02, 'committed', 0.08, 1, 0.2, 'european', "
+            "'act/365', 10) RETURNING id",
+            (org_id,),
+        ).fetchone()
+        assert row is not None
+        fund_id = row[0]
+        investor_ids = [
+            r[0]
+            for r in conn.execute(
+                "INSERT INTO investors (id, org_id, name, kind) SELECT prorata_uuid7(), %s, "
+                "'LP ' || n, 'entity' FROM generate_series(1, %s) n RETURNING id",
+                (org_id, investors),
+            )
+        ]
+        conn.execute(
+            "INSERT INTO commitments (id, org_id, fund_id, investor_id, amount, committed_on) "
+            "SELECT prorata_uuid7(), %s, %s, id, 1000000, '2025-01-02' FROM unnest(%s::uuid[]) id",
+            (org_id, fund_id, investor_ids),
+        )
+        deal_ids = [
+            r[0]
+            for r in conn.execute(
+                "INSERT INTO deals (id, org_id, fund_id, name, status) SELECT prorata_uuid7(), "
+                "%s, %s, 'Deal ' || n, 'open' FROM generate_series(1, %s) n RETURNING id",
+                (org_id, fund_id, deals),
+            )
+        ]
+    return {"id": str(fund_id), "investors": investor_ids, "deals": deal_ids}
+
+
+def _write_csv(path: Path, fund: dict[str, Any], rows: int) -> None:
+    """`rows` allocations (investor × deal pairs in investor order), amounts with cents."""
+    with path.open("w") as out:
+        out.write("investor_id,deal_id,amount\n")
+        written = 0
+        for i, investor in enumerate(fund["investors"]):
+            for d, deal in enumerate(fund["deals"]):
+                if written == rows:
+                    return
+                out.write(
+                    f"{investor},{deal},{1000 + (i * 7 + d * 13) % 90000}.{(i + d) % 100:02d}\n"
+                )
+                written += 1
+
+
+def _plain_copy(owner_url: str, path: Path) -> float:
+    """Seconds to COPY the file into an unindexed, typed table (the same rows, no checks)."""
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("CREATE TABLE bench_plain (investor_id uuid, deal_id uuid, amount numeric)")
+        conn.commit()
+        started = time.perf_counter()
+        with (
+            conn.cursor().copy("COPY bench_plain FROM STDIN (FORMAT csv, HEADER true)") as copy,
+            path.open("rb") as source,
+        ):
+            while chunk := source.read(1024 * 1024):
+                copy.write(chunk)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_plain")
+        conn.commit()
+    return seconds
+
+
+@contextlib.contextmanager
+def _processes(settings: Settings, data_dir: Path, concurrency: int) -> Iterator[dict[str, Any]]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "PRORATA_APP_DATABASE_URL": db.app_url(settings),
+        "PRORATA_DATA_DIR": str(data_dir),
+        "PRORATA_PORT": str(port),
+        "PRORATA_LOG_LEVEL": "WARNING",
+        "PRORATA_WORKER_CONCURRENCY": str(concurrency),
+        "PRORATA_RATE_LIMIT_HEAVY": "1000/minute",
+        "PRORATA_RATE_LIMIT_API": "100000/minute",  # ten clients polling
+    }
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name in ("web", "worker"):
+        with (logs / f"{name}.log").open("ab") as sink:
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "prorata", name],
+                    env=env,
+                    cwd=REPO_ROOT,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    web, worker = started
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/system/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError((logs / "web.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield {"base": base, "web": web, "worker": worker}
+    finally:
+        for process in started:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set size so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _import(client: httpx.AsyncClient, key: str, fund_id: str, path: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    with path.open("rb") as source:
+        response = await client.post(
+            f"/api/v1/funds/{fund_id}/imports",
+            params={"kind": "allocations"},
+            files={"file": (path.name, source, "text/csv")},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert response.status_code == 202, response.text
+    uploaded = time.perf_counter()
+    while True:
+        body = (
+            await client.get(
+                response.headers["location"], headers={"Authorization": f"Bearer {key}"}
+            )
+        ).json()
+        if body["status"] not in {"queued", "running"}:
+            break
+        await asyncio.sleep(0.1)
+    assert body["status"] == "succeeded", body
+    return {"upload": uploaded - started, "total": time.perf_counter() - started, "body": body}
+
+
+async def _org(settings: Settings) -> org_service.NewOrg:
+    engine = db.create_engine(db.app_url(settings), pool_size=1)
+    try:
+        async with db.sessionmaker(engine)() as session, session.begin():
+            return await org_service.create_org(
+                session, name="Bench", owner_email="b@bench.example"
+            )
+    finally:
+        await engine.dispose()
+
+
+def run(rows: int, concurrent: int) -> None:
+    investors = max(1, -(-rows // 1000))
+    # With --concurrent, one more fund takes a single import first: the rate to compare with.
+    alone = 1 if concurrent > 1 else 0
+    with bench_database() as settings, tempfile.TemporaryDirectory() as scratch:
+        owner = db.owner_url(settings)
+        org = asyncio.run(_org(settings))
+        funds = [_seed(owner, org.org_id, investors, 1000) for _ in range(concurrent + alone)]
+        paths = []
+        for n, fund in enumerate(funds):
+            paths.append(Path(scratch) / f"allocations-{n}.csv")
+            _write_csv(paths[-1], fund, rows)
+        size_mb = paths[0].stat().st_size / 1e6
+        plain = _plain_copy(owner, paths[0])
+        pairs = list(zip(funds, paths, strict=True))
+        with _processes(settings, Path(scratch) / "var", concurrency=max(concurrent, 4)) as live:
+
+            async def go(batch: list[tuple[dict[str, Any], Path]]) -> list[dict[str, Any]]:
+                timeout = httpx.Timeout(600)
+                async with httpx.AsyncClient(base_url=live["base"], timeout=timeout) as client:
+                    return await asyncio.gather(
+                        *(_import(client, org.api_key, fund["id"], path) for fund, path in batch)
+                    )
+
+            single = asyncio.run(go(pairs[concurrent:]))[0] if alone else None
+            started = time.perf_counter()
+            results = asyncio.run(go(pairs[:concurrent]))
+            wall = time.perf_counter() - started
+            worker_rss = _peak_rss_mb(live["worker"].pid)
+            web_rss = _peak_rss_mb(live["web"].pid)
+        _report(
+            rows=rows,
+            size_mb=size_mb,
+            plain=plain,
+            results=results,
+            single=single,
+            wall=wall,
+            worker_rss=worker_rss,
+            web_rss=web_rss,
+            concurrent=concurrent,
+        )
+
+
+def _report(**r: Any) -> None:
+    rows, plain, results = r["rows"], r["plain"], r["results"]
+    print(f"rows per file:              {rows:,}  ({r['size_mb']:.1f} MB)")
+    print(f"plain COPY of one file:     {plain:8.2f} s   ({rows / plain:,.0f} rows/s)")
+    if r["concurrent"] == 1:
+        result = results[0]
+        print(f"upload (HTTP, streamed):    {result['upload']:8.2f} s")
+        rate = rows / result["total"]
+        print(f"upload -> succeeded:        {result['total']:8.2f} s   ({rate:,.0f} rows/s)")
+        print(f"ratio:                      {result['total'] / plain:8.2f} x   (target <= 5)")
+    else:
+        slowest = max(result["total"] for result in results)
+        total_rows = rows * len(results)
+        print(
+            f"{len(results)} imports at once, wall: {r['wall']:8.2f} s   (slowest {slowest:.2f} s)"
+        )
+        single = r["single"]["total"]
+        print(f"total throughput:           {total_rows / r['wall']:,.0f} rows/s")
+        print(f"one import alone:           {single:8.2f} s   ({rows / single:,.0f} rows/s)")
+    print(f"worker peak RSS:            {r['worker_rss']:8.1f} MB  (target <= 300)")
+    print(f"web peak RSS:               {r['web_rss']:8.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=None, help="rows per file")
+    parser.add_argument("--concurrent", type=int, default=1, help="imports into as many funds")
+    args = parser.parse_args()
+    rows = args.rows or (1_000_000 if args.concurrent == 1 else 100_000)
+    run(rows, args.concurrent)
+
+
+if __name__ == "__main__":
+    main()
