@@ -340,6 +340,8 @@ async def test_metrics_endpoints_show_requests_and_the_queue(
     jobs_count = "prorata_job_duration_seconds_count"
     assert metric_value(worker, jobs_count, task="imports.run", outcome="succeeded") == 1
     assert metric_value(worker, jobs_count, task="tests.touch", outcome="succeeded") == 1
+    rows = len(CSV.strip().splitlines()) - 1  # the header is not a row
+    assert metric_value(worker, "prorata_import_rows_total", kind="investors") == rows
 
 
 async def test_a_failing_job_is_recorded_retried_and_scrubbed(

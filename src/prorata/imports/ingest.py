@@ -26,7 +26,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, errors, events, storage
+from prorata import db, errors, events, observability, storage
 from prorata.allocations import service as allocation_service
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -342,6 +342,7 @@ async def _finish(
     await session.execute(sa.update(DataImport).where(DataImport.id == row.id).values(**values))
     await session.refresh(row)
     await _publish_finished(session, row)
+    observability.count_import_rows(kind=row.kind, rows=counts.get("rows_total", 0))
 
 
 async def _publish_finished(session: AsyncSession, row: DataImport) -> None:
