@@ -36,7 +36,7 @@ from prorata.orgs import service as org_service
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _seed(owner_url: str, org_id: uuid.UUID, investors: int, deals: int) -> dict[str, Any]:
+def seed(owner_url: str, org_id: uuid.UUID, investors: int, deals: int) -> dict[str, Any]:
     with psycopg.connect(owner_url) as conn:
         row = conn.execute(
             "INSERT INTO funds (id, org_id, name, currency, status, management_fee_rate, "
@@ -72,7 +72,7 @@ def _seed(owner_url: str, org_id: uuid.UUID, investors: int, deals: int) -> dict
     return {"id": str(fund_id), "investors": investor_ids, "deals": deal_ids}
 
 
-def _write_csv(path: Path, fund: dict[str, Any], rows: int) -> None:
+def write_csv(path: Path, fund: dict[str, Any], rows: int) -> None:
     """`rows` allocations (investor × deal pairs in investor order), amounts with cents."""
     with path.open("w") as out:
         out.write("investor_id,deal_id,amount\n")
@@ -211,11 +211,11 @@ def run(rows: int, concurrent: int) -> None:
     with bench_database() as settings, tempfile.TemporaryDirectory() as scratch:
         owner = db.owner_url(settings)
         org = asyncio.run(_org(settings))
-        funds = [_seed(owner, org.org_id, investors, 1000) for _ in range(concurrent + alone)]
+        funds = [seed(owner, org.org_id, investors, 1000) for _ in range(concurrent + alone)]
         paths = []
         for n, fund in enumerate(funds):
             paths.append(Path(scratch) / f"allocations-{n}.csv")
-            _write_csv(paths[-1], fund, rows)
+            write_csv(paths[-1], fund, rows)
         size_mb = paths[0].stat().st_size / 1e6
         plain = _plain_copy(owner, paths[0])
         pairs = list(zip(funds, paths, strict=True))
