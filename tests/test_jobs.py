@@ -10,9 +10,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import jobs
+from prorata import db, jobs
+from prorata.config import Settings
 from tests import job_tasks
 from tests.support import (
     TestDatabase,
@@ -159,3 +161,26 @@ def test_worker_exits_non_zero_when_the_database_is_not_migrated(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert b"not migrated" in stderr
+
+
+async def test_the_workers_local_database_backends_yield_the_cpu(settings: Settings) -> None:
+    """Ingesting is mostly the backend's work: on the embedded server (same host, same user, a
+    Unix socket) the worker's backends get its niceness; over TCP (another host, as far as the
+    worker can tell) and for other engines nothing changes."""
+    niced = db.create_engine(db.app_url(settings), pool_size=1)
+    plain = db.create_engine(db.app_url(settings), pool_size=1)
+    jobs.nice_local_backends(niced, 7)
+    try:
+        found = []
+        for engine in (niced, plain):
+            async with engine.connect() as connection:
+                row = await connection.execute(
+                    sa.text("SELECT pg_backend_pid(), inet_server_addr() IS NULL")
+                )
+                found.append(tuple(row.one()))
+        (niced_pid, over_socket), (plain_pid, _) = found
+        assert os.getpriority(os.PRIO_PROCESS, niced_pid) == (7 if over_socket else 0)
+        assert os.getpriority(os.PRIO_PROCESS, plain_pid) == 0
+    finally:
+        await niced.dispose()
+        await plain.dispose()

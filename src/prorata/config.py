@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_nice: int = Field(
-        default=10, ge=0, le=19, description="CPU niceness the worker adds to itself."
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU niceness the worker adds to itself and to its local database backends.",
     )
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)

@@ -8,6 +8,7 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -16,6 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import procrastinate
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 from procrastinate import JobContext
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from prorata import db, observability, storage
 from prorata.config import Settings
@@ -287,6 +289,7 @@ async def run_worker(settings: Settings) -> None:
     # One more than before for the queue figures (`queue_stats`), refreshed in the background.
     pool = await _open_pool(url, settings.worker_concurrency + 3)
     engine = db.create_engine(url, pool_size=settings.worker_concurrency)
+    nice_local_backends(engine, settings.worker_nice)
     try:
         await _check_schema(pool)
         async with (
@@ -304,6 +307,40 @@ async def run_worker(settings: Settings) -> None:
     finally:
         await engine.dispose()
         await pool.close()
+
+
+def nice_local_backends(engine: AsyncEngine, niceness: int) -> None:
+    """The worker's SQL yields the CPU too: each PostgreSQL backend serving `engine` on this
+    host (a Unix-socket connection, as the embedded server's are) is given at least `niceness`
+    when the OS lets us (our own processes, or any as root). Over TCP nothing changes: the
+    server may be another machine. (Ingesting a million rows is mostly the backend's work.)"""
+    if not niceness:
+        return
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def renice(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT pg_backend_pid(), inet_server_addr() IS NULL, "
+                "format('postgres: %s %s ', current_user, current_database())"
+            )
+            pid, over_socket, title = cursor.fetchone()
+        finally:
+            cursor.close()
+        if over_socket and _is_backend(pid, title):
+            with contextlib.suppress(OSError):  # not allowed, or gone already
+                current = os.getpriority(os.PRIO_PROCESS, pid)
+                os.setpriority(os.PRIO_PROCESS, pid, max(current, niceness))
+
+
+def _is_backend(pid: int, title: str) -> bool:
+    """`pid` here is the backend we are talking to: its process title names our role and
+    database (read from /proc; elsewhere: never)."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().startswith(title)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _psycopg_usage(pool: psycopg_pool.AsyncConnectionPool) -> tuple[int, int]:
