@@ -92,7 +92,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.worker_nice:
         # Rendering and ingesting are CPU-bound: the web process (and the database) win any
         # contention for the CPU, so API latency holds while a large report renders.
-        os.nice(settings.worker_nice)
+        jobs.yield_cpu(0, settings.worker_nice)
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
     try:

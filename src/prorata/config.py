@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         default=10,
         ge=0,
         le=19,
-        description="CPU niceness the worker adds to itself and to its local database backends.",
+        description="CPU niceness (at least) of the worker and of its local database backends.",
     )
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)

@@ -329,9 +329,17 @@ def nice_local_backends(engine: AsyncEngine, niceness: int) -> None:
         finally:
             cursor.close()
         if over_socket and _is_backend(pid, title):
-            with contextlib.suppress(OSError):  # not allowed, or gone already
-                current = os.getpriority(os.PRIO_PROCESS, pid)
-                os.setpriority(os.PRIO_PROCESS, pid, max(current, niceness))
+            yield_cpu(pid, niceness)
+
+
+def yield_cpu(pid: int, niceness: int) -> None:
+    """Process `pid` (0: this one) at least `niceness`, and batch-scheduled where Linux offers
+    it (it no longer preempts interactive work on wake-up: the web process answers first)."""
+    with contextlib.suppress(OSError):  # not allowed, or gone already
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, max(current, niceness))
+        if hasattr(os, "sched_setscheduler"):
+            os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _is_backend(pid: int, title: str) -> bool:
