@@ -12,7 +12,6 @@ import dataclasses
 import json
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import obstore
 import obstore.exceptions
 from obstore.store import S3Store
 
-from tests.support import free_port, wait_until
+from tests.support import free_port, stop, wait_until
 
 BUCKET = "prorata-test"
 
@@ -161,9 +160,4 @@ def running(directory: Path) -> Iterator[S3Server]:
         wait_until(lambda: _bucket_ready(ready), timeout=30, what="the test bucket")
         yield ready
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)

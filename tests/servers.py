@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
 import subprocess
 import tempfile
 import threading
@@ -16,7 +15,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
+from tests.support import TestDatabase, free_port, process_env, prorata_process, stop, wait_until
 
 
 @contextlib.contextmanager
@@ -36,13 +35,7 @@ def worker(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, timeout=40)
 
 
 @dataclasses.dataclass
@@ -143,9 +136,4 @@ def web(database: TestDatabase, log: Path, **env: str) -> Iterator[str]:
         wait_until(up, timeout=60, what="the web process")
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

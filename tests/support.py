@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -72,6 +73,19 @@ def prorata_process(
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
+
+
+def stop(*processes: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM each process still running, wait for them, kill what does not stop in time."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def process_env(**values: str) -> dict[str, str]:

@@ -23,7 +23,15 @@ from prorata.config import Settings
 from prorata.imports import service as import_service
 from prorata.orgs.service import NewOrg
 from tests.import_support import upload
-from tests.support import REPO_ROOT, TestDatabase, bearer, process_env, prorata_process, wait_until
+from tests.support import (
+    REPO_ROOT,
+    TestDatabase,
+    bearer,
+    process_env,
+    prorata_process,
+    stop,
+    wait_until,
+)
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 
@@ -51,14 +59,7 @@ def start_worker(
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    stop(*started)
 
 
 def _query(owner_url: str, sql: str, *params: Any) -> Any:

@@ -22,6 +22,7 @@ from tests.support import (
     metric_value,
     process_env,
     prorata_process,
+    stop,
     wait_until,
 )
 
@@ -70,14 +71,7 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[object]:
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    stop(*started, timeout=20)
 
 
 async def test_a_job_deferred_in_a_rolled_back_transaction_never_exists(

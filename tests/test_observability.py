@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from tests.support import (
     metric_value,
     process_env,
     scrape,
+    stop,
     wait_until,
 )
 
@@ -128,14 +128,7 @@ def stack(
         wait_until(lambda: _answers(result.worker_metrics), timeout=60, what="worker metrics")
         yield result
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(*processes)
 
 
 def _answers(url: str) -> bool:
