@@ -92,3 +92,13 @@ async def test_an_empty_period_is_refused(api: FundApi) -> None:
         "GET", f"/funds/{fund}/management-fees?from=2026-04-01&to=2026-03-31", expect=422
     )
     assert "empty" in refused["detail"]
+
+
+async def test_a_fee_on_an_exact_half_cent_rounds_half_to_even(api: FundApi) -> None:
+    """2 % of 21.00 for one month is exactly 0.035: the fraction 1/12 must stay exact (a
+    truncated 0.0833… would give 0.0349… and round down), and the tie goes to the even cent."""
+    fund = await api.fund(management_fee_rate="0.02")
+    await api.investors_with(fund, ["21.00"])
+    fee = await _fee(api, fund, "2026-02-01", "2026-02-28")
+    assert fee["amount"] == "0.04"
+    assert fee["parts"][0]["fraction"] == "1/12"

@@ -209,15 +209,17 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
     return from_minor_units(to_minor_units(amount, currency), currency)
 
 
-def round_to_currency(amount: Decimal, currency: str) -> Decimal:
+def round_to_currency(amount: Decimal | Fraction, currency: str) -> Decimal:
     """A computed amount rounded to the currency's minor unit, half to even (banker's rounding).
 
     For amounts the system derived (interest, fees, FX); never for amounts a person entered,
     which `check_amount` refuses rather than rounds. 0.125 USD -> 0.12, 0.135 USD -> 0.14.
+    A `Fraction` is taken as is: a calculation with thirds or twelfths stays exact until here.
     """
     decimals = minor_unit(currency)
+    exact = amount if isinstance(amount, Fraction) else _exact(amount, what="amount")
     # Fraction.__round__ rounds exact ties to the even integer, with no context involved.
-    units = round(_exact(amount, what="amount") * _units_per_major(decimals))
+    units = round(exact * _units_per_major(decimals))
     return from_minor_units(units, currency)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
+from fractions import Fraction
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +16,12 @@ from prorata.management_fees.schemas import FeeLineOut, FeePartOut, ManagementFe
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["management fees"])
+
+
+def _ratio(value: Fraction) -> str:
+    """A decimal when it terminates ("0.25"), else the exact ratio ("1/12")."""
+    shown = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{shown.normalize():f}" if Fraction(shown) == value else str(value)
 
 
 @router.get(
@@ -40,7 +48,7 @@ async def management_fee(
                 basis=p.basis,
                 basis_amount=p.basis_amount,
                 rate=p.rate,
-                fraction=f"{p.fraction.normalize():f}",
+                fraction=_ratio(p.fraction),
                 amount=p.amount,
             )
             for p in fee.parts

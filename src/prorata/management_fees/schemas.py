@@ -17,7 +17,10 @@ class FeePartOut(BaseModel):
     basis: FeeBasis
     basis_amount: DecimalString
     rate: RateString
-    fraction: str = Field(description="30/360 year fraction of the part, `to` inclusive.")
+    fraction: str = Field(
+        description='30/360 year fraction of the part, `to` inclusive: "0.25", or "1/12" when '
+        "it has no finite decimal."
+    )
     amount: DecimalString
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from decimal import Decimal, localcontext
+from decimal import Decimal
+from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +41,7 @@ class FeePart:
     basis: FeeBasis
     basis_amount: Decimal
     rate: Decimal
-    fraction: Decimal
+    fraction: Fraction
     amount: Decimal
 
 
@@ -91,7 +92,7 @@ async def _part(
     rate = fund.management_fee_rate
     if not investing and fund.post_investment_period_fee_rate is not None:
         rate = fund.post_investment_period_fee_rate
-    fraction = daycount.year_fraction(start=start, end=end + _ONE_DAY, convention="30/360")
+    fraction = daycount.year_fraction_exact(start=start, end=end + _ONE_DAY, convention="30/360")
     return FeePart(
         start=start,
         end=end,
@@ -99,14 +100,9 @@ async def _part(
         basis_amount=amount,
         rate=rate,
         fraction=fraction,
-        amount=_charge(rate, amount, fraction, fund.currency),
+        # Exact (a month is 1/12 of a year) until the currency's rounding, once.
+        amount=money.round_to_currency(Fraction(rate) * Fraction(amount) * fraction, fund.currency),
     )
-
-
-def _charge(rate: Decimal, basis: Decimal, fraction: Decimal, currency: str) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 100  # exact: the rounding is the currency's, once
-        return money.round_to_currency(rate * basis * fraction, currency)
 
 
 async def calculate(
