@@ -5,13 +5,18 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata import db
+from prorata.allocations import service as allocation_service
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
@@ -154,3 +159,126 @@ def test_only_the_allocation_service_writes_allocations() -> None:
     services = [p for p in SRC.rglob("*.py") if "alloc" in p.name and "service" in p.name]
     services += [p for p in SRC.rglob("*service*.py") if "alloc" in str(p.parent.name)]
     assert {str(p.relative_to(SRC)) for p in services} == {"allocations/service.py"}
+
+
+# --- bulk writes: the rules in the writing statement, no foreign keys ------------------------
+
+
+async def _bulk(
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    fund: str,
+    rows: list[tuple[str, str, str]],
+    *,
+    all_new: bool = False,
+) -> int:
+    """apply_rows with `rows` (investor_id, deal_id, amount) given as a VALUES list."""
+    given = sa.values(
+        sa.column("investor_id", sa.Uuid),
+        sa.column("deal_id", sa.Uuid),
+        sa.column("amount", sa.Numeric),
+        name="given_rows",
+    ).data([(uuid.UUID(i), uuid.UUID(d), Decimal(a)) for i, d, a in rows])
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        return await allocation_service.apply_rows(
+            session,
+            org_id=org.org_id,
+            actor_user_id=None,
+            fund_id=uuid.UUID(fund),
+            rows=sa.select(given),
+            source="test",
+            all_new=all_new,
+        )
+
+
+def _stored(owner_url: str, fund: str) -> dict[tuple[str, str], str]:
+    with psycopg.connect(owner_url) as conn:
+        rows = conn.execute(
+            "SELECT investor_id, deal_id, amount FROM allocations WHERE fund_id = %s", (fund,)
+        ).fetchall()
+    return {(str(i), str(d)): str(a) for i, d, a in rows}
+
+
+@pytest.mark.parametrize("all_new", [False, True], ids=["upsert", "all-new"])
+async def test_a_bulk_write_breaking_any_rule_writes_nothing(
+    api: FundApi,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    database: TestDatabase,
+    all_new: bool,
+) -> None:
+    fund = await api.fund()
+    investors = await api.investors_with(fund, ["1000.00", "1000.00"])
+    outsider = await api.investor("No commitment")
+    deal = await api.deal(fund)
+    other_fund = await api.fund()
+    other_deal = await api.deal(other_fund)
+    fine = [(investors[0], deal, "10.00"), (investors[1], deal, "0")]
+    broken = {
+        "an investor without a commitment to this fund": (outsider, deal, "1.00"),
+        "a deal that is not this fund's": (investors[1], other_deal, "1.00"),
+        "an amount below zero": (investors[1], deal, "-1.00"),
+        "finer than the currency's minor unit": (investors[1], deal, "1.005"),
+    }
+    for why, row in broken.items():
+        with pytest.raises(allocation_service.SetRefused, match=why):
+            await _bulk(sessions, org, fund, [fine[0], row], all_new=all_new)
+        assert _stored(database.owner_url, fund) == {}
+    assert await _bulk(sessions, org, fund, fine, all_new=all_new) == 2
+    assert _stored(database.owner_url, fund) == {
+        (investors[0], deal): "10.00",
+        (investors[1], deal): "0",
+    }
+
+
+async def test_an_all_new_bulk_write_refuses_a_pair_that_exists_or_repeats(
+    api: FundApi, sessions: async_sessionmaker[AsyncSession], org: NewOrg, database: TestDatabase
+) -> None:
+    fund = await api.fund()
+    investors = await api.investors_with(fund, ["1000.00", "1000.00"])
+    deal = await api.deal(fund)
+    await _bulk(sessions, org, fund, [(investors[0], deal, "5.00")], all_new=True)
+    for rows in (
+        [(investors[1], deal, "1.00"), (investors[0], deal, "7.00")],  # exists
+        [(investors[1], deal, "1.00"), (investors[1], deal, "2.00")],  # repeats
+    ):
+        with pytest.raises(allocation_service.SetRefused, match="exists already or repeats"):
+            await _bulk(sessions, org, fund, rows, all_new=True)
+    assert _stored(database.owner_url, fund) == {(investors[0], deal): "5.00"}
+    # The upsert takes the same set: it updates the pair that exists.
+    rows = [(investors[1], deal, "1.00"), (investors[0], deal, "7.00")]
+    assert await _bulk(sessions, org, fund, rows) == 2
+    assert _stored(database.owner_url, fund)[(investors[0], deal)] == "7.00"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM deals",
+        "TRUNCATE deals CASCADE",
+        "UPDATE deals SET id = gen_random_uuid()",
+        "UPDATE deals SET fund_id = gen_random_uuid()",
+        "DELETE FROM investors",
+        "UPDATE investors SET id = gen_random_uuid()",
+        "UPDATE investors SET org_id = gen_random_uuid()",
+    ],
+)
+async def test_deals_and_investors_allocations_refer_to_are_kept(
+    api: FundApi, database: TestDatabase, statement: str
+) -> None:
+    """What the dropped foreign keys also guaranteed: a referenced row cannot vanish or change
+    its key — refused for every role, the owner included."""
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    await api.request(
+        "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investor}", json={"amount": "1.00"}
+    )
+    with (
+        psycopg.connect(database.owner_url) as conn,
+        pytest.raises(psycopg.errors.RestrictViolation),
+    ):
+        conn.execute(statement)
+    # Everything else about them can change.
+    await api.request("PATCH", f"/funds/{fund}/deals/{deal}", json={"name": "Renamed"})
+    await api.request("PATCH", f"/investors/{investor}", json={"name": "Renamed"})

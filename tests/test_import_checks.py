@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from decimal import Decimal
 
+import httpx
 import psycopg
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
+from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
-from prorata import errors, money
+from prorata import db, errors, money
+from prorata.config import Settings
 from prorata.imports import checks, formats
 from prorata.imports.formats import ImportKind
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
 CURRENCIES = ["USD", "JPY", "BHD", "CLF"]
@@ -172,3 +179,137 @@ def test_a_refused_header_says_what_is_expected() -> None:
         formats.header_columns(ImportKind.commitments, b"email,amount,date\n")
     assert refused.value.status == 422
     assert "investor_email, amount, committed_on" in refused.value.detail
+
+
+# --- the strict reading of an allocations file (the import's fast path) ----------------------
+
+_TWIN_EMAIL = "twin@x.example"
+
+
+async def test_the_strict_reading_accepts_only_what_the_full_check_accepts(
+    client: httpx.AsyncClient, org: NewOrg, settings: Settings
+) -> None:
+    """Line by line, over generated files: where the strict reading has every value, the full
+    check finds no fault in the cells and resolves the same values; and every valid line with
+    a plainly written amount is read strictly (or the fast path would rarely be taken)."""
+    api = FundApi(client, org.api_key)
+    fund = await api.fund()
+    people = {}
+    for name, email in [("A", "a@x.example"), ("B", "B@X.example"), ("T1", _TWIN_EMAIL)]:
+        person = await api.request(
+            "POST", "/investors", json={"name": name, "kind": "entity", "email": email}, expect=201
+        )
+        await api.commit(fund, person["id"], "1000.00")
+        people[email] = person["id"]
+    twin = await api.request(
+        "POST",
+        "/investors",
+        json={"name": "T2", "kind": "entity", "email": _TWIN_EMAIL},
+        expect=201,
+    )
+    await api.commit(fund, twin["id"], "1000.00")
+    outsider = await api.investor("No commitment")
+    deals = {name: await api.deal(fund, name) for name in ("Seed", "Twin", "Beta")}
+    await api.deal(fund, "Twin")
+    ids = [people["a@x.example"], people["B@X.example"]]
+    # Cells in each form a file may use, mostly ones that resolve: by id, or by email.
+    investor_cells = {
+        False: st.one_of(
+            st.sampled_from(ids),
+            st.sampled_from(ids).map(str.upper),
+            st.sampled_from(ids).map(lambda i: f" {i} "),
+            st.sampled_from(
+                [outsider, twin["id"], "", "x", "{" + ids[0] + "}", ids[0].replace("-", "")]
+            ),
+        ),
+        True: st.one_of(
+            st.sampled_from([*people, "A@x.example", " a@x.example "]),
+            st.sampled_from([_TWIN_EMAIL, "nobody@x.example", "", ids[0]]),
+        ),
+    }
+    deal_cells = {
+        False: st.one_of(
+            st.sampled_from([*deals.values()]),
+            st.sampled_from([*deals.values()]).map(str.upper),
+            st.sampled_from(["", "Seed", deals["Seed"][:-1]]),
+        ),
+        True: st.one_of(
+            st.sampled_from([*deals]), st.sampled_from(["seed", " Seed ", "Nothing", ""])
+        ),
+    }
+    plain_amounts = st.decimals(min_value=0, max_value=10**9, places=2).map(str)
+
+    @st.composite
+    def files(draw: st.DrawFn) -> tuple[bool, bool, list[tuple[str, str, str]]]:
+        by_email, by_name = draw(st.booleans()), draw(st.booleans())
+        line = st.tuples(
+            investor_cells[by_email],
+            deal_cells[by_name],
+            st.one_of(plain_amounts, amount_texts),
+        )
+        return by_email, by_name, draw(st.lists(line, max_size=6))
+
+    engine = db.sync_engine(db.app_url(settings))
+
+    @given(file=files())
+    @settings_(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    def agree(file: tuple[bool, bool, list[tuple[str, str, str]]]) -> None:
+        by_email, by_name, lines = file
+        columns = [
+            "investor_email" if by_email else "investor_id",
+            "deal_name" if by_name else "deal_id",
+            "amount",
+        ]
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("SELECT set_config('app.org_id', :org, true)"), {"org": str(org.org_id)}
+            )
+            conn.execute(
+                sa.text(
+                    f"CREATE TEMP TABLE {checks.STAGING} (line bigint GENERATED ALWAYS AS "
+                    f"IDENTITY (START WITH 2), {', '.join(f'{c} text' for c in columns)}) "
+                    "ON COMMIT DROP"
+                )
+            )
+            for line in lines:
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO {checks.STAGING} ({', '.join(columns)}) VALUES (:i, :d, :a)"
+                    ),
+                    {"i": line[0], "d": line[1], "a": line[2]},
+                )
+            judgement, params = checks.judge(
+                ImportKind.allocations, columns=columns, fund_id=uuid.UUID(fund), currency="USD"
+            )
+            for statement in judgement.statements:
+                conn.execute(sa.text(statement), params)
+            full = {
+                row.line: row for row in conn.execute(sa.text(f"SELECT * FROM {checks.CHECKED}"))
+            }
+            refs = checks.allocation_refs(columns)
+            strict = conn.execute(checks.strict_allocations(refs, "USD")).all()
+            conn.rollback()
+        for row in strict:
+            judged = full[row.line]
+            plain = python_amount(judged.amount_raw, "USD", allow_zero=True)
+            written_plainly = plain is not None and judged.amount_raw == str(plain)
+            cells_fine = (judged.investor_error, judged.deal_error, judged.amount_error) == (
+                None,
+                None,
+                None,
+            )
+            read_strictly = None not in (row.investor_id, row.deal_id, row.amount)
+            if read_strictly:
+                assert cells_fine, (row, judged)
+                assert (row.investor_id, row.deal_id, row.amount) == (
+                    judged.investor_id,
+                    judged.deal_id,
+                    judged.amount,
+                )
+            if cells_fine and written_plainly:
+                assert read_strictly, (row, judged)
+
+    try:
+        agree()
+    finally:
+        engine.dispose()

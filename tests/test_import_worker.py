@@ -150,18 +150,21 @@ async def test_a_worker_process_takes_an_upload_to_succeeded(
 async def test_an_import_killed_mid_apply_is_applied_exactly_once_by_the_retry(
     client: httpx.AsyncClient, org: NewOrg, database: TestDatabase, start_worker: StartWorker
 ) -> None:
-    fund = _seed_fund(database.owner_url, org, investors=200, deals=1000)
+    fund = _seed_fund(database.owner_url, org, investors=400, deals=1000)
     content, total = _allocation_file(fund)
     response = await upload(client, org.api_key, fund["id"], "allocations", content)
     assert response.status_code == 202
     import_id = response.json()["id"]
     first = start_worker()
-    # `applying` is committed just before the one statement that writes the rows: kill -9
-    # inside it, before its transaction can commit.
+    # kill -9 inside the one statement that writes the rows, before its transaction commits.
+    writing = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND query LIKE '%%INSERT INTO allocations%%' AND pid <> pg_backend_pid()"
+    )
     wait_until(
-        lambda: _status(database.owner_url, import_id)[1] == "applying",
+        lambda: _query(database.owner_url, writing) == 1,
         timeout=120,
-        what="the first worker to start applying",
+        what="the first worker to start writing the allocations",
     )
     first.send_signal(signal.SIGKILL)
     first.wait(10)
@@ -182,13 +185,13 @@ async def test_an_import_killed_mid_apply_is_applied_exactly_once_by_the_retry(
         "SELECT count(*), sum(amount) FROM allocations WHERE fund_id = %s",
         fund["id"],
     )
-    assert applied == (200_000, total)
+    assert applied == (400_000, total)
     finished = _query(
         database.owner_url,
         "SELECT inserted, updated, unchanged FROM imports WHERE id = %s",
         import_id,
     )
-    assert finished == (200_000, 0, 0)  # the retry found nothing already applied
+    assert finished == (400_000, 0, 0)  # the retry found nothing already applied
     audits = _query(
         database.owner_url,
         "SELECT count(*) FROM audit_log WHERE action = 'allocation.bulk_upsert'",

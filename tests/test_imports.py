@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -188,16 +189,29 @@ async def test_dry_run_validates_and_predicts_without_applying(
     }
 
 
+def _paths_taken(caplog: pytest.LogCaptureFixture) -> list[str]:
+    messages = {
+        "import of new allocations applied in one statement": "all new",
+        "import checked in full": "in full",
+    }
+    return [messages[r.message] for r in caplog.records if r.message in messages]
+
+
 async def test_a_second_file_reports_inserted_updated_and_unchanged(
-    imports: Imports, database: TestDatabase
+    imports: Imports, database: TestDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
     fund, investors, deals = await _fund_with(imports.api, investors=3, deals=1)
     first = csv_bytes(
         "investor_id,deal_id,amount",
         f"{investors[0]},{deals[0]},1.00",
         f"{investors[1]},{deals[0]},2.00",
     )
-    await imports.run(fund, "allocations", first)
+    done = await imports.run(fund, "allocations", first)
+    assert (done["rows_total"], done["rows_valid"], done["rows_invalid"]) == (2, 2, 0)
+    assert (done["inserted"], done["updated"], done["unchanged"]) == (2, 0, 0)
+    # New, valid rows take the one-statement path; a file touching existing pairs the full one.
+    assert _paths_taken(caplog) == ["all new"]
     second = csv_bytes(
         "investor_id,deal_id,amount",
         f"{investors[0]},{deals[0]},1",  # same amount, other spelling
@@ -207,6 +221,7 @@ async def test_a_second_file_reports_inserted_updated_and_unchanged(
     done = await imports.run(fund, "allocations", second)
     assert (done["inserted"], done["updated"], done["unchanged"]) == (1, 1, 1)
     assert _allocations(database.owner_url, fund)[(investors[1], deals[0])] == "2.50"
+    assert _paths_taken(caplog) == ["all new", "in full"]
 
 
 # --- allocations: references, money and duplicates --------------------------------------------

@@ -1,4 +1,7 @@
-"""The allocations table: HASH-partitioned by fund, one row per (fund, investor, deal)."""
+"""The allocations table: HASH-partitioned by fund, one row per (fund, investor, deal).
+
+No foreign keys (migration 0009 says why): the one allocation service checks the investor's
+commitment and the deal's fund for every row it writes, a whole set per statement."""
 
 from __future__ import annotations
 
@@ -15,11 +18,7 @@ from prorata.funds.models import MONEY
 
 class Allocation(Base):
     __tablename__ = "allocations"
-    __table_args__ = (
-        sa.ForeignKeyConstraint(["fund_id", "deal_id"], ["deals.fund_id", "deals.id"]),
-        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
-        {"postgresql_partition_by": "HASH (fund_id)"},
-    )
+    __table_args__ = ({"postgresql_partition_by": "HASH (fund_id)"},)
 
     fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

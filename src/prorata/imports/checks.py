@@ -67,14 +67,8 @@ def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
     decimals = money.minor_unit(currency)
     sign_rule = "zero or positive" if allow_zero else "positive"
     places = f"{decimals} decimal place{'' if decimals == 1 else 's'}"
-    nonzero = "" if allow_zero else f"AND translate({cell}, '0.', '') <> ''"
-    usual = (
-        f"((amount_shape = '' AND length({cell}) BETWEEN 1 AND {MAX_INTEGER_DIGITS}) OR "
-        f"(amount_shape = '.' AND amount_dot BETWEEN 2 AND {MAX_INTEGER_DIGITS + 1} "
-        f"AND length({cell}) - amount_dot BETWEEN 1 AND {min(decimals, MAX_DECIMALS_WRITTEN)}))"
-    )
     return f"""CASE
-        WHEN {usual} {nonzero} THEN NULL
+        WHEN {amount_is_usual(cell, currency=currency, allow_zero=allow_zero)} THEN NULL
         WHEN {cell} = '' THEN 'required'
         WHEN NOT {_digits_only("amount_abs")}
             THEN 'not an amount: write digits and a decimal point, such as 1234.56'
@@ -85,6 +79,20 @@ def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
         WHEN left({cell}, 1) = '-' AND amount_abs::numeric <> 0 THEN 'must be {sign_rule}'
         {"" if allow_zero else "WHEN amount_abs::numeric = 0 THEN 'must be positive'"}
     END"""
+
+
+def amount_is_usual(cell: str, *, currency: str, allow_zero: bool) -> str:
+    """SQL: `cell` is a plain well-formed amount ("1234.56", "1200"), told by a few integer
+    comparisons on the columns of `amount_parts(cell)`. Every such cell is valid; a cell
+    failing this may still be valid ("-0", "12.500") and `amount_problem` decides."""
+    decimals = money.minor_unit(currency)
+    nonzero = "" if allow_zero else f" AND translate({cell}, '0.', '') <> ''"
+    return (
+        f"(((amount_shape = '' AND length({cell}) BETWEEN 1 AND {MAX_INTEGER_DIGITS}) OR "
+        f"(amount_shape = '.' AND amount_dot BETWEEN 2 AND {MAX_INTEGER_DIGITS + 1} "
+        f"AND length({cell}) - amount_dot BETWEEN 1 AND {min(decimals, MAX_DECIMALS_WRITTEN)}))"
+        f"{nonzero})"
+    )
 
 
 def amount_value(cell: str, *, currency: str) -> str:
@@ -160,15 +168,30 @@ def judge(
     return _investors(columns), params
 
 
-def _allocations(columns: list[str], currency: str) -> Judgement:
+@dataclasses.dataclass(frozen=True)
+class AllocationRefs:
+    """How an allocations file names investors and deals, and the maps resolving them."""
+
+    investor_column: str  # investor_email | investor_id
+    deal_column: str  # deal_name | deal_id
+    deal_key: str  # SQL: the map key of a trimmed deal cell `deal_raw`
+    statements: list[str]  # build TEMP import_investor_refs and import_deal_refs
+
+    @property
+    def by_email(self) -> bool:
+        return self.investor_column == "investor_email"
+
+    @property
+    def by_deal_name(self) -> bool:
+        return self.deal_column == "deal_name"
+
+
+def allocation_refs(columns: list[str]) -> AllocationRefs:
     by_email = "investor_email" in columns
     by_deal_name = "deal_name" in columns
-    investor_column = "investor_email" if by_email else "investor_id"
-    deal_column = "deal_name" if by_deal_name else "deal_id"
     investor_ref = "lower(i.email)" if by_email else "c.investor_id::text"
     deal_ref = "d.name" if by_deal_name else "d.id::text"
-    deal_key = "deal_raw" if by_deal_name else "lower(deal_raw)"
-    refs = [
+    statements = [
         # The fund's investors (those with a commitment) and deals, by the reference the file
         # uses: small maps, so the million-row join is a hash join against them.
         f"""CREATE TEMP TABLE import_investor_refs ON COMMIT DROP AS
@@ -183,6 +206,45 @@ def _allocations(columns: list[str], currency: str) -> Judgement:
         "ANALYZE import_investor_refs",
         "ANALYZE import_deal_refs",
     ]
+    return AllocationRefs(
+        investor_column="investor_email" if by_email else "investor_id",
+        deal_column="deal_name" if by_deal_name else "deal_id",
+        deal_key="deal_raw" if by_deal_name else "lower(deal_raw)",
+        statements=statements,
+    )
+
+
+def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
+    """The staged allocations file read strictly, for the common case of a file that is all
+    valid: (investor_id, deal_id, amount) per line, with NULL wherever the full check
+    (`judge`) could find fault — a reference that is unknown or ambiguous, an amount that is
+    not plainly well formed. The allocation service refuses a set with a NULL, so a file goes
+    in this way only if the full check would accept every line with the same values; repeated
+    pairs are refused by the table's key. Needs the maps of `refs.statements`. (The `line`
+    column is for tests that hold the two readings side by side.)"""
+    amount = "amount_raw"
+    usual = amount_is_usual(amount, currency=currency, allow_zero=True)
+    statement = f"""SELECT r.line, i.investor_id, d.deal_id,
+            CASE WHEN {usual} THEN {amount_value(amount, currency=currency)} END AS amount
+        FROM (SELECT c.*, {amount_parts(amount)}
+              FROM (SELECT s.line, {_cell(refs.investor_column)} AS investor_raw,
+                           {_cell(refs.deal_column)} AS deal_raw, {_cell("amount")} AS amount_raw
+                    FROM {STAGING} s {FENCE}) c {FENCE}) r
+        LEFT JOIN import_investor_refs i ON i.ref = lower(investor_raw) AND i.matches = 1
+        LEFT JOIN import_deal_refs d ON d.ref = {refs.deal_key} AND d.matches = 1"""
+    strict = sa.text(statement).columns(
+        sa.column("line", sa.BigInteger),
+        sa.column("investor_id", sa.Uuid),
+        sa.column("deal_id", sa.Uuid),
+        sa.column("amount", sa.Numeric),
+    )
+    return sa.select(strict.subquery("strict"))
+
+
+def _allocations(columns: list[str], currency: str) -> Judgement:
+    refs = allocation_refs(columns)
+    investor_column, deal_column, deal_key = refs.investor_column, refs.deal_column, refs.deal_key
+    by_email, by_deal_name = refs.by_email, refs.by_deal_name
     missing_investor = (
         "'no investor with this email has a commitment to this fund'"
         if by_email
@@ -238,7 +300,7 @@ def _allocations(columns: list[str], currency: str) -> Judgement:
               GROUP BY investor_id, deal_id HAVING count(*) > 1) d
         WHERE c.investor_id = d.investor_id AND c.deal_id = d.deal_id AND c.line <> d.first"""
     return Judgement(
-        statements=[*refs, checked, duplicates],
+        statements=[*refs.statements, checked, duplicates],
         cells=[
             CellCheck(investor_column, "investor_raw", "investor_error"),
             CellCheck(deal_column, "deal_raw", "deal_error"),

@@ -161,6 +161,13 @@ async def _ingest(
             await _reject_file(session, row, *refused)
             return
         await progress.save(ImportPhase.validating)
+        all_new_possible = row.kind is ImportKind.allocations and not row.dry_run
+        if all_new_possible and await _insert_all_new_allocations(session, row, fund, columns):
+            return
+        # Temporary tables get no statistics by themselves: without them the planner guesses
+        # ten million rows and sorts to disk where a hash join against the small maps would do.
+        await session.execute(sa.text(f"ANALYZE {checks.STAGING}"))
+        log.info("import checked in full", extra={"import_id": str(row.id)})
         await _check_and_apply(session, row, fund, columns, progress)
 
 
@@ -199,9 +206,6 @@ async def _load(
                 await progress.loaded(len(chunk))
     except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
         return columns, _copy_problem(exc)
-    # Temporary tables get no statistics by themselves: without them the planner guesses
-    # ten million rows and sorts to disk where a hash join against the small maps would do.
-    await session.execute(sa.text(f"ANALYZE {checks.STAGING}"))
     return columns, None
 
 
@@ -235,6 +239,43 @@ async def _reject_file(session: AsyncSession, row: DataImport, line: int | None,
         errors_recorded=1,
         message=f"line {line}: {why}" if line else why,
     )
+
+
+async def _insert_all_new_allocations(
+    session: AsyncSession, row: DataImport, fund: Fund, columns: list[str]
+) -> bool:
+    """The common case, first: a file of valid allocations that are all new goes in by ONE
+    INSERT of the strict reading of the staged rows, without judging each cell (a million rows:
+    ~4 s less). Anything else — an error anywhere, a pair that exists or repeats — makes the
+    service refuse the set; it is undone (a savepoint) and False sent back: the full check
+    then runs, explains every error, and upserts. Both ways write the same rows."""
+    refs = checks.allocation_refs(columns)
+    try:
+        async with session.begin_nested():
+            for statement in refs.statements:
+                await session.execute(sa.text(statement), {"fund_id": fund.id})
+            written = await allocation_service.apply_rows(
+                session,
+                org_id=row.org_id,
+                actor_user_id=row.created_by,
+                fund_id=fund.id,
+                rows=checks.strict_allocations(refs, fund.currency),
+                source=f"import:{row.id}",
+                all_new=True,
+            )
+    except allocation_service.SetRefused:
+        return False
+    log.info("import of new allocations applied in one statement", extra={"import_id": str(row.id)})
+    counts = {"rows_total": written, "rows_valid": written, "rows_invalid": 0}
+    await _finish(
+        session,
+        row,
+        status=ImportStatus.succeeded,
+        counts={**counts, "inserted": written, "updated": 0, "unchanged": 0},
+        errors_recorded=0,
+        message=None,
+    )
+    return True
 
 
 async def _check_and_apply(
