@@ -8,8 +8,12 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
+from psycopg import sql
 
+from prorata import embedded
+from prorata.embedded import EmbeddedPostgres
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
 
@@ -112,3 +116,18 @@ def test_orgs_create_and_list_against_an_external_database(
     assert [(o["org_id"], o["name"]) for o in orgs] == [(org["org_id"], "Acme Ventures")]
     # nothing embedded was started for an external database
     assert not (tmp_path / "postgres").exists()
+
+
+def test_the_embedded_server_runs_with_our_settings_once_included(tmp_path: Path) -> None:
+    for _ in range(2):  # a first start (initdb) and a restart on the same data
+        server = EmbeddedPostgres(tmp_path)
+        server.start()
+        try:
+            with psycopg.connect(server.url("postgres")) as conn:
+                for name, value in embedded.SETTINGS.items():
+                    row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+                    assert row == (value,)
+        finally:
+            server.stop()
+    main = (tmp_path / "postgres" / "postgresql.conf").read_text()
+    assert main.count(embedded.SETTINGS_FILE) == 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import prorata.audit
 import prorata.models
 import prorata.orgs.models
-from prorata import db
+from prorata import db, migrate
+from prorata.config import Settings
 from tests.support import TestDatabase
 
 
@@ -28,3 +31,40 @@ def test_models_match_the_migrated_schema(database: TestDatabase) -> None:
         engine.dispose()
     assert diff == []
     assert prorata.audit.AuditEntry.__tablename__ in models
+
+
+def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str]]:
+    """The allocations' foreign keys, and the tenant policies' conditions."""
+    keys = connection.execute(
+        sa.text(
+            "SELECT conname FROM pg_constraint "
+            "WHERE conrelid = 'allocations'::regclass AND contype = 'f' ORDER BY 1"
+        )
+    )
+    policies = connection.execute(
+        sa.text("SELECT DISTINCT with_check FROM pg_policies WHERE policyname = 'tenant_isolation'")
+    )
+    return list(keys.scalars()), sorted(policies.scalars())
+
+
+def test_the_latest_migration_goes_down_and_up_again(database: TestDatabase) -> None:
+    engine = db.sync_engine(database.owner_url)
+    config = migrate.alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            config.attributes["app_role"] = Settings().db_app_role
+            head = _schema_state(connection)
+            command.downgrade(config, "-1")
+            keys, policies = _schema_state(connection)
+            command.upgrade(config, "head")
+            assert _schema_state(connection) == head
+            connection.rollback()
+    finally:
+        engine.dispose()
+    # Before 0009: the foreign keys, and the tenant read for every row checked.
+    assert len(keys) == 2
+    assert len(policies) == 2  # org_id, and orgs.id
+    assert all("SELECT" not in policy for policy in policies)
+    assert head[0] == []
+    assert all("SELECT" in policy for policy in head[1])

@@ -69,6 +69,7 @@ class TaskRef:
 # The task keyword that carries the deferring trace context (W3C `traceparent`) to the worker,
 # which removes it before the task is called. procrastinate 3 jobs have no metadata field.
 TRACE_KWARG = "_trace"
+WORKER_TEMP_BUFFERS = "256MB"
 
 
 async def defer(
@@ -288,7 +289,14 @@ async def run_worker(settings: Settings) -> None:
     url = db.app_url(settings)
     # One more than before for the queue figures (`queue_stats`), refreshed in the background.
     pool = await _open_pool(url, settings.worker_concurrency + 3)
-    engine = db.create_engine(url, pool_size=settings.worker_concurrency)
+    # Imports stage files in temporary tables, which live in a session's own buffers: with
+    # the default 8 MB a million-row file goes out to temporary files and is read back.
+    # Allocated only as a session uses them.
+    engine = db.create_engine(
+        url,
+        pool_size=settings.worker_concurrency,
+        connect_args={"options": f"-c temp_buffers={WORKER_TEMP_BUFFERS}"},
+    )
     nice_local_backends(engine, settings.worker_nice)
     try:
         await _check_schema(pool)

@@ -207,7 +207,8 @@ def _checked(
                 deals, deals.c.id == given.c.deal_id
             )
         )
-        .order_by(given.c.investor_id, given.c.deal_id)
+        # By the output columns (the same order): the sort then carries only the row to write.
+        .order_by(committed.c.investor_id, deals.c.id)
     )
 
 
@@ -218,16 +219,21 @@ _REFUSED_BECAUSE = {
 }
 
 
+_HASH_JOINS_ONLY = ("enable_nestloop", "enable_mergejoin")
+
+
 async def _write_set(session: AsyncSession, statement: Any) -> int:
     """Run a bulk write in a savepoint: all of it, or `SetRefused` and none of it."""
     try:
         async with session.begin_nested():
-            # Hash joins against the fund's small maps whatever the statistics say: a nested
-            # loop over a million rows (fresh tables have no statistics yet) takes minutes.
-            # A refused set rolls the setting back with the savepoint.
-            await session.execute(sa.text("SET LOCAL enable_nestloop = off"))
+            # Hash joins against the fund's small maps whatever the statistics say: fresh
+            # tables have none, and a nested loop over a million rows takes minutes (a merge
+            # join sorts them first). A refused set rolls the settings back with the savepoint.
+            for setting in _HASH_JOINS_ONLY:
+                await session.execute(sa.text(f"SET LOCAL {setting} = off"))
             written = await db.count_written(session, statement)
-            await session.execute(sa.text("RESET enable_nestloop"))
+            for setting in _HASH_JOINS_ONLY:
+                await session.execute(sa.text(f"RESET {setting}"))
             return written
     except sa.exc.IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)
