@@ -263,7 +263,7 @@ async def _insert_all_new_allocations(
                 source=f"import:{row.id}",
                 all_new=True,
             )
-    except allocation_service.SetRefused:
+    except (allocation_service.SetRefused, sa.exc.DataError):  # DataError: a cell no number
         return False
     log.info("import of new allocations applied in one statement", extra={"import_id": str(row.id)})
     counts = {"rows_total": written, "rows_valid": written, "rows_invalid": 0}
