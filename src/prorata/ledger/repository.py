@@ -108,7 +108,7 @@ async def capacity(session: AsyncSession, *, fund_id: uuid.UUID) -> Capacity:
     )
     commitments: dict[uuid.UUID, Decimal] = {}
     remaining: dict[uuid.UUID, Decimal] = {}
-    for investor_id, commitment, contributed, recallable in rows.tuples():
+    for investor_id, commitment, contributed, recallable in rows:
         commitments[investor_id] = commitment
         left = unfunded(commitment, contributed=contributed, recallable=recallable)
         remaining[investor_id] = max(left, ZERO)
