@@ -4,7 +4,7 @@ Prints the time of `create_draft` + `issue` (split, lines, ledger, audit; commit
 time of a bare INSERT of 10,000 rows into a plain table on the same database in the same run.
 Target: call ≤ 3 × bare insert.
 
-    .venv/bin/python -m bench.capital_call [--investors 10000] [--repeat 3]
+    .venv/bin/python -m bench.capital_call [--investors 10000] [--repeat 3] [--no-freeze]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from bench.support import Timer, bench_database
-from prorata import db
+from prorata import db, heap
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import CallCreate, ItemIn
 from prorata.config import Settings
@@ -90,11 +90,14 @@ async def _bare_insert(sessions: db.async_sessionmaker[db.AsyncSession], rows: i
         )
 
 
-async def run(settings: Settings, investors: int, repeat: int) -> None:
+async def run(settings: Settings, investors: int, repeat: int, *, freeze: bool) -> None:
     engine = db.create_engine(db.app_url(settings), pool_size=2)
     sessions = db.sessionmaker(engine)
     try:
         principal, fund_id = await _setup(sessions, investors)
+        if freeze:
+            # What `prorata web` and `prorata worker` do before serving (prorata.heap).
+            heap.freeze_startup_objects()
         calls, bares = [], []
         for _ in range(repeat):
             with Timer() as bare:
@@ -104,7 +107,7 @@ async def run(settings: Settings, investors: int, repeat: int) -> None:
             bares.append(bare.seconds)
             calls.append(call.seconds)
         best_call, best_bare = min(calls), min(bares)
-        print(f"investors:             {investors}")
+        print(f"investors:             {investors}   (startup objects frozen: {freeze})")
         print(f"bare INSERT of {investors} rows: {best_bare * 1000:8.1f} ms (best of {repeat})")
         print(f"create + issue call:   {best_call * 1000:8.1f} ms (best of {repeat})")
         print(f"ratio:                 {best_call / best_bare:8.2f} x   (target <= 3)")
@@ -116,9 +119,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--investors", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the startup objects in the garbage collector's full collections",
+    )
     args = parser.parse_args()
     with bench_database() as settings:
-        asyncio.run(run(settings, args.investors, args.repeat))
+        asyncio.run(run(settings, args.investors, args.repeat, freeze=not args.no_freeze))
 
 
 if __name__ == "__main__":

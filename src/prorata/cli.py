@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prorata import config, db, logs, observability
+from prorata import config, db, heap, logs, observability
 from prorata.config import Settings
 
 
@@ -69,6 +69,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings)
     observability.instrument_app(app)
+    heap.freeze_startup_objects()
     try:
         uvicorn.run(
             app,
@@ -95,6 +96,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         jobs.yield_cpu(0, settings.worker_nice)
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
+    heap.freeze_startup_objects()
     try:
         asyncio.run(jobs.run_worker(settings))
     except jobs.WorkerConfigError as exc:

@@ -14,7 +14,6 @@ entries; nothing is ever deleted from the ledger.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -56,71 +55,63 @@ def add_business_days(start: dt.date, days: int) -> dt.date:
     return current
 
 
-@dataclasses.dataclass(frozen=True)
-class _Line:
-    item: CallItem
-    investor_id: uuid.UUID
-    amount: Decimal
+# Each item with its non-zero parts by investor.
+_Lines = list[tuple[CallItem, dict[uuid.UUID, Decimal]]]
 
 
-async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> list[_Line]:
+async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> _Lines:
     """Each item split over its eligible investors, capped by what remains unfunded."""
-    commitments = await fund_repository.commitments(session, fund_id=fund.id)
+    capacity = await ledger.capacity(session, fund_id=fund.id)
+    commitments = capacity.commitments
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to call")
-    balances = await ledger.balances(session, fund_id=fund.id)
-    remaining = {
-        investor: max(balances.get(investor, ledger.Balance()).unfunded(amount), Decimal(0))
-        for investor, amount in commitments.items()
-    }
-    lines: list[_Line] = []
+    remaining = dict(capacity.unfunded)
+    lines: _Lines = []
     for item in items:
-        unknown = set(item.excused_investor_ids) - set(commitments)
+        excused = set(item.excused_investor_ids)
+        unknown = excused - commitments.keys()
         if unknown:
             raise errors.RuleViolation(
                 f"excused investors without a commitment: {sorted(map(str, unknown))}"
             )
-        eligible = [i for i in commitments if i not in set(item.excused_investor_ids)]
+        # Copies only when someone is excused: at 10,000 investors each pass over the
+        # commitments is measurable (a UUID hashes in Python).
+        eligible = commitments
+        caps = remaining
+        if excused:
+            eligible = {i: amount for i, amount in commitments.items() if i not in excused}
+            caps = {i: remaining[i] for i in eligible}
         if not eligible:
             raise errors.RuleViolation("every investor is excused from an item")
         try:
-            parts = money.split_capped(
-                item.amount,
-                {i: commitments[i] for i in eligible},
-                {i: remaining[i] for i in eligible},
-                fund.currency,
-            )
+            parts = money.split_capped(item.amount, eligible, caps, fund.currency)
         except money.InsufficientCapacity as exc:
             raise errors.RuleViolation(
                 f"the {item.purpose} item of {item.amount} {fund.currency} exceeds the unfunded "
                 f"commitments of its eligible investors ({exc.available} {fund.currency})",
                 extensions={"requested": str(exc.requested), "available": str(exc.available)},
             ) from None
-        for investor, part in parts.items():
+        called = {investor: part for investor, part in parts.items() if part}
+        for investor, part in called.items():
             remaining[investor] -= part
-            if part:
-                lines.append(_Line(item=item, investor_id=investor, amount=part))
+        lines.append((item, called))
     return lines
 
 
-async def _insert_lines(session: AsyncSession, call: CapitalCall, lines: list[_Line]) -> None:
-    """One multi-row INSERT for all lines: a call on 10,000 investors is one statement."""
-    if lines:
+async def _insert_lines(session: AsyncSession, call: CapitalCall, lines: _Lines) -> None:
+    """One multi-row INSERT per item: a call on 10,000 investors is one statement an item."""
+    for item, parts in lines:
         await db.insert_many(
             session,
             CallLine,
-            [
-                {
-                    "org_id": call.org_id,
-                    "fund_id": call.fund_id,
-                    "call_id": call.id,
-                    "item_id": line.item.id,
-                    "investor_id": line.investor_id,
-                    "purpose": line.item.purpose,
-                    "amount": line.amount,
-                }
-                for line in lines
-            ],
+            [{"investor_id": investor, "amount": part} for investor, part in parts.items()],
+            shared={
+                "org_id": call.org_id,
+                "fund_id": call.fund_id,
+                "call_id": call.id,
+                "item_id": item.id,
+                "purpose": item.purpose,
+            },
         )
 
 
@@ -269,7 +260,10 @@ async def _recompute_lines(session: AsyncSession, fund: Fund, call: CapitalCall)
             )
         ).all()
     )
-    if drafted != {(line.item.id, line.investor_id, line.amount) for line in lines}:
+    computed = {
+        (item.id, investor, part) for item, parts in lines for investor, part in parts.items()
+    }
+    if drafted != computed:
         await session.execute(
             sa.delete(CallLine).where(CallLine.fund_id == fund.id, CallLine.call_id == call.id)
         )
