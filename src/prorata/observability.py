@@ -2,7 +2,7 @@
 
 `configure(service_name)` is called once by `prorata web` and `prorata worker`. Export follows
 the standard `OTEL_*` variables read by the SDK; without an OTLP endpoint nothing leaves the
-process (spans still exist, so log lines carry their trace ids). Prometheus text is served on a
+process (spans are not recorded, but they have ids, so log lines carry their trace ids). Prometheus text is served on a
 separate port (loopback by default) when `PRORATA_METRICS_PORT` (web) or
 `PRORATA_WORKER_METRICS_PORT` (worker) is set: never on the API's port.
 
@@ -53,7 +53,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util.types import Attributes, AttributeValue
 
@@ -522,9 +522,14 @@ def configure(
     environ = dict(os.environ)
     where = resource(service_name, environ)
     tracer_provider = TracerProvider(resource=where)
-    # Wrap the sampler the SDK read from OTEL_TRACES_SAMPLER, before any tracer exists.
-    tracer_provider.sampler = SkipUnownedQueries(tracer_provider.sampler)
     exporter = trace_exporter(environ)
+    # Set before any tracer exists (tracers copy it). Wrap the sampler the SDK read from
+    # OTEL_TRACES_SAMPLER; with no exporter, record nothing: a recorded span that goes nowhere
+    # costs every request and every statement its attributes and bookkeeping. Unrecorded spans
+    # still have ids, so log lines keep their trace_id and span_id and jobs their trace.
+    tracer_provider.sampler = (
+        SkipUnownedQueries(tracer_provider.sampler) if exporter is not None else ALWAYS_OFF
+    )
     if exporter is not None:
         tracer_provider.add_span_processor(
             BatchSpanProcessor(RedactingSpanExporter(exporter, Redactor(secrets)))
