@@ -2,9 +2,9 @@
 
 `configure(service_name)` is called once by `prorata web` and `prorata worker`. Export follows
 the standard `OTEL_*` variables read by the SDK; without an OTLP endpoint nothing leaves the
-process (spans are not recorded, but they have ids, so log lines carry their trace ids). Prometheus text is served on a
-separate port (loopback by default) when `PRORATA_METRICS_PORT` (web) or
-`PRORATA_WORKER_METRICS_PORT` (worker) is set: never on the API's port.
+process (spans are not recorded, but they have ids, so log lines carry their trace ids).
+Prometheus text is served on a separate port (loopback by default) when `PRORATA_METRICS_PORT`
+(web) or `PRORATA_WORKER_METRICS_PORT` (worker) is set: never on the API's port.
 
 What other modules call (see docs/observability.md):
 - `span(name, kind=..., attributes=...)` around a call to the outside world that no library
