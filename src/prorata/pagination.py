@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -118,9 +118,16 @@ async def keyset(
     params: PageParams,
     item: Callable[[Any], T],
     fixed_prefix: int = 0,
+    parent: Callable[[], Awaitable[object]] | None = None,
 ) -> Page[T]:
     """One page of a single-entity `statement`, ordered by `key` (ascending attributes of the
-    entity; the last one must be unique so the order is total)."""
+    entity; the last one must be unique so the order is total).
+
+    A list of a parent's children (a fund's deals) answers 404 for a missing parent: `parent`
+    looks it up, raising NotFound. It is awaited only for an empty page: a row of the page
+    references its parent (a foreign key) and RLS shows it only to the parent's tenant, so a
+    non-empty page proves the parent is there without another query.
+    """
     # Key columns the statement already pins by equality (`fixed_prefix` of them) stay in the
     # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
     # B-tree start at the cursor; `(fund, investor, deal) > (X, a, b)` makes it scan from X.
@@ -130,6 +137,8 @@ async def keyset(
         statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after))
     ordered = statement.order_by(*moving).limit(params.limit + 1)
     rows = list((await session.scalars(ordered)).all())
+    if not rows and parent is not None:
+        await parent()
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

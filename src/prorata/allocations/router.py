@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query
 from prorata.allocations import service as allocation_service
 from prorata.allocations.schemas import AllocationAmount, AllocationOut
 from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.funds import service as fund_service
 from prorata.pagination import Page, PageParams, page_params
 from prorata.routing import ApiRoute
 
@@ -74,10 +73,14 @@ async def fund_allocations(
     deal_id: Filter = None,
     investor_id: Filter = None,
 ) -> Page[AllocationOut]:
-    await fund_service.get(session, fund_id=fund_id)
     return _page(
         await allocation_service.page(
-            session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
+            session,
+            params=page,
+            fund_id=fund_id,
+            deal_id=deal_id,
+            investor_id=investor_id,
+            fund_must_exist=True,
         )
     )
 

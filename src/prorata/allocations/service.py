@@ -7,6 +7,7 @@ same triple leave exactly one row. A test fails if another module writes to the 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -239,8 +240,13 @@ async def page(
     fund_id: uuid.UUID | None = None,
     deal_id: uuid.UUID | None = None,
     investor_id: uuid.UUID | None = None,
+    fund_must_exist: bool = False,
 ) -> Page[Allocation]:
-    """Allocations in primary-key order: one fund's pages read one partition by index."""
+    """Allocations in primary-key order: one fund's pages read one partition by index.
+    With `fund_must_exist` (the fund's own list), a missing fund is a 404, not an empty page."""
+    fund = None
+    if fund_must_exist and fund_id is not None:
+        fund = functools.partial(fund_service.get, session, fund_id=fund_id)
     return await keyset(
         session,
         _filtered(fund_id=fund_id, deal_id=deal_id, investor_id=investor_id),
@@ -248,4 +254,5 @@ async def page(
         params=params,
         item=lambda a: a,
         fixed_prefix=0 if fund_id is None else 1,
+        parent=fund,
     )
