@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import errors
 
 T = TypeVar("T")
+# A select of any shape: one entity, or columns.
+AnySelect = sa.Select[*tuple[Any, ...]]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -32,6 +34,18 @@ MAX_LIMIT = 500
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def render(page: Page[Any], model: type[M]) -> Page[M]:
+    """A page of rows (ORM objects or Core rows) as a page of response models, validated in
+    one pass: pydantic-core reads the attributes, no Python loop of `model_validate` calls."""
+    shape: type[Page[M]] = Page[model]  # type: ignore[valid-type]
+    return shape.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
+    )
 
 
 class PageParams(BaseModel):
@@ -112,7 +126,7 @@ def _typed(value: Any, column: sa.orm.InstrumentedAttribute[Any]) -> Any:
 
 async def keyset(
     session: AsyncSession,
-    statement: sa.Select[Any],
+    statement: AnySelect,
     *,
     key: Sequence[sa.orm.InstrumentedAttribute[Any]],
     params: PageParams,
@@ -120,8 +134,10 @@ async def keyset(
     fixed_prefix: int = 0,
     parent: Callable[[], Awaitable[object]] | None = None,
 ) -> Page[T]:
-    """One page of a single-entity `statement`, ordered by `key` (ascending attributes of the
-    entity; the last one must be unique so the order is total).
+    """One page of `statement`, ordered by `key` (ascending attributes of its entity; the last
+    one must be unique so the order is total). A single-entity statement gives ORM objects; a
+    select of columns gives Core rows, which cost far less to load when the list needs no ORM
+    object (the attributes read the same).
 
     A list of a parent's children (a fund's deals) answers 404 for a missing parent: `parent`
     looks it up, raising NotFound. It is awaited only for an empty page: a row of the page
@@ -136,7 +152,8 @@ async def keyset(
         after = _decode(params.cursor, key)[fixed_prefix:]
         statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after))
     ordered = statement.order_by(*moving).limit(params.limit + 1)
-    rows = list((await session.scalars(ordered)).all())
+    result = await session.execute(ordered)
+    rows = list(result.scalars() if len(result.keys()) == 1 else result)
     if not rows and parent is not None:
         await parent()
     next_cursor = None

@@ -23,7 +23,7 @@ from prorata.deals import service as deal_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment
-from prorata.pagination import Page, PageParams, keyset
+from prorata.pagination import AnySelect, Page, PageParams, keyset
 from prorata.tenancy import Principal
 
 
@@ -212,10 +212,21 @@ async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uui
     return Decimal(total or 0)
 
 
+# What a listed allocation shows: Core rows, not ORM objects (a page of 500 would be 500 objects
+# in the identity map, for reading only).
+LISTED = (
+    Allocation.fund_id,
+    Allocation.deal_id,
+    Allocation.investor_id,
+    Allocation.amount,
+    Allocation.updated_at,
+)
+
+
 def _filtered(
     *, fund_id: uuid.UUID | None, deal_id: uuid.UUID | None, investor_id: uuid.UUID | None
-) -> sa.Select[Any]:
-    statement = sa.select(Allocation)
+) -> AnySelect:
+    statement = sa.select(*LISTED)
     for column, value in (
         (Allocation.fund_id, fund_id),
         (Allocation.deal_id, deal_id),
@@ -241,8 +252,9 @@ async def page(
     deal_id: uuid.UUID | None = None,
     investor_id: uuid.UUID | None = None,
     fund_must_exist: bool = False,
-) -> Page[Allocation]:
-    """Allocations in primary-key order: one fund's pages read one partition by index.
+) -> Page[sa.Row[Any]]:
+    """Allocations (rows of `LISTED`) in primary-key order: one fund's pages read one partition
+    by index.
     With `fund_must_exist` (the fund's own list), a missing fund is a 404, not an empty page."""
     fund = None
     if fund_must_exist and fund_id is not None:
