@@ -4,6 +4,8 @@ Loads N allocations (default 10,000,000) across 10 funds (1,000 investors × N/1
 starts `prorata web`, and measures p50/p99 of `GET /api/v1/funds/{id}/allocations` (50 a page)
 for page 1 and for page 10,000 (reached by its cursor), beside the raw SQL of the same page
 run in the same run. Targets: page 10,000 within 1.2 × page 1; API p99 ≤ 3 × raw SQL p99.
+The API is timed with a minimal keep-alive HTTP/1.1 client (`http.client`), so the figures
+are the server's, not an HTTP library's.
 
     .venv/bin/python -m bench.list_allocations [--rows 10000000] [--samples 300]
 """

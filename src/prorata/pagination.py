@@ -141,8 +141,9 @@ async def keyset(
 
     A list of a parent's children (a fund's deals) answers 404 for a missing parent: `parent`
     looks it up, raising NotFound. It is awaited only for an empty page: a row of the page
-    references its parent (a foreign key) and RLS shows it only to the parent's tenant, so a
-    non-empty page proves the parent is there without another query.
+    references its parent (a foreign key), rows are only written under a parent their writer
+    could see (services look it up first), and RLS shows the row only to its organisation; so
+    a non-empty page proves the parent is there for this tenant, without another query.
     """
     # Key columns the statement already pins by equality (`fixed_prefix` of them) stay in the
     # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
