@@ -27,6 +27,8 @@ from prorata import errors
 T = TypeVar("T")
 # A select of any shape: one entity, or columns.
 AnySelect = sa.Select[*tuple[Any, ...]]
+# A sort-key column: an entity's attribute, or a table's column (for selects of columns).
+KeyColumn = sa.orm.InstrumentedAttribute[Any] | sa.sql.elements.KeyedColumnElement[Any]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -98,7 +100,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _decode(cursor: str, columns: Sequence[sa.orm.InstrumentedAttribute[Any]]) -> list[Any]:
+def _decode(cursor: str, columns: Sequence[KeyColumn]) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
@@ -111,7 +113,7 @@ def _decode(cursor: str, columns: Sequence[sa.orm.InstrumentedAttribute[Any]]) -
         ) from None
 
 
-def _typed(value: Any, column: sa.orm.InstrumentedAttribute[Any]) -> Any:
+def _typed(value: Any, column: KeyColumn) -> Any:
     python_type = column.type.python_type
     if python_type is uuid.UUID:
         return uuid.UUID(str(value))
@@ -128,7 +130,7 @@ async def keyset(
     session: AsyncSession,
     statement: AnySelect,
     *,
-    key: Sequence[sa.orm.InstrumentedAttribute[Any]],
+    key: Sequence[KeyColumn],
     params: PageParams,
     item: Callable[[Any], T],
     fixed_prefix: int = 0,

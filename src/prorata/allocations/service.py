@@ -23,7 +23,7 @@ from prorata.deals import service as deal_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment
-from prorata.pagination import AnySelect, Page, PageParams, keyset
+from prorata.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
 from prorata.tenancy import Principal
 
 
@@ -212,15 +212,17 @@ async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uui
     return Decimal(total or 0)
 
 
-# What a listed allocation shows: Core rows, not ORM objects (a page of 500 would be 500 objects
-# in the identity map, for reading only). Built once: building a select costs more than the
-# page query takes to run; `where` copies it.
+# What a listed allocation shows: a Core select of the table's columns, so neither an ORM object
+# per row (a page of 500 would be 500 in the identity map, for reading only) nor the ORM's
+# execution path. Built once: building a select costs more than the page query takes to run;
+# `where` copies it.
+_TABLE = Allocation.__table__.c
 LISTED = sa.select(
-    Allocation.fund_id,
-    Allocation.deal_id,
-    Allocation.investor_id,
-    Allocation.amount,
-    Allocation.updated_at,
+    _TABLE.fund_id,
+    _TABLE.deal_id,
+    _TABLE.investor_id,
+    _TABLE.amount,
+    _TABLE.updated_at,
 )
 
 
@@ -229,19 +231,19 @@ def _filtered(
 ) -> AnySelect:
     statement: AnySelect = LISTED
     for column, value in (
-        (Allocation.fund_id, fund_id),
-        (Allocation.deal_id, deal_id),
-        (Allocation.investor_id, investor_id),
+        (_TABLE.fund_id, fund_id),
+        (_TABLE.deal_id, deal_id),
+        (_TABLE.investor_id, investor_id),
     ):
         if value is not None:
             statement = statement.where(column == value)
     return statement
 
 
-KEY: Sequence[sa.orm.InstrumentedAttribute[uuid.UUID]] = (
-    Allocation.fund_id,
-    Allocation.investor_id,
-    Allocation.deal_id,
+KEY: Sequence[KeyColumn] = (
+    _TABLE.fund_id,
+    _TABLE.investor_id,
+    _TABLE.deal_id,
 )
 
 
