@@ -119,6 +119,29 @@ async def test_allocation_pages_follow_the_cursor(api: FundApi) -> None:
     assert seen == sorted(investors)
 
 
+async def test_a_funds_list_is_404_for_a_fund_that_is_not_there_or_not_ours(
+    api: FundApi, client: AsyncClient, other_org: NewOrg
+) -> None:
+    """The fund is looked up only when its page is empty (a row proves the fund exists), so
+    an empty fund, a missing one and another organisation's full one must still differ."""
+    empty = await api.fund()
+    listed = await api.request("GET", f"/funds/{empty}/allocations")
+    assert listed == {"items": [], "next_cursor": None}
+    await api.request("GET", f"/funds/{empty}/deals", expect=200)
+
+    theirs = FundApi(client, other_org.api_key)
+    fund = await theirs.fund()
+    [investor] = await theirs.investors_with(fund, ["10.00"])
+    deal = await theirs.deal(fund)
+    path = f"/funds/{fund}/deals/{deal}/allocations/{investor}"
+    await theirs.request("PUT", path, json={"amount": "3.00"})
+    assert len((await theirs.request("GET", f"/funds/{fund}/allocations"))["items"]) == 1
+    for missing in (fund, uuid.uuid4()):
+        await api.request("GET", f"/funds/{missing}/allocations", expect=404)
+        await api.request("GET", f"/funds/{missing}/allocations?deal_id={deal}", expect=404)
+        await api.request("GET", f"/funds/{missing}/deals", expect=404)
+
+
 async def test_a_query_for_one_fund_touches_one_partition(
     api: FundApi, database: TestDatabase
 ) -> None:

@@ -95,3 +95,22 @@ async def test_ready_needs_a_recent_worker_heartbeat(
     ready = await client.get("/api/system/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
+    client: AsyncClient, org: NewOrg, database: TestDatabase
+) -> None:
+    """Pooled connections are not pinged on every checkout; one the server closed (a restart,
+    an operator's pg_terminate_backend) is still noticed and replaced, not handed to a request."""
+    assert (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 200
+    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+        ended = conn.execute(
+            # The timeout makes it wait until each backend is gone, not just signalled.
+            "SELECT count(*) FROM pg_stat_activity, pg_terminate_backend(pid, 5000) "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None
+    assert ended[0] >= 1  # the app's pooled connection was among them
+    for _ in range(3):
+        response = await client.get("/api/v1/me", headers=bearer(org.api_key))
+        assert response.status_code == 200, response.text

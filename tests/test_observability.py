@@ -374,3 +374,40 @@ async def test_a_failing_job_is_recorded_retried_and_scrubbed(
         worker, "prorata_job_duration_seconds_count", outcome="failed", **labels
     )
     assert failed_runs == 2
+
+
+def test_without_an_exporter_log_lines_still_carry_the_trace(
+    database: TestDatabase, tmp_path: Path, org: NewOrg
+) -> None:
+    """No OTLP endpoint: spans are not recorded (they would go nowhere), yet every request's
+    log line names its trace and span, continuing the caller's trace when one is sent."""
+    port = free_port()
+    env = process_env(
+        PRORATA_APP_DATABASE_URL=database.app_url,
+        PRORATA_DATA_DIR=str(tmp_path / "var"),
+        PRORATA_PORT=str(port),
+        PRORATA_LOG_LEVEL="INFO",
+    )
+    log = tmp_path / "web.log"
+    web = _start(["prorata", "web"], env, log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{base}/api/system/health"), timeout=60, what="web")
+        caller_trace = uuid.uuid4().hex
+        traceparent = f"00-{caller_trace}-{uuid.uuid4().hex[:16]}-01"
+        for headers in ({"traceparent": traceparent}, {}):
+            me = httpx.get(f"{base}/api/v1/me", headers={**bearer(org.api_key), **headers})
+            assert me.status_code == 200
+    finally:
+        stop(web)
+    lines = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and '"event": "request"' in line
+    ]
+    continued, started = [line for line in lines if line.get("route") == "/api/v1/me"]
+    assert continued["trace_id"] == caller_trace
+    assert started["trace_id"] not in {caller_trace, "0" * 32}
+    for line in (continued, started):
+        assert len(line["trace_id"]) == 32
+        assert len(line["span_id"]) == 16

@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        telemetry=observability.FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
     errors.install(app)

@@ -68,7 +68,6 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     if not _configure_telemetry(settings, "web", settings.metrics_port):
         return 2
     app = create_app(settings)
-    observability.instrument_app(app)
     heap.freeze_startup_objects()
     try:
         uvicorn.run(

@@ -9,6 +9,8 @@ so a pooled connection never carries one tenant into another's request.
 from __future__ import annotations
 
 import enum
+import select
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -83,13 +85,58 @@ def app_url(settings: Settings, *, owner: str | None = None) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
-    return _create_async_engine(
-        sqlalchemy_url(url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        **kwargs,
+    engine = _create_async_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **kwargs
     )
+    _ping_when_suspect(engine)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before reuse: a firewall or a proxy may
+# have dropped it without a word.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_when_suspect(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before reuse only when it may have died while idle.
+
+    `pool_pre_ping` pings on every checkout: one more round trip for every request, a good
+    share of a short request's time. A connection that served a request moments ago is alive
+    unless the server closed it (restart, `pg_terminate_backend`), and then its socket is
+    readable: an idle connection receives nothing else. So: a readable socket or a long idle
+    spell costs a ping; a failed ping makes the pool replace the connection (DisconnectionError
+    is the pool's "try another" signal), as `pool_pre_ping` did.
+    """
+    dialect = engine.dialect
+
+    def alive_since_now(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        recent = idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS
+        if recent and not _readable(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError("the pooled connection did not answer") from exc
+
+    pool = engine.sync_engine.pool
+    sa.event.listen(pool, "connect", alive_since_now)
+    sa.event.listen(pool, "checkin", alive_since_now)
+    sa.event.listen(pool, "checkout", check)
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has data or an end of file waiting (no wait)."""
+    try:
+        fileno = dbapi_connection.driver_connection.fileno()
+    except Exception:  # closed or broken: let the ping find out
+        return True
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(0))
 
 
 def pool_usage(engine: AsyncEngine) -> tuple[int, int]:

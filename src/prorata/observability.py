@@ -2,9 +2,9 @@
 
 `configure(service_name)` is called once by `prorata web` and `prorata worker`. Export follows
 the standard `OTEL_*` variables read by the SDK; without an OTLP endpoint nothing leaves the
-process (spans still exist, so log lines carry their trace ids). Prometheus text is served on a
-separate port (loopback by default) when `PRORATA_METRICS_PORT` (web) or
-`PRORATA_WORKER_METRICS_PORT` (worker) is set: never on the API's port.
+process (spans are not recorded, but they have ids, so log lines carry their trace ids).
+Prometheus text is served on a separate port (loopback by default) when `PRORATA_METRICS_PORT`
+(web) or `PRORATA_WORKER_METRICS_PORT` (worker) is set: never on the API's port.
 
 What other modules call (see docs/observability.md):
 - `span(name, kind=..., attributes=...)` around a call to the outside world that no library
@@ -35,11 +35,13 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
+    MutableMapping,
     Sequence,
 )
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -53,7 +55,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util.types import Attributes, AttributeValue
 
@@ -511,8 +513,8 @@ def configure(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
 ) -> None:
-    """Install tracing and metrics for this process, instrument psycopg and httpx, and serve
-    Prometheus text on `metrics_host:metrics_port` when a port is given.
+    """Install tracing and metrics for this process, instrument psycopg and httpx when spans
+    are exported, and serve Prometheus text on `metrics_host:metrics_port` when a port is given.
 
     Raises `ObservabilityConfigError` for settings this build cannot honour, and OSError when
     the metrics port cannot be bound: a process that silently exports nothing is worse.
@@ -522,9 +524,14 @@ def configure(
     environ = dict(os.environ)
     where = resource(service_name, environ)
     tracer_provider = TracerProvider(resource=where)
-    # Wrap the sampler the SDK read from OTEL_TRACES_SAMPLER, before any tracer exists.
-    tracer_provider.sampler = SkipUnownedQueries(tracer_provider.sampler)
     exporter = trace_exporter(environ)
+    # Set before any tracer exists (tracers copy it). Wrap the sampler the SDK read from
+    # OTEL_TRACES_SAMPLER; with no exporter, record nothing: a recorded span that goes nowhere
+    # costs every request and every statement its attributes and bookkeeping. Unrecorded spans
+    # still have ids, so log lines keep their trace_id and span_id and jobs their trace.
+    tracer_provider.sampler = (
+        SkipUnownedQueries(tracer_provider.sampler) if exporter is not None else ALWAYS_OFF
+    )
     if exporter is not None:
         tracer_provider.add_span_processor(
             BatchSpanProcessor(RedactingSpanExporter(exporter, Redactor(secrets)))
@@ -535,7 +542,8 @@ def configure(
     meter_provider = MeterProvider(resource=where, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    _instrument_libraries()
+    if exporter is not None:  # unexported, library spans are pure cost: no log line is in one
+        _instrument_libraries()
     _installed.append((tracer_provider, meter_provider))
 
 
@@ -581,19 +589,22 @@ def _instrument_copy() -> None:
     psycopg.AsyncCursor.copy = traced_copy  # type: ignore[method-assign]
 
 
-def instrument_app(app: Any) -> None:
-    """Server spans for every request (named by route template, `http.route` set). Request
-    duration is recorded by our own middleware (route templates with their prefix, unmatched
-    paths folded), so the instrumentation's own metrics are switched off."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+def _probe(scope: MutableMapping[str, Any]) -> bool:
+    # Probes every few seconds would drown the traces worth reading.
+    return str(scope.get("path", "")).endswith(("/system/health", "/system/ready"))
 
-    FastAPIInstrumentor.instrument_app(
-        app,
-        meter_provider=metrics.NoOpMeterProvider(),
-        # Probes every few seconds would drown the traces worth reading.
-        excluded_urls="/system/health,/system/ready",
-        exclude_spans=["receive", "send"],
-    )
+
+# FastAPI's own telemetry makes the server span of each request (named and tagged by route
+# template, found as the request is routed, and current while our middleware logs the request),
+# once `configure` has installed the providers. Request duration is recorded by our middleware
+# (route templates with their prefix, unmatched paths folded), so FastAPI's metrics are off;
+# its per-operation spans are off too: the trace stays request → SQL (docs/observability.md).
+FASTAPI_TELEMETRY: TelemetryConfig = {
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "exclude": _probe,
+}
 
 
 def shutdown() -> None:

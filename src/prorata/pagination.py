@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import errors
 
 T = TypeVar("T")
+# A select of any shape: one entity, or columns.
+AnySelect = sa.Select[*tuple[Any, ...]]
+# A sort-key column: an entity's attribute, or a table's column (for selects of columns).
+KeyColumn = sa.orm.InstrumentedAttribute[Any] | sa.sql.elements.KeyedColumnElement[Any]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -32,6 +36,18 @@ MAX_LIMIT = 500
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def render(page: Page[Any], model: type[M]) -> Page[M]:
+    """A page of rows (ORM objects or Core rows) as a page of response models, validated in
+    one pass: pydantic-core reads the attributes, no Python loop of `model_validate` calls."""
+    shape: type[Page[M]] = Page[model]  # type: ignore[valid-type]
+    return shape.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
+    )
 
 
 class PageParams(BaseModel):
@@ -84,7 +100,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _decode(cursor: str, columns: Sequence[sa.orm.InstrumentedAttribute[Any]]) -> list[Any]:
+def _decode(cursor: str, columns: Sequence[KeyColumn]) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
@@ -97,7 +113,7 @@ def _decode(cursor: str, columns: Sequence[sa.orm.InstrumentedAttribute[Any]]) -
         ) from None
 
 
-def _typed(value: Any, column: sa.orm.InstrumentedAttribute[Any]) -> Any:
+def _typed(value: Any, column: KeyColumn) -> Any:
     python_type = column.type.python_type
     if python_type is uuid.UUID:
         return uuid.UUID(str(value))
@@ -112,15 +128,25 @@ def _typed(value: Any, column: sa.orm.InstrumentedAttribute[Any]) -> Any:
 
 async def keyset(
     session: AsyncSession,
-    statement: sa.Select[Any],
+    statement: AnySelect,
     *,
-    key: Sequence[sa.orm.InstrumentedAttribute[Any]],
+    key: Sequence[KeyColumn],
     params: PageParams,
     item: Callable[[Any], T],
     fixed_prefix: int = 0,
+    parent: Callable[[], Awaitable[object]] | None = None,
 ) -> Page[T]:
-    """One page of a single-entity `statement`, ordered by `key` (ascending attributes of the
-    entity; the last one must be unique so the order is total)."""
+    """One page of `statement`, ordered by `key` (ascending attributes of its entity; the last
+    one must be unique so the order is total). A single-entity statement gives ORM objects; a
+    select of columns gives Core rows, which cost far less to load when the list needs no ORM
+    object (the attributes read the same).
+
+    A list of a parent's children (a fund's deals) answers 404 for a missing parent: `parent`
+    looks it up, raising NotFound. It is awaited only for an empty page: a row of the page
+    references its parent (a foreign key), rows are only written under a parent their writer
+    could see (services look it up first), and RLS shows the row only to its organisation; so
+    a non-empty page proves the parent is there for this tenant, without another query.
+    """
     # Key columns the statement already pins by equality (`fixed_prefix` of them) stay in the
     # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
     # B-tree start at the cursor; `(fund, investor, deal) > (X, a, b)` makes it scan from X.
@@ -129,7 +155,10 @@ async def keyset(
         after = _decode(params.cursor, key)[fixed_prefix:]
         statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after))
     ordered = statement.order_by(*moving).limit(params.limit + 1)
-    rows = list((await session.scalars(ordered)).all())
+    result = await session.execute(ordered)
+    rows = list(result.scalars() if len(result.keys()) == 1 else result)
+    if not rows and parent is not None:
+        await parent()
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from prorata.allocations import service as allocation_service
 from prorata.allocations.schemas import AllocationAmount, AllocationOut
 from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.funds import service as fund_service
-from prorata.pagination import Page, PageParams, page_params
+from prorata.pagination import Page, PageParams, page_params, render
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["allocations"])
 Filter = Annotated[uuid.UUID | None, Query()]
 # Allocations are ordered by their primary key (fund, investor, deal): a three-part cursor.
 AllocationPage = Annotated[PageParams, Depends(page_params(len(allocation_service.KEY)))]
-
-
-def _page(page: Page[Any]) -> Page[AllocationOut]:
-    return Page[AllocationOut](
-        items=[AllocationOut.model_validate(a) for a in page.items], next_cursor=page.next_cursor
-    )
 
 
 @router.put(
@@ -74,12 +67,15 @@ async def fund_allocations(
     deal_id: Filter = None,
     investor_id: Filter = None,
 ) -> Page[AllocationOut]:
-    await fund_service.get(session, fund_id=fund_id)
-    return _page(
-        await allocation_service.page(
-            session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
-        )
+    found = await allocation_service.page(
+        session,
+        params=page,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        investor_id=investor_id,
+        fund_must_exist=True,
     )
+    return render(found, AllocationOut)
 
 
 @router.get("/allocations", summary="Allocations across the organisation's funds")
@@ -90,8 +86,7 @@ async def all_allocations(
     deal_id: Filter = None,
     investor_id: Filter = None,
 ) -> Page[AllocationOut]:
-    return _page(
-        await allocation_service.page(
-            session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
-        )
+    found = await allocation_service.page(
+        session, params=page, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id
     )
+    return render(found, AllocationOut)

@@ -7,6 +7,7 @@ same triple leave exactly one row. A test fails if another module writes to the 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -24,7 +25,7 @@ from prorata.deals.models import Deal
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment
-from prorata.pagination import Page, PageParams, keyset
+from prorata.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
 from prorata.tenancy import Principal
 
 
@@ -266,24 +267,38 @@ async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uui
     return Decimal(total or 0)
 
 
+# What a listed allocation shows: a Core select of the table's columns, so neither an ORM object
+# per row (a page of 500 would be 500 in the identity map, for reading only) nor the ORM's
+# execution path. Built once: building a select costs more than the page query takes to run;
+# `where` copies it.
+_TABLE = Allocation.__table__.c
+LISTED = sa.select(
+    _TABLE.fund_id,
+    _TABLE.deal_id,
+    _TABLE.investor_id,
+    _TABLE.amount,
+    _TABLE.updated_at,
+)
+
+
 def _filtered(
     *, fund_id: uuid.UUID | None, deal_id: uuid.UUID | None, investor_id: uuid.UUID | None
-) -> sa.Select[Any]:
-    statement = sa.select(Allocation)
+) -> AnySelect:
+    statement: AnySelect = LISTED
     for column, value in (
-        (Allocation.fund_id, fund_id),
-        (Allocation.deal_id, deal_id),
-        (Allocation.investor_id, investor_id),
+        (_TABLE.fund_id, fund_id),
+        (_TABLE.deal_id, deal_id),
+        (_TABLE.investor_id, investor_id),
     ):
         if value is not None:
             statement = statement.where(column == value)
     return statement
 
 
-KEY: Sequence[sa.orm.InstrumentedAttribute[uuid.UUID]] = (
-    Allocation.fund_id,
-    Allocation.investor_id,
-    Allocation.deal_id,
+KEY: Sequence[KeyColumn] = (
+    _TABLE.fund_id,
+    _TABLE.investor_id,
+    _TABLE.deal_id,
 )
 
 
@@ -294,8 +309,14 @@ async def page(
     fund_id: uuid.UUID | None = None,
     deal_id: uuid.UUID | None = None,
     investor_id: uuid.UUID | None = None,
-) -> Page[Allocation]:
-    """Allocations in primary-key order: one fund's pages read one partition by index."""
+    fund_must_exist: bool = False,
+) -> Page[sa.Row[Any]]:
+    """Allocations (rows of `LISTED`) in primary-key order: one fund's pages read one partition
+    by index.
+    With `fund_must_exist` (the fund's own list), a missing fund is a 404, not an empty page."""
+    fund = None
+    if fund_must_exist and fund_id is not None:
+        fund = functools.partial(fund_service.get, session, fund_id=fund_id)
     return await keyset(
         session,
         _filtered(fund_id=fund_id, deal_id=deal_id, investor_id=investor_id),
@@ -303,4 +324,5 @@ async def page(
         params=params,
         item=lambda a: a,
         fixed_prefix=0 if fund_id is None else 1,
+        parent=fund,
     )

@@ -28,13 +28,14 @@ async def get(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) 
 
 
 async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams) -> Page[Deal]:
-    await fund_service.get(session, fund_id=fund_id)
+    """A fund's deals; 404 when there is no such fund."""
     return await keyset(
         session,
         sa.select(Deal).where(Deal.fund_id == fund_id),
         key=[Deal.id],
         params=params,
         item=lambda d: d,
+        parent=lambda: fund_service.get(session, fund_id=fund_id),
     )
 
 

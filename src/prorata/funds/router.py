@@ -17,7 +17,7 @@ from prorata.investors import repository as investor_repository
 from prorata.investors import service as investor_service
 from prorata.investors.schemas import InvestorCreate, InvestorOut, InvestorUpdate, mask
 from prorata.ledger import repository as ledger
-from prorata.pagination import Page, PageQuery
+from prorata.pagination import Page, PageQuery, render
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute)
@@ -34,9 +34,7 @@ async def create_fund(
 @router.get("/funds", tags=["funds"], summary="Funds")
 async def list_funds(session: TenantSession, page: PageQuery) -> Page[FundOut]:
     funds = await fund_repository.page(session, params=page)
-    return Page[FundOut](
-        items=[FundOut.model_validate(f) for f in funds.items], next_cursor=funds.next_cursor
-    )
+    return render(funds, FundOut)
 
 
 @router.get("/funds/{fund_id}", tags=["funds"], summary="One fund")
@@ -151,9 +149,7 @@ async def create_deal(
 @router.get("/funds/{fund_id}/deals", tags=["deals"], summary="Deals of a fund")
 async def list_deals(fund_id: uuid.UUID, session: TenantSession, page: PageQuery) -> Page[DealOut]:
     deals = await deal_service.page(session, fund_id=fund_id, params=page)
-    return Page[DealOut](
-        items=[DealOut.model_validate(d) for d in deals.items], next_cursor=deals.next_cursor
-    )
+    return render(deals, DealOut)
 
 
 @router.get("/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="One deal")

@@ -22,7 +22,7 @@ from prorata.orgs.schemas import (
     UserOut,
     UserUpdate,
 )
-from prorata.pagination import Page, PageQuery
+from prorata.pagination import Page, PageQuery, render
 from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
@@ -111,9 +111,7 @@ async def list_api_keys(
     principal: CurrentPrincipal, session: TenantSession, page: PageQuery
 ) -> Page[ApiKeyOut]:
     keys = await org_repository.list_keys(session, user_id=principal.user_id, params=page)
-    return Page[ApiKeyOut](
-        items=[ApiKeyOut.model_validate(k) for k in keys.items], next_cursor=keys.next_cursor
-    )
+    return render(keys, ApiKeyOut)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.pagination import Page, PageQuery
+from prorata.pagination import Page, PageQuery, render
 from prorata.routing import ApiRoute
 from prorata.tenancy import scoped_investor
 from prorata.valuations import service as valuation_service
@@ -35,9 +35,7 @@ async def list_valuations(
     fund_id: uuid.UUID, session: TenantSession, page: PageQuery
 ) -> Page[ValuationOut]:
     found = await valuation_service.page(session, fund_id=fund_id, params=page)
-    return Page[ValuationOut](
-        items=[ValuationOut.model_validate(v) for v in found.items], next_cursor=found.next_cursor
-    )
+    return render(found, ValuationOut)
 
 
 @router.get("/funds/{fund_id}/metrics", summary="Paid-in, distributions, NAV, DPI, RVPI, TVPI, IRR")

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.pagination import Page, PageQuery
+from prorata.pagination import Page, PageQuery, render
 from prorata.routing import ApiRoute
 from prorata.webhooks import service as webhook_service
 from prorata.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
@@ -36,10 +36,7 @@ async def create_webhook(
 @router.get("/webhooks", summary="Webhooks of the organisation (never their secrets)")
 async def list_webhooks(session: TenantSession, page: PageQuery) -> Page[WebhookOut]:
     webhooks = await webhook_service.page(session, params=page)
-    return Page[WebhookOut](
-        items=[WebhookOut.model_validate(w) for w in webhooks.items],
-        next_cursor=webhooks.next_cursor,
-    )
+    return render(webhooks, WebhookOut)
 
 
 @router.delete(
@@ -62,7 +59,4 @@ async def list_deliveries(
     webhook_id: uuid.UUID, session: TenantSession, page: PageQuery
 ) -> Page[DeliveryOut]:
     deliveries = await webhook_service.deliveries(session, webhook_id=webhook_id, params=page)
-    return Page[DeliveryOut](
-        items=[DeliveryOut.model_validate(d) for d in deliveries.items],
-        next_cursor=deliveries.next_cursor,
-    )
+    return render(deliveries, DeliveryOut)
