@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,6 +176,53 @@ async def test_the_workers_local_database_backends_yield_the_cpu(settings: Setti
         (niced_pid, over_socket), (plain_pid, _) = found
         assert os.getpriority(os.PRIO_PROCESS, niced_pid) == (7 if over_socket else 0)
         assert os.getpriority(os.PRIO_PROCESS, plain_pid) == 0
+        # Each backend leads its own session: where Linux shares the CPU by session first,
+        # the session's group yields too, or the nice would change nothing.
+        assert _session_nice(niced_pid) == _expected_session_nice(7 if over_socket else 0)
+        assert _session_nice(plain_pid) == _expected_session_nice(0)
     finally:
         await niced.dispose()
         await plain.dispose()
+
+
+def _session_nice(pid: int) -> int | None:
+    """The nice of `pid`'s session group where Linux shares the CPU by session (autogroup)."""
+    try:
+        return int((Path("/proc") / str(pid) / "autogroup").read_text().split()[-1])
+    except OSError:
+        return None
+
+
+def _expected_session_nice(nice: int) -> int | None:
+    return nice if Path("/proc/self/autogroup").exists() else None
+
+
+_YIELD_AND_REPORT = """
+import os
+from pathlib import Path
+from prorata import jobs
+jobs.yield_cpu(0, 6)
+group = Path("/proc/self/autogroup")
+print(os.getpriority(os.PRIO_PROCESS, 0), group.read_text().split()[-1] if group.exists() else "")
+"""
+
+
+@pytest.mark.parametrize("own_session", [True, False])
+def test_the_worker_lowers_its_sessions_cpu_share_only_when_it_leads_the_session(
+    own_session: bool,
+) -> None:
+    """`prorata up` starts the worker in a session of its own: that session yields the CPU
+    with it. A worker started from a shell leaves the shell's session as it is."""
+    before = _session_nice(os.getpid())
+    child = subprocess.run(
+        [sys.executable, "-c", _YIELD_AND_REPORT],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=own_session,
+    )
+    nice, _, session_nice = child.stdout.strip().partition(" ")
+    assert int(nice) == 6
+    expected = _expected_session_nice(6) if own_session else before
+    assert (int(session_nice) if session_nice else None) == expected
+    assert _session_nice(os.getpid()) == before

@@ -348,6 +348,21 @@ def yield_cpu(pid: int, niceness: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, max(current, niceness))
         if hasattr(os, "sched_setscheduler"):
             os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0))
+    _lower_session_group(pid, niceness)
+
+
+def _lower_session_group(pid: int, niceness: int) -> None:
+    """Linux with autogroup on (sched_autogroup_enabled=1, the default outside systemd and
+    container cgroups) shares the CPU between sessions first and applies a process's nice only
+    within its session. Each PostgreSQL backend and each process `prorata up` starts leads a
+    session of its own, so there a nice alone changes nothing against the web process: the
+    session's group gets `niceness` too. Only for a session leader: a worker started from a
+    shell must not slow the shell's whole session."""
+    target = pid or os.getpid()
+    path = Path("/proc") / str(target) / "autogroup"  # "/autogroup-42 nice 0"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if os.getsid(target) == target and int(path.read_text().split()[-1]) < niceness:
+            path.write_text(str(niceness))
 
 
 def _is_backend(pid: int, title: str) -> bool:
