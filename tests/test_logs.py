@@ -95,9 +95,13 @@ def test_redactor_masks_secret_keys_and_url_passwords() -> None:
             "Authorization": "Bearer abc",
             "nested": {"api_key": "k", "url": "postgresql://u:pw@h/db"},
             "items": ["Bearer tokentoken"],
+            "exception": "Key (org_id, email)=(1, lp.one+x@fund.example.com) already exists",
+            "message_id": "<0193@prorata>",
         },
     )
     assert event["event"] == "x [REDACTED] y"
     assert event["Authorization"] == "[REDACTED]"
     assert event["nested"] == {"api_key": "[REDACTED]", "url": "postgresql://u:[REDACTED]@h/db"}
     assert event["items"] == ["Bearer [REDACTED]"]
+    assert event["exception"] == "Key (org_id, email)=(1, [EMAIL]) already exists"
+    assert event["message_id"] == "<0193@prorata>"

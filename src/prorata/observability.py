@@ -13,7 +13,7 @@ What other modules call (see docs/observability.md):
 - `carrier()` / `context_from(carrier)` carry a trace across a process boundary (jobs use it).
 
 Span attributes never hold SQL parameters (not captured), and every exported span goes through
-the log redactor plus an e-mail mask (`RedactingSpanExporter`), so a secret or an address that
+the log redactor, e-mail mask included (`RedactingSpanExporter`), so a secret or an address that
 reaches an exception message does not reach the tracing backend either.
 """
 
@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -333,29 +332,25 @@ async def every(seconds: float, refresh: Callable[[], Awaitable[None]]) -> Async
 # Export: redaction, sampling, and the choice of exporters from the environment
 # ---------------------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _CLIENT_URL_KEYS = ("http.url", "url.full")
 
 
 class RedactingSpanExporter(SpanExporter):
-    """Scrubs every span before it leaves: known secrets, URL passwords, bearer tokens, API keys
-    (the log redactor's rules), e-mail addresses, and the path and query of outgoing URLs
-    (a webhook URL often carries its secret in the path)."""
+    """Scrubs every span before it leaves by the log redactor's rules (known secrets, URL
+    passwords, bearer tokens, API keys, e-mail addresses), and the path and query of outgoing
+    URLs (a webhook URL often carries its secret in the path)."""
 
     def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
         self._inner = inner
         self._redactor = redactor
 
-    def _scrub(self, text: str) -> str:
-        return _EMAIL.sub("[EMAIL]", self._redactor.scrub(text))
-
     def _attributes(self, attributes: Attributes, *, client: bool = False) -> dict[str, Any]:
         cleaned = self._redactor(None, "", dict(attributes or {}))
         for key, value in cleaned.items():
             if isinstance(value, str):
-                cleaned[key] = self._scrub(value)
+                cleaned[key] = self._redactor.scrub(value)
             elif isinstance(value, list):
-                cleaned[key] = [self._scrub(v) if isinstance(v, str) else v for v in value]
+                cleaned[key] = [self._redactor.scrub(v) if isinstance(v, str) else v for v in value]
         for key in _CLIENT_URL_KEYS:
             if client and isinstance(cleaned.get(key), str):
                 parts = urlsplit(cleaned[key])
@@ -367,7 +362,7 @@ class RedactingSpanExporter(SpanExporter):
     def clean(self, span: ReadableSpan) -> ReadableSpan:
         status = span.status
         if status.description:
-            status = Status(status.status_code, self._scrub(status.description))
+            status = Status(status.status_code, self._redactor.scrub(status.description))
         return ReadableSpan(
             name=span.name,
             context=span.context,
