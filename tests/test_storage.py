@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests import seaweed
 from tests.conftest import settings_with
-from tests.support import TestDatabase
+from tests.support import TestDatabase, wait_until
 
 MiB = 1024 * 1024
 
@@ -256,3 +257,114 @@ def test_the_s3_secret_is_masked_in_logs(settings: Settings) -> None:
     assert secret in configured.secret_values()
     scrubbed = Redactor(configured.secret_values()).scrub(f"s3 said: bad signature for {secret}")
     assert secret not in scrubbed
+
+
+async def _orphans_and_survivors(
+    store: storage.BlobStore,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+) -> tuple[str, list[str]]:
+    """An object no row names (an upload whose transaction rolled back), and those that must
+    stay: recorded ones of two organisations, and a key that is not ours."""
+    survivors = []
+    for owner in (org, other_org):
+        async with db.tenant_transaction(sessions, owner.org_id) as session:
+            blob = await storage.save(
+                session,
+                store,
+                org_id=owner.org_id,
+                purpose="imports",
+                source=b"kept",
+                content_type="text/csv",
+            )
+        survivors.append(blob.key)
+    foreign = "shared-bucket/readme.txt"
+    await store.put(foreign, b"someone else's", content_type="text/plain")
+    orphan = storage.new_key(org_id=org.org_id, purpose="imports")
+    await store.put(orphan, b"orphan", content_type="text/csv")
+    return orphan, [*survivors, foreign]
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+async def test_the_sweep_deletes_only_old_objects_that_no_blob_row_names(
+    backend: str,
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    if backend == "s3":  # a prefix of its own: other tests' objects share the bucket
+        s3_settings: Settings = request.getfixturevalue("s3_settings")
+        configured = settings_with(s3_settings, blob_url=f"{s3_settings.blob_url}-{tmp_path.name}")
+    else:
+        configured = settings
+    store = storage.open_store(configured)
+    orphan, survivors = await _orphans_and_survivors(store, sessions, org, other_org)
+
+    # Everything was written just now: an upload's transaction may still be committing.
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    assert await storage.sweep_unreferenced(store, sessions, written_before=an_hour_ago) == (
+        storage.Swept()
+    )
+    assert await store.read(orphan) == b"orphan"
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    swept = await storage.sweep_unreferenced(store, sessions, written_before=later)
+    assert swept == storage.Swept(objects=1, bytes=len(b"orphan"))
+    with pytest.raises(storage.BlobNotFound):
+        await store.read(orphan)
+    for key in survivors:  # the other organisation's row is found under its own tenant
+        await store.size(key)
+
+
+async def test_the_worker_sweeps_unreferenced_blobs_a_day_after_they_were_written(
+    database: TestDatabase,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    from prorata import jobs
+    from tests import servers
+
+    data_dir = tmp_path / "worker" / "var"
+    store = storage.open_store(settings_with(settings, data_dir=data_dir))
+    orphan, survivors = await _orphans_and_survivors(store, sessions, org, other_org)
+    young = storage.new_key(org_id=org.org_id, purpose="reports")
+    await store.put(young, b"still being recorded", content_type="application/pdf")
+    two_days_ago = (dt.datetime.now() - dt.timedelta(days=2)).timestamp()
+    for key in (orphan, *survivors):
+        os.utime(data_dir / "blobs" / key, (two_days_ago, two_days_ago))
+    assert jobs.sweep_unreferenced_blobs.name == "housekeeping.sweep_unreferenced_blobs"
+    assert any(
+        periodic.task.name == jobs.sweep_unreferenced_blobs.name
+        for periodic in jobs.app.periodic_registry.periodic_tasks.values()
+    )
+    async with sessions() as session, session.begin():
+        job_id = await jobs.defer(
+            session, jobs.sweep_unreferenced_blobs, timestamp=int(dt.datetime.now().timestamp())
+        )
+    log = tmp_path / "worker" / "worker.log"
+    with servers.worker(database, log, PRORATA_LOG_LEVEL="INFO"):
+        wait_until(
+            lambda: _job_status(database.owner_url, job_id) not in {"todo", "doing"},
+            timeout=60,
+            what="the sweep to run",
+        )
+    assert _job_status(database.owner_url, job_id) == "succeeded"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    reported = [line for line in lines if line["event"] == "unreferenced blobs deleted"]
+    assert [(r["objects"], r["bytes"]) for r in reported] == [(1, len(b"orphan"))]
+    assert not (data_dir / "blobs" / orphan).exists()
+    assert (data_dir / "blobs" / young).exists()
+    assert all((data_dir / "blobs" / key).exists() for key in survivors)
+
+
+def _job_status(owner_url: str, job_id: int) -> str:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,))
+        return str(row.fetchone()[0])  # type: ignore[index]

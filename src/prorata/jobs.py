@@ -238,6 +238,23 @@ async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
         return await idempotency.purge_expired(session)
 
 
+@app.periodic(cron="53 * * * *", periodic_id="sweep-blobs")
+@app.task(name="housekeeping.sweep_unreferenced_blobs", queue=HOUSEKEEPING_QUEUE, pass_context=True)
+async def sweep_unreferenced_blobs(context: JobContext, timestamp: int) -> int:
+    """Hourly: objects no `blobs` row names, a day after they were written — an upload whose
+    transaction rolled back, a report whose job failed after writing it, retried renders."""
+    written_before = dt.datetime.fromtimestamp(timestamp, dt.UTC) - storage.UNREFERENCED_AFTER
+    swept = await storage.sweep_unreferenced(
+        blobs_of(context), sessions_of(context), written_before=written_before
+    )
+    if swept.objects:
+        log.info(
+            "unreferenced blobs deleted",
+            extra={"objects": swept.objects, "bytes": swept.bytes},
+        )
+    return swept.objects
+
+
 def task_modules() -> Sequence[str]:
     extra = os.environ.get("PRORATA_JOB_MODULES", "")
     return TASK_MODULES + tuple(name.strip() for name in extra.split(",") if name.strip())

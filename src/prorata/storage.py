@@ -11,17 +11,20 @@ the database needs to find and trust a file: its key, size, SHA-256, content typ
 - `BlobStore.stream` reads back in chunks; `BlobStore.presigned_url` signs a time-limited GET
   URL where the store can (S3), so clients download without passing through the API.
 - `save` = `put` + `record` (the `Blob` row) — the usual way to keep a file.
+- `sweep_unreferenced` deletes old objects no `Blob` row names (an upload whose transaction
+  rolled back, a document whose job failed after writing it); the worker runs it hourly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -30,15 +33,15 @@ import obstore
 import sqlalchemy as sa
 from obstore.store import LocalStore, S3Store, from_url
 from opentelemetry import trace
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata import observability
+from prorata import db, observability
 from prorata.config import Settings, SettingsError
-from prorata.db import Base
 from prorata.ids import new_id
 
 if TYPE_CHECKING:
+    from obstore import ObjectMeta
     from obstore.store import ObjectStore
 
 # S3 parts of 8 MiB, two in flight: a put holds at most ~16 MiB whatever the object's size
@@ -46,11 +49,14 @@ if TYPE_CHECKING:
 PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 2
 READ_CHUNK = 1024 * 1024
+# An object is written before the transaction recording its `Blob` row commits: only objects
+# older than this can be taken for orphans (no transaction or job runs for a day).
+UNREFERENCED_AFTER = dt.timedelta(hours=24)
 
 Source = bytes | Path | IO[bytes] | AsyncIterable[bytes] | Iterable[bytes]
 
 
-class Blob(Base):
+class Blob(db.Base):
     """A file in the object store. Content is never stored here: only how to find and check it."""
 
     __tablename__ = "blobs"
@@ -158,6 +164,11 @@ class BlobStore:
         except FileNotFoundError:
             return
 
+    async def listing(self, *, batch: int = 1000) -> AsyncIterator[Sequence[ObjectMeta]]:
+        """Every object's key (`path`), size and `last_modified`, in batches, in no order."""
+        async for found in obstore.list(self.store, chunk_size=batch):
+            yield found
+
     async def presigned_url(self, key: str, *, expires_in: dt.timedelta) -> str | None:
         """A GET URL valid for `expires_in`, or None where the store cannot sign (local
         directory): the caller then streams the file itself."""
@@ -242,3 +253,55 @@ async def save(
 
 async def get(session: AsyncSession, *, blob_id: uuid.UUID) -> Blob | None:
     return await session.get(Blob, blob_id)
+
+
+@dataclasses.dataclass
+class Swept:
+    objects: int = 0
+    bytes: int = 0
+
+
+async def sweep_unreferenced(
+    store: BlobStore,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    written_before: dt.datetime,
+) -> Swept:
+    """Delete the objects written before `written_before` that no `Blob` row names.
+
+    Each key's organisation (`<org>/...`, see `new_key`) is asked under its own tenant, so RLS
+    never hides a row and a referenced object is never taken for an orphan. Keys of any other
+    form are not ours (a bucket prefix shared with something else) and stay.
+    """
+    swept = Swept()
+    async for found in store.listing():
+        sizes_by_org: dict[uuid.UUID, dict[str, int]] = collections.defaultdict(dict)
+        for meta in found:
+            org_id = _org_of(meta["path"])
+            if org_id is not None and meta["last_modified"] < written_before:
+                sizes_by_org[org_id][meta["path"]] = meta["size"]
+        for org_id, sizes in sizes_by_org.items():
+            for key in await _unrecorded(sessions, org_id, sizes):
+                await store.delete(key)
+                swept.objects += 1
+                swept.bytes += sizes[key]
+    return swept
+
+
+async def _unrecorded(
+    sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID, keys: Iterable[str]
+) -> list[str]:
+    wanted = list(keys)
+    async with db.tenant_transaction(sessions, org_id) as session:
+        recorded = set(await session.scalars(sa.select(Blob.key).where(Blob.key.in_(wanted))))
+    return [key for key in wanted if key not in recorded]
+
+
+def _org_of(key: str) -> uuid.UUID | None:
+    """The organisation of a key `new_key` made, or None for any other key."""
+    head, separator, _ = key.partition("/")
+    try:
+        org_id = uuid.UUID(head)
+    except ValueError:
+        return None
+    return org_id if separator and str(org_id) == head else None
