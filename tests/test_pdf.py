@@ -1,13 +1,16 @@
 """The streamed table writer: a well-formed PDF of any length, page numbers known up front,
-memory bounded by one page, the same bytes for the same rows."""
+memory bounded by one page, the same bytes for the same rows. Names in any Latin, Greek or
+Cyrillic script print as themselves (read back by pypdf, an independent reader)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import tracemalloc
+import uuid
 from decimal import Decimal
 
+import pypdf
 import pytest
 
 from prorata import pdf
@@ -15,21 +18,34 @@ from prorata.documents import content, render
 from tests import pdf_reader
 
 
-def _report(rows: int, out: io.BytesIO | None = None) -> bytes:
-    buffer = out or io.BytesIO()
+def _report(
+    rows: int, *, fund_name: str = "Fund (I) \\ Growth", names: tuple[str, ...] = ("Müller",)
+) -> bytes:
+    buffer = io.BytesIO()
     report = render.AllocationsReport(
-        buffer, fund_name="Fund (I) \\ Growth", currency="EUR", as_of=dt.date(2026, 6, 30),
-        total_rows=rows,
-    )  # fmt: skip
+        buffer, fund_name=fund_name, currency="EUR", as_of=dt.date(2026, 6, 30), total_rows=rows
+    )
     for start in range(0, rows, 1000):
         report.rows(
             [
-                content.AllocationRow(f"LP {n} Müller", "Deal", "Acme", Decimal("10.01"))
+                content.AllocationRow(
+                    f"LP {n} {names[n % len(names)]}", "Deal", "Acme", Decimal("10.01")
+                )
                 for n in range(start, min(rows, start + 1000))
             ]
         )
     report.finish()
     return buffer.getvalue()
+
+
+# Polish, Hungarian (ő is not in WinAnsi), Russian, Greek, Czech, and Latin-1 beside them.
+_NAMES = ("Łukasz Żółć", "Őry Ödön", "Дмитрий Иванов", "Ελένη Παπαδοπούλου", "Dvořák", "Müller")
+
+
+def _read(data: bytes) -> tuple[str, dict[str, str]]:
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return text, {str(k): str(v) for k, v in (reader.metadata or {}).items()}
 
 
 @pytest.mark.parametrize(
@@ -86,3 +102,61 @@ class _Discard(io.RawIOBase):
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
         return len(data)
+
+
+def test_names_in_any_european_script_print_as_themselves_in_the_report() -> None:
+    rows = 3 * pdf.ROWS_PER_PAGE  # the embedded font serves every page
+    data = _report(rows, fund_name="Фонд Ω Growth", names=_NAMES)
+    pdf_reader.check_structure(data)
+    text, metadata = _read(data)
+    assert "?" not in text
+    for n in range(rows):
+        assert f"LP {n} {_NAMES[n % len(_NAMES)]} Deal Acme 10.01" in text
+    assert "Allocations — Фонд Ω Growth" in text
+    assert metadata["/Title"] == "Allocations — Фонд Ω Growth"
+    assert data == _report(rows, fund_name="Фонд Ω Growth", names=_NAMES)  # still deterministic
+
+
+def test_a_report_in_winansi_embeds_no_font() -> None:
+    data = _report(50)
+    assert b"/FontFile2" not in data
+    assert len(data) < 20_000
+    assert b"/FontFile2" in _report(50, names=("Őry",))
+
+
+def test_a_character_no_font_has_reads_back_as_unknown_not_as_another() -> None:
+    text, _ = _read(_report(2, names=("王小明", "Ő")))
+    assert "LP 0 \ufffd\ufffd\ufffd" in text  # three empty boxes on the page
+    assert "LP 1 Ő" in text
+
+
+def test_notices_print_any_european_name() -> None:
+    notice = content.Notice(
+        fund_name="Fundusz Wzrostu Łódź I",
+        currency="PLN",
+        call_id=uuid.UUID(int=7),
+        investor_id=uuid.UUID(int=8),
+        investor_name="Дмитрий Őry-Żółć",
+        email=None,
+        notice_date=dt.date(2026, 3, 2),
+        due_date=dt.date(2026, 3, 16),
+        lines=[("Investment: Spółka Ω", Decimal("1000.00"))],
+        total=Decimal("1000.00"),
+        commitment=Decimal("50000.00"),
+        contributed_before=Decimal("0.00"),
+        contributed_after=Decimal("1000.00"),
+        unfunded_before=Decimal("50000.00"),
+        unfunded_after=Decimal("49000.00"),
+        wire_instructions="Bank Polski, IBAN PL61 1090 1014 0000 0712 1981 2874, ref. Żółć",
+    )
+    data = render.notice_pdf(notice)
+    text, _ = _read(data)
+    for expected in (
+        "Fundusz Wzrostu Łódź I",
+        "Дмитрий Őry-Żółć",
+        "Investment: Spółka Ω",
+        "1,000.00 PLN",
+        "ref. Żółć",
+    ):
+        assert expected in text
+    assert render.notice_pdf(notice) == data

@@ -10,21 +10,30 @@ Two ways, each where it fits:
   bytes object, which a report of hundreds of MB cannot afford. `TableWriter` emits each page
   as soon as it is full (a Flate-compressed content stream and its page object) and only keeps
   the byte offsets the cross-reference table needs, so memory stays at one page whatever the
-  length. It uses the standard Helvetica fonts (no embedding) and reportlab's font metrics to
-  align numbers; its output is deterministic too (no clock, no random id).
+  length. Its output is deterministic too (no clock, no random id).
+
+Fonts, in both: text that WinAnsi can write (Western European names, amounts, dates) is set in
+the standard Helvetica, which a PDF does not embed; any other text (Łódź is fine in WinAnsi's
+cousin Latin-2 but not in WinAnsi; Őry, Дмитрий, Ελένη) in DejaVu Sans, embedded only in a
+document that uses it — so an investor's name is never printed as "?". DejaVu covers Latin,
+Greek and Cyrillic, not CJK: Chinese, Japanese or Korean characters show as empty boxes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import io
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from reportlab.lib.pagesizes import A4, landscape
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 from reportlab.pdfgen.canvas import Canvas
 
 PRODUCER = "Prorata"
@@ -37,6 +46,38 @@ class Writable(Protocol):
 
 
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
+UNICODE_REGULAR, UNICODE_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+for _name in (UNICODE_REGULAR, UNICODE_BOLD):
+    pdfmetrics.registerFont(TTFont(_name, Path(__file__).parent / "fonts" / f"{_name}.ttf"))
+
+
+def winansi(text: str) -> bytes | None:
+    """`text` in WinAnsi (cp1252), the standard fonts' encoding, or None if it cannot be."""
+    try:
+        return text.encode("cp1252")
+    except UnicodeEncodeError:
+        return None
+
+
+def font_for(text: str, *, bold: bool = False) -> str:
+    """The font to set `text` in: Helvetica where WinAnsi can write it, else DejaVu Sans."""
+    if winansi(text) is not None:
+        return BOLD if bold else REGULAR
+    return UNICODE_BOLD if bold else UNICODE_REGULAR
+
+
+def draw(canvas: Canvas, x: float, y: float, text: str, *, size: float, bold: bool = False) -> None:
+    """`text` at (x, y) on a canvas, in the font `font_for` chooses."""
+    canvas.setFont(font_for(text, bold=bold), size)
+    canvas.drawString(x, y, text)
+
+
+def draw_right(
+    canvas: Canvas, x: float, y: float, text: str, *, size: float, bold: bool = False
+) -> None:
+    """`text` ending at x, in the font `font_for` chooses."""
+    canvas.setFont(font_for(text, bold=bold), size)
+    canvas.drawRightString(x, y, text)
 
 
 def document(*, title: str, subject: str) -> tuple[Canvas, io.BytesIO]:
@@ -50,11 +91,121 @@ def document(*, title: str, subject: str) -> tuple[Canvas, io.BytesIO]:
     return canvas, buffer
 
 
-def encode(text: str) -> bytes:
-    """A PDF literal string in WinAnsi (the standard fonts' encoding): characters outside it
-    become '?' (the standard fonts have no glyphs for them)."""
-    raw = text.encode("cp1252", "replace")
+def _literal(raw: bytes) -> bytes:
     return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _info_string(text: str) -> bytes:
+    """A document-information string (title): WinAnsi where it can be, else UTF-16."""
+    raw = winansi(text)
+    if raw is not None:
+        return _literal(raw)
+    return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+
+@functools.cache
+def _font_program(name: str) -> tuple[bytes, int]:
+    """The whole TrueType file, Flate-compressed once per process, and its size."""
+    raw = Path(_face(name).filename).read_bytes()
+    return zlib.compress(raw, 6), len(raw)
+
+
+def _face(name: str) -> TTFontFace:
+    font = pdfmetrics.getFont(name)
+    assert isinstance(font, TTFont)
+    return font.face
+
+
+class _EmbeddedFont:
+    """A TrueType font embedded whole as a CID font: text is written as two-byte glyph ids
+    (Identity-H), so every glyph of the font is reachable without subsetting. Its objects are
+    written at the end, with the widths and the text mapping (ToUnicode, for search and copy)
+    of the glyphs used."""
+
+    def __init__(self, name: str, resource: bytes, first_object: int) -> None:
+        self.name = name
+        self.resource = resource
+        self.first_object = first_object  # Type0 font, CID font, descriptor, program, map
+        self.face = _face(name)
+        self.used: dict[int, str] = {}
+
+    def show(self, text: str) -> bytes:
+        glyphs = self.face.charToGlyph
+        ids = []
+        for char in text:
+            glyph = glyphs.get(ord(char), 0)  # 0: .notdef, an empty box
+            # A missing glyph reads back as U+FFFD, not as the first character that missed.
+            self.used.setdefault(glyph, char if glyph else "\ufffd")
+            ids.append(glyph)
+        return b"<" + "".join(f"{glyph:04X}" for glyph in ids).encode() + b">"
+
+    def objects(self) -> list[tuple[int, bytes]]:
+        face, number = self.face, self.first_object
+        scale = 1000 / face.unitsPerEm
+        widths = b" ".join(
+            b"%d [%d]" % (glyph, round(face.hmetrics[glyph][0] * scale))
+            for glyph in sorted(self.used)
+        )
+        name = self.name.encode()
+        program, program_size = _font_program(self.name)
+        return [
+            (
+                number,
+                b"<< /Type /Font /Subtype /Type0 /BaseFont /%s /Encoding /Identity-H "
+                b"/DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (name, number + 1, number + 4),
+            ),
+            (
+                number + 1,
+                b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s /CIDSystemInfo "
+                b"<< /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+                b"/FontDescriptor %d 0 R /CIDToGIDMap /Identity /DW %d /W [%s] >>"
+                % (name, number + 2, round(face.defaultWidth), widths),
+            ),
+            (
+                number + 2,
+                b"<< /Type /FontDescriptor /FontName /%s /Flags 32 /FontBBox [%s] "
+                b"/ItalicAngle %d /Ascent %d /Descent %d /CapHeight %d /StemV %d "
+                b"/FontFile2 %d 0 R >>"
+                % (
+                    name,
+                    b" ".join(b"%d" % round(v) for v in face.bbox),
+                    round(face.italicAngle),
+                    round(face.ascent),
+                    round(face.descent),
+                    round(face.capHeight),
+                    round(face.stemV),
+                    number + 3,
+                ),
+            ),
+            (number + 3, _stream(program, b" /Length1 %d" % program_size)),
+            (number + 4, _stream(zlib.compress(self._to_unicode(), 6), b"")),
+        ]
+
+    def _to_unicode(self) -> bytes:
+        entries = [
+            b"<%04X> <%s>" % (glyph, char.encode("utf-16-be").hex().upper().encode())
+            for glyph, char in sorted(self.used.items())
+        ]
+        blocks = [
+            b"%d beginbfchar\n%s\nendbfchar" % (len(chunk), b"\n".join(chunk))
+            for chunk in (entries[i : i + 100] for i in range(0, len(entries), 100))
+        ]
+        return (
+            b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            b"/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            b"1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            + b"\n".join(blocks)
+            + b"\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+        )
+
+
+def _stream(compressed: bytes, extra: bytes) -> bytes:
+    return (
+        b"<< /Length %d /Filter /FlateDecode%s >>\nstream\n" % (len(compressed), extra)
+        + compressed
+        + b"\nendstream"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +223,10 @@ HEADER_HEIGHT = 58.0
 FOOTER_HEIGHT = 24.0
 ROWS_PER_PAGE = int((PAGE[1] - 2 * MARGIN - HEADER_HEIGHT - FOOTER_HEIGHT) // LEADING)
 
-_CATALOG, _PAGES, _FONT, _BOLD_FONT, _INFO, _FIRST_PAGE_OBJECT = 1, 2, 3, 4, 5, 6
+_CATALOG, _PAGES, _FONT, _BOLD_FONT, _INFO = 1, 2, 3, 4, 5
+# The standard fonts' resource names; the embedded ones take F3 and F4 when first used.
+_STANDARD = {REGULAR: b"F1", BOLD: b"F2"}
+_EMBEDDED = {REGULAR: (UNICODE_REGULAR, b"F3"), BOLD: (UNICODE_BOLD, b"F4")}
 
 
 def _date(day: dt.date) -> bytes:
@@ -103,9 +257,12 @@ class TableWriter:
         self.total_pages = max(1, -(-(total_rows + 2 * closing_lines) // ROWS_PER_PAGE))
         self.dated = dated
         self.offsets: dict[int, int] = {}
+        self.next_object = _INFO + 1
         self.written = 0
         self.page_objects: list[int] = []
         self.rows: list[Sequence[str]] = []
+        self.embedded: dict[str, _EmbeddedFont] = {}  # by standard font, once text needs it
+        self._font = (b"", 0.0)  # the content stream's current font and size
         self._x = [MARGIN]
         for column in self.columns[:-1]:
             self._x.append(self._x[-1] + column.width)
@@ -121,15 +278,36 @@ class TableWriter:
         self._object(
             _INFO,
             b"<< /Title "
-            + encode(title)
+            + _info_string(title)
             + b" /Producer "
-            + encode(PRODUCER)
+            + _info_string(PRODUCER)
             + b" /Creator "
-            + encode(PRODUCER)
+            + _info_string(PRODUCER)
             + b" /CreationDate "
             + _date(dated)
             + b" >>",
         )
+
+    def _allocate(self, count: int = 1) -> int:
+        first = self.next_object
+        self.next_object += count
+        return first
+
+    def _shown(self, text: str, font: str, size: float) -> tuple[bytes, bytes]:
+        """`text` as a string operand, and the font to select first (b"" if current)."""
+        raw = winansi(text)
+        if raw is not None:
+            resource, operand = _STANDARD[font], _literal(raw)
+        else:
+            embedded = self.embedded.get(font)
+            if embedded is None:
+                name, resource = _EMBEDDED[font]
+                embedded = self.embedded[font] = _EmbeddedFont(name, resource, self._allocate(5))
+            resource, operand = embedded.resource, embedded.show(text)
+        if self._font == (resource, size):
+            return operand, b""
+        self._font = (resource, size)
+        return operand, b"/%s %g Tf\n" % (resource, size)
 
     @property
     def pages(self) -> int:
@@ -148,40 +326,39 @@ class TableWriter:
         if len(self.rows) == ROWS_PER_PAGE:
             self._page()
 
-    def _text(self, parts: list[bytes], x: float, y: float, text: str) -> None:
-        parts.append(b"1 0 0 1 %.2f %.2f Tm %s Tj\n" % (x, y, encode(text)))
+    def _text(
+        self, parts: list[bytes], x: float, y: float, text: str, font: str, size: float
+    ) -> None:
+        operand, select = self._shown(text, font, size)
+        parts.append(select + b"1 0 0 1 %.2f %.2f Tm %s Tj\n" % (x, y, operand))
 
-    def _cell(self, parts: list[bytes], index: int, y: float, text: str) -> None:
+    def _cell(self, parts: list[bytes], index: int, y: float, text: str, font: str) -> None:
         column = self.columns[index]
         x = self._x[index]
         if column.right:
-            x += column.width - 4 - stringWidth(text, REGULAR, FONT_SIZE)
-        parts.append(b"1 0 0 1 %.2f %.2f Tm %s Tj\n" % (x, y, encode(text)))
+            x += column.width - 4 - stringWidth(text, font_for(text, bold=font == BOLD), FONT_SIZE)
+        self._text(parts, x, y, text, font, FONT_SIZE)
 
     def _page(self, closing: Sequence[str] = ()) -> None:
         number = len(self.page_objects) + 1
         top = PAGE[1] - MARGIN
-        parts = [b"BT\n/F2 12 Tf\n"]
-        self._text(parts, MARGIN, top - 12, self.title)
-        parts.append(b"/F1 9 Tf\n")
-        self._text(parts, MARGIN, top - 26, self.subtitle)
-        parts.append(b"/F2 8 Tf\n")
+        self._font = (b"", 0.0)  # each content stream starts with no font
+        parts = [b"BT\n"]
+        self._text(parts, MARGIN, top - 12, self.title, BOLD, 12)
+        self._text(parts, MARGIN, top - 26, self.subtitle, REGULAR, 9)
         header_y = top - HEADER_HEIGHT + 8
         for index, column in enumerate(self.columns):
-            self._cell(parts, index, header_y, column.title)
-        parts.append(b"/F1 8 Tf\n")
+            self._cell(parts, index, header_y, column.title, BOLD)
         y = header_y - LEADING - 4
         for cells in self.rows:
             for index, text in enumerate(cells):
-                self._cell(parts, index, y, text)
+                self._cell(parts, index, y, text, REGULAR)
             y -= LEADING
-        parts.append(b"/F2 8 Tf\n")
         for line in closing:
             y -= 4
-            self._text(parts, MARGIN, y, line)
+            self._text(parts, MARGIN, y, line, BOLD, FONT_SIZE)
             y -= LEADING
-        parts.append(b"/F1 8 Tf\n")
-        self._text(parts, MARGIN, MARGIN, f"Page {number} of {self.total_pages}")
+        self._text(parts, MARGIN, MARGIN, f"Page {number} of {self.total_pages}", REGULAR, 8)
         parts.append(
             b"ET\n0.5 w %.2f %.2f m %.2f %.2f l S\n"
             % (
@@ -191,19 +368,16 @@ class TableWriter:
                 header_y - 4,
             )
         )
-        content = zlib.compress(b"".join(parts), 6)
-        content_number = _FIRST_PAGE_OBJECT + 2 * (number - 1)
-        self._object(
-            content_number,
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
-            + content
-            + b"\nendstream",
+        content_number = self._allocate(2)
+        self._object(content_number, _stream(zlib.compress(b"".join(parts), 6), b""))
+        fonts = b" ".join(
+            [b"/F1 3 0 R /F2 4 0 R"]
+            + [b"/%s %d 0 R" % (e.resource, e.first_object) for e in self.embedded.values()]
         )
         self._object(
             content_number + 1,
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.2f %.2f] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> >>"
-            % (PAGE[0], PAGE[1], content_number),
+            b"/Resources << /Font << %s >> >> >>" % (PAGE[0], PAGE[1], content_number, fonts),
         )
         self.page_objects.append(content_number + 1)
         self.rows = []
@@ -219,6 +393,9 @@ class TableWriter:
             self._page()
         if self.rows or not self.page_objects or closing:
             self._page(closing)
+        for embedded in self.embedded.values():
+            for number, body in embedded.objects():
+                self._object(number, body)
         kids = b" ".join(b"%d 0 R" % n for n in self.page_objects)
         self._object(
             _PAGES, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(self.page_objects))

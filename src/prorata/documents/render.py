@@ -28,29 +28,25 @@ class _Page:
         self.y = A4[1] - 64
 
     def title(self, text: str) -> None:
-        self.canvas.setFont(pdf.BOLD, 16)
-        self.canvas.drawString(LEFT, self.y, text)
+        pdf.draw(self.canvas, LEFT, self.y, text, size=16, bold=True)
         self.y -= 28
 
     def heading(self, text: str) -> None:
         self.y -= 8
-        self.canvas.setFont(pdf.BOLD, 11)
-        self.canvas.drawString(LEFT, self.y, text)
+        pdf.draw(self.canvas, LEFT, self.y, text, size=11, bold=True)
         self.canvas.setLineWidth(0.5)
         self.canvas.line(LEFT, self.y - 4, RIGHT, self.y - 4)
         self.y -= 20
 
     def row(self, label: str, value: str, *, bold: bool = False) -> None:
-        self.canvas.setFont(pdf.BOLD if bold else pdf.REGULAR, 10)
-        self.canvas.drawString(LEFT, self.y, label)
-        self.canvas.drawRightString(RIGHT, self.y, value)
+        pdf.draw(self.canvas, LEFT, self.y, label, size=10, bold=bold)
+        pdf.draw_right(self.canvas, RIGHT, self.y, value, size=10, bold=bold)
         self.y -= 15
 
     def text(self, text: str, *, width: int = 95) -> None:
-        self.canvas.setFont(pdf.REGULAR, 10)
         for paragraph in text.splitlines() or [""]:
             for line in textwrap.wrap(paragraph, width) or [""]:
-                self.canvas.drawString(LEFT, self.y, line)
+                pdf.draw(self.canvas, LEFT, self.y, line, size=10)
                 self.y -= 14
 
 
