@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import tracemalloc
 import uuid
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
+from reportlab.pdfbase.ttfonts import TTFontFile
 
 from prorata import pdf
 from prorata.documents import content, render
@@ -117,11 +121,13 @@ def test_names_in_any_european_script_print_as_themselves_in_the_report() -> Non
     assert data == _report(rows, fund_name="Фонд Ω Growth", names=_NAMES)  # still deterministic
 
 
-def test_a_report_in_winansi_embeds_no_font() -> None:
-    data = _report(50)
-    assert b"/FontFile2" not in data
-    assert len(data) < 20_000
-    assert b"/FontFile2" in _report(50, names=("Őry",))
+def test_a_report_embeds_a_font_only_for_what_winansi_cannot_write_and_only_its_glyphs() -> None:
+    plain = _report(50)
+    assert b"/FontFile2" not in plain
+    assert len(plain) < 20_000
+    with_names = _report(50, names=_NAMES)
+    assert with_names.count(b"/FontFile2") == 1  # the regular style only: no bold text needs it
+    assert len(with_names) < len(plain) + 40_000  # a subset: the whole font is ~370 KB
 
 
 def test_a_character_no_font_has_reads_back_as_unknown_not_as_another() -> None:
@@ -160,3 +166,35 @@ def test_notices_print_any_european_name() -> None:
     ):
         assert expected in text
     assert render.notice_pdf(notice) == data
+
+
+def test_each_code_of_the_embedded_subset_draws_its_characters_glyph() -> None:
+    """Text extraction reads only the ToUnicode map; what a reader draws is the subset's
+    glyph for each code. Every code's glyph has the original glyph's metrics and outline."""
+    reader = pypdf.PdfReader(io.BytesIO(_report(len(_NAMES), names=_NAMES)))
+    resources: Any = reader.pages[0]["/Resources"]
+    fonts = [font.get_object() for font in resources["/Font"].values()]
+    (type0,) = [font for font in fonts if font["/Subtype"] == "/Type0"]
+    cid_font = type0["/DescendantFonts"][0].get_object()
+    subset = TTFontFile(io.BytesIO(cid_font["/FontDescriptor"]["/FontFile2"].get_data()))
+    to_unicode = type0["/ToUnicode"].get_data().decode().split("endcodespacerange")[1]
+    chars = {
+        int(code, 16): bytes.fromhex(text).decode("utf-16-be")
+        for code, text in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", to_unicode)
+    }
+    original = TTFontFile(str(Path(pdf.__file__).parent / "fonts" / "DejaVuSans.ttf"))
+    # Every name but the WinAnsi one (Helvetica) is set in DejaVu, whole.
+    assert set("".join(name for name in _NAMES if name != "Müller")) <= set(chars.values())
+    for code, char in chars.items():
+        glyph = original.charToGlyph[ord(char)]
+        assert subset.hmetrics[code] == original.hmetrics[glyph], char
+        assert _outline(subset, code) == _outline(original, glyph), char
+
+
+def _outline(font: TTFontFile, glyph: int) -> bytes:
+    """A glyph's contours and bounding box; a composite glyph (Ż = Z + dot) names its parts by
+    glyph index, which subsetting renumbers, so for it only the header counts."""
+    start = font.get_table_pos("glyf")[0]
+    data: bytes = font._ttf_data[start + font.glyphPos[glyph] : start + font.glyphPos[glyph + 1]]
+    composite = data[:2] == b"\xff\xff"
+    return data[:10] if composite else data

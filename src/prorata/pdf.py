@@ -13,9 +13,9 @@ Two ways, each where it fits:
   length. Its output is deterministic too (no clock, no random id).
 
 Fonts, in both: text that WinAnsi can write (Western European names, amounts, dates) is set in
-the standard Helvetica, which a PDF does not embed; any other text (Łódź is fine in WinAnsi's
-cousin Latin-2 but not in WinAnsi; Őry, Дмитрий, Ελένη) in DejaVu Sans, embedded only in a
-document that uses it — so an investor's name is never printed as "?". DejaVu covers Latin,
+the standard Helvetica, which a PDF does not embed; any other text (Łódź, Őry, Дмитрий, Ελένη)
+in DejaVu Sans, embedded (subset) only in a document that uses it — so an investor's name is
+never printed as "?". DejaVu covers Latin,
 Greek and Cyrillic, not CJK: Chinese, Japanese or Korean characters show as empty boxes.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
+import hashlib
 import io
 import zlib
 from collections.abc import Sequence
@@ -33,7 +33,7 @@ from typing import Protocol
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFace, TTFontFile
 from reportlab.pdfgen.canvas import Canvas
 
 PRODUCER = "Prorata"
@@ -103,13 +103,6 @@ def _info_string(text: str) -> bytes:
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
 
 
-@functools.cache
-def _font_program(name: str) -> tuple[bytes, int]:
-    """The whole TrueType file, Flate-compressed once per process, and its size."""
-    raw = Path(_face(name).filename).read_bytes()
-    return zlib.compress(raw, 6), len(raw)
-
-
 def _face(name: str) -> TTFontFace:
     font = pdfmetrics.getFont(name)
     assert isinstance(font, TTFont)
@@ -117,37 +110,52 @@ def _face(name: str) -> TTFontFace:
 
 
 class _EmbeddedFont:
-    """A TrueType font embedded whole as a CID font: text is written as two-byte glyph ids
-    (Identity-H), so every glyph of the font is reachable without subsetting. Its objects are
-    written at the end, with the widths and the text mapping (ToUnicode, for search and copy)
-    of the glyphs used."""
+    """A TrueType font embedded as a CID font (Identity-H: two bytes per character code).
+
+    Pages are written before the document knows which characters it will need, so each new
+    glyph takes the next code as text meets it; at the end the font is subset to exactly those
+    glyphs, in that order (reportlab's `makeSubset` numbers them so: 0 is .notdef, then first
+    use), and written with their widths and a ToUnicode map (search and copy).
+    """
 
     def __init__(self, name: str, resource: bytes, first_object: int) -> None:
         self.name = name
         self.resource = resource
         self.first_object = first_object  # Type0 font, CID font, descriptor, program, map
-        self.face = _face(name)
-        self.used: dict[int, str] = {}
+        self.glyphs = _face(name).charToGlyph
+        self.codes: dict[int, int] = {}  # glyph of the whole font → code (its subset glyph)
+        self.chars: list[str] = []  # the character of each code from 1, in order
+        self.missing = False  # some character has no glyph: code 0, .notdef, an empty box
 
     def show(self, text: str) -> bytes:
-        glyphs = self.face.charToGlyph
-        ids = []
+        codes = []
         for char in text:
-            glyph = glyphs.get(ord(char), 0)  # 0: .notdef, an empty box
-            # A missing glyph reads back as U+FFFD, not as the first character that missed.
-            self.used.setdefault(glyph, char if glyph else "\ufffd")
-            ids.append(glyph)
-        return b"<" + "".join(f"{glyph:04X}" for glyph in ids).encode() + b">"
+            glyph = self.glyphs.get(ord(char), 0)
+            if not glyph:
+                self.missing = True
+                codes.append(0)
+                continue
+            code = self.codes.get(glyph)
+            if code is None:
+                code = self.codes[glyph] = len(self.chars) + 1
+                self.chars.append(char)
+            codes.append(code)
+        return b"<" + "".join(f"{code:04X}" for code in codes).encode() + b">"
 
     def objects(self) -> list[tuple[int, bytes]]:
-        face, number = self.face, self.first_object
+        # A parser of our own: reportlab's shared face keeps a read position, and a notice
+        # may be subsetting it in another thread.
+        face = TTFontFile(_face(self.name).filename)
+        program = face.makeSubset([ord(char) for char in self.chars])
         scale = 1000 / face.unitsPerEm
         widths = b" ".join(
-            b"%d [%d]" % (glyph, round(face.hmetrics[glyph][0] * scale))
-            for glyph in sorted(self.used)
+            b"%d [%d]" % (code, round(face.hmetrics[glyph][0] * scale))
+            for glyph, code in self.codes.items()
         )
-        name = self.name.encode()
-        program, program_size = _font_program(self.name)
+        # A subset's name carries a six-letter tag; ours derives from its characters.
+        digest = hashlib.sha256("".join(self.chars).encode()).digest()
+        name = bytes(65 + byte % 26 for byte in digest[:6]) + b"+" + self.name.encode()
+        number = self.first_object
         return [
             (
                 number,
@@ -177,14 +185,17 @@ class _EmbeddedFont:
                     number + 3,
                 ),
             ),
-            (number + 3, _stream(program, b" /Length1 %d" % program_size)),
+            (number + 3, _stream(zlib.compress(program, 6), b" /Length1 %d" % len(program))),
             (number + 4, _stream(zlib.compress(self._to_unicode(), 6), b"")),
         ]
 
     def _to_unicode(self) -> bytes:
+        # A missing glyph reads back as U+FFFD, the replacement character.
+        chars = (["\ufffd"] if self.missing else []) + self.chars
+        codes = ([0] if self.missing else []) + list(range(1, len(self.chars) + 1))
         entries = [
-            b"<%04X> <%s>" % (glyph, char.encode("utf-16-be").hex().upper().encode())
-            for glyph, char in sorted(self.used.items())
+            b"<%04X> <%s>" % (code, char.encode("utf-16-be").hex().upper().encode())
+            for code, char in zip(codes, chars, strict=True)
         ]
         blocks = [
             b"%d beginbfchar\n%s\nendbfchar" % (len(chunk), b"\n".join(chunk))
