@@ -156,6 +156,8 @@ def test_compose_wires_web_and_worker_to_the_collector_and_jaeger() -> None:
         assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"]
     ports = [p for s in services.values() for p in s.get("ports", [])]
     assert ports == ["8000:8000", "16686:16686"]  # API and Jaeger's UI; metrics stay private
+    # The worker yields the CPU to web across containers (cgroups), where nice cannot reach.
+    assert services["worker"]["cpu_shares"] < services["web"].get("cpu_shares", 1024)
 
     collector = yaml.safe_load(compose["configs"]["otel-collector"]["content"])
     pipelines = collector["service"]["pipelines"]
