@@ -54,6 +54,34 @@ async def test_acceptance_seven_equal_commitments(api: FundApi) -> None:
         assert commitments[investor]["unfunded"] == str(Decimal("1000000.00") - called)
 
 
+async def test_every_page_of_commitments_carries_its_investors_balances(api: FundApi) -> None:
+    """Each page reads the ledger of its own investors only; page by page, the figures are
+    those of the whole list."""
+    fund = await api.fund()
+    investors = await api.investors_with(fund, ["100.00", "200.00", "300.00", "400.00", "500.00"])
+    call = await api.call_and_issue(fund, [{"purpose": "management_fee", "amount": "150.00"}])
+    await api.pay(fund, call["id"], investors[3], "20.00")
+    whole = await api.commitments(fund)
+    paged: dict[str, object] = {}
+    cursor = None
+    while True:
+        page = await api.request(
+            "GET", f"/funds/{fund}/commitments?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        )
+        paged |= {row["investor_id"]: row for row in page["items"]}
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == whole
+    assert {row["contributed"] for row in whole.values()} == {
+        "10.00",
+        "20.00",
+        "30.00",
+        "40.00",
+        "50.00",
+    }
+
+
 async def test_three_equal_commitments_vector(api: FundApi) -> None:
     fund = await api.fund()
     investors = sorted(await api.investors_with(fund, ["500000.00"] * 3))

@@ -81,7 +81,9 @@ async def list_commitments(
 ) -> Page[CommitmentOut]:
     fund = await fund_service.get(session, fund_id=fund_id)
     commitments = await fund_repository.commitment_page(session, fund_id=fund_id, params=page)
-    balances = await ledger.balances(session, fund_id=fund_id)
+    balances = await ledger.balances(
+        session, fund_id=fund_id, investor_ids=[c.investor_id for c in commitments.items]
+    )
     quantum = money.quantum(fund.currency)
     return Page[CommitmentOut](
         items=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import TypedDict
 
@@ -43,7 +43,14 @@ def _sum(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
     )
 
 
-async def balances(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UUID, Balance]:
+async def balances(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Balance]:
+    """The balances of `investor_ids` in the fund (a page of a list: only their entries are
+    read, by the (fund_id, investor_id) index, not the fund's whole ledger). An investor with
+    no entry is absent: its balance is `Balance()`."""
+    if not investor_ids:
+        return {}
     rows = await session.execute(
         sa.select(
             LedgerEntry.investor_id,
@@ -52,7 +59,7 @@ async def balances(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UU
             _sum([EntryKind.distribution, EntryKind.recallable_distribution]),
             _sum([EntryKind.recallable_distribution]),
         )
-        .where(LedgerEntry.fund_id == fund_id)
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.investor_id.in_(list(investor_ids)))
         .group_by(LedgerEntry.investor_id)
     )
     return {
