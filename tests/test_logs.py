@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import logs
+from prorata import db, logs
 from prorata.app import create_app
 from prorata.config import Settings
+from prorata.investors.models import Investor
 from prorata.logs import Redactor
 from prorata.orgs.service import NewOrg
 from tests.support import TestDatabase, bearer
@@ -105,3 +109,31 @@ def test_redactor_masks_secret_keys_and_url_passwords() -> None:
     assert event["items"] == ["Bearer [REDACTED]"]
     assert event["exception"] == "Key (org_id, email)=(1, [EMAIL]) already exists"
     assert event["message_id"] == "<0193@prorata>"
+
+
+async def _insert_twice(sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> None:
+    """The same investor (primary key) twice, with a tax id among its values."""
+    investor_id = uuid.uuid4()
+    async with db.tenant_transaction(sessions, org_id) as session:
+        for _ in range(2):
+            session.add(
+                Investor(id=investor_id, org_id=org_id, name="Twin", kind="entity", tax_id=_TAX_ID)
+            )
+            await session.flush()
+            session.expunge_all()
+
+
+_TAX_ID = "TAX-98-7654321"
+
+
+async def test_a_database_error_does_not_carry_the_statements_values(
+    sessions: async_sessionmaker[AsyncSession], org: NewOrg
+) -> None:
+    """An unhandled database error is logged (and recorded on the span) with its message:
+    the values of the statement, such as a tax id, must not be in it."""
+    with pytest.raises(sa_exc.IntegrityError) as raised:
+        await _insert_twice(sessions, org.org_id)
+    message = str(raised.value)
+    assert "duplicate key" in message
+    assert _TAX_ID not in message
+    assert "hidden due to hide_parameters" in message

@@ -85,8 +85,14 @@ def app_url(settings: Settings, *, owner: str | None = None) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
+    # `hide_parameters`: a database error's message would otherwise carry the statement's
+    # values (an investor's tax id, a name) into logs and exported spans.
     engine = _create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **kwargs
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        hide_parameters=True,
+        **kwargs,
     )
     _ping_when_suspect(engine)
     return engine
@@ -149,7 +155,7 @@ def pool_usage(engine: AsyncEngine) -> tuple[int, int]:
 
 def sync_engine(url: str) -> sa.Engine:
     """A one-connection engine for migrations and operator commands."""
-    return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool, hide_parameters=True)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
