@@ -239,7 +239,14 @@ async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
 
 
 @app.periodic(cron="53 * * * *", periodic_id="sweep-blobs")
-@app.task(name="housekeeping.sweep_unreferenced_blobs", queue=HOUSEKEEPING_QUEUE, pass_context=True)
+@app.task(
+    name="housekeeping.sweep_unreferenced_blobs",
+    queue=HOUSEKEEPING_QUEUE,
+    pass_context=True,
+    # One sweep at a time (a periodic one and one deferred by hand, or two workers): two would
+    # list the same orphans, and both would count the objects they deleted.
+    lock="housekeeping.sweep_unreferenced_blobs",
+)
 async def sweep_unreferenced_blobs(context: JobContext, timestamp: int) -> int:
     """Hourly: objects no `blobs` row names, a day after they were written — an upload whose
     transaction rolled back, a report whose job failed after writing it, retried renders."""
