@@ -186,14 +186,18 @@ async def test_the_workers_local_database_backends_yield_the_cpu(settings: Setti
 
 
 def _session_nice(pid: int) -> int | None:
-    """The nice of `pid`'s session group where Linux shares the CPU by session (autogroup)."""
+    """The nice of `pid`'s session group where Linux shares the CPU by session (autogroup):
+    None without autogroup, and for a process still in the session the machine booted with
+    (session 0: a CI runner's processes), whose autogroup file the kernel leaves empty."""
     try:
-        return int((Path("/proc") / str(pid) / "autogroup").read_text().split()[-1])
+        fields = (Path("/proc") / str(pid) / "autogroup").read_text().split()
     except OSError:
         return None
+    return int(fields[-1]) if fields else None
 
 
 def _expected_session_nice(nice: int) -> int | None:
+    """For a session leader: every new session gets a group of its own where autogroup exists."""
     return nice if Path("/proc/self/autogroup").exists() else None
 
 
@@ -203,7 +207,8 @@ from pathlib import Path
 from prorata import jobs
 jobs.yield_cpu(0, 6)
 group = Path("/proc/self/autogroup")
-print(os.getpriority(os.PRIO_PROCESS, 0), group.read_text().split()[-1] if group.exists() else "")
+fields = group.read_text().split() if group.exists() else []
+print(os.getpriority(os.PRIO_PROCESS, 0), fields[-1] if fields else "")
 """
 
 
