@@ -199,7 +199,14 @@ async def test_an_import_request_and_its_job_are_one_trace(
 
     await _until(lambda: bool(_job_spans(found, "imports.run")), timeout=60, what="job span")
     (job,) = _job_spans(found, "imports.run")
-    # The job's own SQL ends before the job span: once it is here, so are they.
+
+    # The job's SQL ends before the job span, but may travel in another export batch, and
+    # batches need not arrive in order: wait for the last statements the trace must hold.
+    def arrived(text: str) -> Callable[[], bool]:
+        return lambda: any(text in _statement(s) for s in found.trace(job.trace_id))
+
+    for text in ("INSERT INTO imports", "INSERT INTO investors"):
+        await _until(arrived(text), timeout=30, what=text)
     spans = found.by_id()
     in_trace = found.trace(job.trace_id)
 
