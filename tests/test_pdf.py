@@ -1,6 +1,7 @@
 """The streamed table writer: a well-formed PDF of any length, page numbers known up front,
-memory bounded by one page, the same bytes for the same rows. Names in any Latin, Greek or
-Cyrillic script print as themselves (read back by pypdf, an independent reader)."""
+memory bounded by one page, the same bytes for the same rows. Names in any Latin, Greek,
+Cyrillic, Chinese, Japanese or Korean script print as themselves (read back by pypdf, an
+independent reader)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import re
 import tracemalloc
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pypdf
@@ -130,19 +130,41 @@ def test_a_report_embeds_a_font_only_for_what_winansi_cannot_write_and_only_its_
     assert len(with_names) < len(plain) + 40_000  # a subset: the whole font is ~370 KB
 
 
+# Chinese, Japanese (kanji, hiragana, katakana), Korean, and CJK beside Latin and Greek.
+_CJK_NAMES = ("王小明", "山田 太郎", "やまだ ハナコ", "김민준", "Łódź 陈伟 Ω", "Müller")
+
+
+def test_chinese_japanese_and_korean_names_print_as_themselves() -> None:
+    rows = 2 * pdf.ROWS_PER_PAGE
+    data = _report(rows, fund_name="亚洲增长基金 I", names=_CJK_NAMES)
+    pdf_reader.check_structure(data)
+    text, metadata = _read(data)
+    assert "?" not in text
+    assert "\ufffd" not in text
+    for n in range(rows):
+        assert f"LP {n} {_CJK_NAMES[n % len(_CJK_NAMES)]} Deal Acme 10.01" in text
+    assert "Allocations — 亚洲增长基金 I" in text  # the bold title: CJK has no bold face
+    assert metadata["/Title"] == "Allocations — 亚洲增长基金 I"
+    assert data == _report(rows, fund_name="亚洲增长基金 I", names=_CJK_NAMES)
+    assert data.count(b"/FontFile2") == 1  # one CJK subset serves regular and bold
+    assert len(data) < 200_000  # a subset: the whole font is 5 MB
+
+
 def test_a_character_no_font_has_reads_back_as_unknown_not_as_another() -> None:
-    text, _ = _read(_report(2, names=("王小明", "Ő")))
-    assert "LP 0 \ufffd\ufffd\ufffd" in text  # three empty boxes on the page
+    # Devanagari: neither DejaVu Sans nor Micro Hei has it.
+    text, _ = _read(_report(2, names=("अमित", "Ő")))
+    assert "LP 0 \ufffd\ufffd\ufffd\ufffd" in text  # four empty boxes on the page
     assert "LP 1 Ő" in text
 
 
-def test_notices_print_any_european_name() -> None:
+@pytest.mark.parametrize("investor_name", ["Дмитрий Őry-Żółć", "山田 太郎", "김민준 (Kim Min-jun)"])
+def test_notices_print_any_name(investor_name: str) -> None:
     notice = content.Notice(
         fund_name="Fundusz Wzrostu Łódź I",
         currency="PLN",
         call_id=uuid.UUID(int=7),
         investor_id=uuid.UUID(int=8),
-        investor_name="Дмитрий Őry-Żółć",
+        investor_name=investor_name,
         email=None,
         notice_date=dt.date(2026, 3, 2),
         due_date=dt.date(2026, 3, 16),
@@ -159,7 +181,7 @@ def test_notices_print_any_european_name() -> None:
     text, _ = _read(data)
     for expected in (
         "Fundusz Wzrostu Łódź I",
-        "Дмитрий Őry-Żółć",
+        investor_name,
         "Investment: Spółka Ω",
         "1,000.00 PLN",
         "ref. Żółć",
@@ -168,10 +190,15 @@ def test_notices_print_any_european_name() -> None:
     assert render.notice_pdf(notice) == data
 
 
-def test_each_code_of_the_embedded_subset_draws_its_characters_glyph() -> None:
+@pytest.mark.parametrize(
+    ("names", "font_file"), [(_NAMES, "DejaVuSans.ttf"), (_CJK_NAMES[:4], "wqy-microhei.ttc")]
+)
+def test_each_code_of_the_embedded_subset_draws_its_characters_glyph(
+    names: tuple[str, ...], font_file: str
+) -> None:
     """Text extraction reads only the ToUnicode map; what a reader draws is the subset's
     glyph for each code. Every code's glyph has the original glyph's metrics and outline."""
-    reader = pypdf.PdfReader(io.BytesIO(_report(len(_NAMES), names=_NAMES)))
+    reader = pypdf.PdfReader(io.BytesIO(_report(len(names), names=names)))
     resources: Any = reader.pages[0]["/Resources"]
     fonts = [font.get_object() for font in resources["/Font"].values()]
     (type0,) = [font for font in fonts if font["/Subtype"] == "/Type0"]
@@ -182,13 +209,28 @@ def test_each_code_of_the_embedded_subset_draws_its_characters_glyph() -> None:
         int(code, 16): bytes.fromhex(text).decode("utf-16-be")
         for code, text in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", to_unicode)
     }
-    original = TTFontFile(str(Path(pdf.__file__).parent / "fonts" / "DejaVuSans.ttf"))
-    # Every name but the WinAnsi one (Helvetica) is set in DejaVu, whole.
-    assert set("".join(name for name in _NAMES if name != "Müller")) <= set(chars.values())
+    original = TTFontFile(str(pdf.FONTS / font_file))
+    # Every name but a WinAnsi one (Helvetica) is set in the font, whole.
+    assert set("".join(name for name in names if name != "Müller")) <= set(chars.values())
+    declared = cid_font["/W"]  # code [width] code [width] …
+    widths = {
+        int(code): int(width[0]) for code, width in zip(declared[::2], declared[1::2], strict=True)
+    }
     for code, char in chars.items():
         glyph = original.charToGlyph[ord(char)]
-        assert subset.hmetrics[code] == original.hmetrics[glyph], char
+        assert _advance(subset, code) == _advance(original, glyph), char
+        assert widths[code] == round(_advance(original, glyph)), char  # what readers space by
         assert _outline(subset, code) == _outline(original, glyph), char
+
+
+def _advance(font: TTFontFile, glyph: int) -> float:
+    """A glyph's advance width in thousandths of an em, read from the font's hmtx table (glyphs
+    past its last full entry share that entry's width; reportlab's parse scales only those)."""
+    data: bytes = font._ttf_data
+    full_entries = int.from_bytes(data[font.get_table_pos("hhea")[0] + 34 :][:2], "big")
+    entry = font.get_table_pos("hmtx")[0] + 4 * min(glyph, full_entries - 1)
+    units_per_em: int = font.unitsPerEm
+    return int.from_bytes(data[entry : entry + 2], "big") * 1000 / units_per_em
 
 
 def _outline(font: TTFontFile, glyph: int) -> bytes:

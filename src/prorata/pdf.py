@@ -13,16 +13,17 @@ Two ways, each where it fits:
   length. Its output is deterministic too (no clock, no random id).
 
 Fonts, in both: text that WinAnsi can write (Western European names, amounts, dates) is set in
-the standard Helvetica, which a PDF does not embed; any other text (Łódź, Őry, Дмитрий, Ελένη)
-in DejaVu Sans, embedded (subset) only in a document that uses it — so an investor's name is
-never printed as "?". DejaVu covers Latin,
-Greek and Cyrillic, not CJK: Chinese, Japanese or Korean characters show as empty boxes.
+the standard Helvetica, which a PDF does not embed; any other text in the first vendored font
+that has all its characters — DejaVu Sans (Łódź, Őry, Дмитрий, Ελένη), else WenQuanYi Micro Hei
+(王小明, 山田太郎, 김민준) — embedded as a subset only in a document that uses it, so an investor's
+name is never printed as "?". Micro Hei has no bold face: bold CJK text is set in its regular.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import zlib
@@ -46,9 +47,13 @@ class Writable(Protocol):
 
 
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
-UNICODE_REGULAR, UNICODE_BOLD = "DejaVuSans", "DejaVuSans-Bold"
-for _name in (UNICODE_REGULAR, UNICODE_BOLD):
-    pdfmetrics.registerFont(TTFont(_name, Path(__file__).parent / "fonts" / f"{_name}.ttf"))
+FONTS = Path(__file__).parent / "fonts"
+# TrueType fonts for text WinAnsi cannot write, by preference: (regular, bold) file names, the
+# registered font name being the file's stem. The CJK font is loaded only when text needs it.
+_UNICODE_FAMILIES = (
+    ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("wqy-microhei.ttc", "wqy-microhei.ttc"),
+)
 
 
 def winansi(text: str) -> bytes | None:
@@ -60,10 +65,29 @@ def winansi(text: str) -> bytes | None:
 
 
 def font_for(text: str, *, bold: bool = False) -> str:
-    """The font to set `text` in: Helvetica where WinAnsi can write it, else DejaVu Sans."""
+    """The font to set `text` in: Helvetica where WinAnsi can write it, else the first of our
+    TrueType fonts with a glyph for every character (else the one with the most)."""
     if winansi(text) is not None:
         return BOLD if bold else REGULAR
-    return UNICODE_BOLD if bold else UNICODE_REGULAR
+    chars = {ord(char) for char in text}
+    best, best_missing = "", len(chars) + 1
+    for regular, bolder in _UNICODE_FAMILIES:
+        name = _registered(bolder if bold else regular)
+        missing = len(chars - _face(name).charToGlyph.keys())
+        if missing == 0:
+            return name
+        if missing < best_missing:
+            best, best_missing = name, missing
+    return best
+
+
+@functools.cache
+def _registered(file_name: str) -> str:
+    """The reportlab name of a vendored font, registered on first use (the first face of a
+    collection)."""
+    name = Path(file_name).stem
+    pdfmetrics.registerFont(TTFont(name, FONTS / file_name))
+    return name
 
 
 def draw(canvas: Canvas, x: float, y: float, text: str, *, size: float, bold: bool = False) -> None:
@@ -145,12 +169,13 @@ class _EmbeddedFont:
     def objects(self) -> list[tuple[int, bytes]]:
         # A parser of our own: reportlab's shared face keeps a read position, and a notice
         # may be subsetting it in another thread.
-        face = TTFontFile(_face(self.name).filename)
+        face = TTFontFile(_face(self.name).filename)  # a collection: its first face, as ours
         program = face.makeSubset([ord(char) for char in self.chars])
-        scale = 1000 / face.unitsPerEm
+        # Widths in thousandths of an em: `charWidths`, as reportlab's `hmetrics` holds raw
+        # units for some glyphs and scaled ones for those past the table's last full entry.
         widths = b" ".join(
-            b"%d [%d]" % (code, round(face.hmetrics[glyph][0] * scale))
-            for glyph, code in self.codes.items()
+            b"%d [%d]" % (code, round(face.charWidths[ord(char)]))
+            for code, char in enumerate(self.chars, start=1)
         )
         # A subset's name carries a six-letter tag; ours derives from its characters.
         digest = hashlib.sha256("".join(self.chars).encode()).digest()
@@ -235,9 +260,8 @@ FOOTER_HEIGHT = 24.0
 ROWS_PER_PAGE = int((PAGE[1] - 2 * MARGIN - HEADER_HEIGHT - FOOTER_HEIGHT) // LEADING)
 
 _CATALOG, _PAGES, _FONT, _BOLD_FONT, _INFO = 1, 2, 3, 4, 5
-# The standard fonts' resource names; the embedded ones take F3 and F4 when first used.
+# The standard fonts' resource names; embedded ones take F3, F4, … in order of first use.
 _STANDARD = {REGULAR: b"F1", BOLD: b"F2"}
-_EMBEDDED = {REGULAR: (UNICODE_REGULAR, b"F3"), BOLD: (UNICODE_BOLD, b"F4")}
 
 
 def _date(day: dt.date) -> bytes:
@@ -272,7 +296,7 @@ class TableWriter:
         self.written = 0
         self.page_objects: list[int] = []
         self.rows: list[Sequence[str]] = []
-        self.embedded: dict[str, _EmbeddedFont] = {}  # by standard font, once text needs it
+        self.embedded: dict[str, _EmbeddedFont] = {}  # by font name, once text needs it
         self._font = (b"", 0.0)  # the content stream's current font and size
         self._x = [MARGIN]
         for column in self.columns[:-1]:
@@ -310,10 +334,11 @@ class TableWriter:
         if raw is not None:
             resource, operand = _STANDARD[font], _literal(raw)
         else:
-            embedded = self.embedded.get(font)
+            name = font_for(text, bold=font == BOLD)
+            embedded = self.embedded.get(name)
             if embedded is None:
-                name, resource = _EMBEDDED[font]
-                embedded = self.embedded[font] = _EmbeddedFont(name, resource, self._allocate(5))
+                resource = b"F%d" % (len(_STANDARD) + len(self.embedded) + 1)
+                embedded = self.embedded[name] = _EmbeddedFont(name, resource, self._allocate(5))
             resource, operand = embedded.resource, embedded.show(text)
         if self._font == (resource, size):
             return operand, b""
