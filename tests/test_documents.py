@@ -247,13 +247,6 @@ async def test_a_capital_account_statement_rolls_the_ledger_forward(
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "50000.00"}])
     await api.issue(fund_id, call["id"])
     await api.pay(fund_id, call["id"], investors[1], "30000.00")
-    missing = await client.post(
-        f"/api/v1/funds/{fund_id}/reports",
-        json={"kind": "capital_account_statement", "as_of": "2026-12-31"},
-        headers=bearer(org.api_key),
-    )
-    assert missing.status_code == 422
-    assert missing.json()["type"] == "urn:prorata:problem:rule-violation"
     job = await api.request(
         "POST",
         f"/funds/{fund_id}/reports",
@@ -292,6 +285,103 @@ async def test_a_capital_account_statement_rolls_the_ledger_forward(
         f"/funds/{fund_id}/investors/{investors[1]}/capital-account?from=2026-01-01&to=2026-12-31",
     )
     assert f"Closing balance\n{account['ending_balance']} USD" in text
+
+
+async def test_statements_for_every_investor_render_in_one_run(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """Without an investor: a statement per investor, one job, one mail, each statement the
+    same bytes as the one asked alone; a retried run renders only what is still pending."""
+    api, fund_id, investors = await _fund_with_investors(client, org.api_key)
+    call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "50000.00"}])
+    await api.issue(fund_id, call["id"])
+    await api.pay(fund_id, call["id"], investors[0], "10000.00")
+    for body, why in (
+        ({"as_of": "2026-12-31", "period_start": "2027-01-01"}, "period_start must not be after"),
+        ({"as_of": "2026-12-31", "investor_id": str(uuid.uuid4())}, "no commitment"),
+    ):
+        refused = await client.post(
+            f"/api/v1/funds/{fund_id}/reports",
+            json={"kind": "capital_account_statement", **body},
+            headers=bearer(org.api_key),
+        )
+        assert refused.status_code == 422, refused.text
+        assert why in refused.json()["detail"]
+    empty_fund = await api.fund()
+    refused = await client.post(
+        f"/api/v1/funds/{empty_fund}/reports",
+        json={"kind": "capital_account_statement", "as_of": "2026-12-31"},
+        headers=bearer(org.api_key),
+    )
+    assert refused.status_code == 422
+    assert "no investors" in refused.json()["detail"]
+
+    statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
+    run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)
+    assert (run["kind"], run["document_id"]) == ("report.capital_account_statement", None)
+    alone = await api.request(
+        "POST",
+        f"/funds/{fund_id}/reports",
+        json={**statement, "investor_id": investors[2]},
+        expect=202,
+    )
+    listed = await _documents(client, org.api_key, f"fund_id={fund_id}")
+    assert sorted(d["investor_id"] for d in listed if d["id"] != alone["document_id"]) == sorted(
+        investors
+    )
+    assert {d["status"] for d in listed} == {"pending"}
+    # As if a crash came after the first investor's statement: the job renders the rest only.
+    skipped = next(d for d in listed if d["investor_id"] == investors[0])
+    async with db.create_engine(database.owner_url).begin() as connection:
+        await connection.execute(
+            sa.text("UPDATE documents SET status = 'ready' WHERE id = :id"), {"id": skipped["id"]}
+        )
+
+    async def done() -> bool:
+        jobs = [await api.request("GET", f"/jobs/{j['id']}") for j in (run, alone)]
+        return all(j["status"] == "succeeded" for j in jobs)
+
+    def to_requester() -> list[Any]:  # the call's notices go to investors
+        return [m for m in mailbox.messages if m.rcpt_tos == ["owner@a.example"]]
+
+    async def mailed() -> bool:
+        return len(to_requester()) >= 2
+
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the statement jobs")
+        await eventually(mailed, timeout=60, what="the mails to the requester")
+    assert len(to_requester()) == 2  # one for the run, one for the statement asked alone
+    assert (await api.request("GET", f"/jobs/{run['id']}"))["progress"] == 100
+    subjects = sorted(
+        str(email.message_from_bytes(m.content, policy=email.policy.default)["subject"])  # type: ignore[arg-type]
+        for m in to_requester()
+    )
+    assert subjects[0] == "Your capital account statements are ready: 2026-01-01 to 2026-12-31"
+    assert subjects[1].startswith("Your report is ready: capital-account-2026-01-01")
+    documents = {
+        d["investor_id"]: d
+        for d in await _documents(client, org.api_key, f"fund_id={fund_id}")
+        if d["kind"] == "capital_account_statement" and d["id"] != alone["document_id"]
+    }
+    assert documents[investors[0]]["sha256"] is None  # left alone: it was not pending
+    for investor in investors[1:]:
+        document = documents[investor]
+        assert (document["status"], document["period_start"]) == ("ready", "2026-01-01")
+        text = pdf_reader.text(await _content(client, org.api_key, document))
+        account = await api.request(
+            "GET",
+            f"/funds/{fund_id}/investors/{investor}/capital-account?from=2026-01-01&to=2026-12-31",
+        )
+        assert f"Closing balance\n{account['ending_balance']} USD" in text
+    single = await api.request("GET", f"/documents/{alone['document_id']}")
+    assert single["sha256"] == documents[investors[2]]["sha256"]  # the same statement
 
 
 async def test_rendering_is_deterministic(

@@ -33,8 +33,8 @@ def test_models_match_the_migrated_schema(database: TestDatabase) -> None:
     assert prorata.audit.AuditEntry.__tablename__ in models
 
 
-def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str]]:
-    """The allocations' foreign keys, and the tenant policies' conditions."""
+def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str], list[str]]:
+    """The allocations' foreign keys, the tenant policies' conditions, documents' run column."""
     keys = connection.execute(
         sa.text(
             "SELECT conname FROM pg_constraint "
@@ -44,10 +44,16 @@ def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str]]:
     policies = connection.execute(
         sa.text("SELECT DISTINCT with_check FROM pg_policies WHERE policyname = 'tenant_isolation'")
     )
-    return list(keys.scalars()), sorted(policies.scalars())
+    run_column = connection.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'documents' AND column_name = 'run_id'"
+        )
+    )
+    return list(keys.scalars()), sorted(policies.scalars()), list(run_column.scalars())
 
 
-def test_the_latest_migration_goes_down_and_up_again(database: TestDatabase) -> None:
+def test_the_latest_migrations_go_down_and_up_again(database: TestDatabase) -> None:
     engine = db.sync_engine(database.owner_url)
     config = migrate.alembic_config()
     try:
@@ -55,8 +61,8 @@ def test_the_latest_migration_goes_down_and_up_again(database: TestDatabase) -> 
             config.attributes["connection"] = connection
             config.attributes["app_role"] = Settings().db_app_role
             head = _schema_state(connection)
-            command.downgrade(config, "-1")
-            keys, policies = _schema_state(connection)
+            command.downgrade(config, "0008")
+            keys, policies, run_column = _schema_state(connection)
             command.upgrade(config, "head")
             assert _schema_state(connection) == head
             connection.rollback()
@@ -68,3 +74,6 @@ def test_the_latest_migration_goes_down_and_up_again(database: TestDatabase) -> 
     assert all("SELECT" not in policy for policy in policies)
     assert head[0] == []
     assert all("SELECT" in policy for policy in head[1])
+    # Before 0010: no statement runs.
+    assert run_column == []
+    assert head[2] == ["run_id"]

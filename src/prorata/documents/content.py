@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -183,59 +183,68 @@ class Statement:
 
 
 async def _to_date(
-    session: AsyncSession, fund_id: uuid.UUID, investor_id: uuid.UUID, until: dt.date
-) -> dict[EntryKind, Decimal]:
+    session: AsyncSession, fund_id: uuid.UUID, until: dt.date
+) -> dict[uuid.UUID, dict[EntryKind, Decimal]]:
+    """Each investor's ledger totals by kind up to `until`: the fund's whole ledger, as the
+    book reads it anyway."""
     statement = (
-        sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.fund_id == fund_id,
-            LedgerEntry.investor_id == investor_id,
-            LedgerEntry.effective_on <= until,
-        )
-        .group_by(LedgerEntry.kind)
+        sa.select(LedgerEntry.investor_id, LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= until)
+        .group_by(LedgerEntry.investor_id, LedgerEntry.kind)
     )
-    return {kind: total for kind, total in (await session.execute(statement)).all()}
+    totals: dict[uuid.UUID, dict[EntryKind, Decimal]] = defaultdict(dict)
+    for investor, kind, total in (await session.execute(statement)).all():
+        totals[investor][kind] = total
+    return totals
 
 
-async def statement(
+async def statements(
     session: AsyncSession,
     *,
     fund: Fund,
-    investor: Investor,
+    investors: Sequence[Investor],
     period_start: dt.date,
     period_end: dt.date,
-) -> Statement:
-    """The capital account of `prorata.capital_accounts` (the API's), with cash to date."""
+) -> list[Statement]:
+    """Each investor's capital account of `prorata.capital_accounts` (the API's), with cash to
+    date. The fund's book is built once for them all: gains are allocated by everyone's
+    contributions, so it is the whole fund's work whether one statement is asked or all."""
     book = await capital_accounts.book(session, fund=fund, end=period_end)
-    account = book.account(investor.id, period_start, period_end)
-    roll = account.statement
-    to_date = await _to_date(session, fund.id, investor.id, period_end)
+    to_date = await _to_date(session, fund.id, period_end)
     quantum = money.quantum(fund.currency)
-    distributed = to_date.get(EntryKind.distribution, ZERO) + to_date.get(
-        EntryKind.recallable_distribution, ZERO
-    )
-    return Statement(
-        fund_name=fund.name,
-        currency=fund.currency,
-        investor_name=investor.name,
-        period_start=period_start,
-        period_end=period_end,
-        commitment=account.commitment,
-        opening=roll.begin,
-        movements=[
-            ("Contributions", roll.contributions),
-            ("Distributions", -roll.distributions),
-            ("Carried interest", -roll.carried_interest),
-            ("Management fees", -roll.fees),
-            ("Fund expenses", -roll.expenses),
-            ("Allocated gains and losses", roll.allocated_gains),
-        ],
-        closing=roll.end,
-        contributed_to_date=account.contributed,
-        paid_in_to_date=to_date.get(EntryKind.payment, ZERO).quantize(quantum),
-        distributed_to_date=distributed.quantize(quantum),
-        unfunded=account.unfunded.quantize(quantum),
-    )
+    found = []
+    for investor in investors:
+        account = book.account(investor.id, period_start, period_end)
+        roll = account.statement
+        cash = to_date.get(investor.id, {})
+        distributed = cash.get(EntryKind.distribution, ZERO) + cash.get(
+            EntryKind.recallable_distribution, ZERO
+        )
+        found.append(
+            Statement(
+                fund_name=fund.name,
+                currency=fund.currency,
+                investor_name=investor.name,
+                period_start=period_start,
+                period_end=period_end,
+                commitment=account.commitment,
+                opening=roll.begin,
+                movements=[
+                    ("Contributions", roll.contributions),
+                    ("Distributions", -roll.distributions),
+                    ("Carried interest", -roll.carried_interest),
+                    ("Management fees", -roll.fees),
+                    ("Fund expenses", -roll.expenses),
+                    ("Allocated gains and losses", roll.allocated_gains),
+                ],
+                closing=roll.end,
+                contributed_to_date=account.contributed,
+                paid_in_to_date=cash.get(EntryKind.payment, ZERO).quantize(quantum),
+                distributed_to_date=distributed.quantize(quantum),
+                unfunded=account.unfunded.quantize(quantum),
+            )
+        )
+    return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,12 @@ class Document(Base):
         sa.UniqueConstraint("call_id", "investor_id"),
         sa.Index("ix_documents_fund_id_id", "fund_id", "id"),
         sa.Index("ix_documents_investor_id_id", "investor_id", "id"),
+        sa.Index(
+            "ix_documents_run_id",
+            "run_id",
+            "status",
+            postgresql_where=sa.text("run_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -53,6 +59,8 @@ class Document(Base):
     blob_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("blobs.id"))
     pages: Mapped[int | None] = mapped_column(sa.Integer)
     requested_by: Mapped[uuid.UUID | None] = mapped_column()
+    # The statement run (its tenant job) this statement is one of; None for a single document.
+    run_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -21,7 +21,11 @@ class ReportCreate(RequestModel):
     kind: ReportKind
     as_of: dt.date = Field(description="The report's date (a statement's period end).")
     investor_id: uuid.UUID | None = Field(
-        default=None, description="Required for `capital_account_statement`."
+        default=None,
+        description=(
+            "For `capital_account_statement`: the investor. Without it, a statement for every "
+            "investor with a commitment to the fund, each a document, rendered by one job."
+        ),
     )
     period_start: dt.date | None = Field(
         default=None,

@@ -11,13 +11,14 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, storage
+from prorata import audit, db, errors, storage
 from prorata.capital_calls.models import CapitalCall
 from prorata.documents import tasks as document_tasks
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.ids import new_id
 from prorata.pagination import Page, PageParams, keyset
 from prorata.tenancy import Principal
 from prorata.tenant_jobs import service as job_service
@@ -52,15 +53,17 @@ async def request_report(
     period_start = None
     filename = f"allocations-{data.as_of.isoformat()}.pdf"
     if data.kind is ReportKind.capital_account_statement:
+        period_start = data.period_start or dt.date(data.as_of.year, 1, 1)
+        if period_start > data.as_of:
+            raise errors.RuleViolation("period_start must not be after as_of")
         if data.investor_id is None:
-            raise errors.RuleViolation("a capital account statement needs an investor_id")
+            return await _request_statement_run(
+                session, actor=actor, fund_id=fund.id, period_start=period_start, end=data.as_of
+            )
         if not await fund_repository.commitment_exists(
             session, fund_id=fund.id, investor_id=data.investor_id
         ):
             raise errors.RuleViolation("investor_id: no commitment to this fund")
-        period_start = data.period_start or dt.date(data.as_of.year, 1, 1)
-        if period_start > data.as_of:
-            raise errors.RuleViolation("period_start must not be after as_of")
         filename = f"capital-account-{period_start.isoformat()}-{data.as_of.isoformat()}.pdf"
     document = Document(
         org_id=actor.org_id,
@@ -92,6 +95,68 @@ async def request_report(
         entity="document",
         entity_id=document.id,
         after={"kind": str(data.kind), "as_of": data.as_of.isoformat(), "job_id": str(job.id)},
+    )
+    return job
+
+
+async def _request_statement_run(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    period_start: dt.date,
+    end: dt.date,
+) -> TenantJob:
+    """A statement for every investor with a commitment to the fund, rendered by one job from
+    one book of the fund (a statement each would build the whole book again each time). The
+    statements are recorded here, pending, so the job and its retries know what is left."""
+    investors = sorted(await fund_repository.commitments(session, fund_id=fund_id))
+    if not investors:
+        raise errors.RuleViolation("the fund has no investors with a commitment yet")
+    job = await job_service.start(
+        session,
+        document_tasks.render_statements,
+        org_id=actor.org_id,
+        kind=f"report.{ReportKind.capital_account_statement}",
+        fund_id=fund_id,
+        created_by=actor.user_id,
+    )
+    period = f"{period_start.isoformat()}-{end.isoformat()}"
+    await db.insert_many(
+        session,
+        Document,
+        [
+            {
+                "id": new_id(),
+                "investor_id": investor,
+                "filename": f"capital-account-{period}-{str(investor)[:8]}.pdf",
+            }
+            for investor in investors
+        ],
+        shared={
+            "org_id": actor.org_id,
+            "fund_id": fund_id,
+            "kind": str(DocumentKind.capital_account_statement),
+            "status": str(DocumentStatus.pending),
+            "period_start": period_start,
+            "as_of": end,
+            "requested_by": actor.user_id,
+            "run_id": job.id,
+        },
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="report.request",
+        entity="job",
+        entity_id=job.id,
+        after={
+            "kind": str(ReportKind.capital_account_statement),
+            "period_start": period_start.isoformat(),
+            "as_of": end.isoformat(),
+            "documents": len(investors),
+        },
     )
     return job
 

@@ -144,10 +144,14 @@ async def render_report(
 async def _set_document(
     context: JobContext, org_id: uuid.UUID, document_id: uuid.UUID, **values: Any
 ) -> None:
+    await _set_documents(context, org_id, Document.id == document_id, **values)
+
+
+async def _set_documents(
+    context: JobContext, org_id: uuid.UUID, which: sa.ColumnElement[bool], **values: Any
+) -> None:
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
-        await session.execute(
-            sa.update(Document).where(Document.id == document_id).values(**values)
-        )
+        await session.execute(sa.update(Document).where(which).values(**values))
 
 
 async def _render_report(
@@ -222,15 +226,96 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
     assert document.as_of
     async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
         investor = await session.get_one(Investor, document.investor_id)
-        statement = await content.statement(
+        (statement,) = await content.statements(
             session,
             fund=fund,
-            investor=investor,
+            investors=[investor],
             period_start=document.period_start,
             period_end=document.as_of,
         )
     out.write(await asyncio.to_thread(render.statement_pdf, statement))
     return 1
+
+
+@jobs.app.task(
+    name="documents.render_statements", queue="documents", pass_context=True, retry=RETRY
+)
+async def render_statements(context: JobContext, org_id: str, tenant_job_id: str) -> None:
+    """Every statement of a run (`documents.service`): those still pending, from one book."""
+    tenant, run = uuid.UUID(org_id), uuid.UUID(tenant_job_id)
+    async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        try:
+            await _render_run(context, job, tenant, run)
+        except Exception as exc:
+            if context.task.get_retry_exception(exc, context.job) is None:
+                pending = (Document.run_id == run) & (Document.status == DocumentStatus.pending)
+                await _set_documents(context, tenant, pending, status=DocumentStatus.failed)
+            raise
+
+
+async def _render_run(
+    context: JobContext, job: job_service.Running, org_id: uuid.UUID, run: uuid.UUID
+) -> None:
+    from prorata.documents import render
+
+    sessions = jobs.sessions_of(context)
+    async with db.tenant_transaction(sessions, org_id) as session:
+        rows = (
+            await session.execute(
+                sa.select(Document, Investor)
+                .join(Investor, Investor.id == Document.investor_id)
+                .where(Document.run_id == run)
+                .order_by(Document.id)
+            )
+        ).all()
+        todo = [(document, investor) for document, investor in rows if _pending(document)]
+        first = rows[0][0]
+        assert first.period_start is not None
+        assert first.as_of is not None
+        fund = await session.get_one(Fund, first.fund_id)
+        statements = await content.statements(
+            session,
+            fund=fund,
+            investors=[investor for _, investor in todo],
+            period_start=first.period_start,
+            period_end=first.as_of,
+        )
+    done = len(rows) - len(todo)
+    for start in range(0, len(todo), NOTICE_BATCH):
+        batch = statements[start : start + NOTICE_BATCH]
+        # `map` is lazy: `list` renders every statement in the thread.
+        files = await asyncio.to_thread(list, map(render.statement_pdf, batch))
+        documents = [document for document, _ in todo[start : start + NOTICE_BATCH]]
+        async with db.tenant_transaction(sessions, org_id) as session:
+            for document, data in zip(documents, files, strict=True):
+                await _store_statement(context, session, document, data)
+        await job.progress(done + start + len(batch), len(rows))
+    async with db.tenant_transaction(sessions, org_id) as session:
+        await _run_ready(session, first, len(rows), job)
+
+
+def _pending(document: Document) -> bool:
+    return document.status is DocumentStatus.pending
+
+
+async def _store_statement(
+    context: JobContext, session: AsyncSession, document: Document, data: bytes
+) -> None:
+    blob = await storage.save(
+        session,
+        jobs.blobs_of(context),
+        org_id=document.org_id,
+        purpose="documents",
+        source=data,
+        content_type=PDF,
+        suffix=".pdf",
+    )
+    await session.execute(
+        sa.update(Document)
+        .where(Document.id == document.id, Document.status == DocumentStatus.pending)
+        .values(status=DocumentStatus.ready, blob_id=blob.id, pages=1, ready_at=sa.func.now())
+    )
+    observability.count_document_rendered(kind=document.kind)
 
 
 async def _report_ready(
@@ -248,6 +333,49 @@ async def _report_ready(
             "job_id": str(job.job_id),
         },
     )
+    await _tell_requester(
+        session,
+        document,
+        subject=f"Your report is ready: {document.filename}",
+        body=(
+            f"The report you asked for is ready: {document.filename}.\n"
+            f"Download it with GET /api/v1/documents/{document.id}/content.\n"
+        ),
+    )
+
+
+async def _run_ready(
+    session: AsyncSession, document: Document, count: int, job: job_service.Running
+) -> None:
+    """One announcement and one mail for a run, however many statements it has."""
+    period = f"{document.period_start} to {document.as_of}"
+    await announce.announce(
+        session,
+        org_id=document.org_id,
+        fund_id=document.fund_id,
+        kind="statements.ready",
+        data={
+            "kind": str(document.kind),
+            "period_start": str(document.period_start),
+            "as_of": str(document.as_of),
+            "documents": count,
+            "job_id": str(job.job_id),
+        },
+    )
+    await _tell_requester(
+        session,
+        document,
+        subject=f"Your capital account statements are ready: {period}",
+        body=(
+            f"{count} capital account statements for {period} are ready.\n"
+            f"List them with GET /api/v1/documents?fund_id={document.fund_id}.\n"
+        ),
+    )
+
+
+async def _tell_requester(
+    session: AsyncSession, document: Document, *, subject: str, body: str
+) -> None:
     email = await session.scalar(sa.select(User.email).where(User.id == document.requested_by))
     if email:
         await notification_service.queue_email(
@@ -255,9 +383,6 @@ async def _report_ready(
             org_id=document.org_id,
             kind="report_ready",
             recipient=email,
-            subject=f"Your report is ready: {document.filename}",
-            body=(
-                f"The report you asked for is ready: {document.filename}.\n"
-                f"Download it with GET /api/v1/documents/{document.id}/content.\n"
-            ),
+            subject=subject,
+            body=body,
         )

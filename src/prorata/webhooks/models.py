@@ -21,6 +21,7 @@ class WebhookEvent(enum.StrEnum):
     distribution_created = "distribution.created"
     notices_ready = "notices.ready"
     report_ready = "report.ready"
+    statements_ready = "statements.ready"  # a run of capital account statements
     job_failed = "job.failed"
 
 
