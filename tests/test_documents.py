@@ -360,7 +360,7 @@ async def test_statements_for_every_investor_render_in_one_run(
     assert len(to_requester()) == 2  # one for the run, one for the statement asked alone
     assert (await api.request("GET", f"/jobs/{run['id']}"))["progress"] == 100
     subjects = sorted(
-        str(email.message_from_bytes(m.content, policy=email.policy.default)["subject"])  # type: ignore[arg-type]
+        str(email.message_from_bytes(m.content, policy=email.policy.default)["subject"])
         for m in to_requester()
     )
     assert subjects[0] == "Your capital account statements are ready: 2026-01-01 to 2026-12-31"
