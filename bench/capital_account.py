@@ -3,8 +3,10 @@
 Builds the movements of `--investors` investors over `--quarters` quarters (a call with a
 management fee every quarter, a distribution every year, a valuation every quarter), then
 times allocating every valuation's gains (`Book.allocate_valuations`, what every
-capital-account request and statement does after reading the ledger) and one account.
-No target: it shows the cost grows with the fund's age linearly, not with its square.
+capital-account request and statement does after reading the ledger), one account, every
+investor's account (a statement run: one book for all), and rendering statement PDFs (a
+sample, per statement). No target: it shows the cost grows with the fund's age linearly, not
+with its square, and what a run for every investor costs beside a book per statement.
 
     .venv/bin/python -m bench.capital_account [--investors 10000] [--quarters 20 40]
 """
@@ -18,7 +20,9 @@ import uuid
 from decimal import Decimal
 
 from bench.support import Timer
-from prorata.capital_accounts.service import Book, Movement
+from prorata.capital_accounts.service import Account, Book, Movement
+from prorata.documents import render
+from prorata.documents.content import Statement
 from prorata.funds.models import Fund
 
 CENT = Decimal("0.01")
@@ -56,13 +60,43 @@ def main() -> None:
         movements = sum(len(moves) for moves in book.movements.values())
         with Timer() as allocating:
             book.allocate_valuations(valuations)
+        end = valuations[-1][0]
         with Timer() as one:
-            book.account(uuid.UUID(int=1), None, valuations[-1][0])
+            book.account(uuid.UUID(int=1), None, end)
+        with Timer() as every:
+            accounts = [
+                book.account(investor, end.replace(month=1, day=1), end)
+                for investor in book.commitments
+            ]
         print(
             f"{args.investors:,} investors, {quarters} quarters ({movements:,} movements, "
             f"{len(valuations)} valuations): allocate {allocating.seconds:.2f} s, "
-            f"one account {one.seconds * 1000:.1f} ms"
+            f"one account {one.seconds * 1000:.1f} ms, every account {every.seconds:.2f} s "
+            f"(a book per statement instead: ~{allocating.seconds * args.investors / 3600:.1f} h)"
         )
+    print(f"render a statement: {_render_seconds(accounts[0]) * 1000:.1f} ms each")
+
+
+def _render_seconds(account: Account, samples: int = 200) -> float:
+    statement = Statement(
+        fund_name="Benchmark Fund",
+        currency="USD",
+        investor_name="LP",
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 12, 31),
+        commitment=account.commitment,
+        opening=account.statement.begin,
+        movements=[("Contributions", account.statement.contributions)],
+        closing=account.statement.end,
+        contributed_to_date=account.contributed,
+        paid_in_to_date=account.contributed,
+        distributed_to_date=account.statement.distributions,
+        unfunded=account.unfunded,
+    )
+    with Timer() as rendering:
+        for _ in range(samples):
+            render.statement_pdf(statement)
+    return rendering.seconds / samples
 
 
 if __name__ == "__main__":
