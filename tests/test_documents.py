@@ -135,7 +135,7 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
         "3,000,000.00 USD",  # commitment; also unfunded before this call
         "2,700,000.00 USD",  # unfunded after
         "Bank of Example, IBAN GB00 EXAM 0000 0000 0000 00, ref. as below",
-        f"CALL-{call['id'][:8].upper()}",
+        f"CALL-{call['id'][-12:].upper()}",
         "2026-03-02",
     ):
         assert expected in text, expected

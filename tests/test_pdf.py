@@ -19,6 +19,7 @@ from reportlab.pdfbase.ttfonts import TTFontFile
 
 from prorata import pdf
 from prorata.documents import content, render
+from prorata.ids import new_id
 from tests import pdf_reader
 
 
@@ -157,12 +158,36 @@ def test_a_character_no_font_has_reads_back_as_unknown_not_as_another() -> None:
     assert "LP 1 Ő" in text
 
 
+def test_calls_made_in_the_same_minute_have_different_references() -> None:
+    """The reference an investor quotes with its wire tells the calls apart."""
+    references = {_notice("LP", call_id=new_id()).reference for _ in range(1000)}
+    assert len(references) == 1000
+
+
 @pytest.mark.parametrize("investor_name", ["Дмитрий Őry-Żółć", "山田 太郎", "김민준 (Kim Min-jun)"])
 def test_notices_print_any_name(investor_name: str) -> None:
-    notice = content.Notice(
+    notice = _notice(investor_name)
+    data = render.notice_pdf(notice)
+    text, _ = _read(data)
+    for expected in (
+        "Fundusz Wzrostu Łódź I",
+        investor_name,
+        "Investment: Spółka Ω",
+        "1,000.00 PLN",
+        "ref. Żółć",
+    ):
+        assert expected in text
+    assert render.notice_pdf(notice) == data
+
+
+_CALL = uuid.UUID(int=7)
+
+
+def _notice(investor_name: str, call_id: uuid.UUID = _CALL) -> content.Notice:
+    return content.Notice(
         fund_name="Fundusz Wzrostu Łódź I",
         currency="PLN",
-        call_id=uuid.UUID(int=7),
+        call_id=call_id,
         investor_id=uuid.UUID(int=8),
         investor_name=investor_name,
         email=None,
@@ -177,17 +202,6 @@ def test_notices_print_any_name(investor_name: str) -> None:
         unfunded_after=Decimal("49000.00"),
         wire_instructions="Bank Polski, IBAN PL61 1090 1014 0000 0712 1981 2874, ref. Żółć",
     )
-    data = render.notice_pdf(notice)
-    text, _ = _read(data)
-    for expected in (
-        "Fundusz Wzrostu Łódź I",
-        investor_name,
-        "Investment: Spółka Ω",
-        "1,000.00 PLN",
-        "ref. Żółć",
-    ):
-        assert expected in text
-    assert render.notice_pdf(notice) == data
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,10 @@ class Notice:
 
     @property
     def reference(self) -> str:
-        return f"CALL-{str(self.call_id)[:8].upper()}"
+        """What the investor quotes with its wire: the end of the call's id, which is random.
+        (A UUIDv7 starts with its creation time: calls made within the same minute, in any
+        fund, would share their first eight digits.)"""
+        return f"CALL-{self.call_id.hex[-12:].upper()}"
 
 
 def _item_label(item: CallItem, deals: dict[uuid.UUID, str]) -> str:

@@ -129,7 +129,7 @@ async def _request_statement_run(
             {
                 "id": new_id(),
                 "investor_id": investor,
-                "filename": f"capital-account-{period}-{str(investor)[:8]}.pdf",
+                "filename": f"capital-account-{period}-{investor}.pdf",
             }
             for investor in investors
         ],

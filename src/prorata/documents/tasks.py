@@ -95,7 +95,7 @@ async def _store_notices(
                     call_id=call.id,
                     investor_id=notice.investor_id,
                     as_of=call.notice_date,
-                    filename=f"call-notice-{notice.reference}-{str(notice.investor_id)[:8]}.pdf",
+                    filename=f"call-notice-{notice.reference}-{notice.investor_id}.pdf",
                     blob_id=blob.id,
                     pages=1,
                     ready_at=sa.func.now(),
