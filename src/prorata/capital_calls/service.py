@@ -320,7 +320,10 @@ async def cancel(
                     "investor_id": entry.investor_id,
                     "kind": EntryKind.contribution,
                     "amount": -entry.amount,
-                    "effective_on": dt.date.today(),
+                    # On the reversed entry's date: a cancelled call never drew capital, so
+                    # no capital account, metric or distribution split as of any date may
+                    # count it (dated today, it stood between its due date and the cancel).
+                    "effective_on": entry.effective_on,
                     "source_type": SOURCE,
                     "source_id": call.id,
                     "purpose": entry.purpose,
