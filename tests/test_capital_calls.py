@@ -373,3 +373,12 @@ async def test_a_cancelled_call_counts_at_no_date(api: FundApi) -> None:
     )
     made = await api.distribute(fund, "10.00", "2026-04-01")
     assert {line["investor_id"]: line["amount"] for line in made["lines"]} == {b: "10.00"}
+
+
+async def test_a_notice_date_with_no_due_date_after_it_is_refused(api: FundApi) -> None:
+    fund = await api.fund()
+    await api.investors_with(fund, ["100.00"])
+    items = [{"purpose": "management_fee", "amount": "1.00"}]
+    for notice in ("9999-12-28", "9999-12-31"):
+        refused = await api.draft(fund, items, notice=notice, expect=422)
+        assert "business days" in refused["detail"]

@@ -143,7 +143,13 @@ async def create_draft(
 ) -> CapitalCall:
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
-    earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    try:
+        earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    except OverflowError:  # a notice in the last days of year 9999 has no due date
+        raise errors.RuleViolation(
+            f"notice_date: no date is {fund.notice_business_days} business days after "
+            f"{data.notice_date}"
+        ) from None
     due_date = data.due_date or earliest
     if due_date < earliest:
         raise errors.RuleViolation(
