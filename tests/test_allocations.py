@@ -305,3 +305,53 @@ async def test_deals_and_investors_allocations_refer_to_are_kept(
     # Everything else about them can change.
     await api.request("PATCH", f"/funds/{fund}/deals/{deal}", json={"name": "Renamed"})
     await api.request("PATCH", f"/investors/{investor}", json={"name": "Renamed"})
+
+
+async def test_prorata_replacements_at_once_leave_one_of_them(
+    api: FundApi, database: TestDatabase
+) -> None:
+    fund = await api.fund()
+    await api.investors_with(fund, ["100.00", "200.00", "300.00"])
+    deal = await api.deal(fund)
+    path = f"/api/v1/funds/{fund}/deals/{deal}/allocations/prorata"
+    responses = await asyncio.gather(
+        *(
+            api.client.post(path, json={"amount": f"{n}.00"}, headers=api.headers)
+            for n in range(10, 20)
+        )
+    )
+    assert {r.status_code for r in responses} == {200}
+    with psycopg.connect(database.owner_url) as conn:
+        assert conn.execute(DUPLICATES).fetchall() == []
+        [(count, total)] = conn.execute("SELECT COUNT(*), SUM(amount) FROM allocations").fetchall()
+    assert count == 3
+    assert total in {Decimal(n) for n in range(10, 20)}
+
+
+async def test_prorata_splits_over_more_investors_than_a_statement_has_parameters(
+    api: FundApi, database: TestDatabase
+) -> None:
+    """14,000 investors: five values a row would be 70,000 bind parameters (at most 65,535)."""
+    fund = await api.fund()
+    await api.investors_with(fund, ["100.00"])
+    deal = await api.deal(fund)
+    with psycopg.connect(database.owner_url) as conn:
+        conn.execute(
+            "INSERT INTO investors (id, org_id, name, kind) "
+            "SELECT gen_random_uuid(), org_id, 'LP ' || n, 'entity' "
+            "FROM funds, generate_series(2, 14000) n WHERE funds.id = %s",
+            (fund,),
+        )
+        conn.execute(
+            "INSERT INTO commitments (id, org_id, fund_id, investor_id, amount, committed_on) "
+            "SELECT gen_random_uuid(), i.org_id, %s, i.id, 100, '2025-01-02' FROM investors i "
+            "WHERE i.org_id = (SELECT org_id FROM funds WHERE id = %s) "
+            "AND i.id NOT IN (SELECT investor_id FROM commitments)",
+            (fund, fund),
+        )
+    rows = await api.request(
+        "POST", f"/funds/{fund}/deals/{deal}/allocations/prorata", json={"amount": "140000.01"}
+    )
+    assert len(rows) == 14_000
+    assert sum(Decimal(row["amount"]) for row in rows) == Decimal("140000.01")
+    assert sorted({row["amount"] for row in rows}) == ["10.00", "10.01"]

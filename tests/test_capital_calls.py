@@ -346,3 +346,39 @@ async def test_every_mutation_is_audited(api: FundApi, database: TestDatabase) -
         ).fetchone()  # type: ignore[misc]
     assert (before["name"], after["name"]) != (after["name"], after["name"])
     assert after["name"] == "Renamed I"
+
+
+async def test_a_cancelled_call_counts_at_no_date(api: FundApi) -> None:
+    """Its reversal carries the contribution's own date: a capital account or a distribution
+    dated after the call was due, but recorded after the cancel, does not count it."""
+    fund = await api.fund()
+    a, b = await api.investors_with(fund, ["100.00", "100.00"])
+    cancelled = await api.call_and_issue(
+        fund, [{"purpose": "fund_expenses", "amount": "50.00"}], notice="2026-01-05"
+    )
+    await api.request("POST", f"/funds/{fund}/capital-calls/{cancelled['id']}/cancel")
+    account = await api.request(
+        "GET", f"/funds/{fund}/investors/{a}/capital-account?from=2026-01-01&to=2026-06-30"
+    )
+    assert (account["contributions"], account["expenses"], account["unfunded"]) == (
+        "0.00",
+        "0.00",
+        "100.00",
+    )
+    # B alone contributed (A is excused): a distribution after both due dates is all B's.
+    await api.call_and_issue(
+        fund,
+        [{"purpose": "fund_expenses", "amount": "40.00", "excused_investor_ids": [a]}],
+        notice="2026-02-02",
+    )
+    made = await api.distribute(fund, "10.00", "2026-04-01")
+    assert {line["investor_id"]: line["amount"] for line in made["lines"]} == {b: "10.00"}
+
+
+async def test_a_notice_date_with_no_due_date_after_it_is_refused(api: FundApi) -> None:
+    fund = await api.fund()
+    await api.investors_with(fund, ["100.00"])
+    items = [{"purpose": "management_fee", "amount": "1.00"}]
+    for notice in ("9999-12-28", "9999-12-31"):
+        refused = await api.draft(fund, items, notice=notice, expect=422)
+        assert "business days" in refused["detail"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from httpx import AsyncClient
 
@@ -85,3 +87,17 @@ async def test_deals_belong_to_their_fund(api: FundApi) -> None:
     await api.request(
         "PATCH", f"/funds/{fund}/deals/{deal}", json={"invested_amount": "1.001"}, expect=422
     )
+
+
+async def test_one_investor_committed_twice_at_once_is_a_conflict(api: FundApi) -> None:
+    fund = await api.fund()
+    investor = await api.investor()
+    body = {"investor_id": investor, "amount": "100.00", "committed_on": "2025-01-02"}
+    responses = await asyncio.gather(
+        *(
+            api.client.post(f"/api/v1/funds/{fund}/commitments", headers=api.headers, json=body)
+            for _ in range(5)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+    assert list(await api.commitments(fund)) == [investor]

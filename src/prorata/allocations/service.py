@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import audit, db, errors, money, validation
@@ -24,7 +24,7 @@ from prorata.deals import service as deal_service
 from prorata.deals.models import Deal
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.funds.models import Commitment
+from prorata.funds.models import MONEY, Commitment
 from prorata.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
 from prorata.tenancy import Principal
 
@@ -85,7 +85,9 @@ async def replace_prorata(
 ) -> list[Allocation]:
     """Split `amount` across the fund's investors by commitment (largest remainder) and make
     that the deal's allocations, replacing the previous ones in the same transaction."""
-    fund = await fund_service.get(session, fund_id=fund_id)
+    # Locked like any bulk write to the fund's allocations: two replacements at once would
+    # each delete what they saw and insert the same keys.
+    fund = await fund_service.locked_for_bulk_write(session, fund_id=fund_id)
     await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
     checked = validation.amount(amount, fund.currency, field="amount")
     commitments = await fund_repository.commitments(session, fund_id=fund_id)
@@ -96,22 +98,32 @@ async def replace_prorata(
     await session.execute(
         sa.delete(Allocation).where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
     )
+    # Two array parameters, not five per row: a multi-row VALUES passes PostgreSQL's 65,535
+    # parameters at 13,108 investors. The upsert covers a PUT that lands meanwhile.
+    given = (
+        sa.func.unnest(
+            sa.literal(list(parts), ARRAY(sa.Uuid())),
+            sa.literal(list(parts.values()), ARRAY(MONEY)),
+        )
+        .table_valued("investor_id", "amount")
+        .render_derived(name="given")
+    )
+    statement = insert(Allocation).from_select(
+        ["org_id", "fund_id", "deal_id", "investor_id", "amount"],
+        sa.select(
+            sa.literal(actor.org_id, sa.Uuid()),
+            sa.literal(fund_id, sa.Uuid()),
+            sa.literal(deal_id, sa.Uuid()),
+            given.c.investor_id,
+            given.c.amount,
+        ),
+    )
     rows = (
         await session.scalars(
-            insert(Allocation)
-            .values(
-                [
-                    {
-                        "org_id": actor.org_id,
-                        "fund_id": fund_id,
-                        "deal_id": deal_id,
-                        "investor_id": investor_id,
-                        "amount": part,
-                    }
-                    for investor_id, part in parts.items()
-                ]
-            )
-            .returning(Allocation),
+            statement.on_conflict_do_update(
+                index_elements=["fund_id", "investor_id", "deal_id"],
+                set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
+            ).returning(Allocation),
             execution_options={"populate_existing": True},
         )
     ).all()

@@ -143,7 +143,13 @@ async def create_draft(
 ) -> CapitalCall:
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
-    earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    try:
+        earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    except OverflowError:  # a notice in the last days of year 9999 has no due date
+        raise errors.RuleViolation(
+            f"notice_date: no date is {fund.notice_business_days} business days after "
+            f"{data.notice_date}"
+        ) from None
     due_date = data.due_date or earliest
     if due_date < earliest:
         raise errors.RuleViolation(
@@ -320,7 +326,10 @@ async def cancel(
                     "investor_id": entry.investor_id,
                     "kind": EntryKind.contribution,
                     "amount": -entry.amount,
-                    "effective_on": dt.date.today(),
+                    # On the reversed entry's date: a cancelled call never drew capital, so
+                    # no capital account, metric or distribution split as of any date may
+                    # count it (dated today, it stood between its due date and the cancel).
+                    "effective_on": entry.effective_on,
                     "source_type": SOURCE,
                     "source_id": call.id,
                     "purpose": entry.purpose,

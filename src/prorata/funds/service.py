@@ -94,7 +94,10 @@ async def add_commitment(
     amount: Decimal,
     committed_on: dt.date,
 ) -> Commitment:
-    fund = await get(session, fund_id=fund_id)
+    # Locked: the capital version is bumped below anyway, and two requests committing the same
+    # investor at once must meet the existence check one after the other (a 409), not the
+    # unique constraint (a 500).
+    fund = await get(session, fund_id=fund_id, for_update=True)
     if await investor_repository.get(session, investor_id=investor_id) is None:
         raise errors.RuleViolation("investor_id: no such investor in your organisation")
     if await fund_repository.commitment_exists(session, fund_id=fund_id, investor_id=investor_id):
