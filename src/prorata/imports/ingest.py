@@ -284,6 +284,7 @@ async def _check_and_apply(
     judgement, params = checks.judge(
         row.kind, columns=columns, fund_id=fund.id, currency=fund.currency
     )
+    await _lock_before_matching(session, row)
     await checks.run(session, judgement, params)
     counts = await checks.counts(session, judgement)
     recorded = 0
@@ -318,6 +319,20 @@ async def _check_and_apply(
         errors_recorded=0,
         message=None,
     )
+
+
+async def _lock_before_matching(session: AsyncSession, row: DataImport) -> None:
+    """Take the lock the write will take, before the rows are matched to what exists: an
+    import matching meanwhile would otherwise find the same new investor (or commitment) new
+    too, and create it again (or fail on the unique key). The check, a later statement, then
+    sees what the import before it committed. Allocations need no such lock: their write is
+    an upsert, right whatever ran meanwhile."""
+    if row.dry_run:
+        return
+    if row.kind is ImportKind.investors:
+        await investor_service.lock_bulk_writes(session, org_id=row.org_id)
+    elif row.kind is ImportKind.commitments:
+        await fund_service.locked_for_bulk_write(session, fund_id=row.fund_id)
 
 
 async def _apply(
