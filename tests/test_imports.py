@@ -364,6 +364,31 @@ async def test_a_file_with_a_bad_header_is_a_422_before_anything_is_stored(
     assert not list((settings.data_dir / "blobs").rglob("*.csv"))
 
 
+async def test_a_header_longer_than_the_part_read_to_check_it_is_a_422(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """The upload checks the header on the file's first bytes: a header that goes on past them
+    is refused there, not accepted on its first part and stored."""
+    fund = await imports.api.fund()
+    header = b"investor_id,deal_id,amount" + b" " * 8000 + b",note\n"
+    start = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+
+    async def streamed() -> AsyncIterator[bytes]:  # as a client sends it: in pieces
+        body = start + header + b"a,b,1\r\n--b--\r\n"
+        for at in range(0, len(body), 1024):
+            yield body[at : at + 1024]
+
+    response = await imports.client.post(
+        f"/api/v1/funds/{fund}/imports?kind=allocations",
+        content=streamed(),
+        headers={**bearer(imports.org.api_key), "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 422, response.text
+    assert "longer than 4096 bytes" in response.json()["detail"]
+    with psycopg.connect(database.owner_url) as conn:
+        assert conn.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+
+
 @pytest.mark.parametrize(
     ("body", "line", "reason"),
     [
