@@ -389,6 +389,11 @@ async def test_a_header_longer_than_the_part_read_to_check_it_is_a_422(
         assert conn.execute("SELECT count(*) FROM imports").fetchone() == (0,)
 
 
+_MIXED_LINE_ENDS = (
+    "this line does not end like the first one (CR LF, LF or CR): save the file again as CSV"
+)
+
+
 @pytest.mark.parametrize(
     ("body", "line", "reason"),
     [
@@ -400,8 +405,18 @@ async def test_a_header_longer_than_the_part_read_to_check_it_is_a_422(
             "a quote opened on this line or before is never closed",
         ),
         ("investor_id,deal_id,amount\na,b,c\n\nd,e,f\n", 3, "an empty line: remove it"),
+        (
+            "investor_id,deal_id,amount\r\na,b,c\r\nd,e,f\n",  # a row added in another editor
+            3,
+            _MIXED_LINE_ENDS,
+        ),
+        (
+            "investor_id,deal_id,amount\na,b,c\rd,e,f\n",
+            2,
+            _MIXED_LINE_ENDS,
+        ),
     ],
-    ids=["extra-cell", "missing-cell", "open-quote", "empty-line"],
+    ids=["extra-cell", "missing-cell", "open-quote", "empty-line", "mixed-crlf-lf", "stray-cr"],
 )
 async def test_malformed_csv_is_rejected_at_its_line(
     imports: Imports, body: str, line: int, reason: str

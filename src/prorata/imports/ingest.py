@@ -210,12 +210,18 @@ async def _load(
 
 
 _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
+_MIXED_LINE_ENDS = (
+    "this line does not end like the first one (CR LF, LF or CR): save the file again as CSV"
+)
 _COPY_REASONS = {
     "extra data after last expected column": "more cells than the header has",
     "missing data for column": "fewer cells than the header has",
     # PostgreSQL names the line where the file ended, inside the open quote.
     "unterminated CSV quoted field": "a quote opened on this line or before is never closed",
     "invalid byte sequence": "not valid UTF-8: save the file as CSV UTF-8",
+    # COPY takes the first line's ending (CR LF, LF or CR) for the file's, and refuses another.
+    "unquoted newline found": _MIXED_LINE_ENDS,
+    "unquoted carriage return found": _MIXED_LINE_ENDS,
 }
 
 
