@@ -174,6 +174,16 @@ def test_a_header_that_is_not_csv_text_is_a_422(line: bytes) -> None:
         formats.header_columns(ImportKind.investors, line)
 
 
+def test_a_header_is_at_most_4096_bytes_whatever_the_line_breaks() -> None:
+    columns = ["name", "email", "kind", "country"]
+    for newline in (b"\n", b"\r\n", b"\r"):  # the rest of the file may follow
+        line = b"name,email,kind,country" + newline + b"x" * 5000
+        assert formats.header_columns(ImportKind.investors, line) == columns
+    padded = b"name,email,kind," + b" " * 4096 + b"country\n"
+    with pytest.raises(errors.RuleViolation, match="longer than 4096 bytes"):
+        formats.header_columns(ImportKind.investors, padded)
+
+
 def test_a_refused_header_says_what_is_expected() -> None:
     with pytest.raises(errors.RuleViolation) as refused:
         formats.header_columns(ImportKind.commitments, b"email,amount,date\n")

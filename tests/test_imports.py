@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import storage
 from prorata.config import Settings
+from prorata.imports import ingest
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from tests.conftest import settings_with
@@ -363,6 +364,36 @@ async def test_a_file_with_a_bad_header_is_a_422_before_anything_is_stored(
     assert not list((settings.data_dir / "blobs").rglob("*.csv"))
 
 
+async def test_a_header_longer_than_the_part_read_to_check_it_is_a_422(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """The upload checks the header on the file's first bytes: a header that goes on past them
+    is refused there, not accepted on its first part and stored."""
+    fund = await imports.api.fund()
+    header = b"investor_id,deal_id,amount" + b" " * 8000 + b",note\n"
+    start = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+
+    async def streamed() -> AsyncIterator[bytes]:  # as a client sends it: in pieces
+        body = start + header + b"a,b,1\r\n--b--\r\n"
+        for at in range(0, len(body), 1024):
+            yield body[at : at + 1024]
+
+    response = await imports.client.post(
+        f"/api/v1/funds/{fund}/imports?kind=allocations",
+        content=streamed(),
+        headers={**bearer(imports.org.api_key), "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 422, response.text
+    assert "longer than 4096 bytes" in response.json()["detail"]
+    with psycopg.connect(database.owner_url) as conn:
+        assert conn.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+
+
+_MIXED_LINE_ENDS = (
+    "this line does not end like the first one (CR LF, LF or CR): save the file again as CSV"
+)
+
+
 @pytest.mark.parametrize(
     ("body", "line", "reason"),
     [
@@ -374,8 +405,18 @@ async def test_a_file_with_a_bad_header_is_a_422_before_anything_is_stored(
             "a quote opened on this line or before is never closed",
         ),
         ("investor_id,deal_id,amount\na,b,c\n\nd,e,f\n", 3, "an empty line: remove it"),
+        (
+            "investor_id,deal_id,amount\r\na,b,c\r\nd,e,f\n",  # a row added in another editor
+            3,
+            _MIXED_LINE_ENDS,
+        ),
+        (
+            "investor_id,deal_id,amount\na,b,c\rd,e,f\n",
+            2,
+            _MIXED_LINE_ENDS,
+        ),
     ],
-    ids=["extra-cell", "missing-cell", "open-quote", "empty-line"],
+    ids=["extra-cell", "missing-cell", "open-quote", "empty-line", "mixed-crlf-lf", "stray-cr"],
 )
 async def test_malformed_csv_is_rejected_at_its_line(
     imports: Imports, body: str, line: int, reason: str
@@ -521,6 +562,97 @@ async def test_investors_are_created_then_updated_by_email_or_external_ref(
     with psycopg.connect(database.owner_url) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM investors ORDER BY id")]
     assert all(str(i)[14] == "7" for i in ids[1:])  # created in SQL as UUIDv7 too
+
+
+async def _run_queued_while_locked(imports: Imports, lock: str, *params: object) -> list[str]:
+    """Start every queued import job while another connection holds `lock` (SQL), let go once
+    all of them wait, and return the import ids."""
+    queued = queued_imports(imports.database.owner_url)
+    blobs = storage.open_store(imports.settings)
+    with psycopg.connect(imports.database.owner_url) as holder:
+        holder.execute(lock, params)
+        runs = [
+            asyncio.create_task(
+                ingest.run(
+                    sessions=imports.sessions,
+                    blobs=blobs,
+                    org_id=uuid.UUID(org_id),
+                    import_id=uuid.UUID(import_id),
+                )
+            )
+            for import_id, org_id in queued
+        ]
+        with psycopg.connect(imports.database.owner_url, autocommit=True) as watcher:
+            for _ in range(200):
+                waiting = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting == (len(runs),):
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == (len(runs),)
+        holder.rollback()  # lets go of the lock
+        await asyncio.gather(*runs)
+    return [import_id for import_id, _ in queued]
+
+
+async def test_two_imports_of_the_same_new_investor_at_once_create_it_once(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """Investors belong to the organisation: the same file imported into two funds at once must
+    not create the same investor twice."""
+    fund_a, fund_b = await imports.api.fund(), await imports.api.fund()
+    content = csv_bytes(
+        "name,email,kind,country",
+        "Ada,ada@x.example,individual,GB",
+        "Bea,bea@x.example,individual,FR",
+    )
+    for fund in (fund_a, fund_b):
+        response = await upload(imports.client, imports.org.api_key, fund, "investors", content)
+        assert response.status_code == 202, response.text
+    # Both jobs start while another bulk write of the organisation's investors holds its lock.
+    ids = await _run_queued_while_locked(
+        imports,
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        f"investors:{imports.org.org_id}",
+    )
+    done = [await imports.get(f"/api/v1/imports/{import_id}") for import_id in ids]
+    assert [d["status"] for d in done] == ["succeeded", "succeeded"], done
+    assert sorted((d["inserted"], d["unchanged"]) for d in done) == [(0, 2), (2, 0)]
+    with psycopg.connect(database.owner_url) as conn:
+        assert conn.execute(
+            "SELECT email, count(*) FROM investors GROUP BY email ORDER BY email"
+        ).fetchall() == [("ada@x.example", 1), ("bea@x.example", 1)]
+
+
+async def test_two_commitment_files_for_one_fund_at_once_both_apply(
+    imports: Imports, database: TestDatabase
+) -> None:
+    fund = await imports.api.fund()
+    for name in ("ada", "bob"):
+        await imports.api.request(
+            "POST",
+            "/investors",
+            json={"name": name, "kind": "individual", "email": f"{name}@x.example"},
+            expect=201,
+        )
+    header = "investor_email,amount,committed_on"
+    for rows in (
+        ["ada@x.example,100,2026-01-02"],
+        ["ada@x.example,100,2026-01-02", "bob@x.example,5,2026-01-02"],
+    ):
+        response = await upload(
+            imports.client, imports.org.api_key, fund, "commitments", csv_bytes(header, *rows)
+        )
+        assert response.status_code == 202, response.text
+    # Both jobs start while a bulk write to the fund (another import, a call) holds it.
+    ids = await _run_queued_while_locked(
+        imports, "SELECT 1 FROM funds WHERE id = %s FOR NO KEY UPDATE", fund
+    )
+    done = [await imports.get(f"/api/v1/imports/{import_id}") for import_id in ids]
+    assert [d["status"] for d in done] == ["succeeded", "succeeded"], done
+    assert sum(d["inserted"] for d in done) == 2
+    assert len(await imports.api.commitments(fund)) == 2
 
 
 async def test_investor_rows_are_checked(imports: Imports) -> None:

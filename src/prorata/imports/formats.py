@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import enum
+import re
 
 from prorata import errors
 
@@ -85,6 +86,14 @@ def header_columns(kind: ImportKind, first_line: bytes) -> list[str]:
 
 
 def _names(line: bytes) -> list[str]:
+    # Measured in bytes before decoding: the web process reads at most this much (plus one
+    # byte) of the file to check it, so a longer header would be checked on its first part
+    # only, and could be cut inside a character.
+    if len(re.split(rb"[\r\n]", line, maxsplit=1)[0]) > MAX_HEADER_BYTES:
+        raise errors.RuleViolation(
+            f"the first line is longer than {MAX_HEADER_BYTES} bytes: it is not a header",
+            title="Unexpected CSV header",
+        )
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:

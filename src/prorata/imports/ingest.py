@@ -210,12 +210,18 @@ async def _load(
 
 
 _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
+_MIXED_LINE_ENDS = (
+    "this line does not end like the first one (CR LF, LF or CR): save the file again as CSV"
+)
 _COPY_REASONS = {
     "extra data after last expected column": "more cells than the header has",
     "missing data for column": "fewer cells than the header has",
     # PostgreSQL names the line where the file ended, inside the open quote.
     "unterminated CSV quoted field": "a quote opened on this line or before is never closed",
     "invalid byte sequence": "not valid UTF-8: save the file as CSV UTF-8",
+    # COPY takes the first line's ending (CR LF, LF or CR) for the file's, and refuses another.
+    "unquoted newline found": _MIXED_LINE_ENDS,
+    "unquoted carriage return found": _MIXED_LINE_ENDS,
 }
 
 
@@ -284,6 +290,7 @@ async def _check_and_apply(
     judgement, params = checks.judge(
         row.kind, columns=columns, fund_id=fund.id, currency=fund.currency
     )
+    await _lock_before_matching(session, row)
     await checks.run(session, judgement, params)
     counts = await checks.counts(session, judgement)
     recorded = 0
@@ -318,6 +325,20 @@ async def _check_and_apply(
         errors_recorded=0,
         message=None,
     )
+
+
+async def _lock_before_matching(session: AsyncSession, row: DataImport) -> None:
+    """Take the lock the write will take, before the rows are matched to what exists: an
+    import matching meanwhile would otherwise find the same new investor (or commitment) new
+    too, and create it again (or fail on the unique key). The check, a later statement, then
+    sees what the import before it committed. Allocations need no such lock: their write is
+    an upsert, right whatever ran meanwhile."""
+    if row.dry_run:
+        return
+    if row.kind is ImportKind.investors:
+        await investor_service.lock_bulk_writes(session, org_id=row.org_id)
+    elif row.kind is ImportKind.commitments:
+        await fund_service.locked_for_bulk_write(session, fund_id=row.fund_id)
 
 
 async def _apply(

@@ -37,7 +37,9 @@ async def receive(
 ) -> Received:
     """Check the file's header, then stream the file into the object store, hashing it."""
     upload = FileUpload(request)
-    formats.header_columns(kind, await upload.first_line(limit=formats.MAX_HEADER_BYTES))
+    formats.header_columns(
+        kind, await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
+    )
     key = storage.new_key(org_id=org_id, purpose="imports", suffix=".csv")
     stored = await blobs.put(key, upload.chunks(), content_type=CSV_TYPE)
     return Received(stored=stored, filename=upload.filename)

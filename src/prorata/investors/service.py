@@ -78,6 +78,19 @@ async def update(
     return investor
 
 
+async def lock_bulk_writes(session: AsyncSession, *, org_id: uuid.UUID) -> None:
+    """Serialise bulk writes of one organisation's investors until the transaction ends.
+
+    An import matches its rows to investors (by email, by external_ref) before it writes: two
+    imports matching at once would both find a new email new and both create its investor.
+    So the lock is taken before the match, and the match (a later statement, a later snapshot)
+    sees what the import before it committed.
+    """
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"investors:{org_id}", 0)))
+    )
+
+
 async def apply_rows(
     session: AsyncSession,
     *,
@@ -90,13 +103,10 @@ async def apply_rows(
     updated). `rows` selects (investor_id, name, email, kind, country, external_ref): rows
     without an investor_id are new; '' means "none" for country and "keep" for external_ref.
 
-    Bulk writes of one organisation's investors are serialised (a transaction-scoped advisory
-    lock): two imports running at once would otherwise both create an investor for the same
-    new email.
+    Bulk writes of one organisation's investors are serialised (`lock_bulk_writes`); the
+    caller takes the lock before it matches its rows to investors, or the match is stale.
     """
-    await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"investors:{org_id}", 0)))
-    )
+    await lock_bulk_writes(session, org_id=org_id)
     given = rows.subquery("given")
     country = sa.func.nullif(given.c.country, "")
     external_ref = sa.func.nullif(given.c.external_ref, "")
