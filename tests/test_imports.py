@@ -137,6 +137,39 @@ async def test_a_bad_row_rejects_the_file_then_the_fixed_file_applies_once(
     assert queued_imports(database.owner_url) == []  # no job was queued for it
 
 
+async def test_a_rejected_file_imports_once_what_it_names_exists(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """A rejected import applied nothing: the same file uploaded again runs again (here, once
+    the investor it names has been created), and only a file that did apply is returned."""
+    fund = await imports.api.fund()
+    content = csv_bytes(
+        "investor_email,amount,committed_on", "late@lp.example,250000.00,2026-02-01"
+    )
+    rejected = await imports.run(fund, "commitments", content)
+    assert rejected["status"] == "rejected"
+    assert [e["column"] for e in await imports.errors(rejected)] == ["investor_email"]
+
+    await imports.api.request(
+        "POST",
+        "/investors",
+        json={"name": "Late LP", "kind": "entity", "email": "late@lp.example"},
+        expect=201,
+    )
+    response = await upload(imports.client, imports.org.api_key, fund, "commitments", content)
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] != rejected["id"]
+    await run_jobs(database.owner_url, imports.sessions, imports.settings)
+    succeeded = await imports.get(response.headers["location"])
+    assert (succeeded["status"], succeeded["inserted"]) == ("succeeded", 1)
+
+    again = await upload(imports.client, imports.org.api_key, fund, "commitments", content)
+    assert again.status_code == 200
+    assert again.json()["id"] == succeeded["id"]
+    commitments = await imports.api.request("GET", f"/funds/{fund}/commitments")
+    assert [c["amount"] for c in commitments["items"]] == ["250000.00"]
+
+
 async def test_upload_answers_202_with_location_and_the_queued_import(
     imports: Imports, database: TestDatabase, settings: Settings
 ) -> None:

@@ -41,7 +41,8 @@ class DataImport(Base):
     __table_args__ = (
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
         # The same file (by SHA-256) for the same fund, kind and mode is imported once; a
-        # failed attempt does not count, so the file can be uploaded again after an outage.
+        # failed or rejected attempt applied nothing and does not count, so the file can be
+        # uploaded again after an outage, or once the investors or deals it names exist.
         sa.Index(
             "uq_imports_fund_id_kind_dry_run_sha256",
             "fund_id",
@@ -49,7 +50,7 @@ class DataImport(Base):
             "dry_run",
             "sha256",
             unique=True,
-            postgresql_where=sa.text("status <> 'failed'"),
+            postgresql_where=sa.text("status NOT IN ('failed', 'rejected')"),
         ),
     )
 

@@ -55,8 +55,9 @@ async def create(
     received: Received,
 ) -> tuple[DataImport, bool]:
     """The import of this file, and whether it is new. The same file (SHA-256) for the same
-    fund, kind and mode returns the earlier import instead of importing twice; a new one is
-    recorded with its job, in the caller's transaction."""
+    fund, kind and mode returns the earlier import instead of importing twice (unless that
+    one failed or was rejected: it applied nothing); a new one is recorded with its job, in
+    the caller's transaction."""
     existing = await _same_file(
         session, fund_id=fund_id, kind=kind, dry_run=dry_run, received=received
     )
@@ -121,7 +122,7 @@ async def _same_file(
                 DataImport.kind == kind,
                 DataImport.dry_run == dry_run,
                 DataImport.sha256 == received.stored.sha256,
-                DataImport.status != ImportStatus.failed,
+                DataImport.status.not_in([ImportStatus.failed, ImportStatus.rejected]),
             )
         )
     ).one_or_none()
