@@ -185,6 +185,9 @@ async def test_webhooks_need_an_admin_and_other_orgs_cannot_see_them(
         "https://user:pass@hooks.example.com/x",
         "https://hooks.example.com/a b",
         "http:///nohost",
+        "https://hooks.example.com:99999/x",  # out of range: the resolver would wrap it
+        "https://hooks.example.com:65536/x",
+        "https://hooks.example.com:0/x",
     ],
 )
 async def test_bad_urls_are_refused_at_registration(
@@ -208,6 +211,7 @@ async def test_bad_urls_are_refused_at_registration(
         ("172.16.0.1", "private"),
         ("192.168.1.1", "private"),
         ("fd12::1", "private"),
+        ("fec0::1", "private"),  # site-local: deprecated, still private where used
         ("169.254.169.254", "metadata"),
         ("fd00:ec2::254", "metadata"),
         ("100.100.100.200", "metadata"),
@@ -233,6 +237,19 @@ def test_public_addresses_pass_and_loopback_only_when_allowed() -> None:
     assert delivery.refusal(loopback, allow_loopback=True) is None
     private = ipaddress.ip_address("10.0.0.1")
     assert delivery.refusal(private, allow_loopback=True) is not None
+
+
+async def test_a_port_out_of_range_is_refused_not_crashed_on() -> None:
+    """A URL stored before registration checked ports: the attempt ends as a recorded refusal,
+    not an exception the delivery record never hears of."""
+    with pytest.raises(delivery.Refused, match="port 99999"):
+        await delivery.post(
+            "http://127.0.0.1:99999/hook",
+            body=b"{}",
+            headers={},
+            allow_loopback=True,
+            timeout_seconds=2,
+        )
 
 
 async def test_a_name_resolving_to_loopback_is_refused() -> None:
