@@ -239,6 +239,24 @@ def test_public_addresses_pass_and_loopback_only_when_allowed() -> None:
     assert delivery.refusal(private, allow_loopback=True) is not None
 
 
+async def test_an_ipv6_literal_registers_and_is_checked_when_delivered(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    for url in ("https://[2606:4700:4700::1111]/hook", "http://[::1]:8080/hook"):
+        await _register(client, org.api_key, url, ["call.issued"])
+    for url, reason in (
+        ("http://[::1]:9/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]:9/hook", "loopback"),
+        ("http://[::ffff:169.254.169.254]/latest", "metadata"),
+        ("http://[fc00::1]/hook", "private"),
+        ("http://[::]/hook", "private"),
+    ):
+        with pytest.raises(delivery.Refused, match=reason):
+            await delivery.post(
+                url, body=b"{}", headers={}, allow_loopback=False, timeout_seconds=2
+            )
+
+
 async def test_a_port_out_of_range_is_refused_not_crashed_on() -> None:
     """A URL stored before registration checked ports: the attempt ends as a recorded refusal,
     not an exception the delivery record never hears of."""
