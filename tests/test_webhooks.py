@@ -188,6 +188,8 @@ async def test_webhooks_need_an_admin_and_other_orgs_cannot_see_them(
         "https://hooks.example.com:99999/x",  # out of range: the resolver would wrap it
         "https://hooks.example.com:65536/x",
         "https://hooks.example.com:0/x",
+        "https://hooks..example.com/x",  # an empty label: the resolver's IDNA step would raise
+        "https://" + "a" * 64 + ".example.com/x",  # a label over 63 characters
     ],
 )
 async def test_bad_urls_are_refused_at_registration(
@@ -257,12 +259,20 @@ async def test_an_ipv6_literal_registers_and_is_checked_when_delivered(
             )
 
 
-async def test_a_port_out_of_range_is_refused_not_crashed_on() -> None:
-    """A URL stored before registration checked ports: the attempt ends as a recorded refusal,
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:99999/hook", "port 99999"),
+        ("http://hooks..example.com/hook", "not a valid host name"),
+        ("http://" + "a" * 64 + ".example.com/hook", "not a valid host name"),
+    ],
+)
+async def test_an_unusable_url_is_refused_not_crashed_on(url: str, reason: str) -> None:
+    """A URL stored before registration checked it: the attempt ends as a recorded refusal,
     not an exception the delivery record never hears of."""
-    with pytest.raises(delivery.Refused, match="port 99999"):
+    with pytest.raises(delivery.Refused, match=reason):
         await delivery.post(
-            "http://127.0.0.1:99999/hook",
+            url,
             body=b"{}",
             headers={},
             allow_loopback=True,

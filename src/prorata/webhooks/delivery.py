@@ -68,6 +68,17 @@ def valid_port(port: int) -> bool:
     return 0 < port < 65536
 
 
+def valid_host(host: str) -> bool:
+    """An IP address, or a DNS name the resolver takes: labels of 1 to 63 characters, at most
+    253 in all (otherwise the resolver's IDNA step raises, outside any network error)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return len(host) <= 253 and all(0 < len(label) < 64 for label in labels)
+    return True
+
+
 def refusal(ip: IPAddress, *, allow_loopback: bool) -> str | None:
     """Why we would not connect to `ip`, or None when it is a public address."""
     embedded = _embedded_ipv4(ip)
@@ -119,6 +130,8 @@ async def post(
     target = httpx.URL(url)
     if target.scheme not in {"http", "https"} or not target.host:
         raise Refused("only http and https URLs with a host are called")
+    if not valid_host(target.host):
+        raise Refused(f"{target.host!r} is not a valid host name")
     port = target.port if target.port is not None else (443 if target.scheme == "https" else 80)
     if not valid_port(port):
         # Out of range, the resolver wraps it (99999 → 34463) and the connect fails with an

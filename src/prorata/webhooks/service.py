@@ -37,6 +37,8 @@ def _check_url(url: str) -> None:
         raise errors.RuleViolation("url: not a valid URL") from None
     if not parsed.host or parsed.userinfo:
         raise errors.RuleViolation("url: needs a host and no user:password@")
+    if not delivery.valid_host(parsed.host):
+        raise errors.RuleViolation("url: not a valid host name (empty or over-long label)")
     if parsed.port is not None and not delivery.valid_port(parsed.port):
         raise errors.RuleViolation("url: the port must be between 1 and 65535")
 
