@@ -236,6 +236,33 @@ async def test_a_fund_report_renders_on_request_and_its_requester_is_told(
     assert document["id"].encode() in mailbox.messages[0].content  # type: ignore[operator]
 
 
+async def test_report_requests_are_checked_and_an_lp_never_sees_a_pending_report(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+) -> None:
+    api, fund_id, investors = await _fund_with_investors(client, org.api_key)
+    path = f"/api/v1/funds/{fund_id}/reports"
+    for body in (
+        {"kind": "holdings", "as_of": "2026-06-30"},
+        {"kind": "allocations", "as_of": "2026-02-30"},
+        {"kind": "allocations"},
+    ):
+        refused = await client.post(path, json=body, headers=bearer(org.api_key))
+        assert refused.status_code == 422, body
+        assert refused.headers["content-type"] == "application/problem+json"
+    body = {"kind": "allocations", "as_of": "2026-06-30"}
+    job = await api.request("POST", f"/funds/{fund_id}/reports", json=body, expect=202)
+    # No worker: the report stays pending. To an LP it is not there (404), not "not ready" (409).
+    lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
+    for document_path in (
+        f"/documents/{job['document_id']}",
+        f"/documents/{job['document_id']}/content",
+    ):
+        response = await client.get(f"/api/v1{document_path}", headers=bearer(lp))
+        assert response.status_code == 404, (document_path, response.text)
+
+
 async def test_a_capital_account_statement_rolls_the_ledger_forward(
     client: AsyncClient,
     database: TestDatabase,

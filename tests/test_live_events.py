@@ -119,3 +119,26 @@ async def test_a_stream_ends_after_its_lifetime_and_frees_its_slot(
                 again = await client.get(path, headers=bearer(org.api_key))
             assert again.status_code == 200  # the first stream ended and released its slot
             assert again.text.startswith("retry: 3000")
+
+
+async def test_one_organisation_cannot_take_every_stream_slot(
+    database: TestDatabase, org: NewOrg, other_org: NewOrg, tmp_path: Path
+) -> None:
+    env = {"PRORATA_EVENTS_MAX_STREAMS": "3", "PRORATA_EVENTS_MAX_STREAMS_PER_ORG": "1"}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            mine = await FundApi(client, org.api_key).fund()
+            theirs = await FundApi(client, other_org.api_key).fund()
+            path = f"/api/v1/funds/{mine}/events"
+            async with client.stream("GET", path, headers=bearer(org.api_key)) as first:
+                assert await anext(first.aiter_lines()) == "retry: 3000"
+                async with asyncio.timeout(10):  # a stream (the bug) would last minutes
+                    second = await client.get(path, headers=bearer(org.api_key))
+                assert second.status_code == 503
+                assert second.headers["retry-after"] == "5"
+                assert "organisation" in second.json()["detail"]
+                other_path = f"/api/v1/funds/{theirs}/events"
+                headers = bearer(other_org.api_key)
+                async with client.stream("GET", other_path, headers=headers) as other:
+                    assert other.status_code == 200  # the other organisation is not starved
+                    assert await anext(other.aiter_lines()) == "retry: 3000"

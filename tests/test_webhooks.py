@@ -185,6 +185,11 @@ async def test_webhooks_need_an_admin_and_other_orgs_cannot_see_them(
         "https://user:pass@hooks.example.com/x",
         "https://hooks.example.com/a b",
         "http:///nohost",
+        "https://hooks.example.com:99999/x",  # out of range: the resolver would wrap it
+        "https://hooks.example.com:65536/x",
+        "https://hooks.example.com:0/x",
+        "https://hooks..example.com/x",  # an empty label: the resolver's IDNA step would raise
+        "https://" + "a" * 64 + ".example.com/x",  # a label over 63 characters
     ],
 )
 async def test_bad_urls_are_refused_at_registration(
@@ -208,6 +213,7 @@ async def test_bad_urls_are_refused_at_registration(
         ("172.16.0.1", "private"),
         ("192.168.1.1", "private"),
         ("fd12::1", "private"),
+        ("fec0::1", "private"),  # site-local: deprecated, still private where used
         ("169.254.169.254", "metadata"),
         ("fd00:ec2::254", "metadata"),
         ("100.100.100.200", "metadata"),
@@ -233,6 +239,45 @@ def test_public_addresses_pass_and_loopback_only_when_allowed() -> None:
     assert delivery.refusal(loopback, allow_loopback=True) is None
     private = ipaddress.ip_address("10.0.0.1")
     assert delivery.refusal(private, allow_loopback=True) is not None
+
+
+async def test_an_ipv6_literal_registers_and_is_checked_when_delivered(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    for url in ("https://[2606:4700:4700::1111]/hook", "http://[::1]:8080/hook"):
+        await _register(client, org.api_key, url, ["call.issued"])
+    for url, reason in (
+        ("http://[::1]:9/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]:9/hook", "loopback"),
+        ("http://[::ffff:169.254.169.254]/latest", "metadata"),
+        ("http://[fc00::1]/hook", "private"),
+        ("http://[::]/hook", "private"),
+    ):
+        with pytest.raises(delivery.Refused, match=reason):
+            await delivery.post(
+                url, body=b"{}", headers={}, allow_loopback=False, timeout_seconds=2
+            )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:99999/hook", "port 99999"),
+        ("http://hooks..example.com/hook", "not a valid host name"),
+        ("http://" + "a" * 64 + ".example.com/hook", "not a valid host name"),
+    ],
+)
+async def test_an_unusable_url_is_refused_not_crashed_on(url: str, reason: str) -> None:
+    """A URL stored before registration checked it: the attempt ends as a recorded refusal,
+    not an exception the delivery record never hears of."""
+    with pytest.raises(delivery.Refused, match=reason):
+        await delivery.post(
+            url,
+            body=b"{}",
+            headers={},
+            allow_loopback=True,
+            timeout_seconds=2,
+        )
 
 
 async def test_a_name_resolving_to_loopback_is_refused() -> None:

@@ -92,7 +92,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.rate_limiter = RateLimiter(settings)
         app.state.blobs = storage.open_store(settings)
         # One LISTEN connection per web process, opened on the first live-event subscriber.
-        app.state.hub = Hub(db.app_url(settings), max_streams=settings.events_max_streams)
+        app.state.hub = Hub(
+            db.app_url(settings),
+            max_streams=settings.events_max_streams,
+            max_org_streams=settings.events_max_streams_per_org,
+        )
         try:
             async with observability.event_loop_lag():
                 with observability.pool_usage("web", lambda: db.pool_usage(engine)):

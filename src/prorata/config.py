@@ -102,6 +102,8 @@ class Settings(BaseSettings):
 
     events_stream_seconds: float = Field(default=300.0, gt=0, le=3600)
     events_max_streams: int = Field(default=1000, ge=1, le=100_000)
+    # One organisation must not take every slot of a process and starve the others.
+    events_max_streams_per_org: int = Field(default=100, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -107,8 +107,10 @@ async def get_document(
 async def document_content(
     document_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: TenantSession
 ) -> Response:
-    document, blob = await document_service.ready_blob(session, document_id=document_id)
+    document, maybe_blob = await document_service.get(session, document_id=document_id)
+    # Scope first: to an LP, another investor's document is not there, whatever its status.
     check_investor_scope(principal, document.investor_id)
+    blob = document_service.ready(document, maybe_blob)
     store: BlobStore = request.app.state.blobs
     url = await store.presigned_url(blob.key, expires_in=PRESIGNED_FOR)
     if url is not None:

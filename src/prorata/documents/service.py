@@ -227,13 +227,18 @@ async def page(
     )
 
 
+def ready(document: Document, blob: storage.Blob | None) -> storage.Blob:
+    """The document's file, once rendered (409 before)."""
+    if document.status is not DocumentStatus.ready or blob is None:
+        raise errors.Conflict(f"the document is {document.status}, not ready yet")
+    return blob
+
+
 async def ready_blob(
     session: AsyncSession, *, document_id: uuid.UUID
 ) -> tuple[Document, storage.Blob]:
     document, blob = await get(session, document_id=document_id)
-    if document.status is not DocumentStatus.ready or blob is None:
-        raise errors.Conflict(f"the document is {document.status}, not ready yet")
-    return document, blob
+    return document, ready(document, blob)
 
 
 async def attachment(

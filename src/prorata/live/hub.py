@@ -64,11 +64,13 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, url: str, *, max_streams: int) -> None:
+    def __init__(self, url: str, *, max_streams: int, max_org_streams: int) -> None:
         self._url = url
         self._max_streams = max_streams
+        self._max_org_streams = max_org_streams
         self._subscribers: dict[tuple[uuid.UUID, uuid.UUID], set[Subscription]] = defaultdict(set)
         self._count = 0
+        self._org_counts: dict[uuid.UUID, int] = defaultdict(int)
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -83,6 +85,11 @@ class Hub:
             raise errors.ServiceUnavailable(
                 "too many live event streams on this server", headers={"Retry-After": "5"}
             )
+        if self._org_counts[org_id] >= self._max_org_streams:
+            raise errors.ServiceUnavailable(
+                "too many live event streams for this organisation on this server",
+                headers={"Retry-After": "5"},
+            )
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._listen(), name="prorata-live-events")
         try:
@@ -94,6 +101,7 @@ class Hub:
         subscription = Subscription(self, (org_id, fund_id))
         self._subscribers[subscription.key].add(subscription)
         self._count += 1
+        self._org_counts[org_id] += 1
         return subscription
 
     def remove(self, subscription: Subscription) -> None:
@@ -101,6 +109,10 @@ class Hub:
         if group is not None and subscription in group:
             group.discard(subscription)
             self._count -= 1
+            org_id = subscription.key[0]
+            self._org_counts[org_id] -= 1
+            if not self._org_counts[org_id]:
+                del self._org_counts[org_id]
             if not group:
                 del self._subscribers[subscription.key]
 

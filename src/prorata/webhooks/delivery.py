@@ -64,6 +64,21 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
+def valid_port(port: int) -> bool:
+    return 0 < port < 65536
+
+
+def valid_host(host: str) -> bool:
+    """An IP address, or a DNS name the resolver takes: labels of 1 to 63 characters, at most
+    253 in all (otherwise the resolver's IDNA step raises, outside any network error)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return len(host) <= 253 and all(0 < len(label) < 64 for label in labels)
+    return True
+
+
 def refusal(ip: IPAddress, *, allow_loopback: bool) -> str | None:
     """Why we would not connect to `ip`, or None when it is a public address."""
     embedded = _embedded_ipv4(ip)
@@ -75,7 +90,9 @@ def refusal(ip: IPAddress, *, allow_loopback: bool) -> str | None:
         return "a cloud metadata address"
     if ip.is_link_local:
         return "a link-local address"
-    if ip.is_private:
+    # Site-local IPv6 (fec0::/10) is deprecated but still routed privately where in use, and
+    # `is_private` leaves it out.
+    if ip.is_private or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local):
         return "a private address"
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved or not ip.is_global:
         return "not a public address"
@@ -113,7 +130,13 @@ async def post(
     target = httpx.URL(url)
     if target.scheme not in {"http", "https"} or not target.host:
         raise Refused("only http and https URLs with a host are called")
-    port = target.port or (443 if target.scheme == "https" else 80)
+    if not valid_host(target.host):
+        raise Refused(f"{target.host!r} is not a valid host name")
+    port = target.port if target.port is not None else (443 if target.scheme == "https" else 80)
+    if not valid_port(port):
+        # Out of range, the resolver wraps it (99999 → 34463) and the connect fails with an
+        # error no retry can fix: refuse it plainly (registration refuses it too).
+        raise Refused(f"port {port} is not a TCP port")
     address = await resolve(target.host, port, allow_loopback=allow_loopback)
     pinned = target.copy_with(host=str(address))
     request_headers = {**headers, "Host": target.netloc.decode("ascii")}

@@ -13,7 +13,7 @@ from prorata.webhooks.models import DeliveryStatus, WebhookEvent
 
 # http(s), a host (name, IPv4 or [IPv6]) and an optional port, no user:password@ (it would be
 # stored and shown in clear), then printable ASCII.
-URL_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+URL_PATTERN = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[!-~]*)?$"
 Url = Annotated[str, Field(min_length=10, max_length=2000, pattern=URL_PATTERN)]
 
 

@@ -21,6 +21,7 @@ from prorata import audit, errors, jobs
 from prorata.ids import new_id
 from prorata.pagination import Page, PageParams, keyset
 from prorata.tenancy import Principal
+from prorata.webhooks import delivery
 from prorata.webhooks import tasks as webhook_tasks
 from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from prorata.webhooks.schemas import WebhookCreate
@@ -36,6 +37,10 @@ def _check_url(url: str) -> None:
         raise errors.RuleViolation("url: not a valid URL") from None
     if not parsed.host or parsed.userinfo:
         raise errors.RuleViolation("url: needs a host and no user:password@")
+    if not delivery.valid_host(parsed.host):
+        raise errors.RuleViolation("url: not a valid host name (empty or over-long label)")
+    if parsed.port is not None and not delivery.valid_port(parsed.port):
+        raise errors.RuleViolation("url: the port must be between 1 and 65535")
 
 
 async def create(
