@@ -134,6 +134,48 @@ async def test_loopback_is_refused_unless_allowed_and_nothing_is_sent(
     assert "loopback" in row["last_error"]
 
 
+async def test_an_admin_sends_a_failed_delivery_again(
+    client: AsyncClient,
+    database: TestDatabase,
+    org: NewOrg,
+    other_org: NewOrg,
+    role_keys: dict[Role, str],
+    tmp_path: Path,
+) -> None:
+    """Refused while loopback was not allowed (failed, final); once it is, the admin's retry
+    sends the same event, signed, and the delivery records both attempts."""
+    with Receiver() as receiver:
+        hook = await _register(client, org.api_key, receiver.url, ["call.issued"])
+        await _issue_a_call(client, org.api_key)
+
+        async def status_is(wanted: str) -> bool:
+            rows = await _deliveries(client, org.api_key, hook["id"])
+            return bool(rows[0]["status"] == wanted)
+
+        with worker(database, log=tmp_path / "refusing.log"):
+            await eventually(lambda: status_is("failed"), timeout=60, what="the refusal")
+        [failed] = await _deliveries(client, org.api_key, hook["id"])
+        retry = f"/api/v1/webhooks/{hook['id']}/deliveries/{failed['id']}/retry"
+        for key, status in ((role_keys[Role.manager], 403), (other_org.api_key, 404)):
+            assert (await client.post(retry, headers=bearer(key))).status_code == status
+        unknown = f"/api/v1/webhooks/{hook['id']}/deliveries/{hook['id']}/retry"
+        assert (await client.post(unknown, headers=bearer(org.api_key))).status_code == 404
+
+        response = await client.post(retry, headers=bearer(org.api_key))
+        assert response.status_code == 202, response.text
+        assert (response.json()["status"], response.json()["attempts"]) == ("pending", 1)
+        with worker(database, log=tmp_path / "delivering.log", **LOOPBACK_OK):
+            await eventually(lambda: status_is("succeeded"), timeout=60, what="the redelivery")
+        again = await client.post(retry, headers=bearer(org.api_key))
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"
+    [request] = receiver.requests
+    _verify(hook["secret"], request.headers["Prorata-Signature"], request.body)
+    assert json.loads(request.body)["id"] == failed["id"]
+    [done] = await _deliveries(client, org.api_key, hook["id"])
+    assert (done["attempts"], done["response_status"], done["last_error"]) == (2, 200, None)
+
+
 async def test_redirects_are_not_followed(
     client: AsyncClient, database: TestDatabase, org: NewOrg, tmp_path: Path
 ) -> None:

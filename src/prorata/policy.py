@@ -131,6 +131,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/webhooks"): _read(Role.admin),
     ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
     ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),
+    ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): _write(Role.admin),
     # Documents: an `investor` member sees its own investor's only.
     ("POST", "/funds/{fund_id}/reports"): _write(Role.manager, heavy=True),
     ("GET", "/documents"): _read(Role.investor),

@@ -60,3 +60,20 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     deliveries = await webhook_service.deliveries(session, webhook_id=webhook_id, params=page)
     return render(deliveries, DeliveryOut)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a failed delivery again, with a fresh set of attempts",
+)
+async def retry_delivery(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> DeliveryOut:
+    found = await webhook_service.redeliver(
+        session, actor=principal, webhook_id=webhook_id, delivery_id=delivery_id
+    )
+    return DeliveryOut.model_validate(found)

@@ -115,6 +115,40 @@ async def deliveries(
     )
 
 
+async def redeliver(
+    session: AsyncSession, *, actor: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    """A failed delivery (retries exhausted, or refused) goes out again, the same body with a
+    fresh set of attempts — once the receiver is fixed; its record and attempts so far stay."""
+    await get(session, webhook_id=webhook_id)
+    found = await session.scalar(
+        sa.select(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook_id)
+        .with_for_update()
+    )
+    if found is None:
+        raise errors.NotFound("no such delivery of this webhook")
+    if found.status is not DeliveryStatus.failed:
+        raise errors.Conflict(
+            f"only a failed delivery can be sent again; this one is {found.status}"
+        )
+    found.status = DeliveryStatus.pending
+    await session.flush()
+    await jobs.defer(
+        session, webhook_tasks.deliver, org_id=str(actor.org_id), delivery_id=str(found.id)
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="webhook.redeliver",
+        entity="webhook_delivery",
+        entity_id=found.id,
+        after={"webhook_id": str(webhook_id), "attempts": found.attempts},
+    )
+    return found
+
+
 def body(*, delivery_id: uuid.UUID, kind: str, data: dict[str, Any]) -> str:
     return json.dumps(
         {
