@@ -411,6 +411,54 @@ async def test_statements_for_every_investor_render_in_one_run(
     assert single["sha256"] == documents[investors[2]]["sha256"]  # the same statement
 
 
+async def test_a_failed_statement_run_retried_renders_every_statement(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A run whose attempts all failed leaves its statements `failed`; the admin's retry makes
+    them pending again, and the retried run renders them (it renders what is pending)."""
+    api, fund_id, investors = await _fund_with_investors(client, org.api_key)
+    statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
+    run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)
+    # What the worker leaves after the last failed attempt (the task marks the run's pending
+    # statements failed, `running` the job; procrastinate its queue job).
+    async with db.create_engine(database.owner_url).begin() as connection:
+        queue_job = await connection.scalar(
+            sa.text(
+                "UPDATE tenant_jobs SET status = 'failed' WHERE id = :id RETURNING queue_job_id"
+            ),
+            {"id": run["id"]},
+        )
+        await connection.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = :id"),
+            {"id": queue_job},
+        )
+        await connection.execute(
+            sa.text("UPDATE documents SET status = 'failed' WHERE run_id = :id"), {"id": run["id"]}
+        )
+    listed = await _documents(client, org.api_key, f"fund_id={fund_id}")
+    assert {d["status"] for d in listed} == {"failed"}
+
+    retried = await api.request("POST", f"/jobs/{run['id']}/retry")
+    assert retried["status"] == "queued"
+    listed = await _documents(client, org.api_key, f"fund_id={fund_id}")
+    assert {d["status"] for d in listed} == {"pending"}
+
+    async def done() -> bool:
+        return bool((await api.request("GET", f"/jobs/{run['id']}"))["status"] == "succeeded")
+
+    with (
+        smtp_server() as (port, _),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the retried run")
+    listed = await _documents(client, org.api_key, f"fund_id={fund_id}")
+    assert sorted(d["investor_id"] for d in listed if d["status"] == "ready") == sorted(investors)
+
+
 async def test_rendering_is_deterministic(
     client: AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

@@ -19,6 +19,7 @@ from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import announce, audit, db, errors, events, jobs, logs
+from prorata.documents.models import Document, DocumentStatus
 from prorata.ids import new_id
 from prorata.tenancy import Principal
 from prorata.tenant_jobs.models import JobStatus, TenantJob
@@ -81,6 +82,7 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()
+    await _documents_pending_again(session, job)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -92,6 +94,19 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     )
     await _publish(session, job)
     return job
+
+
+async def _documents_pending_again(session: AsyncSession, job: TenantJob) -> None:
+    """The documents the job left `failed` are to come again: its report, or the statements
+    of its run still to render (a run renders what is pending)."""
+    produced = Document.run_id == job.id
+    if job.document_id is not None:
+        produced = produced | (Document.id == job.document_id)
+    await session.execute(
+        sa.update(Document)
+        .where(produced, Document.status == DocumentStatus.failed)
+        .values(status=DocumentStatus.pending)
+    )
 
 
 def event_data(job: TenantJob) -> dict[str, Any]:
