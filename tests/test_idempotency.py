@@ -58,6 +58,42 @@ async def test_same_key_same_request_replays_the_stored_response(
     assert _users(database.owner_url) == 2  # the owner and one new user
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "secret_field"),
+    [
+        ("/api/v1/api-keys", {"name": "ci"}, "api_key"),
+        (
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/p", "events": ["call.issued"]},
+            "secret",
+        ),
+    ],
+)
+async def test_a_secret_shown_once_is_never_stored_nor_replayed(
+    client: AsyncClient,
+    org: NewOrg,
+    database: TestDatabase,
+    path: str,
+    body: dict[str, object],
+    secret_field: str,
+) -> None:
+    """The replay tells the client its request succeeded and what it created; the secret was
+    shown once, in the first answer, and the database never holds it in clear."""
+    headers = _with_key(org.api_key, f"create-{secret_field}")
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    secret = first.json()[secret_field]
+    assert secret
+    with psycopg.connect(database.owner_url) as conn:
+        stored = [row[0] for row in conn.execute("SELECT body FROM idempotency_keys")]
+    assert len(stored) == 1
+    assert secret not in stored[0]
+    replay = await client.post(path, json=body, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == {**first.json(), secret_field: None}
+
+
 async def test_same_key_different_request_is_422(client: AsyncClient, org: NewOrg) -> None:
     headers = _with_key(org.api_key, "k-1")
     assert (await client.post("/api/v1/users", json=NEW_USER, headers=headers)).status_code == 201

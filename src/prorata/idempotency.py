@@ -10,6 +10,10 @@ with Stripe's semantics), applied by `routing.ApiRoute`, never by a route itself
 - Same key + another fingerprint → 422. Same key while the first is running → 409 + Retry-After
   (a transaction-scoped advisory lock tells "running" apart without committing anything early).
 - Records expire after 24 h; `housekeeping.purge_idempotency_keys` deletes them.
+- A secret shown once (a new API key, a webhook's signing secret: the route policy's
+  `shown_once` field) is never stored: the replay says the request succeeded and what it
+  created, with null in the secret's place. A client that lost the first answer revokes what
+  it created and makes another; the database never holds the secret in clear.
 - Streamed uploads (routes whose policy says `upload`) are never read into memory to be
   fingerprinted: the guard claims the key, and the handler, once it has streamed the file,
   calls `settle` with the file's SHA-256, which replays, refuses or lets it proceed.
@@ -200,13 +204,18 @@ def _replayed(record: IdempotencyRecord) -> Response:
     )
 
 
-async def complete(session: AsyncSession, pending: Pending, response: Response) -> None:
-    """Store the response of a successful execution, in the transaction that made its writes."""
+async def complete(
+    session: AsyncSession, pending: Pending, response: Response, *, shown_once: str | None = None
+) -> None:
+    """Store the response of a successful execution, in the transaction that made its writes
+    (without the secret in field `shown_once`, if the route has one)."""
     if pending.fingerprint is None:
         # A streamed upload that answered before `settle` (refused before its file was read):
         # there is nothing to replay.
         return
     body = bytes(getattr(response, "body", b""))
+    if shown_once is not None:
+        body = _without_secret(body, shown_once)
     session.add(
         IdempotencyRecord(
             org_id=pending.org_id,
@@ -223,6 +232,11 @@ async def complete(session: AsyncSession, pending: Pending, response: Response) 
         )
     )
     await session.flush()
+
+
+def _without_secret(body: bytes, field: str) -> bytes:
+    shown: dict[str, Any] = json.loads(body)
+    return json.dumps({**shown, field: None}, separators=(",", ":")).encode()
 
 
 def _now() -> dt.datetime:

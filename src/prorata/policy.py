@@ -40,6 +40,9 @@ class RoutePolicy:
     # A file upload: the body is streamed (never buffered), bounded by PRORATA_MAX_UPLOAD_BYTES
     # instead of the JSON limit, and fingerprinted for idempotency by the file's SHA-256.
     upload: bool = False
+    # The response field that carries a secret shown once (a new API key, a webhook's signing
+    # secret): the idempotency record keeps the response without it.
+    shown_once: str | None = None
 
     @property
     def public(self) -> bool:
@@ -57,11 +60,14 @@ def _read(role: Role) -> RoutePolicy:
     return RoutePolicy(least_role=role, idempotency=Idempotency.none)
 
 
-def _write(role: Role, *, money: bool = False, heavy: bool = False) -> RoutePolicy:
+def _write(
+    role: Role, *, money: bool = False, heavy: bool = False, shown_once: str | None = None
+) -> RoutePolicy:
     return RoutePolicy(
         least_role=role,
         idempotency=Idempotency.required if money else Idempotency.optional,
         tier=RateTier.heavy if heavy else RateTier.api,
+        shown_once=shown_once,
     )
 
 
@@ -81,7 +87,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("PATCH", "/users/{user_id}"): _write(Role.admin),
     ("DELETE", "/users/{user_id}"): _write(Role.admin),
     ("GET", "/api-keys"): _read(Role.investor),
-    ("POST", "/api-keys"): _write(Role.investor),
+    ("POST", "/api-keys"): _write(Role.investor, shown_once="api_key"),
     ("DELETE", "/api-keys/{key_id}"): _write(Role.investor),
     # Fund register
     ("POST", "/funds"): _write(Role.manager),
@@ -127,7 +133,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/jobs/{job_id}"): _read(Role.viewer),
     ("POST", "/jobs/{job_id}/retry"): _write(Role.admin),
     # Webhooks name where the organisation's data goes: admins only.
-    ("POST", "/webhooks"): _write(Role.admin),
+    ("POST", "/webhooks"): _write(Role.admin, shown_once="secret"),
     ("GET", "/webhooks"): _read(Role.admin),
     ("DELETE", "/webhooks/{webhook_id}"): _write(Role.admin),
     ("GET", "/webhooks/{webhook_id}/deliveries"): _read(Role.admin),

@@ -135,7 +135,9 @@ class ApiRoute(APIRoute):
                 succeeded = response.status_code < 400
                 pending: idempotency.Pending | None = getattr(request.state, "idempotency", None)
                 if succeeded and pending is not None:
-                    await idempotency.complete(transaction.session(), pending, response)
+                    await idempotency.complete(
+                        transaction.session(), pending, response, shown_once=self.policy.shown_once
+                    )
             except idempotency.Replay as replay:
                 await transaction.finish(commit=False)
                 return replay.response
