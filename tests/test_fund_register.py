@@ -72,6 +72,18 @@ async def test_commitment_rules(api: FundApi) -> None:
     await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=422)
 
 
+async def test_amounts_beyond_the_declared_bound_are_422_not_500(api: FundApi) -> None:
+    fund = await api.fund()
+    investor = await api.investor()
+    for amount in ("1e50", "1000000000000000"):
+        body = {"investor_id": investor, "amount": amount, "committed_on": "2025-01-02"}
+        refused = await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=422)
+        assert refused["errors"][0]["loc"] == ["body", "amount"]
+        deal = {"name": "Big", "invested_amount": amount}
+        await api.request("POST", f"/funds/{fund}/deals", json=deal, expect=422)
+    assert (await api.commitments(fund)) == {}
+
+
 async def test_deals_belong_to_their_fund(api: FundApi) -> None:
     fund, other_fund = await api.fund(), await api.fund()
     deal = await api.deal(fund, "Acme Seed")
