@@ -56,6 +56,15 @@ async def test_tax_ids_are_masked_in_lists(api: FundApi) -> None:
     assert one["tax_id"] == "DE123456789"
 
 
+async def test_a_short_tax_id_is_masked_in_lists_too(api: FundApi) -> None:
+    # "Last 4 characters" of a 4-character tax id would be all of it.
+    for tax_id, masked in (("1234", "••34"), ("12345", "•••45"), ("A", "•")):
+        body = {"name": f"LP {tax_id}", "kind": "individual", "tax_id": tax_id}
+        await api.request("POST", "/investors", json=body, expect=201)
+        listed = await api.request("GET", "/investors")
+        assert {i["name"]: i["tax_id"] for i in listed["items"]}[f"LP {tax_id}"] == masked
+
+
 async def test_commitment_rules(api: FundApi) -> None:
     fund = await api.fund("JPY")
     investor = await api.investor()
