@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from httpx import AsyncClient
 
@@ -91,6 +93,25 @@ async def test_amounts_beyond_the_declared_bound_are_422_not_500(api: FundApi) -
         deal = {"name": "Big", "invested_amount": amount}
         await api.request("POST", f"/funds/{fund}/deals", json=deal, expect=422)
     assert (await api.commitments(fund)) == {}
+
+
+async def test_concurrent_duplicate_commitments_are_409_not_500(
+    api: FundApi, client: AsyncClient
+) -> None:
+    fund = await api.fund()
+    investor = await api.investor()
+    body = {"investor_id": investor, "amount": "100", "committed_on": "2025-01-02"}
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/funds/{fund}/commitments", json=body, headers=api.headers)
+            for _ in range(10)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 9
+    assert {r.headers["content-type"] for r in responses if r.status_code == 409} == {
+        "application/problem+json"
+    }
+    assert list(await api.commitments(fund)) == [investor]
 
 
 async def test_deals_belong_to_their_fund(api: FundApi) -> None:

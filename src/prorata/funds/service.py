@@ -97,8 +97,9 @@ async def add_commitment(
     fund = await get(session, fund_id=fund_id)
     if await investor_repository.get(session, investor_id=investor_id) is None:
         raise errors.RuleViolation("investor_id: no such investor in your organisation")
+    taken = errors.Conflict("this investor already has a commitment to this fund")
     if await fund_repository.commitment_exists(session, fund_id=fund_id, investor_id=investor_id):
-        raise errors.Conflict("this investor already has a commitment to this fund")
+        raise taken
     commitment = Commitment(
         org_id=actor.org_id,
         fund_id=fund_id,
@@ -107,7 +108,13 @@ async def add_commitment(
         committed_on=committed_on,
     )
     session.add(commitment)
-    await session.flush()
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError as exc:
+        # A concurrent request recorded the same commitment after the check above.
+        if "uq_commitments_fund_id_investor_id" not in str(exc.orig):
+            raise
+        raise taken from None
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     await audit.record(
         session,
