@@ -314,3 +314,34 @@ async def test_a_revoked_key_no_longer_authenticates(client: AsyncClient, org: N
     listed = (await client.get("/api/v1/api-keys", headers=bearer(org.api_key))).json()
     assert "api_key" not in listed["items"][0]
     assert MUTATING
+
+
+async def test_patch_user_clears_a_nullable_name_and_refuses_a_null_role(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    owner = bearer(org.api_key)
+    created = await client.post(
+        "/api/v1/users",
+        json={"email": "named@a.example", "name": "Bob", "role": "viewer"},
+        headers=owner,
+    )
+    path = f"/api/v1/users/{created.json()['id']}"
+    cleared = await client.patch(path, json={"name": None}, headers=owner)
+    assert (cleared.status_code, cleared.json()["name"]) == (200, None)
+    refused = await client.patch(path, json={"role": None}, headers=owner)
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:prorata:problem:rule-violation"
+    assert (await client.get(path, headers=owner)).json()["role"] == "viewer"
+
+
+async def test_a_deleted_users_key_no_longer_authenticates(
+    client: AsyncClient, role_keys: dict[Role, str]
+) -> None:
+    viewer = bearer(role_keys[Role.viewer])
+    me = (await client.get("/api/v1/me", headers=viewer)).json()
+    owner = bearer(role_keys[Role.owner])
+    deleted = await client.delete(f"/api/v1/users/{me['user']['id']}", headers=owner)
+    assert deleted.status_code == 204
+    refused = await client.get("/api/v1/funds", headers=viewer)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
