@@ -231,6 +231,14 @@ async def test_lifecycle_rules(api: FundApi) -> None:
     await api.request("POST", f"/funds/{fund}/capital-calls", json=body, expect=422)
 
 
+async def test_a_notice_date_with_no_room_for_its_due_date_is_422_not_500(api: FundApi) -> None:
+    fund = await api.fund()
+    await api.investors_with(fund, ["100.00"])
+    items = [{"purpose": "management_fee", "amount": "1.00"}]
+    refused = await api.draft(fund, items, notice="9999-12-25", expect=422)
+    assert "notice_date" in refused["detail"]
+
+
 async def test_paying_every_line_marks_the_call_paid(api: FundApi) -> None:
     fund = await api.fund()
     investors = await api.investors_with(fund, ["100.00", "200.00"])

@@ -143,7 +143,13 @@ async def create_draft(
 ) -> CapitalCall:
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
-    earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    try:
+        earliest = add_business_days(data.notice_date, fund.notice_business_days)
+    except OverflowError:  # past 9999-12-31, the last day a date can hold
+        raise errors.RuleViolation(
+            f"notice_date {data.notice_date} leaves no room for a due date "
+            f"{fund.notice_business_days} business days later"
+        ) from None
     due_date = data.due_date or earliest
     if due_date < earliest:
         raise errors.RuleViolation(
