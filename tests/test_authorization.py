@@ -48,6 +48,36 @@ async def test_every_route_but_the_allowlist_requires_authentication(client: Asy
                 assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_malformed_body_does_not_skip_the_guard(
+    client: AsyncClient, role_keys: dict[Role, str]
+) -> None:
+    """FastAPI parses a JSON body before any dependency: a body that does not parse must still
+    meet authentication (401), the role check (403) and the rate limit (RateLimit fields)."""
+    malformed = b'{"name": '
+    json_type = {"content-type": "application/json"}
+    checked = 0
+    for method, path, operation in await _operations(client):
+        if "application/json" not in operation.get("requestBody", {}).get("content", {}):
+            continue
+        concrete = path.format(**{name: uuid.uuid4() for name in _params(path)})
+        anonymous = await client.request(method, concrete, content=malformed, headers=json_type)
+        assert anonymous.status_code == 401, (method, path, anonymous.text)
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        route_policy = policy.ROUTES[(method, path.removeprefix("/api/v1"))]
+        for role, api_key in role_keys.items():
+            response = await client.request(
+                method,
+                concrete,
+                content=malformed,
+                headers={**json_type, **bearer(api_key)},
+            )
+            expected = 422 if route_policy.allows(role) else 403
+            assert response.status_code == expected, (role, method, path, response.text)
+            assert "ratelimit" in response.headers, (role, method, path)
+        checked += 1
+    assert checked >= 10
+
+
 async def test_the_policy_table_covers_exactly_the_routes(client: AsyncClient) -> None:
     declared = {(m, p.removeprefix("/api/v1")) for m, p, _ in await _operations(client)}
     assert declared == set(policy.ROUTES)
@@ -314,3 +344,34 @@ async def test_a_revoked_key_no_longer_authenticates(client: AsyncClient, org: N
     listed = (await client.get("/api/v1/api-keys", headers=bearer(org.api_key))).json()
     assert "api_key" not in listed["items"][0]
     assert MUTATING
+
+
+async def test_patch_user_clears_a_nullable_name_and_refuses_a_null_role(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    owner = bearer(org.api_key)
+    created = await client.post(
+        "/api/v1/users",
+        json={"email": "named@a.example", "name": "Bob", "role": "viewer"},
+        headers=owner,
+    )
+    path = f"/api/v1/users/{created.json()['id']}"
+    cleared = await client.patch(path, json={"name": None}, headers=owner)
+    assert (cleared.status_code, cleared.json()["name"]) == (200, None)
+    refused = await client.patch(path, json={"role": None}, headers=owner)
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:prorata:problem:rule-violation"
+    assert (await client.get(path, headers=owner)).json()["role"] == "viewer"
+
+
+async def test_a_deleted_users_key_no_longer_authenticates(
+    client: AsyncClient, role_keys: dict[Role, str]
+) -> None:
+    viewer = bearer(role_keys[Role.viewer])
+    me = (await client.get("/api/v1/me", headers=viewer)).json()
+    owner = bearer(role_keys[Role.owner])
+    deleted = await client.delete(f"/api/v1/users/{me['user']['id']}", headers=owner)
+    assert deleted.status_code == 204
+    refused = await client.get("/api/v1/funds", headers=viewer)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -132,6 +132,22 @@ async def test_malformed_keys_are_400(client: AsyncClient, org: NewOrg, key: byt
     assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_deeply_nested_body_on_a_route_without_one_is_fingerprinted_not_a_500(
+    client: AsyncClient, org: NewOrg
+) -> None:
+    # The route declares no body, so FastAPI never parses it; the fingerprint does.
+    created = await client.post(
+        "/api/v1/api-keys", json={"name": "temp"}, headers=bearer(org.api_key)
+    )
+    nested = b"[" * 100_000 + b"]" * 100_000
+    headers = {**_with_key(org.api_key, "deep"), "content-type": "application/json"}
+    path = f"/api/v1/api-keys/{created.json()['id']}"
+    first = await client.request("DELETE", path, content=nested, headers=headers)
+    again = await client.request("DELETE", path, content=nested, headers=headers)
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert again.headers["idempotent-replayed"] == "true"
+
+
 async def test_rejected_requests_are_not_stored_so_a_corrected_retry_works(
     client: AsyncClient, org: NewOrg, database: TestDatabase
 ) -> None:

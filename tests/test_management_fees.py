@@ -94,6 +94,14 @@ async def test_an_empty_period_is_refused(api: FundApi) -> None:
     assert "empty" in refused["detail"]
 
 
+async def test_a_period_ending_on_the_last_representable_day_is_422_not_500(api: FundApi) -> None:
+    fund = await api.fund()
+    refused = await api.request(
+        "GET", f"/funds/{fund}/management-fees?from=2026-01-01&to=9999-12-31", expect=422
+    )
+    assert "9999-12-31" in refused["detail"]
+
+
 async def test_a_fee_on_an_exact_half_cent_rounds_half_to_even(api: FundApi) -> None:
     """2 % of 21.00 for one month is exactly 0.035: the fraction 1/12 must stay exact (a
     truncated 0.0833… would give 0.0349… and round down), and the tie goes to the even cent."""

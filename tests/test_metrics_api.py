@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -15,6 +16,22 @@ from tests.fund_support import FundApi
 @pytest.fixture
 def api(client: AsyncClient, org: NewOrg) -> FundApi:
     return FundApi(client, org.api_key)
+
+
+async def test_concurrent_valuations_of_one_date_are_409_not_500(
+    api: FundApi, client: AsyncClient
+) -> None:
+    fund = await api.fund()
+    body = {"as_of": "2026-06-30", "nav": "100.00"}
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/funds/{fund}/valuations", json=body, headers=api.headers)
+            for _ in range(10)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 9
+    listed = await api.request("GET", f"/funds/{fund}/valuations")
+    assert len(listed["items"]) == 1
 
 
 async def test_vector_8_multiples(api: FundApi) -> None:

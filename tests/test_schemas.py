@@ -29,6 +29,16 @@ def test_money_parses_decimal_strings_exactly(text: str) -> None:
     assert json.loads(payment.model_dump_json())["amount"] == text
 
 
+@pytest.mark.parametrize(
+    "text", ["1e50", "1E+2", "1000000000000000", "0.0000001", "+5", " 5", "5.", ".5", "NaN"]
+)
+def test_money_outside_its_declared_pattern_is_refused(text: str) -> None:
+    # The schema's pattern is the contract (15 integer digits, 6 decimals written): an
+    # exponent would otherwise let 10^50 through to NUMERIC columns and Decimal arithmetic.
+    with pytest.raises(ValidationError, match="decimal string"):
+        Payment.model_validate_json(json.dumps({"amount": text}))
+
+
 def test_money_is_a_string_in_the_schema() -> None:
     schema = Payment.model_json_schema()["properties"]["amount"]
     assert schema["type"] == "string"

@@ -47,6 +47,11 @@ async def current_principal(
     return principal
 
 
+async def authenticate_request(request: Request, session: AsyncSession) -> Principal:
+    """`current_principal` for a request whose dependencies never ran (see `routing`)."""
+    return await current_principal(request, await _bearer(request), session)
+
+
 async def tenant_session(
     principal: Annotated[Principal, Depends(current_principal)],
     session: Annotated[AsyncSession, Depends(request_session)],

@@ -19,11 +19,13 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prorata import errors, idempotency, policy
-from prorata.auth import current_principal
+from prorata.auth import authenticate_request, current_principal
 from prorata.ratelimit import RateLimiter
 from prorata.tenancy import Principal
 from prorata.transaction import RequestTransaction, client_ip, request_session
@@ -31,26 +33,33 @@ from prorata.transaction import RequestTransaction, client_ip, request_session
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+async def _count_public(request: Request) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.hit("public", client_ip(request))
+
+
+async def _admit(request: Request, principal: Principal, route_policy: policy.RoutePolicy) -> None:
+    """The role check and the rate limits of an authenticated caller."""
+    if not route_policy.allows(principal.role):
+        raise errors.Forbidden(f"this operation needs the role {route_policy.least_role} or above")
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.hit("api", str(principal.api_key_id))
+    if route_policy.tier is policy.RateTier.heavy:
+        request.state.rate_limit = await limiter.hit("heavy", str(principal.org_id))
+
+
 def _guard(route_policy: policy.RoutePolicy, methods: set[str]) -> Callable[..., Any]:
     mutating = bool(methods & MUTATING)
 
     async def public_guard(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        request.state.rate_limit = await limiter.hit("public", client_ip(request))
+        await _count_public(request)
 
     async def authenticated_guard(
         request: Request,
         principal: Annotated[Principal, Depends(current_principal)],
         session: Annotated[AsyncSession, Depends(request_session)],
     ) -> None:
-        if not route_policy.allows(principal.role):
-            raise errors.Forbidden(
-                f"this operation needs the role {route_policy.least_role} or above"
-            )
-        limiter: RateLimiter = request.app.state.rate_limiter
-        request.state.rate_limit = await limiter.hit("api", str(principal.api_key_id))
-        if route_policy.tier is policy.RateTier.heavy:
-            request.state.rate_limit = await limiter.hit("heavy", str(principal.org_id))
+        await _admit(request, principal, route_policy)
         if not mutating:
             return
         key = idempotency.read_key(request)
@@ -141,6 +150,13 @@ class ApiRoute(APIRoute):
             except idempotency.Replay as replay:
                 await transaction.finish(commit=False)
                 return replay.response
+            except (RequestValidationError, StarletteHTTPException):
+                try:
+                    if getattr(request.state, "rate_limit", None) is None:
+                        await self._guard_unparsed(request, transaction)
+                finally:
+                    await transaction.finish(commit=False)
+                raise
             except BaseException:
                 await transaction.finish(commit=False)
                 raise
@@ -148,6 +164,17 @@ class ApiRoute(APIRoute):
             return response
 
         return run_in_transaction
+
+    async def _guard_unparsed(self, request: Request, transaction: RequestTransaction) -> None:
+        """FastAPI reads and parses the body before any dependency runs, so a body that does not
+        parse (or is too large) is refused before the guard. Run the guard's checks now (not
+        idempotency: nothing executed), so such a request still gets 401/403/429 first and is
+        counted like any other."""
+        if self.policy.public:
+            await _count_public(request)
+            return
+        principal = await authenticate_request(request, transaction.session())
+        await _admit(request, principal, self.policy)
 
     def _template(self, request: Request) -> str:
         """The matched route with its mount prefix (`/api/v1/funds/{fund_id}`), for logs and

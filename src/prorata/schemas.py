@@ -9,6 +9,7 @@ email legitimately holds a control character).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -55,12 +56,25 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _decimal_string(value: Any) -> Any:
+def _decimal_string(pattern: str, max_length: int = 23) -> Callable[[Any], Any]:
     """Money crosses the API as a decimal string: a JSON number would pass through a float
-    in most clients, so numbers are refused rather than silently rounded."""
-    if isinstance(value, str | Decimal):
-        return value
-    raise ValueError('amounts are decimal strings, e.g. "1234.56", never numbers')
+    in most clients, so numbers are refused rather than silently rounded. The string must
+    match the pattern the schema declares: that is the bound (an exponent such as "1e50"
+    would otherwise reach NUMERIC columns and Decimal arithmetic sized for real amounts)."""
+    shape = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str) and len(value) <= max_length and shape.fullmatch(value):
+            return value
+        if isinstance(value, str):
+            raise ValueError(
+                f"not a decimal string of at most {max_length} characters matching {pattern}"
+            )
+        raise ValueError('amounts are decimal strings, e.g. "1234.56", never numbers')
+
+    return check
 
 
 MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
@@ -69,7 +83,7 @@ MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
 # unit is checked where the currency is known (`prorata.money.check_amount`).
 DecimalString = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
+    BeforeValidator(_decimal_string(MONEY_PATTERN)),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "maxLength": 23}),
 ]
@@ -79,7 +93,7 @@ RATE_PATTERN = r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?)$"
 # A rate or share between 0 and 1 (0.08 = 8 %): a decimal string too, for the same reason.
 RateString = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
+    BeforeValidator(_decimal_string(RATE_PATTERN)),
     Field(ge=0, le=1, decimal_places=10),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": RATE_PATTERN, "maxLength": 12}),
@@ -91,7 +105,7 @@ POSITIVE_PATTERN = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,6})?|[0-9]+\.[0-9]*[1-9][0-9]
 
 PositiveDecimalString = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
+    BeforeValidator(_decimal_string(POSITIVE_PATTERN)),
     Field(gt=0),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": POSITIVE_PATTERN, "maxLength": 23}),

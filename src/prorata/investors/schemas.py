@@ -56,6 +56,9 @@ class InvestorOut(ResponseModel):
 
 
 def mask(tax_id: str | None) -> str | None:
+    """The last 4 characters, but never more than half of it: a short tax id shown "masked to
+    its last 4" would be shown whole."""
     if tax_id is None:
         return None
-    return "•" * max(len(tax_id) - 4, 0) + tax_id[-4:]
+    shown = min(4, len(tax_id) // 2)
+    return "•" * (len(tax_id) - shown) + tax_id[len(tax_id) - shown :]

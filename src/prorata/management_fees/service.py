@@ -111,6 +111,8 @@ async def calculate(
     fund = await fund_service.get(session, fund_id=fund_id)
     if start > end:
         raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
+    if end == dt.date.max:  # the day count runs to the day after `end`, which has no date
+        raise errors.RuleViolation(f"the period must end before {dt.date.max}")
     parts = [await _part(session, fund, *period) for period in _periods(fund, start, end)]
     total = sum((p.amount for p in parts), money.quantum(fund.currency) * 0)
     weights = {

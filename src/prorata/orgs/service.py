@@ -180,11 +180,13 @@ async def update_user(
     user_id: uuid.UUID,
     changes: dict[str, Any],
 ) -> tuple[User, Membership]:
-    """Apply the fields sent (`name`, `role`, `investor_id`); a role other than `investor`
-    drops the investor link."""
+    """Apply the fields sent (`name`, `role`, `investor_id`), null clearing what may be empty
+    (as on every PATCH); a role other than `investor` drops the investor link."""
     user, membership = await _managed_member(session, actor=actor, user_id=user_id)
     before = _member_view(user, membership)
-    if changes.get("name") is not None:
+    if "role" in changes and changes["role"] is None:
+        raise errors.RuleViolation("role cannot be null")
+    if "name" in changes:
         user.name = changes["name"]
     role = changes.get("role")
     if role is not None and role is not membership.role:

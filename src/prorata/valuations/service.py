@@ -41,11 +41,18 @@ async def record(
         .select_from(Valuation)
         .where(Valuation.fund_id == fund_id, Valuation.as_of == data.as_of)
     )
+    taken = errors.Conflict(f"the fund already has a valuation as of {data.as_of}")
     if exists:
-        raise errors.Conflict(f"the fund already has a valuation as of {data.as_of}")
+        raise taken
     valuation = Valuation(org_id=actor.org_id, fund_id=fund_id, as_of=data.as_of, nav=nav)
     session.add(valuation)
-    await session.flush()
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError as exc:
+        # A concurrent request recorded a valuation of the same date after the check above.
+        if "uq_valuations_fund_id_as_of" not in str(exc.orig):
+            raise
+        raise taken from None
     await audit.record(
         session,
         org_id=actor.org_id,
