@@ -105,7 +105,9 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         f"/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
         json={"amount": "5.00"},
     )
+    webhook = await api.request("POST", "/webhooks", json=BODIES[WEBHOOKS], expect=201)
     await api.call_and_issue(fund_id, [{"purpose": "fund_expenses", "amount": "20.00"}])
+    [delivery] = (await api.request("GET", f"/webhooks/{webhook['id']}/deliveries"))["items"]
     distribution = await api.distribute(fund_id, "5.00", "2026-06-30")
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
     key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
@@ -115,7 +117,6 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     report = await api.request(
         "POST", f"/funds/{fund_id}/reports", json=BODIES[REPORTS], expect=202
     )
-    webhook = await api.request("POST", "/webhooks", json=BODIES[WEBHOOKS], expect=201)
     return {
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
@@ -128,6 +129,7 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "job_id": str(report["id"]),
         "document_id": str(report["document_id"]),
         "webhook_id": str(webhook["id"]),
+        "delivery_id": str(delivery["id"]),
     }
 
 
