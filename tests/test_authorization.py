@@ -326,6 +326,32 @@ async def test_nobody_grants_a_role_above_their_own(
     assert demote_owner.status_code == 403
 
 
+async def test_an_admin_revokes_keys_of_members_it_manages_but_not_an_owners(
+    client: AsyncClient, role_keys: dict[Role, str]
+) -> None:
+    async def new_key(role: Role) -> str:
+        created = await client.post(
+            "/api/v1/api-keys", json={"name": f"{role}"}, headers=bearer(role_keys[role])
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+    admin = bearer(role_keys[Role.admin])
+    owners = await new_key(Role.owner)
+    refused = await client.delete(f"/api/v1/api-keys/{owners}", headers=admin)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    managers = await new_key(Role.manager)
+    assert (await client.delete(f"/api/v1/api-keys/{managers}", headers=admin)).status_code == 204
+    # The owner revokes anyone's, a manager only its own.
+    admins = await new_key(Role.admin)
+    manager = bearer(role_keys[Role.manager])
+    assert (await client.delete(f"/api/v1/api-keys/{admins}", headers=manager)).status_code == 404
+    owner = bearer(role_keys[Role.owner])
+    assert (await client.delete(f"/api/v1/api-keys/{admins}", headers=owner)).status_code == 204
+    assert (await client.delete(f"/api/v1/api-keys/{owners}", headers=owner)).status_code == 204
+
+
 async def test_the_last_owner_cannot_be_removed(client: AsyncClient, org: NewOrg) -> None:
     response = await client.delete(f"/api/v1/users/{org.user_id}", headers=bearer(org.api_key))
     assert response.status_code == 409

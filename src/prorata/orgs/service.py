@@ -232,7 +232,8 @@ async def remove_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
 
 
 async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uuid.UUID) -> None:
-    """Revoke one of the caller's keys; an admin or owner may revoke any key of the org.
+    """Revoke one of the caller's keys; an admin or owner may revoke the key of any member it
+    may manage (nobody holds power over a role above their own: an admin, an owner's key).
 
     Revoking twice is not an error: the key is revoked either way."""
     key = await org_repository.get_key(session, key_id=key_id)
@@ -240,6 +241,8 @@ async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uui
         key.user_id != actor.user_id and ROLE_RANK[actor.role] < ROLE_RANK[Role.admin]
     ):
         raise errors.NotFound("no such API key")
+    if key.user_id != actor.user_id:
+        await _managed_member(session, actor=actor, user_id=key.user_id)
     if key.revoked_at is not None:
         return
     key.revoked_at = dt.datetime.now(dt.UTC)
