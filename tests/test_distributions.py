@@ -178,3 +178,54 @@ async def test_distributions_need_an_idempotency_key(api: FundApi, client: Async
     assert response.status_code == 400
     listed = await api.request("GET", f"/funds/{fund}/distributions")
     assert listed["items"] == []
+
+
+async def test_the_latest_distribution_is_cancelled_as_if_it_never_was(
+    api: FundApi, client: AsyncClient
+) -> None:
+    """A date typed years ahead: cancelled, its ledger entries reversed on their own dates, it
+    no longer bars earlier dates, and the next distribution splits as if it had never been."""
+    fund, investors, _ = await _invested_fund(api, ["600.00", "400.00"], "100.00")
+    before = await api.commitments(fund)
+    first = await api.distribute(fund, "30.00", "2026-06-30")
+    typo = await api.distribute(fund, "150.00", "2062-06-30", kind="recallable")
+    cancel = f"/funds/{fund}/distributions/{{}}/cancel"
+
+    refused = await api.request("POST", cancel.format(first["id"]), money=True, expect=409)
+    assert "latest" in refused["detail"]
+    assert "2062-06-30" in refused["detail"]
+    no_key = await client.post(f"/api/v1{cancel.format(typo['id'])}", headers=api.headers)
+    assert no_key.status_code == 400  # money-moving: an Idempotency-Key is required
+
+    cancelled = await api.request("POST", cancel.format(typo["id"]), money=True)
+    assert cancelled["cancelled_at"] is not None
+    assert cancelled["lines"] == typo["lines"]  # what it was stays readable
+    again = await api.request("POST", cancel.format(typo["id"]), money=True, expect=409)
+    assert "already cancelled" in again["detail"]
+    listed = (await api.request("GET", f"/funds/{fund}/distributions"))["items"]
+    assert [d["cancelled_at"] is None for d in listed] == [True, False]
+
+    # The books are as they were after the first distribution, at every date.
+    after = await api.commitments(fund)
+    for investor in investors:
+        assert after[investor]["unfunded"] == before[investor]["unfunded"]
+        assert Decimal(after[investor]["distributed"]) == sum(
+            Decimal(line["amount"]) for line in first["lines"] if line["investor_id"] == investor
+        )
+        for to in ("2062-06-30", "2070-01-01"):
+            account = await api.request(
+                "GET", f"/funds/{fund}/investors/{investor}/capital-account?to={to}"
+            )
+            assert Decimal(account["distributions"]) + Decimal(account["carried_interest"]) == sum(
+                Decimal(line["amount"])
+                for line in first["lines"]
+                if line["investor_id"] == investor
+            )
+
+    # An earlier date is allowed again, and splits exactly as the cancelled one did.
+    redo = await api.distribute(fund, "150.00", "2026-12-31", kind="recallable")
+    twin_fund, _, _ = await _invested_fund(api, ["600.00", "400.00"], "100.00")
+    await api.distribute(twin_fund, "30.00", "2026-06-30")
+    twin = await api.distribute(twin_fund, "150.00", "2026-12-31", kind="recallable")
+    assert (redo["lp_amount"], redo["gp_amount"]) == (twin["lp_amount"], twin["gp_amount"])
+    assert _tiers(redo) == _tiers(twin)

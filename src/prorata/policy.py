@@ -119,6 +119,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/distributions"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/distributions"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/distributions/{distribution_id}/cancel"): _write(
+        Role.manager, money=True
+    ),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
     # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),

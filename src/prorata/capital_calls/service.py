@@ -317,28 +317,10 @@ async def cancel(
             raise errors.Conflict("a call with payments cannot be cancelled")
         entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id)
         await fund_repository.bump_capital_version(session, fund_id=fund_id)
-        await ledger.append(
-            session,
-            [
-                {
-                    "org_id": call.org_id,
-                    "fund_id": fund_id,
-                    "investor_id": entry.investor_id,
-                    "kind": EntryKind.contribution,
-                    "amount": -entry.amount,
-                    # On the reversed entry's date: a cancelled call never drew capital, so
-                    # no capital account, metric or distribution split as of any date may
-                    # count it (dated today, it stood between its due date and the cancel).
-                    "effective_on": entry.effective_on,
-                    "source_type": SOURCE,
-                    "source_id": call.id,
-                    "purpose": entry.purpose,
-                    "reverses_id": entry.id,
-                }
-                for entry in entries
-                if entry.kind is EntryKind.contribution and entry.reverses_id is None
-            ],
-        )
+        # A cancelled call never drew capital: no account, metric or split as of any date
+        # counts it (reversals carry the reversed entries' dates).
+        contributions = (e for e in entries if e.kind is EntryKind.contribution)
+        await ledger.append(session, ledger.reversals(contributions))
     call.status = CallStatus.cancelled
     call.cancelled_at = sa.func.now()
     await session.flush()

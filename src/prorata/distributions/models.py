@@ -50,6 +50,8 @@ class Distribution(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
+    # Set when cancelled: its ledger entries are reversed and no later split counts it.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class DistributionLine(Base):

@@ -41,6 +41,7 @@ def _summary(distribution: Distribution, currency: str) -> DistributionSummary:
         gp_amount=distribution.gp_amount.quantize(q),
         clawback=distribution.clawback.quantize(q),
         created_at=distribution.created_at,
+        cancelled_at=distribution.cancelled_at,
     )
 
 
@@ -105,5 +106,21 @@ async def get_distribution(
 ) -> DistributionOut:
     distribution = await distribution_service.get(
         session, fund_id=fund_id, distribution_id=distribution_id
+    )
+    return await _view(session, distribution)
+
+
+@router.post(
+    BASE + "/{distribution_id}/cancel",
+    summary="Cancel the fund's latest distribution: its ledger entries are reversed",
+)
+async def cancel_distribution(
+    fund_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> DistributionOut:
+    distribution = await distribution_service.cancel(
+        session, actor=principal, fund_id=fund_id, distribution_id=distribution_id
     )
     return await _view(session, distribution)

@@ -56,6 +56,9 @@ class DistributionSummary(BaseModel):
         "would give on the same flows (0 otherwise)."
     )
     created_at: dt.datetime
+    cancelled_at: dt.datetime | None = Field(
+        description="When it was cancelled (its ledger entries reversed); null while it stands."
+    )
 
 
 class DistributionOut(DistributionSummary):

@@ -15,7 +15,9 @@ The rule, in order:
    `carried_interest` entry, both taken from that investor's capital account.
 
 Distributions are recorded in date order (a back-dated one would change the splits of those
-already made), under the fund's row lock so two at once see each other's history.
+already made), under the fund's row lock so two at once see each other's history. For the same
+reason only the latest standing distribution can be cancelled (`cancel`): its ledger entries
+are reversed on their own dates, and no later split or waterfall counts it.
 """
 
 from __future__ import annotations
@@ -149,9 +151,62 @@ async def create(
     return distribution
 
 
+async def cancel(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, distribution_id: uuid.UUID
+) -> Distribution:
+    """Undo the fund's latest standing distribution (a wrong amount, date or kind): its ledger
+    entries are reversed, on their own dates; the row stays, marked cancelled."""
+    await fund_service.get(session, fund_id=fund_id, for_update=True)
+    distribution = await get(session, fund_id=fund_id, distribution_id=distribution_id)
+    if distribution.cancelled_at is not None:
+        raise errors.Conflict("this distribution is already cancelled")
+    later = await session.scalar(
+        sa.select(Distribution.distributed_on).where(
+            _standing(fund_id),
+            sa.tuple_(Distribution.distributed_on, Distribution.id)
+            > sa.tuple_(sa.literal(distribution.distributed_on), sa.literal(distribution.id)),
+        )
+    )
+    if later is not None:
+        raise errors.Conflict(
+            f"only the fund's latest distribution can be cancelled: the one of {later} "
+            "counted this one in its split and waterfall; cancel it first"
+        )
+    entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=distribution.id)
+    await ledger.append(session, ledger.reversals(entries))
+    distribution.cancelled_at = sa.func.now()
+    await session.flush()
+    await session.refresh(distribution)
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
+    await announce.announce(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=WebhookEvent.distribution_cancelled,
+        data={"distribution_id": str(distribution.id), "amount": str(distribution.amount)},
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="distribution.cancel",
+        entity="distribution",
+        entity_id=distribution.id,
+        before={
+            "date": distribution.distributed_on.isoformat(),
+            "amount": str(distribution.amount),
+        },
+    )
+    return distribution
+
+
+def _standing(fund_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    return (Distribution.fund_id == fund_id) & Distribution.cancelled_at.is_(None)
+
+
 async def _check_in_order(session: AsyncSession, fund_id: uuid.UUID, day: dt.date) -> None:
     latest = await session.scalar(
-        sa.select(sa.func.max(Distribution.distributed_on)).where(Distribution.fund_id == fund_id)
+        sa.select(sa.func.max(Distribution.distributed_on)).where(_standing(fund_id))
     )
     if latest is not None and day < latest:
         raise errors.RuleViolation(
@@ -183,7 +238,7 @@ async def _histories(
                 Distribution.id == DistributionLine.distribution_id,
             ),
         )
-        .where(DistributionLine.fund_id == fund.id)
+        .where(DistributionLine.fund_id == fund.id, Distribution.cancelled_at.is_(None))
     )
     for investor, deal, day, amount in (await session.execute(proceeds)).all():
         key = deal if american else _NO_DEAL

@@ -144,6 +144,27 @@ async def append(session: AsyncSession, entries: Sequence[NewEntry]) -> None:
         await db.insert_many(session, LedgerEntry, rows)
 
 
+def reversals(entries: Iterable[LedgerEntry]) -> list[NewEntry]:
+    """Entries that undo `entries` (those not reversals themselves): the opposite amount, on
+    the reversed entry's date — what was undone never happened as of any date."""
+    return [
+        {
+            "org_id": entry.org_id,
+            "fund_id": entry.fund_id,
+            "investor_id": entry.investor_id,
+            "kind": entry.kind,
+            "amount": -entry.amount,
+            "effective_on": entry.effective_on,
+            "source_type": entry.source_type,
+            "source_id": entry.source_id,
+            "purpose": entry.purpose,
+            "reverses_id": entry.id,
+        }
+        for entry in entries
+        if entry.reverses_id is None
+    ]
+
+
 async def entries_of_source(
     session: AsyncSession, *, fund_id: uuid.UUID, source_id: uuid.UUID
 ) -> list[LedgerEntry]:

@@ -19,6 +19,7 @@ class WebhookEvent(enum.StrEnum):
 
     call_issued = "call.issued"
     distribution_created = "distribution.created"
+    distribution_cancelled = "distribution.cancelled"
     notices_ready = "notices.ready"
     report_ready = "report.ready"
     statements_ready = "statements.ready"  # a run of capital account statements
