@@ -127,6 +127,14 @@ def test_results_carry_the_currency_exponent() -> None:
     assert str(dinar.tiers.preferred_return.lp) == "8.000"
 
 
+def test_amounts_beyond_28_digits_come_out_exact() -> None:
+    # 10^30 USD is 10^32 cents: more digits than the default decimal context keeps.
+    result = one_year("1" + "0" * 30, "2" + "0" * 30)
+    assert str(result.lp_total) == "18" + "0" * 29 + ".00"
+    assert str(result.gp_total) == "2" + "0" * 29 + ".00"
+    assert result.lp_total + result.gp_total == D("2" + "0" * 30)
+
+
 # --- preferred return accrual -------------------------------------------------------------------
 
 

@@ -440,7 +440,8 @@ def _to_decimal(amount: Fraction, *, exponent: int) -> Decimal:
     scaled = amount * 10**exponent
     if scaled.denominator != 1:
         raise ValueError(f"{amount} is not a whole number of minor units")
-    return Decimal(scaled.numerator).scaleb(-exponent)
+    # Built from its digits, not with scaleb(), which rounds to the context's 28 digits.
+    return Decimal(f"{scaled.numerator}E-{exponent}")
 
 
 def _decimal_text(value: Fraction, *, places: int) -> str:

@@ -14,6 +14,7 @@ from prorata.auth import CurrentPrincipal
 from prorata.calculations.schemas import (
     EARLIEST,
     LATEST,
+    FlowIn,
     Part,
     ProrataRequest,
     ProrataResponse,
@@ -32,6 +33,14 @@ def _check_dates(dates: Iterable[dt.date]) -> None:
     for date in dates:
         if not EARLIEST <= date <= LATEST:
             raise errors.RuleViolation(f"dates must lie between {EARLIEST} and {LATEST}: {date}")
+
+
+def _flows(flows: list[FlowIn], currency: str) -> list[waterfall.Flow]:
+    """Flows in `currency`, each amount checked like every amount: in the minor unit and of a
+    sane size (exact arithmetic on 1E+999999 would run for minutes)."""
+    return [
+        waterfall.Flow(f.date, money.check_amount(f.amount, currency), f.deal_id) for f in flows
+    ]
 
 
 @router.post("/calculations/prorata", summary="Split an amount by weights (largest remainder)")
@@ -59,12 +68,11 @@ async def xirr(body: XirrRequest, principal: CurrentPrincipal) -> XirrResponse:
 async def run_waterfall(body: WaterfallRequest, principal: CurrentPrincipal) -> WaterfallResponse:
     _check_dates(f.date for f in [*body.contributions, *body.proceeds])
     try:
-        exponent = money.minor_unit(body.currency)
         result = waterfall.run_waterfall(
             terms=waterfall.Terms(**body.terms.model_dump()),
-            contributions=[waterfall.Flow(f.date, f.amount, f.deal_id) for f in body.contributions],
-            proceeds=[waterfall.Flow(f.date, f.amount, f.deal_id) for f in body.proceeds],
-            exponent=exponent,
+            contributions=_flows(body.contributions, body.currency),
+            proceeds=_flows(body.proceeds, body.currency),
+            exponent=money.minor_unit(body.currency),
         )
     except ValueError as exc:
         raise errors.RuleViolation(str(exc)) from None
