@@ -1,9 +1,12 @@
 """POST /calculations/{prorata,xirr,waterfall}: the engines behind capital calls and
 distributions, callable on any inputs. Authenticated like everything else (any role); they
-read and write no tenant data."""
+read and write no tenant data. The engines are pure CPU (seconds for the largest waterfall
+or XIRR a request may ask), so they run in a worker thread, not on the event loop that every
+other request shares."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable
 
@@ -59,7 +62,7 @@ async def xirr(body: XirrRequest, principal: CurrentPrincipal) -> XirrResponse:
     _check_dates(f.date for f in body.cash_flows)
     flows = [metrics.CashFlow(date=f.date, amount=f.amount) for f in body.cash_flows]
     try:
-        return XirrResponse(irr=metrics.xirr(flows=flows))
+        return XirrResponse(irr=await asyncio.to_thread(metrics.xirr, flows=flows))
     except ValueError as exc:
         raise errors.RuleViolation(str(exc)) from None
 
@@ -68,7 +71,8 @@ async def xirr(body: XirrRequest, principal: CurrentPrincipal) -> XirrResponse:
 async def run_waterfall(body: WaterfallRequest, principal: CurrentPrincipal) -> WaterfallResponse:
     _check_dates(f.date for f in [*body.contributions, *body.proceeds])
     try:
-        result = waterfall.run_waterfall(
+        result = await asyncio.to_thread(
+            waterfall.run_waterfall,
             terms=waterfall.Terms(**body.terms.model_dump()),
             contributions=_flows(body.contributions, body.currency),
             proceeds=_flows(body.proceeds, body.currency),
