@@ -3,6 +3,7 @@ cost after, quarterly), a period straddling the end of the investment period, th
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -102,3 +103,54 @@ async def test_a_fee_on_an_exact_half_cent_rounds_half_to_even(api: FundApi) -> 
     fee = await _fee(api, fund, "2026-02-01", "2026-02-28")
     assert fee["amount"] == "0.04"
     assert fee["parts"][0]["fraction"] == "1/12"
+
+
+async def test_an_investment_period_ending_on_the_30th_charges_one_quarter_for_the_quarter(
+    api: FundApi,
+) -> None:
+    """30/360 gives every month 30 days, so a quarter's parts add up to a quarter wherever the
+    investment period ends in it: the 31st of a month counts no day of its own."""
+    fund = await api.fund(
+        management_fee_rate="0.02",
+        post_investment_period_fee_rate="0.02",
+        investment_period_end="2026-03-30",
+    )
+    await api.investors_with(fund, ["100000000.00"])
+    deal = await api.deal(fund)
+    await api.request(
+        "PATCH",
+        f"/funds/{fund}/deals/{deal}",
+        json={"invested_amount": "100000000.00", "invested_on": "2026-01-02", "status": "open"},
+    )
+    fee = await _fee(api, fund, "2026-01-01", "2026-03-31")
+    assert [p["fraction"] for p in fee["parts"]] == ["0.25", "0"]
+    assert fee["amount"] == "500000.00"
+
+
+@pytest.mark.parametrize(
+    ("first", "split", "last"),
+    [
+        ("2026-01-01", "2026-01-30", "2026-03-31"),
+        ("2026-01-01", "2026-01-31", "2026-03-31"),
+        ("2026-01-01", "2026-02-14", "2026-03-31"),
+        ("2026-01-01", "2026-02-27", "2026-03-31"),
+        ("2028-02-01", "2028-02-28", "2028-03-31"),  # a leap February
+        ("2026-10-31", "2026-12-30", "2027-01-30"),
+    ],
+)
+async def test_consecutive_periods_add_up_to_their_union(
+    api: FundApi, first: str, split: str, last: str
+) -> None:
+    fund = await api.fund(management_fee_rate="0.02")
+    await api.investors_with(fund, ["36000000.00"])  # 1,000.00 a day on 30/360
+    after = (dt.date.fromisoformat(split) + dt.timedelta(days=1)).isoformat()
+    whole = await _fee(api, fund, first, last)
+    parts = [await _fee(api, fund, first, split), await _fee(api, fund, after, last)]
+    assert sum(Decimal(p["amount"]) for p in parts) == Decimal(whole["amount"])
+
+
+async def test_a_period_to_the_last_representable_day_is_not_an_error(api: FundApi) -> None:
+    fund = await api.fund(management_fee_rate="0.02")
+    await api.investors_with(fund, ["360.00"])
+    fee = await _fee(api, fund, "9999-12-01", "9999-12-31")
+    assert fee["amount"] == "0.60"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prorata.daycount import (
     DAY_COUNTS,
     DayCount,
+    days_30_360_inclusive,
     days_between,
     year_fraction,
     year_fraction_exact,
@@ -81,6 +82,24 @@ def test_day_counts(
     assert exact == Fraction(days, basis)
     approx = year_fraction(start=start, end=end, convention=convention)
     assert abs(Fraction(approx) - exact) < Fraction(1, 10**38)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "days"),
+    [
+        (dt.date(2026, 1, 1), dt.date(2026, 3, 31), 90),
+        (dt.date(2026, 2, 1), dt.date(2026, 2, 28), 30),
+        (dt.date(2028, 2, 1), dt.date(2028, 2, 29), 30),
+        (dt.date(2026, 2, 28), dt.date(2026, 2, 28), 3),
+        (dt.date(2028, 2, 29), dt.date(2028, 2, 29), 2),
+        (dt.date(2026, 1, 30), dt.date(2026, 1, 30), 1),
+        (dt.date(2026, 1, 31), dt.date(2026, 1, 31), 0),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 1), 1),
+        (dt.date.min, dt.date.max, 9999 * 360),
+    ],
+)
+def test_30_360_fee_period_days(first: dt.date, last: dt.date, days: int) -> None:
+    assert days_30_360_inclusive(first=first, last=last) == days
 
 
 def test_unknown_day_count_is_refused() -> None:

@@ -7,7 +7,8 @@
 - **Rate**: `management_fee_rate`, and after the investment period
   `post_investment_period_fee_rate` when the fund sets one.
 - **Fraction**: 30/360 over the period, `to` inclusive, so every calendar quarter is exactly a
-  quarter of the annual fee (as LPAs state it) and every month a twelfth.
+  quarter of the annual fee (as LPAs state it), every month a twelfth, and consecutive periods
+  (the two parts below included) add up to the whole.
 - A period that straddles the end of the investment period is charged in two parts, each on its
   own basis and rate, measured on its first day.
 - The total is rounded to the currency's minor unit once per part and split across investors in
@@ -92,7 +93,7 @@ async def _part(
     rate = fund.management_fee_rate
     if not investing and fund.post_investment_period_fee_rate is not None:
         rate = fund.post_investment_period_fee_rate
-    fraction = daycount.year_fraction_exact(start=start, end=end + _ONE_DAY, convention="30/360")
+    fraction = Fraction(daycount.days_30_360_inclusive(first=start, last=end), 360)
     return FeePart(
         start=start,
         end=end,
