@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -103,3 +104,20 @@ async def test_a_fast_gain_has_a_large_irr_not_an_error(api: FundApi) -> None:
     assert irr.as_tuple().exponent == -10
     assert abs(irr / (Decimal("1.5") ** 365 - 1) - 1) < Decimal("1E-40")
     assert result["tvpi"] == "1.5000000000"
+
+
+async def test_two_valuations_for_one_date_at_once_are_one_201_and_one_409(api: FundApi) -> None:
+    fund = await api.fund()
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                f"/api/v1/funds/{fund}/valuations",
+                json={"as_of": "2026-06-30", "nav": nav},
+                headers=api.headers,
+            )
+            for nav in ("100.00", "200.00", "300.00")
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409], [r.text for r in responses]
+    page = await api.request("GET", f"/funds/{fund}/valuations")
+    assert len(page["items"]) == 1

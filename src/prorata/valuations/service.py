@@ -45,7 +45,15 @@ async def record(
         raise errors.Conflict(f"the fund already has a valuation as of {data.as_of}")
     valuation = Valuation(org_id=actor.org_id, fund_id=fund_id, as_of=data.as_of, nav=nav)
     session.add(valuation)
-    await session.flush()
+    try:
+        # A concurrent request for the same date passes the check above; the unique index
+        # decides, and the loser gets the same 409, not a 500.
+        async with session.begin_nested():
+            await session.flush()
+    except sa.exc.IntegrityError as exc:
+        if "uq_valuations_fund_id_as_of" not in str(exc.orig):
+            raise
+        raise errors.Conflict(f"the fund already has a valuation as of {data.as_of}") from None
     await audit.record(
         session,
         org_id=actor.org_id,
