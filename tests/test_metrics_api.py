@@ -121,3 +121,17 @@ async def test_two_valuations_for_one_date_at_once_are_one_201_and_one_409(api: 
     assert sorted(r.status_code for r in responses) == [201, 409, 409], [r.text for r in responses]
     page = await api.request("GET", f"/funds/{fund}/valuations")
     assert len(page["items"]) == 1
+
+
+@pytest.mark.parametrize("nav", ["1E+30", "1000000000000000", "1.0000001", " 5", "+5"])
+async def test_a_nav_beyond_the_money_pattern_is_refused(api: FundApi, nav: str) -> None:
+    """The schema's pattern is the rule: a 31-digit NAV was stored (201), then every metrics
+    and capital-account request of the fund was a 500."""
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    refused = await api.request(
+        "POST", f"/funds/{fund}/valuations", json={"as_of": "2026-06-30", "nav": nav}, expect=422
+    )
+    assert refused["errors"][0]["loc"] == ["body", "nav"]
+    await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-07-01")
+    await api.request("GET", f"/funds/{fund}/investors/{investor}/capital-account?to=2026-07-01")

@@ -64,12 +64,26 @@ def _decimal_string(value: Any) -> Any:
 
 
 MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
+_MONEY = re.compile(MONEY_PATTERN)
+
+
+def _money_string(value: Any) -> Any:
+    """An amount as `_decimal_string`, and a string must match `MONEY_PATTERN`, as the schema
+    says and the CSV import checks: "1E+30" or a 40-digit amount was stored, then broke every
+    figure computed from it. (A `Decimal` comes from the application itself, a computed figure
+    on its way out, and is not held to it.)"""
+    if isinstance(value, str) and not _MONEY.fullmatch(value):
+        raise ValueError(
+            'amounts are written like "1234.56": at most 15 digits before the point, 6 after'
+        )
+    return _decimal_string(value)
+
 
 # An amount: a string in JSON, `Decimal` in Python, `NUMERIC` in SQL. Its currency's minor
 # unit is checked where the currency is known (`prorata.money.check_amount`).
 DecimalString = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
+    BeforeValidator(_money_string),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "maxLength": 23}),
 ]
