@@ -154,3 +154,12 @@ async def test_a_period_to_the_last_representable_day_is_not_an_error(api: FundA
     await api.investors_with(fund, ["360.00"])
     fee = await _fee(api, fund, "9999-12-01", "9999-12-31")
     assert fee["amount"] == "0.60"
+
+
+@pytest.mark.parametrize(("currency", "zero"), [("USD", "0.00"), ("JPY", "0"), ("BHD", "0.000")])
+async def test_a_fund_with_nothing_committed_shows_a_zero_basis_in_its_currency(
+    api: FundApi, currency: str, zero: str
+) -> None:
+    fund = await api.fund(currency=currency, management_fee_rate="0.02")
+    fee = await _fee(api, fund, "2026-01-01", "2026-03-31")
+    assert (fee["amount"], fee["parts"][0]["basis_amount"], fee["lines"]) == (zero, zero, [])

@@ -98,7 +98,8 @@ async def _part(
         start=start,
         end=end,
         basis=basis,
-        basis_amount=amount,
+        # An empty SUM is a bare 0: the basis is money, shown in the currency's minor unit.
+        basis_amount=amount.quantize(money.quantum(fund.currency)),
         rate=rate,
         fraction=fraction,
         # Exact (a month is 1/12 of a year) until the currency's rounding, once.
