@@ -163,3 +163,27 @@ async def test_a_fund_with_nothing_committed_shows_a_zero_basis_in_its_currency(
     fund = await api.fund(currency=currency, management_fee_rate="0.02")
     fee = await _fee(api, fund, "2026-01-01", "2026-03-31")
     assert (fee["amount"], fee["parts"][0]["basis_amount"], fee["lines"]) == (zero, zero, [])
+
+
+async def test_an_investor_who_commits_later_pays_no_fee_for_the_time_before(
+    api: FundApi,
+) -> None:
+    """The basis counts commitments made by the period's first day, so the split does too: the
+    second-close investor was charged 40 % of a fee computed without its commitment."""
+    fund = await api.fund(management_fee_rate="0.02")
+    [early] = await api.investors_with(fund, ["60000000.00"])
+    late = await api.investor("Second close LP")
+    await api.request(
+        "POST",
+        f"/funds/{fund}/commitments",
+        json={"investor_id": late, "amount": "40000000.00", "committed_on": "2026-06-01"},
+        expect=201,
+    )
+    before = await _fee(api, fund, "2026-01-01", "2026-03-31")
+    assert before["amount"] == "300000.00"
+    assert {line["investor_id"]: line["amount"] for line in before["lines"]} == {early: "300000.00"}
+    after = await _fee(api, fund, "2026-07-01", "2026-09-30")
+    assert {line["investor_id"]: line["amount"] for line in after["lines"]} == {
+        early: "300000.00",
+        late: "200000.00",
+    }
