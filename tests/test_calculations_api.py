@@ -128,6 +128,14 @@ async def test_bad_inputs_are_422_not_500(client: AsyncClient, org: NewOrg) -> N
         (
             "waterfall",
             {
+                "currency": "USD",
+                "contributions": [{"date": "2025-01-01", "amount": "1E+999999"}],
+                "proceeds": [{"date": "2025-07-01", "amount": "2E+999999"}],
+            },
+        ),
+        (
+            "waterfall",
+            {
                 "terms": {"style": "american"},
                 "currency": "USD",
                 "contributions": [{"date": "2025-01-01", "amount": "1"}],

@@ -99,3 +99,24 @@ async def test_metrics_follow_as_of_and_split_nav_by_paid_in(api: FundApi) -> No
     assert sum(navs) == Decimal("100.00")
     assert navs == [Decimal("16.67"), Decimal("33.33"), Decimal("50.00")]
     await api.request("GET", f"/funds/{fund}/metrics?investor_id={uuid.uuid4()}", expect=404)
+
+
+async def test_a_fast_gain_has_a_large_irr_not_an_error(api: FundApi) -> None:
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    call = await api.issue(
+        fund, (await api.draft(fund, [{"purpose": "management_fee", "amount": "100.00"}]))["id"]
+    )
+    await api.pay(fund, call["id"], investor, "100.00")  # received 2026-03-20
+    await api.request(
+        "POST",
+        f"/funds/{fund}/valuations",
+        json={"as_of": "2026-03-21", "nav": "150.00"},
+        expect=201,
+    )
+    # 100 became 150 in one day: 1.5^365 − 1 a year, a rate with 65 digits before the point.
+    result = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-03-21")
+    irr = Decimal(result["irr"])
+    assert irr.as_tuple().exponent == -10
+    assert abs(irr / (Decimal("1.5") ** 365 - 1) - 1) < Decimal("1E-40")
+    assert result["tvpi"] == "1.5000000000"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prorata.daycount import (
     DAY_COUNTS,
     DayCount,
+    days_30_360_inclusive,
     days_between,
     year_fraction,
     year_fraction_exact,
@@ -83,6 +84,24 @@ def test_day_counts(
     assert abs(Fraction(approx) - exact) < Fraction(1, 10**38)
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "days"),
+    [
+        (dt.date(2026, 1, 1), dt.date(2026, 3, 31), 90),
+        (dt.date(2026, 2, 1), dt.date(2026, 2, 28), 30),
+        (dt.date(2028, 2, 1), dt.date(2028, 2, 29), 30),
+        (dt.date(2026, 2, 28), dt.date(2026, 2, 28), 3),
+        (dt.date(2028, 2, 29), dt.date(2028, 2, 29), 2),
+        (dt.date(2026, 1, 30), dt.date(2026, 1, 30), 1),
+        (dt.date(2026, 1, 31), dt.date(2026, 1, 31), 0),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 1), 1),
+        (dt.date.min, dt.date.max, 9999 * 360),
+    ],
+)
+def test_30_360_fee_period_days(first: dt.date, last: dt.date, days: int) -> None:
+    assert days_30_360_inclusive(first=first, last=last) == days
+
+
 def test_unknown_day_count_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown day count"):
         year_fraction(start=JAN_2025, end=JAN_2026, convention="act/act")  # type: ignore[arg-type]
@@ -125,6 +144,14 @@ def test_results_carry_the_currency_exponent() -> None:
     dinar = run([Flow(JAN_2025, D(100))], [Flow(JAN_2026, D(200))], exponent=3)
     assert str(dinar.lp_total) == "180.000"
     assert str(dinar.tiers.preferred_return.lp) == "8.000"
+
+
+def test_amounts_beyond_28_digits_come_out_exact() -> None:
+    # 10^30 USD is 10^32 cents: more digits than the default decimal context keeps.
+    result = one_year("1" + "0" * 30, "2" + "0" * 30)
+    assert str(result.lp_total) == "18" + "0" * 29 + ".00"
+    assert str(result.gp_total) == "2" + "0" * 29 + ".00"
+    assert result.lp_total + result.gp_total == D("2" + "0" * 30)
 
 
 # --- preferred return accrual -------------------------------------------------------------------

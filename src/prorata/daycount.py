@@ -13,6 +13,7 @@ The fraction is signed: it is negative when ``end`` is before ``start``.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -46,6 +47,26 @@ def days_between(*, start: dt.date, end: dt.date, convention: DayCount) -> int:
     # The 31st of the end month counts as the 30th only when the start was at month end too.
     d2 = min(end.day, 30) if d1 == 30 else end.day
     return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+
+
+def days_30_360_inclusive(*, first: dt.date, last: dt.date) -> int:
+    """Days of the period ``first`` .. ``last`` (both included) when every month has 30, as fee
+    periods are charged: the last day of a month takes up what its month lacks or has over (the
+    31st counts no day, the last of February three or two), so consecutive periods add up to
+    their union and a calendar month is always 30. (The US rule on the day after the period
+    counted 1–30 January as a full month and 31 January as one more day.)"""
+    return _end_of_day_360(last) - _start_of_day_360(first)
+
+
+def _start_of_day_360(day: dt.date) -> int:
+    """Position of the start of ``day`` on a calendar of twelve 30-day months."""
+    return 360 * day.year + 30 * (day.month - 1) + min(day.day - 1, 30)
+
+
+def _end_of_day_360(day: dt.date) -> int:
+    """Position of the end of ``day``: a month's last day ends at its 30th."""
+    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return 360 * day.year + 30 * (day.month - 1) + (30 if month_end else day.day)
 
 
 def year_fraction_exact(*, start: dt.date, end: dt.date, convention: DayCount) -> Fraction:

@@ -79,6 +79,7 @@ def _decimal_string(pattern: str, max_length: int = 23) -> Callable[[Any], Any]:
 
 MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
 
+
 # An amount: a string in JSON, `Decimal` in Python, `NUMERIC` in SQL. Its currency's minor
 # unit is checked where the currency is known (`prorata.money.check_amount`).
 DecimalString = Annotated[

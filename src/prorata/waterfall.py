@@ -24,11 +24,16 @@ deal): each deal's proceeds run against that deal's contributions alone; the res
 reports the clawback = GP total under American − GP total the same flows give under European,
 when positive.
 
-Arithmetic is exact (rationals; the only irrational step, (1 + r)^t for fractional t, is taken to
-60 digits) and the totals are rounded to the currency's minor unit once, at the end. Rounding
-never favours the GP: each GP amount is rounded down (cumulatively, tier by tier), the LP gets
-the remainder, so LP + GP equals the amount distributed exactly. The LP's own tiers are rounded
-half-up cumulatively, the carried-interest tier taking the remainder.
+Arithmetic is on rationals and the totals are rounded to the currency's minor unit once, at the
+end. Two steps are taken to a fixed precision so that the numbers stay short however many flows
+and years there are (exactly, (1 + r)^n has 10·n decimals and each distribution's pref would
+carry the digits of every factor before it): (1 + r)^t to 60 significant digits unless it is a
+short exact power (whole years at low n), and the pref owed rounded up (in the LP's favour) to
+10^-30 of a minor unit. Neither can move a rounded figure except on a tie 10^-30 units wide.
+
+Rounding never favours the GP: each GP amount is rounded down (cumulatively, tier by tier), the
+LP gets the remainder, so LP + GP equals the amount distributed exactly. The LP's own tiers are
+rounded half-up cumulatively, the carried-interest tier taking the remainder.
 
 Inputs must be in the currency's minor unit (amount × 10^exponent is an integer), otherwise no
 rounding could make LP + GP equal the amount distributed.
@@ -37,6 +42,7 @@ rounding could make LP + GP equal the amount distributed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,8 +56,12 @@ Style = Literal["european", "american"]
 STYLES: Final[tuple[Style, ...]] = get_args(Style)
 
 _ZERO: Final = Fraction(0)
-# Digits for (1 + r)^t with fractional t; far beyond any currency's minor unit.
+# Digits for (1 + r)^t when it is not a short exact power; far beyond any currency's minor unit.
 _POWER_PRECISION: Final = 60
+# An exact whole-year power is kept while its denominator is this short (about 60 digits).
+_EXACT_POWER_BITS: Final = 200
+# The pref owed is rounded up to this many digits below the minor unit.
+_PREF_DIGITS: Final = 30
 # Digits shown for figures that are not a whole number of minor units.
 _EXTRA_DIGITS: Final = 6
 
@@ -329,8 +339,10 @@ def _pref_owed(
             f"= {ctx.money(amount * factor)}"
         )
     # Rounding of the convention can leave the balance a hair below unreturned capital once
-    # everything is paid; the LP is never owed a negative pref.
-    owed = max(_ZERO, balance - unreturned)
+    # everything is paid; the LP is never owed a negative pref. Rounded up to a fine grid: the
+    # exact figure would carry the digits of every growth factor into every later distribution.
+    grid = Fraction(1, 10 ** (ctx.exponent + _PREF_DIGITS))
+    owed = max(_ZERO, _ceil(balance - unreturned, grid))
     lines.append(
         f"  Pref owed = hurdle balance {ctx.money(balance)} − unreturned capital "
         f"{ctx.money(unreturned)} = {ctx.money(owed)} (not below 0)."
@@ -351,13 +363,24 @@ def _growth(*, ctx: _Context, start: dt.date, end: dt.date) -> tuple[Fraction, s
 
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
-    """base^exponent: exact for whole-year exponents, otherwise to 60 significant digits."""
-    if exponent.denominator == 1:
+    """base^exponent: exact for whole years while that is short, otherwise to 60 significant
+    digits."""
+    # The denominator of base^n is the base's to the n (lowest terms stay lowest).
+    if exponent.denominator == 1 and (
+        exponent.numerator * base.denominator.bit_length() <= _EXACT_POWER_BITS
+    ):
         return base**exponent.numerator
     with localcontext() as ctx:
         ctx.prec = _POWER_PRECISION
-        log = (Decimal(base.numerator) / Decimal(base.denominator)).ln()
-        return Fraction((log * exponent.numerator / exponent.denominator).exp())
+        return Fraction((_ln(base) * exponent.numerator / exponent.denominator).exp())
+
+
+@functools.lru_cache(maxsize=64)
+def _ln(base: Fraction) -> Decimal:
+    """ln(base) to 60 digits; one base (1 + pref) serves every flow of a waterfall."""
+    with localcontext() as ctx:
+        ctx.prec = _POWER_PRECISION
+        return (Decimal(base.numerator) / Decimal(base.denominator)).ln()
 
 
 def _catch_up(
@@ -431,6 +454,10 @@ def _floor(amount: Fraction, quantum: Fraction) -> Fraction:
     return math.floor(amount / quantum) * quantum
 
 
+def _ceil(amount: Fraction, quantum: Fraction) -> Fraction:
+    return math.ceil(amount / quantum) * quantum
+
+
 def _half_up(amount: Fraction, quantum: Fraction) -> Fraction:
     return math.floor(amount / quantum + Fraction(1, 2)) * quantum
 
@@ -440,7 +467,8 @@ def _to_decimal(amount: Fraction, *, exponent: int) -> Decimal:
     scaled = amount * 10**exponent
     if scaled.denominator != 1:
         raise ValueError(f"{amount} is not a whole number of minor units")
-    return Decimal(scaled.numerator).scaleb(-exponent)
+    # Built from its digits, not with scaleb(), which rounds to the context's 28 digits.
+    return Decimal(f"{scaled.numerator}E-{exponent}")
 
 
 def _decimal_text(value: Fraction, *, places: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -47,13 +48,17 @@ async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
     return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
 
 
-async def commitments(session: AsyncSession, *, fund_id: uuid.UUID) -> dict[uuid.UUID, Decimal]:
-    """Each investor's commitment to the fund (columns, not objects: funds have 10,000 LPs)."""
-    result = await session.execute(
-        sa.select(Commitment.investor_id, Commitment.amount)
-        .where(Commitment.fund_id == fund_id)
-        .order_by(Commitment.investor_id)
+async def commitments(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date | None = None
+) -> dict[uuid.UUID, Decimal]:
+    """Each investor's commitment to the fund (columns, not objects: funds have 10,000 LPs);
+    with `as_of`, only those committed on or before that day."""
+    statement = sa.select(Commitment.investor_id, Commitment.amount).where(
+        Commitment.fund_id == fund_id
     )
+    if as_of is not None:
+        statement = statement.where(Commitment.committed_on <= as_of)
+    result = await session.execute(statement.order_by(Commitment.investor_id))
     return {investor_id: amount for investor_id, amount in result.all()}
 
 

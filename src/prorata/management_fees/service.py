@@ -7,11 +7,13 @@
 - **Rate**: `management_fee_rate`, and after the investment period
   `post_investment_period_fee_rate` when the fund sets one.
 - **Fraction**: 30/360 over the period, `to` inclusive, so every calendar quarter is exactly a
-  quarter of the annual fee (as LPAs state it) and every month a twelfth.
+  quarter of the annual fee (as LPAs state it), every month a twelfth, and consecutive periods
+  (the two parts below included) add up to the whole.
 - A period that straddles the end of the investment period is charged in two parts, each on its
   own basis and rate, measured on its first day.
-- The total is rounded to the currency's minor unit once per part and split across investors in
-  proportion to their commitments with the one splitter.
+- The total is rounded to the currency's minor unit once per part, and each part split across
+  the investors committed by its first day in proportion to their commitments with the one
+  splitter.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ async def _part(
     rate = fund.management_fee_rate
     if not investing and fund.post_investment_period_fee_rate is not None:
         rate = fund.post_investment_period_fee_rate
-    fraction = daycount.year_fraction_exact(start=start, end=end + _ONE_DAY, convention="30/360")
+    fraction = Fraction(daycount.days_30_360_inclusive(first=start, last=end), 360)
     return FeePart(
         start=start,
         end=end,
         basis=basis,
-        basis_amount=amount,
+        # An empty SUM is a bare 0: the basis is money, shown in the currency's minor unit.
+        basis_amount=amount.quantize(money.quantum(fund.currency)),
         rate=rate,
         fraction=fraction,
         # Exact (a month is 1/12 of a year) until the currency's rounding, once.
@@ -111,16 +114,25 @@ async def calculate(
     fund = await fund_service.get(session, fund_id=fund_id)
     if start > end:
         raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
-    if end == dt.date.max:  # the day count runs to the day after `end`, which has no date
-        raise errors.RuleViolation(f"the period must end before {dt.date.max}")
     parts = [await _part(session, fund, *period) for period in _periods(fund, start, end)]
-    total = sum((p.amount for p in parts), money.quantum(fund.currency) * 0)
-    weights = {
-        investor: amount
-        for investor, amount in (
-            await fund_repository.commitments(session, fund_id=fund_id)
-        ).items()
-        if amount > 0
-    }
-    lines = money.split(total, weights, fund.currency) if weights and total else {}
-    return FeeCalculation(fund=fund, parts=parts, amount=total, lines=lines)
+    zero = money.quantum(fund.currency) * 0
+    lines: dict[uuid.UUID, Decimal] = {}
+    for part in parts:
+        for investor, amount in (await _split(session, fund, part)).items():
+            lines[investor] = lines.get(investor, zero) + amount
+    return FeeCalculation(
+        fund=fund, parts=parts, amount=sum((p.amount for p in parts), zero), lines=lines
+    )
+
+
+async def _split(session: AsyncSession, fund: Fund, part: FeePart) -> dict[uuid.UUID, Decimal]:
+    """A part's fee by commitment, among the investors committed by its first day (the day
+    its basis is measured): a later closer does not pay for the time before it joined."""
+    if not part.amount:
+        return {}
+    for as_of in (part.start, None):  # nobody committed yet (an invested basis): everyone
+        committed = await fund_repository.commitments(session, fund_id=fund.id, as_of=as_of)
+        weights = {investor: amount for investor, amount in committed.items() if amount > 0}
+        if weights:
+            return money.split(part.amount, weights, fund.currency)
+    return {}

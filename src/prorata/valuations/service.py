@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,7 +108,12 @@ async def _flows(
 
 
 def _figure(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(_FIGURE, rounding=ROUND_HALF_EVEN)
+    if value is None:
+        return None
+    # A rate earned in days can have more digits before the point than the default context
+    # holds (1.5× in a day is 65 digits a year): quantizing there raised InvalidOperation.
+    wide = Context(prec=max(28, value.adjusted() + 12))
+    return value.quantize(_FIGURE, rounding=ROUND_HALF_EVEN, context=wide)
 
 
 async def compute(
