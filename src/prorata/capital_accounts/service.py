@@ -88,9 +88,15 @@ class Account:
 class Book:
     """Every investor's movements in one fund up to a date, gains and losses allocated."""
 
-    def __init__(self, fund: Fund, commitments: dict[uuid.UUID, Decimal]) -> None:
+    def __init__(
+        self,
+        fund: Fund,
+        commitments: dict[uuid.UUID, Decimal],
+        committed_on: dict[uuid.UUID, dt.date] | None = None,
+    ) -> None:
         self.fund = fund
         self.commitments = commitments
+        self.committed_on = committed_on or {}
         self.movements: dict[uuid.UUID, list[Movement]] = defaultdict(list)
         self.recallable: dict[uuid.UUID, list[Movement]] = defaultdict(list)
 
@@ -132,18 +138,25 @@ class Book:
                     contributed[investor] = contributed.get(investor, ZERO) + movement.amount
                 position += 1
             gain = nav - total
-            for investor, part in self._gain_parts(gain, contributed).items():
+            for investor, part in self._gain_parts(gain, contributed, day).items():
                 if part:
                     self.movements[investor].append(Movement(day, "gains_losses", part))
                     total += part
 
     def _gain_parts(
-        self, gain: Decimal, contributed: dict[uuid.UUID, Decimal]
+        self, gain: Decimal, contributed: dict[uuid.UUID, Decimal], day: dt.date
     ) -> dict[uuid.UUID, Decimal]:
-        """`gain` split by capital contributed (by commitment before any is called)."""
+        """`gain` split by capital contributed; before any is called, by the commitments made
+        by `day` (a later closer has no part in what came before it), else by all."""
         if not gain:
             return {}
         weights = {i: w for i in sorted(contributed) if (w := contributed[i]) > 0}
+        if not weights:
+            weights = {
+                i: a
+                for i, a in self.commitments.items()
+                if a > 0 and self.committed_on.get(i, day) <= day
+            }
         if not weights:
             weights = {i: a for i, a in self.commitments.items() if a > 0}
         if not weights:
@@ -178,7 +191,11 @@ class Book:
 
 async def book(session: AsyncSession, *, fund: Fund, end: dt.date) -> Book:
     """The fund's book up to `end` (inclusive), gains allocated at each valuation date."""
-    result = Book(fund, await fund_repository.commitments(session, fund_id=fund.id))
+    result = Book(
+        fund,
+        await fund_repository.commitments(session, fund_id=fund.id),
+        await fund_repository.commitment_dates(session, fund_id=fund.id),
+    )
     rows = await session.execute(
         sa.select(
             LedgerEntry.investor_id,

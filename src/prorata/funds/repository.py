@@ -62,6 +62,18 @@ async def commitments(
     return {investor_id: amount for investor_id, amount in result.all()}
 
 
+async def commitment_dates(
+    session: AsyncSession, *, fund_id: uuid.UUID
+) -> dict[uuid.UUID, dt.date]:
+    """The day each investor committed to the fund."""
+    result = await session.execute(
+        sa.select(Commitment.investor_id, Commitment.committed_on).where(
+            Commitment.fund_id == fund_id
+        )
+    )
+    return {investor_id: day for investor_id, day in result.all()}
+
+
 async def commitment_page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
 ) -> Page[Commitment]:
