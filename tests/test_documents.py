@@ -392,11 +392,14 @@ async def test_statements_for_every_investor_render_in_one_run(
     )
     assert subjects[0] == "Your capital account statements are ready: 2026-01-01 to 2026-12-31"
     assert subjects[1].startswith("Your report is ready: capital-account-2026-01-01")
-    documents = {
-        d["investor_id"]: d
-        for d in await _documents(client, org.api_key, f"fund_id={fund_id}")
-        if d["kind"] == "capital_account_statement" and d["id"] != alone["document_id"]
-    }
+    statements = await _documents(
+        client, org.api_key, f"fund_id={fund_id}&kind=capital_account_statement&as_of=2026-12-31"
+    )
+    assert len(statements) == 4  # the run's three, and the one asked alone
+    documents = {d["investor_id"]: d for d in statements if d["id"] != alone["document_id"]}
+    notices = await _documents(client, org.api_key, f"fund_id={fund_id}&kind=call_notice")
+    assert {d["kind"] for d in notices} == {"call_notice"}
+    assert await _documents(client, org.api_key, f"fund_id={fund_id}&as_of=2025-12-31") == []
     assert documents[investors[0]]["sha256"] is None  # left alone: it was not pending
     for investor in investors[1:]:
         document = documents[investor]

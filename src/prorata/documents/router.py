@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from prorata import errors, storage
 from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.documents import service as document_service
+from prorata.documents.models import DocumentKind
 from prorata.documents.schemas import DocumentOut, ReportCreate
 from prorata.pagination import Page, PageQuery
 from prorata.routing import ApiRoute
@@ -73,6 +74,10 @@ async def list_documents(
     fund_id: Annotated[uuid.UUID | None, Query()] = None,
     call_id: Annotated[uuid.UUID | None, Query()] = None,
     investor_id: Annotated[uuid.UUID | None, Query()] = None,
+    kind: Annotated[DocumentKind | None, Query()] = None,
+    as_of: Annotated[
+        dt.date | None, Query(description="A notice's date, a statement's period end.")
+    ] = None,
 ) -> Page[DocumentOut]:
     return await document_service.page(
         session,
@@ -80,6 +85,8 @@ async def list_documents(
         fund_id=fund_id,
         call_id=call_id,
         investor_id=scoped_investor(principal, investor_id),
+        kind=kind,
+        as_of=as_of,
     )
 
 

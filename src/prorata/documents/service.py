@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -203,13 +204,18 @@ async def page(
     fund_id: uuid.UUID | None,
     call_id: uuid.UUID | None,
     investor_id: uuid.UUID | None,
+    kind: DocumentKind | None = None,
+    as_of: dt.date | None = None,
 ) -> Page[DocumentOut]:
     statement = sa.select(Document)
-    for column, value in (
+    filters: tuple[tuple[Any, object], ...] = (
         (Document.fund_id, fund_id),
         (Document.call_id, call_id),
         (Document.investor_id, investor_id),
-    ):
+        (Document.kind, kind),
+        (Document.as_of, as_of),
+    )
+    for column, value in filters:
         if value is not None:
             statement = statement.where(column == value)
     documents = await keyset(session, statement, key=[Document.id], params=params, item=lambda d: d)
