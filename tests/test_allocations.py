@@ -119,6 +119,25 @@ async def test_allocation_pages_follow_the_cursor(api: FundApi) -> None:
     assert seen == sorted(investors)
 
 
+async def test_a_cursor_of_one_funds_list_is_refused_by_anothers(api: FundApi) -> None:
+    """The fund list keeps only the cursor's (investor, deal): read as a position in another
+    fund's list, it would silently skip that fund's rows before it."""
+    funds = [await api.fund(), await api.fund()]
+    for fund in funds:
+        for investor in await api.investors_with(fund, ["10.00"] * 3):
+            deal = await api.deal(fund, name=f"Deal {investor}")
+            await api.request(
+                "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investor}", json={"amount": "1"}
+            )
+    cursor = (await api.request("GET", f"/funds/{funds[0]}/allocations?limit=1"))["next_cursor"]
+    await api.request("GET", f"/funds/{funds[1]}/allocations?cursor={cursor}", expect=400)
+    # The same cursor still pages its own fund's list, and the organisation's.
+    own = await api.request("GET", f"/funds/{funds[0]}/allocations?cursor={cursor}")
+    assert len(own["items"]) == 2
+    await api.request("GET", f"/allocations?fund_id={funds[0]}&cursor={cursor}")
+    await api.request("GET", f"/allocations?cursor={cursor}")
+
+
 async def test_a_funds_list_is_404_for_a_fund_that_is_not_there_or_not_ours(
     api: FundApi, client: AsyncClient, other_org: NewOrg
 ) -> None:

@@ -335,6 +335,6 @@ async def page(
         key=KEY,
         params=params,
         item=lambda a: a,
-        fixed_prefix=0 if fund_id is None else 1,
+        fixed=() if fund_id is None else (fund_id,),
         parent=fund,
     )
