@@ -84,6 +84,32 @@ async def test_prorata_replaces_the_deals_allocations_by_commitment(api: FundApi
     assert sum(Decimal(r["amount"]) for r in listed["items"]) == Decimal("5000000.00")
 
 
+async def test_the_audit_log_keeps_the_allocations_a_prorata_split_replaced(
+    api: FundApi, org: NewOrg, database: TestDatabase
+) -> None:
+    """A split overwrites hand-set amounts: the audit entry must say what each one was."""
+    fund = await api.fund()
+    investors = await api.investors_with(fund, ["100.00", "300.00"])
+    deal = await api.deal(fund)
+    await api.request(
+        "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investors[0]}", json={"amount": "7.50"}
+    )
+    await api.request(
+        "POST", f"/funds/{fund}/deals/{deal}/allocations/prorata", json={"amount": "40.00"}
+    )
+    with psycopg.connect(database.owner_url) as conn:
+        [(actor, entity_id, before, after)] = conn.execute(
+            "SELECT actor_user_id, entity_id, before, after FROM audit_log "
+            "WHERE action = 'allocation.replace_prorata'"
+        ).fetchall()
+    assert (actor, entity_id) == (org.user_id, deal)
+    assert before == {"total": "7.50", "amounts": {investors[0]: "7.50"}}
+    assert after == {
+        "total": "40.00",
+        "amounts": {investors[0]: "10.00", investors[1]: "30.00"},
+    }
+
+
 async def test_the_old_allocations_route_resolves_under_both_prefixes(
     api: FundApi, client: AsyncClient
 ) -> None:

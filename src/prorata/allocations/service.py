@@ -94,10 +94,15 @@ async def replace_prorata(
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to split by")
     parts = money.split(checked, commitments, fund.currency)
-    before = await _deal_total(session, fund_id=fund_id, deal_id=deal_id)
-    await session.execute(
-        sa.delete(Allocation).where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
-    )
+    # What is replaced goes to the audit log amount by amount: hand-set allocations (PUT) are
+    # overwritten here, and a total alone could not say what they were.
+    replaced = (
+        await session.execute(
+            sa.delete(Allocation)
+            .where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
+            .returning(Allocation.investor_id, Allocation.amount)
+        )
+    ).all()
     # Two array parameters, not five per row: a multi-row VALUES passes PostgreSQL's 65,535
     # parameters at 13,108 investors. The upsert covers a PUT that lands meanwhile.
     given = (
@@ -134,8 +139,8 @@ async def replace_prorata(
         action="allocation.replace_prorata",
         entity="deal",
         entity_id=deal_id,
-        before={"total": str(before)},
-        after={"total": str(checked), "investors": len(parts)},
+        before=_by_investor({investor_id: amount for investor_id, amount in replaced}),
+        after=_by_investor(parts),
     )
     return sorted(rows, key=lambda row: row.investor_id)
 
@@ -270,13 +275,12 @@ async def _amount(
     )
 
 
-async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) -> Decimal:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Allocation.amount), 0)).where(
-            Allocation.fund_id == fund_id, Allocation.deal_id == deal_id
-        )
-    )
-    return Decimal(total or 0)
+def _by_investor(amounts: dict[uuid.UUID, Decimal]) -> dict[str, Any]:
+    """A deal's allocations as an audit snapshot: the total and each investor's amount."""
+    return {
+        "total": str(sum(amounts.values(), Decimal(0))),
+        "amounts": {str(investor_id): str(amount) for investor_id, amount in amounts.items()},
+    }
 
 
 # What a listed allocation shows: a Core select of the table's columns, so neither an ORM object
