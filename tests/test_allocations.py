@@ -64,8 +64,18 @@ async def test_twenty_concurrent_writers_leave_one_row(
     with psycopg.connect(database.owner_url) as conn:
         assert conn.execute(DUPLICATES).fetchall() == []
         rows = conn.execute("SELECT amount FROM allocations").fetchall()
+        audited = conn.execute(
+            "SELECT before ->> 'amount', after ->> 'amount' FROM audit_log "
+            "WHERE action = 'allocation.upsert'"
+        ).fetchall()
     assert len(rows) == 1
     assert Decimal(rows[0][0]) in {Decimal(n) for n in range(1, 21)}
+    # The entries chain: one created the row, each other replaced what another wrote, and
+    # the last one written is what the table holds.
+    befores = [before for before, _ in audited]
+    afters = {after for _, after in audited}
+    assert befores.count(None) == 1
+    assert sorted(b for b in befores if b is not None) == sorted(afters - {str(rows[0][0])})
 
 
 async def test_prorata_replaces_the_deals_allocations_by_commitment(api: FundApi) -> None:

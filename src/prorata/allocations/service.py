@@ -45,7 +45,6 @@ async def upsert(
     ):
         raise errors.NotFound("no such investor in this fund")
     checked = validation.amount(amount, fund.currency, field="amount", allow_zero=True)
-    before = await _amount(session, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id)
     statement = insert(Allocation).values(
         org_id=actor.org_id,
         fund_id=fund_id,
@@ -53,15 +52,25 @@ async def upsert(
         investor_id=investor_id,
         amount=checked,
     )
-    row = (
-        await session.scalars(
-            statement.on_conflict_do_update(
+    # The amount replaced is read with the row locked, so concurrent writers' audit entries
+    # chain (each one's before is the previous one's after). With no row yet, this writer
+    # inserts it, unless another got there first: then read it again, locked.
+    while True:
+        before = await _amount(session, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id)
+        if before is None:
+            written = statement.on_conflict_do_nothing()
+        else:
+            written = statement.on_conflict_do_update(
                 index_elements=["fund_id", "investor_id", "deal_id"],
                 set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
-            ).returning(Allocation),
-            execution_options={"populate_existing": True},
-        )
-    ).one()
+            )
+        row = (
+            await session.scalars(
+                written.returning(Allocation), execution_options={"populate_existing": True}
+            )
+        ).one_or_none()
+        if row is not None:
+            break
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -266,12 +275,15 @@ async def _write_set(session: AsyncSession, statement: Any) -> int:
 async def _amount(
     session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID, investor_id: uuid.UUID
 ) -> Decimal | None:
+    """The pair's amount, its row locked until commit (None: no row)."""
     return await session.scalar(
-        sa.select(Allocation.amount).where(
+        sa.select(Allocation.amount)
+        .where(
             Allocation.fund_id == fund_id,
             Allocation.deal_id == deal_id,
             Allocation.investor_id == investor_id,
         )
+        .with_for_update(key_share=True)
     )
 
 
