@@ -64,8 +64,18 @@ async def test_twenty_concurrent_writers_leave_one_row(
     with psycopg.connect(database.owner_url) as conn:
         assert conn.execute(DUPLICATES).fetchall() == []
         rows = conn.execute("SELECT amount FROM allocations").fetchall()
+        audited = conn.execute(
+            "SELECT before ->> 'amount', after ->> 'amount' FROM audit_log "
+            "WHERE action = 'allocation.upsert'"
+        ).fetchall()
     assert len(rows) == 1
     assert Decimal(rows[0][0]) in {Decimal(n) for n in range(1, 21)}
+    # The entries chain: one created the row, each other replaced what another wrote, and
+    # the last one written is what the table holds.
+    befores = [before for before, _ in audited]
+    afters = {after for _, after in audited}
+    assert befores.count(None) == 1
+    assert sorted(b for b in befores if b is not None) == sorted(afters - {str(rows[0][0])})
 
 
 async def test_prorata_replaces_the_deals_allocations_by_commitment(api: FundApi) -> None:
@@ -82,6 +92,32 @@ async def test_prorata_replaces_the_deals_allocations_by_commitment(api: FundApi
     assert amounts == dict(zip(investors, ["1250000.00", "1875000.00", "1875000.00"], strict=True))
     listed = await api.request("GET", f"/funds/{fund}/allocations?deal_id={deal}")
     assert sum(Decimal(r["amount"]) for r in listed["items"]) == Decimal("5000000.00")
+
+
+async def test_the_audit_log_keeps_the_allocations_a_prorata_split_replaced(
+    api: FundApi, org: NewOrg, database: TestDatabase
+) -> None:
+    """A split overwrites hand-set amounts: the audit entry must say what each one was."""
+    fund = await api.fund()
+    investors = await api.investors_with(fund, ["100.00", "300.00"])
+    deal = await api.deal(fund)
+    await api.request(
+        "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investors[0]}", json={"amount": "7.50"}
+    )
+    await api.request(
+        "POST", f"/funds/{fund}/deals/{deal}/allocations/prorata", json={"amount": "40.00"}
+    )
+    with psycopg.connect(database.owner_url) as conn:
+        [(actor, entity_id, before, after)] = conn.execute(
+            "SELECT actor_user_id, entity_id, before, after FROM audit_log "
+            "WHERE action = 'allocation.replace_prorata'"
+        ).fetchall()
+    assert (actor, entity_id) == (org.user_id, deal)
+    assert before == {"total": "7.50", "amounts": {investors[0]: "7.50"}}
+    assert after == {
+        "total": "40.00",
+        "amounts": {investors[0]: "10.00", investors[1]: "30.00"},
+    }
 
 
 async def test_the_old_allocations_route_resolves_under_both_prefixes(
@@ -117,6 +153,25 @@ async def test_allocation_pages_follow_the_cursor(api: FundApi) -> None:
         if cursor is None:
             break
     assert seen == sorted(investors)
+
+
+async def test_a_cursor_of_one_funds_list_is_refused_by_anothers(api: FundApi) -> None:
+    """The fund list keeps only the cursor's (investor, deal): read as a position in another
+    fund's list, it would silently skip that fund's rows before it."""
+    funds = [await api.fund(), await api.fund()]
+    for fund in funds:
+        for investor in await api.investors_with(fund, ["10.00"] * 3):
+            deal = await api.deal(fund, name=f"Deal {investor}")
+            await api.request(
+                "PUT", f"/funds/{fund}/deals/{deal}/allocations/{investor}", json={"amount": "1"}
+            )
+    cursor = (await api.request("GET", f"/funds/{funds[0]}/allocations?limit=1"))["next_cursor"]
+    await api.request("GET", f"/funds/{funds[1]}/allocations?cursor={cursor}", expect=400)
+    # The same cursor still pages its own fund's list, and the organisation's.
+    own = await api.request("GET", f"/funds/{funds[0]}/allocations?cursor={cursor}")
+    assert len(own["items"]) == 2
+    await api.request("GET", f"/allocations?fund_id={funds[0]}&cursor={cursor}")
+    await api.request("GET", f"/allocations?cursor={cursor}")
 
 
 async def test_a_funds_list_is_404_for_a_fund_that_is_not_there_or_not_ours(

@@ -133,7 +133,7 @@ async def keyset(
     key: Sequence[KeyColumn],
     params: PageParams,
     item: Callable[[Any], T],
-    fixed_prefix: int = 0,
+    fixed: Sequence[Any] = (),
     parent: Callable[[], Awaitable[object]] | None = None,
 ) -> Page[T]:
     """One page of `statement`, ordered by `key` (ascending attributes of its entity; the last
@@ -147,13 +147,17 @@ async def keyset(
     could see (services look it up first), and RLS shows the row only to its organisation; so
     a non-empty page proves the parent is there for this tenant, without another query.
     """
-    # Key columns the statement already pins by equality (`fixed_prefix` of them) stay in the
+    # Key columns the statement already pins by equality (to the values `fixed`) stay in the
     # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
     # B-tree start at the cursor; `(fund, investor, deal) > (X, a, b)` makes it scan from X.
-    moving = key[fixed_prefix:]
+    moving = key[len(fixed) :]
     if params.cursor is not None:
-        after = _decode(params.cursor, key)[fixed_prefix:]
-        statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after))
+        after = _decode(params.cursor, key)
+        # A cursor of another list (fund A's, given to fund B's) would otherwise be read as a
+        # position in this one and silently skip rows.
+        if after[: len(fixed)] != list(fixed):
+            raise errors.BadRequest("the cursor is not valid for this list", title="Bad cursor")
+        statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after[len(fixed) :]))
     ordered = statement.order_by(*moving).limit(params.limit + 1)
     result = await session.execute(ordered)
     rows = list(result.scalars() if len(result.keys()) == 1 else result)

@@ -45,7 +45,6 @@ async def upsert(
     ):
         raise errors.NotFound("no such investor in this fund")
     checked = validation.amount(amount, fund.currency, field="amount", allow_zero=True)
-    before = await _amount(session, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id)
     statement = insert(Allocation).values(
         org_id=actor.org_id,
         fund_id=fund_id,
@@ -53,15 +52,25 @@ async def upsert(
         investor_id=investor_id,
         amount=checked,
     )
-    row = (
-        await session.scalars(
-            statement.on_conflict_do_update(
+    # The amount replaced is read with the row locked, so concurrent writers' audit entries
+    # chain (each one's before is the previous one's after). With no row yet, this writer
+    # inserts it, unless another got there first: then read it again, locked.
+    while True:
+        before = await _amount(session, fund_id=fund_id, deal_id=deal_id, investor_id=investor_id)
+        if before is None:
+            written = statement.on_conflict_do_nothing()
+        else:
+            written = statement.on_conflict_do_update(
                 index_elements=["fund_id", "investor_id", "deal_id"],
                 set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
-            ).returning(Allocation),
-            execution_options={"populate_existing": True},
-        )
-    ).one()
+            )
+        row = (
+            await session.scalars(
+                written.returning(Allocation), execution_options={"populate_existing": True}
+            )
+        ).one_or_none()
+        if row is not None:
+            break
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -94,10 +103,15 @@ async def replace_prorata(
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to split by")
     parts = money.split(checked, commitments, fund.currency)
-    before = await _deal_total(session, fund_id=fund_id, deal_id=deal_id)
-    await session.execute(
-        sa.delete(Allocation).where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
-    )
+    # What is replaced goes to the audit log amount by amount: hand-set allocations (PUT) are
+    # overwritten here, and a total alone could not say what they were.
+    replaced = (
+        await session.execute(
+            sa.delete(Allocation)
+            .where(Allocation.fund_id == fund_id, Allocation.deal_id == deal_id)
+            .returning(Allocation.investor_id, Allocation.amount)
+        )
+    ).all()
     # Two array parameters, not five per row: a multi-row VALUES passes PostgreSQL's 65,535
     # parameters at 13,108 investors. The upsert covers a PUT that lands meanwhile.
     given = (
@@ -134,8 +148,8 @@ async def replace_prorata(
         action="allocation.replace_prorata",
         entity="deal",
         entity_id=deal_id,
-        before={"total": str(before)},
-        after={"total": str(checked), "investors": len(parts)},
+        before=_by_investor({investor_id: amount for investor_id, amount in replaced}),
+        after=_by_investor(parts),
     )
     return sorted(rows, key=lambda row: row.investor_id)
 
@@ -261,22 +275,24 @@ async def _write_set(session: AsyncSession, statement: Any) -> int:
 async def _amount(
     session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID, investor_id: uuid.UUID
 ) -> Decimal | None:
+    """The pair's amount, its row locked until commit (None: no row)."""
     return await session.scalar(
-        sa.select(Allocation.amount).where(
+        sa.select(Allocation.amount)
+        .where(
             Allocation.fund_id == fund_id,
             Allocation.deal_id == deal_id,
             Allocation.investor_id == investor_id,
         )
+        .with_for_update(key_share=True)
     )
 
 
-async def _deal_total(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) -> Decimal:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Allocation.amount), 0)).where(
-            Allocation.fund_id == fund_id, Allocation.deal_id == deal_id
-        )
-    )
-    return Decimal(total or 0)
+def _by_investor(amounts: dict[uuid.UUID, Decimal]) -> dict[str, Any]:
+    """A deal's allocations as an audit snapshot: the total and each investor's amount."""
+    return {
+        "total": str(sum(amounts.values(), Decimal(0))),
+        "amounts": {str(investor_id): str(amount) for investor_id, amount in amounts.items()},
+    }
 
 
 # What a listed allocation shows: a Core select of the table's columns, so neither an ORM object
@@ -335,6 +351,6 @@ async def page(
         key=KEY,
         params=params,
         item=lambda a: a,
-        fixed_prefix=0 if fund_id is None else 1,
+        fixed=() if fund_id is None else (fund_id,),
         parent=fund,
     )
