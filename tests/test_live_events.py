@@ -16,7 +16,12 @@ from prorata import events
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.servers import web
-from tests.support import TestDatabase, bearer
+from tests.support import (
+    TestDatabase,
+    bearer,
+    free_port,
+    scrape,
+)
 
 
 async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
@@ -131,7 +136,9 @@ async def test_one_organisation_cannot_take_every_stream_slot(
             theirs = await FundApi(client, other_org.api_key).fund()
             path = f"/api/v1/funds/{mine}/events"
             async with client.stream("GET", path, headers=bearer(org.api_key)) as first:
-                assert await anext(first.aiter_lines()) == "retry: 3000"
+                # Kept: an abandoned iterator closes the connection, which frees the slot.
+                first_lines = first.aiter_lines()
+                assert await anext(first_lines) == "retry: 3000"
                 async with asyncio.timeout(10):  # a stream (the bug) would last minutes
                     second = await client.get(path, headers=bearer(org.api_key))
                 assert second.status_code == 503
@@ -142,3 +149,32 @@ async def test_one_organisation_cannot_take_every_stream_slot(
                 async with client.stream("GET", other_path, headers=headers) as other:
                     assert other.status_code == 200  # the other organisation is not starved
                     assert await anext(other.aiter_lines()) == "retry: 3000"
+
+
+async def test_a_streams_lifetime_is_not_counted_as_request_latency(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """A stream is open for minutes by design: the request histogram (and so the p99 latency
+    alert of docs/observability.md) must see the time it took to open it, not its lifetime."""
+    metrics_port = free_port()
+    env = {"PRORATA_EVENTS_STREAM_SECONDS": "3", "PRORATA_METRICS_PORT": str(metrics_port)}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with (
+                asyncio.timeout(15),
+                client.stream("GET", path, headers=bearer(org.api_key)) as response,
+            ):
+                assert response.status_code == 200
+                lines = [line async for line in response.aiter_lines()]  # to its end (3 s)
+            assert lines[0] == "retry: 3000"
+        samples = [
+            sample
+            for sample in scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+            if sample.name.startswith("http_server_request_duration_seconds")
+            and sample.labels.get("http_route") == "/api/v1/funds/{fund_id}/events"
+        ]
+    count = {s.name: s.value for s in samples if not s.name.endswith("_bucket")}
+    assert count["http_server_request_duration_seconds_count"] == 1
+    assert count["http_server_request_duration_seconds_sum"] < 1.5
