@@ -178,3 +178,25 @@ async def test_a_streams_lifetime_is_not_counted_as_request_latency(
     count = {s.name: s.value for s in samples if not s.name.endswith("_bucket")}
     assert count["http_server_request_duration_seconds_count"] == 1
     assert count["http_server_request_duration_seconds_sum"] < 1.5
+
+
+async def test_streams_opened_together_on_a_fresh_server_respect_the_limit(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """The first streams wait together for the database listener: the limit must still hold
+    when they are let in."""
+    env = {"PRORATA_EVENTS_MAX_STREAMS": "1", "PRORATA_EVENTS_STREAM_SECONDS": "5"}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+
+            answered = asyncio.Barrier(4)
+
+            async def status() -> int:
+                async with client.stream("GET", path, headers=bearer(org.api_key)) as response:
+                    await answered.wait()  # every stream held open until all are answered
+                    return response.status_code
+
+            statuses = await asyncio.gather(*(status() for _ in range(4)))
+    assert sorted(statuses) == [200, 503, 503, 503]

@@ -81,6 +81,16 @@ class Hub:
     async def subscribe(self, *, org_id: uuid.UUID, fund_id: uuid.UUID) -> Subscription:
         """A subscription that receives every event published for (org, fund) from now on:
         it returns once LISTEN is active, so nothing committed after it is missed."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="prorata-live-events")
+        try:
+            await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT)
+        except TimeoutError:
+            raise errors.ServiceUnavailable(
+                "live events are unavailable (no database listener)", headers={"Retry-After": "5"}
+            ) from None
+        # Counted after the wait, with no await until the slot is taken: callers that waited
+        # together for the listener would otherwise all pass a check made before it.
         if self._count >= self._max_streams:
             raise errors.ServiceUnavailable(
                 "too many live event streams on this server", headers={"Retry-After": "5"}
@@ -90,14 +100,6 @@ class Hub:
                 "too many live event streams for this organisation on this server",
                 headers={"Retry-After": "5"},
             )
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="prorata-live-events")
-        try:
-            await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT)
-        except TimeoutError:
-            raise errors.ServiceUnavailable(
-                "live events are unavailable (no database listener)", headers={"Retry-After": "5"}
-            ) from None
         subscription = Subscription(self, (org_id, fund_id))
         self._subscribers[subscription.key].add(subscription)
         self._count += 1
