@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,7 +23,11 @@ from tests.support import (
     TestDatabase,
     bearer,
     free_port,
+    process_env,
+    prorata_process,
     scrape,
+    stop,
+    wait_until,
 )
 
 
@@ -178,6 +185,42 @@ async def test_a_streams_lifetime_is_not_counted_as_request_latency(
     count = {s.name: s.value for s in samples if not s.name.endswith("_bucket")}
     assert count["http_server_request_duration_seconds_count"] == 1
     assert count["http_server_request_duration_seconds_sum"] < 1.5
+
+
+async def test_a_stream_ends_cleanly_and_at_once_when_the_server_stops(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """On SIGTERM the open streams end like a lifetime does (a complete response, so the
+    client reconnects to another server), instead of holding the shutdown for its grace
+    period and then being cut mid-response."""
+    port = free_port()
+    env = process_env(PRORATA_APP_DATABASE_URL=database.app_url, PRORATA_PORT=str(port))
+    process = prorata_process("web", env=env, output=tmp_path / "web.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            wait_until(lambda: _listening(base), timeout=60, what="the web process")
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with client.stream("GET", path, headers=bearer(org.api_key)) as response:
+                lines = response.aiter_lines()
+                assert await anext(lines) == "retry: 3000"
+                process.send_signal(signal.SIGTERM)
+                asked = time.monotonic()
+                async with asyncio.timeout(8):  # the grace period is 10 s
+                    rest = [line async for line in lines]  # a cut response raises here
+            assert not [line for line in rest if line.startswith(("event:", "data:"))]
+        await asyncio.to_thread(process.wait, 8)
+        assert time.monotonic() - asked < 8  # exited: uvicorn re-raises the SIGTERM it handled
+    finally:
+        stop(process)
+
+
+def _listening(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/system/health", timeout=1).is_success
+    except httpx.HTTPError:
+        return False
 
 
 async def test_streams_opened_together_on_a_fresh_server_respect_the_limit(

@@ -73,6 +73,7 @@ class Hub:
         self._org_counts: dict[uuid.UUID, int] = defaultdict(int)
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def streams(self) -> int:
@@ -81,6 +82,10 @@ class Hub:
     async def subscribe(self, *, org_id: uuid.UUID, fund_id: uuid.UUID) -> Subscription:
         """A subscription that receives every event published for (org, fund) from now on:
         it returns once LISTEN is active, so nothing committed after it is missed."""
+        if self._closed:
+            raise errors.ServiceUnavailable(
+                "this server is shutting down", headers={"Retry-After": "1"}
+            )
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._listen(), name="prorata-live-events")
         try:
@@ -155,6 +160,9 @@ class Hub:
                 subscription.end()
 
     async def close(self) -> None:
+        """End every stream (each client gets a complete response and reconnects) and stop
+        listening; later subscribers are refused."""
+        self._closed = True
         self._end_all()
         if self._task is not None:
             self._task.cancel()
