@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,7 +19,16 @@ from prorata import events
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.servers import web
-from tests.support import TestDatabase, bearer
+from tests.support import (
+    TestDatabase,
+    bearer,
+    free_port,
+    process_env,
+    prorata_process,
+    scrape,
+    stop,
+    wait_until,
+)
 
 
 async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
@@ -131,7 +143,9 @@ async def test_one_organisation_cannot_take_every_stream_slot(
             theirs = await FundApi(client, other_org.api_key).fund()
             path = f"/api/v1/funds/{mine}/events"
             async with client.stream("GET", path, headers=bearer(org.api_key)) as first:
-                assert await anext(first.aiter_lines()) == "retry: 3000"
+                # Kept: an abandoned iterator closes the connection, which frees the slot.
+                first_lines = first.aiter_lines()
+                assert await anext(first_lines) == "retry: 3000"
                 async with asyncio.timeout(10):  # a stream (the bug) would last minutes
                     second = await client.get(path, headers=bearer(org.api_key))
                 assert second.status_code == 503
@@ -142,3 +156,90 @@ async def test_one_organisation_cannot_take_every_stream_slot(
                 async with client.stream("GET", other_path, headers=headers) as other:
                     assert other.status_code == 200  # the other organisation is not starved
                     assert await anext(other.aiter_lines()) == "retry: 3000"
+
+
+async def test_a_streams_lifetime_is_not_counted_as_request_latency(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """A stream is open for minutes by design: the request histogram (and so the p99 latency
+    alert of docs/observability.md) must see the time it took to open it, not its lifetime."""
+    metrics_port = free_port()
+    env = {"PRORATA_EVENTS_STREAM_SECONDS": "3", "PRORATA_METRICS_PORT": str(metrics_port)}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with (
+                asyncio.timeout(15),
+                client.stream("GET", path, headers=bearer(org.api_key)) as response,
+            ):
+                assert response.status_code == 200
+                lines = [line async for line in response.aiter_lines()]  # to its end (3 s)
+            assert lines[0] == "retry: 3000"
+        samples = [
+            sample
+            for sample in scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+            if sample.name.startswith("http_server_request_duration_seconds")
+            and sample.labels.get("http_route") == "/api/v1/funds/{fund_id}/events"
+        ]
+    count = {s.name: s.value for s in samples if not s.name.endswith("_bucket")}
+    assert count["http_server_request_duration_seconds_count"] == 1
+    assert count["http_server_request_duration_seconds_sum"] < 1.5
+
+
+async def test_a_stream_ends_cleanly_and_at_once_when_the_server_stops(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """On SIGTERM the open streams end like a lifetime does (a complete response, so the
+    client reconnects to another server), instead of holding the shutdown for its grace
+    period and then being cut mid-response."""
+    port = free_port()
+    env = process_env(PRORATA_APP_DATABASE_URL=database.app_url, PRORATA_PORT=str(port))
+    process = prorata_process("web", env=env, output=tmp_path / "web.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            wait_until(lambda: _listening(base), timeout=60, what="the web process")
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with client.stream("GET", path, headers=bearer(org.api_key)) as response:
+                lines = response.aiter_lines()
+                assert await anext(lines) == "retry: 3000"
+                process.send_signal(signal.SIGTERM)
+                asked = time.monotonic()
+                async with asyncio.timeout(8):  # the grace period is 10 s
+                    rest = [line async for line in lines]  # a cut response raises here
+            assert not [line for line in rest if line.startswith(("event:", "data:"))]
+        await asyncio.to_thread(process.wait, 8)
+        assert time.monotonic() - asked < 8  # exited: uvicorn re-raises the SIGTERM it handled
+    finally:
+        stop(process)
+
+
+def _listening(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/system/health", timeout=1).is_success
+    except httpx.HTTPError:
+        return False
+
+
+async def test_streams_opened_together_on_a_fresh_server_respect_the_limit(
+    database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    """The first streams wait together for the database listener: the limit must still hold
+    when they are let in."""
+    env = {"PRORATA_EVENTS_MAX_STREAMS": "1", "PRORATA_EVENTS_STREAM_SECONDS": "5"}
+    with web(database, tmp_path / "web.log", **env) as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+
+            answered = asyncio.Barrier(4)
+
+            async def status() -> int:
+                async with client.stream("GET", path, headers=bearer(org.api_key)) as response:
+                    await answered.wait()  # every stream held open until all are answered
+                    return response.status_code
+
+            statuses = await asyncio.gather(*(status() for _ in range(4)))
+    assert sorted(statuses) == [200, 503, 503, 503]

@@ -263,6 +263,48 @@ async def test_an_import_request_and_its_job_are_one_trace(
     assert job_line["span_id"] == job.span_id.hex()
 
 
+async def test_a_csv_the_database_refuses_does_not_reach_the_spans(
+    stack: Stack, collected: tuple[Collected, int], org: NewOrg
+) -> None:
+    """COPY stops at a record with a cell too many and PostgreSQL quotes that record in its
+    error, which the COPY span records: the record (CSV content) must not be exported."""
+    found, _ = collected
+    refused = CSV.rstrip(b"\n") + b",TAX-98-7654321\n"
+    async with httpx.AsyncClient(base_url=stack.base) as client:
+        # A query the API does not read is still recorded on the server span, URL-encoded.
+        query = {"email": "lp@investor.example", "access_token": "tok-SEKRIT-1"}
+        me = await client.get("/api/v1/me", params=query, headers=bearer(org.api_key))
+        assert me.status_code == 200
+        fund_id = await FundApi(client, org.api_key).fund()
+        response = await upload(client, org.api_key, fund_id, "investors", refused)
+        assert response.status_code == 202, response.text
+
+        async def rejected() -> bool:
+            state = await client.get(response.headers["location"], headers=bearer(org.api_key))
+            return bool(state.json()["status"] == "rejected")
+
+        deadline = time.monotonic() + 60
+        while not await rejected():
+            assert time.monotonic() < deadline, "the import was not rejected"
+            await asyncio.sleep(0.2)
+    await _until(lambda: bool(_job_spans(found, "imports.run")), timeout=30, what="job span")
+    (job,) = _job_spans(found, "imports.run")
+
+    def copy_failed() -> bool:
+        return any(
+            s.name == "COPY" and s.status.code == s.status.STATUS_CODE_ERROR
+            for s in found.trace(job.trace_id)
+        )
+
+    await _until(copy_failed, timeout=30, what="the failed COPY span")
+    text = "\n".join(str(s) for s in found.trace(job.trace_id))
+    assert "extra data after last expected column" in text  # the error itself is kept
+    for forbidden in ("Confidential LP", "TAX-98-7654321", "lp@investor.example"):
+        assert forbidden not in text
+    (me_span,) = [s for s in found.spans if attrs(s).get("http.route") == "/api/v1/me"]
+    assert attrs(me_span)["url.query"] == "email=[EMAIL]&access_token=[REDACTED]"
+
+
 def _statement(span: Span) -> str:
     return str(attrs(span).get("db.statement", ""))
 

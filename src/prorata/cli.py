@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,26 +63,39 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from prorata.app import create_app
+    from prorata.live.hub import Hub
 
     _set_title("prorata: web")
     _configure_logs(settings, "web")
     if not _configure_telemetry(settings, "web", settings.metrics_port):
         return 2
     app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Live event streams never finish by themselves: uvicorn would wait the whole
+            # grace period for them, then cut them mid-response. End them first, cleanly.
+            hub: Hub | None = getattr(app.state, "hub", None)
+            if hub is not None:
+                await hub.close()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
     heap.freeze_startup_objects()
+    server = Server(config)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        server.run()
     finally:
         observability.shutdown()
-    return 0
+    return 0 if server.started else 3  # uvicorn's exit status for a failed start
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

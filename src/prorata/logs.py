@@ -30,9 +30,27 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\
 # A bearer token or an API key in free text.
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _API_KEY = re.compile(r"prk_[A-Za-z0-9_-]{16,}")
+# `access_token=…`, `password=…`: a query string (a server span's `url.query`) or a conninfo.
+_SECRET_PAIR = re.compile(rf"(?i)([\w.-]*(?:{_SECRET_KEY.pattern})[\w.-]*=)[^&\s]+")
 # Personal data, not a secret, but logs are kept and shared more widely than the database.
-# A dotted domain: our own Message-IDs (`<id@prorata>`) stay readable.
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# A dotted domain: our own Message-IDs (`<id@prorata>`) stay readable. `%40` is the `@` of an
+# address in a query string, which the server span records URL-encoded.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# Row data that PostgreSQL quotes in its errors (psycopg puts DETAIL and CONTEXT in the
+# message): a key's values, a failing row, a value that does not parse, and the CSV record or
+# cell a COPY stopped at. Names, tax ids and amounts are no more for logs and spans than
+# addresses are; the constraint, column and line named around them stay.
+_PG_DATA = (
+    re.compile(
+        r"(Key \(.*?\)=\().*?(\) (?:already exists|is not present|is still referenced|conflicts))"
+    ),
+    re.compile(r"(Failing row contains \().*(\))"),
+    re.compile(
+        r"((?:for type [^:\n]*|for enum [^:\n]*|out of range[^:\n]*|line \d+(?:, column [^:\n]*)?)"
+        r': ").*?(")(?=\n|$)',
+        re.DOTALL,
+    ),
+)
 
 
 class Redactor:
@@ -49,6 +67,9 @@ class Redactor:
         text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _API_KEY.sub(REDACTED, text)
+        text = _SECRET_PAIR.sub(rf"\g<1>{REDACTED}", text)
+        for data in _PG_DATA:
+            text = data.sub(rf"\g<1>{REDACTED}\g<2>", text)
         return _EMAIL.sub("[EMAIL]", text)
 
     def _clean(self, key: str, value: Any) -> Any:

@@ -73,6 +73,7 @@ class Hub:
         self._org_counts: dict[uuid.UUID, int] = defaultdict(int)
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def streams(self) -> int:
@@ -81,14 +82,9 @@ class Hub:
     async def subscribe(self, *, org_id: uuid.UUID, fund_id: uuid.UUID) -> Subscription:
         """A subscription that receives every event published for (org, fund) from now on:
         it returns once LISTEN is active, so nothing committed after it is missed."""
-        if self._count >= self._max_streams:
+        if self._closed:
             raise errors.ServiceUnavailable(
-                "too many live event streams on this server", headers={"Retry-After": "5"}
-            )
-        if self._org_counts[org_id] >= self._max_org_streams:
-            raise errors.ServiceUnavailable(
-                "too many live event streams for this organisation on this server",
-                headers={"Retry-After": "5"},
+                "this server is shutting down", headers={"Retry-After": "1"}
             )
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._listen(), name="prorata-live-events")
@@ -98,6 +94,17 @@ class Hub:
             raise errors.ServiceUnavailable(
                 "live events are unavailable (no database listener)", headers={"Retry-After": "5"}
             ) from None
+        # Counted after the wait, with no await until the slot is taken: callers that waited
+        # together for the listener would otherwise all pass a check made before it.
+        if self._count >= self._max_streams:
+            raise errors.ServiceUnavailable(
+                "too many live event streams on this server", headers={"Retry-After": "5"}
+            )
+        if self._org_counts[org_id] >= self._max_org_streams:
+            raise errors.ServiceUnavailable(
+                "too many live event streams for this organisation on this server",
+                headers={"Retry-After": "5"},
+            )
         subscription = Subscription(self, (org_id, fund_id))
         self._subscribers[subscription.key].add(subscription)
         self._count += 1
@@ -153,6 +160,9 @@ class Hub:
                 subscription.end()
 
     async def close(self) -> None:
+        """End every stream (each client gets a complete response and reconnects) and stop
+        listening; later subscribers are refused."""
+        self._closed = True
         self._end_all()
         if self._task is not None:
             self._task.cancel()
