@@ -10,6 +10,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
+import sqlalchemy as sa
+
 from prorata import config, db, heap, logs, observability
 from prorata.config import Settings
 
@@ -64,6 +67,9 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from prorata.app import create_app
 
     _set_title("prorata: web")
+    # No database configured is said here in one line (exit 2), not as a traceback from
+    # uvicorn's lifespan, where the engine is created.
+    db.app_url(settings)
     _configure_logs(settings, "web")
     if not _configure_telemetry(settings, "web", settings.metrics_port):
         return 2
@@ -221,7 +227,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except config.SettingsError as exc:
+        print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+        # An operator's typo in a host or a password: one line, not a driver's traceback.
+        # libpq's message names host, port and user, never the password.
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        print(f"prorata: database unavailable: {reason}", file=sys.stderr)  # noqa: T201
+        return 2  # cannot start, as `prorata worker` says it
 
 
 if __name__ == "__main__":

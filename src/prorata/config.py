@@ -11,11 +11,20 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Default secrets are fine on a laptop and refused in production (see `_refuse_unsafe_production`).
 DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
+# `postgres://` is what Heroku-style platforms (the Procfile's) put in DATABASE_URL.
+POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
 
 
 class SettingsError(RuntimeError):
@@ -105,6 +114,15 @@ class Settings(BaseSettings):
     # One organisation must not take every slot of a process and starve the others.
     events_max_streams_per_org: int = Field(default=100, ge=1, le=100_000)
 
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        # Said here, at start, in one line: deeper down it would be a driver's traceback. The
+        # value itself is never repeated (it holds a password).
+        if url is not None and urlsplit(url.get_secret_value()).scheme not in POSTGRESQL_SCHEMES:
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return url
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
@@ -112,8 +130,12 @@ class Settings(BaseSettings):
         problems = []
         if self.database_url is None and self.app_database_url is None:
             problems.append("DATABASE_URL must be set explicitly (no embedded PostgreSQL)")
+        # `prorata migrate` sets the app role's password from PRORATA_DB_APP_PASSWORD whenever
+        # it has the owner's URL, even if web and worker connect with an explicit app URL: the
+        # public default would become the production app role's password.
+        sets_or_uses_app_password = self.database_url is not None or self.app_database_url is None
         if (
-            self.app_database_url is None
+            sets_or_uses_app_password
             and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
         ):
             problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
@@ -150,6 +172,17 @@ def load() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {where}: {error['msg']}")
+            lines.append(f"  {_variable(error['loc'])}: {error['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable an error is about, as the operator wrote it (`PRORATA_PORT`,
+    `DATABASE_URL`), not the field's name."""
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    field = Settings.model_fields.get(name)
+    if field is None:  # already an alias (DATABASE_URL)
+        return name
+    return f"PRORATA_{name.upper()}"
