@@ -117,3 +117,29 @@ def test_readme_documents_every_setting() -> None:
         alias = field.validation_alias
         env_names = alias.choices if isinstance(alias, AliasChoices) else [f"PRORATA_{name}"]
         assert any(f"`{str(env).upper()}`" in readme for env in env_names), name
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRORATA_RATE_LIMIT_API", "lots"),
+        ("PRORATA_RATE_LIMIT_HEAVY", "0/minute"),
+        ("PRORATA_RATE_LIMIT_PUBLIC", "10/second;100/minute"),
+        ("PRORATA_RATE_LIMIT_STORAGE", "memcached://cache:11211"),
+    ],
+)
+def test_rate_limit_settings_the_web_process_cannot_use_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(config.SettingsError, match=f"{variable}: "):
+        config.load()
+
+
+def test_rate_limit_settings_in_the_documented_forms_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRORATA_RATE_LIMIT_API", "100 per 2 minutes")
+    monkeypatch.setenv("PRORATA_RATE_LIMIT_STORAGE", "redis://:pw@cache:6379/0")
+    settings = config.load()
+    assert settings.rate_limit_api == "100 per 2 minutes"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import limits
 from pydantic import (
     AliasChoices,
     Field,
@@ -25,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
 # `postgres://` is what Heroku-style platforms (the Procfile's) put in DATABASE_URL.
 POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
+RATE_LIMIT_STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss"})  # what ratelimit.py builds
 
 
 class SettingsError(RuntimeError):
@@ -121,6 +123,27 @@ class Settings(BaseSettings):
         # value itself is never repeated (it holds a password).
         if url is not None and urlsplit(url.get_secret_value()).scheme not in POSTGRESQL_SCHEMES:
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return url
+
+    @field_validator(
+        "rate_limit_api", "rate_limit_heavy", "rate_limit_public", "rate_limit_auth_failures"
+    )
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        # Checked at start: the web process would otherwise die in its lifespan, a traceback.
+        try:
+            items = limits.parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError("must be one rate such as '600/minute' (at least 1 per period)")
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, url: SecretStr) -> SecretStr:
+        if urlsplit(url.get_secret_value()).scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError("must be memory:// or redis://host:6379/0 (rediss:// with TLS)")
         return url
 
     @model_validator(mode="after")
