@@ -257,3 +257,24 @@ def test_web_and_worker_without_a_database_say_so_plainly(tmp_path: Path, comman
     assert process.returncode == 2
     assert b"DATABASE_URL is not set" in stderr
     assert b"Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("", "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("   ", "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("A" * 201, "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("Acme", "--owner-email", "not-an-address"), b"--owner-email: is not an email address"),
+    ],
+)
+def test_orgs_create_holds_its_arguments_to_the_api_rules(
+    database: TestDatabase, tmp_path: Path, args: tuple[str, ...], said: bytes
+) -> None:
+    env = process_env(DATABASE_URL=database.owner_url, PRORATA_DATA_DIR=str(tmp_path))
+    process = prorata_process("orgs", "create", *args, env=env)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert said in stderr
+    assert b"Traceback" not in stderr
+    assert json.loads(run_cli("orgs", "list", env=env)) == []

@@ -9,12 +9,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import psycopg
 import sqlalchemy as sa
 
 from prorata import config, db, heap, logs, observability
 from prorata.config import Settings
+
+if TYPE_CHECKING:
+    from prorata.orgs.schemas import OrgCreate
 
 
 def _set_title(title: str) -> None:
@@ -145,15 +149,39 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _org_spec(args: argparse.Namespace) -> OrgCreate | None:
+    """The validated arguments, or None after saying on stderr what is wrong with them."""
+    from pydantic import ValidationError
+
+    from prorata.orgs.schemas import OrgCreate
+
+    try:
+        return OrgCreate(name=args.name, owner_email=args.owner_email)
+    except ValidationError as exc:
+        for error in exc.errors():
+            option = "--owner-email" if error["loc"] == ("owner_email",) else "NAME"
+            reason = (
+                "is not an email address"
+                if option == "--owner-email" and error["type"] == "string_pattern_mismatch"
+                else error["msg"]
+            )
+            print(f"prorata orgs create: {option}: {reason}", file=sys.stderr)  # noqa: T201
+        return None
+
+
 def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
     from prorata.orgs import service as org_service
+
+    spec = _org_spec(args)
+    if spec is None:
+        return 2
 
     async def create(url: str) -> org_service.NewOrg:
         engine = db.create_engine(url, pool_size=1)
         try:
             async with db.sessionmaker(engine)() as session, session.begin():
                 return await org_service.create_org(
-                    session, name=args.name, owner_email=args.owner_email
+                    session, name=spec.name, owner_email=spec.owner_email
                 )
         finally:
             await engine.dispose()
