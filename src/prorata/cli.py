@@ -71,15 +71,15 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from prorata.app import create_app
 
     _set_title("prorata: web")
-    # No database configured is said here in one line (exit 2), not as a traceback from
-    # uvicorn's lifespan, where the engine is created.
-    db.app_url(settings)
     _configure_logs(settings, "web")
     if not _configure_telemetry(settings, "web", settings.metrics_port):
         return 2
-    app = create_app(settings)
-    heap.freeze_startup_objects()
     try:
+        # No database configured is said here in one line (exit 2), not as a traceback from
+        # uvicorn's lifespan, where the engine is created.
+        db.app_url(settings)
+        app = create_app(settings)
+        heap.freeze_startup_objects()
         uvicorn.run(
             app,
             host=settings.host,
