@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices
 
-from prorata import config
+from prorata import config, db
 
 
 def test_defaults_are_for_local_development(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,6 +50,29 @@ def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     assert "pw@" not in str(raised.value)
 
 
+def test_production_refuses_default_app_password_next_to_an_explicit_app_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With the owner's URL, `prorata migrate` would set the public default as the app role's
+    # password, whatever PRORATA_APP_DATABASE_URL says.
+    monkeypatch.setenv("PRORATA_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
+    monkeypatch.setenv("PRORATA_APP_DATABASE_URL", "postgresql://prorata_app:s3cret@db/prorata")
+    monkeypatch.delenv("PRORATA_DB_APP_PASSWORD", raising=False)
+    with pytest.raises(config.SettingsError, match="PRORATA_DB_APP_PASSWORD"):
+        config.load()
+
+
+def test_production_web_with_only_an_app_url_needs_no_app_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRORATA_ENV", "production")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PRORATA_APP_DATABASE_URL", "postgresql://prorata_app:s3cret@db/prorata")
+    monkeypatch.delenv("PRORATA_DB_APP_PASSWORD", raising=False)
+    assert config.load().env == "production"
+
+
 def test_production_starts_with_explicit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRORATA_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
@@ -59,8 +82,33 @@ def test_production_starts_with_explicit_settings(monkeypatch: pytest.MonkeyPatc
 
 def test_invalid_values_are_reported_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRORATA_PORT", "not-a-port")
-    with pytest.raises(config.SettingsError, match="port"):
+    # named as the operator wrote it, not as the field is called
+    with pytest.raises(config.SettingsError, match="PRORATA_PORT: "):
         config.load()
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("DATABASE_URL", "mysql://owner:hunter2@db.internal/prorata"),
+        ("DATABASE_URL", "owner:hunter2@db.internal/prorata"),
+        ("PRORATA_APP_DATABASE_URL", "http://app:hunter2@db.internal/prorata"),
+    ],
+)
+def test_a_database_url_that_is_not_postgresql_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str
+) -> None:
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(config.SettingsError, match=f"{variable}: .*postgresql://") as raised:
+        config.load()
+    assert "hunter2" not in str(raised.value)
+
+
+def test_heroku_style_postgres_urls_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://owner:pw@db.internal:5432/prorata")
+    settings = config.load()
+    assert db.sqlalchemy_url(db.owner_url(settings)).drivername == "postgresql+psycopg"
+    assert db.app_url(settings).startswith("postgresql://prorata_app:")
 
 
 def test_readme_documents_every_setting() -> None:
@@ -69,3 +117,29 @@ def test_readme_documents_every_setting() -> None:
         alias = field.validation_alias
         env_names = alias.choices if isinstance(alias, AliasChoices) else [f"PRORATA_{name}"]
         assert any(f"`{str(env).upper()}`" in readme for env in env_names), name
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRORATA_RATE_LIMIT_API", "lots"),
+        ("PRORATA_RATE_LIMIT_HEAVY", "0/minute"),
+        ("PRORATA_RATE_LIMIT_PUBLIC", "10/second;100/minute"),
+        ("PRORATA_RATE_LIMIT_STORAGE", "memcached://cache:11211"),
+    ],
+)
+def test_rate_limit_settings_the_web_process_cannot_use_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(config.SettingsError, match=f"{variable}: "):
+        config.load()
+
+
+def test_rate_limit_settings_in_the_documented_forms_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRORATA_RATE_LIMIT_API", "100 per 2 minutes")
+    monkeypatch.setenv("PRORATA_RATE_LIMIT_STORAGE", "redis://:pw@cache:6379/0")
+    settings = config.load()
+    assert settings.rate_limit_api == "100 per 2 minutes"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -33,7 +35,9 @@ def _health(port: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
 def test_up_runs_web_and_worker_and_stops_everything(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
@@ -131,3 +135,146 @@ def test_the_embedded_server_runs_with_our_settings_once_included(tmp_path: Path
             server.stop()
     main = (tmp_path / "postgres" / "postgresql.conf").read_text()
     assert main.count(embedded.SETTINGS_FILE) == 1
+
+
+def test_a_second_up_on_the_same_data_refuses_and_leaves_the_first_running(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    data_dir = tmp_path / "var"
+    env = process_env(PRORATA_DATA_DIR=str(data_dir), PRORATA_PORT=str(port))
+    first = prorata_process("up", env=env, output=tmp_path / "first.log")
+    try:
+        wait_until(lambda: _health(port), timeout=90, what="the web process to answer")
+        # even on another port: the data directory (and its PostgreSQL) is the first one's
+        second = prorata_process("up", env={**env, "PRORATA_PORT": str(free_port())})
+        _, stderr = second.communicate(timeout=60)
+        assert second.returncode == 2
+        assert b"already running" in stderr
+        assert b"Traceback" not in stderr
+
+        api_key = (data_dir / "demo-api-key").read_text().strip()
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {api_key}"}
+        )
+        assert me.status_code == 200, "the first one's database must still be running"
+        assert first.poll() is None
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=90)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0
+    assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
+
+
+def test_up_says_when_its_port_is_taken_before_starting_anything(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = prorata_process(
+            "up", env=process_env(PRORATA_DATA_DIR=str(data_dir), PRORATA_PORT=str(port))
+        )
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}".encode() in stderr
+    assert b"PRORATA_PORT" in stderr
+    assert b"Prorata is running" not in stdout
+    assert not (data_dir / "postgres").exists()  # nothing was started
+
+
+def test_a_stale_postmaster_pid_naming_a_live_process_does_not_stop_a_start(
+    tmp_path: Path,
+) -> None:
+    server = EmbeddedPostgres(tmp_path)
+    server.start()
+    postmaster = psutil.Process(server.pid())
+    postmaster.kill()  # kill -9: postmaster.pid stays behind
+    postmaster.wait(10)
+    pid_file = tmp_path / "postgres" / "postmaster.pid"
+    wait_until(
+        lambda: not _processes_mentioning(str((tmp_path / "postgres").resolve())),
+        timeout=30,
+        what="the backends to notice their postmaster died",
+    )
+    # After a restart (a container's), the old PID belongs to some other process.
+    bystander = subprocess.Popen(["sleep", "120"])  # not a postgres process
+    try:
+        lines = pid_file.read_text().splitlines()
+        pid_file.write_text("\n".join([str(bystander.pid), *lines[1:]]) + "\n")
+
+        server = EmbeddedPostgres(tmp_path)
+        server.start()
+        try:
+            assert server.owned
+            with psycopg.connect(server.ensure_database()) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            server.stop()
+        assert _processes_mentioning(str((tmp_path / "postgres").resolve())) == []
+        assert bystander.poll() is None, "stopping the server must not signal the PID's new owner"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_orgs_commands_accept_a_heroku_style_postgres_url(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    # Heroku-style platforms (the Procfile's) set DATABASE_URL=postgres://…
+    url = database.owner_url.replace("postgresql://", "postgres://", 1)
+    env = process_env(DATABASE_URL=url, PRORATA_DATA_DIR=str(tmp_path))
+    run_cli("migrate", env=env)
+    org = json.loads(
+        run_cli("orgs", "create", "Heroku LP", "--owner-email", "h@p.example", env=env)
+    )
+    assert org["api_key"].startswith("prk_")
+
+
+@pytest.mark.parametrize("command", [("migrate",), ("orgs", "list"), ("up",)])
+def test_an_unreachable_database_is_one_line_not_a_traceback(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = process_env(
+        DATABASE_URL=f"postgresql://owner:hunter2@127.0.0.1:{free_port()}/prorata",
+        PRORATA_DATA_DIR=str(tmp_path),
+        PRORATA_PORT=str(free_port()),
+    )
+    process = prorata_process(*command, env=env)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert b"prorata: database unavailable:" in stderr
+    assert b"Traceback" not in stderr
+    assert b"hunter2" not in stderr
+
+
+@pytest.mark.parametrize("command", ["web", "worker"])
+def test_web_and_worker_without_a_database_say_so_plainly(tmp_path: Path, command: str) -> None:
+    process = prorata_process(command, env=process_env(PRORATA_DATA_DIR=str(tmp_path)))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert b"DATABASE_URL is not set" in stderr
+    assert b"Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("", "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("   ", "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("A" * 201, "--owner-email", "gp@acme.example"), b"NAME: "),
+        (("Acme", "--owner-email", "not-an-address"), b"--owner-email: is not an email address"),
+    ],
+)
+def test_orgs_create_holds_its_arguments_to_the_api_rules(
+    database: TestDatabase, tmp_path: Path, args: tuple[str, ...], said: bytes
+) -> None:
+    env = process_env(DATABASE_URL=database.owner_url, PRORATA_DATA_DIR=str(tmp_path))
+    process = prorata_process("orgs", "create", *args, env=env)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert said in stderr
+    assert b"Traceback" not in stderr
+    assert json.loads(run_cli("orgs", "list", env=env)) == []

@@ -10,9 +10,16 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import psycopg
+import sqlalchemy as sa
 
 from prorata import config, db, heap, logs, observability
 from prorata.config import Settings
+
+if TYPE_CHECKING:
+    from prorata.orgs.schemas import OrgCreate
 
 
 def _set_title(title: str) -> None:
@@ -69,29 +76,32 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     _configure_logs(settings, "web")
     if not _configure_telemetry(settings, "web", settings.metrics_port):
         return 2
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # Live event streams never finish by themselves: uvicorn would wait the whole
-            # grace period for them, then cut them mid-response. End them first, cleanly.
-            hub: Hub | None = getattr(app.state, "hub", None)
-            if hub is not None:
-                await hub.close()
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    heap.freeze_startup_objects()
-    server = Server(config)
     try:
+        # No database configured is said here in one line (exit 2), not as a traceback from
+        # uvicorn's lifespan, where the engine is created.
+        db.app_url(settings)
+        app = create_app(settings)
+
+        class Server(uvicorn.Server):
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                # Live event streams never finish by themselves: uvicorn would wait the whole
+                # grace period for them, then cut them mid-response. End them first, cleanly.
+                hub: Hub | None = getattr(app.state, "hub", None)
+                if hub is not None:
+                    await hub.close()
+                await super().shutdown(sockets)
+
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        heap.freeze_startup_objects()
+        server = Server(config)
         server.run()
     finally:
         observability.shutdown()
@@ -153,15 +163,39 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _org_spec(args: argparse.Namespace) -> OrgCreate | None:
+    """The validated arguments, or None after saying on stderr what is wrong with them."""
+    from pydantic import ValidationError
+
+    from prorata.orgs.schemas import OrgCreate
+
+    try:
+        return OrgCreate(name=args.name, owner_email=args.owner_email)
+    except ValidationError as exc:
+        for error in exc.errors():
+            option = "--owner-email" if error["loc"] == ("owner_email",) else "NAME"
+            reason = (
+                "is not an email address"
+                if option == "--owner-email" and error["type"] == "string_pattern_mismatch"
+                else error["msg"]
+            )
+            print(f"prorata orgs create: {option}: {reason}", file=sys.stderr)  # noqa: T201
+        return None
+
+
 def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
     from prorata.orgs import service as org_service
+
+    spec = _org_spec(args)
+    if spec is None:
+        return 2
 
     async def create(url: str) -> org_service.NewOrg:
         engine = db.create_engine(url, pool_size=1)
         try:
             async with db.sessionmaker(engine)() as session, session.begin():
                 return await org_service.create_org(
-                    session, name=args.name, owner_email=args.owner_email
+                    session, name=spec.name, owner_email=spec.owner_email
                 )
         finally:
             await engine.dispose()
@@ -235,7 +269,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except config.SettingsError as exc:
+        print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+        # An operator's typo in a host or a password: one line, not a driver's traceback.
+        # libpq's message names host, port and user, never the password.
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        print(f"prorata: database unavailable: {reason}", file=sys.stderr)  # noqa: T201
+        return 2  # cannot start, as `prorata worker` says it
 
 
 if __name__ == "__main__":

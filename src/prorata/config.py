@@ -11,11 +11,22 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+import limits
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Default secrets are fine on a laptop and refused in production (see `_refuse_unsafe_production`).
 DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
+# `postgres://` is what Heroku-style platforms (the Procfile's) put in DATABASE_URL.
+POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
+RATE_LIMIT_STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss"})  # what ratelimit.py builds
 
 
 class SettingsError(RuntimeError):
@@ -105,6 +116,36 @@ class Settings(BaseSettings):
     # One organisation must not take every slot of a process and starve the others.
     events_max_streams_per_org: int = Field(default=100, ge=1, le=100_000)
 
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        # Said here, at start, in one line: deeper down it would be a driver's traceback. The
+        # value itself is never repeated (it holds a password).
+        if url is not None and urlsplit(url.get_secret_value()).scheme not in POSTGRESQL_SCHEMES:
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return url
+
+    @field_validator(
+        "rate_limit_api", "rate_limit_heavy", "rate_limit_public", "rate_limit_auth_failures"
+    )
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        # Checked at start: the web process would otherwise die in its lifespan, a traceback.
+        try:
+            items = limits.parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError("must be one rate such as '600/minute' (at least 1 per period)")
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, url: SecretStr) -> SecretStr:
+        if urlsplit(url.get_secret_value()).scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError("must be memory:// or redis://host:6379/0 (rediss:// with TLS)")
+        return url
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
@@ -112,8 +153,12 @@ class Settings(BaseSettings):
         problems = []
         if self.database_url is None and self.app_database_url is None:
             problems.append("DATABASE_URL must be set explicitly (no embedded PostgreSQL)")
+        # `prorata migrate` sets the app role's password from PRORATA_DB_APP_PASSWORD whenever
+        # it has the owner's URL, even if web and worker connect with an explicit app URL: the
+        # public default would become the production app role's password.
+        sets_or_uses_app_password = self.database_url is not None or self.app_database_url is None
         if (
-            self.app_database_url is None
+            sets_or_uses_app_password
             and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
         ):
             problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
@@ -150,6 +195,17 @@ def load() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {where}: {error['msg']}")
+            lines.append(f"  {_variable(error['loc'])}: {error['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable an error is about, as the operator wrote it (`PRORATA_PORT`,
+    `DATABASE_URL`), not the field's name."""
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    field = Settings.model_fields.get(name)
+    if field is None:  # already an alias (DATABASE_URL)
+        return name
+    return f"PRORATA_{name.upper()}"

