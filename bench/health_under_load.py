@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="prorata-bench-"))
     port = _free_port()
-    env = {  # the worker runs at its default niceness (PRORATA_WORKER_NICE=10)
+    env = {  # the worker runs at its default niceness (PRORATA_WORKER_NICE=19)
         **{k: v for k, v in os.environ.items() if not k.startswith(("PRORATA_", "DATABASE_URL"))},
         "PRORATA_DATA_DIR": str(data_dir),
         "PRORATA_PORT": str(port),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import psycopg
 import sqlalchemy as sa
 
-from prorata import config, db, heap, logs, observability
+from prorata import config, db, heap, logs, observability, scheduling
 from prorata.config import Settings
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=10,
         )
         heap.freeze_startup_objects()
+        scheduling.request_short_slice()
         server = Server(config)
         server.run()
     finally:

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_nice: int = Field(
-        default=10,
+        default=19,
         ge=0,
         le=19,
         description="CPU niceness (at least) of the worker and of its local database backends.",
