@@ -55,4 +55,7 @@ def ensure_demo_org(settings: Settings, *, app_url: str) -> str:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(api_key + "\n")
+    # The mode given to open() applies only to a file it creates: one found with a wider mode
+    # (copied, restored from a backup) is made private again on every start.
+    key_file.chmod(0o600)
     return api_key
