@@ -86,6 +86,11 @@ def app_url(settings: Settings, *, owner: str | None = None) -> str:
     return libpq_url(derived)
 
 
+# A database host that drops packets would hold a new connection (and the request or probe
+# waiting for it) for as long as TCP retries: minutes. libpq's own bound, per attempt.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
     # `hide_parameters`: a database error's message would otherwise carry the statement's
     # values (an investor's tax id, a name) into logs and exported spans.
@@ -94,6 +99,10 @@ def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            **kwargs.pop("connect_args", {}),
+        },
         **kwargs,
     )
     _ping_when_suspect(engine)
