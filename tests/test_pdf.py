@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import re
 import tracemalloc
+import unicodedata
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -149,6 +150,29 @@ def test_chinese_japanese_and_korean_names_print_as_themselves() -> None:
     assert data == _report(rows, fund_name="亚洲增长基金 I", names=_CJK_NAMES)
     assert data.count(b"/FontFile2") == 1  # one CJK subset serves regular and bold
     assert len(data) < 200_000  # a subset: the whole font is 5 MB
+
+
+# Arabic (letters that join) and Hebrew, written right to left, beside left-to-right text.
+_RTL_NAMES = ("محمد العلي", "דוד כהן", "LP شركة الأفق", "Müller")
+
+
+def _logical(text: str) -> str:
+    """What a reader's extraction gives, in plain letters: pypdf puts right-to-left runs back
+    in reading order; NFKC turns Arabic's joined forms back into its letters."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def test_arabic_and_hebrew_names_print_right_to_left_and_joined() -> None:
+    data = _report(len(_RTL_NAMES), names=_RTL_NAMES)
+    pdf_reader.check_structure(data)
+    text, _ = _read(data)
+    for n, name in enumerate(_RTL_NAMES):
+        assert f"LP {n} {name} Deal Acme 10.01" in _logical(text), name
+    # Arabic is drawn in its joined (contextual) forms, not as isolated letters.
+    assert any("\ufe70" <= char <= "\ufefc" for char in text)
+    for name in _RTL_NAMES[:3]:
+        notice, _ = _read(render.notice_pdf(_notice(name)))
+        assert name in _logical(notice)
 
 
 def test_a_character_no_font_has_reads_back_as_unknown_not_as_another() -> None:

@@ -17,6 +17,8 @@ the standard Helvetica, which a PDF does not embed; any other text in the first 
 that has all its characters — DejaVu Sans (Łódź, Őry, Дмитрий, Ελένη), else WenQuanYi Micro Hei
 (王小明, 山田太郎, 김민준) — embedded as a subset only in a document that uses it, so an investor's
 name is never printed as "?". Micro Hei has no bold face: bold CJK text is set in its regular.
+Hebrew and Arabic are put in display order and Arabic letters in their joined forms (`visual`)
+before any of this, as PDF text runs left to right a glyph at a time.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+import arabic_reshaper
+from bidi import get_display
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -90,18 +95,34 @@ def _registered(file_name: str) -> str:
     return name
 
 
+# Hebrew, Arabic (and the scripts beside them in Unicode) and their presentation forms.
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+def visual(text: str) -> str:
+    """`text` as a page shows it. PDF text is drawn left to right, a glyph per character, while
+    Hebrew and Arabic are written right to left and Arabic letters join: such text is reshaped
+    into the letters' contextual forms (arabic-reshaper) and put in display order (the Unicode
+    bidirectional algorithm, python-bidi). Any other text is returned as it is."""
+    if not _RIGHT_TO_LEFT.search(text):
+        return text
+    return str(get_display(arabic_reshaper.reshape(text)))
+
+
 def draw(canvas: Canvas, x: float, y: float, text: str, *, size: float, bold: bool = False) -> None:
-    """`text` at (x, y) on a canvas, in the font `font_for` chooses."""
-    canvas.setFont(font_for(text, bold=bold), size)
-    canvas.drawString(x, y, text)
+    """`text` at (x, y) on a canvas, in display order, in the font `font_for` chooses."""
+    shown = visual(text)
+    canvas.setFont(font_for(shown, bold=bold), size)
+    canvas.drawString(x, y, shown)
 
 
 def draw_right(
     canvas: Canvas, x: float, y: float, text: str, *, size: float, bold: bool = False
 ) -> None:
-    """`text` ending at x, in the font `font_for` chooses."""
-    canvas.setFont(font_for(text, bold=bold), size)
-    canvas.drawRightString(x, y, text)
+    """`text` ending at x, in display order, in the font `font_for` chooses."""
+    shown = visual(text)
+    canvas.setFont(font_for(shown, bold=bold), size)
+    canvas.drawRightString(x, y, shown)
 
 
 def document(*, title: str, subject: str) -> tuple[Canvas, io.BytesIO]:
@@ -365,14 +386,17 @@ class TableWriter:
     def _text(
         self, parts: list[bytes], x: float, y: float, text: str, font: str, size: float
     ) -> None:
-        operand, select = self._shown(text, font, size)
+        operand, select = self._shown(visual(text), font, size)
         parts.append(select + b"1 0 0 1 %.2f %.2f Tm %s Tj\n" % (x, y, operand))
 
     def _cell(self, parts: list[bytes], index: int, y: float, text: str, font: str) -> None:
         column = self.columns[index]
         x = self._x[index]
         if column.right:
-            x += column.width - 4 - stringWidth(text, font_for(text, bold=font == BOLD), FONT_SIZE)
+            shown = visual(text)
+            x += (
+                column.width - 4 - stringWidth(shown, font_for(shown, bold=font == BOLD), FONT_SIZE)
+            )
         self._text(parts, x, y, text, font, FONT_SIZE)
 
     def _page(self, closing: Sequence[str] = ()) -> None:
