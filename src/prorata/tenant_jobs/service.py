@@ -78,7 +78,8 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     job = await get(session, job_id=job_id, for_update=True)
     if job.status is not JobStatus.failed:
         raise errors.Conflict(f"only a failed job can be retried; this job is {job.status}")
-    await jobs.requeue(session, job.queue_job_id)
+    if not await jobs.requeue(session, job.queue_job_id):
+        raise errors.Conflict("the job's last attempt is still finishing; retry it in a moment")
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()
