@@ -3,7 +3,9 @@ last error), failed jobs kept and retried by an admin."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -153,3 +155,60 @@ async def test_a_retry_while_the_last_attempt_is_still_finishing_is_refused(
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "queued"
     assert _queue_status(database, queue_job_id) == "todo"
+
+
+async def test_progress_never_goes_back_when_a_killed_job_starts_over(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A worker killed at 75 %: the job's next attempt starts over (a report renders again
+    from its first page), and the progress shown stays at 75 % until that attempt passes it."""
+    fund_id = await FundApi(client, org.api_key).fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        started = await job_service.start(
+            session,
+            job_tasks.tracked_steps,
+            org_id=org.org_id,
+            kind="test.tracked_steps",
+            fund_id=uuid.UUID(fund_id),
+            directory=str(tmp_path),
+        )
+    job_id = str(started.id)
+    step, release = tmp_path / "step", tmp_path / "release"
+    step.write_text("go")
+
+    async def at(progress: int, attempts: int) -> bool:
+        job = await _job(client, org.api_key, job_id)
+        return bool((job["progress"], job["attempts"]) == (progress, attempts))
+
+    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
+    with worker(database, log=tmp_path / "first.log", **stalled) as first:
+        await eventually(lambda: at(75, 1), timeout=60, what="the first attempt to reach 75 %")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    step.unlink()
+    with worker(database, log=tmp_path / "second.log", **stalled):
+        await eventually(
+            lambda: _running(client, org.api_key, job_id, attempts=2),
+            timeout=60,
+            what="the second attempt to start",
+        )
+        await asyncio.sleep(1)  # its 25 % is written (at once) by now
+        assert (await _job(client, org.api_key, job_id))["progress"] == 75
+        step.write_text("go")
+        release.write_text("go")
+
+        async def succeeded() -> bool:
+            return bool((await _job(client, org.api_key, job_id))["status"] == "succeeded")
+
+        await eventually(succeeded, timeout=60, what="the second attempt to succeed")
+    job = await _job(client, org.api_key, job_id)
+    assert (job["progress"], job["attempts"]) == (100, 2)
+
+
+async def _running(client: AsyncClient, api_key: str, job_id: str, *, attempts: int) -> bool:
+    job = await _job(client, api_key, job_id)
+    return bool((job["status"], job["attempts"]) == ("running", attempts))

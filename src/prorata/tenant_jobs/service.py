@@ -136,7 +136,8 @@ class Running:
         self.sessions = sessions
         self.org_id = org_id
         self.job_id = job_id
-        self._percent = -1
+        # The percent shown so far, by this attempt or an earlier one (see `progress`).
+        self.shown = -1
 
     async def update(self, **values: Any) -> TenantJob:
         async with db.tenant_transaction(self.sessions, self.org_id) as session:
@@ -158,10 +159,12 @@ class Running:
 
     async def progress(self, done: int, total: int) -> None:
         """Record `done` of `total` as a percentage (0–99: 100 is for success only); only
-        changes of a whole percent are written and published."""
+        gains of a whole percent are written and published. An attempt after a crash or a
+        failure may start over (a report renders from its first page again): what it shows
+        stays where the earlier attempt got until this one passes it, never going back."""
         percent = min(99, done * 100 // total) if total > 0 else 0
-        if percent != self._percent:
-            self._percent = percent
+        if percent > self.shown:
+            self.shown = percent
             await self.update(progress=percent)
 
 
@@ -187,6 +190,7 @@ async def running(
         await session.flush()
         await session.refresh(job)
         await _publish(session, job)
+        tracker.shown = job.progress
     try:
         yield tracker
     except Exception as exc:
