@@ -4,6 +4,7 @@ last error), failed jobs kept and retried by an admin."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import uuid
@@ -212,3 +213,58 @@ async def test_progress_never_goes_back_when_a_killed_job_starts_over(
 async def _running(client: AsyncClient, api_key: str, job_id: str, *, attempts: int) -> bool:
     job = await _job(client, api_key, job_id)
     return bool((job["status"], job["attempts"]) == ("running", attempts))
+
+
+async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """Housekeeping puts back every job of a dead worker. A job that kills its worker each time
+    (a render out of memory) gets the retries its task allows for failures, then ends failed,
+    visible, for an admin to retry — instead of running, and killing workers, forever."""
+    fund_id = await FundApi(client, org.api_key).fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        started = await job_service.start(
+            session,
+            job_tasks.tracked_steps,
+            org_id=org.org_id,
+            kind="test.tracked_steps",
+            fund_id=uuid.UUID(fund_id),
+            directory=str(tmp_path),
+        )
+    job_id = str(started.id)
+    (tmp_path / "step").write_text("go")
+    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
+    for attempt in (1, 2):  # the first run and its one retry die with their workers
+        with worker(database, log=tmp_path / f"worker-{attempt}.log", **stalled) as process:
+            await eventually(
+                functools.partial(_running, client, org.api_key, job_id, attempts=attempt),
+                timeout=60,
+                what=f"attempt {attempt} to start",
+            )
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+
+    async def status_is(status: str) -> bool:
+        return bool((await _job(client, org.api_key, job_id))["status"] == status)
+
+    with worker(database, log=tmp_path / "worker-3.log", **stalled):
+        await eventually(lambda: status_is("failed"), timeout=60, what="the job to end failed")
+        job = await _job(client, org.api_key, job_id)
+        assert job["attempts"] == 3
+        assert job["last_error"].startswith("WorkerLost: ")
+        assert job["finished_at"] is not None
+
+        (tmp_path / "release").write_text("go")
+
+        async def retried() -> bool:
+            path = f"/api/v1/jobs/{job_id}/retry"
+            return (await client.post(path, headers=bearer(org.api_key))).status_code == 200
+
+        # The worker marks the queue job failed just after the record says so (409 until then).
+        await eventually(retried, timeout=10, what="the admin's retry to be accepted")
+        await eventually(lambda: status_is("succeeded"), timeout=60, what="the retry to succeed")
+    assert (await _job(client, org.api_key, job_id))["attempts"] == 4

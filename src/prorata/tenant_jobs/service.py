@@ -168,6 +168,21 @@ class Running:
             await self.update(progress=percent)
 
 
+class WorkerLost(RuntimeError):
+    """The attempt before this one never recorded its end: its worker was killed or lost."""
+
+
+def _lost_for_good(context: JobContext) -> WorkerLost | None:
+    """The error ending a job whose last attempt died with its worker, if the task's retry
+    strategy would not have retried that attempt had it raised. Housekeeping puts back every
+    stalled job, whatever its retries: without this, a job that kills its worker each time (a
+    render that runs out of memory) would run, and take its worker down, forever."""
+    lost = WorkerLost("the worker running the previous attempt stopped (killed or lost)")
+    # procrastinate counted the dead attempt when it put the job back: judge it as it stood.
+    previous = context.job.evolve(attempts=max(context.job.attempts - 1, 0))
+    return lost if context.task.get_retry_exception(lost, previous) is None else None
+
+
 def _describe(exc: BaseException, context: JobContext) -> str:
     redactor = logs.Redactor(jobs.settings_of(context).secret_values())
     return redactor.scrub(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
@@ -183,6 +198,7 @@ async def running(
     )
     async with db.tenant_transaction(tracker.sessions, tracker.org_id) as session:
         job = await get(session, job_id=tracker.job_id, for_update=True)
+        lost = _lost_for_good(context) if job.status is JobStatus.running else None
         job.status = JobStatus.running
         job.attempts += 1
         job.started_at = sa.func.now()
@@ -192,6 +208,8 @@ async def running(
         await _publish(session, job)
         tracker.shown = job.progress
     try:
+        if lost is not None:
+            raise lost
         yield tracker
     except Exception as exc:
         will_retry = context.task.get_retry_exception(exc, context.job) is not None
