@@ -41,3 +41,19 @@ async def tracked(context: JobContext, org_id: str, tenant_job_id: str, director
         await job.progress(1, 2)
         if not (Path(directory) / "release").exists():
             raise RuntimeError("render failed; connecting with prorata-dev-app-password")
+
+
+@jobs.app.task(name="tests.tracked_steps", pass_context=True, retry=RetryStrategy(max_attempts=1))
+async def tracked_steps(
+    context: JobContext, org_id: str, tenant_job_id: str, directory: str
+) -> None:
+    """A tenant job that starts over on each attempt, as a report does: 25 %, waits for
+    `<directory>/step`, 75 %, waits for `<directory>/release`, done. One retry."""
+    folder = Path(directory)
+    async with tenant_jobs.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        await job.progress(1, 4)
+        while not (folder / "step").exists():
+            await asyncio.sleep(0.05)
+        await job.progress(3, 4)
+        while not (folder / "release").exists():
+            await asyncio.sleep(0.05)

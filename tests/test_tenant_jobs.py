@@ -3,12 +3,16 @@ last error), failed jobs kept and retried by an admin."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +20,7 @@ from prorata import db
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.models import JobStatus
 from tests import job_tasks
 from tests.fund_support import FundApi
 from tests.servers import worker
@@ -106,3 +111,160 @@ async def test_another_orgs_job_is_not_found(
     ):
         response = await client.request(method, path, headers=bearer(other_org.api_key))
         assert response.status_code == 404, (method, response.text)
+
+
+def _queue_status(database: TestDatabase, queue_job_id: int, status: str | None = None) -> str:
+    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+        if status is not None:
+            conn.execute(
+                "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (status, queue_job_id)
+            )
+        row = conn.execute(
+            "SELECT status FROM procrastinate_jobs WHERE id = %s", (queue_job_id,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_a_retry_while_the_last_attempt_is_still_finishing_is_refused(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A task records its final failure, then its worker marks the queue job failed. An admin's
+    retry in between would be overwritten by that mark: the job left failed in the queue and its
+    record `queued` forever. The retry is refused until the queue says failed too."""
+    fund_id = await FundApi(client, org.api_key).fund()
+    job_id = await _start(sessions, org, fund_id, tmp_path)
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        queue_job_id = (await job_service.get(session, job_id=uuid.UUID(job_id))).queue_job_id
+    _queue_status(database, queue_job_id, "doing")  # the worker's last attempt
+    tracker = job_service.Running(sessions, org_id=org.org_id, job_id=uuid.UUID(job_id))
+    await tracker.update(status=JobStatus.failed, last_error="RuntimeError: boom")
+
+    path = f"/api/v1/jobs/{job_id}/retry"
+    early = await client.post(path, headers=bearer(org.api_key))
+    assert early.status_code == 409, early.text
+    assert early.headers["content-type"].startswith("application/problem+json")
+    assert _queue_status(database, queue_job_id) == "doing"
+    assert (await _job(client, org.api_key, job_id))["status"] == "failed"
+
+    _queue_status(database, queue_job_id, "failed")  # the worker's mark
+    retried = await client.post(path, headers=bearer(org.api_key))
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "queued"
+    assert _queue_status(database, queue_job_id) == "todo"
+
+
+async def test_progress_never_goes_back_when_a_killed_job_starts_over(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A worker killed at 75 %: the job's next attempt starts over (a report renders again
+    from its first page), and the progress shown stays at 75 % until that attempt passes it."""
+    fund_id = await FundApi(client, org.api_key).fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        started = await job_service.start(
+            session,
+            job_tasks.tracked_steps,
+            org_id=org.org_id,
+            kind="test.tracked_steps",
+            fund_id=uuid.UUID(fund_id),
+            directory=str(tmp_path),
+        )
+    job_id = str(started.id)
+    step, release = tmp_path / "step", tmp_path / "release"
+    step.write_text("go")
+
+    async def at(progress: int, attempts: int) -> bool:
+        job = await _job(client, org.api_key, job_id)
+        return bool((job["progress"], job["attempts"]) == (progress, attempts))
+
+    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
+    with worker(database, log=tmp_path / "first.log", **stalled) as first:
+        await eventually(lambda: at(75, 1), timeout=60, what="the first attempt to reach 75 %")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    step.unlink()
+    with worker(database, log=tmp_path / "second.log", **stalled):
+        await eventually(
+            lambda: _running(client, org.api_key, job_id, attempts=2),
+            timeout=60,
+            what="the second attempt to start",
+        )
+        await asyncio.sleep(1)  # its 25 % is written (at once) by now
+        assert (await _job(client, org.api_key, job_id))["progress"] == 75
+        step.write_text("go")
+        release.write_text("go")
+
+        async def succeeded() -> bool:
+            return bool((await _job(client, org.api_key, job_id))["status"] == "succeeded")
+
+        await eventually(succeeded, timeout=60, what="the second attempt to succeed")
+    job = await _job(client, org.api_key, job_id)
+    assert (job["progress"], job["attempts"]) == (100, 2)
+
+
+async def _running(client: AsyncClient, api_key: str, job_id: str, *, attempts: int) -> bool:
+    job = await _job(client, api_key, job_id)
+    return bool((job["status"], job["attempts"]) == ("running", attempts))
+
+
+async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """Housekeeping puts back every job of a dead worker. A job that kills its worker each time
+    (a render out of memory) gets the retries its task allows for failures, then ends failed,
+    visible, for an admin to retry — instead of running, and killing workers, forever."""
+    fund_id = await FundApi(client, org.api_key).fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        started = await job_service.start(
+            session,
+            job_tasks.tracked_steps,
+            org_id=org.org_id,
+            kind="test.tracked_steps",
+            fund_id=uuid.UUID(fund_id),
+            directory=str(tmp_path),
+        )
+    job_id = str(started.id)
+    (tmp_path / "step").write_text("go")
+    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
+    for attempt in (1, 2):  # the first run and its one retry die with their workers
+        with worker(database, log=tmp_path / f"worker-{attempt}.log", **stalled) as process:
+            await eventually(
+                functools.partial(_running, client, org.api_key, job_id, attempts=attempt),
+                timeout=60,
+                what=f"attempt {attempt} to start",
+            )
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+
+    async def status_is(status: str) -> bool:
+        return bool((await _job(client, org.api_key, job_id))["status"] == status)
+
+    with worker(database, log=tmp_path / "worker-3.log", **stalled):
+        await eventually(lambda: status_is("failed"), timeout=60, what="the job to end failed")
+        job = await _job(client, org.api_key, job_id)
+        assert job["attempts"] == 3
+        assert job["last_error"].startswith("WorkerLost: ")
+        assert job["finished_at"] is not None
+
+        (tmp_path / "release").write_text("go")
+
+        async def retried() -> bool:
+            path = f"/api/v1/jobs/{job_id}/retry"
+            return (await client.post(path, headers=bearer(org.api_key))).status_code == 200
+
+        # The worker marks the queue job failed just after the record says so (409 until then).
+        await eventually(retried, timeout=10, what="the admin's retry to be accepted")
+        await eventually(lambda: status_is("succeeded"), timeout=60, what="the retry to succeed")
+    assert (await _job(client, org.api_key, job_id))["attempts"] == 4

@@ -168,10 +168,22 @@ def _log_job(job: procrastinate.jobs.Job, attempt: int, seconds: float, failed: 
     )
 
 
-async def requeue(session: AsyncSession, queue_job_id: int) -> None:
+async def requeue(session: AsyncSession, queue_job_id: int) -> bool:
     """Put a failed job back in the queue (same job id, one more attempt), inside `session`'s
-    transaction: procrastinate's own query, on the caller's connection."""
+    transaction: procrastinate's own query, on the caller's connection. False, and nothing
+    changed, when the queue does not hold it as failed.
+
+    procrastinate's query also takes a job still `doing`: a task records its final failure just
+    before its worker marks the job failed, and a retry in between would be overwritten by that
+    mark — the job left failed in the queue, its record waiting forever."""
     connection = await db.driver_connection(session)
+    found = await (
+        await connection.execute(
+            "SELECT status FROM procrastinate_jobs WHERE id = %s FOR UPDATE", (queue_job_id,)
+        )
+    ).fetchone()
+    if found is None or found[0] != "failed":
+        return False
     await connection.execute(
         procrastinate.sql.queries["retry_job"],
         {
@@ -182,6 +194,7 @@ async def requeue(session: AsyncSession, queue_job_id: int) -> None:
             "new_lock": None,
         },
     )
+    return True
 
 
 def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:

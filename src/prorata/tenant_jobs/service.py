@@ -78,7 +78,8 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     job = await get(session, job_id=job_id, for_update=True)
     if job.status is not JobStatus.failed:
         raise errors.Conflict(f"only a failed job can be retried; this job is {job.status}")
-    await jobs.requeue(session, job.queue_job_id)
+    if not await jobs.requeue(session, job.queue_job_id):
+        raise errors.Conflict("the job's last attempt is still finishing; retry it in a moment")
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()
@@ -135,7 +136,8 @@ class Running:
         self.sessions = sessions
         self.org_id = org_id
         self.job_id = job_id
-        self._percent = -1
+        # The percent shown so far, by this attempt or an earlier one (see `progress`).
+        self.shown = -1
 
     async def update(self, **values: Any) -> TenantJob:
         async with db.tenant_transaction(self.sessions, self.org_id) as session:
@@ -157,11 +159,28 @@ class Running:
 
     async def progress(self, done: int, total: int) -> None:
         """Record `done` of `total` as a percentage (0–99: 100 is for success only); only
-        changes of a whole percent are written and published."""
+        gains of a whole percent are written and published. An attempt after a crash or a
+        failure may start over (a report renders from its first page again): what it shows
+        stays where the earlier attempt got until this one passes it, never going back."""
         percent = min(99, done * 100 // total) if total > 0 else 0
-        if percent != self._percent:
-            self._percent = percent
+        if percent > self.shown:
+            self.shown = percent
             await self.update(progress=percent)
+
+
+class WorkerLost(RuntimeError):
+    """The attempt before this one never recorded its end: its worker was killed or lost."""
+
+
+def _lost_for_good(context: JobContext) -> WorkerLost | None:
+    """The error ending a job whose last attempt died with its worker, if the task's retry
+    strategy would not have retried that attempt had it raised. Housekeeping puts back every
+    stalled job, whatever its retries: without this, a job that kills its worker each time (a
+    render that runs out of memory) would run, and take its worker down, forever."""
+    lost = WorkerLost("the worker running the previous attempt stopped (killed or lost)")
+    # procrastinate counted the dead attempt when it put the job back: judge it as it stood.
+    previous = context.job.evolve(attempts=max(context.job.attempts - 1, 0))
+    return lost if context.task.get_retry_exception(lost, previous) is None else None
 
 
 def _describe(exc: BaseException, context: JobContext) -> str:
@@ -179,6 +198,7 @@ async def running(
     )
     async with db.tenant_transaction(tracker.sessions, tracker.org_id) as session:
         job = await get(session, job_id=tracker.job_id, for_update=True)
+        lost = _lost_for_good(context) if job.status is JobStatus.running else None
         job.status = JobStatus.running
         job.attempts += 1
         job.started_at = sa.func.now()
@@ -186,7 +206,10 @@ async def running(
         await session.flush()
         await session.refresh(job)
         await _publish(session, job)
+        tracker.shown = job.progress
     try:
+        if lost is not None:
+            raise lost
         yield tracker
     except Exception as exc:
         will_retry = context.task.get_retry_exception(exc, context.job) is not None
