@@ -22,7 +22,8 @@ from prorata import db
 from prorata.config import Settings
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
-from prorata.tenant_jobs.models import TenantJob
+from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.models import JobStatus, TenantJob
 from tests import pdf_reader
 from tests.conftest import add_member
 from tests.fund_support import FundApi
@@ -418,6 +419,7 @@ async def test_a_failed_statement_run_retried_renders_every_statement(
     client: AsyncClient,
     database: TestDatabase,
     settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
     org: NewOrg,
     tmp_path: Path,
 ) -> None:
@@ -426,21 +428,18 @@ async def test_a_failed_statement_run_retried_renders_every_statement(
     api, fund_id, investors = await _fund_with_investors(client, org.api_key)
     statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
     run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)
-    # What the worker leaves after the last failed attempt (the task marks the run's pending
-    # statements failed, `running` the job; procrastinate its queue job).
+    # The last attempt failed for good: the job's tracker records it (its documents fail with
+    # it, whatever ended the job) and procrastinate marks its queue job failed.
+    await job_service.Running(sessions, org_id=org.org_id, job_id=uuid.UUID(run["id"])).update(
+        status=JobStatus.failed
+    )
     async with db.create_engine(database.owner_url).begin() as connection:
-        queue_job = await connection.scalar(
+        await connection.execute(
             sa.text(
-                "UPDATE tenant_jobs SET status = 'failed' WHERE id = :id RETURNING queue_job_id"
+                "UPDATE procrastinate_jobs SET status = 'failed' "
+                "WHERE id = (SELECT queue_job_id FROM tenant_jobs WHERE id = :id)"
             ),
             {"id": run["id"]},
-        )
-        await connection.execute(
-            sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = :id"),
-            {"id": queue_job},
-        )
-        await connection.execute(
-            sa.text("UPDATE documents SET status = 'failed' WHERE run_id = :id"), {"id": run["id"]}
         )
     listed = await _documents(client, org.api_key, f"fund_id={fund_id}")
     assert {d["status"] for d in listed} == {"failed"}

@@ -130,28 +130,9 @@ def _notice_mail(notice: content.Notice) -> str:
 async def render_report(
     context: JobContext, org_id: str, tenant_job_id: str, document_id: str
 ) -> None:
+    # A failure for good marks the document failed with the job (`job_service.running`).
     async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
-        try:
-            await _render_report(context, job, uuid.UUID(org_id), uuid.UUID(document_id))
-        except Exception as exc:
-            if context.task.get_retry_exception(exc, context.job) is None:
-                await _set_document(
-                    context, uuid.UUID(org_id), uuid.UUID(document_id), status=DocumentStatus.failed
-                )
-            raise
-
-
-async def _set_document(
-    context: JobContext, org_id: uuid.UUID, document_id: uuid.UUID, **values: Any
-) -> None:
-    await _set_documents(context, org_id, Document.id == document_id, **values)
-
-
-async def _set_documents(
-    context: JobContext, org_id: uuid.UUID, which: sa.ColumnElement[bool], **values: Any
-) -> None:
-    async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
-        await session.execute(sa.update(Document).where(which).values(**values))
+        await _render_report(context, job, uuid.UUID(org_id), uuid.UUID(document_id))
 
 
 async def _render_report(
@@ -241,16 +222,11 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
     name="documents.render_statements", queue="documents", pass_context=True, retry=RETRY
 )
 async def render_statements(context: JobContext, org_id: str, tenant_job_id: str) -> None:
-    """Every statement of a run (`documents.service`): those still pending, from one book."""
+    """Every statement of a run (`documents.service`): those still pending, from one book.
+    A failure for good marks them failed with the job (`job_service.running`)."""
     tenant, run = uuid.UUID(org_id), uuid.UUID(tenant_job_id)
     async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
-        try:
-            await _render_run(context, job, tenant, run)
-        except Exception as exc:
-            if context.task.get_retry_exception(exc, context.job) is None:
-                pending = (Document.run_id == run) & (Document.status == DocumentStatus.pending)
-                await _set_documents(context, tenant, pending, status=DocumentStatus.failed)
-            raise
+        await _render_run(context, job, tenant, run)
 
 
 async def _render_run(

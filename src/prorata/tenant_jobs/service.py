@@ -83,7 +83,8 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()
-    await _documents_pending_again(session, job)
+    # Its documents are to come again (a run renders what is pending).
+    await _set_documents(session, job, DocumentStatus.failed, DocumentStatus.pending)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -97,16 +98,17 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     return job
 
 
-async def _documents_pending_again(session: AsyncSession, job: TenantJob) -> None:
-    """The documents the job left `failed` are to come again: its report, or the statements
-    of its run still to render (a run renders what is pending)."""
+async def _set_documents(
+    session: AsyncSession, job: TenantJob, old: DocumentStatus, new: DocumentStatus
+) -> None:
+    """The documents the job produces (its report, its run's statements) from `old` to `new`:
+    pending ones fail with the job, whatever ended it (an error, a worker lost each time), and
+    a retry makes the failed ones pending again."""
     produced = Document.run_id == job.id
     if job.document_id is not None:
         produced = produced | (Document.id == job.document_id)
     await session.execute(
-        sa.update(Document)
-        .where(produced, Document.status == DocumentStatus.failed)
-        .values(status=DocumentStatus.pending)
+        sa.update(Document).where(produced, Document.status == old).values(status=new)
     )
 
 
@@ -148,6 +150,7 @@ class Running:
             await session.refresh(job)
             await _publish(session, job)
             if job.status is JobStatus.failed:
+                await _set_documents(session, job, DocumentStatus.pending, DocumentStatus.failed)
                 await announce.announce(
                     session,
                     org_id=job.org_id,
