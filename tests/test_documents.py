@@ -479,7 +479,7 @@ async def test_rendering_is_deterministic(
         async with db.tenant_transaction(sessions, org.org_id) as session:
             issued = await session.get_one(CapitalCall, uuid.UUID(call["id"]))
             notices = await content.call_notices(session, call=issued)
-        renders.append([render.notice_pdf(n) for n in notices])
+        renders.append([render.notice_pdf(n).data for n in notices])
     assert renders[0] == renders[1]
     assert len({hashlib.sha256(pdf).digest() for pdf in renders[0]}) == 3  # one per investor
 
