@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import announce, db, jobs, observability, storage
-from prorata.capital_calls.models import CapitalCall
+from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
@@ -77,6 +77,15 @@ async def _store_notices(
     files = await asyncio.to_thread(lambda: [render.notice_pdf(n) for n in notices])
     blobs = jobs.blobs_of(context)
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
+        # Shared lock: a cancel (which locks the call for update) waits for these notices,
+        # or these wait for it and are not stored nor mailed.
+        status = await session.scalar(
+            sa.select(CapitalCall.status)
+            .where(CapitalCall.id == call.id)
+            .with_for_update(read=True)
+        )
+        if status is CallStatus.cancelled:
+            return
         for notice, rendered in zip(notices, files, strict=True):
             blob = await storage.save(
                 session,
