@@ -30,6 +30,11 @@ from tests.fund_support import FundApi
 from tests.servers import Receiver, smtp_server, worker
 from tests.support import REPO_ROOT, TestDatabase, bearer, eventually
 
+PURPOSE_OF_LABEL = {
+    "Investment": "investment",
+    "Management fee": "management_fee",
+    "Fund expenses": "fund_expenses",
+}
 WIRE = "Bank of Example, IBAN GB00 EXAM 0000 0000 0000 00, ref. as below"
 
 
@@ -478,7 +483,7 @@ async def test_rendering_is_deterministic(
         async with db.tenant_transaction(sessions, org.org_id) as session:
             issued = await session.get_one(CapitalCall, uuid.UUID(call["id"]))
             notices = await content.call_notices(session, call=issued)
-        renders.append([render.notice_pdf(n) for n in notices])
+        renders.append([render.notice_pdf(n).data for n in notices])
     assert renders[0] == renders[1]
     assert len({hashlib.sha256(pdf).digest() for pdf in renders[0]}) == 3  # one per investor
 
@@ -534,3 +539,140 @@ asyncio.run(main())
     loaded, tasks = result.stdout.split()
     assert loaded == "none"
     assert tasks == "tasks"  # it does enqueue them: the check is not vacuous
+
+
+async def test_notices_state_the_ledger_as_it_was_when_each_call_was_issued(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+) -> None:
+    """Three calls in a row, a cancelled one between them, a recallable distribution, a call of
+    several purposes on two deals with an investor excused from one: every notice, rendered
+    after all of that, states what the API said just before and just after its call was
+    issued; a cancelled call has no notice, nor an investor with nothing to pay."""
+    from prorata.capital_calls.models import CapitalCall
+    from prorata.documents import content, render
+
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund("JPY", wire_instructions=WIRE)
+    alpha, beta, gamma = await api.investors_with(fund_id, ["1000000", "3000000", "1000000"])
+    first_deal, second_deal = await api.deal(fund_id, "Deal One"), await api.deal(fund_id, "Two")
+
+    async def issued(items: list[dict[str, Any]], notice: str) -> tuple[Any, Any, Any]:
+        before = await api.commitments(fund_id)
+        call = await api.call_and_issue(fund_id, items, notice=notice)
+        return call, before, await api.commitments(fund_id)
+
+    first = await issued([{"purpose": "management_fee", "amount": "50000"}], "2026-03-02")
+    cancelled = await api.call_and_issue(
+        fund_id, [{"purpose": "investment", "amount": "100000", "deal_id": first_deal}]
+    )
+    await api.request("POST", f"/funds/{fund_id}/capital-calls/{cancelled['id']}/cancel")
+    await api.distribute(fund_id, "20000", "2026-04-01", kind="recallable")
+    second = await issued(
+        [
+            {
+                "purpose": "investment",
+                "amount": "300001",
+                "deal_id": first_deal,
+                "excused_investor_ids": [gamma],
+            },
+            {"purpose": "investment", "amount": "200000", "deal_id": second_deal},
+            {"purpose": "fund_expenses", "amount": "9999"},
+        ],
+        "2026-05-04",
+    )
+    third = await issued([{"purpose": "management_fee", "amount": "30000"}], "2026-06-01")
+    assert second[1][beta]["recallable"] != "0"  # the distribution was recallable
+
+    async def notices_of(call_id: str) -> list[content.Notice]:
+        async with db.tenant_transaction(sessions, org.org_id) as session:
+            call = await session.get_one(CapitalCall, uuid.UUID(call_id))
+            return await content.call_notices(session, call=call)
+
+    assert await notices_of(cancelled["id"]) == []
+    for call, before, after in (first, second, third):
+        lines = {line["investor_id"]: line for line in call["lines"]}
+        notices = await notices_of(call["id"])
+        assert sorted(str(n.investor_id) for n in notices) == sorted(lines)
+        for notice in notices:
+            investor, line = str(notice.investor_id), lines[str(notice.investor_id)]
+            by_purpose: dict[str, Any] = {}
+            for label, amount in notice.lines:
+                purpose = PURPOSE_OF_LABEL[label.split(":")[0]]
+                by_purpose[purpose] = by_purpose.get(purpose, 0) + amount
+            assert {p: str(a) for p, a in by_purpose.items()} == line["amounts"]
+            assert sum(by_purpose.values()) == notice.total
+            assert str(notice.total) == line["total"]
+            assert str(notice.commitment) == after[investor]["amount"]
+            assert str(notice.contributed_before) == before[investor]["contributed"]
+            assert str(notice.unfunded_before) == before[investor]["unfunded"]
+            assert str(notice.contributed_after) == after[investor]["contributed"]
+            assert str(notice.unfunded_after) == after[investor]["unfunded"]
+    second_notices = {str(n.investor_id): n for n in await notices_of(second[0]["id"])}
+    assert [label for label, _ in second_notices[gamma].lines] == [
+        "Investment: Two",
+        "Fund expenses",
+    ]
+    assert [label for label, _ in second_notices[beta].lines] == [
+        "Investment: Deal One",
+        "Investment: Two",
+        "Fund expenses",
+    ]
+    text = pdf_reader.text(render.notice_pdf(second_notices[beta]).data)
+    assert "Commitment\n3,000,000 JPY" in text
+    assert f"Total amount due\n{int(second_notices[beta].total):,} JPY" in text
+    assert alpha in second_notices
+    assert "." not in text.split("Amount due by purpose")[1].split("Wire instructions")[0]
+
+
+async def test_notices_go_out_for_calls_still_due_whatever_the_funds_name(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A call cancelled while its notices job waited in the queue: no notice is stored, and no
+    investor is mailed a request for money that is not due. A fund whose name holds a line
+    break (names take any text) still gets its notices mailed, the subject on one line."""
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund(name="Growth\nFund I", wire_instructions=WIRE)
+    for name, mail in (("Alpha", "ops@alpha.example"), ("Beta", "treasury@beta.example")):
+        investor = await api.request(
+            "POST", "/investors", json={"name": name, "kind": "entity", "email": mail}, expect=201
+        )
+        await api.commit(fund_id, investor["id"], "1000.00")
+    fee = [{"purpose": "management_fee", "amount": "500.00"}]
+    cancelled = await api.call_and_issue(fund_id, fee)
+    await api.request("POST", f"/funds/{fund_id}/capital-calls/{cancelled['id']}/cancel")
+    due = await api.call_and_issue(fund_id, fee)
+
+    async with db.create_engine(database.owner_url).begin() as connection:
+        job_ids = (
+            await connection.scalars(
+                sa.text("SELECT id FROM tenant_jobs WHERE kind = 'call.notices' AND fund_id = :f"),
+                {"f": fund_id},
+            )
+        ).all()
+    assert len(job_ids) == 2
+
+    async def done() -> bool:
+        jobs = [await api.request("GET", f"/jobs/{job_id}") for job_id in job_ids]
+        return all(j["status"] == "succeeded" for j in jobs) and len(mailbox.messages) >= 2
+
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the notices of the call still due")
+    assert await _documents(client, org.api_key, f"call_id={cancelled['id']}") == []
+    async with db.create_engine(database.owner_url).begin() as connection:
+        queued = await connection.scalar(sa.text("SELECT count(*) FROM email_outbox"))
+    assert queued == 2  # the due call's notices only
+    assert len(mailbox.messages) == 2
+    for message in mailbox.messages:
+        assert isinstance(message.content, bytes)
+        parsed = email.message_from_bytes(message.content, policy=email.policy.default)
+        reference = f"CALL-{due['id'][-12:].upper()}"
+        assert parsed["subject"] == f"Capital call notice {reference}: Growth Fund I"

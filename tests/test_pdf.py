@@ -5,8 +5,10 @@ independent reader)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
+import itertools
 import re
 import tracemalloc
 import unicodedata
@@ -171,7 +173,7 @@ def test_arabic_and_hebrew_names_print_right_to_left_and_joined() -> None:
     # Arabic is drawn in its joined (contextual) forms, not as isolated letters.
     assert any("\ufe70" <= char <= "\ufefc" for char in text)
     for name in _RTL_NAMES[:3]:
-        notice, _ = _read(render.notice_pdf(_notice(name)))
+        notice, _ = _read(render.notice_pdf(_notice(name)).data)
         assert name in _logical(notice)
 
 
@@ -191,7 +193,7 @@ def test_calls_made_in_the_same_minute_have_different_references() -> None:
 @pytest.mark.parametrize("investor_name", ["Дмитрий Őry-Żółć", "山田 太郎", "김민준 (Kim Min-jun)"])
 def test_notices_print_any_name(investor_name: str) -> None:
     notice = _notice(investor_name)
-    data = render.notice_pdf(notice)
+    data = render.notice_pdf(notice).data
     text, _ = _read(data)
     for expected in (
         "Fundusz Wzrostu Łódź I",
@@ -201,7 +203,7 @@ def test_notices_print_any_name(investor_name: str) -> None:
         "ref. Żółć",
     ):
         assert expected in text
-    assert render.notice_pdf(notice) == data
+    assert render.notice_pdf(notice).data == data
 
 
 _CALL = uuid.UUID(int=7)
@@ -278,3 +280,123 @@ def _outline(font: TTFontFile, glyph: int) -> bytes:
     data: bytes = font._ttf_data[start + font.glyphPos[glyph] : start + font.glyphPos[glyph + 1]]
     composite = data[:2] == b"\xff\xff"
     return data[:10] if composite else data
+
+
+# A 200-character name (the longest the API takes) with no space to break at, in the widest
+# letter; a long name that breaks at spaces; 2,000 characters of wire instructions.
+_LONG_WORD = "W" * 200
+_LONG_NAME = ("Wolfgang Maximilian Württemberg-Hohenzollern " * 5)[:200].strip()
+_LONG_WIRE = "\n".join(
+    ["Bank: " + "Wide Bank of Westphalia " * 8, "IBAN: DE" + "W" * 150]
+    + [f"Line {n}: intermediary WWW" for n in range(70)]
+)[:2000]
+
+
+_SHOWN = re.compile(
+    rb"/(?P<font>\w+) (?P<size>[\d.]+) Tf|1 0 0 1 (?P<x>[\d.-]+) (?P<y>[\d.-]+) Tm "
+    rb"\((?P<text>(?:\\.|[^\\)])*)\) Tj"
+)
+
+
+def _unescaped(escape: re.Match[bytes]) -> bytes:
+    code = escape[1]
+    return bytes([int(code, 8)]) if code[:1].isdigit() else code
+
+
+def _placed(data: bytes) -> list[tuple[int, float, float, float, str]]:
+    """Every string drawn: page, x, y, width and text, read from the pages' content streams
+    (the standard fonts' strings: the text of these tests is all WinAnsi)."""
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    found = []
+    for number, page in enumerate(reader.pages):
+        resources: Any = page["/Resources"]
+        fonts = {
+            str(k)[1:]: str(v.get_object()["/BaseFont"]) for k, v in resources["/Font"].items()
+        }
+        font, size = "", 0.0
+        content = page.get_contents()
+        assert content is not None
+        for match in _SHOWN.finditer(content.get_data()):
+            if match["font"]:
+                font, size = fonts[match["font"].decode()], float(match["size"])
+                continue
+            assert font in ("/Helvetica", "/Helvetica-Bold"), font
+            text = re.sub(rb"\\([0-7]{1,3}|.)", _unescaped, match["text"]).decode("cp1252")
+            width = pdf.width(text, size=size, bold=font.endswith("Bold"))
+            found.append((number, float(match["x"]), float(match["y"]), width, text))
+    return found
+
+
+def _assert_on_the_page(
+    data: bytes,
+    left: float = render.LEFT,
+    right: float = render.RIGHT,
+    bottom: float = render.BOTTOM,
+    top: float = render.TOP,
+) -> tuple[str, str]:
+    """Nothing outside the margins, no two strings over each other; return the text drawn in
+    the left column and in the others, without white space (wrapped lines join up)."""
+    placed = _placed(data)
+    for _, x, y, w, text in placed:
+        assert x >= left - 0.01, (x, text)
+        assert x + w <= right + 0.01, (x, w, text)
+        assert bottom - 0.01 <= y <= top + 0.01, (y, text)
+    for a, b in itertools.pairwise(placed):
+        if a[0] == b[0] and abs(a[2] - b[2]) < 1:  # the same line, left to right
+            assert a[1] + a[3] <= b[1], (a[4], b[4])
+    first = "".join(text for _, x, _, _, text in placed if abs(x - left) < 0.01)
+    others = "".join(text for _, x, _, _, text in placed if abs(x - left) >= 0.01)
+    return "".join(first.split()), "".join(others.split())
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_long_names_and_wire_instructions_wrap_on_the_page_and_nothing_is_lost() -> None:
+    notice = dataclasses.replace(
+        _notice(_LONG_WORD),
+        fund_name=_LONG_NAME,
+        lines=[(f"Investment: {_LONG_NAME}", Decimal("1000.00"))] * 20,  # the most items
+        wire_instructions=_LONG_WIRE,
+    )
+    rendered = render.notice_pdf(notice)
+    left, right = _assert_on_the_page(rendered.data)
+    assert _squeezed(_LONG_WIRE) in left
+    assert _squeezed("Investment: " + _LONG_NAME) * 20 in left
+    assert _squeezed(_LONG_NAME + _LONG_WORD) in right  # the fund, then the investor
+    pages = len(pypdf.PdfReader(io.BytesIO(rendered.data)).pages)
+    assert rendered.pages == pages > 1
+    assert render.notice_pdf(notice) == rendered  # still deterministic
+
+    statement = content.Statement(
+        fund_name=_LONG_NAME,
+        currency="BHD",
+        investor_name=_LONG_WORD,
+        period_start=dt.date(2026, 7, 1),
+        period_end=dt.date(2026, 12, 31),
+        commitment=Decimal("1000000000000.000"),
+        opening=Decimal("-1234567.891"),
+        movements=[("Contributions", Decimal("0.000"))],
+        closing=Decimal("-1234567.891"),
+        contributed_to_date=Decimal("0.000"),
+        paid_in_to_date=Decimal("0.000"),
+        distributed_to_date=Decimal("0.000"),
+        unfunded=Decimal("1000000000000.000"),
+    )
+    rendered = render.statement_pdf(statement)
+    _, right = _assert_on_the_page(rendered.data)
+    assert _squeezed(_LONG_NAME + _LONG_WORD) in right
+    assert "-1,234,567.891BHD" in right
+    assert "1,000,000,000,000.000BHD" in right
+    assert rendered.pages == 1
+
+
+def test_a_reports_long_names_are_cut_short_in_their_columns() -> None:
+    data = _report(3, fund_name=_LONG_WORD, names=(_LONG_NAME, "Müller"))
+    margin = pdf.MARGIN
+    _assert_on_the_page(data, margin, pdf.PAGE[0] - margin, margin, pdf.PAGE[1] - margin)
+    text, _ = _read(data)
+    assert "LP 1 Müller Deal Acme 10.01" in text
+    assert "LP 0 Wolfgang Maximilian" in text
+    assert "Allocations — WWW" in text

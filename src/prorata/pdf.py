@@ -125,6 +125,64 @@ def draw_right(
     canvas.drawRightString(x, y, shown)
 
 
+def width(text: str, *, size: float, bold: bool = False) -> float:
+    """How wide `text` is drawn (in display order, in the font `font_for` chooses), in points."""
+    shown = visual(text)
+    return float(stringWidth(shown, font_for(shown, bold=bold), size))
+
+
+def wrap(text: str, room: float, *, size: float, bold: bool = False) -> list[str]:
+    """`text` in lines no wider than `room` points, broken at spaces, each of its own line
+    breaks kept. A word wider than a line (an IBAN without spaces, a long name) is broken where
+    it must be: names and wire instructions are up to 2,000 characters, and nothing may be
+    drawn off the page."""
+    lines = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split():
+            joined = f"{line} {word}" if line else word
+            if width(joined, size=size, bold=bold) <= room:
+                line = joined
+                continue
+            if line:
+                lines.append(line)
+            rest = word
+            while width(rest, size=size, bold=bold) > room:
+                cut = _fitting(rest, room, size=size, bold=bold)
+                lines.append(rest[:cut])
+                rest = rest[cut:]
+            line = rest
+        lines.append(line)
+    return lines
+
+
+def _fitting(text: str, room: float, *, size: float, bold: bool) -> int:
+    """The length of the longest prefix of `text` that fits `room` (at least one character,
+    so wrapping always advances), by bisection: widths grow with the prefix."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if width(text[:middle], size=size, bold=bold) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+ELLIPSIS = "\u2026"
+
+
+@functools.lru_cache(maxsize=4096)
+def fit(text: str, room: float, *, size: float, bold: bool = False) -> str:
+    """`text`, or as much of it as fits `room` points followed by an ellipsis: a table cell is
+    one line, and a name may be 200 characters. Cached: a report repeats its names row after
+    row (an investor's allocations are consecutive)."""
+    if width(text, size=size, bold=bold) <= room:
+        return text
+    cut = _fitting(text, room - width(ELLIPSIS, size=size, bold=bold), size=size, bold=bold)
+    return text[:cut].rstrip() + ELLIPSIS
+
+
 def document(*, title: str, subject: str) -> tuple[Canvas, io.BytesIO]:
     """A deterministic A4 canvas writing into a buffer (call `canvas.save()`, then read it)."""
     buffer = io.BytesIO()
@@ -392,11 +450,10 @@ class TableWriter:
     def _cell(self, parts: list[bytes], index: int, y: float, text: str, font: str) -> None:
         column = self.columns[index]
         x = self._x[index]
+        bold = font == BOLD
+        text = fit(text, column.width - 4, size=FONT_SIZE, bold=bold)  # not over the next
         if column.right:
-            shown = visual(text)
-            x += (
-                column.width - 4 - stringWidth(shown, font_for(shown, bold=font == BOLD), FONT_SIZE)
-            )
+            x += column.width - 4 - width(text, size=FONT_SIZE, bold=bold)
         self._text(parts, x, y, text, font, FONT_SIZE)
 
     def _page(self, closing: Sequence[str] = ()) -> None:
@@ -404,8 +461,9 @@ class TableWriter:
         top = PAGE[1] - MARGIN
         self._font = (b"", 0.0)  # each content stream starts with no font
         parts = [b"BT\n"]
-        self._text(parts, MARGIN, top - 12, self.title, BOLD, 12)
-        self._text(parts, MARGIN, top - 26, self.subtitle, REGULAR, 9)
+        room = PAGE[0] - 2 * MARGIN
+        self._text(parts, MARGIN, top - 12, fit(self.title, room, size=12, bold=True), BOLD, 12)
+        self._text(parts, MARGIN, top - 26, fit(self.subtitle, room, size=9), REGULAR, 9)
         header_y = top - HEADER_HEIGHT + 8
         for index, column in enumerate(self.columns):
             self._cell(parts, index, header_y, column.title, BOLD)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import money
 from prorata.allocations.models import Allocation
 from prorata.capital_accounts import service as capital_accounts
-from prorata.capital_calls.models import CallItem, CallLine, CapitalCall, Purpose
+from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals.models import Deal
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Fund
@@ -109,7 +109,12 @@ async def _ledger_before(
 
 
 async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Notice]:
-    """Every notice of an issued call, one per investor with an amount due, by investor id."""
+    """Every notice of an issued call, one per investor with an amount due, by investor id.
+
+    A call cancelled before its notices were rendered has none: nothing is due, and its
+    notices would be mailed to investors asking for money."""
+    if call.status is CallStatus.cancelled:
+        return []
     fund = await session.get_one(Fund, call.fund_id)
     quantum = money.quantum(fund.currency)
     items = {

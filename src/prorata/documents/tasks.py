@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import announce, db, jobs, observability, storage
-from prorata.capital_calls.models import CapitalCall
+from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
@@ -28,6 +28,9 @@ from prorata.investors.models import Investor
 from prorata.notifications import service as notification_service
 from prorata.orgs.models import User
 from prorata.tenant_jobs import service as job_service
+
+if TYPE_CHECKING:  # the PDF code is imported inside the tasks, in the worker only
+    from prorata.documents.render import Rendered
 
 PDF = "application/pdf"
 NOTICE_BATCH = 50
@@ -74,13 +77,22 @@ async def _store_notices(
     files = await asyncio.to_thread(lambda: [render.notice_pdf(n) for n in notices])
     blobs = jobs.blobs_of(context)
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
-        for notice, data in zip(notices, files, strict=True):
+        # Shared lock: a cancel (which locks the call for update) waits for these notices,
+        # or these wait for it and are not stored nor mailed.
+        status = await session.scalar(
+            sa.select(CapitalCall.status)
+            .where(CapitalCall.id == call.id)
+            .with_for_update(read=True)
+        )
+        if status is CallStatus.cancelled:
+            return
+        for notice, rendered in zip(notices, files, strict=True):
             blob = await storage.save(
                 session,
                 blobs,
                 org_id=org_id,
                 purpose="documents",
-                source=data,
+                source=rendered.data,
                 content_type=PDF,
                 suffix=".pdf",
             )
@@ -97,7 +109,7 @@ async def _store_notices(
                     as_of=call.notice_date,
                     filename=f"call-notice-{notice.reference}-{notice.investor_id}.pdf",
                     blob_id=blob.id,
-                    pages=1,
+                    pages=rendered.pages,
                     ready_at=sa.func.now(),
                 )
                 .on_conflict_do_nothing(index_elements=["call_id", "investor_id"])
@@ -214,8 +226,9 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
             period_start=document.period_start,
             period_end=document.as_of,
         )
-    out.write(await asyncio.to_thread(render.statement_pdf, statement))
-    return 1
+    rendered = await asyncio.to_thread(render.statement_pdf, statement)
+    out.write(rendered.data)
+    return rendered.pages
 
 
 @jobs.app.task(
@@ -263,8 +276,8 @@ async def _render_run(
         files = await asyncio.to_thread(list, map(render.statement_pdf, batch))
         documents = [document for document, _ in todo[start : start + NOTICE_BATCH]]
         async with db.tenant_transaction(sessions, org_id) as session:
-            for document, data in zip(documents, files, strict=True):
-                await _store_statement(context, session, document, data)
+            for document, rendered in zip(documents, files, strict=True):
+                await _store_statement(context, session, document, rendered)
         await job.progress(done + start + len(batch), len(rows))
     async with db.tenant_transaction(sessions, org_id) as session:
         await _run_ready(session, first, len(rows), job)
@@ -275,21 +288,26 @@ def _pending(document: Document) -> bool:
 
 
 async def _store_statement(
-    context: JobContext, session: AsyncSession, document: Document, data: bytes
+    context: JobContext, session: AsyncSession, document: Document, rendered: Rendered
 ) -> None:
     blob = await storage.save(
         session,
         jobs.blobs_of(context),
         org_id=document.org_id,
         purpose="documents",
-        source=data,
+        source=rendered.data,
         content_type=PDF,
         suffix=".pdf",
     )
     await session.execute(
         sa.update(Document)
         .where(Document.id == document.id, Document.status == DocumentStatus.pending)
-        .values(status=DocumentStatus.ready, blob_id=blob.id, pages=1, ready_at=sa.func.now())
+        .values(
+            status=DocumentStatus.ready,
+            blob_id=blob.id,
+            pages=rendered.pages,
+            ready_at=sa.func.now(),
+        )
     )
     observability.count_document_rendered(kind=document.kind)
 

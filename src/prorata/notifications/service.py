@@ -25,7 +25,9 @@ async def queue_email(
         org_id=org_id,
         kind=kind,
         recipient=recipient,
-        subject=subject,
+        # A header is one line, and a subject quoting a name (names take any text, line
+        # breaks included) would otherwise be refused when sent, at every attempt.
+        subject=" ".join(subject.split()),
         body=body,
         document_id=document_id,
         status=EmailStatus.pending,
