@@ -190,6 +190,18 @@ async def test_an_empty_period_is_refused(api: FundApi) -> None:
     await api.request("GET", f"/funds/{fund}/investors/{stranger}/capital-account", expect=404)
 
 
+async def test_an_account_before_the_investor_committed_has_no_commitment(api: FundApi) -> None:
+    fund = await api.fund()
+    late = await api.investor("Second close LP")
+    body = {"investor_id": late, "amount": "5000.00", "committed_on": "2026-07-01"}
+    await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=201)
+    path = f"/funds/{fund}/investors/{late}/capital-account"
+    before = await api.request("GET", f"{path}?from=2026-01-01&to=2026-06-30")
+    assert (before["commitment"], before["unfunded"]) == ("0.00", "0.00")
+    after = await api.request("GET", f"{path}?from=2026-01-01&to=2026-07-01")
+    assert (after["commitment"], after["unfunded"]) == ("5000.00", "5000.00")
+
+
 async def test_an_investor_member_sees_its_own_account_and_metrics_only(
     api: FundApi,
     client: AsyncClient,

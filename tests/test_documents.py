@@ -351,7 +351,7 @@ async def test_statements_for_every_investor_render_in_one_run(
         headers=bearer(org.api_key),
     )
     assert refused.status_code == 422
-    assert "no investors" in refused.json()["detail"]
+    assert "no investors committed by 2026-12-31" in refused.json()["detail"]
 
     statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
     run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)

@@ -103,6 +103,12 @@ class Book:
     def balance(self, investor: uuid.UUID, day: dt.date) -> Decimal:
         return sum((m.effect for m in self.movements[investor] if m.day <= day), ZERO)
 
+    def commitment(self, investor: uuid.UUID, day: dt.date) -> Decimal:
+        """The investor's commitment as it stood on `day`: none before it committed."""
+        if self.committed_on.get(investor, day) > day:
+            return ZERO
+        return self.commitments.get(investor, ZERO)
+
     def contributed(self, investor: uuid.UUID, day: dt.date) -> Decimal:
         return sum(
             (
@@ -183,7 +189,7 @@ class Book:
         )
         return Account(
             statement=statement,
-            commitment=self.commitments.get(investor, ZERO).quantize(q),
+            commitment=self.commitment(investor, end).quantize(q),
             contributed=self.contributed(investor, end).quantize(q),
             recallable=sum((m.amount for m in self.recallable[investor] if m.day <= end), ZERO),
         )

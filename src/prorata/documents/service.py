@@ -111,9 +111,10 @@ async def _request_statement_run(
     """A statement for every investor with a commitment to the fund, rendered by one job from
     one book of the fund (a statement each would build the whole book again each time). The
     statements are recorded here, pending, so the job and its retries know what is left."""
-    investors = sorted(await fund_repository.commitments(session, fund_id=fund_id))
+    # Investors committed by the period's end: a later one has no account for it.
+    investors = sorted(await fund_repository.commitments(session, fund_id=fund_id, as_of=end))
     if not investors:
-        raise errors.RuleViolation("the fund has no investors with a commitment yet")
+        raise errors.RuleViolation(f"the fund has no investors committed by {end}")
     job = await job_service.start(
         session,
         document_tasks.render_statements,
