@@ -27,7 +27,9 @@ def build(
     message = email.message.EmailMessage()
     message["From"] = sender
     message["To"] = row.recipient
-    message["Subject"] = row.subject
+    # A header is one line: a subject carrying a fund name typed with a line break would
+    # otherwise be refused by `email` on every attempt, and the notice never sent.
+    message["Subject"] = " ".join(row.subject.split())
     message["Date"] = email.utils.format_datetime(row.created_at)
     message["Message-ID"] = f"<{row.id}@prorata>"
     message.set_content(row.body)
@@ -53,8 +55,11 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
         row = await session.get(EmailMessage, uuid.UUID(message_id))
         if row is None or row.status is EmailStatus.sent:
             return
-        attachment = await _attachment(session, jobs.blobs_of(context), row)
     try:
+        # Inside the `try`: an attachment that cannot be read (its object missing, the store
+        # down) is an attempt like a refused connection, recorded, and `failed` in the end.
+        async with db.tenant_transaction(sessions, tenant) as session:
+            attachment = await _attachment(session, jobs.blobs_of(context), row)
         await mail.send(settings, build(row, sender=settings.mail_from, attachment=attachment))
     except Exception as exc:
         will_retry = context.task.get_retry_exception(exc, context.job) is not None
