@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -106,8 +107,13 @@ class BlobStore:
     def signs_urls(self) -> bool:
         return isinstance(self.store, S3Store)
 
-    async def put(self, key: str, source: Source, *, content_type: str) -> Stored:
-        """Write `source` at `key`, streaming and hashing it; atomic (all or nothing)."""
+    async def put(
+        self, key: str, source: Source, *, content_type: str, filename: str | None = None
+    ) -> Stored:
+        """Write `source` at `key`, streaming and hashing it; atomic (all or nothing).
+
+        `filename` is the name a download should be saved under: S3 keeps it with the object,
+        so a presigned URL's download has it too (a signed URL cannot carry it)."""
         digest = hashlib.sha256()
         size = 0
 
@@ -119,9 +125,11 @@ class BlobStore:
                 yield chunk
 
         # Local files carry no attributes (obstore refuses them): the Blob row keeps the type.
-        attributes: Any = (
-            None if isinstance(self.store, LocalStore) else {"Content-Type": content_type}
-        )
+        attributes: Any = None
+        if not isinstance(self.store, LocalStore):
+            attributes = {"Content-Type": content_type}
+            if filename is not None:
+                attributes["Content-Disposition"] = content_disposition(filename)
         with self._span("put") as span:
             await obstore.put_async(
                 self.store,
@@ -201,6 +209,17 @@ async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def content_disposition(filename: str) -> str:
+    """`attachment` under `filename`, whatever it holds: an ASCII `filename` with quotes,
+    backslashes and anything else unsafe replaced, and the exact name in `filename*` (RFC 6266,
+    RFC 8187) when they differ."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
+    return value
+
+
 def open_store(settings: Settings) -> BlobStore:
     """The configured store: `PRORATA_BLOB_URL`, else a local directory under the data dir."""
     if settings.blob_url is None:
@@ -240,6 +259,7 @@ async def save(
     source: Source,
     content_type: str,
     suffix: str = "",
+    filename: str | None = None,
 ) -> Blob:
     """Stream `source` into the store and record its `Blob` row (flushed, not committed).
 
@@ -247,7 +267,7 @@ async def save(
     are never reused), and cheaper than a two-phase protocol.
     """
     key = new_key(org_id=org_id, purpose=purpose, suffix=suffix)
-    stored = await store.put(key, source, content_type=content_type)
+    stored = await store.put(key, source, content_type=content_type, filename=filename)
     return await record(session, org_id=org_id, stored=stored)
 
 

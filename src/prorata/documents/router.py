@@ -127,7 +127,7 @@ async def document_content(
         media_type=blob.content_type,
         headers={
             "Content-Length": str(blob.size),
-            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "Content-Disposition": storage.content_disposition(document.filename),
             "ETag": f'"{blob.sha256}"',
         },
     )

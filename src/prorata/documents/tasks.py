@@ -75,6 +75,7 @@ async def _store_notices(
     blobs = jobs.blobs_of(context)
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
         for notice, data in zip(notices, files, strict=True):
+            filename = f"call-notice-{notice.reference}-{notice.investor_id}.pdf"
             blob = await storage.save(
                 session,
                 blobs,
@@ -83,6 +84,7 @@ async def _store_notices(
                 source=data,
                 content_type=PDF,
                 suffix=".pdf",
+                filename=filename,
             )
             document_id = await session.scalar(
                 insert(Document)
@@ -95,7 +97,7 @@ async def _store_notices(
                     call_id=call.id,
                     investor_id=notice.investor_id,
                     as_of=call.notice_date,
-                    filename=f"call-notice-{notice.reference}-{notice.investor_id}.pdf",
+                    filename=filename,
                     blob_id=blob.id,
                     pages=1,
                     ready_at=sa.func.now(),
@@ -178,6 +180,7 @@ async def _render_report(
                 source=out,
                 content_type=PDF,
                 suffix=".pdf",
+                filename=document.filename,
             )
             await session.execute(
                 sa.update(Document)
@@ -309,6 +312,7 @@ async def _store_statement(
         source=data,
         content_type=PDF,
         suffix=".pdf",
+        filename=document.filename,
     )
     await session.execute(
         sa.update(Document)
