@@ -19,31 +19,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import io
+import logging
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import obstore
 import sqlalchemy as sa
+from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, S3Store, from_url
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata import db, observability
+from prorata import db, errors, observability
 from prorata.config import Settings, SettingsError
 from prorata.ids import new_id
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
     from obstore.store import ObjectStore
+
+log = logging.getLogger(__name__)
 
 # S3 parts of 8 MiB, two in flight: a put holds at most ~16 MiB whatever the object's size
 # (obstore's default, 12 parts in flight, would hold 60 MiB per upload).
@@ -87,21 +91,37 @@ class BlobNotFound(LookupError):
     pass
 
 
+class StoreRefused(errors.ServiceUnavailable):
+    """The object store refused the server's credentials (a wrong or expired secret): the
+    operator's to fix, so a client gets a 503 saying so rather than a bare 500."""
+
+    def __init__(self) -> None:
+        super().__init__("the object store refused the server's credentials; try again later")
+
+
 class BlobStore:
     """One object store (local directory or S3 bucket prefix); safe to share in a process."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    def _span(self, operation: str) -> AbstractContextManager[trace.Span]:
+    @contextlib.contextmanager
+    def _span(self, operation: str) -> Iterator[trace.Span]:
         """A client span per call to the store, so a trace shows the time spent on S3. No key:
         keys hold only ids, but the attribute would invite a file name next to them."""
         store = "s3" if isinstance(self.store, S3Store) else "local"
-        return observability.span(
+        with observability.span(
             f"blob {operation}",
             kind=trace.SpanKind.CLIENT,
             attributes={"prorata.blob.store": store},
-        )
+        ) as span:
+            try:
+                yield span
+            except (PermissionDeniedError, UnauthenticatedError) as exc:
+                # The store's own words (SignatureDoesNotMatch, InvalidAccessKeyId …) go to
+                # the log, where the operator looks; they hold no secret.
+                log.error("object store refused the credentials", extra={"error": str(exc)})
+                raise StoreRefused() from exc
 
     @property
     def signs_urls(self) -> bool:
