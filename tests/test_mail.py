@@ -199,3 +199,27 @@ async def test_a_missing_attachment_is_recorded_as_an_attempt_and_nothing_goes_o
     assert row.last_error is not None
     assert "BlobNotFound" in row.last_error
     assert not list((settings.data_dir / "mail").glob("*.eml"))  # no notice without its file
+
+
+async def test_a_recipient_the_server_refuses_for_good_is_failed_at_once_not_retried(
+    sessions: async_sessionmaker[AsyncSession], database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    await _queue(sessions, org)
+
+    async def failed() -> bool:
+        return await _status(sessions, org) == ["failed"]
+
+    with smtp_server(unknown=frozenset({"lp@investor.example"})) as (port, mailbox):
+        env = {
+            "PRORATA_SMTP_HOST": "127.0.0.1",
+            "PRORATA_SMTP_PORT": str(port),
+            "PRORATA_SMTP_SECURITY": "none",
+        }
+        with worker(database, log=tmp_path / "worker.log", **env):
+            await eventually(failed, timeout=30, what="the message to be marked failed")
+    assert mailbox.messages == []
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        row = (await session.scalars(sa.select(EmailMessage))).one()
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert "no such mailbox" in row.last_error
