@@ -89,6 +89,41 @@ async def test_content_redirects_to_a_presigned_url_on_s3(
     assert hashlib.sha256(downloaded.content).hexdigest() == blob.sha256
 
 
+async def test_a_document_whose_object_is_missing_is_a_404_problem_not_a_redirect(
+    s3_client: tuple[AsyncClient, FastAPI],
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+) -> None:
+    client, app = s3_client
+    fund_id = await FundApi(client, org.api_key).fund()
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        blob = await storage.save(
+            session,
+            app.state.blobs,
+            org_id=org.org_id,
+            purpose="documents",
+            source=b"%PDF-1.4\n%%EOF\n",
+            content_type="application/pdf",
+            suffix=".pdf",
+        )
+        document = Document(
+            org_id=org.org_id,
+            fund_id=uuid.UUID(fund_id),
+            kind=DocumentKind.allocations_report,
+            status=DocumentStatus.ready,
+            filename="allocations.pdf",
+            blob_id=blob.id,
+        )
+        session.add(document)
+    await app.state.blobs.delete(blob.key)
+    response = await client.get(
+        f"/api/v1/documents/{document.id}/content", headers=bearer(org.api_key)
+    )
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "missing from the object store" in response.json()["detail"]
+
+
 async def test_a_rendered_report_downloads_from_s3_under_its_file_name(
     s3: seaweed.S3Server,
     s3_client: tuple[AsyncClient, FastAPI],
