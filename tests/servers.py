@@ -90,10 +90,20 @@ class Receiver:
 
 
 class Mailbox:
-    """aiosmtpd's handler: keeps every message accepted."""
+    """aiosmtpd's handler: keeps every message accepted; refuses (550) the recipients in
+    `unknown`, as a server does a mailbox that does not exist."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown: frozenset[str] = frozenset()) -> None:
         self.messages: list[Envelope] = []
+        self.unknown = unknown
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         self.messages.append(envelope)
@@ -101,9 +111,9 @@ class Mailbox:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+def smtp_server(unknown: frozenset[str] = frozenset()) -> Iterator[tuple[int, Mailbox]]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1; yields its port and mailbox."""
-    mailbox = Mailbox()
+    mailbox = Mailbox(unknown)
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:

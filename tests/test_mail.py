@@ -6,15 +6,20 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
+from prorata import db, storage
+from prorata.config import Settings
+from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.notifications import service as notification_service
 from prorata.notifications.models import EmailMessage
 from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
 from tests.servers import smtp_server, worker
 from tests.support import TestDatabase, eventually
 
@@ -105,3 +110,116 @@ async def test_a_refused_connection_is_recorded_and_retried(
         row = (await session.scalars(sa.select(EmailMessage))).one()
     assert row.status == "pending"  # retried later, with backoff
     assert row.last_error is not None
+
+
+async def test_a_subject_with_line_breaks_goes_out_on_one_line_with_no_injected_header(
+    sessions: async_sessionmaker[AsyncSession], database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    # Subjects carry the fund's name, and a name may hold a line break (the API allows it).
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        await notification_service.queue_email(
+            session,
+            org_id=org.org_id,
+            kind="call_notice",
+            recipient="lp@investor.example",
+            subject="Capital call notice CALL-1: Alpha\r\nBcc: eve@evil.example",
+            body="Your notice is attached.",
+        )
+
+    async def sent() -> bool:
+        return await _status(sessions, org) == ["sent"]
+
+    with smtp_server() as (port, mailbox):
+        env = {
+            "PRORATA_SMTP_HOST": "127.0.0.1",
+            "PRORATA_SMTP_PORT": str(port),
+            "PRORATA_SMTP_SECURITY": "none",
+        }
+        with worker(database, log=tmp_path / "worker.log", **env):
+            await eventually(sent, timeout=60, what="the message to be sent")
+    [envelope] = mailbox.messages
+    assert envelope.rcpt_tos == ["lp@investor.example"]
+    assert isinstance(envelope.content, bytes)
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert message["Subject"] == "Capital call notice CALL-1: Alpha Bcc: eve@evil.example"
+    assert message["Bcc"] is None
+
+
+async def test_a_missing_attachment_is_recorded_as_an_attempt_and_nothing_goes_out(
+    client: AsyncClient,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    database: TestDatabase,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    fund_id = await FundApi(client, org.api_key).fund()
+    store = storage.open_store(settings)
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        blob = await storage.save(
+            session,
+            store,
+            org_id=org.org_id,
+            purpose="documents",
+            source=b"%PDF-1.4\n%%EOF\n",
+            content_type="application/pdf",
+            suffix=".pdf",
+        )
+        document = Document(
+            org_id=org.org_id,
+            fund_id=uuid.UUID(fund_id),
+            kind=DocumentKind.call_notice,
+            status=DocumentStatus.ready,
+            filename="call-notice.pdf",
+            blob_id=blob.id,
+        )
+        session.add(document)
+        await session.flush()
+        await notification_service.queue_email(
+            session,
+            org_id=org.org_id,
+            kind="call_notice",
+            recipient="lp@investor.example",
+            subject="Capital call notice",
+            body="Your notice is attached.",
+            document_id=document.id,
+        )
+    await store.delete(blob.key)  # the object is lost; its row stays
+
+    async def attempted() -> bool:
+        async with db.tenant_transaction(sessions, org.org_id) as session:
+            row = (await session.scalars(sa.select(EmailMessage))).one()
+            return row.attempts >= 1
+
+    with worker(database, log=tmp_path / "worker.log", PRORATA_DATA_DIR=str(settings.data_dir)):
+        await eventually(attempted, timeout=30, what="the attempt to be recorded")
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        row = (await session.scalars(sa.select(EmailMessage))).one()
+    assert row.status == "pending"  # retried later: the object may come back
+    assert row.last_error is not None
+    assert "BlobNotFound" in row.last_error
+    assert not list((settings.data_dir / "mail").glob("*.eml"))  # no notice without its file
+
+
+async def test_a_recipient_the_server_refuses_for_good_is_failed_at_once_not_retried(
+    sessions: async_sessionmaker[AsyncSession], database: TestDatabase, org: NewOrg, tmp_path: Path
+) -> None:
+    await _queue(sessions, org)
+
+    async def failed() -> bool:
+        return await _status(sessions, org) == ["failed"]
+
+    with smtp_server(unknown=frozenset({"lp@investor.example"})) as (port, mailbox):
+        env = {
+            "PRORATA_SMTP_HOST": "127.0.0.1",
+            "PRORATA_SMTP_PORT": str(port),
+            "PRORATA_SMTP_SECURITY": "none",
+        }
+        with worker(database, log=tmp_path / "worker.log", **env):
+            await eventually(failed, timeout=30, what="the message to be marked failed")
+    assert mailbox.messages == []
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        row = (await session.scalars(sa.select(EmailMessage))).one()
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert "no such mailbox" in row.last_error

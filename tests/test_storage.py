@@ -16,13 +16,17 @@ import httpx
 import obstore.exceptions
 import psycopg
 import pytest
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import db, storage
+from prorata.app import create_app
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests import seaweed
 from tests.conftest import settings_with
+from tests.fund_support import FundApi
+from tests.import_support import upload
 from tests.support import TestDatabase, wait_until
 
 MiB = 1024 * 1024
@@ -214,11 +218,41 @@ async def test_s3_refuses_a_wrong_secret(
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-" + "x" * 20)
     store = storage.open_store(s3_settings)
-    with pytest.raises(obstore.exceptions.PermissionDeniedError):
+    with pytest.raises(storage.StoreRefused) as refused:
         await store.put("org/intruder.csv", b"a,b\n", content_type="text/csv")
+    assert isinstance(refused.value.__cause__, obstore.exceptions.PermissionDeniedError)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_access_key)
     with pytest.raises(storage.BlobNotFound):
         await storage.open_store(s3_settings).read("org/intruder.csv")
+
+
+async def test_an_upload_to_s3_with_a_wrong_secret_is_a_clear_503_and_records_nothing(
+    s3_settings: Settings,
+    org: NewOrg,
+    database: TestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-" + "x" * 20)
+    app = create_app(s3_settings)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://prorata.test") as client:
+            fund_id = await FundApi(client, org.api_key).fund()
+            response = await upload(
+                client,
+                org.api_key,
+                fund_id,
+                "investors",
+                b"name,email,kind,country\nAda,ada@example.com,individual,GB\n",
+            )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "object store refused the server's credentials" in response.json()["detail"]
+    assert any("SignatureDoesNotMatch" in str(r.__dict__.get("error")) for r in caplog.records)
+    with psycopg.connect(database.owner_url) as conn:
+        counts = conn.execute("SELECT (SELECT count(*) FROM imports), (SELECT count(*) FROM blobs)")
+        assert counts.fetchone() == (0, 0)
 
 
 async def test_s3_presigned_urls_download_without_credentials_and_expire(

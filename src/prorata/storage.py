@@ -19,30 +19,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import io
+import logging
+import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import obstore
 import sqlalchemy as sa
+from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, S3Store, from_url
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata import db, observability
+from prorata import db, errors, observability
 from prorata.config import Settings, SettingsError
 from prorata.ids import new_id
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
     from obstore.store import ObjectStore
+
+log = logging.getLogger(__name__)
 
 # S3 parts of 8 MiB, two in flight: a put holds at most ~16 MiB whatever the object's size
 # (obstore's default, 12 parts in flight, would hold 60 MiB per upload).
@@ -86,28 +91,49 @@ class BlobNotFound(LookupError):
     pass
 
 
+class StoreRefused(errors.ServiceUnavailable):
+    """The object store refused the server's credentials (a wrong or expired secret): the
+    operator's to fix, so a client gets a 503 saying so rather than a bare 500."""
+
+    def __init__(self) -> None:
+        super().__init__("the object store refused the server's credentials; try again later")
+
+
 class BlobStore:
     """One object store (local directory or S3 bucket prefix); safe to share in a process."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    def _span(self, operation: str) -> AbstractContextManager[trace.Span]:
+    @contextlib.contextmanager
+    def _span(self, operation: str) -> Iterator[trace.Span]:
         """A client span per call to the store, so a trace shows the time spent on S3. No key:
         keys hold only ids, but the attribute would invite a file name next to them."""
         store = "s3" if isinstance(self.store, S3Store) else "local"
-        return observability.span(
+        with observability.span(
             f"blob {operation}",
             kind=trace.SpanKind.CLIENT,
             attributes={"prorata.blob.store": store},
-        )
+        ) as span:
+            try:
+                yield span
+            except (PermissionDeniedError, UnauthenticatedError) as exc:
+                # The store's own words (SignatureDoesNotMatch, InvalidAccessKeyId …) go to
+                # the log, where the operator looks; they hold no secret.
+                log.error("object store refused the credentials", extra={"error": str(exc)})
+                raise StoreRefused() from exc
 
     @property
     def signs_urls(self) -> bool:
         return isinstance(self.store, S3Store)
 
-    async def put(self, key: str, source: Source, *, content_type: str) -> Stored:
-        """Write `source` at `key`, streaming and hashing it; atomic (all or nothing)."""
+    async def put(
+        self, key: str, source: Source, *, content_type: str, filename: str | None = None
+    ) -> Stored:
+        """Write `source` at `key`, streaming and hashing it; atomic (all or nothing).
+
+        `filename` is the name a download should be saved under: S3 keeps it with the object,
+        so a presigned URL's download has it too (a signed URL cannot carry it)."""
         digest = hashlib.sha256()
         size = 0
 
@@ -119,9 +145,11 @@ class BlobStore:
                 yield chunk
 
         # Local files carry no attributes (obstore refuses them): the Blob row keeps the type.
-        attributes: Any = (
-            None if isinstance(self.store, LocalStore) else {"Content-Type": content_type}
-        )
+        attributes: Any = None
+        if not isinstance(self.store, LocalStore):
+            attributes = {"Content-Type": content_type}
+            if filename is not None:
+                attributes["Content-Disposition"] = content_disposition(filename)
         with self._span("put") as span:
             await obstore.put_async(
                 self.store,
@@ -201,6 +229,17 @@ async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def content_disposition(filename: str) -> str:
+    """`attachment` under `filename`, whatever it holds: an ASCII `filename` with quotes,
+    backslashes and anything else unsafe replaced, and the exact name in `filename*` (RFC 6266,
+    RFC 8187) when they differ."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
+    return value
+
+
 def open_store(settings: Settings) -> BlobStore:
     """The configured store: `PRORATA_BLOB_URL`, else a local directory under the data dir."""
     if settings.blob_url is None:
@@ -240,6 +279,7 @@ async def save(
     source: Source,
     content_type: str,
     suffix: str = "",
+    filename: str | None = None,
 ) -> Blob:
     """Stream `source` into the store and record its `Blob` row (flushed, not committed).
 
@@ -247,7 +287,7 @@ async def save(
     are never reused), and cheaper than a two-phase protocol.
     """
     key = new_key(org_id=org_id, purpose=purpose, suffix=suffix)
-    stored = await store.put(key, source, content_type=content_type)
+    stored = await store.put(key, source, content_type=content_type, filename=filename)
     return await record(session, org_id=org_id, stored=stored)
 
 

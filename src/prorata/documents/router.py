@@ -27,6 +27,7 @@ from prorata.tenant_jobs.schemas import JobOut
 
 router = APIRouter(route_class=ApiRoute, tags=["documents"])
 PRESIGNED_FOR = dt.timedelta(minutes=5)
+MISSING = "the document's file is missing from the object store"
 
 
 async def _opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -35,7 +36,7 @@ async def _opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     try:
         first = await anext(chunks)
     except storage.BlobNotFound:
-        raise errors.NotFound("the document's file is missing from the object store") from None
+        raise errors.NotFound(MISSING) from None
     except StopAsyncIteration:
         first = b""
 
@@ -121,13 +122,17 @@ async def document_content(
     store: BlobStore = request.app.state.blobs
     url = await store.presigned_url(blob.key, expires_in=PRESIGNED_FOR)
     if url is not None:
+        try:  # a missing object is a 404 problem here, not the store's XML error after the hop
+            await store.size(blob.key)
+        except storage.BlobNotFound:
+            raise errors.NotFound(MISSING) from None
         return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     return StreamingResponse(
         await _opened(store.stream(blob.key)),
         media_type=blob.content_type,
         headers={
             "Content-Length": str(blob.size),
-            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "Content-Disposition": storage.content_disposition(document.filename),
             "ETag": f'"{blob.sha256}"',
         },
     )

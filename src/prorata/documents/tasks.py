@@ -87,6 +87,7 @@ async def _store_notices(
         if status is CallStatus.cancelled:
             return
         for notice, rendered in zip(notices, files, strict=True):
+            filename = f"call-notice-{notice.reference}-{notice.investor_id}.pdf"
             blob = await storage.save(
                 session,
                 blobs,
@@ -95,6 +96,7 @@ async def _store_notices(
                 source=rendered.data,
                 content_type=PDF,
                 suffix=".pdf",
+                filename=filename,
             )
             document_id = await session.scalar(
                 insert(Document)
@@ -107,7 +109,7 @@ async def _store_notices(
                     call_id=call.id,
                     investor_id=notice.investor_id,
                     as_of=call.notice_date,
-                    filename=f"call-notice-{notice.reference}-{notice.investor_id}.pdf",
+                    filename=filename,
                     blob_id=blob.id,
                     pages=rendered.pages,
                     ready_at=sa.func.now(),
@@ -171,6 +173,7 @@ async def _render_report(
                 source=out,
                 content_type=PDF,
                 suffix=".pdf",
+                filename=document.filename,
             )
             await session.execute(
                 sa.update(Document)
@@ -298,6 +301,7 @@ async def _store_statement(
         source=rendered.data,
         content_type=PDF,
         suffix=".pdf",
+        filename=document.filename,
     )
     await session.execute(
         sa.update(Document)

@@ -25,9 +25,7 @@ async def queue_email(
         org_id=org_id,
         kind=kind,
         recipient=recipient,
-        # A header is one line, and a subject quoting a name (names take any text, line
-        # breaks included) would otherwise be refused when sent, at every attempt.
-        subject=" ".join(subject.split()),
+        subject=subject,  # made one line when sent (`mail`): a header is one line
         body=body,
         document_id=document_id,
         status=EmailStatus.pending,

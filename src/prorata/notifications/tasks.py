@@ -11,6 +11,7 @@ import email.message
 import email.utils
 import uuid
 
+import aiosmtplib
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +28,9 @@ def build(
     message = email.message.EmailMessage()
     message["From"] = sender
     message["To"] = row.recipient
-    message["Subject"] = row.subject
+    # A header is one line: a subject carrying a fund name typed with a line break would
+    # otherwise be refused by `email` on every attempt, and the notice never sent.
+    message["Subject"] = " ".join(row.subject.split())
     message["Date"] = email.utils.format_datetime(row.created_at)
     message["Message-ID"] = f"<{row.id}@prorata>"
     message.set_content(row.body)
@@ -53,11 +56,17 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
         row = await session.get(EmailMessage, uuid.UUID(message_id))
         if row is None or row.status is EmailStatus.sent:
             return
-        attachment = await _attachment(session, jobs.blobs_of(context), row)
     try:
+        # Inside the `try`: an attachment that cannot be read (its object missing, the store
+        # down) is an attempt like a refused connection, recorded, and `failed` in the end.
+        async with db.tenant_transaction(sessions, tenant) as session:
+            attachment = await _attachment(session, jobs.blobs_of(context), row)
         await mail.send(settings, build(row, sender=settings.mail_from, attachment=attachment))
     except Exception as exc:
-        will_retry = context.task.get_retry_exception(exc, context.job) is not None
+        permanent = _refused_for_good(exc)
+        will_retry = (
+            not permanent and context.task.get_retry_exception(exc, context.job) is not None
+        )
         error = logs.Redactor(settings.secret_values()).scrub(f"{type(exc).__name__}: {exc}")
         await _record(
             sessions,
@@ -66,8 +75,19 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
             status=EmailStatus.pending if will_retry else EmailStatus.failed,
             last_error=error[:1000],
         )
+        if permanent:
+            return  # recorded `failed`: sent again, it would only be refused again
         raise
     await _record(sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now())
+
+
+def _refused_for_good(exc: Exception) -> bool:
+    """The server refused this message with a 5xx reply (RFC 5321: not to be repeated): its
+    recipient does not exist, or its content is refused. Anything else (a server down, a 4xx,
+    our own credentials) may pass on a later attempt."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(refused.code >= 500 for refused in exc.recipients)
+    return isinstance(exc, aiosmtplib.SMTPDataError) and exc.code >= 500
 
 
 async def _attachment(
