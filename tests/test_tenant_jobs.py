@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 import psycopg
 from httpx import AsyncClient
+from procrastinate.tasks import Task
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import db
@@ -28,14 +29,18 @@ from tests.support import TestDatabase, bearer, eventually
 
 
 async def _start(
-    sessions: async_sessionmaker[AsyncSession], org: NewOrg, fund_id: str, directory: Path
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    fund_id: str,
+    directory: Path,
+    task: Task[Any, Any, Any] = job_tasks.tracked,
 ) -> str:
     async with db.tenant_transaction(sessions, org.org_id) as session:
         job = await job_service.start(
             session,
-            job_tasks.tracked,
+            task,
             org_id=org.org_id,
-            kind="test.tracked",
+            kind=f"test.{task.name.rsplit('.', 1)[-1]}",
             fund_id=uuid.UUID(fund_id),
             directory=str(directory),
         )
@@ -168,16 +173,7 @@ async def test_progress_never_goes_back_when_a_killed_job_starts_over(
     """A worker killed at 75 %: the job's next attempt starts over (a report renders again
     from its first page), and the progress shown stays at 75 % until that attempt passes it."""
     fund_id = await FundApi(client, org.api_key).fund()
-    async with db.tenant_transaction(sessions, org.org_id) as session:
-        started = await job_service.start(
-            session,
-            job_tasks.tracked_steps,
-            org_id=org.org_id,
-            kind="test.tracked_steps",
-            fund_id=uuid.UUID(fund_id),
-            directory=str(tmp_path),
-        )
-    job_id = str(started.id)
+    job_id = await _start(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
     step, release = tmp_path / "step", tmp_path / "release"
     step.write_text("go")
 
@@ -226,16 +222,7 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
     (a render out of memory) gets the retries its task allows for failures, then ends failed,
     visible, for an admin to retry — instead of running, and killing workers, forever."""
     fund_id = await FundApi(client, org.api_key).fund()
-    async with db.tenant_transaction(sessions, org.org_id) as session:
-        started = await job_service.start(
-            session,
-            job_tasks.tracked_steps,
-            org_id=org.org_id,
-            kind="test.tracked_steps",
-            fund_id=uuid.UUID(fund_id),
-            directory=str(tmp_path),
-        )
-    job_id = str(started.id)
+    job_id = await _start(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
     (tmp_path / "step").write_text("go")
     stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
     for attempt in (1, 2):  # the first run and its one retry die with their workers
