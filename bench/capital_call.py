@@ -18,14 +18,15 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from bench.support import Timer, bench_database
-from prorata import db, heap
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import CallCreate, ItemIn
 from prorata.config import Settings
-from prorata.ids import new_id
+from prorata.http.tenancy import Principal
 from prorata.orgs import service as org_service
 from prorata.orgs.models import Role
-from prorata.tenancy import Principal
+from prorata.platform import db
+from prorata.platform.ids import new_id
+from prorata.runtime import heap
 
 
 async def _setup(
@@ -96,7 +97,7 @@ async def run(settings: Settings, investors: int, repeat: int, *, freeze: bool) 
     try:
         principal, fund_id = await _setup(sessions, investors)
         if freeze:
-            # What `prorata web` and `prorata worker` do before serving (prorata.heap).
+            # What `prorata web` and `prorata worker` do before serving (prorata.runtime.heap).
             heap.freeze_startup_objects()
         calls, bares = [], []
         for _ in range(repeat):

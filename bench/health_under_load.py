@@ -33,7 +33,7 @@ import psycopg
 from bench import ingest
 from bench.fund_data import load_fund
 from bench.support import Timer, percentile
-from prorata.embedded import EmbeddedPostgres
+from prorata.runtime.embedded import EmbeddedPostgres
 
 
 def _free_port() -> int:

@@ -29,9 +29,9 @@ import httpx
 import psycopg
 
 from bench.support import bench_database
-from prorata import db
 from prorata.config import Settings
 from prorata.orgs import service as org_service
+from prorata.platform import db
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,9 +29,9 @@ import httpx
 import psycopg
 
 from bench.support import Timer, bench_database, percentile
-from prorata import db
 from prorata.config import Settings
-from prorata.pagination import encode_cursor
+from prorata.http.pagination import encode_cursor
+from prorata.platform import db
 
 FUNDS = 10
 INVESTORS = 1000

@@ -26,9 +26,10 @@ from pathlib import Path
 import prorata.models  # noqa: F401 - every table, for the ORM's foreign keys
 from bench.fund_data import create_org, load_fund
 from bench.support import Timer, bench_database
-from prorata import db, pdf, storage
 from prorata.config import Settings
 from prorata.documents import content, render
+from prorata.pdf import writer as pdf
+from prorata.platform import db, storage
 
 
 class PeakRss:

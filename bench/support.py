@@ -14,9 +14,10 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from prorata import db, migrate
 from prorata.config import Settings
-from prorata.embedded import EmbeddedPostgres
+from prorata.platform import db
+from prorata.runtime import migrate
+from prorata.runtime.embedded import EmbeddedPostgres
 
 
 @contextlib.contextmanager

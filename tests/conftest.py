@@ -21,13 +21,14 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, migrate
 from prorata.app import create_app
 from prorata.config import Settings
-from prorata.embedded import EmbeddedPostgres
+from prorata.http.tenancy import Principal
 from prorata.orgs import service as org_service
 from prorata.orgs.models import Role
-from prorata.tenancy import Principal
+from prorata.platform import db
+from prorata.runtime import migrate
+from prorata.runtime.embedded import EmbeddedPostgres
 from tests.support import TestDatabase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

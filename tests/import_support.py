@@ -9,9 +9,9 @@ import httpx
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import storage
 from prorata.config import Settings
 from prorata.imports import ingest
+from prorata.platform import storage
 from tests.support import bearer
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from procrastinate import JobContext, RetryStrategy
 
-from prorata import jobs
+from prorata.jobs import queue as jobs
 from prorata.tenant_jobs import service as tenant_jobs
 
 

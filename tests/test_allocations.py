@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
 from prorata.allocations import service as allocation_service
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
 

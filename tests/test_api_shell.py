@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from prorata import db
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.support import TestDatabase, bearer
 
 

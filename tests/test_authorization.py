@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from prorata import policy
+from prorata.http import policy
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi

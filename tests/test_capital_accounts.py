@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import money
 from prorata.capital_accounts import service as account_service
 from prorata.capital_accounts.service import Movement
+from prorata.finance import money
 from prorata.funds.models import Fund
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg

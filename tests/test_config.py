@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices
 
-from prorata import config, db
+from prorata import config
+from prorata.platform import db
 
 
 def test_defaults_are_for_local_development(monkeypatch: pytest.MonkeyPatch) -> None:

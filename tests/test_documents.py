@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
 from prorata.config import Settings
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from prorata.tenant_jobs import service as job_service
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 from tests import pdf_reader

@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, storage
 from prorata.app import create_app
 from prorata.config import Settings
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.orgs.service import NewOrg
+from prorata.platform import db, storage
 from tests import seaweed
 from tests.conftest import settings_with
 from tests.fund_support import FundApi

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from prorata.idempotency import HEADER, WELL_FORMED_KEY
+from prorata.http.idempotency import HEADER, WELL_FORMED_KEY
+from prorata.http.pagination import cursor_format, encode_cursor
 from prorata.orgs.service import NewOrg
-from prorata.pagination import cursor_format, encode_cursor
 from tests.support import TestDatabase, free_port, process_env, prorata_process, wait_until
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from prorata import heap
+from prorata.runtime import heap
 
 
 class _Node:

@@ -12,12 +12,13 @@ from fastapi import APIRouter, FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import errors, idempotency, policy
-from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.http import idempotency, policy
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.routing import MUTATING, ApiRoute
 from prorata.orgs import service as org_service
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
-from prorata.routing import MUTATING, ApiRoute
+from prorata.platform import errors
 from tests.conftest import add_member
 from tests.support import TestDatabase, bearer
 
@@ -294,7 +295,7 @@ def _path_params(path: str) -> list[str]:
 
 
 async def test_the_purge_is_a_periodic_job() -> None:
-    from prorata import jobs
+    from prorata.jobs import queue as jobs
 
     assert jobs.purge_idempotency_keys.name == "housekeeping.purge_idempotency_keys"
     assert any(

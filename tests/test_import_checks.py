@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
-from prorata import db, errors, money
 from prorata.config import Settings
+from prorata.finance import money
 from prorata.imports import checks, formats
 from prorata.imports.formats import ImportKind
 from prorata.orgs.service import NewOrg
+from prorata.platform import db, errors
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
 

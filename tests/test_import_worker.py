@@ -18,9 +18,9 @@ import httpx
 import psycopg
 import pytest
 
-from prorata import jobs
 from prorata.config import Settings
 from prorata.imports import service as import_service
+from prorata.jobs import queue as jobs
 from prorata.orgs.service import NewOrg
 from tests.import_support import upload
 from tests.support import (

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import storage
 from prorata.config import Settings
 from prorata.imports import ingest
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
+from prorata.platform import storage
 from tests.conftest import settings_with
 from tests.fund_support import FundApi
 from tests.import_support import csv_bytes, queued_imports, run_jobs, upload
@@ -962,8 +962,8 @@ def test_any_file_gets_a_clear_answer_and_the_job_never_crashes(
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hypothesis_settings
 
-    from prorata import db
     from prorata.app import create_app
+    from prorata.platform import db
 
     async def attempt(content: bytes, kind: str) -> None:
         app = create_app(settings)
@@ -1003,8 +1003,8 @@ async def test_a_bulk_write_lock_holds_off_other_bulk_writes_and_calls_but_not_n
     """An import applying to a fund must not block an upload or a new deal for that fund
     (foreign-key checks take KEY SHARE on the fund row), but must serialise with another bulk
     write and with a call being issued."""
-    from prorata import db
     from prorata.funds import repository as fund_repository
+    from prorata.platform import db
 
     fund = await imports.api.fund()
     async with db.tenant_transaction(sessions, org.org_id) as session:

@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, jobs
 from prorata.config import Settings
+from prorata.jobs import queue as jobs
+from prorata.platform import db
 from tests import job_tasks
 from tests.support import (
     TestDatabase,
@@ -204,7 +205,7 @@ def _expected_session_nice(nice: int) -> int | None:
 _YIELD_AND_REPORT = """
 import os
 from pathlib import Path
-from prorata import jobs
+from prorata.jobs import queue as jobs
 jobs.yield_cpu(0, 6)
 group = Path("/proc/self/autogroup")
 fields = group.read_text().split() if group.exists() else []

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from prorata import demo, embedded
 from prorata.config import Settings
-from prorata.embedded import EmbeddedPostgres
+from prorata.runtime import demo, embedded
+from prorata.runtime.embedded import EmbeddedPostgres
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
 

@@ -246,9 +246,9 @@ async def test_heavy_operations_are_limited_per_organisation(
 ) -> None:
     from fastapi import APIRouter
 
-    from prorata import policy
+    from prorata.http import policy
+    from prorata.http.routing import ApiRoute
     from prorata.orgs.models import Role
-    from prorata.routing import ApiRoute
 
     monkeypatch.setitem(
         policy.ROUTES,

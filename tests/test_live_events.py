@@ -15,8 +15,8 @@ import httpx
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import events
 from prorata.orgs.service import NewOrg
+from prorata.platform import events
 from tests.fund_support import FundApi
 from tests.servers import web
 from tests.support import (

@@ -13,12 +13,13 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, logs
 from prorata.app import create_app
 from prorata.config import Settings
 from prorata.investors.models import Investor
-from prorata.logs import Redactor
+from prorata.observability import logs
+from prorata.observability.logs import Redactor
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.support import TestDatabase, bearer
 
 SECRET_PASSWORD = "hunter2-S3CRET-app-password"

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, storage
 from prorata.config import Settings
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.notifications import service as notification_service
 from prorata.notifications.models import EmailMessage
 from prorata.orgs.service import NewOrg
+from prorata.platform import db, storage
 from tests.fund_support import FundApi
 from tests.servers import smtp_server, worker
 from tests.support import TestDatabase, eventually

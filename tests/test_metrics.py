@@ -12,7 +12,7 @@ import pyxirr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from prorata.metrics import (
+from prorata.finance.performance import (
     IRR_PLACES,
     CashFlow,
     Multiples,

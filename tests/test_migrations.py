@@ -7,11 +7,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import prorata.audit
 import prorata.models
 import prorata.orgs.models
-from prorata import db, migrate
+import prorata.platform.audit
 from prorata.config import Settings
+from prorata.platform import db
+from prorata.runtime import migrate
 from tests.support import TestDatabase
 
 
@@ -30,7 +31,7 @@ def test_models_match_the_migrated_schema(database: TestDatabase) -> None:
     finally:
         engine.dispose()
     assert diff == []
-    assert prorata.audit.AuditEntry.__tablename__ in models
+    assert prorata.platform.audit.AuditEntry.__tablename__ in models
 
 
 def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str], list[str]]:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prorata import money
-from prorata.money import (
+from prorata.finance import money
+from prorata.finance.money import (
     InsufficientCapacity,
     InvalidAmount,
     InvalidCaps,

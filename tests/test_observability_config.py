@@ -15,8 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
-from prorata import config, observability
-from prorata.logs import Redactor
+from prorata import config
+from prorata.observability import telemetry as observability
+from prorata.observability.logs import Redactor
 from tests.support import REPO_ROOT, process_env, prorata_process
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}

@@ -20,9 +20,9 @@ import pypdf
 import pytest
 from reportlab.pdfbase.ttfonts import TTFontFile
 
-from prorata import pdf
 from prorata.documents import content, render
-from prorata.ids import new_id
+from prorata.pdf import writer as pdf
+from prorata.platform.ids import new_id
 from tests import pdf_reader
 
 

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from prorata import db
+from prorata.platform import db
 from tests.support import free_port, process_env, prorata_process, run_cli, wait_until
 
 

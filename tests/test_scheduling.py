@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from prorata import scheduling
+from prorata.runtime import scheduling
 from tests.support import TestDatabase, free_port, process_env, prorata_process, stop, wait_until
 
 

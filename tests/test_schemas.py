@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from prorata.schemas import MONEY_PATTERN, DecimalString, RequestModel
+from prorata.http.schemas import MONEY_PATTERN, DecimalString, RequestModel
 
 
 class Payment(RequestModel):

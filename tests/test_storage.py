@@ -19,10 +19,10 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, storage
 from prorata.app import create_app
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
+from prorata.platform import db, storage
 from tests import seaweed
 from tests.conftest import settings_with
 from tests.fund_support import FundApi
@@ -284,7 +284,7 @@ def test_a_blob_url_with_another_scheme_is_refused(settings: Settings) -> None:
 
 
 def test_the_s3_secret_is_masked_in_logs(settings: Settings) -> None:
-    from prorata.logs import Redactor
+    from prorata.observability.logs import Redactor
 
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     configured = settings_with(settings, aws_secret_access_key=secret)
@@ -362,7 +362,7 @@ async def test_the_worker_sweeps_unreferenced_blobs_a_day_after_they_were_writte
     other_org: NewOrg,
     tmp_path: Path,
 ) -> None:
-    from prorata import jobs
+    from prorata.jobs import queue as jobs
     from tests import servers
 
     data_dir = tmp_path / "worker" / "var"

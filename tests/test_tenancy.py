@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.support import TestDatabase
 
 # Tables without `org_id`, each with the reason it may exist. Anything else must be a tenant table.

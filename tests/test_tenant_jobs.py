@@ -17,9 +17,9 @@ from httpx import AsyncClient
 from procrastinate.tasks import Task
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
 from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from prorata.tenant_jobs import service as job_service
 from prorata.tenant_jobs.models import JobStatus
 from tests import job_tasks

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prorata.daycount import (
+from prorata.finance.daycount import (
     DAY_COUNTS,
     DayCount,
     days_30_360_inclusive,
@@ -18,8 +18,8 @@ from prorata.daycount import (
     year_fraction,
     year_fraction_exact,
 )
-from prorata.metrics import CashFlow, xirr
-from prorata.waterfall import Flow, Split, Terms, WaterfallResult, run_waterfall
+from prorata.finance.performance import CashFlow, xirr
+from prorata.finance.waterfall import Flow, Split, Terms, WaterfallResult, run_waterfall
 
 D = Decimal
 JAN_2025 = dt.date(2025, 1, 1)

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from prorata import db, errors, observability, policy, storage
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
@@ -16,13 +15,16 @@ from prorata.config import Settings
 from prorata.distributions import router as distributions_router
 from prorata.documents import router as documents_router
 from prorata.funds import router as funds_router
+from prorata.http import policy
+from prorata.http.middleware import RequestContextMiddleware
+from prorata.http.ratelimit import RateLimiter
 from prorata.imports import router as imports_router
 from prorata.live import router as live_router
 from prorata.live.hub import Hub
 from prorata.management_fees import router as management_fees_router
-from prorata.middleware import RequestContextMiddleware
+from prorata.observability import telemetry as observability
 from prorata.orgs import router as orgs_router
-from prorata.ratelimit import RateLimiter
+from prorata.platform import db, errors, storage
 from prorata.system import router as system_router
 from prorata.tenant_jobs import router as jobs_router
 from prorata.valuations import router as valuations_router

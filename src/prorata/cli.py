@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING
 import psycopg
 import sqlalchemy as sa
 
-from prorata import config, db, heap, logs, observability, scheduling
+from prorata import config
 from prorata.config import Settings
+from prorata.observability import logs
+from prorata.observability import telemetry as observability
+from prorata.platform import db
+from prorata.runtime import heap, scheduling
 
 if TYPE_CHECKING:
     from prorata.orgs.schemas import OrgCreate
@@ -59,7 +63,7 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata import launcher
+    from prorata.runtime import launcher
 
     _set_title("prorata: up")
     _configure_logs(settings, "launcher")
@@ -110,7 +114,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata import jobs
+    from prorata.jobs import queue as jobs
 
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
@@ -140,8 +144,8 @@ def _owner_url(settings: Settings) -> Iterator[str]:
     if not settings.embedded:
         yield db.owner_url(settings)
         return
-    from prorata import migrate
-    from prorata.embedded import EmbeddedPostgres
+    from prorata.runtime import migrate
+    from prorata.runtime.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.data_dir)
     embedded.start()
@@ -154,7 +158,7 @@ def _owner_url(settings: Settings) -> Iterator[str]:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata import migrate
+    from prorata.runtime import migrate
 
     _configure_logs(settings, "migrate")
     if settings.embedded:

@@ -1,18 +1,19 @@
 """Every table's model, imported once so `db.Base.metadata` knows the whole schema
 (the migration drift test and Alembic use it)."""
 
-from prorata import audit, idempotency, storage
 from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
 from prorata.distributions import models as distributions
 from prorata.documents import models as documents
 from prorata.funds import models as funds
+from prorata.http import idempotency
 from prorata.imports import models as imports
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
 from prorata.notifications import models as notifications
 from prorata.orgs import models as orgs
+from prorata.platform import audit, storage
 from prorata.tenant_jobs import models as tenant_jobs
 from prorata.valuations import models as valuations
 from prorata.webhooks import models as webhooks

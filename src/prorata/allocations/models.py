@@ -12,8 +12,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
 from prorata.funds.models import MONEY
+from prorata.platform.db import Base
 
 
 class Allocation(Base):

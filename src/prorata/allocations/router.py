@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query
 
 from prorata.allocations import service as allocation_service
 from prorata.allocations.schemas import AllocationAmount, AllocationOut
-from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.pagination import Page, PageParams, page_params, render
-from prorata.routing import ApiRoute
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageParams, page_params, render
+from prorata.http.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["allocations"])
 Filter = Annotated[uuid.UUID | None, Query()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from prorata.schemas import DecimalString, RequestModel, ResponseModel
+from prorata.http.schemas import DecimalString, RequestModel, ResponseModel
 
 
 class AllocationAmount(RequestModel):

@@ -18,15 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, money, validation
 from prorata.allocations.models import Allocation
 from prorata.deals import service as deal_service
 from prorata.deals.models import Deal
+from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import MONEY, Commitment
-from prorata.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.http import validation
+from prorata.http.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
+from prorata.http.tenancy import Principal
+from prorata.platform import audit, db, errors
 
 
 async def upsert(

@@ -12,8 +12,6 @@ from collections.abc import Iterable
 
 from fastapi import APIRouter
 
-from prorata import errors, metrics, money, waterfall
-from prorata.auth import CurrentPrincipal
 from prorata.calculations.schemas import (
     EARLIEST,
     LATEST,
@@ -27,7 +25,11 @@ from prorata.calculations.schemas import (
     XirrRequest,
     XirrResponse,
 )
-from prorata.routing import ApiRoute
+from prorata.finance import money, waterfall
+from prorata.finance import performance as metrics
+from prorata.http.auth import CurrentPrincipal
+from prorata.http.routing import ApiRoute
+from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["calculations"])
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from prorata.schemas import (
+from prorata.http.schemas import (
     Currency,
     DecimalString,
     PositiveDecimalString,

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.capital_accounts import service as account_service
 from prorata.capital_accounts.schemas import CapitalAccountOut
-from prorata.routing import ApiRoute
-from prorata.tenancy import check_investor_scope
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.routing import ApiRoute
+from prorata.http.tenancy import check_investor_scope
 
 router = APIRouter(route_class=ApiRoute, tags=["capital accounts"])
 

@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from prorata.schemas import DecimalString
+from prorata.http.schemas import DecimalString
 
 
 class CapitalAccountOut(BaseModel):

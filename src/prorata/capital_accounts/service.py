@@ -32,12 +32,14 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import errors, metrics, money
 from prorata.capital_calls.models import Purpose
+from prorata.finance import money
+from prorata.finance import performance as metrics
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.platform import errors
 from prorata.valuations.models import Valuation
 
 ZERO: Final = Decimal(0)

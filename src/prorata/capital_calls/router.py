@@ -6,11 +6,11 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import CallCreate, CallOut, CallSummary, PaymentIn
-from prorata.pagination import Page, PageQuery
-from prorata.routing import ApiRoute
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery
+from prorata.http.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["capital calls"])
 BASE = "/funds/{fund_id}/capital-calls"

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from prorata.capital_calls.models import CallStatus, Purpose
-from prorata.schemas import DecimalString, RequestModel
+from prorata.http.schemas import DecimalString, RequestModel
 
 
 class ItemIn(RequestModel):

@@ -22,7 +22,6 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import announce, audit, db, errors, money, validation
 from prorata.capital_calls.models import (
     CallItem,
     CallLine,
@@ -34,13 +33,16 @@ from prorata.capital_calls.models import (
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
 from prorata.deals import service as deal_service
 from prorata.documents import service as document_service
+from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
+from prorata.http import validation
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.platform import announce, audit, db, errors
 
 SOURCE = "capital_call"
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base, str_enum
 from prorata.funds.models import MONEY
-from prorata.ids import new_id
+from prorata.platform.db import Base, str_enum
+from prorata.platform.ids import new_id
 
 
 class DealStatus(enum.StrEnum):

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from prorata.deals.models import DealStatus
-from prorata.schemas import LABEL, DecimalString, RequestModel, ResponseModel
+from prorata.http.schemas import LABEL, DecimalString, RequestModel, ResponseModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Instrument = Annotated[str, Field(min_length=1, max_length=100, pattern=LABEL)]

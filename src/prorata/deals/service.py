@@ -7,13 +7,14 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, validation
 from prorata.deals.models import Deal
 from prorata.deals.schemas import DealCreate, DealUpdate
 from prorata.funds import service as fund_service
 from prorata.funds.service import snapshot
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.http import validation
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
+from prorata.platform import audit, errors
 
 _FIELDS = ["name", "company", "instrument", "invested_amount", "invested_on", "status"]
 

@@ -7,8 +7,6 @@ import uuid
 from fastapi import APIRouter, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import money
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.distributions import service as distribution_service
 from prorata.distributions.models import Distribution
 from prorata.distributions.schemas import (
@@ -19,9 +17,11 @@ from prorata.distributions.schemas import (
     TierOut,
     TiersOut,
 )
+from prorata.finance import money
 from prorata.funds import service as fund_service
-from prorata.pagination import Page, PageQuery
-from prorata.routing import ApiRoute
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery
+from prorata.http.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["distributions"])
 BASE = "/funds/{fund_id}/distributions"

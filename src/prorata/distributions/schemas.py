@@ -8,7 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from prorata.distributions.models import DistributionKind
-from prorata.schemas import DecimalString, RequestModel
+from prorata.http.schemas import DecimalString, RequestModel
 
 
 class DistributionCreate(RequestModel):

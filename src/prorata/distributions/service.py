@@ -5,7 +5,7 @@ The rule, in order:
 1. **Split.** The amount is split among investors with the one splitter (`money.split`), in
    proportion to the capital each has contributed up to the distribution date — for an American
    (deal-by-deal) fund, the capital each contributed to the distribution's deal.
-2. **Waterfall.** Each investor's share runs through the fund's waterfall (`prorata.waterfall`)
+2. **Waterfall.** Each investor's share runs through the fund's waterfall (`prorata.finance.waterfall`)
    on that investor's own history: its contributions (net of cancelled calls) and every earlier
    distribution's share. The LP and GP parts of this distribution are the cumulative result with
    it minus the cumulative result without it, so history (pref accrued, catch-up already paid)
@@ -34,18 +34,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import announce, audit, db, errors, money, validation, waterfall
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
 from prorata.distributions.schemas import DistributionCreate
+from prorata.finance import money, waterfall
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund, WaterfallStyle
+from prorata.http import validation
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.platform import announce, audit, db, errors
 from prorata.webhooks.models import WebhookEvent
 
 SOURCE = "distribution"

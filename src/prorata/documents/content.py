@@ -18,11 +18,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import money
 from prorata.allocations.models import Allocation
 from prorata.capital_accounts import service as capital_accounts
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals.models import Deal
+from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor

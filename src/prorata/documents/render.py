@@ -1,4 +1,4 @@
-"""The PDFs themselves (worker only: imports reportlab through `prorata.pdf`)."""
+"""The PDFs themselves (worker only: imports reportlab through `prorata.pdf.writer`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import NamedTuple
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from prorata import money, pdf
 from prorata.documents.content import AllocationRow, Notice, Statement
+from prorata.finance import money
+from prorata.pdf import writer as pdf
 
 LEFT, RIGHT = 56.0, A4[0] - 56.0
 TOP, BOTTOM = A4[1] - 64, 56.0  # the first and the lowest baseline of a page

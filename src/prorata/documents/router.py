@@ -14,15 +14,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from prorata import errors, storage
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.documents import service as document_service
 from prorata.documents.models import DocumentKind
 from prorata.documents.schemas import DocumentOut, ReportCreate
-from prorata.pagination import Page, PageQuery
-from prorata.routing import ApiRoute
-from prorata.storage import BlobStore
-from prorata.tenancy import check_investor_scope, scoped_investor
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery
+from prorata.http.routing import ApiRoute
+from prorata.http.tenancy import check_investor_scope, scoped_investor
+from prorata.platform import errors, storage
+from prorata.platform.storage import BlobStore
 from prorata.tenant_jobs.schemas import JobOut
 
 router = APIRouter(route_class=ApiRoute, tags=["documents"])

@@ -9,7 +9,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from prorata.documents.models import DocumentKind, DocumentStatus
-from prorata.schemas import RequestModel
+from prorata.http.schemas import RequestModel
 
 
 class ReportKind(enum.StrEnum):

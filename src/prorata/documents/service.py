@@ -12,16 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, storage
 from prorata.capital_calls.models import CapitalCall
 from prorata.documents import tasks as document_tasks
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.ids import new_id
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
+from prorata.platform import audit, db, errors, storage
+from prorata.platform.ids import new_id
 from prorata.tenant_jobs import service as job_service
 from prorata.tenant_jobs.models import TenantJob
 

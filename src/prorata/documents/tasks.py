@@ -1,4 +1,4 @@
-"""Rendering jobs. The PDF code (`documents.render`, `prorata.pdf`, reportlab) is imported inside
+"""Rendering jobs. The PDF code (`documents.render`, `prorata.pdf.writer`, reportlab) is imported inside
 the tasks, so the web process, which only enqueues them, never loads it.
 
 Both tasks are idempotent (at-least-once delivery): notices already rendered for a call are
@@ -18,15 +18,17 @@ from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import announce, db, jobs, observability, storage
 from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
-from prorata.ids import new_id
 from prorata.investors.models import Investor
+from prorata.jobs import queue as jobs
 from prorata.notifications import service as notification_service
+from prorata.observability import telemetry as observability
 from prorata.orgs.models import User
+from prorata.platform import announce, db, storage
+from prorata.platform.ids import new_id
 from prorata.tenant_jobs import service as job_service
 
 if TYPE_CHECKING:  # the PDF code is imported inside the tasks, in the worker only

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.funds.models import Commitment, Fund
-from prorata.pagination import Page, PageParams, keyset
+from prorata.http.pagination import Page, PageParams, keyset
 
 
 async def get(

@@ -6,19 +6,19 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from prorata import money
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.deals import service as deal_service
 from prorata.deals.schemas import DealCreate, DealOut, DealUpdate
+from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.schemas import CommitmentCreate, CommitmentOut, FundCreate, FundOut, FundUpdate
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery, render
+from prorata.http.routing import ApiRoute
 from prorata.investors import repository as investor_repository
 from prorata.investors import service as investor_service
 from prorata.investors.schemas import InvestorCreate, InvestorOut, InvestorUpdate, mask
 from prorata.ledger import repository as ledger
-from prorata.pagination import Page, PageQuery, render
-from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute)
 CREATED = status.HTTP_201_CREATED

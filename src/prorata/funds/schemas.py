@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from prorata.funds.models import DayCount, FeeBasis, FundStatus, WaterfallStyle
-from prorata.schemas import (
+from prorata.http.schemas import (
     LABEL,
     NO_CONTROL,
     Currency,

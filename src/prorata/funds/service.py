@@ -11,13 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors, money, validation
+from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Commitment, Fund
 from prorata.funds.schemas import CommitmentOut, FundCreate, FundUpdate
+from prorata.http import validation
+from prorata.http.tenancy import Principal
 from prorata.investors import repository as investor_repository
 from prorata.ledger import repository as ledger
-from prorata.tenancy import Principal
+from prorata.platform import audit, db, errors
 
 
 def snapshot(row: Any, fields: list[str]) -> dict[str, Any]:

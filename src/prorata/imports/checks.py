@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import money
+from prorata.finance import money
 from prorata.imports.formats import ImportKind
 
 STAGING = "import_staging"

@@ -18,7 +18,7 @@ import dataclasses
 import enum
 import re
 
-from prorata import errors
+from prorata.platform import errors
 
 BOM = b"\xef\xbb\xbf"
 # A header is a few short names: anything longer is not one of our files.

@@ -26,7 +26,6 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, errors, events, observability, storage
 from prorata.allocations import service as allocation_service
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -34,6 +33,8 @@ from prorata.imports import checks, formats
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.investors import service as investor_service
+from prorata.observability import telemetry as observability
+from prorata.platform import db, errors, events, storage
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from prorata import idempotency, storage
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.funds import service as fund_service
+from prorata.http import idempotency
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.routing import ApiRoute
 from prorata.imports import service as import_service
 from prorata.imports.formats import FORMATS, ImportKind
 from prorata.imports.schemas import UPLOAD_BODY, ImportOut
-from prorata.routing import ApiRoute
+from prorata.platform import storage
 
 router = APIRouter(route_class=ApiRoute, tags=["imports"])
 

@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, jobs, storage
+from prorata.http.tenancy import Principal
 from prorata.imports import formats
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.imports.upload import FileUpload
-from prorata.tenancy import Principal
+from prorata.jobs import queue as jobs
+from prorata.platform import audit, errors, storage
 
 # The worker's task, by name (its module is worker-only).
 RUN_IMPORT = jobs.TaskRef(name="imports.run", queue="imports")

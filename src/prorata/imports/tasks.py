@@ -7,9 +7,9 @@ import uuid
 
 from procrastinate import JobContext
 
-from prorata import jobs
 from prorata.imports import ingest
 from prorata.imports.service import RUN_IMPORT
+from prorata.jobs import queue as jobs
 
 
 @jobs.app.task(name=RUN_IMPORT.name, queue=RUN_IMPORT.queue, pass_context=True)

@@ -15,7 +15,7 @@ from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from prorata import errors
+from prorata.platform import errors
 
 FIELD = "file"
 # Text fields besides the file are not used; a client gets this much room for them.

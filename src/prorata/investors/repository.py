@@ -7,8 +7,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.http.pagination import Page, PageParams, keyset
 from prorata.investors.models import Investor
-from prorata.pagination import Page, PageParams, keyset
 
 
 async def get(session: AsyncSession, *, investor_id: uuid.UUID) -> Investor | None:

@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, validation
 from prorata.funds.service import snapshot
+from prorata.http import validation
+from prorata.http.tenancy import Principal
 from prorata.investors import repository as investor_repository
 from prorata.investors.models import Investor
 from prorata.investors.schemas import InvestorCreate, InvestorUpdate, mask
-from prorata.tenancy import Principal
+from prorata.platform import audit, errors
 
 _FIELDS = ["name", "kind", "email", "country", "external_ref"]
 

@@ -12,9 +12,9 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import db
 from prorata.funds.models import Commitment
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.platform import db
 
 ZERO = Decimal(0)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from prorata import errors, events
+from prorata.platform import errors, events
 
 log = logging.getLogger(__name__)
 

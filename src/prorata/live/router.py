@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from prorata import errors
-from prorata.auth import CurrentPrincipal, TenantSession
 from prorata.funds import service as fund_service
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.routing import ApiRoute
 from prorata.live.hub import Hub, Subscription
-from prorata.routing import ApiRoute
+from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["events"])
 

@@ -10,10 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from prorata.auth import TenantSession
+from prorata.http.auth import TenantSession
+from prorata.http.routing import ApiRoute
 from prorata.management_fees import service as fee_service
 from prorata.management_fees.schemas import FeeLineOut, FeePartOut, ManagementFeeOut
-from prorata.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["management fees"])
 

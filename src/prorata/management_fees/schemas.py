@@ -8,7 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from prorata.funds.models import FeeBasis
-from prorata.schemas import DecimalString, RateString
+from prorata.http.schemas import DecimalString, RateString
 
 
 class FeePartOut(BaseModel):

@@ -27,11 +27,12 @@ from fractions import Fraction
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import daycount, errors, money
 from prorata.deals.models import Deal, DealStatus
+from prorata.finance import daycount, money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, FeeBasis, Fund
+from prorata.platform import errors
 
 _ONE_DAY = dt.timedelta(days=1)
 

@@ -1,10 +1,10 @@
-"""Alembic environment: runs as the owner role, on the connection `prorata.migrate` hands in."""
+"""Alembic environment: runs as the owner role, on the connection `prorata.runtime.migrate` hands in."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from prorata.db import Base
+from prorata.platform.db import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

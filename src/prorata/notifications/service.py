@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import jobs
+from prorata.jobs import queue as jobs
 from prorata.notifications import tasks as notification_tasks
 from prorata.notifications.models import EmailMessage, EmailStatus
 

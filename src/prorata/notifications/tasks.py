@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db, jobs, logs, mail, storage
+from prorata.jobs import queue as jobs
 from prorata.notifications.models import EmailMessage, EmailStatus
+from prorata.observability import logs
+from prorata.platform import db, mail, storage
 
 MAX_ATTEMPTS = 6
 

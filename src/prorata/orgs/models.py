@@ -13,8 +13,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base, str_enum
-from prorata.ids import new_id
+from prorata.platform.db import Base, str_enum
+from prorata.platform.ids import new_id
 
 
 class Role(enum.StrEnum):

@@ -7,9 +7,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
 
 
 async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:

@@ -6,8 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from prorata import errors
-from prorata.auth import CurrentPrincipal, TenantSession
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery, render
+from prorata.http.routing import ApiRoute
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
 from prorata.orgs.models import Membership, User
@@ -22,8 +23,7 @@ from prorata.orgs.schemas import (
     UserOut,
     UserUpdate,
 )
-from prorata.pagination import Page, PageQuery, render
-from prorata.routing import ApiRoute
+from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from prorata.http.schemas import LABEL, RequestModel, ResponseModel
 from prorata.orgs.models import Role
-from prorata.schemas import LABEL, RequestModel, ResponseModel
 
 _ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
 Email = Annotated[

@@ -12,13 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, db, errors
-from prorata.ids import new_id
+from prorata.http.policy import ROLE_RANK
+from prorata.http.tenancy import Principal
 from prorata.investors.models import Investor
 from prorata.orgs import repository as org_repository
 from prorata.orgs.models import ApiKey, Membership, Org, Role, User
-from prorata.policy import ROLE_RANK
-from prorata.tenancy import Principal
+from prorata.platform import audit, db, errors
+from prorata.platform.ids import new_id
 
 API_KEY_PREFIX = "prk_"
 

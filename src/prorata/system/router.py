@@ -8,10 +8,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import errors, jobs
 from prorata.config import Settings
-from prorata.routing import ApiRoute
-from prorata.transaction import request_session
+from prorata.http.routing import ApiRoute
+from prorata.http.transaction import request_session
+from prorata.jobs import queue as jobs
+from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["system"])
 

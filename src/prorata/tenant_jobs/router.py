@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter
 
-from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.routing import ApiRoute
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.routing import ApiRoute
 from prorata.tenant_jobs import service as job_service
 from prorata.tenant_jobs.schemas import JobOut
 

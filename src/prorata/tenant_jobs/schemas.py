@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import Field
 
-from prorata.schemas import ResponseModel
+from prorata.http.schemas import ResponseModel
 from prorata.tenant_jobs.models import JobStatus
 
 

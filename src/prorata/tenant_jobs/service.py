@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import announce, audit, db, errors, events, jobs, logs
 from prorata.documents.models import Document, DocumentStatus
-from prorata.ids import new_id
-from prorata.tenancy import Principal
+from prorata.http.tenancy import Principal
+from prorata.jobs import queue as jobs
+from prorata.observability import logs
+from prorata.platform import announce, audit, db, errors, events
+from prorata.platform.ids import new_id
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 
 ERROR_LIMIT = 1000

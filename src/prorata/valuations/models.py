@@ -9,9 +9,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base
 from prorata.funds.models import MONEY
-from prorata.ids import new_id
+from prorata.platform.db import Base
+from prorata.platform.ids import new_id
 
 
 class Valuation(Base):

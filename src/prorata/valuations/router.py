@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.pagination import Page, PageQuery, render
-from prorata.routing import ApiRoute
-from prorata.tenancy import scoped_investor
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery, render
+from prorata.http.routing import ApiRoute
+from prorata.http.tenancy import scoped_investor
 from prorata.valuations import service as valuation_service
 from prorata.valuations.schemas import MetricsOut, ValuationCreate, ValuationOut
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
-from prorata.schemas import DecimalString, RequestModel, ResponseModel
+from prorata.http.schemas import DecimalString, RequestModel, ResponseModel
 
 # A computed figure (multiple, rate): a decimal string with up to 10 decimals.
 Figure = Annotated[

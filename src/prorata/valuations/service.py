@@ -17,13 +17,16 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, metrics, money, validation
 from prorata.capital_accounts import service as capital_accounts
+from prorata.finance import money
+from prorata.finance import performance as metrics
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.http import validation
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.platform import audit, errors
 from prorata.valuations.models import Valuation
 from prorata.valuations.schemas import MetricsOut, ValuationCreate
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.db import Base, str_enum
-from prorata.ids import new_id
+from prorata.platform.db import Base, str_enum
+from prorata.platform.ids import new_id
 
 
 class WebhookEvent(enum.StrEnum):

@@ -6,9 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from prorata.auth import CurrentPrincipal, TenantSession
-from prorata.pagination import Page, PageQuery, render
-from prorata.routing import ApiRoute
+from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery, render
+from prorata.http.routing import ApiRoute
 from prorata.webhooks import service as webhook_service
 from prorata.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from prorata.schemas import RequestModel, ResponseModel
+from prorata.http.schemas import RequestModel, ResponseModel
 from prorata.webhooks.models import DeliveryStatus, WebhookEvent
 
 # http(s), a host (name, IPv4 or [IPv6]) and an optional port, no user:password@ (it would be

@@ -17,10 +17,11 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import audit, errors, jobs
-from prorata.ids import new_id
-from prorata.pagination import Page, PageParams, keyset
-from prorata.tenancy import Principal
+from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.tenancy import Principal
+from prorata.jobs import queue as jobs
+from prorata.platform import audit, errors
+from prorata.platform.ids import new_id
 from prorata.webhooks import delivery
 from prorata.webhooks import tasks as webhook_tasks
 from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent

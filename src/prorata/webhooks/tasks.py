@@ -12,7 +12,9 @@ import uuid
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 
-from prorata import db, jobs, logs
+from prorata.jobs import queue as jobs
+from prorata.observability import logs
+from prorata.platform import db
 from prorata.webhooks import delivery
 from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 

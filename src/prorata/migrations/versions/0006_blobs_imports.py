@@ -91,7 +91,7 @@ CREATE UNIQUE INDEX uq_investors_org_id_external_ref
 
 # UUIDv7 (RFC 9562) in SQL, for ids of rows created set-based: the 48-bit Unix time in
 # milliseconds over a random v4 UUID, version nibble set to 7 (PostgreSQL 18 has uuidv7();
-# this works from 13 on). Same ordering properties as prorata.ids.new_id.
+# this works from 13 on). Same ordering properties as prorata.platform.ids.new_id.
 UUID7 = """
 CREATE FUNCTION prorata_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
     SELECT encode(

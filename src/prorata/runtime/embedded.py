@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from prorata.db import libpq_url
+from prorata.platform.db import libpq_url
 
 log = logging.getLogger(__name__)
 

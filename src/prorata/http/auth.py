@@ -14,12 +14,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import errors
+from prorata.http.ratelimit import RateLimiter
+from prorata.http.tenancy import Principal
+from prorata.http.transaction import client_ip, request_session
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.ratelimit import RateLimiter
-from prorata.tenancy import Principal
-from prorata.transaction import client_ip, request_session
+from prorata.platform import errors
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer prk_…`")
 

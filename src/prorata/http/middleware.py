@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prorata import errors, observability
+from prorata.observability import telemetry as observability
+from prorata.platform import errors
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")

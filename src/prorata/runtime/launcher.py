@@ -21,9 +21,10 @@ import sys
 import threading
 from pathlib import Path
 
-from prorata import db, demo, migrate
 from prorata.config import Settings
-from prorata.embedded import EmbeddedPostgres
+from prorata.platform import db
+from prorata.runtime import demo, migrate
+from prorata.runtime.embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,10 @@ from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata import db, errors, observability
 from prorata.config import Settings, SettingsError
-from prorata.ids import new_id
+from prorata.observability import telemetry as observability
+from prorata.platform import db, errors
+from prorata.platform.ids import new_id
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta

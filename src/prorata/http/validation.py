@@ -8,8 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from prorata import errors, money
-from prorata.db import Base
+from prorata.finance import money
+from prorata.platform import errors
+from prorata.platform.db import Base
 
 
 def amount(value: Decimal, currency: str, *, field: str, allow_zero: bool = False) -> Decimal:

@@ -50,7 +50,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Final, Literal, get_args
 
-from prorata.daycount import DayCount, check_day_count, days_between, year_basis
+from prorata.finance.daycount import DayCount, check_day_count, days_between, year_basis
 
 Style = Literal["european", "american"]
 STYLES: Final[tuple[Style, ...]] = get_args(Style)

@@ -15,8 +15,8 @@ from pathlib import Path
 import aiosmtplib
 from opentelemetry.trace import SpanKind
 
-from prorata import observability
 from prorata.config import Settings
+from prorata.observability import telemetry as observability
 
 log = logging.getLogger(__name__)
 

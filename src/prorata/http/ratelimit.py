@@ -20,8 +20,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.storage import storage_from_string
 
-from prorata import errors
 from prorata.config import Settings
+from prorata.platform import errors
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,8 +35,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata import errors
-from prorata.db import Base
+from prorata.platform import errors
+from prorata.platform.db import Base
 
 HEADER = "Idempotency-Key"
 RETENTION = dt.timedelta(hours=24)

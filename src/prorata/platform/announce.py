@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import events
+from prorata.platform import events
 from prorata.webhooks import service as webhook_service
 
 

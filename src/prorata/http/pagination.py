@@ -22,7 +22,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import errors
+from prorata.platform import errors
 
 T = TypeVar("T")
 # A select of any shape: one entity, or columns.

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata import db
 from prorata.config import Settings
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
+from prorata.platform import db
 
 DEMO_ORG_NAME = "Demo Capital Partners"
 DEMO_OWNER_EMAIL = "owner@demo.prorata.invalid"

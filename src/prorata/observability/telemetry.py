@@ -58,7 +58,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, Samp
 from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util.types import Attributes, AttributeValue
 
-from prorata.logs import Redactor
+from prorata.observability.logs import Redactor
 
 TRACER_NAME = "prorata"
 log = logging.getLogger(__name__)

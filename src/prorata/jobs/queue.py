@@ -30,8 +30,9 @@ from opentelemetry.util.types import AttributeValue
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from prorata import db, observability, storage
 from prorata.config import Settings
+from prorata.observability import telemetry as observability
+from prorata.platform import db, storage
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 # Only the worker imports them: the web process defers their tasks by name (`TaskRef`), so the
 # heavy code paths (CSV ingest, PDF rendering) are never loaded where requests are served.
 TASK_MODULES: tuple[str, ...] = (
-    "prorata.jobs",
+    "prorata.jobs.queue",
     "prorata.imports.tasks",
     "prorata.webhooks.tasks",
     "prorata.notifications.tasks",
@@ -245,7 +246,7 @@ async def purge_finished_jobs(context: JobContext, timestamp: int) -> None:
 @app.task(name="housekeeping.purge_idempotency_keys", queue=HOUSEKEEPING_QUEUE, pass_context=True)
 async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
     """Idempotency records live 24 h; an hourly sweep keeps the table small."""
-    from prorata import idempotency
+    from prorata.http import idempotency
 
     async with sessions_of(context)() as session, session.begin():
         return await idempotency.purge_expired(session)

@@ -1,6 +1,6 @@
 """The route class every API router uses: the guarantees hold for every route by construction.
 
-For each route, from its entry in `prorata.policy.ROUTES` (a route without one cannot be
+For each route, from its entry in `prorata.http.policy.ROUTES` (a route without one cannot be
 declared), `ApiRoute` adds one guard dependency that runs before the handler:
 
 1. authentication (unless the route is public) and the tenant of the transaction;
@@ -24,11 +24,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prorata import errors, idempotency, policy
-from prorata.auth import authenticate_request, current_principal
-from prorata.ratelimit import RateLimiter
-from prorata.tenancy import Principal
-from prorata.transaction import RequestTransaction, client_ip, request_session
+from prorata.http import idempotency, policy
+from prorata.http.auth import authenticate_request, current_principal
+from prorata.http.ratelimit import RateLimiter
+from prorata.http.tenancy import Principal
+from prorata.http.transaction import RequestTransaction, client_ip, request_session
+from prorata.platform import errors
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from prorata import errors
 from prorata.orgs.models import Role
+from prorata.platform import errors
 
 
 @dataclasses.dataclass(frozen=True)

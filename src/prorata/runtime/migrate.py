@@ -15,8 +15,8 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
-from prorata import db
 from prorata.config import Settings
+from prorata.platform import db
 
 log = logging.getLogger(__name__)
 

@@ -81,7 +81,7 @@ MONEY_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
 
 
 # An amount: a string in JSON, `Decimal` in Python, `NUMERIC` in SQL. Its currency's minor
-# unit is checked where the currency is known (`prorata.money.check_amount`).
+# unit is checked where the currency is known (`prorata.finance.money.check_amount`).
 DecimalString = Annotated[
     Decimal,
     BeforeValidator(_decimal_string(MONEY_PATTERN)),
@@ -114,7 +114,7 @@ PositiveDecimalString = Annotated[
 
 
 def _known_currency(code: str) -> str:
-    from prorata import money
+    from prorata.finance import money
 
     if not money.is_currency(code):
         raise ValueError(f"{code!r} is not an active ISO 4217 currency code")
@@ -122,7 +122,7 @@ def _known_currency(code: str) -> str:
 
 
 def _currency_schema() -> dict[str, Any]:
-    from prorata import money
+    from prorata.finance import money
 
     return {"type": "string", "enum": sorted(money.ISO_4217_MINOR_UNITS)}
 

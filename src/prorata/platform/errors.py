@@ -163,7 +163,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _count_unrouted(request: Request) -> Problem | None:
-    from prorata.ratelimit import TooManyRequests  # ratelimit builds on this module
+    from prorata.http.ratelimit import TooManyRequests  # ratelimit builds on this module
 
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:

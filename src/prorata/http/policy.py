@@ -178,6 +178,6 @@ def lookup(method: str, path: str) -> RoutePolicy:
         return ROUTES[(method.upper(), path)]
     except KeyError:
         raise MissingPolicy(
-            f"{method} {path} has no entry in prorata.policy.ROUTES: decide its least role, "
+            f"{method} {path} has no entry in prorata.http.policy.ROUTES: decide its least role, "
             "idempotency and rate tier there"
         ) from None

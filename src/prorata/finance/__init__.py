@@ -1,0 +1,1 @@
+"""Pure finance: money, day counts, the waterfall, performance measures. Imports nothing else of Prorata."""

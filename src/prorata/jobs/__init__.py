@@ -1,0 +1,1 @@
+"""The job queue: the procrastinate app, transactional defer, housekeeping, the worker runner."""

@@ -1,0 +1,1 @@
+"""Telemetry and logs: spans, metrics, exporters, structured logs with redaction."""

@@ -1,0 +1,1 @@
+"""PDF writers and fonts. Worker only: the web process never imports it."""

@@ -1,0 +1,1 @@
+"""Running Prorata: the launcher, embedded PostgreSQL, migrations, the demo, process tuning."""
