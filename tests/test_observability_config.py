@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
 from prorata import config
-from prorata.observability import telemetry as observability
+from prorata.observability import export
 from prorata.observability.logs import Redactor
 from tests.support import REPO_ROOT, process_env, prorata_process
 
@@ -24,16 +24,16 @@ ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
 
 
 def test_nothing_is_exported_without_an_endpoint() -> None:
-    assert observability.trace_exporter({}) is None
-    assert observability.metric_readers({}) == []
+    assert export.trace_exporter({}) is None
+    assert export.metric_readers({}) == []
 
 
 def test_an_endpoint_turns_on_otlp_export_of_traces_and_metrics() -> None:
-    assert isinstance(observability.trace_exporter(ENDPOINT), OTLPSpanExporter)
-    assert len(observability.metric_readers(ENDPOINT)) == 1
+    assert isinstance(export.trace_exporter(ENDPOINT), OTLPSpanExporter)
+    assert len(export.metric_readers(ENDPOINT)) == 1
     traces_only = {**ENDPOINT, "OTEL_METRICS_EXPORTER": "none"}
-    assert isinstance(observability.trace_exporter(traces_only), OTLPSpanExporter)
-    assert observability.metric_readers(traces_only) == []
+    assert isinstance(export.trace_exporter(traces_only), OTLPSpanExporter)
+    assert export.metric_readers(traces_only) == []
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,8 @@ def test_an_endpoint_turns_on_otlp_export_of_traces_and_metrics() -> None:
     ],
 )
 def test_settings_this_build_cannot_honour_are_refused(name: str, value: str) -> None:
-    with pytest.raises(observability.ObservabilityConfigError):
-        observability.trace_exporter({**ENDPOINT, name: value})
+    with pytest.raises(export.ObservabilityConfigError):
+        export.trace_exporter({**ENDPOINT, name: value})
 
 
 def test_the_service_name_defaults_per_process_and_the_standard_variable_wins(
@@ -54,22 +54,22 @@ def test_the_service_name_defaults_per_process_and_the_standard_variable_wins(
 ) -> None:
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
-    default = observability.resource("prorata-web", {}).attributes
+    default = export.resource("prorata-web", {}).attributes
     assert default["service.name"] == "prorata-web"
     assert default["deployment.environment.name"] == "test"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "api-eu")
-    named = observability.resource("prorata-web", {"OTEL_SERVICE_NAME": "api-eu"})
+    named = export.resource("prorata-web", {"OTEL_SERVICE_NAME": "api-eu"})
     assert named.attributes["service.name"] == "api-eu"
 
 
 def test_the_otlp_header_values_are_secrets() -> None:
     environ = {"OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=hc-key-123, other = v2"}
-    assert observability.header_secrets(environ) == ["hc-key-123", "v2"]
+    assert export.header_secrets(environ) == ["hc-key-123", "v2"]
 
 
 def _recorded(exporter: InMemorySpanExporter, secrets: list[str]) -> TracerProvider:
-    provider = TracerProvider(sampler=observability.SkipUnownedQueries(ALWAYS_ON))
-    redacting = observability.RedactingSpanExporter(exporter, Redactor(secrets))
+    provider = TracerProvider(sampler=export.SkipUnownedQueries(ALWAYS_ON))
+    redacting = export.RedactingSpanExporter(exporter, Redactor(secrets))
     provider.add_span_processor(SimpleSpanProcessor(redacting))
     return provider
 

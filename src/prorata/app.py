@@ -15,16 +15,16 @@ from prorata.config import Settings
 from prorata.distributions import router as distributions_router
 from prorata.documents import router as documents_router
 from prorata.funds import router as funds_router
-from prorata.http import policy
+from prorata.http import policy, problems
 from prorata.http.middleware import RequestContextMiddleware
 from prorata.http.ratelimit import RateLimiter
 from prorata.imports import router as imports_router
 from prorata.live import router as live_router
 from prorata.live.hub import Hub
 from prorata.management_fees import router as management_fees_router
-from prorata.observability import telemetry as observability
+from prorata.observability import instruments, setup
 from prorata.orgs import router as orgs_router
-from prorata.platform import db, errors, storage
+from prorata.platform import db, storage
 from prorata.system import router as system_router
 from prorata.tenant_jobs import router as jobs_router
 from prorata.valuations import router as valuations_router
@@ -100,8 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
             max_org_streams=settings.events_max_streams_per_org,
         )
         try:
-            async with observability.event_loop_lag():
-                with observability.pool_usage("web", lambda: db.pool_usage(engine)):
+            async with instruments.event_loop_lag():
+                with instruments.pool_usage("web", lambda: db.pool_usage(engine)):
                     yield
         finally:
             await app.state.hub.close()
@@ -115,10 +115,10 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
-        telemetry=observability.FASTAPI_TELEMETRY,
+        telemetry=setup.FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
-    errors.install(app)
+    problems.install(app)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_json_body_bytes,

@@ -17,8 +17,7 @@ import sqlalchemy as sa
 
 from prorata import config
 from prorata.config import Settings
-from prorata.observability import logs
-from prorata.observability import telemetry as observability
+from prorata.observability import export, logs, setup
 from prorata.platform import db
 from prorata.runtime import heap, scheduling
 
@@ -35,7 +34,7 @@ def _set_title(title: str) -> None:
 def _secrets(settings: Settings) -> list[str]:
     """Every secret the process knows (settings, and a telemetry backend's key in the OTLP
     headers), for the redactors of logs and spans."""
-    return [*settings.secret_values(), *observability.header_secrets(os.environ)]
+    return [*settings.secret_values(), *export.header_secrets(os.environ)]
 
 
 def _configure_logs(settings: Settings, process: str) -> None:
@@ -50,13 +49,13 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
     """Tracing and metrics for a service process; False (said on stderr) when the OTEL_*
     variables ask for what this build cannot do or the metrics port is taken."""
     try:
-        observability.configure(
+        setup.configure(
             f"prorata-{process}",
             secrets=_secrets(settings),
             metrics_host=settings.metrics_host,
             metrics_port=metrics_port,
         )
-    except (observability.ObservabilityConfigError, OSError) as exc:
+    except (export.ObservabilityConfigError, OSError) as exc:
         print(f"prorata {process}: telemetry: {exc}", file=sys.stderr)  # noqa: T201
         return False
     return True
@@ -109,7 +108,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         server = Server(config)
         server.run()
     finally:
-        observability.shutdown()
+        setup.shutdown()
     return 0 if server.started else 3  # uvicorn's exit status for a failed start
 
 
@@ -134,7 +133,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     finally:
-        observability.shutdown()
+        setup.shutdown()
     return 0
 
 

@@ -1,7 +1,7 @@
 """Settings: one object, read from the environment once at start, passed down from there.
 
 Names are `PRORATA_*`, plus the standard `DATABASE_URL` (the `OTEL_*` ones are read by the
-OpenTelemetry SDK itself, see `prorata.observability.telemetry`). Nothing here runs at
+OpenTelemetry SDK itself, see `prorata.observability.setup`). Nothing here runs at
 import time; `load()` is called by the command that starts a process.
 """
 
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     rate_limit_auth_failures: str = "20/minute"
 
     # OpenTelemetry export is configured by the standard OTEL_* variables, which the SDK reads
-    # itself (prorata.observability.telemetry); these only place the Prometheus endpoints.
+    # itself (prorata.observability.setup); these only place the Prometheus endpoints.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -25,7 +25,7 @@ from prorata.funds.models import Fund
 from prorata.investors.models import Investor
 from prorata.jobs import queue as jobs
 from prorata.notifications import service as notification_service
-from prorata.observability import telemetry as observability
+from prorata.observability import instruments
 from prorata.orgs.models import User
 from prorata.platform import announce, db, storage
 from prorata.platform.ids import new_id
@@ -120,7 +120,7 @@ async def _store_notices(
                 .returning(Document.id)
             )
             if document_id is not None:
-                observability.count_document_rendered(kind=DocumentKind.call_notice)
+                instruments.count_document_rendered(kind=DocumentKind.call_notice)
             if document_id is not None and notice.email:
                 await notification_service.queue_email(
                     session,
@@ -188,7 +188,7 @@ async def _render_report(
                 )
             )
             await _report_ready(session, document, job)
-        observability.count_document_rendered(kind=document.kind)
+        instruments.count_document_rendered(kind=document.kind)
 
 
 async def _allocations(
@@ -315,7 +315,7 @@ async def _store_statement(
             ready_at=sa.func.now(),
         )
     )
-    observability.count_document_rendered(kind=document.kind)
+    instruments.count_document_rendered(kind=document.kind)
 
 
 async def _report_ready(

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prorata.observability import telemetry as observability
-from prorata.platform import errors
+from prorata.http import problems
+from prorata.observability import instruments
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")
@@ -149,7 +149,7 @@ def _too_large(limit: int) -> str:
 
 
 def _problem(scope: Scope, status: int, title: str, detail: str) -> Response:
-    return errors.problem_response(Request(scope), status=status, title=title, detail=detail)
+    return problems.problem_response(Request(scope), status=status, title=title, detail=detail)
 
 
 def _is_event_stream(headers: Sequence[tuple[bytes, bytes]]) -> bool:
@@ -168,7 +168,7 @@ def _log_request(scope: Scope, status: int, started: float, answered: float | No
     duration = finished - started
     # An event stream stays open for minutes by design: its latency is the time to open it.
     # Its lifetime in the histogram would sit in the top bucket and keep the p99 alert firing.
-    observability.record_request(
+    instruments.record_request(
         method=str(scope.get("method")),
         route=template,
         status=status,

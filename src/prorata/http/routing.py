@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prorata.http import idempotency, policy
+from prorata.http import idempotency, policy, problems
 from prorata.http.auth import authenticate_request, current_principal
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -108,7 +108,7 @@ def _documented_errors(
         statuses += [401, 403]
     if methods & MUTATING:
         statuses += [409]
-    return errors.documented(*sorted(statuses))
+    return problems.documented(*sorted(statuses))
 
 
 class ApiRoute(APIRoute):

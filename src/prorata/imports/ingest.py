@@ -33,7 +33,7 @@ from prorata.imports import checks, formats
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.investors import service as investor_service
-from prorata.observability import telemetry as observability
+from prorata.observability import instruments
 from prorata.platform import db, errors, events, storage
 
 log = logging.getLogger(__name__)
@@ -405,7 +405,7 @@ async def _finish(
     await session.execute(sa.update(DataImport).where(DataImport.id == row.id).values(**values))
     await session.refresh(row)
     await _publish_finished(session, row)
-    observability.count_import_rows(kind=row.kind, rows=counts.get("rows_total", 0))
+    instruments.count_import_rows(kind=row.kind, rows=counts.get("rows_total", 0))
 
 
 async def _publish_finished(session: AsyncSession, row: DataImport) -> None:

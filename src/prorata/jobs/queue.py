@@ -31,7 +31,7 @@ from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
-from prorata.observability import telemetry as observability
+from prorata.observability import instruments, tracing
 from prorata.platform import db, storage
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,12 @@ async def defer(
     If the transaction rolls back, the job never existed. The current trace travels with the
     job, so the worker's run of it is part of the same trace.
     """
-    with observability.span(
+    with tracing.span(
         f"defer {task.name}",
         kind=SpanKind.PRODUCER,
         attributes={**_messaging(task.queue), "prorata.job.task": task.name},
     ) as current:
-        headers = observability.carrier()
+        headers = tracing.carrier()
         if headers:
             kwargs[TRACE_KWARG] = headers
         connection = await db.driver_connection(session)
@@ -126,11 +126,11 @@ async def observe_job(
     started = time.perf_counter()
     failed = True
     try:
-        with observability.span(
+        with tracing.span(
             f"job {job.task_name}",
             kind=SpanKind.CONSUMER,
             attributes=attributes,
-            parent=observability.context_from(_headers(headers)),
+            parent=tracing.context_from(_headers(headers)),
         ):
             try:
                 result = await call_next()
@@ -139,7 +139,7 @@ async def observe_job(
             finally:
                 _log_job(job, attempt, time.perf_counter() - started, failed)
     finally:
-        observability.record_job(
+        instruments.record_job(
             task=job.task_name,
             queue=job.queue,
             attempt=attempt,
@@ -229,7 +229,7 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
             extra={"job_id": job.id, "task": job.task_name, "attempts": job.attempts},
         )
         await manager.retry_job(job)
-        observability.count_stalled_recovered(task=job.task_name)
+        instruments.count_stalled_recovered(task=job.task_name)
         retried += 1
     await manager.prune_stalled_workers(settings.worker_stalled_after_seconds)
     return retried
@@ -340,12 +340,12 @@ async def run_worker(settings: Settings) -> None:
         await _check_schema(pool)
         async with (
             app.open_async(pool),
-            observability.event_loop_lag(),
-            observability.every(settings.queue_metrics_seconds, lambda: _refresh_stats(pool)),
+            instruments.event_loop_lag(),
+            instruments.every(settings.queue_metrics_seconds, lambda: _refresh_stats(pool)),
         ):
             with (
-                observability.pool_usage("worker", lambda: db.pool_usage(engine)),
-                observability.pool_usage("queue", lambda: _psycopg_usage(pool)),
+                instruments.pool_usage("worker", lambda: db.pool_usage(engine)),
+                instruments.pool_usage("queue", lambda: _psycopg_usage(pool)),
             ):
                 await _run_until_signalled(
                     settings, db.sessionmaker(engine), storage.open_store(settings)
@@ -456,7 +456,7 @@ async def queue_stats(
 async def _refresh_stats(pool: psycopg_pool.AsyncConnectionPool) -> None:
     async with pool.connection() as connection:
         depth, oldest = await queue_stats(connection)
-    observability.set_queue_stats(depth=depth, oldest_age=oldest)
+    instruments.set_queue_stats(depth=depth, oldest_age=oldest)
 
 
 async def _run_until_signalled(

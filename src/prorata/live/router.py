@@ -13,10 +13,10 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from prorata.funds import service as fund_service
+from prorata.http import problems
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.routing import ApiRoute
 from prorata.live.hub import Hub, Subscription
-from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["events"])
 
@@ -76,7 +76,7 @@ class EventStreamResponse(StreamingResponse):
             "description": "An event stream",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **errors.documented(503),
+        **problems.documented(503),
     },
 )
 async def fund_events(

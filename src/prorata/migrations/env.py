@@ -1,4 +1,4 @@
-"""Alembic environment: runs as the owner role, on the connection `prorata.runtime.migrate` hands in."""
+"""Alembic environment: runs as the owner role, on the connection `runtime.migrate` hands in."""
 
 from __future__ import annotations
 

@@ -1,45 +1,15 @@
-"""Errors carry their HTTP status; one set of handlers renders RFC 9457 problem+json.
+"""The problems any layer may raise: each carries its HTTP status and a type slug.
 
-Services raise `Problem` subclasses; nothing else reaches a client. An unexpected exception is
-answered by `middleware.RequestContextMiddleware` with a bare 500 problem naming the request id.
+Services, storage and jobs raise `Problem` subclasses; `prorata.http.problems` renders them as
+RFC 9457 problem+json, and nothing else reaches a client. These are plain exceptions (no web
+framework here), so the worker raises and records them just as the web process does.
 """
 
 from __future__ import annotations
 
 import http
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-PROBLEM_JSON = "application/problem+json"
-
-
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details, as every error of the API is answered."""
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    request_id: str | None = None
-
-
-def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for problem+json answers with these statuses."""
-    return {
-        status: {
-            "description": http.HTTPStatus(status).phrase,
-            "model": ProblemDetails,
-            "content": {PROBLEM_JSON: {}},
-        }
-        for status in statuses
-    }
 
 
 class Problem(Exception):
@@ -106,99 +76,3 @@ class RuleViolation(Unprocessable):
 class ServiceUnavailable(Problem):
     status = 503
     slug = "unavailable"
-
-
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    title: str,
-    detail: str | None,
-    slug: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    extensions: Mapping[str, Any] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:prorata:problem:{slug}" if slug else "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", None),
-    }
-    body.update(extensions or {})
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
-
-
-async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Problem)
-    return problem_response(
-        request,
-        status=exc.status,
-        title=exc.title,
-        detail=exc.detail,
-        slug=exc.slug,
-        headers=exc.headers,
-        extensions=exc.extensions,
-    )
-
-
-async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    if getattr(request.state, "rate_limit", None) is None and exc.status_code in {404, 405}:
-        # No route matched, so no guard counted this request: count it per client IP, so
-        # scanners are limited too and the answer carries RateLimit fields like every other.
-        limited = await _count_unrouted(request)
-        if limited is not None:
-            return await _on_problem(request, limited)
-    phrase = http.HTTPStatus(exc.status_code).phrase
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    return problem_response(
-        request,
-        status=exc.status_code,
-        title=phrase,
-        detail=detail,
-        headers=dict(exc.headers or {}),
-    )
-
-
-async def _count_unrouted(request: Request) -> Problem | None:
-    from prorata.http.ratelimit import TooManyRequests  # ratelimit builds on this module
-
-    limiter = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None:
-        return None
-    try:
-        request.state.rate_limit = await limiter.hit(
-            "public", request.client.host if request.client else "unknown"
-        )
-    except TooManyRequests as exc:
-        return exc
-    return None
-
-
-def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """Field errors without echoing the input back (it may hold secrets or be huge)."""
-    return [
-        {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
-        for error in errors
-    ]
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = _validation_errors(exc.errors())
-    return problem_response(
-        request,
-        status=422,
-        title="Unprocessable Content",
-        detail="the request does not match the schema",
-        slug="validation",
-        extensions={"errors": errors},
-    )
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -16,7 +16,7 @@ import aiosmtplib
 from opentelemetry.trace import SpanKind
 
 from prorata.config import Settings
-from prorata.observability import telemetry as observability
+from prorata.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ async def send(settings: Settings, message: email.message.EmailMessage) -> str:
         "server.address": settings.smtp_host,
         "server.port": settings.smtp_port,
     }
-    with observability.span("smtp send", kind=SpanKind.CLIENT, attributes=server):
+    with tracing.span("smtp send", kind=SpanKind.CLIENT, attributes=server):
         await aiosmtplib.send(
             message,
             hostname=settings.smtp_host,

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prorata.config import Settings, SettingsError
-from prorata.observability import telemetry as observability
+from prorata.observability import tracing
 from prorata.platform import db, errors
 from prorata.platform.ids import new_id
 
@@ -111,7 +111,7 @@ class BlobStore:
         """A client span per call to the store, so a trace shows the time spent on S3. No key:
         keys hold only ids, but the attribute would invite a file name next to them."""
         store = "s3" if isinstance(self.store, S3Store) else "local"
-        with observability.span(
+        with tracing.span(
             f"blob {operation}",
             kind=trace.SpanKind.CLIENT,
             attributes={"prorata.blob.store": store},

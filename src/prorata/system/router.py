@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.config import Settings
+from prorata.http import problems
 from prorata.http.routing import ApiRoute
 from prorata.http.transaction import request_session
 from prorata.jobs import queue as jobs
@@ -25,7 +26,7 @@ async def health() -> dict[str, str]:
 @router.get(
     "/system/ready",
     summary="Readiness: the database answers and a worker sent a heartbeat recently",
-    responses=errors.documented(503),
+    responses=problems.documented(503),
 )
 async def ready(
     request: Request, session: Annotated[AsyncSession, Depends(request_session)]
