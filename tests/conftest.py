@@ -21,6 +21,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata import jobs, wiring
 from prorata.app import create_app
 from prorata.config import Settings
 from prorata.http.tenancy import Principal
@@ -29,9 +30,18 @@ from prorata.orgs.models import Role
 from prorata.platform import db
 from prorata.runtime import migrate
 from prorata.runtime.embedded import EmbeddedPostgres
+from tests import job_tasks
 from tests.support import TestDatabase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired() -> None:
+    """What every entry point does first (job blueprints, hooks), plus the suite's own tasks,
+    which tests defer and test workers run (PRORATA_JOB_MODULES)."""
+    wiring.connect()
+    jobs.register(job_tasks.blueprint)
 
 
 @pytest.fixture(scope="session")

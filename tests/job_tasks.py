@@ -1,22 +1,25 @@
-"""Tasks that exist only for the test suite, loaded by workers via PRORATA_JOB_MODULES."""
+"""Tasks that exist only for the test suite: workers register this module's blueprint through
+PRORATA_JOB_MODULES, and the test process registers it too (conftest) to defer them."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import procrastinate
 from procrastinate import JobContext, RetryStrategy
 
-from prorata.jobs import queue as jobs
 from prorata.tenant_jobs import service as tenant_jobs
 
+blueprint = procrastinate.Blueprint()
 
-@jobs.app.task(name="tests.touch")
+
+@blueprint.task(name="tests.touch")
 async def touch(path: str) -> None:
     Path(path).write_text("done")
 
 
-@jobs.app.task(name="tests.wait_for_release", pass_context=True)
+@blueprint.task(name="tests.wait_for_release", pass_context=True)
 async def wait_for_release(context: JobContext, directory: str) -> None:
     """Announce each start, block until released, then record completion (idempotently)."""
     folder = Path(directory)
@@ -27,13 +30,13 @@ async def wait_for_release(context: JobContext, directory: str) -> None:
     (folder / "done").write_text("ok")
 
 
-@jobs.app.task(name="tests.fail", retry=RetryStrategy(max_attempts=1))
+@blueprint.task(name="tests.fail", retry=RetryStrategy(max_attempts=1))
 async def fail(message: str) -> None:
     """Fails every time: run twice (one retry), then left failed."""
     raise RuntimeError(message)
 
 
-@jobs.app.task(name="tests.tracked", pass_context=True, retry=RetryStrategy(max_attempts=2))
+@blueprint.task(name="tests.tracked", pass_context=True, retry=RetryStrategy(max_attempts=2))
 async def tracked(context: JobContext, org_id: str, tenant_job_id: str, directory: str) -> None:
     """A tenant job that reports progress and fails until `<directory>/release` exists (its
     error message carries a secret the tracker must redact)."""
@@ -43,7 +46,7 @@ async def tracked(context: JobContext, org_id: str, tenant_job_id: str, director
             raise RuntimeError("render failed; connecting with prorata-dev-app-password")
 
 
-@jobs.app.task(name="tests.tracked_steps", pass_context=True, retry=RetryStrategy(max_attempts=1))
+@blueprint.task(name="tests.tracked_steps", pass_context=True, retry=RetryStrategy(max_attempts=1))
 async def tracked_steps(
     context: JobContext, org_id: str, tenant_job_id: str, directory: str
 ) -> None:

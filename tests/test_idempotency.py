@@ -295,9 +295,11 @@ def _path_params(path: str) -> list[str]:
 
 
 async def test_the_purge_is_a_periodic_job() -> None:
-    from prorata.jobs import queue as jobs
+    from prorata import jobs, wiring
+    from prorata.jobs import housekeeping
 
-    assert jobs.purge_idempotency_keys.name == "housekeeping.purge_idempotency_keys"
+    wiring.connect()
+    assert housekeeping.purge_idempotency_keys.name == "housekeeping.purge_idempotency_keys"
     assert any(
         p.task.name == "housekeeping.purge_idempotency_keys"
         for p in jobs.app.periodic_registry.periodic_tasks.values()

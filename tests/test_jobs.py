@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata import jobs
 from prorata.config import Settings
-from prorata.jobs import queue as jobs
+from prorata.jobs import worker
 from prorata.platform import db
 from tests import job_tasks
 from tests.support import (
@@ -165,7 +166,7 @@ async def test_the_workers_local_database_backends_yield_the_cpu(settings: Setti
     worker can tell) and for other engines nothing changes."""
     niced = db.create_engine(db.app_url(settings), pool_size=1)
     plain = db.create_engine(db.app_url(settings), pool_size=1)
-    jobs.nice_local_backends(niced, 7)
+    worker.nice_local_backends(niced, 7)
     try:
         found = []
         for engine in (niced, plain):
@@ -205,8 +206,8 @@ def _expected_session_nice(nice: int) -> int | None:
 _YIELD_AND_REPORT = """
 import os
 from pathlib import Path
-from prorata.jobs import queue as jobs
-jobs.yield_cpu(0, 6)
+from prorata.jobs import worker
+worker.yield_cpu(0, 6)
 group = Path("/proc/self/autogroup")
 fields = group.read_text().split() if group.exists() else []
 print(os.getpriority(os.PRIO_PROCESS, 0), fields[-1] if fields else "")

@@ -183,6 +183,7 @@ async def test_a_missing_attachment_is_recorded_as_an_attempt_and_nothing_goes_o
             subject="Capital call notice",
             body="Your notice is attached.",
             document_id=document.id,
+            attachment=notification_service.Attachment(blob_id=blob.id, filename=document.filename),
         )
     await store.delete(blob.key)  # the object is lost; its row stays
 

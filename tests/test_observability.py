@@ -21,7 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.jobs import queue as jobs
+from prorata import jobs
 from prorata.orgs.service import NewOrg
 from tests import job_tasks
 from tests.fund_support import FundApi

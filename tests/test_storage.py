@@ -362,7 +362,10 @@ async def test_the_worker_sweeps_unreferenced_blobs_a_day_after_they_were_writte
     other_org: NewOrg,
     tmp_path: Path,
 ) -> None:
-    from prorata.jobs import queue as jobs
+    from prorata import jobs, wiring
+    from prorata.jobs import housekeeping
+
+    wiring.connect()
     from tests import servers
 
     data_dir = tmp_path / "worker" / "var"
@@ -373,9 +376,9 @@ async def test_the_worker_sweeps_unreferenced_blobs_a_day_after_they_were_writte
     two_days_ago = (dt.datetime.now() - dt.timedelta(days=2)).timestamp()
     for key in (orphan, *survivors):
         os.utime(data_dir / "blobs" / key, (two_days_ago, two_days_ago))
-    assert jobs.sweep_unreferenced_blobs.name == "housekeeping.sweep_unreferenced_blobs"
+    assert housekeeping.sweep_unreferenced_blobs.name == "housekeeping.sweep_unreferenced_blobs"
     assert any(
-        periodic.task.name == jobs.sweep_unreferenced_blobs.name
+        periodic.task.name == housekeeping.sweep_unreferenced_blobs.name
         for periodic in jobs.app.periodic_registry.periodic_tasks.values()
     )
     # Two sweeps due at once (the hourly one may fire during this test, or two workers each
@@ -383,7 +386,7 @@ async def test_the_worker_sweeps_unreferenced_blobs_a_day_after_they_were_writte
     now = int(dt.datetime.now().timestamp())
     async with sessions() as session, session.begin():
         job_ids = [
-            await jobs.defer(session, jobs.sweep_unreferenced_blobs, timestamp=now + n)
+            await jobs.defer(session, housekeeping.sweep_unreferenced_blobs, timestamp=now + n)
             for n in range(2)
         ]
     log = tmp_path / "worker" / "worker.log"

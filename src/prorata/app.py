@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from prorata import wiring
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
@@ -87,6 +88,8 @@ def api_router() -> APIRouter:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    wiring.connect()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)

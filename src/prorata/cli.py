@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import psycopg
 import sqlalchemy as sa
 
-from prorata import config
+from prorata import config, wiring
 from prorata.config import Settings
+from prorata.jobs import worker
 from prorata.observability import export, logs, setup
 from prorata.platform import db
 from prorata.runtime import heap, scheduling
@@ -113,23 +114,21 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata.jobs import queue as jobs
-
     _set_title("prorata: worker")
     _configure_logs(settings, "worker")
     if settings.worker_nice:
         # Rendering and ingesting are CPU-bound: the web process (and the database) win any
         # contention for the CPU, so API latency holds while a large report renders.
-        jobs.yield_cpu(0, settings.worker_nice)
+        worker.yield_cpu(0, settings.worker_nice)
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
     heap.freeze_startup_objects()
     try:
-        asyncio.run(jobs.run_worker(settings))
-    except jobs.WorkerConfigError as exc:
+        asyncio.run(worker.run_worker(settings))
+    except worker.WorkerConfigError as exc:
         print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    except jobs.WorkerStopped as exc:
+    except worker.WorkerStopped as exc:
         print(f"prorata worker: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     finally:
@@ -273,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prorata: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+    wiring.connect()
     try:
         return handler(settings, args)
     except config.SettingsError as exc:

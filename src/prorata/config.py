@@ -8,7 +8,7 @@ import time; `load()` is called by the command that starts a process.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import limits
@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Default secrets are fine on a laptop and refused in production (see `_refuse_unsafe_production`).
 DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         description="CPU niceness (at least) of the worker and of its local database backends.",
     )
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+    # Extra modules whose `blueprint` of tasks the worker registers (plugins, tests), comma
+    # separated in the environment.
+    job_modules: Annotated[tuple[str, ...], NoDecode] = ()
     ready_worker_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -124,6 +127,13 @@ class Settings(BaseSettings):
         if url is not None and urlsplit(url.get_secret_value()).scheme not in POSTGRESQL_SCHEMES:
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
         return url
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @field_validator(
         "rate_limit_api", "rate_limit_heavy", "rate_limit_public", "rate_limit_auth_failures"

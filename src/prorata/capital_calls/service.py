@@ -14,6 +14,7 @@ entries; nothing is ever deleted from the ledger.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -32,7 +33,6 @@ from prorata.capital_calls.models import (
 )
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
 from prorata.deals import service as deal_service
-from prorata.documents import service as document_service
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -42,7 +42,18 @@ from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.platform import announce, audit, db, errors
+from prorata.platform import audit, db, errors, events, hooks
+
+
+@dataclasses.dataclass(frozen=True)
+class Issued:
+    actor: Principal
+    call: CapitalCall
+
+
+# Fired in the issuing transaction once the call's contributions are booked: documents connects
+# the rendering of its notices.
+call_issued: hooks.Hook[Issued] = hooks.Hook("capital_calls.call_issued")
 
 SOURCE = "capital_call"
 
@@ -244,14 +255,14 @@ async def issue(
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
-    await announce.announce(
+    await events.announce(
         session,
         org_id=call.org_id,
         fund_id=fund_id,
-        kind="call.issued",
+        kind=events.Announcement.call_issued,
         data={"call_id": str(call.id), "amount": str(call.amount), "due_date": str(call.due_date)},
     )
-    await document_service.on_call_issued(session, actor=actor, call=call)
+    await call_issued.fire(session, Issued(actor=actor, call=call))
     return call
 
 

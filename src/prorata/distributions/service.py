@@ -5,7 +5,7 @@ The rule, in order:
 1. **Split.** The amount is split among investors with the one splitter (`money.split`), in
    proportion to the capital each has contributed up to the distribution date — for an American
    (deal-by-deal) fund, the capital each contributed to the distribution's deal.
-2. **Waterfall.** Each investor's share runs through the fund's waterfall (`prorata.finance.waterfall`)
+2. **Waterfall.** Each investor's share runs through the fund's waterfall (`finance.waterfall`)
    on that investor's own history: its contributions (net of cancelled calls) and every earlier
    distribution's share. The LP and GP parts of this distribution are the cumulative result with
    it minus the cumulative result without it, so history (pref accrued, catch-up already paid)
@@ -47,8 +47,7 @@ from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.platform import announce, audit, db, errors
-from prorata.webhooks.models import WebhookEvent
+from prorata.platform import audit, db, errors, events
 
 SOURCE = "distribution"
 # (investor, deal or the fund, date, amount) rows of contributed capital.
@@ -127,11 +126,11 @@ async def create(
     distribution = await _store(session, actor, fund, data, amount, lines)
     await _append_to_ledger(session, distribution, lines)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
-    await announce.announce(
+    await events.announce(
         session,
         org_id=actor.org_id,
         fund_id=fund_id,
-        kind=WebhookEvent.distribution_created,
+        kind=events.Announcement.distribution_created,
         data={"distribution_id": str(distribution.id), "amount": str(amount)},
     )
     await audit.record(
@@ -180,11 +179,11 @@ async def cancel(
     await session.flush()
     await session.refresh(distribution)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
-    await announce.announce(
+    await events.announce(
         session,
         org_id=actor.org_id,
         fund_id=fund_id,
-        kind=WebhookEvent.distribution_cancelled,
+        kind=events.Announcement.distribution_cancelled,
         data={"distribution_id": str(distribution.id), "amount": str(distribution.amount)},
     )
     await audit.record(

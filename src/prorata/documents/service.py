@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.capital_calls.models import CapitalCall
+from prorata.capital_calls import service as call_service
 from prorata.documents import tasks as document_tasks
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
@@ -32,18 +32,40 @@ KIND_OF_REPORT = {
 }
 
 
-async def on_call_issued(
-    session: AsyncSession, *, actor: Principal, call: CapitalCall
-) -> TenantJob:
-    """One notice per investor, rendered by a job enqueued in the issuing transaction."""
-    return await job_service.start(
+async def on_call_issued(session: AsyncSession, issued: call_service.Issued) -> None:
+    """One notice per investor, rendered by a job enqueued in the issuing transaction.
+    Connected to `capital_calls.service.call_issued`."""
+    await job_service.start(
         session,
         document_tasks.render_call_notices,
-        org_id=call.org_id,
+        org_id=issued.call.org_id,
         kind="call.notices",
-        fund_id=call.fund_id,
-        created_by=actor.user_id,
-        call_id=str(call.id),
+        fund_id=issued.call.fund_id,
+        created_by=issued.actor.user_id,
+        call_id=str(issued.call.id),
+    )
+
+
+async def on_job_failed(session: AsyncSession, job: TenantJob) -> None:
+    """The documents a job was producing (its report, its run's statements) fail with it,
+    whatever ended it (an error, a worker lost each time). Connected to `job_failed`."""
+    await _move_documents(session, job, DocumentStatus.pending, DocumentStatus.failed)
+
+
+async def on_job_retried(session: AsyncSession, job: TenantJob) -> None:
+    """A retried job's failed documents are to come again (a run renders what is pending).
+    Connected to `job_retried`."""
+    await _move_documents(session, job, DocumentStatus.failed, DocumentStatus.pending)
+
+
+async def _move_documents(
+    session: AsyncSession, job: TenantJob, old: DocumentStatus, new: DocumentStatus
+) -> None:
+    produced = Document.run_id == job.id
+    if job.document_id is not None:
+        produced = produced | (Document.id == job.document_id)
+    await session.execute(
+        sa.update(Document).where(produced, Document.status == old).values(status=new)
     )
 
 
@@ -246,11 +268,3 @@ async def ready_blob(
 ) -> tuple[Document, storage.Blob]:
     document, blob = await get(session, document_id=document_id)
     return document, ready(document, blob)
-
-
-async def attachment(
-    session: AsyncSession, store: storage.BlobStore, *, document_id: uuid.UUID
-) -> tuple[str, bytes]:
-    """A small document's file name and bytes, to attach to a message (notices are a page)."""
-    document, blob = await ready_blob(session, document_id=document_id)
-    return document.filename, await store.read(blob.key)

@@ -1,4 +1,4 @@
-"""Rendering jobs. The PDF code (`documents.render`, `prorata.pdf.writer`, reportlab) is imported inside
+"""Rendering jobs. The PDF code (`documents.render`, `prorata.pdf`, reportlab) is imported inside
 the tasks, so the web process, which only enqueues them, never loads it.
 
 Both tasks are idempotent (at-least-once delivery): notices already rendered for a call are
@@ -13,21 +13,22 @@ import tempfile
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import procrastinate
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata import jobs
 from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
-from prorata.jobs import queue as jobs
 from prorata.notifications import service as notification_service
 from prorata.observability import instruments
 from prorata.orgs.models import User
-from prorata.platform import announce, db, storage
+from prorata.platform import db, events, storage
 from prorata.platform.ids import new_id
 from prorata.tenant_jobs import service as job_service
 
@@ -38,8 +39,10 @@ PDF = "application/pdf"
 NOTICE_BATCH = 50
 RETRY = RetryStrategy(max_attempts=2, exponential_wait=5)
 
+blueprint = procrastinate.Blueprint()
 
-@jobs.app.task(
+
+@blueprint.task(
     name="documents.render_call_notices", queue="documents", pass_context=True, retry=RETRY
 )
 async def render_call_notices(
@@ -62,11 +65,11 @@ async def render_call_notices(
             await _store_notices(context, tenant, call, batch)
             await job.progress(len(done) + start + len(batch), len(notices))
         async with db.tenant_transaction(sessions, tenant) as session:
-            await announce.announce(
+            await events.announce(
                 session,
                 org_id=tenant,
                 fund_id=call.fund_id,
-                kind="notices.ready",
+                kind=events.Announcement.notices_ready,
                 data={"call_id": call_id, "documents": len(notices), "job_id": tenant_job_id},
             )
 
@@ -130,6 +133,7 @@ async def _store_notices(
                     subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
                     body=_notice_mail(notice),
                     document_id=document_id,
+                    attachment=notification_service.Attachment(blob_id=blob.id, filename=filename),
                 )
 
 
@@ -142,7 +146,7 @@ def _notice_mail(notice: content.Notice) -> str:
     )
 
 
-@jobs.app.task(name="documents.render_report", queue="documents", pass_context=True, retry=RETRY)
+@blueprint.task(name="documents.render_report", queue="documents", pass_context=True, retry=RETRY)
 async def render_report(
     context: JobContext, org_id: str, tenant_job_id: str, document_id: str
 ) -> None:
@@ -236,7 +240,7 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
     return rendered.pages
 
 
-@jobs.app.task(
+@blueprint.task(
     name="documents.render_statements", queue="documents", pass_context=True, retry=RETRY
 )
 async def render_statements(context: JobContext, org_id: str, tenant_job_id: str) -> None:
@@ -322,11 +326,11 @@ async def _report_ready(
     session: AsyncSession, document: Document, job: job_service.Running
 ) -> None:
     """Tell live clients and webhooks, and mail the user who asked for it."""
-    await announce.announce(
+    await events.announce(
         session,
         org_id=document.org_id,
         fund_id=document.fund_id,
-        kind="report.ready",
+        kind=events.Announcement.report_ready,
         data={
             "document_id": str(document.id),
             "kind": str(document.kind),
@@ -349,11 +353,11 @@ async def _run_ready(
 ) -> None:
     """One announcement and one mail for a run, however many statements it has."""
     period = f"{document.period_start} to {document.as_of}"
-    await announce.announce(
+    await events.announce(
         session,
         org_id=document.org_id,
         fund_id=document.fund_id,
-        kind="statements.ready",
+        kind=events.Announcement.statements_ready,
         data={
             "kind": str(document.kind),
             "period_start": str(document.period_start),
@@ -381,7 +385,7 @@ async def _tell_requester(
         await notification_service.queue_email(
             session,
             org_id=document.org_id,
-            kind="report_ready",
+            kind=events.Announcement.report_ready,
             recipient=email,
             subject=subject,
             body=body,

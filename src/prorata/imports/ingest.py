@@ -72,7 +72,7 @@ class Progress:
                 session,
                 org_id=self.org_id,
                 fund_id=self.fund_id,
-                kind="import.progress",
+                kind=events.Progress.import_progress,
                 data={
                     "import_id": str(self.import_id),
                     "phase": str(phase),
@@ -413,7 +413,7 @@ async def _publish_finished(session: AsyncSession, row: DataImport) -> None:
         session,
         org_id=row.org_id,
         fund_id=row.fund_id,
-        kind="import.finished",
+        kind=events.Progress.import_finished,
         data={
             "import_id": str(row.id),
             "status": str(row.status),

@@ -1,6 +1,6 @@
 """Imports as the web process sees them: receive a file, record the import and enqueue its job
 (one transaction), read its status and its errors. The ingest itself runs in the worker
-(`prorata.imports.tasks`), which this module never imports.
+(`imports.tasks`, whose task body alone loads the ingest code).
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ import sqlalchemy as sa
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata import jobs
 from prorata.http.tenancy import Principal
 from prorata.imports import formats
+from prorata.imports import tasks as import_tasks
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.imports.upload import FileUpload
-from prorata.jobs import queue as jobs
 from prorata.platform import audit, errors, storage
 
-# The worker's task, by name (its module is worker-only).
-RUN_IMPORT = jobs.TaskRef(name="imports.run", queue="imports")
 CSV_TYPE = "text/csv"
 
 
@@ -90,7 +89,9 @@ async def create(
         if raced is None:
             raise
         return raced, False
-    await jobs.defer(session, RUN_IMPORT, import_id=str(row.id), org_id=str(actor.org_id))
+    await jobs.defer(
+        session, import_tasks.run_import, import_id=str(row.id), org_id=str(actor.org_id)
+    )
     await audit.record(
         session,
         org_id=actor.org_id,

@@ -1,20 +1,24 @@
-"""The import job. Worker only: registered in `jobs.TASK_MODULES`, deferred by the web process
-by name (`imports.service.RUN_IMPORT`), so the web process never loads the ingest code."""
+"""The import job. The ingest code (`imports.ingest`, `imports.checks`) is imported when the task
+runs, in the worker only: the web process, which declares and defers the task, never loads it.
+"""
 
 from __future__ import annotations
 
 import uuid
 
+import procrastinate
 from procrastinate import JobContext
 
-from prorata.imports import ingest
-from prorata.imports.service import RUN_IMPORT
-from prorata.jobs import queue as jobs
+from prorata import jobs
+
+blueprint = procrastinate.Blueprint()
 
 
-@jobs.app.task(name=RUN_IMPORT.name, queue=RUN_IMPORT.queue, pass_context=True)
+@blueprint.task(name="imports.run", queue="imports", pass_context=True)
 async def run_import(context: JobContext, import_id: str, org_id: str) -> None:
     """Idempotent: a finished import is left alone, an interrupted one starts over."""
+    from prorata.imports import ingest  # worker only (see the module's docstring)
+
     await ingest.run(
         sessions=jobs.sessions_of(context),
         blobs=jobs.blobs_of(context),

@@ -1,1 +1,138 @@
-"""The job queue: the procrastinate app, transactional defer, housekeeping, the worker runner."""
+"""The job queue: the procrastinate app, `register`, transactional `defer`, `requeue`, and what a
+task finds in its context.
+
+One way to declare a job: a package's `tasks.py` holds a procrastinate `Blueprint` named
+`blueprint` and declares its tasks on it; `prorata.wiring` registers every package's blueprint
+on the one app, in the web process (which defers them) and in the worker (which runs them);
+`PRORATA_JOB_MODULES` adds the blueprints of more modules to the worker (plugins, tests).
+
+A job is enqueued on the caller's own database connection, inside its transaction, so a job
+exists if and only if the data it refers to committed. Jobs take ids, never objects, and every
+handler is idempotent: delivery is at least once (a stalled job is retried by housekeeping).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from typing import Any, cast
+
+import procrastinate
+import procrastinate.sql
+from opentelemetry.trace import SpanKind
+from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.config import Settings
+from prorata.observability import tracing
+from prorata.platform import db, storage
+
+# The connector holds no connection until the app is opened with a pool (in the worker) or a
+# job is deferred on a caller's connection (in the web process): nothing connects at import.
+app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+Task = procrastinate.tasks.Task[Any, Any, Any]
+
+# The task keyword that carries the deferring trace context (W3C `traceparent`) to the worker,
+# which removes it before the task is called. procrastinate 3 jobs have no metadata field.
+TRACE_KWARG = "_trace"
+
+_registered: list[procrastinate.Blueprint] = []
+
+
+class UnknownJobModule(RuntimeError):
+    """A module named in PRORATA_JOB_MODULES cannot be imported or declares no blueprint."""
+
+
+def register(blueprint: procrastinate.Blueprint) -> None:
+    """Bind a package's tasks to the app (once: registering it again changes nothing).
+
+    Task names are kept exactly as declared (`documents.render_report`: they carry their
+    package already), with no namespace prefix: the queue, the metrics and the logs name them
+    so, and a job waiting in the queue keeps finding its task across releases.
+    """
+    if any(blueprint is known for known in _registered):
+        return
+    app.add_tasks_from(blueprint, namespace="")
+    _registered.append(blueprint)
+
+
+def register_modules(names: tuple[str, ...]) -> None:
+    """Import each module and register its `blueprint`."""
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise UnknownJobModule(f"cannot import task module {name!r}: {exc}") from exc
+        blueprint = getattr(module, "blueprint", None)
+        if not isinstance(blueprint, procrastinate.Blueprint):
+            raise UnknownJobModule(f"task module {name!r} has no procrastinate `blueprint`")
+        register(blueprint)
+
+
+def messaging(queue: str) -> dict[str, str]:
+    """Span attributes of the messaging semantic conventions for `queue`."""
+    return {"messaging.system": "procrastinate", "messaging.destination.name": queue}
+
+
+async def defer(session: AsyncSession, task: Task, **kwargs: Any) -> int:
+    """Enqueue `task(**kwargs)` inside `session`'s transaction; return the job id.
+
+    If the transaction rolls back, the job never existed. The current trace travels with the
+    job, so the worker's run of it is part of the same trace.
+    """
+    with tracing.span(
+        f"defer {task.name}",
+        kind=SpanKind.PRODUCER,
+        attributes={**messaging(task.queue), "prorata.job.task": task.name},
+    ) as current:
+        headers = tracing.carrier()
+        if headers:
+            kwargs[TRACE_KWARG] = headers
+        connection = await db.driver_connection(session)
+        job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
+        current.set_attribute("messaging.message.id", str(job_id))
+    return job_id
+
+
+async def requeue(session: AsyncSession, queue_job_id: int) -> bool:
+    """Put a failed job back in the queue (same job id, one more attempt), inside `session`'s
+    transaction: procrastinate's own query, on the caller's connection. False, and nothing
+    changed, when the queue does not hold it as failed.
+
+    procrastinate's query also takes a job still `doing`: a task records its final failure just
+    before its worker marks the job failed, and a retry in between would be overwritten by that
+    mark — the job left failed in the queue, its record waiting forever."""
+    connection = await db.driver_connection(session)
+    found = await (
+        await connection.execute(
+            "SELECT status FROM procrastinate_jobs WHERE id = %s FOR UPDATE", (queue_job_id,)
+        )
+    ).fetchone()
+    if found is None or found[0] != "failed":
+        return False
+    await connection.execute(
+        procrastinate.sql.queries["retry_job"],
+        {
+            "job_id": queue_job_id,
+            "retry_at": dt.datetime.now(dt.UTC),
+            "new_priority": None,
+            "new_queue_name": None,
+            "new_lock": None,
+        },
+    )
+    return True
+
+
+def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
+    """The worker's app-role session factory, handed to every task through its context."""
+    return cast(async_sessionmaker[AsyncSession], context.additional_context["sessions"])
+
+
+def settings_of(context: JobContext) -> Settings:
+    return cast(Settings, context.additional_context["settings"])
+
+
+def blobs_of(context: JobContext) -> storage.BlobStore:
+    """The worker's object store (one per process, shared by its tasks)."""
+    return cast(storage.BlobStore, context.additional_context["blobs"])

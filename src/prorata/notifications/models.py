@@ -29,8 +29,11 @@ class EmailMessage(Base):
     recipient: Mapped[str] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.String(10000))  # our own short templates
-    # A document to attach (a call notice); none for a plain message.
+    # The document the message is about (a call notice), for tracing; none for a plain message.
     document_id: Mapped[uuid.UUID | None] = mapped_column()
+    # The stored file attached, under this name: the mail package reads no other package's rows.
+    attachment_blob_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("blobs.id"))
+    attachment_filename: Mapped[str | None] = mapped_column(sa.String(255))
     status: Mapped[EmailStatus] = mapped_column(str_enum(EmailStatus, "email_status"))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))

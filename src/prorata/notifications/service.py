@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.jobs import queue as jobs
+from prorata import jobs
 from prorata.notifications import tasks as notification_tasks
 from prorata.notifications.models import EmailMessage, EmailStatus
+
+
+@dataclasses.dataclass(frozen=True)
+class Attachment:
+    """A stored file to attach (a notice is a page: small enough to attach whole)."""
+
+    blob_id: uuid.UUID
+    filename: str
 
 
 async def queue_email(
@@ -20,6 +29,7 @@ async def queue_email(
     subject: str,
     body: str,
     document_id: uuid.UUID | None = None,
+    attachment: Attachment | None = None,
 ) -> EmailMessage:
     message = EmailMessage(
         org_id=org_id,
@@ -28,6 +38,8 @@ async def queue_email(
         subject=subject,  # made one line when sent (`mail`): a header is one line
         body=body,
         document_id=document_id,
+        attachment_blob_id=attachment.blob_id if attachment else None,
+        attachment_filename=attachment.filename if attachment else None,
         status=EmailStatus.pending,
         attempts=0,
     )

@@ -12,16 +12,19 @@ import email.utils
 import uuid
 
 import aiosmtplib
+import procrastinate
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.jobs import queue as jobs
+from prorata import jobs
+from prorata.jobs import attempts
 from prorata.notifications.models import EmailMessage, EmailStatus
-from prorata.observability import logs
 from prorata.platform import db, mail, storage
 
 MAX_ATTEMPTS = 6
+
+blueprint = procrastinate.Blueprint()
 
 
 def build(
@@ -42,7 +45,7 @@ def build(
     return message
 
 
-@jobs.app.task(
+@blueprint.task(
     name="notifications.send_email",
     queue="notifications",
     pass_context=True,
@@ -66,16 +69,13 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
         await mail.send(settings, build(row, sender=settings.mail_from, attachment=attachment))
     except Exception as exc:
         permanent = _refused_for_good(exc)
-        will_retry = (
-            not permanent and context.task.get_retry_exception(exc, context.job) is not None
-        )
-        error = logs.Redactor(settings.secret_values()).scrub(f"{type(exc).__name__}: {exc}")
+        ended = attempts.failure(context, exc, final=permanent)
         await _record(
             sessions,
             tenant,
             row.id,
-            status=EmailStatus.pending if will_retry else EmailStatus.failed,
-            last_error=error[:1000],
+            status=EmailStatus.pending if ended.retried else EmailStatus.failed,
+            last_error=ended.error,
         )
         if permanent:
             return  # recorded `failed`: sent again, it would only be refused again
@@ -95,11 +95,12 @@ def _refused_for_good(exc: Exception) -> bool:
 async def _attachment(
     session: AsyncSession, store: storage.BlobStore, row: EmailMessage
 ) -> tuple[str, bytes] | None:
-    if row.document_id is None:
+    if row.attachment_blob_id is None or row.attachment_filename is None:
         return None
-    from prorata.documents import service as document_service  # documents queue mail
-
-    return await document_service.attachment(session, store, document_id=row.document_id)
+    blob = await storage.get(session, blob_id=row.attachment_blob_id)
+    if blob is None:
+        raise storage.BlobNotFound(str(row.attachment_blob_id))
+    return row.attachment_filename, await store.read(blob.key)
 
 
 async def _record(

@@ -12,7 +12,7 @@ from prorata.config import Settings
 from prorata.http import problems
 from prorata.http.routing import ApiRoute
 from prorata.http.transaction import request_session
-from prorata.jobs import queue as jobs
+from prorata.jobs import stats
 from prorata.platform import errors
 
 router = APIRouter(route_class=ApiRoute, tags=["system"])
@@ -36,7 +36,7 @@ async def ready(
     try:
         await session.execute(sa.text("SELECT 1"))
         checks["database"] = {"ok": True}
-        age = await jobs.last_worker_heartbeat_age(session)
+        age = await stats.last_worker_heartbeat_age(session)
         worker_ok = age is not None and age <= settings.ready_worker_heartbeat_seconds
         checks["worker"] = {"ok": worker_ok, "last_heartbeat_seconds_ago": age}
     except Exception as exc:  # a failing dependency is a 503 with details, never a 500

@@ -4,6 +4,10 @@
 work in `running`, which records each attempt, progress and the last error, publishes progress
 to live clients, and after the last failed attempt leaves the job `failed`, visible, until an
 admin retries it (`retry`: the same queue job, one more attempt).
+
+What a job produced is another package's business: `job_failed` fires when a job fails for
+good and `job_retried` when an admin puts it back, in that transaction (documents connects
+both: its pending documents fail with their job and come back with it).
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ import sqlalchemy as sa
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.documents.models import Document, DocumentStatus
+from prorata import jobs
 from prorata.http.tenancy import Principal
-from prorata.jobs import queue as jobs
-from prorata.observability import logs
-from prorata.platform import announce, audit, db, errors, events
+from prorata.jobs import attempts
+from prorata.platform import audit, db, errors, events, hooks
 from prorata.platform.ids import new_id
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 
-ERROR_LIMIT = 1000
+job_failed: hooks.Hook[TenantJob] = hooks.Hook("tenant_jobs.job_failed")
+job_retried: hooks.Hook[TenantJob] = hooks.Hook("tenant_jobs.job_retried")
 
 
 async def start(
@@ -85,8 +89,7 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()
-    # Its documents are to come again (a run renders what is pending).
-    await _set_documents(session, job, DocumentStatus.failed, DocumentStatus.pending)
+    await job_retried.fire(session, job)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -98,20 +101,6 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     )
     await _publish(session, job)
     return job
-
-
-async def _set_documents(
-    session: AsyncSession, job: TenantJob, old: DocumentStatus, new: DocumentStatus
-) -> None:
-    """The documents the job produces (its report, its run's statements) from `old` to `new`:
-    pending ones fail with the job, whatever ended it (an error, a worker lost each time), and
-    a retry makes the failed ones pending again."""
-    produced = Document.run_id == job.id
-    if job.document_id is not None:
-        produced = produced | (Document.id == job.document_id)
-    await session.execute(
-        sa.update(Document).where(produced, Document.status == old).values(status=new)
-    )
 
 
 def event_data(job: TenantJob) -> dict[str, Any]:
@@ -126,7 +115,11 @@ def event_data(job: TenantJob) -> dict[str, Any]:
 
 async def _publish(session: AsyncSession, job: TenantJob) -> None:
     await events.publish(
-        session, org_id=job.org_id, fund_id=job.fund_id, kind="job.progress", data=event_data(job)
+        session,
+        org_id=job.org_id,
+        fund_id=job.fund_id,
+        kind=events.Progress.job_progress,
+        data=event_data(job),
     )
 
 
@@ -152,12 +145,12 @@ class Running:
             await session.refresh(job)
             await _publish(session, job)
             if job.status is JobStatus.failed:
-                await _set_documents(session, job, DocumentStatus.pending, DocumentStatus.failed)
-                await announce.announce(
+                await job_failed.fire(session, job)
+                await events.announce(
                     session,
                     org_id=job.org_id,
                     fund_id=job.fund_id,
-                    kind="job.failed",
+                    kind=events.Announcement.job_failed,
                     data=event_data(job),
                 )
             return job
@@ -188,11 +181,6 @@ def _lost_for_good(context: JobContext) -> WorkerLost | None:
     return lost if context.task.get_retry_exception(lost, previous) is None else None
 
 
-def _describe(exc: BaseException, context: JobContext) -> str:
-    redactor = logs.Redactor(jobs.settings_of(context).secret_values())
-    return redactor.scrub(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
-
-
 @contextlib.asynccontextmanager
 async def running(
     context: JobContext, *, org_id: str, tenant_job_id: str
@@ -217,11 +205,11 @@ async def running(
             raise lost
         yield tracker
     except Exception as exc:
-        will_retry = context.task.get_retry_exception(exc, context.job) is not None
+        ended = attempts.failure(context, exc)
         await tracker.update(
-            status=JobStatus.queued if will_retry else JobStatus.failed,
-            last_error=_describe(exc, context),
-            finished_at=None if will_retry else sa.func.now(),
+            status=JobStatus.queued if ended.retried else JobStatus.failed,
+            last_error=ended.error,
+            finished_at=None if ended.retried else sa.func.now(),
         )
         raise
     await tracker.update(status=JobStatus.succeeded, progress=100, finished_at=sa.func.now())

@@ -14,18 +14,6 @@ from prorata.platform.db import Base, str_enum
 from prorata.platform.ids import new_id
 
 
-class WebhookEvent(enum.StrEnum):
-    """Domain events a webhook may subscribe to (the same kinds the fund event stream carries)."""
-
-    call_issued = "call.issued"
-    distribution_created = "distribution.created"
-    distribution_cancelled = "distribution.cancelled"
-    notices_ready = "notices.ready"
-    report_ready = "report.ready"
-    statements_ready = "statements.ready"  # a run of capital account statements
-    job_failed = "job.failed"
-
-
 class DeliveryStatus(enum.StrEnum):
     pending = "pending"  # not attempted yet, or waiting for its next retry
     succeeded = "succeeded"

@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from prorata.http.schemas import RequestModel, ResponseModel
-from prorata.webhooks.models import DeliveryStatus, WebhookEvent
+from prorata.platform.events import Announcement
+from prorata.webhooks.models import DeliveryStatus
 
 # http(s), a host (name, IPv4 or [IPv6]) and an optional port, no user:password@ (it would be
 # stored and shown in clear), then printable ASCII.
@@ -19,11 +20,11 @@ Url = Annotated[str, Field(min_length=10, max_length=2000, pattern=URL_PATTERN)]
 
 class WebhookCreate(RequestModel):
     url: Url = Field(description="Where deliveries are POSTed; must resolve to a public address.")
-    events: list[WebhookEvent] = Field(min_length=1, max_length=len(WebhookEvent))
+    events: list[Announcement] = Field(min_length=1, max_length=len(Announcement))
 
     @field_validator("events")
     @classmethod
-    def _distinct(cls, events: list[WebhookEvent]) -> list[WebhookEvent]:
+    def _distinct(cls, events: list[Announcement]) -> list[Announcement]:
         return sorted(set(events))
 
 

@@ -17,14 +17,14 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata import jobs
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
-from prorata.jobs import queue as jobs
-from prorata.platform import audit, errors
+from prorata.platform import audit, errors, events
 from prorata.platform.ids import new_id
 from prorata.webhooks import delivery
 from prorata.webhooks import tasks as webhook_tasks
-from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from prorata.webhooks.schemas import WebhookCreate
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
@@ -163,12 +163,11 @@ def body(*, delivery_id: uuid.UUID, kind: str, data: dict[str, Any]) -> str:
     )
 
 
-async def dispatch(
-    session: AsyncSession, *, org_id: uuid.UUID, kind: str, data: dict[str, Any]
-) -> int:
-    """One delivery (row + job) per webhook of the org subscribed to `kind`; returns how many."""
-    if kind not in set(WebhookEvent):
-        return 0
+async def dispatch(session: AsyncSession, announced: events.Announced) -> None:
+    """One delivery (row + job) per webhook of the org subscribed to the announced kind.
+    Connected to `events.announced` by `prorata.wiring`."""
+    kind = announced.kind
+    data = {"fund_id": announced.fund_id, **announced.data}
     webhook_ids = (
         await session.scalars(sa.select(Webhook.id).where(Webhook.events.contains([kind])))
     ).all()
@@ -177,7 +176,7 @@ async def dispatch(
         session.add(
             WebhookDelivery(
                 id=delivery_id,
-                org_id=org_id,
+                org_id=announced.org_id,
                 webhook_id=webhook_id,
                 event=kind,
                 body=body(delivery_id=delivery_id, kind=kind, data=data),
@@ -187,6 +186,8 @@ async def dispatch(
         )
         await session.flush()
         await jobs.defer(
-            session, webhook_tasks.deliver, org_id=str(org_id), delivery_id=str(delivery_id)
+            session,
+            webhook_tasks.deliver,
+            org_id=str(announced.org_id),
+            delivery_id=str(delivery_id),
         )
-    return len(webhook_ids)

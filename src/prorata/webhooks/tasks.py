@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import procrastinate
 import sqlalchemy as sa
 from procrastinate import JobContext, RetryStrategy
 
-from prorata.jobs import queue as jobs
-from prorata.observability import logs
+from prorata import jobs
+from prorata.jobs import attempts
 from prorata.platform import db
 from prorata.webhooks import delivery
 from prorata.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
@@ -22,8 +23,10 @@ MAX_ATTEMPTS = 10
 # procrastinate's `max_attempts` counts retries after the first run.
 RETRIES = MAX_ATTEMPTS - 1
 
+blueprint = procrastinate.Blueprint()
 
-@jobs.app.task(
+
+@blueprint.task(
     name="webhooks.deliver",
     queue="webhooks",
     pass_context=True,
@@ -65,15 +68,15 @@ async def deliver(context: JobContext, org_id: str, delivery_id: str) -> None:
         outcome |= {"status": DeliveryStatus.succeeded, "response_status": status}
         outcome |= {"delivered_at": sa.func.now(), "last_error": None}
     except delivery.Refused as exc:
-        outcome |= {"status": DeliveryStatus.failed, "last_error": str(exc)}
+        ended = attempts.failure(context, exc, final=True)
+        outcome |= {"status": DeliveryStatus.failed, "last_error": ended.error}
     except delivery.Failed as exc:
         failure = exc
-        will_retry = context.task.get_retry_exception(exc, context.job) is not None
-        redactor = logs.Redactor(settings.secret_values())
+        ended = attempts.failure(context, exc)
         outcome |= {
-            "status": DeliveryStatus.pending if will_retry else DeliveryStatus.failed,
+            "status": DeliveryStatus.pending if ended.retried else DeliveryStatus.failed,
             "response_status": exc.status,
-            "last_error": redactor.scrub(str(exc))[:1000],
+            "last_error": ended.error,
         }
     async with db.tenant_transaction(sessions, uuid.UUID(org_id)) as session:
         await session.execute(
