@@ -21,9 +21,8 @@ from bench.support import Timer, bench_database
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import CallCreate, ItemIn
 from prorata.config import Settings
-from prorata.http.tenancy import Principal
+from prorata.http.tenancy import Principal, Role
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Role
 from prorata.platform import db
 from prorata.platform.ids import new_id
 from prorata.runtime import heap

@@ -81,8 +81,9 @@ def _load(settings: Settings, rows: int) -> tuple[str, str, uuid.UUID]:
 def _org_key(settings: Settings, org_id: uuid.UUID) -> str:
     import asyncio
 
+    from prorata.http.tenancy import Role
     from prorata.orgs import service as org_service
-    from prorata.orgs.models import Membership, Role, User
+    from prorata.orgs.models import Membership, User
 
     async def make() -> str:
         engine = db.create_engine(db.app_url(settings), pool_size=1)

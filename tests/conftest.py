@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata import jobs, wiring
 from prorata.app import create_app
 from prorata.config import Settings
-from prorata.http.tenancy import Principal
+from prorata.http.tenancy import Principal, Role
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Role
 from prorata.platform import db
 from prorata.runtime import migrate
 from prorata.runtime.embedded import EmbeddedPostgres

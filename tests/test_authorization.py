@@ -11,7 +11,7 @@ import pytest
 from httpx import AsyncClient
 
 from prorata.http import policy
-from prorata.orgs.models import Role
+from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.support import bearer

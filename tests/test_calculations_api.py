@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from prorata.orgs.models import Role
+from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.support import bearer
 

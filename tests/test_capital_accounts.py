@@ -20,7 +20,7 @@ from prorata.capital_accounts import service as account_service
 from prorata.capital_accounts.service import Movement
 from prorata.finance import money
 from prorata.funds.models import Fund
-from prorata.orgs.models import Role
+from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.conftest import add_member
 from tests.fund_support import FundApi

@@ -19,7 +19,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
-from prorata.orgs.models import Role
+from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
 from prorata.tenant_jobs import service as job_service

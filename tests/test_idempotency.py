@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.http import idempotency, policy
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.routing import MUTATING, ApiRoute
+from prorata.http.tenancy import Role
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from prorata.platform import errors
 from tests.conftest import add_member

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
+from prorata.http.tenancy import Role
 from prorata.imports import ingest
-from prorata.orgs.models import Role
 from prorata.orgs.service import NewOrg
 from prorata.platform import storage
 from tests.conftest import settings_with

@@ -87,7 +87,7 @@ async def test_over_the_limit_is_429_with_retry_after(
 async def test_limits_are_per_api_key(
     strict_client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    from prorata.orgs.models import Role
+    from prorata.http.tenancy import Role
 
     other_key = await add_member(sessions, org, Role.viewer)
     for _ in range(5):
@@ -248,7 +248,7 @@ async def test_heavy_operations_are_limited_per_organisation(
 
     from prorata.http import policy
     from prorata.http.routing import ApiRoute
-    from prorata.orgs.models import Role
+    from prorata.http.tenancy import Role
 
     monkeypatch.setitem(
         policy.ROUTES,

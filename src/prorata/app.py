@@ -13,13 +13,16 @@ from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
+from prorata.deals import router as deals_router
 from prorata.distributions import router as distributions_router
 from prorata.documents import router as documents_router
+from prorata.fund_metrics import router as fund_metrics_router
 from prorata.funds import router as funds_router
 from prorata.http import policy, problems
 from prorata.http.middleware import RequestContextMiddleware
 from prorata.http.ratelimit import RateLimiter
 from prorata.imports import router as imports_router
+from prorata.investors import router as investors_router
 from prorata.live import router as live_router
 from prorata.live.hub import Hub
 from prorata.management_fees import router as management_fees_router
@@ -72,10 +75,13 @@ def api_router() -> APIRouter:
     router.include_router(system_router.router)
     router.include_router(orgs_router.router)
     router.include_router(funds_router.router)
+    router.include_router(investors_router.router)
+    router.include_router(deals_router.router)
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
     router.include_router(distributions_router.router)
     router.include_router(valuations_router.router)
+    router.include_router(fund_metrics_router.router)
     router.include_router(capital_accounts_router.router)
     router.include_router(management_fees_router.router)
     router.include_router(imports_router.router)

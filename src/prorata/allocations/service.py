@@ -24,11 +24,12 @@ from prorata.deals.models import Deal
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.funds.models import MONEY, Commitment
+from prorata.funds.models import Commitment
 from prorata.http import validation
 from prorata.http.pagination import AnySelect, KeyColumn, Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.platform import audit, db, errors
+from prorata.platform.db import MONEY
 
 
 async def upsert(

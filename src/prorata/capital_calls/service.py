@@ -74,7 +74,7 @@ _Lines = list[tuple[CallItem, dict[uuid.UUID, Decimal]]]
 
 async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> _Lines:
     """Each item split over its eligible investors, capped by what remains unfunded."""
-    capacity = await ledger.capacity(session, fund_id=fund.id)
+    capacity = await fund_repository.capacity(session, fund_id=fund.id)
     commitments = capacity.commitments
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to call")
@@ -480,11 +480,11 @@ async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
 async def page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
 ) -> Page[CapitalCall]:
-    await fund_service.get(session, fund_id=fund_id)
     return await keyset(
         session,
         sa.select(CapitalCall).where(CapitalCall.fund_id == fund_id),
         key=[CapitalCall.id],
         params=params,
         item=lambda c: c,
+        parent=lambda: fund_service.get(session, fund_id=fund_id),
     )

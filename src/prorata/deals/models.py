@@ -10,8 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.funds.models import MONEY
-from prorata.platform.db import Base, str_enum
+from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.deals.models import Deal
 from prorata.deals.schemas import DealCreate, DealUpdate
 from prorata.funds import service as fund_service
-from prorata.funds.service import snapshot
 from prorata.http import validation
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
@@ -59,7 +58,7 @@ async def create(
         action="deal.create",
         entity="deal",
         entity_id=deal.id,
-        after=snapshot(deal, _FIELDS),
+        after=audit.snapshot(deal, _FIELDS),
     )
     return deal
 
@@ -74,7 +73,7 @@ async def update(
 ) -> Deal:
     fund = await fund_service.get(session, fund_id=fund_id)
     deal = await get(session, fund_id=fund_id, deal_id=deal_id)
-    before = snapshot(deal, _FIELDS)
+    before = audit.snapshot(deal, _FIELDS)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("invested_amount") is not None:
         changes["invested_amount"] = validation.amount(
@@ -90,6 +89,6 @@ async def update(
         entity="deal",
         entity_id=deal.id,
         before=before,
-        after=snapshot(deal, _FIELDS),
+        after=audit.snapshot(deal, _FIELDS),
     )
     return deal

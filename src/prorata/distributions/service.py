@@ -422,11 +422,11 @@ async def lines_of(session: AsyncSession, distribution: Distribution) -> list[Di
 async def page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
 ) -> Page[Distribution]:
-    await fund_service.get(session, fund_id=fund_id)
     return await keyset(
         session,
         sa.select(Distribution).where(Distribution.fund_id == fund_id),
         key=[Distribution.id],
         params=params,
         item=lambda d: d,
+        parent=lambda: fund_service.get(session, fund_id=fund_id),
     )

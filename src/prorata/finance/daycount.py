@@ -15,15 +15,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from decimal import Decimal, localcontext
-from fractions import Fraction
 from typing import Final, Literal, get_args
 
 DayCount = Literal["act/365", "act/360", "30/360"]
 DAY_COUNTS: Final[tuple[DayCount, ...]] = get_args(DayCount)
-
-# Enough digits that a year fraction never limits the precision of what is computed from it.
-_PRECISION: Final = 40
 
 
 def check_day_count(convention: str) -> DayCount:
@@ -67,18 +62,3 @@ def _end_of_day_360(day: dt.date) -> int:
     """Position of the end of ``day``: a month's last day ends at its 30th."""
     month_end = day.day == calendar.monthrange(day.year, day.month)[1]
     return 360 * day.year + 30 * (day.month - 1) + (30 if month_end else day.day)
-
-
-def year_fraction_exact(*, start: dt.date, end: dt.date, convention: DayCount) -> Fraction:
-    """The year fraction as an exact rational (days / basis), for calculations that must not
-    lose a digit before their final rounding."""
-    days = days_between(start=start, end=end, convention=convention)
-    return Fraction(days, year_basis(convention))
-
-
-def year_fraction(*, start: dt.date, end: dt.date, convention: DayCount) -> Decimal:
-    """The year fraction days / basis as a Decimal (exact when it terminates, else 40 digits)."""
-    days = days_between(start=start, end=end, convention=convention)
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        return Decimal(days) / Decimal(year_basis(convention))

@@ -10,12 +10,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prorata.platform.db import Base, str_enum
+from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
 # Unconstrained NUMERIC keeps the scale it is given: amounts are quantized to their currency's
 # minor unit before they are written, so they come back as "14.29", not "14.290000".
-MONEY = sa.Numeric()
 RATE = sa.Numeric()
 
 

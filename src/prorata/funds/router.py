@@ -1,4 +1,4 @@
-"""Routes of funds, commitments, investors and deals (the fund register)."""
+"""Routes of funds and their commitments."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from prorata.deals import service as deal_service
-from prorata.deals.schemas import DealCreate, DealOut, DealUpdate
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -15,9 +13,6 @@ from prorata.funds.schemas import CommitmentCreate, CommitmentOut, FundCreate, F
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
-from prorata.investors import repository as investor_repository
-from prorata.investors import service as investor_service
-from prorata.investors.schemas import InvestorCreate, InvestorOut, InvestorUpdate, mask
 from prorata.ledger import repository as ledger
 
 router = APIRouter(route_class=ApiRoute)
@@ -92,82 +87,3 @@ async def list_commitments(
         ],
         next_cursor=commitments.next_cursor,
     )
-
-
-@router.post("/investors", status_code=CREATED, tags=["investors"], summary="Create an investor")
-async def create_investor(
-    body: InvestorCreate, principal: CurrentPrincipal, session: TenantSession
-) -> InvestorOut:
-    return InvestorOut.model_validate(
-        await investor_service.create(session, actor=principal, data=body)
-    )
-
-
-@router.get("/investors", tags=["investors"], summary="Investors (tax ids masked)")
-async def list_investors(session: TenantSession, page: PageQuery) -> Page[InvestorOut]:
-    investors = await investor_repository.page(session, params=page)
-    items = [
-        InvestorOut.model_validate(i).model_copy(update={"tax_id": mask(i.tax_id)})
-        for i in investors.items
-    ]
-    return Page[InvestorOut](items=items, next_cursor=investors.next_cursor)
-
-
-@router.get("/investors/{investor_id}", tags=["investors"], summary="One investor")
-async def get_investor(investor_id: uuid.UUID, session: TenantSession) -> InvestorOut:
-    return InvestorOut.model_validate(await investor_service.get(session, investor_id=investor_id))
-
-
-@router.patch(
-    "/investors/{investor_id}",
-    tags=["investors"],
-    summary="Change an investor",
-)
-async def update_investor(
-    investor_id: uuid.UUID,
-    body: InvestorUpdate,
-    principal: CurrentPrincipal,
-    session: TenantSession,
-) -> InvestorOut:
-    investor = await investor_service.update(
-        session, actor=principal, investor_id=investor_id, data=body
-    )
-    return InvestorOut.model_validate(investor)
-
-
-@router.post(
-    "/funds/{fund_id}/deals",
-    status_code=CREATED,
-    tags=["deals"],
-    summary="Create a deal",
-)
-async def create_deal(
-    fund_id: uuid.UUID, body: DealCreate, principal: CurrentPrincipal, session: TenantSession
-) -> DealOut:
-    deal = await deal_service.create(session, actor=principal, fund_id=fund_id, data=body)
-    return DealOut.model_validate(deal)
-
-
-@router.get("/funds/{fund_id}/deals", tags=["deals"], summary="Deals of a fund")
-async def list_deals(fund_id: uuid.UUID, session: TenantSession, page: PageQuery) -> Page[DealOut]:
-    deals = await deal_service.page(session, fund_id=fund_id, params=page)
-    return render(deals, DealOut)
-
-
-@router.get("/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="One deal")
-async def get_deal(fund_id: uuid.UUID, deal_id: uuid.UUID, session: TenantSession) -> DealOut:
-    return DealOut.model_validate(await deal_service.get(session, fund_id=fund_id, deal_id=deal_id))
-
-
-@router.patch("/funds/{fund_id}/deals/{deal_id}", tags=["deals"], summary="Change a deal")
-async def update_deal(
-    fund_id: uuid.UUID,
-    deal_id: uuid.UUID,
-    body: DealUpdate,
-    principal: CurrentPrincipal,
-    session: TenantSession,
-) -> DealOut:
-    deal = await deal_service.update(
-        session, actor=principal, fund_id=fund_id, deal_id=deal_id, data=body
-    )
-    return DealOut.model_validate(deal)

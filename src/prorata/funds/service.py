@@ -21,16 +21,6 @@ from prorata.investors import repository as investor_repository
 from prorata.ledger import repository as ledger
 from prorata.platform import audit, db, errors
 
-
-def snapshot(row: Any, fields: list[str]) -> dict[str, Any]:
-    """A JSON-ready view of some of a row's fields, for the audit log."""
-    out: dict[str, Any] = {}
-    for name in fields:
-        value = getattr(row, name)
-        out[name] = value if isinstance(value, str | int | bool | None) else str(value)
-    return out
-
-
 FUND_FIELDS = [*FundUpdate.model_fields, "currency"]
 
 
@@ -61,7 +51,7 @@ async def create(session: AsyncSession, *, actor: Principal, data: FundCreate) -
         action="fund.create",
         entity="fund",
         entity_id=fund.id,
-        after=snapshot(fund, FUND_FIELDS),
+        after=audit.snapshot(fund, FUND_FIELDS),
     )
     return fund
 
@@ -70,7 +60,7 @@ async def update(
     session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: FundUpdate
 ) -> Fund:
     fund = await get(session, fund_id=fund_id)
-    before = snapshot(fund, FUND_FIELDS)
+    before = audit.snapshot(fund, FUND_FIELDS)
     validation.apply_changes(fund, data.model_dump(exclude_unset=True))
     _check_terms(fund)
     await session.flush()
@@ -82,7 +72,7 @@ async def update(
         entity="fund",
         entity_id=fund.id,
         before=before,
-        after=snapshot(fund, FUND_FIELDS),
+        after=audit.snapshot(fund, FUND_FIELDS),
     )
     return fund
 
@@ -121,7 +111,7 @@ async def add_commitment(
         action="commitment.create",
         entity="commitment",
         entity_id=commitment.id,
-        after=snapshot(commitment, ["fund_id", "investor_id", "amount", "committed_on"]),
+        after=audit.snapshot(commitment, ["fund_id", "investor_id", "amount", "committed_on"]),
     )
     return commitment
 

@@ -160,7 +160,7 @@ async def keyset(
         statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after[len(fixed) :]))
     ordered = statement.order_by(*moving).limit(params.limit + 1)
     result = await session.execute(ordered)
-    rows = list(result.scalars() if len(result.keys()) == 1 else result)
+    rows = list(result.scalars() if _one_entity(statement) else result)
     if not rows and parent is not None:
         await parent()
     next_cursor = None
@@ -168,3 +168,10 @@ async def keyset(
         rows = rows[: params.limit]
         next_cursor = encode_cursor([getattr(rows[-1], attribute.key) for attribute in key])
     return Page[T](items=[item(row) for row in rows], next_cursor=next_cursor)
+
+
+def _one_entity(statement: AnySelect) -> bool:
+    """The statement selects ORM objects of one class (`select(Fund)`), not columns: a
+    one-column select (`select(Fund.id)`) is a row like any other, read by attribute."""
+    described = statement.column_descriptions
+    return len(described) == 1 and sa.inspect(described[0]["type"], raiseerr=False) is not None

@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import re
 
-from prorata.orgs.models import Role
+from prorata.http.tenancy import ROLE_RANK, Role
 
 
 class Idempotency(enum.Enum):
@@ -29,7 +29,6 @@ class RateTier(enum.Enum):
 
 # Ranks for "least role allowed": an LP user (`investor`) ranks below `viewer` and sees only its
 # own investor's data on the routes it may call.
-ROLE_RANK = {Role.investor: 0, Role.viewer: 1, Role.manager: 2, Role.admin: 3, Role.owner: 4}
 
 
 @dataclasses.dataclass(frozen=True)

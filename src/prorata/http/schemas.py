@@ -129,3 +129,15 @@ def _currency_schema() -> dict[str, Any]:
 
 # An ISO 4217 code; the schema lists them, so clients see which are accepted.
 Currency = Annotated[str, AfterValidator(_known_currency), WithJsonSchema(_currency_schema())]
+
+
+# An e-mail address: something@something.something, no spaces or control characters.
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=320,
+        pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
+    ),
+]

@@ -1,4 +1,4 @@
-"""The principal: who is acting, for which organisation, with which role.
+"""The principal: who is acting, for which organisation, with which role; and the roles.
 
 Set by authentication; services receive it to authorise, audit and scope what they do.
 """
@@ -6,10 +6,24 @@ Set by authentication; services receive it to authorise, audit and scope what th
 from __future__ import annotations
 
 import dataclasses
+import enum
 import uuid
 
-from prorata.orgs.models import Role
 from prorata.platform import errors
+
+
+class Role(enum.StrEnum):
+    """Roles, most powerful first. `investor` is an LP user who sees only its own investor."""
+
+    owner = "owner"
+    admin = "admin"
+    manager = "manager"
+    viewer = "viewer"
+    investor = "investor"
+
+
+# Least to most powerful: a role may do what any role below it may.
+ROLE_RANK = {Role.investor: 0, Role.viewer: 1, Role.manager: 2, Role.admin: 3, Role.owner: 4}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,9 +8,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from prorata.http.schemas import LABEL, RequestModel, ResponseModel
+from prorata.http.schemas import LABEL, Email, RequestModel, ResponseModel
 from prorata.investors.models import InvestorKind
-from prorata.orgs.schemas import Email
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.funds.service import snapshot
 from prorata.http import validation
 from prorata.http.tenancy import Principal
 from prorata.investors import repository as investor_repository
@@ -22,7 +21,7 @@ _FIELDS = ["name", "kind", "email", "country", "external_ref"]
 
 def _view(investor: Investor) -> dict[str, object]:
     # The audit log keeps the tax id masked: it is read by more people than investors are.
-    return {**snapshot(investor, _FIELDS), "tax_id": mask(investor.tax_id)}
+    return {**audit.snapshot(investor, _FIELDS), "tax_id": mask(investor.tax_id)}
 
 
 async def _flush_unique(session: AsyncSession) -> None:

@@ -7,24 +7,14 @@ every identity row tenant-scoped, so no query can see another tenant's people.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from prorata.http.tenancy import Role
 from prorata.platform.db import Base, str_enum
 from prorata.platform.ids import new_id
-
-
-class Role(enum.StrEnum):
-    """Roles, most powerful first. `investor` is an LP user who sees only its own investor."""
-
-    owner = "owner"
-    admin = "admin"
-    manager = "manager"
-    viewer = "viewer"
-    investor = "investor"
 
 
 def _now() -> sa.ColumnElement[dt.datetime]:

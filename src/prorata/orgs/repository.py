@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.http.pagination import Page, PageParams, keyset
-from prorata.http.tenancy import Principal
-from prorata.orgs.models import ApiKey, Membership, Org, Role, User
+from prorata.http.tenancy import Role
+from prorata.orgs.models import ApiKey, Membership, Org, User
 
 
 async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
@@ -29,28 +29,6 @@ async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | N
     # Forget the hash at once: the rest of the transaction sees only its tenant's keys.
     await session.execute(sa.text("SELECT set_config('app.key_hash', '', true)"))
     return row
-
-
-async def authenticate(session: AsyncSession, *, key_hash: str) -> Principal | None:
-    """The principal of an active key whose user is a member, or None.
-
-    One round trip (`prorata_authenticate`, migration 0004), and the transaction's tenant is
-    set to the key's organisation when it returns a row.
-    """
-    row = (
-        await session.execute(
-            sa.text("SELECT * FROM prorata_authenticate(:key_hash)"), {"key_hash": key_hash}
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return Principal(
-        org_id=row.org_id,
-        user_id=row.user_id,
-        role=Role(row.role),
-        api_key_id=row.api_key_id,
-        investor_id=row.investor_id,
-    )
 
 
 async def get_org(session: AsyncSession, *, org_id: uuid.UUID) -> Org | None:

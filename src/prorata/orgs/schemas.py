@@ -8,18 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from prorata.http.schemas import LABEL, RequestModel, ResponseModel
-from prorata.orgs.models import Role
+from prorata.http.schemas import LABEL, Email, RequestModel, ResponseModel
+from prorata.http.tenancy import Role
 
-_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
-Email = Annotated[
-    str,
-    Field(
-        min_length=3,
-        max_length=320,
-        pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
-    ),
-]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 from typing import Any
@@ -12,11 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.http.policy import ROLE_RANK
-from prorata.http.tenancy import Principal
+from prorata.http import auth
+from prorata.http.tenancy import ROLE_RANK, Principal, Role
 from prorata.investors.models import Investor
 from prorata.orgs import repository as org_repository
-from prorata.orgs.models import ApiKey, Membership, Org, Role, User
+from prorata.orgs.models import ApiKey, Membership, Org, User
 from prorata.platform import audit, db, errors
 from prorata.platform.ids import new_id
 
@@ -28,11 +27,6 @@ class NewOrg:
     org_id: uuid.UUID
     user_id: uuid.UUID
     api_key: str
-
-
-def hash_api_key(api_key: str) -> str:
-    """Keys are 256 random bits, so a plain SHA-256 is enough (no slow hash needed)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def _generate_api_key() -> str:
@@ -49,7 +43,7 @@ async def issue_api_key(
         user_id=user_id,
         name=name,
         prefix=api_key[: len(API_KEY_PREFIX) + 6],
-        key_hash=hash_api_key(api_key),
+        key_hash=auth.hash_api_key(api_key),
     )
     session.add(key)
     await session.flush()

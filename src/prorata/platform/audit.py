@@ -62,3 +62,12 @@ async def record(
         )
     )
     await session.flush()
+
+
+def snapshot(row: Any, fields: list[str]) -> dict[str, Any]:
+    """A JSON-ready view of some of a row's fields, for the audit log."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(row, name)
+        out[name] = value if isinstance(value, str | int | bool | None) else str(value)
+    return out

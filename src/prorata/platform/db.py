@@ -42,6 +42,11 @@ class Base(DeclarativeBase):
     __mapper_args__: Any = {"eager_defaults": True}  # noqa: RUF012 - read by the mapper only
 
 
+# Money columns: unconstrained NUMERIC, so an amount comes back with the scale it was written
+# with (quantized to its currency first), never a float.
+MONEY = sa.Numeric()
+
+
 def str_enum(kind: type[enum.StrEnum], name: str, *, length: int = 20) -> sa.Enum:
     """A `StrEnum` column stored as its values in a VARCHAR (no PostgreSQL enum type: adding a
     value is then a code change, not a migration that locks the table)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
+from prorata.http import auth
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
 from prorata.platform import db
@@ -23,9 +24,7 @@ DEMO_OWNER_EMAIL = "owner@demo.prorata.invalid"
 
 async def _key_is_valid(sessions: async_sessionmaker[AsyncSession], api_key: str) -> bool:
     async with sessions() as session, session.begin():
-        key = await org_repository.find_active_key(
-            session, key_hash=org_service.hash_api_key(api_key)
-        )
+        key = await org_repository.find_active_key(session, key_hash=auth.hash_api_key(api_key))
         return key is not None
 
 

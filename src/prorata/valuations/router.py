@@ -1,19 +1,16 @@
-"""Routes of valuations and fund metrics."""
+"""Routes of valuations."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
-from prorata.http.tenancy import scoped_investor
 from prorata.valuations import service as valuation_service
-from prorata.valuations.schemas import MetricsOut, ValuationCreate, ValuationOut
+from prorata.valuations.schemas import ValuationCreate, ValuationOut
 
 router = APIRouter(route_class=ApiRoute, tags=["valuations and metrics"])
 
@@ -36,22 +33,3 @@ async def list_valuations(
 ) -> Page[ValuationOut]:
     found = await valuation_service.page(session, fund_id=fund_id, params=page)
     return render(found, ValuationOut)
-
-
-@router.get("/funds/{fund_id}/metrics", summary="Paid-in, distributions, NAV, DPI, RVPI, TVPI, IRR")
-async def fund_metrics(
-    fund_id: uuid.UUID,
-    principal: CurrentPrincipal,
-    session: TenantSession,
-    as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
-    investor_id: Annotated[
-        uuid.UUID | None,
-        Query(description="One investor's view (an `investor` member: its own, the default)."),
-    ] = None,
-) -> MetricsOut:
-    return await valuation_service.compute(
-        session,
-        fund_id=fund_id,
-        as_of=as_of or dt.date.today(),
-        investor_id=scoped_investor(principal, investor_id),
-    )
