@@ -7,7 +7,6 @@ import asyncio
 import re
 import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,9 +18,9 @@ from prorata.allocations import service as allocation_service
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
+from tests.support import REPO_ROOT, TestDatabase
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "prorata"
+SRC = REPO_ROOT / "src" / "prorata"
 DUPLICATES = (
     "SELECT fund_id, investor_id, deal_id, COUNT(*) FROM allocations "
     "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1"
