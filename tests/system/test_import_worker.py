@@ -19,8 +19,6 @@ import psycopg
 import pytest
 
 from prorata.config import Settings
-from prorata.imports import service as import_service
-from prorata.jobs import queue as jobs
 from prorata.orgs.service import NewOrg
 from tests.import_support import upload
 from tests.support import (
@@ -239,14 +237,6 @@ async def test_ten_imports_into_ten_funds_at_once_all_succeed(
     log = (tmp_path / "worker-0.log").read_text()
     assert "deadlock" not in log.lower()
     assert "lock timeout" not in log.lower()
-
-
-def test_the_worker_knows_the_task_the_web_defers_by_name() -> None:
-    from prorata.imports import tasks
-
-    assert "prorata.imports.tasks" in jobs.TASK_MODULES
-    assert tasks.run_import.name == import_service.RUN_IMPORT.name
-    assert tasks.run_import.queue == import_service.RUN_IMPORT.queue
 
 
 # Run in a fresh interpreter: what the web process imports while serving an upload.

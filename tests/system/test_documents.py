@@ -1,0 +1,489 @@
+"""Documents end to end: issuing a call renders one notice per investor in a worker process, mails
+it (aiosmtpd) and tells a webhook; reports and statements render on request; the web process
+never loads the PDF code."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.config import Settings
+from prorata.orgs.models import Role
+from prorata.orgs.service import NewOrg
+from prorata.platform import db
+from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.models import JobStatus
+from tests import pdf_reader
+from tests.conftest import add_member
+from tests.document_support import WIRE, document_content, fund_with_investors, list_documents
+from tests.fund_support import FundApi
+from tests.servers import Receiver, smtp_server, worker
+from tests.support import REPO_ROOT, TestDatabase, bearer, eventually
+
+
+def _worker_env(settings: Settings, smtp_port: int) -> dict[str, str]:
+    """The worker shares the web's object store (the data dir) and mails the test server."""
+    return {
+        "PRORATA_DATA_DIR": str(settings.data_dir),
+        "PRORATA_SMTP_HOST": "127.0.0.1",
+        "PRORATA_SMTP_PORT": str(smtp_port),
+        "PRORATA_SMTP_SECURITY": "none",
+        "PRORATA_WEBHOOK_ALLOW_LOOPBACK": "true",
+    }
+
+
+async def test_issuing_a_call_renders_mails_and_announces_every_notice(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    with Receiver() as receiver, smtp_server() as (port, mailbox):
+        hook = await api.request(
+            "POST",
+            "/webhooks",
+            json={"url": receiver.url, "events": ["call.issued", "notices.ready"]},
+            expect=201,
+        )
+        deal_id = await api.deal(fund_id, "Acme Robotics A")
+        call = await api.draft(
+            fund_id,
+            [
+                {"purpose": "investment", "amount": "400000.00", "deal_id": deal_id},
+                {"purpose": "management_fee", "amount": "100000.00"},
+            ],
+        )
+        await api.issue(fund_id, call["id"])
+
+        async def rendered() -> bool:
+            docs = await list_documents(client, org.api_key, f"call_id={call['id']}")
+            return len(docs) == 3 and all(d["status"] == "ready" for d in docs)
+
+        async def delivered() -> bool:
+            return len(mailbox.messages) == 2 and len(receiver.requests) == 2
+
+        with worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)):
+            await eventually(rendered, timeout=90, what="three notices")
+            await eventually(delivered, timeout=60, what="two mails and two webhook calls")
+
+    notices = await list_documents(client, org.api_key, f"call_id={call['id']}")
+    assert sorted(d["investor_id"] for d in notices) == sorted(investors)
+    beta = next(d for d in notices if d["investor_id"] == investors[1])
+    assert (beta["kind"], beta["fund_id"], beta["pages"]) == ("call_notice", fund_id, 1)
+    pdf = await document_content(client, org.api_key, beta)
+    assert hashlib.sha256(pdf).hexdigest() == beta["sha256"]
+    assert len(pdf) == beta["size"]
+    pdf_reader.check_structure(pdf)
+    text = pdf_reader.text(pdf)
+    # Beta holds 3/5 of the commitments: 240,000.00 of the investment, 60,000.00 of the fee.
+    for expected in (
+        "Capital Call Notice",
+        "Beta Endowment",
+        "Investment: Acme Robotics A",
+        "240,000.00 USD",
+        "60,000.00 USD",
+        "300,000.00 USD",  # total due; also contributions after this call
+        "3,000,000.00 USD",  # commitment; also unfunded before this call
+        "2,700,000.00 USD",  # unfunded after
+        "Bank of Example, IBAN GB00 EXAM 0000 0000 0000 00, ref. as below",
+        f"CALL-{call['id'][-12:].upper()}",
+        "2026-03-02",
+    ):
+        assert expected in text, expected
+
+    recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
+    assert recipients == ["ops@alpha.example", "treasury@beta.example"]  # Gamma has no address
+    to_beta = next(m for m in mailbox.messages if m.rcpt_tos == ["treasury@beta.example"])
+    assert isinstance(to_beta.content, bytes)
+    message = email.message_from_bytes(to_beta.content, policy=email.policy.default)
+    [attached] = list(message.iter_attachments())
+    assert attached.get_content_type() == "application/pdf"
+    assert attached.get_content() == pdf  # the very document, byte for byte
+
+    kinds = sorted(json.loads(r.body)["type"] for r in receiver.requests)
+    assert kinds == ["call.issued", "notices.ready"]
+    ready = next(json.loads(r.body) for r in receiver.requests if b"notices.ready" in r.body)
+    assert ready["data"] | {"documents": 3, "call_id": call["id"]} == ready["data"]
+    job = await api.request("GET", f"/jobs/{ready['data']['job_id']}")
+    assert (job["kind"], job["status"], job["progress"], job["attempts"]) == (
+        "call.notices",
+        "succeeded",
+        100,
+        1,
+    )
+    deliveries = await api.request("GET", f"/webhooks/{hook['id']}/deliveries")
+    assert {d["status"] for d in deliveries["items"]} == {"succeeded"}
+
+    # Beta's own LP user sees Beta's notice, and nothing else.
+    lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[1]))
+    assert [d["id"] for d in await list_documents(client, lp, f"call_id={call['id']}")] == [
+        beta["id"]
+    ]
+    assert await document_content(client, lp, beta) == pdf
+    alpha = next(d for d in notices if d["investor_id"] == investors[0])
+    for path in (f"/documents/{alpha['id']}", f"/documents/{alpha['id']}/content"):
+        response = await client.get(f"/api/v1{path}", headers=bearer(lp))
+        assert response.status_code == 404, path
+    response = await client.get(f"/api/v1/documents?investor_id={investors[0]}", headers=bearer(lp))
+    assert response.status_code == 404
+
+
+async def test_a_fund_report_renders_on_request_and_its_requester_is_told(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    role_keys: dict[Role, str],
+    tmp_path: Path,
+) -> None:
+    api, fund_id, _ = await fund_with_investors(client, org.api_key)
+    deals = [await api.deal(fund_id, f"Deal {n}") for n in range(3)]
+    for deal in deals:
+        await api.request(
+            "POST", f"/funds/{fund_id}/deals/{deal}/allocations/prorata", json={"amount": "1000.01"}
+        )
+    body = {"kind": "allocations", "as_of": "2026-06-30"}
+    refused = await client.post(
+        f"/api/v1/funds/{fund_id}/reports", json=body, headers=bearer(role_keys[Role.viewer])
+    )
+    assert refused.status_code == 403
+    response = await client.post(
+        f"/api/v1/funds/{fund_id}/reports", json=body, headers=bearer(org.api_key)
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/api/v1/jobs/{job['id']}"
+    assert (job["status"], job["kind"]) == ("queued", "report.allocations")
+    pending = await api.request("GET", f"/documents/{job['document_id']}")
+    assert (pending["status"], pending["sha256"]) == ("pending", None)
+    early = await client.get(
+        f"/api/v1/documents/{job['document_id']}/content", headers=bearer(org.api_key)
+    )
+    assert early.status_code == 409
+
+    async def done() -> bool:
+        return bool((await api.request("GET", f"/jobs/{job['id']}"))["status"] == "succeeded")
+
+    async def mailed() -> bool:
+        return len(mailbox.messages) == 1
+
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the report job")
+        await eventually(mailed, timeout=60, what="the report-ready mail")
+    document = await api.request("GET", f"/documents/{job['document_id']}")
+    assert (document["status"], document["kind"], document["pages"]) == (
+        "ready",
+        "allocations_report",
+        1,
+    )
+    pdf = await document_content(client, org.api_key, document)
+    pdf_reader.check_structure(pdf)
+    text = pdf_reader.text(pdf)
+    assert "Allocations: 9" in text
+    assert "Total: 3,000.03 USD" in text  # Σ of three prorata splits of 1,000.01, exact
+    assert "Page 1 of 1" in text
+    assert mailbox.messages[0].rcpt_tos == ["owner@a.example"]
+    assert document["id"].encode() in mailbox.messages[0].content  # type: ignore[operator]
+
+
+async def test_a_capital_account_statement_rolls_the_ledger_forward(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "50000.00"}])
+    await api.issue(fund_id, call["id"])
+    await api.pay(fund_id, call["id"], investors[1], "30000.00")
+    job = await api.request(
+        "POST",
+        f"/funds/{fund_id}/reports",
+        json={
+            "kind": "capital_account_statement",
+            "as_of": "2026-12-31",
+            "investor_id": investors[1],
+        },
+        expect=202,
+    )
+
+    async def done() -> bool:
+        return bool((await api.request("GET", f"/jobs/{job['id']}"))["status"] == "succeeded")
+
+    with (
+        smtp_server() as (port, _),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the statement job")
+    document = await api.request("GET", f"/documents/{job['document_id']}")
+    assert document["investor_id"] == investors[1]
+    assert document["period_start"] == "2026-01-01"
+    text = pdf_reader.text(await document_content(client, org.api_key, document))
+    for expected in (
+        "Capital Account Statement",
+        "Beta Endowment",
+        "2026-01-01 to 2026-12-31",
+        "30,000.00 USD",  # contributions: 3/5 of the fee; paid in
+        "-30,000.00 USD",  # the fee, charged to the account as it is called
+        "2,970,000.00 USD",  # unfunded
+    ):
+        assert expected in text, expected
+    # The statement is the API's capital account, figure for figure.
+    account = await api.request(
+        "GET",
+        f"/funds/{fund_id}/investors/{investors[1]}/capital-account?from=2026-01-01&to=2026-12-31",
+    )
+    assert f"Closing balance\n{account['ending_balance']} USD" in text
+
+
+async def test_statements_for_every_investor_render_in_one_run(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """Without an investor: a statement per investor, one job, one mail, each statement the
+    same bytes as the one asked alone; a retried run renders only what is still pending."""
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "50000.00"}])
+    await api.issue(fund_id, call["id"])
+    await api.pay(fund_id, call["id"], investors[0], "10000.00")
+    for body, why in (
+        ({"as_of": "2026-12-31", "period_start": "2027-01-01"}, "period_start must not be after"),
+        ({"as_of": "2026-12-31", "investor_id": str(uuid.uuid4())}, "no commitment"),
+    ):
+        refused = await client.post(
+            f"/api/v1/funds/{fund_id}/reports",
+            json={"kind": "capital_account_statement", **body},
+            headers=bearer(org.api_key),
+        )
+        assert refused.status_code == 422, refused.text
+        assert why in refused.json()["detail"]
+    empty_fund = await api.fund()
+    refused = await client.post(
+        f"/api/v1/funds/{empty_fund}/reports",
+        json={"kind": "capital_account_statement", "as_of": "2026-12-31"},
+        headers=bearer(org.api_key),
+    )
+    assert refused.status_code == 422
+    assert "no investors committed by 2026-12-31" in refused.json()["detail"]
+
+    statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
+    run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)
+    assert (run["kind"], run["document_id"]) == ("report.capital_account_statement", None)
+    alone = await api.request(
+        "POST",
+        f"/funds/{fund_id}/reports",
+        json={**statement, "investor_id": investors[2]},
+        expect=202,
+    )
+    listed = await list_documents(client, org.api_key, f"fund_id={fund_id}")
+    assert sorted(d["investor_id"] for d in listed if d["id"] != alone["document_id"]) == sorted(
+        investors
+    )
+    assert {d["status"] for d in listed} == {"pending"}
+    # As if a crash came after the first investor's statement: the job renders the rest only.
+    skipped = next(d for d in listed if d["investor_id"] == investors[0])
+    async with db.create_engine(database.owner_url).begin() as connection:
+        await connection.execute(
+            sa.text("UPDATE documents SET status = 'ready' WHERE id = :id"), {"id": skipped["id"]}
+        )
+
+    async def done() -> bool:
+        jobs = [await api.request("GET", f"/jobs/{j['id']}") for j in (run, alone)]
+        return all(j["status"] == "succeeded" for j in jobs)
+
+    def to_requester() -> list[Any]:  # the call's notices go to investors
+        return [m for m in mailbox.messages if m.rcpt_tos == ["owner@a.example"]]
+
+    async def mailed() -> bool:
+        return len(to_requester()) >= 2
+
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the statement jobs")
+        await eventually(mailed, timeout=60, what="the mails to the requester")
+    assert len(to_requester()) == 2  # one for the run, one for the statement asked alone
+    assert (await api.request("GET", f"/jobs/{run['id']}"))["progress"] == 100
+    subjects = sorted(
+        str(email.message_from_bytes(m.content, policy=email.policy.default)["subject"])
+        for m in to_requester()
+    )
+    assert subjects[0] == "Your capital account statements are ready: 2026-01-01 to 2026-12-31"
+    assert subjects[1].startswith("Your report is ready: capital-account-2026-01-01")
+    statements = await list_documents(
+        client, org.api_key, f"fund_id={fund_id}&kind=capital_account_statement&as_of=2026-12-31"
+    )
+    assert len(statements) == 4  # the run's three, and the one asked alone
+    documents = {d["investor_id"]: d for d in statements if d["id"] != alone["document_id"]}
+    notices = await list_documents(client, org.api_key, f"fund_id={fund_id}&kind=call_notice")
+    assert {d["kind"] for d in notices} == {"call_notice"}
+    assert await list_documents(client, org.api_key, f"fund_id={fund_id}&as_of=2025-12-31") == []
+    assert documents[investors[0]]["sha256"] is None  # left alone: it was not pending
+    for investor in investors[1:]:
+        document = documents[investor]
+        assert (document["status"], document["period_start"]) == ("ready", "2026-01-01")
+        text = pdf_reader.text(await document_content(client, org.api_key, document))
+        account = await api.request(
+            "GET",
+            f"/funds/{fund_id}/investors/{investor}/capital-account?from=2026-01-01&to=2026-12-31",
+        )
+        assert f"Closing balance\n{account['ending_balance']} USD" in text
+    single = await api.request("GET", f"/documents/{alone['document_id']}")
+    assert single["sha256"] == documents[investors[2]]["sha256"]  # the same statement
+
+
+async def test_a_failed_statement_run_retried_renders_every_statement(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A run whose attempts all failed leaves its statements `failed`; the admin's retry makes
+    them pending again, and the retried run renders them (it renders what is pending)."""
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    statement = {"kind": "capital_account_statement", "as_of": "2026-12-31"}
+    run = await api.request("POST", f"/funds/{fund_id}/reports", json=statement, expect=202)
+    # The last attempt failed for good: the job's tracker records it (its documents fail with
+    # it, whatever ended the job) and procrastinate marks its queue job failed.
+    await job_service.Running(sessions, org_id=org.org_id, job_id=uuid.UUID(run["id"])).update(
+        status=JobStatus.failed
+    )
+    async with db.create_engine(database.owner_url).begin() as connection:
+        await connection.execute(
+            sa.text(
+                "UPDATE procrastinate_jobs SET status = 'failed' "
+                "WHERE id = (SELECT queue_job_id FROM tenant_jobs WHERE id = :id)"
+            ),
+            {"id": run["id"]},
+        )
+    listed = await list_documents(client, org.api_key, f"fund_id={fund_id}")
+    assert {d["status"] for d in listed} == {"failed"}
+
+    retried = await api.request("POST", f"/jobs/{run['id']}/retry")
+    assert retried["status"] == "queued"
+    listed = await list_documents(client, org.api_key, f"fund_id={fund_id}")
+    assert {d["status"] for d in listed} == {"pending"}
+
+    async def done() -> bool:
+        return bool((await api.request("GET", f"/jobs/{run['id']}"))["status"] == "succeeded")
+
+    with (
+        smtp_server() as (port, _),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the retried run")
+    listed = await list_documents(client, org.api_key, f"fund_id={fund_id}")
+    assert sorted(d["investor_id"] for d in listed if d["status"] == "ready") == sorted(investors)
+
+
+def test_the_web_process_never_loads_the_pdf_code(database: TestDatabase, tmp_path: Path) -> None:
+    """Build the web app, run its startup and serve requests that enqueue rendering; then no
+    PDF module may be loaded in that process."""
+    script = f"""
+import asyncio, sys
+from httpx import ASGITransport, AsyncClient
+from prorata.app import create_app
+from prorata.config import Settings
+
+async def main():
+    app = create_app(Settings(env="test", app_database_url={database.app_url!r},
+                              data_dir={str(tmp_path)!r}))
+    async with app.router.lifespan_context(app):
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+            for path in ("/api/v1/openapi.json", "/api/v1/documents", "/api/system/health"):
+                await client.get(path)
+    loaded = sorted(m for m in sys.modules if m.startswith(("reportlab", "prorata.pdf",
+                                                            "prorata.documents.render")))
+    print(",".join(loaded) or "none")
+    print("tasks" if "prorata.documents.tasks" in sys.modules else "no tasks")
+
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, tasks = result.stdout.split()
+    assert loaded == "none"
+    assert tasks == "tasks"  # it does enqueue them: the check is not vacuous
+
+
+async def test_notices_go_out_for_calls_still_due_whatever_the_funds_name(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A call cancelled while its notices job waited in the queue: no notice is stored, and no
+    investor is mailed a request for money that is not due. A fund whose name holds a line
+    break (names take any text) still gets its notices mailed, the subject on one line."""
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund(name="Growth\nFund I", wire_instructions=WIRE)
+    for name, mail in (("Alpha", "ops@alpha.example"), ("Beta", "treasury@beta.example")):
+        investor = await api.request(
+            "POST", "/investors", json={"name": name, "kind": "entity", "email": mail}, expect=201
+        )
+        await api.commit(fund_id, investor["id"], "1000.00")
+    fee = [{"purpose": "management_fee", "amount": "500.00"}]
+    cancelled = await api.call_and_issue(fund_id, fee)
+    await api.request("POST", f"/funds/{fund_id}/capital-calls/{cancelled['id']}/cancel")
+    due = await api.call_and_issue(fund_id, fee)
+
+    async with db.create_engine(database.owner_url).begin() as connection:
+        job_ids = (
+            await connection.scalars(
+                sa.text("SELECT id FROM tenant_jobs WHERE kind = 'call.notices' AND fund_id = :f"),
+                {"f": fund_id},
+            )
+        ).all()
+    assert len(job_ids) == 2
+
+    async def done() -> bool:
+        jobs = [await api.request("GET", f"/jobs/{job_id}") for job_id in job_ids]
+        return all(j["status"] == "succeeded" for j in jobs) and len(mailbox.messages) >= 2
+
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        await eventually(done, timeout=90, what="the notices of the call still due")
+    assert await list_documents(client, org.api_key, f"call_id={cancelled['id']}") == []
+    async with db.create_engine(database.owner_url).begin() as connection:
+        queued = await connection.scalar(sa.text("SELECT count(*) FROM email_outbox"))
+    assert queued == 2  # the due call's notices only
+    assert len(mailbox.messages) == 2
+    for message in mailbox.messages:
+        assert isinstance(message.content, bytes)
+        parsed = email.message_from_bytes(message.content, policy=email.policy.default)
+        reference = f"CALL-{due['id'][-12:].upper()}"
+        assert parsed["subject"] == f"Capital call notice {reference}: Growth Fund I"
