@@ -1,8 +1,9 @@
 # Two commands set everything up: `make run` and `make test`. Both create or refresh the
 # virtual environment from uv.lock first, so a fresh machine needs only Python >= 3.11 and make.
-# `make test` is the whole suite (what CI runs), on every core through pytest-xdist;
-# `make test-fast` is the feedback loop: tests/unit and tests/api, no real processes.
-# PYTEST_ARGS goes to pytest after XDIST (`PYTEST_ARGS="-n 0"` runs in one process).
+# `make test` is the whole suite (what CI runs) in two pytest-xdist workers (on a 2-core machine,
+# four were no faster); `make test-fast` is the feedback loop: tests/unit and tests/api, no real
+# processes. PYTEST_ARGS goes to pytest after XDIST (`PYTEST_ARGS="-n 0"` runs in one process;
+# `XDIST="-n auto"` gives one worker per core).
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 TOOLS := .tools
