@@ -1,14 +1,27 @@
 """The test harness: one real PostgreSQL per test session, one fresh database per test.
 
-The server is the embedded one `make run` uses (started once), or the server named by
-`PRORATA_TEST_DATABASE_URL` (a superuser URL). The schema is migrated once into a template
-database; each test that asks for `database` gets its own copy (CREATE DATABASE … TEMPLATE),
-so tests never see each other's rows, and worker subprocesses can connect to it like the web.
+The server is the embedded one `make run` uses (started once, when a test first needs it), or
+the server named by `PRORATA_TEST_DATABASE_URL` (a superuser URL). The schema is migrated once
+into a template database; each test that asks for `database` gets its own copy (CREATE
+DATABASE … TEMPLATE), so tests never see each other's rows, and worker subprocesses can connect
+to it like the web.
+
+Under pytest-xdist every worker process is a session of its own: each starts its own embedded
+server (its own data directory, its own Unix socket) and migrates its own template database.
+With `PRORATA_TEST_DATABASE_URL` the workers share that server, each with its own template
+database (the name carries the worker's id).
+
+Tests live in three tiers, one directory each, and are marked by it (`-m unit`, …):
+- tests/unit: pure, no database, no subprocess;
+- tests/api: in process (the ASGI app, services, SQL) on real PostgreSQL;
+- tests/system: real processes (web, worker, `prorata up`, kill -9), S3, SMTP, OTLP, fuzzing.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,19 +56,51 @@ def _wired() -> None:
     jobs.register(job_tasks.blueprint)
 
 
+TIERS = ("unit", "api", "system")
+# What only the api and system tiers may ask for: a unit test needs no database.
+DATABASE_FIXTURES = frozenset({"server_url", "template_database", "database"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the directory it lives in; a test outside the tiers, or
+    a unit test asking for a database, stops the run before anything runs."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.resolve().relative_to(tests).parts
+        tier = parts[0] if len(parts) > 1 else None
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test lives in tests/unit, tests/api or tests/system"
+            )
+        if tier == "unit" and DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test needs no database (tests/api)")
+        item.add_marker(getattr(pytest.mark, tier))
+
+
+def _worker_id() -> str:
+    """The pytest-xdist worker running this process (gw0, gw1, …), or "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """Superuser URL of the `postgres` database on the test server."""
     external = os.environ.get("PRORATA_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    embedded.start()
+    # A base directory of its own, not under pytest's tmp root: the server runs as the
+    # `pgserver` user when tests run as root, and another pytest run as root resets that root
+    # to mode 0700 (pytest does on start), which would lock this server out of its own data.
+    base = Path(tempfile.mkdtemp(prefix=f"prorata-test-pg-{_worker_id()}-"))
+    base.chmod(0o755)  # the pgserver user traverses it to its data directory
+    embedded = EmbeddedPostgres(base)
     try:
+        embedded.start()
         yield embedded.url("postgres")
     finally:
         embedded.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -66,13 +111,21 @@ def base_settings(**overrides: object) -> Settings:
     return Settings(env="test", **overrides)  # type: ignore[arg-type]
 
 
+TEMPLATE_LOCK_KEY = 0x70726F746D706C  # "protmpl"
+
+
 @pytest.fixture(scope="session")
 def template_database(server_url: str) -> Iterator[str]:
-    name = f"prorata_tpl_{uuid.uuid4().hex[:10]}"
+    name = f"prorata_tpl_{_worker_id()}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(server_url, name)
-    migrate.run(base_settings(database_url=url))
+    with psycopg.connect(server_url, autocommit=True) as lock:
+        # xdist workers sharing a server (PRORATA_TEST_DATABASE_URL) all create or alter the one
+        # app role, which is not safe at once: one migration at a time, server-wide (an
+        # advisory lock taken in the `postgres` database; the connection's end releases it).
+        lock.execute("SELECT pg_advisory_lock(%s)", (TEMPLATE_LOCK_KEY,))
+        migrate.run(base_settings(database_url=url))
     try:
         yield name
     finally:

@@ -1,5 +1,5 @@
-"""Tenant jobs: recorded per organisation behind RLS, tracked by the worker (attempts, progress,
-last error), failed jobs kept and retried by an admin."""
+"""Tenant jobs run by worker processes: attempts, progress and last error tracked, a failed job
+kept and retried by an admin, a killed attempt started over, a job that kills its worker ended."""
 
 from __future__ import annotations
 
@@ -7,50 +7,19 @@ import asyncio
 import functools
 import os
 import signal
-import uuid
 from pathlib import Path
-from typing import Any
 
 import psutil
-import psycopg
 from httpx import AsyncClient
-from procrastinate.tasks import Task
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
-from prorata.platform import db
-from prorata.tenant_jobs import service as job_service
-from prorata.tenant_jobs.models import JobStatus
 from tests import job_tasks
 from tests.fund_support import FundApi
+from tests.job_support import get_job, start_test_job
 from tests.servers import worker
 from tests.support import TestDatabase, bearer, eventually
-
-
-async def _start(
-    sessions: async_sessionmaker[AsyncSession],
-    org: NewOrg,
-    fund_id: str,
-    directory: Path,
-    task: Task[Any, Any, Any] = job_tasks.tracked,
-) -> str:
-    async with db.tenant_transaction(sessions, org.org_id) as session:
-        job = await job_service.start(
-            session,
-            task,
-            org_id=org.org_id,
-            kind=f"test.{task.name.rsplit('.', 1)[-1]}",
-            fund_id=uuid.UUID(fund_id),
-            directory=str(directory),
-        )
-    return str(job.id)
-
-
-async def _job(client: AsyncClient, api_key: str, job_id: str) -> Any:
-    response = await client.get(f"/api/v1/jobs/{job_id}", headers=bearer(api_key))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
@@ -62,14 +31,14 @@ async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
     tmp_path: Path,
 ) -> None:
     fund_id = await FundApi(client, org.api_key).fund()
-    job_id = await _start(sessions, org, fund_id, tmp_path)
-    queued = await _job(client, role_keys[Role.viewer], job_id)
+    job_id = await start_test_job(sessions, org, fund_id, tmp_path)
+    queued = await get_job(client, role_keys[Role.viewer], job_id)
     assert (queued["status"], queued["attempts"], queued["progress"]) == ("queued", 0, 0)
     assert queued["kind"] == "test.tracked"
     assert queued["fund_id"] == fund_id
 
     async def failed() -> bool:
-        return bool((await _job(client, org.api_key, job_id))["status"] == "failed")
+        return bool((await get_job(client, org.api_key, job_id))["status"] == "failed")
 
     with worker(database, log=tmp_path / "worker.log") as process:
         await eventually(failed, timeout=60, what="all three attempts to fail")
@@ -77,7 +46,7 @@ async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
         # is batch-scheduled: it never preempts the web process on wake-up.
         assert psutil.Process(process.pid).nice() == 19
         assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH
-        job = await _job(client, org.api_key, job_id)
+        job = await get_job(client, org.api_key, job_id)
         assert job["attempts"] == 3  # the first run and the retry strategy's two retries
         assert job["last_error"].startswith("RuntimeError: render failed")
         assert "prorata-dev-app-password" not in job["last_error"]  # secrets are redacted
@@ -91,76 +60,13 @@ async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
         assert retried.json()["status"] == "queued"
 
         async def succeeded() -> bool:
-            return bool((await _job(client, org.api_key, job_id))["status"] == "succeeded")
+            return bool((await get_job(client, org.api_key, job_id))["status"] == "succeeded")
 
         await eventually(succeeded, timeout=60, what="the retried job to succeed")
-    job = await _job(client, org.api_key, job_id)
+    job = await get_job(client, org.api_key, job_id)
     assert (job["attempts"], job["progress"]) == (4, 100)
     again = await client.post(path, headers=bearer(org.api_key))
     assert again.status_code == 409  # only failed jobs are retried
-
-
-async def test_another_orgs_job_is_not_found(
-    client: AsyncClient,
-    sessions: async_sessionmaker[AsyncSession],
-    org: NewOrg,
-    other_org: NewOrg,
-    tmp_path: Path,
-) -> None:
-    fund_id = await FundApi(client, org.api_key).fund()
-    job_id = await _start(sessions, org, fund_id, tmp_path)
-    assert (await _job(client, org.api_key, job_id))["id"] == job_id
-    for method, path in (
-        ("GET", f"/api/v1/jobs/{job_id}"),
-        ("POST", f"/api/v1/jobs/{job_id}/retry"),
-    ):
-        response = await client.request(method, path, headers=bearer(other_org.api_key))
-        assert response.status_code == 404, (method, response.text)
-
-
-def _queue_status(database: TestDatabase, queue_job_id: int, status: str | None = None) -> str:
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
-        if status is not None:
-            conn.execute(
-                "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (status, queue_job_id)
-            )
-        row = conn.execute(
-            "SELECT status FROM procrastinate_jobs WHERE id = %s", (queue_job_id,)
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-async def test_a_retry_while_the_last_attempt_is_still_finishing_is_refused(
-    client: AsyncClient,
-    sessions: async_sessionmaker[AsyncSession],
-    database: TestDatabase,
-    org: NewOrg,
-    tmp_path: Path,
-) -> None:
-    """A task records its final failure, then its worker marks the queue job failed. An admin's
-    retry in between would be overwritten by that mark: the job left failed in the queue and its
-    record `queued` forever. The retry is refused until the queue says failed too."""
-    fund_id = await FundApi(client, org.api_key).fund()
-    job_id = await _start(sessions, org, fund_id, tmp_path)
-    async with db.tenant_transaction(sessions, org.org_id) as session:
-        queue_job_id = (await job_service.get(session, job_id=uuid.UUID(job_id))).queue_job_id
-    _queue_status(database, queue_job_id, "doing")  # the worker's last attempt
-    tracker = job_service.Running(sessions, org_id=org.org_id, job_id=uuid.UUID(job_id))
-    await tracker.update(status=JobStatus.failed, last_error="RuntimeError: boom")
-
-    path = f"/api/v1/jobs/{job_id}/retry"
-    early = await client.post(path, headers=bearer(org.api_key))
-    assert early.status_code == 409, early.text
-    assert early.headers["content-type"].startswith("application/problem+json")
-    assert _queue_status(database, queue_job_id) == "doing"
-    assert (await _job(client, org.api_key, job_id))["status"] == "failed"
-
-    _queue_status(database, queue_job_id, "failed")  # the worker's mark
-    retried = await client.post(path, headers=bearer(org.api_key))
-    assert retried.status_code == 200, retried.text
-    assert retried.json()["status"] == "queued"
-    assert _queue_status(database, queue_job_id) == "todo"
 
 
 async def test_progress_never_goes_back_when_a_killed_job_starts_over(
@@ -173,12 +79,12 @@ async def test_progress_never_goes_back_when_a_killed_job_starts_over(
     """A worker killed at 75 %: the job's next attempt starts over (a report renders again
     from its first page), and the progress shown stays at 75 % until that attempt passes it."""
     fund_id = await FundApi(client, org.api_key).fund()
-    job_id = await _start(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
+    job_id = await start_test_job(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
     step, release = tmp_path / "step", tmp_path / "release"
     step.write_text("go")
 
     async def at(progress: int, attempts: int) -> bool:
-        job = await _job(client, org.api_key, job_id)
+        job = await get_job(client, org.api_key, job_id)
         return bool((job["progress"], job["attempts"]) == (progress, attempts))
 
     stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
@@ -194,20 +100,20 @@ async def test_progress_never_goes_back_when_a_killed_job_starts_over(
             what="the second attempt to start",
         )
         await asyncio.sleep(1)  # its 25 % is written (at once) by now
-        assert (await _job(client, org.api_key, job_id))["progress"] == 75
+        assert (await get_job(client, org.api_key, job_id))["progress"] == 75
         step.write_text("go")
         release.write_text("go")
 
         async def succeeded() -> bool:
-            return bool((await _job(client, org.api_key, job_id))["status"] == "succeeded")
+            return bool((await get_job(client, org.api_key, job_id))["status"] == "succeeded")
 
         await eventually(succeeded, timeout=60, what="the second attempt to succeed")
-    job = await _job(client, org.api_key, job_id)
+    job = await get_job(client, org.api_key, job_id)
     assert (job["progress"], job["attempts"]) == (100, 2)
 
 
 async def _running(client: AsyncClient, api_key: str, job_id: str, *, attempts: int) -> bool:
-    job = await _job(client, api_key, job_id)
+    job = await get_job(client, api_key, job_id)
     return bool((job["status"], job["attempts"]) == ("running", attempts))
 
 
@@ -222,7 +128,7 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
     (a render out of memory) gets the retries its task allows for failures, then ends failed,
     visible, for an admin to retry — instead of running, and killing workers, forever."""
     fund_id = await FundApi(client, org.api_key).fund()
-    job_id = await _start(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
+    job_id = await start_test_job(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
     (tmp_path / "step").write_text("go")
     stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
     for attempt in (1, 2):  # the first run and its one retry die with their workers
@@ -236,11 +142,11 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
             process.wait(10)
 
     async def status_is(status: str) -> bool:
-        return bool((await _job(client, org.api_key, job_id))["status"] == status)
+        return bool((await get_job(client, org.api_key, job_id))["status"] == status)
 
     with worker(database, log=tmp_path / "worker-3.log", **stalled):
         await eventually(lambda: status_is("failed"), timeout=60, what="the job to end failed")
-        job = await _job(client, org.api_key, job_id)
+        job = await get_job(client, org.api_key, job_id)
         assert job["attempts"] == 3
         assert job["last_error"].startswith("WorkerLost: ")
         assert job["finished_at"] is not None
@@ -254,4 +160,4 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
         # The worker marks the queue job failed just after the record says so (409 until then).
         await eventually(retried, timeout=10, what="the admin's retry to be accepted")
         await eventually(lambda: status_is("succeeded"), timeout=60, what="the retry to succeed")
-    assert (await _job(client, org.api_key, job_id))["attempts"] == 4
+    assert (await get_job(client, org.api_key, job_id))["attempts"] == 4

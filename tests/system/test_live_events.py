@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
@@ -93,20 +93,6 @@ async def test_a_stream_carries_its_funds_events_and_no_one_elses(
     assert received[1]["data"]["call_id"] == call["id"]
     assert received[1]["data"]["amount"] == "5.00"
     assert investor
-
-
-async def test_another_orgs_fund_stream_is_not_found(
-    app: Any, org: NewOrg, other_org: NewOrg
-) -> None:
-    async with AsyncClient(
-        transport=ASGITransport(app=app), base_url="http://prorata.test"
-    ) as client:
-        fund = await FundApi(client, org.api_key).fund()
-        response = await client.get(
-            f"/api/v1/funds/{fund}/events", headers=bearer(other_org.api_key)
-        )
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_a_stream_ends_after_its_lifetime_and_frees_its_slot(

@@ -1,4 +1,5 @@
-"""Jobs are enqueued in the caller's transaction and run by a worker in another process."""
+"""Jobs run by worker processes: a committed job runs, a killed worker's job is retried by
+another, a worker without a usable database exits non-zero, the worker's CPU share."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import jobs
-from prorata.config import Settings
-from prorata.jobs import worker
-from prorata.platform import db
 from tests import job_tasks
+from tests.job_support import expected_session_group_nice, queue_job_status, session_group_nice
 from tests.support import (
     TestDatabase,
     free_port,
@@ -28,23 +26,6 @@ from tests.support import (
     stop,
     wait_until,
 )
-
-
-def _job_status(owner_url: str, job_id: int) -> str | None:
-    with psycopg.connect(owner_url) as conn:
-        row = conn.execute(
-            "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
-        ).fetchone()
-    return None if row is None else str(row[0])
-
-
-def _count_jobs(owner_url: str, task_name: str) -> int:
-    with psycopg.connect(owner_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s", (task_name,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 @pytest.fixture
@@ -77,17 +58,6 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[object]:
     stop(*started, timeout=20)
 
 
-async def test_a_job_deferred_in_a_rolled_back_transaction_never_exists(
-    sessions: async_sessionmaker[AsyncSession], database: TestDatabase, tmp_path: Path
-) -> None:
-    async with sessions() as session, session.begin():
-        job_id = await jobs.defer(session, job_tasks.touch, path=str(tmp_path / "x"))
-        assert job_id > 0
-        await session.rollback()
-    assert _job_status(database.owner_url, job_id) is None
-    assert _count_jobs(database.owner_url, "tests.touch") == 0
-
-
 async def test_a_committed_job_is_run_by_a_worker_process(
     sessions: async_sessionmaker[AsyncSession],
     database: TestDatabase,
@@ -97,11 +67,11 @@ async def test_a_committed_job_is_run_by_a_worker_process(
     marker = tmp_path / "marker"
     async with sessions() as session, session.begin():
         job_id = await jobs.defer(session, job_tasks.touch, path=str(marker))
-    assert _job_status(database.owner_url, job_id) == "todo"
+    assert queue_job_status(database.owner_url, job_id) == "todo"
     worker = start_worker()  # type: ignore[operator]
     wait_until(marker.exists, timeout=30, what="the worker to run the job")
     wait_until(
-        lambda: _job_status(database.owner_url, job_id) == "succeeded",
+        lambda: queue_job_status(database.owner_url, job_id) == "succeeded",
         timeout=10,
         what="the job to be marked succeeded",
     )
@@ -120,14 +90,14 @@ async def test_a_job_of_a_killed_worker_is_retried_by_another(
     first = start_worker()  # type: ignore[operator]
     starts = tmp_path / "starts"
     wait_until(starts.exists, timeout=30, what="the first worker to start the job")
-    assert _job_status(database.owner_url, job_id) == "doing"
+    assert queue_job_status(database.owner_url, job_id) == "doing"
 
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     (tmp_path / "release").write_text("go")
     start_worker()  # type: ignore[operator]
     wait_until(
-        lambda: _job_status(database.owner_url, job_id) == "succeeded",
+        lambda: queue_job_status(database.owner_url, job_id) == "succeeded",
         timeout=60,
         what="housekeeping to retry the stalled job on the second worker",
     )
@@ -160,49 +130,6 @@ def test_worker_exits_non_zero_when_the_database_is_not_migrated(
     assert b"not migrated" in stderr
 
 
-async def test_the_workers_local_database_backends_yield_the_cpu(settings: Settings) -> None:
-    """Ingesting is mostly the backend's work: on the embedded server (same host, same user, a
-    Unix socket) the worker's backends get its niceness; over TCP (another host, as far as the
-    worker can tell) and for other engines nothing changes."""
-    niced = db.create_engine(db.app_url(settings), pool_size=1)
-    plain = db.create_engine(db.app_url(settings), pool_size=1)
-    worker.nice_local_backends(niced, 7)
-    try:
-        found = []
-        for engine in (niced, plain):
-            async with engine.connect() as connection:
-                row = await connection.execute(
-                    sa.text("SELECT pg_backend_pid(), inet_server_addr() IS NULL")
-                )
-                found.append(tuple(row.one()))
-        (niced_pid, over_socket), (plain_pid, _) = found
-        assert os.getpriority(os.PRIO_PROCESS, niced_pid) == (7 if over_socket else 0)
-        assert os.getpriority(os.PRIO_PROCESS, plain_pid) == 0
-        # Each backend leads its own session: where Linux shares the CPU by session first,
-        # the session's group yields too, or the nice would change nothing.
-        assert _session_nice(niced_pid) == _expected_session_nice(7 if over_socket else 0)
-        assert _session_nice(plain_pid) == _expected_session_nice(0)
-    finally:
-        await niced.dispose()
-        await plain.dispose()
-
-
-def _session_nice(pid: int) -> int | None:
-    """The nice of `pid`'s session group where Linux shares the CPU by session (autogroup):
-    None without autogroup, and for a process still in the session the machine booted with
-    (session 0: a CI runner's processes), whose autogroup file the kernel leaves empty."""
-    try:
-        fields = (Path("/proc") / str(pid) / "autogroup").read_text().split()
-    except OSError:
-        return None
-    return int(fields[-1]) if fields else None
-
-
-def _expected_session_nice(nice: int) -> int | None:
-    """For a session leader: every new session gets a group of its own where autogroup exists."""
-    return nice if Path("/proc/self/autogroup").exists() else None
-
-
 _YIELD_AND_REPORT = """
 import os
 from pathlib import Path
@@ -220,7 +147,7 @@ def test_the_worker_lowers_its_sessions_cpu_share_only_when_it_leads_the_session
 ) -> None:
     """`prorata up` starts the worker in a session of its own: that session yields the CPU
     with it. A worker started from a shell leaves the shell's session as it is."""
-    before = _session_nice(os.getpid())
+    before = session_group_nice(os.getpid())
     child = subprocess.run(
         [sys.executable, "-c", _YIELD_AND_REPORT],
         capture_output=True,
@@ -230,6 +157,6 @@ def test_the_worker_lowers_its_sessions_cpu_share_only_when_it_leads_the_session
     )
     nice, _, session_nice = child.stdout.strip().partition(" ")
     assert int(nice) == 6
-    expected = _expected_session_nice(6) if own_session else before
+    expected = expected_session_group_nice(6) if own_session else before
     assert (int(session_nice) if session_nice else None) == expected
-    assert _session_nice(os.getpid()) == before
+    assert session_group_nice(os.getpid()) == before

@@ -7,7 +7,6 @@ import uuid
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -292,16 +291,3 @@ async def test_every_mutating_route_honours_the_header(
 
 def _path_params(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
-async def test_the_purge_is_a_periodic_job() -> None:
-    from prorata import jobs, wiring
-    from prorata.jobs import housekeeping
-
-    wiring.connect()
-    assert housekeeping.purge_idempotency_keys.name == "housekeeping.purge_idempotency_keys"
-    assert any(
-        p.task.name == "housekeeping.purge_idempotency_keys"
-        for p in jobs.app.periodic_registry.periodic_tasks.values()
-    )
-    assert sa is not None

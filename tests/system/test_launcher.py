@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import stat
 import subprocess
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from prorata.config import Settings
-from prorata.runtime import demo, embedded
+from prorata.runtime import embedded
 from prorata.runtime.embedded import EmbeddedPostgres
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
@@ -280,18 +278,3 @@ def test_orgs_create_holds_its_arguments_to_the_api_rules(
     assert said in stderr
     assert b"Traceback" not in stderr
     assert json.loads(run_cli("orgs", "list", env=env)) == []
-
-
-def test_the_demo_key_file_is_private_whatever_mode_it_had(
-    settings: Settings, database: TestDatabase
-) -> None:
-    key_file = Path(settings.data_dir) / "demo-api-key"
-    key_file.parent.mkdir(parents=True)
-    key_file.write_text("prk_not_a_key_of_this_database\n")
-    key_file.chmod(0o644)
-    api_key = demo.ensure_demo_org(settings, app_url=database.app_url)  # a new key, same file
-    assert key_file.read_text().strip() == api_key
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    key_file.chmod(0o644)
-    assert demo.ensure_demo_org(settings, app_url=database.app_url) == api_key  # still valid
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pydantic import AliasChoices
 
 from prorata import config
 from prorata.platform import db
+from tests.support import REPO_ROOT
 
 
 def test_defaults_are_for_local_development(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +112,7 @@ def test_heroku_style_postgres_urls_are_accepted(monkeypatch: pytest.MonkeyPatch
 
 
 def test_readme_documents_every_setting() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     for name, field in config.Settings.model_fields.items():
         alias = field.validation_alias
         env_names = alias.choices if isinstance(alias, AliasChoices) else [f"PRORATA_{name}"]

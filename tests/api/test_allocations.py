@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import re
 import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,7 +19,6 @@ from prorata.platform import db
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "prorata"
 DUPLICATES = (
     "SELECT fund_id, investor_id, deal_id, COUNT(*) FROM allocations "
     "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1"
@@ -207,36 +204,6 @@ async def test_a_query_for_one_fund_touches_one_partition(
             plan = "\n".join(row[0] for row in conn.execute(explain, (fund,)))
             scanned = set(re.findall(rf"\b{table}_p\d\d\b", plan))
             assert len(scanned) == 1, plan
-
-
-def _writes_allocations(tree: ast.AST) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
-            name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
-            if name in {"insert", "update", "delete"} and any(
-                isinstance(arg, ast.Name) and arg.id == "Allocation" for arg in node.args
-            ):
-                return True
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text = node.value.lower()
-            if any(
-                f"{verb} allocations" in text or f"{verb} into allocations" in text
-                for verb in ("insert", "update", "delete from", "copy")
-            ):
-                return True
-    return False
-
-
-def test_only_the_allocation_service_writes_allocations() -> None:
-    writers = sorted(
-        str(path.relative_to(SRC))
-        for path in SRC.rglob("*.py")
-        if _writes_allocations(ast.parse(path.read_text()))
-    )
-    assert writers == ["allocations/service.py"]
-    services = [p for p in SRC.rglob("*.py") if "alloc" in p.name and "service" in p.name]
-    services += [p for p in SRC.rglob("*service*.py") if "alloc" in str(p.parent.name)]
-    assert {str(p.relative_to(SRC)) for p in services} == {"allocations/service.py"}
 
 
 # --- bulk writes: the rules in the writing statement, no foreign keys ------------------------

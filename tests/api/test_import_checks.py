@@ -1,5 +1,6 @@
 """The import's SQL checks say what the API's Python rules say, case for case: amounts
-(`schemas.MONEY_PATTERN` + `money.check_amount` + sign) and ISO dates; and the header check."""
+(`schemas.MONEY_PATTERN` + `money.check_amount` + sign) and ISO dates; and the strict reading.
+(The header check: tests/unit/test_import_checks.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from decimal import Decimal
 
 import httpx
 import psycopg
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import settings as settings_
@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from prorata.config import Settings
 from prorata.finance import money
-from prorata.imports import checks, formats
+from prorata.imports import checks
 from prorata.imports.formats import ImportKind
 from prorata.orgs.service import NewOrg
-from prorata.platform import db, errors
+from prorata.platform import db
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
@@ -136,60 +136,6 @@ def test_sql_date_check_agrees_with_iso_dates(database: TestDatabase) -> None:
         agree()
         for text, expected in [("2024-02-29", True), ("2023-02-29", False), ("0000-01-01", False)]:
             assert (python_date(text) is not None) is expected
-
-
-@pytest.mark.parametrize(
-    ("kind", "line", "columns"),
-    [
-        (
-            ImportKind.investors,
-            b"\xef\xbb\xbfName,Email,KIND,country\r\n",
-            ["name", "email", "kind", "country"],
-        ),
-        (
-            ImportKind.investors,
-            b"external_ref,name,email,kind,country\n",
-            ["external_ref", "name", "email", "kind", "country"],
-        ),
-        (
-            ImportKind.commitments,
-            b" committed_on , amount,investor_email",
-            ["committed_on", "amount", "investor_email"],
-        ),
-        (
-            ImportKind.allocations,
-            b'"amount","deal_name","investor_id"\n',
-            ["amount", "deal_name", "investor_id"],
-        ),
-    ],
-)
-def test_headers_are_matched_in_any_order_and_case(
-    kind: ImportKind, line: bytes, columns: list[str]
-) -> None:
-    assert formats.header_columns(kind, line) == columns
-
-
-@pytest.mark.parametrize("line", [b'"name,"x', b"name\x00,email", b"\xff\xfe", b"", b"\n"])
-def test_a_header_that_is_not_csv_text_is_a_422(line: bytes) -> None:
-    with pytest.raises(errors.RuleViolation):
-        formats.header_columns(ImportKind.investors, line)
-
-
-def test_a_header_is_at_most_4096_bytes_whatever_the_line_breaks() -> None:
-    columns = ["name", "email", "kind", "country"]
-    for newline in (b"\n", b"\r\n", b"\r"):  # the rest of the file may follow
-        line = b"name,email,kind,country" + newline + b"x" * 5000
-        assert formats.header_columns(ImportKind.investors, line) == columns
-    padded = b"name,email,kind," + b" " * 4096 + b"country\n"
-    with pytest.raises(errors.RuleViolation, match="longer than 4096 bytes"):
-        formats.header_columns(ImportKind.investors, padded)
-
-
-def test_a_refused_header_says_what_is_expected() -> None:
-    with pytest.raises(errors.RuleViolation) as refused:
-        formats.header_columns(ImportKind.commitments, b"email,amount,date\n")
-    assert refused.value.status == 422
-    assert "investor_email, amount, committed_on" in refused.value.detail
 
 
 # --- the strict reading of an allocations file (the import's fast path) ----------------------

@@ -1,9 +1,8 @@
-"""Telemetry is chosen by the standard OTEL_* variables, off by default, loud when it cannot
-work; exported spans are scrubbed; the compose file is wired as documented."""
+"""Telemetry is chosen by the standard OTEL_* variables, off by default, refuses what this build
+cannot honour; exported spans are scrubbed; the compose file is wired as documented."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from prorata import config
 from prorata.observability import export
 from prorata.observability.logs import Redactor
-from tests.support import REPO_ROOT, process_env, prorata_process
+from tests.support import REPO_ROOT
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
 
@@ -114,24 +113,6 @@ def test_sql_outside_any_request_or_job_is_not_traced() -> None:
     with tracer.start_as_current_span("job", kind=SpanKind.CONSUMER):
         tracer.start_span("query", kind=SpanKind.CLIENT, attributes=sql).end()
     assert sorted(span.name for span in exporter.get_finished_spans()) == ["job", "query"]
-
-
-def test_a_service_exits_non_zero_when_telemetry_cannot_work() -> None:
-    wrong_protocol = process_env(**ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
-    web = prorata_process("web", env=wrong_protocol)
-    _, stderr = web.communicate(timeout=60)
-    assert web.returncode == 2
-    assert b"telemetry" in stderr
-    assert b"http/protobuf" in stderr
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        worker = prorata_process("worker", env=process_env(PRORATA_WORKER_METRICS_PORT=str(port)))
-        _, stderr = worker.communicate(timeout=60)
-    assert worker.returncode == 2
-    assert b"telemetry" in stderr
 
 
 def _compose() -> dict[str, Any]:

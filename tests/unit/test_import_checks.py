@@ -1,0 +1,63 @@
+"""The import's header check: columns in any order and case, CSV text only, 4096 bytes at most."""
+
+from __future__ import annotations
+
+import pytest
+
+from prorata.imports import formats
+from prorata.imports.formats import ImportKind
+from prorata.platform import errors
+
+
+@pytest.mark.parametrize(
+    ("kind", "line", "columns"),
+    [
+        (
+            ImportKind.investors,
+            b"\xef\xbb\xbfName,Email,KIND,country\r\n",
+            ["name", "email", "kind", "country"],
+        ),
+        (
+            ImportKind.investors,
+            b"external_ref,name,email,kind,country\n",
+            ["external_ref", "name", "email", "kind", "country"],
+        ),
+        (
+            ImportKind.commitments,
+            b" committed_on , amount,investor_email",
+            ["committed_on", "amount", "investor_email"],
+        ),
+        (
+            ImportKind.allocations,
+            b'"amount","deal_name","investor_id"\n',
+            ["amount", "deal_name", "investor_id"],
+        ),
+    ],
+)
+def test_headers_are_matched_in_any_order_and_case(
+    kind: ImportKind, line: bytes, columns: list[str]
+) -> None:
+    assert formats.header_columns(kind, line) == columns
+
+
+@pytest.mark.parametrize("line", [b'"name,"x', b"name\x00,email", b"\xff\xfe", b"", b"\n"])
+def test_a_header_that_is_not_csv_text_is_a_422(line: bytes) -> None:
+    with pytest.raises(errors.RuleViolation):
+        formats.header_columns(ImportKind.investors, line)
+
+
+def test_a_header_is_at_most_4096_bytes_whatever_the_line_breaks() -> None:
+    columns = ["name", "email", "kind", "country"]
+    for newline in (b"\n", b"\r\n", b"\r"):  # the rest of the file may follow
+        line = b"name,email,kind,country" + newline + b"x" * 5000
+        assert formats.header_columns(ImportKind.investors, line) == columns
+    padded = b"name,email,kind," + b" " * 4096 + b"country\n"
+    with pytest.raises(errors.RuleViolation, match="longer than 4096 bytes"):
+        formats.header_columns(ImportKind.investors, padded)
+
+
+def test_a_refused_header_says_what_is_expected() -> None:
+    with pytest.raises(errors.RuleViolation) as refused:
+        formats.header_columns(ImportKind.commitments, b"email,amount,date\n")
+    assert refused.value.status == 422
+    assert "investor_email, amount, committed_on" in refused.value.detail
