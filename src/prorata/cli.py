@@ -112,6 +112,10 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            # Forwarded headers only from the configured load balancers (uvicorn's default
+            # trusts 127.0.0.1, where a local proxy or any local process could claim any IP).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=list(settings.trusted_proxies),
         )
         heap.freeze_startup_objects()
         scheduling.request_short_slice()

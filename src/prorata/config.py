@@ -7,6 +7,7 @@ import time; `load()` is called by the command that starts a process.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
+    # Addresses (or CIDR networks) of the load balancers in front of the web process: only from
+    # them are X-Forwarded-For / X-Forwarded-Proto honoured. None by default: anyone could
+    # otherwise choose the client address that rate limits and audit logs see.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_concurrency: int = Field(default=4, ge=1, le=64)
@@ -128,12 +133,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
         return url
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an address or a network such as 10.0.0.0/8"
+                ) from None
+        return proxies
 
     @field_validator(
         "rate_limit_api", "rate_limit_heavy", "rate_limit_public", "rate_limit_auth_failures"

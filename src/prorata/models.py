@@ -13,7 +13,7 @@ from prorata.investors import models as investors
 from prorata.ledger import models as ledger
 from prorata.notifications import models as notifications
 from prorata.orgs import models as orgs
-from prorata.platform import audit, storage
+from prorata.platform import audit, events, storage
 from prorata.tenant_jobs import models as tenant_jobs
 from prorata.valuations import models as valuations
 from prorata.webhooks import models as webhooks
@@ -25,6 +25,7 @@ __all__ = [
     "deals",
     "distributions",
     "documents",
+    "events",
     "funds",
     "idempotency",
     "imports",

@@ -2,8 +2,9 @@
 
 The key is resolved and the tenant set in the request's own transaction, so everything the
 handler reads or writes afterwards is confined to the principal's organisation by RLS.
-Failed attempts are counted per client IP; past the `auth_failures` limit that IP gets 429s
-before any key is even looked up.
+Failed attempts are counted per client IP; past the `auth_failures` limit further failures from
+that IP get 429 instead of 401. A valid key is never refused by that limit: it throttles
+guessing, not the people who share an address with a guesser.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     session: Annotated[AsyncSession, Depends(request_session)],
 ) -> Principal:
+    # Only failures are throttled: a valid key is never refused for what others sent from the
+    # same address (behind a load balancer, every client shares it).
     limiter: RateLimiter = request.app.state.rate_limiter
-    request.state.rate_limit = await limiter.check("auth_failures", client_ip(request))
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise await _refuse(request, limiter, "a valid API key is required")
     principal = await authenticate_key(session, key_hash=hash_api_key(credentials.credentials))

@@ -21,9 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prorata.http import problems
 from prorata.observability import instruments
+from prorata.platform import db, errors
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")
+log_unavailable = logging.getLogger("prorata.http.problems")
 
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -134,14 +136,26 @@ class RequestContextMiddleware:
                     return
                 await self.app(scope, self._bounded(receive, limit), send_with_id)
             except Exception as exc:
-                error_log.error("unhandled error", exc_info=exc)
                 if response_started:
+                    error_log.error("unhandled error", exc_info=exc)
                     raise
-                detail = "an unexpected error occurred; quote the request id when reporting it"
-                response = _problem(scope, 500, "Internal Server Error", detail)
-                await response(scope, receive, send_with_id)
+                await _last_resort(exc, scope)(scope, receive, send_with_id)
             finally:
                 _log_request(scope, status, started, answered)
+
+
+def _last_resort(exc: Exception, scope: Scope) -> Response:
+    """What escaped every handler: the database gone between the handler and this layer is a
+    503 like anywhere else; anything else is a bug, logged with its traceback, a bare 500."""
+    if db.unavailable(exc):
+        log_unavailable.warning("database unavailable", extra={"error": type(exc).__name__})
+        problem = errors.unavailable("the database", retry_after=db.RETRY_AFTER_SECONDS)
+        response = _problem(scope, problem.status, problem.title, problem.detail)
+        response.headers.update(problem.headers)
+        return response
+    error_log.error("unhandled error", exc_info=exc)
+    detail = "an unexpected error occurred; quote the request id when reporting it"
+    return _problem(scope, 500, "Internal Server Error", detail)
 
 
 def _too_large(limit: int) -> str:

@@ -7,9 +7,12 @@ problem naming the request id.
 from __future__ import annotations
 
 import http
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,9 +20,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prorata.http.ratelimit import TooManyRequests
+from prorata.platform import db, errors
 from prorata.platform.errors import Problem
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class ProblemDetails(BaseModel):
@@ -133,7 +138,30 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database down, restarting or unreachable: 503 with Retry-After (the request's
+    transaction was rolled back); any other database error is a bug, left to the 500 path."""
+    if not db.unavailable(exc):
+        raise exc
+    log.warning("database unavailable", extra={"error": type(exc).__name__})
+    return await _on_problem(
+        request, errors.unavailable("the database", retry_after=db.RETRY_AFTER_SECONDS)
+    )
+
+
+# Everything `db.unavailable` may recognise, as the classes exception handlers match on.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.DBAPIError,
+    sa.exc.TimeoutError,
+    sa.exc.PendingRollbackError,
+    psycopg.Error,
+    ConnectionError,
+)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _on_database_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -12,16 +12,24 @@ Headers follow draft-ietf-httpapi-ratelimit-headers (structured fields):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from typing import cast
 
+import redis.exceptions
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.storage import storage_from_string
 
 from prorata.config import Settings
 from prorata.platform import errors
+
+log = logging.getLogger(__name__)
+
+# What a counters' store that cannot be reached raises (redis-py's errors, a refused socket).
+STORAGE_ERRORS = (redis.exceptions.RedisError, OSError)
+REDIS_TIMEOUT_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,25 +68,40 @@ class RateLimiter:
             "api": parse(settings.rate_limit_api),
             "heavy": parse(settings.rate_limit_heavy),
         }
+        self._unreachable = False
 
-    async def hit(self, policy: str, key: str) -> Status:
-        """Count one request against `policy` for `key`; raise 429 when over the limit."""
+    async def hit(self, policy: str, key: str) -> Status | None:
+        """Count one request against `policy` for `key`; raise 429 when over the limit.
+
+        None when the counters' storage (Redis) cannot be reached: the request goes on
+        unlimited (fails open, said once per outage in the log). Rate limits protect capacity;
+        what protects data — authentication, tenancy, idempotency — does not depend on them,
+        and a cache outage must not take fund operations down with it."""
         item = self.items[policy]
         counter = item.key_for(policy, key)
-        count = await self.storage.incr(counter, item.get_expiry())
-        status = await self._status(policy, counter, count)
+        try:
+            count = await self.storage.incr(counter, item.get_expiry())
+            status = await self._status(policy, counter, count)
+        except STORAGE_ERRORS as exc:
+            self._storage_lost(exc)
+            return None
+        self._storage_back()
         if count > item.amount:
             raise _too_many(status)
         return status
 
-    async def check(self, policy: str, key: str) -> Status:
-        """Refuse with 429 if `key` is already over `policy`, without counting a request."""
-        item = self.items[policy]
-        counter = item.key_for(policy, key)
-        status = await self._status(policy, counter, await self.storage.get(counter))
-        if status.remaining <= 0:
-            raise _too_many(status)
-        return status
+    def _storage_lost(self, exc: BaseException) -> None:
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning(
+                "rate limit storage unreachable: requests are not limited until it is back",
+                extra={"error": type(exc).__name__},
+            )
+
+    def _storage_back(self) -> None:
+        if self._unreachable:
+            self._unreachable = False
+            log.info("rate limit storage reachable again: limits apply")
 
     async def _status(self, policy: str, counter: str, count: int) -> Status:
         item = self.items[policy]
@@ -103,7 +126,16 @@ def _too_many(status: Status) -> TooManyRequests:
 def _storage(url: str) -> Storage:
     scheme = url.split("://", 1)[0]
     if scheme in {"redis", "rediss"}:
-        return cast(Storage, storage_from_string(f"async+{url}", implementation="redispy"))
+        # Bounded waits: a Redis host that drops packets must not hold every request.
+        return cast(
+            Storage,
+            storage_from_string(
+                f"async+{url}",
+                implementation="redispy",
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            ),
+        )
     if scheme == "memory":
         return cast(Storage, storage_from_string(f"async+{url}"))
     raise ValueError(f"unsupported rate limit storage {scheme!r}: use memory:// or redis://")

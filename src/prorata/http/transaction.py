@@ -9,6 +9,8 @@ from __future__ import annotations
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata.platform import db
+
 
 class RequestTransaction:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -28,6 +30,12 @@ class RequestTransaction:
                 await self._session.commit()
             else:
                 await self._session.rollback()
+        except Exception as exc:
+            # A rollback on a connection the database dropped cannot reach it (and needs not:
+            # the server ended that transaction with the connection). The error that stopped
+            # the request is the one to answer with, not this one.
+            if commit or not db.unavailable(exc):
+                raise
         finally:
             await self._session.close()
             self._session = None

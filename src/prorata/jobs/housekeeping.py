@@ -2,6 +2,7 @@
 once, whatever the number of workers).
 
 - every 10 s, jobs whose worker stopped sending heartbeats go back in the queue;
+- every minute, live events past their retention (ten minutes) are deleted;
 - hourly, succeeded jobs older than a week, expired idempotency records, and stored objects no
   transaction kept (a day after they were written) are deleted.
 """
@@ -17,7 +18,7 @@ from procrastinate import JobContext
 from prorata import jobs
 from prorata.http import idempotency
 from prorata.observability import instruments
-from prorata.platform import storage
+from prorata.platform import events, storage
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +86,11 @@ async def sweep_unreferenced_blobs(context: JobContext, timestamp: int) -> int:
             extra={"objects": swept.objects, "bytes": swept.bytes},
         )
     return swept.objects
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="purge-events")
+@blueprint.task(name="housekeeping.purge_fund_events", queue=QUEUE, pass_context=True)
+async def purge_fund_events(context: JobContext, timestamp: int) -> int:
+    """Every minute: live events older than their retention (ten minutes) are deleted."""
+    async with jobs.sessions_of(context)() as session, session.begin():
+        return await events.purge(session)

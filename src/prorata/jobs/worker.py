@@ -8,10 +8,12 @@ supervisor reads as a clean stop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ class WorkerConfigError(RuntimeError):
 
 
 class WorkerStopped(RuntimeError):
-    """procrastinate stopped by itself (a failed listener, a lost database): exit non-zero."""
+    """procrastinate kept stopping by itself while the database answered: exit non-zero."""
 
 
 async def _open_pool(url: str, size: int) -> psycopg_pool.AsyncConnectionPool:
@@ -101,7 +103,7 @@ async def run_worker(settings: Settings) -> None:
                 instruments.pool_usage("queue", lambda: _psycopg_usage(pool)),
             ):
                 await _run_until_signalled(
-                    settings, db.sessionmaker(engine), storage.open_store(settings)
+                    settings, db.sessionmaker(engine), storage.open_store(settings), pool
                 )
     finally:
         await engine.dispose()
@@ -172,36 +174,116 @@ def _psycopg_usage(pool: psycopg_pool.AsyncConnectionPool) -> tuple[int, int]:
 
 
 async def _run_until_signalled(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    blobs: storage.BlobStore,
+    pool: psycopg_pool.AsyncConnectionPool,
 ) -> None:
-    run = asyncio.ensure_future(
-        jobs.app.run_worker_async(
-            concurrency=settings.worker_concurrency,
-            additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
-            update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
-            stalled_worker_timeout=settings.worker_stalled_after_seconds,
-            shutdown_graceful_timeout=30,
-            install_signal_handlers=False,
-            worker_middleware=[observe.observe_job],
-        )
-    )
+    """Run procrastinate's worker until SIGTERM/SIGINT, through database outages.
+
+    When the database goes away, procrastinate stops its worker (its listener or its fetch
+    fails). We then wait for the database with capped backoff, saying so once when it is lost
+    and once when it is back, and start the worker again in this same process. Jobs that were
+    running when the connection died are retried by the stalled-job path (their worker's
+    heartbeat stopped with it); every handler is idempotent. A worker that keeps stopping while
+    the database answers has another problem: `WorkerStopped`, and the supervisor decides."""
     signalled = asyncio.Event()
+    current: asyncio.Future[None] | None = None
 
     def stop() -> None:
         # Cancelling run_worker_async is procrastinate's graceful stop: running jobs finish.
         signalled.set()
-        run.cancel()
+        if current is not None:
+            current.cancel()
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
+    unexplained: collections.deque[float] = collections.deque()
     try:
-        await run
-    except asyncio.CancelledError:
-        if not signalled.is_set():
-            raise
-        return
+        while not signalled.is_set():
+            current = asyncio.ensure_future(_run_once(settings, sessions, blobs))
+            try:
+                await current
+            except asyncio.CancelledError:
+                if signalled.is_set():
+                    return
+                raise
+            except Exception as exc:  # the database going away mid-fetch, mostly
+                log.warning("the worker stopped: %s", type(exc).__name__)
+            if signalled.is_set():
+                return
+            if not await _database_answers(pool):
+                log.warning("database lost: the worker waits for it and resumes when it is back")
+                if not await _wait_for_database(pool, signalled):
+                    return
+                log.info("database back: the worker resumes")
+                continue
+            _count_unexplained_stop(unexplained)
+            log.warning("the worker stopped by itself while the database answers; restarting it")
+            await asyncio.sleep(1)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    raise WorkerStopped("the worker stopped without being asked to (see the error logged above)")
+
+
+async def _run_once(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
+) -> None:
+    await jobs.app.run_worker_async(
+        concurrency=settings.worker_concurrency,
+        additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
+        update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
+        stalled_worker_timeout=settings.worker_stalled_after_seconds,
+        shutdown_graceful_timeout=30,
+        install_signal_handlers=False,
+        worker_middleware=[observe.observe_job],
+    )
+
+
+# More unexplained stops than this within the window, with the database answering: give up.
+UNEXPLAINED_STOPS = 3
+UNEXPLAINED_WINDOW_SECONDS = 60.0
+
+
+def _count_unexplained_stop(stops: collections.deque[float]) -> None:
+    now = time.monotonic()
+    stops.append(now)
+    while stops and stops[0] < now - UNEXPLAINED_WINDOW_SECONDS:
+        stops.popleft()
+    if len(stops) >= UNEXPLAINED_STOPS:
+        raise WorkerStopped(
+            "the worker stopped by itself again and again while the database answers "
+            "(see the errors logged above)"
+        )
+
+
+async def _database_answers(pool: psycopg_pool.AsyncConnectionPool) -> bool:
+    try:
+        async with asyncio.timeout(5), pool.connection() as connection:
+            await connection.execute("SELECT 1")
+    except Exception:  # any failure to answer is "not now"
+        return False
+    return True
+
+
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+
+
+async def _wait_for_database(
+    pool: psycopg_pool.AsyncConnectionPool, signalled: asyncio.Event
+) -> bool:
+    """Probe with capped exponential backoff until the database answers (True) or a signal
+    asks the worker to stop (False)."""
+    delay = BACKOFF_FIRST_SECONDS
+    while not signalled.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await signalled.wait()
+        if signalled.is_set():
+            return False
+        if await _database_answers(pool):
+            return True
+        delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+    return False

@@ -1,6 +1,7 @@
 """The web process's side of live events: ONE `LISTEN` connection, fanned out to subscribers.
 
-`events.publish` NOTIFYs on one channel with `{org_id, fund_id, kind, data}`. The hub parses
+A fund's event is NOTIFYed on one channel with `{org_id, fund_id, kind, data, id}` as its
+transaction commits (`events.publish`, migration 0014). The hub parses
 each notification and hands it to the subscribers of exactly that (org, fund) — never to
 another fund's or organisation's — through a bounded queue each. A subscriber that falls
 behind, and every subscriber when the LISTEN connection is lost, is closed: its client
@@ -34,6 +35,7 @@ PING_SECONDS = 30.0
 class Event:
     kind: str
     data: dict[str, Any]
+    id: int  # the fund's event number, in commit order (the SSE `id:`)
 
 
 class Subscription:
@@ -127,7 +129,9 @@ class Hub:
         try:
             message = json.loads(payload)
             key = (uuid.UUID(message["org_id"]), uuid.UUID(message["fund_id"]))
-            event = Event(kind=str(message["kind"]), data=dict(message["data"]))
+            event = Event(
+                kind=str(message["kind"]), data=dict(message["data"]), id=int(message["id"])
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return  # an org-wide event (no fund) or a malformed payload: no fund stream wants it
         for subscription in list(self._subscribers.get(key, ())):

@@ -16,7 +16,8 @@ from prorata.funds import service as fund_service
 from prorata.http import problems
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.routing import ApiRoute
-from prorata.live.hub import Hub, Subscription
+from prorata.live.hub import Event, Hub, Subscription
+from prorata.platform import events
 
 router = APIRouter(route_class=ApiRoute, tags=["events"])
 
@@ -24,8 +25,19 @@ HEARTBEAT_SECONDS = 15.0
 RECONNECT_MS = 3000
 
 
-def frame(kind: str, data: dict[str, object]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+REPLAY_LIMIT = 1000
+
+
+def frame(event: Event) -> str:
+    data = json.dumps(event.data, separators=(",", ":"), default=str)
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+
+
+def last_event_id(request: Request) -> int | None:
+    """The number of the last event the client saw (`Last-Event-ID`, which EventSource sends
+    when it reconnects); anything that is not a number is no position."""
+    value = request.headers.get("last-event-id", "").strip()
+    return int(value) if value.isdigit() and len(value) <= 18 else None
 
 
 class EventStreamResponse(StreamingResponse):
@@ -33,9 +45,10 @@ class EventStreamResponse(StreamingResponse):
     reconnects; connections recycle across deploys and load balancers). The subscription is
     released however the response ends, even when the client is gone before the first byte."""
 
-    def __init__(self, subscription: Subscription, *, lifetime: float) -> None:
+    def __init__(self, subscription: Subscription, *, lifetime: float, missed: list[Event]) -> None:
         self.subscription = subscription
         self.lifetime = lifetime
+        self.missed = missed
         super().__init__(
             self._frames(),
             media_type="text/event-stream",
@@ -50,6 +63,10 @@ class EventStreamResponse(StreamingResponse):
 
     async def _frames(self) -> AsyncIterator[str]:
         yield f"retry: {RECONNECT_MS}\n: connected\n\n"
+        seen = 0
+        for missed in self.missed:
+            seen = missed.id
+            yield frame(missed)
         deadline = time.monotonic() + self.lifetime
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -60,15 +77,18 @@ class EventStreamResponse(StreamingResponse):
                 continue
             if event is None:
                 return
-            yield frame(event.kind, event.data)
+            if event.id > seen:  # not already replayed
+                yield frame(event)
 
 
 @router.get(
     "/funds/{fund_id}/events",
     summary="Live events of a fund (Server-Sent Events)",
     description="Job progress, import results, documents ready and calls issued, as "
-    "`text/event-stream`: `event: <kind>` and `data: <JSON>`. The stream ends after a while "
-    "(or when the server must shed it); reconnect, as EventSource does. Events are not replayed.",
+    "`text/event-stream`: `id: <n>`, `event: <kind>` and `data: <JSON>`, numbered per fund in "
+    "the order they happened. The stream ends after a while (or when the server must shed it); "
+    "reconnect, as EventSource does, with `Last-Event-ID`: the events since, kept ten minutes, "
+    "come first, then live ones.",
     response_class=EventStreamResponse,
     status_code=200,
     responses={
@@ -84,7 +104,18 @@ async def fund_events(
 ) -> EventStreamResponse:
     await fund_service.get(session, fund_id=fund_id)
     hub: Hub = request.app.state.hub
+    # Subscribed first, then the kept events read: an event committed in between is in both,
+    # and the stream skips the live copy (by number).
     subscription = await hub.subscribe(org_id=principal.org_id, fund_id=fund_id)
+    missed: list[Event] = []
+    after = last_event_id(request)
+    if after is not None:
+        try:
+            kept = await events.replay(session, fund_id=fund_id, after=after, limit=REPLAY_LIMIT)
+        except BaseException:
+            subscription.close()
+            raise
+        missed = [Event(kind=e.kind, data=e.data, id=e.seq or 0) for e in kept]
     return EventStreamResponse(
-        subscription, lifetime=request.app.state.settings.events_stream_seconds
+        subscription, lifetime=request.app.state.settings.events_stream_seconds, missed=missed
     )

@@ -251,3 +251,27 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     driver = raw.driver_connection
     assert isinstance(driver, psycopg.AsyncConnection)
     return driver
+
+
+# How long a client is told to wait before retrying while the database is unreachable: about
+# what a restart or a failover takes.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(exc: BaseException) -> bool:
+    """`exc` says the database cannot answer now — down, restarting, unreachable, the connection
+    lost mid-transaction, the pool exhausted, a deadlock or serialization failure PostgreSQL asks
+    us to retry — rather than that the request or the code is wrong. Such a request was rolled
+    back and can be sent again: a 503 with Retry-After, never a 500."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+    return isinstance(
+        exc,
+        psycopg.OperationalError
+        | psycopg.InterfaceError
+        | sa.exc.TimeoutError
+        | sa.exc.PendingRollbackError
+        | ConnectionError,
+    )

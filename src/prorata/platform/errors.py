@@ -76,3 +76,12 @@ class RuleViolation(Unprocessable):
 class ServiceUnavailable(Problem):
     status = 503
     slug = "unavailable"
+
+
+def unavailable(what: str, *, retry_after: int) -> ServiceUnavailable:
+    """A dependency (the database, the object store) cannot answer now: try again later."""
+    return ServiceUnavailable(
+        f"{what} is unavailable; send the request again shortly (with the same "
+        "Idempotency-Key, a write is applied at most once)",
+        headers={"Retry-After": str(retry_after)},
+    )

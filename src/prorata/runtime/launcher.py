@@ -2,13 +2,15 @@
 
 Starts the embedded PostgreSQL when no DATABASE_URL is set, applies migrations, makes sure the
 demo organisation exists, then runs `prorata web` and `prorata worker` as separate processes.
-If either child dies, the launcher says so and shuts everything down with a non-zero exit (a
-process manager, or the user, restarts it): a half-running system is worse than a stopped one.
+A child that exits unexpectedly is restarted, after 1 s, then 2, 4, … up to 30 s while it keeps
+failing (each said in the log); only a crash loop — `CRASH_LOOP_RESTARTS` restarts of one child
+within `CRASH_LOOP_WINDOW_SECONDS` — stops everything, naming the child and its exit code.
 On SIGINT, SIGTERM or SIGHUP it stops web, then worker, then PostgreSQL, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import fcntl
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from prorata.config import Settings
@@ -29,6 +32,12 @@ from prorata.runtime.embedded import EmbeddedPostgres
 log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT = {"web": 15.0, "worker": 40.0}
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+CRASH_LOOP_RESTARTS = 5
+CRASH_LOOP_WINDOW_SECONDS = 60.0
+# A child that ran this long before exiting was not crash-looping: its next restart is quick.
+STABLE_AFTER_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
 LOCK_FILE = "up.lock"
 
@@ -89,16 +98,64 @@ def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _stop(name: str, process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(_STOP_TIMEOUT[name])
-    except subprocess.TimeoutExpired:
-        log.warning("child did not stop in time; killing it", extra={"child": name})
-        process.kill()
-        process.wait()
+class Child:
+    """One supervised child process: restarted with backoff when it exits on its own."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.env = env
+        self.restarts: collections.deque[float] = collections.deque()
+        self.delay = RESTART_FIRST_SECONDS
+        self.restart_at: float | None = None
+        self.started = time.monotonic()
+        self.process: subprocess.Popen[bytes] | None = _spawn(name, env)
+
+    def supervise(self) -> bool:
+        """Restart the child if it is due; True when it is crash-looping (stop everything)."""
+        now = time.monotonic()
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            self.process = None
+            if now - self.started >= STABLE_AFTER_SECONDS:
+                self.delay = RESTART_FIRST_SECONDS
+            while self.restarts and self.restarts[0] < now - CRASH_LOOP_WINDOW_SECONDS:
+                self.restarts.popleft()
+            if len(self.restarts) >= CRASH_LOOP_RESTARTS:
+                log.error(
+                    "child process keeps exiting; shutting down",
+                    extra={
+                        "child": self.name,
+                        "exit_code": code,
+                        "restarts": len(self.restarts),
+                        "window_seconds": CRASH_LOOP_WINDOW_SECONDS,
+                    },
+                )
+                return True
+            log.warning(
+                "child process exited; restarting it",
+                extra={"child": self.name, "exit_code": code, "in_seconds": self.delay},
+            )
+            self.restart_at = now + self.delay
+            self.delay = min(self.delay * 2, RESTART_MAX_SECONDS)
+        if self.process is None and self.restart_at is not None and now >= self.restart_at:
+            self.restarts.append(now)
+            self.restart_at = None
+            self.started = now
+            self.process = _spawn(self.name, self.env)
+            log.info("child process restarted", extra={"child": self.name})
+        return False
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_TIMEOUT[self.name])
+        except subprocess.TimeoutExpired:
+            log.warning("child did not stop in time; killing it", extra={"child": self.name})
+            process.kill()
+            process.wait()
 
 
 def _banner(settings: Settings, api_key: str) -> str:
@@ -148,7 +205,7 @@ def _run(settings: Settings) -> int:
         signal.signal(signum, request_stop)
 
     embedded: EmbeddedPostgres | None = None
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children: dict[str, Child] = {}
     exit_code = 0
     try:
         if settings.embedded:
@@ -162,23 +219,17 @@ def _run(settings: Settings) -> int:
         env = _child_env(settings, owner_url)
         for name in ("web", "worker"):
             if not stop_requested.is_set():
-                children[name] = _spawn(name, env)
+                children[name] = Child(name, env)
         if not stop_requested.is_set():  # no banner when a stop was asked for while starting
             print(_banner(settings, api_key), flush=True)  # noqa: T201 - the user's instructions
         while not stop_requested.wait(0.2):
-            dead = {name: p.returncode for name, p in children.items() if p.poll() is not None}
-            if dead:
-                for name, code in dead.items():
-                    log.error(
-                        "child process exited; shutting down",
-                        extra={"child": name, "exit_code": code},
-                    )
+            if any(child.supervise() for child in children.values()):
                 exit_code = 1
                 break
     finally:
         for name in ("web", "worker"):
             if name in children:
-                _stop(name, children[name])
+                children[name].stop()
         if embedded is not None:
             embedded.stop()
         log.info("stopped")
