@@ -140,7 +140,7 @@ async def _checked_amounts(session: AsyncSession, fund: Fund, data: CallCreate) 
                 raise errors.RuleViolation("an investment item needs a deal_id")
             await _deal_in_fund(session, fund.id, item.deal_id)
         elif item.deal_id is not None:
-            raise errors.RuleViolation(f"a {item.purpose} item takes no deal_id")
+            raise errors.RuleViolation(f"{errors.a(item.purpose)} item takes no deal_id")
     return amounts
 
 
@@ -324,7 +324,7 @@ async def cancel(
     await fund_service.get(session, fund_id=fund_id, for_update=True)
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
     if call.status not in {CallStatus.draft, CallStatus.issued}:
-        raise errors.Conflict(f"a {call.status} call cannot be cancelled")
+        raise errors.Conflict(f"{errors.a(call.status)} call cannot be cancelled")
     if call.status is CallStatus.issued:
         if await _paid_by_investor(session, call):
             raise errors.Conflict("a call with payments cannot be cancelled")

@@ -25,6 +25,7 @@ from prorata.documents import content
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
+from prorata.jobs import attempts
 from prorata.notifications import service as notification_service
 from prorata.observability import instruments
 from prorata.orgs.models import User
@@ -37,7 +38,8 @@ if TYPE_CHECKING:  # the PDF code is imported inside the tasks, in the worker on
 
 PDF = "application/pdf"
 NOTICE_BATCH = 50
-RETRY = RetryStrategy(max_attempts=2, exponential_wait=5)
+# Two retries of its own (5 s, 25 s); an outage of the database or the store is waited out.
+RETRY = attempts.Retry(own=RetryStrategy(max_attempts=2, exponential_wait=5))
 
 blueprint = procrastinate.Blueprint()
 

@@ -214,6 +214,7 @@ _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
 _MIXED_LINE_ENDS = (
     "this line does not end like the first one (CR LF, LF or CR): save the file again as CSV"
 )
+_NUL = "a NUL byte (0x00): a text file has none; export the sheet again as CSV UTF-8"
 _COPY_REASONS = {
     "extra data after last expected column": "more cells than the header has",
     "missing data for column": "fewer cells than the header has",
@@ -231,6 +232,8 @@ def _copy_problem(exc: psycopg.Error) -> tuple[int | None, str]:
     found = _COPY_LINE.search(exc.diag.context or "")
     primary = exc.diag.message_primary or str(exc)
     reason = next((text for key, text in _COPY_REASONS.items() if key in primary), primary)
+    if "invalid byte sequence" in primary and "0x00" in primary:
+        reason = _NUL  # valid UTF-8, but PostgreSQL text cannot hold it
     if found and found.group("record") == "" and "missing data" in primary:
         reason = "an empty line: remove it"
     return (int(found.group(1)) if found else None), reason[:300]

@@ -10,11 +10,13 @@ import procrastinate
 from procrastinate import JobContext
 
 from prorata import jobs
+from prorata.jobs import attempts
 
 blueprint = procrastinate.Blueprint()
 
 
-@blueprint.task(name="imports.run", queue="imports", pass_context=True)
+# No retry of its own (a rejected file stays rejected); an outage is waited out.
+@blueprint.task(name="imports.run", queue="imports", pass_context=True, retry=attempts.Retry())
 async def run_import(context: JobContext, import_id: str, org_id: str) -> None:
     """Idempotent: a finished import is left alone, an interrupted one starts over."""
     from prorata.imports import ingest  # worker only (see the module's docstring)

@@ -49,9 +49,8 @@ def build(
     name="notifications.send_email",
     queue="notifications",
     pass_context=True,
-    retry=RetryStrategy(
-        max_attempts=MAX_ATTEMPTS - 1, exponential_wait=4
-    ),  # retries after the first
+    # Five retries of its own (4 s … 17 min); a mail server that cannot be reached is waited out.
+    retry=attempts.Retry(own=RetryStrategy(max_attempts=MAX_ATTEMPTS - 1, exponential_wait=4)),
 )
 async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
     settings = jobs.settings_of(context)

@@ -122,7 +122,7 @@ async def add_user(
     investor_id: uuid.UUID | None = None,
 ) -> tuple[User, Membership]:
     if not _may_manage(actor, role):
-        raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
+        raise errors.Forbidden(f"{errors.a(actor.role)} cannot grant the role {role}")
     taken = errors.Conflict(f"a user with the email {email!r} already exists")
     if await org_repository.email_taken(session, email=email):
         raise taken
@@ -158,7 +158,7 @@ async def _managed_member(
         raise errors.NotFound("no such user")
     user, membership = found
     if not _may_manage(actor, membership.role):
-        raise errors.Forbidden(f"a {actor.role} cannot change a {membership.role}")
+        raise errors.Forbidden(f"{errors.a(actor.role)} cannot change {errors.a(membership.role)}")
     return user, membership
 
 
@@ -185,7 +185,7 @@ async def update_user(
     role = changes.get("role")
     if role is not None and role is not membership.role:
         if not _may_manage(actor, role):
-            raise errors.Forbidden(f"a {actor.role} cannot grant the role {role}")
+            raise errors.Forbidden(f"{errors.a(actor.role)} cannot grant the role {role}")
         await _keep_an_owner(session, membership)
         membership.role = role
         if role is not Role.investor and "investor_id" not in changes:

@@ -85,3 +85,9 @@ def unavailable(what: str, *, retry_after: int) -> ServiceUnavailable:
         "Idempotency-Key, a write is applied at most once)",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def a(word: str) -> str:
+    """`word` with its indefinite article, for messages: "an admin", "a manager", "an issued
+    call". By the first letter (no word we name starts with a silent h or a "you" sound)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

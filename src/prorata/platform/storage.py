@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import obstore
 import sqlalchemy as sa
-from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+from obstore.exceptions import GenericError, PermissionDeniedError, UnauthenticatedError
 from obstore.store import LocalStore, S3Store, from_url
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,7 +46,7 @@ from prorata.platform.ids import new_id
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
-    from obstore.store import ObjectStore
+    from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ READ_CHUNK = 1024 * 1024
 # An object is written before the transaction recording its `Blob` row commits: only objects
 # older than this can be taken for orphans (no transaction or job runs for a day).
 UNREFERENCED_AFTER = dt.timedelta(hours=24)
+# A store that does not answer is given up on after seconds, not obstore's 3 minutes of
+# retries: a request (an upload) or a job must hear of the outage while it can still say so.
+S3_CLIENT: ClientConfig = {"connect_timeout": dt.timedelta(seconds=5)}
+S3_RETRIES: RetryConfig = {"max_retries": 3, "retry_timeout": dt.timedelta(seconds=15)}
+STORE_RETRY_AFTER_SECONDS = 10
 
 Source = bytes | Path | IO[bytes] | AsyncIterable[bytes] | Iterable[bytes]
 
@@ -123,6 +128,13 @@ class BlobStore:
                 # the log, where the operator looks; they hold no secret.
                 log.error("object store refused the credentials", extra={"error": str(exc)})
                 raise StoreRefused() from exc
+            except GenericError as exc:
+                # Connection refused, timeouts and 5xx answers, after obstore's own retries:
+                # the store is down or unreachable, which waiting (and a 503) answers.
+                log.warning("object store unavailable", extra={"error": str(exc)[:300]})
+                raise errors.unavailable(
+                    "the object store", retry_after=STORE_RETRY_AFTER_SECONDS
+                ) from exc
 
     @property
     def signs_urls(self) -> bool:
@@ -248,7 +260,9 @@ def open_store(settings: Settings) -> BlobStore:
     if settings.blob_url.startswith("file://"):
         return BlobStore(LocalStore.from_url(settings.blob_url, mkdir=True))
     if settings.blob_url.startswith("s3://"):
-        return BlobStore(from_url(settings.blob_url))
+        return BlobStore(
+            from_url(settings.blob_url, client_options=S3_CLIENT, retry_config=S3_RETRIES)
+        )
     raise SettingsError("PRORATA_BLOB_URL must start with file:// or s3://")
 
 

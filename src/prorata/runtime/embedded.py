@@ -130,8 +130,15 @@ class EmbeddedPostgres:
         self._server = None
 
     def stop(self) -> None:
+        """Stop the server, whoever started it (the launcher stops one it found running too:
+        a launcher killed earlier left it behind, and nothing else may run on this data)."""
         if self._server is None:
             return
         self._server.stop()
         self._server = None
-        log.info("embedded postgres stopped")
+        if self.owned:
+            log.info("embedded postgres stopped")
+        else:
+            log.info(
+                "embedded postgres stopped (it was already running, started by another process)"
+            )

@@ -85,7 +85,10 @@ async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -
     if job.status is not JobStatus.failed:
         raise errors.Conflict(f"only a failed job can be retried; this job is {job.status}")
     if not await jobs.requeue(session, job.queue_job_id):
-        raise errors.Conflict("the job's last attempt is still finishing; retry it in a moment")
+        raise errors.Conflict(
+            "the job's last attempt is still finishing; retry it in a moment",
+            headers={"Retry-After": "5"},
+        )
     job.status = JobStatus.queued
     job.finished_at = None
     await session.flush()

@@ -30,8 +30,10 @@ blueprint = procrastinate.Blueprint()
     name="webhooks.deliver",
     queue="webhooks",
     pass_context=True,
-    retry=RetryStrategy(
-        max_attempts=RETRIES, exponential_wait=3, retry_exceptions=[delivery.Failed]
+    retry=attempts.Retry(
+        own=RetryStrategy(
+            max_attempts=RETRIES, exponential_wait=3, retry_exceptions=[delivery.Failed]
+        )
     ),
 )
 async def deliver(context: JobContext, org_id: str, delivery_id: str) -> None:
