@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -67,3 +68,55 @@ async def run_jobs(
                 "WHERE task_name = 'imports.run' AND args->>'import_id' = %s",
                 (import_id,),
             )
+
+
+def seed_fund(
+    owner_url: str, org_id: uuid.UUID, *, investors: int, deals: int, emails: bool = False
+) -> dict[str, Any]:
+    """A fund with `investors` committed investors (with e-mail addresses if `emails`) and `deals`
+    deals, written in SQL as the owner (fast)."""
+    with psycopg.connect(owner_url) as conn:
+        fund = conn.execute(
+            "INSERT INTO funds (id, org_id, name, currency, status, management_fee_rate, "
+            "management_fee_basis, preferred_return_rate, catch_up_share, carry_share, "
+            "waterfall_style, day_count, notice_business_days) VALUES (prorata_uuid7(), %s, "
+            "'Seeded', 'USD', 'investing', 0.02, 'committed', 0.08, 1, 0.2, 'european', "
+            "'act/365', 10) RETURNING id",
+            (org_id,),
+        ).fetchone()
+        assert fund is not None
+        fund_id = fund[0]
+        investor_ids = [
+            row[0]
+            for row in conn.execute(
+                "INSERT INTO investors (id, org_id, name, kind, email) SELECT prorata_uuid7(), "
+                "%s, 'LP ' || n, 'entity', CASE WHEN %s THEN 'lp' || n || '@investor.example' END "
+                "FROM generate_series(1, %s) n RETURNING id",
+                (org_id, emails, investors),
+            )
+        ]
+        conn.execute(
+            "INSERT INTO commitments (id, org_id, fund_id, investor_id, amount, committed_on) "
+            "SELECT prorata_uuid7(), %s, %s, id, 1000000, '2025-01-02' FROM unnest(%s::uuid[]) id",
+            (org_id, fund_id, investor_ids),
+        )
+        deal_ids = [
+            row[0]
+            for row in conn.execute(
+                "INSERT INTO deals (id, org_id, fund_id, name, status) SELECT prorata_uuid7(), "
+                "%s, %s, 'Deal ' || n, 'open' FROM generate_series(1, %s) n RETURNING id",
+                (org_id, fund_id, deals),
+            )
+        ]
+    return {"id": str(fund_id), "investors": investor_ids, "deals": deal_ids}
+
+
+def allocation_file(fund: dict[str, Any]) -> tuple[bytes, Decimal]:
+    lines = ["deal_id,investor_id,amount"]
+    total = Decimal(0)
+    for i, investor in enumerate(fund["investors"]):
+        for d, deal in enumerate(fund["deals"]):
+            amount = Decimal(1000 + (i * 7 + d * 13) % 5000) / 100
+            total += amount
+            lines.append(f"{deal},{investor},{amount}")
+    return ("\n".join(lines) + "\n").encode(), total

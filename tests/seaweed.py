@@ -35,6 +35,7 @@ class S3Server:
     access_key_id: str
     secret_access_key: str
     region: str = "us-east-1"
+    weed: _Weed | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def env(self, *, secret: str | None = None) -> dict[str, str]:
         """The standard AWS variables a client of this server needs."""
@@ -142,22 +143,53 @@ def running(directory: Path) -> Iterator[S3Server]:
         f"-bucket={BUCKET}",
         *(f"{flag}={port}" for flag, port in ports.items()),
     ]
-    with (directory / "weed.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
-    endpoint = f"http://127.0.0.1:{s3_port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, (directory / "weed.log").read_text()[-3000:]
-        try:
-            # Unsigned: any HTTP answer (403) means the S3 listener is up.
-            return httpx.get(f"{endpoint}/{BUCKET}", timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
-
+    weed = _Weed(command, directory)
+    ready = dataclasses.replace(server, endpoint=f"http://127.0.0.1:{s3_port}", weed=weed)
     try:
-        wait_until(answers, timeout=60, what="SeaweedFS S3 to listen")
-        ready = dataclasses.replace(server, endpoint=endpoint)
-        wait_until(lambda: _bucket_ready(ready), timeout=30, what="the test bucket")
+        weed.start(ready)
         yield ready
     finally:
-        stop(process, timeout=20)
+        weed.stop()
+
+
+class _Weed:
+    """The `weed mini` process, which a test may stop and start again (same ports, same data)."""
+
+    def __init__(self, command: list[str], directory: Path) -> None:
+        self.command = command
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, server: S3Server) -> None:
+        with (self.directory / "weed.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+            )
+        process = self.process
+
+        def answers() -> bool:
+            assert process.poll() is None, (self.directory / "weed.log").read_text()[-3000:]
+            try:
+                # Unsigned: any HTTP answer (403) means the S3 listener is up.
+                return httpx.get(f"{server.endpoint}/{BUCKET}", timeout=1).status_code < 500
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, timeout=60, what="SeaweedFS S3 to listen")
+        wait_until(lambda: _bucket_ready(server), timeout=30, what="the test bucket")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, timeout=20)
+            self.process = None
+
+
+@contextlib.contextmanager
+def outage(server: S3Server) -> Iterator[None]:
+    """The S3 server stopped for the block, then started again with its data."""
+    assert server.weed is not None
+    server.weed.stop()
+    try:
+        yield
+    finally:
+        server.weed.start(server)

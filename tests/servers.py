@@ -1,4 +1,5 @@
-"""Real servers on loopback for tests: a worker process, a webhook receiver, an SMTP server."""
+"""Real servers on loopback for tests: worker and web processes, a whole `prorata up`, a webhook
+receiver, an SMTP server."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import psutil
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from prorata.runtime.embedded import EmbeddedPostgres
 from tests.support import TestDatabase, free_port, process_env, prorata_process, stop, wait_until
 
 
@@ -114,10 +117,19 @@ class Mailbox:
 def smtp_server(unknown: frozenset[str] = frozenset()) -> Iterator[tuple[int, Mailbox]]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1; yields its port and mailbox."""
     mailbox = Mailbox(unknown)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    port = free_port()
+    with smtp_server_on(port, mailbox):
+        yield port, mailbox
+
+
+@contextlib.contextmanager
+def smtp_server_on(port: int, mailbox: Mailbox) -> Iterator[None]:
+    """An SMTP server on 127.0.0.1:`port` delivering into `mailbox` (a test may start one
+    where a server was down)."""
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield controller.port, mailbox
+        yield
     finally:
         controller.stop()
 
@@ -147,3 +159,57 @@ def web(database: TestDatabase, log: Path, **env: str) -> Iterator[str]:
         yield base
     finally:
         stop(process)
+
+
+@dataclasses.dataclass
+class Stack:
+    """A `prorata up` (embedded PostgreSQL, web, worker) on a data directory of its own."""
+
+    base: str
+    api_key: str
+    data_dir: Path
+    launcher: subprocess.Popen[bytes]
+
+    def child(self, name: str) -> psutil.Process | None:
+        """The running child `name` ("web", "worker"); a dead one not yet reaped is not it."""
+        return running_child(self.launcher, name)
+
+    def database(self) -> EmbeddedPostgres:
+        """The stack's PostgreSQL, borrowed: `url()` is a superuser URL, `stop()` stops it."""
+        server = EmbeddedPostgres(self.data_dir)
+        server.start()
+        return server
+
+
+def running_child(launcher: subprocess.Popen[bytes], name: str) -> psutil.Process | None:
+    for child in psutil.Process(launcher.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and name in " ".join(child.cmdline()):
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def up(directory: Path, **env: str) -> Iterator[Stack]:
+    """`prorata up` in `directory`, ready (database and a worker heartbeat); stopped on exit."""
+    port = free_port()
+    data_dir = directory / "var"
+    values = {"PRORATA_DATA_DIR": str(data_dir), "PRORATA_PORT": str(port), **env}
+    launcher = prorata_process("up", env=process_env(**values), output=directory / "up.log")
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert launcher.poll() is None, (directory / "up.log").read_text()[-3000:]
+        try:
+            return httpx.get(f"{base}/api/system/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=120, what="prorata up to be ready")
+        api_key = (data_dir / "demo-api-key").read_text().strip()
+        yield Stack(base=base, api_key=api_key, data_dir=data_dir, launcher=launcher)
+    finally:
+        stop(launcher, timeout=90)

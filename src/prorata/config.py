@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"),
         description="Read by obstore itself; known here only so the log redactor masks it.",
     )
+    aws_allow_http: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("AWS_ALLOW_HTTP"),
+        description="A plain-HTTP S3 endpoint (MinIO, SeaweedFS on a private network, tests).",
+    )
     rate_limit_storage: SecretStr = SecretStr("memory://")
     rate_limit_api: str = "600/minute"
     rate_limit_heavy: str = "30/minute"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +17,7 @@ from prorata.app import create_app
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.conftest import add_member, settings_with
-from tests.support import bearer
+from tests.support import bearer, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -96,14 +97,42 @@ async def test_limits_are_per_api_key(
     assert (await strict_client.get("/api/v1/me", headers=bearer(other_key))).status_code == 200
 
 
-async def test_failed_authentications_lock_out_the_client_ip(
+async def test_failed_authentications_are_throttled_but_never_a_valid_key(
     strict_client: AsyncClient, org: NewOrg
 ) -> None:
     bad = bearer("prk_guessing-" + uuid.uuid4().hex)
     statuses = [(await strict_client.get("/api/v1/me", headers=bad)).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
-    # Even a valid key is refused from that address until the window resets.
-    assert (await strict_client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 429
+    # A valid key from the same address (behind a load balancer: everyone's) still works...
+    assert (await strict_client.get("/api/v1/me", headers=bearer(org.api_key))).status_code == 200
+    # ...while guessing from it stays refused until the window resets.
+    assert (await strict_client.get("/api/v1/me", headers=bad)).status_code == 429
+    missing = await strict_client.get("/api/v1/me")
+    assert missing.status_code == 429
+    assert 1 <= int(missing.headers["retry-after"]) <= 60
+
+
+async def test_rate_limits_fail_open_when_their_storage_cannot_be_reached(
+    settings: Settings, org: NewOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Redis URL where nothing listens: the counters cannot be read or written.
+    unreachable = settings_with(
+        settings,
+        rate_limit_storage=f"redis://127.0.0.1:{free_port()}/0",
+        rate_limit_api="1/minute",
+    )
+    caplog.set_level(logging.WARNING, logger="prorata.http.ratelimit")
+    async for client in _client_for(unreachable):
+        statuses = [
+            (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code
+            for _ in range(3)
+        ]
+        unknown = await client.get("/api/v1/me", headers=bearer("prk_" + "x" * 43))
+    assert statuses == [200, 200, 200]  # over the 1/minute limit, yet served: fail open
+    assert unknown.status_code == 401  # authentication does not depend on the counters
+    assert "ratelimit" not in {name.lower() for name in unknown.headers}
+    lost = [r for r in caplog.records if "rate limit storage unreachable" in r.getMessage()]
+    assert len(lost) == 1  # said once per outage, not once per request
 
 
 def _redis_answers() -> bool:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
-from tests.import_support import upload
+from tests.import_support import allocation_file, seed_fund, upload
 from tests.support import (
     REPO_ROOT,
     TestDatabase,
@@ -72,59 +71,11 @@ def _status(owner_url: str, import_id: str) -> tuple[str, str]:
     return str(found[0]), str(found[1])
 
 
-def _seed_fund(owner_url: str, org: NewOrg, *, investors: int, deals: int) -> dict[str, Any]:
-    """A fund with `investors` committed investors and `deals` deals, written in SQL (fast)."""
-    with psycopg.connect(owner_url) as conn:
-        fund = conn.execute(
-            "INSERT INTO funds (id, org_id, name, currency, status, management_fee_rate, "
-            "management_fee_basis, preferred_return_rate, catch_up_share, carry_share, "
-            "waterfall_style, day_count, notice_business_days) VALUES (prorata_uuid7(), %s, "
-            "'Seeded', 'USD', 'investing', 0.02, 'committed', 0.08, 1, 0.2, 'european', "
-            "'act/365', 10) RETURNING id",
-            (org.org_id,),
-        ).fetchone()
-        assert fund is not None
-        fund_id = fund[0]
-        investor_ids = [
-            row[0]
-            for row in conn.execute(
-                "INSERT INTO investors (id, org_id, name, kind) SELECT prorata_uuid7(), %s, "
-                "'LP ' || n, 'entity' FROM generate_series(1, %s) n RETURNING id",
-                (org.org_id, investors),
-            )
-        ]
-        conn.execute(
-            "INSERT INTO commitments (id, org_id, fund_id, investor_id, amount, committed_on) "
-            "SELECT prorata_uuid7(), %s, %s, id, 1000000, '2025-01-02' FROM unnest(%s::uuid[]) id",
-            (org.org_id, fund_id, investor_ids),
-        )
-        deal_ids = [
-            row[0]
-            for row in conn.execute(
-                "INSERT INTO deals (id, org_id, fund_id, name, status) SELECT prorata_uuid7(), "
-                "%s, %s, 'Deal ' || n, 'open' FROM generate_series(1, %s) n RETURNING id",
-                (org.org_id, fund_id, deals),
-            )
-        ]
-    return {"id": str(fund_id), "investors": investor_ids, "deals": deal_ids}
-
-
-def _allocation_file(fund: dict[str, Any]) -> tuple[bytes, Decimal]:
-    lines = ["deal_id,investor_id,amount"]
-    total = Decimal(0)
-    for i, investor in enumerate(fund["investors"]):
-        for d, deal in enumerate(fund["deals"]):
-            amount = Decimal(1000 + (i * 7 + d * 13) % 5000) / 100
-            total += amount
-            lines.append(f"{deal},{investor},{amount}")
-    return ("\n".join(lines) + "\n").encode(), total
-
-
 async def test_a_worker_process_takes_an_upload_to_succeeded(
     client: httpx.AsyncClient, org: NewOrg, database: TestDatabase, start_worker: StartWorker
 ) -> None:
-    fund = _seed_fund(database.owner_url, org, investors=20, deals=10)
-    content, total = _allocation_file(fund)
+    fund = seed_fund(database.owner_url, org.org_id, investors=20, deals=10)
+    content, total = allocation_file(fund)
     response = await upload(client, org.api_key, fund["id"], "allocations", content)
     assert response.status_code == 202
     import_id = response.json()["id"]
@@ -148,8 +99,8 @@ async def test_a_worker_process_takes_an_upload_to_succeeded(
 async def test_an_import_killed_mid_apply_is_applied_exactly_once_by_the_retry(
     client: httpx.AsyncClient, org: NewOrg, database: TestDatabase, start_worker: StartWorker
 ) -> None:
-    fund = _seed_fund(database.owner_url, org, investors=400, deals=1000)
-    content, total = _allocation_file(fund)
+    fund = seed_fund(database.owner_url, org.org_id, investors=400, deals=1000)
+    content, total = allocation_file(fund)
     response = await upload(client, org.api_key, fund["id"], "allocations", content)
     assert response.status_code == 202
     import_id = response.json()["id"]
@@ -219,8 +170,8 @@ async def test_ten_imports_into_ten_funds_at_once_all_succeed(
     start_worker: StartWorker,
     tmp_path: Path,
 ) -> None:
-    funds = [_seed_fund(database.owner_url, org, investors=40, deals=50) for _ in range(10)]
-    files = [_allocation_file(fund) for fund in funds]
+    funds = [seed_fund(database.owner_url, org.org_id, investors=40, deals=50) for _ in range(10)]
+    files = [allocation_file(fund) for fund in funds]
     responses = await asyncio.gather(
         *(
             upload(client, org.api_key, fund["id"], "allocations", content)

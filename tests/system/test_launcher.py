@@ -16,6 +16,7 @@ from psycopg import sql
 
 from prorata.runtime import embedded
 from prorata.runtime.embedded import EmbeddedPostgres
+from tests.servers import running_child
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
 
@@ -80,7 +81,11 @@ def test_up_runs_web_and_worker_and_stops_everything(
     assert _processes_mentioning(pgdata) == [], "no postgres process may outlive `prorata up`"
 
 
-def test_up_shuts_down_when_a_child_dies(tmp_path: Path) -> None:
+def _log_lines(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def test_up_restarts_a_child_that_dies(tmp_path: Path) -> None:
     port = free_port()
     data_dir = tmp_path / "var"
     log = tmp_path / "up.log"
@@ -89,20 +94,65 @@ def test_up_shuts_down_when_a_child_dies(tmp_path: Path) -> None:
     )
     try:
         wait_until(lambda: _health(port), timeout=90, what="the web process to answer")
-        worker = next(
-            c for c in psutil.Process(launcher.pid).children() if "worker" in " ".join(c.cmdline())
-        )
+        worker = running_child(launcher, "worker")
+        assert worker is not None
         worker.kill()
+        wait_until(
+            lambda: (
+                (found := running_child(launcher, "worker")) is not None and found.pid != worker.pid
+            ),
+            timeout=30,
+            what="a new worker",
+        )
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/api/system/ready").status_code == 200,
+            timeout=60,
+            what="readiness with the new worker's heartbeat",
+        )
+        assert launcher.poll() is None  # the launcher stayed up
+        launcher.send_signal(signal.SIGTERM)
         launcher.wait(timeout=90)
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    assert launcher.returncode == 1
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert launcher.returncode == 0
+    lines = _log_lines(log)
     assert any(
-        line["event"].startswith("child process exited") and line.get("child") == "worker"
+        line["event"] == "child process exited; restarting it"
+        and line.get("child") == "worker"
+        and line.get("exit_code") == -signal.SIGKILL
         for line in lines
     )
+    assert any(line["event"] == "child process restarted" for line in lines)
+    assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
+
+
+def test_up_stops_everything_when_a_child_crash_loops(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "var"
+    log = tmp_path / "up.log"
+    # A worker that cannot start, every time (its task module does not exist): exit 2, again
+    # and again, 1 s, 2 s, 4 s, 8 s, 16 s apart; the sixth exit within the minute ends it.
+    env = process_env(
+        PRORATA_DATA_DIR=str(data_dir),
+        PRORATA_PORT=str(port),
+        PRORATA_JOB_MODULES="prorata_no_such_module",
+    )
+    launcher = prorata_process("up", env=env, output=log)
+    try:
+        launcher.wait(timeout=150)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 1
+    lines = _log_lines(log)
+    restarts = [line for line in lines if line["event"] == "child process restarted"]
+    assert len(restarts) == 5
+    [given_up] = [
+        line for line in lines if line["event"] == "child process keeps exiting; shutting down"
+    ]
+    assert given_up["child"] == "worker"
+    assert given_up["exit_code"] == 2
     assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
     assert not _health(port)
 

@@ -260,8 +260,10 @@ def open_store(settings: Settings) -> BlobStore:
     if settings.blob_url.startswith("file://"):
         return BlobStore(LocalStore.from_url(settings.blob_url, mkdir=True))
     if settings.blob_url.startswith("s3://"):
+        # Our client options replace those obstore would read from the environment.
+        client: ClientConfig = {**S3_CLIENT, "allow_http": settings.aws_allow_http}
         return BlobStore(
-            from_url(settings.blob_url, client_options=S3_CLIENT, retry_config=S3_RETRIES)
+            from_url(settings.blob_url, client_options=client, retry_config=S3_RETRIES)
         )
     raise SettingsError("PRORATA_BLOB_URL must start with file:// or s3://")
 

@@ -13,7 +13,7 @@ from prorata.http import problems
 from prorata.http.routing import ApiRoute
 from prorata.http.transaction import request_session
 from prorata.jobs import stats
-from prorata.platform import errors
+from prorata.platform import db, errors
 
 router = APIRouter(route_class=ApiRoute, tags=["system"])
 
@@ -44,5 +44,9 @@ async def ready(
         checks.setdefault("worker", {"ok": False, "last_heartbeat_seconds_ago": None})
     if not all(check["ok"] for check in checks.values()):
         failing = ", ".join(name for name, check in checks.items() if not check["ok"])
-        raise errors.ServiceUnavailable(f"not ready: {failing}", extensions={"checks": checks})
+        raise errors.ServiceUnavailable(
+            f"not ready: {failing}",
+            extensions={"checks": checks},
+            headers={"Retry-After": str(db.RETRY_AFTER_SECONDS)},
+        )
     return {"status": "ready", "checks": checks}
