@@ -319,11 +319,13 @@ async def test_nobody_grants_a_role_above_their_own(
         "/api/v1/users", json={"email": "boss@a.example", "role": "owner"}, headers=admin
     )
     assert response.status_code == 403
+    assert response.json()["detail"] == "an admin cannot grant the role owner"
     me = (await client.get("/api/v1/me", headers=bearer(org.api_key))).json()
     demote_owner = await client.patch(
         f"/api/v1/users/{me['user']['id']}", json={"role": "viewer"}, headers=admin
     )
     assert demote_owner.status_code == 403
+    assert demote_owner.json()["detail"] == "an admin cannot change an owner"
 
 
 async def test_an_admin_revokes_keys_of_members_it_manages_but_not_an_owners(

@@ -474,6 +474,19 @@ async def test_bytes_that_are_not_utf8_after_the_header_reject_the_file(imports:
     assert rejected["message"] == "line 3: not valid UTF-8: save the file as CSV UTF-8"
 
 
+async def test_a_nul_byte_is_named_as_such(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    content = (
+        b"name,email,kind,country\nAda,ada@x.example,individual,GB\n"
+        b"Jo\x00e,j@x.example,individual,FR\n"
+    )
+    rejected = await imports.run(fund, "investors", content)
+    assert rejected["status"] == "rejected"
+    assert rejected["message"] == (
+        "line 3: a NUL byte (0x00): a text file has none; export the sheet again as CSV UTF-8"
+    )
+
+
 async def test_an_upload_must_be_a_multipart_file_field(imports: Imports) -> None:
     fund = await imports.api.fund()
     path = f"/api/v1/funds/{fund}/imports?kind=investors"

@@ -16,7 +16,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
-from prorata.platform import events
+from prorata.platform import db, events
 from tests.fund_support import FundApi
 from tests.servers import web
 from tests.support import (
@@ -32,20 +32,24 @@ from tests.support import (
 
 
 async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Parse `event:`/`data:` frames (comments and `retry:` are skipped)."""
+    """Parse `id:`/`event:`/`data:` frames (comments and `retry:` are skipped)."""
     kind: str | None = None
+    number: int | None = None
     async for line in lines:
-        if line.startswith("event: "):
+        if line.startswith("id: "):
+            number = int(line.removeprefix("id: "))
+        elif line.startswith("event: "):
             kind = line.removeprefix("event: ")
         elif line.startswith("data: ") and kind is not None:
-            yield {"kind": kind, "data": json.loads(line.removeprefix("data: "))}
-            kind = None
+            data = json.loads(line.removeprefix("data: "))
+            yield {"id": number, "kind": kind, "data": data}
+            kind, number = None, None
 
 
 async def _publish(
     sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID, fund_id: str, marker: str
 ) -> None:
-    async with sessions() as session, session.begin():
+    async with db.tenant_transaction(sessions, org_id) as session:
         await events.publish(
             session,
             org_id=org_id,
@@ -229,3 +233,34 @@ async def test_streams_opened_together_on_a_fresh_server_respect_the_limit(
 
             statuses = await asyncio.gather(*(status() for _ in range(4)))
     assert sorted(statuses) == [200, 503, 503, 503]
+
+
+async def test_a_reconnecting_client_gets_what_it_missed_then_live_events(
+    database: TestDatabase, sessions: async_sessionmaker[AsyncSession], org: NewOrg, tmp_path: Path
+) -> None:
+    with web(database, tmp_path / "web.log") as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            async with client.stream("GET", path, headers=bearer(org.api_key)) as response:
+                lines = response.aiter_lines()
+                assert await anext(lines) == "retry: 3000"
+                await _publish(sessions, org.org_id, fund, "one")
+                await _publish(sessions, org.org_id, fund, "two")
+                seen = await anext(_frames(lines))
+            # The client is gone; two more events happen meanwhile.
+            await _publish(sessions, org.org_id, fund, "three")
+            await _publish(sessions, org.org_id, fund, "four")
+            headers = {**bearer(org.api_key), "Last-Event-ID": str(seen["id"])}
+            received = []
+            async with client.stream("GET", path, headers=headers) as response:
+                frames = _frames(response.aiter_lines())
+                async with asyncio.timeout(20):
+                    for _ in range(3):
+                        received.append(await anext(frames))
+                    await _publish(sessions, org.org_id, fund, "five")
+                    received.append(await anext(frames))
+    assert seen["data"] == {"marker": "one"}
+    assert [frame["data"]["marker"] for frame in received] == ["two", "three", "four", "five"]
+    numbers = [seen["id"], *(frame["id"] for frame in received)]
+    assert numbers == list(range(numbers[0], numbers[0] + 5))  # numbered in order, no gap

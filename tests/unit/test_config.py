@@ -143,3 +143,11 @@ def test_rate_limit_settings_in_the_documented_forms_are_accepted(
     monkeypatch.setenv("PRORATA_RATE_LIMIT_STORAGE", "redis://:pw@cache:6379/0")
     settings = config.load()
     assert settings.rate_limit_api == "100 per 2 minutes"
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRORATA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,fd00::/8")
+    assert config.load().trusted_proxies == ("10.0.0.0/8", "192.168.1.7", "fd00::/8")
+    monkeypatch.setenv("PRORATA_TRUSTED_PROXIES", "*")
+    with pytest.raises(config.SettingsError, match="PRORATA_TRUSTED_PROXIES"):
+        config.load()

@@ -94,7 +94,7 @@ class FundEvent(Base):
 
     __tablename__ = "fund_events"
     __table_args__ = (
-        sa.Index("ix_fund_events_fund_id_seq", "fund_id", "seq", unique=True),
+        sa.Index("ix_fund_events_org_id_fund_id_seq", "org_id", "fund_id", "seq", unique=True),
         sa.Index("ix_fund_events_created_at", "created_at"),
     )
 
@@ -114,8 +114,10 @@ class FundEventCounter(Base):
 
     __tablename__ = "fund_event_counters"
 
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
     fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
     last_seq: Mapped[int] = mapped_column(sa.BigInteger)
 
 

@@ -30,7 +30,7 @@ CREATE TABLE fund_event_counters (
     fund_id UUID NOT NULL,
     org_id UUID NOT NULL,
     last_seq BIGINT NOT NULL,
-    CONSTRAINT pk_fund_event_counters PRIMARY KEY (fund_id),
+    CONSTRAINT pk_fund_event_counters PRIMARY KEY (org_id, fund_id),
     CONSTRAINT fk_fund_event_counters_org_id_orgs
         FOREIGN KEY (org_id) REFERENCES orgs (id) ON DELETE CASCADE
 );
@@ -46,7 +46,7 @@ CREATE TABLE fund_events (
     CONSTRAINT fk_fund_events_org_id_orgs
         FOREIGN KEY (org_id) REFERENCES orgs (id) ON DELETE CASCADE
 );
-CREATE UNIQUE INDEX ix_fund_events_fund_id_seq ON fund_events (fund_id, seq);
+CREATE UNIQUE INDEX ix_fund_events_org_id_fund_id_seq ON fund_events (org_id, fund_id, seq);
 CREATE INDEX ix_fund_events_created_at ON fund_events (created_at);
 
 CREATE FUNCTION prorata_number_fund_event() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -55,7 +55,7 @@ DECLARE
 BEGIN
     INSERT INTO fund_event_counters (fund_id, org_id, last_seq)
     VALUES (NEW.fund_id, NEW.org_id, 1)
-    ON CONFLICT (fund_id) DO UPDATE SET last_seq = fund_event_counters.last_seq + 1
+    ON CONFLICT (org_id, fund_id) DO UPDATE SET last_seq = fund_event_counters.last_seq + 1
     RETURNING last_seq INTO next_seq;
     UPDATE fund_events SET seq = next_seq WHERE id = NEW.id;
     PERFORM pg_notify('prorata_events', json_build_object(
