@@ -107,6 +107,7 @@ def test_no_database_column_can_hold_file_content(database: TestDatabase) -> Non
     explained = {
         ("idempotency_keys", "body"): "stored JSON responses (bounded by the JSON body limit)",
         ("idempotency_keys", "headers"): "three replayed response headers",
+        ("fund_events", "data"): "an event's ids and counts (a NOTIFY payload: < 8,000 bytes)",
         ("audit_log", "before"): "field snapshots",
         ("audit_log", "after"): "field snapshots",
         ("distribution_lines", "tiers"): "four tiers of two amounts, written by the service",

@@ -42,7 +42,7 @@ async def s3_client(
 ) -> AsyncIterator[tuple[AsyncClient, FastAPI]]:
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
-    app = create_app(settings_with(settings, blob_url=_blob_url(s3)))
+    app = create_app(settings_with(settings, blob_url=_blob_url(s3), aws_allow_http=True))
     async with app.router.lifespan_context(app):
         transport = ASGITransport(app=app)
         async with AsyncClient(transport=transport, base_url="http://prorata.test") as client:

@@ -43,7 +43,7 @@ def s3_settings(
     """Production-style configuration: a blob URL plus the standard AWS variables."""
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
-    return settings_with(settings, blob_url=f"s3://{s3.bucket}/tenant-files")
+    return settings_with(settings, blob_url=f"s3://{s3.bucket}/tenant-files", aws_allow_http=True)
 
 
 async def _chunks(count: int, size: int) -> AsyncIterator[bytes]:

@@ -40,11 +40,12 @@ async def _count_public(request: Request) -> None:
 
 
 async def _admit(request: Request, principal: Principal, route_policy: policy.RoutePolicy) -> None:
-    """The role check and the rate limits of an authenticated caller."""
-    if not route_policy.allows(principal.role):
-        raise errors.Forbidden(f"this operation needs the role {route_policy.least_role} or above")
+    """The rate limits and the role check of an authenticated caller (counted first: a refused
+    request is a request, and its answer carries the RateLimit fields like any other)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     request.state.rate_limit = await limiter.hit("api", str(principal.api_key_id))
+    if not route_policy.allows(principal.role):
+        raise errors.Forbidden(f"this operation needs the role {route_policy.least_role} or above")
     if route_policy.tier is policy.RateTier.heavy:
         request.state.rate_limit = await limiter.hit("heavy", str(principal.org_id))
 
