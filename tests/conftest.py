@@ -216,7 +216,7 @@ async def add_member(
     """A user with `role` in `org` (an `investor` member linked to `investor_id`), added by its
     owner; returns the user's API key."""
     owner = Principal(
-        org_id=org.org_id, user_id=org.user_id, role=Role.owner, api_key_id=org.org_id
+        org_id=org.org_id, user_id=org.user_id, role=Role.owner, credential_id=org.org_id
     )
     async with sessions() as session, session.begin():
         await db.set_tenant(session, org.org_id)

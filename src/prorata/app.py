@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from prorata import wiring
+from prorata.accounts import router as accounts_router
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
@@ -74,6 +75,7 @@ def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(system_router.router)
     router.include_router(orgs_router.router)
+    router.include_router(accounts_router.router)
     router.include_router(funds_router.router)
     router.include_router(investors_router.router)
     router.include_router(deals_router.router)

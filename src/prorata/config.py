@@ -7,6 +7,8 @@ import time; `load()` is called by the command that starts a process.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,6 +27,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Default secrets are fine on a laptop and refused in production (see `_refuse_unsafe_production`).
 DEV_APP_DB_PASSWORD = "prorata-dev-app-password"  # noqa: S105 - a placeholder, refused in production
+# 32 bytes, base64: seals TOTP secrets. Public, so refused in production like the password above.
+DEV_ENCRYPTION_KEY = "cHJvcmF0YS1kZXZlbG9wbWVudC1rZXktMzItYnl0ZXM="
 # `postgres://` is what Heroku-style platforms (the Procfile's) put in DATABASE_URL.
 POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
 RATE_LIMIT_STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss"})  # what ratelimit.py builds
@@ -124,6 +128,17 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    # Where people reach Prorata: links in mails (invitations, password resets) start with it,
+    # and an https URL makes the session cookie `Secure`. Unset: http://{host}:{port}.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    session_idle_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
+    session_max_days: int = Field(default=7, ge=1, le=90)
+    # Seals secrets the app must read back (TOTP): 32 random bytes, base64
+    # (`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`).
+    encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    # Earlier keys, still able to open what they sealed, while a rotation is under way.
+    encryption_old_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+
     events_stream_seconds: float = Field(default=300.0, gt=0, le=3600)
     events_max_streams: int = Field(default=1000, ge=1, le=100_000)
     # One organisation must not take every slot of a process and starve the others.
@@ -138,12 +153,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
         return url
 
-    @field_validator("job_modules", "trusted_proxies", mode="before")
+    @field_validator("job_modules", "trusted_proxies", "encryption_old_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("encryption_key", "encryption_old_keys")
+    @classmethod
+    def _aes_keys(cls, keys: SecretStr | tuple[SecretStr, ...]) -> object:
+        for key in keys if isinstance(keys, tuple) else (keys,):
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("must be 32 random bytes, base64-encoded")
+        return keys
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -194,11 +221,22 @@ class Settings(BaseSettings):
             and self.db_app_password.get_secret_value() == DEV_APP_DB_PASSWORD
         ):
             problems.append("PRORATA_DB_APP_PASSWORD must be changed from its development default")
+        if self.encryption_key.get_secret_value() == DEV_ENCRYPTION_KEY:
+            problems.append("PRORATA_ENCRYPTION_KEY must be set (its default is public)")
         if self.webhook_allow_loopback:
             problems.append("PRORATA_WEBHOOK_ALLOW_LOOPBACK is for tests and development only")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
+
+    @property
+    def base_url(self) -> str:
+        """The public URL without a trailing slash, for links people follow."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env == "production" or self.base_url.startswith("https://")
 
     @property
     def embedded(self) -> bool:
@@ -207,7 +245,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret this process knows, so the log redactor can scrub them anywhere."""
-        values = [self.db_app_password.get_secret_value()]
+        values = [self.db_app_password.get_secret_value(), self.encryption_key.get_secret_value()]
+        values += [key.get_secret_value() for key in self.encryption_old_keys]
         if self.smtp_password is not None:
             values.append(self.smtp_password.get_secret_value())
         if self.aws_secret_access_key is not None:

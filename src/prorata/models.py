@@ -1,6 +1,7 @@
 """Every table's model, imported once so `db.Base.metadata` knows the whole schema
 (the migration drift test and Alembic use it)."""
 
+from prorata.accounts import models as accounts
 from prorata.allocations import models as allocations
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
@@ -19,6 +20,7 @@ from prorata.valuations import models as valuations
 from prorata.webhooks import models as webhooks
 
 __all__ = [
+    "accounts",
     "allocations",
     "audit",
     "capital_calls",

@@ -117,7 +117,14 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     report = await api.request(
         "POST", f"/funds/{fund_id}/reports", json=BODIES[REPORTS], expect=202
     )
+    invitation = await api.request(
+        "POST",
+        "/invitations",
+        json={"email": f"{uuid.uuid4()}@a.example", "role": "viewer"},
+        expect=201,
+    )
     return {
+        "invitation_id": str(invitation["id"]),
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
         "fund_id": fund_id,
@@ -147,6 +154,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
     WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/users/{user_id}/api-keys"): {"name": "service"},
+    ("PATCH", "/api/v1/org"): {"name": "Renamed"},
+    ("POST", "/api/v1/invitations"): {"email": "invitee@b.example", "role": "viewer"},
     ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/funds/{fund_id}/commitments"): {
         "investor_id": "{investor_id}",

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prorata.http import problems
 from prorata.observability import instruments
-from prorata.platform import db, errors
+from prorata.platform import audit, db, errors
 
 log = logging.getLogger("prorata.access")
 error_log = logging.getLogger("prorata.errors")
@@ -125,6 +125,8 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        client = scope.get("client")
+        ip_token = audit.CLIENT_IP.set(client[0] if client else None)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 limit = self._limit(scope)
@@ -141,6 +143,7 @@ class RequestContextMiddleware:
                     raise
                 await _last_resort(exc, scope)(scope, receive, send_with_id)
             finally:
+                audit.CLIENT_IP.reset(ip_token)
                 _log_request(scope, status, started, answered)
 
 

@@ -43,7 +43,7 @@ async def _admit(request: Request, principal: Principal, route_policy: policy.Ro
     """The rate limits and the role check of an authenticated caller (counted first: a refused
     request is a request, and its answer carries the RateLimit fields like any other)."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    request.state.rate_limit = await limiter.hit("api", str(principal.api_key_id))
+    request.state.rate_limit = await limiter.hit("api", str(principal.credential_id))
     if not route_policy.allows(principal.role):
         raise errors.Forbidden(f"this operation needs the role {route_policy.least_role} or above")
     if route_policy.tier is policy.RateTier.heavy:

@@ -31,7 +31,8 @@ class Principal:
     org_id: uuid.UUID
     user_id: uuid.UUID
     role: Role
-    api_key_id: uuid.UUID
+    credential_id: uuid.UUID  # the API key or browser session: what rate limits count
+    via_session: bool = False  # signed in with a browser session (cookie), not an API key
     investor_id: uuid.UUID | None = None  # the investor an `investor` member may see
 
 

@@ -34,6 +34,9 @@ class EmailMessage(Base):
     # The stored file attached, under this name: the mail package reads no other package's rows.
     attachment_blob_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("blobs.id"))
     attachment_filename: Mapped[str | None] = mapped_column(sa.String(255))
+    # The body holds a one-time link (an invitation, a password reset): once sent, it is
+    # replaced, so the outbox keeps no usable secret.
+    redact_after_send: Mapped[bool] = mapped_column(server_default=sa.false())
     status: Mapped[EmailStatus] = mapped_column(str_enum(EmailStatus, "email_status"))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))

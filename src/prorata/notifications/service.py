@@ -30,6 +30,7 @@ async def queue_email(
     body: str,
     document_id: uuid.UUID | None = None,
     attachment: Attachment | None = None,
+    redact_after_send: bool = False,
 ) -> EmailMessage:
     message = EmailMessage(
         org_id=org_id,
@@ -40,6 +41,7 @@ async def queue_email(
         document_id=document_id,
         attachment_blob_id=attachment.blob_id if attachment else None,
         attachment_filename=attachment.filename if attachment else None,
+        redact_after_send=redact_after_send,
         status=EmailStatus.pending,
         attempts=0,
     )

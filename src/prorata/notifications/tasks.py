@@ -75,11 +75,21 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
             row.id,
             status=EmailStatus.pending if ended.retried else EmailStatus.failed,
             last_error=ended.error,
+            **({} if ended.retried else _redacted(row)),
         )
         if permanent:
             return  # recorded `failed`: sent again, it would only be refused again
         raise
-    await _record(sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now())
+    await _record(
+        sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now(), **_redacted(row)
+    )
+
+
+REDACTED_BODY = "(removed once the message was sent or given up: it held a one-time link)"
+
+
+def _redacted(row: EmailMessage) -> dict[str, object]:
+    return {"body": REDACTED_BODY} if row.redact_after_send else {}
 
 
 def _refused_for_good(exc: Exception) -> bool:

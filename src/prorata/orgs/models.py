@@ -26,6 +26,8 @@ class Org(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(sa.String(200))
+    # Owners, admins and managers must use two-factor authentication to sign in.
+    require_two_factor: Mapped[bool] = mapped_column(server_default=sa.false())
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )
@@ -45,6 +47,17 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )
+    # Signing in (prorata.accounts): an argon2id hash, never the password; none for a user who
+    # signs in with API keys only (a service user).
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    failed_sign_ins: Mapped[int] = mapped_column(server_default=sa.text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The TOTP secret, sealed (platform.crypto); enabled once a first code confirmed it.
+    totp_secret_sealed: Mapped[str | None] = mapped_column(sa.String(200))
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The last time step a code was accepted for: a code is good once.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Membership(Base):

@@ -11,7 +11,7 @@ from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.orgs.models import Membership, User
+from prorata.orgs.models import ApiKey, Membership, User
 from prorata.orgs.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -19,6 +19,8 @@ from prorata.orgs.schemas import (
     MemberOut,
     MeOut,
     OrgOut,
+    OrgSettings,
+    OrgUpdate,
     UserCreate,
     UserOut,
     UserUpdate,
@@ -36,6 +38,17 @@ def _member(user: User, membership: Membership) -> MemberOut:
         role=membership.role,
         investor_id=membership.investor_id,
         created_at=user.created_at,
+    )
+
+
+def _created(key: ApiKey, plaintext: str) -> ApiKeyCreated:
+    return ApiKeyCreated(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+        api_key=plaintext,
     )
 
 
@@ -123,14 +136,7 @@ async def create_api_key(
     key, plaintext = await org_service.issue_api_key(
         session, org_id=principal.org_id, user_id=principal.user_id, name=body.name
     )
-    return ApiKeyCreated(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-        api_key=plaintext,
-    )
+    return _created(key, plaintext)
 
 
 @router.delete(
@@ -143,3 +149,35 @@ async def revoke_api_key(
 ) -> Response:
     await org_service.revoke_api_key(session, actor=principal, key_id=key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users/{user_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key for a member (a service user): never above your own role",
+)
+async def create_member_api_key(
+    user_id: uuid.UUID, body: ApiKeyCreate, principal: CurrentPrincipal, session: TenantSession
+) -> ApiKeyCreated:
+    key, plaintext = await org_service.issue_api_key_for(
+        session, actor=principal, user_id=user_id, name=body.name
+    )
+    return _created(key, plaintext)
+
+
+@router.get("/org", summary="The organisation and its settings")
+async def get_org(principal: CurrentPrincipal, session: TenantSession) -> OrgSettings:
+    org = await org_repository.get_org(session, org_id=principal.org_id)
+    if org is None:
+        raise errors.NotFound("no such organisation")
+    return OrgSettings(id=org.id, name=org.name, require_two_factor=org.require_two_factor)
+
+
+@router.patch("/org", summary="Rename the organisation or require two-factor authentication")
+async def update_org(
+    body: OrgUpdate, principal: CurrentPrincipal, session: TenantSession
+) -> OrgSettings:
+    org = await org_service.update_org(
+        session, actor=principal, changes=body.model_dump(exclude_unset=True)
+    )
+    return OrgSettings(id=org.id, name=org.name, require_two_factor=org.require_two_factor)

@@ -33,6 +33,19 @@ class OrgOut(BaseModel):
     name: str
 
 
+class OrgSettings(ResponseModel):
+    id: uuid.UUID
+    name: str
+    require_two_factor: bool = Field(
+        description="Owners, admins and managers must sign in with a second factor (TOTP)."
+    )
+
+
+class OrgUpdate(RequestModel):
+    name: Name | None = None
+    require_two_factor: bool | None = None
+
+
 class MeOut(BaseModel):
     user: UserOut
     org: OrgOut

@@ -43,7 +43,7 @@ async def issue_api_key(
         user_id=user_id,
         name=name,
         prefix=api_key[: len(API_KEY_PREFIX) + 6],
-        key_hash=auth.hash_api_key(api_key),
+        key_hash=auth.hash_token(api_key),
     )
     session.add(key)
     await session.flush()
@@ -97,19 +97,60 @@ def _member_view(user: User, membership: Membership) -> dict[str, Any]:
     }
 
 
-async def _check_investor_link(session: AsyncSession, membership: Membership) -> None:
-    """Only an `investor` member is linked to an investor, and the investor must exist here."""
-    if membership.investor_id is None:
+async def check_investor_link(
+    session: AsyncSession, *, role: Role, investor_id: uuid.UUID | None, required: bool = False
+) -> None:
+    """Only an `investor` member is linked to an investor, and the investor must exist here;
+    with `required` (an invitation), an `investor` member must be linked to one."""
+    if investor_id is None:
+        if required and role is Role.investor:
+            raise errors.RuleViolation("investor_id is required for the investor role")
         return
-    if membership.role is not Role.investor:
+    if role is not Role.investor:
         raise errors.RuleViolation("investor_id is for members with the investor role only")
-    if await session.get(Investor, membership.investor_id) is None:
+    if await session.get(Investor, investor_id) is None:
         raise errors.RuleViolation("investor_id names no investor of this organisation")
+
+
+async def _check_investor_link(session: AsyncSession, membership: Membership) -> None:
+    await check_investor_link(session, role=membership.role, investor_id=membership.investor_id)
 
 
 def _may_manage(actor: Principal, role: Role) -> bool:
     """Nobody grants, holds power over, or creates a role above their own."""
     return ROLE_RANK[actor.role] >= ROLE_RANK[role]
+
+
+def check_grant(actor: Principal, role: Role) -> None:
+    if not _may_manage(actor, role):
+        raise errors.Forbidden(f"{errors.a(actor.role)} cannot grant the role {role}")
+
+
+async def create_member(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    email: str,
+    name: str | None,
+    role: Role,
+    investor_id: uuid.UUID | None,
+) -> tuple[User, Membership]:
+    """A user and its membership (the caller checked who may grant what); 409 for an address
+    already taken, even by a concurrent request."""
+    taken = errors.Conflict(f"a user with the email {email!r} already exists")
+    if await org_repository.email_taken(session, email=email):
+        raise taken
+    user = User(org_id=org_id, email=email, name=name)
+    session.add(user)
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError:  # a concurrent request won the race for the same email
+        raise taken from None
+    membership = Membership(org_id=org_id, user_id=user.id, role=role, investor_id=investor_id)
+    await _check_investor_link(session, membership)
+    session.add(membership)
+    await session.flush()
+    return user, membership
 
 
 async def add_user(
@@ -121,23 +162,10 @@ async def add_user(
     role: Role,
     investor_id: uuid.UUID | None = None,
 ) -> tuple[User, Membership]:
-    if not _may_manage(actor, role):
-        raise errors.Forbidden(f"{errors.a(actor.role)} cannot grant the role {role}")
-    taken = errors.Conflict(f"a user with the email {email!r} already exists")
-    if await org_repository.email_taken(session, email=email):
-        raise taken
-    user = User(org_id=actor.org_id, email=email, name=name)
-    session.add(user)
-    try:
-        await session.flush()
-    except sa.exc.IntegrityError:  # a concurrent request won the race for the same email
-        raise taken from None
-    membership = Membership(
-        org_id=actor.org_id, user_id=user.id, role=role, investor_id=investor_id
+    check_grant(actor, role)
+    user, membership = await create_member(
+        session, org_id=actor.org_id, email=email, name=name, role=role, investor_id=investor_id
     )
-    await _check_investor_link(session, membership)
-    session.add(membership)
-    await session.flush()
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -184,8 +212,7 @@ async def update_user(
         user.name = changes["name"]
     role = changes.get("role")
     if role is not None and role is not membership.role:
-        if not _may_manage(actor, role):
-            raise errors.Forbidden(f"{errors.a(actor.role)} cannot grant the role {role}")
+        check_grant(actor, role)
         await _keep_an_owner(session, membership)
         membership.role = role
         if role is not Role.investor and "investor_id" not in changes:
@@ -250,3 +277,40 @@ async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uui
         entity_id=key.id,
         after={"prefix": key.prefix},
     )
+
+
+async def issue_api_key_for(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, name: str
+) -> tuple[ApiKey, str]:
+    """An admin's key for a member it may manage (a service user, say): never for a role above
+    the admin's own, so no key carries more power than whoever made it."""
+    await _managed_member(session, actor=actor, user_id=user_id)
+    key, plaintext = await issue_api_key(session, org_id=actor.org_id, user_id=user_id, name=name)
+    return key, plaintext
+
+
+async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[str, Any]) -> Org:
+    org = await org_repository.get_org(session, org_id=actor.org_id)
+    if org is None:
+        raise errors.NotFound("no such organisation")
+    before = audit.snapshot(org, ["name", "require_two_factor"])
+    if "name" in changes:
+        if changes["name"] is None:
+            raise errors.RuleViolation("name cannot be null")
+        org.name = changes["name"]
+    if "require_two_factor" in changes:
+        if changes["require_two_factor"] is None:
+            raise errors.RuleViolation("require_two_factor cannot be null")
+        org.require_two_factor = changes["require_two_factor"]
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=org.id,
+        actor_user_id=actor.user_id,
+        action="org.update",
+        entity="org",
+        entity_id=org.id,
+        before=before,
+        after=audit.snapshot(org, ["name", "require_two_factor"]),
+    )
+    return org

@@ -5,6 +5,7 @@ The app role may only INSERT and SELECT here; a trigger refuses UPDATE and DELET
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import uuid
 from typing import Any
@@ -16,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prorata.platform.db import Base
+
+# The address of the client whose request is being served (set by the web middleware; None in
+# the worker), recorded with every entry: sign-ins above all.
+CLIENT_IP: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
 class AuditEntry(Base):
@@ -31,6 +36,7 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    client_ip: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
@@ -49,6 +55,7 @@ async def record(
 ) -> None:
     """Append one entry in the caller's transaction (so it exists iff the change does)."""
     request_id = structlog.contextvars.get_contextvars().get("request_id")
+    client_ip = CLIENT_IP.get()
     session.add(
         AuditEntry(
             org_id=org_id,
@@ -59,6 +66,7 @@ async def record(
             before=before,
             after=after,
             request_id=request_id,
+            client_ip=client_ip,
         )
     )
     await session.flush()

@@ -24,7 +24,7 @@ DEMO_OWNER_EMAIL = "owner@demo.prorata.invalid"
 
 async def _key_is_valid(sessions: async_sessionmaker[AsyncSession], api_key: str) -> bool:
     async with sessions() as session, session.begin():
-        key = await org_repository.find_active_key(session, key_hash=auth.hash_api_key(api_key))
+        key = await org_repository.find_active_key(session, key_hash=auth.hash_token(api_key))
         return key is not None
 
 

@@ -1,0 +1,1 @@
+"""People signing in: passwords, browser sessions, two-factor, invitations, password resets."""
