@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from prorata import wiring
 from prorata.accounts import router as accounts_router
@@ -14,6 +15,9 @@ from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
+from prorata.console import account as console_account
+from prorata.console import render as console_render
+from prorata.console import sign_in as console_sign_in
 from prorata.deals import router as deals_router
 from prorata.distributions import router as distributions_router
 from prorata.documents import router as documents_router
@@ -43,9 +47,12 @@ DESCRIPTION = """
 Fund administration: funds, investors, commitments, deals, capital calls, distributions.
 
 ## Authentication
-Every operation except `/system/health` and `/system/ready` needs an API key:
-`Authorization: Bearer prk_…`. Each route has a least role (`x-prorata-least-role`):
-owner > admin > manager > viewer; `investor` users see only their own investor's data.
+Every operation except `/system/health` and `/system/ready` needs an API key
+(`Authorization: Bearer prk_…`) or a browser session (the `prorata_session` cookie set by
+signing in at `/login`; its POST, PUT, PATCH and DELETE requests must carry the session's CSRF
+token in `X-CSRF-Token`). A request sends one or the other, never both. Each route has a
+least role (`x-prorata-least-role`): owner > admin > manager > viewer; `investor` users see
+only their own investor's data.
 
 ## Idempotency
 Every POST, PUT, PATCH and DELETE honours an `Idempotency-Key` header (1–255 printable ASCII
@@ -140,4 +147,8 @@ def create_app(settings: Settings) -> FastAPI:
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)
     app.include_router(api, prefix=API_ALIAS, include_in_schema=False)
+    # The console: pages for people, and their stylesheet (public, like any site's CSS).
+    app.include_router(console_sign_in.router)
+    app.include_router(console_account.router)
+    app.mount("/static", StaticFiles(directory=console_render.STATIC), name="static")
     return app

@@ -1,25 +1,56 @@
-"""The demo organisation's key file (what `prorata up` writes) is private whatever mode it had."""
+"""The demo organisation's key and password files (what `prorata up` writes): private whatever
+mode they had, kept while they work, and the password signs the demo owner in."""
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
+
+from httpx import AsyncClient
 
 from prorata.config import Settings
 from prorata.runtime import demo
 from tests.support import TestDatabase
 
 
-def test_the_demo_key_file_is_private_whatever_mode_it_had(
+def test_the_demo_files_are_private_whatever_mode_they_had(
     settings: Settings, database: TestDatabase
 ) -> None:
     key_file = Path(settings.data_dir) / "demo-api-key"
     key_file.parent.mkdir(parents=True)
     key_file.write_text("prk_not_a_key_of_this_database\n")
     key_file.chmod(0o644)
-    api_key = demo.ensure_demo_org(settings, app_url=database.app_url)  # a new key, same file
-    assert key_file.read_text().strip() == api_key
+    first = demo.ensure_demo_org(settings, app_url=database.app_url)  # a new key, same file
+    assert key_file.read_text().strip() == first.api_key
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    password = first.password_file.read_text().strip()
+    assert len(password) >= 20
+    assert stat.S_IMODE(first.password_file.stat().st_mode) == 0o600
     key_file.chmod(0o644)
-    assert demo.ensure_demo_org(settings, app_url=database.app_url) == api_key  # still valid
+    first.password_file.chmod(0o644)
+    again = demo.ensure_demo_org(settings, app_url=database.app_url)  # both still valid
+    assert again.api_key == first.api_key
+    assert again.password_file.read_text().strip() == password
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(again.password_file.stat().st_mode) == 0o600
+
+
+async def test_the_demo_owner_signs_in_with_the_saved_password(
+    settings: Settings, database: TestDatabase, client: AsyncClient
+) -> None:
+    made = await asyncio.to_thread(demo.ensure_demo_org, settings, app_url=database.app_url)
+    login = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={
+            "email": demo.DEMO_OWNER_EMAIL,
+            "password": made.password_file.read_text().strip(),
+            "csrf_token": login.cookies["prorata_form"],
+        },
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/"
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert demo.DEMO_ORG_NAME in home.text

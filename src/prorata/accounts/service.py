@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.accounts import passwords, sessions
-from prorata.accounts.models import RecoveryCode
+from prorata.accounts.models import BrowserSession, RecoveryCode
 from prorata.config import Settings
 from prorata.http.tenancy import Principal, Role
 from prorata.orgs.models import Membership, Org, User
@@ -364,3 +364,15 @@ async def recovery_codes_left(session: AsyncSession, *, user_id: uuid.UUID) -> i
         .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     )
     return int(count or 0)
+
+
+async def end_own_session(
+    session: AsyncSession, *, principal: Principal, session_id: uuid.UUID
+) -> None:
+    """End one of one's own sessions (signed in elsewhere, a lost laptop)."""
+    row = await session.get(BrowserSession, session_id)
+    if row is None or row.user_id != principal.user_id:
+        raise errors.NotFound("no such session")
+    await sessions.end(session, session_id=session_id)
+    user = await _user(session, principal.user_id)
+    await _audit(session, user, "session.end", session_id=str(session_id))

@@ -164,6 +164,63 @@ class MissingPolicy(LookupError):
     pass
 
 
+class PageAccess(enum.Enum):
+    public = "public"  # anyone (sign-in forms): forms carry a double-submit CSRF token
+    second_factor = "second_factor"  # a session whose password was right, awaiting its code
+    enrolment = "enrolment"  # signed in, even before the two-factor the org requires is set up
+    signed_in = "signed_in"  # signed in, two-factor done (or not required)
+
+
+@dataclasses.dataclass(frozen=True)
+class PagePolicy:
+    access: PageAccess
+    least_role: Role | None = None  # for signed-in pages: the least role allowed
+
+    def allows(self, role: Role) -> bool:
+        return self.least_role is None or ROLE_RANK[role] >= ROLE_RANK[self.least_role]
+
+
+def _page(role: Role) -> PagePolicy:
+    return PagePolicy(PageAccess.signed_in, role)
+
+
+_PUBLIC_PAGE = PagePolicy(PageAccess.public)
+_ENROLMENT = PagePolicy(PageAccess.enrolment, Role.investor)
+
+# The console's pages (prorata.console), like ROUTES: a page missing here cannot be declared.
+PAGES: dict[tuple[str, str], PagePolicy] = {
+    ("GET", "/login"): _PUBLIC_PAGE,
+    ("POST", "/login"): _PUBLIC_PAGE,
+    ("GET", "/login/two-factor"): PagePolicy(PageAccess.second_factor),
+    ("POST", "/login/two-factor"): PagePolicy(PageAccess.second_factor),
+    ("POST", "/logout"): _ENROLMENT,
+    ("GET", "/invitations/{token}"): _PUBLIC_PAGE,
+    ("POST", "/invitations/{token}"): _PUBLIC_PAGE,
+    ("GET", "/password-reset"): _PUBLIC_PAGE,
+    ("POST", "/password-reset"): _PUBLIC_PAGE,
+    ("GET", "/password-reset/{token}"): _PUBLIC_PAGE,
+    ("POST", "/password-reset/{token}"): _PUBLIC_PAGE,
+    ("GET", "/"): _page(Role.investor),
+    ("GET", "/account"): _page(Role.investor),
+    ("POST", "/account/password"): _page(Role.investor),
+    ("GET", "/account/two-factor"): _ENROLMENT,
+    ("POST", "/account/two-factor"): _ENROLMENT,
+    ("POST", "/account/two-factor/disable"): _page(Role.investor),
+    ("POST", "/account/sessions/{session_id}/end"): _page(Role.investor),
+    ("POST", "/account/api-keys"): _page(Role.investor),
+    ("POST", "/account/api-keys/{key_id}/revoke"): _page(Role.investor),
+}
+
+
+def lookup_page(method: str, path: str) -> PagePolicy:
+    try:
+        return PAGES[(method.upper(), path)]
+    except KeyError:
+        raise MissingPolicy(
+            f"{method} {path} has no entry in prorata.http.policy.PAGES: decide who may see it"
+        ) from None
+
+
 def upload_routes() -> list[tuple[str, re.Pattern[str]]]:
     """(method, path pattern under either API prefix) of each upload route, for the body-size
     bound, which runs before routing: `/funds/{fund_id}/imports` becomes

@@ -160,8 +160,10 @@ class Child:
 
 def _banner(settings: Settings, api_key: str) -> str:
     base = f"http://{settings.host}:{settings.port}"
+    password_file = Path(settings.data_dir) / "demo-password"
     return (
         "\nProrata is running (web and worker are separate processes).\n"
+        f"  Console: {base}/   (sign in as {demo.DEMO_OWNER_EMAIL}, password in {password_file})\n"
         f"  API:           {base}/api/v1   (alias: {base}/api)\n"
         f"  API docs:      {base}/api/v1/docs\n"
         f"  Health:        {base}/api/system/health\n"
@@ -215,7 +217,9 @@ def _run(settings: Settings) -> int:
         else:
             owner_url = db.owner_url(settings)
         migrate.run(settings, url=owner_url)
-        api_key = demo.ensure_demo_org(settings, app_url=db.app_url(settings, owner=owner_url))
+        api_key = demo.ensure_demo_org(
+            settings, app_url=db.app_url(settings, owner=owner_url)
+        ).api_key
         env = _child_env(settings, owner_url)
         for name in ("web", "worker"):
             if not stop_requested.is_set():

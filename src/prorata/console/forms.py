@@ -1,0 +1,43 @@
+"""CSRF tokens of forms: the session's synchronizer token, or before anyone is signed in a
+double-submit cookie (`prorata_form`) that the form's hidden `csrf_token` must match."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import Request, Response
+
+from prorata.config import Settings
+
+FORM_COOKIE = "prorata_form"
+CSRF_FIELD = "csrf_token"
+
+
+def form_token(request: Request) -> str:
+    """The token this request's forms carry (a new `prorata_form` cookie is set when the
+    browser has none: see `set_form_cookie`)."""
+    page_session = getattr(request.state, "page", None)
+    if page_session is not None:
+        token: str = page_session.csrf_token
+        return token
+    found: str | None = request.cookies.get(FORM_COOKIE) or getattr(
+        request.state, "new_form_token", None
+    )
+    if found is None:
+        found = secrets.token_urlsafe(32)
+        request.state.new_form_token = found
+    return found
+
+
+def set_form_cookie(request: Request, response: Response) -> None:
+    new_token = getattr(request.state, "new_form_token", None)
+    if new_token is not None:
+        settings: Settings = request.app.state.settings
+        response.set_cookie(
+            FORM_COOKIE,
+            new_token,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            path="/",
+        )
