@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import signal
 import uuid
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ def test_migrate_web_and_worker_run_against_an_external_database(
         PRORATA_ENV="production",
         DATABASE_URL=empty_database,
         PRORATA_DB_APP_PASSWORD="not-the-default-" + uuid.uuid4().hex,
+        PRORATA_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
         PRORATA_DATA_DIR=str(tmp_path / "var"),
         PRORATA_PORT=str(port),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import AliasChoices
 
@@ -70,6 +72,7 @@ def test_production_web_with_only_an_app_url_needs_no_app_password(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("PRORATA_APP_DATABASE_URL", "postgresql://prorata_app:s3cret@db/prorata")
     monkeypatch.delenv("PRORATA_DB_APP_PASSWORD", raising=False)
+    monkeypatch.setenv("PRORATA_ENCRYPTION_KEY", base64.b64encode(bytes(range(32))).decode())
     assert config.load().env == "production"
 
 
@@ -77,7 +80,38 @@ def test_production_starts_with_explicit_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PRORATA_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
     monkeypatch.setenv("PRORATA_DB_APP_PASSWORD", "a-real-one-from-a-vault")
+    monkeypatch.setenv("PRORATA_ENCRYPTION_KEY", base64.b64encode(bytes(range(32))).decode())
     assert config.load().env == "production"
+
+
+def test_production_refuses_the_public_encryption_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRORATA_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
+    monkeypatch.setenv("PRORATA_DB_APP_PASSWORD", "a-real-one-from-a-vault")
+    monkeypatch.delenv("PRORATA_ENCRYPTION_KEY", raising=False)
+    with pytest.raises(config.SettingsError, match="PRORATA_ENCRYPTION_KEY must be set"):
+        config.load()
+
+
+@pytest.mark.parametrize("value", ["short", base64.b64encode(b"x" * 16).decode(), "not base64!"])
+def test_an_encryption_key_that_is_not_32_bytes_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PRORATA_ENCRYPTION_KEY", value)
+    with pytest.raises(config.SettingsError, match=r"PRORATA_ENCRYPTION_KEY: .*32 random bytes"):
+        config.load()
+    monkeypatch.delenv("PRORATA_ENCRYPTION_KEY")
+    monkeypatch.setenv("PRORATA_ENCRYPTION_OLD_KEYS", f"{config.DEV_ENCRYPTION_KEY},{value}")
+    with pytest.raises(config.SettingsError, match="PRORATA_ENCRYPTION_OLD_KEYS"):
+        config.load()
+
+
+def test_public_url_makes_links_and_secure_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.load().base_url == "http://127.0.0.1:8000"
+    assert not config.load().secure_cookies
+    monkeypatch.setenv("PRORATA_PUBLIC_URL", "https://funds.example.com/")
+    assert config.load().base_url == "https://funds.example.com"
+    assert config.load().secure_cookies
 
 
 def test_invalid_values_are_reported_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
