@@ -181,7 +181,7 @@ async def test_idle_and_absolute_expiry_end_a_session(
         assert (await client.get("/")).status_code == 200
         with psycopg.connect(database.owner_url) as conn:
             sql = f"UPDATE browser_sessions SET {column} = now() - interval '{age}'"
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
         assert (await client.get("/")).headers["location"] == "/login"
         assert (await client.get("/api/v1/me")).status_code == 401
         client.cookies.clear()
