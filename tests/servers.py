@@ -137,8 +137,8 @@ def smtp_server_on(port: int, mailbox: Mailbox) -> Iterator[None]:
 @contextlib.contextmanager
 def web(database: TestDatabase, log: Path, **env: str) -> Iterator[str]:
     """A `prorata web` process over real HTTP (streaming responses need a real server);
-    yields its base URL."""
-    port = free_port()
+    yields its base URL. A PRORATA_PORT among `env` is the port (links made with it in mind)."""
+    port = int(env.get("PRORATA_PORT") or free_port())
     values = {
         "PRORATA_APP_DATABASE_URL": database.app_url,
         "PRORATA_PORT": str(port),
