@@ -50,7 +50,7 @@ Fund administration: funds, investors, commitments, deals, capital calls, distri
 Every operation except `/system/health` and `/system/ready` needs an API key
 (`Authorization: Bearer prk_…`) or a browser session (the `prorata_session` cookie set by
 signing in at `/login`; its POST, PUT, PATCH and DELETE requests must carry the session's CSRF
-token in `X-CSRF-Token`). A request sends one or the other, never both. Each route has a
+token in `X-CSRF-Token`). With an `Authorization` header the key alone decides. Each route has a
 least role (`x-prorata-least-role`): owner > admin > manager > viewer; `investor` users see
 only their own investor's data.
 

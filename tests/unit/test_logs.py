@@ -68,3 +68,14 @@ def test_redactor_masks_secrets_and_addresses_in_a_query_string() -> None:
     assert Redactor().scrub(query) == (
         "limit=5&access_token=[REDACTED]&email=[EMAIL]&api_key=[REDACTED]"
     )
+
+
+def test_redactor_masks_the_token_of_a_one_time_link() -> None:
+    token = "Zk3v9QyJ2m_Xr8T1bLw4Hc6Np0Ds5Ae7Gf2Iu9Ok-Vq"
+    redactor = Redactor()
+    for path in (f"/invitations/{token}", f"https://funds.example/password-reset/{token}"):
+        scrubbed = redactor.scrub(path)
+        assert token not in scrubbed
+        assert scrubbed.endswith("/[REDACTED]")
+    invitation_id = "/api/v1/invitations/01a248b5-720b-71c5-9d17-f657a0f0c214"
+    assert redactor.scrub(invitation_id) == invitation_id  # an id is no secret

@@ -1,5 +1,6 @@
 """Authentication: an API key (`Authorization: Bearer`) or a browser session (the
-`prorata_session` cookie) → a principal, and the tenant is set. Never both at once.
+`prorata_session` cookie) → a principal, and the tenant is set. Never both: with an
+Authorization header the key alone decides.
 
 The credential is resolved and the tenant set in the request's own transaction, so everything
 the handler reads or writes afterwards is confined to the principal's organisation by RLS.
@@ -123,11 +124,9 @@ async def current_principal(
     # same address (behind a load balancer, every client shares it).
     limiter: RateLimiter = request.app.state.rate_limiter
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie is not None and credentials is not None:
-        raise errors.BadRequest(
-            "send an API key or a session cookie, not both", title="Ambiguous credentials"
-        )
-    if cookie is not None:
+    # Never both: a request that sends an Authorization header is its key's alone, whatever
+    # cookie the client also holds (a browser sends cookies unasked; a program means its key).
+    if request.headers.get("authorization") is None and cookie is not None:
         principal = await _session_principal(request, session, limiter, cookie)
     elif credentials is None or credentials.scheme.lower() != "bearer":
         raise await _refuse(request, limiter, "a valid API key or session is required")

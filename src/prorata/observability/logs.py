@@ -30,6 +30,8 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\
 # A bearer token or an API key in free text.
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _API_KEY = re.compile(r"prk_[A-Za-z0-9_-]{16,}")
+# The token of a one-time link (an invitation, a password reset) in a logged path or URL.
+_LINK_TOKEN = re.compile(r"(/(?:invitations|password-reset)/)[A-Za-z0-9_-]{40,}")  # 43: 32 bytes
 # `access_token=…`, `password=…`: a query string (a server span's `url.query`) or a conninfo.
 _SECRET_PAIR = re.compile(rf"(?i)([\w.-]*(?:{_SECRET_KEY.pattern})[\w.-]*=)[^&\s]+")
 # Personal data, not a secret, but logs are kept and shared more widely than the database.
@@ -67,6 +69,7 @@ class Redactor:
         text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _API_KEY.sub(REDACTED, text)
+        text = _LINK_TOKEN.sub(rf"\g<1>{REDACTED}", text)
         text = _SECRET_PAIR.sub(rf"\g<1>{REDACTED}", text)
         for data in _PG_DATA:
             text = data.sub(rf"\g<1>{REDACTED}\g<2>", text)
