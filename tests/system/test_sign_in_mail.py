@@ -28,7 +28,7 @@ def _link_in_mail(folder: Path, recipient: str, number: int) -> str:
         for path in sorted(folder.glob("*.eml")):
             message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             if message["To"] == recipient:
-                found.append(message)  # type: ignore[arg-type]
+                found.append(message)
         return found
 
     wait_until(lambda: len(mails()) >= number, timeout=60, what=f"mail {number} to {recipient}")
