@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from prorata import wiring
 from prorata.accounts import router as accounts_router
@@ -16,6 +15,8 @@ from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
 from prorata.console import account as console_account
+from prorata.console import api_docs as console_api_docs
+from prorata.console import assets as console_assets
 from prorata.console import render as console_render
 from prorata.console import sign_in as console_sign_in
 from prorata.deals import router as deals_router
@@ -130,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served with local assets by console.api_docs
         redoc_url=None,
         lifespan=lifespan,
         telemetry=setup.FASTAPI_TELEMETRY,
@@ -150,5 +151,6 @@ def create_app(settings: Settings) -> FastAPI:
     # The console: pages for people, and their stylesheet (public, like any site's CSS).
     app.include_router(console_sign_in.router)
     app.include_router(console_account.router)
-    app.mount("/static", StaticFiles(directory=console_render.STATIC), name="static")
+    app.include_router(console_api_docs.router(f"{API_PREFIX}/openapi.json", API_PREFIX))
+    app.mount("/static", console_assets.Static(directory=console_render.STATIC), name="static")
     return app

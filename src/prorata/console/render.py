@@ -14,7 +14,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from prorata.console import forms
+from prorata.console import assets, forms
 from prorata.http.transaction import request_session
 from prorata.orgs.models import Org, User
 from prorata.platform import errors
@@ -44,6 +44,7 @@ _environment = jinja2.Environment(
 )
 _environment.filters["when"] = when
 _environment.filters["sentence"] = sentence
+_environment.globals["asset"] = assets.url
 
 
 async def _viewer(request: Request) -> dict[str, Any]:
