@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import prorata.models  # noqa: F401  (every model: the ORM resolves every foreign key)
 from prorata import jobs
+from prorata.capital_calls import release as call_release
 from prorata.capital_calls import service as call_service
+from prorata.capital_calls import tasks as call_tasks
+from prorata.documents import mailing as document_mailing
 from prorata.documents import service as document_service
 from prorata.documents import tasks as document_tasks
 from prorata.imports import tasks as import_tasks
@@ -29,6 +32,7 @@ BLUEPRINTS = (
     webhook_tasks.blueprint,
     notification_tasks.blueprint,
     document_tasks.blueprint,
+    call_tasks.blueprint,
 )
 
 
@@ -37,5 +41,6 @@ def connect() -> None:
         jobs.register(blueprint)
     events.announced.connect(webhook_service.dispatch)
     call_service.call_issued.connect(document_service.on_call_issued)
+    call_release.notices_released.connect(document_mailing.on_notices_released)
     job_service.job_failed.connect(document_service.on_job_failed)
     job_service.job_retried.connect(document_service.on_job_retried)

@@ -155,6 +155,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/users/{user_id}/api-keys"): {"name": "service"},
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): {
+        "send_at": "2027-01-04T09:00:00Z"
+    },
     ("PATCH", "/api/v1/org"): {"name": "Renamed"},
     ("POST", "/api/v1/invitations"): {"email": "invitee@b.example", "role": "viewer"},
     ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},

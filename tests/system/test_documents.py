@@ -487,3 +487,55 @@ async def test_notices_go_out_for_calls_still_due_whatever_the_funds_name(
         parsed = email.message_from_bytes(message.content, policy=email.policy.default)
         reference = f"CALL-{due['id'][-12:].upper()}"
         assert parsed["subject"] == f"Capital call notice {reference}: Growth Fund I"
+
+
+async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_once_approved(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    await api.request("PATCH", f"/funds/{fund_id}", json={"notices_need_approval": True})
+    admin = await add_member(sessions, org, Role.admin)
+    with Receiver() as receiver, smtp_server() as (port, mailbox):
+        await api.request(
+            "POST",
+            "/webhooks",
+            json={"url": receiver.url, "events": ["notices.ready", "notices.approved"]},
+            expect=201,
+        )
+        call = await api.call_and_issue(
+            fund_id, [{"purpose": "management_fee", "amount": "900.00"}]
+        )
+        assert call["notices"] == "awaiting_approval"
+
+        async def rendered() -> bool:
+            docs = await list_documents(client, org.api_key, f"call_id={call['id']}")
+            return len(docs) == 3 and all(d["status"] == "ready" for d in docs)
+
+        async def announced(kind: str) -> bool:
+            return any(json.loads(r.body)["type"] == kind for r in receiver.requests)
+
+        with worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)):
+            await eventually(rendered, timeout=90, what="three notices to preview")
+            await eventually(lambda: announced("notices.ready"), timeout=30, what="ready")
+            # Rendered and previewable, but not one mail: nobody approved yet.
+            docs = await list_documents(client, org.api_key, f"call_id={call['id']}")
+            pdf_reader.check_structure(await document_content(client, org.api_key, docs[0]))
+            assert mailbox.messages == []
+            path = f"/api/v1/funds/{fund_id}/capital-calls/{call['id']}/notices/approve"
+            approved = await client.post(path, headers=bearer(admin))
+            assert approved.status_code == 200, approved.text
+            await client.post(path, headers=bearer(admin))  # twice: mailed once all the same
+
+            async def mailed() -> bool:
+                return len(mailbox.messages) == 2
+
+            await eventually(mailed, timeout=60, what="two notices mailed")
+            await eventually(lambda: announced("notices.approved"), timeout=30, what="approved")
+    recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
+    assert recipients == ["ops@alpha.example", "treasury@beta.example"]
+    assert len(investors) == 3

@@ -29,6 +29,15 @@ class Purpose(enum.StrEnum):
     fund_expenses = "fund_expenses"
 
 
+class NoticeRelease(enum.StrEnum):
+    """Whether a call's notices may be mailed."""
+
+    not_required = "not_required"  # the fund needs no approval: mailed as they are rendered
+    awaiting_approval = "awaiting_approval"  # rendered (for preview), mailed once approved
+    scheduled = "scheduled"  # approved, to be mailed at `notices_send_at`
+    released = "released"  # approved: mailed
+
+
 class CapitalCall(Base):
     __tablename__ = "capital_calls"
     __table_args__ = (
@@ -50,6 +59,12 @@ class CapitalCall(Base):
     # The fund's capital_version the lines were computed at (see Fund.capital_version).
     lines_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    issued_by: Mapped[uuid.UUID | None] = mapped_column()
+    # Whether the notices may be mailed (None while a draft): see NoticeRelease.
+    notices: Mapped[NoticeRelease | None] = mapped_column(str_enum(NoticeRelease, "notices"))
+    notices_approved_by: Mapped[uuid.UUID | None] = mapped_column()
+    notices_approved_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    notices_send_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CallItem(Base):

@@ -7,7 +7,13 @@ import uuid
 from fastapi import APIRouter, status
 
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.schemas import CallCreate, CallOut, CallSummary, PaymentIn
+from prorata.capital_calls.schemas import (
+    CallCreate,
+    CallOut,
+    CallSummary,
+    NoticeSchedule,
+    PaymentIn,
+)
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
@@ -75,6 +81,36 @@ async def cancel_call(
     fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
 ) -> CallOut:
     call = await call_service.cancel(session, actor=principal, fund_id=fund_id, call_id=call_id)
+    return await call_service.view(session, call=call)
+
+
+@router.post(
+    BASE + "/{call_id}/notices/approve",
+    summary="Approve the notices: they are mailed now (an admin who did not issue the call)",
+)
+async def approve_notices(
+    fund_id: uuid.UUID, call_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> CallOut:
+    call = await call_service.approve_notices(
+        session, actor=principal, fund_id=fund_id, call_id=call_id
+    )
+    return await call_service.view(session, call=call)
+
+
+@router.post(
+    BASE + "/{call_id}/notices/schedule",
+    summary="Approve the notices to be mailed at a given time (four eyes, as approving)",
+)
+async def schedule_notices(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    body: NoticeSchedule,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    call = await call_service.schedule_notices(
+        session, actor=principal, fund_id=fund_id, call_id=call_id, send_at=body.send_at
+    )
     return await call_service.view(session, call=call)
 
 

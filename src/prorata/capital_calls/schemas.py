@@ -6,9 +6,9 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from prorata.capital_calls.models import CallStatus, Purpose
+from prorata.capital_calls.models import CallStatus, NoticeRelease, Purpose
 from prorata.http.schemas import DecimalString, RequestModel
 
 
@@ -66,6 +66,28 @@ class CallOut(BaseModel):
     created_at: dt.datetime
     issued_at: dt.datetime | None
     cancelled_at: dt.datetime | None
+    issued_by: uuid.UUID | None
+    notices: NoticeRelease | None = Field(
+        description="Whether the notices may be mailed: `not_required` (the fund needs no "
+        "approval), `awaiting_approval`, `scheduled` (for `notices_send_at`) or `released`; "
+        "null for a draft."
+    )
+    notices_approved_by: uuid.UUID | None
+    notices_approved_at: dt.datetime | None
+    notices_send_at: dt.datetime | None
+
+
+class NoticeSchedule(RequestModel):
+    send_at: dt.datetime = Field(
+        description="When to mail the notices (with a time zone), at most a year ahead."
+    )
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("give send_at with its time zone (2027-01-04T09:00:00Z)")
+        return value
 
 
 class CallSummary(BaseModel):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import jobs
 from prorata.capital_calls.models import CallStatus, CapitalCall
-from prorata.documents import content
+from prorata.documents import content, mailing
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
@@ -86,13 +86,16 @@ async def _store_notices(
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
         # Shared lock: a cancel (which locks the call for update) waits for these notices,
         # or these wait for it and are not stored nor mailed.
-        status = await session.scalar(
-            sa.select(CapitalCall.status)
-            .where(CapitalCall.id == call.id)
-            .with_for_update(read=True)
-        )
+        status, release = (
+            await session.execute(
+                sa.select(CapitalCall.status, CapitalCall.notices)
+                .where(CapitalCall.id == call.id)
+                .with_for_update(read=True)
+            )
+        ).one()
         if status is CallStatus.cancelled:
             return
+        mail_now = mailing.released(release)
         for notice, rendered in zip(notices, files, strict=True):
             filename = f"call-notice-{notice.reference}-{notice.investor_id}.pdf"
             blob = await storage.save(
@@ -126,26 +129,15 @@ async def _store_notices(
             )
             if document_id is not None:
                 instruments.count_document_rendered(kind=DocumentKind.call_notice)
-            if document_id is not None and notice.email:
-                await notification_service.queue_email(
+            if document_id is not None and mail_now:
+                await mailing.queue_notice(
                     session,
                     org_id=org_id,
-                    kind="call_notice",
-                    recipient=notice.email,
-                    subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
-                    body=_notice_mail(notice),
+                    notice=notice,
                     document_id=document_id,
-                    attachment=notification_service.Attachment(blob_id=blob.id, filename=filename),
+                    blob_id=blob.id,
+                    filename=filename,
                 )
-
-
-def _notice_mail(notice: content.Notice) -> str:
-    return (
-        f"Dear {notice.investor_name},\n\n"
-        f"{notice.fund_name} calls capital: {notice.total:,} {notice.currency} is due on "
-        f"{notice.due_date.isoformat()}.\n"
-        f"Your notice ({notice.reference}) is attached, with the wire instructions.\n"
-    )
 
 
 @blueprint.task(name="documents.render_report", queue="documents", pass_context=True, retry=RETRY)

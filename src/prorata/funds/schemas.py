@@ -47,6 +47,11 @@ class FundCreate(RequestModel):
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
     wire_instructions: Wire | None = None
+    notices_need_approval: bool = Field(
+        default=True,
+        description="Call notices are mailed only once an admin other than the one who issued "
+        "the call approves them (or schedules them).",
+    )
 
 
 class FundUpdate(RequestModel):
@@ -66,6 +71,7 @@ class FundUpdate(RequestModel):
     day_count: DayCount | None = None
     notice_business_days: NoticeDays | None = None
     wire_instructions: Wire | None = None
+    notices_need_approval: bool | None = None
 
 
 class FundOut(ResponseModel):
@@ -85,6 +91,7 @@ class FundOut(ResponseModel):
     day_count: DayCount
     notice_business_days: int
     wire_instructions: str | None
+    notices_need_approval: bool
     created_at: dt.datetime
 
 

@@ -120,6 +120,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/cancel"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/payments"): _write(Role.manager, money=True),
+    # Sending notices is an admin's approval, never the issuer's own (four eyes, in the service).
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/approve"): _write(Role.admin),
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): _write(Role.admin),
     # Distributions move money: an Idempotency-Key is required.
     ("POST", "/funds/{fund_id}/distributions"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/distributions"): _read(Role.viewer),

@@ -75,8 +75,11 @@ def messaging(queue: str) -> dict[str, str]:
     return {"messaging.system": "procrastinate", "messaging.destination.name": queue}
 
 
-async def defer(session: AsyncSession, task: Task, **kwargs: Any) -> int:
-    """Enqueue `task(**kwargs)` inside `session`'s transaction; return the job id.
+async def defer(
+    session: AsyncSession, task: Task, *, schedule_at: dt.datetime | None = None, **kwargs: Any
+) -> int:
+    """Enqueue `task(**kwargs)` inside `session`'s transaction (to run at `schedule_at`, if
+    given); return the job id.
 
     If the transaction rolls back, the job never existed. The current trace travels with the
     job, so the worker's run of it is part of the same trace.
@@ -90,7 +93,8 @@ async def defer(session: AsyncSession, task: Task, **kwargs: Any) -> int:
         if headers:
             kwargs[TRACE_KWARG] = headers
         connection = await db.driver_connection(session)
-        job_id: int = await task.configure(connection=connection).defer_async(**kwargs)
+        configured = task.configure(connection=connection, schedule_at=schedule_at)
+        job_id: int = await configured.defer_async(**kwargs)
         current.set_attribute("messaging.message.id", str(job_id))
     return job_id
 

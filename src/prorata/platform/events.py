@@ -47,6 +47,7 @@ class Announcement(enum.StrEnum):
     distribution_created = "distribution.created"
     distribution_cancelled = "distribution.cancelled"
     notices_ready = "notices.ready"
+    notices_approved = "notices.approved"  # approved to go out now, or scheduled
     report_ready = "report.ready"
     statements_ready = "statements.ready"  # a run of capital account statements
     job_failed = "job.failed"
