@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # Earlier keys, still able to open what they sealed, while a rotation is under way.
     encryption_old_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
+    # `prorata up` gives a new demo organisation a living fund (investors, calls, payments…).
+    demo_data: bool = True
+
     events_stream_seconds: float = Field(default=300.0, gt=0, le=3600)
     events_max_streams: int = Field(default=1000, ge=1, le=100_000)
     # One organisation must not take every slot of a process and starve the others.

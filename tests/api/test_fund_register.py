@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from httpx import AsyncClient
@@ -127,3 +128,19 @@ async def test_deals_belong_to_their_fund(api: FundApi) -> None:
     await api.request(
         "PATCH", f"/funds/{fund}/deals/{deal}", json={"invested_amount": "1.001"}, expect=422
     )
+
+
+async def test_a_tax_id_of_spaces_only_is_refused_as_the_schema_says(api: FundApi) -> None:
+    response = await api.client.post(
+        "/api/v1/investors",
+        json={"name": "Pension B", "kind": "entity", "tax_id": "   "},
+        headers=api.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "tax_id"]
+    schema = (await api.client.get("/api/v1/openapi.json")).json()
+    tax_id = schema["components"]["schemas"]["InvestorCreate"]["properties"]["tax_id"]
+    [pattern] = [option["pattern"] for option in tax_id["anyOf"] if "pattern" in option]
+    # The schema refuses it too: a client (or a fuzzer) that follows the schema never sends it.
+    assert re.search(pattern, "   ") is None
+    assert re.search(pattern, " DE 123 ") is not None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from decimal import Decimal
 from pathlib import Path
 
 from httpx import AsyncClient
 
 from prorata.config import Settings
-from prorata.runtime import demo
+from prorata.runtime import demo, demo_fund
+from tests.conftest import settings_with
+from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
 
@@ -54,3 +57,36 @@ async def test_the_demo_owner_signs_in_with_the_saved_password(
     home = await client.get("/")
     assert home.status_code == 200
     assert demo.DEMO_ORG_NAME in home.text
+
+
+async def test_the_demo_organisation_gets_a_living_fund_unless_told_not_to(
+    settings: Settings, database: TestDatabase, client: AsyncClient
+) -> None:
+    made = await asyncio.to_thread(demo.ensure_demo_org, settings, app_url=database.app_url)
+    api = FundApi(client, made.api_key)
+    [fund] = (await api.request("GET", "/funds"))["items"]
+    assert fund["name"] == demo_fund.FUND_NAME
+    assert fund["notices_need_approval"] is True  # the user's own calls wait for approval
+    fund_id = fund["id"]
+    commitments = (await api.request("GET", f"/funds/{fund_id}/commitments?limit=500"))["items"]
+    assert len(commitments) == demo_fund.INVESTORS
+    calls = (await api.request("GET", f"/funds/{fund_id}/capital-calls"))["items"]
+    assert len(calls) == 4
+    assert sorted(c["status"] for c in calls).count("paid") == 3
+    last = await api.request("GET", f"/funds/{fund_id}/capital-calls/{calls[-1]['id']}")
+    outstanding = [line for line in last["lines"] if line["outstanding"] != "0.00"]
+    assert len(outstanding) == 3  # one paid half, two not yet
+    valuations = (await api.request("GET", f"/funds/{fund_id}/valuations"))["items"]
+    assert len(valuations) == 4
+    assert len((await api.request("GET", f"/funds/{fund_id}/distributions"))["items"]) == 1
+    metrics = await api.request("GET", f"/funds/{fund_id}/metrics?as_of=2026-11-30")
+    assert Decimal(metrics["dpi"]) > 0
+    assert Decimal(metrics["tvpi"]) > 1
+
+
+async def test_without_demo_data_the_demo_organisation_is_empty(
+    settings: Settings, database: TestDatabase, client: AsyncClient
+) -> None:
+    empty = settings_with(settings, demo_data=False)
+    made = await asyncio.to_thread(demo.ensure_demo_org, empty, app_url=database.app_url)
+    assert (await FundApi(client, made.api_key).request("GET", "/funds"))["items"] == []

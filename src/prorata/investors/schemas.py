@@ -13,7 +13,12 @@ from prorata.investors.models import InvestorKind
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
-TaxId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ./-]+$")]
+# At least one character that is not a space: the model strips spaces, and a schema-valid value
+# must not become an empty one (the fuzzer found " ").
+TaxId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ./-]*[A-Za-z0-9./-][A-Za-z0-9 ./-]*$"),
+]
 ExternalRef = Annotated[
     str,
     Field(

@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.accounts import passwords
 from prorata.config import Settings
 from prorata.http import auth
+from prorata.http.tenancy import Principal, Role
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
 from prorata.orgs.models import User
 from prorata.platform import db
+from prorata.runtime import demo_fund
 
 DEMO_ORG_NAME = "Demo Capital Partners"
 DEMO_OWNER_EMAIL = "owner@demo.prorata.invalid"
@@ -42,7 +44,7 @@ async def _owner_of(sessions: async_sessionmaker[AsyncSession], api_key: str) ->
 
 
 async def _ensure(
-    saved_key: str | None, saved_password: str | None, app_url: str
+    saved_key: str | None, saved_password: str | None, app_url: str, *, demo_data: bool
 ) -> tuple[str, str, bool]:
     """(key, password, changed): the saved ones while they work, else new ones (a new demo
     organisation when the key no longer works)."""
@@ -56,6 +58,14 @@ async def _ensure(
                 created = await org_service.create_org(
                     session, name=DEMO_ORG_NAME, owner_email=DEMO_OWNER_EMAIL
                 )
+                if demo_data:
+                    owner_principal = Principal(
+                        org_id=created.org_id,
+                        user_id=created.user_id,
+                        role=Role.owner,
+                        credential_id=created.org_id,
+                    )
+                    await demo_fund.seed(session, actor=owner_principal)
             api_key, owner, saved_password = created.api_key, created.user_id, None
         async with sessions() as session, session.begin():
             await auth.authenticate_key(session, key_hash=auth.hash_token(api_key))  # the tenant
@@ -86,7 +96,9 @@ def ensure_demo_org(settings: Settings, *, app_url: str) -> Demo:
     key_file = Path(settings.data_dir) / "demo-api-key"
     password_file = Path(settings.data_dir) / "demo-password"
     saved_key, saved_password = _read(key_file), _read(password_file)
-    api_key, password, changed = asyncio.run(_ensure(saved_key, saved_password, app_url))
+    api_key, password, changed = asyncio.run(
+        _ensure(saved_key, saved_password, app_url, demo_data=settings.demo_data)
+    )
     if changed or api_key != saved_key:
         _write_private(key_file, api_key)
     if password != saved_password:
