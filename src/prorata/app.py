@@ -17,6 +17,8 @@ from prorata.config import Settings
 from prorata.console import account as console_account
 from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
+from prorata.console import funds as console_funds
+from prorata.console import home as console_home
 from prorata.console import render as console_render
 from prorata.console import sign_in as console_sign_in
 from prorata.deals import router as deals_router
@@ -150,6 +152,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api, prefix=API_ALIAS, include_in_schema=False)
     # The console: pages for people, and their stylesheet (public, like any site's CSS).
     app.include_router(console_sign_in.router)
+    app.include_router(console_home.router)
+    app.include_router(console_funds.router)
     app.include_router(console_account.router)
     app.include_router(console_api_docs.router(f"{API_PREFIX}/openapi.json", API_PREFIX))
     app.mount("/static", console_assets.Static(directory=console_render.STATIC), name="static")

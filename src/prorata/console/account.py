@@ -33,11 +33,6 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-@router.get("/")
-async def home(request: Request) -> Response:
-    return await render.page(request, "home.html")
-
-
 async def _account(request: Request, db: PageDb, page: SignedIn, **extra: Any) -> dict[str, Any]:
     user = await db.get(User, page.principal.user_id)
     if user is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from prorata.console import assets, forms
+from prorata.finance import money
 from prorata.http.transaction import request_session
 from prorata.orgs.models import Org, User
 from prorata.platform import errors
@@ -25,6 +27,22 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def amount(value: Decimal | None, currency: str) -> str:
+    """Money with the currency's decimals and thousands separators: 1,234,567.89."""
+    if value is None:
+        return "—"
+    places = money.minor_unit(currency)
+    return f"{value.quantize(money.quantum(currency)):,.{places}f}"
+
+
+def multiple(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def percent(value: Decimal | None, places: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{places}f} %"
 
 
 def sentence(text: str) -> str:
@@ -44,6 +62,9 @@ _environment = jinja2.Environment(
 )
 _environment.filters["when"] = when
 _environment.filters["sentence"] = sentence
+_environment.filters["amount"] = amount
+_environment.filters["multiple"] = multiple
+_environment.filters["percent"] = percent
 _environment.globals["asset"] = assets.url
 
 

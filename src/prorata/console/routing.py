@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.config import Settings
 from prorata.console import forms, render
-from prorata.http import auth, policy
+from prorata.http import auth, idempotency, policy
 from prorata.http.policy import PageAccess
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -142,12 +142,22 @@ class PageRoute(APIRoute):
     async def _serve(
         self, request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
     ) -> Response:
+        if request.method == "POST":
+            # Read (and keep) the body first: the form is parsed from it, and the idempotency
+            # fingerprint hashes it too (a stream can be read once).
+            await request.body()
         try:
             page_session = await _session_of(request, self.page)
             request.state.page = page_session
             await _count(request, page_session)
             await _check_csrf(request, page_session)
-            return await handler(request)
+            pending = await self._claim(request, page_session)
+            response = await handler(request)
+            if pending is not None and response.status_code < 400:
+                await idempotency.complete(await request_session(request), pending, response)
+            return response
+        except idempotency.Replay as replay:
+            return replay.response
         except Redirect as redirect:
             return see_other(redirect.location)
         except errors.Problem as problem:
@@ -156,6 +166,25 @@ class PageRoute(APIRoute):
         except RequestValidationError:
             await request_transaction_rollback(request)
             return await render.problem_page(request, errors.NotFound("there is no such page"))
+
+    async def _claim(
+        self, request: Request, page_session: PageSession | None
+    ) -> idempotency.Pending | None:
+        """A money-moving form's idempotency key, claimed as the API claims its header's."""
+        if not self.page.money or request.method != "POST" or page_session is None:
+            return None
+        key = (await request.form()).get("idempotency_key")
+        if not isinstance(key, str) or not idempotency.WELL_FORMED_KEY.match(key):
+            raise errors.BadRequest(
+                "the form is missing its idempotency key: reload the page and send it again"
+            )
+        return await idempotency.begin(
+            await request_session(request),
+            request=request,
+            org_id=page_session.principal.org_id,
+            user_id=page_session.principal.user_id,
+            key=key,
+        )
 
 
 async def request_transaction_rollback(request: Request) -> None:

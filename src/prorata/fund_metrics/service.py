@@ -10,6 +10,7 @@ flows: payments out, distributions in, and the NAV as a final inflow on `as_of`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -22,6 +23,7 @@ from prorata.finance import money, performance
 from prorata.fund_metrics.schemas import MetricsOut
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.funds.models import Commitment, Fund
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import errors
 from prorata.valuations import service as valuation_service
@@ -99,3 +101,35 @@ async def compute(
         tvpi=_figure(multiples.tvpi),
         irr=_figure(performance.xirr(flows=cash)),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """A fund at a glance (the console's home): commitments, what was called of them, and the
+    metrics of `compute`."""
+
+    fund: Fund
+    committed: Decimal
+    called: Decimal
+    metrics: MetricsOut
+
+    @property
+    def called_share(self) -> Decimal | None:
+        return self.called / self.committed if self.committed else None
+
+
+async def summary(session: AsyncSession, *, fund: Fund, as_of: dt.date) -> Summary:
+    committed = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Commitment.amount), 0)).where(
+            Commitment.fund_id == fund.id
+        )
+    )
+    called = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.fund_id == fund.id,
+            LedgerEntry.kind == EntryKind.contribution,
+            LedgerEntry.effective_on <= as_of,
+        )
+    )
+    metrics = await compute(session, fund_id=fund.id, as_of=as_of, investor_id=None)
+    return Summary(fund, Decimal(committed or 0), Decimal(called or 0), metrics)

@@ -178,6 +178,9 @@ class PageAccess(enum.Enum):
 class PagePolicy:
     access: PageAccess
     least_role: Role | None = None  # for signed-in pages: the least role allowed
+    # A form that moves money: it carries an `idempotency_key` (made when the form is shown),
+    # so a double click or a resubmitted form acts once — as the API's Idempotency-Key.
+    money: bool = False
 
     def allows(self, role: Role) -> bool:
         return self.least_role is None or ROLE_RANK[role] >= ROLE_RANK[self.least_role]
@@ -212,6 +215,13 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/account/sessions/{session_id}/end"): _page(Role.investor),
     ("POST", "/account/api-keys"): _page(Role.investor),
     ("POST", "/account/api-keys/{key_id}/revoke"): _page(Role.investor),
+    # Funds (the GP console): the same least roles as the API routes they stand for.
+    ("GET", "/funds/{fund_id}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/calls/{call_id}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/payments"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),
 }
 
 

@@ -53,10 +53,10 @@ DEALS = [
 ]
 # (notice date, deals invested that quarter, NAV at the quarter's end)
 QUARTERS = [
-    (dt.date(2026, 1, 12), [0, 1], (dt.date(2026, 3, 31), Decimal("10450000.00"))),
-    (dt.date(2026, 4, 13), [2], (dt.date(2026, 6, 30), Decimal("16800000.00"))),
-    (dt.date(2026, 7, 13), [3, 4], (dt.date(2026, 9, 30), Decimal("27350000.00"))),
-    (dt.date(2026, 10, 12), [5], (dt.date(2026, 11, 30), Decimal("33900000.00"))),
+    (dt.date(2026, 1, 12), [0, 1], (dt.date(2026, 3, 31), Decimal("8050000.00"))),
+    (dt.date(2026, 4, 13), [2], (dt.date(2026, 6, 30), Decimal("12480000.00"))),
+    (dt.date(2026, 7, 13), [3, 4], (dt.date(2026, 9, 30), Decimal("21150000.00"))),
+    (dt.date(2026, 10, 12), [5], (dt.date(2026, 11, 30), Decimal("24300000.00"))),
 ]
 DEAL_SIZE = Decimal("4000000.00")
 DISTRIBUTION = (dt.date(2026, 11, 20), Decimal("2500000.00"))

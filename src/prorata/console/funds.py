@@ -1,0 +1,271 @@
+"""A fund's pages: its overview (figures, the capital chart, commitments, calls) and a call's
+page (each investor's line, the payments board, the notices and their approval).
+
+Every figure comes from the services the API uses; a form here calls the same service function
+as its API route, so the rules (roles, four eyes, amounts, idempotency) are the API's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request, Response
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.capital_calls import service as call_service
+from prorata.capital_calls.models import CallStatus
+from prorata.capital_calls.schemas import PaymentIn
+from prorata.console import render
+from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.documents.models import Document
+from prorata.fund_metrics import service as metrics_service
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.http.pagination import PageParams
+from prorata.http.tenancy import ROLE_RANK, Role
+from prorata.investors.models import Investor
+from prorata.ledger import repository as ledger
+from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.platform import errors
+from prorata.valuations.models import Valuation
+
+router = APIRouter(route_class=PageRoute)
+
+PAGE_SIZE = 50
+FormText = Annotated[str, Form()]
+
+
+async def names_of(
+    session: AsyncSession, investor_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    ids = list(investor_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(sa.select(Investor.id, Investor.name).where(Investor.id.in_(ids)))
+    return {investor_id: name for investor_id, name in rows.all()}
+
+
+async def _series(session: AsyncSession, fund_id: uuid.UUID) -> dict[str, Any]:
+    """Month by month: cumulative contributions and distributions (ledger sums by month, never
+    the rows themselves) and the NAV of each valuation — the J-curve's data."""
+    month = sa.func.date_trunc("month", LedgerEntry.effective_on).label("month")
+    rows = await session.execute(
+        sa.select(month, LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.kind.in_(
+                [EntryKind.contribution, EntryKind.distribution, EntryKind.recallable_distribution]
+            ),
+        )
+        .group_by(month, LedgerEntry.kind)
+        .order_by(month)
+    )
+    by_month: dict[str, dict[str, Decimal]] = {}
+    for when, kind, total in rows.all():
+        key = when.date().isoformat()[:7]
+        column = "contributed" if kind is EntryKind.contribution else "distributed"
+        cell = by_month.setdefault(key, {"contributed": Decimal(0), "distributed": Decimal(0)})
+        cell[column] += total
+    navs = await session.execute(
+        sa.select(Valuation.as_of, Valuation.nav)
+        .where(Valuation.fund_id == fund_id)
+        .order_by(Valuation.as_of)
+    )
+    nav_by_month = {as_of.isoformat()[:7]: nav for as_of, nav in navs.all()}
+    months = sorted(set(by_month) | set(nav_by_month))
+    contributed = distributed = Decimal(0)
+    nav: Decimal | None = None
+    points = []
+    for key in months:
+        contributed += by_month.get(key, {}).get("contributed", Decimal(0))
+        distributed += by_month.get(key, {}).get("distributed", Decimal(0))
+        nav = nav_by_month.get(key, nav)
+        points.append(
+            {"month": key, "contributed": contributed, "distributed": distributed, "nav": nav}
+        )
+    return {"points": points}
+
+
+def _chart_json(series: dict[str, Any]) -> Markup:
+    """The series for the chart script, as JSON safe inside a <script> element."""
+    text = json.dumps(series, default=str).replace("<", "\\u003c")
+    return Markup(text)  # noqa: S704 - JSON of our own numbers, `<` escaped
+
+
+@router.get("/funds/{fund_id}")
+async def fund_page(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
+    commitments = await fund_repository.commitment_page(
+        db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=cursor)
+    )
+    ids = [c.investor_id for c in commitments.items]
+    balances = await ledger.balances(db, fund_id=fund_id, investor_ids=ids)
+    names = await names_of(db, ids)
+    rows = []
+    for commitment in commitments.items:
+        balance = balances.get(commitment.investor_id, ledger.Balance())
+        rows.append(
+            {
+                "name": names.get(commitment.investor_id, "—"),
+                "commitment": commitment.amount,
+                "contributed": balance.contributed,
+                "distributed": balance.distributed,
+                "unfunded": balance.unfunded(commitment.amount),
+                "called": balance.contributed / commitment.amount if commitment.amount else None,
+            }
+        )
+    calls = await call_service.page(
+        db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
+    )
+    series = await _series(db, fund_id)
+    return await render.page(
+        request,
+        "fund.html",
+        fund=fund,
+        summary=summary,
+        rows=rows,
+        next_cursor=commitments.next_cursor,
+        calls=sorted(calls.items, key=lambda c: c.notice_date, reverse=True),
+        series=series,
+        chart_json=_chart_json(series),
+    )
+
+
+def _may(page: SignedIn, role: Role) -> bool:
+    return ROLE_RANK[page.principal.role] >= ROLE_RANK[role]
+
+
+async def _call_page(
+    request: Request,
+    db: AsyncSession,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    *,
+    status: int = 200,
+    errors_by_investor: dict[str, str] | None = None,
+    approve_error: str | None = None,
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
+    view = await call_service.view(db, call=call)
+    names = await names_of(db, [line.investor_id for line in view.lines])
+    documents = {
+        d.investor_id: d
+        for d in await db.scalars(sa.select(Document).where(Document.call_id == call_id))
+    }
+    today = dt.date.today()
+    overdue = (
+        call.status in (CallStatus.issued, CallStatus.partially_paid) and call.due_date < today
+    )
+    totals = {
+        "total": sum((line.total for line in view.lines), Decimal(0)),
+        "paid": sum((line.paid for line in view.lines), Decimal(0)),
+        "outstanding": sum((line.outstanding for line in view.lines), Decimal(0)),
+    }
+    return await render.page(
+        request,
+        "call.html",
+        status=status,
+        fund=fund,
+        call=view,
+        names=names,
+        documents=documents,
+        overdue=overdue,
+        totals=totals,
+        today=today.isoformat(),
+        purposes=sorted({p for line in view.lines for p in line.amounts}),
+        may_pay=_may(page, Role.manager),
+        may_approve=_may(page, Role.admin) and call.issued_by != page.principal.user_id,
+        issued_by_me=call.issued_by == page.principal.user_id,
+        payment_errors=errors_by_investor or {},
+        approve_error=approve_error,
+        idempotency_key=str(uuid.uuid4()),
+    )
+
+
+@router.get("/funds/{fund_id}/calls/{call_id}")
+async def call_page(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> Response:
+    return await _call_page(request, db, page, fund_id, call_id)
+
+
+def _money(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/payments")
+async def record_payment(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    investor_id: FormText = "",
+    amount: FormText = "",
+    received_on: FormText = "",
+) -> Response:
+    """One payment from the board. The form's idempotency key (checked by PageRoute) makes a
+    double click or a resubmitted form record it once."""
+    try:
+        data = PaymentIn(
+            investor_id=uuid.UUID(investor_id),
+            amount=_money(amount),
+            received_on=dt.date.fromisoformat(received_on),
+        )
+        async with db.begin_nested():  # a refusal undoes this payment only, not the page
+            await call_service.record_payment(
+                db, actor=page.principal, fund_id=fund_id, call_id=call_id, data=data
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
+        detail = refused.detail if isinstance(refused, errors.Problem) else _form_error(refused)
+        return await _call_page(
+            request,
+            db,
+            page,
+            fund_id,
+            call_id,
+            status=422,
+            errors_by_investor={investor_id: detail},
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
+
+
+def _form_error(error: ValueError) -> str:
+    text = str(error)
+    if "amount" in text:
+        return "the amount must be a number, e.g. 1250.00"
+    if "received_on" in text or "isoformat" in text:
+        return "the date must be a day, e.g. 2026-03-20"
+    return "the payment does not match what this form expects"
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/notices/approve")
+async def approve_notices(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> Response:
+    try:
+        async with db.begin_nested():
+            await call_service.approve_notices(
+                db, actor=page.principal, fund_id=fund_id, call_id=call_id
+            )
+    except (errors.Forbidden, errors.Conflict) as refused:
+        return await _call_page(
+            request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#notices")

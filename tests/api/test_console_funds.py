@@ -1,0 +1,197 @@
+"""The GP console's fund pages: the home's figures, a fund's overview, a call's payments board
+(recorded once however often the form is sent) and the approval of its notices."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.http.tenancy import Role
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, hidden_token, person, sign_in
+
+OWNER = "owner@a.example"
+
+
+async def a_fund_with_a_call(api: FundApi, **terms: Any) -> tuple[str, list[str], dict[str, Any]]:
+    fund_id = await api.fund(**terms)
+    investors = await api.investors_with(fund_id, ["600000.00", "400000.00"])
+    call = await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "1000.00"}])
+    return fund_id, investors, call
+
+
+def cells(html: str) -> list[str]:
+    """The text of every table cell, in order (tags stripped)."""
+    return [
+        re.sub(r"<[^>]+>", "", c).strip()
+        for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html, re.S)
+    ]
+
+
+async def test_the_home_shows_each_fund_with_its_figures_and_what_needs_attention(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, call = await a_fund_with_a_call(api, notices_need_approval=True)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    home = await client.get("/")
+    assert home.status_code == 200
+    row = cells(home.text)
+    name = (await api.request("GET", f"/funds/{fund_id}"))["name"]
+    start = row.index(name)
+    # Fund, currency, committed, called, % called, distributed, NAV, DPI, TVPI, IRR.
+    assert row[start : start + 7] == [
+        name,
+        "USD",
+        "1,000,000.00",
+        "1,000.00",
+        "0.1 %",
+        "0.00",
+        "0.00",
+    ]
+    assert "Call notices awaiting approval" in home.text
+    assert f'href="/funds/{fund_id}/calls/{call["id"]}"' in home.text
+
+
+async def test_an_lp_home_shows_no_fund_register(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, _ = await a_fund_with_a_call(api)
+    _, lp = await person(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
+    await sign_in(client, lp)
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert "Funds" not in cells(home.text)
+    assert "1,000,000.00" not in home.text
+    refused = await client.get(f"/funds/{fund_id}")
+    assert refused.status_code == 403
+
+
+async def test_the_fund_page_shows_figures_calls_and_commitments(
+    client: AsyncClient, org: NewOrg, other_org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, call = await a_fund_with_a_call(api)
+    theirs = await FundApi(client, other_org.api_key).fund()
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    page = await client.get(f"/funds/{fund_id}")
+    assert page.status_code == 200
+    table = cells(page.text)
+    assert table[table.index("LP 0") : table.index("LP 0") + 6] == [
+        "LP 0",
+        "600,000.00",
+        "600.00",
+        "0.00",
+        "599,400.00",
+        "0.1 %",
+    ]
+    assert f"/funds/{fund_id}/calls/{call['id']}" in page.text
+    assert 'id="capital-data"' in page.text
+    assert (await client.get(f"/funds/{theirs}")).status_code == 404  # another org's fund
+    assert (await client.get(f"/funds/{uuid.uuid4()}")).status_code == 404
+    assert (await client.get("/funds/not-a-uuid")).status_code == 404
+
+
+async def test_a_payment_from_the_board_is_recorded_once_however_often_it_is_sent(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, call = await a_fund_with_a_call(api)
+    _, manager = await person(sessions, org, Role.manager)
+    await sign_in(client, manager)
+    board = f"/funds/{fund_id}/calls/{call['id']}"
+    page = await client.get(board)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert key
+    form = {
+        "csrf_token": hidden_token(page.text),
+        "idempotency_key": key.group(1),
+        "investor_id": investors[0],
+        "amount": "250.00",
+        "received_on": "2026-03-20",
+    }
+    first = await client.post(f"{board}/payments", data=form)
+    again = await client.post(f"{board}/payments", data=form)  # a double click
+    assert first.status_code == again.status_code == 303
+    assert again.headers["idempotent-replayed"] == "true"
+    view = await api.request("GET", f"/funds/{fund_id}/capital-calls/{call['id']}")
+    line = next(line for line in view["lines"] if line["investor_id"] == investors[0])
+    assert (line["paid"], line["outstanding"]) == ("250.00", "350.00")
+    assert view["status"] == "partially_paid"
+
+    wrong = await client.post(
+        f"{board}/payments", data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "0.001"}
+    )
+    assert wrong.status_code == 422
+    assert 'class="error"' in wrong.text
+    too_much = await client.post(
+        f"{board}/payments", data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "x"}
+    )
+    assert too_much.status_code == 422
+    assert "The amount must be a number" in too_much.text
+    no_key = await client.post(f"{board}/payments", data={**form, "idempotency_key": ""})
+    assert no_key.status_code == 400
+
+
+async def test_a_viewer_sees_the_board_but_records_nothing(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, call = await a_fund_with_a_call(api)
+    _, viewer = await person(sessions, org, Role.viewer)
+    await sign_in(client, viewer)
+    board = f"/funds/{fund_id}/calls/{call['id']}"
+    page = await client.get(board)
+    assert page.status_code == 200
+    assert "Record a payment" not in page.text
+    refused = await client.post(
+        f"{board}/payments",
+        data={
+            "csrf_token": hidden_token(page.text),
+            "idempotency_key": str(uuid.uuid4()),
+            "investor_id": investors[0],
+            "amount": "1.00",
+            "received_on": "2026-03-20",
+        },
+    )
+    assert refused.status_code == 403
+
+
+async def test_notices_are_approved_from_the_call_page_by_a_second_admin(
+    app: FastAPI, client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, call = await a_fund_with_a_call(api, notices_need_approval=True)
+    board = f"/funds/{fund_id}/calls/{call['id']}"
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)  # the owner issued the call (with its key)
+    own = await client.get(board)
+    assert "Awaiting approval" in own.text
+    assert "another admin approves its notices (four eyes)" in own.text
+    refused = await client.post(
+        f"{board}/notices/approve", data={"csrf_token": hidden_token(own.text)}
+    )
+    assert refused.status_code == 403
+    assert "four eyes" in refused.text
+    _, admin = await person(sessions, org, Role.admin)
+    async with AsyncClient(
+        transport=ASGITransport(app=app), base_url="http://prorata.test"
+    ) as second:
+        await sign_in(second, admin)
+        page = await second.get(board)
+        approved = await second.post(
+            f"{board}/notices/approve", data={"csrf_token": hidden_token(page.text)}
+        )
+        assert approved.status_code == 303
+        assert "mailed to every investor with an address" in (await second.get(board)).text
+    view = await api.request("GET", f"/funds/{fund_id}/capital-calls/{call['id']}")
+    assert view["notices"] == "released"
