@@ -195,3 +195,72 @@ async def test_notices_are_approved_from_the_call_page_by_a_second_admin(
         assert "mailed to every investor with an address" in (await second.get(board)).text
     view = await api.request("GET", f"/funds/{fund_id}/capital-calls/{call['id']}")
     assert view["notices"] == "released"
+
+
+async def test_the_call_wizard_previews_every_line_from_a_real_draft_then_issues_it(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund(notices_need_approval=True)
+    investors = await api.investors_with(fund_id, ["600000.00", "400000.00"])
+    deal_id = await api.deal(fund_id, "Acme Robotics A")
+    _, manager = await person(sessions, org, Role.manager)
+    await sign_in(client, manager)
+    form_page = await client.get(f"/funds/{fund_id}/calls/new")
+    assert form_page.status_code == 200
+    assert "Acme Robotics A" in form_page.text
+    base = {"csrf_token": hidden_token(form_page.text), "notice_date": "2026-03-02"}
+
+    refused = await client.post(
+        f"/funds/{fund_id}/calls",
+        data={**base, "purpose_0": "investment", "amount_0": "1000.00"},  # no deal
+    )
+    assert refused.status_code == 422
+    assert "deal" in refused.text
+    assert 'value="1000.00"' in refused.text  # what was typed stays in the form
+
+    made = await client.post(
+        f"/funds/{fund_id}/calls",
+        data={
+            **base,
+            "purpose_0": "management_fee",
+            "amount_0": "10,000.00",
+            "purpose_1": "investment",
+            "deal_1": deal_id,
+            "amount_1": "90000.00",
+        },
+    )
+    assert made.status_code == 303
+    preview_path = made.headers["location"]
+    preview = await client.get(preview_path)
+    assert "A draft: step 2 of 2" in preview.text
+    row = cells(preview.text)
+    lp0 = row.index("LP 0")
+    # Investment, fee, total, this call's %, cumulative %, unfunded before and after.
+    assert row[lp0 + 1 : lp0 + 8] == [
+        "54,000.00",
+        "6,000.00",
+        "60,000.00",
+        "10.00 %",
+        "10.00 %",
+        "600,000.00",
+        "540,000.00",
+    ]
+    issued = await client.post(
+        f"{preview_path}/issue",
+        data={
+            "csrf_token": hidden_token(preview.text),
+            "idempotency_key": re.search(
+                r'name="idempotency_key" value="([^"]+)"', preview.text
+            ).group(1),  # type: ignore[union-attr]
+        },
+    )
+    assert issued.status_code == 303
+    call_id = preview_path.rsplit("/", 1)[1]
+    view = await api.request("GET", f"/funds/{fund_id}/capital-calls/{call_id}")
+    assert (view["status"], view["notices"], view["amount"]) == (
+        "issued",
+        "awaiting_approval",
+        "100000.00",
+    )
+    assert len(investors) == 2

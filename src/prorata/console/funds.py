@@ -20,10 +20,11 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.models import CallStatus
-from prorata.capital_calls.schemas import PaymentIn
+from prorata.capital_calls.models import CallStatus, Purpose
+from prorata.capital_calls.schemas import CallCreate, CallOut, ItemIn, PaymentIn
 from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.deals import service as deal_service
 from prorata.documents.models import Document
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
@@ -138,7 +139,31 @@ async def fund_page(
         calls=sorted(calls.items, key=lambda c: c.notice_date, reverse=True),
         series=series,
         chart_json=_chart_json(series),
+        may_call=_may(page, Role.manager),
     )
+
+
+async def _draft_preview(
+    db: AsyncSession, fund_id: uuid.UUID, view: CallOut
+) -> dict[uuid.UUID, dict[str, Decimal | None]]:
+    """For a draft, what each line means to its investor: the share of the commitment this
+    call takes and all calls so far will have taken, and the unfunded commitment before and
+    after it."""
+    capacity = await fund_repository.capacity(db, fund_id=fund_id)
+    investors = [line.investor_id for line in view.lines]
+    balances = await ledger.balances(db, fund_id=fund_id, investor_ids=investors)
+    preview: dict[uuid.UUID, dict[str, Decimal | None]] = {}
+    for line in view.lines:
+        commitment = capacity.commitments.get(line.investor_id, Decimal(0))
+        before = balances.get(line.investor_id, ledger.Balance()).contributed
+        unfunded = capacity.unfunded.get(line.investor_id, Decimal(0))
+        preview[line.investor_id] = {
+            "this_call": line.total / commitment if commitment else None,
+            "cumulative": (before + line.total) / commitment if commitment else None,
+            "unfunded_before": unfunded,
+            "unfunded_after": unfunded - line.total,
+        }
+    return preview
 
 
 def _may(page: SignedIn, role: Role) -> bool:
@@ -164,6 +189,7 @@ async def _call_page(
         d.investor_id: d
         for d in await db.scalars(sa.select(Document).where(Document.call_id == call_id))
     }
+    preview = await _draft_preview(db, fund_id, view) if call.status is CallStatus.draft else {}
     today = dt.date.today()
     overdue = (
         call.status in (CallStatus.issued, CallStatus.partially_paid) and call.due_date < today
@@ -185,6 +211,7 @@ async def _call_page(
         totals=totals,
         today=today.isoformat(),
         purposes=sorted({p for line in view.lines for p in line.amounts}),
+        preview=preview,
         may_pay=_may(page, Role.manager),
         may_approve=_may(page, Role.admin) and call.issued_by != page.principal.user_id,
         issued_by_me=call.issued_by == page.principal.user_id,
@@ -192,6 +219,103 @@ async def _call_page(
         approve_error=approve_error,
         idempotency_key=str(uuid.uuid4()),
     )
+
+
+ITEM_ROWS = 4  # item rows the new-call form offers (empty rows are ignored)
+
+
+async def _new_call_page(
+    request: Request,
+    db: AsyncSession,
+    fund_id: uuid.UUID,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
+    return await render.page(
+        request,
+        "call_new.html",
+        status=status,
+        fund=fund,
+        deals=deals.items,
+        purposes=[p.value for p in Purpose],
+        rows=range(ITEM_ROWS),
+        values=values or {"notice_date": dt.date.today().isoformat()},
+        errors={"items": error} if error else {},
+    )
+
+
+@router.get("/funds/{fund_id}/calls/new")
+async def new_call(request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID) -> Response:
+    return await _new_call_page(request, db, fund_id)
+
+
+def _items(form: dict[str, Any]) -> list[ItemIn]:
+    """The filled rows of the form's item table (a row with no amount is no item)."""
+    items = []
+    for row in range(ITEM_ROWS):
+        amount = str(form.get(f"amount_{row}", "")).strip()
+        if not amount:
+            continue
+        deal = str(form.get(f"deal_{row}", "")).strip()
+        items.append(
+            ItemIn(
+                purpose=Purpose(str(form.get(f"purpose_{row}", ""))),
+                amount=_money(amount),
+                deal_id=uuid.UUID(deal) if deal else None,
+            )
+        )
+    return items
+
+
+@router.post("/funds/{fund_id}/calls")
+async def create_call(request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID) -> Response:
+    """The wizard's first step: a draft, computed for real; its page is the preview."""
+    form = dict(await request.form())
+    try:
+        data = CallCreate(
+            notice_date=dt.date.fromisoformat(str(form.get("notice_date", ""))),
+            items=_items(form),
+        )
+        async with db.begin_nested():
+            call = await call_service.create_draft(
+                db, actor=page.principal, fund_id=fund_id, data=data
+            )
+    except (ValueError, errors.RuleViolation) as refused:
+        detail = (
+            refused.detail if isinstance(refused, errors.Problem) else _call_form_error(refused)
+        )
+        return await _new_call_page(request, db, fund_id, status=422, values=form, error=detail)
+    return see_other(f"/funds/{fund_id}/calls/{call.id}")
+
+
+def _call_form_error(error: ValueError) -> str:
+    text = str(error)
+    if "notice_date" in text or "isoformat" in text:
+        return "the notice date must be a day, e.g. 2026-03-02"
+    if "items" in text and "at least 1" in text:
+        return "give at least one item with an amount"
+    if "amount" in text:
+        return "each amount must be a number, e.g. 250000.00"
+    return "each item needs a purpose and an amount; an investment needs its deal"
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/issue")
+async def issue_call(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> Response:
+    """The wizard's last step: issue the draft (its contributions are booked, notices render)."""
+    try:
+        async with db.begin_nested():
+            await call_service.issue(db, actor=page.principal, fund_id=fund_id, call_id=call_id)
+    except (errors.Conflict, errors.RuleViolation) as refused:
+        return await _call_page(
+            request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}")
 
 
 @router.get("/funds/{fund_id}/calls/{call_id}")
