@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from typing import Any
 
+import openpyxl
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -264,3 +267,30 @@ async def test_the_call_wizard_previews_every_line_from_a_real_draft_then_issues
         "100000.00",
     )
     assert len(investors) == 2
+
+
+async def test_the_console_tables_download_as_csv_and_excel(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, call = await a_fund_with_a_call(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    fund_page = await client.get(f"/funds/{fund_id}")
+    assert f"/funds/{fund_id}/commitments.xlsx" in fund_page.text
+    table = await client.get(f"/funds/{fund_id}/commitments.csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert sorted((r["investor"], r["commitment"], r["unfunded"]) for r in rows) == [
+        ("LP 0", "600000.00", "599400.00"),
+        ("LP 1", "400000.00", "399600.00"),
+    ]
+    book = await client.get(f"/funds/{fund_id}/calls/{call['id']}/lines.xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    values = [
+        dict(zip(header, [c.value for c in row], strict=True)) for row in sheet.iter_rows(min_row=2)
+    ]
+    assert sorted((v["investor"], v["total"]) for v in values) == [("LP 0", 600.0), ("LP 1", 400.0)]
+    assert (await client.get(f"/funds/{fund_id}/commitments.pdf")).status_code == 404
+    assert investors

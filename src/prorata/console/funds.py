@@ -26,9 +26,11 @@ from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
 from prorata.documents.models import Document
+from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors.models import Investor
@@ -100,14 +102,12 @@ def _chart_json(series: dict[str, Any]) -> Markup:
     return Markup(text)  # noqa: S704 - JSON of our own numbers, `<` escaped
 
 
-@router.get("/funds/{fund_id}")
-async def fund_page(
-    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
-) -> Response:
-    fund = await fund_service.get(db, fund_id=fund_id)
-    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
+async def _commitment_rows(
+    db: AsyncSession, fund_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the commitments table: each investor's commitment and capital position."""
     commitments = await fund_repository.commitment_page(
-        db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=cursor)
+        db, fund_id=fund_id, params=PageParams(limit=limit, cursor=cursor)
     )
     ids = [c.investor_id for c in commitments.items]
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=ids)
@@ -117,7 +117,8 @@ async def fund_page(
         balance = balances.get(commitment.investor_id, ledger.Balance())
         rows.append(
             {
-                "name": names.get(commitment.investor_id, "—"),
+                "investor": names.get(commitment.investor_id, "—"),
+                "investor_id": str(commitment.investor_id),
                 "commitment": commitment.amount,
                 "contributed": balance.contributed,
                 "distributed": balance.distributed,
@@ -125,6 +126,48 @@ async def fund_page(
                 "called": balance.contributed / commitment.amount if commitment.amount else None,
             }
         )
+    return rows, commitments.next_cursor
+
+
+def _file_format(fmt: str) -> str:
+    if fmt not in exports.MEDIA_TYPES:
+        raise errors.NotFound("there is no such download: csv or xlsx")
+    return fmt
+
+
+@router.get("/funds/{fund_id}/commitments.{fmt}")
+async def export_commitments(db: PageDb, page: SignedIn, fund_id: uuid.UUID, fmt: str) -> Response:
+    """The commitments table, every page, as a file (the exports mechanism of the API)."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    quantum = money.quantum(fund.currency)
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        rows, cursor = await _commitment_rows(db, fund_id, cursor, exports.PAGE)
+        items += [_exported(row, quantum) for row in rows]
+        if cursor is None or len(items) > exports.MAX_ROWS:
+            break
+    return exports.response(items, _file_format(fmt), name="commitments")
+
+
+def _exported(row: dict[str, Any], quantum: Decimal) -> dict[str, Any]:
+    """A table row as the API would write it: amounts as decimal strings of the currency."""
+
+    def written(key: str, value: Any) -> Any:
+        if not isinstance(value, Decimal):
+            return value
+        return str(value.quantize(Decimal("0.0001") if key == "called" else quantum))
+
+    return {key: written(key, value) for key, value in row.items()}
+
+
+@router.get("/funds/{fund_id}")
+async def fund_page(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
+    rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE)
     calls = await call_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
@@ -135,7 +178,7 @@ async def fund_page(
         fund=fund,
         summary=summary,
         rows=rows,
-        next_cursor=commitments.next_cursor,
+        next_cursor=next_cursor,
         calls=sorted(calls.items, key=lambda c: c.notice_date, reverse=True),
         series=series,
         chart_json=_chart_json(series),
@@ -316,6 +359,24 @@ async def issue_call(
             request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}")
+
+
+@router.get("/funds/{fund_id}/calls/{call_id}/lines.{fmt}")
+async def export_call_lines(
+    db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID, fmt: str
+) -> Response:
+    """The payments board as a file: each investor's amounts by purpose, paid, outstanding."""
+    call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
+    view = await call_service.view(db, call=call)
+    names = await names_of(db, [line.investor_id for line in view.lines])
+    items = [
+        {
+            "investor": names.get(line.investor_id, ""),
+            **line.model_dump(mode="json"),
+        }
+        for line in view.lines
+    ]
+    return exports.response(items, _file_format(fmt), name=f"call-{call.notice_date}")
 
 
 @router.get("/funds/{fund_id}/calls/{call_id}")

@@ -217,6 +217,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/account/api-keys/{key_id}/revoke"): _page(Role.investor),
     # Funds (the GP console): the same least roles as the API routes they stand for.
     ("GET", "/funds/{fund_id}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/calls/{call_id}/lines.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/calls/new"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/calls"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/calls/{call_id}"): _page(Role.viewer),

@@ -15,8 +15,10 @@ response leaves the process. Services only flush.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,8 +26,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prorata.http import idempotency, policy, problems
+from prorata.http import exports, idempotency, policy, problems
 from prorata.http.auth import authenticate_request, current_principal
+from prorata.http.pagination import Page
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
 from prorata.http.transaction import RequestTransaction, client_ip, request_session
@@ -133,6 +136,37 @@ class ApiRoute(APIRoute):
             **(kwargs.get("openapi_extra") or {}),
         }
         super().__init__(path, endpoint, **kwargs)
+        self.is_list = (
+            "GET" in methods
+            and isinstance(self.response_model, type)
+            and issubclass(self.response_model, Page)
+        )
+        if self.is_list:
+            self._describe_exports()
+
+    def _describe_exports(self) -> None:
+        """A list also answers as CSV or XLSX (`prorata.http.exports`): said in its schema."""
+        self.openapi_extra = {
+            **(self.openapi_extra or {}),
+            "parameters": [
+                *(self.openapi_extra or {}).get("parameters", []),
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(exports.MEDIA_TYPES)},
+                    "description": "The whole list (every page) as a CSV or XLSX file; or send "
+                    "`Accept: text/csv` / the XLSX media type.",
+                },
+            ],
+        }
+        ok = dict(self.responses.get(200, {}))
+        ok["content"] = {
+            **ok.get("content", {}),
+            exports.CSV: {"schema": {"type": "string"}},
+            exports.XLSX: {"schema": {"type": "string", "format": "binary"}},
+        }
+        self.responses = {**self.responses, 200: ok}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -142,7 +176,11 @@ class ApiRoute(APIRoute):
             transaction = RequestTransaction(request.app.state.sessions)
             request.state.transaction = transaction
             try:
-                response = await handler(request)
+                fmt = exports.requested(request) if self.is_list else None
+                if fmt is not None:
+                    response = await self._export(request, handler, fmt)
+                else:
+                    response = await handler(request)
                 succeeded = response.status_code < 400
                 pending: idempotency.Pending | None = getattr(request.state, "idempotency", None)
                 if succeeded and pending is not None:
@@ -166,6 +204,39 @@ class ApiRoute(APIRoute):
             return response
 
         return run_in_transaction
+
+    async def _export(
+        self,
+        request: Request,
+        handler: Callable[[Request], Coroutine[Any, Any, Response]],
+        fmt: str,
+    ) -> Response:
+        """Every page of the list, read through the route itself (its checks and filters, its
+        cursors), written as one file."""
+        kept = [
+            (name, value)
+            for name, value in request.query_params.multi_items()
+            if name not in ("format", "cursor", "limit")
+        ]
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            params = [*kept, ("limit", str(exports.PAGE))]
+            if cursor is not None:
+                params.append(("cursor", cursor))
+            scope = {**request.scope, "query_string": urlencode(params).encode()}
+            response = await handler(Request(scope, request.receive))
+            if response.status_code >= 400:
+                return response
+            page = json.loads(bytes(response.body))
+            items.extend(page["items"])
+            if len(items) > exports.MAX_ROWS:
+                raise exports.too_many()
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        name = self.name.replace("_", "-") if self.name else "export"
+        return exports.response(items, fmt, name=name)
 
     async def _guard_unparsed(self, request: Request, transaction: RequestTransaction) -> None:
         """FastAPI reads and parses the body before any dependency runs, so a body that does not

@@ -15,6 +15,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import jobs
+from prorata.http import exports
 from prorata.http.tenancy import Principal
 from prorata.imports import formats
 from prorata.imports import tasks as import_tasks
@@ -137,16 +138,6 @@ async def get(session: AsyncSession, *, import_id: uuid.UUID) -> DataImport:
     return row
 
 
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection): prefixed
-# with a quote it is shown as text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell: object) -> str:
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 async def errors_csv(session: AsyncSession, *, import_id: uuid.UUID) -> str:
     """errors.csv: one line per refused cell (line 1 is the header, so the first row is 2)."""
     await get(session, import_id=import_id)
@@ -161,5 +152,5 @@ async def errors_csv(session: AsyncSession, *, import_id: uuid.UUID) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["line", "column", "value", "message"])
     for row in rows:
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        writer.writerow([exports.spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
