@@ -294,3 +294,46 @@ async def test_the_console_tables_download_as_csv_and_excel(
     assert sorted((v["investor"], v["total"]) for v in values) == [("LP 0", 600.0), ("LP 1", 400.0)]
     assert (await client.get(f"/funds/{fund_id}/commitments.pdf")).status_code == 404
     assert investors
+
+
+async def test_the_distribution_wizard_previews_the_waterfall_and_books_only_on_confirm(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, _ = await a_fund_with_a_call(api)
+    _, manager = await person(sessions, org, Role.manager)
+    await sign_in(client, manager)
+    form_page = await client.get(f"/funds/{fund_id}/distributions/new")
+    base = {"csrf_token": hidden_token(form_page.text), "date": "2026-07-01", "kind": "gain"}
+    wrong = await client.post(
+        f"/funds/{fund_id}/distributions/preview", data={**base, "amount": "lots"}
+    )
+    assert wrong.status_code == 422
+    assert "The amount must be a number" in wrong.text
+    preview = await client.post(
+        f"/funds/{fund_id}/distributions/preview", data={**base, "amount": "1500.00"}
+    )
+    assert preview.status_code == 200, preview.text
+    assert "Step 2 of 2: a preview" in preview.text
+    row = cells(preview.text)
+    lp0 = row.index("LP 0")
+    assert row[lp0 + 1] == "900.00"  # 3/5 of the cash, by contributed capital
+    assert row[lp0 + 2] == "600.00"  # its contribution back first
+    assert (await api.request("GET", f"/funds/{fund_id}/distributions"))["items"] == []
+    confirm = await client.post(
+        f"/funds/{fund_id}/distributions",
+        data={
+            **base,
+            "amount": "1500.00",
+            "deal_id": "",
+            "idempotency_key": re.search(
+                r'name="idempotency_key" value="([^"]+)"', preview.text
+            ).group(1),  # type: ignore[union-attr]
+            "csrf_token": hidden_token(preview.text),
+        },
+    )
+    assert confirm.status_code == 303
+    [made] = (await api.request("GET", f"/funds/{fund_id}/distributions"))["items"]
+    assert made["amount"] == "1500.00"
+    fund_page = await client.get(f"/funds/{fund_id}")
+    assert "1,500.00" in fund_page.text

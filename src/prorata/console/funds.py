@@ -25,6 +25,9 @@ from prorata.capital_calls.schemas import CallCreate, CallOut, ItemIn, PaymentIn
 from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
+from prorata.distributions import service as distribution_service
+from prorata.distributions.models import DistributionKind
+from prorata.distributions.schemas import DistributionCreate
 from prorata.documents.models import Document
 from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
@@ -172,6 +175,9 @@ async def fund_page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
     series = await _series(db, fund_id)
+    distributions = await distribution_service.page(
+        db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
+    )
     return await render.page(
         request,
         "fund.html",
@@ -183,6 +189,7 @@ async def fund_page(
         series=series,
         chart_json=_chart_json(series),
         may_call=_may(page, Role.manager),
+        distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),
     )
 
 
@@ -359,6 +366,116 @@ async def issue_call(
             request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}")
+
+
+async def _new_distribution_page(
+    request: Request,
+    db: AsyncSession,
+    fund_id: uuid.UUID,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
+    return await render.page(
+        request,
+        "distribution_new.html",
+        status=status,
+        fund=fund,
+        deals=deals.items,
+        kinds=[k.value for k in DistributionKind],
+        values=values or {"date": dt.date.today().isoformat()},
+        errors={"distribution": error} if error else {},
+    )
+
+
+@router.get("/funds/{fund_id}/distributions/new")
+async def new_distribution(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID
+) -> Response:
+    return await _new_distribution_page(request, db, fund_id)
+
+
+def _distribution_data(form: dict[str, Any]) -> DistributionCreate:
+    deal = str(form.get("deal_id", "")).strip()
+    return DistributionCreate(
+        date=dt.date.fromisoformat(str(form.get("date", ""))),
+        amount=_money(str(form.get("amount", ""))),
+        kind=DistributionKind(str(form.get("kind", ""))),
+        deal_id=uuid.UUID(deal) if deal else None,
+    )
+
+
+def _distribution_form_error(error: ValueError) -> str:
+    text = str(error)
+    if "date" in text and "amount" not in text:
+        return "the date must be a day, e.g. 2026-11-20"
+    if "amount" in text:
+        return "the amount must be a number, e.g. 2500000.00"
+    return "choose the kind of distribution"
+
+
+@router.post("/funds/{fund_id}/distributions/preview")
+async def preview_distribution(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID
+) -> Response:
+    """The real computation, undone: the distribution is made in a savepoint, read, and rolled
+    back, so the preview is exactly what confirming will book (unless the fund changes)."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        data = _distribution_data(form)
+        savepoint = await db.begin_nested()
+        try:
+            made = await distribution_service.create(
+                db, actor=page.principal, fund_id=fund_id, data=data
+            )
+            preview = await distribution_service.view(db, made)
+        finally:
+            await savepoint.rollback()
+    except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else _distribution_form_error(refused)
+        )
+        return await _new_distribution_page(
+            request, db, fund_id, status=422, values=form, error=detail
+        )
+    fund = await fund_service.get(db, fund_id=fund_id)
+    names = await names_of(db, [line.investor_id for line in preview.lines])
+    return await render.page(
+        request,
+        "distribution_preview.html",
+        fund=fund,
+        preview=preview,
+        names=names,
+        values=form,
+        idempotency_key=str(uuid.uuid4()),
+    )
+
+
+@router.post("/funds/{fund_id}/distributions")
+async def create_distribution(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID
+) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        async with db.begin_nested():
+            await distribution_service.create(
+                db, actor=page.principal, fund_id=fund_id, data=_distribution_data(form)
+            )
+    except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else _distribution_form_error(refused)
+        )
+        return await _new_distribution_page(
+            request, db, fund_id, status=422, values=form, error=detail
+        )
+    return see_other(f"/funds/{fund_id}#distributions-heading")
 
 
 @router.get("/funds/{fund_id}/calls/{call_id}/lines.{fmt}")

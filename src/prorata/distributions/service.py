@@ -37,7 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
-from prorata.distributions.schemas import DistributionCreate
+from prorata.distributions.schemas import (
+    DistributionCreate,
+    DistributionLineOut,
+    DistributionOut,
+    DistributionSummary,
+    TierOut,
+    TiersOut,
+)
 from prorata.finance import money, waterfall
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -429,4 +436,49 @@ async def page(
         params=params,
         item=lambda d: d,
         parent=lambda: fund_service.get(session, fund_id=fund_id),
+    )
+
+
+def summary_of(distribution: Distribution, currency: str) -> DistributionSummary:
+    q = money.quantum(currency)
+    return DistributionSummary(
+        id=distribution.id,
+        fund_id=distribution.fund_id,
+        deal_id=distribution.deal_id,
+        kind=distribution.kind,
+        date=distribution.distributed_on,
+        amount=distribution.amount.quantize(q),
+        currency=currency,
+        lp_amount=distribution.lp_amount.quantize(q),
+        gp_amount=distribution.gp_amount.quantize(q),
+        clawback=distribution.clawback.quantize(q),
+        created_at=distribution.created_at,
+        cancelled_at=distribution.cancelled_at,
+    )
+
+
+async def view(session: AsyncSession, distribution: Distribution) -> DistributionOut:
+    fund = await fund_service.get(session, fund_id=distribution.fund_id)
+    lines = [
+        DistributionLineOut(
+            investor_id=line.investor_id,
+            amount=line.amount,
+            lp_amount=line.lp_amount,
+            gp_amount=line.gp_amount,
+            tiers=TiersOut.model_validate(line.tiers),
+        )
+        for line in await lines_of(session, distribution)
+    ]
+    zero = money.quantum(fund.currency) * 0
+    totals = {
+        name: TierOut(
+            lp=sum((getattr(line.tiers, name).lp for line in lines), zero),
+            gp=sum((getattr(line.tiers, name).gp for line in lines), zero),
+        )
+        for name in TIER_NAMES
+    }
+    return DistributionOut(
+        **summary_of(distribution, fund.currency).model_dump(),
+        tiers=TiersOut(**totals),
+        lines=lines,
     )

@@ -218,6 +218,11 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     # Funds (the GP console): the same least roles as the API routes they stand for.
     ("GET", "/funds/{fund_id}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/distributions/preview"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/distributions"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
     ("GET", "/funds/{fund_id}/calls/{call_id}/lines.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/calls/new"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/calls"): _page(Role.manager),
