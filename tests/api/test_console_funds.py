@@ -337,3 +337,55 @@ async def test_the_distribution_wizard_previews_the_waterfall_and_books_only_on_
     assert made["amount"] == "1500.00"
     fund_page = await client.get(f"/funds/{fund_id}")
     assert "1,500.00" in fund_page.text
+
+
+async def test_a_fund_is_created_and_a_deal_allocated_from_the_console(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, manager = await person(sessions, org, Role.manager)
+    await sign_in(client, manager)
+    form = await client.get("/funds/new")
+    token = hidden_token(form.text)
+    refused = await client.post(
+        "/funds", data={"csrf_token": token, "name": "Growth I", "currency": "usd"}
+    )
+    assert refused.status_code == 422
+    assert 'id="currency-error"' in refused.text  # the error next to its field
+    assert 'value="Growth I"' in refused.text
+    made = await client.post(
+        "/funds",
+        data={
+            "csrf_token": token,
+            "name": "Growth I",
+            "currency": "EUR",
+            "carry_share": "0.25",
+            "notices_need_approval": "on",
+        },
+    )
+    assert made.status_code == 303
+    fund_id = made.headers["location"].rsplit("/", 1)[1]
+    api = FundApi(client, org.api_key)  # with a key beside the cookie, the key decides
+    fund = await api.request("GET", f"/funds/{fund_id}")
+    assert (fund["currency"], fund["carry_share"], fund["notices_need_approval"]) == (
+        "EUR",
+        "0.25",
+        True,
+    )
+    await api.investors_with(fund_id, ["750000.00", "250000.00"])
+    page = await client.get(f"/funds/{fund_id}")
+    added = await client.post(
+        f"/funds/{fund_id}/deals",
+        data={"csrf_token": hidden_token(page.text), "name": "Nordic Solar"},
+    )
+    assert added.status_code == 303
+    [deal] = (await api.request("GET", f"/funds/{fund_id}/deals"))["items"]
+    allocated = await client.post(
+        f"/funds/{fund_id}/deals/{deal['id']}/allocate",
+        data={"csrf_token": hidden_token(page.text), "amount": "100000.00"},
+    )
+    assert allocated.status_code == 303
+    allocations = (await api.request("GET", f"/funds/{fund_id}/allocations"))["items"]
+    assert sorted(a["amount"] for a in allocations) == ["25000.00", "75000.00"]
+    page = await client.get(f"/funds/{fund_id}")
+    assert "Nordic Solar" in page.text
+    assert "100,000.00" in page.text

@@ -4,8 +4,10 @@ double-submit cookie (`prorata_form`) that the form's hidden `csrf_token` must m
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping
 
 from fastapi import Request, Response
+from pydantic import ValidationError
 
 from prorata.config import Settings
 
@@ -41,3 +43,22 @@ def set_form_cookie(request: Request, response: Response) -> None:
             secure=settings.secure_cookies,
             path="/",
         )
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """A request model's refusal as one message per form field, in the API's own words."""
+    found: dict[str, str] = {}
+    for item in error.errors():
+        location = [str(part) for part in item["loc"] if not isinstance(part, int)]
+        field = location[0] if location else "form"
+        found.setdefault(field, str(item["msg"]))
+    return found
+
+
+def filled(form: Mapping[str, object], names: Iterable[str]) -> dict[str, object]:
+    """The named fields that were filled in (an empty field takes the model's default)."""
+    return {
+        name: value.strip()
+        for name in names
+        if isinstance(value := form.get(name), str) and value.strip()
+    }

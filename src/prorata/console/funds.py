@@ -17,14 +17,18 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.allocations import service as allocation_service
+from prorata.allocations.models import Allocation
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemIn, PaymentIn
-from prorata.console import render
+from prorata.console import forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
+from prorata.deals.schemas import DealCreate
 from prorata.distributions import service as distribution_service
 from prorata.distributions.models import DistributionKind
 from prorata.distributions.schemas import DistributionCreate
@@ -33,6 +37,8 @@ from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.funds.models import WaterfallStyle
+from prorata.funds.schemas import FundCreate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
@@ -105,6 +111,118 @@ def _chart_json(series: dict[str, Any]) -> Markup:
     return Markup(text)  # noqa: S704 - JSON of our own numbers, `<` escaped
 
 
+FUND_FIELDS = (
+    "name",
+    "currency",
+    "vintage_year",
+    "management_fee_rate",
+    "preferred_return_rate",
+    "carry_share",
+    "waterfall_style",
+    "notice_business_days",
+    "wire_instructions",
+)
+
+
+async def _new_fund_page(
+    request: Request,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
+) -> Response:
+    return await render.page(
+        request,
+        "fund_new.html",
+        status=status,
+        values=values or {"currency": "USD", "notices_need_approval": "on"},
+        styles=[s.value for s in WaterfallStyle],
+        errors=problems or {},
+    )
+
+
+@router.get("/funds/new")
+async def new_fund(request: Request, page: SignedIn) -> Response:
+    return await _new_fund_page(request)
+
+
+@router.post("/funds")
+async def create_fund(request: Request, db: PageDb, page: SignedIn) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    values = forms.filled(form, FUND_FIELDS)
+    try:
+        data = FundCreate.model_validate(
+            {**values, "notices_need_approval": form.get("notices_need_approval") == "on"}
+        )
+        async with db.begin_nested():
+            fund = await fund_service.create(db, actor=page.principal, data=data)
+    except ValidationError as refused:
+        return await _new_fund_page(
+            request, status=422, values=form, problems=forms.field_errors(refused)
+        )
+    except errors.RuleViolation as refused:
+        return await _new_fund_page(
+            request, status=422, values=form, problems={"form": refused.detail}
+        )
+    return see_other(f"/funds/{fund.id}")
+
+
+@router.post("/funds/{fund_id}/deals")
+async def create_deal(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, name: FormText = ""
+) -> Response:
+    try:
+        data = DealCreate(name=name)
+        async with db.begin_nested():
+            await deal_service.create(db, actor=page.principal, fund_id=fund_id, data=data)
+    except (ValidationError, errors.RuleViolation, errors.Conflict) as refused:
+        detail = (
+            forms.field_errors(refused).get("name", "the deal needs a name")
+            if isinstance(refused, ValidationError)
+            else refused.detail
+        )
+        return await fund_page(request, db, page, fund_id, deal_error=detail, status=422)
+    return see_other(f"/funds/{fund_id}#deals-heading")
+
+
+@router.post("/funds/{fund_id}/deals/{deal_id}/allocate")
+async def allocate_deal(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    amount: FormText = "",
+) -> Response:
+    """Allocate a deal across the investors pro rata to their commitments (replacing its
+    allocations), as `POST …/allocations/prorata` does."""
+    value = _money(amount)
+    try:
+        if value is None:
+            raise errors.RuleViolation("the amount must be a number, e.g. 4000000.00")
+        async with db.begin_nested():
+            await allocation_service.replace_prorata(
+                db, actor=page.principal, fund_id=fund_id, deal_id=deal_id, amount=value
+            )
+    except (errors.RuleViolation, errors.Conflict) as refused:
+        return await fund_page(request, db, page, fund_id, deal_error=refused.detail, status=422)
+    return see_other(f"/funds/{fund_id}#deals-heading")
+
+
+async def _deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]]:
+    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
+    totals = dict(
+        (
+            await db.execute(
+                sa.select(Allocation.deal_id, sa.func.sum(Allocation.amount))
+                .where(Allocation.fund_id == fund_id)
+                .group_by(Allocation.deal_id)
+            )
+        ).all()
+    )
+    return [{"deal": d, "allocated": totals.get(d.id)} for d in deals.items]
+
+
 async def _commitment_rows(
     db: AsyncSession, fund_id: uuid.UUID, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -166,7 +284,14 @@ def _exported(row: dict[str, Any], quantum: Decimal) -> dict[str, Any]:
 
 @router.get("/funds/{fund_id}")
 async def fund_page(
-    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    cursor: str | None = None,
+    *,
+    deal_error: str | None = None,
+    status: int = 200,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
@@ -181,6 +306,9 @@ async def fund_page(
     return await render.page(
         request,
         "fund.html",
+        status=status,
+        deals=await _deal_rows(db, fund_id),
+        deal_error=deal_error,
         fund=fund,
         summary=summary,
         rows=rows,

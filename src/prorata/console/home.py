@@ -19,7 +19,7 @@ from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds.models import Fund
-from prorata.http.tenancy import Role
+from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.imports.models import DataImport, ImportStatus
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 
@@ -94,5 +94,10 @@ async def home(request: Request, db: PageDb, page: SignedIn) -> Response:
     attention = await _calls_needing_attention(db, today)
     attention += await _failures(db, dt.datetime.now(dt.UTC) - RECENT)
     return await render.page(
-        request, "home.html", summaries=summaries, attention=attention, fund_names=names
+        request,
+        "home.html",
+        summaries=summaries,
+        attention=attention,
+        fund_names=names,
+        may_create=ROLE_RANK[page.principal.role] >= ROLE_RANK[Role.manager],
     )

@@ -216,7 +216,11 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/account/api-keys"): _page(Role.investor),
     ("POST", "/account/api-keys/{key_id}/revoke"): _page(Role.investor),
     # Funds (the GP console): the same least roles as the API routes they stand for.
+    ("GET", "/funds/new"): _page(Role.manager),
+    ("POST", "/funds"): _page(Role.manager),
     ("GET", "/funds/{fund_id}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/deals"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/allocate"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/distributions/preview"): _page(Role.manager),
