@@ -19,6 +19,7 @@ from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
+from prorata.console import imports as console_imports
 from prorata.console import render as console_render
 from prorata.console import sign_in as console_sign_in
 from prorata.deals import router as deals_router
@@ -153,6 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The console: pages for people, and their stylesheet (public, like any site's CSS).
     app.include_router(console_sign_in.router)
     app.include_router(console_home.router)
+    app.include_router(console_imports.router)
     app.include_router(console_funds.router)
     app.include_router(console_account.router)
     app.include_router(console_api_docs.router(f"{API_PREFIX}/openapi.json", API_PREFIX))

@@ -14,10 +14,13 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata.config import Settings
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
-from tests.sign_in_support import give_password, hidden_token, person, sign_in
+from tests.import_support import run_jobs
+from tests.sign_in_support import csrf, give_password, hidden_token, person, sign_in
+from tests.support import TestDatabase
 
 OWNER = "owner@a.example"
 
@@ -389,3 +392,53 @@ async def test_a_fund_is_created_and_a_deal_allocated_from_the_console(
     page = await client.get(f"/funds/{fund_id}")
     assert "Nordic Solar" in page.text
     assert "100,000.00" in page.text
+
+
+async def test_an_import_is_dry_run_shown_with_its_errors_and_applied_from_the_console(
+    client: AsyncClient,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database: TestDatabase,
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund()
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    assert (await client.get(f"/funds/{fund_id}/imports/new")).status_code == 200
+    token = await csrf(client)
+    good = b"name,email,kind,country\nAlpine Pension,ops@alpine.example,entity,CH\n"
+    bad = b"name,email,kind,country\nBroken,not-an-address,entity,XX\n"
+
+    async def upload(content: bytes, dry_run: bool) -> str:
+        response = await client.post(
+            f"/api/v1/funds/{fund_id}/imports?kind=investors&dry_run={str(dry_run).lower()}",
+            files={"file": ("lps.csv", content, "text/csv")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    rejected = await upload(bad, True)
+    dry = await upload(good, True)
+    await run_jobs(database.owner_url, sessions, settings)
+    errors_page = await client.get(f"/funds/{fund_id}/imports/{rejected}")
+    assert "rejected" in errors_page.text
+    assert "not-an-address" in cells(errors_page.text)
+    dry_page = await client.get(f"/funds/{fund_id}/imports/{dry}")
+    assert "Apply the import" in dry_page.text
+    applied = await client.post(
+        f"/funds/{fund_id}/imports/{dry}/apply", data={"csrf_token": hidden_token(dry_page.text)}
+    )
+    assert applied.status_code == 303
+    real = applied.headers["location"].rsplit("/", 1)[1]
+    assert real != dry
+    await run_jobs(database.owner_url, sessions, settings)
+    assert "Applied." in (await client.get(f"/funds/{fund_id}/imports/{real}")).text
+    names = [i["name"] for i in (await api.request("GET", "/investors"))["items"]]
+    assert names == ["Alpine Pension"]
+    again = await client.post(
+        f"/funds/{fund_id}/imports/{rejected}/apply",
+        data={"csrf_token": hidden_token(dry_page.text)},
+    )
+    assert again.status_code == 409

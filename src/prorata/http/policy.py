@@ -223,6 +223,9 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocate"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
+    ("GET", "/funds/{fund_id}/imports/new"): _page(Role.manager),
+    ("GET", "/funds/{fund_id}/imports/{import_id}"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/imports/{import_id}/apply"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/distributions/preview"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/distributions"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True

@@ -59,9 +59,8 @@ async def create(
     fund, kind and mode returns the earlier import instead of importing twice (unless that
     one failed or was rejected: it applied nothing); a new one is recorded with its job, in
     the caller's transaction."""
-    existing = await _same_file(
-        session, fund_id=fund_id, kind=kind, dry_run=dry_run, received=received
-    )
+    sha256 = received.stored.sha256
+    existing = await _same_file(session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256)
     if existing is not None:
         return existing, False
     blob = await storage.record(session, org_id=actor.org_id, stored=received.stored)
@@ -73,11 +72,47 @@ async def create(
         dry_run=dry_run,
         status=ImportStatus.queued,
         phase=ImportPhase.queued,
-        sha256=received.stored.sha256,
+        sha256=sha256,
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
     )
+    return await _queue(session, actor, row)
+
+
+async def apply(
+    session: AsyncSession, *, actor: Principal, import_id: uuid.UUID
+) -> tuple[DataImport, bool]:
+    """Import for real the file of a dry run that passed (the same stored file: nothing is
+    uploaded again), and whether that import is new."""
+    dry = await get(session, import_id=import_id)
+    if not dry.dry_run or dry.status is not ImportStatus.succeeded:
+        raise errors.Conflict("only a dry run that passed can be applied")
+    existing = await _same_file(
+        session, fund_id=dry.fund_id, kind=dry.kind, dry_run=False, sha256=dry.sha256
+    )
+    if existing is not None:
+        return existing, False
+    row = DataImport(
+        org_id=actor.org_id,
+        fund_id=dry.fund_id,
+        blob_id=dry.blob_id,
+        kind=dry.kind,
+        dry_run=False,
+        status=ImportStatus.queued,
+        phase=ImportPhase.queued,
+        sha256=dry.sha256,
+        filename=dry.filename,
+        created_by=actor.user_id,
+        bytes_total=dry.bytes_total,
+    )
+    return await _queue(session, actor, row)
+
+
+async def _queue(
+    session: AsyncSession, actor: Principal, row: DataImport
+) -> tuple[DataImport, bool]:
+    """Record the import with its job (or find the one a concurrent request recorded)."""
     try:
         async with session.begin_nested():
             session.add(row)
@@ -85,7 +120,7 @@ async def create(
     except sa.exc.IntegrityError:
         # The same file, uploaded at the same moment by another request, won the race.
         raced = await _same_file(
-            session, fund_id=fund_id, kind=kind, dry_run=dry_run, received=received
+            session, fund_id=row.fund_id, kind=row.kind, dry_run=row.dry_run, sha256=row.sha256
         )
         if raced is None:
             raise
@@ -101,9 +136,9 @@ async def create(
         entity="import",
         entity_id=row.id,
         after={
-            "fund_id": str(fund_id),
-            "kind": str(kind),
-            "dry_run": dry_run,
+            "fund_id": str(row.fund_id),
+            "kind": str(row.kind),
+            "dry_run": row.dry_run,
             "sha256": row.sha256,
         },
     )
@@ -116,7 +151,7 @@ async def _same_file(
     fund_id: uuid.UUID,
     kind: ImportKind,
     dry_run: bool,
-    received: Received,
+    sha256: str,
 ) -> DataImport | None:
     return (
         await session.scalars(
@@ -124,7 +159,7 @@ async def _same_file(
                 DataImport.fund_id == fund_id,
                 DataImport.kind == kind,
                 DataImport.dry_run == dry_run,
-                DataImport.sha256 == received.stored.sha256,
+                DataImport.sha256 == sha256,
                 DataImport.status.not_in([ImportStatus.failed, ImportStatus.rejected]),
             )
         )
