@@ -12,7 +12,7 @@ VENV := .venv
 XDIST ?= -n 2 --dist worksteal
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run test test-fast lint format clean
+.PHONY: setup run test test-fast lint format clean screenshots
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Prorata needs Python >= 3.11")'
@@ -33,6 +33,10 @@ test: setup
 
 test-fast: setup
 	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS) tests/unit tests/api
+
+# The console's main pages as PNGs (the browser journey saves them), for the README.
+screenshots: setup
+	PRORATA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -n 0 tests/system/test_browser_console.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench tools

@@ -396,6 +396,10 @@ async def _call_page(
         payment_errors=errors_by_investor or {},
         approve_error=approve_error,
         idempotency_key=str(uuid.uuid4()),
+        # Issued, and the worker is still rendering its notices: the page refreshes itself.
+        rendering=call.status is not CallStatus.draft
+        and call.status is not CallStatus.cancelled
+        and len(documents) < len(view.lines),
     )
 
 

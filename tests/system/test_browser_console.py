@@ -1,0 +1,271 @@
+"""The GP journey in a real browser against a real `prorata up`, checked by content and by
+axe-core (no serious or critical violation on any page of it):
+
+sign in → create a fund → import investors and commitments (dry run, then apply) → add and
+allocate a deal → call wizard with a fee item → preview → issue → a second admin approves the
+notices → the notices are there → payments (one partial) → distribution wizard → the exports
+download and open (CSV parsed, XLSX opened with openpyxl).
+
+Each main page is saved as a PNG under $PRORATA_SCREENSHOTS (`make screenshots` points it at
+docs/screenshots), else beside the test's files.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openpyxl
+import pytest
+from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+
+from prorata.runtime import demo
+from tests import servers
+from tests.browser_support import chromium_path
+from tests.sign_in_support import PASSWORD
+from tests.support import REPO_ROOT, wait_until
+
+pytestmark = pytest.mark.browser
+
+AXE = REPO_ROOT / "tests" / "assets" / "vendor" / "axe-core" / "4.14.1" / "axe.min.js"
+INVESTORS = (
+    "name,email,kind,country\n"
+    "Alpine Pension Fund,ops@alpine.example,entity,CH\n"
+    "Baltic Family Office,cfo@baltic.example,entity,EE\n"
+    "Coral Endowment,treasury@coral.example,entity,US\n"
+)
+COMMITMENTS = (
+    "investor_email,amount,committed_on\n"
+    "ops@alpine.example,5000000.00,2026-01-15\n"
+    "cfo@baltic.example,3000000.00,2026-01-15\n"
+    "treasury@coral.example,2000000.00,2026-01-15\n"
+)
+
+
+async def accessible(page: Page, what: str) -> None:
+    """axe-core, injected into the page: no serious or critical violation."""
+    await page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = await page.evaluate("axe.run()")
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"{what}: {bad}"
+
+
+class Journey:
+    def __init__(self, base: str, shots: Path) -> None:
+        self.base = base
+        self.shots = shots
+
+    async def visit(self, page: Page, name: str) -> None:
+        """Check the page as it is now, and keep a picture of it."""
+        await expect(page.locator("main h1")).to_be_visible()
+        await accessible(page, name)
+        await page.screenshot(path=self.shots / f"{name}.png", full_page=True)
+
+    async def sign_in(self, page: Page, email_address: str, password: str) -> None:
+        await page.goto(f"{self.base}/login")
+        await page.get_by_label("Email address").fill(email_address)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(f"{self.base}/")
+
+    async def upload(self, page: Page, fund_url: str, kind: str, content: str) -> None:
+        """Dry run, then apply, from the import page."""
+        await page.goto(f"{fund_url}/imports/new")
+        await page.get_by_label("What the rows are").select_option(kind)
+        payload: FilePayload = {
+            "name": f"{kind}.csv",
+            "mimeType": "text/csv",
+            "buffer": content.encode(),
+        }
+        await page.get_by_label("File (or drop it here)").set_input_files(files=[payload])
+        await page.get_by_role("button", name="Upload").click()
+        await expect(page.get_by_role("button", name="Apply the import")).to_be_visible(
+            timeout=30_000
+        )
+        await self.visit(page, f"import-{kind}-dry-run")
+        await page.get_by_role("button", name="Apply the import").click()
+        await expect(page.get_by_text("Applied.")).to_be_visible(timeout=30_000)
+
+
+def _invitation_link(mail_dir: Path, recipient: str) -> str:
+    def found() -> str | None:
+        for path in sorted(mail_dir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == recipient:
+                body = message.get_body(("plain",))
+                assert body is not None
+                link = re.search(r"https?://\S+", body.get_content())
+                assert link
+                return link.group(0)
+        return None
+
+    wait_until(lambda: found() is not None, timeout=60, what=f"the invitation to {recipient}")
+    link = found()
+    assert link is not None
+    return link
+
+
+async def second_admin(browser: Browser, stack: servers.Stack) -> Page:
+    """An admin invited by the owner (API), who joins from the mailed link."""
+    invited = httpx.post(
+        f"{stack.base}/api/v1/invitations",
+        json={"email": "controller@demo.prorata.invalid", "role": "admin"},
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+    )
+    assert invited.status_code == 201, invited.text
+    link = _invitation_link(stack.data_dir / "mail", "controller@demo.prorata.invalid")
+    page = await (await browser.new_context()).new_page()
+    await page.goto(link)
+    await page.get_by_label("Your name").fill("Casey Controller")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Join and sign in").click()
+    await expect(page).to_have_url(f"{stack.base}/")
+    return page
+
+
+async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
+    executable = chromium_path()
+    shots = Path(os.environ.get("PRORATA_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with servers.up(tmp_path, PRORATA_DEMO_DATA="false") as stack:
+        password = (stack.data_dir / "demo-password").read_text().strip()
+        journey = Journey(stack.base, shots)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=executable)
+            try:
+                context = await browser.new_context(
+                    accept_downloads=True, viewport={"width": 1280, "height": 900}
+                )
+                page = await context.new_page()
+                await journey.sign_in(page, demo.DEMO_OWNER_EMAIL, password)
+
+                # A fund.
+                await page.get_by_role("link", name="New fund").click()
+                await journey.visit(page, "fund-new")
+                await page.get_by_label("Name").fill("Journey Fund I")
+                await page.get_by_label("Currency (ISO 4217)").fill("USD")
+                await page.get_by_role("button", name="Create the fund").click()
+                await expect(page.locator("main h1")).to_have_text("Journey Fund I")
+                fund_url = page.url
+
+                # Investors and commitments, each a dry run first.
+                await journey.upload(page, fund_url, "investors", INVESTORS)
+                await journey.upload(page, fund_url, "commitments", COMMITMENTS)
+                await page.goto(fund_url)
+                await expect(
+                    page.get_by_role("rowheader", name="Alpine Pension Fund")
+                ).to_be_visible()
+                await expect(page.get_by_text("10,000,000.00").first).to_be_visible()
+
+                # A deal, allocated pro rata.
+                await page.get_by_label("New deal's name").fill("Nordic Solar")
+                await page.get_by_role("button", name="Add the deal").click()
+                await page.get_by_label("Amount to allocate to Nordic Solar").fill("1000000.00")
+                await page.get_by_role("button", name="Allocate").click()
+                await expect(page.get_by_role("cell", name="1,000,000.00").first).to_be_visible()
+                await journey.visit(page, "fund-setup")
+
+                # The call wizard: a fee and an investment → preview → issue.
+                await page.get_by_role("link", name="New capital call").click()
+                await page.get_by_label("Notice date").fill("2026-02-02")
+                await page.get_by_label("Purpose of item 1").select_option("management_fee")
+                await page.get_by_label("Amount of item 1").fill("50000.00")
+                await page.get_by_label("Purpose of item 2").select_option("investment")
+                await page.get_by_label("Deal of item 2").select_option(label="Nordic Solar")
+                await page.get_by_label("Amount of item 2").fill("1000000.00")
+                await journey.visit(page, "call-wizard")
+                await page.get_by_role("button", name="Preview the call").click()
+                await expect(page.get_by_text("A draft: step 2 of 2")).to_be_visible()
+                alpine = page.get_by_role("row").filter(has_text="Alpine Pension Fund")
+                await expect(alpine).to_contain_text("525,000.00")  # 1/2 of 1,050,000
+                await expect(alpine).to_contain_text("10.50 %")
+                await journey.visit(page, "call-preview")
+                await page.get_by_role("button", name="Issue the call").click()
+                await expect(page.get_by_text("Awaiting approval.")).to_be_visible()
+                await expect(page.get_by_text("another admin approves its notices")).to_be_visible()
+                call_url = page.url
+
+                # Four eyes: a second admin approves, after reading the notices.
+                controller = await second_admin(browser, stack)
+                await controller.goto(call_url)
+                await expect(controller.get_by_role("link", name="PDF").first).to_be_visible(
+                    timeout=60_000
+                )
+                await controller.get_by_role("button", name="Approve and mail the notices").click()
+                await expect(controller.get_by_text("mailed to every investor")).to_be_visible()
+
+                # Payments: Alpine in full, Baltic in part.
+                await page.goto(call_url)
+                await expect(page.get_by_role("link", name="PDF")).to_have_count(3)
+                await page.get_by_label("Amount from Baltic Family Office").fill("100000.00")
+                await (
+                    page.get_by_role("row")
+                    .filter(has_text="Baltic Family Office")
+                    .get_by_role("button", name="Record")
+                    .click()
+                )
+                await (
+                    page.get_by_role("row")
+                    .filter(has_text="Alpine Pension Fund")
+                    .get_by_role("button", name="Record")
+                    .click()
+                )
+                await expect(page.get_by_text("partially paid").first).to_be_visible()
+                baltic = page.get_by_role("row").filter(has_text="Baltic Family Office")
+                await expect(baltic).to_contain_text("215,000.00")  # 315,000 − 100,000
+                await journey.visit(page, "payments-board")
+
+                # The exports open.
+                async with page.expect_download() as lines:
+                    await page.get_by_role("link", name="Excel").click()
+                saved = Path(await (await lines.value).path())
+                book = openpyxl.load_workbook(io.BytesIO(saved.read_bytes())).active
+                assert book is not None
+                header = [c.value for c in book[1]]
+                rows = [
+                    dict(zip(header, [c.value for c in r], strict=True))
+                    for r in book.iter_rows(min_row=2)
+                ]
+                by_name = {r["investor"]: r for r in rows}
+                assert by_name["Alpine Pension Fund"]["paid"] == 525000.0
+                assert by_name["Baltic Family Office"]["outstanding"] == 215000.0
+
+                # A distribution through the waterfall.
+                await page.goto(fund_url)
+                await page.get_by_role("link", name="New distribution").click()
+                await page.get_by_label("Date paid").fill("2026-06-30")
+                await page.get_by_label("Amount (USD)").fill("200000.00")
+                await page.get_by_role("button", name="Preview the split").click()
+                await expect(page.get_by_text("Step 2 of 2: a preview.")).to_be_visible()
+                await journey.visit(page, "distribution-preview")
+                await page.get_by_role("button", name="Confirm the distribution").click()
+                await expect(page.get_by_role("rowheader", name="2026-06-30")).to_be_visible()
+                await journey.visit(page, "fund-overview")
+
+                async with page.expect_download() as table:
+                    await page.get_by_role("link", name="CSV").click()
+                path = await (await table.value).path()
+                commitments = list(csv.DictReader(io.StringIO(Path(path).read_text())))
+                assert sorted(r["commitment"] for r in commitments) == [
+                    "2000000.00",
+                    "3000000.00",
+                    "5000000.00",
+                ]
+                await page.goto(f"{stack.base}/")
+                await expect(page.get_by_role("rowheader", name="Journey Fund I")).to_be_visible()
+                await journey.visit(page, "home")
+                await page.goto(f"{stack.base}/account")
+                await journey.visit(page, "account")
+            finally:
+                await browser.close()
