@@ -205,9 +205,30 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await controller.get_by_role("button", name="Approve and mail the notices").click()
                 await expect(controller.get_by_text("mailed to every investor")).to_be_visible()
 
-                # Payments: Alpine in full, Baltic in part.
+                # Payments: Coral's arrives by the API while the board is open (it updates
+                # live), then Alpine in full and Baltic in part from the board.
                 await page.goto(call_url)
                 await expect(page.get_by_role("link", name="PDF")).to_have_count(3)
+                coral = page.get_by_role("row").filter(has_text="Coral Endowment")
+                await expect(coral).to_contain_text("210,000.00")
+                await page.wait_for_timeout(500)  # the page's event stream is open
+                call_path = call_url.removeprefix(stack.base).replace("/calls/", "/capital-calls/")
+                paid = httpx.post(
+                    f"{stack.base}/api/v1{call_path}/payments",
+                    json={
+                        "investor_id": await coral.get_by_role("textbox").first.evaluate(
+                            "e => e.form.investor_id.value"
+                        ),
+                        "amount": "210000.00",
+                        "received_on": "2026-02-10",
+                    },
+                    headers={
+                        "Authorization": f"Bearer {stack.api_key}",
+                        "Idempotency-Key": "coral-1",
+                    },
+                )
+                assert paid.status_code == 200, paid.text
+                await expect(coral.get_by_text("Paid", exact=True)).to_be_visible(timeout=10_000)
                 await page.get_by_label("Amount from Baltic Family Office").fill("100000.00")
                 await (
                     page.get_by_role("row")
@@ -224,6 +245,7 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await expect(page.get_by_text("partially paid").first).to_be_visible()
                 baltic = page.get_by_role("row").filter(has_text="Baltic Family Office")
                 await expect(baltic).to_contain_text("215,000.00")  # 315,000 − 100,000
+                await expect(page.locator("tfoot tr")).to_contain_text("835,000.00")
                 await journey.visit(page, "payments-board")
 
                 # The exports open.
@@ -240,6 +262,7 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 by_name = {r["investor"]: r for r in rows}
                 assert by_name["Alpine Pension Fund"]["paid"] == 525000.0
                 assert by_name["Baltic Family Office"]["outstanding"] == 215000.0
+                assert by_name["Coral Endowment"]["paid"] == 210000.0
 
                 # A distribution through the waterfall.
                 await page.goto(fund_url)

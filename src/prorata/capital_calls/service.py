@@ -520,6 +520,14 @@ async def record_payment(
             "status": str(call.status),
         },
     )
+    # Live only (a payments board open elsewhere updates); not a webhook event.
+    await events.publish(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.payment_recorded,
+        data={"call_id": str(call.id), "investor_id": str(data.investor_id), "amount": str(amount)},
+    )
     return call
 
 

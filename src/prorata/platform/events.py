@@ -59,6 +59,7 @@ class Progress(enum.StrEnum):
     job_progress = "job.progress"
     import_progress = "import.progress"
     import_finished = "import.finished"
+    payment_recorded = "payment.recorded"
 
 
 EventKind = Announcement | Progress
