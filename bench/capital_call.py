@@ -34,7 +34,7 @@ async def _setup(
     async with sessions() as session, session.begin():
         org = await org_service.create_org(session, name="Bench", owner_email="b@bench.example")
         principal = Principal(
-            org_id=org.org_id, user_id=org.user_id, role=Role.owner, api_key_id=org.org_id
+            org_id=org.org_id, user_id=org.user_id, role=Role.owner, credential_id=org.org_id
         )
         fund_id = new_id()
         await session.execute(

@@ -434,20 +434,101 @@ async def cancel(
     return call
 
 
-async def _lines(session: AsyncSession, call: CapitalCall) -> list[CallLine]:
-    result = await session.scalars(
-        sa.select(CallLine).where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+async def _lines(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> list[CallLine]:
+    statement = sa.select(CallLine).where(
+        CallLine.fund_id == call.fund_id, CallLine.call_id == call.id
     )
-    return list(result.all())
+    if investors is not None:
+        statement = statement.where(CallLine.investor_id.in_(investors))
+    return list((await session.scalars(statement)).all())
 
 
-async def _paid_by_investor(session: AsyncSession, call: CapitalCall) -> dict[uuid.UUID, Decimal]:
-    rows = await session.execute(
+async def _paid_by_investor(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, Decimal]:
+    statement = (
         sa.select(Payment.investor_id, sa.func.sum(Payment.amount))
         .where(Payment.call_id == call.id)
         .group_by(Payment.investor_id)
     )
+    if investors is not None:
+        statement = statement.where(Payment.investor_id.in_(investors))
+    rows = await session.execute(statement)
     return {investor: Decimal(total) for investor, total in rows.all()}
+
+
+async def _line_views(
+    session: AsyncSession,
+    call: CapitalCall,
+    quantum: Decimal,
+    investors: list[uuid.UUID] | None = None,
+) -> list[LineOut]:
+    """Each investor's line (amounts by purpose, paid, outstanding): all, or `investors`'."""
+    amounts: dict[uuid.UUID, dict[Purpose, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for line in await _lines(session, call, investors):
+        amounts[line.investor_id][line.purpose] += line.amount
+    paid = await _paid_by_investor(session, call, investors)
+    lines = []
+    for investor in sorted(amounts):
+        total = sum(amounts[investor].values(), Decimal(0))
+        got = paid.get(investor, Decimal(0))
+        lines.append(
+            LineOut(
+                investor_id=investor,
+                amounts={p: a.quantize(quantum) for p, a in amounts[investor].items()},
+                total=total.quantize(quantum),
+                paid=got.quantize(quantum),
+                outstanding=(total - got).quantize(quantum),
+            )
+        )
+    return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """A page of a call's lines (by investor id), with the whole call's totals."""
+
+    lines: list[LineOut]
+    next_after: uuid.UUID | None
+    total: Decimal
+    paid: Decimal
+    purposes: list[Purpose]
+
+
+async def board(
+    session: AsyncSession, *, call: CapitalCall, after: uuid.UUID | None, limit: int
+) -> Board:
+    """What a payments board shows of a call with 10,000 lines: one page, and the totals
+    summed in the database."""
+    fund = await fund_service.get(session, fund_id=call.fund_id)
+    quantum = money.quantum(fund.currency)
+    of_call = (CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+    statement = sa.select(CallLine.investor_id).where(*of_call).distinct()
+    if after is not None:
+        statement = statement.where(CallLine.investor_id > after)
+    investors = list(
+        (await session.scalars(statement.order_by(CallLine.investor_id).limit(limit + 1))).all()
+    )
+    more = len(investors) > limit
+    investors = investors[:limit]
+    total = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(CallLine.amount), 0)).where(*of_call)
+    )
+    paid = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
+            Payment.call_id == call.id
+        )
+    )
+    purposes = sorted({item.purpose for item in await _items(session, call)})
+    return Board(
+        lines=await _line_views(session, call, quantum, investors) if investors else [],
+        next_after=investors[-1] if more else None,
+        total=Decimal(total or 0).quantize(quantum),
+        paid=Decimal(paid or 0).quantize(quantum),
+        purposes=purposes,
+    )
 
 
 async def record_payment(
@@ -535,23 +616,7 @@ async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
     fund = await fund_service.get(session, fund_id=call.fund_id)
     quantum = money.quantum(fund.currency)
     items = await _items(session, call)
-    amounts: dict[uuid.UUID, dict[Purpose, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for line in await _lines(session, call):
-        amounts[line.investor_id][line.purpose] += line.amount
-    paid = await _paid_by_investor(session, call)
-    lines = []
-    for investor in sorted(amounts):
-        total = sum(amounts[investor].values(), Decimal(0))
-        got = paid.get(investor, Decimal(0))
-        lines.append(
-            LineOut(
-                investor_id=investor,
-                amounts={p: a.quantize(quantum) for p, a in amounts[investor].items()},
-                total=total.quantize(quantum),
-                paid=got.quantize(quantum),
-                outstanding=(total - got).quantize(quantum),
-            )
-        )
+    lines = await _line_views(session, call, quantum)
     return CallOut(
         id=call.id,
         fund_id=call.fund_id,

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.allocations import service as allocation_service
 from prorata.allocations.models import Allocation
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.models import CallStatus, Purpose
-from prorata.capital_calls.schemas import CallCreate, CallOut, ItemIn, PaymentIn
+from prorata.capital_calls.models import CallLine, CallStatus, Purpose
+from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
 from prorata.console import forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
@@ -322,16 +322,16 @@ async def fund_page(
 
 
 async def _draft_preview(
-    db: AsyncSession, fund_id: uuid.UUID, view: CallOut
+    db: AsyncSession, fund_id: uuid.UUID, lines: list[LineOut]
 ) -> dict[uuid.UUID, dict[str, Decimal | None]]:
     """For a draft, what each line means to its investor: the share of the commitment this
     call takes and all calls so far will have taken, and the unfunded commitment before and
     after it."""
     capacity = await fund_repository.capacity(db, fund_id=fund_id)
-    investors = [line.investor_id for line in view.lines]
+    investors = [line.investor_id for line in lines]
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=investors)
     preview: dict[uuid.UUID, dict[str, Decimal | None]] = {}
-    for line in view.lines:
+    for line in lines:
         commitment = capacity.commitments.get(line.investor_id, Decimal(0))
         before = balances.get(line.investor_id, ledger.Balance()).contributed
         unfunded = capacity.unfunded.get(line.investor_id, Decimal(0))
@@ -358,37 +358,54 @@ async def _call_page(
     status: int = 200,
     errors_by_investor: dict[str, str] | None = None,
     approve_error: str | None = None,
+    after: uuid.UUID | None = None,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
-    view = await call_service.view(db, call=call)
-    names = await names_of(db, [line.investor_id for line in view.lines])
+    board = await call_service.board(db, call=call, after=after, limit=PAGE_SIZE)
+    investors = [line.investor_id for line in board.lines]
+    names = await names_of(db, investors)
     documents = {
         d.investor_id: d
-        for d in await db.scalars(sa.select(Document).where(Document.call_id == call_id))
+        for d in await db.scalars(
+            sa.select(Document).where(
+                Document.call_id == call_id, Document.investor_id.in_(investors)
+            )
+        )
     }
-    preview = await _draft_preview(db, fund_id, view) if call.status is CallStatus.draft else {}
+    rendered = await db.scalar(
+        sa.select(sa.func.count()).select_from(Document).where(Document.call_id == call_id)
+    )
+    lines_total = await db.scalar(
+        sa.select(sa.func.count(sa.distinct(CallLine.investor_id))).where(
+            CallLine.fund_id == fund_id, CallLine.call_id == call_id
+        )
+    )
+    preview = (
+        await _draft_preview(db, fund_id, board.lines) if call.status is CallStatus.draft else {}
+    )
     today = dt.date.today()
     overdue = (
         call.status in (CallStatus.issued, CallStatus.partially_paid) and call.due_date < today
     )
-    totals = {
-        "total": sum((line.total for line in view.lines), Decimal(0)),
-        "paid": sum((line.paid for line in view.lines), Decimal(0)),
-        "outstanding": sum((line.outstanding for line in view.lines), Decimal(0)),
-    }
+    totals = {"total": board.total, "paid": board.paid, "outstanding": board.total - board.paid}
     return await render.page(
         request,
         "call.html",
         status=status,
         fund=fund,
-        call=view,
+        call=call,
+        lines=board.lines,
+        next_after=board.next_after,
+        request_after=after,
+        rendered=rendered or 0,
+        lines_total=lines_total or 0,
         names=names,
         documents=documents,
         overdue=overdue,
         totals=totals,
         today=today.isoformat(),
-        purposes=sorted({p for line in view.lines for p in line.amounts}),
+        purposes=board.purposes,
         preview=preview,
         may_pay=_may(page, Role.manager),
         may_approve=_may(page, Role.admin) and call.issued_by != page.principal.user_id,
@@ -399,7 +416,7 @@ async def _call_page(
         # Issued, and the worker is still rendering its notices: the page refreshes itself.
         rendering=call.status is not CallStatus.draft
         and call.status is not CallStatus.cancelled
-        and len(documents) < len(view.lines),
+        and (rendered or 0) < (lines_total or 0),
     )
 
 
@@ -630,9 +647,14 @@ async def export_call_lines(
 
 @router.get("/funds/{fund_id}/calls/{call_id}")
 async def call_page(
-    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    after: uuid.UUID | None = None,
 ) -> Response:
-    return await _call_page(request, db, page, fund_id, call_id)
+    return await _call_page(request, db, page, fund_id, call_id, after=after)
 
 
 def _money(text: str) -> Decimal | None:
