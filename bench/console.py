@@ -151,10 +151,11 @@ async def run(settings: Settings, investors: int, samples: int) -> None:
                 ),
                 (
                     "investors, last page",
-                    f"/funds/{fund}?cursor={deep}",
+                    f"/funds/{fund}" + (f"?cursor={deep}" if deep else ""),
                     (
                         f"{v1}/funds/{fund}/metrics?as_of={today}",
-                        f"{v1}/funds/{fund}/commitments?limit=50&cursor={deep}",
+                        f"{v1}/funds/{fund}/commitments?limit=50"
+                        + (f"&cursor={deep}" if deep else ""),
                         f"{v1}/funds/{fund}/capital-calls",
                     ),
                 ),
