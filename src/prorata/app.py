@@ -21,6 +21,7 @@ from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
 from prorata.console import render as console_render
+from prorata.console import settings as console_settings
 from prorata.console import sign_in as console_sign_in
 from prorata.deals import router as deals_router
 from prorata.distributions import router as distributions_router
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_imports.router)
     app.include_router(console_funds.router)
     app.include_router(console_account.router)
+    app.include_router(console_settings.router)
     app.include_router(console_api_docs.router(f"{API_PREFIX}/openapi.json", API_PREFIX))
     app.mount("/static", console_assets.Static(directory=console_render.STATIC), name="static")
     return app

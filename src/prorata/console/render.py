@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from prorata.console import assets, forms
 from prorata.finance import money
+from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.http.transaction import request_session
 from prorata.orgs.models import Org, User
 from prorata.platform import errors
@@ -82,6 +83,7 @@ async def _viewer(request: Request) -> dict[str, Any]:
             "name": (user.name or user.email) if user else "",
             "org": org.name if org else "",
             "role": str(page.principal.role),
+            "admin": ROLE_RANK[page.principal.role] >= ROLE_RANK[Role.admin],
         }
     }
 

@@ -215,6 +215,17 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/account/sessions/{session_id}/end"): _page(Role.investor),
     ("POST", "/account/api-keys"): _page(Role.investor),
     ("POST", "/account/api-keys/{key_id}/revoke"): _page(Role.investor),
+    # Settings: an admin's, like the API routes they stand for.
+    ("GET", "/settings"): _page(Role.admin),
+    ("POST", "/settings/org"): _page(Role.admin),
+    ("POST", "/settings/members/{user_id}"): _page(Role.admin),
+    ("POST", "/settings/members/{user_id}/remove"): _page(Role.admin),
+    ("POST", "/settings/invitations"): _page(Role.admin),
+    ("POST", "/settings/invitations/{invitation_id}/revoke"): _page(Role.admin),
+    ("POST", "/settings/webhooks"): _page(Role.admin),
+    ("POST", "/settings/webhooks/{webhook_id}/delete"): _page(Role.admin),
+    ("GET", "/settings/webhooks/{webhook_id}"): _page(Role.admin),
+    ("POST", "/settings/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): _page(Role.admin),
     # Funds (the GP console): the same least roles as the API routes they stand for.
     ("GET", "/funds/new"): _page(Role.manager),
     ("POST", "/funds"): _page(Role.manager),

@@ -28,6 +28,10 @@ class Org(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     # Owners, admins and managers must use two-factor authentication to sign in.
     require_two_factor: Mapped[bool] = mapped_column(server_default=sa.false())
+    # How the organisation signs its documents (notices, statements).
+    legal_name: Mapped[str | None] = mapped_column(sa.String(200))
+    address: Mapped[str | None] = mapped_column(sa.String(500))
+    signature_block: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )

@@ -170,7 +170,7 @@ async def get_org(principal: CurrentPrincipal, session: TenantSession) -> OrgSet
     org = await org_repository.get_org(session, org_id=principal.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    return OrgSettings(id=org.id, name=org.name, require_two_factor=org.require_two_factor)
+    return OrgSettings.model_validate(org, from_attributes=True)
 
 
 @router.patch("/org", summary="Rename the organisation or require two-factor authentication")
@@ -180,4 +180,4 @@ async def update_org(
     org = await org_service.update_org(
         session, actor=principal, changes=body.model_dump(exclude_unset=True)
     )
-    return OrgSettings(id=org.id, name=org.name, require_two_factor=org.require_two_factor)
+    return OrgSettings.model_validate(org, from_attributes=True)

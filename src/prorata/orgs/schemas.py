@@ -33,17 +33,26 @@ class OrgOut(BaseModel):
     name: str
 
 
+Text = Annotated[str, Field(min_length=1, max_length=500, pattern=LABEL)]
+
+
 class OrgSettings(ResponseModel):
     id: uuid.UUID
     name: str
     require_two_factor: bool = Field(
         description="Owners, admins and managers must sign in with a second factor (TOTP)."
     )
+    legal_name: str | None = Field(description="As printed on the organisation's documents.")
+    address: str | None
+    signature_block: str | None = Field(description="Printed under the documents' text.")
 
 
 class OrgUpdate(RequestModel):
     name: Name | None = None
     require_two_factor: bool | None = None
+    legal_name: Name | None = None
+    address: Text | None = None
+    signature_block: Text | None = None
 
 
 class MeOut(BaseModel):

@@ -20,6 +20,8 @@ from prorata.platform import audit, db, errors
 from prorata.platform.ids import new_id
 
 API_KEY_PREFIX = "prk_"
+# The organisation's profile, printed on its documents (null clears a field).
+PROFILE_FIELDS = ("legal_name", "address", "signature_block")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,15 +295,14 @@ async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[s
     org = await org_repository.get_org(session, org_id=actor.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    before = audit.snapshot(org, ["name", "require_two_factor"])
-    if "name" in changes:
-        if changes["name"] is None:
-            raise errors.RuleViolation("name cannot be null")
-        org.name = changes["name"]
-    if "require_two_factor" in changes:
-        if changes["require_two_factor"] is None:
-            raise errors.RuleViolation("require_two_factor cannot be null")
-        org.require_two_factor = changes["require_two_factor"]
+    fields = ["name", "require_two_factor", *PROFILE_FIELDS]
+    before = audit.snapshot(org, fields)
+    for field in ("name", "require_two_factor"):
+        if field in changes and changes[field] is None:
+            raise errors.RuleViolation(f"{field} cannot be null")
+    for field, value in changes.items():
+        if field in fields:
+            setattr(org, field, value)
     await session.flush()
     await audit.record(
         session,
@@ -311,6 +312,6 @@ async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[s
         entity="org",
         entity_id=org.id,
         before=before,
-        after=audit.snapshot(org, ["name", "require_two_factor"]),
+        after=audit.snapshot(org, fields),
     )
     return org
