@@ -17,6 +17,7 @@ from prorata.config import Settings
 from prorata.console import account as console_account
 from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
+from prorata.console import documents as console_documents
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_home.router)
     app.include_router(console_imports.router)
     app.include_router(console_funds.router)
+    app.include_router(console_documents.router)
     app.include_router(console_account.router)
     app.include_router(console_settings.router)
     app.include_router(console_api_docs.router(f"{API_PREFIX}/openapi.json", API_PREFIX))

@@ -18,6 +18,7 @@ import email.policy
 import io
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,28 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 assert by_name["Alpine Pension Fund"]["paid"] == 525000.0
                 assert by_name["Baltic Family Office"]["outstanding"] == 215000.0
                 assert by_name["Coral Endowment"]["paid"] == 210000.0
+
+                # The notices: one previewed in the page, all of them in one zip.
+                async with page.expect_download() as notices:
+                    await page.get_by_role("link", name="every notice (zip)").click()
+                saved = Path(await (await notices.value).path())
+                with zipfile.ZipFile(io.BytesIO(saved.read_bytes())) as archive:
+                    names = archive.namelist()
+                    assert len(names) == 3
+                    assert all(archive.read(n).startswith(b"%PDF-") for n in names)
+                await (
+                    page.get_by_role("row")
+                    .filter(has_text="Alpine Pension Fund")
+                    .get_by_role("link", name="PDF")
+                    .click()
+                )
+                await expect(page.locator("iframe.pdf")).to_be_visible()
+                await journey.visit(page, "notice-preview")
+                await page.get_by_role("link", name="Documents", exact=True).click()
+                await expect(
+                    page.get_by_role("rowheader").filter(has_text="call-notice")
+                ).to_have_count(3)
+                await journey.visit(page, "documents")
 
                 # A distribution through the waterfall.
                 await page.goto(fund_url)

@@ -113,7 +113,13 @@ async def get_document(
     },
 )
 async def document_content(
-    document_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: TenantSession
+    document_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+    inline: Annotated[
+        bool, Query(description="Shown in the browser (a preview) instead of downloaded.")
+    ] = False,
 ) -> Response:
     document, maybe_blob = await document_service.get(session, document_id=document_id)
     # Scope first: to an LP, another investor's document is not there, whatever its status.
@@ -132,7 +138,7 @@ async def document_content(
         media_type=blob.content_type,
         headers={
             "Content-Length": str(blob.size),
-            "Content-Disposition": storage.content_disposition(document.filename),
+            "Content-Disposition": storage.content_disposition(document.filename, inline=inline),
             "ETag": f'"{blob.sha256}"',
         },
     )

@@ -242,12 +242,12 @@ async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def content_disposition(filename: str) -> str:
-    """`attachment` under `filename`, whatever it holds: an ASCII `filename` with quotes,
-    backslashes and anything else unsafe replaced, and the exact name in `filename*` (RFC 6266,
-    RFC 8187) when they differ."""
+def content_disposition(filename: str, *, inline: bool = False) -> str:
+    """`attachment` (or `inline`: shown by the browser) under `filename`, whatever it holds: an
+    ASCII `filename` with quotes, backslashes and anything else unsafe replaced, and the exact
+    name in `filename*` (RFC 6266, RFC 8187) when they differ."""
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
-    value = f'attachment; filename="{fallback}"'
+    value = f'{"inline" if inline else "attachment"}; filename="{fallback}"'
     if fallback != filename:
         value += f"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
     return value

@@ -1,0 +1,116 @@
+"""A fund's documents and jobs: notices and reports (previewed in the page, downloaded one by
+one or a call's notices as one zip), and the jobs that made them (progress, retry)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+
+from prorata.console import render
+from prorata.console.funds import names_of
+from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.documents import service as document_service
+from prorata.documents.models import Document, DocumentKind, DocumentStatus
+from prorata.funds import service as fund_service
+from prorata.http.pagination import PageParams
+from prorata.http.tenancy import ROLE_RANK, Role
+from prorata.platform import errors, storage
+from prorata.tenant_jobs import service as job_service
+from prorata.tenant_jobs.models import TenantJob
+
+router = APIRouter(route_class=PageRoute)
+
+LISTED = 100
+ZIP_MAX_NOTICES = 20_000  # a call has one per investor
+
+
+@router.get("/funds/{fund_id}/documents")
+async def documents_page(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    found = await document_service.page(
+        db,
+        params=PageParams(limit=LISTED, cursor=cursor),
+        fund_id=fund_id,
+        call_id=None,
+        investor_id=None,
+    )
+    names = await names_of(db, [d.investor_id for d in found.items if d.investor_id])
+    jobs = (
+        await db.scalars(
+            sa.select(TenantJob)
+            .where(TenantJob.fund_id == fund_id)
+            .order_by(TenantJob.created_at.desc())
+            .limit(LISTED)
+        )
+    ).all()
+    return await render.page(
+        request,
+        "documents.html",
+        fund=fund,
+        documents=found.items,
+        next_cursor=found.next_cursor,
+        names=names,
+        jobs=jobs,
+        may_retry=ROLE_RANK[page.principal.role] >= ROLE_RANK[Role.admin],
+    )
+
+
+@router.get("/documents/{document_id}")
+async def document_page(
+    request: Request, db: PageDb, page: SignedIn, document_id: uuid.UUID
+) -> Response:
+    document, blob = await document_service.get(db, document_id=document_id)
+    fund = await fund_service.get(db, fund_id=document.fund_id)
+    names = await names_of(db, [document.investor_id] if document.investor_id else [])
+    return await render.page(
+        request,
+        "document.html",
+        fund=fund,
+        document=document_service.view(document, blob),
+        investor=names.get(document.investor_id) if document.investor_id else None,
+    )
+
+
+@router.get("/funds/{fund_id}/calls/{call_id}/notices.zip")
+async def notices_zip(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
+) -> Response:
+    """Every rendered notice of the call in one zip (stored, not compressed: PDFs are)."""
+    rows = (
+        await db.execute(
+            sa.select(Document.filename, storage.Blob.key)
+            .join(storage.Blob, storage.Blob.id == Document.blob_id)
+            .where(
+                Document.fund_id == fund_id,
+                Document.call_id == call_id,
+                Document.kind == DocumentKind.call_notice,
+                Document.status == DocumentStatus.ready,
+            )
+            .order_by(Document.filename)
+            .limit(ZIP_MAX_NOTICES)
+        )
+    ).all()
+    if not rows:
+        raise errors.NotFound("this call has no rendered notice yet")
+    store: storage.BlobStore = request.app.state.blobs
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for filename, key in rows:
+            archive.writestr(filename, await store.read(key))
+    return Response(
+        out.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": storage.content_disposition(f"notices-{call_id}.zip")},
+    )
+
+
+@router.post("/funds/{fund_id}/jobs/{job_id}/retry")
+async def retry_job(db: PageDb, page: SignedIn, fund_id: uuid.UUID, job_id: uuid.UUID) -> Response:
+    await job_service.retry(db, actor=page.principal, job_id=job_id)
+    return see_other(f"/funds/{fund_id}/documents#jobs-heading")
