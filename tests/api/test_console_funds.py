@@ -442,3 +442,64 @@ async def test_an_import_is_dry_run_shown_with_its_errors_and_applied_from_the_c
         data={"csrf_token": hidden_token(dry_page.text)},
     )
     assert again.status_code == 409
+
+
+async def test_an_investor_page_valuations_and_terms_from_the_console(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, call = await a_fund_with_a_call(api)
+    await api.pay(fund_id, call["id"], investors[0], "600.00")
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    fund_page = await client.get(f"/funds/{fund_id}")
+    token = hidden_token(fund_page.text)
+    recorded = await client.post(
+        f"/funds/{fund_id}/valuations",
+        data={"csrf_token": token, "as_of": "2026-06-30", "nav": "1200.00"},
+    )
+    assert recorded.status_code == 303
+    wrong = await client.post(
+        f"/funds/{fund_id}/valuations", data={"csrf_token": token, "as_of": "soon", "nav": "1"}
+    )
+    assert wrong.status_code == 422
+    investor = await client.get(f"/funds/{fund_id}/investors/{investors[0]}?to=2026-06-30")
+    assert investor.status_code == 200
+    rows = cells(investor.text)
+    assert rows[rows.index("Contributions") + 1] == "600.00"
+    assert rows[rows.index("Commitment") + 1] == "600,000.00"
+    empty = await client.get(
+        f"/funds/{fund_id}/investors/{investors[0]}?from=2026-07-01&to=2026-06-30"
+    )
+    assert empty.status_code == 422
+    assert "The period is empty" in empty.text
+
+    terms = await client.get(f"/funds/{fund_id}/terms")
+    changed = await client.post(
+        f"/funds/{fund_id}/terms",
+        data={
+            "csrf_token": hidden_token(terms.text),
+            "name": "Renamed Fund",
+            "management_fee_rate": "0.015",
+            "preferred_return_rate": "0.08",
+            "catch_up_share": "1",
+            "carry_share": "0.2",
+            "waterfall_style": "european",
+            "notice_business_days": "15",
+            "notices_need_approval": "on",
+        },
+    )
+    assert changed.status_code == 303
+    fund = await api.request("GET", f"/funds/{fund_id}")
+    assert (fund["name"], fund["management_fee_rate"], fund["notice_business_days"]) == (
+        "Renamed Fund",
+        "0.015",
+        15,
+    )
+    assert fund["notices_need_approval"] is True
+    refused = await client.post(
+        f"/funds/{fund_id}/terms",
+        data={"csrf_token": hidden_token(terms.text), "carry_share": "2.5", "name": "X"},
+    )
+    assert refused.status_code == 422
+    assert 'id="carry_share-error"' in refused.text

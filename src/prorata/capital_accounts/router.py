@@ -36,25 +36,6 @@ async def capital_account(
 ) -> CapitalAccountOut:
     check_investor_scope(principal, investor_id)
     end = end or dt.date.today()
-    fund, account = await account_service.account(
+    return await account_service.statement(
         session, fund_id=fund_id, investor_id=investor_id, start=start, end=end
-    )
-    s = account.statement
-    return CapitalAccountOut(
-        fund_id=fund_id,
-        investor_id=investor_id,
-        currency=fund.currency,
-        period_from=start,
-        period_to=end,
-        beginning_balance=s.begin,
-        contributions=s.contributions,
-        distributions=s.distributions,
-        carried_interest=s.carried_interest,
-        management_fees=s.fees,
-        expenses=s.expenses,
-        allocated_gains_losses=s.allocated_gains,
-        ending_balance=s.end,
-        commitment=account.commitment,
-        contributed=account.contributed,
-        unfunded=account.unfunded,
     )

@@ -32,6 +32,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.capital_accounts.schemas import CapitalAccountOut
 from prorata.capital_calls.models import Purpose
 from prorata.finance import money
 from prorata.finance import performance as metrics
@@ -256,3 +257,36 @@ async def account(
         raise errors.NotFound("no such investor in this fund")
     found = await book(session, fund=fund, end=end)
     return fund, found.account(investor_id, start, end)
+
+
+async def statement(
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    start: dt.date | None,
+    end: dt.date,
+) -> CapitalAccountOut:
+    """The investor's capital account statement for the period, as the API and pages show it."""
+    fund, found = await account(
+        session, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+    )
+    s = found.statement
+    return CapitalAccountOut(
+        fund_id=fund_id,
+        investor_id=investor_id,
+        currency=fund.currency,
+        period_from=start,
+        period_to=end,
+        beginning_balance=s.begin,
+        contributions=s.contributions,
+        distributions=s.distributions,
+        carried_interest=s.carried_interest,
+        management_fees=s.fees,
+        expenses=s.expenses,
+        allocated_gains_losses=s.allocated_gains,
+        ending_balance=s.end,
+        commitment=found.commitment,
+        contributed=found.contributed,
+        unfunded=found.unfunded,
+    )

@@ -15,13 +15,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.allocations import service as allocation_service
 from prorata.allocations.models import Allocation
+from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
@@ -38,7 +39,7 @@ from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import WaterfallStyle
-from prorata.funds.schemas import FundCreate
+from prorata.funds.schemas import FundCreate, FundUpdate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
@@ -46,7 +47,9 @@ from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import errors
+from prorata.valuations import service as valuation_service
 from prorata.valuations.models import Valuation
+from prorata.valuations.schemas import ValuationCreate
 
 router = APIRouter(route_class=PageRoute)
 
@@ -282,6 +285,132 @@ def _exported(row: dict[str, Any], quantum: Decimal) -> dict[str, Any]:
     return {key: written(key, value) for key, value in row.items()}
 
 
+@router.get("/funds/{fund_id}/investors/{investor_id}")
+async def investor_page(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> Response:
+    """One investor in the fund: its capital account for a period and its performance."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    end = end or dt.date.today()
+    try:
+        account = await account_service.statement(
+            db, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+        )
+    except errors.RuleViolation as refused:
+        start, account = None, None
+        period_error: str | None = refused.detail
+    else:
+        period_error = None
+    metrics = await metrics_service.compute(db, fund_id=fund_id, as_of=end, investor_id=investor_id)
+    names = await names_of(db, [investor_id])
+    return await render.page(
+        request,
+        "investor.html",
+        status=422 if period_error else 200,
+        fund=fund,
+        name=names.get(investor_id, str(investor_id)),
+        account=account,
+        metrics=metrics,
+        start=start,
+        end=end,
+        errors={"period": period_error} if period_error else {},
+    )
+
+
+@router.post("/funds/{fund_id}/valuations")
+async def record_valuation(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    as_of: FormText = "",
+    nav: FormText = "",
+) -> Response:
+    try:
+        data = ValuationCreate(as_of=dt.date.fromisoformat(as_of), nav=_money(nav))
+        async with db.begin_nested():
+            await valuation_service.record(db, actor=page.principal, fund_id=fund_id, data=data)
+    except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "give the day and the fund's NAV, e.g. 2026-06-30 and 12500000.00"
+        )
+        return await fund_page(request, db, page, fund_id, valuation_error=detail, status=422)
+    return see_other(f"/funds/{fund_id}#valuations-heading")
+
+
+TERM_FIELDS = (
+    "name",
+    "management_fee_rate",
+    "preferred_return_rate",
+    "catch_up_share",
+    "carry_share",
+    "waterfall_style",
+    "notice_business_days",
+    "wire_instructions",
+)
+
+
+async def _terms_page(
+    request: Request,
+    db: AsyncSession,
+    fund_id: uuid.UUID,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
+) -> Response:
+    fund = await fund_service.get(db, fund_id=fund_id)
+    current = {name: getattr(fund, name) for name in TERM_FIELDS}
+    current["notices_need_approval"] = "on" if fund.notices_need_approval else ""
+    return await render.page(
+        request,
+        "fund_terms.html",
+        status=status,
+        fund=fund,
+        values={k: ("" if v is None else str(v)) for k, v in (values or current).items()},
+        styles=[s.value for s in WaterfallStyle],
+        errors=problems or {},
+    )
+
+
+@router.get("/funds/{fund_id}/terms")
+async def fund_terms(request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID) -> Response:
+    return await _terms_page(request, db, fund_id)
+
+
+@router.post("/funds/{fund_id}/terms")
+async def update_terms(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID
+) -> Response:
+    """Change the fund's terms with the API's rules (its model, its service, its audit)."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    changes: dict[str, Any] = {name: form.get(name, "").strip() or None for name in TERM_FIELDS}
+    changes["notices_need_approval"] = form.get("notices_need_approval") == "on"
+    try:
+        data = FundUpdate.model_validate(
+            {k: v for k, v in changes.items() if v is not None or k == "wire_instructions"}
+        )
+        async with db.begin_nested():
+            await fund_service.update(db, actor=page.principal, fund_id=fund_id, data=data)
+    except ValidationError as refused:
+        return await _terms_page(
+            request, db, fund_id, status=422, values=form, problems=forms.field_errors(refused)
+        )
+    except errors.RuleViolation as refused:
+        return await _terms_page(
+            request, db, fund_id, status=422, values=form, problems={"form": refused.detail}
+        )
+    return see_other(f"/funds/{fund_id}")
+
+
 @router.get("/funds/{fund_id}")
 async def fund_page(
     request: Request,
@@ -291,6 +420,7 @@ async def fund_page(
     cursor: str | None = None,
     *,
     deal_error: str | None = None,
+    valuation_error: str | None = None,
     status: int = 200,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
@@ -309,6 +439,16 @@ async def fund_page(
         status=status,
         deals=await _deal_rows(db, fund_id),
         deal_error=deal_error,
+        valuation_error=valuation_error,
+        valuations=sorted(
+            (
+                await valuation_service.page(
+                    db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
+                )
+            ).items,
+            key=lambda v: v.as_of,
+            reverse=True,
+        ),
         fund=fund,
         summary=summary,
         rows=rows,
