@@ -227,21 +227,25 @@ async def _deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any
 
 
 async def _commitment_rows(
-    db: AsyncSession, fund_id: uuid.UUID, cursor: str | None, limit: int
+    db: AsyncSession,
+    fund_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    search: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the commitments table: each investor's commitment and capital position."""
-    commitments = await fund_repository.commitment_page(
-        db, fund_id=fund_id, params=PageParams(limit=limit, cursor=cursor)
+    """A page of the commitments table (by investor name, `search` in the names): each
+    investor's commitment and capital position."""
+    commitments = await fund_repository.commitment_rows(
+        db, fund_id=fund_id, params=PageParams(limit=limit, cursor=cursor), search=search
     )
     ids = [c.investor_id for c in commitments.items]
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=ids)
-    names = await names_of(db, ids)
     rows = []
     for commitment in commitments.items:
         balance = balances.get(commitment.investor_id, ledger.Balance())
         rows.append(
             {
-                "investor": names.get(commitment.investor_id, "—"),
+                "investor": commitment.name,
                 "investor_id": str(commitment.investor_id),
                 "commitment": commitment.amount,
                 "contributed": balance.contributed,
@@ -418,6 +422,7 @@ async def fund_page(
     page: SignedIn,
     fund_id: uuid.UUID,
     cursor: str | None = None,
+    q: str = "",
     *,
     deal_error: str | None = None,
     valuation_error: str | None = None,
@@ -425,7 +430,8 @@ async def fund_page(
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
-    rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE)
+    search = q.strip()[:100] or None
+    rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search)
     calls = await call_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
@@ -457,6 +463,7 @@ async def fund_page(
         series=series,
         chart_json=_chart_json(series),
         may_call=_may(page, Role.manager),
+        search=search or "",
         distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),
     )
 

@@ -6,12 +6,14 @@ import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.funds.models import Commitment, Fund
 from prorata.http.pagination import Page, PageParams, keyset
+from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
 
@@ -87,6 +89,23 @@ async def commitment_page(
         params=params,
         item=lambda c: c,
     )
+
+
+async def commitment_rows(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams, search: str | None = None
+) -> Page[Any]:
+    """A page of the fund's commitments as rows (id, investor_id, amount, name); with
+    `search`, only investors whose names contain it (any case). In commitment order, by the
+    (fund, id) index: ordering 10,000 rows by name on every page cost ~0.1 s (bench/console)."""
+    statement = (
+        sa.select(Commitment.id, Commitment.investor_id, Commitment.amount, Investor.name)
+        .join(Investor, Investor.id == Commitment.investor_id)
+        .where(Commitment.fund_id == fund_id)
+    )
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(Investor.name.ilike(pattern))
+    return await keyset(session, statement, key=[Commitment.id], params=params, item=lambda r: r)
 
 
 async def commitment_exists(
