@@ -67,27 +67,30 @@ async def names_of(
     return {investor_id: name for investor_id, name in rows.all()}
 
 
+_SERIES_KINDS = {
+    EntryKind.contribution: "contributed",
+    EntryKind.payment: "paid",
+    EntryKind.distribution: "distributed",
+    EntryKind.recallable_distribution: "distributed",
+}
+
+
 async def _series(session: AsyncSession, fund_id: uuid.UUID) -> dict[str, Any]:
-    """Month by month: cumulative contributions and distributions (ledger sums by month, never
-    the rows themselves) and the NAV of each valuation — the J-curve's data."""
+    """Month by month: cumulative contributions, payments and distributions (ledger sums by
+    month, never the rows themselves) and the NAV of each valuation — the J-curve's data — and
+    at each quarter's end the fund's DPI and TVPI from the same sums."""
     month = sa.func.date_trunc("month", LedgerEntry.effective_on).label("month")
     rows = await session.execute(
         sa.select(month, LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.fund_id == fund_id,
-            LedgerEntry.kind.in_(
-                [EntryKind.contribution, EntryKind.distribution, EntryKind.recallable_distribution]
-            ),
-        )
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind.in_(list(_SERIES_KINDS)))
         .group_by(month, LedgerEntry.kind)
         .order_by(month)
     )
+    zero = {"contributed": Decimal(0), "paid": Decimal(0), "distributed": Decimal(0)}
     by_month: dict[str, dict[str, Decimal]] = {}
     for when, kind, total in rows.all():
-        key = when.date().isoformat()[:7]
-        column = "contributed" if kind is EntryKind.contribution else "distributed"
-        cell = by_month.setdefault(key, {"contributed": Decimal(0), "distributed": Decimal(0)})
-        cell[column] += total
+        cell = by_month.setdefault(when.date().isoformat()[:7], dict(zero))
+        cell[_SERIES_KINDS[kind]] += total
     navs = await session.execute(
         sa.select(Valuation.as_of, Valuation.nav)
         .where(Valuation.fund_id == fund_id)
@@ -95,17 +98,25 @@ async def _series(session: AsyncSession, fund_id: uuid.UUID) -> dict[str, Any]:
     )
     nav_by_month = {as_of.isoformat()[:7]: nav for as_of, nav in navs.all()}
     months = sorted(set(by_month) | set(nav_by_month))
-    contributed = distributed = Decimal(0)
+    running = dict(zero)
     nav: Decimal | None = None
-    points = []
-    for key in months:
-        contributed += by_month.get(key, {}).get("contributed", Decimal(0))
-        distributed += by_month.get(key, {}).get("distributed", Decimal(0))
+    points, quarters = [], []
+    for index, key in enumerate(months):
+        for column in running:
+            running[column] += by_month.get(key, zero)[column]
         nav = nav_by_month.get(key, nav)
-        points.append(
-            {"month": key, "contributed": contributed, "distributed": distributed, "nav": nav}
-        )
-    return {"points": points}
+        points.append({"month": key, **running, "nav": nav})
+        quarter_end = key[5:] in ("03", "06", "09", "12") or index == len(months) - 1
+        if quarter_end and running["paid"] > 0:
+            paid, out = running["paid"], running["distributed"]
+            quarters.append(
+                {
+                    "quarter": f"{key[:4]} Q{(int(key[5:]) + 2) // 3}",
+                    "dpi": (out / paid).quantize(Decimal("0.01")),
+                    "tvpi": ((out + (nav or 0)) / paid).quantize(Decimal("0.01")),
+                }
+            )
+    return {"points": points, "quarters": quarters}
 
 
 def _chart_json(series: dict[str, Any]) -> Markup:
@@ -461,7 +472,9 @@ async def fund_page(
         next_cursor=next_cursor,
         calls=sorted(calls.items, key=lambda c: c.notice_date, reverse=True),
         series=series,
-        chart_json=_chart_json(series),
+        chart_json=_chart_json(
+            {**series, "called": summary.called, "uncalled": summary.committed - summary.called}
+        ),
         may_call=_may(page, Role.manager),
         search=search or "",
         distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),

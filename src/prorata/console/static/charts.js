@@ -1,12 +1,14 @@
-// The fund page's capital chart: cumulative contributions, distributions and NAV by month,
-// from the JSON the page carries (the same figures as the table under it).
+// The fund page's charts, from the JSON the page carries (the same figures as the tables
+// under them): cumulative capital by month, called vs uncalled, DPI and TVPI by quarter.
 (function () {
-  const canvas = document.getElementById("capital-chart");
   const source = document.getElementById("capital-data");
-  if (!canvas || !source || typeof Chart === "undefined") return;
-  const points = JSON.parse(source.textContent).points;
+  if (!source || typeof Chart === "undefined") return;
+  const data = JSON.parse(source.textContent);
+  const points = data.points;
   const series = (key) => points.map((p) => (p[key] === null ? null : Number(p[key])));
-  new Chart(canvas, {
+  const common = { animation: false, maintainAspectRatio: false };
+  const money = { y: { ticks: { callback: (v) => v.toLocaleString() } } };
+  new Chart(document.getElementById("capital-chart"), {
     type: "line",
     data: {
       labels: points.map((p) => p.month),
@@ -16,10 +18,25 @@
         { label: "NAV", data: series("nav"), borderColor: "#b26a00", spanGaps: true, tension: 0.2 },
       ],
     },
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      scales: { y: { ticks: { callback: (v) => v.toLocaleString() } } },
+    options: { ...common, scales: money },
+  });
+  new Chart(document.getElementById("called-chart"), {
+    type: "doughnut",
+    data: {
+      labels: ["Called", "Uncalled"],
+      datasets: [{ data: [Number(data.called), Number(data.uncalled)], backgroundColor: ["#0b5cad", "#d0d7de"] }],
     },
+    options: common,
+  });
+  new Chart(document.getElementById("multiples-chart"), {
+    type: "bar",
+    data: {
+      labels: data.quarters.map((q) => q.quarter),
+      datasets: [
+        { label: "DPI", data: data.quarters.map((q) => Number(q.dpi)), backgroundColor: "#116329" },
+        { label: "TVPI", data: data.quarters.map((q) => Number(q.tvpi)), backgroundColor: "#b26a00" },
+      ],
+    },
+    options: common,
   });
 })();
