@@ -503,3 +503,26 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
     )
     assert refused.status_code == 422
     assert 'id="carry_share-error"' in refused.text
+
+
+async def test_the_management_fee_of_a_period_from_the_console(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, _ = await a_fund_with_a_call(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    page = await client.get(f"/funds/{fund_id}/fees?from=2026-01-01&to=2026-03-31")
+    assert page.status_code == 200
+    row = cells(page.text)
+    # 2 % a year on 1,000,000 committed, a quarter: 5,000.00, split 3:2.
+    assert "5,000.00" in page.text
+    assert row[row.index("LP 0") + 1] == "3,000.00"
+    assert row[row.index("LP 1") + 1] == "2,000.00"
+    api_fee = await api.request(
+        "GET", f"/funds/{fund_id}/management-fees?from=2026-01-01&to=2026-03-31"
+    )
+    assert api_fee["amount"] == "5000.00"
+    empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
+    assert empty.status_code == 422
+    assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter

@@ -46,6 +46,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.management_fees import service as fee_service
 from prorata.platform import errors
 from prorata.valuations import service as valuation_service
 from prorata.valuations.models import Valuation
@@ -335,6 +336,56 @@ async def investor_page(
         start=start,
         end=end,
         errors={"period": period_error} if period_error else {},
+    )
+
+
+FEE_LINES_SHOWN = 100
+
+
+def _quarter_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    first_month = 3 * ((day.month - 1) // 3) + 1
+    start = day.replace(month=first_month, day=1)
+    following = start.replace(
+        year=start.year + (first_month + 3 > 12), month=(first_month + 2) % 12 + 1
+    )
+    return start, following - dt.timedelta(days=1)
+
+
+@router.get("/funds/{fund_id}/fees")
+async def fees_page(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> Response:
+    """The management fee of a period (the current quarter unless asked), as the API
+    computes it: its parts (rate × basis × 30/360 fraction) and the largest investor shares."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    quarter = _quarter_of(dt.date.today())
+    start, end = start or quarter[0], end or quarter[1]
+    fee: fee_service.FeeCalculation | None = None
+    problem: str | None = None
+    try:
+        fee = await fee_service.calculate(db, fund_id=fund_id, start=start, end=end)
+    except errors.RuleViolation as refused:
+        problem = refused.detail
+    largest = sorted(fee.lines.items(), key=lambda item: item[1], reverse=True) if fee else []
+    shown = largest[:FEE_LINES_SHOWN]
+    names = await names_of(db, [investor for investor, _ in shown])
+    return await render.page(
+        request,
+        "fees.html",
+        status=422 if problem else 200,
+        fund=fund,
+        fee=fee,
+        fraction=fee_service.fraction_text,
+        lines=[(names.get(i, str(i)), amount) for i, amount in shown],
+        more=max(0, len(largest) - len(shown)),
+        start=start,
+        end=end,
+        errors={"period": problem} if problem else {},
     )
 
 

@@ -238,6 +238,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}/investors/{investor_id}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/valuations"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/terms"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/fees"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/terms"): _page(Role.manager),
     ("GET", "/documents/{document_id}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/calls/{call_id}/notices.zip"): _page(Role.viewer),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
-from fractions import Fraction
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,12 +14,6 @@ from prorata.management_fees import service as fee_service
 from prorata.management_fees.schemas import FeeLineOut, FeePartOut, ManagementFeeOut
 
 router = APIRouter(route_class=ApiRoute, tags=["management fees"])
-
-
-def _ratio(value: Fraction) -> str:
-    """A decimal when it terminates ("0.25"), else the exact ratio ("1/12")."""
-    shown = Decimal(value.numerator) / Decimal(value.denominator)
-    return f"{shown.normalize():f}" if Fraction(shown) == value else str(value)
 
 
 @router.get(
@@ -48,7 +40,7 @@ async def management_fee(
                 basis=p.basis,
                 basis_amount=p.basis_amount,
                 rate=p.rate,
-                fraction=_ratio(p.fraction),
+                fraction=fee_service.fraction_text(p.fraction),
                 amount=p.amount,
             )
             for p in fee.parts

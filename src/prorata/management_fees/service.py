@@ -137,3 +137,10 @@ async def _split(session: AsyncSession, fund: Fund, part: FeePart) -> dict[uuid.
         if weights:
             return money.split(part.amount, weights, fund.currency)
     return {}
+
+
+def fraction_text(value: Fraction) -> str:
+    """A year fraction as people read it: a decimal when it terminates ("0.25"), else the
+    exact ratio ("1/12")."""
+    shown = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{shown.normalize():f}" if Fraction(shown) == value else str(value)
