@@ -526,3 +526,29 @@ async def test_the_management_fee_of_a_period_from_the_console(
     empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
     assert empty.status_code == 422
     assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter
+
+
+async def test_a_funds_activity_is_its_audit_trail(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, _ = await a_fund_with_a_call(api)
+    other_fund, _, _ = await a_fund_with_a_call(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    page = await client.get(f"/funds/{fund_id}/activity")
+    assert page.status_code == 200
+    actions = [c for c in cells(page.text) if ":" in c and " " in c]
+    for expected in (
+        "fund: create",
+        "commitment: create",
+        "capital call: create",
+        "capital call: issue",
+    ):
+        assert expected in actions, expected
+    assert sum(a == "capital call: issue" for a in actions) == 1  # not the other fund's
+    assert OWNER in page.text
+    _, manager = await person(sessions, org, Role.manager)
+    client.cookies.clear()
+    await sign_in(client, manager)
+    assert (await client.get(f"/funds/{other_fund}/activity")).status_code == 403

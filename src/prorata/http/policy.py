@@ -239,6 +239,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/valuations"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/terms"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/fees"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/activity"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/terms"): _page(Role.manager),
     ("GET", "/documents/{document_id}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/calls/{call_id}/notices.zip"): _page(Role.viewer),
