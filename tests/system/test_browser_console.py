@@ -313,5 +313,25 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await journey.visit(page, "home")
                 await page.goto(f"{stack.base}/account")
                 await journey.visit(page, "account")
+
+                # The fund's other pages, and the settings: content and accessibility.
+                await page.goto(fund_url)
+                await page.get_by_role("link", name="Alpine Pension Fund").click()
+                await expect(page.get_by_role("rowheader", name="Contributions")).to_be_visible()
+                await journey.visit(page, "investor")
+                for link, name in (
+                    ("Management fees", "fees"),
+                    ("Terms", "terms"),
+                    ("Activity", "activity"),
+                ):
+                    await page.goto(fund_url)
+                    await page.get_by_role("link", name=link, exact=True).click()
+                    await journey.visit(page, name)
+                await expect(page.get_by_text("capital call: issue").first).to_be_visible()
+                await page.get_by_role("link", name="Settings").click()
+                await expect(
+                    page.get_by_role("cell", name="controller@demo.prorata.invalid", exact=True)
+                ).to_be_visible()
+                await journey.visit(page, "settings")
             finally:
                 await browser.close()
