@@ -118,7 +118,7 @@ async def _deep_page_cursor(settings: Settings, org_id: str, fund_id: str) -> st
     try:
         async with db.tenant_transaction(db.sessionmaker(engine), uuid.UUID(org_id)) as session:
             while True:
-                page = await fund_repository.commitment_rows(
+                page = await fund_repository.commitment_page(
                     session, fund_id=uuid.UUID(fund_id), params=PageParams(limit=500, cursor=cursor)
                 )
                 if page.next_cursor is None:

@@ -251,17 +251,18 @@ async def _commitment_rows(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the commitments table (by investor name, `search` in the names): each
     investor's commitment and capital position."""
-    commitments = await fund_repository.commitment_rows(
+    commitments = await fund_repository.commitment_page(
         db, fund_id=fund_id, params=PageParams(limit=limit, cursor=cursor), search=search
     )
     ids = [c.investor_id for c in commitments.items]
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=ids)
+    names = await names_of(db, ids)
     rows = []
     for commitment in commitments.items:
         balance = balances.get(commitment.investor_id, ledger.Balance())
         rows.append(
             {
-                "investor": commitment.name,
+                "investor": names.get(commitment.investor_id, "—"),
                 "investor_id": str(commitment.investor_id),
                 "commitment": commitment.amount,
                 "contributed": balance.contributed,

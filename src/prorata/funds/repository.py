@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,32 +79,17 @@ async def commitment_dates(
 
 
 async def commitment_page(
-    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
-) -> Page[Commitment]:
-    return await keyset(
-        session,
-        sa.select(Commitment).where(Commitment.fund_id == fund_id),
-        key=[Commitment.id],
-        params=params,
-        item=lambda c: c,
-    )
-
-
-async def commitment_rows(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams, search: str | None = None
-) -> Page[Any]:
-    """A page of the fund's commitments as rows (id, investor_id, amount, name); with
-    `search`, only investors whose names contain it (any case). In commitment order, by the
-    (fund, id) index: ordering 10,000 rows by name on every page cost ~0.1 s (bench/console)."""
-    statement = (
-        sa.select(Commitment.id, Commitment.investor_id, Commitment.amount, Investor.name)
-        .join(Investor, Investor.id == Commitment.investor_id)
-        .where(Commitment.fund_id == fund_id)
-    )
+) -> Page[Commitment]:
+    """A page of the fund's commitments; with `search`, of investors whose names contain it
+    (any case). Names are not joined in: the join cost ~14 ms a page on 10,000 investors (a
+    hash over every investor), the page itself ~1 ms (bench/console)."""
+    statement = sa.select(Commitment).where(Commitment.fund_id == fund_id)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(Investor.name.ilike(pattern))
-    return await keyset(session, statement, key=[Commitment.id], params=params, item=lambda r: r)
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        named = sa.select(Investor.id).where(Investor.name.ilike(f"%{escaped}%"))
+        statement = statement.where(Commitment.investor_id.in_(named))
+    return await keyset(session, statement, key=[Commitment.id], params=params, item=lambda c: c)
 
 
 async def commitment_exists(
