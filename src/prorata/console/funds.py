@@ -682,6 +682,32 @@ async def _call_page(
 ITEM_ROWS = 4  # item rows the new-call form offers (empty rows are ignored)
 
 
+async def _form_with_deals(
+    request: Request,
+    db: AsyncSession,
+    fund_id: uuid.UUID,
+    template: str,
+    *,
+    status: int,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    **extra: Any,
+) -> Response:
+    """A wizard's first form: the fund, its deals to choose from, what was typed, the error."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
+    return await render.page(
+        request,
+        template,
+        status=status,
+        fund=fund,
+        deals=deals.items,
+        values=values,
+        errors=errors,
+        **extra,
+    )
+
+
 async def _new_call_page(
     request: Request,
     db: AsyncSession,
@@ -691,18 +717,16 @@ async def _new_call_page(
     values: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Response:
-    fund = await fund_service.get(db, fund_id=fund_id)
-    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
-    return await render.page(
+    return await _form_with_deals(
         request,
+        db,
+        fund_id,
         "call_new.html",
         status=status,
-        fund=fund,
-        deals=deals.items,
-        purposes=[p.value for p in Purpose],
-        rows=range(ITEM_ROWS),
         values=values or {"notice_date": dt.date.today().isoformat()},
         errors={"items": error} if error else {},
+        purposes=[p.value for p in Purpose],
+        rows=range(ITEM_ROWS),
     )
 
 
@@ -785,17 +809,15 @@ async def _new_distribution_page(
     values: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Response:
-    fund = await fund_service.get(db, fund_id=fund_id)
-    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
-    return await render.page(
+    return await _form_with_deals(
         request,
+        db,
+        fund_id,
         "distribution_new.html",
         status=status,
-        fund=fund,
-        deals=deals.items,
-        kinds=[k.value for k in DistributionKind],
         values=values or {"date": dt.date.today().isoformat()},
         errors={"distribution": error} if error else {},
+        kinds=[k.value for k in DistributionKind],
     )
 
 
@@ -816,7 +838,10 @@ def _distribution_data(form: dict[str, Any]) -> DistributionCreate:
     )
 
 
-def _distribution_form_error(error: ValueError) -> str:
+def _distribution_refusal(error: Exception) -> str:
+    """Why the distribution form was refused: the service's words, or the form's."""
+    if isinstance(error, errors.Problem):
+        return error.detail
     text = str(error)
     if "date" in text and "amount" not in text:
         return "the date must be a day, e.g. 2026-11-20"
@@ -843,13 +868,8 @@ async def preview_distribution(
         finally:
             await savepoint.rollback()
     except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else _distribution_form_error(refused)
-        )
         return await _new_distribution_page(
-            request, db, fund_id, status=422, values=form, error=detail
+            request, db, fund_id, status=422, values=form, error=_distribution_refusal(refused)
         )
     fund = await fund_service.get(db, fund_id=fund_id)
     names = await names_of(db, [line.investor_id for line in preview.lines])
@@ -875,13 +895,8 @@ async def create_distribution(
                 db, actor=page.principal, fund_id=fund_id, data=_distribution_data(form)
             )
     except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else _distribution_form_error(refused)
-        )
         return await _new_distribution_page(
-            request, db, fund_id, status=422, values=form, error=detail
+            request, db, fund_id, status=422, values=form, error=_distribution_refusal(refused)
         )
     return see_other(f"/funds/{fund_id}#distributions-heading")
 
