@@ -42,5 +42,6 @@ def connect() -> None:
     events.announced.connect(webhook_service.dispatch)
     call_service.call_issued.connect(document_service.on_call_issued)
     call_release.notices_released.connect(document_mailing.on_notices_released)
+    notification_tasks.message_settled.connect(document_mailing.on_message_settled)
     job_service.job_failed.connect(document_service.on_job_failed)
     job_service.job_retried.connect(document_service.on_job_retried)

@@ -56,7 +56,7 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
         hook = await api.request(
             "POST",
             "/webhooks",
-            json={"url": receiver.url, "events": ["call.issued", "notices.ready"]},
+            json={"url": receiver.url, "events": ["call.issued", "notices.ready", "notices.sent"]},
             expect=201,
         )
         deal_id = await api.deal(fund_id, "Acme Robotics A")
@@ -74,11 +74,11 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
             return len(docs) == 3 and all(d["status"] == "ready" for d in docs)
 
         async def delivered() -> bool:
-            return len(mailbox.messages) == 2 and len(receiver.requests) == 2
+            return len(mailbox.messages) == 2 and len(receiver.requests) == 3
 
         with worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)):
             await eventually(rendered, timeout=90, what="three notices")
-            await eventually(delivered, timeout=60, what="two mails and two webhook calls")
+            await eventually(delivered, timeout=60, what="two mails and three webhook calls")
 
     notices = await list_documents(client, org.api_key, f"call_id={call['id']}")
     assert sorted(d["investor_id"] for d in notices) == sorted(investors)
@@ -115,7 +115,13 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
     assert attached.get_content() == pdf  # the very document, byte for byte
 
     kinds = sorted(json.loads(r.body)["type"] for r in receiver.requests)
-    assert kinds == ["call.issued", "notices.ready"]
+    assert kinds == ["call.issued", "notices.ready", "notices.sent"]
+    sent = next(json.loads(r.body) for r in receiver.requests if b"notices.sent" in r.body)
+    # Three notices, two mailed: Gamma has no address to mail to.
+    summary = {"call_id": call["id"], "fund_id": fund_id, "notices": 3, "sent": 2, "failed": 0}
+    assert sent["data"] == summary
+    issued = await api.request("GET", f"/funds/{fund_id}/capital-calls/{call['id']}")
+    assert issued["notices_sent_at"] is not None
     ready = next(json.loads(r.body) for r in receiver.requests if b"notices.ready" in r.body)
     assert ready["data"] | {"documents": 3, "call_id": call["id"]} == ready["data"]
     job = await api.request("GET", f"/jobs/{ready['data']['job_id']}")
@@ -504,7 +510,10 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
         await api.request(
             "POST",
             "/webhooks",
-            json={"url": receiver.url, "events": ["notices.ready", "notices.approved"]},
+            json={
+                "url": receiver.url,
+                "events": ["notices.ready", "notices.approved", "notices.sent"],
+            },
             expect=201,
         )
         call = await api.call_and_issue(
@@ -526,6 +535,7 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
             docs = await list_documents(client, org.api_key, f"call_id={call['id']}")
             pdf_reader.check_structure(await document_content(client, org.api_key, docs[0]))
             assert mailbox.messages == []
+            assert not await announced("notices.sent")
             path = f"/api/v1/funds/{fund_id}/capital-calls/{call['id']}/notices/approve"
             approved = await client.post(path, headers=bearer(admin))
             assert approved.status_code == 200, approved.text
@@ -536,6 +546,9 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
 
             await eventually(mailed, timeout=60, what="two notices mailed")
             await eventually(lambda: announced("notices.approved"), timeout=30, what="approved")
+            await eventually(lambda: announced("notices.sent"), timeout=30, what="sent")
+    kinds = [json.loads(r.body)["type"] for r in receiver.requests]
+    assert kinds.count("notices.sent") == 1  # the last mail's word, announced once
     recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
     assert recipients == ["ops@alpha.example", "treasury@beta.example"]
     assert len(investors) == 3

@@ -65,6 +65,8 @@ class CapitalCall(Base):
     notices_approved_by: Mapped[uuid.UUID | None] = mapped_column()
     notices_approved_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     notices_send_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Every notice's message sent or given up (documents.mailing): `notices.sent` announced once.
+    notices_sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CallItem(Base):

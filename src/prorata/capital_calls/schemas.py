@@ -75,6 +75,9 @@ class CallOut(BaseModel):
     notices_approved_by: uuid.UUID | None
     notices_approved_at: dt.datetime | None
     notices_send_at: dt.datetime | None
+    notices_sent_at: dt.datetime | None = Field(
+        description="When every notice's e-mail had been sent or given up (`notices.sent`)."
+    )
 
 
 class NoticeSchedule(RequestModel):

@@ -644,6 +644,7 @@ async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
         notices_approved_by=call.notices_approved_by,
         notices_approved_at=call.notices_approved_at,
         notices_send_at=call.notices_send_at,
+        notices_sent_at=call.notices_sent_at,
     )
 
 

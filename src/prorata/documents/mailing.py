@@ -4,6 +4,10 @@ A notice is mailed as it is rendered when its call's notices are released (or ne
 approval); otherwise when they are released (`on_notices_released`), for every notice rendered
 by then — the render job mails the rest as it stores them. The call row's lock orders the two:
 the render job holds it shared while storing, the release holds it for update.
+
+Once every notice of a released call is rendered and none of its messages is pending, the
+call's `notices.sent` is announced, once (`notices_sent_at`), by whichever comes last: a
+message's last word, the render job's end, or the release itself.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.capital_calls.models import CapitalCall, NoticeRelease
+from prorata.capital_calls.models import CallLine, CallStatus, CapitalCall, NoticeRelease
 from prorata.capital_calls.release import Released
 from prorata.documents import content
 from prorata.documents.models import Document, DocumentStatus
 from prorata.notifications import service as notification_service
-from prorata.notifications.models import EmailMessage
+from prorata.notifications.models import EmailMessage, EmailStatus
+from prorata.notifications.tasks import Settled
+from prorata.platform import events
+
+CALL_NOTICE = "call_notice"  # the outbox kind of a call notice's message
 
 MAILED_AT_ONCE = frozenset({NoticeRelease.not_required, NoticeRelease.released, None})
 
@@ -51,7 +59,7 @@ async def queue_notice(
     await notification_service.queue_email(
         session,
         org_id=org_id,
-        kind="call_notice",
+        kind=CALL_NOTICE,
         recipient=notice.email,
         subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
         body=_body(notice),
@@ -75,9 +83,8 @@ async def on_notices_released(session: AsyncSession, event: Released) -> None:
             )
         )
     }
-    if not documents:
-        return
-    for notice in await content.call_notices(session, call=call):
+    notices = await content.call_notices(session, call=call) if documents else []
+    for notice in notices:
         document = documents.get(notice.investor_id)
         if document is not None and document.blob_id is not None:
             await queue_notice(
@@ -88,3 +95,66 @@ async def on_notices_released(session: AsyncSession, event: Released) -> None:
                 blob_id=document.blob_id,
                 filename=document.filename,
             )
+    await announce_if_sent(session, call.id)
+
+
+async def on_message_settled(session: AsyncSession, event: Settled) -> None:
+    """A notice's message was sent or given up: perhaps the call's last. Connected to
+    `notifications.tasks.message_settled`."""
+    if event.kind != CALL_NOTICE or event.document_id is None:
+        return
+    call_id = await session.scalar(
+        sa.select(Document.call_id).where(Document.id == event.document_id)
+    )
+    if call_id is not None:
+        await announce_if_sent(session, call_id)
+
+
+async def announce_if_sent(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """Announce `notices.sent` if every notice of the call is rendered and released and no
+    message of them is pending; once. The call's row lock orders the messages settling at
+    once, so the last one sees the others' last words."""
+    call = (
+        await session.scalars(
+            sa.select(CapitalCall).where(CapitalCall.id == call_id).with_for_update()
+        )
+    ).one()
+    if (
+        call.notices_sent_at is not None
+        or call.issued_at is None
+        or call.status is CallStatus.cancelled
+        or not released(call.notices)
+    ):
+        return
+    expected = await session.scalar(
+        sa.select(sa.func.count(sa.distinct(CallLine.investor_id))).where(
+            CallLine.fund_id == call.fund_id, CallLine.call_id == call.id
+        )
+    )
+    notice_ids = sa.select(Document.id).where(
+        Document.call_id == call.id, Document.status == DocumentStatus.ready
+    )
+    rendered = await session.scalar(sa.select(sa.func.count()).select_from(notice_ids.subquery()))
+    if rendered is None or expected is None or rendered < expected:
+        return
+    messages = await session.execute(
+        sa.select(EmailMessage.status, sa.func.count())
+        .where(EmailMessage.kind == CALL_NOTICE, EmailMessage.document_id.in_(notice_ids))
+        .group_by(EmailMessage.status)
+    )
+    counts = {status: count for status, count in messages.all()}
+    if counts.get(EmailStatus.pending):
+        return
+    call.notices_sent_at = sa.func.now()
+    await events.announce(
+        session,
+        org_id=call.org_id,
+        fund_id=call.fund_id,
+        kind=events.Announcement.notices_sent,
+        data={
+            "call_id": str(call.id),
+            "notices": rendered,
+            "sent": counts.get(EmailStatus.sent, 0),
+            "failed": counts.get(EmailStatus.failed, 0),
+        },
+    )

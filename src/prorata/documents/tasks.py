@@ -74,6 +74,7 @@ async def render_call_notices(
                 kind=events.Announcement.notices_ready,
                 data={"call_id": call_id, "documents": len(notices), "job_id": tenant_job_id},
             )
+            await mailing.announce_if_sent(session, call.id)
 
 
 async def _store_notices(

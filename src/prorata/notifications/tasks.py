@@ -7,6 +7,7 @@ servers that deduplicate see one message.
 
 from __future__ import annotations
 
+import dataclasses
 import email.message
 import email.utils
 import uuid
@@ -20,9 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata import jobs
 from prorata.jobs import attempts
 from prorata.notifications.models import EmailMessage, EmailStatus
-from prorata.platform import db, mail, storage
+from prorata.platform import db, hooks, mail, storage
 
 MAX_ATTEMPTS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """A message was sent, or given up for good: its last word."""
+
+    message_id: uuid.UUID
+    kind: str
+    document_id: uuid.UUID | None
+    status: EmailStatus
+
+
+# Fired in the transaction that records a message's last word: documents connects the
+# announcement that all of a call's notices went out.
+message_settled: hooks.Hook[Settled] = hooks.Hook("notifications.message_settled")
 
 blueprint = procrastinate.Blueprint()
 
@@ -72,7 +88,7 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
         await _record(
             sessions,
             tenant,
-            row.id,
+            row,
             status=EmailStatus.pending if ended.retried else EmailStatus.failed,
             last_error=ended.error,
             **({} if ended.retried else _redacted(row)),
@@ -81,7 +97,7 @@ async def send_email(context: JobContext, org_id: str, message_id: str) -> None:
             return  # recorded `failed`: sent again, it would only be refused again
         raise
     await _record(
-        sessions, tenant, row.id, status=EmailStatus.sent, sent_at=sa.func.now(), **_redacted(row)
+        sessions, tenant, row, status=EmailStatus.sent, sent_at=sa.func.now(), **_redacted(row)
     )
 
 
@@ -115,12 +131,21 @@ async def _attachment(
 async def _record(
     sessions: async_sessionmaker[AsyncSession],
     org_id: uuid.UUID,
-    message_id: uuid.UUID,
+    row: EmailMessage,
+    *,
+    status: EmailStatus,
     **values: object,
 ) -> None:
     async with db.tenant_transaction(sessions, org_id) as session:
         await session.execute(
             sa.update(EmailMessage)
-            .where(EmailMessage.id == message_id)
-            .values(attempts=EmailMessage.attempts + 1, **values)
+            .where(EmailMessage.id == row.id)
+            .values(attempts=EmailMessage.attempts + 1, status=status, **values)
         )
+        if status is not EmailStatus.pending:
+            await message_settled.fire(
+                session,
+                Settled(
+                    message_id=row.id, kind=row.kind, document_id=row.document_id, status=status
+                ),
+            )

@@ -48,6 +48,7 @@ class Announcement(enum.StrEnum):
     distribution_cancelled = "distribution.cancelled"
     notices_ready = "notices.ready"
     notices_approved = "notices.approved"  # approved to go out now, or scheduled
+    notices_sent = "notices.sent"  # every notice's e-mail sent or given up
     report_ready = "report.ready"
     statements_ready = "statements.ready"  # a run of capital account statements
     job_failed = "job.failed"
