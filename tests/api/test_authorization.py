@@ -309,6 +309,8 @@ async def test_request_models_forbid_unknown_and_server_owned_fields(client: Asy
             # JSON bodies are models ($ref); a file upload's form is described inline.
             ref = media["schema"].get("$ref")
             schema = schemas[ref.rsplit("/", 1)[-1]] if ref else media["schema"]
+            if schema == {"type": "string", "format": "binary"}:
+                continue  # a raw file as the body (the logo): no fields to assign
             name = ref or f"{method} {path} form"
             assert schema.get("additionalProperties") is False, f"{method} {path}: {name}"
             assert not server_owned & set(schema.get("properties", {})), f"{name}"

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
+from tests.api.test_org_logo import image
 from tests.sign_in_support import csrf, give_password, link_in_outbox, person, sign_in
 from tests.support import TestDatabase, bearer
 
@@ -133,3 +134,31 @@ async def test_settings_are_an_admins(
     await sign_in(client, manager)
     assert (await client.get("/settings")).status_code == 403
     assert 'href="/settings"' not in (await client.get("/account")).text
+
+
+async def test_an_admin_uploads_the_logo_and_sees_a_refusal_beside_the_field(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, admin = await person(sessions, org, Role.admin)
+    await sign_in(client, admin)
+    token = await csrf(client)
+    refused = await client.post(
+        "/settings/org/logo",
+        data={"csrf_token": token},
+        files={"logo": ("logo.png", b"not an image at all", "image/png")},
+    )
+    assert refused.status_code == 422
+    assert 'id="logo-error"' in refused.text
+    assert "not a PNG or JPEG image that can be read" in refused.text
+    png = image("PNG")
+    saved = await client.post(
+        "/settings/org/logo", data={"csrf_token": token}, files={"logo": ("logo.png", png)}
+    )
+    assert saved.status_code == 303
+    page = await client.get("/settings")
+    assert 'src="/api/v1/org/logo"' in page.text
+    shown = await client.get("/api/v1/org/logo")  # the img tag's request: the session cookie
+    assert shown.content == png
+    removed = await client.post("/settings/org/logo/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    assert (await client.get("/api/v1/org/logo")).status_code == 404

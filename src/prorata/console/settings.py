@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
 from prorata.accounts import invitations
 from prorata.accounts.models import InvitationStatus
@@ -19,10 +20,11 @@ from prorata.console import forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
+from prorata.orgs import logo as org_logo
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
 from prorata.orgs.schemas import OrgUpdate
-from prorata.platform import errors
+from prorata.platform import errors, storage
 from prorata.platform.events import Announcement
 from prorata.webhooks import service as webhook_service
 from prorata.webhooks.schemas import WebhookCreate
@@ -72,6 +74,8 @@ async def _settings_page(
 async def settings(request: Request, db: PageDb, page: SignedIn, done: str = "") -> Response:
     notices = {
         "profile": "The organisation's profile was saved.",
+        "logo": "The logo was saved: the next documents carry it.",
+        "logo-removed": "The logo was removed.",
         "member": "The member was updated.",
         "removed": "The member was removed: their sessions and keys ended.",
         "invited": "The invitation was sent.",
@@ -114,6 +118,27 @@ async def update_org(request: Request, db: PageDb, page: SignedIn) -> Response:
     except REFUSALS as refused:
         return await _refused(request, db, page, "profile", refused)
     return see_other("/settings?done=profile")
+
+
+@router.post("/settings/org/logo")
+async def upload_logo(request: Request, db: PageDb, page: SignedIn) -> Response:
+    upload = (await request.form()).get("logo")
+    data = await upload.read(org_logo.MAX_BYTES + 1) if isinstance(upload, UploadFile) else b""
+    store: storage.BlobStore = request.app.state.blobs
+    try:
+        async with db.begin_nested():
+            await org_logo.replace(db, store, actor=page.principal, data=data)
+    except errors.RuleViolation as refused:
+        return await _settings_page(
+            request, db, page, status=422, problems={"logo": refused.detail}
+        )
+    return see_other("/settings?done=logo")
+
+
+@router.post("/settings/org/logo/remove")
+async def remove_logo(db: PageDb, page: SignedIn) -> Response:
+    await org_logo.remove(db, actor=page.principal)
+    return see_other("/settings?done=logo-removed")
 
 
 @router.post("/settings/members/{user_id}")

@@ -88,6 +88,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/users/{user_id}/api-keys"): _write(Role.admin, shown_once="api_key"),
     ("GET", "/org"): _read(Role.investor),
     ("PATCH", "/org"): _write(Role.admin),
+    ("PUT", "/org/logo"): _write(Role.admin),
+    ("GET", "/org/logo"): _read(Role.investor),
+    ("DELETE", "/org/logo"): _write(Role.admin),
     ("POST", "/invitations"): _write(Role.admin),
     ("GET", "/invitations"): _read(Role.admin),
     ("DELETE", "/invitations/{invitation_id}"): _write(Role.admin),
@@ -218,6 +221,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     # Settings: an admin's, like the API routes they stand for.
     ("GET", "/settings"): _page(Role.admin),
     ("POST", "/settings/org"): _page(Role.admin),
+    ("POST", "/settings/org/logo"): _page(Role.admin),
+    ("POST", "/settings/org/logo/remove"): _page(Role.admin),
     ("POST", "/settings/members/{user_id}"): _page(Role.admin),
     ("POST", "/settings/members/{user_id}/remove"): _page(Role.admin),
     ("POST", "/settings/invitations"): _page(Role.admin),

@@ -32,6 +32,9 @@ class Org(Base):
     legal_name: Mapped[str | None] = mapped_column(sa.String(200))
     address: Mapped[str | None] = mapped_column(sa.String(500))
     signature_block: Mapped[str | None] = mapped_column(sa.String(500))
+    logo_blob_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("blobs.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
+from prorata.orgs import logo as org_logo
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.orgs.models import ApiKey, Membership, User
+from prorata.orgs.models import ApiKey, Membership, Org, User
 from prorata.orgs.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -25,7 +26,7 @@ from prorata.orgs.schemas import (
     UserOut,
     UserUpdate,
 )
-from prorata.platform import errors
+from prorata.platform import errors, storage
 
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
 
@@ -165,12 +166,72 @@ async def create_member_api_key(
     return _created(key, plaintext)
 
 
+LOGO_PATH = "/api/v1/org/logo"
+
+
+def org_settings(org: Org) -> OrgSettings:
+    return OrgSettings.model_validate(
+        {
+            **{f: getattr(org, f) for f in OrgSettings.model_fields if f != "logo_url"},
+            "logo_url": LOGO_PATH if org.logo_blob_id else None,
+        }
+    )
+
+
 @router.get("/org", summary="The organisation and its settings")
 async def get_org(principal: CurrentPrincipal, session: TenantSession) -> OrgSettings:
     org = await org_repository.get_org(session, org_id=principal.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    return OrgSettings.model_validate(org, from_attributes=True)
+    return org_settings(org)
+
+
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.put(
+    "/org/logo",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set the organisation's logo (a PNG or JPEG as the body, at most 256 KB)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"image/png": _IMAGE, "image/jpeg": _IMAGE},
+        }
+    },
+)
+async def put_logo(request: Request, principal: CurrentPrincipal, session: TenantSession) -> None:
+    store: storage.BlobStore = request.app.state.blobs
+    await org_logo.replace(session, store, actor=principal, data=await request.body())
+
+
+@router.get(
+    "/org/logo",
+    summary="The organisation's logo",
+    response_class=Response,
+    responses={200: {"content": {"image/png": _IMAGE, "image/jpeg": _IMAGE}}},
+)
+async def get_logo(
+    request: Request, principal: CurrentPrincipal, session: TenantSession
+) -> Response:
+    blob = await org_logo.current(session, org_id=principal.org_id)
+    if blob is None:
+        raise errors.NotFound("the organisation has no logo")
+    if request.headers.get("if-none-match") == f'"{blob.sha256}"':
+        return Response(status_code=304, headers={"ETag": f'"{blob.sha256}"'})
+    store: storage.BlobStore = request.app.state.blobs
+    return Response(
+        await store.read(blob.key),
+        media_type=blob.content_type,
+        headers={"ETag": f'"{blob.sha256}"', "Cache-Control": "private, no-cache"},
+    )
+
+
+@router.delete(
+    "/org/logo", status_code=status.HTTP_204_NO_CONTENT, summary="Remove the organisation's logo"
+)
+async def delete_logo(principal: CurrentPrincipal, session: TenantSession) -> None:
+    await org_logo.remove(session, actor=principal)
 
 
 @router.patch("/org", summary="Rename the organisation or require two-factor authentication")
@@ -180,4 +241,4 @@ async def update_org(
     org = await org_service.update_org(
         session, actor=principal, changes=body.model_dump(exclude_unset=True)
     )
-    return OrgSettings.model_validate(org, from_attributes=True)
+    return org_settings(org)

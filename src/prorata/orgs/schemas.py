@@ -45,6 +45,9 @@ class OrgSettings(ResponseModel):
     legal_name: str | None = Field(description="As printed on the organisation's documents.")
     address: str | None
     signature_block: str | None = Field(description="Printed under the documents' text.")
+    logo_url: str | None = Field(
+        description="Where the logo is read (`GET /api/v1/org/logo`), or null without one."
+    )
 
 
 class OrgUpdate(RequestModel):
