@@ -552,3 +552,32 @@ async def test_a_funds_activity_is_its_audit_trail(
     client.cookies.clear()
     await sign_in(client, manager)
     assert (await client.get(f"/funds/{other_fund}/activity")).status_code == 403
+
+
+async def test_the_investors_table_sorts_by_name_or_commitment_and_keeps_the_order_when_paging(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund()
+    amounts = {"Oak Trust": "300.00", "Ash LP": "100.00", "Elm Partners": "900.00"}
+    for name, amount in amounts.items():
+        await api.commit(fund_id, await api.investor(name), amount)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+
+    def investors_in(html: str) -> list[str]:
+        table = html.split('id="investors-heading"', 1)[1]
+        return [n for n in re.findall(r'/investors/[0-9a-f-]+">([^<]+)</a>', table)]
+
+    largest = await client.get(f"/funds/{fund_id}?sort=-amount")
+    assert investors_in(largest.text) == ["Elm Partners", "Oak Trust", "Ash LP"]
+    assert 'aria-sort="descending"' in largest.text
+    by_name = await client.get(f"/funds/{fund_id}?sort=name")
+    assert investors_in(by_name.text) == ["Ash LP", "Elm Partners", "Oak Trust"]
+    assert by_name.text.count('aria-sort="ascending"') == 1
+    # A link in the header reverses the order; unknown orders fall back to the default.
+    assert f'href="/funds/{fund_id}?sort=-name#investors-heading"' in by_name.text
+    assert investors_in((await client.get(f"/funds/{fund_id}?sort=size")).text) == list(amounts)
+    exported = await client.get(f"/funds/{fund_id}/commitments.csv?sort=-amount")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [row["investor"] for row in rows] == ["Elm Partners", "Oak Trust", "Ash LP"]

@@ -144,3 +144,39 @@ async def test_a_tax_id_of_spaces_only_is_refused_as_the_schema_says(api: FundAp
     # The schema refuses it too: a client (or a fuzzer) that follows the schema never sends it.
     assert re.search(pattern, "   ") is None
     assert re.search(pattern, " DE 123 ") is not None
+
+
+async def test_commitments_sort_by_name_or_amount_either_way_across_pages(api: FundApi) -> None:
+    fund = await api.fund()
+    # Ties on amount and names out of creation order: every page boundary must hold.
+    people = [("Oak", "300.00"), ("Ash", "100.00"), ("Elm", "300.00"), ("Birch", "50.00")]
+    people += [("Yew", "100.00"), ("Fir", "700.00"), ("Cedar", "100.00")]
+    ids = {}
+    for name, amount in people:
+        ids[name] = await api.investor(name)
+        await api.commit(fund, ids[name], amount)
+
+    async def walk(sort: str) -> list[tuple[str, str]]:
+        seen, cursor = [], ""
+        while True:
+            page = await api.request(
+                "GET", f"/funds/{fund}/commitments?limit=2&sort={sort}{cursor}"
+            )
+            seen += [(row["investor_id"], row["amount"]) for row in page["items"]]
+            if page["next_cursor"] is None:
+                return seen
+            cursor = f"&cursor={page['next_cursor']}"
+
+    names = {investor_id: name for name, investor_id in ids.items()}
+    made = await walk("made")
+    assert [names[i] for i, _ in made] == [name for name, _ in people]
+    by_name = [names[i] for i, _ in await walk("name")]
+    assert by_name == sorted(name for name, _ in people)
+    assert [names[i] for i, _ in await walk("-name")] == by_name[::-1]
+    by_amount = await walk("amount")
+    # Ties by amount go by commitment id: creation order here (ids are time-ordered).
+    expected = sorted(made, key=lambda row: float(row[1]))
+    assert by_amount == expected
+    assert await walk("-amount") == expected[::-1]
+    refused = await api.request("GET", f"/funds/{fund}/commitments?sort=size", expect=422)
+    assert "sort" in str(refused)

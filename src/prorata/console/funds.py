@@ -40,6 +40,7 @@ from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, WaterfallStyle
+from prorata.funds.repository import CommitmentOrder
 from prorata.funds.schemas import FundCreate, FundUpdate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
@@ -248,11 +249,16 @@ async def _commitment_rows(
     cursor: str | None,
     limit: int,
     search: str | None = None,
+    order: CommitmentOrder = CommitmentOrder.made,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the commitments table (by investor name, `search` in the names): each
+    """A page of the commitments table in `order` (`search` in the investors' names): each
     investor's commitment and capital position."""
     commitments = await fund_repository.commitment_page(
-        db, fund_id=fund_id, params=PageParams(limit=limit, cursor=cursor), search=search
+        db,
+        fund_id=fund_id,
+        params=PageParams(limit=limit, cursor=cursor),
+        search=search,
+        order=order,
     )
     ids = [c.investor_id for c in commitments.items]
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=ids)
@@ -280,15 +286,25 @@ def _file_format(fmt: str) -> str:
     return fmt
 
 
+def _order(sort: str) -> CommitmentOrder:
+    """The table's order from the address (anything unknown: the default)."""
+    try:
+        return CommitmentOrder(sort)
+    except ValueError:
+        return CommitmentOrder.made
+
+
 @router.get("/funds/{fund_id}/commitments.{fmt}")
-async def export_commitments(db: PageDb, page: SignedIn, fund_id: uuid.UUID, fmt: str) -> Response:
+async def export_commitments(
+    db: PageDb, page: SignedIn, fund_id: uuid.UUID, fmt: str, sort: str = ""
+) -> Response:
     """The commitments table, every page, as a file (the exports mechanism of the API)."""
     fund = await fund_service.get(db, fund_id=fund_id)
     quantum = money.quantum(fund.currency)
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        rows, cursor = await _commitment_rows(db, fund_id, cursor, exports.PAGE)
+        rows, cursor = await _commitment_rows(db, fund_id, cursor, exports.PAGE, None, _order(sort))
         items += [_exported(row, quantum) for row in rows]
         if cursor is None or len(items) > exports.MAX_ROWS:
             break
@@ -533,6 +549,7 @@ async def fund_page(
     fund_id: uuid.UUID,
     cursor: str | None = None,
     q: str = "",
+    sort: str = "",
     *,
     deal_error: str | None = None,
     valuation_error: str | None = None,
@@ -541,7 +558,8 @@ async def fund_page(
     fund = await fund_service.get(db, fund_id=fund_id)
     summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
     search = q.strip()[:100] or None
-    rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search)
+    order = _order(sort)
+    rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search, order)
     calls = await call_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
@@ -576,6 +594,7 @@ async def fund_page(
         ),
         may_call=_may(page, Role.manager),
         search=search or "",
+        order=order.value,
         distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),
     )
 

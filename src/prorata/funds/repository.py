@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import uuid
 from decimal import Decimal
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.funds.models import Commitment, Fund
-from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.pagination import KeyColumn, Page, PageParams, keyset
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
@@ -78,18 +80,68 @@ async def commitment_dates(
     return {investor_id: day for investor_id, day in result.all()}
 
 
+class CommitmentOrder(enum.StrEnum):
+    """How a list of commitments is sorted: by when they were made (the default), by the
+    investor's name, or by amount; `-` for the reverse."""
+
+    made = "made"
+    name = "name"
+    name_reversed = "-name"
+    amount = "amount"
+    amount_reversed = "-amount"
+
+
+class CommitmentRow(Protocol):
+    """A commitment as a list reads it: plain columns, no ORM object."""
+
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    investor_id: uuid.UUID
+    amount: Decimal
+    committed_on: dt.date
+
+
+_ROW = (
+    Commitment.id,
+    Commitment.fund_id,
+    Commitment.investor_id,
+    Commitment.amount,
+    Commitment.committed_on,
+)
+
+
 async def commitment_page(
-    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams, search: str | None = None
-) -> Page[Commitment]:
-    """A page of the fund's commitments; with `search`, of investors whose names contain it
-    (any case). Names are not joined in: the join cost ~14 ms a page on 10,000 investors (a
-    hash over every investor), the page itself ~1 ms (bench/console)."""
-    statement = sa.select(Commitment).where(Commitment.fund_id == fund_id)
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    params: PageParams,
+    search: str | None = None,
+    order: CommitmentOrder = CommitmentOrder.made,
+) -> Page[CommitmentRow]:
+    """A page of the fund's commitments in `order`; with `search`, of investors whose names
+    contain it (any case). Names are joined only to sort by them: the join costs ~14 ms a page
+    on 10,000 investors (a hash over every investor), the page itself ~1 ms (bench/console)."""
+    statement = sa.select(*_ROW).where(Commitment.fund_id == fund_id)
+    key: list[KeyColumn] = [Commitment.id]
+    if order in (CommitmentOrder.name, CommitmentOrder.name_reversed):
+        statement = statement.add_columns(Investor.name).join(
+            Investor, Investor.id == Commitment.investor_id
+        )
+        key = [Investor.name, Commitment.id]
+    elif order in (CommitmentOrder.amount, CommitmentOrder.amount_reversed):
+        key = [Commitment.amount, Commitment.id]
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         named = sa.select(Investor.id).where(Investor.name.ilike(f"%{escaped}%"))
         statement = statement.where(Commitment.investor_id.in_(named))
-    return await keyset(session, statement, key=[Commitment.id], params=params, item=lambda c: c)
+    return await keyset(
+        session,
+        statement,
+        key=key,
+        params=params,
+        item=lambda row: row,
+        descending=order.value.startswith("-"),
+    )
 
 
 async def commitment_exists(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
+from prorata.funds.repository import CommitmentOrder
 from prorata.funds.schemas import CommitmentCreate, CommitmentOut, FundCreate, FundOut, FundUpdate
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
@@ -72,10 +74,21 @@ async def create_commitment(
     summary="Commitments with contributed, distributed and unfunded",
 )
 async def list_commitments(
-    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
+    fund_id: uuid.UUID,
+    session: TenantSession,
+    page: PageQuery,
+    sort: Annotated[
+        CommitmentOrder,
+        Query(
+            description="`made` (the order they were made), `name` of the investor, `amount`; "
+            "`-name` and `-amount` reverse. The cursor belongs to its order."
+        ),
+    ] = CommitmentOrder.made,
 ) -> Page[CommitmentOut]:
     fund = await fund_service.get(session, fund_id=fund_id)
-    commitments = await fund_repository.commitment_page(session, fund_id=fund_id, params=page)
+    commitments = await fund_repository.commitment_page(
+        session, fund_id=fund_id, params=page, order=sort
+    )
     balances = await ledger.balances(
         session, fund_id=fund_id, investor_ids=[c.investor_id for c in commitments.items]
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Commitment, Fund
+from prorata.funds.repository import CommitmentRow
 from prorata.funds.schemas import CommitmentOut, FundCreate, FundUpdate
 from prorata.http import validation
 from prorata.http.tenancy import Principal
@@ -179,7 +180,7 @@ async def add_commitment_rows(
 
 
 def commitment_view(
-    commitment: Commitment, balance: ledger.Balance, currency_quantum: Decimal
+    commitment: CommitmentRow, balance: ledger.Balance, currency_quantum: Decimal
 ) -> CommitmentOut:
     def q(value: Decimal) -> Decimal:
         return value.quantize(currency_quantum)

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -95,8 +96,10 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | dt.datetime | dt.date):
-        return value.isoformat() if not isinstance(value, uuid.UUID) else str(value)
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)  # a Decimal as text: exact, never a float
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
     return value
 
 
@@ -121,6 +124,13 @@ def _typed(value: Any, column: KeyColumn) -> Any:
         return dt.datetime.fromisoformat(str(value))
     if python_type is dt.date:
         return dt.date.fromisoformat(str(value))
+    if python_type is Decimal:
+        if not isinstance(value, str):
+            raise ValueError("wrong type")
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise ValueError("not a decimal") from None
     if not isinstance(value, python_type):
         raise ValueError("wrong type")
     return value
@@ -135,6 +145,7 @@ async def keyset(
     item: Callable[[Any], T],
     fixed: Sequence[Any] = (),
     parent: Callable[[], Awaitable[object]] | None = None,
+    descending: bool = False,
 ) -> Page[T]:
     """One page of `statement`, ordered by `key` (ascending attributes of its entity; the last
     one must be unique so the order is total). A single-entity statement gives ORM objects; a
@@ -146,6 +157,9 @@ async def keyset(
     references its parent (a foreign key), rows are only written under a parent their writer
     could see (services look it up first), and RLS shows the row only to its organisation; so
     a non-empty page proves the parent is there for this tenant, without another query.
+
+    `descending` reverses the whole key (largest first; ties still by the unique last key, in
+    reverse): one direction for every key, so one row comparison still finds the cursor.
     """
     # Key columns the statement already pins by equality (to the values `fixed`) stay in the
     # cursor but out of the comparison: `fund = X AND (investor, deal) > (a, b)` lets the
@@ -157,8 +171,10 @@ async def keyset(
         # position in this one and silently skip rows.
         if after[: len(fixed)] != list(fixed):
             raise errors.BadRequest("the cursor is not valid for this list", title="Bad cursor")
-        statement = statement.where(sa.tuple_(*moving) > sa.tuple_(*after[len(fixed) :]))
-    ordered = statement.order_by(*moving).limit(params.limit + 1)
+        here, there = sa.tuple_(*moving), sa.tuple_(*after[len(fixed) :])
+        statement = statement.where(here < there if descending else here > there)
+    order = [column.desc() for column in moving] if descending else moving
+    ordered = statement.order_by(*order).limit(params.limit + 1)
     result = await session.execute(ordered)
     rows = list(result.scalars() if _one_entity(statement) else result)
     if not rows and parent is not None:
