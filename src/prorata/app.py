@@ -15,6 +15,7 @@ from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
 from prorata.config import Settings
 from prorata.console import account as console_account
+from prorata.console import allocations as console_allocations
 from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
 from prorata.console import documents as console_documents
@@ -158,6 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_home.router)
     app.include_router(console_imports.router)
     app.include_router(console_funds.router)
+    app.include_router(console_allocations.router)
     app.include_router(console_documents.router)
     app.include_router(console_account.router)
     app.include_router(console_settings.router)

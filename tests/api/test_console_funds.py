@@ -581,3 +581,63 @@ async def test_the_investors_table_sorts_by_name_or_commitment_and_keeps_the_ord
     exported = await client.get(f"/funds/{fund_id}/commitments.csv?sort=-amount")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [row["investor"] for row in rows] == ["Elm Partners", "Oak Trust", "Ash LP"]
+
+
+async def test_the_allocations_grid_edits_one_cell_with_the_apis_rule_and_audit(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id = await api.fund()
+    alpha, beta = await api.investors_with(fund_id, ["600000.00", "400000.00"])
+    deal_id = await api.deal(fund_id, "Acme Robotics A")
+    await api.request(
+        "POST", f"/funds/{fund_id}/deals/{deal_id}/allocations/prorata", json={"amount": "1000.00"}
+    )
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    grid = await client.get(f"/funds/{fund_id}/allocations")
+    assert grid.status_code == 200
+    cell = f"/funds/{fund_id}/deals/{deal_id}/allocations/{beta}"
+    assert f'hx-post="{cell}"' in grid.text
+    assert 'value="600.00"' in grid.text
+    assert 'value="400.00"' in grid.text
+    assert "Acme Robotics A: allocation of LP 1 (USD)" in grid.text  # each cell labelled
+    token = hidden_token(grid.text)
+
+    # htmx: the cell comes back alone, saved, and the API sees the new amount.
+    saved = await client.post(
+        cell, data={"csrf_token": token, "amount": "1,250.50"}, headers={"HX-Request": "true"}
+    )
+    assert saved.status_code == 200
+    assert "<html" not in saved.text
+    assert 'value="1,250.50"' in saved.text
+    assert "Saved" in saved.text
+    rows = await api.request("GET", f"/funds/{fund_id}/allocations?deal_id={deal_id}")
+    assert {r["investor_id"]: r["amount"] for r in rows["items"]} == {
+        alpha: "600.00",
+        beta: "1250.50",
+    }
+    # The API's rule, in its words, beside the field; nothing written.
+    refused = await client.post(
+        cell, data={"csrf_token": token, "amount": "12.345"}, headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 422
+    assert 'aria-invalid="true"' in refused.text
+    assert "decimal" in refused.text
+    assert 'value="12.345"' in refused.text  # what was typed stays, to be corrected
+    # Without JavaScript: a plain post comes back to the grid at that investor.
+    plain = await client.post(cell, data={"csrf_token": token, "amount": "0", "here": "q=LP"})
+    assert plain.status_code == 303
+    assert plain.headers["location"] == f"/funds/{fund_id}/allocations?q=LP#investor-{beta}"
+    grid = await client.get(f"/funds/{fund_id}/allocations")
+    assert "1,600.00" not in grid.text
+    assert "600.00" in grid.text
+    _, viewer = await person(sessions, org, Role.viewer)
+    client.cookies.clear()
+    await sign_in(client, viewer)
+    read_only = await client.get(f"/funds/{fund_id}/allocations")
+    assert read_only.status_code == 200
+    assert "hx-post" not in read_only.text
+    token = hidden_token(read_only.text)
+    denied = await client.post(cell, data={"csrf_token": token, "amount": "5.00"})
+    assert denied.status_code == 403

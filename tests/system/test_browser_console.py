@@ -177,6 +177,23 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await expect(page.get_by_role("cell", name="1,000,000.00").first).to_be_visible()
                 await journey.visit(page, "fund-setup")
 
+                # The grid: one cell edited in place (htmx), refused in the API's words, then
+                # saved; the page never reloads (the marker set below survives).
+                await page.get_by_role("link", name="Allocations by deal and investor").click()
+                await page.evaluate("window.notReloaded = true")
+                cell = page.get_by_label("Nordic Solar: allocation of Alpine Pension Fund (USD)")
+                await expect(cell).to_have_value("500,000.00")
+                await cell.fill("500000.001")
+                await cell.press("Tab")
+                await expect(page.get_by_role("alert")).to_contain_text("decimal")
+                await journey.visit(page, "allocations-grid")
+                cell = page.get_by_label("Nordic Solar: allocation of Alpine Pension Fund (USD)")
+                await cell.fill("500000")
+                await cell.press("Tab")
+                await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+                assert await page.evaluate("window.notReloaded === true")
+                await page.goto(fund_url)
+
                 # The call wizard: a fee and an investment → preview → issue.
                 await page.get_by_role("link", name="New capital call").click()
                 await page.get_by_label("Notice date").fill("2026-02-02")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 
 from fastapi import Request, Response
 from pydantic import ValidationError
@@ -62,3 +63,13 @@ def filled(form: Mapping[str, object], names: Iterable[str]) -> dict[str, object
         for name in names
         if isinstance(value := form.get(name), str) and value.strip()
     }
+
+
+def money(text: str) -> Decimal | None:
+    """An amount as typed in a form (thousands separators allowed), or None if it is not a
+    finite number; the service then applies the API's rules (decimals of the currency, sign)."""
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None

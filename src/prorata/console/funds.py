@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -216,7 +216,7 @@ async def allocate_deal(
 ) -> Response:
     """Allocate a deal across the investors pro rata to their commitments (replacing its
     allocations), as `POST …/allocations/prorata` does."""
-    value = _money(amount)
+    value = forms.money(amount)
     try:
         if value is None:
             raise errors.RuleViolation("the amount must be a number, e.g. 4000000.00")
@@ -229,7 +229,7 @@ async def allocate_deal(
     return see_other(f"/funds/{fund_id}#deals-heading")
 
 
-async def _deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]]:
+async def deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]]:
     deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
     totals = dict(
         (
@@ -286,7 +286,7 @@ def _file_format(fmt: str) -> str:
     return fmt
 
 
-def _order(sort: str) -> CommitmentOrder:
+def order_of(sort: str) -> CommitmentOrder:
     """The table's order from the address (anything unknown: the default)."""
     try:
         return CommitmentOrder(sort)
@@ -304,7 +304,9 @@ async def export_commitments(
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        rows, cursor = await _commitment_rows(db, fund_id, cursor, exports.PAGE, None, _order(sort))
+        rows, cursor = await _commitment_rows(
+            db, fund_id, cursor, exports.PAGE, None, order_of(sort)
+        )
         items += [_exported(row, quantum) for row in rows]
         if cursor is None or len(items) > exports.MAX_ROWS:
             break
@@ -463,7 +465,7 @@ async def record_valuation(
     nav: FormText = "",
 ) -> Response:
     try:
-        data = ValuationCreate(as_of=dt.date.fromisoformat(as_of), nav=_money(nav))
+        data = ValuationCreate(as_of=dt.date.fromisoformat(as_of), nav=forms.money(nav))
         async with db.begin_nested():
             await valuation_service.record(db, actor=page.principal, fund_id=fund_id, data=data)
     except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
@@ -558,7 +560,7 @@ async def fund_page(
     fund = await fund_service.get(db, fund_id=fund_id)
     summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
     search = q.strip()[:100] or None
-    order = _order(sort)
+    order = order_of(sort)
     rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search, order)
     calls = await call_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
@@ -571,7 +573,7 @@ async def fund_page(
         request,
         "fund.html",
         status=status,
-        deals=await _deal_rows(db, fund_id),
+        deals=await deal_rows(db, fund_id),
         deal_error=deal_error,
         valuation_error=valuation_error,
         valuations=sorted(
@@ -765,7 +767,7 @@ def _items(form: dict[str, Any]) -> list[ItemIn]:
         items.append(
             ItemIn(
                 purpose=Purpose(str(form.get(f"purpose_{row}", ""))),
-                amount=_money(amount),
+                amount=forms.money(amount),
                 deal_id=uuid.UUID(deal) if deal else None,
             )
         )
@@ -851,7 +853,7 @@ def _distribution_data(form: dict[str, Any]) -> DistributionCreate:
     deal = str(form.get("deal_id", "")).strip()
     return DistributionCreate(
         date=dt.date.fromisoformat(str(form.get("date", ""))),
-        amount=_money(str(form.get("amount", ""))),
+        amount=forms.money(str(form.get("amount", ""))),
         kind=DistributionKind(str(form.get("kind", ""))),
         deal_id=uuid.UUID(deal) if deal else None,
     )
@@ -950,14 +952,6 @@ async def call_page(
     return await _call_page(request, db, page, fund_id, call_id, after=after)
 
 
-def _money(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
 @router.post("/funds/{fund_id}/calls/{call_id}/payments")
 async def record_payment(
     request: Request,
@@ -974,7 +968,7 @@ async def record_payment(
     try:
         data = PaymentIn(
             investor_id=uuid.UUID(investor_id),
-            amount=_money(amount),
+            amount=forms.money(amount),
             received_on=dt.date.fromisoformat(received_on),
         )
         async with db.begin_nested():  # a refusal undoes this payment only, not the page

@@ -237,6 +237,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/deals"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocate"): _page(Role.manager),
+    ("GET", "/funds/{fund_id}/allocations"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/documents"): _page(Role.viewer),
