@@ -89,6 +89,11 @@ async def test_prorata_replaces_the_deals_allocations_by_commitment(api: FundApi
     assert amounts == dict(zip(investors, ["1250000.00", "1875000.00", "1875000.00"], strict=True))
     listed = await api.request("GET", f"/funds/{fund}/allocations?deal_id={deal}")
     assert sum(Decimal(r["amount"]) for r in listed["items"]) == Decimal("5000000.00")
+    other = await api.deal(fund, "Not allocated yet")
+    totals = await api.request("GET", f"/funds/{fund}/allocations/totals")
+    assert totals == [{"deal_id": deal, "allocated": "5000000.00", "investors": 3}]
+    assert other not in str(totals)
+    await api.request("GET", f"/funds/{uuid.uuid4()}/allocations/totals", expect=404)
 
 
 async def test_the_audit_log_keeps_the_allocations_a_prorata_split_replaced(

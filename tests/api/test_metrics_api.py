@@ -88,6 +88,12 @@ async def test_metrics_follow_as_of_and_split_nav_by_paid_in(api: FundApi) -> No
         None,
         None,
     )
+    # Committed is known at once; called counts from the call's notice date (when it booked).
+    assert (early["committed"], early["called"]) == ("600.00", "0.00")
+    later = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-07-01")
+    assert (later["committed"], later["called"], later["paid_in"]) == ("600.00", "60.00", "60.00")
+    mine = await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-07-01&investor_id={c}")
+    assert (mine["committed"], mine["called"]) == ("300.00", "30.00")
     navs = [
         Decimal(
             (await api.request("GET", f"/funds/{fund}/metrics?as_of=2026-07-01&investor_id={i}"))[

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from prorata.allocations import service as allocation_service
-from prorata.allocations.schemas import AllocationAmount, AllocationOut
+from prorata.allocations.schemas import AllocationAmount, AllocationOut, DealAllocated
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageParams, page_params, render
 from prorata.http.routing import ApiRoute
@@ -57,6 +57,15 @@ async def prorata_allocations(
         session, actor=principal, fund_id=fund_id, deal_id=deal_id, amount=body.amount
     )
     return [AllocationOut.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/funds/{fund_id}/allocations/totals",
+    summary="Allocations of a fund summed by deal (deals with none are left out)",
+)
+async def allocation_totals(fund_id: uuid.UUID, session: TenantSession) -> list[DealAllocated]:
+    found = await allocation_service.totals(session, fund_id=fund_id)
+    return [DealAllocated.model_validate(row, from_attributes=True) for row in found.values()]
 
 
 @router.get("/funds/{fund_id}/allocations", summary="Allocations of a fund")

@@ -18,3 +18,11 @@ class AllocationOut(ResponseModel):
     investor_id: uuid.UUID
     amount: DecimalString
     updated_at: dt.datetime
+
+
+class DealAllocated(ResponseModel):
+    """One deal's allocations summed: what investors were allocated of it, and how many."""
+
+    deal_id: uuid.UUID
+    allocated: DecimalString
+    investors: int

@@ -357,3 +357,22 @@ async def page(
         fixed=() if fund_id is None else (fund_id,),
         parent=fund,
     )
+
+
+async def totals(
+    session: AsyncSession, *, fund_id: uuid.UUID
+) -> dict[uuid.UUID, sa.Row[uuid.UUID, Decimal, int]]:
+    """Each deal's allocations summed (deals with none are absent), by deal id. An aggregate
+    over every allocation of the fund (~8 ms for 20,000 on this machine: bench/console)."""
+    await fund_service.get(session, fund_id=fund_id)
+    rows = await session.execute(
+        sa.select(
+            Allocation.deal_id,
+            sa.func.sum(Allocation.amount).label("allocated"),
+            sa.func.count().label("investors"),
+        )
+        .where(Allocation.fund_id == fund_id)
+        .group_by(Allocation.deal_id)
+        .order_by(Allocation.deal_id)
+    )
+    return {row.deal_id: row for row in rows.all()}

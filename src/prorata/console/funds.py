@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.allocations import service as allocation_service
-from prorata.allocations.models import Allocation
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, CapitalCall, Purpose
@@ -48,7 +47,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.imports.models import DataImport
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
-from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
 from prorata.orgs.models import User
 from prorata.platform import errors
@@ -81,22 +80,17 @@ _SERIES_KINDS = {
 }
 
 
-async def _series(session: AsyncSession, fund_id: uuid.UUID) -> dict[str, Any]:
-    """Month by month: cumulative contributions, payments and distributions (ledger sums by
-    month, never the rows themselves) and the NAV of each valuation — the J-curve's data — and
-    at each quarter's end the fund's DPI and TVPI from the same sums."""
-    month = sa.func.date_trunc("month", LedgerEntry.effective_on).label("month")
-    rows = await session.execute(
-        sa.select(month, LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind.in_(list(_SERIES_KINDS)))
-        .group_by(month, LedgerEntry.kind)
-        .order_by(month)
-    )
+async def _series(
+    session: AsyncSession, fund_id: uuid.UUID, read: list[metrics_service.Flow]
+) -> dict[str, Any]:
+    """Month by month: cumulative contributions, payments and distributions (the fund's flows:
+    ledger sums by kind and day, never the rows themselves) and the NAV of each valuation — the
+    J-curve's data — and at each quarter's end the fund's DPI and TVPI from the same sums."""
     zero = {"contributed": Decimal(0), "paid": Decimal(0), "distributed": Decimal(0)}
     by_month: dict[str, dict[str, Decimal]] = {}
-    for when, kind, total in rows.all():
-        cell = by_month.setdefault(when.date().isoformat()[:7], dict(zero))
-        cell[_SERIES_KINDS[kind]] += total
+    for flow in read:
+        cell = by_month.setdefault(flow.day.isoformat()[:7], dict(zero))
+        cell[_SERIES_KINDS[flow.kind]] += flow.amount
     navs = await session.execute(
         sa.select(Valuation.as_of, Valuation.nav)
         .where(Valuation.fund_id == fund_id)
@@ -231,16 +225,11 @@ async def allocate_deal(
 
 async def deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]]:
     deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
-    totals = dict(
-        (
-            await db.execute(
-                sa.select(Allocation.deal_id, sa.func.sum(Allocation.amount))
-                .where(Allocation.fund_id == fund_id)
-                .group_by(Allocation.deal_id)
-            )
-        ).all()
-    )
-    return [{"deal": d, "allocated": totals.get(d.id)} for d in deals.items]
+    totals = await allocation_service.totals(db, fund_id=fund_id)
+    return [
+        {"deal": d, "allocated": totals[d.id].allocated if d.id in totals else None}
+        for d in deals.items
+    ]
 
 
 async def _commitment_rows(
@@ -558,14 +547,15 @@ async def fund_page(
     status: int = 200,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
-    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today())
+    read = await metrics_service.flows(db, fund_id=fund_id)
+    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today(), read=read)
     search = q.strip()[:100] or None
     order = order_of(sort)
     rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search, order)
     calls = await call_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
-    series = await _series(db, fund_id)
+    series = await _series(db, fund_id, read)
     distributions = await distribution_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
@@ -606,15 +596,17 @@ async def _draft_preview(
 ) -> dict[uuid.UUID, dict[str, Decimal | None]]:
     """For a draft, what each line means to its investor: the share of the commitment this
     call takes and all calls so far will have taken, and the unfunded commitment before and
-    after it."""
-    capacity = await fund_repository.capacity(db, fund_id=fund_id)
+    after it. Read for the page's investors only (a fund's whole capacity took ~48 ms on
+    10,000 investors, bench/console); unfunded as the call's split counts it, never below 0."""
     investors = [line.investor_id for line in lines]
+    commitments = await fund_repository.commitments_of(db, fund_id=fund_id, investor_ids=investors)
     balances = await ledger.balances(db, fund_id=fund_id, investor_ids=investors)
     preview: dict[uuid.UUID, dict[str, Decimal | None]] = {}
     for line in lines:
-        commitment = capacity.commitments.get(line.investor_id, Decimal(0))
-        before = balances.get(line.investor_id, ledger.Balance()).contributed
-        unfunded = capacity.unfunded.get(line.investor_id, Decimal(0))
+        commitment = commitments.get(line.investor_id, Decimal(0))
+        balance = balances.get(line.investor_id, ledger.Balance())
+        before = balance.contributed
+        unfunded = max(balance.unfunded(commitment), Decimal(0))
         preview[line.investor_id] = {
             "this_call": line.total / commitment if commitment else None,
             "cumulative": (before + line.total) / commitment if commitment else None,

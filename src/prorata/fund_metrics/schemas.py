@@ -24,6 +24,12 @@ class MetricsOut(BaseModel):
     investor_id: uuid.UUID | None
     as_of: dt.date
     currency: str
+    committed: DecimalString = Field(
+        description="Commitments: the fund's total, or the investor's commitment."
+    )
+    called: DecimalString = Field(
+        description="Capital called up to `as_of`: what issued calls asked for (paid or not)."
+    )
     paid_in: DecimalString
     distributions: DecimalString
     nav: DecimalString

@@ -1,5 +1,8 @@
 """Fund metrics, computed from the ledger and the latest valuation.
 
+Committed is the sum of commitments (or the investor's); called is what issued calls asked for
+up to `as_of` (ledger `contribution` entries, paid or not).
+
 Paid-in capital is what investors paid against calls (ledger `payment` entries); distributions
 are `distribution` and `recallable_distribution` entries; NAV is the latest valuation on or
 before `as_of`. For one investor, NAV is its capital account balance on that valuation's date
@@ -21,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.capital_accounts import service as capital_accounts
 from prorata.finance import money, performance
 from prorata.fund_metrics.schemas import MetricsOut
-from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
 from prorata.ledger.models import EntryKind, LedgerEntry
@@ -32,24 +34,35 @@ _FIGURE = Decimal("1E-10")
 _IN = (EntryKind.distribution, EntryKind.recallable_distribution)
 
 
-async def _flows(
-    session: AsyncSession, fund_id: uuid.UUID, as_of: dt.date
-) -> list[tuple[uuid.UUID, EntryKind, dt.date, Decimal]]:
-    rows = await session.execute(
-        sa.select(
-            LedgerEntry.investor_id,
-            LedgerEntry.kind,
-            LedgerEntry.effective_on,
-            sa.func.sum(LedgerEntry.amount),
-        )
-        .where(
-            LedgerEntry.fund_id == fund_id,
-            LedgerEntry.effective_on <= as_of,
-            LedgerEntry.kind.in_([EntryKind.payment, *_IN]),
-        )
-        .group_by(LedgerEntry.investor_id, LedgerEntry.kind, LedgerEntry.effective_on)
+@dataclasses.dataclass(frozen=True)
+class Flow:
+    """The ledger's entries of one kind on one day, summed."""
+
+    kind: EntryKind
+    day: dt.date
+    amount: Decimal
+
+
+FLOW_KINDS = (EntryKind.contribution, EntryKind.payment, *_IN)
+
+
+async def flows(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID | None = None
+) -> list[Flow]:
+    """The fund's ledger (or one investor's) summed by kind and day, every date: capital called
+    (contributions), paid and distributed. Metrics on any date, the called total and the
+    console's charts are all made of these few rows, read once (a page needing all three scanned
+    the fund's ledger three times: ~16 ms on 10,000 investors, bench/console)."""
+    statement = (
+        sa.select(LedgerEntry.kind, LedgerEntry.effective_on, sa.func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind.in_(FLOW_KINDS))
+        .group_by(LedgerEntry.kind, LedgerEntry.effective_on)
+        .order_by(LedgerEntry.effective_on)
     )
-    return [(investor, kind, day, Decimal(total)) for investor, kind, day, total in rows.all()]
+    if investor_id is not None:
+        statement = statement.where(LedgerEntry.investor_id == investor_id)
+    rows = await session.execute(statement)
+    return [Flow(kind, day, Decimal(total)) for kind, day, total in rows.all()]
 
 
 def _figure(value: Decimal | None) -> Decimal | None:
@@ -62,26 +75,38 @@ def _figure(value: Decimal | None) -> Decimal | None:
 
 
 async def compute(
-    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date, investor_id: uuid.UUID | None
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    as_of: dt.date,
+    investor_id: uuid.UUID | None,
+    fund: Fund | None = None,
+    read: list[Flow] | None = None,
 ) -> MetricsOut:
-    fund = await fund_service.get(session, fund_id=fund_id)
-    flows = await _flows(session, fund_id, as_of)
+    """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already."""
+    fund = fund or await fund_service.get(session, fund_id=fund_id)
     valuation = await valuation_service.latest(session, fund_id, as_of)
     nav = valuation.nav if valuation is not None else Decimal(0)
+    committed = await _committed(session, fund_id, investor_id)
     if investor_id is not None:
-        if not await fund_repository.commitment_exists(
-            session, fund_id=fund_id, investor_id=investor_id
-        ):
-            raise errors.NotFound("no such investor in this fund")
         if valuation is not None:
             book = await capital_accounts.book(session, fund=fund, end=valuation.as_of)
             nav = book.balance(investor_id, valuation.as_of)
-        flows = [f for f in flows if f[0] == investor_id]
-    paid_in = sum((a for _, k, _, a in flows if k is EntryKind.payment), Decimal(0))
-    distributed = sum((a for _, k, _, a in flows if k in _IN), Decimal(0))
+        read = None  # the fund's flows are not this investor's
+    if read is None:
+        read = await flows(session, fund_id=fund_id, investor_id=investor_id)
+    called = sum(
+        (f.amount for f in read if f.kind is EntryKind.contribution and f.day <= as_of),
+        Decimal(0),
+    )
+    cash_flows = [f for f in read if f.day <= as_of and f.kind is not EntryKind.contribution]
+    paid_in = sum((f.amount for f in cash_flows if f.kind is EntryKind.payment), Decimal(0))
+    distributed = sum((f.amount for f in cash_flows if f.kind in _IN), Decimal(0))
     cash = [
-        performance.CashFlow(date=d, amount=-a if k is EntryKind.payment else a)
-        for _, k, d, a in flows
+        performance.CashFlow(
+            date=f.day, amount=-f.amount if f.kind is EntryKind.payment else f.amount
+        )
+        for f in cash_flows
     ]
     if nav > 0:
         cash.append(performance.CashFlow(date=as_of, amount=nav))
@@ -92,6 +117,8 @@ async def compute(
         investor_id=investor_id,
         as_of=as_of,
         currency=fund.currency,
+        committed=committed.quantize(quantum),
+        called=called.quantize(quantum),
         paid_in=paid_in.quantize(quantum),
         distributions=distributed.quantize(quantum),
         nav=nav.quantize(quantum),
@@ -103,33 +130,45 @@ async def compute(
     )
 
 
+async def _committed(
+    session: AsyncSession, fund_id: uuid.UUID, investor_id: uuid.UUID | None
+) -> Decimal:
+    """The fund's commitments, or the investor's (404 when it has none in this fund)."""
+    statement = sa.select(sa.func.sum(Commitment.amount)).where(Commitment.fund_id == fund_id)
+    if investor_id is None:
+        return Decimal(await session.scalar(statement) or 0)
+    amount = await session.scalar(statement.where(Commitment.investor_id == investor_id))
+    if amount is None:
+        raise errors.NotFound("no such investor in this fund")
+    return Decimal(amount)
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """A fund at a glance (the console's home): commitments, what was called of them, and the
-    metrics of `compute`."""
+    """A fund at a glance (the console's home and fund page): its metrics, with the share of
+    commitments called."""
 
     fund: Fund
-    committed: Decimal
-    called: Decimal
     metrics: MetricsOut
+
+    @property
+    def committed(self) -> Decimal:
+        return self.metrics.committed
+
+    @property
+    def called(self) -> Decimal:
+        return self.metrics.called
 
     @property
     def called_share(self) -> Decimal | None:
         return self.called / self.committed if self.committed else None
 
 
-async def summary(session: AsyncSession, *, fund: Fund, as_of: dt.date) -> Summary:
-    committed = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Commitment.amount), 0)).where(
-            Commitment.fund_id == fund.id
-        )
+async def summary(
+    session: AsyncSession, *, fund: Fund, as_of: dt.date, read: list[Flow] | None = None
+) -> Summary:
+    """`read`: the fund's flows, when the caller has them already (the fund page's charts)."""
+    metrics = await compute(
+        session, fund_id=fund.id, as_of=as_of, investor_id=None, fund=fund, read=read
     )
-    called = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.fund_id == fund.id,
-            LedgerEntry.kind == EntryKind.contribution,
-            LedgerEntry.effective_on <= as_of,
-        )
-    )
-    metrics = await compute(session, fund_id=fund.id, as_of=as_of, investor_id=None)
-    return Summary(fund, Decimal(committed or 0), Decimal(called or 0), metrics)
+    return Summary(fund, metrics)

@@ -68,6 +68,18 @@ async def commitments(
     return {investor_id: amount for investor_id, amount in result.all()}
 
 
+async def commitments_of(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """The commitments of these investors only (a page of them), by the (fund, investor) key."""
+    result = await session.execute(
+        sa.select(Commitment.investor_id, Commitment.amount).where(
+            Commitment.fund_id == fund_id, Commitment.investor_id.in_(investor_ids)
+        )
+    )
+    return {investor_id: amount for investor_id, amount in result.all()}
+
+
 async def commitment_dates(
     session: AsyncSession, *, fund_id: uuid.UUID
 ) -> dict[uuid.UUID, dt.date]:

@@ -115,6 +115,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("PUT", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/allocations"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/allocations/totals"): _read(Role.viewer),
     ("GET", "/allocations"): _read(Role.viewer),
     # Capital calls: issuing and paying move money, so they need an Idempotency-Key.
     ("POST", "/funds/{fund_id}/capital-calls"): _write(Role.manager),
