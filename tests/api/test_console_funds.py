@@ -641,3 +641,27 @@ async def test_the_allocations_grid_edits_one_cell_with_the_apis_rule_and_audit(
     token = hidden_token(read_only.text)
     denied = await client.post(cell, data={"csrf_token": token, "amount": "5.00"})
     assert denied.status_code == 403
+
+
+async def test_every_table_of_the_fund_page_downloads_with_the_session_as_csv_and_excel(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, _, call = await a_fund_with_a_call(api)
+    await api.deal(fund_id, "Acme")
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    for page in (f"/funds/{fund_id}", "/", f"/funds/{fund_id}/allocations", "/settings"):
+        html = (await client.get(page)).text
+        links = re.findall(r'href="(/api/v1/[^"]+format=(csv|xlsx))"', html)
+        assert links, page
+        for link, fmt in links:
+            got = await client.get(link.replace("&amp;", "&"))  # the session, no key
+            assert got.status_code == 200, (link, got.text[:200])
+            if fmt == "csv":
+                assert got.headers["content-type"].startswith("text/csv")
+            else:
+                openpyxl.load_workbook(io.BytesIO(got.content))
+    calls_csv = await client.get(f"/api/v1/funds/{fund_id}/capital-calls?format=csv")
+    rows = list(csv.DictReader(io.StringIO(calls_csv.text)))
+    assert [row["id"] for row in rows] == [call["id"]]
