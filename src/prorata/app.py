@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from prorata import wiring
 from prorata.accounts import router as accounts_router
+from prorata.activity import router as activity_router
 from prorata.allocations import router as allocations_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
@@ -104,6 +105,7 @@ def api_router() -> APIRouter:
     router.include_router(calculations_router.router)
     router.include_router(jobs_router.router)
     router.include_router(documents_router.router)
+    router.include_router(activity_router.router)
     router.include_router(webhooks_router.router)
     router.include_router(live_router.router)
     return router

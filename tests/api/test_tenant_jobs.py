@@ -80,3 +80,27 @@ async def test_a_retry_while_the_last_attempt_is_still_finishing_is_refused(
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "queued"
     assert _queue_status(database, queue_job_id) == "todo"
+
+
+async def test_jobs_list_newest_first_by_fund_and_status_and_never_another_orgs(
+    client: AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    other_org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_a, fund_b = await api.fund(), await api.fund()
+    first = await start_test_job(sessions, org, fund_a, tmp_path / "1")
+    second = await start_test_job(sessions, org, fund_b, tmp_path / "2")
+    third = await start_test_job(sessions, org, fund_a, tmp_path / "3")
+    listed = await api.request("GET", "/jobs?limit=2")
+    rest = await api.request("GET", f"/jobs?limit=2&cursor={listed['next_cursor']}")
+    assert [j["id"] for j in listed["items"] + rest["items"]] == [third, second, first]
+    mine = await api.request("GET", f"/jobs?fund_id={fund_a}")
+    assert [j["id"] for j in mine["items"]] == [third, first]
+    status = mine["items"][0]["status"]
+    same = await api.request("GET", f"/jobs?fund_id={fund_a}&status={status}")
+    assert third in [j["id"] for j in same["items"]]
+    theirs = await client.get("/api/v1/jobs", headers=bearer(other_org.api_key))
+    assert theirs.json()["items"] == []

@@ -20,7 +20,6 @@ from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.platform import errors, storage
 from prorata.tenant_jobs import service as job_service
-from prorata.tenant_jobs.models import TenantJob
 
 router = APIRouter(route_class=PageRoute)
 
@@ -41,14 +40,7 @@ async def documents_page(
         investor_id=None,
     )
     names = await names_of(db, [d.investor_id for d in found.items if d.investor_id])
-    jobs = (
-        await db.scalars(
-            sa.select(TenantJob)
-            .where(TenantJob.fund_id == fund_id)
-            .order_by(TenantJob.created_at.desc())
-            .limit(LISTED)
-        )
-    ).all()
+    jobs = await job_service.page(db, params=PageParams(limit=LISTED, cursor=None), fund_id=fund_id)
     return await render.page(
         request,
         "documents.html",
@@ -56,7 +48,7 @@ async def documents_page(
         documents=found.items,
         next_cursor=found.next_cursor,
         names=names,
-        jobs=jobs,
+        jobs=jobs.items,
         may_retry=ROLE_RANK[page.principal.role] >= ROLE_RANK[Role.admin],
     )
 

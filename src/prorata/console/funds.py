@@ -20,38 +20,35 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.activity import service as activity_service
 from prorata.allocations import service as allocation_service
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.models import CallLine, CallStatus, CapitalCall, Purpose
+from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
 from prorata.console import forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
-from prorata.deals.models import Deal
 from prorata.deals.schemas import DealCreate
 from prorata.distributions import service as distribution_service
-from prorata.distributions.models import Distribution, DistributionKind
+from prorata.distributions.models import DistributionKind
 from prorata.distributions.schemas import DistributionCreate
 from prorata.documents.models import Document
 from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.funds.models import Commitment, WaterfallStyle
+from prorata.funds.models import WaterfallStyle
 from prorata.funds.repository import CommitmentOrder
 from prorata.funds.schemas import FundCreate, FundUpdate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
-from prorata.imports.models import DataImport
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
-from prorata.orgs.models import User
 from prorata.platform import errors
-from prorata.platform.audit import AuditEntry
 from prorata.valuations import service as valuation_service
 from prorata.valuations.models import Valuation
 from prorata.valuations.schemas import ValuationCreate
@@ -351,47 +348,24 @@ async def investor_page(
     )
 
 
-ACTIVITY_SHOWN = 100
-
-
-async def _fund_activity(db: AsyncSession, fund_id: uuid.UUID) -> list[Any]:
-    """The audit log's entries about the fund and what belongs to it (its calls, deals,
-    distributions, valuations, commitments, imports), newest first."""
-
-    def ids_of(model: Any) -> Any:
-        return sa.select(sa.cast(model.id, sa.String)).where(model.fund_id == fund_id)
-
-    owned = sa.union_all(
-        ids_of(CapitalCall),
-        ids_of(Deal),
-        ids_of(Distribution),
-        ids_of(Valuation),
-        ids_of(Commitment),
-        ids_of(DataImport),
-    )
-    rows = await db.execute(
-        sa.select(AuditEntry, User.email)
-        .outerjoin(User, User.id == AuditEntry.actor_user_id)
-        .where(
-            sa.or_(
-                sa.and_(AuditEntry.entity == "fund", AuditEntry.entity_id == str(fund_id)),
-                AuditEntry.entity_id.in_(owned),
-            )
-        )
-        .order_by(AuditEntry.id.desc())
-        .limit(ACTIVITY_SHOWN)
-    )
-    return list(rows.all())
-
-
 @router.get("/funds/{fund_id}/activity")
 async def activity_page(
-    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
-    return await render.page(
-        request, "activity.html", fund=fund, entries=await _fund_activity(db, fund_id)
+    entries = await activity_service.page(
+        db, fund_id=fund_id, params=PageParams(limit=ACTIVITY_PAGE, cursor=cursor)
     )
+    return await render.page(
+        request,
+        "activity.html",
+        fund=fund,
+        entries=entries.items,
+        next_cursor=entries.next_cursor,
+    )
+
+
+ACTIVITY_PAGE = 100
 
 
 FEE_LINES_SHOWN = 100

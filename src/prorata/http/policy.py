@@ -145,6 +145,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/imports/{import_id}"): _read(Role.manager),
     ("GET", "/imports/{import_id}/errors.csv"): _read(Role.manager),
     # Jobs: any reader may follow a job; retrying a failed one is an admin's call.
+    ("GET", "/jobs"): _read(Role.viewer),
     ("GET", "/jobs/{job_id}"): _read(Role.viewer),
     ("POST", "/jobs/{job_id}/retry"): _write(Role.admin),
     # Webhooks name where the organisation's data goes: admins only.
@@ -156,6 +157,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     # Documents: an `investor` member sees its own investor's only.
     ("POST", "/funds/{fund_id}/reports"): _write(Role.manager, heavy=True),
     ("GET", "/documents"): _read(Role.investor),
+    ("GET", "/funds/{fund_id}/activity"): _read(Role.admin),
     ("GET", "/documents/{document_id}"): _read(Role.investor),
     ("GET", "/documents/{document_id}/content"): _read(Role.investor),
     # Live events of a fund (SSE).

@@ -23,6 +23,7 @@ from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata import jobs
+from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.jobs import attempts
 from prorata.platform import audit, db, errors, events, hooks
@@ -77,6 +78,24 @@ async def get(session: AsyncSession, *, job_id: uuid.UUID, for_update: bool = Fa
     if job is None:
         raise errors.NotFound("no such job")
     return job
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    params: PageParams,
+    fund_id: uuid.UUID | None = None,
+    status: JobStatus | None = None,
+) -> Page[TenantJob]:
+    """The organisation's jobs, newest first (ids are time-ordered), of one fund or status."""
+    statement = sa.select(TenantJob)
+    if fund_id is not None:
+        statement = statement.where(TenantJob.fund_id == fund_id)
+    if status is not None:
+        statement = statement.where(TenantJob.status == status)
+    return await keyset(
+        session, statement, key=[TenantJob.id], params=params, item=lambda j: j, descending=True
+    )
 
 
 async def retry(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -> TenantJob:
