@@ -468,6 +468,14 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
     rows = cells(investor.text)
     assert rows[rows.index("Contributions") + 1] == "600.00"
     assert rows[rows.index("Commitment") + 1] == "600,000.00"
+    download = re.search(r'href="([^"]+capital-account\.csv[^"]*)"', investor.text)
+    assert download is not None
+    statement = await client.get(download.group(1).replace("&amp;", "&"))
+    lines = {r["line"]: r["amount"] for r in csv.DictReader(io.StringIO(statement.text))}
+    assert (lines["Contributions"], lines["Commitment"]) == ("600.00", "600000.00")
+    assert lines["Ending balance"] == rows[rows.index("Ending balance at 2026-06-30") + 1].replace(
+        ",", ""
+    )
     empty = await client.get(
         f"/funds/{fund_id}/investors/{investors[0]}?from=2026-07-01&to=2026-06-30"
     )
@@ -523,6 +531,15 @@ async def test_the_management_fee_of_a_period_from_the_console(
         "GET", f"/funds/{fund_id}/management-fees?from=2026-01-01&to=2026-03-31"
     )
     assert api_fee["amount"] == "5000.00"
+    download = re.search(r'href="([^"]+fees\.xlsx[^"]*)"', page.text)
+    assert download is not None
+    sheet = openpyxl.load_workbook(
+        io.BytesIO((await client.get(download.group(1).replace("&amp;", "&"))).content)
+    ).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == ("investor", "investor_id", "fee")
+    assert [(v[0], v[2]) for v in values[1:]] == [("LP 0", 3000), ("LP 1", 2000)]
     empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
     assert empty.status_code == 422
     assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter

@@ -340,12 +340,58 @@ async def investor_page(
         status=422 if period_error else 200,
         fund=fund,
         name=names.get(investor_id, str(investor_id)),
+        investor_id=investor_id,
         account=account,
         metrics=metrics,
         start=start,
         end=end,
         errors={"period": period_error} if period_error else {},
     )
+
+
+STATEMENT_LINES = (
+    ("beginning_balance", "Beginning balance"),
+    ("contributions", "Contributions"),
+    ("distributions", "Distributions"),
+    ("carried_interest", "Carried interest"),
+    ("management_fees", "Management fees"),
+    ("expenses", "Expenses"),
+    ("allocated_gains_losses", "Allocated gains and losses"),
+    ("ending_balance", "Ending balance"),
+    ("commitment", "Commitment"),
+    ("contributed", "Contributed since inception"),
+    ("unfunded", "Unfunded"),
+)
+
+
+@router.get("/funds/{fund_id}/investors/{investor_id}/capital-account.{fmt}")
+async def export_capital_account(
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    fmt: str,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> Response:
+    """The capital account of the page, line by line, as a file (amounts as the API writes
+    them; outflows as the statement's lines are named, positive)."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    end = end or dt.date.today()
+    account = await account_service.statement(
+        db, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+    )
+    quantum = money.quantum(fund.currency)
+    items = [
+        {
+            "line": label,
+            "amount": str(getattr(account, key).quantize(quantum)),
+            "from": start.isoformat() if start else "",
+            "to": end.isoformat(),
+        }
+        for key, label in STATEMENT_LINES
+    ]
+    return exports.response(items, _file_format(fmt), name="capital-account")
 
 
 @router.get("/funds/{fund_id}/activity")
@@ -416,6 +462,28 @@ async def fees_page(
         end=end,
         errors={"period": problem} if problem else {},
     )
+
+
+@router.get("/funds/{fund_id}/fees.{fmt}")
+async def export_fees(
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    fmt: str,
+    start: Annotated[dt.date, Query(alias="from")],
+    end: Annotated[dt.date, Query(alias="to")],
+) -> Response:
+    """Every investor's share of the period's management fee, largest first, as a file."""
+    fund = await fund_service.get(db, fund_id=fund_id)
+    fee = await fee_service.calculate(db, fund_id=fund_id, start=start, end=end)
+    shares = sorted(fee.lines.items(), key=lambda item: item[1], reverse=True)
+    names = await names_of(db, [investor for investor, _ in shares])
+    quantum = money.quantum(fund.currency)
+    items = [
+        {"investor": names.get(i, ""), "investor_id": str(i), "fee": str(amount.quantize(quantum))}
+        for i, amount in shares
+    ]
+    return exports.response(items, _file_format(fmt), name="management-fees")
 
 
 @router.post("/funds/{fund_id}/valuations")

@@ -243,6 +243,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}/allocations"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/fees.{fmt}"): _page(Role.viewer),
+    ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/documents"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/investors/{investor_id}"): _page(Role.viewer),
