@@ -289,6 +289,7 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 with zipfile.ZipFile(io.BytesIO(saved.read_bytes())) as archive:
                     names = archive.namelist()
                     assert len(names) == 3
+                    assert archive.testzip() is None  # every file's CRC checks
                     assert all(archive.read(n).startswith(b"%PDF-") for n in names)
                 await (
                     page.get_by_role("row")
@@ -317,7 +318,8 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await journey.visit(page, "fund-overview")
 
                 async with page.expect_download() as table:
-                    await page.get_by_role("link", name="CSV").click()
+                    investors = page.locator("p.downloads").filter(has_text="every investor")
+                    await investors.get_by_role("link", name="CSV").click()
                 path = await (await table.value).path()
                 commitments = list(csv.DictReader(io.StringIO(Path(path).read_text())))
                 assert sorted(r["commitment"] for r in commitments) == [
@@ -350,5 +352,23 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                     page.get_by_role("cell", name="controller@demo.prorata.invalid", exact=True)
                 ).to_be_visible()
                 await journey.visit(page, "settings")
+
+                # On a tablet (portrait): the pages fit; only wide tables scroll, in their
+                # own labelled region.
+                await page.set_viewport_size({"width": 768, "height": 1024})
+                for url in (f"{stack.base}/", fund_url, call_url):
+                    await page.goto(url)
+                    await expect(page.locator("main h1")).to_be_visible()
+                    overflow = await page.evaluate(
+                        "document.documentElement.scrollWidth - window.innerWidth"
+                    )
+                    wide = await page.evaluate(
+                        "Array.from(document.querySelectorAll('body *')).filter(e => "
+                        "e.getBoundingClientRect().right > window.innerWidth + 1 && "
+                        "!e.closest('.scroll')).slice(0, 8).map(e => e.tagName + '.' + "
+                        "e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+                    )
+                    assert overflow <= 0, (url, overflow, wide)
+                await page.screenshot(path=shots / "tablet-payments-board.png", full_page=True)
             finally:
                 await browser.close()

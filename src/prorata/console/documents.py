@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
 from prorata.console import render
 from prorata.console.funds import names_of
@@ -69,6 +72,37 @@ async def document_page(
     )
 
 
+class _Chunks(io.RawIOBase):
+    """Where the zip writer writes: taken a file at a time, never the whole archive."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        taken = b"".join(self.parts)
+        self.parts.clear()
+        return taken
+
+
+async def _zipped(store: storage.BlobStore, files: list[tuple[str, str]]) -> AsyncIterator[bytes]:
+    """A zip of the stored files, streamed a file at a time (a 10,000-investor call's notices
+    are not held in memory at once); zipfile writes data descriptors to a stream it cannot
+    seek."""
+    sink = _Chunks()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        for filename, key in files:
+            archive.writestr(filename, await store.read(key))
+            yield sink.take()
+    yield sink.take()  # the central directory, written when the archive closed
+
+
 @router.get("/funds/{fund_id}/calls/{call_id}/notices.zip")
 async def notices_zip(
     request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, call_id: uuid.UUID
@@ -91,12 +125,8 @@ async def notices_zip(
     if not rows:
         raise errors.NotFound("this call has no rendered notice yet")
     store: storage.BlobStore = request.app.state.blobs
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for filename, key in rows:
-            archive.writestr(filename, await store.read(key))
-    return Response(
-        out.getvalue(),
+    return StreamingResponse(
+        _zipped(store, [(filename, key) for filename, key in rows]),
         media_type="application/zip",
         headers={"Content-Disposition": storage.content_disposition(f"notices-{call_id}.zip")},
     )
