@@ -111,7 +111,7 @@ async def test_webhooks_are_added_with_their_secret_shown_once_and_deliveries_li
         data={"csrf_token": token, "url": "https://hooks.example.com/p", "events": ["call.issued"]},
     )
     assert added.status_code == 200
-    secret = re.search(r'<code id="webhook-secret">([^<]+)</code>', added.text)
+    secret = re.search(r'<code id="shown-once">([^<]+)</code>', added.text)
     assert secret
     assert secret.group(1) not in (await client.get("/settings")).text
     refused = await client.post(
@@ -162,3 +162,36 @@ async def test_an_admin_uploads_the_logo_and_sees_a_refusal_beside_the_field(
     removed = await client.post("/settings/org/logo/remove", data={"csrf_token": token})
     assert removed.status_code == 303
     assert (await client.get("/api/v1/org/logo")).status_code == 404
+
+
+async def test_an_admin_issues_a_members_api_key_shown_once_and_never_above_their_role(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    service_id, _ = await person(sessions, org, Role.manager)
+    owner_id = org.user_id
+    _, admin = await person(sessions, org, Role.admin)
+    await sign_in(client, admin)
+    token = await csrf(client)
+    issued = await client.post(
+        "/settings/api-keys",
+        data={"csrf_token": token, "user_id": str(service_id), "name": "Ledger sync"},
+    )
+    assert issued.status_code == 200
+    key = re.search(r'<code id="shown-once">([^<]+)</code>', issued.text)
+    assert key is not None
+    assert "Ledger sync" in issued.text
+    me = await client.get("/api/v1/me", headers=bearer(key.group(1)))
+    assert (me.json()["user"]["id"], me.json()["role"]) == (str(service_id), "manager")
+    assert key.group(1) not in (await client.get("/settings")).text  # never shown again
+
+    above = await client.post(
+        "/settings/api-keys",
+        data={"csrf_token": token, "user_id": str(owner_id), "name": "Too strong"},
+    )
+    assert above.status_code == 403
+    assert 'id="api-key-error"' in above.text
+    unnamed = await client.post(
+        "/settings/api-keys", data={"csrf_token": token, "user_id": str(service_id), "name": ""}
+    )
+    assert unnamed.status_code == 422
+    assert 'id="shown-once"' not in unnamed.text

@@ -23,7 +23,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.orgs import logo as org_logo
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
-from prorata.orgs.schemas import OrgUpdate
+from prorata.orgs.schemas import ApiKeyCreate, OrgUpdate
 from prorata.platform import errors, storage
 from prorata.platform.events import Announcement
 from prorata.webhooks import service as webhook_service
@@ -43,8 +43,9 @@ async def _settings_page(
     status: int = 200,
     problems: dict[str, str] | None = None,
     notice: str | None = None,
-    secret: str | None = None,
+    shown_once: tuple[str, str] | None = None,
 ) -> Response:
+    """`shown_once`: (what, value) of a secret shown on this answer only."""
     org = await org_repository.get_org(db, org_id=page.principal.org_id)
     everyone = PageParams(limit=LISTED, cursor=None)
     users = await org_repository.list_users(db, params=everyone)
@@ -66,7 +67,7 @@ async def _settings_page(
         announcements=[a.value for a in Announcement],
         errors=problems or {},
         notice=notice,
-        secret=secret,
+        shown_once=shown_once,
     )
 
 
@@ -139,6 +140,39 @@ async def upload_logo(request: Request, db: PageDb, page: SignedIn) -> Response:
 async def remove_logo(db: PageDb, page: SignedIn) -> Response:
     await org_logo.remove(db, actor=page.principal)
     return see_other("/settings?done=logo-removed")
+
+
+@router.post("/settings/api-keys")
+async def issue_member_key(
+    request: Request, db: PageDb, page: SignedIn, user_id: FormText = "", name: FormText = ""
+) -> Response:
+    """An admin's key for a member, as `POST /api/v1/users/{id}/api-keys`; shown on this answer
+    only (never in a URL, never again)."""
+    try:
+        data = ApiKeyCreate(name=name)
+        member = uuid.UUID(user_id)
+        async with db.begin_nested():
+            _, plaintext = await org_service.issue_api_key_for(
+                db, actor=page.principal, user_id=member, name=data.name
+            )
+    except ValueError as refused:  # a malformed id, or the name refused by the schema
+        detail = (
+            next(iter(forms.field_errors(refused).values()), "the key needs a name")
+            if isinstance(refused, ValidationError)
+            else "choose a member"
+        )
+        return await _settings_page(request, db, page, status=422, problems={"api_key": detail})
+    except (errors.Forbidden, errors.NotFound) as refused:
+        return await _settings_page(
+            request, db, page, status=refused.status, problems={"api_key": refused.detail}
+        )
+    return await _settings_page(
+        request,
+        db,
+        page,
+        notice="The API key was issued.",
+        shown_once=(f"The API key “{data.name}”", plaintext),
+    )
 
 
 @router.post("/settings/members/{user_id}")
@@ -219,7 +253,13 @@ async def create_webhook(request: Request, db: PageDb, page: SignedIn) -> Respon
     except REFUSALS as refused:
         return await _refused(request, db, page, "webhook", refused)
     # The signing secret is shown on this answer only (never in a URL, never again).
-    return await _settings_page(request, db, page, notice="The webhook was added.", secret=secret)
+    return await _settings_page(
+        request,
+        db,
+        page,
+        notice="The webhook was added.",
+        shown_once=("The webhook's signing secret", secret),
+    )
 
 
 @router.post("/settings/webhooks/{webhook_id}/delete")

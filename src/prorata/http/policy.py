@@ -225,6 +225,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/settings"): _page(Role.admin),
     ("POST", "/settings/org"): _page(Role.admin),
     ("POST", "/settings/org/logo"): _page(Role.admin),
+    ("POST", "/settings/api-keys"): _page(Role.admin),
     ("POST", "/settings/org/logo/remove"): _page(Role.admin),
     ("POST", "/settings/members/{user_id}"): _page(Role.admin),
     ("POST", "/settings/members/{user_id}/remove"): _page(Role.admin),
