@@ -125,6 +125,17 @@ def test_names_in_any_european_script_print_as_themselves_in_the_report() -> Non
     assert data == _report(rows, fund_name="Фонд Ω Growth", names=_NAMES)  # still deterministic
 
 
+@pytest.mark.parametrize(
+    "fund_name", ["Northwind Growth", "Northwind — Growth “II” €", "Café Ñandú", "Fonds (A) \\ B"]
+)
+def test_the_title_metadata_reads_back_as_written(fund_name: str) -> None:
+    """Document-information strings are PDFDocEncoding or UTF-16BE, never WinAnsi (the em dash
+    of every title read back as `Š`)."""
+    _, metadata = _read(_report(5, fund_name=fund_name))
+    assert metadata["/Title"] == f"Allocations — {fund_name}"
+    assert metadata["/Producer"].startswith("Prorata")
+
+
 def test_a_report_embeds_a_font_only_for_what_winansi_cannot_write_and_only_its_glyphs() -> None:
     plain = _report(50)
     assert b"/FontFile2" not in plain

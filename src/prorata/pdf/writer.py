@@ -199,10 +199,12 @@ def _literal(raw: bytes) -> bytes:
 
 
 def _info_string(text: str) -> bytes:
-    """A document-information string (title): WinAnsi where it can be, else UTF-16."""
-    raw = winansi(text)
-    if raw is not None:
-        return _literal(raw)
+    """A document-information string (title). Readers decode one as PDFDocEncoding unless it
+    starts with the UTF-16BE byte order mark, and PDFDocEncoding is not WinAnsi: 0x80–0x9F
+    differ (an em dash written in WinAnsi reads back as `Š`). Printable ASCII is the same in
+    both; anything else is written as UTF-16BE."""
+    if text.isascii() and text.isprintable():
+        return _literal(text.encode("ascii"))
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
 
 
