@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
+from prorata.http import problems
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
@@ -209,7 +210,11 @@ async def put_logo(request: Request, principal: CurrentPrincipal, session: Tenan
     "/org/logo",
     summary="The organisation's logo",
     response_class=Response,
-    responses={200: {"content": {"image/png": _IMAGE, "image/jpeg": _IMAGE}}},
+    # 404 is documented though the path names no object: an organisation may have no logo.
+    responses={
+        200: {"content": {"image/png": _IMAGE, "image/jpeg": _IMAGE}},
+        **problems.documented(404),
+    },
 )
 async def get_logo(
     request: Request, principal: CurrentPrincipal, session: TenantSession
