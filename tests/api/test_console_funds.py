@@ -682,3 +682,55 @@ async def test_every_table_of_the_fund_page_downloads_with_the_session_as_csv_an
     calls_csv = await client.get(f"/api/v1/funds/{fund_id}/capital-calls?format=csv")
     rows = list(csv.DictReader(io.StringIO(calls_csv.text)))
     assert [row["id"] for row in rows] == [call["id"]]
+
+
+async def test_an_investors_contacts_are_kept_from_its_page(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, _ = await a_fund_with_a_call(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    page_url = f"/funds/{fund_id}/investors/{investors[0]}"
+    token = hidden_token((await client.get(page_url)).text)
+    added = await client.post(
+        f"{page_url}/contacts",
+        data={
+            "csrf_token": token,
+            "name": "Finance team",
+            "email": "finance@lp0.example",
+            "notices": "on",
+        },
+    )
+    assert added.status_code == 303
+    [contact] = await api.request("GET", f"/investors/{investors[0]}/contacts")
+    assert (contact["notices"], contact["statements"], contact["distributions"]) == (
+        True,
+        False,
+        False,
+    )
+    twice = await client.post(
+        f"{page_url}/contacts",
+        data={"csrf_token": token, "name": "Again", "email": "FINANCE@lp0.example"},
+    )
+    assert twice.status_code == 409
+    assert 'id="contact-error"' in twice.text
+    assert "already has a contact" in twice.text
+    bad = await client.post(
+        f"{page_url}/contacts", data={"csrf_token": token, "name": "X", "email": "nope"}
+    )
+    assert bad.status_code == 422
+    changed = await client.post(
+        f"{page_url}/contacts/{contact['id']}",
+        data={"csrf_token": token, "statements": "on", "distributions": "on"},
+    )
+    assert changed.status_code == 303
+    [contact] = await api.request("GET", f"/investors/{investors[0]}/contacts")
+    assert (contact["notices"], contact["statements"]) == (False, True)
+    page = await client.get(page_url)
+    assert "finance@lp0.example" in page.text
+    removed = await client.post(
+        f"{page_url}/contacts/{contact['id']}/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code == 303
+    assert await api.request("GET", f"/investors/{investors[0]}/contacts") == []

@@ -59,6 +59,17 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
             json={"url": receiver.url, "events": ["call.issued", "notices.ready", "notices.sent"]},
             expect=201,
         )
+        # Alpha routes its notices to its finance team; its adviser receives statements only.
+        for name, address, wants_notices in (
+            ("Finance", "finance@alpha.example", True),
+            ("Adviser", "adviser@alpha.example", False),
+        ):
+            await api.request(
+                "POST",
+                f"/investors/{investors[0]}/contacts",
+                json={"name": name, "email": address, "notices": wants_notices},
+                expect=201,
+            )
         deal_id = await api.deal(fund_id, "Acme Robotics A")
         call = await api.draft(
             fund_id,
@@ -106,7 +117,8 @@ async def test_issuing_a_call_renders_mails_and_announces_every_notice(
         assert expected in text, expected
 
     recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
-    assert recipients == ["ops@alpha.example", "treasury@beta.example"]  # Gamma has no address
+    # Alpha's to the contact who receives notices; Beta's to its own address; Gamma has none.
+    assert recipients == ["finance@alpha.example", "treasury@beta.example"]
     to_beta = next(m for m in mailbox.messages if m.rcpt_tos == ["treasury@beta.example"])
     assert isinstance(to_beta.content, bytes)
     message = email.message_from_bytes(to_beta.content, policy=email.policy.default)

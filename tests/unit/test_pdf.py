@@ -227,7 +227,7 @@ def _notice(investor_name: str, call_id: uuid.UUID = _CALL) -> content.Notice:
         call_id=call_id,
         investor_id=uuid.UUID(int=8),
         investor_name=investor_name,
-        email=None,
+        recipients=(),
         notice_date=dt.date(2026, 3, 2),
         due_date=dt.date(2026, 3, 16),
         lines=[("Investment: Spółka Ω", Decimal("1000.00"))],

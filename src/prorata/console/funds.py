@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -44,7 +44,10 @@ from prorata.funds.schemas import FundCreate, FundUpdate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
-from prorata.investors.models import Investor
+from prorata.investors import contacts as investor_contacts
+from prorata.investors import service as investor_service
+from prorata.investors.models import Investor, InvestorContact
+from prorata.investors.schemas import ContactCreate, ContactUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
@@ -319,8 +322,12 @@ async def investor_page(
     investor_id: uuid.UUID,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
+    *,
+    contact_error: str | None = None,
+    status: int = 200,
 ) -> Response:
-    """One investor in the fund: its capital account for a period and its performance."""
+    """One investor in the fund: its capital account for a period, its performance and its
+    contacts."""
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
@@ -333,20 +340,132 @@ async def investor_page(
     else:
         period_error = None
     metrics = await metrics_service.compute(db, fund_id=fund_id, as_of=end, investor_id=investor_id)
-    names = await names_of(db, [investor_id])
+    investor = await investor_service.get(db, investor_id=investor_id)
+    contacts = await investor_contacts.listed(db, actor=page.principal, investor_id=investor_id)
+    problems = {"period": period_error} if period_error else {}
     return await render.page(
         request,
         "investor.html",
-        status=422 if period_error else 200,
+        status=status if status != 200 else (422 if period_error else 200),
         fund=fund,
-        name=names.get(investor_id, str(investor_id)),
+        name=investor.name,
         investor_id=investor_id,
+        investor_email=investor.email,
         account=account,
         metrics=metrics,
         start=start,
         end=end,
-        errors={"period": period_error} if period_error else {},
+        contacts=[(c, _receives(c)) for c in contacts],
+        kinds=CONTACT_KINDS,
+        may_edit_contacts=_may(page, Role.manager),
+        errors={**problems, **({"contact": contact_error} if contact_error else {})},
     )
+
+
+CONTACT_KINDS = (
+    ("notices", "call notices"),
+    ("statements", "statements"),
+    ("distributions", "distribution notices"),
+)
+
+
+def _receives(contact: InvestorContact) -> str:
+    return ", ".join(label for kind, label in CONTACT_KINDS if getattr(contact, kind)) or "nothing"
+
+
+def _contact_form(form: dict[str, Any], *, with_address: bool) -> dict[str, Any]:
+    """A contact's form: checkboxes are sent only when ticked."""
+    data: dict[str, Any] = {kind: kind in form for kind, _ in CONTACT_KINDS}
+    if with_address:
+        data |= {
+            "name": str(form.get("name", "")).strip(),
+            "email": str(form.get("email", "")).strip(),
+        }
+    return data
+
+
+async def _contact_change(
+    request: Request,
+    db: AsyncSession,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    change: Callable[[], Awaitable[object]],
+) -> Response:
+    """Run a contact change as its API route would; back to the page, or the refusal beside the
+    contacts in the API's words."""
+    try:
+        async with db.begin_nested():
+            await change()
+    except ValidationError as refused:
+        detail = next(iter(forms.field_errors(refused).values()), "check the contact")
+        return await investor_page(
+            request, db, page, fund_id, investor_id, contact_error=detail, status=422
+        )
+    except (errors.RuleViolation, errors.Conflict) as refused:
+        return await investor_page(
+            request,
+            db,
+            page,
+            fund_id,
+            investor_id,
+            contact_error=refused.detail,
+            status=refused.status,
+        )
+    return see_other(f"/funds/{fund_id}/investors/{investor_id}#contacts")
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/contacts")
+async def add_contact(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> Response:
+    form = dict((await request.form()).items())
+
+    async def change() -> object:
+        data = ContactCreate.model_validate(_contact_form(form, with_address=True))
+        return await investor_contacts.create(
+            db, actor=page.principal, investor_id=investor_id, data=data
+        )
+
+    return await _contact_change(request, db, page, fund_id, investor_id, change)
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}")
+async def change_contact(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    contact_id: uuid.UUID,
+) -> Response:
+    form = dict((await request.form()).items())
+
+    async def change() -> object:
+        data = ContactUpdate.model_validate(_contact_form(form, with_address=False))
+        return await investor_contacts.update(
+            db, actor=page.principal, investor_id=investor_id, contact_id=contact_id, data=data
+        )
+
+    return await _contact_change(request, db, page, fund_id, investor_id, change)
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove")
+async def remove_contact(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    contact_id: uuid.UUID,
+) -> Response:
+    async def change() -> object:
+        await investor_contacts.delete(
+            db, actor=page.principal, investor_id=investor_id, contact_id=contact_id
+        )
+        return None
+
+    return await _contact_change(request, db, page, fund_id, investor_id, change)
 
 
 STATEMENT_LINES = (

@@ -25,7 +25,8 @@ from prorata.deals.models import Deal
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Fund
-from prorata.investors.models import Investor
+from prorata.investors import contacts as investor_contacts
+from prorata.investors.models import Investor, MailKind
 from prorata.ledger.models import EntryKind, LedgerEntry
 
 ZERO = Decimal(0)
@@ -45,7 +46,7 @@ class Notice:
     call_id: uuid.UUID
     investor_id: uuid.UUID
     investor_name: str
-    email: str | None
+    recipients: tuple[str, ...]  # the investor's contacts who receive notices, or its e-mail
     notice_date: dt.date
     due_date: dt.date
     lines: list[tuple[str, Decimal]]  # amount due by purpose (investments name their deal)
@@ -137,6 +138,9 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
         for row in await session.scalars(sa.select(Investor).where(Investor.id.in_(list(due))))
     }
     commitments = await fund_repository.commitments(session, fund_id=fund.id)
+    mailed_to = await investor_contacts.recipients(
+        session, investor_ids=list(due), kind=MailKind.notices
+    )
     before = await _ledger_before(session, call)
     notices = []
     for investor_id in sorted(due):
@@ -153,7 +157,7 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
                 call_id=call.id,
                 investor_id=investor_id,
                 investor_name=investor.name,
-                email=investor.email,
+                recipients=tuple(mailed_to.get(investor_id, ())),
                 notice_date=call.notice_date,
                 due_date=call.due_date,
                 lines=[

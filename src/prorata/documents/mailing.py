@@ -54,18 +54,17 @@ async def queue_notice(
     blob_id: uuid.UUID,
     filename: str,
 ) -> None:
-    if not notice.email:
-        return
-    await notification_service.queue_email(
-        session,
-        org_id=org_id,
-        kind=CALL_NOTICE,
-        recipient=notice.email,
-        subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
-        body=_body(notice),
-        document_id=document_id,
-        attachment=notification_service.Attachment(blob_id=blob_id, filename=filename),
-    )
+    for recipient in notice.recipients:  # one message each: a bounce is one contact's
+        await notification_service.queue_email(
+            session,
+            org_id=org_id,
+            kind=CALL_NOTICE,
+            recipient=recipient,
+            subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
+            body=_body(notice),
+            document_id=document_id,
+            attachment=notification_service.Attachment(blob_id=blob_id, filename=filename),
+        )
 
 
 async def on_notices_released(session: AsyncSession, event: Released) -> None:

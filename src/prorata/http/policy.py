@@ -108,6 +108,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/investors"): _read(Role.viewer),
     ("GET", "/investors/{investor_id}"): _read(Role.viewer),
     ("PATCH", "/investors/{investor_id}"): _write(Role.manager),
+    # Contacts: an LP edits its own investor's (the service refuses viewers and other investors).
+    ("GET", "/investors/{investor_id}/contacts"): _read(Role.investor),
+    ("POST", "/investors/{investor_id}/contacts"): _write(Role.investor),
+    ("PATCH", "/investors/{investor_id}/contacts/{contact_id}"): _write(Role.investor),
+    ("DELETE", "/investors/{investor_id}/contacts/{contact_id}"): _write(Role.investor),
     ("POST", "/funds/{fund_id}/deals"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/deals"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/deals/{deal_id}"): _read(Role.viewer),
@@ -245,6 +250,11 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/fees.{fmt}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove"): _page(
+        Role.manager
+    ),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/documents"): _page(Role.viewer),

@@ -44,3 +44,42 @@ class Investor(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
+
+
+class MailKind(enum.StrEnum):
+    """What an investor is sent: each contact chooses which."""
+
+    notices = "notices"  # capital call notices
+    statements = "statements"  # capital account statements
+    distributions = "distributions"  # distribution notices
+
+
+class InvestorContact(Base):
+    """A person who receives an investor's mail (its finance team, an adviser)."""
+
+    __tablename__ = "investor_contacts"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["org_id", "investor_id"],
+            ["investors.org_id", "investors.id"],
+            ondelete="CASCADE",
+        ),
+        sa.Index(
+            "uq_investor_contacts_investor_id_email",
+            "investor_id",
+            sa.text("lower(email)"),
+            unique=True,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    investor_id: Mapped[uuid.UUID] = mapped_column()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(320))
+    notices: Mapped[bool] = mapped_column(server_default=sa.true())
+    statements: Mapped[bool] = mapped_column(server_default=sa.true())
+    distributions: Mapped[bool] = mapped_column(server_default=sa.true())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )

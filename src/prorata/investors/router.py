@@ -9,9 +9,18 @@ from fastapi import APIRouter, status
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
+from prorata.investors import contacts as investor_contacts
 from prorata.investors import repository as investor_repository
 from prorata.investors import service as investor_service
-from prorata.investors.schemas import InvestorCreate, InvestorOut, InvestorUpdate, mask
+from prorata.investors.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactUpdate,
+    InvestorCreate,
+    InvestorOut,
+    InvestorUpdate,
+    mask,
+)
 
 router = APIRouter(route_class=ApiRoute)
 CREATED = status.HTTP_201_CREATED
@@ -56,3 +65,58 @@ async def update_investor(
         session, actor=principal, investor_id=investor_id, data=body
     )
     return InvestorOut.model_validate(investor)
+
+
+CONTACTS = "/investors/{investor_id}/contacts"
+
+
+@router.get(CONTACTS, tags=["investors"], summary="The investor's contacts and what each receives")
+async def list_contacts(
+    investor_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> list[ContactOut]:
+    found = await investor_contacts.listed(session, actor=principal, investor_id=investor_id)
+    return [ContactOut.model_validate(c) for c in found]
+
+
+@router.post(CONTACTS, status_code=CREATED, tags=["investors"], summary="Add a contact")
+async def create_contact(
+    investor_id: uuid.UUID,
+    body: ContactCreate,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> ContactOut:
+    contact = await investor_contacts.create(
+        session, actor=principal, investor_id=investor_id, data=body
+    )
+    return ContactOut.model_validate(contact)
+
+
+@router.patch(CONTACTS + "/{contact_id}", tags=["investors"], summary="Change a contact")
+async def update_contact(
+    investor_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    body: ContactUpdate,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> ContactOut:
+    contact = await investor_contacts.update(
+        session, actor=principal, investor_id=investor_id, contact_id=contact_id, data=body
+    )
+    return ContactOut.model_validate(contact)
+
+
+@router.delete(
+    CONTACTS + "/{contact_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["investors"],
+    summary="Remove a contact",
+)
+async def delete_contact(
+    investor_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> None:
+    await investor_contacts.delete(
+        session, actor=principal, investor_id=investor_id, contact_id=contact_id
+    )

@@ -66,3 +66,30 @@ def mask(tax_id: str | None) -> str | None:
         return None
     shown = min(4, len(tax_id) // 2)
     return "•" * (len(tax_id) - shown) + tax_id[len(tax_id) - shown :]
+
+
+class ContactCreate(RequestModel):
+    name: Name
+    email: Email
+    notices: bool = Field(default=True, description="Receives capital call notices.")
+    statements: bool = Field(default=True, description="Receives capital account statements.")
+    distributions: bool = Field(default=True, description="Receives distribution notices.")
+
+
+class ContactUpdate(RequestModel):
+    name: Name | None = None
+    email: Email | None = None
+    notices: bool | None = None
+    statements: bool | None = None
+    distributions: bool | None = None
+
+
+class ContactOut(ResponseModel):
+    id: uuid.UUID
+    investor_id: uuid.UUID
+    name: str
+    email: str
+    notices: bool
+    statements: bool
+    distributions: bool
+    created_at: dt.datetime
