@@ -3,6 +3,7 @@
 
 from prorata.accounts import models as accounts
 from prorata.allocations import models as allocations
+from prorata.capital_accounts import models as capital_accounts
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
 from prorata.distributions import models as distributions
@@ -23,6 +24,7 @@ __all__ = [
     "accounts",
     "allocations",
     "audit",
+    "capital_accounts",
     "capital_calls",
     "deals",
     "distributions",

@@ -30,8 +30,10 @@ from decimal import Decimal
 from typing import Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.capital_accounts.models import KeptBook, KeptGains
 from prorata.capital_accounts.schemas import CapitalAccountOut
 from prorata.capital_calls.models import Purpose
 from prorata.finance import money
@@ -102,6 +104,8 @@ class Book:
         self.committed_on = committed_on or {}
         self.movements: dict[uuid.UUID, list[Movement]] = defaultdict(list)
         self.recallable: dict[uuid.UUID, list[Movement]] = defaultdict(list)
+        # The gains and losses `allocate_valuations` allocated (not the ledger's own), kept.
+        self.allocated: dict[uuid.UUID, list[tuple[dt.date, Decimal]]] = defaultdict(list)
 
     def balance(self, investor: uuid.UUID, day: dt.date) -> Decimal:
         return sum((m.effect for m in self.movements[investor] if m.day <= day), ZERO)
@@ -150,6 +154,7 @@ class Book:
             for investor, part in self._gain_parts(gain, contributed, day).items():
                 if part:
                     self.movements[investor].append(Movement(day, "gains_losses", part))
+                    self.allocated[investor].append((day, part))
                     total += part
 
     def _gain_parts(
@@ -198,29 +203,32 @@ class Book:
         )
 
 
-async def book(session: AsyncSession, *, fund: Fund, end: dt.date) -> Book:
-    """The fund's book up to `end` (inclusive), gains allocated at each valuation date."""
-    result = Book(
-        fund,
-        await fund_repository.commitments(session, fund_id=fund.id),
-        await fund_repository.commitment_dates(session, fund_id=fund.id),
-    )
+async def _read_movements(
+    session: AsyncSession,
+    result: Book,
+    *,
+    end: dt.date | None = None,
+    investor_id: uuid.UUID | None = None,
+) -> None:
+    """The ledger's capital movements into `result`: the fund's (to `end`), or one investor's."""
+    statement = sa.select(
+        LedgerEntry.investor_id,
+        LedgerEntry.kind,
+        LedgerEntry.purpose,
+        LedgerEntry.effective_on,
+        sa.func.sum(LedgerEntry.amount),
+    ).where(LedgerEntry.fund_id == result.fund.id)
+    if end is not None:
+        statement = statement.where(LedgerEntry.effective_on <= end)
+    if investor_id is not None:
+        statement = statement.where(LedgerEntry.investor_id == investor_id)
     rows = await session.execute(
-        sa.select(
+        statement.group_by(
             LedgerEntry.investor_id,
             LedgerEntry.kind,
             LedgerEntry.purpose,
             LedgerEntry.effective_on,
-            sa.func.sum(LedgerEntry.amount),
-        )
-        .where(LedgerEntry.fund_id == fund.id, LedgerEntry.effective_on <= end)
-        .group_by(
-            LedgerEntry.investor_id,
-            LedgerEntry.kind,
-            LedgerEntry.purpose,
-            LedgerEntry.effective_on,
-        )
-        .order_by(LedgerEntry.effective_on)
+        ).order_by(LedgerEntry.effective_on)
     )
     for investor, kind, purpose, day, amount in rows.all():
         line = _BY_KIND.get(kind)
@@ -231,13 +239,97 @@ async def book(session: AsyncSession, *, fund: Fund, end: dt.date) -> Book:
             result.movements[investor].append(Movement(day, _CHARGED[purpose], amount))
         if kind is EntryKind.recallable_distribution:
             result.recallable[investor].append(Movement(day, line, amount))
-    valuations = await session.execute(
-        sa.select(Valuation.as_of, Valuation.nav)
-        .where(Valuation.fund_id == fund.id, Valuation.as_of <= end)
-        .order_by(Valuation.as_of)
+
+
+async def book(session: AsyncSession, *, fund: Fund, end: dt.date | None = None) -> Book:
+    """The fund's book up to `end` (inclusive; None: every date), gains allocated at each
+    valuation date."""
+    result = Book(
+        fund,
+        await fund_repository.commitments(session, fund_id=fund.id),
+        await fund_repository.commitment_dates(session, fund_id=fund.id),
     )
+    await _read_movements(session, result, end=end)
+    statement = sa.select(Valuation.as_of, Valuation.nav).where(Valuation.fund_id == fund.id)
+    if end is not None:
+        statement = statement.where(Valuation.as_of <= end)
+    valuations = await session.execute(statement.order_by(Valuation.as_of))
     result.allocate_valuations((day, nav) for day, nav in valuations.all())
     return result
+
+
+async def _state(session: AsyncSession, fund: Fund) -> str:
+    """What the allocation depends on: the fund's capital version (every ledger write a capital
+    account sees bumps it, in its transaction), its currency and its valuations. Read before
+    the data it labels, so data newer than its label is only ever recomputed, never trusted."""
+    digest = await session.scalar(
+        sa.select(
+            sa.func.md5(
+                sa.func.coalesce(
+                    sa.func.string_agg(
+                        sa.cast(Valuation.as_of, sa.String)
+                        + "="
+                        + sa.cast(Valuation.nav, sa.String),
+                        aggregate_order_by(sa.literal_column("','"), Valuation.as_of),
+                    ),
+                    "",
+                )
+            )
+        ).where(Valuation.fund_id == fund.id)
+    )
+    return f"{fund.capital_version}:{fund.currency}:{digest}"
+
+
+async def _keep(session: AsyncSession, fund: Fund, state: str, full: Book) -> None:
+    """Keep `full`'s allocated gains under `state`, replacing what was kept (one writer per
+    fund at a time: the advisory lock)."""
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"book:{fund.id}", 0)))
+    )
+    await session.execute(
+        insert(KeptBook)
+        .values(fund_id=fund.id, org_id=fund.org_id, state=state)
+        .on_conflict_do_update(
+            index_elements=[KeptBook.fund_id], set_={"state": state, "computed_at": sa.func.now()}
+        )
+    )
+    await session.execute(sa.delete(KeptGains).where(KeptGains.fund_id == fund.id))
+    rows = [
+        {
+            "fund_id": fund.id,
+            "investor_id": investor,
+            "org_id": fund.org_id,
+            "days": [day for day, _ in gains],
+            "amounts": [amount for _, amount in gains],
+        }
+        for investor, gains in sorted(full.allocated.items())
+    ]
+    if rows:
+        await session.execute(sa.insert(KeptGains), rows)
+
+
+async def investor_book(session: AsyncSession, *, fund: Fund, investor_id: uuid.UUID) -> Book:
+    """A book that answers for one investor (its account and balance on any date): its own
+    ledger rows and its kept gains when the fund has not changed since they were allocated;
+    otherwise the fund's whole book, allocated once and kept for the next request."""
+    state = await _state(session, fund)
+    kept = await session.scalar(sa.select(KeptBook.state).where(KeptBook.fund_id == fund.id))
+    if kept != state:
+        full = await book(session, fund=fund)
+        await _keep(session, fund, state, full)
+        return full
+    one = Book(
+        fund,
+        await fund_repository.commitments_of(session, fund_id=fund.id, investor_ids=[investor_id]),
+        await fund_repository.commitment_dates(session, fund_id=fund.id, investor_id=investor_id),
+    )
+    await _read_movements(session, one, investor_id=investor_id)
+    gains = await session.get(KeptGains, (fund.id, investor_id))
+    if gains is not None:
+        for day, amount in zip(gains.days, gains.amounts, strict=True):
+            one.movements[investor_id].append(Movement(day, "gains_losses", amount))
+            one.allocated[investor_id].append((day, amount))
+    return one
 
 
 async def account(
@@ -255,7 +347,7 @@ async def account(
         session, fund_id=fund_id, investor_id=investor_id
     ):
         raise errors.NotFound("no such investor in this fund")
-    found = await book(session, fund=fund, end=end)
+    found = await investor_book(session, fund=fund, investor_id=investor_id)
     return fund, found.account(investor_id, start, end)
 
 

@@ -90,7 +90,7 @@ async def compute(
     committed = await _committed(session, fund_id, investor_id)
     if investor_id is not None:
         if valuation is not None:
-            book = await capital_accounts.book(session, fund=fund, end=valuation.as_of)
+            book = await capital_accounts.investor_book(session, fund=fund, investor_id=investor_id)
             nav = book.balance(investor_id, valuation.as_of)
         read = None  # the fund's flows are not this investor's
     if read is None:

@@ -81,14 +81,15 @@ async def commitments_of(
 
 
 async def commitment_dates(
-    session: AsyncSession, *, fund_id: uuid.UUID
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID | None = None
 ) -> dict[uuid.UUID, dt.date]:
-    """The day each investor committed to the fund."""
-    result = await session.execute(
-        sa.select(Commitment.investor_id, Commitment.committed_on).where(
-            Commitment.fund_id == fund_id
-        )
+    """The day each investor committed to the fund (or the one investor)."""
+    statement = sa.select(Commitment.investor_id, Commitment.committed_on).where(
+        Commitment.fund_id == fund_id
     )
+    if investor_id is not None:
+        statement = statement.where(Commitment.investor_id == investor_id)
+    result = await session.execute(statement)
     return {investor_id: day for investor_id, day in result.all()}
 
 
