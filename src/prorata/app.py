@@ -23,6 +23,7 @@ from prorata.console import documents as console_documents
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
+from prorata.console import portal as console_portal
 from prorata.console import render as console_render
 from prorata.console import settings as console_settings
 from prorata.console import sign_in as console_sign_in
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The console: pages for people, and their stylesheet (public, like any site's CSS).
     app.include_router(console_sign_in.router)
     app.include_router(console_home.router)
+    app.include_router(console_portal.router)
     app.include_router(console_imports.router)
     app.include_router(console_funds.router)
     app.include_router(console_allocations.router)

@@ -3,14 +3,17 @@ double-submit cookie (`prorata_form`) that the form's hidden `csrf_token` must m
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
 from fastapi import Request, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.config import Settings
+from prorata.platform import errors
 
 FORM_COOKIE = "prorata_form"
 CSRF_FIELD = "csrf_token"
@@ -73,3 +76,22 @@ def money(text: str) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value.is_finite() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    detail: str  # the API's words
+    status: int
+
+
+async def attempt(db: AsyncSession, change: Callable[[], Awaitable[object]]) -> Refusal | None:
+    """Run a form's change (parsing included) in a savepoint, as its API route would: None when
+    done, else the refusal to show beside the form (nothing of it written)."""
+    try:
+        async with db.begin_nested():
+            await change()
+    except ValidationError as refused:
+        return Refusal(next(iter(field_errors(refused).values()), "check the form"), 422)
+    except (errors.RuleViolation, errors.Conflict) as refused:
+        return Refusal(refused.detail, refused.status)
+    return None

@@ -26,7 +26,7 @@ from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
-from prorata.console import forms, render
+from prorata.console import contact_forms, forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
 from prorata.deals.schemas import DealCreate
@@ -46,7 +46,7 @@ from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors import contacts as investor_contacts
 from prorata.investors import service as investor_service
-from prorata.investors.models import Investor, InvestorContact
+from prorata.investors.models import Investor
 from prorata.investors.schemas import ContactCreate, ContactUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
@@ -355,33 +355,11 @@ async def investor_page(
         metrics=metrics,
         start=start,
         end=end,
-        contacts=[(c, _receives(c)) for c in contacts],
-        kinds=CONTACT_KINDS,
+        contacts=[(c, contact_forms.receives(c)) for c in contacts],
+        kinds=contact_forms.KINDS,
         may_edit_contacts=_may(page, Role.manager),
         errors={**problems, **({"contact": contact_error} if contact_error else {})},
     )
-
-
-CONTACT_KINDS = (
-    ("notices", "call notices"),
-    ("statements", "statements"),
-    ("distributions", "distribution notices"),
-)
-
-
-def _receives(contact: InvestorContact) -> str:
-    return ", ".join(label for kind, label in CONTACT_KINDS if getattr(contact, kind)) or "nothing"
-
-
-def _contact_form(form: dict[str, Any], *, with_address: bool) -> dict[str, Any]:
-    """A contact's form: checkboxes are sent only when ticked."""
-    data: dict[str, Any] = {kind: kind in form for kind, _ in CONTACT_KINDS}
-    if with_address:
-        data |= {
-            "name": str(form.get("name", "")).strip(),
-            "email": str(form.get("email", "")).strip(),
-        }
-    return data
 
 
 async def _contact_change(
@@ -392,17 +370,9 @@ async def _contact_change(
     investor_id: uuid.UUID,
     change: Callable[[], Awaitable[object]],
 ) -> Response:
-    """Run a contact change as its API route would; back to the page, or the refusal beside the
-    contacts in the API's words."""
-    try:
-        async with db.begin_nested():
-            await change()
-    except ValidationError as refused:
-        detail = next(iter(forms.field_errors(refused).values()), "check the contact")
-        return await investor_page(
-            request, db, page, fund_id, investor_id, contact_error=detail, status=422
-        )
-    except (errors.RuleViolation, errors.Conflict) as refused:
+    """Back to the page, or the refusal beside the contacts in the API's words."""
+    refused = await forms.attempt(db, change)
+    if refused is not None:
         return await investor_page(
             request,
             db,
@@ -422,7 +392,7 @@ async def add_contact(
     form = dict((await request.form()).items())
 
     async def change() -> object:
-        data = ContactCreate.model_validate(_contact_form(form, with_address=True))
+        data = ContactCreate.model_validate(contact_forms.data(form, with_address=True))
         return await investor_contacts.create(
             db, actor=page.principal, investor_id=investor_id, data=data
         )
@@ -442,7 +412,7 @@ async def change_contact(
     form = dict((await request.form()).items())
 
     async def change() -> object:
-        data = ContactUpdate.model_validate(_contact_form(form, with_address=False))
+        data = ContactUpdate.model_validate(contact_forms.data(form, with_address=False))
         return await investor_contacts.update(
             db, actor=page.principal, investor_id=investor_id, contact_id=contact_id, data=data
         )

@@ -1,7 +1,6 @@
 """The console's home: the organisation's funds at a glance, and what needs attention.
 
-An LP (`investor` role) has no fund register to see: its home names who it is (the LP portal
-is its own issue).
+An LP (`investor` role) has no fund register to see: its home is the LP portal's.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls.models import CallStatus, CapitalCall, NoticeRelease
-from prorata.console import render
+from prorata.console import portal, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds.models import Fund
@@ -84,7 +83,7 @@ async def _failures(session: AsyncSession, since: dt.datetime) -> list[Attention
 @router.get("/")
 async def home(request: Request, db: PageDb, page: SignedIn) -> Response:
     if page.principal.role is Role.investor:
-        return await render.page(request, "home_investor.html")
+        return await portal.home(request, db, page)
     today = dt.date.today()
     funds = list(
         await db.scalars(sa.select(Fund).order_by(Fund.created_at.desc()).limit(HOME_FUNDS))

@@ -219,6 +219,13 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/password-reset/{token}"): _PUBLIC_PAGE,
     ("GET", "/"): _page(Role.investor),
     ("GET", "/account"): _page(Role.investor),
+    # The LP portal: an investor member's own investor only (the pages send others home).
+    ("GET", "/portal/funds/{fund_id}"): _page(Role.investor),
+    ("GET", "/portal/documents"): _page(Role.investor),
+    ("GET", "/portal/contacts"): _page(Role.investor),
+    ("POST", "/portal/contacts"): _page(Role.investor),
+    ("POST", "/portal/contacts/{contact_id}"): _page(Role.investor),
+    ("POST", "/portal/contacts/{contact_id}/remove"): _page(Role.investor),
     ("POST", "/account/password"): _page(Role.investor),
     ("GET", "/account/two-factor"): _ENROLMENT,
     ("POST", "/account/two-factor"): _ENROLMENT,

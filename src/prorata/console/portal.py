@@ -1,0 +1,208 @@
+"""The LP portal: what an `investor` member sees — its commitments across the organisation's
+funds, each fund's capital account statement for any period, its documents and its contacts.
+
+Every page reads through the services the API calls, as the member's principal: the investor is
+always the member's own (`scoped_investor`), so another investor's anything is not there (404),
+by URL too. GP members have the console instead: to them these pages are not there (404).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.capital_accounts import service as account_service
+from prorata.console import contact_forms, forms, render
+from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.documents import service as document_service
+from prorata.fund_metrics import service as metrics_service
+from prorata.funds import service as fund_service
+from prorata.funds.models import Commitment, Fund
+from prorata.http.pagination import PageParams
+from prorata.http.tenancy import scoped_investor
+from prorata.investors import contacts as investor_contacts
+from prorata.investors import service as investor_service
+from prorata.investors.schemas import ContactCreate, ContactUpdate
+from prorata.platform import errors
+
+router = APIRouter(route_class=PageRoute)
+
+DOCUMENTS = 100
+
+
+def _investor_of(page: SignedIn) -> uuid.UUID:
+    investor = scoped_investor(page.principal, None)
+    if investor is None:
+        raise errors.NotFound("the LP portal is for investors: the console is at /")
+    return investor
+
+
+async def _funds_of(db: AsyncSession, investor_id: uuid.UUID) -> list[Fund]:
+    rows = await db.scalars(
+        sa.select(Fund)
+        .join(Commitment, Commitment.fund_id == Fund.id)
+        .where(Commitment.investor_id == investor_id)
+        .order_by(Fund.name)
+    )
+    return list(rows)
+
+
+async def home(request: Request, db: AsyncSession, page: SignedIn) -> Response:
+    """The portal's home (the console's `/` for an investor member): every commitment with its
+    capital account balance today and the investor's own multiples."""
+    investor_id = _investor_of(page)
+    investor = await investor_service.get(db, investor_id=investor_id)
+    today = dt.date.today()
+    holdings = []
+    for fund in await _funds_of(db, investor_id):
+        metrics = await metrics_service.compute(
+            db, fund_id=fund.id, as_of=today, investor_id=investor_id, fund=fund
+        )
+        account = await account_service.statement(
+            db, fund_id=fund.id, investor_id=investor_id, start=None, end=today
+        )
+        holdings.append({"fund": fund, "metrics": metrics, "account": account})
+    return await render.page(
+        request, "portal_home.html", investor=investor, holdings=holdings, today=today
+    )
+
+
+@router.get("/portal/funds/{fund_id}")
+async def fund_statement(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> Response:
+    investor_id = _investor_of(page)
+    fund = await fund_service.get(db, fund_id=fund_id)
+    end = end or dt.date.today()
+    problem: str | None = None
+    account: Any = None
+    try:
+        account = await account_service.statement(
+            db, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+        )
+    except errors.RuleViolation as refused:
+        problem = refused.detail
+    metrics = await metrics_service.compute(
+        db, fund_id=fund_id, as_of=end, investor_id=investor_id, fund=fund
+    )
+    return await render.page(
+        request,
+        "portal_fund.html",
+        status=422 if problem else 200,
+        fund=fund,
+        account=account,
+        metrics=metrics,
+        start=start,
+        end=end,
+        errors={"period": problem} if problem else {},
+    )
+
+
+@router.get("/portal/documents")
+async def documents(request: Request, db: PageDb, page: SignedIn) -> Response:
+    investor_id = _investor_of(page)
+    found = await document_service.page(
+        db,
+        params=PageParams(limit=DOCUMENTS, cursor=None),
+        fund_id=None,
+        call_id=None,
+        investor_id=investor_id,
+    )
+    funds = {f.id: f.name for f in await _funds_of(db, investor_id)}
+    return await render.page(request, "portal_documents.html", documents=found.items, funds=funds)
+
+
+async def _contacts_page(
+    request: Request,
+    db: AsyncSession,
+    page: SignedIn,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    investor_id = _investor_of(page)
+    investor = await investor_service.get(db, investor_id=investor_id)
+    contacts = await investor_contacts.listed(db, actor=page.principal, investor_id=investor_id)
+    return await render.page(
+        request,
+        "portal_contacts.html",
+        status=status,
+        investor=investor,
+        contacts=[(c, contact_forms.receives(c)) for c in contacts],
+        kinds=contact_forms.KINDS,
+        errors={"contact": error} if error else {},
+    )
+
+
+@router.get("/portal/contacts")
+async def contacts(request: Request, db: PageDb, page: SignedIn) -> Response:
+    return await _contacts_page(request, db, page)
+
+
+@router.post("/portal/contacts")
+async def add_contact(request: Request, db: PageDb, page: SignedIn) -> Response:
+    form = dict((await request.form()).items())
+    return await _change(
+        request,
+        db,
+        page,
+        lambda: investor_contacts.create(
+            db,
+            actor=page.principal,
+            investor_id=_investor_of(page),
+            data=ContactCreate.model_validate(contact_forms.data(form, with_address=True)),
+        ),
+    )
+
+
+@router.post("/portal/contacts/{contact_id}")
+async def change_contact(
+    request: Request, db: PageDb, page: SignedIn, contact_id: uuid.UUID
+) -> Response:
+    form = dict((await request.form()).items())
+    return await _change(
+        request,
+        db,
+        page,
+        lambda: investor_contacts.update(
+            db,
+            actor=page.principal,
+            investor_id=_investor_of(page),
+            contact_id=contact_id,
+            data=ContactUpdate.model_validate(contact_forms.data(form, with_address=False)),
+        ),
+    )
+
+
+@router.post("/portal/contacts/{contact_id}/remove")
+async def remove_contact(
+    request: Request, db: PageDb, page: SignedIn, contact_id: uuid.UUID
+) -> Response:
+    return await _change(
+        request,
+        db,
+        page,
+        lambda: investor_contacts.delete(
+            db, actor=page.principal, investor_id=_investor_of(page), contact_id=contact_id
+        ),
+    )
+
+
+async def _change(
+    request: Request, db: AsyncSession, page: SignedIn, change: Callable[[], Awaitable[object]]
+) -> Response:
+    refused = await forms.attempt(db, change)
+    if refused is not None:
+        return await _contacts_page(request, db, page, error=refused.detail, status=refused.status)
+    return see_other("/portal/contacts")
