@@ -10,11 +10,21 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from prorata.config import Settings
 from prorata.http import policy
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
+from tests.conftest import settings_with
 from tests.fund_support import FundApi
 from tests.support import bearer
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests call every route several times in a minute: the rate limit is not what they
+    are about (its headers still are, and it is tested in test_limits)."""
+    return settings_with(settings, rate_limit_api="100000/minute")
+
 
 # The only routes that answer without authentication (besides /openapi.json and /docs).
 PUBLIC = {("GET", "/api/v1/system/health"), ("GET", "/api/v1/system/ready")}
@@ -123,7 +133,14 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         json={"email": f"{uuid.uuid4()}@a.example", "role": "viewer"},
         expect=201,
     )
+    contact = await api.request(
+        "POST",
+        f"/investors/{investor_id}/contacts",
+        json={"name": "Treasury", "email": f"{uuid.uuid4()}@a.example"},
+        expect=201,
+    )
     return {
+        "contact_id": str(contact["id"]),
         "invitation_id": str(invitation["id"]),
         "user_id": await _a_user(client, org),
         "key_id": str(key["id"]),
@@ -167,6 +184,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "committed_on": "2026-01-02",
     },
     ("PATCH", "/api/v1/investors/{investor_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/investors/{investor_id}/contacts"): {
+        "name": "Intruder",
+        "email": "intruder@b.example",
+    },
+    ("PATCH", "/api/v1/investors/{investor_id}/contacts/{contact_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/funds/{fund_id}/deals"): {"name": "Intruder"},
     ("PATCH", "/api/v1/funds/{fund_id}/deals/{deal_id}"): {"name": "Renamed"},
     ("PUT", "/api/v1/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): {
