@@ -39,6 +39,7 @@ import psycopg
 
 from bench.fund_data import load_fund
 from bench.support import Timer, bench_database, percentile
+from prorata import wiring
 from prorata.capital_accounts.service import Account, Book, Movement
 from prorata.config import Settings
 from prorata.documents import render
@@ -209,6 +210,7 @@ def _serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
 
 
 def http_bench(investors: int, quarters: int, samples: int, port: int) -> None:
+    wiring.connect()  # every model, so the ORM resolves every foreign key
     with bench_database() as settings:
         with Timer() as loading:
             api_key, fund_id = _load(settings, investors, quarters)
