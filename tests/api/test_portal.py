@@ -63,6 +63,10 @@ async def test_an_lp_sees_its_commitments_and_statements_as_the_api_gives_them(
         f"{float(expected['ending_balance']):,.2f}"
     )
     assert lines[lines.index("Contributions") + 1] == f"{float(expected['contributions']):,.2f}"
+    # The chart's figures: the capital account at the month's end, as the statement has it.
+    june = lines[lines.index("2026-06") : lines.index("2026-06") + 4]
+    assert june[3] == lines[lines.index("Ending balance at 2026-06-30") + 1]
+    assert 'id="capital-data"' in statement.text
     # Another investor's fund, a fund that does not exist: not there.
     assert (await client.get(f"/portal/funds/{elsewhere}")).status_code == 404
     assert (await client.get(f"/portal/funds/{uuid.uuid4()}")).status_code == 404

@@ -119,7 +119,7 @@ async def _series(
     return {"points": points, "quarters": quarters}
 
 
-def _chart_json(series: dict[str, Any]) -> Markup:
+def chart_json(series: dict[str, Any]) -> Markup:
     """The series for the chart script, as JSON safe inside a <script> element."""
     text = json.dumps(series, default=str).replace("<", "\\u003c")
     return Markup(text)  # noqa: S704 - JSON of our own numbers, `<` escaped
@@ -712,7 +712,7 @@ async def fund_page(
         next_cursor=next_cursor,
         calls=sorted(calls.items, key=lambda c: c.notice_date, reverse=True),
         series=series,
-        chart_json=_chart_json(
+        chart_json=chart_json(
             {**series, "called": summary.called, "uncalled": summary.committed - summary.called}
         ),
         may_call=_may(page, Role.manager),

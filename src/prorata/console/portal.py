@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_accounts import service as account_service
 from prorata.console import contact_forms, forms, render
+from prorata.console.funds import chart_json
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.documents import service as document_service
 from prorata.fund_metrics import service as metrics_service
@@ -96,9 +98,13 @@ async def fund_statement(
     metrics = await metrics_service.compute(
         db, fund_id=fund_id, as_of=end, investor_id=investor_id, fund=fund
     )
+    book = await account_service.investor_book(db, fund=fund, investor_id=investor_id)
+    points = _over_time(book.movements[investor_id], end)
     return await render.page(
         request,
         "portal_fund.html",
+        points=points,
+        chart_json=chart_json({"points": points, "nav_label": "Capital account"}),
         status=422 if problem else 200,
         fund=fund,
         account=account,
@@ -107,6 +113,21 @@ async def fund_statement(
         end=end,
         errors={"period": problem} if problem else {},
     )
+
+
+def _over_time(movements: list[account_service.Movement], end: dt.date) -> list[dict[str, Any]]:
+    """Month by month to `end`: cumulative contributions and distributions, and the capital
+    account's balance at the month's end (its movements and allocated gains)."""
+    running = {"contributed": Decimal(0), "distributed": Decimal(0), "nav": Decimal(0)}
+    by_month: dict[str, dict[str, Decimal]] = {}
+    for movement in sorted((m for m in movements if m.day <= end), key=lambda m: m.day):
+        running["nav"] += movement.effect
+        if movement.line == "contributions":
+            running["contributed"] += movement.amount
+        elif movement.line == "distributions":
+            running["distributed"] += movement.amount
+        by_month[movement.day.isoformat()[:7]] = dict(running)
+    return [{"month": month, **figures} for month, figures in by_month.items()]
 
 
 @router.get("/portal/documents")
