@@ -23,6 +23,7 @@ from prorata.console import documents as console_documents
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
+from prorata.console import investor_access as console_investor_access
 from prorata.console import portal as console_portal
 from prorata.console import render as console_render
 from prorata.console import settings as console_settings
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_home.router)
     app.include_router(console_portal.router)
     app.include_router(console_imports.router)
+    app.include_router(console_investor_access.router)
     app.include_router(console_funds.router)
     app.include_router(console_allocations.router)
     app.include_router(console_documents.router)

@@ -47,6 +47,8 @@ class BrowserSession(Base):
     # The password was right; the second factor is still to come.
     second_factor_pending: Mapped[bool] = mapped_column()
     client_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    # The investor the LP portal was switched to (one of the member's linked investors).
+    investor_id: Mapped[uuid.UUID | None] = mapped_column()
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[dt.datetime] = _created()
     last_seen_at: Mapped[dt.datetime] = _created()

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.accounts.models import BrowserSession
 from prorata.config import Settings
 from prorata.http import auth
-from prorata.platform import audit
+from prorata.http.tenancy import Principal, Role, check_investor_scope
+from prorata.platform import audit, errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,23 @@ async def promote(session: AsyncSession, *, session_id: uuid.UUID) -> NewSession
     row.second_factor_pending = False
     await session.flush()
     return NewSession(row.id, token, csrf, False)
+
+
+async def switch_investor(
+    session: AsyncSession, *, principal: Principal, investor_id: uuid.UUID
+) -> None:
+    """The portal acts for another of the member's linked investors from now on (this browser
+    session only); an investor not linked to the member is, to it, not there."""
+    if not principal.via_session:
+        raise errors.RuleViolation("only a browser session switches investors")
+    check_investor_scope(principal, investor_id)
+    if principal.role is not Role.investor:
+        raise errors.NotFound("not found")
+    await session.execute(
+        sa.update(BrowserSession)
+        .where(BrowserSession.id == principal.credential_id)
+        .values(investor_id=investor_id)
+    )
 
 
 async def end(session: AsyncSession, *, session_id: uuid.UUID) -> None:

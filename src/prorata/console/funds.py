@@ -51,6 +51,7 @@ from prorata.investors.schemas import ContactCreate, ContactUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
+from prorata.orgs import service as org_service
 from prorata.platform import errors
 from prorata.valuations import service as valuation_service
 from prorata.valuations.models import Valuation
@@ -323,11 +324,12 @@ async def investor_page(
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
     *,
-    contact_error: str | None = None,
+    section_error: tuple[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    """One investor in the fund: its capital account for a period, its performance and its
-    contacts."""
+    """One investor in the fund: its capital account for a period, its performance, its
+    contacts and who sees it in the portal. `section_error`: (section, the API's words) of a
+    form refused."""
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
@@ -358,8 +360,22 @@ async def investor_page(
         contacts=[(c, contact_forms.receives(c)) for c in contacts],
         kinds=contact_forms.KINDS,
         may_edit_contacts=_may(page, Role.manager),
-        errors={**problems, **({"contact": contact_error} if contact_error else {})},
+        access=await portal_access(db, page, investor_id),
+        errors={**problems, **dict([section_error] if section_error else [])},
     )
+
+
+async def portal_access(db: AsyncSession, page: SignedIn, investor_id: uuid.UUID) -> dict[str, Any]:
+    """The investor page's "Portal access": the portal members who see the investor and those
+    who could (acting for other investors); shown to admins, who manage members, only."""
+    if not _may(page, Role.admin):
+        return {"shown": False}
+    members = await org_service.members_of_investor(db, investor_id=investor_id)
+    return {
+        "shown": True,
+        "linked": [user for user, linked in members if linked],
+        "others": [user for user, linked in members if not linked],
+    }
 
 
 async def _contact_change(
@@ -379,7 +395,7 @@ async def _contact_change(
             page,
             fund_id,
             investor_id,
-            contact_error=refused.detail,
+            section_error=("contact", refused.detail),
             status=refused.status,
         )
     return see_other(f"/funds/{fund_id}/investors/{investor_id}#contacts")

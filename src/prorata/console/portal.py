@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.accounts import sessions
 from prorata.capital_accounts import service as account_service
 from prorata.console import contact_forms, forms, render
 from prorata.console.funds import chart_json
@@ -128,6 +129,18 @@ def _over_time(movements: list[account_service.Movement], end: dt.date) -> list[
             running["distributed"] += movement.amount
         by_month[movement.day.isoformat()[:7]] = dict(running)
     return [{"month": month, **figures} for month, figures in by_month.items()]
+
+
+@router.post("/portal/investor")
+async def switch_investor(request: Request, db: PageDb, page: SignedIn) -> Response:
+    """The switcher in the header: act for another of the member's linked investors."""
+    chosen = (await request.form()).get("investor_id")
+    try:
+        investor_id = uuid.UUID(str(chosen))
+    except ValueError:
+        raise errors.NotFound("not found") from None
+    await sessions.switch_investor(db, principal=page.principal, investor_id=investor_id)
+    return see_other("/")
 
 
 @router.get("/portal/documents")

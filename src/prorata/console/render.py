@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.console import assets, forms
 from prorata.finance import money
-from prorata.http.tenancy import ROLE_RANK, Role
+from prorata.http.tenancy import ROLE_RANK, Principal, Role
 from prorata.http.transaction import request_session
+from prorata.investors.models import Investor
 from prorata.orgs.models import Org, User
 from prorata.platform import errors
 
@@ -84,8 +87,24 @@ async def _viewer(request: Request) -> dict[str, Any]:
             "org": org.name if org else "",
             "role": str(page.principal.role),
             "admin": ROLE_RANK[page.principal.role] >= ROLE_RANK[Role.admin],
+            "investors": await _switchable(session, page.principal),
         }
     }
+
+
+async def _switchable(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """The investors the portal's switcher offers: those of a member linked to several."""
+    if principal.role is not Role.investor or len(principal.investor_ids) < 2:
+        return []
+    rows = await session.execute(
+        sa.select(Investor.id, Investor.name)
+        .where(Investor.id.in_(principal.investor_ids))
+        .order_by(Investor.name, Investor.id)
+    )
+    return [
+        {"id": str(investor_id), "name": name, "current": investor_id == principal.investor_id}
+        for investor_id, name in rows.all()
+    ]
 
 
 async def page(

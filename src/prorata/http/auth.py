@@ -67,6 +67,7 @@ async def authenticate_session(
         credential_id=row.session_id,
         via_session=True,
         investor_id=row.investor_id,
+        investor_ids=frozenset(row.investor_ids or ()),
     )
     return SessionState(
         principal, row.csrf_token, row.second_factor_pending, row.must_enrol_two_factor
@@ -96,6 +97,7 @@ async def authenticate_key(session: AsyncSession, *, key_hash: str) -> Principal
         role=Role(row.role),
         credential_id=row.api_key_id,
         investor_id=row.investor_id,
+        investor_ids=frozenset(row.investor_ids or ()),
     )
 
 

@@ -222,6 +222,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     # The LP portal: an investor member's own investor only (the pages send others home).
     ("GET", "/portal/funds/{fund_id}"): _page(Role.investor),
     ("GET", "/portal/documents"): _page(Role.investor),
+    ("POST", "/portal/investor"): _page(Role.investor),
     ("GET", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}"): _page(Role.investor),
@@ -258,6 +259,9 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/fees.{fmt}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/access"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/access/{user_id}/remove"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/invite"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove"): _page(
         Role.manager

@@ -33,15 +33,21 @@ class Principal:
     role: Role
     credential_id: uuid.UUID  # the API key or browser session: what rate limits count
     via_session: bool = False  # signed in with a browser session (cookie), not an API key
-    investor_id: uuid.UUID | None = None  # the investor an `investor` member may see
+    # An `investor` member: the investor it acts for (its default, or the one its portal was
+    # switched to) and every investor it is linked to (the one among them).
+    investor_id: uuid.UUID | None = None
+    investor_ids: frozenset[uuid.UUID] = frozenset()
+
+    def sees_investor(self, investor_id: uuid.UUID | None) -> bool:
+        return investor_id is not None and (
+            investor_id == self.investor_id or investor_id in self.investor_ids
+        )
 
 
 def check_investor_scope(principal: Principal, investor_id: uuid.UUID | None) -> None:
-    """An `investor` member sees its own investor only: any other (or data of no investor, such
-    as a fund report) is, to it, not there."""
-    if principal.role is Role.investor and (
-        principal.investor_id is None or principal.investor_id != investor_id
-    ):
+    """An `investor` member sees its linked investors only: any other (or data of no investor,
+    such as a fund report) is, to it, not there."""
+    if principal.role is Role.investor and not principal.sees_investor(investor_id):
         raise errors.NotFound("not found")
 
 

@@ -79,8 +79,31 @@ class Membership(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
-    # An `investor` member sees this investor's data only (never set for other roles).
+    # An `investor` member's default investor (never set for other roles); it sees the data of
+    # its linked investors only (`InvestorLink`), this one among them.
     investor_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=_now()
+    )
+
+
+class InvestorLink(Base):
+    """An `investor` member may see this investor (migration 0024): a person acting for several
+    investors of the organisation (a family office's entities) has one link for each. The
+    membership's `investor_id` is the default among them."""
+
+    __tablename__ = "investor_links"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["org_id", "user_id"], ["users.org_id", "users.id"], ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.Index("ix_investor_links_user_id", "user_id"),
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()
     )

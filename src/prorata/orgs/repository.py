@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Role
-from prorata.orgs.models import ApiKey, Membership, Org, User
+from prorata.orgs.models import ApiKey, InvestorLink, Membership, Org, User
 
 
 async def find_active_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
@@ -79,6 +79,21 @@ async def memberships_of(
 ) -> dict[uuid.UUID, Membership]:
     rows = await session.scalars(sa.select(Membership).where(Membership.user_id.in_(user_ids)))
     return {membership.user_id: membership for membership in rows.all()}
+
+
+async def investor_links(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each member's linked investors, oldest link first (none for other roles)."""
+    rows = await session.execute(
+        sa.select(InvestorLink.user_id, InvestorLink.investor_id)
+        .where(InvestorLink.user_id.in_(user_ids))
+        .order_by(InvestorLink.created_at, InvestorLink.investor_id)
+    )
+    links: dict[uuid.UUID, list[uuid.UUID]] = {user_id: [] for user_id in user_ids}
+    for user_id, investor_id in rows.all():
+        links[user_id].append(investor_id)
+    return links
 
 
 async def list_keys(

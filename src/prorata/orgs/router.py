@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.http import problems
 from prorata.http.auth import CurrentPrincipal, TenantSession
@@ -32,15 +33,24 @@ from prorata.platform import errors, storage
 router = APIRouter(route_class=ApiRoute, tags=["identity"])
 
 
-def _member(user: User, membership: Membership) -> MemberOut:
-    return MemberOut(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=membership.role,
-        investor_id=membership.investor_id,
-        created_at=user.created_at,
-    )
+async def _members(session: AsyncSession, found: list[tuple[User, Membership]]) -> list[MemberOut]:
+    links = await org_repository.investor_links(session, user_ids=[user.id for user, _ in found])
+    return [
+        MemberOut(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=membership.role,
+            investor_id=membership.investor_id,
+            investor_ids=links[user.id],
+            created_at=user.created_at,
+        )
+        for user, membership in found
+    ]
+
+
+async def _member(session: AsyncSession, user: User, membership: Membership) -> MemberOut:
+    return (await _members(session, [(user, membership)]))[0]
 
 
 def _created(key: ApiKey, plaintext: str) -> ApiKeyCreated:
@@ -64,6 +74,8 @@ async def me(principal: CurrentPrincipal, session: TenantSession) -> MeOut:
         user=UserOut(id=user.id, email=user.email, name=user.name),
         org=OrgOut(id=org.id, name=org.name),
         role=principal.role,
+        investor_id=principal.investor_id,
+        investor_ids=sorted(principal.investor_ids),
     )
 
 
@@ -72,7 +84,8 @@ async def list_users(session: TenantSession, page: PageQuery) -> Page[MemberOut]
     users = await org_repository.list_users(session, params=page)
     members = await org_repository.memberships_of(session, user_ids=[u.id for u in users.items])
     return Page[MemberOut](
-        items=[_member(u, members[u.id]) for u in users.items], next_cursor=users.next_cursor
+        items=await _members(session, [(u, members[u.id]) for u in users.items]),
+        next_cursor=users.next_cursor,
     )
 
 
@@ -87,8 +100,9 @@ async def create_user(
         name=body.name,
         role=body.role,
         investor_id=body.investor_id,
+        investor_ids=body.investor_ids,
     )
-    return _member(user, membership)
+    return await _member(session, user, membership)
 
 
 @router.get("/users/{user_id}", summary="One user")
@@ -96,7 +110,7 @@ async def get_user(user_id: uuid.UUID, session: TenantSession) -> MemberOut:
     found = await org_repository.get_member(session, user_id=user_id)
     if found is None:
         raise errors.NotFound("no such user")
-    return _member(*found)
+    return await _member(session, *found)
 
 
 @router.patch("/users/{user_id}", summary="Rename a user or change its role")
@@ -106,7 +120,7 @@ async def update_user(
     user, membership = await org_service.update_user(
         session, actor=principal, user_id=user_id, changes=body.model_dump(exclude_unset=True)
     )
-    return _member(user, membership)
+    return await _member(session, user, membership)
 
 
 @router.delete(

@@ -62,6 +62,12 @@ class MeOut(BaseModel):
     user: UserOut
     org: OrgOut
     role: Role
+    investor_id: uuid.UUID | None = Field(
+        default=None, description="An `investor` member: the investor it acts for."
+    )
+    investor_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="An `investor` member: every investor it sees."
+    )
 
 
 class MemberOut(ResponseModel):
@@ -69,11 +75,26 @@ class MemberOut(ResponseModel):
     email: str
     name: str | None
     role: Role
-    investor_id: uuid.UUID | None = Field(description="The investor an `investor` member sees.")
+    investor_id: uuid.UUID | None = Field(
+        description="An `investor` member's default investor (what its API keys act for when a "
+        "request names none)."
+    )
+    investor_ids: list[uuid.UUID] = Field(
+        description="Every investor an `investor` member sees (the default among them): a person "
+        "acting for several investors of the organisation switches between them in the portal."
+    )
     created_at: dt.datetime
 
 
-_INVESTOR_LINK = "For the `investor` role only: the investor whose data the user may see."
+_INVESTOR_LINK = (
+    "For the `investor` role only: the investor whose data the user may see (alone: it becomes "
+    "the only linked investor), or, with `investor_ids`, the default among them."
+)
+_INVESTOR_LINKS = (
+    "For the `investor` role only: every investor whose data the user may see (replaces the "
+    "links; the default stays if still linked, else the first)."
+)
+InvestorIds = Annotated[list[uuid.UUID], Field(max_length=100, description=_INVESTOR_LINKS)]
 
 
 class UserCreate(RequestModel):
@@ -81,12 +102,14 @@ class UserCreate(RequestModel):
     name: Name | None = None
     role: Role
     investor_id: uuid.UUID | None = Field(default=None, description=_INVESTOR_LINK)
+    investor_ids: InvestorIds | None = None
 
 
 class UserUpdate(RequestModel):
     name: Name | None = None
     role: Role | None = None
     investor_id: uuid.UUID | None = Field(default=None, description=_INVESTOR_LINK)
+    investor_ids: InvestorIds | None = None
 
 
 class ApiKeyOut(ResponseModel):

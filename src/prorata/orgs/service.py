@@ -15,7 +15,7 @@ from prorata.http import auth
 from prorata.http.tenancy import ROLE_RANK, Principal, Role
 from prorata.investors.models import Investor
 from prorata.orgs import repository as org_repository
-from prorata.orgs.models import ApiKey, Membership, Org, User
+from prorata.orgs.models import ApiKey, InvestorLink, Membership, Org, User
 from prorata.platform import audit, db, errors
 from prorata.platform.ids import new_id
 
@@ -89,14 +89,60 @@ async def create_org(session: AsyncSession, *, name: str, owner_email: str) -> N
     return NewOrg(org_id=org_id, user_id=user.id, api_key=api_key)
 
 
-def _member_view(user: User, membership: Membership) -> dict[str, Any]:
+async def _member_view(session: AsyncSession, user: User, membership: Membership) -> dict[str, Any]:
     investor = membership.investor_id
+    links = await org_repository.investor_links(session, user_ids=[user.id])
     return {
         "email": user.email,
         "name": user.name,
         "role": str(membership.role),
         "investor_id": str(investor) if investor else None,
+        "investor_ids": [str(linked) for linked in links[user.id]],
     }
+
+
+async def _link_investors(
+    session: AsyncSession, membership: Membership, investor_ids: list[uuid.UUID]
+) -> None:
+    """The member's linked investors become exactly `investor_ids`, each checked like the
+    default one (an `investor` member's, existing here); links kept keep their age."""
+    for investor_id in investor_ids:
+        await check_investor_link(session, role=membership.role, investor_id=investor_id)
+    current = await org_repository.investor_links(session, user_ids=[membership.user_id])
+    kept = set(current[membership.user_id])
+    wanted = list(dict.fromkeys(investor_ids))
+    await session.execute(
+        sa.delete(InvestorLink).where(
+            InvestorLink.user_id == membership.user_id,
+            InvestorLink.investor_id.not_in(wanted),
+        )
+    )
+    session.add_all(
+        InvestorLink(org_id=membership.org_id, user_id=membership.user_id, investor_id=linked)
+        for linked in wanted
+        if linked not in kept
+    )
+    await session.flush()
+
+
+def _chosen_links(
+    membership: Membership, changes: dict[str, Any]
+) -> tuple[uuid.UUID | None, list[uuid.UUID]] | None:
+    """(default investor, linked investors) a change asks for, or None if it asks for none.
+    `investor_ids` sets the links (the default stays if still linked, else the first);
+    `investor_id` alone links that one investor only, as before links were several."""
+    if "investor_ids" in changes:
+        linked = list(dict.fromkeys(changes["investor_ids"] or ()))
+        default = changes.get("investor_id", membership.investor_id)
+        if "investor_id" in changes and default is not None and default not in linked:
+            raise errors.RuleViolation("investor_id must be one of investor_ids")
+        if default not in linked:
+            default = linked[0] if linked else None
+        return default, linked
+    if "investor_id" in changes:
+        default = changes["investor_id"]
+        return default, [default] if default is not None else []
+    return None
 
 
 async def check_investor_link(
@@ -136,9 +182,11 @@ async def create_member(
     name: str | None,
     role: Role,
     investor_id: uuid.UUID | None,
+    investor_ids: list[uuid.UUID] | None = None,
 ) -> tuple[User, Membership]:
-    """A user and its membership (the caller checked who may grant what); 409 for an address
-    already taken, even by a concurrent request."""
+    """A user and its membership (the caller checked who may grant what), linked to
+    `investor_ids` (default: `investor_id`); 409 for an address already taken, even by a
+    concurrent request."""
     taken = errors.Conflict(f"a user with the email {email!r} already exists")
     if await org_repository.email_taken(session, email=email):
         raise taken
@@ -148,10 +196,15 @@ async def create_member(
         await session.flush()
     except sa.exc.IntegrityError:  # a concurrent request won the race for the same email
         raise taken from None
-    membership = Membership(org_id=org_id, user_id=user.id, role=role, investor_id=investor_id)
+    membership = Membership(org_id=org_id, user_id=user.id, role=role, investor_id=None)
+    changes: dict[str, Any] = {"investor_id": investor_id}
+    if investor_ids is not None:
+        changes["investor_ids"] = investor_ids
+    membership.investor_id, linked = _chosen_links(membership, changes) or (None, [])
     await _check_investor_link(session, membership)
     session.add(membership)
     await session.flush()
+    await _link_investors(session, membership, linked)
     return user, membership
 
 
@@ -163,10 +216,17 @@ async def add_user(
     name: str | None,
     role: Role,
     investor_id: uuid.UUID | None = None,
+    investor_ids: list[uuid.UUID] | None = None,
 ) -> tuple[User, Membership]:
     check_grant(actor, role)
     user, membership = await create_member(
-        session, org_id=actor.org_id, email=email, name=name, role=role, investor_id=investor_id
+        session,
+        org_id=actor.org_id,
+        email=email,
+        name=name,
+        role=role,
+        investor_id=investor_id,
+        investor_ids=investor_ids,
     )
     await audit.record(
         session,
@@ -175,7 +235,7 @@ async def add_user(
         action="user.create",
         entity="user",
         entity_id=user.id,
-        after=_member_view(user, membership),
+        after=await _member_view(session, user, membership),
     )
     return user, membership
 
@@ -204,10 +264,10 @@ async def update_user(
     user_id: uuid.UUID,
     changes: dict[str, Any],
 ) -> tuple[User, Membership]:
-    """Apply the fields sent (`name`, `role`, `investor_id`), null clearing what may be empty
-    (as on every PATCH); a role other than `investor` drops the investor link."""
+    """Apply the fields sent (`name`, `role`, `investor_id`, `investor_ids`), null clearing what
+    may be empty (as on every PATCH); a role other than `investor` drops the investor links."""
     user, membership = await _managed_member(session, actor=actor, user_id=user_id)
-    before = _member_view(user, membership)
+    before = await _member_view(session, user, membership)
     if "role" in changes and changes["role"] is None:
         raise errors.RuleViolation("role cannot be null")
     if "name" in changes:
@@ -217,12 +277,15 @@ async def update_user(
         check_grant(actor, role)
         await _keep_an_owner(session, membership)
         membership.role = role
-        if role is not Role.investor and "investor_id" not in changes:
-            membership.investor_id = None
-    if "investor_id" in changes:
-        membership.investor_id = changes["investor_id"]
+        if role is not Role.investor and not changes.keys() & {"investor_id", "investor_ids"}:
+            changes = {**changes, "investor_ids": []}
+    links = _chosen_links(membership, changes)
+    if links is not None:
+        membership.investor_id, linked = links
     await _check_investor_link(session, membership)
     await session.flush()
+    if links is not None:
+        await _link_investors(session, membership, linked)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -231,16 +294,57 @@ async def update_user(
         entity="user",
         entity_id=user.id,
         before=before,
-        after=_member_view(user, membership),
+        after=await _member_view(session, user, membership),
     )
     return user, membership
+
+
+async def link_investor(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, investor_id: uuid.UUID
+) -> None:
+    """The `investor` member sees `investor_id` too (its default stays)."""
+    links = await org_repository.investor_links(session, user_ids=[user_id])
+    if investor_id not in links[user_id]:
+        changes = {"investor_ids": [*links[user_id], investor_id]}
+        await update_user(session, actor=actor, user_id=user_id, changes=changes)
+
+
+async def unlink_investor(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, investor_id: uuid.UUID
+) -> None:
+    """The member no longer sees `investor_id`; its last investor is not taken away (it would
+    see nothing: remove the member instead)."""
+    links = (await org_repository.investor_links(session, user_ids=[user_id]))[user_id]
+    if investor_id not in links:
+        raise errors.NotFound("the member does not see this investor")
+    if links == [investor_id]:
+        raise errors.Conflict("this is the member's only investor: remove the member instead")
+    changes = {"investor_ids": [linked for linked in links if linked != investor_id]}
+    await update_user(session, actor=actor, user_id=user_id, changes=changes)
+
+
+async def members_of_investor(
+    session: AsyncSession, *, investor_id: uuid.UUID
+) -> list[tuple[User, bool]]:
+    """Every `investor` member, and whether it sees `investor_id` (for granting access)."""
+    rows = await session.execute(
+        sa.select(User, InvestorLink.investor_id.is_not(None))
+        .join(Membership, Membership.user_id == User.id)
+        .outerjoin(
+            InvestorLink,
+            (InvestorLink.user_id == User.id) & (InvestorLink.investor_id == investor_id),
+        )
+        .where(Membership.role == Role.investor)
+        .order_by(sa.func.lower(User.email))
+    )
+    return [(user, bool(linked)) for user, linked in rows.all()]
 
 
 async def remove_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> None:
     """Delete the user, its membership and its keys (history stays in the audit log)."""
     user, membership = await _managed_member(session, actor=actor, user_id=user_id)
     await _keep_an_owner(session, membership)
-    before = _member_view(user, membership)
+    before = await _member_view(session, user, membership)
     await session.delete(user)
     await session.flush()
     await audit.record(
