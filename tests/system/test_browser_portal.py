@@ -16,7 +16,8 @@ from playwright.async_api import Page, async_playwright, expect
 
 from tests import servers
 from tests.browser_support import chromium_path
-from tests.sign_in_support import PASSWORD
+from tests.sign_in_support import PASSWORD, code_after
+from tests.support import wait_until
 from tests.system.test_browser_console import Journey, _invitation_link
 
 pytestmark = pytest.mark.browser
@@ -77,7 +78,83 @@ def _fund_with_an_lp(api: httpx.Client) -> dict[str, Any]:
         "/invitations",
         json={"email": LP_EMAIL, "role": "investor", "investor_id": alpine["id"]},
     )
-    return {"fund": fund, "alpine": alpine, "baltic": baltic}
+    # The same family office's second entity: the LP will act for both.
+    cedar = made("POST", "/investors", json={"name": "Alpine Holdings II", "kind": "entity"})
+    made(
+        "POST",
+        f"/funds/{fund['id']}/commitments",
+        json={"investor_id": cedar["id"], "amount": "2000000.00", "committed_on": "2026-03-02"},
+    )
+    return {"fund": fund, "alpine": alpine, "baltic": baltic, "cedar": cedar}
+
+
+def _ready_documents(api: httpx.Client, investor_id: str) -> list[dict[str, Any]]:
+    """The investor's documents once its call notice is rendered (the worker's job)."""
+
+    def rendered() -> bool:
+        found = api.get("/documents", params={"investor_id": investor_id}).json()["items"]
+        return bool(found) and all(d["status"] == "ready" for d in found)
+
+    wait_until(rendered, timeout=60, what="the call notices")
+    items: list[dict[str, Any]] = api.get("/documents", params={"investor_id": investor_id}).json()[
+        "items"
+    ]
+    return items
+
+
+async def _turn_on_two_factor(page: Page) -> str:
+    """Two-factor on, from "My account": the authenticator's key (read off the page)."""
+    await page.get_by_role("link", name="My account").click()
+    await page.get_by_role("link", name="Set up two-factor authentication").click()
+    secret = await page.locator("#totp-secret").inner_text()
+    await page.get_by_label("Code from the app").fill(code_after(secret))
+    await page.get_by_role("button", name="Turn two-factor on").click()
+    await expect(page.locator("main h1")).to_have_text("Two-factor authentication is on")
+    await page.get_by_role("link", name="Done").click()
+    return secret
+
+
+async def _sign_in_again(page: Page, journey: Journey, secret: str) -> None:
+    """Out and in again: the password, then the authenticator's code."""
+    await page.get_by_role("button", name="Sign out", exact=True).click()
+    await page.goto(f"{journey.base}/login")
+    await page.get_by_label("Email address").fill(LP_EMAIL)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_label("Code").fill(code_after(secret, 1))
+    await page.get_by_role("button", name="Continue").click()
+
+
+async def _download_the_notice(page: Page, api: httpx.Client, investor_id: str) -> None:
+    """The call notice, once rendered, downloads as the PDF the API serves."""
+    [notice] = _ready_documents(api, investor_id)
+    await page.get_by_role("link", name="Documents").click()
+    row = page.get_by_role("row").filter(has_text="Call notice")
+    async with page.expect_download() as downloading:
+        await row.get_by_role("link", name="Download").click()
+    download = await downloading.value
+    path = await download.path()
+    assert path.read_bytes() == api.get(f"/documents/{notice['id']}/content").content
+
+
+async def _switch_between_entities(
+    page: Page, api: httpx.Client, made: dict[str, Any], journey: Journey
+) -> None:
+    """Linked to a second investor by the GP, the LP switches to it in the header and back."""
+    [me] = [u for u in api.get("/users").json()["items"] if u["email"] == LP_EMAIL]
+    linked = [made["alpine"]["id"], made["cedar"]["id"]]
+    assert api.patch(f"/users/{me['id']}", json={"investor_ids": linked}).status_code == 200
+    await page.goto(journey.base)
+    await page.get_by_label("Acting for").select_option(label="Alpine Holdings II")
+    await page.get_by_role("button", name="Switch").click()
+    await expect(page.locator("main h1")).to_have_text("Alpine Holdings II")
+    await expect(page.get_by_role("row").filter(has_text="Portal Fund I")).to_contain_text(
+        "2,000,000.00"
+    )
+    await journey.visit(page, "portal-switched")
+    await page.get_by_label("Acting for").select_option(label="Alpine Pension Fund")
+    await page.get_by_role("button", name="Switch").click()
+    await expect(page.locator("main h1")).to_have_text("Alpine Pension Fund")
 
 
 async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> None:
@@ -100,6 +177,9 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
                 await page.get_by_label("Password", exact=True).fill(PASSWORD)
                 await page.get_by_role("button", name="Join and sign in").click()
                 await expect(page.locator("main h1")).to_have_text("Alpine Pension Fund")
+                secret = await _turn_on_two_factor(page)
+                await _sign_in_again(page, journey, secret)
+                await expect(page.locator("main h1")).to_have_text("Alpine Pension Fund")
                 await expect(page.get_by_role("rowheader", name="Portal Fund I")).to_be_visible()
                 await journey.visit(page, "portal-home")
 
@@ -115,7 +195,7 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
                 await expect(ending).to_contain_text(f"{float(expected['ending_balance']):,.2f}")
                 await journey.visit(page, "portal-fund")
 
-                await page.get_by_role("link", name="Documents").click()
+                await _download_the_notice(page, api, alpine)
                 await journey.visit(page, "portal-documents")
                 await page.get_by_role("link", name="Contacts").click()
                 await page.get_by_label("Name").fill("Finance team")
@@ -134,8 +214,16 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
                     response = await page.goto(url)
                     assert response is not None
                     assert response.status in {403, 404}, url
-                response = await page.goto(f"{stack.base}/api/v1/investors/{baltic}/contacts")
-                assert response is not None
-                assert response.status == 404
+                [theirs] = _ready_documents(api, baltic)
+                for url in (
+                    f"{stack.base}/api/v1/investors/{baltic}/contacts",
+                    f"{stack.base}/api/v1/documents/{theirs['id']}/content",
+                    f"{stack.base}/api/v1/funds/{fund_id}/investors/{baltic}/capital-account",
+                ):
+                    response = await page.goto(url)
+                    assert response is not None
+                    assert response.status == 404, url
+
+                await _switch_between_entities(page, api, made, journey)
             finally:
                 await browser.close()
