@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import prorata.models  # noqa: F401  (every model: the ORM resolves every foreign key)
 from prorata import jobs
+from prorata.capital_accounts import tasks as account_tasks
 from prorata.capital_calls import release as call_release
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls import tasks as call_tasks
 from prorata.documents import mailing as document_mailing
 from prorata.documents import service as document_service
 from prorata.documents import tasks as document_tasks
+from prorata.funds import repository as fund_repository
 from prorata.imports import tasks as import_tasks
 from prorata.jobs import housekeeping
 from prorata.notifications import tasks as notification_tasks
@@ -33,6 +35,7 @@ BLUEPRINTS = (
     notification_tasks.blueprint,
     document_tasks.blueprint,
     call_tasks.blueprint,
+    account_tasks.blueprint,
 )
 
 
@@ -45,3 +48,4 @@ def connect() -> None:
     notification_tasks.message_settled.connect(document_mailing.on_message_settled)
     job_service.job_failed.connect(document_service.on_job_failed)
     job_service.job_retried.connect(document_service.on_job_retried)
+    fund_repository.capital_changed.connect(account_tasks.on_capital_changed)

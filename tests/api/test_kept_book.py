@@ -12,9 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.capital_accounts import service as account_service
 from prorata.capital_accounts.models import KeptBook
@@ -22,7 +25,9 @@ from prorata.config import Settings
 from prorata.finance import money
 from prorata.funds import service as fund_service
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.fund_support import FundApi
+from tests.support import TestDatabase
 
 START = dt.date(2026, 1, 5)
 AMOUNT = st.integers(10_000, 5_000_000).map(lambda cents: Decimal(cents) / 100)
@@ -64,8 +69,6 @@ async def _recomputed(
 
 
 async def _kept_state(app: Any, org: NewOrg, fund_id: str) -> str | None:
-    from prorata.platform import db
-
     async with db.tenant_transaction(app.state.sessions, org.org_id) as session:
         kept = await session.get(KeptBook, uuid.UUID(fund_id))
         return kept.state if kept else None
@@ -138,3 +141,53 @@ def test_one_investors_account_equals_the_whole_books_whatever_happened_before(
         asyncio.run(_walk(settings, org, steps))
 
     walk()
+
+
+def _keep_book_jobs(owner_url: str, fund_id: str) -> list[tuple[str, str]]:
+    with psycopg.connect(owner_url) as conn:
+        rows = conn.execute(
+            "SELECT status::text, args->>'org_id' FROM procrastinate_jobs "
+            "WHERE task_name = 'capital_accounts.keep_book' AND args->>'fund_id' = %s",
+            (fund_id,),
+        ).fetchall()
+    return [(status, org_id) for status, org_id in rows]
+
+
+async def test_the_worker_keeps_a_read_book_current_after_each_change(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    org: NewOrg,
+    database: TestDatabase,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund = await api.fund()
+    first, second = await api.investors_with(fund, ["600000.00", "400000.00"])
+    await api.call_and_issue(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
+    # Nobody has read an account yet: nothing to keep, no job.
+    assert _keep_book_jobs(database.owner_url, fund) == []
+    account = f"/funds/{fund}/investors/{first}/capital-account"
+    await api.request("GET", account)
+    kept = await _kept_state(app, org, fund)
+    assert kept is not None
+
+    # Two changes in a row: one job waits for both.
+    await api.request(
+        "POST",
+        f"/funds/{fund}/valuations",
+        json={"as_of": "2026-06-30", "nav": "1500.00"},
+        expect=201,
+    )
+    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "500.00"}])
+    assert _keep_book_jobs(database.owner_url, fund) == [("todo", str(org.org_id))]
+
+    # The job's body (what the worker runs) allocates and keeps the book: the next reader
+    # finds it current and allocates nothing itself.
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        found = await fund_service.get(session, fund_id=uuid.UUID(fund))
+        assert await account_service.keep_current(session, fund=found) is not None
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        found = await fund_service.get(session, fund_id=uuid.UUID(fund))
+        assert await account_service.keep_current(session, fund=found) is None
+    answer = await api.request("GET", f"/funds/{fund}/investors/{second}/capital-account")
+    assert answer["ending_balance"] == "600.00"  # 40 % of the 1,500 NAV

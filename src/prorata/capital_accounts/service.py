@@ -310,15 +310,24 @@ async def _keep(session: AsyncSession, fund: Fund, state: str, full: Book) -> No
         await session.execute(sa.insert(KeptGains), rows)
 
 
+async def keep_current(session: AsyncSession, *, fund: Fund) -> Book | None:
+    """Bring the kept book up to date: None when it was, else the whole book, allocated and
+    kept (the worker's `keep_book` does this after each change, so requests find it current)."""
+    state = await _state(session, fund)
+    kept = await session.scalar(sa.select(KeptBook.state).where(KeptBook.fund_id == fund.id))
+    if kept == state:
+        return None
+    full = await book(session, fund=fund)
+    await _keep(session, fund, state, full)
+    return full
+
+
 async def investor_book(session: AsyncSession, *, fund: Fund, investor_id: uuid.UUID) -> Book:
     """A book that answers for one investor (its account and balance on any date): its own
     ledger rows and its kept gains when the fund has not changed since they were allocated;
     otherwise the fund's whole book, allocated once and kept for the next request."""
-    state = await _state(session, fund)
-    kept = await session.scalar(sa.select(KeptBook.state).where(KeptBook.fund_id == fund.id))
-    if kept != state:
-        full = await book(session, fund=fund)
-        await _keep(session, fund, state, full)
+    full = await keep_current(session, fund=fund)
+    if full is not None:
         return full
     one = Book(
         fund,

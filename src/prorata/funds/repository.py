@@ -17,6 +17,7 @@ from prorata.http.pagination import KeyColumn, Page, PageParams, keyset
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.platform import hooks
 
 
 async def get(
@@ -31,15 +32,29 @@ async def get(
     return (await session.scalars(statement)).one_or_none()
 
 
+@dataclasses.dataclass(frozen=True)
+class CapitalChanged:
+    org_id: uuid.UUID
+    fund_id: uuid.UUID
+
+
+# Fired, in the writer's transaction, when what a capital account is computed from changed:
+# commitments, the ledger (every such write bumps the capital version) or the valuations.
+capital_changed: hooks.Hook[CapitalChanged] = hooks.Hook("funds.capital_changed")
+
+
 async def bump_capital_version(session: AsyncSession, *, fund_id: uuid.UUID) -> None:
     """Commitments or unfunded capital changed: drafts computed before must be recomputed.
     (An UPDATE: it waits for, and serialises with, an issue holding the fund row.)"""
-    await session.execute(
+    org_id = await session.scalar(
         sa.update(Fund)
         .where(Fund.id == fund_id)
         .values(capital_version=Fund.capital_version + 1)
+        .returning(Fund.org_id)
         .execution_options(synchronize_session=False)
     )
+    if org_id is not None:
+        await capital_changed.fire(session, CapitalChanged(org_id, fund_id))
 
 
 async def lock_for_bulk_write(session: AsyncSession, *, fund_id: uuid.UUID) -> Fund | None:

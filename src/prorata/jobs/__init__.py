@@ -84,6 +84,34 @@ async def defer(
     If the transaction rolls back, the job never existed. The current trace travels with the
     job, so the worker's run of it is part of the same trace.
     """
+    return await _defer(session, task, schedule_at, None, kwargs)
+
+
+async def defer_once(
+    session: AsyncSession,
+    task: Task,
+    *,
+    lock: str,
+    schedule_at: dt.datetime | None = None,
+    **kwargs: Any,
+) -> int | None:
+    """As `defer`, unless a job under the same `lock` (procrastinate's queueing lock) still
+    waits to start: then nothing is enqueued (None), the waiting one will do."""
+    try:
+        # A savepoint: the refused insert must not end the caller's transaction.
+        async with session.begin_nested():
+            return await _defer(session, task, schedule_at, lock, kwargs)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return None
+
+
+async def _defer(
+    session: AsyncSession,
+    task: Task,
+    schedule_at: dt.datetime | None,
+    lock: str | None,
+    kwargs: dict[str, Any],
+) -> int:
     with tracing.span(
         f"defer {task.name}",
         kind=SpanKind.PRODUCER,
@@ -93,7 +121,9 @@ async def defer(
         if headers:
             kwargs[TRACE_KWARG] = headers
         connection = await db.driver_connection(session)
-        configured = task.configure(connection=connection, schedule_at=schedule_at)
+        configured = task.configure(
+            connection=connection, schedule_at=schedule_at, queueing_lock=lock
+        )
         job_id: int = await configured.defer_async(**kwargs)
         current.set_attribute("messaging.message.id", str(job_id))
     return job_id

@@ -9,6 +9,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.http import validation
 from prorata.http.pagination import Page, PageParams, keyset
@@ -40,6 +41,9 @@ async def record(
         if "uq_valuations_fund_id_as_of" not in str(exc.orig):
             raise
         raise taken from None
+    await fund_repository.capital_changed.fire(
+        session, fund_repository.CapitalChanged(actor.org_id, fund_id)
+    )
     await audit.record(
         session,
         org_id=actor.org_id,
