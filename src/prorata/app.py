@@ -11,6 +11,7 @@ from prorata import wiring
 from prorata.accounts import router as accounts_router
 from prorata.activity import router as activity_router
 from prorata.allocations import router as allocations_router
+from prorata.bank_accounts import router as bank_accounts_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
@@ -94,6 +95,7 @@ def api_router() -> APIRouter:
     router.include_router(accounts_router.router)
     router.include_router(funds_router.router)
     router.include_router(investors_router.router)
+    router.include_router(bank_accounts_router.router)
     router.include_router(deals_router.router)
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)

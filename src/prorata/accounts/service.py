@@ -191,6 +191,24 @@ def _accept_totp(settings: Settings, user: User, code: str) -> bool:
     return False
 
 
+async def confirm_with_code(
+    session: AsyncSession, settings: Settings, *, user_id: uuid.UUID, code: str | None, purpose: str
+) -> None:
+    """A change that needs the person's second factor (an LP's bank details): the current code
+    of their authenticator, good once like at sign-in. Refused without two-factor on (nothing
+    else proves it is them), or with a wrong or reused code."""
+    user = await _user(session, user_id)
+    if user.totp_enabled_at is None:
+        raise errors.Forbidden(
+            f"to {purpose}, turn on two-factor authentication first (My account)"
+        )
+    if not code:
+        raise errors.RuleViolation(f"to {purpose}, give the 6-digit code of your authenticator")
+    if not _accept_totp(settings, user, code.strip().replace(" ", "")):
+        raise errors.RuleViolation("the authenticator code is not right (or was used already)")
+    await session.flush()
+
+
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.replace("-", "").lower().encode()).hexdigest()
 
