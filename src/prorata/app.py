@@ -20,6 +20,7 @@ from prorata.console import account as console_account
 from prorata.console import allocations as console_allocations
 from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
+from prorata.console import bank_pages as console_bank_pages
 from prorata.console import documents as console_documents
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
@@ -163,6 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_sign_in.router)
     app.include_router(console_home.router)
     app.include_router(console_portal.router)
+    app.include_router(console_bank_pages.router)
     app.include_router(console_imports.router)
     app.include_router(console_funds.router)
     app.include_router(console_allocations.router)

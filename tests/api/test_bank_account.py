@@ -57,6 +57,24 @@ def path(investor_id: str, tail: str = "") -> str:
     return f"/api/v1/investors/{investor_id}/bank-account{tail}"
 
 
+async def enable_authenticator(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+) -> str:
+    """Two-factor on for the user, as if set up on the account page; its TOTP secret."""
+    secret = pyotp.random_base32()
+    async with db.tenant_transaction(sessions, org_id) as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        user.totp_secret_sealed = crypto.Sealer.from_settings(settings).seal(
+            secret, context=f"totp:{user.id}"
+        )
+        user.totp_enabled_at = dt.datetime.now(dt.UTC)
+    return secret
+
+
 async def lp_with_authenticator(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -70,7 +88,6 @@ async def lp_with_authenticator(
     owner = Principal(
         org_id=org.org_id, user_id=org.user_id, role=Role.owner, credential_id=org.org_id
     )
-    secret = pyotp.random_base32()
     async with db.tenant_transaction(sessions, org.org_id) as session:
         user, _ = await org_service.add_user(
             session,
@@ -80,14 +97,12 @@ async def lp_with_authenticator(
             role=Role.investor,
             investor_id=uuid.UUID(investor_id),
         )
-        if two_factor:
-            user.totp_secret_sealed = crypto.Sealer.from_settings(settings).seal(
-                secret, context=f"totp:{user.id}"
-            )
-            user.totp_enabled_at = dt.datetime.now(dt.UTC)
         _, api_key = await org_service.issue_api_key(
             session, org_id=org.org_id, user_id=user.id, name="lp"
         )
+    secret = (
+        await enable_authenticator(sessions, settings, org.org_id, user.id) if two_factor else ""
+    )
     return api_key, secret, user.id
 
 

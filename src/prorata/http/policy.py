@@ -240,6 +240,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}/remove"): _page(Role.investor),
+    ("GET", "/portal/bank-account"): _page(Role.investor),
+    ("POST", "/portal/bank-account"): _page(Role.investor),
     ("POST", "/account/password"): _page(Role.investor),
     ("GET", "/account/two-factor"): _ENROLMENT,
     ("POST", "/account/two-factor"): _ENROLMENT,
@@ -277,6 +279,14 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
         Role.manager
     ),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account.{fmt}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/reveal"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/changes/{change_id}/approve"): (
+        _page(Role.admin)
+    ),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/changes/{change_id}/reject"): (
+        _page(Role.admin)
+    ),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/documents"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/investors/{investor_id}"): _page(Role.viewer),
