@@ -9,8 +9,11 @@ import base64
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -522,3 +525,58 @@ async def _investor(session: AsyncSession, owner: Principal, name: str) -> uuid.
         session, actor=owner, data=InvestorCreate(name=name, kind=InvestorKind.entity)
     )
     return made.id
+
+
+async def test_prorata_reseal_seals_every_secret_again_under_the_new_key(
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database: TestDatabase,
+    tmp_path: Path,
+) -> None:
+    """The last step of a rotation: `prorata reseal`, then the old key can go."""
+    owner = Principal(
+        org_id=org.org_id, user_id=org.user_id, role=Role.owner, credential_id=org.org_id
+    )
+    old_key, new_key = _new_key(), _new_key()
+    before = settings_with(settings, encryption_key=old_key)
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        investor = await _investor(session, owner, "Alpine")
+        await bank_service.submit(
+            session,
+            before,
+            actor=owner,
+            investor_id=investor,
+            data=BankAccountIn.model_validate(ACCOUNT),
+        )
+    secret = await enable_authenticator(sessions, before, org.org_id, org.user_id)
+    env = {
+        **os.environ,
+        "PRORATA_ENV": "test",
+        "DATABASE_URL": database.owner_url,
+        "PRORATA_DATA_DIR": str(tmp_path),
+        "PRORATA_ENCRYPTION_KEY": new_key,
+        "PRORATA_ENCRYPTION_OLD_KEYS": old_key,
+    }
+    ran = subprocess.run(
+        [sys.executable, "-m", "prorata", "reseal"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"resealed": {"bank_details": 2, "totp_secrets": 1}}
+    assert IBAN_COMPACT not in ran.stdout + ran.stderr
+    only_new = settings_with(settings, encryption_key=new_key)
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        shown = await bank_service.reveal(session, only_new, actor=owner, investor_id=investor)
+        assert shown.account_number == IBAN_COMPACT
+        user = await session.get(User, org.user_id)
+        assert user is not None
+        assert user.totp_secret_sealed is not None
+        opened = crypto.Sealer.from_settings(only_new).open(
+            user.totp_secret_sealed, context=f"totp:{user.id}"
+        )
+        assert opened == secret

@@ -323,6 +323,26 @@ async def begin_two_factor(
     return Enrolment(secret, uri)
 
 
+async def reseal_totp_secrets(session: AsyncSession, settings: Settings) -> int:
+    """Seal the TOTP secrets of the session's organisation again under the current key (after a
+    key rotation, before the old key is dropped); how many were."""
+    sealer = crypto.Sealer.from_settings(settings)
+    count = 0
+    for user in await session.scalars(
+        sa.select(User).where(User.totp_secret_sealed.is_not(None)).with_for_update()
+    ):
+        assert user.totp_secret_sealed is not None
+        if crypto.key_id_of(user.totp_secret_sealed) == sealer.current_key_id:
+            continue
+        context = _totp_context(user)
+        user.totp_secret_sealed = sealer.seal(
+            sealer.open(user.totp_secret_sealed, context=context), context=context
+        )
+        count += 1
+    await session.flush()
+    return count
+
+
 def _recovery_code() -> str:
     raw = secrets.token_hex(5)  # 40 bits each; ten of them, each good once
     return f"{raw[:5]}-{raw[5:]}"
