@@ -19,9 +19,10 @@ from typing import Any
 import psycopg
 import pyotp
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata.app import create_app
 from prorata.bank_accounts import service as bank_service
 from prorata.bank_accounts.schemas import BankAccountIn
 from prorata.config import Settings
@@ -427,25 +428,36 @@ async def test_an_lp_without_two_factor_and_another_investors_lp_are_refused(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "rule"),
     [
-        ("account_number", "DE89 3704 0044 0532 0130 01"),  # IBAN check digits wrong
-        ("account_number", "12"),
-        ("account_number", "1" * 35),
-        ("account_number", "1234 5678; DROP"),
-        ("routing", "DEUT-DE"),  # neither a BIC nor a routing number
-        ("routing", "12345"),
-        ("bank_name", "x" * 201),
-        ("reference", "r" * 141),
-        ("totp_code", "12345"),
+        # What the schema says (validation errors, by field).
+        ("account_number", "12", False),
+        ("account_number", "1" * 35, False),
+        ("account_number", "1234 5678; DROP", False),
+        ("routing", "12345", False),
+        ("bank_name", "x" * 201, False),
+        ("reference", "r" * 141, False),
+        ("totp_code", "12345", False),
+        # What it cannot (rule violations naming their field).
+        ("account_number", "DE89 3704 0044 0532 0130 01", True),  # IBAN check digits wrong
+        ("account_number", "GB82 WEST", True),  # starts like an IBAN, too short for one
+        ("routing", "DEUT-DE", True),  # letters, but not a BIC
     ],
 )
-async def test_bank_details_are_bounded_and_checked(api: FundApi, field: str, value: str) -> None:
+async def test_bank_details_are_bounded_and_checked(
+    api: FundApi, field: str, value: str, rule: bool
+) -> None:
     investor = await api.investor("Alpine")
     refused = await api.request(
         "PUT", f"/investors/{investor}/bank-account", json={**ACCOUNT, field: value}, expect=422
     )
-    assert refused["errors"][0]["loc"][-1] == field
+    if rule:
+        assert refused["type"] == "urn:prorata:problem:rule-violation"
+        assert refused["field"] == field
+    else:
+        assert refused["errors"][0]["loc"][-1] == field
+    shown = await api.request("GET", f"/investors/{investor}/bank-account")
+    assert shown["on_file"] is False
 
 
 async def test_a_plain_account_number_and_routing_number_are_kept_as_keyed(api: FundApi) -> None:
@@ -580,3 +592,32 @@ async def test_prorata_reseal_seals_every_secret_again_under_the_new_key(
             user.totp_secret_sealed, context=f"totp:{user.id}"
         )
         assert opened == secret
+
+
+async def test_an_lps_codes_cannot_be_guessed_at_the_apis_pace(
+    org: NewOrg, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Every LP attempt counts against the `auth_failures` limit of that person."""
+    strict = settings_with(settings, rate_limit_auth_failures="3/minute")
+    app = create_app(strict)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://prorata.test") as client,
+    ):
+        api = FundApi(client, org.api_key)
+        investor = await api.investor("Alpine")
+        lp, secret, _ = await lp_with_authenticator(sessions, strict, org, investor)
+        wrong = f"{(int(code(secret)) + 500_000) % 1_000_000:06d}"
+        for _ in range(3):
+            guess = await client.put(
+                path(investor), json={**CHANGED, "totp_code": wrong}, headers=bearer(lp)
+            )
+            assert guess.status_code == 422
+        right = await client.put(
+            path(investor), json={**CHANGED, "totp_code": code(secret)}, headers=bearer(lp)
+        )
+        assert right.status_code == 429
+        assert "retry-after" in right.headers
+        # GP members are not counted.
+        for _ in range(4):
+            await api.request("PUT", f"/investors/{investor}/bank-account", json=ACCOUNT)

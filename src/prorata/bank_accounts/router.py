@@ -11,7 +11,9 @@ from prorata.bank_accounts.models import BankAccountChange
 from prorata.bank_accounts.schemas import BankAccountIn, BankAccountOut, ChangeOut, RevealOut
 from prorata.config import Settings
 from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.ratelimit import RateLimiter
 from prorata.http.routing import ApiRoute
+from prorata.http.tenancy import Principal, Role
 
 router = APIRouter(route_class=ApiRoute, tags=["investors"])
 
@@ -21,6 +23,14 @@ ACCOUNT = "/investors/{investor_id}/bank-account"
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def count_second_factor_attempt(request: Request, principal: Principal) -> None:
+    """An LP's change carries a 6-digit code: every attempt counts against the `auth_failures`
+    limit of that person (429 beyond), so codes cannot be guessed at the API's pace."""
+    if principal.role is Role.investor:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        await limiter.hit("auth_failures", f"second-factor:{principal.user_id}")
 
 
 def change_out(change: BankAccountChange) -> ChangeOut:
@@ -74,6 +84,7 @@ async def put_bank_account(
     principal: CurrentPrincipal,
     session: TenantSession,
 ) -> BankAccountOut:
+    await count_second_factor_attempt(request, principal)
     change = await bank_service.submit(
         session, _settings(request), actor=principal, investor_id=investor_id, data=body
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -36,6 +37,8 @@ from prorata.orgs.models import Org
 from prorata.platform import audit, crypto, errors
 
 MAIL_KIND = "bank_account_changed"
+_BIC = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+_IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
 MASK = "••••"
 _PURPOSE = "change bank details"
 
@@ -59,6 +62,34 @@ class View:
     investor_id: uuid.UUID
     account: BankAccount | None
     pending: BankAccountChange | None
+
+
+def _refused(field: str, detail: str) -> errors.RuleViolation:
+    """A refusal naming its field (`field` in the problem), so a form shows it beside it."""
+    return errors.RuleViolation(detail, extensions={"field": field})
+
+
+def _iban_checksum_ok(iban: str) -> bool:
+    """ISO 13616: the country and check digits moved to the end, letters as numbers, mod 97."""
+    digits = "".join(str(int(char, 36)) for char in iban[4:] + iban[:4])
+    return int(digits) % 97 == 1
+
+
+def check(data: BankAccountIn) -> None:
+    """What the schema cannot say: an account number that starts like an IBAN (two letters, two
+    digits) is one, with the right check digits; a routing code with letters is a BIC."""
+    number = data.account_number
+    if re.match(r"^[A-Z]{2}[0-9]{2}", number) and not (
+        _IBAN.match(number) and _iban_checksum_ok(number)
+    ):
+        raise _refused(
+            "account_number", "this IBAN is not valid: check it against the bank's statement"
+        )
+    routing = data.routing
+    if routing and not routing.isdigit() and not _BIC.match(routing):
+        raise _refused(
+            "routing", "a BIC (SWIFT code) has 8 or 11 letters and digits, such as DEUTDEFF"
+        )
 
 
 def _seal(settings: Settings, investor_id: uuid.UUID, data: BankAccountIn) -> str:
@@ -164,6 +195,7 @@ async def submit(
     if not is_lp and ROLE_RANK[actor.role] < ROLE_RANK[Role.manager]:
         raise errors.Forbidden("a viewer cannot change bank details")
     investor = await _investor(session, actor, investor_id)
+    check(data)
     if is_lp:
         await account_service.confirm_with_code(
             session, settings, user_id=actor.user_id, code=data.totp_code, purpose=_PURPOSE

@@ -78,8 +78,11 @@ async def attempt(
     """Parse the form and submit it in a savepoint."""
     try:
         data = parse(form, with_code=with_code)
+        bank_service.check(data)
     except ValidationError as refused:
         return Outcome(forms.field_errors(refused), 422)
+    except errors.RuleViolation as refused:
+        return Outcome({str(refused.extensions.get("field", "bank")): refused.detail}, 422)
     return await run(db, lambda: submit(data))
 
 

@@ -9,6 +9,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
+from prorata.bank_accounts import router as bank_router
 from prorata.bank_accounts import service as bank_service
 from prorata.bank_accounts.schemas import BankAccountIn
 from prorata.config import Settings
@@ -170,6 +171,7 @@ async def portal_account(
 @router.post(PORTAL)
 async def portal_change(request: Request, db: PageDb, page: SignedIn) -> Response:
     investor_id = portal._investor_of(page)  # the portal's own rule: its member's investor
+    await bank_router.count_second_factor_attempt(request, page.principal)
     form = dict((await request.form()).items())
 
     async def submit(data: BankAccountIn) -> object:
