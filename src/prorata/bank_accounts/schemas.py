@@ -55,7 +55,7 @@ Reference = Annotated[
         description="What the payment should say (for the investor's reconciliation).",
     ),
 ]
-TotpCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+TotpCode = Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
 
 
 class BankAccountIn(RequestModel):
