@@ -11,6 +11,7 @@ from prorata import wiring
 from prorata.accounts import router as accounts_router
 from prorata.activity import router as activity_router
 from prorata.allocations import router as allocations_router
+from prorata.bank_accounts import router as bank_accounts_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
@@ -19,6 +20,7 @@ from prorata.console import account as console_account
 from prorata.console import allocations as console_allocations
 from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
+from prorata.console import bank_pages as console_bank_pages
 from prorata.console import documents as console_documents
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
@@ -95,6 +97,7 @@ def api_router() -> APIRouter:
     router.include_router(accounts_router.router)
     router.include_router(funds_router.router)
     router.include_router(investors_router.router)
+    router.include_router(bank_accounts_router.router)
     router.include_router(deals_router.router)
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
@@ -162,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_sign_in.router)
     app.include_router(console_home.router)
     app.include_router(console_portal.router)
+    app.include_router(console_bank_pages.router)
     app.include_router(console_imports.router)
     app.include_router(console_investor_access.router)
     app.include_router(console_funds.router)

@@ -1,4 +1,4 @@
-"""The `prorata` command: up | web | worker | migrate | orgs create | orgs list."""
+"""The `prorata` command: up | web | worker | migrate | reseal | orgs create | orgs list."""
 
 from __future__ import annotations
 
@@ -257,6 +257,38 @@ def cmd_orgs_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reseal(settings: Settings, args: argparse.Namespace) -> int:
+    """Seal every stored secret (bank details, TOTP secrets) again under PRORATA_ENCRYPTION_KEY,
+    every organisation: the last step of a key rotation, before the old key leaves
+    PRORATA_ENCRYPTION_OLD_KEYS."""
+    from prorata.accounts import service as account_service
+    from prorata.bank_accounts import service as bank_service
+    from prorata.orgs import repository as org_repository
+
+    async def reseal_all(url: str) -> dict[str, int]:
+        engine = db.create_engine(url, pool_size=1)
+        counts = {"bank_details": 0, "totp_secrets": 0}
+        try:
+            sessions = db.sessionmaker(engine)
+            async with sessions() as session, session.begin():
+                org_ids = [org.id for org in await org_repository.list_orgs(session)]
+            for org_id in org_ids:  # one transaction per organisation (RLS: its own rows)
+                async with db.tenant_transaction(sessions, org_id) as session:
+                    counts["bank_details"] += await bank_service.reseal(session, settings)
+                    counts["totp_secrets"] += await account_service.reseal_totp_secrets(
+                        session, settings
+                    )
+            return counts
+        finally:
+            await engine.dispose()
+
+    _configure_logs(settings, "cli")
+    with _owner_url(settings) as owner:
+        counts = asyncio.run(reseal_all(owner))
+    print(json.dumps({"resealed": counts}))  # noqa: T201 - the command's output
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prorata", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     add("web", cmd_web, "serve the API (uvicorn)")
     add("worker", cmd_worker, "run background jobs")
     add("migrate", cmd_migrate, "create the app role and apply database migrations")
+    add("reseal", cmd_reseal, "seal stored secrets again under the current encryption key")
     orgs = commands.add_parser("orgs", help="manage organisations").add_subparsers(
         dest="orgs_command", required=True
     )

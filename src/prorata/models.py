@@ -3,6 +3,7 @@
 
 from prorata.accounts import models as accounts
 from prorata.allocations import models as allocations
+from prorata.bank_accounts import models as bank_accounts
 from prorata.capital_accounts import models as capital_accounts
 from prorata.capital_calls import models as capital_calls
 from prorata.deals import models as deals
@@ -24,6 +25,7 @@ __all__ = [
     "accounts",
     "allocations",
     "audit",
+    "bank_accounts",
     "capital_accounts",
     "capital_calls",
     "deals",

@@ -139,7 +139,10 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         json={"name": "Treasury", "email": f"{uuid.uuid4()}@a.example"},
         expect=201,
     )
+    await api.request("PUT", f"/investors/{investor_id}/bank-account", json=BODIES[BANK])
+    [bank_change] = await api.request("GET", f"/investors/{investor_id}/bank-account/changes")
     return {
+        "change_id": str(bank_change["id"]),
         "contact_id": str(contact["id"]),
         "invitation_id": str(invitation["id"]),
         "user_id": await _a_user(client, org),
@@ -165,11 +168,17 @@ def _upload(email: str) -> dict[str, Any]:
 
 REPORTS = ("POST", "/api/v1/funds/{fund_id}/reports")
 WEBHOOKS = ("POST", "/api/v1/webhooks")
+BANK = ("PUT", "/api/v1/investors/{investor_id}/bank-account")
 
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
     WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
+    BANK: {
+        "bank_name": "Intruder Bank",
+        "account_name": "Intruder",
+        "account_number": "DE89370400440532013000",
+    },
     ("PATCH", "/api/v1/users/{user_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/users/{user_id}/api-keys"): {"name": "service"},
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): {

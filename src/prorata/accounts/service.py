@@ -191,6 +191,24 @@ def _accept_totp(settings: Settings, user: User, code: str) -> bool:
     return False
 
 
+async def confirm_with_code(
+    session: AsyncSession, settings: Settings, *, user_id: uuid.UUID, code: str | None, purpose: str
+) -> None:
+    """A change that needs the person's second factor (an LP's bank details): the current code
+    of their authenticator, good once like at sign-in. Refused without two-factor on (nothing
+    else proves it is them), or with a wrong or reused code."""
+    user = await _user(session, user_id)
+    if user.totp_enabled_at is None:
+        raise errors.Forbidden(
+            f"to {purpose}, turn on two-factor authentication first (My account)"
+        )
+    if not code:
+        raise errors.RuleViolation(f"to {purpose}, give the 6-digit code of your authenticator")
+    if not _accept_totp(settings, user, code.strip().replace(" ", "")):
+        raise errors.RuleViolation("the authenticator code is not right (or was used already)")
+    await session.flush()
+
+
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.replace("-", "").lower().encode()).hexdigest()
 
@@ -303,6 +321,26 @@ async def begin_two_factor(
     label = f"{user.email} ({org.name})" if org else user.email
     uri = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=TOTP_ISSUER)
     return Enrolment(secret, uri)
+
+
+async def reseal_totp_secrets(session: AsyncSession, settings: Settings) -> int:
+    """Seal the TOTP secrets of the session's organisation again under the current key (after a
+    key rotation, before the old key is dropped); how many were."""
+    sealer = crypto.Sealer.from_settings(settings)
+    count = 0
+    for user in await session.scalars(
+        sa.select(User).where(User.totp_secret_sealed.is_not(None)).with_for_update()
+    ):
+        assert user.totp_secret_sealed is not None
+        if crypto.key_id_of(user.totp_secret_sealed) == sealer.current_key_id:
+            continue
+        context = _totp_context(user)
+        user.totp_secret_sealed = sealer.seal(
+            sealer.open(user.totp_secret_sealed, context=context), context=context
+        )
+        count += 1
+    await session.flush()
+    return count
 
 
 def _recovery_code() -> str:

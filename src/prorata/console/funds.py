@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.activity import service as activity_service
 from prorata.allocations import service as allocation_service
+from prorata.bank_accounts.schemas import BankDetails
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
-from prorata.console import contact_forms, forms, render
+from prorata.console import bank_forms, contact_forms, forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
 from prorata.deals.schemas import DealCreate
@@ -326,10 +327,13 @@ async def investor_page(
     *,
     section_error: tuple[str, str] | None = None,
     status: int = 200,
+    bank_errors: dict[str, str] | None = None,
+    bank_typed: dict[str, str] | None = None,
+    revealed: BankDetails | None = None,
 ) -> Response:
-    """One investor in the fund: its capital account for a period, its performance, its
-    contacts and who sees it in the portal. `section_error`: (section, the API's words) of a
-    form refused."""
+    """One investor in the fund: its capital account for a period, its performance, its bank
+    account (masked; in full once when an admin revealed it), its contacts and who sees it in
+    the portal. `section_error`: (section, the API's words) of a form refused."""
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
@@ -361,7 +365,19 @@ async def investor_page(
         kinds=contact_forms.KINDS,
         may_edit_contacts=_may(page, Role.manager),
         access=await portal_access(db, page, investor_id),
-        errors={**problems, **dict([section_error] if section_error else [])},
+        bank=await bank_forms.section(db, actor=page.principal, investor_id=investor_id),
+        bank_fields_list=bank_forms.FIELDS,
+        bank_optional=bank_forms.OPTIONAL,
+        bank_typed=bank_typed,
+        revealed=revealed,
+        may_edit_bank=_may(page, Role.manager),
+        may_reveal_bank=_may(page, Role.admin),
+        may_approve_bank=_may(page, Role.admin),
+        errors={
+            **problems,
+            **dict([section_error] if section_error else []),
+            **(bank_errors or {}),
+        },
     )
 
 

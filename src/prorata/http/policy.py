@@ -113,6 +113,20 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/investors/{investor_id}/contacts"): _write(Role.investor),
     ("PATCH", "/investors/{investor_id}/contacts/{contact_id}"): _write(Role.investor),
     ("DELETE", "/investors/{investor_id}/contacts/{contact_id}"): _write(Role.investor),
+    # Bank details: masked to readers and the LP's own member; in full to an admin who asks
+    # (never kept for an idempotent replay); an LP's change is held for an admin (the service).
+    ("GET", "/investors/{investor_id}/bank-account"): _read(Role.investor),
+    ("PUT", "/investors/{investor_id}/bank-account"): _write(Role.investor),
+    ("POST", "/investors/{investor_id}/bank-account/reveal"): _write(
+        Role.admin, shown_once="details"
+    ),
+    ("GET", "/investors/{investor_id}/bank-account/changes"): _read(Role.investor),
+    ("POST", "/investors/{investor_id}/bank-account/changes/{change_id}/approve"): _write(
+        Role.admin
+    ),
+    ("POST", "/investors/{investor_id}/bank-account/changes/{change_id}/reject"): _write(
+        Role.admin
+    ),
     ("POST", "/funds/{fund_id}/deals"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/deals"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/deals/{deal_id}"): _read(Role.viewer),
@@ -227,6 +241,8 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}/remove"): _page(Role.investor),
+    ("GET", "/portal/bank-account"): _page(Role.investor),
+    ("POST", "/portal/bank-account"): _page(Role.investor),
     ("POST", "/account/password"): _page(Role.investor),
     ("GET", "/account/two-factor"): _ENROLMENT,
     ("POST", "/account/two-factor"): _ENROLMENT,
@@ -267,6 +283,14 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
         Role.manager
     ),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account.{fmt}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/reveal"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/changes/{change_id}/approve"): (
+        _page(Role.admin)
+    ),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/bank-account/changes/{change_id}/reject"): (
+        _page(Role.admin)
+    ),
     ("GET", "/funds/{fund_id}/distributions/new"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/documents"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/investors/{investor_id}"): _page(Role.viewer),

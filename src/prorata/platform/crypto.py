@@ -28,6 +28,12 @@ def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
+def key_id_of(value: str) -> str:
+    """The id of the key that sealed `value` ("" when it is no sealed value)."""
+    parts = value.split(".", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
 class Sealer:
     def __init__(self, current: bytes, old: tuple[bytes, ...] = ()) -> None:
         self._current = current
@@ -42,6 +48,10 @@ class Sealer:
             decode(settings.encryption_key.get_secret_value()),
             tuple(decode(key.get_secret_value()) for key in settings.encryption_old_keys),
         )
+
+    @property
+    def current_key_id(self) -> str:
+        return _key_id(self._current)
 
     def seal(self, plaintext: str, *, context: str) -> str:
         """`context` (e.g. "totp:<user id>") is bound to the value: a sealed value copied to

@@ -7,7 +7,7 @@ Both authentication functions return the member's linked investors (`investor_id
 investor scope is checked from the principal alone, with no extra query per request.
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from prorata.migrations.tenancy import enable_tenant_rls
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
