@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -258,18 +259,26 @@ async def test_a_capital_account_statement_rolls_the_ledger_forward(
     for expected in (
         "Capital Account Statement",
         "Beta Endowment",
-        "2026-01-01 to 2026-12-31",
-        "30,000.00 USD",  # contributions: 3/5 of the fee; paid in
-        "-30,000.00 USD",  # the fee, charged to the account as it is called
+        "2026-12-31 (2026-Q4)",
+        "Quarter to date\nYear to date\nInception to date",
+        "Contributions: management fees\n0.00\n30,000.00\n30,000.00",  # 3/5 of the fee
+        "Management fees\n0.00\n(30,000.00)\n(30,000.00)",  # charged as it is called
+        "Paid in\n30,000.00 USD",
         "2,970,000.00 USD",  # unfunded
     ):
         assert expected in text, expected
-    # The statement is the API's capital account, figure for figure.
-    account = await api.request(
+    # The statement is the API's, figure for figure.
+    assert await _ending_balances(api, fund_id, investors[1]) in text
+
+
+async def _ending_balances(api: FundApi, fund_id: str, investor: str) -> str:
+    """The ILPA table's last row as the PDF's text has it, from the API's statement."""
+    found = await api.request(
         "GET",
-        f"/funds/{fund_id}/investors/{investors[1]}/capital-account?from=2026-01-01&to=2026-12-31",
+        f"/funds/{fund_id}/investors/{investor}/capital-account/statement?as_of=2026-12-31",
     )
-    assert f"Closing balance\n{account['ending_balance']} USD" in text
+    endings = [f"{Decimal(found['columns'][p]['ending_balance']):,}" for p in ("qtd", "ytd", "itd")]
+    return "Ending balance\n" + "\n".join(endings)
 
 
 async def test_statements_for_every_investor_render_in_one_run(
@@ -363,11 +372,7 @@ async def test_statements_for_every_investor_render_in_one_run(
         document = documents[investor]
         assert (document["status"], document["period_start"]) == ("ready", "2026-01-01")
         text = pdf_reader.text(await document_content(client, org.api_key, document))
-        account = await api.request(
-            "GET",
-            f"/funds/{fund_id}/investors/{investor}/capital-account?from=2026-01-01&to=2026-12-31",
-        )
-        assert f"Closing balance\n{account['ending_balance']} USD" in text
+        assert await _ending_balances(api, fund_id, investor) in text
     single = await api.request("GET", f"/documents/{alone['document_id']}")
     assert single["sha256"] == documents[investors[2]]["sha256"]  # the same statement
 

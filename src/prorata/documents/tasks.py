@@ -219,16 +219,11 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
     from prorata.documents import render
 
     assert document.investor_id
-    assert document.period_start
     assert document.as_of
     async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
         investor = await session.get_one(Investor, document.investor_id)
         (statement,) = await content.statements(
-            session,
-            fund=fund,
-            investors=[investor],
-            period_start=document.period_start,
-            period_end=document.as_of,
+            session, fund=fund, investors=[investor], period_end=document.as_of
         )
     rendered = await asyncio.to_thread(render.statement_pdf, statement)
     out.write(rendered.data)
@@ -263,14 +258,12 @@ async def _render_run(
         ).all()
         todo = [(document, investor) for document, investor in rows if _pending(document)]
         first = rows[0][0]
-        assert first.period_start is not None
         assert first.as_of is not None
         fund = await session.get_one(Fund, first.fund_id)
         statements = await content.statements(
             session,
             fund=fund,
             investors=[investor for _, investor in todo],
-            period_start=first.period_start,
             period_end=first.as_of,
         )
     done = len(rows) - len(todo)
