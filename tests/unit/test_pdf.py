@@ -384,6 +384,7 @@ def test_long_names_and_wire_instructions_wrap_on_the_page_and_nothing_is_lost()
     statement = content.Statement(
         fund_name=_LONG_NAME,
         investor_name=_LONG_WORD,
+        recipients=(),
         period_end=dt.date(2026, 12, 31),
         ilpa=ilpa_statement(
             "BHD",

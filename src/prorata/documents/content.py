@@ -184,6 +184,7 @@ class Statement:
 
     fund_name: str
     investor_name: str
+    recipients: tuple[str, ...]  # the investor's contacts who receive statements, or its e-mail
     period_end: dt.date
     ilpa: StatementOut
 
@@ -203,13 +204,18 @@ async def statements(
     are allocated by everyone's contributions, so it is the whole fund's work whether one
     statement is asked or all."""
     book = await capital_accounts.book(session, fund=fund, end=period_end)
+    ids = [i.id for i in investors]
     found = await fund_statements.statements(
-        session, fund=fund, investor_ids=[i.id for i in investors], as_of=period_end, book=book
+        session, fund=fund, investor_ids=ids, as_of=period_end, book=book
+    )
+    mailed_to = await investor_contacts.recipients(
+        session, investor_ids=ids, kind=MailKind.statements
     )
     return [
         Statement(
             fund_name=fund.name,
             investor_name=investor.name,
+            recipients=tuple(mailed_to.get(investor.id, ())),
             period_end=period_end,
             ilpa=found[investor.id],
         )
