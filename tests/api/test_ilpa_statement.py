@@ -61,15 +61,23 @@ def _as_account(column: dict[str, Any]) -> dict[str, str]:
     }
 
 
-async def _check(api: FundApi, fund: str, investor: str, end: dt.date) -> dict[str, Any]:
-    """The statement at `end`, each column checked against the capital account's period."""
+async def _check(
+    api: FundApi, fund: str, investor: str, end: dt.date, since: dt.date | None = None
+) -> dict[str, Any]:
+    """The statement at `end` (and from `since`), each column checked against the capital
+    account's period."""
     base = f"/funds/{fund}/investors/{investor}/capital-account"
-    found = await api.request("GET", f"{base}/statement?as_of={end}")
+    extra = f"&from={since}" if since else ""
+    found = await api.request("GET", f"{base}/statement?as_of={end}{extra}")
     starts = {
         "qtd": dt.date(end.year, 3 * ((end.month - 1) // 3) + 1, 1).isoformat(),
         "ytd": dt.date(end.year, 1, 1).isoformat(),
         "itd": None,
     }
+    if since is None:
+        assert found["columns"]["period"] is None
+    else:
+        starts["period"] = since.isoformat()
     for period, start in starts.items():
         column = found["columns"][period]
         assert (column["from"], column["to"]) == (start, end.isoformat())
@@ -146,12 +154,18 @@ async def test_columns_break_down_contributions_by_purpose_and_distributions_by_
     await _check(api, fund, other, dt.date(2026, 2, 28))
 
 
-async def test_an_investor_in_another_fund_is_not_found(api: FundApi) -> None:
+async def test_an_investor_in_another_fund_is_not_found_and_an_empty_period_refused(
+    api: FundApi,
+) -> None:
     fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["100.00"])
     stranger = await api.investor("Elsewhere")
-    await api.request(
-        "GET", f"/funds/{fund}/investors/{stranger}/capital-account/statement", expect=404
+    base = f"/funds/{fund}/investors/{{}}/capital-account/statement"
+    await api.request("GET", base.format(stranger), expect=404)
+    refused = await api.request(
+        "GET", base.format(investor) + "?as_of=2026-03-31&from=2026-04-01", expect=422
     )
+    assert "the period is empty" in refused["detail"]
 
 
 START = dt.date(2025, 10, 6)
@@ -199,7 +213,7 @@ async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, str, Dec
                     await api.request("POST", f"/funds/{fund}/valuations", json=body, expect=201)
             for end in (day, day + dt.timedelta(days=95)):
                 for investor in investors:
-                    await _check(api, fund, investor, end)
+                    await _check(api, fund, investor, end, since=end - dt.timedelta(days=60))
 
 
 def test_every_column_rolls_forward_and_equals_the_capital_account_whatever_happened(

@@ -54,7 +54,7 @@ class Detail:
 
 @dataclasses.dataclass(frozen=True)
 class Column:
-    period: str  # qtd, ytd or itd
+    period: str  # qtd, ytd, itd, or period (from a day asked for)
     start: dt.date | None  # None: since inception
     end: dt.date
     beginning_balance: Decimal
@@ -149,32 +149,44 @@ def columns(
     investor_id: uuid.UUID,
     end: dt.date,
     detail: list[Detail],
+    *,
+    since: dt.date | None = None,
 ) -> list[Column]:
-    """QTD, YTD and ITD to `end` of one investor of `book`, with `detail` (its `details`)."""
+    """QTD, YTD and ITD to `end` of one investor of `book`, with `detail` (its `details`); with
+    `since`, first a column of the period from that day (`period`)."""
+    periods: list[tuple[str, dt.date | None]] = list(starts(end).items())
+    if since is not None:
+        periods.insert(0, ("period", since))
+    return [column(book, investor_id, p, start, end, detail) for p, start in periods]
+
+
+def column(
+    book: account_service.Book,
+    investor_id: uuid.UUID,
+    period: str,
+    start: dt.date | None,
+    end: dt.date,
+    detail: list[Detail],
+) -> Column:
     quantum = money.quantum(book.fund.currency)
-    found = []
-    for period, start in starts(end).items():
-        roll = book.account(investor_id, start, end).statement
-        by: dict[str, dict[str, Decimal]] = {
-            "contributions": dict.fromkeys(PURPOSES, ZERO),
-            "distributions": dict.fromkeys(KINDS, ZERO),
-        }
-        for d in detail:
-            if (start is None or d.day >= start) and d.day <= end:
-                by[d.line][d.label] += d.amount
-        found.append(
-            Column(
-                period=period,
-                start=start,
-                end=end,
-                beginning_balance=roll.begin,
-                contributions={k: v.quantize(quantum) for k, v in by["contributions"].items()},
-                distributions={k: v.quantize(quantum) for k, v in by["distributions"].items()},
-                management_fees=roll.fees,
-                expenses=roll.expenses,
-                carried_interest=roll.carried_interest,
-                allocated_gains_losses=roll.allocated_gains,
-                ending_balance=roll.end,
-            )
-        )
-    return found
+    roll = book.account(investor_id, start, end).statement
+    by: dict[str, dict[str, Decimal]] = {
+        "contributions": dict.fromkeys(PURPOSES, ZERO),
+        "distributions": dict.fromkeys(KINDS, ZERO),
+    }
+    for d in detail:
+        if (start is None or d.day >= start) and d.day <= end:
+            by[d.line][d.label] += d.amount
+    return Column(
+        period=period,
+        start=start,
+        end=end,
+        beginning_balance=roll.begin,
+        contributions={k: v.quantize(quantum) for k, v in by["contributions"].items()},
+        distributions={k: v.quantize(quantum) for k, v in by["distributions"].items()},
+        management_fees=roll.fees,
+        expenses=roll.expenses,
+        carried_interest=roll.carried_interest,
+        allocated_gains_losses=roll.allocated_gains,
+        ending_balance=roll.end,
+    )

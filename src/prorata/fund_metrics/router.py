@@ -51,8 +51,16 @@ async def capital_account_statement(
     as_of: Annotated[
         dt.date | None, Query(description="The period's last day (E); default: today.")
     ] = None,
+    start: Annotated[
+        dt.date | None,
+        Query(alias="from", description="Also a column from this day to `as_of` (`period`)."),
+    ] = None,
 ) -> StatementOut:
     check_investor_scope(principal, investor_id)
     return await statement_service.statement(
-        session, fund_id=fund_id, investor_id=investor_id, as_of=as_of or dt.date.today()
+        session,
+        fund_id=fund_id,
+        investor_id=investor_id,
+        as_of=as_of or dt.date.today(),
+        start=start,
     )

@@ -81,6 +81,9 @@ class ColumnOut(BaseModel):
 
 
 class ColumnsOut(BaseModel):
+    period: ColumnOut | None = Field(
+        default=None, description="From the day asked for (`from`) to `as_of`, when asked."
+    )
     qtd: ColumnOut = Field(description="Quarter to date: from the first day of the quarter.")
     ytd: ColumnOut = Field(description="Year to date: from 1 January.")
     itd: ColumnOut = Field(

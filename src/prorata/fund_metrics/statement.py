@@ -50,11 +50,19 @@ async def _fund_commitment(session: AsyncSession, fund_id: uuid.UUID, as_of: dt.
 
 
 async def statement(
-    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID, as_of: dt.date
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    as_of: dt.date,
+    start: dt.date | None = None,
 ) -> StatementOut:
-    """One investor's statement: its own ledger rows and the fund's kept gains (no whole book
-    when the fund has not changed since it was last allocated)."""
+    """One investor's statement (with a column from `start`, when given): its own ledger rows
+    and the fund's kept gains (no whole book when the fund has not changed since it was last
+    allocated)."""
     fund = await fund_service.get(session, fund_id=fund_id)
+    if start is not None and start > as_of:
+        raise errors.RuleViolation(f"the period is empty: from {start} is after to {as_of}")
     if not await fund_repository.commitment_exists(
         session, fund_id=fund_id, investor_id=investor_id
     ):
@@ -70,6 +78,7 @@ async def statement(
         read=read,
         valuation=await valuation_service.latest(session, fund.id, as_of),
         fund_commitment=await _fund_commitment(session, fund.id, as_of),
+        since=start,
     )
 
 
@@ -125,10 +134,12 @@ def build(
     read: list[metrics_service.Flow],
     valuation: Valuation | None,
     fund_commitment: Decimal,
+    since: dt.date | None = None,
 ) -> StatementOut:
     fund = book.fund
     quantum = money.quantum(fund.currency)
-    columns = {c.period: _column(c) for c in ilpa.columns(book, investor_id, as_of, detail)}
+    found = ilpa.columns(book, investor_id, as_of, detail, since=since)
+    columns = {c.period: _column(c) for c in found}
     account = book.account(investor_id, None, as_of)
     nav = book.balance(investor_id, valuation.as_of) if valuation is not None else Decimal(0)
     figures = metrics_service.performance_of(read, as_of=as_of, nav=nav)
