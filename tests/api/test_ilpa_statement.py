@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +16,12 @@ from httpx import AsyncClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
+from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
+from tests.conftest import add_member
 from tests.fund_support import FundApi
 
 OUTFLOWS = ("management_fees", "expenses", "carried_interest")
@@ -166,6 +170,22 @@ async def test_an_investor_in_another_fund_is_not_found_and_an_empty_period_refu
         "GET", base.format(investor) + "?as_of=2026-03-31&from=2026-04-01", expect=422
     )
     assert "the period is empty" in refused["detail"]
+
+
+async def test_an_investor_member_reads_its_own_statement_only(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession], api: FundApi
+) -> None:
+    fund = await api.fund()
+    mine, theirs = await api.investors_with(fund, ["100.00", "300.00"])
+    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "40.00"}])
+    lp = FundApi(
+        client, await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(mine))
+    )
+    base = f"/funds/{fund}/investors/{{}}/capital-account/statement?as_of=2026-12-31"
+    own = await lp.request("GET", base.format(mine))
+    assert own["columns"]["itd"]["contributions"]["fund_expenses"] == "10.00"
+    assert (own["columns"]["itd"]["expenses"], own["ownership"]) == ("10.00", "0.2500000000")
+    await lp.request("GET", base.format(theirs), expect=404)
 
 
 START = dt.date(2025, 10, 6)
