@@ -466,16 +466,21 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
     investor = await client.get(f"/funds/{fund_id}/investors/{investors[0]}?to=2026-06-30")
     assert investor.status_code == 200
     rows = cells(investor.text)
-    assert rows[rows.index("Contributions") + 1] == "600.00"
+    # Without a `from`: quarter, year and inception to date, the API's statement.
+    heads = rows.index("Quarter to date")
+    assert rows[heads : heads + 3] == ["Quarter to date", "Year to date", "Inception to date"]
+    itd = 3
+    assert rows[rows.index("Contributions") + itd] == "600.00"
+    assert rows[rows.index("For management fees") + itd] == "600.00"
     assert rows[rows.index("Commitment") + 1] == "600,000.00"
     download = re.search(r'href="([^"]+capital-account\.csv[^"]*)"', investor.text)
     assert download is not None
     statement = await client.get(download.group(1).replace("&amp;", "&"))
     lines = {r["line"]: r["amount"] for r in csv.DictReader(io.StringIO(statement.text))}
     assert (lines["Contributions"], lines["Commitment"]) == ("600.00", "600000.00")
-    assert lines["Ending balance"] == rows[rows.index("Ending balance at 2026-06-30") + 1].replace(
-        ",", ""
-    )
+    assert lines["Ending balance"] == rows[
+        rows.index("Ending balance at 2026-06-30") + itd
+    ].replace(",", "")
     empty = await client.get(
         f"/funds/{fund_id}/investors/{investors[0]}?from=2026-07-01&to=2026-06-30"
     )

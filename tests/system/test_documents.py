@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -258,18 +259,26 @@ async def test_a_capital_account_statement_rolls_the_ledger_forward(
     for expected in (
         "Capital Account Statement",
         "Beta Endowment",
-        "2026-01-01 to 2026-12-31",
-        "30,000.00 USD",  # contributions: 3/5 of the fee; paid in
-        "-30,000.00 USD",  # the fee, charged to the account as it is called
+        "2026-12-31 (2026-Q4)",
+        "Quarter to date\nYear to date\nInception to date",
+        "Contributions: management fees\n0.00\n30,000.00\n30,000.00",  # 3/5 of the fee
+        "Management fees\n0.00\n(30,000.00)\n(30,000.00)",  # charged as it is called
+        "Paid in\n30,000.00 USD",
         "2,970,000.00 USD",  # unfunded
     ):
         assert expected in text, expected
-    # The statement is the API's capital account, figure for figure.
-    account = await api.request(
+    # The statement is the API's, figure for figure.
+    assert await _ending_balances(api, fund_id, investors[1]) in text
+
+
+async def _ending_balances(api: FundApi, fund_id: str, investor: str) -> str:
+    """The ILPA table's last row as the PDF's text has it, from the API's statement."""
+    found = await api.request(
         "GET",
-        f"/funds/{fund_id}/investors/{investors[1]}/capital-account?from=2026-01-01&to=2026-12-31",
+        f"/funds/{fund_id}/investors/{investor}/capital-account/statement?as_of=2026-12-31",
     )
-    assert f"Closing balance\n{account['ending_balance']} USD" in text
+    endings = [f"{Decimal(found['columns'][p]['ending_balance']):,}" for p in ("qtd", "ytd", "itd")]
+    return "Ending balance\n" + "\n".join(endings)
 
 
 async def test_statements_for_every_investor_render_in_one_run(
@@ -363,11 +372,7 @@ async def test_statements_for_every_investor_render_in_one_run(
         document = documents[investor]
         assert (document["status"], document["period_start"]) == ("ready", "2026-01-01")
         text = pdf_reader.text(await document_content(client, org.api_key, document))
-        account = await api.request(
-            "GET",
-            f"/funds/{fund_id}/investors/{investor}/capital-account?from=2026-01-01&to=2026-12-31",
-        )
-        assert f"Closing balance\n{account['ending_balance']} USD" in text
+        assert await _ending_balances(api, fund_id, investor) in text
     single = await api.request("GET", f"/documents/{alone['document_id']}")
     assert single["sha256"] == documents[investors[2]]["sha256"]  # the same statement
 
@@ -564,3 +569,80 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
     recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
     assert recipients == ["ops@alpha.example", "treasury@beta.example"]
     assert len(investors) == 3
+
+
+async def test_a_statement_run_mails_each_statements_contact_a_link_or_the_pdf(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    tmp_path: Path,
+) -> None:
+    """A run mails every contact who receives statements (else the investor's own address), a
+    link to the portal's documents by default, the PDF attached when the organisation says so;
+    a contact who receives no statements, and an investor with no address, get nothing."""
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    for name, address, statements in (
+        ("Finance", "finance@alpha.example", False),
+        ("Adviser", "adviser@alpha.example", True),
+    ):
+        body = {"name": name, "email": address, "statements": statements}
+        await api.request("POST", f"/investors/{investors[0]}/contacts", json=body, expect=201)
+    call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "50000.00"}])
+    await api.issue(fund_id, call["id"])
+    assert (await api.request("GET", "/org"))["statement_delivery"] == "link"
+
+    def statement_mails(quarter: str) -> dict[str, email.message.EmailMessage]:
+        found = {}
+        for envelope in mailbox.messages:
+            assert isinstance(envelope.content, bytes)
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            if str(message["subject"]).startswith(f"Capital account statement {quarter}:"):
+                assert isinstance(message, email.message.EmailMessage)
+                (recipient,) = envelope.rcpt_tos
+                found[recipient] = message
+        return found
+
+    expected = {"adviser@alpha.example", "treasury@beta.example"}
+    with (
+        smtp_server() as (port, mailbox),
+        worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)),
+    ):
+        for as_of, delivery in (("2026-09-30", "link"), ("2026-12-31", "attachment")):
+            await api.request("PATCH", "/org", json={"statement_delivery": delivery})
+            run = await api.request(
+                "POST",
+                f"/funds/{fund_id}/reports",
+                json={"kind": "capital_account_statement", "as_of": as_of},
+                expect=202,
+            )
+            quarter = "2026-Q3" if delivery == "link" else "2026-Q4"
+
+            async def sent(run_id: str = run["id"], quarter: str = quarter) -> bool:
+                job = await api.request("GET", f"/jobs/{run_id}")
+                return job["status"] == "succeeded" and set(statement_mails(quarter)) == expected
+
+            await eventually(sent, timeout=90, what=f"the {quarter} statements and their mails")
+            listed = await list_documents(
+                client,
+                org.api_key,
+                f"fund_id={fund_id}&kind=capital_account_statement&as_of={as_of}",
+            )
+            assert {d["status"] for d in listed} == {"ready"}
+            documents = {d["investor_id"]: d for d in listed}
+            for recipient, message in statement_mails(quarter).items():
+                investor = investors[0] if "alpha" in recipient else investors[1]
+                text = message.get_body(preferencelist=("plain",))
+                assert text is not None
+                content = text.get_content()
+                attachments = list(message.iter_attachments())
+                if delivery == "link":
+                    assert "/portal/documents" in content, content
+                    assert attachments == []
+                else:
+                    assert "It is attached." in content
+                    (attached,) = attachments
+                    assert attached.get_filename() == documents[investor]["filename"]
+                    pdf = await document_content(client, org.api_key, documents[investor])
+                    assert attached.get_content() == pdf
+    assert len(statement_mails("2026-Q3")) == len(statement_mails("2026-Q4")) == 2

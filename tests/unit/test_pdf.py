@@ -24,6 +24,7 @@ from prorata.documents import content, render
 from prorata.pdf import writer as pdf
 from prorata.platform.ids import new_id
 from tests import pdf_reader
+from tests.document_support import ilpa_statement
 
 
 def _report(
@@ -382,23 +383,19 @@ def test_long_names_and_wire_instructions_wrap_on_the_page_and_nothing_is_lost()
 
     statement = content.Statement(
         fund_name=_LONG_NAME,
-        currency="BHD",
         investor_name=_LONG_WORD,
-        period_start=dt.date(2026, 7, 1),
+        recipients=(),
         period_end=dt.date(2026, 12, 31),
-        commitment=Decimal("1000000000000.000"),
-        opening=Decimal("-1234567.891"),
-        movements=[("Contributions", Decimal("0.000"))],
-        closing=Decimal("-1234567.891"),
-        contributed_to_date=Decimal("0.000"),
-        paid_in_to_date=Decimal("0.000"),
-        distributed_to_date=Decimal("0.000"),
-        unfunded=Decimal("1000000000000.000"),
+        ilpa=ilpa_statement(
+            "BHD",
+            beginning=Decimal("-1234567.891"),
+            commitment=Decimal("1000000000000.000"),
+        ),
     )
     rendered = render.statement_pdf(statement)
     _, right = _assert_on_the_page(rendered.data)
     assert _squeezed(_LONG_NAME + _LONG_WORD) in right
-    assert "-1,234,567.891BHD" in right
+    assert "-1,234,567.891" in right
     assert "1,000,000,000,000.000BHD" in right
     assert rendered.pages == 1
 

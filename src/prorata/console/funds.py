@@ -37,6 +37,8 @@ from prorata.distributions.schemas import DistributionCreate
 from prorata.documents.models import Document
 from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
+from prorata.fund_metrics import statement as statement_service
+from prorata.fund_metrics.schemas import StatementOut
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import WaterfallStyle
@@ -337,11 +339,11 @@ async def investor_page(
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
-        account = await account_service.statement(
-            db, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+        statement: StatementOut | None = await statement_service.statement(
+            db, fund_id=fund_id, investor_id=investor_id, as_of=end, start=start
         )
     except errors.RuleViolation as refused:
-        start, account = None, None
+        start, statement = None, None
         period_error: str | None = refused.detail
     else:
         period_error = None
@@ -357,7 +359,7 @@ async def investor_page(
         name=investor.name,
         investor_id=investor_id,
         investor_email=investor.email,
-        account=account,
+        statement=statement,
         metrics=metrics,
         start=start,
         end=end,

@@ -25,6 +25,8 @@ from prorata.console.funds import chart_json
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.documents import service as document_service
 from prorata.fund_metrics import service as metrics_service
+from prorata.fund_metrics import statement as statement_service
+from prorata.fund_metrics.schemas import StatementOut
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
 from prorata.http.pagination import PageParams
@@ -89,10 +91,10 @@ async def fund_statement(
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     problem: str | None = None
-    account: Any = None
+    statement: StatementOut | None = None
     try:
-        account = await account_service.statement(
-            db, fund_id=fund_id, investor_id=investor_id, start=start, end=end
+        statement = await statement_service.statement(
+            db, fund_id=fund_id, investor_id=investor_id, as_of=end, start=start
         )
     except errors.RuleViolation as refused:
         problem = refused.detail
@@ -108,7 +110,7 @@ async def fund_statement(
         chart_json=chart_json({"points": points, "nav_label": "Capital account"}),
         status=422 if problem else 200,
         fund=fund,
-        account=account,
+        statement=statement,
         metrics=metrics,
         start=start,
         end=end,

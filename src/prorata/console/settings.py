@@ -110,6 +110,8 @@ async def update_org(request: Request, db: PageDb, page: SignedIn) -> Response:
         name: (form.get(name, "").strip() or None) for name in ("name", *org_service.PROFILE_FIELDS)
     }
     changes["require_two_factor"] = form.get("require_two_factor") == "on"
+    if "statement_delivery" in form:
+        changes["statement_delivery"] = form["statement_delivery"]
     try:
         data = OrgUpdate.model_validate(changes)
         async with db.begin_nested():

@@ -23,6 +23,8 @@ from prorata.capital_accounts import service as capital_accounts
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals.models import Deal
 from prorata.finance import money
+from prorata.fund_metrics import statement as fund_statements
+from prorata.fund_metrics.schemas import StatementOut
 from prorata.funds import repository as fund_repository
 from prorata.funds.models import Fund
 from prorata.investors import contacts as investor_contacts
@@ -177,37 +179,18 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
 
 @dataclasses.dataclass(frozen=True)
 class Statement:
-    """One investor's capital account over a period, rolled forward from the ledger."""
+    """One investor's ILPA-style capital account statement at `period_end` (its QTD, YTD and
+    ITD columns, `fund_metrics.statement`), as the API gives it."""
 
     fund_name: str
-    currency: str
     investor_name: str
-    period_start: dt.date
+    recipients: tuple[str, ...]  # the investor's contacts who receive statements, or its e-mail
     period_end: dt.date
-    commitment: Decimal
-    opening: Decimal
-    movements: list[tuple[str, Decimal]]
-    closing: Decimal
-    contributed_to_date: Decimal
-    paid_in_to_date: Decimal
-    distributed_to_date: Decimal
-    unfunded: Decimal
+    ilpa: StatementOut
 
-
-async def _to_date(
-    session: AsyncSession, fund_id: uuid.UUID, until: dt.date
-) -> dict[uuid.UUID, dict[EntryKind, Decimal]]:
-    """Each investor's ledger totals by kind up to `until`: the fund's whole ledger, as the
-    book reads it anyway."""
-    statement = (
-        sa.select(LedgerEntry.investor_id, LedgerEntry.kind, sa.func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= until)
-        .group_by(LedgerEntry.investor_id, LedgerEntry.kind)
-    )
-    totals: dict[uuid.UUID, dict[EntryKind, Decimal]] = defaultdict(dict)
-    for investor, kind, total in (await session.execute(statement)).all():
-        totals[investor][kind] = total
-    return totals
+    @property
+    def currency(self) -> str:
+        return self.ilpa.currency
 
 
 async def statements(
@@ -215,48 +198,29 @@ async def statements(
     *,
     fund: Fund,
     investors: Sequence[Investor],
-    period_start: dt.date,
     period_end: dt.date,
 ) -> list[Statement]:
-    """Each investor's capital account of `prorata.capital_accounts` (the API's), with cash to
-    date. The fund's book is built once for them all: gains are allocated by everyone's
-    contributions, so it is the whole fund's work whether one statement is asked or all."""
+    """Each investor's statement of the API. The fund's book is built once for them all: gains
+    are allocated by everyone's contributions, so it is the whole fund's work whether one
+    statement is asked or all."""
     book = await capital_accounts.book(session, fund=fund, end=period_end)
-    to_date = await _to_date(session, fund.id, period_end)
-    quantum = money.quantum(fund.currency)
-    found = []
-    for investor in investors:
-        account = book.account(investor.id, period_start, period_end)
-        roll = account.statement
-        cash = to_date.get(investor.id, {})
-        distributed = cash.get(EntryKind.distribution, ZERO) + cash.get(
-            EntryKind.recallable_distribution, ZERO
+    ids = [i.id for i in investors]
+    found = await fund_statements.statements(
+        session, fund=fund, investor_ids=ids, as_of=period_end, book=book
+    )
+    mailed_to = await investor_contacts.recipients(
+        session, investor_ids=ids, kind=MailKind.statements
+    )
+    return [
+        Statement(
+            fund_name=fund.name,
+            investor_name=investor.name,
+            recipients=tuple(mailed_to.get(investor.id, ())),
+            period_end=period_end,
+            ilpa=found[investor.id],
         )
-        found.append(
-            Statement(
-                fund_name=fund.name,
-                currency=fund.currency,
-                investor_name=investor.name,
-                period_start=period_start,
-                period_end=period_end,
-                commitment=account.commitment,
-                opening=roll.begin,
-                movements=[
-                    ("Contributions", roll.contributions),
-                    ("Distributions", -roll.distributions),
-                    ("Carried interest", -roll.carried_interest),
-                    ("Management fees", -roll.fees),
-                    ("Fund expenses", -roll.expenses),
-                    ("Allocated gains and losses", roll.allocated_gains),
-                ],
-                closing=roll.end,
-                contributed_to_date=account.contributed,
-                paid_in_to_date=cash.get(EntryKind.payment, ZERO).quantize(quantum),
-                distributed_to_date=distributed.quantize(quantum),
-                unfunded=account.unfunded.quantize(quantum),
-            )
-        )
-    return found
+        for investor in investors
+    ]
 
 
 @dataclasses.dataclass(frozen=True)

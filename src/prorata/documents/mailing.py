@@ -24,9 +24,11 @@ from prorata.documents.models import Document, DocumentStatus
 from prorata.notifications import service as notification_service
 from prorata.notifications.models import EmailMessage, EmailStatus
 from prorata.notifications.tasks import Settled
+from prorata.orgs.models import StatementDelivery
 from prorata.platform import events
 
 CALL_NOTICE = "call_notice"  # the outbox kind of a call notice's message
+STATEMENT = "statement"  # the outbox kind of a statement run's message
 
 MAILED_AT_ONCE = frozenset({NoticeRelease.not_required, NoticeRelease.released, None})
 
@@ -157,3 +159,45 @@ async def announce_if_sent(session: AsyncSession, call_id: uuid.UUID) -> None:
             "failed": counts.get(EmailStatus.failed, 0),
         },
     )
+
+
+async def queue_statement(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    statement: content.Statement,
+    delivery: StatementDelivery,
+    portal_url: str,
+    document_id: uuid.UUID,
+    blob_id: uuid.UUID,
+    filename: str,
+) -> None:
+    """A statement of a run to each contact who receives statements: a link to the portal's
+    documents page, or the PDF attached (the organisation's `statement_delivery`)."""
+    quarter = statement.ilpa.quarter
+    said = (
+        "It is attached."
+        if delivery is StatementDelivery.attachment
+        else f"Read and download it in your investor portal: {portal_url}/portal/documents"
+    )
+    body = (
+        f"Dear {statement.investor_name},\n\n"
+        f"Your capital account statement in {statement.fund_name} for the period ended "
+        f"{statement.period_end.isoformat()} ({quarter}) is ready.\n{said}\n"
+    )
+    attachment = (
+        notification_service.Attachment(blob_id=blob_id, filename=filename)
+        if delivery is StatementDelivery.attachment
+        else None
+    )
+    for recipient in statement.recipients:  # one message each: a bounce is one contact's
+        await notification_service.queue_email(
+            session,
+            org_id=org_id,
+            kind=STATEMENT,
+            recipient=recipient,
+            subject=f"Capital account statement {quarter}: {statement.fund_name}",
+            body=body,
+            document_id=document_id,
+            attachment=attachment,
+        )

@@ -13,6 +13,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from prorata.documents.content import AllocationRow, Notice, Statement
 from prorata.finance import money
+from prorata.fund_metrics.schemas import StatementOut
 from prorata.pdf import writer as pdf
 
 LEFT, RIGHT = 56.0, A4[0] - 56.0
@@ -138,31 +139,102 @@ def notice_pdf(notice: Notice) -> Rendered:
 
 
 def statement_pdf(statement: Statement) -> Rendered:
-    currency = statement.currency
+    ilpa = statement.ilpa
     canvas, buffer = pdf.document(
-        title=f"Capital account statement {statement.period_start} to {statement.period_end}",
+        title=f"Capital account statement {ilpa.quarter} ({statement.period_end})",
         subject=statement.fund_name,
     )
     page = _Page(canvas)
     page.title("Capital Account Statement")
     page.row("Fund", statement.fund_name)
     page.row("Investor", statement.investor_name)
-    page.row(
-        "Period", f"{statement.period_start.isoformat()} to {statement.period_end.isoformat()}"
-    )
-    page.heading("Capital account")
-    page.row("Opening balance", amount(statement.opening, currency), bold=True)
-    for label, value in statement.movements:
-        page.row(label, amount(value, currency))
-    page.row("Closing balance", amount(statement.closing, currency), bold=True)
-    page.heading("Commitment")
-    page.row("Commitment", amount(statement.commitment, currency))
-    page.row("Contributions to date", amount(statement.contributed_to_date, currency))
-    page.row("Paid in to date", amount(statement.paid_in_to_date, currency))
-    page.row("Distributions to date", amount(statement.distributed_to_date, currency))
-    page.row("Unfunded commitment", amount(statement.unfunded, currency), bold=True)
+    page.row("Period ended", f"{statement.period_end.isoformat()} ({ilpa.quarter})")
+    statement_body(page, ilpa)
     pages = page.finish()
     return Rendered(buffer.getvalue(), pages)
+
+
+LABEL_WIDTH = 200.0  # the ILPA table's label column; its three figure columns share the rest
+STATEMENT_LINES: list[tuple[str, str, int, bool]] = [
+    # (label, field of a column: a dotted path, sign shown, bold)
+    ("Beginning balance", "beginning_balance", 1, True),
+    ("Contributions: investments", "contributions.investment", 1, False),
+    ("Contributions: management fees", "contributions.management_fee", 1, False),
+    ("Contributions: fund expenses", "contributions.fund_expenses", 1, False),
+    ("Total contributions", "contributions.total", 1, True),
+    ("Distributions: return of capital", "distributions.return_of_capital", -1, False),
+    ("Distributions: income and preferred return", "distributions.income", -1, False),
+    ("Distributions: gains", "distributions.gain", -1, False),
+    ("Distributions: recallable", "distributions.recallable", -1, False),
+    ("Total distributions", "distributions.total", -1, True),
+    ("Management fees", "management_fees", -1, False),
+    ("Fund expenses", "expenses", -1, False),
+    ("Carried interest", "carried_interest", -1, False),
+    ("Allocated gains and losses", "allocated_gains_losses", 1, False),
+    ("Ending balance", "ending_balance", 1, True),
+]
+
+
+def _field(column: object, path: str) -> Decimal:
+    value = column
+    for name in path.split("."):
+        value = getattr(value, name)
+    assert isinstance(value, Decimal)
+    return value
+
+
+def signed(value: Decimal, sign: int) -> str:
+    """An outflow in parentheses, as statements show them; an inflow as it is."""
+    if sign < 0 and value:
+        return f"({value:,})"
+    return f"{value:,}"
+
+
+def statement_body(page: _Page, ilpa: StatementOut) -> None:
+    """The ILPA table (QTD, YTD, ITD, amounts right-aligned in the currency's decimals) and the
+    summary: commitment, ownership and the investor's performance."""
+    columns = [ilpa.columns.qtd, ilpa.columns.ytd, ilpa.columns.itd]
+    page.heading(f"Capital account (in {ilpa.currency})")
+    _figures(page, "", ["Quarter to date", "Year to date", "Inception to date"], bold=True)
+    for label, path, sign, bold in STATEMENT_LINES:
+        _figures(page, label, [signed(_field(c, path), sign) for c in columns], bold=bold)
+    currency = ilpa.currency
+    page.heading(f"Commitment and performance at {ilpa.as_of.isoformat()}")
+    page.row("Commitment", amount(ilpa.commitment, currency))
+    page.row("Contributed since inception", amount(ilpa.contributed, currency))
+    page.row("Unfunded commitment", amount(ilpa.unfunded, currency), bold=True)
+    page.row("Ownership of the fund's commitments", _percent(ilpa.ownership))
+    page.row("Paid in", amount(ilpa.paid_in, currency))
+    page.row("Distributed", amount(ilpa.distributed, currency))
+    page.row("DPI", _multiple(ilpa.dpi))
+    page.row("TVPI", _multiple(ilpa.tvpi))
+    page.row("Net IRR", _percent(ilpa.irr, places=2))
+
+
+def _figures(page: _Page, label: str, values: list[str], *, bold: bool) -> None:
+    """A label (wrapped in its column) and one figure per column, each ending at its column's
+    right edge, on the label's first line."""
+    width = (RIGHT - LEFT - LABEL_WIDTH) / len(values)
+    lines = pdf.wrap(label, LABEL_WIDTH - GAP, size=9, bold=bold) if label else [""]
+    for n, line in enumerate(lines):
+        page._room(0)
+        if line:
+            pdf.draw(page.canvas, LEFT, page.y, line, size=9, bold=bold)
+        if n == 0:
+            for i, value in enumerate(values):
+                right = LEFT + LABEL_WIDTH + width * (i + 1)
+                pdf.draw_right(page.canvas, right, page.y, value, size=9, bold=bold)
+        page.y -= 13
+
+
+def _percent(value: Decimal | None, places: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    return f"{(value * 100).quantize(Decimal(1).scaleb(-places))}%"
+
+
+def _multiple(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value.quantize(Decimal('0.01'))}x"
 
 
 ALLOCATION_COLUMNS = [

@@ -28,7 +28,7 @@ from prorata.investors.models import Investor
 from prorata.jobs import attempts
 from prorata.notifications import service as notification_service
 from prorata.observability import instruments
-from prorata.orgs.models import User
+from prorata.orgs.models import Org, User
 from prorata.platform import db, events, storage
 from prorata.platform.ids import new_id
 from prorata.tenant_jobs import service as job_service
@@ -219,16 +219,11 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
     from prorata.documents import render
 
     assert document.investor_id
-    assert document.period_start
     assert document.as_of
     async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
         investor = await session.get_one(Investor, document.investor_id)
         (statement,) = await content.statements(
-            session,
-            fund=fund,
-            investors=[investor],
-            period_start=document.period_start,
-            period_end=document.as_of,
+            session, fund=fund, investors=[investor], period_end=document.as_of
         )
     rendered = await asyncio.to_thread(render.statement_pdf, statement)
     out.write(rendered.data)
@@ -263,14 +258,13 @@ async def _render_run(
         ).all()
         todo = [(document, investor) for document, investor in rows if _pending(document)]
         first = rows[0][0]
-        assert first.period_start is not None
         assert first.as_of is not None
         fund = await session.get_one(Fund, first.fund_id)
+        delivery = (await session.get_one(Org, org_id)).statement_delivery
         statements = await content.statements(
             session,
             fund=fund,
             investors=[investor for _, investor in todo],
-            period_start=first.period_start,
             period_end=first.as_of,
         )
     done = len(rows) - len(todo)
@@ -280,8 +274,19 @@ async def _render_run(
         files = await asyncio.to_thread(list, map(render.statement_pdf, batch))
         documents = [document for document, _ in todo[start : start + NOTICE_BATCH]]
         async with db.tenant_transaction(sessions, org_id) as session:
-            for document, rendered in zip(documents, files, strict=True):
-                await _store_statement(context, session, document, rendered)
+            for document, statement, rendered in zip(documents, batch, files, strict=True):
+                blob_id = await _store_statement(context, session, document, rendered)
+                if blob_id is not None:  # stored now, in this transaction: mailed once
+                    await mailing.queue_statement(
+                        session,
+                        org_id=org_id,
+                        statement=statement,
+                        delivery=delivery,
+                        portal_url=jobs.settings_of(context).base_url,
+                        document_id=document.id,
+                        blob_id=blob_id,
+                        filename=document.filename,
+                    )
         await job.progress(done + start + len(batch), len(rows))
     async with db.tenant_transaction(sessions, org_id) as session:
         await _run_ready(session, first, len(rows), job)
@@ -293,7 +298,8 @@ def _pending(document: Document) -> bool:
 
 async def _store_statement(
     context: JobContext, session: AsyncSession, document: Document, rendered: Rendered
-) -> None:
+) -> uuid.UUID | None:
+    """Store a run's statement; its file's blob, or None if it was no longer pending."""
     blob = await storage.save(
         session,
         jobs.blobs_of(context),
@@ -304,7 +310,7 @@ async def _store_statement(
         suffix=".pdf",
         filename=document.filename,
     )
-    await session.execute(
+    stored = await session.scalar(
         sa.update(Document)
         .where(Document.id == document.id, Document.status == DocumentStatus.pending)
         .values(
@@ -313,8 +319,12 @@ async def _store_statement(
             pages=rendered.pages,
             ready_at=sa.func.now(),
         )
+        .returning(Document.id)
     )
+    if stored is None:
+        return None
     instruments.count_document_rendered(kind=document.kind)
+    return blob.id
 
 
 async def _report_ready(

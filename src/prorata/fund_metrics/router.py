@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from prorata.fund_metrics import service as metrics_service
-from prorata.fund_metrics.schemas import MetricsOut
+from prorata.fund_metrics import statement as statement_service
+from prorata.fund_metrics.schemas import MetricsOut, StatementOut
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.routing import ApiRoute
-from prorata.http.tenancy import scoped_investor
+from prorata.http.tenancy import check_investor_scope, scoped_investor
 
 router = APIRouter(route_class=ApiRoute, tags=["valuations and metrics"])
 
@@ -33,4 +34,33 @@ async def fund_metrics(
         fund_id=fund_id,
         as_of=as_of or dt.date.today(),
         investor_id=scoped_investor(principal, investor_id),
+    )
+
+
+@router.get(
+    "/funds/{fund_id}/investors/{investor_id}/capital-account/statement",
+    summary="An investor's ILPA-style capital account statement: QTD, YTD and ITD columns",
+    tags=["capital accounts"],
+    response_model_by_alias=True,
+)
+async def capital_account_statement(
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+    as_of: Annotated[
+        dt.date | None, Query(description="The period's last day (E); default: today.")
+    ] = None,
+    start: Annotated[
+        dt.date | None,
+        Query(alias="from", description="Also a column from this day to `as_of` (`period`)."),
+    ] = None,
+) -> StatementOut:
+    check_investor_scope(principal, investor_id)
+    return await statement_service.statement(
+        session,
+        fund_id=fund_id,
+        investor_id=investor_id,
+        as_of=as_of or dt.date.today(),
+        start=start,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import sqlalchemy as sa
@@ -65,7 +66,7 @@ async def flows(
     return [Flow(kind, day, Decimal(total)) for kind, day, total in rows.all()]
 
 
-def _figure(value: Decimal | None) -> Decimal | None:
+def figure(value: Decimal | None) -> Decimal | None:
     if value is None:
         return None
     # A rate earned in days can have more digits before the point than the default context
@@ -99,6 +100,42 @@ async def compute(
         (f.amount for f in read if f.kind is EntryKind.contribution and f.day <= as_of),
         Decimal(0),
     )
+    figures = performance_of(read, as_of=as_of, nav=nav)
+    quantum = money.quantum(fund.currency)
+    return MetricsOut(
+        fund_id=fund_id,
+        investor_id=investor_id,
+        as_of=as_of,
+        currency=fund.currency,
+        committed=committed.quantize(quantum),
+        called=called.quantize(quantum),
+        paid_in=figures.paid_in.quantize(quantum),
+        distributions=figures.distributed.quantize(quantum),
+        nav=nav.quantize(quantum),
+        nav_as_of=valuation.as_of if valuation else None,
+        dpi=figures.dpi,
+        rvpi=figures.rvpi,
+        tvpi=figures.tvpi,
+        irr=figures.irr,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Performance:
+    """Paid-in, distributed, the multiples and IRR of a fund's or an investor's flows."""
+
+    paid_in: Decimal
+    distributed: Decimal
+    dpi: Decimal | None
+    rvpi: Decimal | None
+    tvpi: Decimal | None
+    irr: Decimal | None
+
+
+def performance_of(read: list[Flow], *, as_of: dt.date, nav: Decimal) -> Performance:
+    """The figures on `as_of` of these flows (the fund's or one investor's) with `nav`: the
+    investor-side cash flows (payments out, distributions in) and the NAV as a final inflow on
+    `as_of`."""
     cash_flows = [f for f in read if f.day <= as_of and f.kind is not EntryKind.contribution]
     paid_in = sum((f.amount for f in cash_flows if f.kind is EntryKind.payment), Decimal(0))
     distributed = sum((f.amount for f in cash_flows if f.kind in _IN), Decimal(0))
@@ -111,23 +148,35 @@ async def compute(
     if nav > 0:
         cash.append(performance.CashFlow(date=as_of, amount=nav))
     multiples = performance.multiples(paid_in=paid_in, distributions=distributed, nav=nav)
-    quantum = money.quantum(fund.currency)
-    return MetricsOut(
-        fund_id=fund_id,
-        investor_id=investor_id,
-        as_of=as_of,
-        currency=fund.currency,
-        committed=committed.quantize(quantum),
-        called=called.quantize(quantum),
-        paid_in=paid_in.quantize(quantum),
-        distributions=distributed.quantize(quantum),
-        nav=nav.quantize(quantum),
-        nav_as_of=valuation.as_of if valuation else None,
-        dpi=_figure(multiples.dpi),
-        rvpi=_figure(multiples.rvpi),
-        tvpi=_figure(multiples.tvpi),
-        irr=_figure(performance.xirr(flows=cash)),
+    return Performance(
+        paid_in=paid_in,
+        distributed=distributed,
+        dpi=figure(multiples.dpi),
+        rvpi=figure(multiples.rvpi),
+        tvpi=figure(multiples.tvpi),
+        irr=figure(performance.xirr(flows=cash)),
     )
+
+
+async def investor_flows(
+    session: AsyncSession, *, fund_id: uuid.UUID
+) -> dict[uuid.UUID, list[Flow]]:
+    """Every investor's `flows`, read in one statement (a statement run: 10,000 investors)."""
+    statement = (
+        sa.select(
+            LedgerEntry.investor_id,
+            LedgerEntry.kind,
+            LedgerEntry.effective_on,
+            sa.func.sum(LedgerEntry.amount),
+        )
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind.in_(FLOW_KINDS))
+        .group_by(LedgerEntry.investor_id, LedgerEntry.kind, LedgerEntry.effective_on)
+        .order_by(LedgerEntry.investor_id, LedgerEntry.effective_on)
+    )
+    found: dict[uuid.UUID, list[Flow]] = defaultdict(list)
+    for investor, kind, day, total in (await session.execute(statement)).all():
+        found[investor].append(Flow(kind, day, Decimal(total)))
+    return found
 
 
 async def _committed(

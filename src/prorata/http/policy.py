@@ -159,6 +159,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/metrics"): _read(Role.investor),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account"): _read(Role.investor),
+    ("GET", "/funds/{fund_id}/investors/{investor_id}/capital-account/statement"): _read(
+        Role.investor
+    ),
     # CSV imports: manager and above (they write the register in bulk).
     ("POST", "/funds/{fund_id}/imports"): _upload(Role.manager),
     ("GET", "/imports/{import_id}"): _read(Role.manager),

@@ -7,6 +7,7 @@ every identity row tenant-scoped, so no query can see another tenant's people.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 
 import sqlalchemy as sa
@@ -15,6 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from prorata.http.tenancy import Role
 from prorata.platform.db import Base, str_enum
 from prorata.platform.ids import new_id
+
+
+class StatementDelivery(enum.StrEnum):
+    """What a statement run mails each contact who receives statements."""
+
+    link = "link"  # a link to the portal's documents page, where the statement is
+    attachment = "attachment"  # the statement's PDF
 
 
 def _now() -> sa.ColumnElement[dt.datetime]:
@@ -32,6 +40,9 @@ class Org(Base):
     legal_name: Mapped[str | None] = mapped_column(sa.String(200))
     address: Mapped[str | None] = mapped_column(sa.String(500))
     signature_block: Mapped[str | None] = mapped_column(sa.String(500))
+    statement_delivery: Mapped[StatementDelivery] = mapped_column(
+        str_enum(StatementDelivery, "statement_delivery"), server_default=StatementDelivery.link
+    )
     logo_blob_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("blobs.id", ondelete="SET NULL")
     )

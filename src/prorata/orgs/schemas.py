@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from prorata.http.schemas import LABEL, Email, RequestModel, ResponseModel
 from prorata.http.tenancy import Role
+from prorata.orgs.models import StatementDelivery
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 
@@ -45,6 +46,10 @@ class OrgSettings(ResponseModel):
     legal_name: str | None = Field(description="As printed on the organisation's documents.")
     address: str | None
     signature_block: str | None = Field(description="Printed under the documents' text.")
+    statement_delivery: StatementDelivery = Field(
+        description="What a statement run mails each contact who receives statements: `link` "
+        "(to the portal's documents page) or `attachment` (the PDF)."
+    )
     logo_url: str | None = Field(
         description="Where the logo is read (`GET /api/v1/org/logo`), or null without one."
     )
@@ -56,6 +61,7 @@ class OrgUpdate(RequestModel):
     legal_name: Name | None = None
     address: Text | None = None
     signature_block: Text | None = None
+    statement_delivery: StatementDelivery | None = None
 
 
 class MeOut(BaseModel):

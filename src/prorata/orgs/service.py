@@ -399,9 +399,9 @@ async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[s
     org = await org_repository.get_org(session, org_id=actor.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    fields = ["name", "require_two_factor", *PROFILE_FIELDS]
+    fields = ["name", "require_two_factor", "statement_delivery", *PROFILE_FIELDS]
     before = audit.snapshot(org, fields)
-    for field in ("name", "require_two_factor"):
+    for field in ("name", "require_two_factor", "statement_delivery"):
         if field in changes and changes[field] is None:
             raise errors.RuleViolation(f"{field} cannot be null")
     for field, value in changes.items():

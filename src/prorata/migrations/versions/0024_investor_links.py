@@ -7,7 +7,7 @@ Both authentication functions return the member's linked investors (`investor_id
 investor scope is checked from the principal alone, with no extra query per request.
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0023
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from prorata.migrations.tenancy import enable_tenant_rls
 
 revision = "0024"
-down_revision = "0021"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
