@@ -22,6 +22,8 @@ from prorata.platform.ids import new_id
 API_KEY_PREFIX = "prk_"
 # The organisation's profile, printed on its documents (null clears a field).
 PROFILE_FIELDS = ("legal_name", "address", "signature_block")
+# How its letters are set (never null).
+LETTER_FIELDS = ("paper_size", "date_format")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,9 +297,9 @@ async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[s
     org = await org_repository.get_org(session, org_id=actor.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    fields = ["name", "require_two_factor", *PROFILE_FIELDS]
+    fields = ["name", "require_two_factor", *PROFILE_FIELDS, *LETTER_FIELDS]
     before = audit.snapshot(org, fields)
-    for field in ("name", "require_two_factor"):
+    for field in ("name", "require_two_factor", *LETTER_FIELDS):
         if field in changes and changes[field] is None:
             raise errors.RuleViolation(f"{field} cannot be null")
     for field, value in changes.items():
