@@ -267,7 +267,7 @@ def notice_pdf(notice: Notice, letter: Letterhead | None = None) -> Rendered:
     page.row("Commitment", amount(notice.commitment, notice.currency))
     if notice.number is not None:
         page.row("This call, % of commitment", notice.called_percent)
-        page.row("Called to date incl. this call, % of commitment", notice.cumulative_percent)
+        page.row("Called to date with this call, % of commitment", notice.cumulative_percent)
     page.row(
         "Contributions to date, before this call",
         amount(notice.contributed_before, notice.currency),
