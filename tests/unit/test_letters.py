@@ -173,7 +173,9 @@ def _assert_drawn(image: Image.Image, size: tuple[int, int]) -> None:
     dark = sum(grey.histogram()[:128])
     assert dark > 2000  # text, rules and the logo: not a blank page
     # The letterhead's logo is drawn at the top left (its dark blue square).
-    assert grey.getpixel((60, 45)) < 128
+    corner = grey.getpixel((60, 45))
+    assert isinstance(corner, int)
+    assert corner < 128
 
 
 def _shoot(image: Image.Image, tmp_path: Path, name: str) -> None:
