@@ -35,7 +35,7 @@ def _text(pdf: bytes) -> tuple[str, str, tuple[float, float]]:
     reader = pypdf.PdfReader(io.BytesIO(pdf), strict=True)
     text = unicodedata.normalize("NFKC", "\n".join(p.extract_text() for p in reader.pages))
     box = reader.pages[0].mediabox
-    title = str((reader.metadata or {}).get("/Title"))
+    title = str(reader.metadata.title if reader.metadata else None)
     return text, title, (float(box.width), float(box.height))
 
 
