@@ -47,7 +47,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors import contacts as investor_contacts
 from prorata.investors import service as investor_service
 from prorata.investors.models import Investor
-from prorata.investors.schemas import ContactCreate, ContactUpdate
+from prorata.investors.schemas import ContactCreate, ContactUpdate, InvestorUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
@@ -324,10 +324,11 @@ async def investor_page(
     end: Annotated[dt.date | None, Query(alias="to")] = None,
     *,
     contact_error: str | None = None,
+    addressee_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """One investor in the fund: its capital account for a period, its performance and its
-    contacts."""
+    """One investor in the fund: its capital account for a period, its performance, its
+    contacts and how its letters are addressed."""
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
@@ -351,6 +352,7 @@ async def investor_page(
         name=investor.name,
         investor_id=investor_id,
         investor_email=investor.email,
+        investor=investor,
         account=account,
         metrics=metrics,
         start=start,
@@ -358,8 +360,45 @@ async def investor_page(
         contacts=[(c, contact_forms.receives(c)) for c in contacts],
         kinds=contact_forms.KINDS,
         may_edit_contacts=_may(page, Role.manager),
-        errors={**problems, **({"contact": contact_error} if contact_error else {})},
+        errors={
+            **problems,
+            **({"contact": contact_error} if contact_error else {}),
+            **({"addressee": addressee_error} if addressee_error else {}),
+        },
     )
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/addressee")
+async def change_addressee(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> Response:
+    """The investor's address and attention line on its letters, as `PATCH /investors/{id}`
+    (an emptied field is cleared)."""
+    form = dict((await request.form()).items())
+
+    async def change() -> object:
+        data = InvestorUpdate.model_validate(
+            {
+                name: (value.strip() or None) if isinstance(value := form.get(name), str) else None
+                for name in ("address", "attention")
+            }
+        )
+        return await investor_service.update(
+            db, actor=page.principal, investor_id=investor_id, data=data
+        )
+
+    refused = await forms.attempt(db, change)
+    if refused is not None:
+        return await investor_page(
+            request,
+            db,
+            page,
+            fund_id,
+            investor_id,
+            addressee_error=refused.detail,
+            status=refused.status,
+        )
+    return see_other(f"/funds/{fund_id}/investors/{investor_id}#addressee")
 
 
 async def _contact_change(
@@ -607,7 +646,9 @@ TERM_FIELDS = (
     "waterfall_style",
     "notice_business_days",
     "wire_instructions",
+    "late_payment_terms",
 )
+CLEARABLE_TERMS = ("wire_instructions", "late_payment_terms")  # emptied: none printed
 
 
 async def _terms_page(
@@ -648,7 +689,7 @@ async def update_terms(
     changes["notices_need_approval"] = form.get("notices_need_approval") == "on"
     try:
         data = FundUpdate.model_validate(
-            {k: v for k, v in changes.items() if v is not None or k == "wire_instructions"}
+            {k: v for k, v in changes.items() if v is not None or k in CLEARABLE_TERMS}
         )
         async with db.begin_nested():
             await fund_service.update(db, actor=page.principal, fund_id=fund_id, data=data)

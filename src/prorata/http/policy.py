@@ -258,6 +258,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),
     ("GET", "/funds/{fund_id}/fees.{fmt}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/addressee"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove"): _page(
         Role.manager
