@@ -68,7 +68,7 @@ class _Page:
         pdf.draw_right(self.canvas, self.right, y, number, size=7.5)
         self.canvas.setFillColorRGB(0, 0, 0)
 
-    def _room(self, height: float) -> None:
+    def need(self, height: float) -> None:
         """Start a new page unless `height` points still fit above the bottom margin."""
         if self.y - height < self.bottom:
             self._footer()
@@ -77,7 +77,7 @@ class _Page:
 
     def title(self, text: str) -> None:
         for line in pdf.wrap(text, self.room, size=16, bold=True):
-            self._room(0)
+            self.need(0)
             pdf.draw(self.canvas, self.left, self.y, line, size=16, bold=True)
             self.y -= 20
         self.y -= 8
@@ -85,21 +85,21 @@ class _Page:
     def headline(self, title: str, number: str, about: str) -> None:
         """A letter's title ("Capital Call Notice") with its number at the right, and what it
         is about (the fund) under them."""
-        self._room(40)
+        self.need(40)
         pdf.draw_right(self.canvas, self.right, self.y, number, size=12, bold=True)
         room = self.room - pdf.width(number, size=12, bold=True) - GAP
         for line in pdf.wrap(title, room, size=16, bold=True):
-            self._room(0)
+            self.need(0)
             pdf.draw(self.canvas, self.left, self.y, line, size=16, bold=True)
             self.y -= 18
         for line in pdf.wrap(about, self.room, size=11):
-            self._room(0)
+            self.need(0)
             pdf.draw(self.canvas, self.left, self.y, line, size=11)
             self.y -= 14
         self.y -= 8
 
     def heading(self, text: str) -> None:
-        self._room(8 + 20 + 15)  # never alone at the foot of a page: with its first row
+        self.need(8 + 20 + 15)  # never alone at the foot of a page: with its first row
         self.y -= 8
         pdf.draw(self.canvas, self.left, self.y, text, size=11, bold=True)
         self.canvas.setLineWidth(0.5)
@@ -111,7 +111,7 @@ class _Page:
         side, each wraps in its own column (a long name under the label's width)."""
         labels, values = _columns(label, value, bold=bold, room=self.room)
         for left, right in itertools.zip_longest(labels, values, fillvalue=""):
-            self._room(0)
+            self.need(0)
             if left:
                 pdf.draw(self.canvas, self.left, self.y, left, size=10, bold=bold)
             if right:
@@ -120,7 +120,7 @@ class _Page:
 
     def text(self, text: str, *, size: float = 10, bold: bool = False) -> None:
         for line in pdf.wrap(text, self.room, size=size, bold=bold):
-            self._room(0)
+            self.need(0)
             pdf.draw(self.canvas, self.left, self.y, line, size=size, bold=bold)
             self.y -= size + 4
 
@@ -215,7 +215,7 @@ def _addressed(page: _Page, addressee: Addressee | None, date: str) -> None:
     for part in _lines(addressee.address):
         lines += [(line, False) for line in pdf.wrap(part, room, size=10)]
     for line, bold in lines:
-        page._room(0)
+        page.need(0)
         pdf.draw(page.canvas, page.left, page.y, line, size=10, bold=bold)
         page.y -= 13
     page.gap(14)
@@ -224,7 +224,7 @@ def _addressed(page: _Page, addressee: Addressee | None, date: str) -> None:
 def _sign_off(page: _Page, letter: Letterhead, *, closing: bool = True) -> None:
     """The closing and the organisation's signature and contact block, kept together."""
     lines = _lines(letter.signature_block) or [letter.name]
-    page._room(10 + 14 + 10 + 14 * len(lines))
+    page.need(10 + 14 + 10 + 14 * len(lines))
     page.gap(10)
     if closing:
         page.text("Yours faithfully,")
