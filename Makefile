@@ -36,7 +36,7 @@ test-fast: setup
 
 # The console's main pages as PNGs (the browser journey saves them), for the README.
 screenshots: setup
-	PRORATA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -n 0 tests/system/test_browser_console.py tests/system/test_browser_portal.py
+	PRORATA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -n 0 tests/system/test_browser_console.py tests/system/test_browser_portal.py tests/unit/test_letters.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench tools

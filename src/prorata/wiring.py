@@ -16,6 +16,7 @@ from prorata.capital_accounts import tasks as account_tasks
 from prorata.capital_calls import release as call_release
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls import tasks as call_tasks
+from prorata.distributions import service as distribution_service
 from prorata.documents import mailing as document_mailing
 from prorata.documents import service as document_service
 from prorata.documents import tasks as document_tasks
@@ -44,6 +45,7 @@ def connect() -> None:
         jobs.register(blueprint)
     events.announced.connect(webhook_service.dispatch)
     call_service.call_issued.connect(document_service.on_call_issued)
+    distribution_service.distribution_made.connect(document_service.on_distribution_made)
     call_release.notices_released.connect(document_mailing.on_notices_released)
     notification_tasks.message_settled.connect(document_mailing.on_message_settled)
     job_service.job_failed.connect(document_service.on_job_failed)

@@ -739,3 +739,65 @@ async def test_an_investors_contacts_are_kept_from_its_page(
     )
     assert removed.status_code == 303
     assert await api.request("GET", f"/investors/{investors[0]}/contacts") == []
+
+
+async def test_an_investors_letters_are_addressed_and_a_funds_late_terms_kept_from_the_console(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund_id, investors, _ = await a_fund_with_a_call(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, OWNER)
+    page_url = f"/funds/{fund_id}/investors/{investors[0]}"
+    page = await client.get(page_url)
+    assert '<label for="attention">Attention line (a person or a desk)</label>' in page.text
+    token = hidden_token(page.text)
+    saved = await client.post(
+        f"{page_url}/addressee",
+        data={
+            "csrf_token": token,
+            "attention": "Treasury",
+            "address": "1 Main Street\r\nSpringfield",
+        },
+    )
+    assert saved.status_code == 303
+    investor = await api.request("GET", f"/investors/{investors[0]}")
+    assert (investor["attention"], investor["address"]) == (
+        "Treasury",
+        "1 Main Street\r\nSpringfield",
+    )
+    refused = await client.post(
+        f"{page_url}/addressee", data={"csrf_token": token, "attention": "x" * 201}
+    )
+    assert refused.status_code == 422
+    assert 'id="addressee-error"' in refused.text
+    cleared = await client.post(f"{page_url}/addressee", data={"csrf_token": token})
+    assert cleared.status_code == 303
+    investor = await api.request("GET", f"/investors/{investors[0]}")
+    assert (investor["attention"], investor["address"]) == (None, None)
+
+    terms_url = f"/funds/{fund_id}/terms"
+    terms = await client.get(terms_url)
+    assert '<textarea id="late_payment_terms" name="late_payment_terms"' in terms.text
+    fund = await api.request("GET", f"/funds/{fund_id}")
+    form = {
+        name: str(fund[name])
+        for name in (
+            "name",
+            "management_fee_rate",
+            "preferred_return_rate",
+            "catch_up_share",
+            "carry_share",
+            "waterfall_style",
+            "notice_business_days",
+        )
+    }
+    late = "Interest at 8% a year on late amounts; Section 5.4 applies to defaults."
+    saved = await client.post(
+        terms_url, data={**form, "csrf_token": token, "late_payment_terms": late}
+    )
+    assert saved.status_code == 303, saved.text
+    assert (await api.request("GET", f"/funds/{fund_id}"))["late_payment_terms"] == late
+    cleared = await client.post(terms_url, data={**form, "csrf_token": token})
+    assert cleared.status_code == 303
+    assert (await api.request("GET", f"/funds/{fund_id}"))["late_payment_terms"] is None

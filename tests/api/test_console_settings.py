@@ -25,6 +25,10 @@ async def test_an_admin_edits_the_profile_and_requires_two_factor(
     await sign_in(client, admin)
     page = await client.get("/settings")
     assert page.status_code == 200
+    assert '<label for="paper_size">Paper of its letters</label>' in page.text
+    assert '<option value="us">US: March 4, 2026</option>' in page.text
+    assert '<option value="eu">EU: 4 March 2026</option>' in page.text
+    assert '<textarea id="address" name="address"' in page.text
     token = await csrf(client)
     saved = await client.post(
         "/settings/org",
@@ -34,11 +38,14 @@ async def test_an_admin_edits_the_profile_and_requires_two_factor(
             "legal_name": "Org A Capital Management LLC",
             "address": "1 Main Street\nSpringfield",
             "signature_block": "For and on behalf of Org A GP LLC",
+            "paper_size": "letter",
+            "date_format": "eu",
             "require_two_factor": "on",
         },
     )
     assert saved.status_code == 303
     org_now = (await client.get("/api/v1/org", headers=bearer(org.api_key))).json()
+    assert (org_now["paper_size"], org_now["date_format"]) == ("letter", "eu")
     assert org_now["legal_name"] == "Org A Capital Management LLC"
     assert org_now["address"] == "1 Main Street\nSpringfield"
     assert org_now["require_two_factor"] is True

@@ -176,4 +176,7 @@ async def test_notices_state_the_ledger_as_it_was_when_each_call_was_issued(
     assert "Commitment\n3,000,000 JPY" in text
     assert f"Total amount due\n{int(second_notices[beta].total):,} JPY" in text
     assert alpha in second_notices
-    assert "." not in text.split("Amount due by purpose")[1].split("Wire instructions")[0]
+    figures = text.split("Amount due by purpose")[1].split("Wire instructions")[0]
+    # Amounts in yen have no decimals (the percentages of the commitment have two).
+    assert [line for line in figures.splitlines() if "." in line and not line.endswith("%")] == []
+    assert "Called to date with this call, % of commitment" in figures

@@ -41,7 +41,7 @@ class BankAccount(Base):
     bank_name: Mapped[str] = mapped_column(sa.String(200))
     account_name: Mapped[str] = mapped_column(sa.String(200))
     reference: Mapped[str | None] = mapped_column(sa.String(140))
-    details_sealed: Mapped[str] = mapped_column(sa.Text)
+    details_sealed: Mapped[str] = mapped_column(sa.String(1000))  # a sealed JSON of ~100 chars
     last4: Mapped[str] = mapped_column(sa.String(4))
     updated_by: Mapped[uuid.UUID | None] = mapped_column()
     updated_at: Mapped[dt.datetime] = mapped_column(
@@ -69,7 +69,7 @@ class BankAccountChange(Base):
     bank_name: Mapped[str] = mapped_column(sa.String(200))
     account_name: Mapped[str] = mapped_column(sa.String(200))
     reference: Mapped[str | None] = mapped_column(sa.String(140))
-    details_sealed: Mapped[str] = mapped_column(sa.Text)
+    details_sealed: Mapped[str] = mapped_column(sa.String(1000))  # a sealed JSON of ~100 chars
     last4: Mapped[str] = mapped_column(sa.String(4))
     status: Mapped[ChangeStatus] = mapped_column(str_enum(ChangeStatus, "status"))
     requested_by: Mapped[uuid.UUID | None] = mapped_column()

@@ -42,12 +42,16 @@ class CapitalCall(Base):
     __tablename__ = "capital_calls"
     __table_args__ = (
         sa.UniqueConstraint("fund_id", "id"),
+        sa.UniqueConstraint("fund_id", "number"),
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column()
     fund_id: Mapped[uuid.UUID] = mapped_column()
+    # "Capital Call No. 4": the fund's calls numbered 1, 2, … as they are issued (under the
+    # fund's row lock); a draft has none, so a discarded draft leaves no gap.
+    number: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
     notice_date: Mapped[dt.date] = mapped_column(sa.Date)
     due_date: Mapped[dt.date] = mapped_column(sa.Date)

@@ -56,6 +56,10 @@ class LineOut(BaseModel):
 class CallOut(BaseModel):
     id: uuid.UUID
     fund_id: uuid.UUID
+    number: int | None = Field(
+        description="The call's number in its fund (Capital Call No. 4), given when it is "
+        "issued; null for a draft."
+    )
     status: CallStatus
     notice_date: dt.date
     due_date: dt.date

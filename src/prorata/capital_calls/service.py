@@ -258,6 +258,7 @@ async def issue(
     await _contribute(session, call)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.issued
+    call.number = await _next_number(session, fund_id)
     call.issued_at = sa.func.now()
     call.issued_by = actor.user_id
     call.notices = (
@@ -277,6 +278,14 @@ async def issue(
     )
     await call_issued.fire(session, Issued(actor=actor, call=call))
     return call
+
+
+async def _next_number(session: AsyncSession, fund_id: uuid.UUID) -> int:
+    """The fund's next call number (the caller holds the fund's row lock)."""
+    last = await session.scalar(
+        sa.select(sa.func.max(CapitalCall.number)).where(CapitalCall.fund_id == fund_id)
+    )
+    return (last or 0) + 1
 
 
 def _releasable(actor: Principal, call: CapitalCall) -> None:
@@ -620,6 +629,7 @@ async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
     return CallOut(
         id=call.id,
         fund_id=call.fund_id,
+        number=call.number,
         status=call.status,
         notice_date=call.notice_date,
         due_date=call.due_date,

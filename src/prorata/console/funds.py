@@ -50,7 +50,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors import contacts as investor_contacts
 from prorata.investors import service as investor_service
 from prorata.investors.models import Investor
-from prorata.investors.schemas import ContactCreate, ContactUpdate
+from prorata.investors.schemas import ContactCreate, ContactUpdate, InvestorUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
@@ -334,8 +334,9 @@ async def investor_page(
     revealed: BankDetails | None = None,
 ) -> Response:
     """One investor in the fund: its capital account for a period, its performance, its bank
-    account (masked; in full once when an admin revealed it), its contacts and who sees it in
-    the portal. `section_error`: (section, the API's words) of a form refused."""
+    account (masked; in full once when an admin revealed it), its contacts, how its letters are
+    addressed and who sees it in the portal. `section_error`: (section, the API's words) of a
+    form refused."""
     fund = await fund_service.get(db, fund_id=fund_id)
     end = end or dt.date.today()
     try:
@@ -359,6 +360,7 @@ async def investor_page(
         name=investor.name,
         investor_id=investor_id,
         investor_email=investor.email,
+        investor=investor,
         statement=statement,
         metrics=metrics,
         start=start,
@@ -394,6 +396,39 @@ async def portal_access(db: AsyncSession, page: SignedIn, investor_id: uuid.UUID
         "linked": [user for user, linked in members if linked],
         "others": [user for user, linked in members if not linked],
     }
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/addressee")
+async def change_addressee(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> Response:
+    """The investor's address and attention line on its letters, as `PATCH /investors/{id}`
+    (an emptied field is cleared)."""
+    form = dict((await request.form()).items())
+
+    async def change() -> object:
+        data = InvestorUpdate.model_validate(
+            {
+                name: (value.strip() or None) if isinstance(value := form.get(name), str) else None
+                for name in ("address", "attention")
+            }
+        )
+        return await investor_service.update(
+            db, actor=page.principal, investor_id=investor_id, data=data
+        )
+
+    refused = await forms.attempt(db, change)
+    if refused is not None:
+        return await investor_page(
+            request,
+            db,
+            page,
+            fund_id,
+            investor_id,
+            section_error=("addressee", refused.detail),
+            status=refused.status,
+        )
+    return see_other(f"/funds/{fund_id}/investors/{investor_id}#addressee")
 
 
 async def _contact_change(
@@ -641,7 +676,9 @@ TERM_FIELDS = (
     "waterfall_style",
     "notice_business_days",
     "wire_instructions",
+    "late_payment_terms",
 )
+CLEARABLE_TERMS = ("wire_instructions", "late_payment_terms")  # emptied: none printed
 
 
 async def _terms_page(
@@ -682,7 +719,7 @@ async def update_terms(
     changes["notices_need_approval"] = form.get("notices_need_approval") == "on"
     try:
         data = FundUpdate.model_validate(
-            {k: v for k, v in changes.items() if v is not None or k == "wire_instructions"}
+            {k: v for k, v in changes.items() if v is not None or k in CLEARABLE_TERMS}
         )
         async with db.begin_nested():
             await fund_service.update(db, actor=page.principal, fund_id=fund_id, data=data)

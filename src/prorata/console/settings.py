@@ -18,11 +18,13 @@ from prorata.accounts.models import InvitationStatus
 from prorata.accounts.schemas import InvitationCreate
 from prorata.console import forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.documents import letters
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.orgs import logo as org_logo
 from prorata.orgs import repository as org_repository
 from prorata.orgs import service as org_service
+from prorata.orgs.models import DateFormat, PaperSize
 from prorata.orgs.schemas import ApiKeyCreate, OrgUpdate
 from prorata.platform import errors, storage
 from prorata.platform.events import Announcement
@@ -32,6 +34,7 @@ from prorata.webhooks.schemas import WebhookCreate
 router = APIRouter(route_class=PageRoute)
 
 FormText = Annotated[str, Form()]
+EXAMPLE_DAY = dt.date(2026, 3, 4)  # how each date format writes a day, in its option
 LISTED = 200  # members, invitations and webhooks shown (an organisation's people fit)
 
 
@@ -68,6 +71,11 @@ async def _settings_page(
         errors=problems or {},
         notice=notice,
         shown_once=shown_once,
+        paper_sizes=[(PaperSize.a4.value, "A4"), (PaperSize.letter.value, "US Letter")],
+        date_formats=[
+            (style.value, f"{style.name.upper()}: {letters.format_date(EXAMPLE_DAY, style)}")
+            for style in DateFormat
+        ],
     )
 
 
@@ -110,8 +118,7 @@ async def update_org(request: Request, db: PageDb, page: SignedIn) -> Response:
         name: (form.get(name, "").strip() or None) for name in ("name", *org_service.PROFILE_FIELDS)
     }
     changes["require_two_factor"] = form.get("require_two_factor") == "on"
-    if "statement_delivery" in form:
-        changes["statement_delivery"] = form["statement_delivery"]
+    changes |= forms.filled(form, org_service.SETTING_FIELDS)
     try:
         data = OrgUpdate.model_validate(changes)
         async with db.begin_nested():

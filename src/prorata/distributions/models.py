@@ -30,6 +30,7 @@ class Distribution(Base):
     __tablename__ = "distributions"
     __table_args__ = (
         sa.UniqueConstraint("fund_id", "id"),
+        sa.UniqueConstraint("fund_id", "number"),
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
         sa.ForeignKeyConstraint(["fund_id", "deal_id"], ["deals.fund_id", "deals.id"]),
     )
@@ -37,6 +38,9 @@ class Distribution(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column()
     fund_id: Mapped[uuid.UUID] = mapped_column()
+    # "Distribution No. 2": the fund's distributions numbered 1, 2, … as they are made (under
+    # the fund's row lock); a cancelled one keeps its number.
+    number: Mapped[int] = mapped_column(sa.Integer)
     deal_id: Mapped[uuid.UUID | None] = mapped_column()
     kind: Mapped[DistributionKind] = mapped_column(
         str_enum(DistributionKind, "distribution_kind", length=30)

@@ -44,6 +44,7 @@ class DistributionLineOut(BaseModel):
 class DistributionSummary(BaseModel):
     id: uuid.UUID
     fund_id: uuid.UUID
+    number: int = Field(description="Its number in the fund (Distribution No. 2).")
     deal_id: uuid.UUID | None
     kind: DistributionKind
     date: dt.date

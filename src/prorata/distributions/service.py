@@ -54,9 +54,20 @@ from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.platform import audit, db, errors, events
+from prorata.platform import audit, db, errors, events, hooks
 
 SOURCE = "distribution"
+
+
+@dataclasses.dataclass(frozen=True)
+class Made:
+    actor: Principal
+    distribution: Distribution
+
+
+# Fired in the creating transaction once the distribution is in the ledger: documents connects
+# the rendering (and mailing) of its notices. Distributions have no approval step.
+distribution_made: hooks.Hook[Made] = hooks.Hook("distributions.distribution_made")
 # (investor, deal or the fund, date, amount) rows of contributed capital.
 _Contributions = sa.Select[uuid.UUID, Any, dt.date, Decimal]
 TIER_NAMES = ("return_of_capital", "preferred_return", "catch_up", "carried_interest")
@@ -154,8 +165,10 @@ async def create(
             "deal_id": str(data.deal_id) if data.deal_id else None,
             "lp_amount": str(distribution.lp_amount),
             "gp_amount": str(distribution.gp_amount),
+            "number": distribution.number,
         },
     )
+    await distribution_made.fire(session, Made(actor=actor, distribution=distribution))
     return distribution
 
 
@@ -341,9 +354,13 @@ async def _store(
     amount: Decimal,
     lines: list[_Line],
 ) -> Distribution:
+    last = await session.scalar(  # numbered under the fund's row lock, which `create` holds
+        sa.select(sa.func.max(Distribution.number)).where(Distribution.fund_id == fund.id)
+    )
     distribution = Distribution(
         org_id=actor.org_id,
         fund_id=fund.id,
+        number=(last or 0) + 1,
         deal_id=data.deal_id,
         kind=data.kind,
         distributed_on=data.date,
@@ -444,6 +461,7 @@ def summary_of(distribution: Distribution, currency: str) -> DistributionSummary
     return DistributionSummary(
         id=distribution.id,
         fund_id=distribution.fund_id,
+        number=distribution.number,
         deal_id=distribution.deal_id,
         kind=distribution.kind,
         date=distribution.distributed_on,

@@ -22,6 +22,7 @@ from prorata.allocations.models import Allocation
 from prorata.capital_accounts import service as capital_accounts
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals.models import Deal
+from prorata.documents import letters
 from prorata.finance import money
 from prorata.fund_metrics import statement as fund_statements
 from prorata.fund_metrics.schemas import StatementOut
@@ -59,6 +60,21 @@ class Notice:
     unfunded_before: Decimal
     unfunded_after: Decimal
     wire_instructions: str | None
+    # The letter around it (`documents.letters`): absent in a plain notice.
+    number: int | None = None  # Capital Call No. N
+    payment_reference: str | None = None
+    late_payment_terms: str | None = None
+    addressee: letters.Addressee | None = None
+
+    @property
+    def called_percent(self) -> str:
+        """This call as a share of the commitment."""
+        return letters.percent(self.total, self.commitment)
+
+    @property
+    def cumulative_percent(self) -> str:
+        """Everything called so far, this call included, as a share of the commitment."""
+        return letters.percent(self.contributed_after, self.commitment)
 
     @property
     def reference(self) -> str:
@@ -172,6 +188,16 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
                 unfunded_before=(commitment - contributed + recallable).quantize(quantum),
                 unfunded_after=(commitment - contributed - total + recallable).quantize(quantum),
                 wire_instructions=fund.wire_instructions,
+                number=call.number,
+                payment_reference=letters.payment_reference(
+                    fund_name=fund.name,
+                    kind="C",
+                    number=call.number,
+                    investor_id=investor_id,
+                    external_ref=investor.external_ref,
+                ),
+                late_payment_terms=fund.late_payment_terms,
+                addressee=letters.addressee(investor),
             )
         )
     return notices

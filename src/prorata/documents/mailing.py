@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls.models import CallLine, CallStatus, CapitalCall, NoticeRelease
 from prorata.capital_calls.release import Released
-from prorata.documents import content
+from prorata.documents import content, distribution_content
 from prorata.documents.models import Document, DocumentStatus
 from prorata.notifications import service as notification_service
 from prorata.notifications.models import EmailMessage, EmailStatus
@@ -44,6 +44,11 @@ def _body(notice: content.Notice) -> str:
         f"{notice.fund_name} calls capital: {notice.total:,} {notice.currency} is due on "
         f"{notice.due_date.isoformat()}.\n"
         f"Your notice ({notice.reference}) is attached, with the wire instructions.\n"
+        + (
+            f"Please quote {notice.payment_reference} with your payment.\n"
+            if notice.payment_reference
+            else ""
+        )
     )
 
 
@@ -64,6 +69,46 @@ async def queue_notice(
             recipient=recipient,
             subject=f"Capital call notice {notice.reference}: {notice.fund_name}",
             body=_body(notice),
+            document_id=document_id,
+            attachment=notification_service.Attachment(blob_id=blob_id, filename=filename),
+        )
+
+
+DISTRIBUTION_NOTICE = "distribution_notice"  # the outbox kind of a distribution notice's message
+
+
+def _distribution_body(notice: distribution_content.DistributionNotice) -> str:
+    return (
+        f"Dear {notice.investor_name},\n\n"
+        f"{notice.fund_name} makes Distribution No. {notice.number}: {notice.net:,} "
+        f"{notice.currency} will be paid to you on {notice.payment_date.isoformat()} "
+        f"(reference {notice.payment_reference}).\n"
+        f"Your notice, with the breakdown of your share, is attached.\n"
+    )
+
+
+async def queue_distribution_notice(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    notice: distribution_content.DistributionNotice,
+    document_id: uuid.UUID,
+    blob_id: uuid.UUID,
+    filename: str,
+) -> None:
+    """One message per contact receiving distributions, the notice attached. Distributions
+    have no approval step: a notice is mailed as it is rendered."""
+    for recipient in notice.recipients:
+        await notification_service.queue_email(
+            session,
+            org_id=org_id,
+            kind=DISTRIBUTION_NOTICE,
+            recipient=recipient,
+            subject=(
+                f"Distribution No. {notice.number} notice {notice.payment_reference}: "
+                f"{notice.fund_name}"
+            ),
+            body=_distribution_body(notice),
             document_id=document_id,
             attachment=notification_service.Attachment(blob_id=blob_id, filename=filename),
         )

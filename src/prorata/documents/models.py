@@ -1,4 +1,5 @@
-"""Documents: rendered PDFs (call notices, capital account statements, fund reports).
+"""Documents: rendered PDFs (call and distribution notices, capital account statements,
+fund reports).
 
 The file is a blob in the object store (`blobs` keeps its key, size and SHA-256); this row says
 what it is, for whom, and whether it is ready. Rendering is deterministic, so the SHA-256
@@ -20,6 +21,7 @@ from prorata.platform.ids import new_id
 
 class DocumentKind(enum.StrEnum):
     call_notice = "call_notice"
+    distribution_notice = "distribution_notice"
     capital_account_statement = "capital_account_statement"
     allocations_report = "allocations_report"
 
@@ -36,6 +38,7 @@ class Document(Base):
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
         # One notice per investor per call, however often the job runs (at-least-once).
         sa.UniqueConstraint("call_id", "investor_id"),
+        sa.UniqueConstraint("distribution_id", "investor_id"),
         sa.Index("ix_documents_fund_id_id", "fund_id", "id"),
         sa.Index("ix_documents_investor_id_id", "investor_id", "id"),
         sa.Index(
@@ -52,6 +55,7 @@ class Document(Base):
     kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, "document_kind", length=30))
     status: Mapped[DocumentStatus] = mapped_column(str_enum(DocumentStatus, "document_status"))
     call_id: Mapped[uuid.UUID | None] = mapped_column()
+    distribution_id: Mapped[uuid.UUID | None] = mapped_column()
     investor_id: Mapped[uuid.UUID | None] = mapped_column()
     period_start: Mapped[dt.date | None] = mapped_column(sa.Date)
     as_of: Mapped[dt.date | None] = mapped_column(sa.Date)

@@ -74,6 +74,7 @@ async def list_documents(
     page: PageQuery,
     fund_id: Annotated[uuid.UUID | None, Query()] = None,
     call_id: Annotated[uuid.UUID | None, Query()] = None,
+    distribution_id: Annotated[uuid.UUID | None, Query()] = None,
     investor_id: Annotated[uuid.UUID | None, Query()] = None,
     kind: Annotated[DocumentKind | None, Query()] = None,
     as_of: Annotated[
@@ -85,6 +86,7 @@ async def list_documents(
         params=page,
         fund_id=fund_id,
         call_id=call_id,
+        distribution_id=distribution_id,
         investor_id=scoped_investor(principal, investor_id),
         kind=kind,
         as_of=as_of,

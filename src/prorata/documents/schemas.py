@@ -39,6 +39,7 @@ class DocumentOut(BaseModel):
     status: DocumentStatus
     fund_id: uuid.UUID
     call_id: uuid.UUID | None
+    distribution_id: uuid.UUID | None = Field(description="A distribution notice's distribution.")
     investor_id: uuid.UUID | None
     period_start: dt.date | None
     as_of: dt.date | None

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
+from prorata.distributions import service as distribution_service
 from prorata.documents import tasks as document_tasks
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
@@ -43,6 +44,20 @@ async def on_call_issued(session: AsyncSession, issued: call_service.Issued) -> 
         fund_id=issued.call.fund_id,
         created_by=issued.actor.user_id,
         call_id=str(issued.call.id),
+    )
+
+
+async def on_distribution_made(session: AsyncSession, made: distribution_service.Made) -> None:
+    """One notice per investor with a share, rendered and mailed by a job enqueued in the
+    creating transaction. Connected to `distributions.service.distribution_made`."""
+    await job_service.start(
+        session,
+        document_tasks.render_distribution_notices,
+        org_id=made.distribution.org_id,
+        kind="distribution.notices",
+        fund_id=made.distribution.fund_id,
+        created_by=made.actor.user_id,
+        distribution_id=str(made.distribution.id),
     )
 
 
@@ -207,6 +222,7 @@ def view(document: Document, blob: storage.Blob | None) -> DocumentOut:
         status=document.status,
         fund_id=document.fund_id,
         call_id=document.call_id,
+        distribution_id=document.distribution_id,
         investor_id=document.investor_id,
         period_start=document.period_start,
         as_of=document.as_of,
@@ -228,12 +244,14 @@ async def page(
     call_id: uuid.UUID | None,
     investor_id: uuid.UUID | None,
     kind: DocumentKind | None = None,
+    distribution_id: uuid.UUID | None = None,
     as_of: dt.date | None = None,
 ) -> Page[DocumentOut]:
     statement = sa.select(Document)
     filters: tuple[tuple[Any, object], ...] = (
         (Document.fund_id, fund_id),
         (Document.call_id, call_id),
+        (Document.distribution_id, distribution_id),
         (Document.investor_id, investor_id),
         (Document.kind, kind),
         (Document.as_of, as_of),

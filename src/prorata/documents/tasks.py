@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import jobs
 from prorata.capital_calls.models import CallStatus, CapitalCall
-from prorata.documents import content, mailing
+from prorata.distributions.models import Distribution
+from prorata.documents import content, distribution_content, letters, mailing
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
@@ -56,6 +57,7 @@ async def render_call_notices(
         async with db.tenant_transaction(sessions, tenant) as session:
             call = await session.get_one(CapitalCall, uuid.UUID(call_id))
             notices = await content.call_notices(session, call=call)
+            letter = await letters.letterhead(session, jobs.blobs_of(context), org_id=tenant)
             done = set(
                 await session.scalars(
                     sa.select(Document.investor_id).where(Document.call_id == call.id)
@@ -64,7 +66,7 @@ async def render_call_notices(
         todo = [n for n in notices if n.investor_id not in done]
         for start in range(0, len(todo), NOTICE_BATCH):
             batch = todo[start : start + NOTICE_BATCH]
-            await _store_notices(context, tenant, call, batch)
+            await _store_notices(context, tenant, call, batch, letter)
             await job.progress(len(done) + start + len(batch), len(notices))
         async with db.tenant_transaction(sessions, tenant) as session:
             await events.announce(
@@ -78,11 +80,15 @@ async def render_call_notices(
 
 
 async def _store_notices(
-    context: JobContext, org_id: uuid.UUID, call: CapitalCall, notices: list[content.Notice]
+    context: JobContext,
+    org_id: uuid.UUID,
+    call: CapitalCall,
+    notices: list[content.Notice],
+    letter: letters.Letterhead,
 ) -> None:
     from prorata.documents import render
 
-    files = await asyncio.to_thread(lambda: [render.notice_pdf(n) for n in notices])
+    files = await asyncio.to_thread(lambda: [render.notice_pdf(n, letter) for n in notices])
     blobs = jobs.blobs_of(context)
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
         # Shared lock: a cancel (which locks the call for update) waits for these notices,
@@ -132,6 +138,121 @@ async def _store_notices(
                 instruments.count_document_rendered(kind=DocumentKind.call_notice)
             if document_id is not None and mail_now:
                 await mailing.queue_notice(
+                    session,
+                    org_id=org_id,
+                    notice=notice,
+                    document_id=document_id,
+                    blob_id=blob.id,
+                    filename=filename,
+                )
+
+
+@blueprint.task(
+    name="documents.render_distribution_notices",
+    queue="documents",
+    pass_context=True,
+    retry=RETRY,
+)
+async def render_distribution_notices(
+    context: JobContext, org_id: str, tenant_job_id: str, distribution_id: str
+) -> None:
+    """One notice per investor with a share of the distribution, mailed as it is stored to
+    the investor's contacts who receive distributions (distributions have no approval step)."""
+    async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        sessions = jobs.sessions_of(context)
+        tenant = uuid.UUID(org_id)
+        async with db.tenant_transaction(sessions, tenant) as session:
+            distribution = await session.get_one(Distribution, uuid.UUID(distribution_id))
+            notices = await distribution_content.distribution_notices(
+                session, distribution=distribution
+            )
+            letter = await letters.letterhead(session, jobs.blobs_of(context), org_id=tenant)
+            done = set(
+                await session.scalars(
+                    sa.select(Document.investor_id).where(
+                        Document.distribution_id == distribution.id
+                    )
+                )
+            )
+        todo = [n for n in notices if n.investor_id not in done]
+        for start in range(0, len(todo), NOTICE_BATCH):
+            batch = todo[start : start + NOTICE_BATCH]
+            await _store_distribution_notices(context, tenant, distribution, batch, letter)
+            await job.progress(len(done) + start + len(batch), len(notices))
+        async with db.tenant_transaction(sessions, tenant) as session:
+            await events.announce(
+                session,
+                org_id=tenant,
+                fund_id=distribution.fund_id,
+                kind=events.Announcement.notices_ready,
+                data={
+                    "distribution_id": distribution_id,
+                    "documents": len(notices),
+                    "job_id": tenant_job_id,
+                },
+            )
+
+
+async def _store_distribution_notices(
+    context: JobContext,
+    org_id: uuid.UUID,
+    distribution: Distribution,
+    notices: list[distribution_content.DistributionNotice],
+    letter: letters.Letterhead,
+) -> None:
+    from prorata.documents import render
+
+    files = await asyncio.to_thread(
+        lambda: [render.distribution_notice_pdf(n, letter) for n in notices]
+    )
+    blobs = jobs.blobs_of(context)
+    async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
+        # Shared lock: a cancel (which updates the row) waits for these notices, or these
+        # wait for it and are neither stored nor mailed.
+        cancelled = await session.scalar(
+            sa.select(Distribution.cancelled_at)
+            .where(Distribution.id == distribution.id)
+            .with_for_update(read=True)
+        )
+        if cancelled is not None:
+            return
+        for notice, rendered in zip(notices, files, strict=True):
+            filename = (
+                f"distribution-notice-{notice.number}-{notice.payment_reference}"
+                f"-{notice.investor_id}.pdf"
+            )
+            blob = await storage.save(
+                session,
+                blobs,
+                org_id=org_id,
+                purpose="documents",
+                source=rendered.data,
+                content_type=PDF,
+                suffix=".pdf",
+                filename=filename,
+            )
+            document_id = await session.scalar(
+                insert(Document)
+                .values(
+                    id=new_id(),
+                    org_id=org_id,
+                    fund_id=distribution.fund_id,
+                    kind=DocumentKind.distribution_notice,
+                    status=DocumentStatus.ready,
+                    distribution_id=distribution.id,
+                    investor_id=notice.investor_id,
+                    as_of=distribution.distributed_on,
+                    filename=filename,
+                    blob_id=blob.id,
+                    pages=rendered.pages,
+                    ready_at=sa.func.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["distribution_id", "investor_id"])
+                .returning(Document.id)
+            )
+            if document_id is not None:
+                instruments.count_document_rendered(kind=DocumentKind.distribution_notice)
+                await mailing.queue_distribution_notice(
                     session,
                     org_id=org_id,
                     notice=notice,
@@ -225,7 +346,10 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
         (statement,) = await content.statements(
             session, fund=fund, investors=[investor], period_end=document.as_of
         )
-    rendered = await asyncio.to_thread(render.statement_pdf, statement)
+        letter = await letters.letterhead(session, jobs.blobs_of(context), org_id=fund.org_id)
+    rendered = await asyncio.to_thread(
+        render.statement_pdf, statement, letter, letters.addressee(investor)
+    )
     out.write(rendered.data)
     return rendered.pages
 
@@ -244,7 +368,6 @@ async def render_statements(context: JobContext, org_id: str, tenant_job_id: str
 async def _render_run(
     context: JobContext, job: job_service.Running, org_id: uuid.UUID, run: uuid.UUID
 ) -> None:
-    from prorata.documents import render
 
     sessions = jobs.sessions_of(context)
     async with db.tenant_transaction(sessions, org_id) as session:
@@ -267,11 +390,13 @@ async def _render_run(
             investors=[investor for _, investor in todo],
             period_end=first.as_of,
         )
+        letter = await letters.letterhead(session, jobs.blobs_of(context), org_id=org_id)
+    addressees = [letters.addressee(investor) for _, investor in todo]
     done = len(rows) - len(todo)
     for start in range(0, len(todo), NOTICE_BATCH):
         batch = statements[start : start + NOTICE_BATCH]
-        # `map` is lazy: `list` renders every statement in the thread.
-        files = await asyncio.to_thread(list, map(render.statement_pdf, batch))
+        to = addressees[start : start + NOTICE_BATCH]
+        files = await asyncio.to_thread(_statement_files, batch, letter, to)
         documents = [document for document, _ in todo[start : start + NOTICE_BATCH]]
         async with db.tenant_transaction(sessions, org_id) as session:
             for document, statement, rendered in zip(documents, batch, files, strict=True):
@@ -290,6 +415,16 @@ async def _render_run(
         await job.progress(done + start + len(batch), len(rows))
     async with db.tenant_transaction(sessions, org_id) as session:
         await _run_ready(session, first, len(rows), job)
+
+
+def _statement_files(
+    statements: list[content.Statement],
+    letter: letters.Letterhead,
+    addressees: list[letters.Addressee],
+) -> list[Rendered]:
+    from prorata.documents import render
+
+    return [render.statement_pdf(s, letter, a) for s, a in zip(statements, addressees, strict=True)]
 
 
 def _pending(document: Document) -> bool:

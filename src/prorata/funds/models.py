@@ -65,6 +65,8 @@ class Fund(Base):
     day_count: Mapped[DayCount] = mapped_column(str_enum(DayCount, "day_count"))
     notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
     wire_instructions: Mapped[str | None] = mapped_column(sa.String(2000))
+    # The late-payment and default provisions printed on call notices (the LPA's words).
+    late_payment_terms: Mapped[str | None] = mapped_column(sa.String(2000))
     # Call notices wait for a second person's approval before they are mailed (four eyes).
     notices_need_approval: Mapped[bool] = mapped_column(server_default=sa.false())
     # Bumped by every change to commitments or unfunded capital (commitment, issue, cancel,

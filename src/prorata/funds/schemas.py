@@ -24,6 +24,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Year = Annotated[int, Field(ge=1900, le=2200)]
 NoticeDays = Annotated[int, Field(ge=1, le=60)]
 Wire = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
+_LATE = "Late-payment and default provisions, printed on call notices (the LPA's words)."
 
 
 class FundCreate(RequestModel):
@@ -47,6 +48,7 @@ class FundCreate(RequestModel):
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
     wire_instructions: Wire | None = None
+    late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool = Field(
         default=True,
         description="Call notices are mailed only once an admin other than the one who issued "
@@ -71,6 +73,7 @@ class FundUpdate(RequestModel):
     day_count: DayCount | None = None
     notice_business_days: NoticeDays | None = None
     wire_instructions: Wire | None = None
+    late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool | None = None
 
 
@@ -91,6 +94,7 @@ class FundOut(ResponseModel):
     day_count: DayCount
     notice_business_days: int
     wire_instructions: str | None
+    late_payment_terms: str | None = Field(description=_LATE)
     notices_need_approval: bool
     created_at: dt.datetime
 

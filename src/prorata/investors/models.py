@@ -41,6 +41,9 @@ class Investor(Base):
     country: Mapped[str | None] = mapped_column(sa.String(2))
     tax_id: Mapped[str | None] = mapped_column(sa.String(64))
     external_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    # The addressee block of its letters: postal address (lines) and whom they are for.
+    address: Mapped[str | None] = mapped_column(sa.String(500))
+    attention: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -29,6 +29,25 @@ ExternalRef = Annotated[
     ),
 ]
 
+Address = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        pattern=LABEL,
+        description="Postal address as printed on its letters, one line per line.",
+    ),
+]
+Attention = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=LABEL,
+        description='Whom its letters are for ("Attn: …"): a person or a desk.',
+    ),
+]
+
 
 class InvestorCreate(RequestModel):
     name: Name
@@ -37,6 +56,8 @@ class InvestorCreate(RequestModel):
     country: Country | None = Field(default=None, description="ISO 3166-1 alpha-2.")
     tax_id: TaxId | None = None
     external_ref: ExternalRef | None = None
+    address: Address | None = None
+    attention: Attention | None = None
 
 
 class InvestorUpdate(RequestModel):
@@ -46,6 +67,8 @@ class InvestorUpdate(RequestModel):
     country: Country | None = None
     tax_id: TaxId | None = None
     external_ref: ExternalRef | None = None
+    address: Address | None = None
+    attention: Attention | None = None
 
 
 class InvestorOut(ResponseModel):
@@ -56,6 +79,8 @@ class InvestorOut(ResponseModel):
     country: str | None
     tax_id: str | None = Field(description="Masked (last 4 characters) in lists.")
     external_ref: str | None
+    address: str | None
+    attention: str | None
     created_at: dt.datetime
 
 

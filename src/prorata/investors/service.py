@@ -16,7 +16,7 @@ from prorata.investors.models import Investor
 from prorata.investors.schemas import InvestorCreate, InvestorUpdate, mask
 from prorata.platform import audit, errors
 
-_FIELDS = ["name", "kind", "email", "country", "external_ref"]
+_FIELDS = ["name", "kind", "email", "country", "external_ref", "address", "attention"]
 
 
 def _view(investor: Investor) -> dict[str, object]:

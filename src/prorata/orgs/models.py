@@ -25,6 +25,21 @@ class StatementDelivery(enum.StrEnum):
     attachment = "attachment"  # the statement's PDF
 
 
+class PaperSize(enum.StrEnum):
+    """The paper the organisation's letters are set on."""
+
+    a4 = "a4"  # 595 x 842 pt
+    letter = "letter"  # US Letter, 612 x 792 pt
+
+
+class DateFormat(enum.StrEnum):
+    """How the organisation's letters write a date."""
+
+    iso = "iso"  # 2026-03-04
+    us = "us"  # March 4, 2026
+    eu = "eu"  # 4 March 2026
+
+
 def _now() -> sa.ColumnElement[dt.datetime]:
     return sa.func.now()
 
@@ -45,6 +60,12 @@ class Org(Base):
     )
     logo_blob_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("blobs.id", ondelete="SET NULL")
+    )
+    paper_size: Mapped[PaperSize] = mapped_column(
+        str_enum(PaperSize, "paper_size", length=10), server_default=PaperSize.a4.value
+    )
+    date_format: Mapped[DateFormat] = mapped_column(
+        str_enum(DateFormat, "date_format", length=10), server_default=DateFormat.iso.value
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=_now()

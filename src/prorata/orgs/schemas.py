@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from prorata.http.schemas import LABEL, Email, RequestModel, ResponseModel
 from prorata.http.tenancy import Role
-from prorata.orgs.models import StatementDelivery
+from prorata.orgs.models import DateFormat, PaperSize, StatementDelivery
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 
@@ -35,6 +35,10 @@ class OrgOut(BaseModel):
 
 
 Text = Annotated[str, Field(min_length=1, max_length=500, pattern=LABEL)]
+_PAPER = "The paper its letters (notices, statements) are set on: `a4` or `letter` (US)."
+_DATES = (
+    "How its letters write dates: `iso` (2026-03-04), `us` (March 4, 2026) or `eu` (4 March 2026)."
+)
 
 
 class OrgSettings(ResponseModel):
@@ -53,6 +57,8 @@ class OrgSettings(ResponseModel):
     logo_url: str | None = Field(
         description="Where the logo is read (`GET /api/v1/org/logo`), or null without one."
     )
+    paper_size: PaperSize = Field(description=_PAPER)
+    date_format: DateFormat = Field(description=_DATES)
 
 
 class OrgUpdate(RequestModel):
@@ -62,6 +68,8 @@ class OrgUpdate(RequestModel):
     address: Text | None = None
     signature_block: Text | None = None
     statement_delivery: StatementDelivery | None = None
+    paper_size: PaperSize | None = Field(default=None, description=_PAPER)
+    date_format: DateFormat | None = Field(default=None, description=_DATES)
 
 
 class MeOut(BaseModel):

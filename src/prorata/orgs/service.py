@@ -22,6 +22,8 @@ from prorata.platform.ids import new_id
 API_KEY_PREFIX = "prk_"
 # The organisation's profile, printed on its documents (null clears a field).
 PROFILE_FIELDS = ("legal_name", "address", "signature_block")
+# How its letters are set and its statements sent (never null).
+SETTING_FIELDS = ("paper_size", "date_format", "statement_delivery")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,9 +401,9 @@ async def update_org(session: AsyncSession, *, actor: Principal, changes: dict[s
     org = await org_repository.get_org(session, org_id=actor.org_id)
     if org is None:
         raise errors.NotFound("no such organisation")
-    fields = ["name", "require_two_factor", "statement_delivery", *PROFILE_FIELDS]
+    fields = ["name", "require_two_factor", *PROFILE_FIELDS, *SETTING_FIELDS]
     before = audit.snapshot(org, fields)
-    for field in ("name", "require_two_factor", "statement_delivery"):
+    for field in ("name", "require_two_factor", *SETTING_FIELDS):
         if field in changes and changes[field] is None:
             raise errors.RuleViolation(f"{field} cannot be null")
     for field, value in changes.items():

@@ -183,10 +183,13 @@ def fit(text: str, room: float, *, size: float, bold: bool = False) -> str:
     return text[:cut].rstrip() + ELLIPSIS
 
 
-def document(*, title: str, subject: str) -> tuple[Canvas, io.BytesIO]:
-    """A deterministic A4 canvas writing into a buffer (call `canvas.save()`, then read it)."""
+def document(
+    *, title: str, subject: str, pagesize: tuple[float, float] = A4
+) -> tuple[Canvas, io.BytesIO]:
+    """A deterministic canvas (A4 unless told) writing into a buffer (call `canvas.save()`,
+    then read it). reportlab writes the title and subject as PDFDocEncoding or UTF-16BE."""
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
+    canvas = Canvas(buffer, pagesize=pagesize, invariant=1, pageCompression=1)
     canvas.setTitle(title)
     canvas.setSubject(subject)
     canvas.setAuthor(PRODUCER)

@@ -58,6 +58,11 @@ QUARTERS = [
     (dt.date(2026, 7, 13), [3, 4], (dt.date(2026, 9, 30), Decimal("21150000.00"))),
     (dt.date(2026, 10, 12), [5], (dt.date(2026, 11, 30), Decimal("24300000.00"))),
 ]
+LATE_PAYMENT = (
+    "Amounts not received by the due date bear interest at 8% a year from the due date until "
+    "paid. A Limited Partner who has not paid within ten business days of a notice of default "
+    "is a Defaulting Limited Partner under the Partnership Agreement."
+)
 DEAL_SIZE = Decimal("4000000.00")
 DISTRIBUTION = (dt.date(2026, 11, 20), Decimal("2500000.00"))
 
@@ -71,7 +76,15 @@ def _investors(rng: random.Random) -> list[InvestorCreate]:
         else:
             name = f"{FIRST_NAMES[n % 20]} {KINDS[n % 4]} {n // 20 + 1}"
             kind = InvestorKind.entity
-        people.append(InvestorCreate(name=name, kind=kind, country=rng.choice(["US", "GB", "DE"])))
+        people.append(
+            InvestorCreate(
+                name=name,
+                kind=kind,
+                country=rng.choice(["US", "GB", "DE"]),
+                attention="Investor Relations" if kind is InvestorKind.entity else None,
+                address=f"{100 + n} {FIRST_NAMES[n % 20]} Street\nSpringfield",
+            )
+        )
     return people
 
 
@@ -89,6 +102,7 @@ async def seed(session: AsyncSession, *, actor: Principal) -> uuid.UUID:
             name=FUND_NAME,
             currency="USD",
             wire_instructions=WIRE,
+            late_payment_terms=LATE_PAYMENT,
             notices_need_approval=False,  # the history below was sent; new calls wait (end)
         ),
     )
