@@ -5,20 +5,24 @@ axe-core on every page; a screenshot of each (`make screenshots` keeps them in d
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests import servers
 from tests.browser_support import chromium_path
 from tests.sign_in_support import PASSWORD, code_after
 from tests.support import wait_until
-from tests.system.test_browser_console import Journey, _invitation_link
+from tests.system.test_browser_console import Journey, _invitation_link, second_admin
 
 pytestmark = pytest.mark.browser
 
@@ -114,8 +118,9 @@ async def _turn_on_two_factor(page: Page) -> str:
     return secret
 
 
-async def _sign_in_again(page: Page, journey: Journey, secret: str) -> None:
-    """Out and in again: the password, then the authenticator's code."""
+async def _sign_in_again(page: Page, journey: Journey, secret: str) -> int:
+    """Out and in again: the password, then the authenticator's code; the time step it used
+    (a step's code is good once)."""
     await page.get_by_role("button", name="Sign out", exact=True).click()
     await page.goto(f"{journey.base}/login")
     await page.get_by_label("Email address").fill(LP_EMAIL)
@@ -123,6 +128,61 @@ async def _sign_in_again(page: Page, journey: Journey, secret: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_label("Code").fill(code_after(secret, 1))
     await page.get_by_role("button", name="Continue").click()
+    return _step() + 1
+
+
+def _step() -> int:
+    return int(time.time() // 30)
+
+
+async def _fresh_code(secret: str, used: int) -> str:
+    """A code of a step after `used` that the server still accepts (one step of drift): once
+    the clock reaches `used`, the next step's."""
+    while _step() < used:
+        await asyncio.sleep(0.5)
+    return code_after(secret, 1)
+
+
+async def _bank_change_approved(
+    page: Page, browser: Browser, stack: servers.Stack, made: dict[str, Any], code: str
+) -> None:
+    """The LP gives new bank details with its code; they wait for a GP admin, who approves
+    them on the investor's page; every contact is e-mailed (the number masked)."""
+    await page.get_by_role("link", name="Bank account").click()
+    await page.get_by_label("Bank", exact=True).fill("Zürcher Kantonalbank")
+    await page.get_by_label("Account name").fill("Alpine Pension Fund")
+    await page.get_by_label("Account number or IBAN").fill("CH9300762011623852957")
+    await page.get_by_label("Authenticator code").fill(code)
+    await page.get_by_role("button", name="Ask for the change").click()
+    await expect(page.locator("#bank-pending")).to_contain_text("•••• 2957")
+    gp = await second_admin(browser, stack)
+    fund, alpine = made["fund"]["id"], made["alpine"]["id"]
+    await gp.goto(f"{stack.base}/funds/{fund}/investors/{alpine}#bank-account")
+    await gp.get_by_role("button", name="Approve the change").click()
+    await expect(gp.locator("#bank-account")).to_contain_text("Zürcher Kantonalbank")
+    await page.reload()
+    await expect(page.locator("#bank-details")).to_contain_text("•••• 2957")
+    mailed = _mail_to(stack.data_dir / "mail", "finance@alpine.example", "bank account")
+    assert "2957" in mailed
+    assert "CH9300762011623852957" not in mailed
+
+
+def _mail_to(mail_dir: Path, recipient: str, about: str) -> str:
+    """The body of the message to `recipient` whose subject mentions `about`, once sent."""
+
+    def found() -> str | None:
+        for path in sorted(mail_dir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == recipient and about in str(message["Subject"]):
+                body = message.get_body(("plain",))
+                assert body is not None
+                return str(body.get_content())
+        return None
+
+    wait_until(lambda: found() is not None, timeout=60, what=f"mail about {about}")
+    body = found()
+    assert body is not None
+    return body
 
 
 async def _download_the_notice(page: Page, api: httpx.Client, investor_id: str) -> None:
@@ -178,7 +238,7 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
                 await page.get_by_role("button", name="Join and sign in").click()
                 await expect(page.locator("main h1")).to_have_text("Alpine Pension Fund")
                 secret = await _turn_on_two_factor(page)
-                await _sign_in_again(page, journey, secret)
+                used = await _sign_in_again(page, journey, secret)
                 await expect(page.locator("main h1")).to_have_text("Alpine Pension Fund")
                 await expect(page.get_by_role("rowheader", name="Portal Fund I")).to_be_visible()
                 await journey.visit(page, "portal-home")
@@ -225,5 +285,7 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
                     assert response.status == 404, url
 
                 await _switch_between_entities(page, api, made, journey)
+                code = await _fresh_code(secret, used)
+                await _bank_change_approved(page, browser, stack, made, code)
             finally:
                 await browser.close()

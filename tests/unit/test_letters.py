@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from prorata.distributions.models import DistributionKind
 from prorata.documents import content, distribution_content, letters, render
+from prorata.fund_metrics.schemas import ColumnOut, ColumnsOut, ContributionsOut, DistributionsOut
 from prorata.orgs.models import DateFormat, PaperSize
 from tests.document_support import ilpa_statement
 
@@ -129,18 +130,65 @@ def _distribution_notice(
     )
 
 
+def _column(
+    start: dt.date | None, beginning: str, contributed: tuple[str, str, str], gains: str
+) -> ColumnOut:
+    """A column of a statement at 2026-03-31 with the distributions of its first quarter."""
+    invested, fees, expenses = (Decimal(x) for x in contributed)
+    returned, income = Decimal("100000.00"), Decimal("20000.00")
+    zero = Decimal("0.00")
+    ending = Decimal(beginning) + invested - returned - income + Decimal(gains)
+    return ColumnOut(
+        period_from=start,
+        period_to=dt.date(2026, 3, 31),
+        beginning_balance=Decimal(beginning),
+        contributions=ContributionsOut(
+            investment=invested,
+            management_fee=fees,
+            fund_expenses=expenses,
+            total=invested + fees + expenses,
+        ),
+        distributions=DistributionsOut(
+            return_of_capital=returned,
+            income=income,
+            gain=zero,
+            recallable=zero,
+            total=returned + income,
+        ),
+        management_fees=fees,
+        expenses=expenses,
+        carried_interest=zero,
+        allocated_gains_losses=Decimal(gains),
+        ending_balance=ending,
+    )
+
+
 def _statement() -> content.Statement:
+    """The first quarter of a fund's second year: 770,000.00 at the end of it."""
+    quarter = _column(dt.date(2026, 1, 1), "520000.00", ("240000.00", "60000.00", "0"), "130000.00")
+    itd = _column(None, "0", ("600000.00", "120000.00", "30000.00"), "290000.00")
+    ilpa = ilpa_statement("USD", beginning=Decimal(0), commitment=Decimal("3000000.00"))
+    ilpa = ilpa.model_copy(
+        update={
+            "as_of": dt.date(2026, 3, 31),
+            "quarter": "2026-Q1",
+            "columns": ColumnsOut(qtd=quarter, ytd=quarter, itd=itd),
+            "contributed": Decimal("750000.00"),
+            "unfunded": Decimal("2250000.00"),
+            "paid_in": Decimal("750000.00"),
+            "distributed": Decimal("120000.00"),
+            "nav": Decimal("770000.00"),
+            "dpi": Decimal("0.16"),
+            "tvpi": Decimal("1.1867"),
+            "irr": Decimal("0.1425"),
+        }
+    )
     return content.Statement(
         fund_name=FUND,
         investor_name=RTL_NAME,
         recipients=(),
         period_end=dt.date(2026, 3, 31),
-        ilpa=ilpa_statement(
-            "USD",
-            beginning=Decimal("750000.00"),
-            commitment=Decimal("3000000.00"),
-            as_of=dt.date(2026, 3, 31),
-        ),
+        ilpa=ilpa,
     )
 
 
@@ -267,8 +315,7 @@ def test_a_statement_wears_the_same_letterhead(tmp_path: Path) -> None:
         RTL_NAME,
         "March 31, 2026",
         "Capital Account Statement",
-        "Ending balance",
-        "750,000.00",
+        "Ending balance\n770,000.00\n770,000.00\n770,000.00",
         "By: Jane Doe, Chief Financial Officer",
     ):
         assert expected in text, expected

@@ -417,8 +417,10 @@ def statement_body(page: _Page, ilpa: StatementOut) -> None:
     columns = [ilpa.columns.qtd, ilpa.columns.ytd, ilpa.columns.itd]
     page.heading(f"Capital account (in {ilpa.currency})")
     _figures(page, "", ["Quarter to date", "Year to date", "Inception to date"], bold=True)
+    quantum = money.quantum(ilpa.currency)  # every figure with the currency's decimals
     for label, path, sign, bold in STATEMENT_LINES:
-        _figures(page, label, [signed(_field(c, path), sign) for c in columns], bold=bold)
+        figures = [signed(_field(c, path).quantize(quantum), sign) for c in columns]
+        _figures(page, label, figures, bold=bold)
     currency = ilpa.currency
     page.heading(f"Commitment and performance at {ilpa.as_of.isoformat()}")
     page.row("Commitment", amount(ilpa.commitment, currency))
