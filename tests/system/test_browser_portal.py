@@ -144,7 +144,12 @@ async def _fresh_code(secret: str, used: int) -> str:
 
 
 async def _bank_change_approved(
-    page: Page, browser: Browser, stack: servers.Stack, made: dict[str, Any], code: str
+    page: Page,
+    browser: Browser,
+    stack: servers.Stack,
+    journey: Journey,
+    made: dict[str, Any],
+    code: str,
 ) -> None:
     """The LP gives new bank details with its code; they wait for a GP admin, who approves
     them on the investor's page; every contact is e-mailed (the number masked)."""
@@ -155,6 +160,7 @@ async def _bank_change_approved(
     await page.get_by_label("Authenticator code").fill(code)
     await page.get_by_role("button", name="Ask for the change").click()
     await expect(page.locator("#bank-pending")).to_contain_text("•••• 2957")
+    await journey.visit(page, "portal-bank")
     gp = await second_admin(browser, stack)
     fund, alpine = made["fund"]["id"], made["alpine"]["id"]
     await gp.goto(f"{stack.base}/funds/{fund}/investors/{alpine}#bank-account")
@@ -286,6 +292,6 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
 
                 await _switch_between_entities(page, api, made, journey)
                 code = await _fresh_code(secret, used)
-                await _bank_change_approved(page, browser, stack, made, code)
+                await _bank_change_approved(page, browser, stack, journey, made, code)
             finally:
                 await browser.close()
