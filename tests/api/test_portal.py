@@ -130,3 +130,29 @@ async def test_an_lp_keeps_its_contacts_in_the_portal(
     )
     assert removed.status_code == 303
     assert await api.request("GET", f"/investors/{mine}/contacts") == []
+
+
+async def test_an_lp_keeps_the_address_of_its_letters(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    mine = await api.investor("Alpine")
+    _, lp = await person(sessions, org, Role.investor, investor_id=uuid.UUID(mine))
+    await sign_in(client, lp)
+    page = await client.get("/portal/contacts")
+    assert 'id="addressee-heading"' in page.text
+    token = hidden_token(page.text)
+    saved = await client.post(
+        "/portal/addressee",
+        data={"csrf_token": token, "attention": "Treasury", "address": "1 Quay\nZurich"},
+    )
+    assert saved.status_code == 303
+    investor = await api.request("GET", f"/investors/{mine}")
+    assert (investor["attention"], investor["address"]) == ("Treasury", "1 Quay\nZurich")
+    refused = await client.post(
+        "/portal/addressee", data={"csrf_token": token, "attention": "x" * 201, "address": ""}
+    )
+    assert refused.status_code == 422
+    assert 'id="addressee-error"' in refused.text
+    investor = await api.request("GET", f"/investors/{mine}")
+    assert investor["attention"] == "Treasury"  # nothing of the refused form written

@@ -1,10 +1,12 @@
-"""An investor's contacts in forms: the GP's investor page and the LP portal share these."""
+"""An investor's contacts and addressee in forms: the GP's investor page and the LP portal
+share these."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prorata.investors.models import InvestorContact
+from prorata.investors.schemas import InvestorUpdate
 
 # What a contact receives: the column, and its name on a page.
 KINDS = (
@@ -27,3 +29,14 @@ def data(form: dict[str, Any], *, with_address: bool) -> dict[str, Any]:
             "email": str(form.get("email", "")).strip(),
         }
     return found
+
+
+def addressee(form: dict[str, Any]) -> InvestorUpdate:
+    """The address and attention line of an investor's letters, as `PATCH /investors/{id}`
+    takes them (an emptied field is cleared)."""
+    return InvestorUpdate.model_validate(
+        {
+            name: (value.strip() or None) if isinstance(value := form.get(name), str) else None
+            for name in ("address", "attention")
+        }
+    )

@@ -50,7 +50,7 @@ from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.investors import contacts as investor_contacts
 from prorata.investors import service as investor_service
 from prorata.investors.models import Investor
-from prorata.investors.schemas import ContactCreate, ContactUpdate, InvestorUpdate
+from prorata.investors.schemas import ContactCreate, ContactUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
@@ -407,12 +407,7 @@ async def change_addressee(
     form = dict((await request.form()).items())
 
     async def change() -> object:
-        data = InvestorUpdate.model_validate(
-            {
-                name: (value.strip() or None) if isinstance(value := form.get(name), str) else None
-                for name in ("address", "attention")
-            }
-        )
+        data = contact_forms.addressee(form)
         return await investor_service.update(
             db, actor=page.principal, investor_id=investor_id, data=data
         )

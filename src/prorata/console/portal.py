@@ -164,9 +164,11 @@ async def _contacts_page(
     db: AsyncSession,
     page: SignedIn,
     *,
-    error: str | None = None,
+    error: tuple[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    """The investor's contacts and how its letters are addressed. `error`: (section, the
+    API's words) of a form refused."""
     investor_id = _investor_of(page)
     investor = await investor_service.get(db, investor_id=investor_id)
     contacts = await investor_contacts.listed(db, actor=page.principal, investor_id=investor_id)
@@ -177,7 +179,7 @@ async def _contacts_page(
         investor=investor,
         contacts=[(c, contact_forms.receives(c)) for c in contacts],
         kinds=contact_forms.KINDS,
-        errors={"contact": error} if error else {},
+        errors=dict([error] if error else []),
     )
 
 
@@ -235,10 +237,35 @@ async def remove_contact(
     )
 
 
+@router.post("/portal/addressee")
+async def change_addressee(request: Request, db: PageDb, page: SignedIn) -> Response:
+    """The LP keeps its letters' address and attention line current (audited, as the GP's)."""
+    form = dict((await request.form()).items())
+    return await _change(
+        request,
+        db,
+        page,
+        lambda: investor_service.update(
+            db,
+            actor=page.principal,
+            investor_id=_investor_of(page),
+            data=contact_forms.addressee(form),
+        ),
+        section="addressee",
+    )
+
+
 async def _change(
-    request: Request, db: AsyncSession, page: SignedIn, change: Callable[[], Awaitable[object]]
+    request: Request,
+    db: AsyncSession,
+    page: SignedIn,
+    change: Callable[[], Awaitable[object]],
+    *,
+    section: str = "contact",
 ) -> Response:
     refused = await forms.attempt(db, change)
     if refused is not None:
-        return await _contacts_page(request, db, page, error=refused.detail, status=refused.status)
-    return see_other("/portal/contacts")
+        return await _contacts_page(
+            request, db, page, error=(section, refused.detail), status=refused.status
+        )
+    return see_other(f"/portal/contacts#{section}")

@@ -240,6 +240,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/portal/funds/{fund_id}"): _page(Role.investor),
     ("GET", "/portal/documents"): _page(Role.investor),
     ("POST", "/portal/investor"): _page(Role.investor),
+    ("POST", "/portal/addressee"): _page(Role.investor),
     ("GET", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts"): _page(Role.investor),
     ("POST", "/portal/contacts/{contact_id}"): _page(Role.investor),
