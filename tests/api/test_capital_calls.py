@@ -382,3 +382,24 @@ async def test_a_notice_date_with_no_due_date_after_it_is_refused(api: FundApi) 
     for notice in ("9999-12-28", "9999-12-31"):
         refused = await api.draft(fund, items, notice=notice, expect=422)
         assert "business days" in refused["detail"]
+
+
+async def test_due_dates_skip_the_funds_holiday_calendar(api: FundApi) -> None:
+    fund = await api.fund()
+    await api.investors_with(fund, ["1000000.00"])
+    # Weekdays only: 10 business days after Friday 2026-11-20 is Friday 2026-12-04.
+    weekdays = await api.draft(
+        fund, [{"purpose": "fund_expenses", "amount": "10.00"}], "2026-11-20"
+    )
+    assert weekdays["due_date"] == "2026-12-04"
+    changed = await api.request("PATCH", f"/funds/{fund}", json={"holiday_calendar": "US"})
+    assert changed["holiday_calendar"] == "US"
+    # US: Thanksgiving (Thursday 2026-11-26) is not a business day: a day later.
+    us = await api.draft(fund, [{"purpose": "fund_expenses", "amount": "10.00"}], "2026-11-20")
+    assert us["due_date"] == "2026-12-07"
+    refused = await api.request(
+        "PATCH", f"/funds/{fund}", json={"holiday_calendar": "Atlantis"}, expect=422
+    )
+    assert "holiday_calendar" in str(refused)
+    cleared = await api.request("PATCH", f"/funds/{fund}", json={"holiday_calendar": None})
+    assert cleared["holiday_calendar"] is None

@@ -499,11 +499,13 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
             "carry_share": "0.2",
             "waterfall_style": "european",
             "notice_business_days": "15",
+            "holiday_calendar": "GB",
             "notices_need_approval": "on",
         },
     )
     assert changed.status_code == 303
     fund = await api.request("GET", f"/funds/{fund_id}")
+    assert fund["holiday_calendar"] == "GB"
     assert (fund["name"], fund["management_fee_rate"], fund["notice_business_days"]) == (
         "Renamed Fund",
         "0.015",
@@ -516,6 +518,13 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
     )
     assert refused.status_code == 422
     assert 'id="carry_share-error"' in refused.text
+    unknown = await client.post(
+        f"/funds/{fund_id}/terms",
+        data={"csrf_token": hidden_token(terms.text), "holiday_calendar": "XX", "name": "X"},
+    )
+    assert unknown.status_code == 422
+    assert 'id="holiday_calendar-error"' in unknown.text
+    assert "unknown holiday calendar" in unknown.text
 
 
 async def test_the_management_fee_of_a_period_from_the_console(

@@ -37,7 +37,7 @@ from prorata.capital_calls.models import (
 )
 from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
 from prorata.deals import service as deal_service
-from prorata.finance import money
+from prorata.finance import calendars, money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -63,16 +63,6 @@ call_issued: hooks.Hook[Issued] = hooks.Hook("capital_calls.call_issued")
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
 
 SOURCE = "capital_call"
-
-
-def add_business_days(start: dt.date, days: int) -> dt.date:
-    """`days` weekdays after `start` (Monday–Friday; public holidays are not modelled)."""
-    current = start
-    while days > 0:
-        current += dt.timedelta(days=1)
-        if current.weekday() < 5:
-            days -= 1
-    return current
 
 
 # Each item with its non-zero parts by investor.
@@ -164,7 +154,9 @@ async def create_draft(
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
     try:
-        earliest = add_business_days(data.notice_date, fund.notice_business_days)
+        earliest = calendars.add_business_days(
+            data.notice_date, fund.notice_business_days, fund.holiday_calendar
+        )
     except OverflowError:  # a notice in the last days of year 9999 has no due date
         raise errors.RuleViolation(
             f"notice_date: no date is {fund.notice_business_days} business days after "

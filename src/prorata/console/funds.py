@@ -670,10 +670,12 @@ TERM_FIELDS = (
     "carry_share",
     "waterfall_style",
     "notice_business_days",
+    "holiday_calendar",
     "wire_instructions",
     "late_payment_terms",
 )
-CLEARABLE_TERMS = ("wire_instructions", "late_payment_terms")  # emptied: none printed
+# Emptied: none printed (wire, terms) or weekdays only (calendar).
+CLEARABLE_TERMS = ("holiday_calendar", "wire_instructions", "late_payment_terms")
 
 
 async def _terms_page(

@@ -64,6 +64,8 @@ class Fund(Base):
     )
     day_count: Mapped[DayCount] = mapped_column(str_enum(DayCount, "day_count"))
     notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
+    # The holidays business days skip (`prorata.finance.calendars`); None: weekdays only.
+    holiday_calendar: Mapped[str | None] = mapped_column(sa.String(8))
     wire_instructions: Mapped[str | None] = mapped_column(sa.String(2000))
     # The late-payment and default provisions printed on call notices (the LPA's words).
     late_payment_terms: Mapped[str | None] = mapped_column(sa.String(2000))

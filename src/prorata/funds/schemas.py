@@ -7,8 +7,9 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from prorata.finance import calendars
 from prorata.funds.models import DayCount, FeeBasis, FundStatus, WaterfallStyle
 from prorata.http.schemas import (
     LABEL,
@@ -25,6 +26,17 @@ Year = Annotated[int, Field(ge=1900, le=2200)]
 NoticeDays = Annotated[int, Field(ge=1, le=60)]
 Wire = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
 _LATE = "Late-payment and default provisions, printed on call notices (the LPA's words)."
+
+
+_CALENDAR = (
+    "The holidays business days skip (due dates, notice periods): a country (`US`, `GB`, `DE`, "
+    "…) or a market (`NYSE`, `ECB`, …); null: weekdays only."
+)
+HolidayCalendar = Annotated[
+    str,
+    AfterValidator(calendars.check_calendar),
+    Field(description=_CALENDAR, json_schema_extra={"enum": sorted(calendars.supported())}),
+]
 
 
 class FundCreate(RequestModel):
@@ -47,6 +59,7 @@ class FundCreate(RequestModel):
     notice_business_days: NoticeDays = Field(
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
+    holiday_calendar: HolidayCalendar | None = None
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool = Field(
@@ -72,6 +85,7 @@ class FundUpdate(RequestModel):
     waterfall_style: WaterfallStyle | None = None
     day_count: DayCount | None = None
     notice_business_days: NoticeDays | None = None
+    holiday_calendar: HolidayCalendar | None = None
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool | None = None
@@ -93,6 +107,7 @@ class FundOut(ResponseModel):
     waterfall_style: WaterfallStyle
     day_count: DayCount
     notice_business_days: int
+    holiday_calendar: str | None = Field(description=_CALENDAR)
     wire_instructions: str | None
     late_payment_terms: str | None = Field(description=_LATE)
     notices_need_approval: bool
