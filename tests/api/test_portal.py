@@ -3,12 +3,15 @@ contacts — the API's numbers — and nothing of any other investor, by URL too
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from decimal import Decimal
 
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata.console import portal
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.api.test_console_funds import cells
@@ -54,6 +57,9 @@ async def test_an_lp_sees_its_commitments_and_statements_as_the_api_gives_them(
     assert row[start + 2] == "600,000.00"  # commitment
     assert row[start + 6] == f"{float(api_account['ending_balance']):,.2f}"
 
+    # The chart of every fund in the currency, with its figures.
+    assert 'data-figures="capital-data-USD"' in home.text
+    assert _home_points(home.text)[-1]["contributed"] == api_account["contributions"]
     statement = await client.get(f"/portal/funds/{first}?from=2026-01-01&to=2026-06-30")
     expected = await api.request(
         "GET", f"/funds/{first}/investors/{mine}/capital-account?from=2026-01-01&to=2026-06-30"
@@ -156,3 +162,25 @@ async def test_an_lp_keeps_the_address_of_its_letters(
     assert 'id="addressee-error"' in refused.text
     investor = await api.request("GET", f"/investors/{mine}")
     assert investor["attention"] == "Treasury"  # nothing of the refused form written
+
+
+def _home_points(html: str) -> list[dict[str, str]]:
+    found = re.search(r'<script type="application/json" id="capital-data-USD">(.*?)</script>', html)
+    assert found
+    points: list[dict[str, str]] = json.loads(found.group(1))["points"]
+    return points
+
+
+def test_funds_figures_add_up_month_by_month() -> None:
+    """A fund with no movement in a month counts with its figures of the month before."""
+    d = Decimal
+    first = [
+        {"month": "2026-01", "contributed": d(100), "distributed": d(0), "nav": d(100)},
+        {"month": "2026-03", "contributed": d(150), "distributed": d(10), "nav": d(160)},
+    ]
+    second = [{"month": "2026-02", "contributed": d(40), "distributed": d(0), "nav": d(45)}]
+    assert portal._summed([first, second]) == [
+        {"month": "2026-01", "contributed": d(100), "distributed": d(0), "nav": d(100)},
+        {"month": "2026-02", "contributed": d(140), "distributed": d(0), "nav": d(145)},
+        {"month": "2026-03", "contributed": d(190), "distributed": d(10), "nav": d(205)},
+    ]

@@ -153,7 +153,7 @@ async def _bank_change_approved(
 ) -> None:
     """The LP gives new bank details with its code; they wait for a GP admin, who approves
     them on the investor's page; every contact is e-mailed (the number masked)."""
-    await page.get_by_role("link", name="Bank account").click()
+    await page.get_by_role("navigation").get_by_role("link", name="Bank account").click()
     await page.get_by_label("Bank", exact=True).fill("Zürcher Kantonalbank")
     await page.get_by_label("Account name").fill("Alpine Pension Fund")
     await page.get_by_label("Account number or IBAN").fill("CH9300762011623852957")
@@ -194,7 +194,7 @@ def _mail_to(mail_dir: Path, recipient: str, about: str) -> str:
 async def _download_the_notice(page: Page, api: httpx.Client, investor_id: str) -> None:
     """The call notice, once rendered, downloads as the PDF the API serves."""
     [notice] = _ready_documents(api, investor_id)
-    await page.get_by_role("link", name="Documents").click()
+    await page.get_by_role("navigation").get_by_role("link", name="Documents").click()
     row = page.get_by_role("row").filter(has_text="Call notice")
     async with page.expect_download() as downloading:
         await row.get_by_role("link", name="Download").click()
@@ -263,7 +263,7 @@ async def test_an_lp_sees_its_own_numbers_and_nothing_else(tmp_path: Path) -> No
 
                 await _download_the_notice(page, api, alpine)
                 await journey.visit(page, "portal-documents")
-                await page.get_by_role("link", name="Contacts").click()
+                await page.get_by_role("navigation").get_by_role("link", name="Contacts").click()
                 await page.get_by_label("Name").fill("Finance team")
                 await page.get_by_label("E-mail address").fill("finance@alpine.example")
                 await page.get_by_role("button", name="Add the contact").click()

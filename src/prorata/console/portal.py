@@ -65,6 +65,7 @@ async def home(request: Request, db: AsyncSession, page: SignedIn) -> Response:
     investor = await investor_service.get(db, investor_id=investor_id)
     today = dt.date.today()
     holdings = []
+    by_currency: dict[str, list[list[dict[str, Any]]]] = {}
     for fund in await _funds_of(db, investor_id):
         metrics = await metrics_service.compute(
             db, fund_id=fund.id, as_of=today, investor_id=investor_id, fund=fund
@@ -73,9 +74,47 @@ async def home(request: Request, db: AsyncSession, page: SignedIn) -> Response:
             db, fund_id=fund.id, investor_id=investor_id, start=None, end=today
         )
         holdings.append({"fund": fund, "metrics": metrics, "account": account})
+        book = await account_service.investor_book(db, fund=fund, investor_id=investor_id)
+        by_currency.setdefault(fund.currency, []).append(
+            _over_time(book.movements[investor_id], today)
+        )
+    charts = [
+        {
+            "currency": currency,
+            "points": (points := _summed(funds)),
+            "chart_json": chart_json({"points": points, "nav_label": "Capital account"}),
+        }
+        for currency, funds in sorted(by_currency.items())
+    ]
     return await render.page(
-        request, "portal_home.html", investor=investor, holdings=holdings, today=today
+        request,
+        "portal_home.html",
+        investor=investor,
+        holdings=holdings,
+        charts=charts,
+        today=today,
     )
+
+
+def _summed(funds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Several funds' monthly figures (each cumulative, from `_over_time`) added month by month:
+    a fund with no movement in a month counts with its figures of the month before."""
+    months = sorted({point["month"] for points in funds for point in points})
+    latest: list[dict[str, Any]] = [{} for _ in funds]
+    summed = []
+    for month in months:
+        for n, points in enumerate(funds):
+            latest[n] = next((p for p in points if p["month"] == month), latest[n])
+        summed.append(
+            {
+                "month": month,
+                **{
+                    key: sum((figures.get(key, Decimal(0)) for figures in latest), Decimal(0))
+                    for key in ("contributed", "distributed", "nav")
+                },
+            }
+        )
+    return summed
 
 
 @router.get("/portal/funds/{fund_id}")
