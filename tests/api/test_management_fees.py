@@ -246,3 +246,39 @@ async def test_an_investor_who_commits_later_pays_no_fee_for_the_time_before(
         early: "300000.00",
         late: "200000.00",
     }
+
+
+async def test_invested_cost_counts_from_the_day_it_is_invested(api: FundApi) -> None:
+    """2 % of invested cost, 30/360: 10,000,000 invested before the quarter, 6,000,000 more on
+    16 February (an exited and a written-off deal count for nothing). 1 Jan – 15 Feb is 30 + 15
+    = 45 days on 10,000,000: 200,000 × 45/360 = 25,000.00; 16 Feb – 31 Mar is 15 (the 16th to
+    the 28th make February up to 30) + 30 = 45 days on 16,000,000: 320,000 × 45/360 =
+    40,000.00. Total 65,000.00, split 3:1 by commitment."""
+    fund = await api.fund(
+        management_fee_rate="0.02", management_fee_basis="invested", day_count="30/360"
+    )
+    investors = await api.investors_with(fund, ["15000000.00", "5000000.00"])
+    for amount, on, status in (
+        ("10000000.00", "2025-12-01", "open"),
+        ("6000000.00", "2026-02-16", "open"),
+        ("7000000.00", "2026-01-10", "exited"),
+        ("1000000.00", "2026-03-01", "written_off"),
+    ):
+        deal = await api.deal(fund)
+        await api.request(
+            "PATCH",
+            f"/funds/{fund}/deals/{deal}",
+            json={"invested_amount": amount, "invested_on": on, "status": status},
+        )
+    fee = await _fee(api, fund, "2026-01-01", "2026-03-31")
+    assert fee["amount"] == "65000.00"
+    assert [
+        (p["from"], p["to"], p["basis"], p["basis_amount"], p["fraction"], p["amount"])
+        for p in fee["parts"]
+    ] == [
+        ("2026-01-01", "2026-02-15", "invested", "10000000.00", "0.125", "25000.00"),
+        ("2026-02-16", "2026-03-31", "invested", "16000000.00", "0.125", "40000.00"),
+    ]
+    assert {line["investor_id"]: line["amount"] for line in fee["lines"]} == dict(
+        zip(investors, ["48750.00", "16250.00"], strict=True)
+    )
