@@ -55,6 +55,8 @@ class Terms:
 
 @dataclasses.dataclass(frozen=True)
 class Commitment:
+    """One investor's commitment (one per investor, as in the register)."""
+
     investor: uuid.UUID
     amount: Decimal
     since: dt.date  # counts from this day on
@@ -118,7 +120,8 @@ def charge(
     exact = sum((s.exact for s in stretches), Fraction(0))
     amount = money.round_to_currency(exact, terms.currency)
     exact_lines = shares(stretches, commitments, terms.currency)
-    weights = {investor: share for investor, share in exact_lines.items() if share}
+    weights = {investor: exact_lines[investor] for investor in sorted(exact_lines)}
+    weights = {investor: share for investor, share in weights.items() if share}
     lines = money.split(amount, weights, terms.currency) if amount and weights else {}
     return Fee(
         parts=_parts(stretches, amount, terms.currency),

@@ -43,6 +43,7 @@ class FeeCalculation:
 
 
 def terms_of(fund: Fund) -> fees.Terms:
+    """The fund's fee terms, as `finance.fees` takes them."""
     return fees.Terms(
         rate=fund.management_fee_rate,
         basis=fund.management_fee_basis.value,
@@ -55,9 +56,10 @@ def terms_of(fund: Fund) -> fees.Terms:
 
 async def _commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Commitment]:
     result = await session.execute(
-        sa.select(Commitment.investor_id, Commitment.amount, Commitment.committed_on).where(
-            Commitment.fund_id == fund_id
-        )
+        sa.select(Commitment.investor_id, Commitment.amount, Commitment.committed_on)
+        .where(Commitment.fund_id == fund_id)
+        # One order, so the same register always gives the same cents.
+        .order_by(Commitment.investor_id)
     )
     return [fees.Commitment(investor=i, amount=a, since=d) for i, a, d in result.all()]
 
