@@ -263,6 +263,16 @@ def test_five_million_euro_call_on_unequal_commitments() -> None:
     assert all(exponent(part) == -2 for part in parts.values())
 
 
+def test_exact_fraction_weights_are_split_without_rounding_them_first() -> None:
+    """Computed shares such as fees over 90/365 of a year: 1.00 USD by thirds is 33.33… and
+    66.66… cents, the spare cent to the larger remainder; the same as the Decimal weights 1 : 2."""
+    thirds = {"a": Fraction(1, 3), "b": Fraction(2, 3)}
+    assert split(D("1.00"), thirds, "USD") == {"a": D("0.33"), "b": D("0.67")}
+    assert split(D("1.00"), thirds, "USD") == split(D("1.00"), {"a": D(1), "b": D(2)}, "USD")
+    with pytest.raises(InvalidWeights):
+        split(D("1.00"), {"a": Fraction(0), "b": Fraction(-1, 3)}, "USD")
+
+
 # --- split: tie-breaks and currencies ---------------------------------------------------------
 
 

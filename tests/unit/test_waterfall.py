@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from prorata.finance.daycount import (
     DAY_COUNTS,
     DayCount,
-    days_30_360_inclusive,
     days_between,
+    period_days,
     year_basis,
 )
 from prorata.finance.performance import CashFlow, xirr
@@ -82,6 +82,23 @@ def test_day_counts(
 @pytest.mark.parametrize(
     ("first", "last", "days"),
     [
+        # Calendar days, both ends included: Q1 2026 is 31 + 28 + 31.
+        (dt.date(2026, 1, 1), dt.date(2026, 3, 31), 90),
+        (dt.date(2028, 1, 1), dt.date(2028, 12, 31), 366),
+        (dt.date(2026, 1, 31), dt.date(2026, 1, 31), 1),
+        (dt.date.min, dt.date.max, dt.date.max.toordinal()),
+    ],
+)
+@pytest.mark.parametrize("convention", ["act/365", "act/360"])
+def test_actual_fee_period_days(
+    first: dt.date, last: dt.date, days: int, convention: DayCount
+) -> None:
+    assert period_days(first=first, last=last, convention=convention) == days
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "days"),
+    [
         (dt.date(2026, 1, 1), dt.date(2026, 3, 31), 90),
         (dt.date(2026, 2, 1), dt.date(2026, 2, 28), 30),
         (dt.date(2028, 2, 1), dt.date(2028, 2, 29), 30),
@@ -94,7 +111,7 @@ def test_day_counts(
     ],
 )
 def test_30_360_fee_period_days(first: dt.date, last: dt.date, days: int) -> None:
-    assert days_30_360_inclusive(first=first, last=last) == days
+    assert period_days(first=first, last=last, convention="30/360") == days
 
 
 def test_unknown_day_count_is_refused() -> None:

@@ -589,7 +589,8 @@ async def fees_page(
     end: Annotated[dt.date | None, Query(alias="to")] = None,
 ) -> Response:
     """The management fee of a period (the current quarter unless asked), as the API
-    computes it: its parts (rate × basis × 30/360 fraction) and the largest investor shares."""
+    computes it: its parts (rate × basis × year fraction under the fund's day count) and the
+    largest investor shares."""
     fund = await fund_service.get(db, fund_id=fund_id)
     quarter = _quarter_of(dt.date.today())
     start, end = start or quarter[0], end or quarter[1]

@@ -44,21 +44,33 @@ def days_between(*, start: dt.date, end: dt.date, convention: DayCount) -> int:
     return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
 
 
-def days_30_360_inclusive(*, first: dt.date, last: dt.date) -> int:
-    """Days of the period ``first`` .. ``last`` (both included) when every month has 30, as fee
-    periods are charged: the last day of a month takes up what its month lacks or has over (the
-    31st counts no day, the last of February three or two), so consecutive periods add up to
-    their union and a calendar month is always 30. (The US rule on the day after the period
-    counted 1–30 January as a full month and 31 January as one more day.)"""
-    return _end_of_day_360(last) - _start_of_day_360(first)
+def period_days(*, first: dt.date, last: dt.date, convention: DayCount) -> int:
+    """Days of the period ``first`` .. ``last`` (both included) under the convention, as fees
+    accrue: the end of ``last`` minus the start of ``first`` on the convention's calendar, so
+    consecutive periods add up to their union exactly, whatever the convention.
+
+    - ``act/365``, ``act/360``: calendar days (a calendar quarter is 90 to 92 days);
+    - ``30/360``: every month has 30 days; the last day of a month takes up what its month
+      lacks or has over (the 31st counts no day, the last of February three or two), so a
+      calendar month is always 30. (The US rule on the day after the period counted 1–30
+      January as a full month and 31 January as one more day: not additive.)
+    """
+    return _end_of_day(last, check_day_count(convention)) - day_position(first, convention)
 
 
-def _start_of_day_360(day: dt.date) -> int:
-    """Position of the start of ``day`` on a calendar of twelve 30-day months."""
+def day_position(day: dt.date, convention: DayCount) -> int:
+    """Where ``day`` starts on the convention's calendar, in days: the cumulative form of
+    `period_days` (the days of ``first`` .. the day before ``x`` are ``day_position(x) −
+    day_position(first)``)."""
+    if check_day_count(convention) != "30/360":
+        return day.toordinal()
     return 360 * day.year + 30 * (day.month - 1) + min(day.day - 1, 30)
 
 
-def _end_of_day_360(day: dt.date) -> int:
-    """Position of the end of ``day``: a month's last day ends at its 30th."""
+def _end_of_day(day: dt.date, convention: DayCount) -> int:
+    """Where ``day`` ends: the start of the next day (computed without forming it, so the
+    last representable date has an end too); on 30/360 a month's last day ends at its 30th."""
+    if convention != "30/360":
+        return day.toordinal() + 1
     month_end = day.day == calendar.monthrange(day.year, day.month)[1]
     return 360 * day.year + 30 * (day.month - 1) + (30 if month_end else day.day)

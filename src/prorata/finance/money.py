@@ -237,16 +237,20 @@ class _PartyKey(Protocol):
 K = TypeVar("K", bound=_PartyKey)
 
 
-def _integer_weights(keys: Sequence[K], weights: Iterable[Decimal]) -> list[int]:
+def _integer_weights(keys: Sequence[K], weights: Iterable[Decimal | Fraction]) -> list[int]:
     """Weights as integers on one common scale (each ≥ 0, at least one > 0), in key order.
 
     A Decimal weight is an exact ratio whose denominator divides a power of ten, so scaling
     all of them by the lcm of their denominators keeps every ratio exact, with plain integers
-    (no Fraction per party).
+    (no Fraction per party). A Fraction weight (a computed share such as a fee accrued over
+    90/365 of a year) is taken as is: still exact, on a larger common scale.
     """
     ratios: list[tuple[int, int]] = []
     for key, weight in zip(keys, weights, strict=True):
         try:
+            if isinstance(weight, Fraction):
+                ratios.append((weight.numerator, weight.denominator))
+                continue
             ratios.append(_ratio(weight, what="weight", error=InvalidWeights))
         except (InvalidWeights, TypeError) as exc:  # name the party only when it failed
             raise type(exc)(f"{exc} (party {key!r})") from None
@@ -289,7 +293,9 @@ def _amounts(units: Iterable[int], currency: str) -> list[Decimal]:
     return [Decimal(part).scaleb(exponent, _WIDE) for part in units]
 
 
-def split(total: Decimal, weights: Mapping[K, Decimal], currency: str) -> dict[K, Decimal]:
+def split(
+    total: Decimal, weights: Mapping[K, Decimal] | Mapping[K, Fraction], currency: str
+) -> dict[K, Decimal]:
     """Divide `total` among parties in proportion to their weights, exactly to the minor unit.
 
     The rule (largest remainder method, in integer minor units of `currency`):
@@ -302,10 +308,11 @@ def split(total: Decimal, weights: Mapping[K, Decimal], currency: str) -> dict[K
     the result depends only on the inputs, never on the mapping's order. 100.00 USD over seven
     equal weights is four x 14.29 and three x 14.28, the extra cents to the smallest keys.
 
-    Weights are Decimals ≥ 0 with at least one > 0 (else `InvalidWeights`); zero weights get
-    zero. The total must fit the currency (`TooManyDecimals` otherwise) and may be zero (all
-    parts zero). A negative total is split symmetrically: its absolute value is split and each
-    part negated, so split(-x) == -split(x) part by part.
+    Weights are Decimals (or exact Fractions, for computed shares) ≥ 0 with at least one > 0
+    (else `InvalidWeights`); zero weights get zero. The total must fit the currency
+    (`TooManyDecimals` otherwise) and may be zero (all parts zero). A negative total is split
+    symmetrically: its absolute value is split and each part negated, so split(-x) == -split(x)
+    part by part.
 
     Returns a part for every key of `weights`, in the order of `weights`, each with exactly the
     currency's exponent.

@@ -55,7 +55,11 @@ class FundCreate(RequestModel):
     catch_up_share: RateString = Decimal("1")
     carry_share: RateString = Decimal("0.20")
     waterfall_style: WaterfallStyle = WaterfallStyle.european
-    day_count: DayCount = DayCount.act_365
+    day_count: DayCount = Field(
+        default=DayCount.act_365,
+        description="How days are counted for the preferred return and the management fee "
+        "(a quarter is 90 to 92 days on act/365 and act/360, a quarter of the year on 30/360).",
+    )
     notice_business_days: NoticeDays = Field(
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )

@@ -32,11 +32,12 @@ async def management_fee(
         currency=fee.fund.currency,
         period_from=start,
         period_to=end,
+        day_count=fee.fund.day_count,
         amount=fee.amount,
         parts=[
             FeePartOut(
-                period_from=p.start,
-                period_to=p.end,
+                period_from=p.first,
+                period_to=p.last,
                 basis=p.basis,
                 basis_amount=p.basis_amount,
                 rate=p.rate,

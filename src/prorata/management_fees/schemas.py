@@ -7,19 +7,21 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from prorata.funds.models import FeeBasis
+from prorata.funds.models import DayCount, FeeBasis
 from prorata.http.schemas import DecimalString, RateString
 
 
 class FeePartOut(BaseModel):
+    """Days over which the basis and the rate are constant."""
+
     period_from: dt.date = Field(serialization_alias="from")
     period_to: dt.date = Field(serialization_alias="to")
     basis: FeeBasis
     basis_amount: DecimalString
     rate: RateString
     fraction: str = Field(
-        description='30/360 year fraction of the part, `to` inclusive: "0.25", or "1/12" when '
-        "it has no finite decimal."
+        description="Year fraction of the part under the fund's day count, `to` inclusive: "
+        '"0.25", or "1/12" when it has no finite decimal.'
     )
     amount: DecimalString
 
@@ -34,6 +36,12 @@ class ManagementFeeOut(BaseModel):
     currency: str
     period_from: dt.date = Field(serialization_alias="from")
     period_to: dt.date = Field(serialization_alias="to")
-    amount: DecimalString
+    day_count: DayCount = Field(description="The fund's day count, by which the days are weighed.")
+    amount: DecimalString = Field(
+        description="Σ over the parts of rate × basis × fraction, rounded once: any cut of the "
+        "period into two adds up to it before rounding."
+    )
     parts: list[FeePartOut]
-    lines: list[FeeLineOut] = Field(description="Split across investors by commitment.")
+    lines: list[FeeLineOut] = Field(
+        description="Split across investors by commitment, each from the day it committed."
+    )

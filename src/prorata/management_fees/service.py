@@ -1,19 +1,17 @@
-"""The management fee of a period: rate × basis × period fraction, split across investors.
+"""The management fee of a period, weighted by the days its basis holds, split across investors.
 
 - **Basis**: with `management_fee_basis = committed`, total commitments during the investment
   period and invested cost after it; with `invested`, invested cost throughout. Commitments
-  count from their `committed_on`; invested cost is the invested amount of deals invested on or
-  before the day and not exited or written off (their current status).
+  count from their `committed_on`; invested cost is the invested amount of deals from their
+  `invested_on`, for deals not exited or written off (their current status).
 - **Rate**: `management_fee_rate`, and after the investment period
   `post_investment_period_fee_rate` when the fund sets one.
-- **Fraction**: 30/360 over the period, `to` inclusive, so every calendar quarter is exactly a
-  quarter of the annual fee (as LPAs state it), every month a twelfth, and consecutive periods
-  (the two parts below included) add up to the whole.
-- A period that straddles the end of the investment period is charged in two parts, each on its
-  own basis and rate, measured on its first day.
-- The total is rounded to the currency's minor unit once per part, and each part split across
-  the investors committed by its first day in proportion to their commitments with the one
-  splitter.
+- **Days**: the period (`to` included) is cut on every day the basis or the rate changes, and
+  each stretch is charged rate × basis × its year fraction under the fund's `day_count`
+  (`finance.fees`): the fee of a period is the sum of the fees of any cut of it, exactly before
+  rounding, and an investor who commits inside a period pays from that day only.
+- The total is rounded to the currency's minor unit once; the investors' lines (and the parts
+  shown) are it split with the one splitter by their exact amounts, so they add up to it.
 """
 
 from __future__ import annotations
@@ -28,85 +26,54 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.deals.models import Deal, DealStatus
-from prorata.finance import daycount, money
-from prorata.funds import repository as fund_repository
+from prorata.finance import fees
 from prorata.funds import service as fund_service
-from prorata.funds.models import Commitment, FeeBasis, Fund
+from prorata.funds.models import Commitment, Fund
 from prorata.platform import errors
-
-_ONE_DAY = dt.timedelta(days=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class FeePart:
-    start: dt.date
-    end: dt.date
-    basis: FeeBasis
-    basis_amount: Decimal
-    rate: Decimal
-    fraction: Fraction
-    amount: Decimal
 
 
 @dataclasses.dataclass(frozen=True)
 class FeeCalculation:
+    """A period's fee for a fund: the parts shown, the total and the investors' lines."""
+
     fund: Fund
-    parts: list[FeePart]
+    parts: list[fees.Part]
     amount: Decimal
     lines: dict[uuid.UUID, Decimal]
 
 
-def _periods(fund: Fund, start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, bool]]:
-    """(start, end, in the investment period) for each part of [start, end]."""
-    cutoff = fund.investment_period_end
-    if cutoff is None or end <= cutoff:
-        return [(start, end, True)]
-    if start > cutoff:
-        return [(start, end, False)]
-    return [(start, cutoff, True), (cutoff + _ONE_DAY, end, False)]
-
-
-async def _committed(session: AsyncSession, fund_id: uuid.UUID, day: dt.date) -> Decimal:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Commitment.amount), 0)).where(
-            Commitment.fund_id == fund_id, Commitment.committed_on <= day
-        )
+def terms_of(fund: Fund) -> fees.Terms:
+    """The fund's fee terms, as `finance.fees` takes them."""
+    return fees.Terms(
+        rate=fund.management_fee_rate,
+        basis=fund.management_fee_basis.value,
+        day_count=fund.day_count.value,
+        currency=fund.currency,
+        investment_period_end=fund.investment_period_end,
+        post_investment_period_rate=fund.post_investment_period_fee_rate,
     )
-    return Decimal(total or 0)
 
 
-async def _invested(session: AsyncSession, fund_id: uuid.UUID, day: dt.date) -> Decimal:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Deal.invested_amount), 0)).where(
+async def _commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Commitment]:
+    result = await session.execute(
+        sa.select(Commitment.investor_id, Commitment.amount, Commitment.committed_on)
+        .where(Commitment.fund_id == fund_id)
+        # One order, so the same register always gives the same cents.
+        .order_by(Commitment.investor_id)
+    )
+    return [fees.Commitment(investor=i, amount=a, since=d) for i, a, d in result.all()]
+
+
+async def _investments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Investment]:
+    result = await session.execute(
+        sa.select(Deal.invested_amount, Deal.invested_on).where(
             Deal.fund_id == fund_id,
-            Deal.invested_on <= day,
+            Deal.invested_amount.is_not(None),
+            Deal.invested_on.is_not(None),
             Deal.status.not_in([DealStatus.exited, DealStatus.written_off]),
         )
     )
-    return Decimal(total or 0)
-
-
-async def _part(
-    session: AsyncSession, fund: Fund, start: dt.date, end: dt.date, investing: bool
-) -> FeePart:
-    on_commitments = investing and fund.management_fee_basis is FeeBasis.committed
-    basis = FeeBasis.committed if on_commitments else FeeBasis.invested
-    amount = await (_committed if on_commitments else _invested)(session, fund.id, start)
-    rate = fund.management_fee_rate
-    if not investing and fund.post_investment_period_fee_rate is not None:
-        rate = fund.post_investment_period_fee_rate
-    fraction = Fraction(daycount.days_30_360_inclusive(first=start, last=end), 360)
-    return FeePart(
-        start=start,
-        end=end,
-        basis=basis,
-        # An empty SUM is a bare 0: the basis is money, shown in the currency's minor unit.
-        basis_amount=amount.quantize(money.quantum(fund.currency)),
-        rate=rate,
-        fraction=fraction,
-        # Exact (a month is 1/12 of a year) until the currency's rounding, once.
-        amount=money.round_to_currency(Fraction(rate) * Fraction(amount) * fraction, fund.currency),
-    )
+    return [fees.Investment(amount=a, on=d) for a, d in result.all() if a is not None and d]
 
 
 async def calculate(
@@ -115,28 +82,14 @@ async def calculate(
     fund = await fund_service.get(session, fund_id=fund_id)
     if start > end:
         raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
-    parts = [await _part(session, fund, *period) for period in _periods(fund, start, end)]
-    zero = money.quantum(fund.currency) * 0
-    lines: dict[uuid.UUID, Decimal] = {}
-    for part in parts:
-        for investor, amount in (await _split(session, fund, part)).items():
-            lines[investor] = lines.get(investor, zero) + amount
-    return FeeCalculation(
-        fund=fund, parts=parts, amount=sum((p.amount for p in parts), zero), lines=lines
+    fee = fees.charge(
+        terms=terms_of(fund),
+        first=start,
+        last=end,
+        commitments=await _commitments(session, fund.id),
+        investments=await _investments(session, fund.id),
     )
-
-
-async def _split(session: AsyncSession, fund: Fund, part: FeePart) -> dict[uuid.UUID, Decimal]:
-    """A part's fee by commitment, among the investors committed by its first day (the day
-    its basis is measured): a later closer does not pay for the time before it joined."""
-    if not part.amount:
-        return {}
-    for as_of in (part.start, None):  # nobody committed yet (an invested basis): everyone
-        committed = await fund_repository.commitments(session, fund_id=fund.id, as_of=as_of)
-        weights = {investor: amount for investor, amount in committed.items() if amount > 0}
-        if weights:
-            return money.split(part.amount, weights, fund.currency)
-    return {}
+    return FeeCalculation(fund=fund, parts=fee.parts, amount=fee.amount, lines=fee.lines)
 
 
 def fraction_text(value: Fraction) -> str:
