@@ -500,12 +500,15 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
             "waterfall_style": "european",
             "notice_business_days": "15",
             "holiday_calendar": "GB",
+            "day_count": "act/360",
+            "fee_day_count": "act/365",
             "notices_need_approval": "on",
         },
     )
     assert changed.status_code == 303
     fund = await api.request("GET", f"/funds/{fund_id}")
     assert fund["holiday_calendar"] == "GB"
+    assert (fund["day_count"], fund["fee_day_count"]) == ("act/360", "act/365")
     assert (fund["name"], fund["management_fee_rate"], fund["notice_business_days"]) == (
         "Renamed Fund",
         "0.015",
@@ -537,15 +540,14 @@ async def test_the_management_fee_of_a_period_from_the_console(
     page = await client.get(f"/funds/{fund_id}/fees?from=2026-01-01&to=2026-03-31")
     assert page.status_code == 200
     row = cells(page.text)
-    # 2 % a year on 1,000,000 committed over Q1 2026 on the fund's act/365: 20,000 × 90 / 365 =
-    # 4,931.506… → 4,931.51, split 3:2 (cents 295,890.6 and 197,260.4: the spare cent to .6).
-    assert "4,931.51" in page.text
-    assert row[row.index("LP 0") + 1] == "2,958.91"
-    assert row[row.index("LP 1") + 1] == "1,972.60"
+    # 2 % a year on 1,000,000 committed, a quarter on the fee's 30/360: 5,000.00, split 3:2.
+    assert "5,000.00" in page.text
+    assert row[row.index("LP 0") + 1] == "3,000.00"
+    assert row[row.index("LP 1") + 1] == "2,000.00"
     api_fee = await api.request(
         "GET", f"/funds/{fund_id}/management-fees?from=2026-01-01&to=2026-03-31"
     )
-    assert api_fee["amount"] == "4931.51"
+    assert api_fee["amount"] == "5000.00"
     download = re.search(r'href="([^"]+fees\.xlsx[^"]*)"', page.text)
     assert download is not None
     sheet = openpyxl.load_workbook(
@@ -554,7 +556,7 @@ async def test_the_management_fee_of_a_period_from_the_console(
     assert sheet is not None
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == ("investor", "investor_id", "fee")
-    assert [(v[0], v[2]) for v in values[1:]] == [("LP 0", 2958.91), ("LP 1", 1972.6)]
+    assert [(v[0], v[2]) for v in values[1:]] == [("LP 0", 3000), ("LP 1", 2000)]
     empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
     assert empty.status_code == 422
     assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter

@@ -1,8 +1,8 @@
 """Management fees: vector 4 (2 % of commitments in the investment period, 1.5 % of invested
 cost after, quarterly), a period straddling the end of the investment period, the split, and
 the basis weighted by days (a commitment or an investment inside a period counts from its day)
-under the fund's day count. The vector's "a quarter is a quarter of the annual fee" is 30/360:
-those funds say so (a fund's day count defaults to act/365)."""
+under the fund's fee day count. The vector's "a quarter is a quarter of the annual fee" is
+30/360, the fee's default day count; other funds count actual days."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def _fund(api: FundApi, day_count: str = "30/360") -> tuple[str, list[str]
         management_fee_rate="0.02",
         post_investment_period_fee_rate="0.015",
         investment_period_end="2027-12-31",
-        day_count=day_count,
+        fee_day_count=day_count,
     )
     investors = await api.investors_with(fund, ["50000000.00", "30000000.00", "20000000.00"])
     for amount, status in (
@@ -118,7 +118,7 @@ async def test_an_empty_period_is_refused(api: FundApi) -> None:
 async def test_a_fee_on_an_exact_half_cent_rounds_half_to_even(api: FundApi) -> None:
     """2 % of 21.00 for one month is exactly 0.035: the fraction 1/12 must stay exact (a
     truncated 0.0833… would give 0.0349… and round down), and the tie goes to the even cent."""
-    fund = await api.fund(management_fee_rate="0.02", day_count="30/360")
+    fund = await api.fund(management_fee_rate="0.02", fee_day_count="30/360")
     await api.investors_with(fund, ["21.00"])
     fee = await _fee(api, fund, "2026-02-01", "2026-02-28")
     assert fee["amount"] == "0.04"
@@ -134,7 +134,7 @@ async def test_an_investment_period_ending_on_the_30th_charges_one_quarter_for_t
         management_fee_rate="0.02",
         post_investment_period_fee_rate="0.02",
         investment_period_end="2026-03-30",
-        day_count="30/360",
+        fee_day_count="30/360",
     )
     await api.investors_with(fund, ["100000000.00"])
     deal = await api.deal(fund)
@@ -168,7 +168,7 @@ async def test_an_investment_period_ending_on_the_30th_charges_one_quarter_for_t
 async def test_consecutive_periods_add_up_to_their_union(
     api: FundApi, day_count: str, committed: str, first: str, split: str, last: str
 ) -> None:
-    fund = await api.fund(management_fee_rate="0.02", day_count=day_count)
+    fund = await api.fund(management_fee_rate="0.02", fee_day_count=day_count)
     [early] = await api.investors_with(fund, [committed])
     late = await api.investor("Second close LP")
     joined = (dt.date.fromisoformat(first) + dt.timedelta(days=20)).isoformat()
@@ -199,7 +199,7 @@ async def _commit(api: FundApi, fund: str, investor: str, amount: str, day: str)
 
 
 async def test_a_period_to_the_last_representable_day_is_not_an_error(api: FundApi) -> None:
-    fund = await api.fund(management_fee_rate="0.02", day_count="30/360")
+    fund = await api.fund(management_fee_rate="0.02", fee_day_count="30/360")
     await api.investors_with(fund, ["360.00"])
     fee = await _fee(api, fund, "9999-12-01", "9999-12-31")
     assert fee["amount"] == "0.60"
@@ -219,7 +219,7 @@ async def test_an_investor_who_commits_later_pays_no_fee_for_the_time_before(
 ) -> None:
     """A commitment counts from its day, in the basis and in the split: the second-close
     investor (2026-06-01) pays nothing for Q1 and, in Q2, for June only."""
-    fund = await api.fund(management_fee_rate="0.02", day_count="30/360")
+    fund = await api.fund(management_fee_rate="0.02", fee_day_count="30/360")
     [early] = await api.investors_with(fund, ["60000000.00"])
     late = await api.investor("Second close LP")
     await _commit(api, fund, late, "40000000.00", "2026-06-01")
@@ -255,7 +255,7 @@ async def test_invested_cost_counts_from_the_day_it_is_invested(api: FundApi) ->
     the 28th make February up to 30) + 30 = 45 days on 16,000,000: 320,000 × 45/360 =
     40,000.00. Total 65,000.00, split 3:1 by commitment."""
     fund = await api.fund(
-        management_fee_rate="0.02", management_fee_basis="invested", day_count="30/360"
+        management_fee_rate="0.02", management_fee_basis="invested", fee_day_count="30/360"
     )
     investors = await api.investors_with(fund, ["15000000.00", "5000000.00"])
     for amount, on, status in (

@@ -41,7 +41,7 @@ from prorata.fund_metrics import statement as statement_service
 from prorata.fund_metrics.schemas import StatementOut
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.funds.models import WaterfallStyle
+from prorata.funds.models import DayCount, WaterfallStyle
 from prorata.funds.repository import CommitmentOrder
 from prorata.funds.schemas import FundCreate, FundUpdate
 from prorata.http import exports
@@ -155,6 +155,7 @@ async def _new_fund_page(
         status=status,
         values=values or {"currency": "USD", "notices_need_approval": "on"},
         styles=[s.value for s in WaterfallStyle],
+        day_counts=[d.value for d in DayCount],
         errors=problems or {},
     )
 
@@ -670,6 +671,8 @@ TERM_FIELDS = (
     "catch_up_share",
     "carry_share",
     "waterfall_style",
+    "day_count",
+    "fee_day_count",
     "notice_business_days",
     "holiday_calendar",
     "wire_instructions",
@@ -698,6 +701,7 @@ async def _terms_page(
         fund=fund,
         values={k: ("" if v is None else str(v)) for k, v in (values or current).items()},
         styles=[s.value for s in WaterfallStyle],
+        day_counts=[d.value for d in DayCount],
         errors=problems or {},
     )
 

@@ -62,7 +62,11 @@ class Fund(Base):
     waterfall_style: Mapped[WaterfallStyle] = mapped_column(
         str_enum(WaterfallStyle, "waterfall_style")
     )
+    # The preferred return's and interest's day count; fees have their own (30/360 by default).
     day_count: Mapped[DayCount] = mapped_column(str_enum(DayCount, "day_count"))
+    fee_day_count: Mapped[DayCount] = mapped_column(
+        str_enum(DayCount, "fee_day_count"), server_default="30/360"
+    )
     notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
     # The holidays business days skip (`prorata.finance.calendars`); None: weekdays only.
     holiday_calendar: Mapped[str | None] = mapped_column(sa.String(8))

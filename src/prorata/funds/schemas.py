@@ -39,6 +39,13 @@ HolidayCalendar = Annotated[
 ]
 
 
+_DAYS = "How days are counted for the preferred return and interest."
+_FEE_DAYS = (
+    "How days are counted for the management fee: 30/360 (a quarter is a quarter of the annual "
+    "fee), or act/365 or act/360 (a quarter is its 90 to 92 days)."
+)
+
+
 class FundCreate(RequestModel):
     name: Name
     currency: Currency
@@ -55,11 +62,8 @@ class FundCreate(RequestModel):
     catch_up_share: RateString = Decimal("1")
     carry_share: RateString = Decimal("0.20")
     waterfall_style: WaterfallStyle = WaterfallStyle.european
-    day_count: DayCount = Field(
-        default=DayCount.act_365,
-        description="How days are counted for the preferred return and the management fee "
-        "(a quarter is 90 to 92 days on act/365 and act/360, a quarter of the year on 30/360).",
-    )
+    day_count: DayCount = Field(default=DayCount.act_365, description=_DAYS)
+    fee_day_count: DayCount = Field(default=DayCount.thirty_360, description=_FEE_DAYS)
     notice_business_days: NoticeDays = Field(
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
@@ -88,6 +92,7 @@ class FundUpdate(RequestModel):
     carry_share: RateString | None = None
     waterfall_style: WaterfallStyle | None = None
     day_count: DayCount | None = None
+    fee_day_count: DayCount | None = None
     notice_business_days: NoticeDays | None = None
     holiday_calendar: HolidayCalendar | None = None
     wire_instructions: Wire | None = None
@@ -109,7 +114,8 @@ class FundOut(ResponseModel):
     catch_up_share: RateString
     carry_share: RateString
     waterfall_style: WaterfallStyle
-    day_count: DayCount
+    day_count: DayCount = Field(description=_DAYS)
+    fee_day_count: DayCount = Field(description=_FEE_DAYS)
     notice_business_days: int
     holiday_calendar: str | None = Field(description=_CALENDAR)
     wire_instructions: str | None

@@ -7,7 +7,8 @@
 - **Rate**: `management_fee_rate`, and after the investment period
   `post_investment_period_fee_rate` when the fund sets one.
 - **Days**: the period (`to` included) is cut on every day the basis or the rate changes, and
-  each stretch is charged rate × basis × its year fraction under the fund's `day_count`
+  each stretch is charged rate × basis × its year fraction under the fund's `fee_day_count`
+  (30/360 unless the fund says otherwise)
   (`finance.fees`): the fee of a period is the sum of the fees of any cut of it, exactly before
   rounding, and an investor who commits inside a period pays from that day only.
 - The total is rounded to the currency's minor unit once; the investors' lines (and the parts
@@ -47,7 +48,7 @@ def terms_of(fund: Fund) -> fees.Terms:
     return fees.Terms(
         rate=fund.management_fee_rate,
         basis=fund.management_fee_basis.value,
-        day_count=fund.day_count.value,
+        day_count=fund.fee_day_count.value,
         currency=fund.currency,
         investment_period_end=fund.investment_period_end,
         post_investment_period_rate=fund.post_investment_period_fee_rate,

@@ -1,6 +1,6 @@
 """A fund's holiday calendar: the holidays its business days skip (none: weekdays only).
 
-Revision ID: 0028
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-06
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0028"
+revision = "0025"
 down_revision = "0024"
 branch_labels = None
 depends_on = None
