@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.capital_calls.models import CallStatus, CapitalCall, NoticeRelease
+from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.console import portal, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds.models import Fund
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.imports.models import DataImport, ImportStatus
+from prorata.notices.models import NoticeRelease
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 
 router = APIRouter(route_class=PageRoute)
