@@ -48,8 +48,9 @@ async def on_call_issued(session: AsyncSession, issued: call_service.Issued) -> 
 
 
 async def on_distribution_made(session: AsyncSession, made: distribution_service.Made) -> None:
-    """One notice per investor with a share, rendered and mailed by a job enqueued in the
-    creating transaction. Connected to `distributions.service.distribution_made`."""
+    """One notice per investor with a share, rendered by a job enqueued in the creating
+    transaction (and mailed as released: `documents.mailing`). Connected to
+    `distributions.service.distribution_made`."""
     await job_service.start(
         session,
         document_tasks.render_distribution_notices,
