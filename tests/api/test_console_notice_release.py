@@ -38,6 +38,9 @@ async def test_a_distributions_notices_are_approved_from_its_page_by_a_second_ad
     path = f"/funds/{fund_id}/distributions/{distribution['id']}"
     await give_password(sessions, org.org_id, org.user_id)
     await sign_in(client, OWNER)  # the owner made the distribution (with its key)
+    home = await client.get("/")
+    assert "Distribution No. 1 notices awaiting approval" in home.text
+    assert f'href="{path}"' in home.text
     fund_page = await client.get(f"/funds/{fund_id}")
     assert f'href="{path}"' in fund_page.text
     assert "notices awaiting approval" in fund_page.text
