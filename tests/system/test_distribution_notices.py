@@ -189,8 +189,9 @@ async def test_held_distribution_notices_are_mailed_once_another_admin_approves(
     """On a fund that needs approval the notices render for preview and nothing is mailed;
     one cancelled before release never is; another admin's approval mails the rest, and
     `notices.sent` is announced once with the distribution's id."""
-    api, fund_id, _ = await fund_with_investors(client, org.api_key)
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
     await api.request("PATCH", f"/funds/{fund_id}", json={"notices_need_approval": True})
+    lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
     await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "900.00"}])
     admin = await add_member(sessions, org, Role.admin)
     with Receiver() as receiver, smtp_server() as (port, mailbox):
@@ -224,6 +225,15 @@ async def test_held_distribution_notices_are_mailed_once_another_admin_approves(
             made = await api.distribute(fund_id, "600.00", "2026-06-30")
             await eventually(lambda: rendered(made), timeout=90, what="notices to preview")
             assert mailbox.messages == []  # rendered, previewable, not one mail
+            # Nor shown to the LP before release, by list or by URL.
+            assert await list_documents(client, lp, f"distribution_id={made['id']}") == []
+            [preview] = [
+                d
+                for d in await list_documents(client, org.api_key, f"distribution_id={made['id']}")
+                if d["investor_id"] == investors[0]
+            ]
+            hidden = await client.get(f"/api/v1/documents/{preview['id']}", headers=bearer(lp))
+            assert hidden.status_code == 404
             path = f"/api/v1/funds/{fund_id}/distributions/{made['id']}/notices/approve"
             own = await client.post(path, headers=bearer(org.api_key))
             assert own.status_code == 403
@@ -232,6 +242,8 @@ async def test_held_distribution_notices_are_mailed_once_another_admin_approves(
             await eventually(announced_once, timeout=60, what="notices.sent")
             got = await api.request("GET", f"/funds/{fund_id}/distributions/{made['id']}")
             assert got["notices_sent_at"] is not None
+            [seen] = await list_documents(client, lp, f"distribution_id={made['id']}")
+            assert seen["id"] == preview["id"]
     assert sorted(m.rcpt_tos[0] for m in mailbox.messages) == [
         "ops@alpha.example",
         "treasury@beta.example",

@@ -177,7 +177,7 @@ MESSAGE_KIND = {release.CALL: CALL_NOTICE, release.DISTRIBUTION: DISTRIBUTION_NO
 async def on_message_settled(session: AsyncSession, event: Settled) -> None:
     """A notice's message was sent or given up: perhaps its call's or distribution's last.
     Connected to `notifications.tasks.message_settled`."""
-    if event.document_id is None:
+    if event.kind not in (CALL_NOTICE, DISTRIBUTION_NOTICE) or event.document_id is None:
         return
     owner = (
         await session.execute(
