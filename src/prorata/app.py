@@ -26,6 +26,7 @@ from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
 from prorata.console import investor_access as console_investor_access
+from prorata.console import notice_pages as console_notice_pages
 from prorata.console import portal as console_portal
 from prorata.console import render as console_render
 from prorata.console import settings as console_settings
@@ -169,6 +170,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_imports.router)
     app.include_router(console_investor_access.router)
     app.include_router(console_funds.router)
+    # After the fund pages: /distributions/new is theirs, not a distribution's id.
+    app.include_router(console_notice_pages.router)
     app.include_router(console_allocations.router)
     app.include_router(console_documents.router)
     app.include_router(console_account.router)

@@ -13,16 +13,17 @@ from __future__ import annotations
 import prorata.models  # noqa: F401  (every model: the ORM resolves every foreign key)
 from prorata import jobs
 from prorata.capital_accounts import tasks as account_tasks
-from prorata.capital_calls import release as call_release
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls import tasks as call_tasks
 from prorata.distributions import service as distribution_service
+from prorata.distributions import tasks as distribution_tasks
 from prorata.documents import mailing as document_mailing
 from prorata.documents import service as document_service
 from prorata.documents import tasks as document_tasks
 from prorata.funds import repository as fund_repository
 from prorata.imports import tasks as import_tasks
 from prorata.jobs import housekeeping
+from prorata.notices import release as notice_release
 from prorata.notifications import tasks as notification_tasks
 from prorata.platform import events
 from prorata.tenant_jobs import service as job_service
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     notification_tasks.blueprint,
     document_tasks.blueprint,
     call_tasks.blueprint,
+    distribution_tasks.blueprint,
     account_tasks.blueprint,
 )
 
@@ -46,7 +48,7 @@ def connect() -> None:
     events.announced.connect(webhook_service.dispatch)
     call_service.call_issued.connect(document_service.on_call_issued)
     distribution_service.distribution_made.connect(document_service.on_distribution_made)
-    call_release.notices_released.connect(document_mailing.on_notices_released)
+    notice_release.notices_released.connect(document_mailing.on_notices_released)
     notification_tasks.message_settled.connect(document_mailing.on_message_settled)
     job_service.job_failed.connect(document_service.on_job_failed)
     job_service.job_retried.connect(document_service.on_job_retried)

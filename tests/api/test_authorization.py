@@ -184,6 +184,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): {
         "send_at": "2027-01-04T09:00:00Z"
     },
+    ("POST", "/api/v1/funds/{fund_id}/distributions/{distribution_id}/notices/schedule"): {
+        "send_at": "2027-01-04T09:00:00Z"
+    },
     ("PATCH", "/api/v1/org"): {"name": "Renamed"},
     ("POST", "/api/v1/invitations"): {"email": "invitee@b.example", "role": "viewer"},
     ("PATCH", "/api/v1/funds/{fund_id}"): {"name": "Renamed"},

@@ -11,7 +11,7 @@ import psycopg
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.capital_calls import release
+from prorata.capital_calls import tasks as call_tasks
 from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
@@ -132,7 +132,7 @@ async def test_notices_can_be_scheduled_and_the_worker_releases_them_then(
 
     async def run(send_at: str) -> bool:  # what the worker's task does at that time
         async with db.tenant_transaction(sessions, org.org_id) as session:
-            return await release.release_scheduled(
+            return await call_tasks.release_scheduled(
                 session, call_id=uuid.UUID(call["id"]), send_at=send_at
             )
 

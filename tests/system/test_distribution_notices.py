@@ -8,9 +8,11 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 import unicodedata
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import sqlalchemy as sa
@@ -22,9 +24,9 @@ from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
 from tests.conftest import add_member
-from tests.document_support import WIRE, document_content, list_documents
+from tests.document_support import WIRE, document_content, fund_with_investors, list_documents
 from tests.fund_support import FundApi
-from tests.servers import smtp_server, worker
+from tests.servers import Receiver, smtp_server, worker
 from tests.support import TestDatabase, bearer, eventually
 from tests.system.test_documents import _worker_env
 
@@ -174,3 +176,79 @@ async def test_a_distribution_renders_and_mails_a_notice_to_each_investor(
     for path in (f"/documents/{mine['id']}", f"/documents/{mine['id']}/content"):
         response = await client.get(f"/api/v1{path}", headers=bearer(lp))
         assert response.status_code == 404, path
+
+
+async def test_held_distribution_notices_are_mailed_once_another_admin_approves(
+    client: AsyncClient,
+    database: TestDatabase,
+    settings: Settings,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """On a fund that needs approval the notices render for preview and nothing is mailed;
+    one cancelled before release never is; another admin's approval mails the rest, and
+    `notices.sent` is announced once with the distribution's id."""
+    api, fund_id, investors = await fund_with_investors(client, org.api_key)
+    await api.request("PATCH", f"/funds/{fund_id}", json={"notices_need_approval": True})
+    lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
+    await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "900.00"}])
+    admin = await add_member(sessions, org, Role.admin)
+    with Receiver() as receiver, smtp_server() as (port, mailbox):
+        await api.request(
+            "POST",
+            "/webhooks",
+            json={"url": receiver.url, "events": ["notices.approved", "notices.sent"]},
+            expect=201,
+        )
+
+        async def rendered(distribution: dict[str, Any]) -> bool:
+            docs = await list_documents(
+                client, org.api_key, f"distribution_id={distribution['id']}"
+            )
+            return len(docs) == 3 and all(d["status"] == "ready" for d in docs)
+
+        def sent() -> list[dict[str, Any]]:
+            bodies = [json.loads(r.body) for r in receiver.requests]
+            return [b["data"] for b in bodies if b["type"] == "notices.sent"]
+
+        async def announced_once() -> bool:
+            return len(sent()) == 1
+
+        with worker(database, log=tmp_path / "worker.log", **_worker_env(settings, port)):
+            cancelled = await api.distribute(fund_id, "300.00", "2026-06-01")
+            assert cancelled["notices"] == "awaiting_approval"
+            await eventually(lambda: rendered(cancelled), timeout=90, what="held notices")
+            await api.request(
+                "POST", f"/funds/{fund_id}/distributions/{cancelled['id']}/cancel", money=True
+            )
+            made = await api.distribute(fund_id, "600.00", "2026-06-30")
+            await eventually(lambda: rendered(made), timeout=90, what="notices to preview")
+            assert mailbox.messages == []  # rendered, previewable, not one mail
+            # Nor shown to the LP before release, by list or by URL.
+            assert await list_documents(client, lp, f"distribution_id={made['id']}") == []
+            [preview] = [
+                d
+                for d in await list_documents(client, org.api_key, f"distribution_id={made['id']}")
+                if d["investor_id"] == investors[0]
+            ]
+            hidden = await client.get(f"/api/v1/documents/{preview['id']}", headers=bearer(lp))
+            assert hidden.status_code == 404
+            path = f"/api/v1/funds/{fund_id}/distributions/{made['id']}/notices/approve"
+            own = await client.post(path, headers=bearer(org.api_key))
+            assert own.status_code == 403
+            approved = await client.post(path, headers=bearer(admin))
+            assert approved.status_code == 200, approved.text
+            await eventually(announced_once, timeout=60, what="notices.sent")
+            got = await api.request("GET", f"/funds/{fund_id}/distributions/{made['id']}")
+            assert got["notices_sent_at"] is not None
+            [seen] = await list_documents(client, lp, f"distribution_id={made['id']}")
+            assert seen["id"] == preview["id"]
+    assert sorted(m.rcpt_tos[0] for m in mailbox.messages) == [
+        "ops@alpha.example",
+        "treasury@beta.example",
+    ]
+    assert all(b"Distribution No. 2" in (m.content or b"") for m in mailbox.messages)
+    [data] = sent()
+    assert data["distribution_id"] == made["id"]
+    assert (data["notices"], data["sent"], data["failed"]) == (3, 2, 0)

@@ -553,6 +553,8 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
             pdf_reader.check_structure(await document_content(client, org.api_key, docs[0]))
             assert mailbox.messages == []
             assert not await announced("notices.sent")
+            lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
+            assert await list_documents(client, lp, f"call_id={call['id']}") == []  # held
             path = f"/api/v1/funds/{fund_id}/capital-calls/{call['id']}/notices/approve"
             approved = await client.post(path, headers=bearer(admin))
             assert approved.status_code == 200, approved.text
@@ -569,6 +571,8 @@ async def test_notices_that_need_approval_are_rendered_for_preview_and_mailed_on
     recipients = sorted(m.rcpt_tos[0] for m in mailbox.messages)
     assert recipients == ["ops@alpha.example", "treasury@beta.example"]
     assert len(investors) == 3
+    [seen] = await list_documents(client, lp, f"call_id={call['id']}")  # released: its own
+    assert seen["investor_id"] == investors[0]
 
 
 async def test_a_statement_run_mails_each_statements_contact_a_link_or_the_pdf(

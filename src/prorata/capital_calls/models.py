@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from prorata.notices.models import ReleasedNotices
 from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
@@ -29,16 +30,10 @@ class Purpose(enum.StrEnum):
     fund_expenses = "fund_expenses"
 
 
-class NoticeRelease(enum.StrEnum):
-    """Whether a call's notices may be mailed."""
+class CapitalCall(ReleasedNotices, Base):
+    """A capital call; its notices' release (`notices`, None while a draft) is
+    `prorata.notices`'."""
 
-    not_required = "not_required"  # the fund needs no approval: mailed as they are rendered
-    awaiting_approval = "awaiting_approval"  # rendered (for preview), mailed once approved
-    scheduled = "scheduled"  # approved, to be mailed at `notices_send_at`
-    released = "released"  # approved: mailed
-
-
-class CapitalCall(Base):
     __tablename__ = "capital_calls"
     __table_args__ = (
         sa.UniqueConstraint("fund_id", "id"),
@@ -64,13 +59,6 @@ class CapitalCall(Base):
     lines_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     issued_by: Mapped[uuid.UUID | None] = mapped_column()
-    # Whether the notices may be mailed (None while a draft): see NoticeRelease.
-    notices: Mapped[NoticeRelease | None] = mapped_column(str_enum(NoticeRelease, "notices"))
-    notices_approved_by: Mapped[uuid.UUID | None] = mapped_column()
-    notices_approved_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    notices_send_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    # Every notice's message sent or given up (documents.mailing): `notices.sent` announced once.
-    notices_sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CallItem(Base):

@@ -11,12 +11,12 @@ from prorata.capital_calls.schemas import (
     CallCreate,
     CallOut,
     CallSummary,
-    NoticeSchedule,
     PaymentIn,
 )
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
+from prorata.notices.schemas import NoticeSchedule
 
 router = APIRouter(route_class=ApiRoute, tags=["capital calls"])
 BASE = "/funds/{fund_id}/capital-calls"

@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from prorata.capital_calls.models import CallStatus, NoticeRelease, Purpose
+from prorata.capital_calls.models import CallStatus, Purpose
 from prorata.http.schemas import DecimalString, RequestModel
+from prorata.notices.models import NoticeRelease
 
 
 class ItemIn(RequestModel):
@@ -82,19 +83,6 @@ class CallOut(BaseModel):
     notices_sent_at: dt.datetime | None = Field(
         description="When every notice's e-mail had been sent or given up (`notices.sent`)."
     )
-
-
-class NoticeSchedule(RequestModel):
-    send_at: dt.datetime = Field(
-        description="When to mail the notices (with a time zone), at most a year ahead."
-    )
-
-    @field_validator("send_at")
-    @classmethod
-    def _aware(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None:
-            raise ValueError("give send_at with its time zone (2027-01-04T09:00:00Z)")
-        return value
 
 
 class CallSummary(BaseModel):

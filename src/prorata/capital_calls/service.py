@@ -23,15 +23,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata import jobs
-from prorata.capital_calls import release
 from prorata.capital_calls import tasks as call_tasks
 from prorata.capital_calls.models import (
     CallItem,
     CallLine,
     CallStatus,
     CapitalCall,
-    NoticeRelease,
     Payment,
     Purpose,
 )
@@ -46,6 +43,7 @@ from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.notices import release
 from prorata.platform import audit, db, errors, events, hooks
 
 
@@ -58,9 +56,6 @@ class Issued:
 # Fired in the issuing transaction once the call's contributions are booked: documents connects
 # the rendering of its notices.
 call_issued: hooks.Hook[Issued] = hooks.Hook("capital_calls.call_issued")
-
-# How far ahead notices may be scheduled.
-MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
 
 SOURCE = "capital_call"
 
@@ -253,11 +248,7 @@ async def issue(
     call.number = await _next_number(session, fund_id)
     call.issued_at = sa.func.now()
     call.issued_by = actor.user_id
-    call.notices = (
-        NoticeRelease.awaiting_approval
-        if fund.notices_need_approval
-        else NoticeRelease.not_required
-    )
+    call.notices = release.held(fund.notices_need_approval)
     await session.flush()
     await session.refresh(call)
     await _audit(session, actor, call, "capital_call.issue")
@@ -280,40 +271,25 @@ async def _next_number(session: AsyncSession, fund_id: uuid.UUID) -> int:
     return (last or 0) + 1
 
 
-def _releasable(actor: Principal, call: CapitalCall) -> None:
-    """The checks of approving or scheduling a call's notices (the role is the route's)."""
+def _refusal(call: CapitalCall) -> str | None:
+    """Why this call's notices cannot be approved, if it is not issued."""
     if call.status in (CallStatus.draft, CallStatus.cancelled):
-        raise errors.Conflict(
-            f"only an issued call's notices can be approved; this call is {call.status}"
-        )
-    if call.notices is NoticeRelease.not_required:
-        raise errors.Conflict("this call's notices need no approval: they are mailed as rendered")
-    if call.issued_by == actor.user_id:
-        raise errors.Forbidden(
-            "the person who issued a call cannot approve its notices: another admin must "
-            "(four eyes)"
-        )
+        return f"only an issued call's notices can be approved; this call is {call.status}"
+    return None
 
 
 async def approve_notices(
     session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, call_id: uuid.UUID
 ) -> CapitalCall:
-    """Release the notices now. Approving again changes nothing (they are released once)."""
+    """Release the notices now (`prorata.notices.release.approve`)."""
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
-    if call.notices is NoticeRelease.released:
-        return call
-    _releasable(actor, call)
-    call.notices_approved_by = actor.user_id
-    call.notices_approved_at = dt.datetime.now(dt.UTC)
-    call.notices_send_at = None
-    await release.release(session, call)
-    await release.audit(session, actor.user_id, call, "capital_call.notices_approve")
-    await events.announce(
+    await release.approve(
         session,
-        org_id=call.org_id,
-        fund_id=fund_id,
-        kind=events.Announcement.notices_approved,
-        data={"call_id": str(call.id), "send_at": None},
+        actor=actor,
+        subject=release.CALL,
+        row=call,
+        made_by=call.issued_by,
+        refusal=_refusal(call),
     )
     return call
 
@@ -326,35 +302,17 @@ async def schedule_notices(
     call_id: uuid.UUID,
     send_at: dt.datetime,
 ) -> CapitalCall:
-    """Approve the notices to be mailed at `send_at` (a later schedule replaces an earlier
-    one; approving meanwhile sends them at once)."""
+    """Approve the notices to be mailed at `send_at` (`prorata.notices.release.schedule`)."""
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
-    if call.notices is NoticeRelease.released:
-        raise errors.Conflict("the notices were released already")
-    _releasable(actor, call)
-    now = dt.datetime.now(dt.UTC)
-    if not now < send_at <= now + MAX_SCHEDULE_AHEAD:
-        raise errors.RuleViolation("send_at must be in the future, at most a year ahead")
-    call.notices = NoticeRelease.scheduled
-    call.notices_send_at = send_at
-    call.notices_approved_by = actor.user_id
-    call.notices_approved_at = now
-    await session.flush()
-    await jobs.defer(
+    await release.schedule(
         session,
-        call_tasks.release_scheduled_notices,
-        schedule_at=send_at,
-        org_id=str(call.org_id),
-        call_id=str(call.id),
-        send_at=send_at.isoformat(),
-    )
-    await release.audit(session, actor.user_id, call, "capital_call.notices_schedule")
-    await events.announce(
-        session,
-        org_id=call.org_id,
-        fund_id=fund_id,
-        kind=events.Announcement.notices_approved,
-        data={"call_id": str(call.id), "send_at": send_at.isoformat()},
+        actor=actor,
+        subject=release.CALL,
+        row=call,
+        made_by=call.issued_by,
+        refusal=_refusal(call),
+        send_at=send_at,
+        task=call_tasks.release_scheduled_notices,
     )
     return call
 

@@ -368,16 +368,16 @@ async def investor_page(
         end=end,
         contacts=[(c, contact_forms.receives(c)) for c in contacts],
         kinds=contact_forms.KINDS,
-        may_edit_contacts=_may(page, Role.manager),
+        may_edit_contacts=may(page, Role.manager),
         access=await portal_access(db, page, investor_id),
         bank=await bank_forms.section(db, actor=page.principal, investor_id=investor_id),
         bank_fields_list=bank_forms.FIELDS,
         bank_optional=bank_forms.OPTIONAL,
         bank_typed=bank_typed,
         revealed=revealed,
-        may_edit_bank=_may(page, Role.manager),
-        may_reveal_bank=_may(page, Role.admin),
-        may_approve_bank=_may(page, Role.admin),
+        may_edit_bank=may(page, Role.manager),
+        may_reveal_bank=may(page, Role.admin),
+        may_approve_bank=may(page, Role.admin),
         errors={
             **problems,
             **dict([section_error] if section_error else []),
@@ -389,7 +389,7 @@ async def investor_page(
 async def portal_access(db: AsyncSession, page: SignedIn, investor_id: uuid.UUID) -> dict[str, Any]:
     """The investor page's "Portal access": the portal members who see the investor and those
     who could (acting for other investors); shown to admins, who manage members, only."""
-    if not _may(page, Role.admin):
+    if not may(page, Role.admin):
         return {"shown": False}
     members = await org_service.members_of_investor(db, investor_id=investor_id)
     return {
@@ -788,7 +788,7 @@ async def fund_page(
         chart_json=chart_json(
             {**series, "called": summary.called, "uncalled": summary.committed - summary.called}
         ),
-        may_call=_may(page, Role.manager),
+        may_call=may(page, Role.manager),
         search=search or "",
         order=order.value,
         distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),
@@ -820,11 +820,11 @@ async def _draft_preview(
     return preview
 
 
-def _may(page: SignedIn, role: Role) -> bool:
+def may(page: SignedIn, role: Role) -> bool:
     return ROLE_RANK[page.principal.role] >= ROLE_RANK[role]
 
 
-async def _call_page(
+async def render_call_page(
     request: Request,
     db: AsyncSession,
     page: SignedIn,
@@ -834,6 +834,8 @@ async def _call_page(
     status: int = 200,
     errors_by_investor: dict[str, str] | None = None,
     approve_error: str | None = None,
+    schedule_error: str | None = None,
+    send_at: str = "",
     after: uuid.UUID | None = None,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
@@ -883,11 +885,13 @@ async def _call_page(
         today=today.isoformat(),
         purposes=board.purposes,
         preview=preview,
-        may_pay=_may(page, Role.manager),
-        may_approve=_may(page, Role.admin) and call.issued_by != page.principal.user_id,
+        may_pay=may(page, Role.manager),
+        may_approve=may(page, Role.admin) and call.issued_by != page.principal.user_id,
         issued_by_me=call.issued_by == page.principal.user_id,
         payment_errors=errors_by_investor or {},
         approve_error=approve_error,
+        schedule_error=schedule_error,
+        send_at=send_at,
         idempotency_key=str(uuid.uuid4()),
         # Issued, and the worker is still rendering its notices: the page refreshes itself.
         rendering=call.status is not CallStatus.draft
@@ -1011,7 +1015,7 @@ async def issue_call(
         async with db.begin_nested():
             await call_service.issue(db, actor=page.principal, fund_id=fund_id, call_id=call_id)
     except (errors.Conflict, errors.RuleViolation) as refused:
-        return await _call_page(
+        return await render_call_page(
             request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}")
@@ -1145,7 +1149,7 @@ async def call_page(
     call_id: uuid.UUID,
     after: uuid.UUID | None = None,
 ) -> Response:
-    return await _call_page(request, db, page, fund_id, call_id, after=after)
+    return await render_call_page(request, db, page, fund_id, call_id, after=after)
 
 
 @router.post("/funds/{fund_id}/calls/{call_id}/payments")
@@ -1173,7 +1177,7 @@ async def record_payment(
             )
     except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
         detail = refused.detail if isinstance(refused, errors.Problem) else _form_error(refused)
-        return await _call_page(
+        return await render_call_page(
             request,
             db,
             page,
@@ -1204,7 +1208,7 @@ async def approve_notices(
                 db, actor=page.principal, fund_id=fund_id, call_id=call_id
             )
     except (errors.Forbidden, errors.Conflict) as refused:
-        return await _call_page(
+        return await render_call_page(
             request, db, page, fund_id, call_id, status=refused.status, approve_error=refused.detail
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}#notices")

@@ -13,13 +13,15 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.capital_calls.models import CallStatus, CapitalCall, NoticeRelease
+from prorata.capital_calls.models import CallStatus, CapitalCall
 from prorata.console import portal, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn
+from prorata.distributions.models import Distribution
 from prorata.fund_metrics import service as metrics_service
 from prorata.funds.models import Fund
 from prorata.http.tenancy import ROLE_RANK, Role
 from prorata.imports.models import DataImport, ImportStatus
+from prorata.notices.models import NoticeRelease
 from prorata.tenant_jobs.models import JobStatus, TenantJob
 
 router = APIRouter(route_class=PageRoute)
@@ -60,6 +62,26 @@ async def _calls_needing_attention(session: AsyncSession, today: dt.date) -> lis
     return items
 
 
+async def _distributions_awaiting_approval(session: AsyncSession) -> list[Attention]:
+    rows = await session.execute(
+        sa.select(Distribution.id, Distribution.fund_id, Distribution.number)
+        .where(
+            Distribution.notices == NoticeRelease.awaiting_approval,
+            Distribution.cancelled_at.is_(None),
+        )
+        .order_by(Distribution.distributed_on)
+        .limit(20)
+    )
+    return [
+        Attention(
+            f"Distribution No. {number} notices awaiting approval",
+            fund_id,
+            f"/funds/{fund_id}/distributions/{distribution_id}",
+        )
+        for distribution_id, fund_id, number in rows.all()
+    ]
+
+
 async def _failures(session: AsyncSession, since: dt.datetime) -> list[Attention]:
     rejected = await session.execute(
         sa.select(DataImport.id, DataImport.fund_id)
@@ -91,6 +113,7 @@ async def home(request: Request, db: PageDb, page: SignedIn) -> Response:
     summaries = [await metrics_service.summary(db, fund=fund, as_of=today) for fund in funds]
     names = {fund.id: fund.name for fund in funds}
     attention = await _calls_needing_attention(db, today)
+    attention += await _distributions_awaiting_approval(db)
     attention += await _failures(db, dt.datetime.now(dt.UTC) - RECENT)
     return await render.page(
         request,

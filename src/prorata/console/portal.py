@@ -193,6 +193,7 @@ async def documents(request: Request, db: PageDb, page: SignedIn) -> Response:
         fund_id=None,
         call_id=None,
         investor_id=investor_id,
+        released_only=True,  # notices held for approval: not yet the LP's
     )
     funds = {f.id: f.name for f in await _funds_of(db, investor_id)}
     return await render.page(request, "portal_documents.html", documents=found.items, funds=funds)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from prorata.notices.models import ReleasedNotices
 from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
@@ -26,7 +27,9 @@ class DistributionKind(enum.StrEnum):
     recallable = "recallable"
 
 
-class Distribution(Base):
+class Distribution(ReleasedNotices, Base):
+    """A distribution; its notices' release (`notices`) is `prorata.notices`'."""
+
     __tablename__ = "distributions"
     __table_args__ = (
         sa.UniqueConstraint("fund_id", "id"),
@@ -55,6 +58,8 @@ class Distribution(Base):
     )
     # Set when cancelled: its ledger entries are reversed and no later split counts it.
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Who made it: never the one who approves its notices (four eyes).
+    made_by: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class DistributionLine(Base):

@@ -16,6 +16,7 @@ from prorata.funds import service as fund_service
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
+from prorata.notices.schemas import NoticeSchedule
 
 router = APIRouter(route_class=ApiRoute, tags=["distributions"])
 BASE = "/funds/{fund_id}/distributions"
@@ -72,5 +73,42 @@ async def cancel_distribution(
 ) -> DistributionOut:
     distribution = await distribution_service.cancel(
         session, actor=principal, fund_id=fund_id, distribution_id=distribution_id
+    )
+    return await distribution_service.view(session, distribution)
+
+
+@router.post(
+    BASE + "/{distribution_id}/notices/approve",
+    summary="Approve the notices: they are mailed now (an admin who did not make it)",
+)
+async def approve_notices(
+    fund_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> DistributionOut:
+    distribution = await distribution_service.approve_notices(
+        session, actor=principal, fund_id=fund_id, distribution_id=distribution_id
+    )
+    return await distribution_service.view(session, distribution)
+
+
+@router.post(
+    BASE + "/{distribution_id}/notices/schedule",
+    summary="Approve the notices to be mailed at a given time (four eyes, as approving)",
+)
+async def schedule_notices(
+    fund_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    body: NoticeSchedule,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> DistributionOut:
+    distribution = await distribution_service.schedule_notices(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        distribution_id=distribution_id,
+        send_at=body.send_at,
     )
     return await distribution_service.view(session, distribution)

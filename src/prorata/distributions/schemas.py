@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from prorata.distributions.models import DistributionKind
 from prorata.http.schemas import DecimalString, RequestModel
+from prorata.notices.models import NoticeRelease
 
 
 class DistributionCreate(RequestModel):
@@ -59,6 +60,17 @@ class DistributionSummary(BaseModel):
     created_at: dt.datetime
     cancelled_at: dt.datetime | None = Field(
         description="When it was cancelled (its ledger entries reversed); null while it stands."
+    )
+    made_by: uuid.UUID | None = Field(description="Who made it (never who approves its notices).")
+    notices: NoticeRelease | None = Field(
+        description="Whether its notices may be mailed: `not_required` (the fund needs no "
+        "approval), `awaiting_approval`, `scheduled` (for `notices_send_at`) or `released`."
+    )
+    notices_approved_by: uuid.UUID | None
+    notices_approved_at: dt.datetime | None
+    notices_send_at: dt.datetime | None
+    notices_sent_at: dt.datetime | None = Field(
+        description="When every notice's e-mail had been sent or given up (`notices.sent`)."
     )
 
 

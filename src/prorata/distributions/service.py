@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
 from prorata.deals import service as deal_service
+from prorata.distributions import tasks as distribution_tasks
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
 from prorata.distributions.schemas import (
     DistributionCreate,
@@ -54,6 +55,7 @@ from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.notices import release
 from prorata.platform import audit, db, errors, events, hooks
 
 SOURCE = "distribution"
@@ -66,7 +68,7 @@ class Made:
 
 
 # Fired in the creating transaction once the distribution is in the ledger: documents connects
-# the rendering (and mailing) of its notices. Distributions have no approval step.
+# the rendering of its notices (mailed as rendered, or once released: `prorata.notices`).
 distribution_made: hooks.Hook[Made] = hooks.Hook("distributions.distribution_made")
 # (investor, deal or the fund, date, amount) rows of contributed capital.
 _Contributions = sa.Select[uuid.UUID, Any, dt.date, Decimal]
@@ -221,6 +223,55 @@ async def cancel(
     return distribution
 
 
+def _refusal(distribution: Distribution) -> str | None:
+    if distribution.cancelled_at is not None:
+        return "a cancelled distribution's notices cannot be approved"
+    return None
+
+
+async def approve_notices(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, distribution_id: uuid.UUID
+) -> Distribution:
+    """Release the notices now (`prorata.notices.release.approve`)."""
+    distribution = await get(
+        session, fund_id=fund_id, distribution_id=distribution_id, for_update=True
+    )
+    await release.approve(
+        session,
+        actor=actor,
+        subject=release.DISTRIBUTION,
+        row=distribution,
+        made_by=distribution.made_by,
+        refusal=_refusal(distribution),
+    )
+    return distribution
+
+
+async def schedule_notices(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    send_at: dt.datetime,
+) -> Distribution:
+    """Approve the notices to be mailed at `send_at` (`prorata.notices.release.schedule`)."""
+    distribution = await get(
+        session, fund_id=fund_id, distribution_id=distribution_id, for_update=True
+    )
+    await release.schedule(
+        session,
+        actor=actor,
+        subject=release.DISTRIBUTION,
+        row=distribution,
+        made_by=distribution.made_by,
+        refusal=_refusal(distribution),
+        send_at=send_at,
+        task=distribution_tasks.release_scheduled_notices,
+    )
+    return distribution
+
+
 def _standing(fund_id: uuid.UUID) -> sa.ColumnElement[bool]:
     return (Distribution.fund_id == fund_id) & Distribution.cancelled_at.is_(None)
 
@@ -368,6 +419,8 @@ async def _store(
         lp_amount=sum((line.lp for line in lines), Decimal(0)),
         gp_amount=sum((line.gp for line in lines), Decimal(0)),
         clawback=sum((line.result.clawback for line in lines), Decimal(0)),
+        made_by=actor.user_id,
+        notices=release.held(fund.notices_need_approval),
     )
     session.add(distribution)
     await session.flush()
@@ -419,13 +472,18 @@ async def _append_to_ledger(
 
 
 async def get(
-    session: AsyncSession, *, fund_id: uuid.UUID, distribution_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    fund_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    for_update: bool = False,
 ) -> Distribution:
-    found = await session.scalar(
-        sa.select(Distribution).where(
-            Distribution.fund_id == fund_id, Distribution.id == distribution_id
-        )
+    statement = sa.select(Distribution).where(
+        Distribution.fund_id == fund_id, Distribution.id == distribution_id
     )
+    if for_update:
+        statement = statement.with_for_update()
+    found = await session.scalar(statement)
     if found is None:
         raise errors.NotFound("no such distribution in this fund")
     return found
@@ -472,6 +530,12 @@ def summary_of(distribution: Distribution, currency: str) -> DistributionSummary
         clawback=distribution.clawback.quantize(q),
         created_at=distribution.created_at,
         cancelled_at=distribution.cancelled_at,
+        made_by=distribution.made_by,
+        notices=distribution.notices,
+        notices_approved_by=distribution.notices_approved_by,
+        notices_approved_at=distribution.notices_approved_at,
+        notices_send_at=distribution.notices_send_at,
+        notices_sent_at=distribution.notices_sent_at,
     )
 
 

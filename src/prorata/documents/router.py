@@ -1,7 +1,8 @@
 """Routes of documents and reports.
 
 An `investor` member sees its own investor's documents only (notices and statements addressed
-to it); any other document, fund reports included, is to it not there (404).
+to it), and notices once released; any other document, fund reports included, is to it not
+there (404).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prorata.documents.schemas import DocumentOut, ReportCreate
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
-from prorata.http.tenancy import check_investor_scope, scoped_investor
+from prorata.http.tenancy import Principal, Role, check_investor_scope, scoped_investor
 from prorata.platform import errors, storage
 from prorata.platform.storage import BlobStore
 from prorata.tenant_jobs.schemas import JobOut
@@ -28,6 +29,11 @@ from prorata.tenant_jobs.schemas import JobOut
 router = APIRouter(route_class=ApiRoute, tags=["documents"])
 PRESIGNED_FOR = dt.timedelta(minutes=5)
 MISSING = "the document's file is missing from the object store"
+
+
+def _lp(principal: Principal) -> bool:
+    """An LP sees its notices once released (`document_service.released`)."""
+    return principal.role is Role.investor
 
 
 async def _opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -90,6 +96,7 @@ async def list_documents(
         investor_id=scoped_investor(principal, investor_id),
         kind=kind,
         as_of=as_of,
+        released_only=_lp(principal),
     )
 
 
@@ -97,7 +104,9 @@ async def list_documents(
 async def get_document(
     document_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
 ) -> DocumentOut:
-    document, blob = await document_service.get(session, document_id=document_id)
+    document, blob = await document_service.get(
+        session, document_id=document_id, released_only=_lp(principal)
+    )
     check_investor_scope(principal, document.investor_id)
     return document_service.view(document, blob)
 
@@ -123,7 +132,9 @@ async def document_content(
         bool, Query(description="Shown in the browser (a preview) instead of downloaded.")
     ] = False,
 ) -> Response:
-    document, maybe_blob = await document_service.get(session, document_id=document_id)
+    document, maybe_blob = await document_service.get(
+        session, document_id=document_id, released_only=_lp(principal)
+    )
     # Scope first: to an LP, another investor's document is not there, whatever its status.
     check_investor_scope(principal, document.investor_id)
     blob = document_service.ready(document, maybe_blob)

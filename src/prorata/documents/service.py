@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
+from prorata.capital_calls.models import CapitalCall
 from prorata.distributions import service as distribution_service
+from prorata.distributions.models import Distribution
 from prorata.documents import tasks as document_tasks
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.documents.schemas import DocumentOut, ReportCreate, ReportKind
@@ -21,6 +23,7 @@ from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
+from prorata.notices.models import NoticeRelease
 from prorata.platform import audit, db, errors, storage
 from prorata.platform.ids import new_id
 from prorata.tenant_jobs import service as job_service
@@ -48,8 +51,9 @@ async def on_call_issued(session: AsyncSession, issued: call_service.Issued) -> 
 
 
 async def on_distribution_made(session: AsyncSession, made: distribution_service.Made) -> None:
-    """One notice per investor with a share, rendered and mailed by a job enqueued in the
-    creating transaction. Connected to `distributions.service.distribution_made`."""
+    """One notice per investor with a share, rendered by a job enqueued in the creating
+    transaction (and mailed as released: `documents.mailing`). Connected to
+    `distributions.service.distribution_made`."""
     await job_service.start(
         session,
         document_tasks.render_distribution_notices,
@@ -200,16 +204,32 @@ async def _request_statement_run(
     return job
 
 
+def released() -> sa.ColumnElement[bool]:
+    """Documents that are not notices held for approval (an LP sees a notice once its call's
+    or distribution's notices are released, as its mail goes out; the GP previews it before)."""
+    held = (NoticeRelease.awaiting_approval, NoticeRelease.scheduled)
+    held_calls = sa.select(CapitalCall.id).where(CapitalCall.notices.in_(held))
+    held_distributions = sa.select(Distribution.id).where(Distribution.notices.in_(held))
+    return sa.and_(
+        sa.or_(Document.call_id.is_(None), Document.call_id.not_in(held_calls)),
+        sa.or_(
+            Document.distribution_id.is_(None),
+            Document.distribution_id.not_in(held_distributions),
+        ),
+    )
+
+
 async def get(
-    session: AsyncSession, *, document_id: uuid.UUID
+    session: AsyncSession, *, document_id: uuid.UUID, released_only: bool = False
 ) -> tuple[Document, storage.Blob | None]:
-    row = (
-        await session.execute(
-            sa.select(Document, storage.Blob)
-            .outerjoin(storage.Blob, storage.Blob.id == Document.blob_id)
-            .where(Document.id == document_id)
-        )
-    ).one_or_none()
+    statement = (
+        sa.select(Document, storage.Blob)
+        .outerjoin(storage.Blob, storage.Blob.id == Document.blob_id)
+        .where(Document.id == document_id)
+    )
+    if released_only:
+        statement = statement.where(released())
+    row = (await session.execute(statement)).one_or_none()
     if row is None:
         raise errors.NotFound("no such document")
     return row[0], row[1]
@@ -246,8 +266,11 @@ async def page(
     kind: DocumentKind | None = None,
     distribution_id: uuid.UUID | None = None,
     as_of: dt.date | None = None,
+    released_only: bool = False,
 ) -> Page[DocumentOut]:
     statement = sa.select(Document)
+    if released_only:
+        statement = statement.where(released())
     filters: tuple[tuple[Any, object], ...] = (
         (Document.fund_id, fund_id),
         (Document.call_id, call_id),

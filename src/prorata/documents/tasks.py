@@ -27,6 +27,7 @@ from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
 from prorata.jobs import attempts
+from prorata.notices import release
 from prorata.notifications import service as notification_service
 from prorata.observability import instruments
 from prorata.orgs.models import Org, User
@@ -76,7 +77,7 @@ async def render_call_notices(
                 kind=events.Announcement.notices_ready,
                 data={"call_id": call_id, "documents": len(notices), "job_id": tenant_job_id},
             )
-            await mailing.announce_if_sent(session, call.id)
+            await mailing.announce_if_sent(session, release.CALL, call.id)
 
 
 async def _store_notices(
@@ -93,7 +94,7 @@ async def _store_notices(
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
         # Shared lock: a cancel (which locks the call for update) waits for these notices,
         # or these wait for it and are not stored nor mailed.
-        status, release = (
+        status, notices_state = (
             await session.execute(
                 sa.select(CapitalCall.status, CapitalCall.notices)
                 .where(CapitalCall.id == call.id)
@@ -102,7 +103,7 @@ async def _store_notices(
         ).one()
         if status is CallStatus.cancelled:
             return
-        mail_now = mailing.released(release)
+        mail_now = mailing.released(notices_state)
         for notice, rendered in zip(notices, files, strict=True):
             filename = f"call-notice-{notice.reference}-{notice.investor_id}.pdf"
             blob = await storage.save(
@@ -157,7 +158,8 @@ async def render_distribution_notices(
     context: JobContext, org_id: str, tenant_job_id: str, distribution_id: str
 ) -> None:
     """One notice per investor with a share of the distribution, mailed as it is stored to
-    the investor's contacts who receive distributions (distributions have no approval step)."""
+    the investor's contacts who receive distributions once its notices are released (or
+    need no approval; else `mailing.on_notices_released` mails them)."""
     async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
         sessions = jobs.sessions_of(context)
         tenant = uuid.UUID(org_id)
@@ -191,6 +193,7 @@ async def render_distribution_notices(
                     "job_id": tenant_job_id,
                 },
             )
+            await mailing.announce_if_sent(session, release.DISTRIBUTION, distribution.id)
 
 
 async def _store_distribution_notices(
@@ -207,15 +210,18 @@ async def _store_distribution_notices(
     )
     blobs = jobs.blobs_of(context)
     async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
-        # Shared lock: a cancel (which updates the row) waits for these notices, or these
-        # wait for it and are neither stored nor mailed.
-        cancelled = await session.scalar(
-            sa.select(Distribution.cancelled_at)
-            .where(Distribution.id == distribution.id)
-            .with_for_update(read=True)
-        )
+        # Shared lock: a cancel or a release (which update the row) waits for these notices,
+        # or these wait for it: neither stored nor mailed if cancelled, mailed if released.
+        cancelled, notices_state = (
+            await session.execute(
+                sa.select(Distribution.cancelled_at, Distribution.notices)
+                .where(Distribution.id == distribution.id)
+                .with_for_update(read=True)
+            )
+        ).one()
         if cancelled is not None:
             return
+        mail_now = mailing.released(notices_state)
         for notice, rendered in zip(notices, files, strict=True):
             filename = (
                 f"distribution-notice-{notice.number}-{notice.payment_reference}"
@@ -252,6 +258,7 @@ async def _store_distribution_notices(
             )
             if document_id is not None:
                 instruments.count_document_rendered(kind=DocumentKind.distribution_notice)
+            if document_id is not None and mail_now:
                 await mailing.queue_distribution_notice(
                     session,
                     org_id=org_id,

@@ -153,6 +153,13 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/distributions/{distribution_id}/cancel"): _write(
         Role.manager, money=True
     ),
+    # As a call's: an admin's approval, never the maker's own (four eyes, in the service).
+    ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/approve"): _write(
+        Role.admin
+    ),
+    ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/schedule"): _write(
+        Role.admin
+    ),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
     # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
@@ -325,6 +332,12 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/notices/schedule"): _page(Role.admin),
+    ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _page(Role.viewer),
+    ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/approve"): _page(Role.admin),
+    ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/schedule"): (
+        _page(Role.admin)
+    ),
 }
 
 

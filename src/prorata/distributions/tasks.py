@@ -1,0 +1,46 @@
+"""Jobs of distributions: releasing notices at the time they were scheduled for."""
+
+from __future__ import annotations
+
+import uuid
+
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata import jobs
+from prorata.distributions.models import Distribution
+from prorata.jobs import attempts
+from prorata.notices import release
+from prorata.platform import db
+
+blueprint = procrastinate.Blueprint()
+
+
+async def release_scheduled(
+    session: AsyncSession, *, distribution_id: uuid.UUID, send_at: str
+) -> bool:
+    """The task's body: release the distribution's notices if they are still scheduled for
+    `send_at` and the distribution stands. True when released now."""
+    return await release.release_scheduled(
+        session,
+        subject=release.DISTRIBUTION,
+        model=Distribution,
+        id=distribution_id,
+        send_at=send_at,
+        standing=lambda distribution: distribution.cancelled_at is None,
+    )
+
+
+@blueprint.task(
+    name="distributions.release_scheduled_notices",
+    queue="notifications",
+    retry=attempts.Retry(),
+    pass_context=True,
+)
+async def release_scheduled_notices(
+    context: procrastinate.JobContext, org_id: str, distribution_id: str, send_at: str
+) -> None:
+    async with db.tenant_transaction(jobs.sessions_of(context), uuid.UUID(org_id)) as session:
+        await release_scheduled(
+            session, distribution_id=uuid.UUID(distribution_id), send_at=send_at
+        )

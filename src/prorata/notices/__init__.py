@@ -1,0 +1,1 @@
+"""Notices held until released: the rule capital calls and distributions share."""
