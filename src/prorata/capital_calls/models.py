@@ -21,6 +21,9 @@ class CallStatus(enum.StrEnum):
     partially_paid = "partially_paid"
     paid = "paid"
     cancelled = "cancelled"
+    # Closed out partly paid: the unpaid rest of every line released (no longer due, the
+    # unfunded commitment restored by it); no more payments.
+    closed = "closed"
 
 
 class Purpose(enum.StrEnum):
@@ -71,6 +74,10 @@ class CapitalCall(Base):
     notices_send_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # Every notice's message sent or given up (documents.mailing): `notices.sent` announced once.
     notices_sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Closed out (CallStatus.closed): the date of the release entries, when and by whom.
+    closed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_by: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class CallItem(Base):
@@ -123,6 +130,7 @@ class Payment(Base):
         sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
         sa.Index("ix_capital_call_payments_call_id", "call_id"),
         sa.CheckConstraint("amount > 0", name="positive_amount"),
+        sa.CheckConstraint("credit >= 0 AND credit <= amount", name="credit_within_amount"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -132,6 +140,34 @@ class Payment(Base):
     investor_id: Mapped[uuid.UUID] = mapped_column()
     amount: Mapped[Decimal] = mapped_column(MONEY)
     received_on: Mapped[dt.date] = mapped_column(sa.Date)
+    # The part of `amount` beyond what remained due on the line: kept as the investor's credit
+    # in the fund (a `credit` ledger entry); `amount - credit` paid the line.
+    credit: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class PaymentReversal(Base):
+    """A bounced payment, reversed (at most once): its ledger entries are reversed, never
+    edited, and it no longer counts as paid."""
+
+    __tablename__ = "capital_call_payment_reversals"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["payment_id"], ["capital_call_payments.id"]),
+        sa.ForeignKeyConstraint(
+            ["fund_id", "call_id"], ["capital_calls.fund_id", "capital_calls.id"]
+        ),
+        sa.Index("ix_capital_call_payment_reversals_call_id", "call_id"),
+    )
+
+    payment_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    call_id: Mapped[uuid.UUID] = mapped_column()
+    reversed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    reversed_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
