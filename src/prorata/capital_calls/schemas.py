@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator
 
 from prorata.capital_calls.models import CallStatus, NoticeRelease, Purpose
-from prorata.http.schemas import DecimalString, RequestModel
+from prorata.http.schemas import LABEL, DecimalString, RequestModel
 
 
 class ItemIn(RequestModel):
@@ -39,7 +39,9 @@ class PaymentIn(RequestModel):
 
 class PaymentReverseIn(RequestModel):
     reversed_on: dt.date
-    reason: str = Field(min_length=1, max_length=500, description="Why (a bounced wire, say).")
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=LABEL, description="Why (a bounced wire, say)."
+    )
 
 
 class CallCloseIn(RequestModel):
