@@ -828,6 +828,8 @@ async def _call_page(
     errors_by_investor: dict[str, str] | None = None,
     approve_error: str | None = None,
     after: uuid.UUID | None = None,
+    reverse_errors: dict[str, str] | None = None,
+    close_error: str | None = None,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
@@ -857,7 +859,14 @@ async def _call_page(
     overdue = (
         call.status in (CallStatus.issued, CallStatus.partially_paid) and call.due_date < today
     )
-    totals = {"total": board.total, "paid": board.paid, "outstanding": board.total - board.paid}
+    totals = {
+        "total": board.total,
+        "paid": board.paid,
+        "credit_applied": board.credit_applied,
+        "released": board.released,
+        "outstanding": board.total - board.credit_applied - board.paid - board.released,
+    }
+    payments = [payment for line in board.lines for payment in line.payments]
     return await render.page(
         request,
         "call.html",
@@ -881,6 +890,11 @@ async def _call_page(
         issued_by_me=call.issued_by == page.principal.user_id,
         payment_errors=errors_by_investor or {},
         approve_error=approve_error,
+        payments=payments,
+        # Credit columns only where there is credit (most calls have none).
+        show_credit=bool(board.credit_applied) or any(line.credit_kept for line in board.lines),
+        reverse_errors=reverse_errors or {},
+        close_error=close_error,
         idempotency_key=str(uuid.uuid4()),
         # Issued, and the worker is still rendering its notices: the page refreshes itself.
         rendering=call.status is not CallStatus.draft
@@ -1122,7 +1136,7 @@ async def export_call_lines(
     items = [
         {
             "investor": names.get(line.investor_id, ""),
-            **line.model_dump(mode="json"),
+            **line.model_dump(mode="json", exclude={"payments"}),
         }
         for line in view.lines
     ]
@@ -1175,6 +1189,77 @@ async def record_payment(
             status=422,
             errors_by_investor={investor_id: detail},
         )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/payments/{payment_id}/reverse")
+async def reverse_payment(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    reversed_on: FormText = "",
+    reason: FormText = "",
+) -> Response:
+    """A bounced payment reversed from the board (once: the form's idempotency key, and the
+    service's 409 for a second reversal)."""
+    try:
+        day = dt.date.fromisoformat(reversed_on)
+        if not reason.strip():
+            raise errors.RuleViolation("reason: say why the payment is reversed")
+        async with db.begin_nested():
+            await call_service.reverse_payment(
+                db,
+                actor=page.principal,
+                fund_id=fund_id,
+                call_id=call_id,
+                payment_id=payment_id,
+                reversed_on=day,
+                reason=reason.strip()[:500],
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "the date must be a day, e.g. 2026-03-25"
+        )
+        return await _call_page(
+            request,
+            db,
+            page,
+            fund_id,
+            call_id,
+            status=422,
+            reverse_errors={str(payment_id): detail},
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#received")
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/close")
+async def close_call(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    closed_on: FormText = "",
+) -> Response:
+    """Close out the call: the unpaid rest of every line released."""
+    try:
+        day = dt.date.fromisoformat(closed_on)
+        async with db.begin_nested():
+            await call_service.close(
+                db, actor=page.principal, fund_id=fund_id, call_id=call_id, closed_on=day
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "the date must be a day, e.g. 2026-04-30"
+        )
+        return await _call_page(request, db, page, fund_id, call_id, status=422, close_error=detail)
     return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
 
 

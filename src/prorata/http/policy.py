@@ -334,6 +334,12 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/calls/{call_id}/payments"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/payments/{payment_id}/reverse"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/close"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),
 }
 
