@@ -192,12 +192,17 @@ async def test_a_bounced_payment_is_reversed_then_paid_again(
         audited = conn.execute(
             "SELECT after->>'reason' FROM audit_log WHERE action = 'capital_call.payment_reverse'"
         ).fetchall()
+        # A payments board open elsewhere reloads (live only).
+        live = conn.execute(
+            "SELECT data->>'payment_id' FROM fund_events WHERE kind = 'payment.reversed'"
+        ).fetchall()
     assert [(Decimal(x), d, r) for x, d, r in rows] == [
         (Decimal("100.00"), "2026-03-20", False),
         (Decimal("-100.00"), "2026-03-25", True),
         (Decimal("100.00"), "2026-03-20", False),
     ]
     assert audited == [("wire returned by the bank (R01)",)]
+    assert live == [(payment,)]
 
 
 async def test_reversing_an_overpayment_takes_its_credit_back_unless_it_was_used(
@@ -275,10 +280,14 @@ async def test_closing_a_partly_paid_call_releases_the_unpaid_rest(
         audited = conn.execute(
             "SELECT after->>'released' FROM audit_log WHERE action = 'capital_call.close'"
         ).fetchall()
+        live = conn.execute(
+            "SELECT data->>'call_id' FROM fund_events WHERE kind = 'call.closed'"
+        ).fetchall()
     assert [(i, Decimal(x), d, r) for i, x, d, r in releases] == [
         (b, Decimal("-100.00"), "2026-04-30", True)
     ]
     assert audited == [("100.00",)]
+    assert live == [(call["id"],)]
 
 
 async def test_close_splits_the_release_over_purposes_and_refuses_paid_calls(

@@ -850,6 +850,13 @@ async def reverse_payment(
             "status": str(call.status),
         },
     )
+    await events.publish(  # live only: a payments board open elsewhere updates
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.payment_reversed,
+        data={"call_id": str(call.id), "payment_id": str(payment.id)},
+    )
     return Recorded(call, payment)
 
 
@@ -934,6 +941,13 @@ async def close(
             "closed_on": closed_on.isoformat(),
             "released": str(-sum((e["amount"] for e in releases), Decimal(0))),
         },
+    )
+    await events.publish(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.call_closed,
+        data={"call_id": str(call.id)},
     )
     return call
 
