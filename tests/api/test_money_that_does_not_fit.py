@@ -6,14 +6,18 @@ amounts the test itself puts in, added and subtracted to the cent)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
+from tests import pdf_reader
 from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
@@ -95,6 +99,34 @@ async def test_an_overpayment_is_kept_as_credit_and_pays_the_next_call(api: Fund
     assert (metrics["called"], metrics["paid_in"]) == ("1350.00", "1350.00")
     row = (await api.commitments(fund))[lp]
     assert (row["contributed"], row["unfunded"]) == ("1350.00", "8650.00")
+
+
+async def test_the_next_calls_notice_states_the_credit_applied_and_what_is_due(
+    api: FundApi, sessions: async_sessionmaker[AsyncSession], org: NewOrg
+) -> None:
+    """The brief's example again: the 600.00 call's notice says 600.00 called, −250.00 credit
+    applied, 350.00 due (and its e-mail asks 350.00)."""
+    from prorata.capital_calls.models import CapitalCall
+    from prorata.documents import content, mailing, render
+
+    fund = await api.fund()
+    [lp] = await api.investors_with(fund, ["10000.00"])
+    first = await api.call_and_issue(fund, _expenses("750.00"))
+    await api.pay(fund, first["id"], lp, "1000.00")
+    second = await api.call_and_issue(fund, _expenses("600.00"), notice="2026-04-06")
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        call = await session.get_one(CapitalCall, uuid.UUID(second["id"]))
+        [notice] = await content.call_notices(session, call=call)
+    assert (notice.total, notice.credit_applied, notice.amount_due) == (
+        Decimal("600.00"),
+        Decimal("250.00"),
+        Decimal("350.00"),
+    )
+    text = pdf_reader.text(render.notice_pdf(notice).data)
+    assert "Total called\n600.00" in text
+    assert "Your credit applied (an earlier overpayment)\n-250.00" in text
+    assert "Total amount due\n350.00" in text
+    assert "350.00 USD is due on" in mailing._body(notice)
 
 
 async def test_credit_larger_than_the_next_line_covers_it_and_the_rest_stays(

@@ -14,6 +14,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
+# Ledger source types of the entries of money that does not fit a line (source_id: the call's
+# id, or the payment's / the refund's):
+CREDIT_APPLIED = "call_credit"  # credit −x and payment +x: an earlier credit paying a line
+CLOSE = "call_close"  # contribution −x: the unpaid rest released when the call was closed
+PAYMENT = "payment"  # payment +applied and credit +excess of one payment received
+REFUND = "credit_refund"  # credit −x: credit paid back to the investor
+
 
 class CallStatus(enum.StrEnum):
     draft = "draft"

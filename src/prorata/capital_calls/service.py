@@ -27,6 +27,10 @@ from prorata import jobs
 from prorata.capital_calls import release
 from prorata.capital_calls import tasks as call_tasks
 from prorata.capital_calls.models import (
+    CLOSE,
+    CREDIT_APPLIED,
+    PAYMENT,
+    REFUND,
     CallItem,
     CallLine,
     CallStatus,
@@ -73,12 +77,6 @@ call_issued: hooks.Hook[Issued] = hooks.Hook("capital_calls.call_issued")
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
 
 SOURCE = "capital_call"
-# Ledger source types of the entries a call's money that does not fit leaves (source_id: the
-# call's id, or the payment's / refund's):
-CREDIT_APPLIED = "call_credit"  # credit −x and payment +x: an earlier credit paying a line
-CLOSE = "call_close"  # contribution −x: the unpaid rest released when the call was closed
-PAYMENT = "payment"  # payment +applied and credit +excess of one payment received
-REFUND = "credit_refund"  # credit −x: credit paid back to the investor
 
 
 def add_business_days(start: dt.date, days: int) -> dt.date:
