@@ -367,3 +367,21 @@ async def test_the_new_routes_require_an_idempotency_key(api: FundApi) -> None:
     ):
         response = await api.client.post(path, json=body, headers=api.headers)
         assert response.status_code == 400, path
+
+
+async def test_distributions_after_a_close_follow_what_was_finally_called(api: FundApi) -> None:
+    """A 400.00 investment call on one deal, 200.00 each; A pays 200.00, B 100.00; closed. A
+    later distribution of 30.00 — of the deal's proceeds, or of the fund's — splits 200 : 100:
+    A 20.00, B 10.00 (not 15.00 each, as the 200 : 200 called before the close would)."""
+    fund = await api.fund()
+    a, b = await api.investors_with(fund, ["1000.00", "1000.00"])
+    deal = await api.deal(fund)
+    call = await api.call_and_issue(
+        fund, [{"purpose": "investment", "amount": "400.00", "deal_id": deal}]
+    )
+    await api.pay(fund, call["id"], a, "200.00")
+    await api.pay(fund, call["id"], b, "100.00")
+    await _close(api, fund, call["id"], "2026-04-30")
+    for deal_id in (deal, None):
+        made = await api.distribute(fund, "30.00", "2026-06-30", deal_id=deal_id)
+        assert {x["investor_id"]: x["amount"] for x in made["lines"]} == {a: "20.00", b: "10.00"}

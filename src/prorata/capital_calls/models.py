@@ -126,6 +126,9 @@ class CallLine(Base):
     org_id: Mapped[uuid.UUID] = mapped_column()
     purpose: Mapped[Purpose] = mapped_column(str_enum(Purpose, "call_purpose"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
+    # The part of `amount` released unpaid when the call was closed (a contribution reversed
+    # in the ledger): `amount − released` is what the line finally called.
+    released: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
 
 
 class Payment(Base):

@@ -875,7 +875,7 @@ async def close(
     closed_on: dt.date,
 ) -> CapitalCall:
     """Close out a partly paid call: the unpaid rest of every line is released — a reversal of
-    its contribution dated `closed_on`, split over the line's purposes pro rata — so it is no
+    its contribution dated `closed_on`, split over the investor's lines pro rata — so it is no
     longer due and the investor's unfunded commitment is restored by it. Fully paid lines are
     unchanged; the call takes no more payments."""
     fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
@@ -892,9 +892,9 @@ async def close(
         )
     outstanding = await _outstanding(session, call)
     skipped = await _defaulted_investors(session, call)
-    by_purpose: dict[uuid.UUID, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    lines_of: dict[uuid.UUID, list[CallLine]] = defaultdict(list)
     for line in await _lines(session, call):
-        by_purpose[line.investor_id][line.purpose.value] += line.amount
+        lines_of[line.investor_id].append(line)
     contributions: dict[tuple[uuid.UUID, str | None], int] = {}
     for entry in await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id):
         if entry.kind is EntryKind.contribution and entry.reverses_id is None:
@@ -903,23 +903,29 @@ async def close(
     for investor, rest in sorted(outstanding.items()):
         if rest <= 0 or investor in skipped:
             continue
-        parts = money.split(rest, by_purpose[investor], fund.currency)
-        releases.extend(
-            {
-                "org_id": call.org_id,
-                "fund_id": fund_id,
-                "investor_id": investor,
-                "kind": EntryKind.contribution,
-                "purpose": purpose,
-                "amount": -part,
-                "effective_on": closed_on,
-                "source_type": CLOSE,
-                "source_id": call.id,
-                "reverses_id": contributions.get((investor, purpose)),
-            }
-            for purpose, part in parts.items()
-            if part
-        )
+        # Over the investor's lines (items) pro rata: each line keeps what it released, so a
+        # deal's contributions stay exact too.
+        lines = {line.item_id: line for line in lines_of[investor]}
+        parts = money.split(rest, {i: line.amount for i, line in lines.items()}, fund.currency)
+        for item_id, part in parts.items():
+            if not part:
+                continue
+            line = lines[item_id]
+            line.released = part
+            releases.append(
+                {
+                    "org_id": call.org_id,
+                    "fund_id": fund_id,
+                    "investor_id": investor,
+                    "kind": EntryKind.contribution,
+                    "purpose": line.purpose.value,
+                    "amount": -part,
+                    "effective_on": closed_on,
+                    "source_type": CLOSE,
+                    "source_id": call.id,
+                    "reverses_id": contributions.get((investor, line.purpose.value)),
+                }
+            )
     await ledger.append(session, releases)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.closed

@@ -1,6 +1,7 @@
 """Money that does not fit: a payment's excess kept as the investor's credit (`credit` on the
 payment, `credit` entries in the ledger), bounced payments reversed (one reversal a payment,
-never an edit), and a partly paid call closed out (`closed_on`: its unpaid rest released).
+never an edit), and a partly paid call closed out (`closed_on`; each line's `released` part
+of its unpaid rest, which the ledger reverses).
 
 Revision ID: 0027
 Revises: 0024
@@ -25,6 +26,7 @@ def upgrade() -> None:
 ALTER TABLE capital_call_payments ADD COLUMN credit NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE capital_call_payments ADD CONSTRAINT ck_capital_call_payments_credit_within_amount
     CHECK (credit >= 0 AND credit <= amount);
+ALTER TABLE capital_call_lines ADD COLUMN released NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE capital_calls ADD COLUMN closed_on DATE;
 ALTER TABLE capital_calls ADD COLUMN closed_at TIMESTAMPTZ;
 ALTER TABLE capital_calls ADD COLUMN closed_by UUID;
@@ -58,6 +60,7 @@ UPDATE capital_calls SET status = 'partially_paid' WHERE status = 'closed';
 ALTER TABLE capital_calls DROP COLUMN closed_by;
 ALTER TABLE capital_calls DROP COLUMN closed_at;
 ALTER TABLE capital_calls DROP COLUMN closed_on;
+ALTER TABLE capital_call_lines DROP COLUMN released;
 ALTER TABLE capital_call_payments DROP CONSTRAINT ck_capital_call_payments_credit_within_amount;
 ALTER TABLE capital_call_payments DROP COLUMN credit;
 """
