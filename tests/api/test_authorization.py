@@ -116,7 +116,8 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         json={"amount": "5.00"},
     )
     webhook = await api.request("POST", "/webhooks", json=BODIES[WEBHOOKS], expect=201)
-    await api.call_and_issue(fund_id, [{"purpose": "fund_expenses", "amount": "20.00"}])
+    issued = await api.call_and_issue(fund_id, [{"purpose": "fund_expenses", "amount": "20.00"}])
+    paid = await api.pay(fund_id, issued["id"], investor_id, "1.00")
     [delivery] = (await api.request("GET", f"/webhooks/{webhook['id']}/deliveries"))["items"]
     distribution = await api.distribute(fund_id, "5.00", "2026-06-30")
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
@@ -157,6 +158,7 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "document_id": str(report["document_id"]),
         "webhook_id": str(webhook["id"]),
         "delivery_id": str(delivery["id"]),
+        "payment_id": str(paid["payment"]["id"]),
     }
 
 
@@ -221,6 +223,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "investor_id": "{investor_id}",
         "amount": "1.00",
         "received_on": "2026-03-20",
+    },
+    (
+        "POST",
+        "/api/v1/funds/{fund_id}/capital-calls/{call_id}/payments/{payment_id}/reverse",
+    ): {"reversed_on": "2026-03-25", "reason": "bounced"},
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/close"): {"closed_on": "2026-04-30"},
+    ("POST", "/api/v1/funds/{fund_id}/investors/{investor_id}/credit/refund"): {
+        "amount": "1.00",
+        "refunded_on": "2026-04-01",
     },
 }
 

@@ -15,6 +15,13 @@ from prorata.notices.models import ReleasedNotices
 from prorata.platform.db import MONEY, Base, str_enum
 from prorata.platform.ids import new_id
 
+# Ledger source types of the entries of money that does not fit a line (source_id: the call's
+# id, or the payment's / the refund's):
+CREDIT_APPLIED = "call_credit"  # credit −x and payment +x: an earlier credit paying a line
+CLOSE = "call_close"  # contribution −x: the unpaid rest released when the call was closed
+PAYMENT = "payment"  # payment +applied and credit +excess of one payment received
+REFUND = "credit_refund"  # credit −x: credit paid back to the investor
+
 
 class CallStatus(enum.StrEnum):
     draft = "draft"
@@ -22,6 +29,9 @@ class CallStatus(enum.StrEnum):
     partially_paid = "partially_paid"
     paid = "paid"
     cancelled = "cancelled"
+    # Closed out partly paid: the unpaid rest of every line released (no longer due, the
+    # unfunded commitment restored by it); no more payments.
+    closed = "closed"
 
 
 class Purpose(enum.StrEnum):
@@ -59,6 +69,10 @@ class CapitalCall(ReleasedNotices, Base):
     lines_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     issued_by: Mapped[uuid.UUID | None] = mapped_column()
+    # Closed out (CallStatus.closed): the date of the release entries, when and by whom.
+    closed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_by: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class CallItem(Base):
@@ -100,6 +114,9 @@ class CallLine(Base):
     org_id: Mapped[uuid.UUID] = mapped_column()
     purpose: Mapped[Purpose] = mapped_column(str_enum(Purpose, "call_purpose"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
+    # The part of `amount` released unpaid when the call was closed (a contribution reversed
+    # in the ledger): `amount − released` is what the line finally called.
+    released: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
 
 
 class Payment(Base):
@@ -111,6 +128,7 @@ class Payment(Base):
         sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
         sa.Index("ix_capital_call_payments_call_id", "call_id"),
         sa.CheckConstraint("amount > 0", name="positive_amount"),
+        sa.CheckConstraint("credit >= 0 AND credit <= amount", name="credit_within_amount"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -120,6 +138,34 @@ class Payment(Base):
     investor_id: Mapped[uuid.UUID] = mapped_column()
     amount: Mapped[Decimal] = mapped_column(MONEY)
     received_on: Mapped[dt.date] = mapped_column(sa.Date)
+    # The part of `amount` beyond what remained due on the line: kept as the investor's credit
+    # in the fund (a `credit` ledger entry); `amount - credit` paid the line.
+    credit: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class PaymentReversal(Base):
+    """A bounced payment, reversed (at most once): its ledger entries are reversed, never
+    edited, and it no longer counts as paid."""
+
+    __tablename__ = "capital_call_payment_reversals"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["payment_id"], ["capital_call_payments.id"]),
+        sa.ForeignKeyConstraint(
+            ["fund_id", "call_id"], ["capital_calls.fund_id", "capital_calls.id"]
+        ),
+        sa.Index("ix_capital_call_payment_reversals_call_id", "call_id"),
+    )
+
+    payment_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    call_id: Mapped[uuid.UUID] = mapped_column()
+    reversed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    reversed_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -8,10 +8,14 @@ from fastapi import APIRouter, status
 
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import (
+    CallCloseIn,
     CallCreate,
     CallOut,
     CallSummary,
+    CreditOut,
+    CreditRefundIn,
     PaymentIn,
+    PaymentReverseIn,
 )
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
@@ -122,7 +126,76 @@ async def record_payment(
     principal: CurrentPrincipal,
     session: TenantSession,
 ) -> CallOut:
-    call = await call_service.record_payment(
+    recorded = await call_service.record_payment(
         session, actor=principal, fund_id=fund_id, call_id=call_id, data=body
     )
+    return await call_service.view(session, call=recorded.call, payment=recorded.payment)
+
+
+@router.post(
+    BASE + "/{call_id}/payments/{payment_id}/reverse",
+    summary="Reverse a bounced payment (reversal entries; once a payment)",
+)
+async def reverse_payment(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    body: PaymentReverseIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    reversed_ = await call_service.reverse_payment(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        call_id=call_id,
+        payment_id=payment_id,
+        reversed_on=body.reversed_on,
+        reason=body.reason,
+    )
+    return await call_service.view(session, call=reversed_.call, payment=reversed_.payment)
+
+
+@router.post(
+    BASE + "/{call_id}/close",
+    summary="Close out a partly paid call: the unpaid rest of every line is released",
+)
+async def close_call(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    body: CallCloseIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    call = await call_service.close(
+        session, actor=principal, fund_id=fund_id, call_id=call_id, closed_on=body.closed_on
+    )
     return await call_service.view(session, call=call)
+
+
+CREDIT = "/funds/{fund_id}/investors/{investor_id}/credit"
+
+
+@router.get(CREDIT, summary="The investor's credit in the fund (overpayments kept)")
+async def get_credit(
+    fund_id: uuid.UUID, investor_id: uuid.UUID, session: TenantSession
+) -> CreditOut:
+    return await call_service.credit(session, fund_id=fund_id, investor_id=investor_id)
+
+
+@router.post(CREDIT + "/refund", summary="Refund (part of) the investor's credit")
+async def refund_credit(
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    body: CreditRefundIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CreditOut:
+    return await call_service.refund_credit(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        investor_id=investor_id,
+        amount=body.amount,
+        refunded_on=body.refunded_on,
+    )

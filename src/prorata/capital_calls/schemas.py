@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from prorata.capital_calls.models import CallStatus, Purpose
-from prorata.http.schemas import DecimalString, RequestModel
+from prorata.http.schemas import LABEL, DecimalString, RequestModel
 from prorata.notices.models import NoticeRelease
 
 
@@ -38,6 +38,55 @@ class PaymentIn(RequestModel):
     received_on: dt.date
 
 
+class PaymentReverseIn(RequestModel):
+    reversed_on: dt.date
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=LABEL, description="Why (a bounced wire, say)."
+    )
+
+
+class CallCloseIn(RequestModel):
+    closed_on: dt.date = Field(
+        description="The date of the release entries (on or after the notice date)."
+    )
+
+
+class CreditRefundIn(RequestModel):
+    amount: DecimalString
+    refunded_on: dt.date
+
+
+class PaymentOut(BaseModel):
+    id: uuid.UUID
+    investor_id: uuid.UUID
+    amount: DecimalString = Field(description="What was received.")
+    applied: DecimalString = Field(description="The part that paid the line.")
+    credit: DecimalString = Field(
+        description="The excess over what remained due: kept as the investor's credit."
+    )
+    received_on: dt.date
+    reversed_on: dt.date | None
+    reversal_reason: str | None
+
+
+class CreditMovement(BaseModel):
+    amount: DecimalString = Field(description="+ kept from an overpayment, − applied or refunded.")
+    effective_on: dt.date
+    source_type: str = Field(
+        description="`payment` (an overpayment, or its reversal), `call_credit` (applied to "
+        "a call) or `credit_refund`."
+    )
+    source_id: uuid.UUID
+
+
+class CreditOut(BaseModel):
+    fund_id: uuid.UUID
+    investor_id: uuid.UUID
+    currency: str
+    balance: DecimalString
+    movements: list[CreditMovement]
+
+
 class ItemOut(BaseModel):
     id: uuid.UUID
     purpose: Purpose
@@ -50,8 +99,18 @@ class LineOut(BaseModel):
     investor_id: uuid.UUID
     amounts: dict[Purpose, DecimalString]
     total: DecimalString
-    paid: DecimalString
-    outstanding: DecimalString
+    paid: DecimalString = Field(description="Cash received for the line (net of reversals).")
+    credit_applied: DecimalString = Field(
+        description="The investor's earlier credit applied when the call was issued."
+    )
+    released: DecimalString = Field(
+        description="The unpaid rest released when the call was closed (no longer due)."
+    )
+    outstanding: DecimalString = Field(description="total − credit_applied − paid − released.")
+    credit_kept: DecimalString = Field(
+        description="What this line's payments brought beyond what was due: kept as credit."
+    )
+    payments: list[PaymentOut]
 
 
 class CallOut(BaseModel):
@@ -82,6 +141,12 @@ class CallOut(BaseModel):
     notices_send_at: dt.datetime | None
     notices_sent_at: dt.datetime | None = Field(
         description="When every notice's e-mail had been sent or given up (`notices.sent`)."
+    )
+    closed_on: dt.date | None = Field(
+        default=None, description="Closed out: the date its unpaid rest was released."
+    )
+    payment: PaymentOut | None = Field(
+        default=None, description="The payment just recorded or reversed (in that response)."
     )
 
 

@@ -25,14 +25,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import tasks as call_tasks
 from prorata.capital_calls.models import (
+    CLOSE,
+    CREDIT_APPLIED,
+    PAYMENT,
+    REFUND,
     CallItem,
     CallLine,
     CallStatus,
     CapitalCall,
     Payment,
+    PaymentReversal,
     Purpose,
 )
-from prorata.capital_calls.schemas import CallCreate, CallOut, ItemOut, LineOut, PaymentIn
+from prorata.capital_calls.schemas import (
+    CallCreate,
+    CallOut,
+    CreditMovement,
+    CreditOut,
+    ItemOut,
+    LineOut,
+    PaymentIn,
+    PaymentOut,
+)
 from prorata.deals import service as deal_service
 from prorata.finance import calendars, money
 from prorata.funds import repository as fund_repository
@@ -245,6 +259,8 @@ async def issue(
     await _contribute(session, call)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.issued
+    if await _apply_credit(session, call):
+        call.status = await _settled_status(session, call)
     call.number = await _next_number(session, fund_id)
     call.issued_at = sa.func.now()
     call.issued_by = actor.user_id
@@ -374,17 +390,24 @@ async def cancel(
 ) -> CapitalCall:
     await fund_service.get(session, fund_id=fund_id, for_update=True)
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
-    if call.status not in {CallStatus.draft, CallStatus.issued}:
+    # Issued, or paid by the investors' earlier credit alone (no cash payment): cancellable.
+    if call.status not in {
+        CallStatus.draft,
+        CallStatus.issued,
+        CallStatus.partially_paid,
+        CallStatus.paid,
+    }:
         raise errors.Conflict(f"{errors.a(call.status)} call cannot be cancelled")
-    if call.status is CallStatus.issued:
-        if await _paid_by_investor(session, call):
+    if call.status is not CallStatus.draft:
+        if any((await _paid_by_investor(session, call)).values()):
             raise errors.Conflict("a call with payments cannot be cancelled")
         entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id)
         await fund_repository.bump_capital_version(session, fund_id=fund_id)
         # A cancelled call never drew capital: no account, metric or split as of any date
         # counts it (reversals carry the reversed entries' dates).
-        contributions = (e for e in entries if e.kind is EntryKind.contribution)
-        await ledger.append(session, ledger.reversals(contributions))
+        # The credit applied to it (credit and payment entries of CREDIT_APPLIED) goes back to
+        # the investor's credit as well.
+        await ledger.append(session, ledger.reversals(entries))
     call.status = CallStatus.cancelled
     call.cancelled_at = sa.func.now()
     await session.flush()
@@ -407,9 +430,11 @@ async def _lines(
 async def _paid_by_investor(
     session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, Decimal]:
+    """What paid each line: payments not reversed, without the excess kept as credit."""
     statement = (
-        sa.select(Payment.investor_id, sa.func.sum(Payment.amount))
-        .where(Payment.call_id == call.id)
+        sa.select(Payment.investor_id, sa.func.sum(Payment.amount - Payment.credit))
+        .outerjoin(PaymentReversal, PaymentReversal.payment_id == Payment.id)
+        .where(Payment.call_id == call.id, PaymentReversal.payment_id.is_(None))
         .group_by(Payment.investor_id)
     )
     if investors is not None:
@@ -418,31 +443,145 @@ async def _paid_by_investor(
     return {investor: Decimal(total) for investor, total in rows.all()}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Adjusted:
+    """What the ledger says of a line beyond its payments."""
+
+    credit_applied: Decimal = Decimal(0)
+    released: Decimal = Decimal(0)
+
+
+async def _adjustments(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, _Adjusted]:
+    """Each investor's credit applied to the call and unpaid rest released (net of reversals:
+    a cancelled call's credit went back)."""
+    statement = (
+        sa.select(
+            LedgerEntry.investor_id,
+            sa.func.coalesce(
+                sa.func.sum(-LedgerEntry.amount).filter(
+                    LedgerEntry.source_type == CREDIT_APPLIED,
+                    LedgerEntry.kind == EntryKind.credit,
+                ),
+                0,
+            ),
+            sa.func.coalesce(
+                sa.func.sum(-LedgerEntry.amount).filter(LedgerEntry.source_type == CLOSE), 0
+            ),
+        )
+        .where(
+            LedgerEntry.fund_id == call.fund_id,
+            LedgerEntry.source_id == call.id,
+            LedgerEntry.source_type.in_([CREDIT_APPLIED, CLOSE]),
+        )
+        .group_by(LedgerEntry.investor_id)
+    )
+    if investors is not None:
+        statement = statement.where(LedgerEntry.investor_id.in_(investors))
+    rows = await session.execute(statement)
+    return {
+        investor: _Adjusted(Decimal(applied), Decimal(released))
+        for investor, applied, released in rows.all()
+    }
+
+
+async def _payments(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> list[tuple[Payment, PaymentReversal | None]]:
+    statement = (
+        sa.select(Payment, PaymentReversal)
+        .outerjoin(PaymentReversal, PaymentReversal.payment_id == Payment.id)
+        .where(Payment.call_id == call.id)
+        .order_by(Payment.received_on, Payment.created_at, Payment.id)
+    )
+    if investors is not None:
+        statement = statement.where(Payment.investor_id.in_(investors))
+    return [(payment, reversal) for payment, reversal in (await session.execute(statement)).all()]
+
+
+def _payment_out(
+    payment: Payment, reversal: PaymentReversal | None, quantum: Decimal
+) -> PaymentOut:
+    return PaymentOut(
+        id=payment.id,
+        investor_id=payment.investor_id,
+        amount=payment.amount.quantize(quantum),
+        applied=(payment.amount - payment.credit).quantize(quantum),
+        credit=payment.credit.quantize(quantum),
+        received_on=payment.received_on,
+        reversed_on=reversal.reversed_on if reversal else None,
+        reversal_reason=reversal.reason if reversal else None,
+    )
+
+
 async def _line_views(
     session: AsyncSession,
     call: CapitalCall,
     quantum: Decimal,
     investors: list[uuid.UUID] | None = None,
 ) -> list[LineOut]:
-    """Each investor's line (amounts by purpose, paid, outstanding): all, or `investors`'."""
+    """Each investor's line (amounts by purpose, credit applied, paid, released, outstanding,
+    its payments): all, or `investors`'."""
     amounts: dict[uuid.UUID, dict[Purpose, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for line in await _lines(session, call, investors):
         amounts[line.investor_id][line.purpose] += line.amount
     paid = await _paid_by_investor(session, call, investors)
+    adjusted = await _adjustments(session, call, investors)
+    payments: dict[uuid.UUID, list[PaymentOut]] = defaultdict(list)
+    kept: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for payment, reversal in await _payments(session, call, investors):
+        payments[payment.investor_id].append(_payment_out(payment, reversal, quantum))
+        if reversal is None:
+            kept[payment.investor_id] += payment.credit
     lines = []
     for investor in sorted(amounts):
         total = sum(amounts[investor].values(), Decimal(0))
         got = paid.get(investor, Decimal(0))
+        adjust = adjusted.get(investor, _Adjusted())
         lines.append(
             LineOut(
                 investor_id=investor,
                 amounts={p: a.quantize(quantum) for p, a in amounts[investor].items()},
                 total=total.quantize(quantum),
                 paid=got.quantize(quantum),
-                outstanding=(total - got).quantize(quantum),
+                credit_applied=adjust.credit_applied.quantize(quantum),
+                released=adjust.released.quantize(quantum),
+                outstanding=(total - adjust.credit_applied - got - adjust.released).quantize(
+                    quantum
+                ),
+                credit_kept=kept[investor].quantize(quantum),
+                payments=payments[investor],
             )
         )
     return lines
+
+
+async def _outstanding(session: AsyncSession, call: CapitalCall) -> dict[uuid.UUID, Decimal]:
+    """What remains due on each investor's line (the whole call: the status's basis)."""
+    called: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for line in await _lines(session, call):
+        called[line.investor_id] += line.amount
+    paid = await _paid_by_investor(session, call)
+    adjusted = await _adjustments(session, call)
+    return {
+        investor: total
+        - paid.get(investor, Decimal(0))
+        - adjusted.get(investor, _Adjusted()).credit_applied
+        - adjusted.get(investor, _Adjusted()).released
+        for investor, total in called.items()
+    }
+
+
+async def _settled_status(session: AsyncSession, call: CapitalCall) -> CallStatus:
+    """issued (nothing received yet), partially_paid or paid — from the lines as they are."""
+    called = sum((line.amount for line in await _lines(session, call)), Decimal(0))
+    outstanding = await _outstanding(session, call)
+    if all(rest <= 0 for rest in outstanding.values()):
+        return CallStatus.paid
+    if sum(outstanding.values(), Decimal(0)) < called:
+        return CallStatus.partially_paid
+    return CallStatus.issued
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,6 +593,8 @@ class Board:
     total: Decimal
     paid: Decimal
     purposes: list[Purpose]
+    credit_applied: Decimal = Decimal(0)
+    released: Decimal = Decimal(0)
 
 
 async def board(
@@ -475,19 +616,31 @@ async def board(
     total = await session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(CallLine.amount), 0)).where(*of_call)
     )
-    paid = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
-            Payment.call_id == call.id
-        )
-    )
+    paid = sum((await _paid_by_investor(session, call)).values(), Decimal(0))
+    adjusted = (await _adjustments(session, call)).values()
     purposes = sorted({item.purpose for item in await _items(session, call)})
     return Board(
         lines=await _line_views(session, call, quantum, investors) if investors else [],
         next_after=investors[-1] if more else None,
         total=Decimal(total or 0).quantize(quantum),
-        paid=Decimal(paid or 0).quantize(quantum),
+        paid=paid.quantize(quantum),
         purposes=purposes,
+        credit_applied=sum((a.credit_applied for a in adjusted), Decimal(0)).quantize(quantum),
+        released=sum((a.released for a in adjusted), Decimal(0)).quantize(quantum),
     )
+
+
+def _closed(call: CapitalCall) -> errors.Conflict:
+    return errors.Conflict(
+        f"this call was closed on {call.closed_on}: its unpaid rest was released, so it takes "
+        "no more payments and its payments cannot be reversed"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    call: CapitalCall
+    payment: Payment
 
 
 async def record_payment(
@@ -497,54 +650,48 @@ async def record_payment(
     fund_id: uuid.UUID,
     call_id: uuid.UUID,
     data: PaymentIn,
-) -> CapitalCall:
+) -> Recorded:
+    """A payment received. What goes beyond the line's outstanding amount (a wire that
+    overpays) is accepted and kept as the investor's credit in the fund."""
     fund = await fund_service.get(session, fund_id=fund_id)
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
-    if call.status not in {CallStatus.issued, CallStatus.partially_paid}:
+    if call.status is CallStatus.closed:
+        raise _closed(call)
+    if call.status not in {CallStatus.issued, CallStatus.partially_paid, CallStatus.paid}:
         raise errors.Conflict(f"payments are recorded on issued calls; this call is {call.status}")
     amount = validation.amount(data.amount, fund.currency, field="amount")
-    called: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
-    for line in await _lines(session, call):
-        called[line.investor_id] += line.amount
-    if data.investor_id not in called:
+    outstanding = await _outstanding(session, call)
+    if data.investor_id not in outstanding:
         raise errors.RuleViolation("this investor has nothing to pay on this call")
-    paid = await _paid_by_investor(session, call)
-    outstanding = (called[data.investor_id] - paid.get(data.investor_id, Decimal(0))).quantize(
-        money.quantum(fund.currency)
-    )
-    if amount > outstanding:
-        raise errors.RuleViolation(
-            f"overpayment: {amount} {fund.currency} received, {outstanding} outstanding",
-            extensions={"outstanding": str(outstanding)},
-        )
+    applied = min(amount, max(outstanding[data.investor_id], Decimal(0)))
     payment = Payment(
         org_id=call.org_id,
         fund_id=fund_id,
         call_id=call.id,
         investor_id=data.investor_id,
         amount=amount,
+        credit=amount - applied,
         received_on=data.received_on,
     )
     session.add(payment)
     await session.flush()
+    entry: ledger.NewEntry = {
+        "org_id": call.org_id,
+        "fund_id": fund_id,
+        "investor_id": data.investor_id,
+        "effective_on": data.received_on,
+        "source_type": PAYMENT,
+        "source_id": payment.id,
+    }
     await ledger.append(
         session,
         [
-            {
-                "org_id": call.org_id,
-                "fund_id": fund_id,
-                "investor_id": data.investor_id,
-                "kind": EntryKind.payment,
-                "amount": amount,
-                "effective_on": data.received_on,
-                "source_type": "payment",
-                "source_id": payment.id,
-            }
+            {**entry, "kind": kind, "amount": part}
+            for kind, part in ((EntryKind.payment, applied), (EntryKind.credit, payment.credit))
+            if part
         ],
     )
-    paid[data.investor_id] = paid.get(data.investor_id, Decimal(0)) + amount
-    settled = all(paid.get(investor, Decimal(0)) >= total for investor, total in called.items())
-    call.status = CallStatus.paid if settled else CallStatus.partially_paid
+    call.status = await _settled_status(session, call)
     await session.flush()
     await audit.record(
         session,
@@ -554,8 +701,10 @@ async def record_payment(
         entity="capital_call",
         entity_id=call.id,
         after={
+            "payment_id": str(payment.id),
             "investor_id": str(data.investor_id),
             "amount": str(amount),
+            "credit": str(payment.credit),
             "received_on": data.received_on.isoformat(),
             "status": str(call.status),
         },
@@ -568,14 +717,349 @@ async def record_payment(
         kind=events.Progress.payment_recorded,
         data={"call_id": str(call.id), "investor_id": str(data.investor_id), "amount": str(amount)},
     )
+    return Recorded(call, payment)
+
+
+async def reverse_payment(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    reversed_on: dt.date,
+    reason: str,
+) -> Recorded:
+    """A bounced payment: its ledger entries reversed on `reversed_on` (never edited), so the
+    line's paid amount drops back and the credit it left goes. Once per payment."""
+    # The fund's row lock orders this against whatever else uses the investor's credit.
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    payment = (
+        await session.scalars(
+            sa.select(Payment).where(Payment.call_id == call.id, Payment.id == payment_id)
+        )
+    ).one_or_none()
+    if payment is None:
+        raise errors.NotFound("no such payment on this capital call")
+    reversed_already = await session.get(PaymentReversal, payment.id)
+    if reversed_already is not None:
+        raise errors.Conflict(
+            f"this payment was reversed on {reversed_already.reversed_on} already"
+        )
+    if call.status is CallStatus.closed:
+        raise _closed(call)
+    if reversed_on < payment.received_on:
+        raise errors.RuleViolation(
+            f"reversed_on must be on or after the payment's received_on ({payment.received_on})"
+        )
+    if payment.credit:
+        balance = (
+            await credit_balances(session, fund_id=fund_id, investor_ids=[payment.investor_id])
+        ).get(payment.investor_id, Decimal(0))
+        if balance < payment.credit:
+            raise errors.Conflict(
+                f"the credit this payment left ({payment.credit}) was applied or refunded "
+                f"since: the investor's credit is {balance.quantize(money.quantum(fund.currency))}",
+                extensions={"credit": str(balance.quantize(money.quantum(fund.currency)))},
+            )
+    session.add(
+        PaymentReversal(
+            payment_id=payment.id,
+            org_id=call.org_id,
+            fund_id=fund_id,
+            call_id=call.id,
+            reversed_on=reversed_on,
+            reason=reason,
+            reversed_by=actor.user_id,
+        )
+    )
+    entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=payment.id)
+    await ledger.append(
+        session,
+        [{**entry, "effective_on": reversed_on} for entry in ledger.reversals(entries)],
+    )
+    await session.flush()
+    call.status = await _settled_status(session, call)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="capital_call.payment_reverse",
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "payment_id": str(payment.id),
+            "investor_id": str(payment.investor_id),
+            "amount": str(payment.amount),
+            "reversed_on": reversed_on.isoformat(),
+            "reason": reason,
+            "status": str(call.status),
+        },
+    )
+    await events.publish(  # live only: a payments board open elsewhere updates
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.payment_reversed,
+        data={"call_id": str(call.id), "payment_id": str(payment.id)},
+    )
+    return Recorded(call, payment)
+
+
+async def _defaulted_investors(session: AsyncSession, call: CapitalCall) -> set[uuid.UUID]:
+    """Investors declared in default on this call: closing leaves their lines as they are
+    (still due, accruing default interest). Defaults do not exist yet (issue 18 item 3): the
+    extension point — return the defaulted lines' investors here."""
+    del session, call
+    return set()
+
+
+async def close(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    closed_on: dt.date,
+) -> CapitalCall:
+    """Close out a partly paid call: the unpaid rest of every line is released — a reversal of
+    its contribution dated `closed_on`, split over the investor's lines pro rata — so it is no
+    longer due and the investor's unfunded commitment is restored by it. Fully paid lines are
+    unchanged; the call takes no more payments."""
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    if call.status is CallStatus.closed:
+        raise errors.Conflict(f"this call was closed on {call.closed_on} already")
+    if call.status not in {CallStatus.issued, CallStatus.partially_paid}:
+        raise errors.Conflict(
+            f"only an issued, unpaid or partly paid call can be closed; this call is {call.status}"
+        )
+    if closed_on < call.notice_date:
+        raise errors.RuleViolation(
+            f"closed_on must be on or after the call's notice date ({call.notice_date})"
+        )
+    outstanding = await _outstanding(session, call)
+    skipped = await _defaulted_investors(session, call)
+    lines_of: dict[uuid.UUID, list[CallLine]] = defaultdict(list)
+    for line in await _lines(session, call):
+        lines_of[line.investor_id].append(line)
+    contributions: dict[tuple[uuid.UUID, str | None], int] = {}
+    for entry in await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id):
+        if entry.kind is EntryKind.contribution and entry.reverses_id is None:
+            contributions.setdefault((entry.investor_id, entry.purpose), entry.id)
+    releases: list[ledger.NewEntry] = []
+    for investor, rest in sorted(outstanding.items()):
+        if rest <= 0 or investor in skipped:
+            continue
+        # Over the investor's lines (items) pro rata: each line keeps what it released, so a
+        # deal's contributions stay exact too.
+        lines = {line.item_id: line for line in lines_of[investor]}
+        parts = money.split(rest, {i: line.amount for i, line in lines.items()}, fund.currency)
+        for item_id, part in parts.items():
+            if not part:
+                continue
+            line = lines[item_id]
+            line.released = part
+            releases.append(
+                {
+                    "org_id": call.org_id,
+                    "fund_id": fund_id,
+                    "investor_id": investor,
+                    "kind": EntryKind.contribution,
+                    "purpose": line.purpose.value,
+                    "amount": -part,
+                    "effective_on": closed_on,
+                    "source_type": CLOSE,
+                    "source_id": call.id,
+                    "reverses_id": contributions.get((investor, line.purpose.value)),
+                }
+            )
+    await ledger.append(session, releases)
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
+    call.status = CallStatus.closed
+    call.closed_on = closed_on
+    call.closed_at = dt.datetime.now(dt.UTC)
+    call.closed_by = actor.user_id
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="capital_call.close",
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "status": str(call.status),
+            "closed_on": closed_on.isoformat(),
+            "released": str(-sum((e["amount"] for e in releases), Decimal(0))),
+        },
+    )
+    await events.publish(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.call_closed,
+        data={"call_id": str(call.id)},
+    )
     return call
 
 
-async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
+# --- The investor's credit in a fund ---------------------------------------------------------
+
+
+async def credit_balances(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_ids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, Decimal]:
+    """Σ `credit` entries by investor (those with a non-zero credit only)."""
+    statement = (
+        sa.select(LedgerEntry.investor_id, sa.func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind == EntryKind.credit)
+        .group_by(LedgerEntry.investor_id)
+        .having(sa.func.sum(LedgerEntry.amount) != 0)
+    )
+    if investor_ids is not None:
+        statement = statement.where(LedgerEntry.investor_id.in_(investor_ids))
+    return {
+        investor: Decimal(total) for investor, total in (await session.execute(statement)).all()
+    }
+
+
+async def _apply_credit(session: AsyncSession, call: CapitalCall) -> bool:
+    """At issue: each investor's credit pays its new line first (up to the line), as a credit
+    −x and a payment +x dated the call's due date — the cash was in hand by then. True when
+    any was applied."""
+    credits = await credit_balances(session, fund_id=call.fund_id)
+    if not credits:
+        return False
+    owed: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for line in await _lines(session, call, [i for i, c in credits.items() if c > 0]):
+        owed[line.investor_id] += line.amount
+    entries: list[ledger.NewEntry] = []
+    for investor, total in sorted(owed.items()):
+        applied = min(total, credits[investor])
+        if applied <= 0:
+            continue
+        shared: ledger.NewEntry = {
+            "org_id": call.org_id,
+            "fund_id": call.fund_id,
+            "investor_id": investor,
+            "effective_on": call.due_date,
+            "source_type": CREDIT_APPLIED,
+            "source_id": call.id,
+        }
+        entries.append({**shared, "kind": EntryKind.credit, "amount": -applied})
+        entries.append({**shared, "kind": EntryKind.payment, "amount": applied})
+    await ledger.append(session, entries)
+    return bool(entries)
+
+
+async def _investor_in_fund(
+    session: AsyncSession, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> None:
+    commitments = await fund_repository.commitments(session, fund_id=fund_id)
+    if investor_id not in commitments:
+        raise errors.NotFound("no such investor in this fund")
+
+
+async def credit(session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID) -> CreditOut:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    await _investor_in_fund(session, fund_id, investor_id)
+    quantum = money.quantum(fund.currency)
+    rows = await session.scalars(
+        sa.select(LedgerEntry)
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.investor_id == investor_id,
+            LedgerEntry.kind == EntryKind.credit,
+        )
+        .order_by(LedgerEntry.effective_on, LedgerEntry.id)
+    )
+    movements = [
+        CreditMovement(
+            amount=e.amount.quantize(quantum),
+            effective_on=e.effective_on,
+            source_type=e.source_type,
+            source_id=e.source_id,
+        )
+        for e in rows.all()
+    ]
+    return CreditOut(
+        fund_id=fund_id,
+        investor_id=investor_id,
+        currency=fund.currency,
+        balance=sum((Decimal(m.amount) for m in movements), Decimal(0)).quantize(quantum),
+        movements=movements,
+    )
+
+
+async def refund_credit(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    amount: Decimal,
+    refunded_on: dt.date,
+) -> CreditOut:
+    """Pay (part of) the investor's credit back: a credit −amount in the ledger."""
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    await _investor_in_fund(session, fund_id, investor_id)
+    amount = validation.amount(amount, fund.currency, field="amount")
+    balance = (await credit_balances(session, fund_id=fund_id, investor_ids=[investor_id])).get(
+        investor_id, Decimal(0)
+    )
+    if amount > balance:
+        raise errors.RuleViolation(
+            f"amount: the investor's credit is {balance.quantize(money.quantum(fund.currency))} "
+            f"{fund.currency}; {amount} cannot be refunded",
+            extensions={"credit": str(balance.quantize(money.quantum(fund.currency)))},
+        )
+    refund_id = uuid.uuid4()
+    await ledger.append(
+        session,
+        [
+            {
+                "org_id": actor.org_id,
+                "fund_id": fund_id,
+                "investor_id": investor_id,
+                "kind": EntryKind.credit,
+                "amount": -amount,
+                "effective_on": refunded_on,
+                "source_type": REFUND,
+                "source_id": refund_id,
+            }
+        ],
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="credit.refund",
+        entity="investor",
+        entity_id=investor_id,
+        after={
+            "fund_id": str(fund_id),
+            "refund_id": str(refund_id),
+            "amount": str(amount),
+            "refunded_on": refunded_on.isoformat(),
+            "credit": str(balance - amount),
+        },
+    )
+    return await credit(session, fund_id=fund_id, investor_id=investor_id)
+
+
+async def view(
+    session: AsyncSession, *, call: CapitalCall, payment: Payment | None = None
+) -> CallOut:
     fund = await fund_service.get(session, fund_id=call.fund_id)
     quantum = money.quantum(fund.currency)
     items = await _items(session, call)
     lines = await _line_views(session, call, quantum)
+    payment_out = None
+    if payment is not None:
+        payment_out = _payment_out(payment, await session.get(PaymentReversal, payment.id), quantum)
     return CallOut(
         id=call.id,
         fund_id=call.fund_id,
@@ -605,6 +1089,8 @@ async def view(session: AsyncSession, *, call: CapitalCall) -> CallOut:
         notices_approved_at=call.notices_approved_at,
         notices_send_at=call.notices_send_at,
         notices_sent_at=call.notices_sent_at,
+        closed_on=call.closed_on,
+        payment=payment_out,
     )
 
 

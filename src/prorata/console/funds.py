@@ -837,6 +837,8 @@ async def render_call_page(
     schedule_error: str | None = None,
     send_at: str = "",
     after: uuid.UUID | None = None,
+    reverse_errors: dict[str, str] | None = None,
+    close_error: str | None = None,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
@@ -866,7 +868,14 @@ async def render_call_page(
     overdue = (
         call.status in (CallStatus.issued, CallStatus.partially_paid) and call.due_date < today
     )
-    totals = {"total": board.total, "paid": board.paid, "outstanding": board.total - board.paid}
+    totals = {
+        "total": board.total,
+        "paid": board.paid,
+        "credit_applied": board.credit_applied,
+        "released": board.released,
+        "outstanding": board.total - board.credit_applied - board.paid - board.released,
+    }
+    payments = [payment for line in board.lines for payment in line.payments]
     return await render.page(
         request,
         "call.html",
@@ -892,6 +901,11 @@ async def render_call_page(
         approve_error=approve_error,
         schedule_error=schedule_error,
         send_at=send_at,
+        payments=payments,
+        # Credit columns only where there is credit (most calls have none).
+        show_credit=bool(board.credit_applied) or any(line.credit_kept for line in board.lines),
+        reverse_errors=reverse_errors or {},
+        close_error=close_error,
         idempotency_key=str(uuid.uuid4()),
         # Issued, and the worker is still rendering its notices: the page refreshes itself.
         rendering=call.status is not CallStatus.draft
@@ -1133,7 +1147,7 @@ async def export_call_lines(
     items = [
         {
             "investor": names.get(line.investor_id, ""),
-            **line.model_dump(mode="json"),
+            **line.model_dump(mode="json", exclude={"payments"}),
         }
         for line in view.lines
     ]
@@ -1185,6 +1199,79 @@ async def record_payment(
             call_id,
             status=422,
             errors_by_investor={investor_id: detail},
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/payments/{payment_id}/reverse")
+async def reverse_payment(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    reversed_on: FormText = "",
+    reason: FormText = "",
+) -> Response:
+    """A bounced payment reversed from the board (once: the form's idempotency key, and the
+    service's 409 for a second reversal)."""
+    try:
+        day = dt.date.fromisoformat(reversed_on)
+        if not reason.strip():
+            raise errors.RuleViolation("reason: say why the payment is reversed")
+        async with db.begin_nested():
+            await call_service.reverse_payment(
+                db,
+                actor=page.principal,
+                fund_id=fund_id,
+                call_id=call_id,
+                payment_id=payment_id,
+                reversed_on=day,
+                reason=reason.strip()[:500],
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "the date must be a day, e.g. 2026-03-25"
+        )
+        return await render_call_page(
+            request,
+            db,
+            page,
+            fund_id,
+            call_id,
+            status=422,
+            reverse_errors={str(payment_id): detail},
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#received")
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/close")
+async def close_call(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    closed_on: FormText = "",
+) -> Response:
+    """Close out the call: the unpaid rest of every line released."""
+    try:
+        day = dt.date.fromisoformat(closed_on)
+        async with db.begin_nested():
+            await call_service.close(
+                db, actor=page.principal, fund_id=fund_id, call_id=call_id, closed_on=day
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "the date must be a day, e.g. 2026-04-30"
+        )
+        return await render_call_page(
+            request, db, page, fund_id, call_id, status=422, close_error=detail
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
 

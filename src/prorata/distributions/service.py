@@ -339,7 +339,13 @@ def _fund_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
 def _deal_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
     """Per investor and deal: capital called for that deal by calls still standing."""
     return (
-        sa.select(CallLine.investor_id, CallItem.deal_id, CapitalCall.due_date, CallLine.amount)
+        sa.select(
+            CallLine.investor_id,
+            CallItem.deal_id,
+            CapitalCall.due_date,
+            # Less what a closed call released unpaid (capital_calls.close).
+            CallLine.amount - CallLine.released,
+        )
         .join(CallItem, CallItem.id == CallLine.item_id)
         .join(
             CapitalCall,

@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.allocations.models import Allocation
 from prorata.capital_accounts import service as capital_accounts
-from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
+from prorata.capital_calls.models import (
+    CREDIT_APPLIED,
+    CallItem,
+    CallLine,
+    CallStatus,
+    CapitalCall,
+    Purpose,
+)
 from prorata.deals.models import Deal
 from prorata.documents import letters
 from prorata.finance import money
@@ -65,6 +72,13 @@ class Notice:
     payment_reference: str | None = None
     late_payment_terms: str | None = None
     addressee: letters.Addressee | None = None
+    # The investor's earlier credit (an overpayment kept) applied to this call at issue.
+    credit_applied: Decimal = ZERO
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the investor wires: the call less its credit applied."""
+        return self.total - self.credit_applied
 
     @property
     def called_percent(self) -> str:
@@ -127,6 +141,21 @@ async def _ledger_before(
     return {investor: (c, r) for investor, c, r in (await session.execute(statement)).all()}
 
 
+async def _credit_applied(session: AsyncSession, call: CapitalCall) -> dict[uuid.UUID, Decimal]:
+    """Each investor's credit applied to the call when it was issued (capital_calls)."""
+    rows = await session.execute(
+        sa.select(LedgerEntry.investor_id, -sa.func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.fund_id == call.fund_id,
+            LedgerEntry.source_id == call.id,
+            LedgerEntry.source_type == CREDIT_APPLIED,
+            LedgerEntry.kind == EntryKind.credit,
+        )
+        .group_by(LedgerEntry.investor_id)
+    )
+    return {investor: Decimal(applied) for investor, applied in rows.all() if applied}
+
+
 async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Notice]:
     """Every notice of an issued call, one per investor with an amount due, by investor id.
 
@@ -160,6 +189,7 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
         session, investor_ids=list(due), kind=MailKind.notices
     )
     before = await _ledger_before(session, call)
+    credits = await _credit_applied(session, call)
     notices = []
     for investor_id in sorted(due):
         amounts = due[investor_id]
@@ -198,6 +228,7 @@ async def call_notices(session: AsyncSession, *, call: CapitalCall) -> list[Noti
                 ),
                 late_payment_terms=fund.late_payment_terms,
                 addressee=letters.addressee(investor),
+                credit_applied=credits.get(investor_id, ZERO).quantize(quantum),
             )
         )
     return notices

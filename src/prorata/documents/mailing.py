@@ -44,7 +44,7 @@ def released(notices: NoticeRelease | None) -> bool:
 def _body(notice: content.Notice) -> str:
     return (
         f"Dear {notice.investor_name},\n\n"
-        f"{notice.fund_name} calls capital: {notice.total:,} {notice.currency} is due on "
+        f"{notice.fund_name} calls capital: {notice.amount_due:,} {notice.currency} is due on "
         f"{notice.due_date.isoformat()}.\n"
         f"Your notice ({notice.reference}) is attached, with the wire instructions.\n"
         + (

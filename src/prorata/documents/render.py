@@ -263,7 +263,15 @@ def notice_pdf(notice: Notice, letter: Letterhead | None = None) -> Rendered:
     page.heading("Amount due by purpose")
     for label, value in notice.lines:
         page.row(label, amount(value, notice.currency))
-    page.row("Total amount due", amount(notice.total, notice.currency), bold=True)
+    if notice.credit_applied:
+        page.row("Total called", amount(notice.total, notice.currency))
+        page.row(
+            "Your credit applied (an earlier overpayment)",
+            amount(-notice.credit_applied, notice.currency),
+        )
+        page.row("Total amount due", amount(notice.amount_due, notice.currency), bold=True)
+    else:
+        page.row("Total amount due", amount(notice.total, notice.currency), bold=True)
     page.heading("Your commitment")
     page.row("Commitment", amount(notice.commitment, notice.currency))
     if notice.number is not None:

@@ -143,6 +143,16 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/cancel"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/payments"): _write(Role.manager, money=True),
+    # Money that does not fit: reversing a bounced payment, closing out the unpaid rest, the
+    # investor's credit from overpayments (refunding it moves money).
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/payments/{payment_id}/reverse"): _write(
+        Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/close"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/investors/{investor_id}/credit"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/credit/refund"): _write(
+        Role.manager, money=True
+    ),
     # Sending notices is an admin's approval, never the issuer's own (four eyes, in the service).
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/approve"): _write(Role.admin),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): _write(Role.admin),
@@ -329,6 +339,12 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/payments"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/payments/{payment_id}/reverse"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/close"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),

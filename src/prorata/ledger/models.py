@@ -26,6 +26,9 @@ class EntryKind(enum.StrEnum):
     expense = "expense"
     gain_loss = "gain_loss"
     carried_interest = "carried_interest"  # the GP's share of an LP's distribution
+    # Cash held for the investor, not capital: + the excess of an overpayment, − applied to a
+    # later call (with a `payment` of the same amount) or refunded. Σ = the investor's credit.
+    credit = "credit"
 
 
 class LedgerEntry(Base):

@@ -61,6 +61,8 @@ class Progress(enum.StrEnum):
     import_progress = "import.progress"
     import_finished = "import.finished"
     payment_recorded = "payment.recorded"
+    payment_reversed = "payment.reversed"
+    call_closed = "call.closed"
 
 
 EventKind = Announcement | Progress
