@@ -9,9 +9,11 @@ CPU-bound rendering runs in a thread, so the worker's event loop keeps sending h
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import tempfile
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import procrastinate
 import sqlalchemy as sa
@@ -37,6 +39,14 @@ from prorata.tenant_jobs import service as job_service
 
 if TYPE_CHECKING:  # the PDF code is imported inside the tasks, in the worker only
     from prorata.documents.render import Rendered
+
+
+class _Notice(Protocol):
+    @property
+    def investor_id(self) -> uuid.UUID: ...
+
+
+N = TypeVar("N", bound=_Notice, contravariant=True)
 
 PDF = "application/pdf"
 NOTICE_BATCH = 50
@@ -103,49 +113,15 @@ async def _store_notices(
         ).one()
         if status is CallStatus.cancelled:
             return
-        mail_now = mailing.released(notices_state)
-        for notice, rendered in zip(notices, files, strict=True):
-            filename = f"call-notice-{notice.reference}-{notice.investor_id}.pdf"
-            blob = await storage.save(
-                session,
-                blobs,
-                org_id=org_id,
-                purpose="documents",
-                source=rendered.data,
-                content_type=PDF,
-                suffix=".pdf",
-                filename=filename,
-            )
-            document_id = await session.scalar(
-                insert(Document)
-                .values(
-                    id=new_id(),
-                    org_id=org_id,
-                    fund_id=call.fund_id,
-                    kind=DocumentKind.call_notice,
-                    status=DocumentStatus.ready,
-                    call_id=call.id,
-                    investor_id=notice.investor_id,
-                    as_of=call.notice_date,
-                    filename=filename,
-                    blob_id=blob.id,
-                    pages=rendered.pages,
-                    ready_at=sa.func.now(),
-                )
-                .on_conflict_do_nothing(index_elements=["call_id", "investor_id"])
-                .returning(Document.id)
-            )
-            if document_id is not None:
-                instruments.count_document_rendered(kind=DocumentKind.call_notice)
-            if document_id is not None and mail_now:
-                await mailing.queue_notice(
-                    session,
-                    org_id=org_id,
-                    notice=notice,
-                    document_id=document_id,
-                    blob_id=blob.id,
-                    filename=filename,
-                )
+        source = _Source(
+            DocumentKind.call_notice, "call_id", call.id, call.fund_id, call.notice_date
+        )
+        named = [
+            (n, f, f"call-notice-{n.reference}-{n.investor_id}.pdf")
+            for n, f in zip(notices, files, strict=True)
+        ]
+        mail = mailing.queue_notice if mailing.released(notices_state) else None
+        await _save(session, blobs, org_id, source, named, mail)
 
 
 @blueprint.task(
@@ -221,52 +197,99 @@ async def _store_distribution_notices(
         ).one()
         if cancelled is not None:
             return
-        mail_now = mailing.released(notices_state)
-        for notice, rendered in zip(notices, files, strict=True):
-            filename = (
-                f"distribution-notice-{notice.number}-{notice.payment_reference}"
-                f"-{notice.investor_id}.pdf"
-            )
-            blob = await storage.save(
-                session,
-                blobs,
+        source = _Source(
+            DocumentKind.distribution_notice,
+            "distribution_id",
+            distribution.id,
+            distribution.fund_id,
+            distribution.distributed_on,
+        )
+        named = [
+            (n, f, f"distribution-notice-{n.number}-{n.payment_reference}-{n.investor_id}.pdf")
+            for n, f in zip(notices, files, strict=True)
+        ]
+        mail = mailing.queue_distribution_notice if mailing.released(notices_state) else None
+        await _save(session, blobs, org_id, source, named, mail)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """What a batch of notices is of: its kind, the documents column naming its call or
+    distribution (unique with the investor: at-least-once delivery stores each notice once),
+    that call's or distribution's id, fund and date."""
+
+    kind: DocumentKind
+    key: str
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    as_of: dt.date
+
+
+class _Mail(Protocol[N]):
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        org_id: uuid.UUID,
+        notice: N,
+        document_id: uuid.UUID,
+        blob_id: uuid.UUID,
+        filename: str,
+    ) -> None: ...
+
+
+async def _save(
+    session: AsyncSession,
+    blobs: storage.BlobStore,
+    org_id: uuid.UUID,
+    source: _Source,
+    named: list[tuple[N, Rendered, str]],
+    mail: _Mail[N] | None,
+) -> None:
+    """Store each rendered notice (its file, its document) and, when `mail` (the notices are
+    released), queue its mail; a notice stored before is skipped, never mailed twice."""
+    for notice, rendered, filename in named:
+        blob = await storage.save(
+            session,
+            blobs,
+            org_id=org_id,
+            purpose="documents",
+            source=rendered.data,
+            content_type=PDF,
+            suffix=".pdf",
+            filename=filename,
+        )
+        document_id = await session.scalar(
+            insert(Document)
+            .values(
+                id=new_id(),
                 org_id=org_id,
-                purpose="documents",
-                source=rendered.data,
-                content_type=PDF,
-                suffix=".pdf",
+                fund_id=source.fund_id,
+                kind=source.kind,
+                status=DocumentStatus.ready,
+                investor_id=notice.investor_id,
+                as_of=source.as_of,
+                filename=filename,
+                blob_id=blob.id,
+                pages=rendered.pages,
+                ready_at=sa.func.now(),
+                **{source.key: source.id},
+            )
+            .on_conflict_do_nothing(index_elements=[source.key, "investor_id"])
+            .returning(Document.id)
+        )
+        if document_id is None:
+            continue
+        instruments.count_document_rendered(kind=source.kind)
+        if mail is not None:
+            await mail(
+                session,
+                org_id=org_id,
+                notice=notice,
+                document_id=document_id,
+                blob_id=blob.id,
                 filename=filename,
             )
-            document_id = await session.scalar(
-                insert(Document)
-                .values(
-                    id=new_id(),
-                    org_id=org_id,
-                    fund_id=distribution.fund_id,
-                    kind=DocumentKind.distribution_notice,
-                    status=DocumentStatus.ready,
-                    distribution_id=distribution.id,
-                    investor_id=notice.investor_id,
-                    as_of=distribution.distributed_on,
-                    filename=filename,
-                    blob_id=blob.id,
-                    pages=rendered.pages,
-                    ready_at=sa.func.now(),
-                )
-                .on_conflict_do_nothing(index_elements=["distribution_id", "investor_id"])
-                .returning(Document.id)
-            )
-            if document_id is not None:
-                instruments.count_document_rendered(kind=DocumentKind.distribution_notice)
-            if document_id is not None and mail_now:
-                await mailing.queue_distribution_notice(
-                    session,
-                    org_id=org_id,
-                    notice=notice,
-                    document_id=document_id,
-                    blob_id=blob.id,
-                    filename=filename,
-                )
 
 
 @blueprint.task(name="documents.render_report", queue="documents", pass_context=True, retry=RETRY)
