@@ -43,8 +43,14 @@ def funds(draw: st.DrawFn) -> tuple[fees.Terms, list[fees.Commitment], list[fees
         investment_period_end=draw(st.none() | some_day),
         post_investment_period_rate=draw(st.none() | rates),
     )
+    # Some investors on their own rate (a side letter; 0 for the GP's commitment).
     commitments = [
-        fees.Commitment(investor=uuid.UUID(int=n + 1), amount=draw(money), since=draw(some_day))
+        fees.Commitment(
+            investor=uuid.UUID(int=n + 1),
+            amount=draw(money),
+            since=draw(some_day),
+            rate=draw(st.none() | rates),
+        )
         for n in range(draw(st.integers(0, 6)))
     ]
     investments = [
@@ -119,12 +125,19 @@ def test_the_fee_is_the_sum_of_every_days_fee(
         rate = terms.rate
         if not investing and terms.post_investment_period_rate is not None:
             rate = terms.post_investment_period_rate
-        if investing and terms.basis == "committed":
-            basis = sum((c.amount for c in commitments if c.since <= day), D(0))
-        else:
-            basis = sum((i.amount for i in investments if i.on <= day), D(0))
         weight = Fraction(_day_weight(day, terms.day_count), daycount.year_basis(terms.day_count))
-        expected += Fraction(rate) * Fraction(basis) * weight
+        holding = [c for c in commitments if c.since <= day] or commitments
+        held = sum((c.amount for c in holding), D(0))
+        invested = sum((i.amount for i in investments if i.on <= day), D(0))
+        if not commitments and not (investing and terms.basis == "committed"):
+            expected += Fraction(rate) * Fraction(invested) * weight  # nobody to charge
+        for c in holding:  # each at its own rate on its own part of the basis
+            if investing and terms.basis == "committed":
+                basis = Fraction(c.amount) if c.since <= day else Fraction(0)
+            else:
+                basis = Fraction(invested) * Fraction(c.amount) / Fraction(held)
+            own = rate if c.rate is None else c.rate
+            expected += Fraction(own) * basis * weight
         day += ONE_DAY
     assert _charge(fund, first, last).exact == expected
 
