@@ -10,9 +10,11 @@ from typing import Any
 import psycopg
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, hidden_token, sign_in
 from tests.support import TestDatabase
 
 D = Decimal
@@ -184,3 +186,47 @@ async def test_terms_are_changed_by_patch_and_checked(api: FundApi, database: Te
     await api.request(
         "PATCH", f"/funds/{fund}/commitments/{a}", json={"general_partner": None}, expect=422
     )
+
+
+async def test_the_console_shows_the_terms_and_a_manager_changes_them(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund, a, b, gp = await _side_letter_fund(api)
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    page = await client.get(f"/funds/{fund}/investors/{gp}")
+    assert "GP commitment: no management fee and no carried interest on it" in page.text
+    page = await client.get(f"/funds/{fund}/investors/{b}")
+    assert "1.50 % (side letter)" in page.text
+    assert "10.00 % (side letter)" in page.text
+    page = await client.get(f"/funds/{fund}/investors/{a}")
+    assert "2.00 % (the fund's)" in page.text
+    assert '<label for="terms_carry_share">' in page.text
+    token = hidden_token(page.text)
+    saved = await client.post(
+        f"/funds/{fund}/investors/{a}/terms",
+        data={"csrf_token": token, "terms_management_fee_rate": "0.0125", "terms_carry_share": ""},
+    )
+    assert saved.status_code == 303
+    row = (await api.commitments(fund))[a]
+    assert (row["management_fee_rate"], row["carry_share"], row["general_partner"]) == (
+        "0.0125",
+        None,
+        False,
+    )
+    # Refused in the API's words, beside the field it names; the typed value kept.
+    refused = await client.post(
+        f"/funds/{fund}/investors/{a}/terms",
+        data={"csrf_token": token, "terms_carry_share": "abc"},
+    )
+    assert refused.status_code == 422
+    assert 'id="terms_carry_share-error"' in refused.text
+    assert 'value="abc"' in refused.text
+    refused = await client.post(
+        f"/funds/{fund}/investors/{a}/terms",
+        data={"csrf_token": token, "general_partner": "on", "terms_carry_share": "0.1"},
+    )
+    assert refused.status_code == 422
+    assert 'id="terms-error"' in refused.text
+    assert "GP commitment pays no management fee" in refused.text

@@ -179,14 +179,15 @@ async def commitment_page(
 
 
 async def commitment_of(
-    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID, for_update: bool = False
 ) -> Commitment | None:
-    """The investor's commitment to the fund, locked for an update of its terms."""
-    return await session.scalar(
-        sa.select(Commitment)
-        .where(Commitment.fund_id == fund_id, Commitment.investor_id == investor_id)
-        .with_for_update()
+    """The investor's commitment to the fund (locked, for an update of its terms)."""
+    statement = sa.select(Commitment).where(
+        Commitment.fund_id == fund_id, Commitment.investor_id == investor_id
     )
+    if for_update:
+        statement = statement.with_for_update()
+    return await session.scalar(statement)
 
 
 async def commitment_exists(

@@ -163,7 +163,7 @@ async def update_commitment_terms(
     They apply to fees charged and distributions made from now on; what is booked stays."""
     fund = await get(session, fund_id=fund_id, for_update=True)
     commitment = await fund_repository.commitment_of(
-        session, fund_id=fund_id, investor_id=investor_id
+        session, fund_id=fund_id, investor_id=investor_id, for_update=True
     )
     if commitment is None:
         raise errors.NotFound("this investor has no commitment to this fund")

@@ -301,6 +301,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/investors/{investor_id}/access/{user_id}/remove"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/invite"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/addressee"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/terms"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove"): _page(
         Role.manager
