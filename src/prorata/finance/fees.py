@@ -12,9 +12,13 @@ fractions telescope — every stretch starts where the one before it ended on th
 calendar — so for any day B in [A, C) the exact fee of A..C is the fee of A..B plus the fee of
 B+1..C, whatever the day count: cutting a period adds a break where the basis does not change.
 
-Each investor's exact share is its part of every stretch it is committed for (by commitment
-among those committed on the stretch's first day; a stretch charged on invested cost before
-anyone committed goes to all commitments), so a later closer pays only from the day it joined.
+Each investor's exact share is its own rate × its part of the basis of every stretch it is
+committed for (by commitment among those committed on the stretch's first day; a stretch
+charged on invested cost before anyone committed goes to all commitments), so a later closer
+pays only from the day it joined. Its own rate is the fund's (`Terms.rate`, then
+`post_investment_period_rate`) unless its commitment has one (`Commitment.rate`: a side
+letter's rate throughout; 0 for the GP's own commitment); a stretch's fee is the sum of its
+investors' parts, so the cuts still add up and the lines to the total.
 Only the total is rounded, once, to the currency's minor unit; the investors' lines and the
 shown parts are that total split with the one splitter by their exact amounts, so both add up
 to it exactly.
