@@ -214,3 +214,25 @@ def test_the_rate_changes_the_day_after_the_investment_period() -> None:
     ]
     # 24,444.44 + 7,666.67 = 32,111.11: the parts are the total split, not rounded apart.
     assert [p.amount for p in fee.parts] == [D("24444.44"), D("7666.67")]
+
+
+def test_a_side_letter_rate_and_the_gp_commitment() -> None:
+    """By hand, 30/360: 2 % fund; A 6,000,000 on the fund's rate: 30,000.00 a quarter; B
+    3,000,000 at a 1.5 % side letter: 11,250.00; the GP's 1,000,000 at 0: nothing. 41,250.00,
+    and the half year is the two quarters (82,500.00)."""
+    a, b, gp = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
+    start = dt.date(2025, 1, 2)
+    fund = (
+        fees.Terms(rate=D("0.02"), basis="committed", day_count="30/360", currency="USD"),
+        [
+            fees.Commitment(investor=a, amount=D("6000000.00"), since=start),
+            fees.Commitment(investor=b, amount=D("3000000.00"), since=start, rate=D("0.015")),
+            fees.Commitment(investor=gp, amount=D("1000000.00"), since=start, rate=D(0)),
+        ],
+        [],
+    )
+    quarter = _charge(fund, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+    assert quarter.amount == D("41250.00")
+    assert quarter.lines == {a: D("30000.00"), b: D("11250.00")}
+    assert quarter.exact_lines[gp] == 0
+    assert _charge(fund, dt.date(2026, 1, 1), dt.date(2026, 6, 30)).amount == D("82500.00")
