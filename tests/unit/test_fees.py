@@ -222,7 +222,7 @@ def test_a_side_letter_rate_and_the_gp_commitment() -> None:
     and the half year is the two quarters (82,500.00)."""
     a, b, gp = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
     start = dt.date(2025, 1, 2)
-    fund = (
+    fund: tuple[fees.Terms, list[fees.Commitment], list[fees.Investment]] = (
         fees.Terms(rate=D("0.02"), basis="committed", day_count="30/360", currency="USD"),
         [
             fees.Commitment(investor=a, amount=D("6000000.00"), since=start),
