@@ -180,6 +180,12 @@ async def test_terms_are_changed_by_patch_and_checked(api: FundApi, database: Te
         expect=422,
     )
     assert "catch_up_share" in refused["detail"]
+    # Nor may the fund's catch-up later drop to a side letter's carry (above the fund's).
+    await api.request("PATCH", f"/funds/{fund}/commitments/{a}", json={"carry_share": "0.30"})
+    refused = await api.request(
+        "PATCH", f"/funds/{fund}", json={"catch_up_share": "0.25"}, expect=422
+    )
+    assert "side letter" in refused["detail"]
     await api.request(
         "PATCH", f"/funds/{fund}/commitments/{await api.investor()}", json={}, expect=404
     )

@@ -64,6 +64,14 @@ async def update(
     before = audit.snapshot(fund, FUND_FIELDS)
     validation.apply_changes(fund, data.model_dump(exclude_unset=True))
     _check_terms(fund)
+    side_letter_carry = await session.scalar(
+        sa.select(sa.func.max(Commitment.carry_share)).where(Commitment.fund_id == fund.id)
+    )
+    if side_letter_carry is not None and 0 != fund.catch_up_share <= side_letter_carry:
+        raise errors.RuleViolation(
+            "catch_up_share must be 0 (no catch-up) or larger than every side letter's "
+            f"carry_share (up to {side_letter_carry}), or the GP could never catch up"
+        )
     await session.flush()
     await audit.record(
         session,
