@@ -21,7 +21,7 @@ D = Decimal
 CENT = D("0.01")
 # A call noticed on 2026-03-02 is due ten business days later (the contributions' date); one
 # year after, the preferred return is exactly the rate (as vector 5 in test_distributions).
-NOTICE, ONE_YEAR_LATER = "2026-03-02", "2027-03-16"
+NOTICE, DUE, ONE_YEAR_LATER = "2026-03-02", "2026-03-16", "2027-03-16"
 
 
 @pytest.fixture
@@ -115,9 +115,18 @@ async def test_the_gp_commitment_pays_no_carry_and_a_side_letter_its_own(api: Fu
     8,000 pref + 92,000 all to it: LP 200,000.00, GP 0.00."""
     fund, a, b, gp = await _side_letter_fund(api)
     deal = await api.deal(fund)
-    await api.call_and_issue(
+    call = await api.call_and_issue(
         fund, [{"purpose": "investment", "amount": "1000000.00", "deal_id": deal}], notice=NOTICE
     )
+    # Each paid on its due date (so contributed on it, whether capital counts when called or
+    # when received).
+    for investor, amount in ((a, "600000.00"), (b, "300000.00"), (gp, "100000.00")):
+        await api.request(
+            "POST",
+            f"/funds/{fund}/capital-calls/{call['id']}/payments",
+            json={"investor_id": investor, "amount": amount, "received_on": DUE},
+            money=True,
+        )
     made = await api.distribute(fund, "2000000.00", ONE_YEAR_LATER)
     lines = {line["investor_id"]: (line["lp_amount"], line["gp_amount"]) for line in made["lines"]}
     pref = D("0.08")
