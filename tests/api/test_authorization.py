@@ -197,6 +197,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "amount": "1.00",
         "committed_on": "2026-01-02",
     },
+    ("PATCH", "/api/v1/funds/{fund_id}/commitments/{investor_id}"): {"carry_share": "0.10"},
     ("PATCH", "/api/v1/investors/{investor_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/investors/{investor_id}/contacts"): {
         "name": "Intruder",

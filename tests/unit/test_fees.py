@@ -43,8 +43,14 @@ def funds(draw: st.DrawFn) -> tuple[fees.Terms, list[fees.Commitment], list[fees
         investment_period_end=draw(st.none() | some_day),
         post_investment_period_rate=draw(st.none() | rates),
     )
+    # Some investors on their own rate (a side letter; 0 for the GP's commitment).
     commitments = [
-        fees.Commitment(investor=uuid.UUID(int=n + 1), amount=draw(money), since=draw(some_day))
+        fees.Commitment(
+            investor=uuid.UUID(int=n + 1),
+            amount=draw(money),
+            since=draw(some_day),
+            rate=draw(st.none() | rates),
+        )
         for n in range(draw(st.integers(0, 6)))
     ]
     investments = [
@@ -119,12 +125,19 @@ def test_the_fee_is_the_sum_of_every_days_fee(
         rate = terms.rate
         if not investing and terms.post_investment_period_rate is not None:
             rate = terms.post_investment_period_rate
-        if investing and terms.basis == "committed":
-            basis = sum((c.amount for c in commitments if c.since <= day), D(0))
-        else:
-            basis = sum((i.amount for i in investments if i.on <= day), D(0))
         weight = Fraction(_day_weight(day, terms.day_count), daycount.year_basis(terms.day_count))
-        expected += Fraction(rate) * Fraction(basis) * weight
+        holding = [c for c in commitments if c.since <= day] or commitments
+        held = sum((c.amount for c in holding), D(0))
+        invested = sum((i.amount for i in investments if i.on <= day), D(0))
+        if not commitments and not (investing and terms.basis == "committed"):
+            expected += Fraction(rate) * Fraction(invested) * weight  # nobody to charge
+        for c in holding:  # each at its own rate on its own part of the basis
+            if investing and terms.basis == "committed":
+                basis = Fraction(c.amount) if c.since <= day else Fraction(0)
+            else:
+                basis = Fraction(invested) * Fraction(c.amount) / Fraction(held)
+            own = rate if c.rate is None else c.rate
+            expected += Fraction(own) * basis * weight
         day += ONE_DAY
     assert _charge(fund, first, last).exact == expected
 
@@ -201,3 +214,25 @@ def test_the_rate_changes_the_day_after_the_investment_period() -> None:
     ]
     # 24,444.44 + 7,666.67 = 32,111.11: the parts are the total split, not rounded apart.
     assert [p.amount for p in fee.parts] == [D("24444.44"), D("7666.67")]
+
+
+def test_a_side_letter_rate_and_the_gp_commitment() -> None:
+    """By hand, 30/360: 2 % fund; A 6,000,000 on the fund's rate: 30,000.00 a quarter; B
+    3,000,000 at a 1.5 % side letter: 11,250.00; the GP's 1,000,000 at 0: nothing. 41,250.00,
+    and the half year is the two quarters (82,500.00)."""
+    a, b, gp = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
+    start = dt.date(2025, 1, 2)
+    fund: tuple[fees.Terms, list[fees.Commitment], list[fees.Investment]] = (
+        fees.Terms(rate=D("0.02"), basis="committed", day_count="30/360", currency="USD"),
+        [
+            fees.Commitment(investor=a, amount=D("6000000.00"), since=start),
+            fees.Commitment(investor=b, amount=D("3000000.00"), since=start, rate=D("0.015")),
+            fees.Commitment(investor=gp, amount=D("1000000.00"), since=start, rate=D(0)),
+        ],
+        [],
+    )
+    quarter = _charge(fund, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+    assert quarter.amount == D("41250.00")
+    assert quarter.lines == {a: D("30000.00"), b: D("11250.00")}
+    assert quarter.exact_lines[gp] == 0
+    assert _charge(fund, dt.date(2026, 1, 1), dt.date(2026, 6, 30)).amount == D("82500.00")

@@ -43,7 +43,7 @@ from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import DayCount, WaterfallStyle
 from prorata.funds.repository import CommitmentOrder
-from prorata.funds.schemas import FundCreate, FundUpdate
+from prorata.funds.schemas import CommitmentTermsUpdate, FundCreate, FundUpdate
 from prorata.http import exports
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
@@ -333,8 +333,11 @@ async def investor_page(
     bank_errors: dict[str, str] | None = None,
     bank_typed: dict[str, str] | None = None,
     revealed: BankDetails | None = None,
+    terms_errors: dict[str, str] | None = None,
+    terms_typed: dict[str, str] | None = None,
 ) -> Response:
-    """One investor in the fund: its capital account for a period, its performance, its bank
+    """One investor in the fund: its commitment's own terms (GP commitment, side letter), its
+    capital account for a period, its performance, its bank
     account (masked; in full once when an admin revealed it), its contacts, how its letters are
     addressed and who sees it in the portal. `section_error`: (section, the API's words) of a
     form refused."""
@@ -353,9 +356,13 @@ async def investor_page(
     investor = await investor_service.get(db, investor_id=investor_id)
     contacts = await investor_contacts.listed(db, actor=page.principal, investor_id=investor_id)
     problems = {"period": period_error} if period_error else {}
+    commitment = await fund_repository.commitment_of(db, fund_id=fund_id, investor_id=investor_id)
     return await render.page(
         request,
         "investor.html",
+        commitment=commitment,
+        terms_typed=terms_typed,
+        may_edit_terms=may(page, Role.manager),
         status=status if status != 200 else (422 if period_error else 200),
         fund=fund,
         name=investor.name,
@@ -382,8 +389,53 @@ async def investor_page(
             **problems,
             **dict([section_error] if section_error else []),
             **(bank_errors or {}),
+            **(terms_errors or {}),
         },
     )
+
+
+TERMS_FIELDS = ("management_fee_rate", "carry_share")
+
+
+@router.post("/funds/{fund_id}/investors/{investor_id}/terms")
+async def change_commitment_terms(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, investor_id: uuid.UUID
+) -> Response:
+    """The commitment's own terms, as `PATCH /funds/{f}/commitments/{investor_id}`: the GP's
+    commitment or not, and side-letter rates (an emptied rate is the fund's again)."""
+    form = {k: v.strip() for k, v in (await request.form()).items() if isinstance(v, str)}
+    # Fields named terms_… (ids unique on the page); errors are shown under the same names.
+    changes: dict[str, Any] = {name: form.get(f"terms_{name}") or None for name in TERMS_FIELDS}
+    changes["general_partner"] = form.get("general_partner") == "on"
+    problems: dict[str, str] = {}
+    try:
+        data = CommitmentTermsUpdate.model_validate(changes)
+        async with db.begin_nested():
+            await fund_service.update_commitment_terms(
+                db,
+                actor=page.principal,
+                fund_id=fund_id,
+                investor_id=investor_id,
+                changes=data.model_dump(exclude_unset=True),
+            )
+    except ValidationError as refused:
+        problems = {f"terms_{k}": v for k, v in forms.field_errors(refused).items()}
+    except errors.RuleViolation as refused:
+        # Beside the one field the API's words name, else above the form.
+        named = [name for name in TERMS_FIELDS if name in refused.detail]
+        problems = {f"terms_{named[0]}" if len(named) == 1 else "terms": refused.detail}
+    if problems:
+        return await investor_page(
+            request,
+            db,
+            page,
+            fund_id,
+            investor_id,
+            status=422,
+            terms_errors=problems,
+            terms_typed=form,
+        )
+    return see_other(f"/funds/{fund_id}/investors/{investor_id}#terms")
 
 
 async def portal_access(db: AsyncSession, page: SignedIn, investor_id: uuid.UUID) -> dict[str, Any]:

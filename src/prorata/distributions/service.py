@@ -9,7 +9,11 @@ The rule, in order:
    on that investor's own history: its contributions (net of cancelled calls) and every earlier
    distribution's share. The LP and GP parts of this distribution are the cumulative result with
    it minus the cumulative result without it, so history (pref accrued, catch-up already paid)
-   counts, and LP + GP equals the share exactly.
+   counts, and LP + GP equals the share exactly. The terms are the investor's own: the GP's
+   commitment (`general_partner`) gets return of capital and the preferred return like any
+   other but pays no catch-up and no carry; a side-letter `carry_share` replaces the fund's.
+   Both runs (with and without this distribution) use today's terms, so a side letter signed
+   later applies from the next distribution on.
 3. **Ledger.** Per investor, the LP part is a `distribution` entry (`recallable_distribution`
    for a recallable one: it returns to the unfunded commitment) and the GP part a
    `carried_interest` entry, both taken from that investor's capital account.
@@ -49,7 +53,7 @@ from prorata.distributions.schemas import (
 from prorata.finance import money, waterfall
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
-from prorata.funds.models import Fund, WaterfallStyle
+from prorata.funds.models import Commitment, Fund, WaterfallStyle
 from prorata.http import validation
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
@@ -124,6 +128,42 @@ def terms_of(fund: Fund) -> waterfall.Terms:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class OwnTerms:
+    """A commitment's own waterfall terms: the GP's commitment pays no carry (and so no
+    catch-up) on its own capital; a side letter's carry share replaces the fund's."""
+
+    general_partner: bool = False
+    carry: Decimal | None = None
+
+
+def investor_terms(fund: Fund, own: OwnTerms) -> waterfall.Terms:
+    """The waterfall one investor's share goes through: the fund's return of capital and
+    preferred return always; its own carry (none for the GP's commitment)."""
+    terms = terms_of(fund)
+    if own.general_partner:
+        return dataclasses.replace(terms, carry=Decimal(0), catch_up=Decimal(0))
+    if own.carry is None:
+        return terms
+    if terms.catch_up != 0 and own.carry >= terms.catch_up:
+        raise errors.RuleViolation(
+            f"a side-letter carry_share of {own.carry} is not below the fund's catch_up_share "
+            f"({terms.catch_up}): the catch-up could never reach it"
+        )
+    return dataclasses.replace(terms, carry=own.carry)
+
+
+async def own_terms(session: AsyncSession, fund_id: uuid.UUID) -> dict[uuid.UUID, OwnTerms]:
+    """The commitments with terms of their own (few: the GP's, side letters)."""
+    result = await session.execute(
+        sa.select(Commitment.investor_id, Commitment.general_partner, Commitment.carry_share).where(
+            Commitment.fund_id == fund_id,
+            sa.or_(Commitment.general_partner, Commitment.carry_share.is_not(None)),
+        )
+    )
+    return {investor: OwnTerms(gp, carry) for investor, gp, carry in result.all()}
+
+
 async def create(
     session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: DistributionCreate
 ) -> Distribution:
@@ -138,8 +178,17 @@ async def create(
     histories = await _histories(session, fund, as_of=data.date, american=american)
     deal_key = str(data.deal_id) if american else _NO_DEAL
     shares = money.split(amount, _weights(histories, deal_key, data.date), fund.currency)
+    own = await own_terms(session, fund_id)
     lines = [
-        _run(fund, investor, share, histories[investor], data.date, deal_key)
+        _run(
+            investor_terms(fund, own.get(investor, OwnTerms())),
+            fund.currency,
+            investor,
+            share,
+            histories[investor],
+            data.date,
+            deal_key,
+        )
         for investor, share in shares.items()
         if share
     ]
@@ -380,15 +429,15 @@ def _weights(
 
 
 def _run(
-    fund: Fund,
+    terms: waterfall.Terms,
+    currency: str,
     investor: uuid.UUID,
     share: Decimal,
     history: _History,
     day: dt.date,
     deal_key: str,
 ) -> _Line:
-    terms = terms_of(fund)
-    exponent = money.minor_unit(fund.currency)
+    exponent = money.minor_unit(currency)
 
     def run(proceeds: Sequence[waterfall.Flow]) -> waterfall.WaterfallResult:
         return waterfall.run_waterfall(

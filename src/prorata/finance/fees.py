@@ -12,9 +12,13 @@ fractions telescope — every stretch starts where the one before it ended on th
 calendar — so for any day B in [A, C) the exact fee of A..C is the fee of A..B plus the fee of
 B+1..C, whatever the day count: cutting a period adds a break where the basis does not change.
 
-Each investor's exact share is its part of every stretch it is committed for (by commitment
-among those committed on the stretch's first day; a stretch charged on invested cost before
-anyone committed goes to all commitments), so a later closer pays only from the day it joined.
+Each investor's exact share is its own rate × its part of the basis of every stretch it is
+committed for (by commitment among those committed on the stretch's first day; a stretch
+charged on invested cost before anyone committed goes to all commitments), so a later closer
+pays only from the day it joined. Its own rate is the fund's (`Terms.rate`, then
+`post_investment_period_rate`) unless its commitment has one (`Commitment.rate`: a side
+letter's rate throughout; 0 for the GP's own commitment); a stretch's fee is the sum of its
+investors' parts, so the cuts still add up and the lines to the total.
 Only the total is rounded, once, to the currency's minor unit; the investors' lines and the
 shown parts are that total split with the one splitter by their exact amounts, so both add up
 to it exactly.
@@ -55,11 +59,13 @@ class Terms:
 
 @dataclasses.dataclass(frozen=True)
 class Commitment:
-    """One investor's commitment (one per investor, as in the register)."""
+    """One investor's commitment (one per investor, as in the register). `rate` is its own
+    rate throughout (a side letter; 0 for the GP's commitment), None: the fund's terms."""
 
     investor: uuid.UUID
     amount: Decimal
     since: dt.date  # counts from this day on
+    rate: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +76,8 @@ class Investment:
 
 @dataclasses.dataclass(frozen=True)
 class Stretch:
-    """Days over which the basis and the rate are constant, and their exact fee."""
+    """Days over which the basis and the rate are constant, and their exact fee (each
+    investor at its own rate: `rate` is the fund's)."""
 
     first: dt.date
     last: dt.date
@@ -149,10 +156,19 @@ def accrue(
         breaks.add(end + _ONE_DAY)
     starts = [first, *sorted(day for day in breaks if first < day <= last)]
     lasts = [day - _ONE_DAY for day in starts[1:]] + [last]
-    # In integer minor units: exact, and cheap for 10,000 commitments.
+    # In integer minor units: exact, and cheap for 10,000 commitments. By own rate (None: the
+    # fund's), as side letters are few: a stretch's fee is Σ over rates of rate × its basis.
     committed = _StepSum(
         (c.since, money.to_minor_units(c.amount, terms.currency)) for c in commitments
     )
+    by_rate = {
+        own: _StepSum(
+            (c.since, money.to_minor_units(c.amount, terms.currency))
+            for c in commitments
+            if c.rate == own
+        )
+        for own in {c.rate for c in commitments}
+    }
     invested = _StepSum((i.on, money.to_minor_units(i.amount, terms.currency)) for i in investments)
     # A year's fraction per minor unit: the fee of a stretch is rate × units × days / this.
     year = daycount.year_basis(terms.day_count) * money.to_minor_units(_ONE, terms.currency)
@@ -165,6 +181,17 @@ def accrue(
         if not investing and terms.post_investment_period_rate is not None:
             rate = terms.post_investment_period_rate
         days = daycount.period_days(first=start, last=stop, convention=terms.day_count)
+        exact = Fraction(rate) * Fraction(units * days, year)
+        if by_rate.keys() - {None}:
+            # The basis split by commitment among those holding (all, before anyone holds).
+            holding, whole = committed.on(start), committed.total
+            weighted = Fraction(0)
+            for own, steps in by_rate.items():
+                part = (
+                    Fraction(steps.on(start), holding) if holding else Fraction(steps.total, whole)
+                )
+                weighted += Fraction(rate if own is None else own) * part
+            exact = weighted * Fraction(units * days, year)
         stretches.append(
             Stretch(
                 first=start,
@@ -173,7 +200,7 @@ def accrue(
                 basis_amount=money.from_minor_units(units, terms.currency),
                 rate=rate,
                 fraction=Fraction(days, daycount.year_basis(terms.day_count)),
-                exact=Fraction(rate) * Fraction(units * days, year),
+                exact=exact,
             )
         )
     return stretches
@@ -182,37 +209,51 @@ def accrue(
 def shares(
     stretches: Sequence[Stretch], commitments: Sequence[Commitment], currency: str
 ) -> dict[uuid.UUID, Fraction]:
-    """Each investor's exact part of the stretches' fees: by commitment among the investors
-    committed on a stretch's first day, or among all when none is yet (an invested basis).
+    """Each investor's exact part of the stretches' fees: its own rate (the fund's, unless a
+    side letter or the GP's commitment sets one) × its part of the basis, by commitment among
+    the investors committed on a stretch's first day, or among all when none is yet (an
+    invested basis). They add up to the stretches' fees exactly.
 
-    In one pass over the stretches (a fund has 10,000 investors): the fee per unit committed
-    of each stretch, summed from the end, is what an investor committed from then on pays per
-    unit."""
+    In one pass over the stretches (a fund has 10,000 investors): the basis per unit committed
+    of each stretch × its year fraction, summed from the end, is what an investor committed
+    from then on pays per unit at a rate of 1 (and, at the fund's rates, the same weighted by
+    each stretch's rate)."""
     if not commitments:
         return {}
     ordered = sorted(commitments, key=lambda c: c.since)
     days = [c.since for c in ordered]
     units = [money.to_minor_units(c.amount, currency) for c in ordered]
     totals = [0, *accumulate(units)]
-    per_unit = []  # fee per unit committed, for those committed by the stretch's start
-    everyone = Fraction(0)  # fee per unit of all commitments, for stretches before anyone
+    # Per unit committed, for those committed by the stretch's start: at the fund's rate, at 1.
+    at_fund: list[Fraction] = []
+    at_one: list[Fraction] = []
+    # Per unit of all commitments, for stretches before anyone is committed.
+    everyone_fund, everyone_one = Fraction(0), Fraction(0)
     for stretch in stretches:
         holding = totals[bisect.bisect_right(days, stretch.first)]
+        year = Fraction(stretch.basis_amount) * stretch.fraction  # the basis × the fraction
         if holding:
-            per_unit.append(stretch.exact / holding)
+            at_one.append(year / holding)
+            at_fund.append(Fraction(stretch.rate) * year / holding)
         else:
-            per_unit.append(Fraction(0))
-            everyone += stretch.exact / totals[-1]
-    # What a unit committed from stretch j on pays (and, past the last one, only `everyone`).
-    from_here = [paid + everyone for paid in accumulate(reversed(per_unit), initial=Fraction(0))][
-        ::-1
-    ]
+            at_one.append(Fraction(0))
+            at_fund.append(Fraction(0))
+            everyone_one += year / totals[-1]
+            everyone_fund += Fraction(stretch.rate) * year / totals[-1]
+
+    def suffix(values: list[Fraction], everyone: Fraction) -> list[Fraction]:
+        # What a unit committed from stretch j on pays (and, past the last one, `everyone`).
+        return [paid + everyone for paid in accumulate(reversed(values), initial=Fraction(0))][::-1]
+
+    from_fund = suffix(at_fund, everyone_fund)
+    from_one = suffix(at_one, everyone_one)
     starts = [s.first for s in stretches]
-    return {
-        # bisect: the first stretch the commitment counts for
-        c.investor: from_here[bisect.bisect_left(starts, c.since)] * held
-        for c, held in zip(ordered, units, strict=True)
-    }
+    result = {}
+    for c, held in zip(ordered, units, strict=True):
+        j = bisect.bisect_left(starts, c.since)  # the first stretch the commitment counts for
+        per_unit = from_fund[j] if c.rate is None else Fraction(c.rate) * from_one[j]
+        result[c.investor] = per_unit * held
+    return result
 
 
 def _parts(stretches: Sequence[Stretch], amount: Decimal, currency: str) -> list[Part]:
@@ -253,6 +294,10 @@ class _StepSum:
         ordered = sorted(steps, key=lambda step: step[0])
         self._days = [day for day, _ in ordered]
         self._totals = [0, *accumulate(units for _, units in ordered)]
+
+    @property
+    def total(self) -> int:
+        return self._totals[-1]
 
     def on(self, day: dt.date) -> int:
         return self._totals[bisect.bisect_right(self._days, day)]

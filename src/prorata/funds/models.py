@@ -100,6 +100,11 @@ class Commitment(Base):
     investor_id: Mapped[uuid.UUID] = mapped_column()
     amount: Mapped[Decimal] = mapped_column(MONEY)
     committed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    # The GP's own commitment: called and distributed pro rata, but no management fee and no
+    # carried interest on it. Side-letter terms: None = the fund's.
+    general_partner: Mapped[bool] = mapped_column(server_default=sa.false(), default=False)
+    management_fee_rate: Mapped[Decimal | None] = mapped_column(RATE)
+    carry_share: Mapped[Decimal | None] = mapped_column(RATE)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -127,6 +127,9 @@ class CommitmentRow(Protocol):
     investor_id: uuid.UUID
     amount: Decimal
     committed_on: dt.date
+    general_partner: bool
+    management_fee_rate: Decimal | None
+    carry_share: Decimal | None
 
 
 _ROW = (
@@ -135,6 +138,9 @@ _ROW = (
     Commitment.investor_id,
     Commitment.amount,
     Commitment.committed_on,
+    Commitment.general_partner,
+    Commitment.management_fee_rate,
+    Commitment.carry_share,
 )
 
 
@@ -170,6 +176,18 @@ async def commitment_page(
         item=lambda row: row,
         descending=order.value.startswith("-"),
     )
+
+
+async def commitment_of(
+    session: AsyncSession, *, fund_id: uuid.UUID, investor_id: uuid.UUID, for_update: bool = False
+) -> Commitment | None:
+    """The investor's commitment to the fund (locked, for an update of its terms)."""
+    statement = sa.select(Commitment).where(
+        Commitment.fund_id == fund_id, Commitment.investor_id == investor_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    return await session.scalar(statement)
 
 
 async def commitment_exists(

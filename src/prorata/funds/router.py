@@ -11,7 +11,14 @@ from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.repository import CommitmentOrder
-from prorata.funds.schemas import CommitmentCreate, CommitmentOut, FundCreate, FundOut, FundUpdate
+from prorata.funds.schemas import (
+    CommitmentCreate,
+    CommitmentOut,
+    CommitmentTermsUpdate,
+    FundCreate,
+    FundOut,
+    FundUpdate,
+)
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
@@ -63,9 +70,37 @@ async def create_commitment(
         investor_id=body.investor_id,
         amount=body.amount,
         committed_on=body.committed_on,
+        general_partner=body.general_partner,
+        management_fee_rate=body.management_fee_rate,
+        carry_share=body.carry_share,
     )
     fund = await fund_service.get(session, fund_id=fund_id)
     return fund_service.commitment_view(commitment, ledger.Balance(), money.quantum(fund.currency))
+
+
+@router.patch(
+    "/funds/{fund_id}/commitments/{investor_id}",
+    tags=["funds"],
+    summary="Change a commitment's own terms (GP commitment, side letter)",
+)
+async def update_commitment_terms(
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    body: CommitmentTermsUpdate,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CommitmentOut:
+    commitment = await fund_service.update_commitment_terms(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        investor_id=investor_id,
+        changes=body.model_dump(exclude_unset=True),
+    )
+    fund = await fund_service.get(session, fund_id=fund_id)
+    balances = await ledger.balances(session, fund_id=fund_id, investor_ids=[investor_id])
+    balance = balances.get(investor_id, ledger.Balance())
+    return fund_service.commitment_view(commitment, balance, money.quantum(fund.currency))
 
 
 @router.get(

@@ -124,10 +124,29 @@ class FundOut(ResponseModel):
     created_at: dt.datetime
 
 
+_GP = (
+    "The GP's own commitment: called and distributed pro rata like any other, but charged no "
+    "management fee and no carried interest on its own capital."
+)
+_SIDE_FEE = "Side-letter management fee rate for this investor (null: the fund's rate)."
+_SIDE_CARRY = "Side-letter carried-interest share for this investor (null: the fund's)."
+
+
 class CommitmentCreate(RequestModel):
     investor_id: uuid.UUID
     amount: DecimalString
     committed_on: dt.date
+    general_partner: bool = Field(default=False, description=_GP)
+    management_fee_rate: RateString | None = Field(default=None, description=_SIDE_FEE)
+    carry_share: RateString | None = Field(default=None, description=_SIDE_CARRY)
+
+
+class CommitmentTermsUpdate(RequestModel):
+    """The commitment's own terms (a side letter); only the fields sent change."""
+
+    general_partner: bool | None = Field(default=None, description=_GP)
+    management_fee_rate: RateString | None = Field(default=None, description=_SIDE_FEE)
+    carry_share: RateString | None = Field(default=None, description=_SIDE_CARRY)
 
 
 class CommitmentOut(BaseModel):
@@ -136,6 +155,9 @@ class CommitmentOut(BaseModel):
     investor_id: uuid.UUID
     amount: DecimalString
     committed_on: dt.date
+    general_partner: bool = Field(description=_GP)
+    management_fee_rate: RateString | None = Field(description=_SIDE_FEE)
+    carry_share: RateString | None = Field(description=_SIDE_CARRY)
     contributed: DecimalString
     distributed: DecimalString
     recallable: DecimalString = Field(description="The recallable part of `distributed`.")

@@ -64,6 +64,14 @@ async def update(
     before = audit.snapshot(fund, FUND_FIELDS)
     validation.apply_changes(fund, data.model_dump(exclude_unset=True))
     _check_terms(fund)
+    side_letter_carry = await session.scalar(
+        sa.select(sa.func.max(Commitment.carry_share)).where(Commitment.fund_id == fund.id)
+    )
+    if side_letter_carry is not None and 0 != fund.catch_up_share <= side_letter_carry:
+        raise errors.RuleViolation(
+            "catch_up_share must be 0 (no catch-up) or larger than every side letter's "
+            f"carry_share (up to {side_letter_carry}), or the GP could never catch up"
+        )
     await session.flush()
     await audit.record(
         session,
@@ -86,6 +94,9 @@ async def add_commitment(
     investor_id: uuid.UUID,
     amount: Decimal,
     committed_on: dt.date,
+    general_partner: bool = False,
+    management_fee_rate: Decimal | None = None,
+    carry_share: Decimal | None = None,
 ) -> Commitment:
     # Locked: the capital version is bumped below anyway, and two requests committing the same
     # investor at once must meet the existence check one after the other (a 409), not the
@@ -101,7 +112,11 @@ async def add_commitment(
         investor_id=investor_id,
         amount=validation.amount(amount, fund.currency, field="amount"),
         committed_on=committed_on,
+        general_partner=general_partner,
+        management_fee_rate=management_fee_rate,
+        carry_share=carry_share,
     )
+    _check_commitment_terms(fund, commitment)
     session.add(commitment)
     await session.flush()
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
@@ -112,7 +127,68 @@ async def add_commitment(
         action="commitment.create",
         entity="commitment",
         entity_id=commitment.id,
-        after=audit.snapshot(commitment, ["fund_id", "investor_id", "amount", "committed_on"]),
+        after=audit.snapshot(
+            commitment, ["fund_id", "investor_id", "amount", "committed_on", *TERMS_FIELDS]
+        ),
+    )
+    return commitment
+
+
+TERMS_FIELDS = ["general_partner", "management_fee_rate", "carry_share"]
+
+
+def _check_commitment_terms(fund: Fund, commitment: Commitment) -> None:
+    """A side-letter carry must leave the fund's catch-up able to reach it (as the fund's own
+    carry must); a GP commitment pays no fee and no carry, so terms on it would mean nothing."""
+    if commitment.general_partner and (
+        commitment.management_fee_rate is not None or commitment.carry_share is not None
+    ):
+        raise errors.RuleViolation(
+            "a GP commitment pays no management fee and no carry: "
+            "management_fee_rate and carry_share must be null"
+        )
+    carry = commitment.carry_share
+    if carry is not None and carry >= 1:
+        raise errors.RuleViolation("carry_share must be below 1")
+    if carry is not None and fund.catch_up_share != 0 and fund.catch_up_share <= carry:
+        raise errors.RuleViolation(
+            f"carry_share must be below the fund's catch_up_share ({fund.catch_up_share}) so "
+            "the catch-up can reach it"
+        )
+    if commitment.management_fee_rate is not None and commitment.management_fee_rate >= 1:
+        raise errors.RuleViolation("management_fee_rate must be below 1")
+
+
+async def update_commitment_terms(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    changes: dict[str, object],
+) -> Commitment:
+    """Change a commitment's own terms (GP commitment, side-letter fee rate and carry share).
+    They apply to fees charged and distributions made from now on; what is booked stays."""
+    fund = await get(session, fund_id=fund_id, for_update=True)
+    commitment = await fund_repository.commitment_of(
+        session, fund_id=fund_id, investor_id=investor_id, for_update=True
+    )
+    if commitment is None:
+        raise errors.NotFound("this investor has no commitment to this fund")
+    before = audit.snapshot(commitment, TERMS_FIELDS)
+    validation.apply_changes(commitment, changes)
+    _check_commitment_terms(fund, commitment)
+    await session.flush()
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="commitment.update_terms",
+        entity="commitment",
+        entity_id=commitment.id,
+        before=before,
+        after=audit.snapshot(commitment, TERMS_FIELDS),
     )
     return commitment
 
@@ -191,6 +267,9 @@ def commitment_view(
         investor_id=commitment.investor_id,
         amount=q(commitment.amount),
         committed_on=commitment.committed_on,
+        general_partner=commitment.general_partner,
+        management_fee_rate=commitment.management_fee_rate,
+        carry_share=commitment.carry_share,
         contributed=q(balance.contributed),
         distributed=q(balance.distributed),
         recallable=q(balance.recallable),

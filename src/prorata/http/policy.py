@@ -104,6 +104,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("PATCH", "/funds/{fund_id}"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/commitments"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/commitments"): _read(Role.viewer),
+    ("PATCH", "/funds/{fund_id}/commitments/{investor_id}"): _write(Role.manager),
     ("POST", "/investors"): _write(Role.manager),
     ("GET", "/investors"): _read(Role.viewer),
     ("GET", "/investors/{investor_id}"): _read(Role.viewer),
@@ -300,6 +301,7 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/investors/{investor_id}/access/{user_id}/remove"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/invite"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/addressee"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/investors/{investor_id}/terms"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/contacts/{contact_id}/remove"): _page(
         Role.manager

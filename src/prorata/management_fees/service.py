@@ -5,7 +5,10 @@
   count from their `committed_on`; invested cost is the invested amount of deals from their
   `invested_on`, for deals not exited or written off (their current status).
 - **Rate**: `management_fee_rate`, and after the investment period
-  `post_investment_period_fee_rate` when the fund sets one.
+  `post_investment_period_fee_rate` when the fund sets one; an investor with a side-letter
+  `management_fee_rate` on its commitment pays that rate throughout instead, and the GP's own
+  commitment (`general_partner`) pays none. Each investor's fee is its own rate × its own
+  part of the basis (its share of commitments).
 - **Days**: the period (`to` included) is cut on every day the basis or the rate changes, and
   each stretch is charged rate × basis × its year fraction under the fund's `fee_day_count`
   (30/360 unless the fund says otherwise)
@@ -57,12 +60,22 @@ def terms_of(fund: Fund) -> fees.Terms:
 
 async def _commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Commitment]:
     result = await session.execute(
-        sa.select(Commitment.investor_id, Commitment.amount, Commitment.committed_on)
+        sa.select(
+            Commitment.investor_id,
+            Commitment.amount,
+            Commitment.committed_on,
+            Commitment.general_partner,
+            Commitment.management_fee_rate,
+        )
         .where(Commitment.fund_id == fund_id)
         # One order, so the same register always gives the same cents.
         .order_by(Commitment.investor_id)
     )
-    return [fees.Commitment(investor=i, amount=a, since=d) for i, a, d in result.all()]
+    return [
+        # The GP's own commitment pays no fee; a side letter's rate replaces the fund's.
+        fees.Commitment(investor=i, amount=a, since=d, rate=Decimal(0) if gp else own)
+        for i, a, d, gp, own in result.all()
+    ]
 
 
 async def _investments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Investment]:
