@@ -80,9 +80,15 @@ class FundApi:
         )
 
     async def pay(
-        self, fund_id: str, call_id: str, investor_id: str, amount: str, expect: int = 200
+        self,
+        fund_id: str,
+        call_id: str,
+        investor_id: str,
+        amount: str,
+        expect: int = 200,
+        received_on: str = "2026-03-20",
     ) -> Any:
-        body = {"investor_id": investor_id, "amount": amount, "received_on": "2026-03-20"}
+        body = {"investor_id": investor_id, "amount": amount, "received_on": received_on}
         return await self.request(
             "POST",
             f"/funds/{fund_id}/capital-calls/{call_id}/payments",
@@ -102,6 +108,26 @@ class FundApi:
         days after `notice`)."""
         call = await self.draft(fund_id, items, notice=notice)
         return await self.issue(fund_id, str(call["id"]))
+
+    async def pay_in_full(self, fund_id: str, call: Any) -> Any:
+        """Every line of an issued call paid what it owes, on the call's due date: the capital
+        counts as contributed from then (docs/fund-operations.md)."""
+        for line in call["lines"]:
+            if line["outstanding"] != "0.00" and not line["outstanding"].startswith("-"):
+                call = await self.pay(
+                    fund_id,
+                    str(call["id"]),
+                    line["investor_id"],
+                    line["outstanding"],
+                    received_on=call["due_date"],
+                )
+        return call
+
+    async def call_and_pay(
+        self, fund_id: str, items: list[dict[str, Any]], notice: str = "2026-03-02"
+    ) -> Any:
+        """A call drafted, issued and paid in full on its due date."""
+        return await self.pay_in_full(fund_id, await self.call_and_issue(fund_id, items, notice))
 
     async def distribute(
         self,

@@ -54,8 +54,8 @@ async def test_vector_11_roll_forward(api: FundApi) -> None:
     def invest(amount: str) -> list[dict[str, Any]]:
         return [{"purpose": "investment", "amount": amount, "deal_id": deal}]
 
-    await api.call_and_issue(fund, invest("500000.00"), notice="2026-01-05")  # due 01-19
-    await api.call_and_issue(fund, invest("75000.00"), notice="2026-04-06")  # due 04-20
+    await api.call_and_pay(fund, invest("500000.00"), notice="2026-01-05")  # due 01-19
+    await api.call_and_pay(fund, invest("75000.00"), notice="2026-04-06")  # due 04-20
     await api.distribute(fund, "8000.00", "2026-05-15", kind="return_of_capital")
     # NAV 587,000 on 2026-06-30 = 500,000 + 75,000 − 8,000 + a gain of 20,000.
     await api.request(
@@ -86,7 +86,7 @@ async def test_vector_11_roll_forward(api: FundApi) -> None:
 async def test_fees_and_expenses_are_charged_to_the_account(api: FundApi) -> None:
     fund = await api.fund()
     [investor] = await api.investors_with(fund, ["1000.00"])
-    await api.call_and_issue(
+    await api.call_and_pay(
         fund,
         [
             {"purpose": "management_fee", "amount": "20.00"},
@@ -121,7 +121,7 @@ async def test_accounts_add_up_to_fund_equity_for_any_period(api: FundApi) -> No
     navs: dict[str, Decimal] = {}
     for quarter, notice in enumerate(["2026-01-05", "2026-04-06", "2026-07-06", "2026-10-05"]):
         amount = Decimal(rng.randint(1_000_00, 9_000_00)) / 100
-        call = await api.call_and_issue(
+        call = await api.call_and_pay(
             fund,
             [
                 {"purpose": "investment", "amount": str(amount), "deal_id": deals[quarter % 2]},
@@ -204,7 +204,7 @@ async def test_an_investor_member_sees_its_own_account_and_metrics_only(
 ) -> None:
     fund = await api.fund()
     mine, theirs = await api.investors_with(fund, ["100.00", "300.00"])
-    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "40.00"}])
+    await api.call_and_pay(fund, [{"purpose": "fund_expenses", "amount": "40.00"}])
     key = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(mine))
     lp = FundApi(client, key)
     own = await lp.request("GET", f"/funds/{fund}/investors/{mine}/capital-account")

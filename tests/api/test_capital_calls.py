@@ -50,7 +50,9 @@ async def test_acceptance_seven_equal_commitments(api: FundApi) -> None:
     commitments = await api.commitments(fund)
     for investor in investors:
         called = Decimal(_totals(draft)[investor])
-        assert commitments[investor]["contributed"] == str(called)
+        assert commitments[investor]["called"] == str(called)
+        # Contributed capital is the cash received: the payer's 10.00 + 4.29, nobody else's.
+        assert commitments[investor]["contributed"] == ("14.29" if investor == payer else "0.00")
         assert commitments[investor]["unfunded"] == str(Decimal("1000000.00") - called)
 
 
@@ -73,13 +75,15 @@ async def test_every_page_of_commitments_carries_its_investors_balances(api: Fun
         if cursor is None:
             break
     assert paged == whole
-    assert {row["contributed"] for row in whole.values()} == {
+    assert {row["called"] for row in whole.values()} == {
         "10.00",
         "20.00",
         "30.00",
         "40.00",
         "50.00",
     }
+    # Contributed: the 20.00 received from the fourth investor, nothing from the others.
+    assert [whole[i]["contributed"] for i in investors] == ["0.00"] * 3 + ["20.00", "0.00"]
 
 
 async def test_three_equal_commitments_vector(api: FundApi) -> None:
@@ -272,7 +276,7 @@ async def test_two_calls_issued_at_once_cannot_draw_the_same_commitment(api: Fun
     assert sorted(r.status_code for r in results) == [200, 422]
     commitments = await api.commitments(fund)
     assert all(Decimal(c["unfunded"]) >= 0 for c in commitments.values())
-    assert sum(Decimal(c["contributed"]) for c in commitments.values()) == Decimal("150.00")
+    assert sum(Decimal(c["called"]) for c in commitments.values()) == Decimal("150.00")
 
 
 async def test_a_draft_follows_what_changed_before_it_is_issued(api: FundApi) -> None:
@@ -366,7 +370,7 @@ async def test_a_cancelled_call_counts_at_no_date(api: FundApi) -> None:
         "100.00",
     )
     # B alone contributed (A is excused): a distribution after both due dates is all B's.
-    await api.call_and_issue(
+    await api.call_and_pay(
         fund,
         [{"purpose": "fund_expenses", "amount": "40.00", "excused_investor_ids": [a]}],
         notice="2026-02-02",

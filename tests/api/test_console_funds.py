@@ -25,10 +25,15 @@ from tests.support import TestDatabase
 OWNER = "owner@a.example"
 
 
-async def a_fund_with_a_call(api: FundApi, **terms: Any) -> tuple[str, list[str], dict[str, Any]]:
+async def a_fund_with_a_call(
+    api: FundApi, *, paid: bool = True, **terms: Any
+) -> tuple[str, list[str], dict[str, Any]]:
+    """Two investors and a call of 1,000.00 (600.00 / 400.00), paid on its due date unless
+    `paid=False`."""
     fund_id = await api.fund(**terms)
     investors = await api.investors_with(fund_id, ["600000.00", "400000.00"])
-    call = await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "1000.00"}])
+    items = [{"purpose": "management_fee", "amount": "1000.00"}]
+    call = await (api.call_and_pay if paid else api.call_and_issue)(fund_id, items)
     return fund_id, investors, call
 
 
@@ -111,7 +116,7 @@ async def test_a_payment_from_the_board_is_recorded_once_however_often_it_is_sen
     client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     api = FundApi(client, org.api_key)
-    fund_id, investors, call = await a_fund_with_a_call(api)
+    fund_id, investors, call = await a_fund_with_a_call(api, paid=False)
     _, manager = await person(sessions, org, Role.manager)
     await sign_in(client, manager)
     board = f"/funds/{fund_id}/calls/{call['id']}"

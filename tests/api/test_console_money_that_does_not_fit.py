@@ -26,7 +26,7 @@ async def test_the_board_shows_credit_and_reverses_a_payment_once(
 ) -> None:
     """LP 0's line is 600.00 (60 % of 1,000.00); 700.00 received → 600.00 paid, 100.00 kept."""
     api = FundApi(client, org.api_key)
-    fund_id, investors, call = await a_fund_with_a_call(api)
+    fund_id, investors, call = await a_fund_with_a_call(api, paid=False)
     paid = await api.pay(fund_id, call["id"], investors[0], "700.00")
     _, manager = await person(sessions, org, Role.manager)
     await sign_in(client, manager)
@@ -66,7 +66,7 @@ async def test_the_board_closes_a_partly_paid_call(
 ) -> None:
     """Lines 600.00 and 400.00; LP 1 pays 200.00 (half); closing releases 600.00 + 200.00."""
     api = FundApi(client, org.api_key)
-    fund_id, investors, call = await a_fund_with_a_call(api)
+    fund_id, investors, call = await a_fund_with_a_call(api, paid=False)
     await api.pay(fund_id, call["id"], investors[1], "200.00")
     _, manager = await person(sessions, org, Role.manager)
     board = f"/funds/{fund_id}/calls/{call['id']}"

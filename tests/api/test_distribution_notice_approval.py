@@ -25,7 +25,7 @@ from tests.support import TestDatabase, bearer
 async def made_distribution(api: FundApi, **terms: Any) -> tuple[str, dict[str, Any]]:
     fund_id = await api.fund(**terms)
     await api.investors_with(fund_id, ["600000.00", "400000.00"])
-    await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "1000.00"}])
+    await api.call_and_pay(fund_id, [{"purpose": "management_fee", "amount": "1000.00"}])
     return fund_id, await api.distribute(fund_id, "500.00", "2026-06-30")
 
 

@@ -28,7 +28,7 @@ async def _invested_fund(
     fund = await api.fund(**terms)
     investors = await api.investors_with(fund, commitments)
     deal = await api.deal(fund)
-    await api.call_and_issue(
+    await api.call_and_pay(
         fund, [{"purpose": "investment", "amount": called, "deal_id": deal}], notice=NOTICE
     )
     return fund, investors, deal
@@ -135,7 +135,7 @@ async def test_american_funds_distribute_deal_by_deal(api: FundApi) -> None:
     fund = await api.fund(waterfall_style="american")
     [a, b] = await api.investors_with(fund, ["500.00", "500.00"])
     winner, loser = await api.deal(fund, "Winner"), await api.deal(fund, "Loser")
-    await api.call_and_issue(
+    await api.call_and_pay(
         fund,
         [
             {"purpose": "investment", "amount": "100.00", "deal_id": winner},

@@ -114,7 +114,9 @@ async def test_notices_state_the_ledger_as_it_was_when_each_call_was_issued(
     async def issued(items: list[dict[str, Any]], notice: str) -> tuple[Any, Any, Any]:
         before = await api.commitments(fund_id)
         call = await api.call_and_issue(fund_id, items, notice=notice)
-        return call, before, await api.commitments(fund_id)
+        after = await api.commitments(fund_id)
+        await api.pay_in_full(fund_id, call)  # contributed, so the distribution has a basis
+        return call, before, after
 
     first = await issued([{"purpose": "management_fee", "amount": "50000"}], "2026-03-02")
     cancelled = await api.call_and_issue(
@@ -158,9 +160,10 @@ async def test_notices_state_the_ledger_as_it_was_when_each_call_was_issued(
             assert sum(by_purpose.values()) == notice.total
             assert str(notice.total) == line["total"]
             assert str(notice.commitment) == after[investor]["amount"]
-            assert str(notice.contributed_before) == before[investor]["contributed"]
+            # The notice states capital called to date (paid or not) and what is left to call.
+            assert str(notice.contributed_before) == before[investor]["called"]
             assert str(notice.unfunded_before) == before[investor]["unfunded"]
-            assert str(notice.contributed_after) == after[investor]["contributed"]
+            assert str(notice.contributed_after) == after[investor]["called"]
             assert str(notice.unfunded_after) == after[investor]["unfunded"]
     second_notices = {str(n.investor_id): n for n in await notices_of(second[0]["id"])}
     assert [label for label, _ in second_notices[gamma].lines] == [

@@ -105,11 +105,11 @@ async def test_columns_break_down_contributions_by_purpose_and_distributions_by_
     investor, other = await api.investors_with(fund, ["750000.00", "250000.00"])
     deal = await api.deal(fund)
     invest = {"purpose": "investment", "deal_id": deal}
-    first = await api.call_and_issue(fund, [{**invest, "amount": "400000.00"}], notice="2025-11-03")
-    await api.call_and_issue(
+    first = await api.call_and_pay(fund, [{**invest, "amount": "400000.00"}], notice="2025-11-03")
+    await api.call_and_pay(
         fund, [{"purpose": "management_fee", "amount": "20000.00"}], notice="2026-01-05"
     )
-    await api.call_and_issue(
+    await api.call_and_pay(
         fund,
         [{**invest, "amount": "200000.00"}, {"purpose": "fund_expenses", "amount": "8000.00"}],
         notice="2026-04-06",
@@ -177,7 +177,7 @@ async def test_an_investor_member_reads_its_own_statement_only(
 ) -> None:
     fund = await api.fund()
     mine, theirs = await api.investors_with(fund, ["100.00", "300.00"])
-    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "40.00"}])
+    await api.call_and_pay(fund, [{"purpose": "fund_expenses", "amount": "40.00"}])
     lp = FundApi(
         client, await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(mine))
     )
@@ -225,7 +225,7 @@ async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, str, Dec
                     items = [{"purpose": kind, "amount": str(amount)}]
                     if kind == "investment":
                         items[0]["deal_id"] = await api.deal(fund, f"Deal {n}")
-                    await api.call_and_issue(fund, items, notice=day.isoformat())
+                    await api.call_and_pay(fund, items, notice=day.isoformat())
                 elif step == "distribute":
                     await api.distribute(fund, str(amount), day.isoformat(), kind=kind)
                 else:

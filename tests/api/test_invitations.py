@@ -102,7 +102,7 @@ async def test_an_lp_invited_for_an_investor_sees_only_that_investor(
     api = FundApi(client, org.api_key)
     fund_id = await api.fund()
     mine, theirs = await api.investors_with(fund_id, ["600000.00", "400000.00"])
-    await api.call_and_issue(fund_id, [{"purpose": "fund_expenses", "amount": "100000.00"}])
+    await api.call_and_pay(fund_id, [{"purpose": "fund_expenses", "amount": "100000.00"}])
     missing = await client.post(
         "/api/v1/invitations",
         json={"email": "lp@family.example", "role": "investor"},

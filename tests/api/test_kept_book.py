@@ -100,7 +100,7 @@ async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, Decimal]
                     await api.request("POST", f"/funds/{fund}/commitments", json=body, expect=201)
                 elif kind == "call":
                     items = [{"purpose": "management_fee", "amount": str(amount)}]
-                    await api.call_and_issue(fund, items, notice=day.isoformat())
+                    await api.call_and_pay(fund, items, notice=day.isoformat())
                 elif kind == "distribute":
                     await api.distribute(fund, str(amount), day.isoformat())
                 else:
@@ -163,7 +163,7 @@ async def test_the_worker_keeps_a_read_book_current_after_each_change(
     api = FundApi(client, org.api_key)
     fund = await api.fund()
     first, second = await api.investors_with(fund, ["600000.00", "400000.00"])
-    await api.call_and_issue(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
+    await api.call_and_pay(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
     # Nobody has read an account yet: nothing to keep, no job.
     assert _keep_book_jobs(database.owner_url, fund) == []
     account = f"/funds/{fund}/investors/{first}/capital-account"
@@ -178,7 +178,7 @@ async def test_the_worker_keeps_a_read_book_current_after_each_change(
         json={"as_of": "2026-06-30", "nav": "1500.00"},
         expect=201,
     )
-    await api.call_and_issue(fund, [{"purpose": "fund_expenses", "amount": "500.00"}])
+    await api.call_and_pay(fund, [{"purpose": "fund_expenses", "amount": "500.00"}])
     assert _keep_book_jobs(database.owner_url, fund) == [("todo", str(org.org_id))]
 
     # The job's body (what the worker runs) allocates and keeps the book: the next reader

@@ -84,7 +84,7 @@ async def test_calls_are_numbered_as_issued_and_their_notices_say_so(
     discarded = await api.draft(fund_id, fee)
     await api.request("POST", f"/funds/{fund_id}/capital-calls/{discarded['id']}/cancel")
     first = await api.issue(fund_id, draft["id"])
-    second = await api.call_and_issue(fund_id, fee)
+    second = await api.call_and_pay(fund_id, fee)
     assert (first["number"], second["number"]) == (1, 2)
     other_fund = await api.fund()
     (other,) = await api.investors_with(other_fund, ["10.00"])

@@ -299,7 +299,12 @@ async def test_closing_a_partly_paid_call_releases_the_unpaid_rest(
     before = await api.request(
         "GET", f"/funds/{fund}/investors/{b}/capital-account?from=2026-01-01&to=2026-04-29"
     )
-    assert (before["contributed"], before["unfunded"]) == ("200.00", "800.00")
+    # … but contributed only the 100.00 it paid (capital is the cash received).
+    assert (before["called"], before["contributed"], before["unfunded"]) == (
+        "200.00",
+        "100.00",
+        "800.00",
+    )
     refused = await api.pay(fund, call["id"], b, "100.00", expect=409)
     assert "closed on 2026-04-30" in refused["detail"]
     assert "no more payments" in refused["detail"]

@@ -158,8 +158,8 @@ async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, int, Any
 async def _check(
     api: FundApi, fund: str, investors: list[str], calls: list[Call], credit: dict[str, Decimal]
 ) -> None:
-    contributed = dict.fromkeys(investors, Decimal(0))
-    cash_in = Decimal(0)
+    called = dict.fromkeys(investors, Decimal(0))
+    contributed = dict.fromkeys(investors, Decimal(0))  # cash received for lines
     for call in calls:
         view = await api.request("GET", f"/funds/{fund}/capital-calls/{call.id}")
         for got in view["lines"]:
@@ -169,19 +169,20 @@ async def _check(
                 Decimal(got[k])
                 for k in ("total", "credit_applied", "paid", "released", "outstanding")
             ] == expected
-            contributed[got["investor_id"]] += line.total - line.released
-            cash_in += line.credit_applied + line.paid
+            called[got["investor_id"]] += line.total - line.released
+            contributed[got["investor_id"]] += line.credit_applied + line.paid
         assert (view["status"] == "closed") == call.closed
     for investor in investors:
         balance = await api.request("GET", f"/funds/{fund}/investors/{investor}/credit")
         assert Decimal(balance["balance"]) == credit[investor]
     rows = await api.commitments(fund)
     for investor, commitment in zip(investors, COMMITMENTS, strict=True):
+        assert Decimal(rows[investor]["called"]) == called[investor]
         assert Decimal(rows[investor]["contributed"]) == contributed[investor]
-        assert Decimal(rows[investor]["unfunded"]) == Decimal(commitment) - contributed[investor]
+        assert Decimal(rows[investor]["unfunded"]) == Decimal(commitment) - called[investor]
     metrics = await api.request("GET", f"/funds/{fund}/metrics?as_of=2031-12-31")
-    assert Decimal(metrics["called"]) == sum(contributed.values(), Decimal(0))
-    assert Decimal(metrics["paid_in"]) == cash_in
+    assert Decimal(metrics["called"]) == sum(called.values(), Decimal(0))
+    assert Decimal(metrics["paid_in"]) == sum(contributed.values(), Decimal(0))
     accounts = [
         await api.request(
             "GET", f"/funds/{fund}/investors/{i}/capital-account?from=2026-01-01&to=2031-12-31"
@@ -189,6 +190,7 @@ async def _check(
         for i in investors
     ]
     assert [Decimal(a["contributions"]) for a in accounts] == [contributed[i] for i in investors]
+    assert [Decimal(a["called"]) for a in accounts] == [called[i] for i in investors]
 
 
 def test_lines_credit_and_fund_figures_agree_with_a_model_whatever_happened(

@@ -97,7 +97,7 @@ async def details(
     """Each investor's contributions by purpose and distributions by kind, by day, to `end`
     (the fund's, or one investor's by the (fund, investor) index)."""
     label = sa.case(
-        (LedgerEntry.kind == EntryKind.contribution, sa.func.coalesce(LedgerEntry.purpose, "")),
+        (LedgerEntry.kind == EntryKind.payment, sa.func.coalesce(LedgerEntry.purpose, "")),
         (
             LedgerEntry.kind == EntryKind.recallable_distribution,
             sa.literal(DistributionKind.recallable.value),
@@ -122,7 +122,7 @@ async def details(
             LedgerEntry.effective_on <= end,
             LedgerEntry.kind.in_(
                 [
-                    EntryKind.contribution,
+                    EntryKind.payment,  # contributed capital, by purpose
                     EntryKind.distribution,
                     EntryKind.recallable_distribution,
                 ]
@@ -134,7 +134,7 @@ async def details(
         statement = statement.where(LedgerEntry.investor_id == investor_id)
     found: dict[uuid.UUID, list[Detail]] = defaultdict(list)
     for investor, kind, named, day, amount in (await session.execute(statement)).all():
-        if kind == EntryKind.contribution:
+        if kind == EntryKind.payment:
             line, name = "contributions", named if named in PURPOSES else Purpose.investment.value
         else:
             # A distribution entry written by anything but a distribution has no kind: the

@@ -30,5 +30,9 @@ class CapitalAccountOut(BaseModel):
         "− expenses + allocated gains/losses."
     )
     commitment: DecimalString
-    contributed: DecimalString = Field(description="Capital called to `to`, since inception.")
+    called: DecimalString = Field(description="Capital called to `to`, since inception.")
+    contributed: DecimalString = Field(
+        description="Contributed capital to `to`, since inception: the cash received for "
+        "called lines (`called` − `contributed` is receivable, in no capital account)."
+    )
     unfunded: DecimalString

@@ -6,9 +6,12 @@
 Everything derives from the ledger and the valuations, computed when asked (so a call issued or
 a valuation recorded late, with an earlier date, is accounted for correctly):
 
-- **Contributions** are capital called (`contribution` entries, net of cancelled calls). The part
-  called for management fees or fund expenses is charged to the account at once as a
-  **management fee** / **expense**: the LP paid it, the fund spent it.
+- **Contributions** are contributed capital: the cash received for call lines (`payment`
+  entries, by the line's purpose, dated on the call's due date when paid by it, else the day
+  received). Called but unpaid capital is a receivable, not capital: it is in no account until
+  paid (`called` shows it; unfunded = commitment − called + recallable). The part paid for
+  management fees or fund expenses is charged to the account at once as a **management fee**
+  / **expense**: the LP paid it, the fund spent it.
 - **Distributions** are the LP's cash (`distribution`, `recallable_distribution`); **carried
   interest** is the GP's part of the LP's distributions (`carried_interest`).
 - **Allocated gains and losses**: at each valuation date the fund's NAV is compared with the sum
@@ -16,7 +19,6 @@ a valuation recorded late, with an earlier date, is accounted for correctly):
   one splitter, in proportion to capital contributed to that date (commitments before any
   capital is called). So on a valuation date the accounts add up to the NAV to the minor unit,
   and between valuations fund equity is the last NAV rolled forward by the flows since.
-- Payments received against calls settle a receivable; they do not move the capital account.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from prorata.finance import performance as metrics
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
+from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import errors
 from prorata.valuations.models import Valuation
@@ -57,7 +60,7 @@ SIGNS: Final = {
 }
 _CHARGED: Final = {Purpose.management_fee.value: "management_fees", "fund_expenses": "expenses"}
 _BY_KIND: Final = {
-    EntryKind.contribution: "contributions",
+    EntryKind.payment: "contributions",
     EntryKind.distribution: "distributions",
     EntryKind.recallable_distribution: "distributions",
     EntryKind.carried_interest: "carried_interest",
@@ -85,12 +88,13 @@ class Movement:
 class Account:
     statement: metrics.RollForward
     commitment: Decimal
+    called: Decimal
     contributed: Decimal
     recallable: Decimal
 
     @property
     def unfunded(self) -> Decimal:
-        return self.commitment - self.contributed + self.recallable
+        return ledger.unfunded(self.commitment, called=self.called, recallable=self.recallable)
 
 
 class Book:
@@ -107,6 +111,7 @@ class Book:
         self.committed_on = committed_on or {}
         self.movements: dict[uuid.UUID, list[Movement]] = defaultdict(list)
         self.recallable: dict[uuid.UUID, list[Movement]] = defaultdict(list)
+        self.called: dict[uuid.UUID, list[Movement]] = defaultdict(list)  # capital called
         # The gains and losses `allocate_valuations` allocated (not the ledger's own), kept.
         self.allocated: dict[uuid.UUID, list[tuple[dt.date, Decimal]]] = defaultdict(list)
 
@@ -201,6 +206,7 @@ class Book:
         return Account(
             statement=statement,
             commitment=self.commitment(investor, end).quantize(q),
+            called=sum((m.amount for m in self.called[investor] if m.day <= end), ZERO).quantize(q),
             contributed=self.contributed(investor, end).quantize(q),
             recallable=sum((m.amount for m in self.recallable[investor] if m.day <= end), ZERO),
         )
@@ -233,11 +239,14 @@ async def _read_movements(
     connection = await session.connection()
     rows = await connection.execute(statement)
     for investor, kind, purpose, day, amount in rows.all():
+        if kind == EntryKind.contribution:  # called: a receivable until paid
+            result.called[investor].append(Movement(day, "contributions", amount))
+            continue
         line = _LINE_OF_KIND.get(kind)
-        if line is None:  # payments settle receivables: no capital movement
+        if line is None:  # credit: cash held for the investor, not capital
             continue
         result.movements[investor].append(Movement(day, line, amount))
-        if kind == EntryKind.contribution and purpose in _CHARGED:
+        if kind == EntryKind.payment and purpose in _CHARGED:
             result.movements[investor].append(Movement(day, _CHARGED[purpose], amount))
         if kind == EntryKind.recallable_distribution:
             result.recallable[investor].append(Movement(day, line, amount))
@@ -390,6 +399,7 @@ async def statement(
         allocated_gains_losses=s.allocated_gains,
         ending_balance=s.end,
         commitment=found.commitment,
+        called=found.called,
         contributed=found.contributed,
         unfunded=found.unfunded,
     )

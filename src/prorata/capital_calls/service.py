@@ -360,23 +360,29 @@ async def _recompute_lines(session: AsyncSession, fund: Fund, call: CapitalCall)
 async def _contribute(session: AsyncSession, call: CapitalCall) -> None:
     """One contribution per frozen line, derived in SQL from the lines themselves (the lines
     are already in the database: 10,000 rows need not travel through Python again)."""
-    lines = sa.select(
-        CallLine.org_id,
-        CallLine.fund_id,
-        CallLine.investor_id,
-        sa.literal(EntryKind.contribution.value),
-        CallLine.purpose,
-        CallLine.amount,
-        sa.literal(call.due_date),
-        sa.literal(SOURCE),
-        CallLine.call_id,
-    ).where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+    lines = (
+        sa.select(
+            CallLine.org_id,
+            CallLine.fund_id,
+            CallLine.investor_id,
+            sa.literal(EntryKind.contribution.value),
+            CallLine.purpose,
+            CallItem.deal_id,
+            CallLine.amount,
+            sa.literal(call.due_date),
+            sa.literal(SOURCE),
+            CallLine.call_id,
+        )
+        .join(CallItem, CallItem.id == CallLine.item_id)
+        .where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+    )
     columns = [
         "org_id",
         "fund_id",
         "investor_id",
         "kind",
         "purpose",
+        "deal_id",
         "amount",
         "effective_on",
         "source_type",
@@ -637,6 +643,88 @@ def _closed(call: CapitalCall) -> errors.Conflict:
     )
 
 
+# --- Contributed capital: the cash received for a line, by its purpose and deal -------------
+#
+# A line may hold several items (an investment in a deal, a management fee); the cash received
+# for it is booked as `payment` entries split over what remains due of each (purpose, deal) in
+# proportion, so the parts never exceed what is due and a fully paid line is paid exactly.
+# Dated the call's due date when received by it, the received date when late: that is when
+# the capital counts as contributed (docs/fund-operations.md).
+
+_Key = tuple[str, str]  # (purpose, deal id or ""): comparable, as money.split's tie-break needs
+
+
+def _key(purpose: str | None, deal_id: uuid.UUID | None) -> _Key:
+    return (purpose or "", str(deal_id) if deal_id else "")
+
+
+def contributed_on(call: CapitalCall, received_on: dt.date) -> dt.date:
+    return max(call.due_date, received_on)
+
+
+async def _remaining(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, dict[_Key, Decimal]]:
+    """Per investor and (purpose, deal): the line's amount less the cash booked for it."""
+    lines = (
+        sa.select(
+            CallLine.investor_id, CallLine.purpose, CallItem.deal_id, sa.func.sum(CallLine.amount)
+        )
+        .join(CallItem, CallItem.id == CallLine.item_id)
+        .where(CallLine.fund_id == call.fund_id, CallLine.call_id == call.id)
+        .group_by(CallLine.investor_id, CallLine.purpose, CallItem.deal_id)
+    )
+    paid_for_call = sa.or_(
+        LedgerEntry.source_id == call.id,
+        LedgerEntry.source_id.in_(sa.select(Payment.id).where(Payment.call_id == call.id)),
+    )
+    paid = (
+        sa.select(
+            LedgerEntry.investor_id,
+            LedgerEntry.purpose,
+            LedgerEntry.deal_id,
+            sa.func.sum(LedgerEntry.amount),
+        )
+        .where(
+            LedgerEntry.fund_id == call.fund_id,
+            LedgerEntry.kind == EntryKind.payment,
+            paid_for_call,
+        )
+        .group_by(LedgerEntry.investor_id, LedgerEntry.purpose, LedgerEntry.deal_id)
+    )
+    if investors is not None:
+        lines = lines.where(CallLine.investor_id.in_(investors))
+        paid = paid.where(LedgerEntry.investor_id.in_(investors))
+    remaining: dict[uuid.UUID, dict[_Key, Decimal]] = defaultdict(dict)
+    for investor, kind, deal, amount in (await session.execute(lines)).all():
+        remaining[investor][_key(kind, deal)] = Decimal(amount)
+    for investor, label, deal, amount in (await session.execute(paid)).all():
+        key = _key(label, deal)
+        remaining[investor][key] = remaining[investor].get(key, Decimal(0)) - Decimal(amount)
+    return remaining
+
+
+def _parts(amount: Decimal, remaining: dict[_Key, Decimal], currency: str) -> dict[_Key, Decimal]:
+    """`amount` (at most Σ remaining) over the keys in proportion to what remains of each."""
+    weights = {key: rest for key, rest in sorted(remaining.items()) if rest > 0}
+    if not amount or not weights:
+        return {}
+    return {key: part for key, part in money.split(amount, weights, currency).items() if part}
+
+
+def _paid_entries(shared: ledger.NewEntry, parts: dict[_Key, Decimal]) -> list[ledger.NewEntry]:
+    return [
+        {
+            **shared,
+            "kind": EntryKind.payment,
+            "purpose": purpose,
+            "deal_id": uuid.UUID(deal) if deal else None,
+            "amount": part,
+        }
+        for (purpose, deal), part in parts.items()
+    ]
+
+
 @dataclasses.dataclass(frozen=True)
 class Recorded:
     call: CapitalCall
@@ -683,14 +771,12 @@ async def record_payment(
         "source_type": PAYMENT,
         "source_id": payment.id,
     }
-    await ledger.append(
-        session,
-        [
-            {**entry, "kind": kind, "amount": part}
-            for kind, part in ((EntryKind.payment, applied), (EntryKind.credit, payment.credit))
-            if part
-        ],
-    )
+    remaining = (await _remaining(session, call, [data.investor_id]))[data.investor_id]
+    contributed: ledger.NewEntry = {**entry, "effective_on": contributed_on(call, data.received_on)}
+    entries = _paid_entries(contributed, _parts(applied, remaining, fund.currency))
+    if payment.credit:
+        entries.append({**entry, "kind": EntryKind.credit, "amount": payment.credit})
+    await ledger.append(session, entries)
     call.status = await _settled_status(session, call)
     await session.flush()
     await audit.record(
@@ -775,9 +861,14 @@ async def reverse_payment(
         )
     )
     entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=payment.id)
+    # Dated the day it bounced — never before the day the reversed entry counted from (a
+    # payment made early counts from the due date).
     await ledger.append(
         session,
-        [{**entry, "effective_on": reversed_on} for entry in ledger.reversals(entries)],
+        [
+            {**entry, "effective_on": max(reversed_on, entry["effective_on"])}
+            for entry in ledger.reversals(entries)
+        ],
     )
     await session.flush()
     call.status = await _settled_status(session, call)
@@ -840,40 +931,45 @@ async def close(
         raise errors.RuleViolation(
             f"closed_on must be on or after the call's notice date ({call.notice_date})"
         )
-    outstanding = await _outstanding(session, call)
+    remaining = await _remaining(session, call)
     skipped = await _defaulted_investors(session, call)
-    lines_of: dict[uuid.UUID, list[CallLine]] = defaultdict(list)
+    deal_of = {item.id: item.deal_id for item in await _items(session, call)}
+    lines_of: dict[tuple[uuid.UUID, _Key], list[CallLine]] = defaultdict(list)
     for line in await _lines(session, call):
-        lines_of[line.investor_id].append(line)
-    contributions: dict[tuple[uuid.UUID, str | None], int] = {}
+        lines_of[line.investor_id, _key(line.purpose, deal_of[line.item_id])].append(line)
+    contributions: dict[tuple[uuid.UUID, _Key], int] = {}
     for entry in await ledger.entries_of_source(session, fund_id=fund_id, source_id=call.id):
         if entry.kind is EntryKind.contribution and entry.reverses_id is None:
-            contributions.setdefault((entry.investor_id, entry.purpose), entry.id)
+            key = _key(entry.purpose, entry.deal_id)
+            contributions.setdefault((entry.investor_id, key), entry.id)
     releases: list[ledger.NewEntry] = []
-    for investor, rest in sorted(outstanding.items()):
-        if rest <= 0 or investor in skipped:
+    for investor, rests in sorted(remaining.items()):
+        if investor in skipped:
             continue
-        # Over the investor's lines (items) pro rata: each line keeps what it released, so a
-        # deal's contributions stay exact too.
-        lines = {line.item_id: line for line in lines_of[investor]}
-        parts = money.split(rest, {i: line.amount for i, line in lines.items()}, fund.currency)
-        for item_id, part in parts.items():
-            if not part:
+        for key, rest in sorted(rests.items()):
+            if rest <= 0:
                 continue
-            line = lines[item_id]
-            line.released = part
+            # What remains of each (purpose, deal) is released; over that key's items pro
+            # rata, each keeping its part, so a deal's contributions stay exact too.
+            lines = {line.item_id: line for line in lines_of[investor, key]}
+            parts = money.split(rest, {i: line.amount for i, line in lines.items()}, fund.currency)
+            for item_id, part in parts.items():
+                if part:
+                    lines[item_id].released = part
+            purpose, deal = key
             releases.append(
                 {
                     "org_id": call.org_id,
                     "fund_id": fund_id,
                     "investor_id": investor,
                     "kind": EntryKind.contribution,
-                    "purpose": line.purpose.value,
-                    "amount": -part,
+                    "purpose": purpose,
+                    "deal_id": uuid.UUID(deal) if deal else None,
+                    "amount": -rest,
                     "effective_on": closed_on,
                     "source_type": CLOSE,
                     "source_id": call.id,
-                    "reverses_id": contributions.get((investor, line.purpose.value)),
+                    "reverses_id": contributions.get((investor, key)),
                 }
             )
     await ledger.append(session, releases)
@@ -933,12 +1029,11 @@ async def _apply_credit(session: AsyncSession, call: CapitalCall) -> bool:
     credits = await credit_balances(session, fund_id=call.fund_id)
     if not credits:
         return False
-    owed: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
-    for line in await _lines(session, call, [i for i, c in credits.items() if c > 0]):
-        owed[line.investor_id] += line.amount
+    currency = (await fund_service.get(session, fund_id=call.fund_id)).currency
+    owed = await _remaining(session, call, [i for i, c in credits.items() if c > 0])
     entries: list[ledger.NewEntry] = []
-    for investor, total in sorted(owed.items()):
-        applied = min(total, credits[investor])
+    for investor, remaining in sorted(owed.items()):
+        applied = min(sum(remaining.values(), Decimal(0)), credits[investor])
         if applied <= 0:
             continue
         shared: ledger.NewEntry = {
@@ -950,7 +1045,7 @@ async def _apply_credit(session: AsyncSession, call: CapitalCall) -> bool:
             "source_id": call.id,
         }
         entries.append({**shared, "kind": EntryKind.credit, "amount": -applied})
-        entries.append({**shared, "kind": EntryKind.payment, "amount": applied})
+        entries.extend(_paid_entries(shared, _parts(applied, remaining, currency)))
     await ledger.append(session, entries)
     return bool(entries)
 

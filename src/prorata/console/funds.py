@@ -77,8 +77,8 @@ async def names_of(
 
 
 _SERIES_KINDS = {
-    EntryKind.contribution: "contributed",
-    EntryKind.payment: "paid",
+    EntryKind.contribution: "called",
+    EntryKind.payment: "contributed",  # cash received for calls: contributed capital
     EntryKind.distribution: "distributed",
     EntryKind.recallable_distribution: "distributed",
 }
@@ -87,10 +87,10 @@ _SERIES_KINDS = {
 async def _series(
     session: AsyncSession, fund_id: uuid.UUID, read: list[metrics_service.Flow]
 ) -> dict[str, Any]:
-    """Month by month: cumulative contributions, payments and distributions (the fund's flows:
+    """Month by month: cumulative capital called, contributed and distributed (the fund's flows:
     ledger sums by kind and day, never the rows themselves) and the NAV of each valuation — the
     J-curve's data — and at each quarter's end the fund's DPI and TVPI from the same sums."""
-    zero = {"contributed": Decimal(0), "paid": Decimal(0), "distributed": Decimal(0)}
+    zero = {"called": Decimal(0), "contributed": Decimal(0), "distributed": Decimal(0)}
     by_month: dict[str, dict[str, Decimal]] = {}
     for flow in read:
         cell = by_month.setdefault(flow.day.isoformat()[:7], dict(zero))
@@ -111,8 +111,8 @@ async def _series(
         nav = nav_by_month.get(key, nav)
         points.append({"month": key, **running, "nav": nav})
         quarter_end = key[5:] in ("03", "06", "09", "12") or index == len(months) - 1
-        if quarter_end and running["paid"] > 0:
-            paid, out = running["paid"], running["distributed"]
+        if quarter_end and running["contributed"] > 0:
+            paid, out = running["contributed"], running["distributed"]
             quarters.append(
                 {
                     "quarter": f"{key[:4]} Q{(int(key[5:]) + 2) // 3}",
@@ -268,7 +268,7 @@ async def _commitment_rows(
                 "contributed": balance.contributed,
                 "distributed": balance.distributed,
                 "unfunded": balance.unfunded(commitment.amount),
-                "called": balance.contributed / commitment.amount if commitment.amount else None,
+                "called": balance.called / commitment.amount if commitment.amount else None,
             }
         )
     return rows, commitments.next_cursor
@@ -861,7 +861,7 @@ async def _draft_preview(
     for line in lines:
         commitment = commitments.get(line.investor_id, Decimal(0))
         balance = balances.get(line.investor_id, ledger.Balance())
-        before = balance.contributed
+        before = balance.called
         unfunded = max(balance.unfunded(commitment), Decimal(0))
         preview[line.investor_id] = {
             "this_call": line.total / commitment if commitment else None,

@@ -6,7 +6,7 @@ The rule, in order:
    proportion to the capital each has contributed up to the distribution date — for an American
    (deal-by-deal) fund, the capital each contributed to the distribution's deal.
 2. **Waterfall.** Each investor's share runs through the fund's waterfall (`finance.waterfall`)
-   on that investor's own history: its contributions (net of cancelled calls) and every earlier
+   on that investor's own history: its contributions (net of reversals) and every earlier
    distribution's share. The LP and GP parts of this distribution are the cumulative result with
    it minus the cumulative result without it, so history (pref accrued, catch-up already paid)
    counts, and LP + GP equals the share exactly. The terms are the investor's own: the GP's
@@ -38,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.capital_calls.models import CallItem, CallLine, CallStatus, CapitalCall, Purpose
+from prorata.capital_calls.models import Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions import tasks as distribution_tasks
 from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
@@ -339,9 +339,7 @@ async def _histories(
     session: AsyncSession, fund: Fund, *, as_of: dt.date, american: bool
 ) -> dict[uuid.UUID, _History]:
     histories: dict[uuid.UUID, _History] = defaultdict(_History)
-    contributions = (
-        _deal_contributions(fund.id, as_of) if american else _fund_contributions(fund.id, as_of)
-    )
+    contributions = _contributions(fund.id, as_of, by_deal=american)
     for investor, deal, day, amount in (await session.execute(contributions)).all():
         if amount > 0:
             histories[investor].contributions.append(waterfall.Flow(day, amount, str(deal)))
@@ -367,46 +365,31 @@ async def _histories(
     return histories
 
 
-def _fund_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
-    """Per investor and call: the contribution net of its reversals, on the call's due date."""
-    return (
+def _contributions(fund_id: uuid.UUID, as_of: dt.date, *, by_deal: bool) -> _Contributions:
+    """Contributed capital (cash received for call lines, `payment` entries) per investor and
+    payment — and per deal for an American fund, its investment lines only — net of
+    reversals, dated when it counts as contributed (the call's due date, or the day received
+    when late)."""
+    deal = LedgerEntry.deal_id if by_deal else sa.literal(_NO_DEAL)
+    statement = (
         sa.select(
             LedgerEntry.investor_id,
-            sa.literal(_NO_DEAL),
+            deal,
             sa.func.min(LedgerEntry.effective_on).filter(LedgerEntry.reverses_id.is_(None)),
             sa.func.sum(LedgerEntry.amount),
         )
         .where(
             LedgerEntry.fund_id == fund_id,
-            LedgerEntry.kind == EntryKind.contribution,
+            LedgerEntry.kind == EntryKind.payment,
             LedgerEntry.effective_on <= as_of,
         )
-        .group_by(LedgerEntry.investor_id, LedgerEntry.source_id)
+        .group_by(LedgerEntry.investor_id, LedgerEntry.source_id, deal)
     )
-
-
-def _deal_contributions(fund_id: uuid.UUID, as_of: dt.date) -> _Contributions:
-    """Per investor and deal: capital called for that deal by calls still standing."""
-    return (
-        sa.select(
-            CallLine.investor_id,
-            CallItem.deal_id,
-            CapitalCall.due_date,
-            # Less what a closed call released unpaid (capital_calls.close).
-            CallLine.amount - CallLine.released,
+    if by_deal:
+        statement = statement.where(
+            LedgerEntry.purpose == Purpose.investment.value, LedgerEntry.deal_id.is_not(None)
         )
-        .join(CallItem, CallItem.id == CallLine.item_id)
-        .join(
-            CapitalCall,
-            sa.and_(CapitalCall.fund_id == CallLine.fund_id, CapitalCall.id == CallLine.call_id),
-        )
-        .where(
-            CallLine.fund_id == fund_id,
-            CallItem.purpose == Purpose.investment,
-            CapitalCall.status.not_in([CallStatus.draft, CallStatus.cancelled]),
-            CapitalCall.due_date <= as_of,
-        )
-    )
+    return statement
 
 
 def _weights(

@@ -101,7 +101,9 @@ class StatementOut(BaseModel):
     quarter: str = Field(description="The quarter `as_of` ends, e.g. 2026-Q1.")
     columns: ColumnsOut
     commitment: DecimalString = Field(description="The investor's commitment at `as_of`.")
-    contributed: DecimalString = Field(description="Capital called since inception.")
+    contributed: DecimalString = Field(
+        description="Contributed capital since inception: the cash received for called lines."
+    )
     unfunded: DecimalString
     fund_commitment: DecimalString = Field(description="The fund's commitments at `as_of`.")
     ownership: Figure | None = Field(

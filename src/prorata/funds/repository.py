@@ -250,8 +250,8 @@ async def capacity(session: AsyncSession, *, fund_id: uuid.UUID) -> Capacity:
     )
     commitments: dict[uuid.UUID, Decimal] = {}
     remaining: dict[uuid.UUID, Decimal] = {}
-    for investor_id, commitment, contributed, recallable in rows:
+    for investor_id, commitment, called, recallable in rows:
         commitments[investor_id] = commitment
-        left = ledger.unfunded(commitment, contributed=contributed, recallable=recallable)
+        left = ledger.unfunded(commitment, called=called, recallable=recallable)
         remaining[investor_id] = max(left, ledger.ZERO)
     return Capacity(commitments=commitments, unfunded=remaining)

@@ -158,7 +158,13 @@ class CommitmentOut(BaseModel):
     general_partner: bool = Field(description=_GP)
     management_fee_rate: RateString | None = Field(description=_SIDE_FEE)
     carry_share: RateString | None = Field(description=_SIDE_CARRY)
-    contributed: DecimalString
+    called: DecimalString = Field(
+        description="Capital called (net of cancelled calls and releases)."
+    )
+    contributed: DecimalString = Field(
+        description="Contributed capital: the cash received for called lines (`called` − "
+        "`contributed` is still receivable)."
+    )
     distributed: DecimalString
     recallable: DecimalString = Field(description="The recallable part of `distributed`.")
     unfunded: DecimalString

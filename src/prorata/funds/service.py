@@ -270,6 +270,7 @@ def commitment_view(
         general_partner=commitment.general_partner,
         management_fee_rate=commitment.management_fee_rate,
         carry_share=commitment.carry_share,
+        called=q(balance.called),
         contributed=q(balance.contributed),
         distributed=q(balance.distributed),
         recallable=q(balance.recallable),

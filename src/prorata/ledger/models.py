@@ -19,7 +19,10 @@ from prorata.platform.db import MONEY, Base, str_enum
 
 class EntryKind(enum.StrEnum):
     contribution = "contribution"  # capital called (draws on the commitment)
-    payment = "payment"  # cash received against a call
+    # Cash received for a call line: the investor's contributed capital (one meaning, everywhere:
+    # docs/fund-operations.md), by the line's purpose and deal, dated on the call's due date
+    # when paid by it, else on the day received.
+    payment = "payment"
     distribution = "distribution"
     recallable_distribution = "recallable_distribution"  # returns to the unfunded commitment
     fee = "fee"
@@ -46,6 +49,8 @@ class LedgerEntry(Base):
     investor_id: Mapped[uuid.UUID] = mapped_column()
     kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, "entry_kind", length=30))
     purpose: Mapped[str | None] = mapped_column(sa.String(30))
+    # The deal of a call's investment line (contributions, payments and their reversals).
+    deal_id: Mapped[uuid.UUID | None] = mapped_column()
     amount: Mapped[Decimal] = mapped_column(MONEY)
     effective_on: Mapped[dt.date] = mapped_column(sa.Date)
     source_type: Mapped[str] = mapped_column(sa.String(30))

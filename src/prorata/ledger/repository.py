@@ -22,18 +22,24 @@ ZERO = Decimal(0)
 class Balance:
     """One investor's capital position in one fund, derived from the ledger."""
 
-    contributed: Decimal = ZERO  # called (net of reversals)
-    paid: Decimal = ZERO  # received against calls
+    called: Decimal = ZERO  # capital called (net of reversals and releases)
+    contributed: Decimal = ZERO  # cash received for call lines (`payment` entries)
     distributed: Decimal = ZERO  # all distributions, recallable included
     recallable: Decimal = ZERO  # the part of `distributed` that may be called again
 
     def unfunded(self, commitment: Decimal) -> Decimal:
-        return unfunded(commitment, contributed=self.contributed, recallable=self.recallable)
+        return unfunded(commitment, called=self.called, recallable=self.recallable)
+
+    @property
+    def receivable(self) -> Decimal:
+        """Called and not yet received."""
+        return self.called - self.contributed
 
 
-def unfunded(commitment: Decimal, *, contributed: Decimal, recallable: Decimal) -> Decimal:
-    """Commitment − contributions + recallable distributions (DESIGN §5)."""
-    return commitment - contributed + recallable
+def unfunded(commitment: Decimal, *, called: Decimal, recallable: Decimal) -> Decimal:
+    """Commitment − capital called + recallable distributions (DESIGN §5): what was called
+    and not paid is still owed, so it is not available to call again."""
+    return commitment - called + recallable
 
 
 def _sum(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
@@ -62,13 +68,14 @@ async def balances(
         .group_by(LedgerEntry.investor_id)
     )
     return {
-        investor_id: Balance(contributed=c, paid=p, distributed=d, recallable=r)
+        investor_id: Balance(called=c, contributed=p, distributed=d, recallable=r)
         for investor_id, c, p, d, r in rows.all()
     }
 
 
 class NewEntry(TypedDict, total=False):
-    """The columns of one ledger entry to append (`purpose`, `reverses_id` optional)."""
+    """The columns of one ledger entry to append (`purpose`, `deal_id`, `reverses_id`
+    optional)."""
 
     org_id: uuid.UUID
     fund_id: uuid.UUID
@@ -79,13 +86,16 @@ class NewEntry(TypedDict, total=False):
     source_type: str
     source_id: uuid.UUID
     purpose: str | None
+    deal_id: uuid.UUID | None
     reverses_id: int | None
 
 
 async def append(session: AsyncSession, entries: Sequence[NewEntry]) -> None:
     """Append entries in one multi-row INSERT (a 10,000-investor call is one statement)."""
     if entries:
-        rows = [{"purpose": None, "reverses_id": None, **entry} for entry in entries]
+        rows = [
+            {"purpose": None, "deal_id": None, "reverses_id": None, **entry} for entry in entries
+        ]
         await db.insert_many(session, LedgerEntry, rows)
 
 
@@ -103,6 +113,7 @@ def reversals(entries: Iterable[LedgerEntry]) -> list[NewEntry]:
             "source_type": entry.source_type,
             "source_id": entry.source_id,
             "purpose": entry.purpose,
+            "deal_id": entry.deal_id,
             "reverses_id": entry.id,
         }
         for entry in entries
