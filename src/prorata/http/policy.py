@@ -356,6 +356,9 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/calls/{call_id}/close"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/lines/{investor_id}/default"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/schedule"): _page(Role.admin),
     ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _page(Role.viewer),
