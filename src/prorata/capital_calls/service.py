@@ -1403,7 +1403,8 @@ async def declare_default(
 async def _defaulted_calls(
     session: AsyncSession, fund_id: uuid.UUID, investors: list[uuid.UUID] | None = None
 ) -> list[tuple[CapitalCall, CallDefault]]:
-    """The fund's lines in default, not cured: oldest due date first (then call number)."""
+    """The fund's lines in default, not cured, on calls still standing (a cancelled call's
+    lines are owed by nobody): oldest due date first (then call number)."""
     statement = (
         sa.select(CapitalCall, CallDefault)
         .join(
@@ -1412,7 +1413,11 @@ async def _defaulted_calls(
                 CallDefault.fund_id == CapitalCall.fund_id, CallDefault.call_id == CapitalCall.id
             ),
         )
-        .where(CapitalCall.fund_id == fund_id, CallDefault.cured_on.is_(None))
+        .where(
+            CapitalCall.fund_id == fund_id,
+            CapitalCall.status != CallStatus.cancelled,
+            CallDefault.cured_on.is_(None),
+        )
         .order_by(CapitalCall.due_date, CapitalCall.number, CallDefault.investor_id)
     )
     if investors is not None:
