@@ -208,19 +208,19 @@ async def test_refusals_404_409_422_and_the_idempotency_key(api: FundApi) -> Non
 
 
 async def test_a_distribution_is_set_off_against_the_default_and_pays_the_line(
-    api: FundApi, sessions: async_sessionmaker[AsyncSession], org: NewOrg
+    api: FundApi, sessions: async_sessionmaker[AsyncSession], org: NewOrg, database: TestDatabase
 ) -> None:
     """No pref, no carry (every distribution is the LPs'); 10 % default interest. A and B of
     100,000.00. Call 1 (due 2026-03-16): 10,000.00 each, both paid. Call 2 noticed Wednesday
-    2026-04-01, due Wednesday 2026-04-15: 10,000.00 each; B pays, A pays nothing and is
-    declared in default on 2026-05-01.
+    2026-04-01, due Wednesday 2026-04-15: 10,000.00 each; neither has paid it by 2026-06-14,
+    and A is declared in default on 2026-05-01 (B is late, not in default).
 
-    A distribution of 3,000.00 on 2026-06-14 splits by contributed capital — cash received:
-    A 10,000.00, B 20,000.00 (A's unpaid call 2 counts for nothing) → A 1,000.00, B 2,000.00.
-    A owes 10,000.00 + 10,000.00 × 0.10 × 60 / 365 (04-15 → 06-14: 15 + 31 + 14 days)
-    = 164.38: all its 1,000.00 is set off: 164.38 interest, 835.62 for the line (outstanding
-    9,164.38), paid to A 0.00. The distribution's ledger entries stay 1,000.00 / 2,000.00.
-    Cancelling the distribution reverses the set-off: A's line is unpaid again."""
+    A distribution of 3,000.00 on 2026-06-14 splits 1 : 1 (A and B have contributed alike):
+    A 1,500.00, B 1,500.00. A owes 10,000.00 + 10,000.00 × 0.10 × 60 / 365 (04-15 → 06-14:
+    15 + 31 + 14 days) = 164.38: all its 1,500.00 is set off: 164.38 interest, 1,335.62 for the
+    line (outstanding 8,664.38), paid to A 0.00; B's 1,500.00 is paid in full (not in
+    default). The distribution's ledger entries stay 1,500.00 each. Cancelling the
+    distribution reverses the set-off: A's line is unpaid again."""
     from prorata.distributions.models import Distribution
     from prorata.documents import distribution_content
 
@@ -233,25 +233,24 @@ async def test_a_distribution_is_set_off_against_the_default_and_pays_the_line(
     await _pay(api, fund, first, b, "10000.00", "2026-03-16")
     second = await api.call_and_issue(fund, _expenses("20000.00"), notice="2026-04-01")
     assert second["due_date"] == "2026-04-15"
-    await _pay(api, fund, second["id"], b, "10000.00", "2026-04-15")
     await _default(api, fund, second["id"], a, "2026-05-01")
 
     made = await api.distribute(fund, "3000.00", "2026-06-14", kind="return_of_capital")
     lines = {x["investor_id"]: x for x in made["lines"]}
     assert (lines[a]["amount"], lines[a]["lp_amount"], lines[a]["set_off"]) == (
-        "1000.00",
-        "1000.00",
-        "1000.00",
+        "1500.00",
+        "1500.00",
+        "1500.00",
     )
-    assert (lines[b]["lp_amount"], lines[b]["set_off"]) == ("2000.00", "0.00")
+    assert (lines[b]["lp_amount"], lines[b]["set_off"]) == ("1500.00", "0.00")
     line = _line(await _view(api, fund, second["id"], "2026-06-14"), a)
-    assert (line["paid"], line["outstanding"]) == ("835.62", "9164.38")
+    assert (line["paid"], line["outstanding"]) == ("1335.62", "8664.38")
     assert (line["default_interest"], line["default_interest_paid"]) == ("164.38", "164.38")
     [payment] = line["payments"]
     assert (payment["amount"], payment["interest"], payment["applied"]) == (
-        "1000.00",
+        "1500.00",
         "164.38",
-        "835.62",
+        "1335.62",
     )
     assert (payment["received_on"], payment["distribution_id"]) == ("2026-06-14", made["id"])
     assert line["cured_on"] is None
@@ -270,10 +269,22 @@ async def test_a_distribution_is_set_off_against_the_default_and_pays_the_line(
         )
     notice = next(n for n in notices if str(n.investor_id) == a)
     assert (notice.gross, notice.set_off, notice.net) == (
-        Decimal("1000.00"),
-        Decimal("1000.00"),
+        Decimal("1500.00"),
+        Decimal("1500.00"),
         Decimal("0.00"),
     )
+    with psycopg.connect(database.owner_url) as conn:
+        booked = conn.execute(
+            "SELECT kind, amount FROM capital_ledger WHERE investor_id = %s "
+            "AND effective_on = '2026-06-14' ORDER BY kind",
+            (a,),
+        ).fetchall()
+    # The distribution as computed, plus the set-off's payment entries (interest first).
+    assert sorted((k, Decimal(x)) for k, x in booked) == [
+        ("default_interest", Decimal("164.38")),
+        ("distribution", Decimal("1500.00")),
+        ("payment", Decimal("1335.62")),
+    ]
 
     await api.request("POST", f"/funds/{fund}/distributions/{made['id']}/cancel", money=True)
     line = _line(await _view(api, fund, second["id"], "2026-06-14"), a)
