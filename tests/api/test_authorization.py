@@ -230,6 +230,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "/api/v1/funds/{fund_id}/capital-calls/{call_id}/payments/{payment_id}/reverse",
     ): {"reversed_on": "2026-03-25", "reason": "bounced"},
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/close"): {"closed_on": "2026-04-30"},
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/lines/{investor_id}/default"): {
+        "declared_on": "2026-04-30"
+    },
+    ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/shortfall"): {
+        "notice_date": "2026-06-01"
+    },
     ("POST", "/api/v1/funds/{fund_id}/investors/{investor_id}/credit/refund"): {
         "amount": "1.00",
         "refunded_on": "2026-04-01",

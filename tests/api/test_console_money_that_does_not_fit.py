@@ -91,3 +91,46 @@ async def test_the_board_closes_a_partly_paid_call(
     assert "Closed on 2026-04-30" in closed.text
     assert "Close the call" not in closed.text
     assert "Record a payment" not in closed.text
+
+
+async def test_the_board_declares_a_default_and_shows_its_badge_and_interest(
+    client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Lines 600.00 and 400.00 due 2026-03-16, 10 grace days: a default from 2026-03-31. LP 1
+    declared in default on 2026-04-30 (2026-03-30 refused) → its row says "In default since
+    2026-04-30" and shows its default interest due (12 % × 400.00 × days since 2026-03-16 /
+    365, to today: computed here the same way)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    api = FundApi(client, org.api_key)
+    fund_id, investors, call = await a_fund_with_a_call(
+        api, paid=False, default_interest_rate="0.12"
+    )
+    _, manager = await person(sessions, org, Role.manager)
+    await sign_in(client, manager)
+    board = f"/funds/{fund_id}/calls/{call['id']}"
+    page = await client.get(board)
+    assert ">Declare default</button>" in page.text
+    action = f"{board}/lines/{investors[1]}/default"
+    form = {
+        "csrf_token": hidden_token(page.text),
+        "idempotency_key": _key(page.text, "-d2"),
+        "declared_on": "2026-03-30",
+    }
+    early = await client.post(action, data=form)
+    assert early.status_code == 422
+    assert "2026-03-31 or later" in early.text
+    done = await client.post(
+        action, data={**form, "declared_on": "2026-04-30", "idempotency_key": str(uuid.uuid4())}
+    )
+    assert done.status_code == 303
+    page = await client.get(board)
+    assert "In default since 2026-04-30" in page.text
+    days = (dt.date.today() - dt.date(2026, 3, 16)).days
+    due = (Decimal("400.00") * Decimal("0.12") * days / 365).quantize(Decimal("0.01"))
+    table = cells(page.text)
+    row = next(i for i, x in enumerate(table) if x.startswith("LP 1"))
+    # Investor, fee, total, paid, outstanding, default interest due.
+    assert table[row + 1 : row + 6] == ["400.00", "400.00", "0.00", "400.00", f"{due:,}"]
+    assert page.text.count(">Declare default</button>") == 1  # LP 0's only

@@ -168,3 +168,39 @@ async def test_a_bounced_payment_stops_counting_on_the_day_it_bounced(api: FundA
         fund, "90.00", (due + dt.timedelta(days=30)).isoformat(), kind="return_of_capital"
     )
     assert {line["investor_id"]: line["amount"] for line in made["lines"]} == {b: "90.00"}
+
+
+async def test_a_distribution_after_a_default_follows_the_cash_received(api: FundApi) -> None:
+    """The review's LP07, on the one basis: no pref or carry, 10 % default interest. A and B
+    of 100,000.00; call 1 of 20,000.00 (10,000.00 each, due 2026-03-16) paid by both; call 2 of
+    20,000.00 (due 2026-04-15) paid by B on time, never by A, declared in default on
+    2026-05-01. 3,000.00 distributed on 2026-06-14 is split by cash received, 10,000 : 20,000
+    → A 1,000.00, B 2,000.00 (on called capital it would have been 1,500.00 each). A's
+    1,000.00 is set off against what it owes: first the interest, 10,000.00 × 0.10 × 60 / 365
+    (04-15 → 06-14) = 164.38, then 835.62 of its line — which from that day is contributed
+    capital: 10,000.00 + 835.62 = 10,835.62."""
+    fund = await api.fund(
+        default_interest_rate="0.10", preferred_return_rate="0", carry_share="0", catch_up_share="0"
+    )
+    a, b = await api.investors_with(fund, ["100000.00", "100000.00"])
+    expenses = [{"purpose": "fund_expenses", "amount": "20000.00"}]
+    await api.call_and_pay(fund, expenses, notice="2026-03-02")
+    second = await api.call_and_issue(fund, expenses, notice="2026-04-01")
+    assert second["due_date"] == "2026-04-15"
+    await api.pay(fund, second["id"], b, "10000.00", received_on="2026-04-15")
+    await api.request(
+        "POST",
+        f"/funds/{fund}/capital-calls/{second['id']}/lines/{a}/default",
+        json={"declared_on": "2026-05-01"},
+        money=True,
+    )
+    made = await api.distribute(fund, "3000.00", "2026-06-14", kind="return_of_capital")
+    lines = {x["investor_id"]: x for x in made["lines"]}
+    assert (lines[a]["amount"], lines[a]["set_off"]) == ("1000.00", "1000.00")
+    assert (lines[b]["amount"], lines[b]["set_off"]) == ("2000.00", "0.00")
+    view = await api.request("GET", f"/funds/{fund}/capital-calls/{second['id']}?as_of=2026-06-14")
+    line = next(x for x in view["lines"] if x["investor_id"] == a)
+    assert (line["default_interest_paid"], line["paid"]) == ("164.38", "835.62")
+    account = await _account(api, fund, a, "2026-06-14")
+    assert (account["called"], account["contributed"]) == ("20000.00", "10835.62")
+    assert account["distributions"] == "1000.00"

@@ -49,6 +49,9 @@ class CapitalCall(ReleasedNotices, Base):
         sa.UniqueConstraint("fund_id", "id"),
         sa.UniqueConstraint("fund_id", "number"),
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(
+            ["fund_id", "shortfall_of"], ["capital_calls.fund_id", "capital_calls.id"]
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -73,6 +76,9 @@ class CapitalCall(ReleasedNotices, Base):
     closed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
     closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     closed_by: Mapped[uuid.UUID | None] = mapped_column()
+    # A shortfall call: the call whose defaulted (unpaid) amount it calls from the others, split
+    # pro rata to their unfunded commitments (not to commitments).
+    shortfall_of: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class CallItem(Base):
@@ -126,9 +132,16 @@ class Payment(Base):
             ["fund_id", "call_id"], ["capital_calls.fund_id", "capital_calls.id"]
         ),
         sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.ForeignKeyConstraint(
+            ["fund_id", "distribution_id"], ["distributions.fund_id", "distributions.id"]
+        ),
         sa.Index("ix_capital_call_payments_call_id", "call_id"),
+        sa.Index("ix_capital_call_payments_distribution_id", "distribution_id"),
         sa.CheckConstraint("amount > 0", name="positive_amount"),
         sa.CheckConstraint("credit >= 0 AND credit <= amount", name="credit_within_amount"),
+        sa.CheckConstraint(
+            "interest >= 0 AND interest + credit <= amount", name="interest_within_amount"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -141,6 +154,11 @@ class Payment(Base):
     # The part of `amount` beyond what remained due on the line: kept as the investor's credit
     # in the fund (a `credit` ledger entry); `amount - credit` paid the line.
     credit: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    # On a line in default: the part that paid default interest first (a `default_interest`
+    # ledger entry: the fund's income, not capital). `amount − interest − credit` paid the line.
+    interest: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"), default=0)
+    # A set-off: the distribution whose cash, withheld from the investor, made this payment.
+    distribution_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
@@ -166,6 +184,31 @@ class PaymentReversal(Base):
     reversed_on: Mapped[dt.date] = mapped_column(sa.Date)
     reason: Mapped[str] = mapped_column(sa.String(500))
     reversed_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class CallDefault(Base):
+    """An investor's line on a call declared in default (once a line): it accrues default
+    interest from the call's due date until cured (`cured_on`: line and interest fully paid)."""
+
+    __tablename__ = "capital_call_defaults"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["fund_id", "call_id"], ["capital_calls.fund_id", "capital_calls.id"]
+        ),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        sa.Index("ix_capital_call_defaults_fund_id_investor_id", "fund_id", "investor_id"),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    declared_on: Mapped[dt.date] = mapped_column(sa.Date)
+    declared_by: Mapped[uuid.UUID | None] = mapped_column()
+    cured_on: Mapped[dt.date | None] = mapped_column(sa.Date)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.schemas import (
@@ -14,8 +16,10 @@ from prorata.capital_calls.schemas import (
     CallSummary,
     CreditOut,
     CreditRefundIn,
+    DefaultIn,
     PaymentIn,
     PaymentReverseIn,
+    ShortfallIn,
 )
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
@@ -61,9 +65,17 @@ async def list_calls(
 
 
 @router.get(BASE + "/{call_id}", summary="One capital call with its lines")
-async def get_call(fund_id: uuid.UUID, call_id: uuid.UUID, session: TenantSession) -> CallOut:
+async def get_call(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    session: TenantSession,
+    as_of: Annotated[
+        dt.date | None,
+        Query(description="The date default interest is accrued to on lines in default (today)."),
+    ] = None,
+) -> CallOut:
     call = await call_service.get(session, fund_id=fund_id, call_id=call_id)
-    return await call_service.view(session, call=call)
+    return await call_service.view(session, call=call, as_of=as_of)
 
 
 @router.post(
@@ -199,3 +211,44 @@ async def refund_credit(
         amount=body.amount,
         refunded_on=body.refunded_on,
     )
+
+
+@router.post(
+    BASE + "/{call_id}/lines/{investor_id}/default",
+    summary="Declare an investor's line in default (after the due date and the grace days)",
+)
+async def declare_default(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    body: DefaultIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    call = await call_service.declare_default(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        call_id=call_id,
+        investor_id=investor_id,
+        declared_on=body.declared_on,
+    )
+    return await call_service.view(session, call=call)
+
+
+@router.post(
+    BASE + "/{call_id}/shortfall",
+    status_code=status.HTTP_201_CREATED,
+    summary="Draft a follow-up call for the defaulted amount, from the investors not in default",
+)
+async def shortfall(
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    body: ShortfallIn,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> CallOut:
+    call = await call_service.shortfall(
+        session, actor=principal, fund_id=fund_id, call_id=call_id, data=body
+    )
+    return await call_service.view(session, call=call)

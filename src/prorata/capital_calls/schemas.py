@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -51,6 +52,22 @@ class CallCloseIn(RequestModel):
     )
 
 
+class DefaultIn(RequestModel):
+    declared_on: dt.date = Field(
+        description="The day the line is declared in default: after the due date plus the "
+        "fund's grace days (business days on its holiday calendar)."
+    )
+
+
+class ShortfallIn(RequestModel):
+    notice_date: dt.date
+    due_date: dt.date | None = Field(
+        default=None,
+        description="Default and minimum: the fund's notice period in business days after the "
+        "notice date.",
+    )
+
+
 class CreditRefundIn(RequestModel):
     amount: DecimalString
     refunded_on: dt.date
@@ -61,8 +78,17 @@ class PaymentOut(BaseModel):
     investor_id: uuid.UUID
     amount: DecimalString = Field(description="What was received.")
     applied: DecimalString = Field(description="The part that paid the line.")
+    interest: DecimalString = Field(
+        default=Decimal(0),
+        description="On a line in default: the part that paid default interest (first).",
+    )
     credit: DecimalString = Field(
         description="The excess over what remained due: kept as the investor's credit."
+    )
+    distribution_id: uuid.UUID | None = Field(
+        default=None,
+        description="A set-off: the distribution whose cash, withheld from the investor, "
+        "made this payment.",
     )
     received_on: dt.date
     reversed_on: dt.date | None
@@ -110,6 +136,23 @@ class LineOut(BaseModel):
     credit_kept: DecimalString = Field(
         description="What this line's payments brought beyond what was due: kept as credit."
     )
+    defaulted_on: dt.date | None = Field(
+        default=None, description="The day the line was declared in default (null: it is not)."
+    )
+    cured_on: dt.date | None = Field(
+        default=None, description="In default: the day its line and interest were fully paid."
+    )
+    default_interest: DecimalString | None = Field(
+        default=None,
+        description="In default: the default interest accrued from the due date to the view's "
+        "date (`as_of`, today by default) on what was unpaid.",
+    )
+    default_interest_paid: DecimalString | None = Field(
+        default=None, description="In default: the part of `default_interest` paid by then."
+    )
+    default_interest_due: DecimalString | None = Field(
+        default=None, description="In default: default_interest − default_interest_paid."
+    )
     payments: list[PaymentOut]
 
 
@@ -144,6 +187,14 @@ class CallOut(BaseModel):
     )
     closed_on: dt.date | None = Field(
         default=None, description="Closed out: the date its unpaid rest was released."
+    )
+    shortfall_of: uuid.UUID | None = Field(
+        default=None,
+        description="A shortfall call: the call whose defaulted amount it calls from the "
+        "non-defaulting investors (pro rata to their unfunded commitments).",
+    )
+    as_of: dt.date | None = Field(
+        default=None, description="The date the lines' default interest is accrued to."
     )
     payment: PaymentOut | None = Field(
         default=None, description="The payment just recorded or reversed (in that response)."

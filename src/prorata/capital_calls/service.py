@@ -19,6 +19,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from prorata.capital_calls.models import (
     CREDIT_APPLIED,
     PAYMENT,
     REFUND,
+    CallDefault,
     CallItem,
     CallLine,
     CallStatus,
@@ -46,9 +48,10 @@ from prorata.capital_calls.schemas import (
     LineOut,
     PaymentIn,
     PaymentOut,
+    ShortfallIn,
 )
 from prorata.deals import service as deal_service
-from prorata.finance import calendars, money
+from prorata.finance import calendars, daycount, interest, money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
@@ -78,13 +81,18 @@ SOURCE = "capital_call"
 _Lines = list[tuple[CallItem, dict[uuid.UUID, Decimal]]]
 
 
-async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem]) -> _Lines:
-    """Each item split over its eligible investors, capped by what remains unfunded."""
+async def _split_items(
+    session: AsyncSession, fund: Fund, items: list[CallItem], *, by_unfunded: bool = False
+) -> _Lines:
+    """Each item split over its eligible investors, capped by what remains unfunded: in
+    proportion to commitments, or (a shortfall call) to the unfunded commitments before it."""
     capacity = await fund_repository.capacity(session, fund_id=fund.id)
     commitments = capacity.commitments
     if not commitments:
         raise errors.RuleViolation("the fund has no commitments to call")
     remaining = dict(capacity.unfunded)
+    if by_unfunded:
+        commitments = dict(capacity.unfunded)
     lines: _Lines = []
     for item in items:
         excused = set(item.excused_investor_ids)
@@ -102,6 +110,10 @@ async def _split_items(session: AsyncSession, fund: Fund, items: list[CallItem])
             caps = {i: remaining[i] for i in eligible}
         if not eligible:
             raise errors.RuleViolation("every investor is excused from an item")
+        if not any(eligible.values()):
+            raise errors.RuleViolation(
+                f"no investor eligible for the {item.purpose} item has unfunded capital"
+            )
         try:
             parts = money.split_capped(item.amount, eligible, caps, fund.currency)
         except money.InsufficientCapacity as exc:
@@ -158,7 +170,12 @@ async def _deal_in_fund(session: AsyncSession, fund_id: uuid.UUID, deal_id: uuid
 
 
 async def create_draft(
-    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, data: CallCreate
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    data: CallCreate,
+    shortfall_of: uuid.UUID | None = None,
 ) -> CapitalCall:
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
@@ -186,6 +203,7 @@ async def create_draft(
         amount=sum(amounts, Decimal(0)),
         # Read with the fund, before the balances: anything committed since bumps it.
         lines_version=fund.capital_version,
+        shortfall_of=shortfall_of,
     )
     session.add(call)
     await session.flush()
@@ -204,7 +222,8 @@ async def create_draft(
     ]
     session.add_all(items)
     await session.flush()
-    await _insert_lines(session, call, await _split_items(session, fund, items))
+    lines = await _split_items(session, fund, items, by_unfunded=shortfall_of is not None)
+    await _insert_lines(session, call, lines)
     await session.flush()
     await _audit(session, actor, call, "capital_call.create")
     return call
@@ -336,7 +355,9 @@ async def schedule_notices(
 async def _recompute_lines(session: AsyncSession, fund: Fund, call: CapitalCall) -> None:
     """Commitments or unfunded capital changed since the draft (another call issued, say):
     the lines follow what is true now. Unchanged lines are not rewritten."""
-    lines = await _split_items(session, fund, await _items(session, call))
+    lines = await _split_items(
+        session, fund, await _items(session, call), by_unfunded=call.shortfall_of is not None
+    )
     drafted = set(
         (
             await session.execute(
@@ -436,9 +457,12 @@ async def _lines(
 async def _paid_by_investor(
     session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, Decimal]:
-    """What paid each line: payments not reversed, without the excess kept as credit."""
+    """What paid each line: payments not reversed, without the excess kept as credit and the
+    default interest paid first."""
     statement = (
-        sa.select(Payment.investor_id, sa.func.sum(Payment.amount - Payment.credit))
+        sa.select(
+            Payment.investor_id, sa.func.sum(Payment.amount - Payment.credit - Payment.interest)
+        )
         .outerjoin(PaymentReversal, PaymentReversal.payment_id == Payment.id)
         .where(Payment.call_id == call.id, PaymentReversal.payment_id.is_(None))
         .group_by(Payment.investor_id)
@@ -506,6 +530,11 @@ async def _payments(
     return [(payment, reversal) for payment, reversal in (await session.execute(statement)).all()]
 
 
+def _principal(payment: Payment) -> Decimal:
+    """The part of a payment that paid the line itself."""
+    return payment.amount - payment.credit - payment.interest
+
+
 def _payment_out(
     payment: Payment, reversal: PaymentReversal | None, quantum: Decimal
 ) -> PaymentOut:
@@ -513,8 +542,10 @@ def _payment_out(
         id=payment.id,
         investor_id=payment.investor_id,
         amount=payment.amount.quantize(quantum),
-        applied=(payment.amount - payment.credit).quantize(quantum),
+        applied=_principal(payment).quantize(quantum),
+        interest=payment.interest.quantize(quantum),
         credit=payment.credit.quantize(quantum),
+        distribution_id=payment.distribution_id,
         received_on=payment.received_on,
         reversed_on=reversal.reversed_on if reversal else None,
         reversal_reason=reversal.reason if reversal else None,
@@ -523,28 +554,55 @@ def _payment_out(
 
 async def _line_views(
     session: AsyncSession,
+    fund: Fund,
     call: CapitalCall,
-    quantum: Decimal,
     investors: list[uuid.UUID] | None = None,
+    as_of: dt.date | None = None,
 ) -> list[LineOut]:
     """Each investor's line (amounts by purpose, credit applied, paid, released, outstanding,
-    its payments): all, or `investors`'."""
+    its payments; in default, its default interest to `as_of`, today by default): all, or
+    `investors`'."""
+    quantum = money.quantum(fund.currency)
+    as_of = as_of or dt.date.today()
     amounts: dict[uuid.UUID, dict[Purpose, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for line in await _lines(session, call, investors):
         amounts[line.investor_id][line.purpose] += line.amount
     paid = await _paid_by_investor(session, call, investors)
     adjusted = await _adjustments(session, call, investors)
+    defaults = await _defaults(session, call, investors)
     payments: dict[uuid.UUID, list[PaymentOut]] = defaultdict(list)
+    standing: dict[uuid.UUID, list[Payment]] = defaultdict(list)
     kept: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     for payment, reversal in await _payments(session, call, investors):
         payments[payment.investor_id].append(_payment_out(payment, reversal, quantum))
         if reversal is None:
             kept[payment.investor_id] += payment.credit
+            standing[payment.investor_id].append(payment)
     lines = []
     for investor in sorted(amounts):
         total = sum(amounts[investor].values(), Decimal(0))
         got = paid.get(investor, Decimal(0))
         adjust = adjusted.get(investor, _Adjusted())
+        arrears: dict[str, Any] = {}
+        default = defaults.get(investor)
+        if default is not None:
+            accrued = _accrued(
+                fund,
+                call,
+                owed=total - adjust.credit_applied,
+                payments=standing[investor],
+                as_of=as_of,
+            )
+            interest_paid = sum(
+                (p.interest for p in standing[investor] if p.received_on <= as_of), Decimal(0)
+            )
+            arrears = {
+                "defaulted_on": default.declared_on,
+                "cured_on": default.cured_on,
+                "default_interest": accrued.quantize(quantum),
+                "default_interest_paid": interest_paid.quantize(quantum),
+                "default_interest_due": max(accrued - interest_paid, Decimal(0)).quantize(quantum),
+            }
         lines.append(
             LineOut(
                 investor_id=investor,
@@ -558,6 +616,7 @@ async def _line_views(
                 ),
                 credit_kept=kept[investor].quantize(quantum),
                 payments=payments[investor],
+                **arrears,
             )
         )
     return lines
@@ -626,7 +685,7 @@ async def board(
     adjusted = (await _adjustments(session, call)).values()
     purposes = sorted({item.purpose for item in await _items(session, call)})
     return Board(
-        lines=await _line_views(session, call, quantum, investors) if investors else [],
+        lines=await _line_views(session, fund, call, investors) if investors else [],
         next_after=investors[-1] if more else None,
         total=Decimal(total or 0).quantize(quantum),
         paid=paid.quantize(quantum),
@@ -725,6 +784,70 @@ def _paid_entries(shared: ledger.NewEntry, parts: dict[_Key, Decimal]) -> list[l
     ]
 
 
+async def _pay(
+    session: AsyncSession,
+    fund: Fund,
+    call: CapitalCall,
+    investor: uuid.UUID,
+    *,
+    amount: Decimal,
+    received_on: dt.date,
+    outstanding: Decimal,
+    default: CallDefault | None,
+    distribution_id: uuid.UUID | None = None,
+) -> Payment:
+    """Book one payment on an investor's line: on a line in default the interest due on
+    `received_on` first (`default_interest`), then the line (`payment`), the excess kept as
+    credit (`credit`). A line in default fully paid is cured on `received_on`; the call's
+    status follows (a closed call stays closed)."""
+    owed_interest = Decimal(0)
+    if default is not None and default.cured_on is None:
+        owed_interest = (await _arrears(session, fund, call, [investor], received_on))[
+            investor
+        ].interest_due
+    paid_interest = min(amount, owed_interest)
+    applied = min(amount - paid_interest, max(outstanding, Decimal(0)))
+    payment = Payment(
+        org_id=call.org_id,
+        fund_id=call.fund_id,
+        call_id=call.id,
+        investor_id=investor,
+        amount=amount,
+        interest=paid_interest,
+        credit=amount - paid_interest - applied,
+        received_on=received_on,
+        distribution_id=distribution_id,
+    )
+    session.add(payment)
+    await session.flush()
+    entry: ledger.NewEntry = {
+        "org_id": call.org_id,
+        "fund_id": call.fund_id,
+        "investor_id": investor,
+        "effective_on": received_on,
+        "source_type": PAYMENT,
+        "source_id": payment.id,
+    }
+    # The line's part is contributed capital, by the line's purposes and deals.
+    remaining = (await _remaining(session, call, [investor])).get(investor, {})
+    contributed: ledger.NewEntry = {**entry, "effective_on": contributed_on(call, received_on)}
+    entries = _paid_entries(contributed, _parts(applied, remaining, fund.currency))
+    entries += [
+        {**entry, "kind": kind, "amount": part}
+        for kind, part in (
+            (EntryKind.default_interest, paid_interest),
+            (EntryKind.credit, payment.credit),
+        )
+        if part
+    ]
+    await ledger.append(session, entries)
+    if default is not None and default.cured_on is None and applied >= outstanding:
+        default.cured_on = received_on
+    if call.status is not CallStatus.closed:
+        call.status = await _settled_status(session, call)
+    return payment
+
+
 @dataclasses.dataclass(frozen=True)
 class Recorded:
     call: CapitalCall
@@ -743,41 +866,32 @@ async def record_payment(
     overpays) is accepted and kept as the investor's credit in the fund."""
     fund = await fund_service.get(session, fund_id=fund_id)
     call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
-    if call.status is CallStatus.closed:
+    default = await session.get(CallDefault, (call.id, data.investor_id))
+    in_default = default is not None and default.cured_on is None
+    # A closed call takes no more payments, but for its lines in default (still due).
+    if call.status is CallStatus.closed and not in_default:
         raise _closed(call)
-    if call.status not in {CallStatus.issued, CallStatus.partially_paid, CallStatus.paid}:
+    if call.status not in {
+        CallStatus.issued,
+        CallStatus.partially_paid,
+        CallStatus.paid,
+        CallStatus.closed,
+    }:
         raise errors.Conflict(f"payments are recorded on issued calls; this call is {call.status}")
     amount = validation.amount(data.amount, fund.currency, field="amount")
     outstanding = await _outstanding(session, call)
     if data.investor_id not in outstanding:
         raise errors.RuleViolation("this investor has nothing to pay on this call")
-    applied = min(amount, max(outstanding[data.investor_id], Decimal(0)))
-    payment = Payment(
-        org_id=call.org_id,
-        fund_id=fund_id,
-        call_id=call.id,
-        investor_id=data.investor_id,
+    payment = await _pay(
+        session,
+        fund,
+        call,
+        data.investor_id,
         amount=amount,
-        credit=amount - applied,
         received_on=data.received_on,
+        outstanding=outstanding[data.investor_id],
+        default=default,
     )
-    session.add(payment)
-    await session.flush()
-    entry: ledger.NewEntry = {
-        "org_id": call.org_id,
-        "fund_id": fund_id,
-        "investor_id": data.investor_id,
-        "effective_on": data.received_on,
-        "source_type": PAYMENT,
-        "source_id": payment.id,
-    }
-    remaining = (await _remaining(session, call, [data.investor_id]))[data.investor_id]
-    contributed: ledger.NewEntry = {**entry, "effective_on": contributed_on(call, data.received_on)}
-    entries = _paid_entries(contributed, _parts(applied, remaining, fund.currency))
-    if payment.credit:
-        entries.append({**entry, "kind": EntryKind.credit, "amount": payment.credit})
-    await ledger.append(session, entries)
-    call.status = await _settled_status(session, call)
     await session.flush()
     await audit.record(
         session,
@@ -791,6 +905,7 @@ async def record_payment(
             "investor_id": str(data.investor_id),
             "amount": str(amount),
             "credit": str(payment.credit),
+            "interest": str(payment.interest),
             "received_on": data.received_on.isoformat(),
             "status": str(call.status),
         },
@@ -833,8 +948,13 @@ async def reverse_payment(
         raise errors.Conflict(
             f"this payment was reversed on {reversed_already.reversed_on} already"
         )
-    if call.status is CallStatus.closed:
+    default = await session.get(CallDefault, (call.id, payment.investor_id))
+    if call.status is CallStatus.closed and default is None:
         raise _closed(call)
+    if payment.distribution_id is not None:
+        raise errors.Conflict(
+            "this payment is a distribution's set-off: cancel the distribution to undo it"
+        )
     if reversed_on < payment.received_on:
         raise errors.RuleViolation(
             f"reversed_on must be on or after the payment's received_on ({payment.received_on})"
@@ -871,8 +991,7 @@ async def reverse_payment(
         ],
     )
     await session.flush()
-    call.status = await _settled_status(session, call)
-    await session.flush()
+    await _after_reversal(session, call, default)
     await audit.record(
         session,
         org_id=actor.org_id,
@@ -899,12 +1018,26 @@ async def reverse_payment(
     return Recorded(call, payment)
 
 
+async def _after_reversal(
+    session: AsyncSession, call: CapitalCall, default: CallDefault | None
+) -> None:
+    """A payment reversed: the call's status follows (a closed call stays closed) and a cured
+    line that owes again is back in default."""
+    if call.status is not CallStatus.closed:
+        call.status = await _settled_status(session, call)
+    if (
+        default is not None
+        and default.cured_on is not None
+        and (await _outstanding(session, call)).get(default.investor_id, Decimal(0)) > 0
+    ):
+        default.cured_on = None
+    await session.flush()
+
+
 async def _defaulted_investors(session: AsyncSession, call: CapitalCall) -> set[uuid.UUID]:
-    """Investors declared in default on this call: closing leaves their lines as they are
-    (still due, accruing default interest). Defaults do not exist yet (issue 18 item 3): the
-    extension point — return the defaulted lines' investors here."""
-    del session, call
-    return set()
+    """Investors in default on this call (not cured): closing leaves their lines as they are
+    (still due, accruing default interest)."""
+    return {i for i, d in (await _defaults(session, call)).items() if d.cured_on is None}
 
 
 async def close(
@@ -1146,12 +1279,18 @@ async def refund_credit(
 
 
 async def view(
-    session: AsyncSession, *, call: CapitalCall, payment: Payment | None = None
+    session: AsyncSession,
+    *,
+    call: CapitalCall,
+    payment: Payment | None = None,
+    as_of: dt.date | None = None,
 ) -> CallOut:
+    """The call with its lines; default interest accrued to `as_of` (today by default)."""
     fund = await fund_service.get(session, fund_id=call.fund_id)
     quantum = money.quantum(fund.currency)
     items = await _items(session, call)
-    lines = await _line_views(session, call, quantum)
+    as_of = as_of or dt.date.today()
+    lines = await _line_views(session, fund, call, as_of=as_of)
     payment_out = None
     if payment is not None:
         payment_out = _payment_out(payment, await session.get(PaymentReversal, payment.id), quantum)
@@ -1185,6 +1324,8 @@ async def view(
         notices_send_at=call.notices_send_at,
         notices_sent_at=call.notices_sent_at,
         closed_on=call.closed_on,
+        shortfall_of=call.shortfall_of,
+        as_of=as_of,
         payment=payment_out,
     )
 
@@ -1200,3 +1341,328 @@ async def page(
         item=lambda c: c,
         parent=lambda: fund_service.get(session, fund_id=fund_id),
     )
+
+
+# --- Defaulting investors --------------------------------------------------------------------
+
+
+async def _defaults(
+    session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, CallDefault]:
+    """The call's lines declared in default (cured or not), by investor."""
+    statement = sa.select(CallDefault).where(
+        CallDefault.fund_id == call.fund_id, CallDefault.call_id == call.id
+    )
+    if investors is not None:
+        statement = statement.where(CallDefault.investor_id.in_(investors))
+    return {d.investor_id: d for d in (await session.scalars(statement)).all()}
+
+
+def _accrued(
+    fund: Fund, call: CapitalCall, *, owed: Decimal, payments: list[Payment], as_of: dt.date
+) -> Decimal:
+    """Default interest accrued on a line from the call's due date to `as_of`: simple, at the
+    fund's `default_interest_rate` on its `day_count`, on what was unpaid — `owed` (the line
+    less the credit applied at issue) less each payment's part for the line from its date on
+    (payments not reversed; a bounced wire never paid anything). Rounded once, to the
+    currency."""
+    exact = interest.simple_interest(
+        principal=owed,
+        changes=[(p.received_on, -_principal(p)) for p in payments],
+        rate=fund.default_interest_rate,
+        start=call.due_date,
+        end=as_of,
+        convention=daycount.check_day_count(fund.day_count.value),
+    )
+    return money.round_to_currency(exact, fund.currency)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrears:
+    """What one investor's line owes on a day: the line's unpaid amount and the default
+    interest accrued and not yet paid."""
+
+    principal: Decimal
+    interest_due: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest_due
+
+
+async def _arrears(
+    session: AsyncSession,
+    fund: Fund,
+    call: CapitalCall,
+    investors: list[uuid.UUID],
+    as_of: dt.date,
+) -> dict[uuid.UUID, Arrears]:
+    """The arrears of `investors`' lines on `as_of` (interest as if each were in default)."""
+    called: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for line in await _lines(session, call, investors):
+        called[line.investor_id] += line.amount
+    adjusted = await _adjustments(session, call, investors)
+    standing: dict[uuid.UUID, list[Payment]] = defaultdict(list)
+    for payment, reversal in await _payments(session, call, investors):
+        if reversal is None:
+            standing[payment.investor_id].append(payment)
+    arrears = {}
+    for investor, total in called.items():
+        adjust = adjusted.get(investor, _Adjusted())
+        paid = standing[investor]
+        owed = total - adjust.credit_applied
+        accrued = _accrued(fund, call, owed=owed, payments=paid, as_of=as_of)
+        arrears[investor] = Arrears(
+            principal=owed - adjust.released - sum((_principal(p) for p in paid), Decimal(0)),
+            interest_due=max(accrued - sum((p.interest for p in paid), Decimal(0)), Decimal(0)),
+        )
+    return arrears
+
+
+def first_default_day(fund: Fund, call: CapitalCall) -> dt.date:
+    """The first day a line of `call` may be declared in default: the day after its due date
+    plus the fund's grace days (business days on the fund's holiday calendar)."""
+    grace_end = calendars.add_business_days(call.due_date, fund.grace_days, fund.holiday_calendar)
+    return grace_end + dt.timedelta(days=1)
+
+
+async def declare_default(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    declared_on: dt.date,
+) -> CapitalCall:
+    """Declare an investor's line in default: it must still owe something, and the grace
+    period (the fund's `grace_days` business days after the due date) must have passed."""
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    call = await get(session, fund_id=fund_id, call_id=call_id, for_update=True)
+    if not await _lines(session, call, [investor_id]):
+        raise errors.NotFound("this investor has no line on this capital call")
+    if call.status in {CallStatus.draft, CallStatus.cancelled}:
+        raise errors.Conflict(
+            f"only an issued call's lines can be in default; this call is {call.status}"
+        )
+    existing = await session.get(CallDefault, (call.id, investor_id))
+    if existing is not None:
+        cured = f", cured on {existing.cured_on}" if existing.cured_on else ""
+        raise errors.Conflict(
+            f"this line was declared in default on {existing.declared_on} already{cured}"
+        )
+    outstanding = (await _outstanding(session, call)).get(investor_id, Decimal(0))
+    if outstanding <= 0:
+        raise errors.RuleViolation("this line owes nothing: it cannot be in default")
+    try:
+        first = first_default_day(fund, call)
+    except OverflowError:
+        raise errors.RuleViolation("no date is after this call's grace period") from None
+    if declared_on < first:
+        raise errors.RuleViolation(
+            f"declared_on must be after the due date ({call.due_date}) plus the fund's "
+            f"{fund.grace_days} grace business days: {first} or later",
+            extensions={"first_allowed": first.isoformat()},
+        )
+    default = CallDefault(
+        org_id=call.org_id,
+        fund_id=fund_id,
+        call_id=call.id,
+        investor_id=investor_id,
+        declared_on=declared_on,
+        declared_by=actor.user_id,
+    )
+    session.add(default)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="capital_call.default",
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "investor_id": str(investor_id),
+            "declared_on": declared_on.isoformat(),
+            "outstanding": str(outstanding),
+            "default_interest_rate": str(fund.default_interest_rate),
+        },
+    )
+    await events.publish(
+        session,
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        kind=events.Progress.default_declared,
+        data={"call_id": str(call.id), "investor_id": str(investor_id)},
+    )
+    return call
+
+
+async def _defaulted_calls(
+    session: AsyncSession, fund_id: uuid.UUID, investors: list[uuid.UUID] | None = None
+) -> list[tuple[CapitalCall, CallDefault]]:
+    """The fund's lines in default, not cured, on calls still standing (a cancelled call's
+    lines are owed by nobody): oldest due date first (then call number)."""
+    statement = (
+        sa.select(CapitalCall, CallDefault)
+        .join(
+            CallDefault,
+            sa.and_(
+                CallDefault.fund_id == CapitalCall.fund_id, CallDefault.call_id == CapitalCall.id
+            ),
+        )
+        .where(
+            CapitalCall.fund_id == fund_id,
+            CapitalCall.status != CallStatus.cancelled,
+            CallDefault.cured_on.is_(None),
+        )
+        .order_by(CapitalCall.due_date, CapitalCall.number, CallDefault.investor_id)
+    )
+    if investors is not None:
+        statement = statement.where(CallDefault.investor_id.in_(investors))
+    return [(call, default) for call, default in (await session.execute(statement)).all()]
+
+
+async def owed_in_default(
+    session: AsyncSession, *, fund: Fund, day: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    """What each investor in default owes on `day` on its lines in default: unpaid amounts
+    and default interest (what a distribution to it is first set off against)."""
+    owed: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for call, default in await _defaulted_calls(session, fund.id):
+        arrears = await _arrears(session, fund, call, [default.investor_id], day)
+        owed[default.investor_id] += arrears[default.investor_id].total
+    return {investor: amount for investor, amount in owed.items() if amount > 0}
+
+
+async def set_off(
+    session: AsyncSession,
+    *,
+    fund: Fund,
+    distribution_id: uuid.UUID,
+    day: dt.date,
+    amounts: dict[uuid.UUID, Decimal],
+) -> None:
+    """Cash withheld from each investor's distribution pays its lines in default, oldest call
+    first, each as a payment dated `day` (interest first, then the line). The caller holds the
+    fund's row lock; `amounts` are at most `owed_in_default`."""
+    for listed, default in await _defaulted_calls(session, fund.id, list(amounts)):
+        left = amounts[default.investor_id]
+        if left <= 0:
+            continue
+        call = await get(session, fund_id=fund.id, call_id=listed.id, for_update=True)
+        arrears = (await _arrears(session, fund, call, [default.investor_id], day))[
+            default.investor_id
+        ]
+        part = min(left, arrears.total)
+        if part <= 0:
+            continue
+        await _pay(
+            session,
+            fund,
+            call,
+            default.investor_id,
+            amount=part,
+            received_on=day,
+            outstanding=arrears.principal,
+            default=default,
+            distribution_id=distribution_id,
+        )
+        amounts[default.investor_id] = left - part
+    await session.flush()
+
+
+async def undo_set_off(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, distribution_id: uuid.UUID
+) -> None:
+    """A distribution cancelled: the payments its withheld cash made are reversed on their own
+    dates (they never happened), and the lines they cured are back in default."""
+    payments = (
+        await session.scalars(
+            sa.select(Payment)
+            .where(Payment.fund_id == fund_id, Payment.distribution_id == distribution_id)
+            .order_by(Payment.created_at, Payment.id)
+        )
+    ).all()
+    for payment in payments:
+        call = await get(session, fund_id=fund_id, call_id=payment.call_id, for_update=True)
+        session.add(
+            PaymentReversal(
+                payment_id=payment.id,
+                org_id=payment.org_id,
+                fund_id=fund_id,
+                call_id=call.id,
+                reversed_on=payment.received_on,
+                reason="the distribution that set it off was cancelled",
+                reversed_by=actor.user_id,
+            )
+        )
+        entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=payment.id)
+        await ledger.append(session, ledger.reversals(entries))
+        await session.flush()
+        await _after_reversal(
+            session, call, await session.get(CallDefault, (call.id, payment.investor_id))
+        )
+
+
+async def shortfall(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    data: ShortfallIn,
+) -> CapitalCall:
+    """Draft a follow-up call for what the call's lines in default leave unpaid: each item's
+    unpaid part (each defaulting investor's unpaid rest split over its lines pro rata, as
+    closing does), called from the investors not in default, pro rata to their unfunded
+    commitments (every investor in default in the fund is excused)."""
+    fund = await fund_service.get(session, fund_id=fund_id)
+    call = await get(session, fund_id=fund_id, call_id=call_id)
+    defaulted = await _defaulted_investors(session, call)
+    outstanding = await _outstanding(session, call)
+    unpaid = {i: outstanding.get(i, Decimal(0)) for i in defaulted}
+    unpaid = {i: rest for i, rest in unpaid.items() if rest > 0}
+    if not unpaid:
+        raise errors.RuleViolation("nothing on this call is in default and unpaid")
+    by_item: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    lines_of: dict[uuid.UUID, list[CallLine]] = defaultdict(list)
+    for line in await _lines(session, call, list(unpaid)):
+        lines_of[line.investor_id].append(line)
+    for investor, rest in unpaid.items():
+        parts = money.split(
+            rest, {line.item_id: line.amount for line in lines_of[investor]}, fund.currency
+        )
+        for item_id, part in parts.items():
+            by_item[item_id] += part
+    excused = sorted({d.investor_id for _, d in await _defaulted_calls(session, fund_id)})
+    items = [
+        {
+            "purpose": item.purpose,
+            "amount": str(by_item[item.id]),
+            "deal_id": item.deal_id,
+            "excused_investor_ids": excused,
+        }
+        for item in await _items(session, call)
+        if by_item.get(item.id)
+    ]
+    body = CallCreate.model_validate(
+        {"notice_date": data.notice_date, "due_date": data.due_date, "items": items}
+    )
+    drafted = await create_draft(
+        session, actor=actor, fund_id=fund_id, data=body, shortfall_of=call.id
+    )
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="capital_call.shortfall",
+        entity="capital_call",
+        entity_id=call.id,
+        after={
+            "shortfall_call_id": str(drafted.id),
+            "amount": str(drafted.amount),
+            "defaulted": {str(i): str(rest) for i, rest in sorted(unpaid.items())},
+        },
+    )
+    return drafted

@@ -727,6 +727,8 @@ TERM_FIELDS = (
     "fee_day_count",
     "notice_business_days",
     "holiday_calendar",
+    "grace_days",
+    "default_interest_rate",
     "wire_instructions",
     "late_payment_terms",
 )
@@ -891,6 +893,7 @@ async def render_call_page(
     after: uuid.UUID | None = None,
     reverse_errors: dict[str, str] | None = None,
     close_error: str | None = None,
+    default_errors: dict[str, str] | None = None,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
@@ -928,6 +931,10 @@ async def render_call_page(
         "outstanding": board.total - board.credit_applied - board.paid - board.released,
     }
     payments = [payment for line in board.lines for payment in line.payments]
+    try:
+        first_default = call_service.first_default_day(fund, call)
+    except OverflowError:
+        first_default = dt.date.max
     return await render.page(
         request,
         "call.html",
@@ -958,6 +965,14 @@ async def render_call_page(
         show_credit=bool(board.credit_applied) or any(line.credit_kept for line in board.lines),
         reverse_errors=reverse_errors or {},
         close_error=close_error,
+        # Defaults: the columns only where a line is in default; the action once grace ended.
+        show_default=any(line.defaulted_on for line in board.lines),
+        show_interest=any(payment.interest for payment in payments),
+        may_default=may(page, Role.manager)
+        and call.status in (CallStatus.issued, CallStatus.partially_paid, CallStatus.closed)
+        and today >= first_default,
+        first_default=first_default,
+        default_errors=default_errors or {},
         idempotency_key=str(uuid.uuid4()),
         # Issued, and the worker is still rendering its notices: the page refreshes itself.
         rendering=call.status is not CallStatus.draft
@@ -1324,6 +1339,46 @@ async def close_call(
         )
         return await render_call_page(
             request, db, page, fund_id, call_id, status=422, close_error=detail
+        )
+    return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
+
+
+@router.post("/funds/{fund_id}/calls/{call_id}/lines/{investor_id}/default")
+async def declare_default(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    call_id: uuid.UUID,
+    investor_id: uuid.UUID,
+    declared_on: FormText = "",
+) -> Response:
+    """Declare a line in default from the board (the API's rules: grace days, once a line)."""
+    try:
+        day = dt.date.fromisoformat(declared_on)
+        async with db.begin_nested():
+            await call_service.declare_default(
+                db,
+                actor=page.principal,
+                fund_id=fund_id,
+                call_id=call_id,
+                investor_id=investor_id,
+                declared_on=day,
+            )
+    except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "the date must be a day, e.g. 2026-04-30"
+        )
+        return await render_call_page(
+            request,
+            db,
+            page,
+            fund_id,
+            call_id,
+            status=422,
+            default_errors={str(investor_id): detail},
         )
     return see_other(f"/funds/{fund_id}/calls/{call_id}#payments")
 

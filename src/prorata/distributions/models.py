@@ -79,5 +79,8 @@ class DistributionLine(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)  # the investor's gross share
     lp_amount: Mapped[Decimal] = mapped_column(MONEY)
     gp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    # Withheld from the LP part to pay the investor's lines in default (interest first): paid
+    # to the investor is `lp_amount − set_off`.
+    set_off: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"), default=0)
     # {tier: {"lp": "…", "gp": "…"}} for this distribution alone.
     tiers: Mapped[dict[str, Any]] = mapped_column(JSONB)

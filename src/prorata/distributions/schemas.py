@@ -39,6 +39,10 @@ class DistributionLineOut(BaseModel):
     amount: DecimalString = Field(description="The investor's gross share of the distribution.")
     lp_amount: DecimalString = Field(description="Paid to the investor.")
     gp_amount: DecimalString = Field(description="Carried interest to the GP.")
+    set_off: DecimalString = Field(
+        description="Withheld from `lp_amount` to pay the investor's lines in default (interest "
+        "first); paid to the investor: lp_amount − set_off."
+    )
     tiers: TiersOut
 
 

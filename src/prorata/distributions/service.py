@@ -17,6 +17,11 @@ The rule, in order:
 3. **Ledger.** Per investor, the LP part is a `distribution` entry (`recallable_distribution`
    for a recallable one: it returns to the unfunded commitment) and the GP part a
    `carried_interest` entry, both taken from that investor's capital account.
+4. **Set-off.** An investor with lines in default is not paid its LP part until they are: up
+   to what it owes (unpaid amounts and default interest on the distribution date) is withheld
+   (`set_off` on its line) and pays its lines in default as payments dated the distribution
+   date, interest first (`capital_calls.service.set_off`). Its distribution entries stay as
+   computed; the payments add their own entries.
 
 Distributions are recorded in date order (a back-dated one would change the splits of those
 already made), under the fund's row lock so two at once see each other's history. For the same
@@ -38,6 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions import tasks as distribution_tasks
@@ -192,8 +198,22 @@ async def create(
         for investor, share in shares.items()
         if share
     ]
-    distribution = await _store(session, actor, fund, data, amount, lines)
+    owed = await call_service.owed_in_default(session, fund=fund, day=data.date)
+    set_offs = {
+        line.investor_id: min(line.lp, owed[line.investor_id])
+        for line in lines
+        if line.investor_id in owed and line.lp > 0
+    }
+    distribution = await _store(session, actor, fund, data, amount, lines, set_offs)
     await _append_to_ledger(session, distribution, lines)
+    if set_offs:
+        await call_service.set_off(
+            session,
+            fund=fund,
+            distribution_id=distribution.id,
+            day=data.date,
+            amounts=dict(set_offs),
+        )
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     await events.announce(
         session,
@@ -217,6 +237,7 @@ async def create(
             "lp_amount": str(distribution.lp_amount),
             "gp_amount": str(distribution.gp_amount),
             "number": distribution.number,
+            "set_off": {str(i): str(x) for i, x in sorted(set_offs.items())},
         },
     )
     await distribution_made.fire(session, Made(actor=actor, distribution=distribution))
@@ -246,6 +267,9 @@ async def cancel(
         )
     entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=distribution.id)
     await ledger.append(session, ledger.reversals(entries))
+    await call_service.undo_set_off(
+        session, actor=actor, fund_id=fund_id, distribution_id=distribution.id
+    )
     distribution.cancelled_at = sa.func.now()
     await session.flush()
     await session.refresh(distribution)
@@ -442,6 +466,7 @@ async def _store(
     data: DistributionCreate,
     amount: Decimal,
     lines: list[_Line],
+    set_offs: dict[uuid.UUID, Decimal],
 ) -> Distribution:
     last = await session.scalar(  # numbered under the fund's row lock, which `create` holds
         sa.select(sa.func.max(Distribution.number)).where(Distribution.fund_id == fund.id)
@@ -474,6 +499,7 @@ async def _store(
                 "amount": line.share,
                 "lp_amount": line.lp,
                 "gp_amount": line.gp,
+                "set_off": set_offs.get(line.investor_id, Decimal(0)),
                 "tiers": json.dumps(line.tiers()),  # insert_many casts text[] to JSONB[]
             }
             for line in lines
@@ -585,6 +611,7 @@ async def view(session: AsyncSession, distribution: Distribution) -> Distributio
             amount=line.amount,
             lp_amount=line.lp_amount,
             gp_amount=line.gp_amount,
+            set_off=line.set_off.quantize(money.quantum(fund.currency)),
             tiers=TiersOut.model_validate(line.tiers),
         )
         for line in await lines_of(session, distribution)

@@ -3,9 +3,9 @@
 Each investor's share of a distribution is broken down by the waterfall's tiers as the
 distribution stored them (`distribution_lines.tiers`, this distribution alone): each tier's
 whole part of the share (LP and GP), so the parts add up to the gross share; then the carried
-interest withheld (the GP parts) and what is paid (the LP part). Nothing is set off against
-distributions in this version (no unpaid calls are netted): the set-off line prints only when
-it is not zero.
+interest withheld (the GP parts), the set-off (cash withheld to pay the investor's lines in
+default, `distribution_lines.set_off`: printed only when not zero) and what is paid (the LP part
+less the set-off).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class DistributionNotice:
     gross: Decimal  # its share of the distribution
     tiers: list[tuple[str, Decimal]]  # the share by waterfall tier (LP + GP parts): Σ = gross
     carried_interest: Decimal  # withheld: the GP's parts
-    set_off: Decimal  # nothing is set off in this version
+    set_off: Decimal  # withheld to pay its lines in default
     net: Decimal  # paid to the investor
     commitment: Decimal
     distributed_to_date: Decimal  # paid by the fund's standing distributions, this one included
@@ -136,7 +136,7 @@ async def distribution_notices(
     notices = []
     for line in lines:
         investor = investors[line.investor_id]
-        set_off = ZERO
+        set_off = line.set_off
         notices.append(
             DistributionNotice(
                 fund_name=fund.name,

@@ -70,6 +70,13 @@ class Fund(Base):
     notice_business_days: Mapped[int] = mapped_column(sa.SmallInteger)
     # The holidays business days skip (`prorata.finance.calendars`); None: weekdays only.
     holiday_calendar: Mapped[str | None] = mapped_column(sa.String(8))
+    # Defaults: a line may be declared in default once `grace_days` business days (on the
+    # holiday calendar) have passed after its due date; it then bears simple interest at
+    # `default_interest_rate` (on `day_count`) from the due date.
+    grace_days: Mapped[int] = mapped_column(sa.SmallInteger, server_default="10", default=10)
+    default_interest_rate: Mapped[Decimal] = mapped_column(
+        RATE, server_default="0", default=Decimal(0)
+    )
     wire_instructions: Mapped[str | None] = mapped_column(sa.String(2000))
     # The late-payment and default provisions printed on call notices (the LPA's words).
     late_payment_terms: Mapped[str | None] = mapped_column(sa.String(2000))

@@ -24,6 +24,7 @@ from prorata.http.schemas import (
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL)]
 Year = Annotated[int, Field(ge=1900, le=2200)]
 NoticeDays = Annotated[int, Field(ge=1, le=60)]
+GraceDays = Annotated[int, Field(ge=0, le=120)]
 Wire = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
 _LATE = "Late-payment and default provisions, printed on call notices (the LPA's words)."
 
@@ -39,6 +40,14 @@ HolidayCalendar = Annotated[
 ]
 
 
+_GRACE = (
+    "Business days after a call's due date (on the holiday calendar) before an unpaid line may "
+    "be declared in default."
+)
+_DEFAULT_RATE = (
+    "Annual simple interest a line in default bears on its unpaid amount from the due date "
+    "(on `day_count`); 0: none."
+)
 _DAYS = "How days are counted for the preferred return and interest."
 _FEE_DAYS = (
     "How days are counted for the management fee: 30/360 (a quarter is a quarter of the annual "
@@ -68,6 +77,8 @@ class FundCreate(RequestModel):
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
     holiday_calendar: HolidayCalendar | None = None
+    grace_days: GraceDays = Field(default=10, description=_GRACE)
+    default_interest_rate: RateString = Field(default=Decimal(0), description=_DEFAULT_RATE)
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool = Field(
@@ -95,6 +106,8 @@ class FundUpdate(RequestModel):
     fee_day_count: DayCount | None = None
     notice_business_days: NoticeDays | None = None
     holiday_calendar: HolidayCalendar | None = None
+    grace_days: GraceDays | None = Field(default=None, description=_GRACE)
+    default_interest_rate: RateString | None = Field(default=None, description=_DEFAULT_RATE)
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool | None = None
@@ -118,6 +131,8 @@ class FundOut(ResponseModel):
     fee_day_count: DayCount = Field(description=_FEE_DAYS)
     notice_business_days: int
     holiday_calendar: str | None = Field(description=_CALENDAR)
+    grace_days: int = Field(description=_GRACE)
+    default_interest_rate: RateString = Field(description=_DEFAULT_RATE)
     wire_instructions: str | None
     late_payment_terms: str | None = Field(description=_LATE)
     notices_need_approval: bool

@@ -150,6 +150,13 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
         Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/close"): _write(Role.manager, money=True),
+    # Defaults: declaring one starts default interest; a shortfall call drafts a call.
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/lines/{investor_id}/default"): _write(
+        Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/capital-calls/{call_id}/shortfall"): _write(
+        Role.manager, money=True
+    ),
     ("GET", "/funds/{fund_id}/investors/{investor_id}/credit"): _read(Role.viewer),
     ("POST", "/funds/{fund_id}/investors/{investor_id}/credit/refund"): _write(
         Role.manager, money=True
@@ -347,6 +354,9 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/close"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/calls/{call_id}/lines/{investor_id}/default"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/notices/approve"): _page(Role.admin),

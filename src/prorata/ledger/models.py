@@ -32,6 +32,9 @@ class EntryKind(enum.StrEnum):
     # Cash held for the investor, not capital: + the excess of an overpayment, − applied to a
     # later call (with a `payment` of the same amount) or refunded. Σ = the investor's credit.
     credit = "credit"
+    # Default interest paid by an investor on a line in default (paid before the line): the
+    # fund's income, not capital — it moves no capital account and no unfunded commitment.
+    default_interest = "default_interest"
 
 
 class LedgerEntry(Base):

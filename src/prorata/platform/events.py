@@ -63,6 +63,7 @@ class Progress(enum.StrEnum):
     payment_recorded = "payment.recorded"
     payment_reversed = "payment.reversed"
     call_closed = "call.closed"
+    default_declared = "default.declared"
 
 
 EventKind = Announcement | Progress
