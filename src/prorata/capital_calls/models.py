@@ -73,6 +73,9 @@ class CapitalCall(ReleasedNotices, Base):
     closed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
     closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     closed_by: Mapped[uuid.UUID | None] = mapped_column()
+    # The subsequent close whose new investors this call asks for their equalization and fee
+    # catch-up (`prorata.closings`); such a call is part of its closing and is not cancelled.
+    closing_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class CallItem(Base):

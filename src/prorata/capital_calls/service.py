@@ -256,6 +256,15 @@ async def issue(
         raise errors.Conflict(f"only a draft can be issued; this call is {call.status}")
     if call.lines_version != fund.capital_version:
         await _recompute_lines(session, fund, call)
+    return await _book_issue(session, actor, fund, call)
+
+
+async def _book_issue(
+    session: AsyncSession, actor: Principal, fund: Fund, call: CapitalCall
+) -> CapitalCall:
+    """Issue a call whose lines are final (the caller holds the fund's row lock): its
+    contributions to the ledger, credit applied, its number, its notices started."""
+    fund_id = fund.id
     await _contribute(session, call)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.issued
@@ -277,6 +286,125 @@ async def issue(
     )
     await call_issued.fire(session, Issued(actor=actor, call=call))
     return call
+
+
+@dataclasses.dataclass(frozen=True)
+class GivenItem:
+    """An item of a call whose lines are given, not split (a closing's equalization)."""
+
+    purpose: Purpose
+    deal_id: uuid.UUID | None
+    parts: dict[uuid.UUID, Decimal]  # investor → amount, each > 0
+
+
+async def issue_given(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund: Fund,
+    notice_date: dt.date,
+    due_date: dt.date,
+    items: list[GivenItem],
+    excused: list[uuid.UUID],
+    closing_id: uuid.UUID,
+) -> CapitalCall:
+    """Issue at once a call whose lines are given (the caller holds the fund's row lock and
+    has checked them against the investors' unfunded commitments): a subsequent close asking
+    its new investors for their equalization. The others are excused from every item; after
+    that it is a call like any other (payments, credit, close-out, notices)."""
+    call = CapitalCall(
+        org_id=fund.org_id,
+        fund_id=fund.id,
+        status=CallStatus.draft,
+        notice_date=notice_date,
+        due_date=due_date,
+        amount=sum((sum(i.parts.values(), Decimal(0)) for i in items), Decimal(0)),
+        lines_version=fund.capital_version,
+        closing_id=closing_id,
+    )
+    session.add(call)
+    await session.flush()
+    rows = [
+        CallItem(
+            org_id=fund.org_id,
+            fund_id=fund.id,
+            call_id=call.id,
+            position=position,
+            purpose=item.purpose,
+            deal_id=item.deal_id,
+            amount=sum(item.parts.values(), Decimal(0)),
+            excused_investor_ids=sorted(set(excused)),
+        )
+        for position, item in enumerate(items)
+    ]
+    session.add_all(rows)
+    await session.flush()
+    await _insert_lines(
+        session, call, [(row, item.parts) for row, item in zip(rows, items, strict=True)]
+    )
+    await session.flush()
+    return await _book_issue(session, actor, fund, call)
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedItem:
+    """An item of an issued call, with what each investor was finally called for it (its
+    line less the part released by a close-out)."""
+
+    call_id: uuid.UUID
+    due_date: dt.date
+    item_id: uuid.UUID
+    purpose: Purpose
+    deal_id: uuid.UUID | None
+    excused: frozenset[uuid.UUID]
+    called: dict[uuid.UUID, Decimal]
+
+
+async def issued_items(session: AsyncSession, *, fund_id: uuid.UUID) -> list[IssuedItem]:
+    """Every item of the fund's issued calls (not cancelled; not a closing's own call), in
+    the order the calls fell due."""
+    calls = {
+        c.id: c
+        for c in (
+            await session.scalars(
+                sa.select(CapitalCall).where(
+                    CapitalCall.fund_id == fund_id,
+                    CapitalCall.closing_id.is_(None),
+                    CapitalCall.status.not_in([CallStatus.draft, CallStatus.cancelled]),
+                )
+            )
+        ).all()
+    }
+    if not calls:
+        return []
+    items = (
+        await session.scalars(
+            sa.select(CallItem)
+            .where(CallItem.fund_id == fund_id, CallItem.call_id.in_(list(calls)))
+            .order_by(CallItem.call_id, CallItem.position)
+        )
+    ).all()
+    called: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = defaultdict(dict)
+    lines = await session.execute(
+        sa.select(
+            CallLine.item_id, CallLine.investor_id, CallLine.amount - CallLine.released
+        ).where(CallLine.fund_id == fund_id, CallLine.call_id.in_(list(calls)))
+    )
+    for item_id, investor, amount in lines.all():
+        called[item_id][investor] = Decimal(amount)
+    result = [
+        IssuedItem(
+            call_id=i.call_id,
+            due_date=calls[i.call_id].due_date,
+            item_id=i.id,
+            purpose=i.purpose,
+            deal_id=i.deal_id,
+            excused=frozenset(i.excused_investor_ids),
+            called=called[i.id],
+        )
+        for i in items
+    ]
+    return sorted(result, key=lambda i: (i.due_date, calls[i.call_id].number or 0))
 
 
 async def _next_number(session: AsyncSession, fund_id: uuid.UUID) -> int:
@@ -398,6 +526,11 @@ async def cancel(
         CallStatus.paid,
     }:
         raise errors.Conflict(f"{errors.a(call.status)} call cannot be cancelled")
+    if call.closing_id is not None:
+        raise errors.Conflict(
+            "this call asks a subsequent close's new investors for their equalization: it is "
+            "part of the closing and cannot be cancelled"
+        )
     if call.status is not CallStatus.draft:
         if any((await _paid_by_investor(session, call)).values()):
             raise errors.Conflict("a call with payments cannot be cancelled")

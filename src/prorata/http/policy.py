@@ -158,6 +158,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/approve"): _write(Role.admin),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): _write(Role.admin),
     # Distributions move money: an Idempotency-Key is required.
+    # Subsequent closes: a draft moves nothing; issuing books the equalization (money).
+    ("POST", "/funds/{fund_id}/closings"): _write(Role.manager),
+    ("GET", "/funds/{fund_id}/closings"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/closings/{closing_id}"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/closings/{closing_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/distributions"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/distributions"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _read(Role.viewer),

@@ -29,6 +29,9 @@ class EntryKind(enum.StrEnum):
     # Cash held for the investor, not capital: + the excess of an overpayment, − applied to a
     # later call (with a `payment` of the same amount) or refunded. Σ = the investor's credit.
     credit = "credit"
+    # Equalization interest of a subsequent close (`prorata.closings`): − paid by a new
+    # investor, + received by an earlier one. Cash passed through, not capital.
+    equalization_interest = "equalization_interest"
 
 
 class LedgerEntry(Base):
