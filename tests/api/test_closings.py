@@ -301,7 +301,7 @@ async def test_a_second_close_equalizes_against_the_first(api: FundApi) -> None:
     C 50,000.00; A and B each give back 25,000.00."""
     fund = await api.fund(first_closing_date="2025-01-01", management_fee_rate="0")
     a = await _commit(api, fund, "1000000.00", "2025-01-01")
-    await api.call_and_issue(
+    expenses = await api.call_and_issue(
         fund, [{"purpose": "fund_expenses", "amount": "100000.00"}], notice="2025-02-03"
     )
     b = await _commit(api, fund, "1000000.00", "2025-03-01")
@@ -324,6 +324,25 @@ async def test_a_second_close_equalizes_against_the_first(api: FundApi) -> None:
     assert issued["number"] == 2
     rows = await api.commitments(fund)
     assert [rows[i]["contributed"] for i in (a, b, c)] == ["25000.00", "25000.00", "50000.00"]
+    # A never paid its 100,000.00: what comes back to it is released from its line, not paid
+    # out (50,000.00 + 25,000.00): it owes 25,000.00, and no paid-in capital went negative.
+    call = await api.request("GET", f"/funds/{fund}/capital-calls/{expenses['id']}")
+    [line] = call["lines"]
+    assert (line["paid"], line["released"], line["outstanding"]) == (
+        "0.00",
+        "75000.00",
+        "25000.00",
+    )
+    # B's holding came through the first closing's call, unpaid too: 25,000.00 released there.
+    call = await api.request("GET", f"/funds/{fund}/capital-calls/{one['call_id']}")
+    [line] = call["lines"]
+    assert (line["total"], line["released"], line["outstanding"]) == (
+        "50000.00",
+        "25000.00",
+        "25000.00",
+    )
+    metrics = await api.request("GET", f"/funds/{fund}/metrics?as_of=2025-12-31")
+    assert (metrics["called"], metrics["paid_in"]) == ("100000.00", "0.00")
 
 
 async def test_closings_that_cannot_be(api: FundApi) -> None:

@@ -407,6 +407,66 @@ async def issued_items(session: AsyncSession, *, fund_id: uuid.UUID) -> list[Iss
     return sorted(result, key=lambda i: (i.due_date, calls[i.call_id].number or 0))
 
 
+@dataclasses.dataclass(frozen=True)
+class Reduction:
+    """Part of what an investor was called for an item that is no longer called (a closing's
+    rebalancing return). `call_ids`: the calls its holding of the item came from (the item's
+    own call, then earlier closings' calls), where an unpaid rest may be released."""
+
+    call_ids: list[uuid.UUID]
+    item_id: uuid.UUID
+    investor_id: uuid.UUID
+    purpose: Purpose
+    amount: Decimal
+
+
+async def release_unpaid(
+    session: AsyncSession, *, fund_id: uuid.UUID, parts: list[Reduction], effective_on: dt.date
+) -> dict[tuple[uuid.UUID, uuid.UUID], Decimal]:
+    """Of each part, what the investor still owes on its calls is released from its lines
+    (a `contribution` −x as a close-out's, dated `effective_on`: no longer due), up to the
+    part; returned by (item, investor). The rest was paid, and goes back as cash (the
+    caller's entries). The caller holds the fund's row lock."""
+    released: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(Decimal)
+    calls: dict[uuid.UUID, CapitalCall] = {}
+    owed: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+    entries: dict[uuid.UUID, list[ledger.NewEntry]] = defaultdict(list)
+    for part in parts:
+        rest = part.amount
+        for call_id in part.call_ids:
+            if call_id not in calls:
+                calls[call_id] = await get(
+                    session, fund_id=fund_id, call_id=call_id, for_update=True
+                )
+                owed[call_id] = await _outstanding(session, calls[call_id])
+            amount = min(rest, max(owed[call_id].get(part.investor_id, Decimal(0)), Decimal(0)))
+            if not amount:
+                continue
+            owed[call_id][part.investor_id] -= amount
+            rest -= amount
+            released[(part.item_id, part.investor_id)] += amount
+            entries[call_id].append(
+                {
+                    "org_id": calls[call_id].org_id,
+                    "fund_id": fund_id,
+                    "investor_id": part.investor_id,
+                    "kind": EntryKind.contribution,
+                    "purpose": part.purpose.value,
+                    "amount": -amount,
+                    "effective_on": effective_on,
+                    "source_type": CLOSE,
+                    "source_id": call_id,
+                }
+            )
+    for call_id, booked in sorted(entries.items()):
+        await ledger.append(session, booked)
+        await session.flush()
+        call = calls[call_id]
+        if call.status in {CallStatus.issued, CallStatus.partially_paid}:
+            call.status = await _settled_status(session, call)
+    return dict(released)
+
+
 async def _next_number(session: AsyncSession, fund_id: uuid.UUID) -> int:
     """The fund's next call number (the caller holds the fund's row lock)."""
     last = await session.scalar(

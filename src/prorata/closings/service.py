@@ -29,7 +29,9 @@ Booking at issue (the ledger is append-only):
   purpose and deal; the others excused), issued at once: payments, credit, close-out and
   notices work as for any call, and contributed capital follows the payments;
 - each rebalancing return is a `contribution` −x and a `payment` −x (called and contributed
-  both fall, the unfunded commitment rises), per purpose, dated the due date;
+  both fall, the unfunded commitment rises), per purpose, dated the due date; the part the
+  investor still owes on that call is released from its line instead (no longer due:
+  `capital_calls.service.release_unpaid`), as unpaid cash cannot be paid back;
 - the interest is `equalization_interest` entries: −x for a new investor, +x for an earlier
   one (none for the fund's share, which `Closing.interest_to_fund` records): cash passed
   through on the due date, not capital, so no capital account moves by it.
@@ -161,6 +163,27 @@ async def _prior_adjustments(
         if item_id is not None:
             moved[item_id][investor] += amount if kind is LineKind.equalization else -amount
     return moved
+
+
+async def _equalized_via(session: AsyncSession, fund_id: uuid.UUID, line: _Line) -> list[uuid.UUID]:
+    """The calls of earlier closings through which the investor was equalized on the item."""
+    rows = await session.scalars(
+        sa.select(Closing.call_id)
+        .join(
+            ClosingLine,
+            (Closing.fund_id == ClosingLine.fund_id) & (Closing.id == ClosingLine.closing_id),
+        )
+        .where(
+            ClosingLine.fund_id == fund_id,
+            Closing.status == ClosingStatus.issued,
+            Closing.call_id.is_not(None),
+            ClosingLine.kind == LineKind.equalization,
+            ClosingLine.item_id == line.item_id,
+            ClosingLine.investor_id == line.investor_id,
+        )
+        .order_by(Closing.number)
+    )
+    return [call_id for call_id in rows.all() if call_id is not None]
 
 
 async def _compute(
@@ -400,7 +423,26 @@ async def issue(
     )
     await _write_lines(session, closing, computed)
     closing.call_id = await _issue_call(session, actor, fund, closing, computed.lines)
-    await ledger.append(session, _entries(closing, computed.lines))
+    released = await call_service.release_unpaid(
+        session,
+        fund_id=fund.id,
+        parts=[
+            call_service.Reduction(
+                call_ids=[line.call_id, *await _equalized_via(session, fund.id, line)],
+                item_id=line.item_id,
+                investor_id=line.investor_id,
+                purpose=line.purpose,
+                amount=line.amount,
+            )
+            for line in computed.lines
+            if line.kind is LineKind.rebalancing
+            and line.call_id is not None
+            and line.item_id is not None
+            and line.purpose is not None
+        ],
+        effective_on=closing.due_date,
+    )
+    await ledger.append(session, _entries(closing, computed.lines, released))
     await fund_repository.bump_capital_version(session, fund_id=fund.id)
     last = await session.scalar(
         sa.select(sa.func.max(Closing.number)).where(Closing.fund_id == fund.id)
@@ -450,8 +492,13 @@ async def _issue_call(
     return call.id
 
 
-def _entries(closing: Closing, lines: list[_Line]) -> list[ledger.NewEntry]:
-    """Rebalancing returns (contribution −x, payment −x by purpose) and interest entries."""
+def _entries(
+    closing: Closing,
+    lines: list[_Line],
+    released: dict[tuple[uuid.UUID, uuid.UUID], Decimal],
+) -> list[ledger.NewEntry]:
+    """Rebalancing returns paid back in cash (contribution −x, payment −x by purpose: the part
+    not `released` from an unpaid line) and interest entries."""
     shared: ledger.NewEntry = {
         "org_id": closing.org_id,
         "fund_id": closing.fund_id,
@@ -464,7 +511,9 @@ def _entries(closing: Closing, lines: list[_Line]) -> list[ledger.NewEntry]:
     for line in lines:
         if line.kind is LineKind.rebalancing:
             assert line.purpose is not None
-            returned[(line.investor_id, line.purpose)] += line.amount
+            assert line.item_id is not None
+            cash = line.amount - released.get((line.item_id, line.investor_id), ZERO)
+            returned[(line.investor_id, line.purpose)] += cash
         elif line.kind in (LineKind.interest_paid, LineKind.interest_received):
             sign = -1 if line.kind is LineKind.interest_paid else 1
             entries.append(
@@ -476,6 +525,8 @@ def _entries(closing: Closing, lines: list[_Line]) -> list[ledger.NewEntry]:
                 }
             )
     for (investor, purpose), amount in sorted(returned.items(), key=lambda r: (r[0][0], r[0][1])):
+        if not amount:
+            continue
         for kind in (EntryKind.contribution, EntryKind.payment):
             entries.append(
                 {

@@ -345,6 +345,10 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/calls/{call_id}/issue"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
+    ("POST", "/funds/{fund_id}/closings"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/closings/{closing_id}/issue"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/payments"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
