@@ -366,3 +366,42 @@ async def test_closings_that_cannot_be(api: FundApi) -> None:
     # (1,000 × 2 % × 150/360 = 8.333… → 8.33 from 2025-01-01 to 2025-05-30 on 30/360).
     draft = await _draft(api, fund, closing_date="2025-05-30")
     assert (draft["equalization"], draft["fee_catch_up"]) == ("0.00", "8.33")
+
+
+async def test_issuing_renders_a_letter_to_every_investor(
+    api: FundApi, sessions: async_sessionmaker[AsyncSession], org: NewOrg
+) -> None:
+    """The closing of the first test: its letters job and the new investors' call notices
+    are queued at issue; C's letter lists its line (253,000.00 of equalization, 22,500.00 fee
+    catch-up, 5,083.62 interest: 280,583.62 due) and A's its return (258,083.62 paid back)."""
+    from prorata.closings.models import Closing
+    from prorata.documents import closing_content, render
+    from prorata.tenant_jobs.models import TenantJob
+    from tests import pdf_reader
+
+    fund, _, ids = await _fund_with_a_second_close(api)
+    draft = await _draft(api, fund, closing_date="2025-06-30", due_date="2025-07-15")
+    await _issue(api, fund, draft["id"])
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        kinds = (
+            await session.scalars(
+                sa.select(TenantJob.kind).where(TenantJob.fund_id == uuid.UUID(fund))
+            )
+        ).all()
+        closing = await session.get_one(Closing, uuid.UUID(draft["id"]))
+        notices = {
+            str(n.investor_id): n
+            for n in await closing_content.closing_notices(session, closing=closing)
+        }
+    assert kinds.count("closing.notices") == 1
+    assert kinds.count("call.notices") == 3  # the two earlier calls, and the closing's
+    assert len(notices) == 4
+    text = pdf_reader.text(render.closing_notice_pdf(notices[ids["C"]]).data)
+    assert "Subsequent Close No. 1" in text
+    assert "Equalization: Investments\n250,000.00" in text
+    assert "Management fee catch-up since the first closing\n22,500.00" in text
+    assert "Equalization interest\n5,083.62" in text
+    assert "Total due from you\n280,583.62" in text
+    text = pdf_reader.text(render.closing_notice_pdf(notices[ids["A"]]).data)
+    assert "Return of excess contribution: Investments\n250,000.00" in text
+    assert "Total paid to you\n258,083.62" in text

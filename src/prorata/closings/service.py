@@ -68,12 +68,23 @@ from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
 from prorata.management_fees import service as fee_service
-from prorata.platform import audit, errors
+from prorata.platform import audit, errors, hooks
 
 ZERO = Decimal(0)
 # Earlier items of these purposes are not rebalanced by commitment: each investor bears its own
 # management fee, and a new investor pays its own as the fee catch-up (module docstring).
 NOT_REBALANCED = frozenset({Purpose.management_fee})
+
+
+@dataclasses.dataclass(frozen=True)
+class Issued:
+    actor: Principal
+    closing: Closing
+
+
+# Fired in the issuing transaction once the closing is booked: documents connects the
+# rendering of its letters (the new investors' call fires `call_issued` for its own notices).
+closing_issued: hooks.Hook[Issued] = hooks.Hook("closings.closing_issued")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,6 +464,7 @@ async def issue(
     closing.issued_by = actor.user_id
     await session.flush()
     await _audit(session, actor, closing, "closing.issue")
+    await closing_issued.fire(session, Issued(actor=actor, closing=closing))
     return closing
 
 

@@ -1,6 +1,7 @@
 """Subsequent closes with equalization: the fund's `first_closing_date`, `equalization_rate`
 and `equalization_interest_to`; `closings` and their `closing_lines`; `capital_calls.closing_id`
-(the call that asks a closing's new investors for their equalization and fee catch-up).
+(the call that asks a closing's new investors for their equalization and fee catch-up);
+`documents.closing_id` (a closing's letter to each investor).
 
 Revision ID: 0032
 Revises: 0029
@@ -71,6 +72,9 @@ CREATE TABLE closing_lines (
         FOREIGN KEY (org_id, investor_id) REFERENCES investors (org_id, id)
 );
 CREATE INDEX ix_closing_lines_closing_id ON closing_lines (closing_id);
+ALTER TABLE documents ADD COLUMN closing_id UUID;
+ALTER TABLE documents ADD CONSTRAINT uq_documents_closing_id_investor_id
+    UNIQUE (closing_id, investor_id);
 """
     )
     enable_tenant_rls("closings")
@@ -80,6 +84,9 @@ CREATE INDEX ix_closing_lines_closing_id ON closing_lines (closing_id);
 def downgrade() -> None:
     op.execute(
         """
+DELETE FROM documents WHERE closing_id IS NOT NULL;
+ALTER TABLE documents DROP CONSTRAINT uq_documents_closing_id_investor_id;
+ALTER TABLE documents DROP COLUMN closing_id;
 DROP TABLE closing_lines;
 DROP TABLE closings;
 ALTER TABLE capital_calls DROP COLUMN closing_id;
