@@ -98,6 +98,20 @@ class _Line:
     deal_id: uuid.UUID | None = None
 
 
+def _of_item(
+    item: call_service.IssuedItem, investor: uuid.UUID, kind: LineKind, amount: Decimal
+) -> _Line:
+    return _Line(
+        investor,
+        kind,
+        amount,
+        call_id=item.call_id,
+        item_id=item.item_id,
+        purpose=item.purpose,
+        deal_id=item.deal_id,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class _Computed:
     lines: list[_Line]
@@ -251,24 +265,18 @@ async def _compute(
             > 0
         }
         returns = money.split(owed, excess, currency)
-        shared = {
-            "call_id": item.call_id,
-            "item_id": item.item_id,
-            "purpose": item.purpose,
-            "deal_id": item.deal_id,
-        }
         days = daycount.days_between(
             start=item.due_date, end=due_date, convention=fund.day_count.value
         )
         for investor, amount in pays.items():
-            lines.append(_Line(investor, LineKind.equalization, amount, **shared))  # type: ignore[arg-type]
+            lines.append(_of_item(item, investor, LineKind.equalization, amount))
             if days > 0:
                 interest_exact[investor] += (
                     Fraction(amount) * Fraction(fund.equalization_rate) * Fraction(days, year)
                 )
         for investor, amount in returns.items():
             if amount:
-                lines.append(_Line(investor, LineKind.rebalancing, amount, **shared))  # type: ignore[arg-type]
+                lines.append(_of_item(item, investor, LineKind.rebalancing, amount))
     first = await first_closing_date(session, fund)
     assert first is not None  # the fund has commitments
     catch_up = await fee_service.catch_up(
