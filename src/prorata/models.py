@@ -6,6 +6,7 @@ from prorata.allocations import models as allocations
 from prorata.bank_accounts import models as bank_accounts
 from prorata.capital_accounts import models as capital_accounts
 from prorata.capital_calls import models as capital_calls
+from prorata.closings import models as closings
 from prorata.deals import models as deals
 from prorata.distributions import models as distributions
 from prorata.documents import models as documents
@@ -28,6 +29,7 @@ __all__ = [
     "bank_accounts",
     "capital_accounts",
     "capital_calls",
+    "closings",
     "deals",
     "distributions",
     "documents",

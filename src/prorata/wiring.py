@@ -15,6 +15,7 @@ from prorata import jobs
 from prorata.capital_accounts import tasks as account_tasks
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls import tasks as call_tasks
+from prorata.closings import service as closing_service
 from prorata.distributions import service as distribution_service
 from prorata.distributions import tasks as distribution_tasks
 from prorata.documents import mailing as document_mailing
@@ -47,6 +48,7 @@ def connect() -> None:
         jobs.register(blueprint)
     events.announced.connect(webhook_service.dispatch)
     call_service.call_issued.connect(document_service.on_call_issued)
+    closing_service.closing_issued.connect(document_service.on_closing_issued)
     distribution_service.distribution_made.connect(document_service.on_distribution_made)
     notice_release.notices_released.connect(document_mailing.on_notices_released)
     notification_tasks.message_settled.connect(document_mailing.on_message_settled)

@@ -142,7 +142,18 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     )
     await api.request("PUT", f"/investors/{investor_id}/bank-account", json=BODIES[BANK])
     [bank_change] = await api.request("GET", f"/investors/{investor_id}/bank-account/changes")
+    later = await api.investor("Later closer")
+    await api.request(
+        "POST",
+        f"/funds/{fund_id}/commitments",
+        json={"investor_id": later, "amount": "1000.00", "committed_on": "2026-01-05"},
+        expect=201,
+    )
+    closing = await api.request(
+        "POST", f"/funds/{fund_id}/closings", json=BODIES[CLOSINGS], expect=201
+    )
     return {
+        "closing_id": str(closing["id"]),
         "change_id": str(bank_change["id"]),
         "contact_id": str(contact["id"]),
         "invitation_id": str(invitation["id"]),
@@ -171,10 +182,12 @@ def _upload(email: str) -> dict[str, Any]:
 REPORTS = ("POST", "/api/v1/funds/{fund_id}/reports")
 WEBHOOKS = ("POST", "/api/v1/webhooks")
 BANK = ("PUT", "/api/v1/investors/{investor_id}/bank-account")
+CLOSINGS = ("POST", "/api/v1/funds/{fund_id}/closings")
 
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
+    CLOSINGS: {"closing_date": "2026-01-30"},
     WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     BANK: {
         "bank_name": "Intruder Bank",

@@ -79,6 +79,9 @@ class CapitalCall(ReleasedNotices, Base):
     # A shortfall call: the call whose defaulted (unpaid) amount it calls from the others, split
     # pro rata to their unfunded commitments (not to commitments).
     shortfall_of: Mapped[uuid.UUID | None] = mapped_column()
+    # The subsequent close whose new investors this call asks for their equalization and fee
+    # catch-up (`prorata.closings`); such a call is part of its closing and is not cancelled.
+    closing_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class CallItem(Base):

@@ -275,6 +275,15 @@ async def issue(
         raise errors.Conflict(f"only a draft can be issued; this call is {call.status}")
     if call.lines_version != fund.capital_version:
         await _recompute_lines(session, fund, call)
+    return await _book_issue(session, actor, fund, call)
+
+
+async def _book_issue(
+    session: AsyncSession, actor: Principal, fund: Fund, call: CapitalCall
+) -> CapitalCall:
+    """Issue a call whose lines are final (the caller holds the fund's row lock): its
+    contributions to the ledger, credit applied, its number, its notices started."""
+    fund_id = fund.id
     await _contribute(session, call)
     await fund_repository.bump_capital_version(session, fund_id=fund_id)
     call.status = CallStatus.issued
@@ -296,6 +305,187 @@ async def issue(
     )
     await call_issued.fire(session, Issued(actor=actor, call=call))
     return call
+
+
+@dataclasses.dataclass(frozen=True)
+class GivenItem:
+    """An item of a call whose lines are given, not split (a closing's equalization)."""
+
+    purpose: Purpose
+    deal_id: uuid.UUID | None
+    parts: dict[uuid.UUID, Decimal]  # investor → amount, each > 0
+
+
+async def issue_given(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund: Fund,
+    notice_date: dt.date,
+    due_date: dt.date,
+    items: list[GivenItem],
+    excused: list[uuid.UUID],
+    closing_id: uuid.UUID,
+) -> CapitalCall:
+    """Issue at once a call whose lines are given (the caller holds the fund's row lock and
+    has checked them against the investors' unfunded commitments): a subsequent close asking
+    its new investors for their equalization. The others are excused from every item; after
+    that it is a call like any other (payments, credit, close-out, notices)."""
+    call = CapitalCall(
+        org_id=fund.org_id,
+        fund_id=fund.id,
+        status=CallStatus.draft,
+        notice_date=notice_date,
+        due_date=due_date,
+        amount=sum((sum(i.parts.values(), Decimal(0)) for i in items), Decimal(0)),
+        lines_version=fund.capital_version,
+        closing_id=closing_id,
+    )
+    session.add(call)
+    await session.flush()
+    rows = [
+        CallItem(
+            org_id=fund.org_id,
+            fund_id=fund.id,
+            call_id=call.id,
+            position=position,
+            purpose=item.purpose,
+            deal_id=item.deal_id,
+            amount=sum(item.parts.values(), Decimal(0)),
+            excused_investor_ids=sorted(set(excused)),
+        )
+        for position, item in enumerate(items)
+    ]
+    session.add_all(rows)
+    await session.flush()
+    await _insert_lines(
+        session, call, [(row, item.parts) for row, item in zip(rows, items, strict=True)]
+    )
+    await session.flush()
+    return await _book_issue(session, actor, fund, call)
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedItem:
+    """An item of an issued call, with what each investor was finally called for it (its
+    line less the part released by a close-out)."""
+
+    call_id: uuid.UUID
+    due_date: dt.date
+    item_id: uuid.UUID
+    purpose: Purpose
+    deal_id: uuid.UUID | None
+    excused: frozenset[uuid.UUID]
+    called: dict[uuid.UUID, Decimal]
+
+
+async def issued_items(session: AsyncSession, *, fund_id: uuid.UUID) -> list[IssuedItem]:
+    """Every item of the fund's issued calls (not cancelled; not a closing's own call), in
+    the order the calls fell due."""
+    calls = {
+        c.id: c
+        for c in (
+            await session.scalars(
+                sa.select(CapitalCall).where(
+                    CapitalCall.fund_id == fund_id,
+                    CapitalCall.closing_id.is_(None),
+                    CapitalCall.status.not_in([CallStatus.draft, CallStatus.cancelled]),
+                )
+            )
+        ).all()
+    }
+    if not calls:
+        return []
+    items = (
+        await session.scalars(
+            sa.select(CallItem)
+            .where(CallItem.fund_id == fund_id, CallItem.call_id.in_(list(calls)))
+            .order_by(CallItem.call_id, CallItem.position)
+        )
+    ).all()
+    called: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = defaultdict(dict)
+    lines = await session.execute(
+        sa.select(
+            CallLine.item_id, CallLine.investor_id, CallLine.amount - CallLine.released
+        ).where(CallLine.fund_id == fund_id, CallLine.call_id.in_(list(calls)))
+    )
+    for item_id, investor, amount in lines.all():
+        called[item_id][investor] = Decimal(amount)
+    result = [
+        IssuedItem(
+            call_id=i.call_id,
+            due_date=calls[i.call_id].due_date,
+            item_id=i.id,
+            purpose=i.purpose,
+            deal_id=i.deal_id,
+            excused=frozenset(i.excused_investor_ids),
+            called=called[i.id],
+        )
+        for i in items
+    ]
+    return sorted(result, key=lambda i: (i.due_date, calls[i.call_id].number or 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class Reduction:
+    """Part of what an investor was called for an item that is no longer called (a closing's
+    rebalancing return). `call_ids`: the calls its holding of the item came from (the item's
+    own call, then earlier closings' calls), where an unpaid rest may be released."""
+
+    call_ids: list[uuid.UUID]
+    item_id: uuid.UUID
+    investor_id: uuid.UUID
+    purpose: Purpose
+    amount: Decimal
+    deal_id: uuid.UUID | None = None
+
+
+async def release_unpaid(
+    session: AsyncSession, *, fund_id: uuid.UUID, parts: list[Reduction], effective_on: dt.date
+) -> dict[tuple[uuid.UUID, uuid.UUID], Decimal]:
+    """Of each part, what the investor still owes on its calls is released from its lines
+    (a `contribution` −x as a close-out's, dated `effective_on`: no longer due), up to the
+    part; returned by (item, investor). The rest was paid, and goes back as cash (the
+    caller's entries). The caller holds the fund's row lock."""
+    released: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(Decimal)
+    calls: dict[uuid.UUID, CapitalCall] = {}
+    owed: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+    entries: dict[uuid.UUID, list[ledger.NewEntry]] = defaultdict(list)
+    for part in parts:
+        rest = part.amount
+        for call_id in part.call_ids:
+            if call_id not in calls:
+                calls[call_id] = await get(
+                    session, fund_id=fund_id, call_id=call_id, for_update=True
+                )
+                owed[call_id] = await _outstanding(session, calls[call_id])
+            amount = min(rest, max(owed[call_id].get(part.investor_id, Decimal(0)), Decimal(0)))
+            if not amount:
+                continue
+            owed[call_id][part.investor_id] -= amount
+            rest -= amount
+            released[(part.item_id, part.investor_id)] += amount
+            entries[call_id].append(
+                {
+                    "org_id": calls[call_id].org_id,
+                    "fund_id": fund_id,
+                    "investor_id": part.investor_id,
+                    "kind": EntryKind.contribution,
+                    "purpose": part.purpose.value,
+                    "deal_id": part.deal_id,
+                    "amount": -amount,
+                    "effective_on": effective_on,
+                    "source_type": CLOSE,
+                    "source_id": call_id,
+                }
+            )
+    for call_id, booked in sorted(entries.items()):
+        await ledger.append(session, booked)
+        await session.flush()
+        call = calls[call_id]
+        if call.status in {CallStatus.issued, CallStatus.partially_paid}:
+            call.status = await _settled_status(session, call)
+    return dict(released)
 
 
 async def _next_number(session: AsyncSession, fund_id: uuid.UUID) -> int:
@@ -425,6 +615,11 @@ async def cancel(
         CallStatus.paid,
     }:
         raise errors.Conflict(f"{errors.a(call.status)} call cannot be cancelled")
+    if call.closing_id is not None:
+        raise errors.Conflict(
+            "this call asks a subsequent close's new investors for their equalization: it is "
+            "part of the closing and cannot be cancelled"
+        )
     if call.status is not CallStatus.draft:
         if any((await _paid_by_investor(session, call)).values()):
             raise errors.Conflict("a call with payments cannot be cancelled")
@@ -724,7 +919,8 @@ def contributed_on(call: CapitalCall, received_on: dt.date) -> dt.date:
 async def _remaining(
     session: AsyncSession, call: CapitalCall, investors: list[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, dict[_Key, Decimal]]:
-    """Per investor and (purpose, deal): the line's amount less the cash booked for it."""
+    """Per investor and (purpose, deal): the line's amount less the cash booked for it and
+    what was released unpaid (a close-out, a closing's rebalancing)."""
     lines = (
         sa.select(
             CallLine.investor_id, CallLine.purpose, CallItem.deal_id, sa.func.sum(CallLine.amount)
@@ -737,17 +933,24 @@ async def _remaining(
         LedgerEntry.source_id == call.id,
         LedgerEntry.source_id.in_(sa.select(Payment.id).where(Payment.call_id == call.id)),
     )
+    released = (LedgerEntry.source_type == CLOSE) & (LedgerEntry.source_id == call.id)
     paid = (
         sa.select(
             LedgerEntry.investor_id,
             LedgerEntry.purpose,
             LedgerEntry.deal_id,
-            sa.func.sum(LedgerEntry.amount),
+            # Cash paid, and the released part of the line (its contributions reversed).
+            sa.func.sum(
+                sa.case((LedgerEntry.kind == EntryKind.payment, LedgerEntry.amount), else_=0)
+                - sa.case((released, LedgerEntry.amount), else_=0)
+            ),
         )
         .where(
             LedgerEntry.fund_id == call.fund_id,
-            LedgerEntry.kind == EntryKind.payment,
-            paid_for_call,
+            sa.or_(
+                (LedgerEntry.kind == EntryKind.payment) & paid_for_call,
+                released & (LedgerEntry.kind == EntryKind.contribution),
+            ),
         )
         .group_by(LedgerEntry.investor_id, LedgerEntry.purpose, LedgerEntry.deal_id)
     )

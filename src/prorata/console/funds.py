@@ -27,6 +27,8 @@ from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
+from prorata.closings import service as closing_service
+from prorata.closings.schemas import ClosingCreate
 from prorata.console import bank_forms, contact_forms, forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.deals import service as deal_service
@@ -716,6 +718,51 @@ async def record_valuation(
     return see_other(f"/funds/{fund_id}#valuations-heading")
 
 
+@router.post("/funds/{fund_id}/closings")
+async def draft_closing(
+    request: Request,
+    db: PageDb,
+    page: SignedIn,
+    fund_id: uuid.UUID,
+    closing_date: FormText = "",
+    due_date: FormText = "",
+) -> Response:
+    """Draft a subsequent close (the same service as the API): its lines are shown by the
+    API's GET; the fund page lists it with its Issue button."""
+    try:
+        data = ClosingCreate(
+            closing_date=dt.date.fromisoformat(closing_date),
+            due_date=dt.date.fromisoformat(due_date) if due_date else None,
+        )
+        async with db.begin_nested():
+            await closing_service.create_draft(db, actor=page.principal, fund_id=fund_id, data=data)
+    except (ValueError, errors.RuleViolation) as refused:
+        detail = (
+            refused.detail
+            if isinstance(refused, errors.Problem)
+            else "give the closing date, e.g. 2026-06-30 (and a due date, or none for the default)"
+        )
+        return await fund_page(request, db, page, fund_id, closing_error=detail, status=422)
+    return see_other(f"/funds/{fund_id}#closings-heading")
+
+
+@router.post("/funds/{fund_id}/closings/{closing_id}/issue")
+async def issue_closing(
+    request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, closing_id: uuid.UUID
+) -> Response:
+    """Issue a drafted closing: the new investors' call, the returns and the interest."""
+    try:
+        async with db.begin_nested():
+            await closing_service.issue(
+                db, actor=page.principal, fund_id=fund_id, closing_id=closing_id
+            )
+    except (errors.Conflict, errors.RuleViolation) as refused:
+        return await fund_page(
+            request, db, page, fund_id, closing_error=refused.detail, status=refused.status
+        )
+    return see_other(f"/funds/{fund_id}#closings-heading")
+
+
 TERM_FIELDS = (
     "name",
     "management_fee_rate",
@@ -802,6 +849,7 @@ async def fund_page(
     *,
     deal_error: str | None = None,
     valuation_error: str | None = None,
+    closing_error: str | None = None,
     status: int = 200,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
@@ -846,6 +894,17 @@ async def fund_page(
         search=search or "",
         order=order.value,
         distributions=sorted(distributions.items, key=lambda d: d.distributed_on, reverse=True),
+        closings=sorted(
+            (
+                await closing_service.page(
+                    db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
+                )
+            ).items,
+            key=lambda x: (x.closing_date, x.created_at),
+            reverse=True,
+        ),
+        closing_error=closing_error,
+        idempotency_key=str(uuid.uuid4()),
     )
 
 

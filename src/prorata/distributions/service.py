@@ -364,9 +364,13 @@ async def _histories(
 ) -> dict[uuid.UUID, _History]:
     histories: dict[uuid.UUID, _History] = defaultdict(_History)
     contributions = _contributions(fund.id, as_of, by_deal=american)
-    for investor, deal, day, amount in (await session.execute(contributions)).all():
+    rows = sorted((await session.execute(contributions)).all(), key=lambda row: row[2])
+    for investor, deal, day, amount in rows:
+        flows = histories[investor].contributions
         if amount > 0:
-            histories[investor].contributions.append(waterfall.Flow(day, amount, str(deal)))
+            flows.append(waterfall.Flow(day, amount, str(deal)))
+        elif amount < 0:  # a closing's rebalancing return of excess contribution
+            _take_back(flows, str(deal), -amount)
     proceeds = (
         sa.select(
             DistributionLine.investor_id,
@@ -387,6 +391,22 @@ async def _histories(
         key = deal if american else _NO_DEAL
         histories[investor].proceeds.append(waterfall.Flow(day, amount, key))
     return histories
+
+
+def _take_back(flows: list[waterfall.Flow], deal: str, amount: Decimal) -> None:
+    """Contributed capital given back (a closing's rebalancing return: excess contribution,
+    for which the later closers paid the equalization interest) is taken off the investor's
+    latest contributions to the deal first, as if it had never been contributed."""
+    for index in reversed(range(len(flows))):
+        if amount <= 0:
+            break
+        flow = flows[index]
+        if flow.deal_id != deal:
+            continue
+        taken = min(flow.amount, amount)
+        flows[index] = dataclasses.replace(flow, amount=flow.amount - taken)
+        amount -= taken
+    flows[:] = [flow for flow in flows if flow.amount > 0]
 
 
 def _contributions(fund_id: uuid.UUID, as_of: dt.date, *, by_deal: bool) -> _Contributions:

@@ -22,6 +22,7 @@ from prorata.platform.ids import new_id
 class DocumentKind(enum.StrEnum):
     call_notice = "call_notice"
     distribution_notice = "distribution_notice"
+    closing_notice = "closing_notice"  # a subsequent close's letter to one investor
     capital_account_statement = "capital_account_statement"
     allocations_report = "allocations_report"
 
@@ -39,6 +40,7 @@ class Document(Base):
         # One notice per investor per call, however often the job runs (at-least-once).
         sa.UniqueConstraint("call_id", "investor_id"),
         sa.UniqueConstraint("distribution_id", "investor_id"),
+        sa.UniqueConstraint("closing_id", "investor_id"),
         sa.Index("ix_documents_fund_id_id", "fund_id", "id"),
         sa.Index("ix_documents_investor_id_id", "investor_id", "id"),
         sa.Index(
@@ -56,6 +58,7 @@ class Document(Base):
     status: Mapped[DocumentStatus] = mapped_column(str_enum(DocumentStatus, "document_status"))
     call_id: Mapped[uuid.UUID | None] = mapped_column()
     distribution_id: Mapped[uuid.UUID | None] = mapped_column()
+    closing_id: Mapped[uuid.UUID | None] = mapped_column()
     investor_id: Mapped[uuid.UUID | None] = mapped_column()
     period_start: Mapped[dt.date | None] = mapped_column(sa.Date)
     as_of: Mapped[dt.date | None] = mapped_column(sa.Date)

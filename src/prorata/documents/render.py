@@ -13,6 +13,7 @@ from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
+from prorata.documents.closing_content import ClosingNotice
 from prorata.documents.content import AllocationRow, Notice, Statement
 from prorata.documents.distribution_content import DistributionNotice
 from prorata.documents.letters import Addressee, Letterhead
@@ -348,6 +349,48 @@ def distribution_notice_pdf(
     )
     if notice.bank_account:
         page.text(f"Bank account on file: {notice.bank_account}")
+    if letter is not None:
+        _sign_off(page, letter)
+    pages = page.finish()
+    return Rendered(buffer.getvalue(), pages)
+
+
+def closing_notice_pdf(notice: ClosingNotice, letter: Letterhead | None = None) -> Rendered:
+    """A subsequent close's letter: the investor's line of the closing."""
+    currency = notice.currency
+    numbered = f"Subsequent Close No. {notice.number}"
+    page, buffer = _letter(letter, f"{numbered} — {notice.fund_name}", notice.fund_name, numbered)
+    date = letter.date if letter else dt.date.isoformat
+    if letter is not None:
+        _letterhead(page, letter)
+    _addressed(page, notice.addressee, date(notice.closing_date))
+    page.headline("Subsequent Close — Equalization", numbered, notice.fund_name)
+    page.row("Closing date", date(notice.closing_date))
+    page.row("Due date", date(notice.due_date), bold=True)
+    page.row("Your commitment", amount(notice.commitment, currency))
+    if notice.new:
+        page.heading("What you pay to be level with the earlier investors")
+    else:
+        page.heading("What is paid back to you")
+    for label, value in notice.rows:
+        page.row(label, amount(value, currency))
+    page.row(
+        "Total due from you" if notice.new else "Total paid to you",
+        amount(notice.total, currency),
+        bold=True,
+    )
+    page.gap(4)
+    if notice.new:
+        page.text(
+            "The equalization and the fee catch-up are asked by the capital call sent with "
+            "this letter; the equalization interest is wired with it. It is not capital: it "
+            "is passed to the earlier investors (or kept by the fund, as its terms say)."
+        )
+    else:
+        page.text(
+            "The return of excess contribution restores your unfunded commitment: it may be "
+            "called again. Any part you had not yet paid is released from your call instead."
+        )
     if letter is not None:
         _sign_off(page, letter)
     pages = page.finish()

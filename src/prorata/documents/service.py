@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CapitalCall
+from prorata.closings import service as closing_service
 from prorata.distributions import service as distribution_service
 from prorata.distributions.models import Distribution
 from prorata.documents import tasks as document_tasks
@@ -62,6 +63,20 @@ async def on_distribution_made(session: AsyncSession, made: distribution_service
         fund_id=made.distribution.fund_id,
         created_by=made.actor.user_id,
         distribution_id=str(made.distribution.id),
+    )
+
+
+async def on_closing_issued(session: AsyncSession, issued: closing_service.Issued) -> None:
+    """One letter per investor of the closing, rendered by a job enqueued in the issuing
+    transaction. Connected to `closings.service.closing_issued`."""
+    await job_service.start(
+        session,
+        document_tasks.render_closing_notices,
+        org_id=issued.closing.org_id,
+        kind="closing.notices",
+        fund_id=issued.closing.fund_id,
+        created_by=issued.actor.user_id,
+        closing_id=str(issued.closing.id),
     )
 
 

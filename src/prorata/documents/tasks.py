@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import jobs
 from prorata.capital_calls.models import CallStatus, CapitalCall
+from prorata.closings.models import Closing
 from prorata.distributions.models import Distribution
-from prorata.documents import content, distribution_content, letters, mailing
+from prorata.documents import closing_content, content, distribution_content, letters, mailing
 from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds.models import Fund
 from prorata.investors.models import Investor
@@ -210,6 +211,59 @@ async def _store_distribution_notices(
         ]
         mail = mailing.queue_distribution_notice if mailing.released(notices_state) else None
         await _save(session, blobs, org_id, source, named, mail)
+
+
+@blueprint.task(
+    name="documents.render_closing_notices", queue="documents", pass_context=True, retry=RETRY
+)
+async def render_closing_notices(
+    context: JobContext, org_id: str, tenant_job_id: str, closing_id: str
+) -> None:
+    """One letter per investor of an issued closing (stored, listed with the fund's
+    documents; the new investors' equalization call is mailed as a call's notices are)."""
+    async with job_service.running(context, org_id=org_id, tenant_job_id=tenant_job_id) as job:
+        sessions = jobs.sessions_of(context)
+        tenant = uuid.UUID(org_id)
+        async with db.tenant_transaction(sessions, tenant) as session:
+            closing = await session.get_one(Closing, uuid.UUID(closing_id))
+            notices = await closing_content.closing_notices(session, closing=closing)
+            letter = await letters.letterhead(session, jobs.blobs_of(context), org_id=tenant)
+            done = set(
+                await session.scalars(
+                    sa.select(Document.investor_id).where(Document.closing_id == closing.id)
+                )
+            )
+        todo = [n for n in notices if n.investor_id not in done]
+        for start in range(0, len(todo), NOTICE_BATCH):
+            batch = todo[start : start + NOTICE_BATCH]
+            await _store_closing_notices(context, tenant, closing, batch, letter)
+            await job.progress(len(done) + start + len(batch), len(notices))
+
+
+async def _store_closing_notices(
+    context: JobContext,
+    org_id: uuid.UUID,
+    closing: Closing,
+    notices: list[closing_content.ClosingNotice],
+    letter: letters.Letterhead,
+) -> None:
+    from prorata.documents import render
+
+    files = await asyncio.to_thread(lambda: [render.closing_notice_pdf(n, letter) for n in notices])
+    async with db.tenant_transaction(jobs.sessions_of(context), org_id) as session:
+        source = _Source(
+            DocumentKind.closing_notice,
+            "closing_id",
+            closing.id,
+            closing.fund_id,
+            closing.closing_date,
+        )
+        named = [
+            (n, f, f"closing-{n.number}-{n.investor_id}.pdf")
+            for n, f in zip(notices, files, strict=True)
+        ]
+        mail: _Mail[closing_content.ClosingNotice] | None = None
+        await _save(session, jobs.blobs_of(context), org_id, source, named, mail)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,13 @@ class DayCount(enum.StrEnum):
     thirty_360 = "30/360"
 
 
+class InterestTo(enum.StrEnum):
+    """Who receives the equalization interest new investors pay at a subsequent close."""
+
+    investors = "investors"  # the earlier investors, pro rata to their rebalancing returns
+    fund = "fund"
+
+
 class Fund(Base):
     __tablename__ = "funds"
     __table_args__ = (sa.UniqueConstraint("org_id", "id"),)
@@ -84,6 +91,13 @@ class Fund(Base):
     notices_need_approval: Mapped[bool] = mapped_column(server_default=sa.false())
     # Bumped by every change to commitments or unfunded capital (commitment, issue, cancel,
     # distribution): a draft call computed at the current version is still right at issue.
+    # Subsequent closes: commitments made after the first closing date (None: the earliest
+    # commitment's date) belong to a later closing, which equalizes them (`prorata.closings`).
+    first_closing_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    equalization_rate: Mapped[Decimal] = mapped_column(RATE, server_default="0")
+    equalization_interest_to: Mapped[InterestTo] = mapped_column(
+        str_enum(InterestTo, "equalization_interest_to"), server_default="investors"
+    )
     capital_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from prorata.finance import calendars
-from prorata.funds.models import DayCount, FeeBasis, FundStatus, WaterfallStyle
+from prorata.funds.models import DayCount, FeeBasis, FundStatus, InterestTo, WaterfallStyle
 from prorata.http.schemas import (
     LABEL,
     NO_CONTROL,
@@ -48,6 +48,18 @@ _DEFAULT_RATE = (
     "Annual simple interest a line in default bears on its unpaid amount from the due date "
     "(on `day_count`); 0: none."
 )
+_FIRST_CLOSE = (
+    "The fund's first closing date: commitments made after it belong to a later closing, "
+    "equalized by POST /funds/{fund_id}/closings; null: the earliest commitment's date."
+)
+_EQ_RATE = (
+    "Annual rate of the equalization interest a later closer pays (simple, on the fund's "
+    "day_count), from each earlier call's due date to the closing's due date."
+)
+_EQ_TO = (
+    "Who receives the equalization interest: the earlier investors (pro rata to their "
+    "rebalancing returns) or the fund."
+)
 _DAYS = "How days are counted for the preferred return and interest."
 _FEE_DAYS = (
     "How days are counted for the management fee: 30/360 (a quarter is a quarter of the annual "
@@ -81,6 +93,9 @@ class FundCreate(RequestModel):
     default_interest_rate: RateString = Field(default=Decimal(0), description=_DEFAULT_RATE)
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
+    first_closing_date: dt.date | None = Field(default=None, description=_FIRST_CLOSE)
+    equalization_rate: RateString = Field(default=Decimal(0), description=_EQ_RATE)
+    equalization_interest_to: InterestTo = Field(default=InterestTo.investors, description=_EQ_TO)
     notices_need_approval: bool = Field(
         default=True,
         description="Call notices are mailed only once an admin other than the one who issued "
@@ -111,6 +126,9 @@ class FundUpdate(RequestModel):
     wire_instructions: Wire | None = None
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     notices_need_approval: bool | None = None
+    first_closing_date: dt.date | None = Field(default=None, description=_FIRST_CLOSE)
+    equalization_rate: RateString | None = Field(default=None, description=_EQ_RATE)
+    equalization_interest_to: InterestTo | None = Field(default=None, description=_EQ_TO)
 
 
 class FundOut(ResponseModel):
@@ -136,6 +154,9 @@ class FundOut(ResponseModel):
     wire_instructions: str | None
     late_payment_terms: str | None = Field(description=_LATE)
     notices_need_approval: bool
+    first_closing_date: dt.date | None = Field(description=_FIRST_CLOSE)
+    equalization_rate: RateString = Field(description=_EQ_RATE)
+    equalization_interest_to: InterestTo = Field(description=_EQ_TO)
     created_at: dt.datetime
 
 

@@ -165,6 +165,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/approve"): _write(Role.admin),
     ("POST", "/funds/{fund_id}/capital-calls/{call_id}/notices/schedule"): _write(Role.admin),
     # Distributions move money: an Idempotency-Key is required.
+    # Subsequent closes: a draft moves nothing; issuing books the equalization (money).
+    ("POST", "/funds/{fund_id}/closings"): _write(Role.manager),
+    ("GET", "/funds/{fund_id}/closings"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/closings/{closing_id}"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/closings/{closing_id}/issue"): _write(Role.manager, money=True),
     ("POST", "/funds/{fund_id}/distributions"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/distributions"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/distributions/{distribution_id}"): _read(Role.viewer),
@@ -345,6 +350,10 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("POST", "/funds/{fund_id}/calls"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/calls/{call_id}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/calls/{call_id}/issue"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/closings"): _page(Role.manager),
+    ("POST", "/funds/{fund_id}/closings/{closing_id}/issue"): PagePolicy(
         PageAccess.signed_in, Role.manager, money=True
     ),
     ("POST", "/funds/{fund_id}/calls/{call_id}/payments"): PagePolicy(

@@ -35,6 +35,9 @@ class EntryKind(enum.StrEnum):
     # Default interest paid by an investor on a line in default (paid before the line): the
     # fund's income, not capital — it moves no capital account and no unfunded commitment.
     default_interest = "default_interest"
+    # Equalization interest of a subsequent close (`prorata.closings`): − paid by a new
+    # investor, + received by an earlier one. Cash passed through, not capital.
+    equalization_interest = "equalization_interest"
 
 
 class LedgerEntry(Base):

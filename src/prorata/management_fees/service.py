@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.deals.models import Deal, DealStatus
-from prorata.finance import fees
+from prorata.finance import fees, money
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
 from prorata.platform import errors
@@ -58,7 +58,7 @@ def terms_of(fund: Fund) -> fees.Terms:
     )
 
 
-async def _commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Commitment]:
+async def fee_commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Commitment]:
     result = await session.execute(
         sa.select(
             Commitment.investor_id,
@@ -78,7 +78,7 @@ async def _commitments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.C
     ]
 
 
-async def _investments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Investment]:
+async def fee_investments(session: AsyncSession, fund_id: uuid.UUID) -> list[fees.Investment]:
     result = await session.execute(
         sa.select(Deal.invested_amount, Deal.invested_on).where(
             Deal.fund_id == fund_id,
@@ -100,8 +100,8 @@ async def calculate(
         terms=terms_of(fund),
         first=start,
         last=end,
-        commitments=await _commitments(session, fund.id),
-        investments=await _investments(session, fund.id),
+        commitments=await fee_commitments(session, fund.id),
+        investments=await fee_investments(session, fund.id),
     )
     return FeeCalculation(fund=fund, parts=fee.parts, amount=fee.amount, lines=fee.lines)
 
@@ -111,3 +111,30 @@ def fraction_text(value: Fraction) -> str:
     exact ratio ("1/12")."""
     shown = Decimal(value.numerator) / Decimal(value.denominator)
     return f"{shown.normalize():f}" if Fraction(shown) == value else str(value)
+
+
+async def catch_up(
+    session: AsyncSession,
+    *,
+    fund: Fund,
+    investors: set[uuid.UUID],
+    first: dt.date,
+    last: dt.date,
+) -> dict[uuid.UUID, Decimal]:
+    """What each of `investors` (later closers) would have paid for `first` .. `last` had it
+    committed on `first` (the fund's first closing date): its exact fee under the fund's rules
+    with its own rate (none for the GP's commitment), each rounded to the minor unit."""
+    commitments = [
+        dataclasses.replace(c, since=min(c.since, first)) if c.investor in investors else c
+        for c in await fee_commitments(session, fund.id)
+    ]
+    fee = fees.charge(
+        terms=terms_of(fund),
+        first=first,
+        last=last,
+        commitments=commitments,
+        investments=await fee_investments(session, fund.id),
+    )
+    exact = {i: fee.exact_lines.get(i, Fraction(0)) for i in sorted(investors)}
+    rounded = {i: money.round_to_currency(value, fund.currency) for i, value in exact.items()}
+    return {investor: amount for investor, amount in rounded.items() if amount}

@@ -1,0 +1,1 @@
+"""Subsequent closes: new investors equalized with the earlier ones."""
