@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from decimal import Decimal
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from httpx import AsyncClient
 
 import prorata.models
 import prorata.orgs.models
 import prorata.platform.audit
 from prorata.config import Settings
+from prorata.orgs.service import NewOrg
 from prorata.platform import db
 from prorata.runtime import migrate
+from tests.fund_support import FundApi
 from tests.support import TestDatabase
 
 
@@ -78,3 +85,74 @@ def test_the_latest_migrations_go_down_and_up_again(database: TestDatabase) -> N
     # Before 0010: no statement runs.
     assert run_column == []
     assert head[2] == ["run_id"]
+
+
+async def test_0030_rebooks_payments_by_purpose_and_deal(
+    database: TestDatabase, client: AsyncClient, org: NewOrg
+) -> None:
+    """A payment booked before 0030 (one `payment` entry, no purpose, dated the day received)
+    on a line of 300.00 for a deal and 60.00 of fees (300 : 60): 180.00 received two days
+    before the due date is reversed on its own date and booked again as 150.00 for the deal
+    and 30.00 of fees, on the due date — as the application books it now."""
+    api = FundApi(client, org.api_key)
+    fund = await api.fund()
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    call = await api.call_and_issue(
+        fund,
+        [
+            {"purpose": "investment", "amount": "300.00", "deal_id": deal},
+            {"purpose": "management_fee", "amount": "60.00"},
+        ],
+    )
+    due = dt.date.fromisoformat(call["due_date"])
+    received = due - dt.timedelta(days=2)
+    engine = db.sync_engine(database.owner_url)
+    config = migrate.alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            config.attributes["app_role"] = Settings().db_app_role
+            command.downgrade(config, "0029")
+            payment = uuid.uuid4()
+            values = {
+                "payment": payment,
+                "org": org.org_id,
+                "fund": fund,
+                "call": call["id"],
+                "investor": investor,
+                "received": received,
+            }
+            connection.execute(
+                sa.text(
+                    "INSERT INTO capital_call_payments (id, org_id, fund_id, call_id, investor_id,"
+                    " amount, received_on) VALUES (:payment, :org, :fund, :call, :investor,"
+                    " 180.00, :received)"
+                ),
+                values,
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO capital_ledger (org_id, fund_id, investor_id, kind, amount,"
+                    " effective_on, source_type, source_id) VALUES (:org, :fund, :investor,"
+                    " 'payment', 180.00, :received, 'payment', :payment)"
+                ),
+                values,
+            )
+            command.upgrade(config, "head")
+            rows = connection.execute(
+                sa.text(
+                    "SELECT purpose, deal_id, amount, effective_on, reverses_id IS NOT NULL"
+                    " FROM capital_ledger WHERE source_id = :payment ORDER BY id"
+                ),
+                values,
+            ).all()
+            connection.rollback()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (None, None, Decimal("180.00"), received, False),
+        (None, None, Decimal("-180.00"), received, True),
+        ("investment", uuid.UUID(deal), Decimal("150.00"), due, False),
+        ("management_fee", None, Decimal("30.00"), due, False),
+    ]
