@@ -355,6 +355,44 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 ).to_be_visible()
                 await journey.visit(page, "settings")
 
+                # Baltic's unpaid rest declared in default from the board (the grace days are
+                # long over), then a later investor's close brings it level with the others.
+                await page.goto(call_url)
+                board = page.locator("table.board")
+                baltic = board.get_by_role("row").filter(has_text="Baltic Family Office")
+                await baltic.get_by_role("button", name="Declare default").click()
+                await expect(
+                    board.get_by_role("row").filter(has_text="Baltic Family Office")
+                ).to_contain_text("In default since")
+                await journey.visit(page, "payments-board-default")
+                api = {"Authorization": f"Bearer {stack.api_key}"}
+                late = httpx.post(
+                    f"{stack.base}/api/v1/investors",
+                    json={"name": "Delta Foundation", "kind": "entity"},
+                    headers=api,
+                )
+                assert late.status_code == 201, late.text
+                fund_path = fund_url.removeprefix(stack.base)
+                committed = httpx.post(
+                    f"{stack.base}/api/v1{fund_path}/commitments",
+                    json={
+                        "investor_id": late.json()["id"],
+                        "amount": "1000000.00",
+                        "committed_on": "2026-09-01",
+                    },
+                    headers=api,
+                )
+                assert committed.status_code == 201, committed.text
+                await page.goto(fund_url)
+                await page.get_by_label("Closing date").fill("2026-09-30")
+                await page.get_by_role("button", name="Draft the closing").click()
+                await page.get_by_role("button", name="Issue the closing").click()
+                closes = page.locator("section").filter(
+                    has=page.get_by_role("heading", name="Subsequent closes")
+                )
+                await expect(closes.get_by_role("row").nth(1)).to_contain_text("issued")
+                await journey.visit(page, "fund-closings")
+
                 # On a tablet (portrait): the pages fit; only wide tables scroll, in their
                 # own labelled region.
                 await page.set_viewport_size({"width": 768, "height": 1024})
