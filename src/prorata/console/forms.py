@@ -49,6 +49,12 @@ def set_form_cookie(request: Request, response: Response) -> None:
         )
 
 
+def refusal(refused: Exception, otherwise: str) -> str:
+    """What to say next to a form a service refused: the API's own words (a problem's detail),
+    or `otherwise` for input the form could not even read (a date that is not one)."""
+    return refused.detail if isinstance(refused, errors.Problem) else otherwise
+
+
 def field_errors(error: ValidationError) -> dict[str, str]:
     """A request model's refusal as one message per form field, in the API's own words."""
     found: dict[str, str] = {}

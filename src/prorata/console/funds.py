@@ -709,10 +709,8 @@ async def record_valuation(
         async with db.begin_nested():
             await valuation_service.record(db, actor=page.principal, fund_id=fund_id, data=data)
     except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else "give the day and the fund's NAV, e.g. 2026-06-30 and 12500000.00"
+        detail = forms.refusal(
+            refused, "give the day and the fund's NAV, e.g. 2026-06-30 and 12500000.00"
         )
         return await fund_page(request, db, page, fund_id, valuation_error=detail, status=422)
     return see_other(f"/funds/{fund_id}#valuations-heading")
@@ -737,10 +735,9 @@ async def draft_closing(
         async with db.begin_nested():
             await closing_service.create_draft(db, actor=page.principal, fund_id=fund_id, data=data)
     except (ValueError, errors.RuleViolation) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else "give the closing date, e.g. 2026-06-30 (and a due date, or none for the default)"
+        detail = forms.refusal(
+            refused,
+            "give the closing date, e.g. 2026-06-30 (and a due date, or none for the default)",
         )
         return await fund_page(request, db, page, fund_id, closing_error=detail, status=422)
     return see_other(f"/funds/{fund_id}#closings-heading")
@@ -1357,11 +1354,7 @@ async def reverse_payment(
                 reason=reason.strip()[:500],
             )
     except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else "the date must be a day, e.g. 2026-03-25"
-        )
+        detail = forms.refusal(refused, "the date must be a day, e.g. 2026-03-25")
         return await render_call_page(
             request,
             db,
@@ -1391,11 +1384,7 @@ async def close_call(
                 db, actor=page.principal, fund_id=fund_id, call_id=call_id, closed_on=day
             )
     except (ValueError, errors.RuleViolation, errors.Conflict) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else "the date must be a day, e.g. 2026-04-30"
-        )
+        detail = forms.refusal(refused, "the date must be a day, e.g. 2026-04-30")
         return await render_call_page(
             request, db, page, fund_id, call_id, status=422, close_error=detail
         )
@@ -1425,11 +1414,7 @@ async def declare_default(
                 declared_on=day,
             )
     except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
-        detail = (
-            refused.detail
-            if isinstance(refused, errors.Problem)
-            else "the date must be a day, e.g. 2026-04-30"
-        )
+        detail = forms.refusal(refused, "the date must be a day, e.g. 2026-04-30")
         return await render_call_page(
             request,
             db,

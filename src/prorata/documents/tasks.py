@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import procrastinate
@@ -51,6 +52,23 @@ N = TypeVar("N", bound=_Notice, contravariant=True)
 
 PDF = "application/pdf"
 NOTICE_BATCH = 50
+
+
+async def _in_batches(
+    job: job_service.Running,
+    notices: Sequence[_Notice],
+    done: Collection[uuid.UUID | None],
+    store: Callable[[Any], Awaitable[None]],
+) -> None:
+    """Store the notices not stored yet (a retried job resumes), NOTICE_BATCH at a time, each
+    batch in its own transaction, the job's progress after each."""
+    todo = [n for n in notices if n.investor_id not in done]
+    for start in range(0, len(todo), NOTICE_BATCH):
+        batch = todo[start : start + NOTICE_BATCH]
+        await store(batch)
+        await job.progress(len(done) + start + len(batch), len(notices))
+
+
 # Two retries of its own (5 s, 25 s); an outage of the database or the store is waited out.
 RETRY = attempts.Retry(own=RetryStrategy(max_attempts=2, exponential_wait=5))
 
@@ -75,11 +93,12 @@ async def render_call_notices(
                     sa.select(Document.investor_id).where(Document.call_id == call.id)
                 )
             )
-        todo = [n for n in notices if n.investor_id not in done]
-        for start in range(0, len(todo), NOTICE_BATCH):
-            batch = todo[start : start + NOTICE_BATCH]
-            await _store_notices(context, tenant, call, batch, letter)
-            await job.progress(len(done) + start + len(batch), len(notices))
+        await _in_batches(
+            job,
+            notices,
+            done,
+            lambda batch: _store_notices(context, tenant, call, batch, letter),
+        )
         async with db.tenant_transaction(sessions, tenant) as session:
             await events.announce(
                 session,
@@ -153,11 +172,12 @@ async def render_distribution_notices(
                     )
                 )
             )
-        todo = [n for n in notices if n.investor_id not in done]
-        for start in range(0, len(todo), NOTICE_BATCH):
-            batch = todo[start : start + NOTICE_BATCH]
-            await _store_distribution_notices(context, tenant, distribution, batch, letter)
-            await job.progress(len(done) + start + len(batch), len(notices))
+        await _in_batches(
+            job,
+            notices,
+            done,
+            lambda batch: _store_distribution_notices(context, tenant, distribution, batch, letter),
+        )
         async with db.tenant_transaction(sessions, tenant) as session:
             await events.announce(
                 session,
@@ -233,11 +253,12 @@ async def render_closing_notices(
                     sa.select(Document.investor_id).where(Document.closing_id == closing.id)
                 )
             )
-        todo = [n for n in notices if n.investor_id not in done]
-        for start in range(0, len(todo), NOTICE_BATCH):
-            batch = todo[start : start + NOTICE_BATCH]
-            await _store_closing_notices(context, tenant, closing, batch, letter)
-            await job.progress(len(done) + start + len(batch), len(notices))
+        await _in_batches(
+            job,
+            notices,
+            done,
+            lambda batch: _store_closing_notices(context, tenant, closing, batch, letter),
+        )
 
 
 async def _store_closing_notices(
