@@ -363,6 +363,8 @@ async def test_a_shortfall_call_is_drafted_pro_rata_to_unfunded(api: FundApi) ->
         cid,
         "20000.00",
     )
+    twice = await _shortfall(api, fund, cid, expect=409)  # it would call 20,000.00 again
+    assert drafted["id"] in twice["detail"]
     assert [
         (i["purpose"], i["amount"], i["deal_id"], i["excused_investor_ids"])
         for i in drafted["items"]

@@ -1828,6 +1828,18 @@ async def shortfall(
     unpaid = {i: rest for i, rest in unpaid.items() if rest > 0}
     if not unpaid:
         raise errors.RuleViolation("nothing on this call is in default and unpaid")
+    standing = await session.scalar(
+        sa.select(CapitalCall.id).where(
+            CapitalCall.fund_id == fund_id,
+            CapitalCall.shortfall_of == call.id,
+            CapitalCall.status != CallStatus.cancelled,
+        )
+    )
+    if standing is not None:  # the same unpaid amount would be called twice
+        raise errors.Conflict(
+            f"this call's shortfall is called already (capital call {standing}): cancel that "
+            "call first to draft it again"
+        )
     by_item: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     lines_of: dict[uuid.UUID, list[CallLine]] = defaultdict(list)
     for line in await _lines(session, call, list(unpaid)):
