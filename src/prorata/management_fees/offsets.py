@@ -107,11 +107,10 @@ async def record_waiver(
         raise errors.RuleViolation(
             f"the period is empty: period_start {period_start} is after period_end {period_end}"
         )
-    [(_, quarter_end)] = fees.quarters(period_start, period_start)
-    if period_end > quarter_end:
+    if len(quarters := fees.quarters(period_start, period_end)) > 1:
         raise errors.RuleViolation(
             "a waiver's period lies within one calendar quarter (fees are charged by quarter): "
-            f"period_end must be on or before {quarter_end}"
+            f"period_end must be on or before {quarters[0][1]}"
         )
     waiver = FeeWaiver(
         org_id=actor.org_id,
