@@ -507,12 +507,14 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
             "holiday_calendar": "GB",
             "day_count": "act/360",
             "fee_day_count": "act/365",
+            "fee_offset_rate": "0.8",
             "notices_need_approval": "on",
         },
     )
     assert changed.status_code == 303
     fund = await api.request("GET", f"/funds/{fund_id}")
     assert fund["holiday_calendar"] == "GB"
+    assert fund["fee_offset_rate"] == "0.8"
     assert (fund["day_count"], fund["fee_day_count"]) == ("act/360", "act/365")
     assert (fund["name"], fund["management_fee_rate"], fund["notice_business_days"]) == (
         "Renamed Fund",

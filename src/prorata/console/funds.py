@@ -775,6 +775,7 @@ async def issue_closing(
 TERM_FIELDS = (
     "name",
     "management_fee_rate",
+    "fee_offset_rate",
     "preferred_return_rate",
     "catch_up_share",
     "carry_share",
