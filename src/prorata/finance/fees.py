@@ -27,6 +27,7 @@ to it exactly.
 from __future__ import annotations
 
 import bisect
+import calendar
 import dataclasses
 import datetime as dt
 import uuid
@@ -345,9 +346,13 @@ def quarters(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
     start = dt.date(first.year, 3 * ((first.month - 1) // 3) + 1, 1)
     periods = []
     while start <= last:
-        following = dt.date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
-        periods.append((start, min(following - _ONE_DAY, last)))
-        start = following
+        end = dt.date(
+            start.year, start.month + 2, calendar.monthrange(start.year, start.month + 2)[1]
+        )
+        periods.append((start, min(end, last)))
+        if end >= last:
+            break
+        start = end + _ONE_DAY
     return periods
 
 

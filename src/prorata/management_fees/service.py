@@ -144,7 +144,11 @@ def _amount(
     commitments: list[fees.Commitment],
     investments: list[fees.Investment],
 ) -> Decimal:
-    """The (gross) fee of `first` .. `last`, rounded as `fees.charge` rounds it."""
+    """The (gross) fee of `first` .. `last`, rounded as `fees.charge` rounds it (none before
+    anything counts)."""
+    days = [c.since for c in commitments] + [i.on for i in investments]
+    if not days or last < min(days):
+        return money.round_to_currency(Fraction(0), fund.currency)
     stretches = fees.accrue(
         terms=terms_of(fund),
         first=first,
