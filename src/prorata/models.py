@@ -15,6 +15,7 @@ from prorata.http import idempotency
 from prorata.imports import models as imports
 from prorata.investors import models as investors
 from prorata.ledger import models as ledger
+from prorata.management_fees import models as management_fees
 from prorata.notifications import models as notifications
 from prorata.orgs import models as orgs
 from prorata.platform import audit, events, storage
@@ -39,6 +40,7 @@ __all__ = [
     "imports",
     "investors",
     "ledger",
+    "management_fees",
     "notifications",
     "orgs",
     "storage",

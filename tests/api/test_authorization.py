@@ -228,6 +228,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "items": [{"purpose": "management_fee", "amount": "1.00"}],
     },
     ("POST", "/api/v1/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": "1.00"},
+    ("POST", "/api/v1/funds/{fund_id}/fee-income"): {
+        "date": "2026-02-15",
+        "kind": "transaction",
+        "amount": "1.00",
+    },
+    ("POST", "/api/v1/funds/{fund_id}/fee-waivers"): {
+        "period_start": "2026-01-01",
+        "period_end": "2026-03-31",
+        "amount": "1.00",
+    },
     ("POST", "/api/v1/funds/{fund_id}/distributions"): {
         "date": "2026-07-01",
         "amount": "1.00",

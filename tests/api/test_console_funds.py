@@ -507,12 +507,14 @@ async def test_an_investor_page_valuations_and_terms_from_the_console(
             "holiday_calendar": "GB",
             "day_count": "act/360",
             "fee_day_count": "act/365",
+            "fee_offset_rate": "0.8",
             "notices_need_approval": "on",
         },
     )
     assert changed.status_code == 303
     fund = await api.request("GET", f"/funds/{fund_id}")
     assert fund["holiday_calendar"] == "GB"
+    assert fund["fee_offset_rate"] == "0.8"
     assert (fund["day_count"], fund["fee_day_count"]) == ("act/360", "act/365")
     assert (fund["name"], fund["management_fee_rate"], fund["notice_business_days"]) == (
         "Renamed Fund",
@@ -560,8 +562,26 @@ async def test_the_management_fee_of_a_period_from_the_console(
     ).active
     assert sheet is not None
     values = list(sheet.iter_rows(values_only=True))
-    assert values[0] == ("investor", "investor_id", "fee")
+    assert values[0] == ("investor", "investor_id", "fee", "offset", "waived", "net")
     assert [(v[0], v[2]) for v in values[1:]] == [("LP 0", 3000), ("LP 1", 2000)]
+    # A waiver of 1,000.00 of the quarter: split 3:2, 600.00 and 400.00; nets 2,400 and 1,600.
+    await api.request(
+        "POST",
+        f"/funds/{fund_id}/fee-waivers",
+        json={"period_start": "2026-01-01", "period_end": "2026-03-31", "amount": "1000.00"},
+        expect=201,
+        money=True,
+    )
+    page = await client.get(f"/funds/{fund_id}/fees?from=2026-01-01&to=2026-03-31")
+    row = cells(page.text)
+    assert row[row.index("LP 0") + 1 : row.index("LP 0") + 5] == [
+        "3,000.00",
+        "0.00",
+        "600.00",
+        "2,400.00",
+    ]
+    assert row[row.index("Waived by the GP") + 1] == "1,000.00"
+    assert "4,000.00" in page.text  # the net fee
     empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
     assert empty.status_code == 422
     assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter

@@ -665,7 +665,11 @@ async def fees_page(
         fund=fund,
         fee=fee,
         fraction=fee_service.fraction_text,
-        lines=[(names.get(i, str(i)), amount) for i, amount in shown],
+        lines=[
+            (names.get(i, str(i)), amount, *fee.reductions[i], fee.net_line(i))
+            for i, amount in shown
+            if fee
+        ],
         more=max(0, len(largest) - len(shown)),
         start=start,
         end=end,
@@ -682,14 +686,22 @@ async def export_fees(
     start: Annotated[dt.date, Query(alias="from")],
     end: Annotated[dt.date, Query(alias="to")],
 ) -> Response:
-    """Every investor's share of the period's management fee, largest first, as a file."""
+    """Every investor's share of the period's management fee, largest first, as a file: its
+    fee, its parts of the period's offset and waivers, and the net it owes."""
     fund = await fund_service.get(db, fund_id=fund_id)
     fee = await fee_service.calculate(db, fund_id=fund_id, start=start, end=end)
     shares = sorted(fee.lines.items(), key=lambda item: item[1], reverse=True)
     names = await names_of(db, [investor for investor, _ in shares])
     quantum = money.quantum(fund.currency)
     items = [
-        {"investor": names.get(i, ""), "investor_id": str(i), "fee": str(amount.quantize(quantum))}
+        {
+            "investor": names.get(i, ""),
+            "investor_id": str(i),
+            "fee": str(amount.quantize(quantum)),
+            "offset": str(fee.reductions[i][0].quantize(quantum)),
+            "waived": str(fee.reductions[i][1].quantize(quantum)),
+            "net": str(fee.net_line(i).quantize(quantum)),
+        }
         for i, amount in shares
     ]
     return exports.response(items, _file_format(fmt), name="management-fees")
@@ -763,6 +775,7 @@ async def issue_closing(
 TERM_FIELDS = (
     "name",
     "management_fee_rate",
+    "fee_offset_rate",
     "preferred_return_rate",
     "catch_up_share",
     "carry_share",

@@ -27,6 +27,7 @@ to it exactly.
 from __future__ import annotations
 
 import bisect
+import calendar
 import dataclasses
 import datetime as dt
 import uuid
@@ -301,3 +302,78 @@ class _StepSum:
 
     def on(self, day: dt.date) -> int:
         return self._totals[bisect.bisect_right(self._days, day)]
+
+
+# --- Offsets and waivers ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Reduction:
+    """How one period's fee is reduced: first by the waivers of the period (what the GP
+    forgoes, at most the fee; a waiver is never carried), then by the offset available —
+    carried in from earlier periods plus this period's credit (the offset rate × fee income
+    dated in it) — at most what is left of the fee; the rest of the offset is carried out."""
+
+    fee: Decimal
+    carried_in: Decimal
+    credit: Decimal
+    waived: Decimal
+    offset: Decimal
+    carried_out: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.fee - self.waived - self.offset
+
+
+def reduce(*, fee: Decimal, waivers: Decimal, carried_in: Decimal, credit: Decimal) -> Reduction:
+    """`fee` reduced by `waivers` and then by `carried_in` + `credit`, never below zero."""
+    waived = min(waivers, fee)
+    offset = min(fee - waived, carried_in + credit)
+    return Reduction(
+        fee=fee,
+        carried_in=carried_in,
+        credit=credit,
+        waived=waived,
+        offset=offset,
+        carried_out=carried_in + credit - offset,
+    )
+
+
+def quarters(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The calendar quarters from the one holding `first` (from its first day) up to `last`,
+    the last one cut at `last`; none when `last` is before that quarter."""
+    start = dt.date(first.year, 3 * ((first.month - 1) // 3) + 1, 1)
+    periods = []
+    while start <= last:
+        end = dt.date(
+            start.year, start.month + 2, calendar.monthrange(start.year, start.month + 2)[1]
+        )
+        periods.append((start, min(end, last)))
+        if end >= last:
+            break
+        start = end + _ONE_DAY
+    return periods
+
+
+def split_reduction(
+    lines: dict[uuid.UUID, Decimal], reduction: Reduction, currency: str
+) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """Each investor's (offset, waived) part of `reduction`, in proportion to its fee line:
+    the whole reduction split by the lines, then each investor's part split into offset and
+    waiver by the same splitter — so the offsets add up to the offset, the waivers to the
+    waiver, and no investor's reduction exceeds its fee."""
+    zero = money.quantum(currency) * 0
+    total = reduction.waived + reduction.offset
+    weights = {investor: amount for investor, amount in lines.items() if amount}
+    if not total or not weights:
+        return {investor: (zero, zero) for investor in lines}
+    parts = money.split(total, weights, currency)
+    cut = {investor: part for investor, part in parts.items() if part}
+    offsets = money.split(reduction.offset, cut, currency) if cut else {}
+    result = {}
+    for investor in lines:
+        part = parts.get(investor, zero)
+        offset = offsets.get(investor, zero)
+        result[investor] = (offset, part - offset)
+    return result

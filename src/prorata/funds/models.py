@@ -98,6 +98,9 @@ class Fund(Base):
     equalization_interest_to: Mapped[InterestTo] = mapped_column(
         str_enum(InterestTo, "equalization_interest_to"), server_default="investors"
     )
+    # The share of fee income from portfolio companies that reduces the management fee
+    # (`management_fees.offsets`).
+    fee_offset_rate: Mapped[Decimal] = mapped_column(RATE, server_default="0", default=Decimal(0))
     capital_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()

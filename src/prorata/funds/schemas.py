@@ -61,6 +61,11 @@ _EQ_TO = (
     "rebalancing returns) or the fund."
 )
 _DAYS = "How days are counted for the preferred return and interest."
+_OFFSET = (
+    "Share (0 to 1) of the fee income the GP receives from portfolio companies (transaction, "
+    "monitoring, director fees) that reduces the management fee; the excess over a period's "
+    "fee is carried forward."
+)
 _FEE_DAYS = (
     "How days are counted for the management fee: 30/360 (a quarter is a quarter of the annual "
     "fee), or act/365 or act/360 (a quarter is its 90 to 92 days)."
@@ -85,6 +90,7 @@ class FundCreate(RequestModel):
     waterfall_style: WaterfallStyle = WaterfallStyle.european
     day_count: DayCount = Field(default=DayCount.act_365, description=_DAYS)
     fee_day_count: DayCount = Field(default=DayCount.thirty_360, description=_FEE_DAYS)
+    fee_offset_rate: RateString = Field(default=Decimal(0), description=_OFFSET)
     notice_business_days: NoticeDays = Field(
         default=10, description="Minimum days between notice and due date (ILPA: 10)."
     )
@@ -119,6 +125,7 @@ class FundUpdate(RequestModel):
     waterfall_style: WaterfallStyle | None = None
     day_count: DayCount | None = None
     fee_day_count: DayCount | None = None
+    fee_offset_rate: RateString | None = Field(default=None, description=_OFFSET)
     notice_business_days: NoticeDays | None = None
     holiday_calendar: HolidayCalendar | None = None
     grace_days: GraceDays | None = Field(default=None, description=_GRACE)
@@ -147,6 +154,7 @@ class FundOut(ResponseModel):
     waterfall_style: WaterfallStyle
     day_count: DayCount = Field(description=_DAYS)
     fee_day_count: DayCount = Field(description=_FEE_DAYS)
+    fee_offset_rate: RateString = Field(description=_OFFSET)
     notice_business_days: int
     holiday_calendar: str | None = Field(description=_CALENDAR)
     grace_days: int = Field(description=_GRACE)

@@ -184,6 +184,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
         Role.admin
     ),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
+    # Fee offsets and waivers lower what investors owe: money-moving, so a key is required.
+    ("POST", "/funds/{fund_id}/fee-income"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/fee-income"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/fee-waivers"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/fee-waivers"): _read(Role.viewer),
     # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),

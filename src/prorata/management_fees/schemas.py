@@ -8,7 +8,8 @@ import uuid
 from pydantic import BaseModel, Field
 
 from prorata.funds.models import DayCount, FeeBasis
-from prorata.http.schemas import DecimalString, RateString
+from prorata.http.schemas import DecimalString, RateString, RequestModel, ResponseModel
+from prorata.management_fees.models import FeeIncomeKind
 
 
 class FeePartOut(BaseModel):
@@ -28,7 +29,29 @@ class FeePartOut(BaseModel):
 
 class FeeLineOut(BaseModel):
     investor_id: uuid.UUID
-    amount: DecimalString
+    amount: DecimalString = Field(description="The investor's fee before offsets and waivers.")
+    offset: DecimalString = Field(description="Its part of the period's offset.")
+    waived: DecimalString = Field(description="Its part of the period's waivers.")
+    net: DecimalString = Field(description="amount − offset − waived: what it owes.")
+
+
+class FeeReductionOut(BaseModel):
+    """How offsets and waivers reduce the period's fee (fees are charged by calendar quarter:
+    the offset carried in is computed over the consecutive quarters before `from`)."""
+
+    fee_offset_rate: RateString
+    fee_income: DecimalString = Field(description="Fee income dated in the period.")
+    carried_in: DecimalString = Field(description="Offset carried forward from earlier periods.")
+    credit: DecimalString = Field(
+        description="fee_offset_rate × each fee income dated in the period, each rounded."
+    )
+    waived: DecimalString = Field(description="The period's waivers, at most the fee.")
+    offset: DecimalString = Field(
+        description="min(fee − waived, carried_in + credit): the offset applied."
+    )
+    carried_forward: DecimalString = Field(
+        description="carried_in + credit − offset: carried to the next period."
+    )
 
 
 class ManagementFeeOut(BaseModel):
@@ -42,6 +65,42 @@ class ManagementFeeOut(BaseModel):
         "period into two adds up to it before rounding."
     )
     parts: list[FeePartOut]
+    reduction: FeeReductionOut
+    net_amount: DecimalString = Field(description="amount − waived − offset, never below zero.")
     lines: list[FeeLineOut] = Field(
-        description="Split across investors by commitment, each from the day it committed."
+        description="Split across investors by commitment, each from the day it committed; "
+        "the offset and the waiver split over them in proportion to their fees (the GP's own "
+        "commitment pays no fee and gets no part)."
     )
+
+
+class FeeIncomeCreate(RequestModel):
+    date: dt.date = Field(description="The day the GP received it.")
+    deal_id: uuid.UUID | None = Field(default=None, description="The portfolio company's deal.")
+    kind: FeeIncomeKind
+    amount: DecimalString
+
+
+class FeeIncomeOut(ResponseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    deal_id: uuid.UUID | None
+    date: dt.date
+    kind: FeeIncomeKind
+    amount: DecimalString
+    created_at: dt.datetime
+
+
+class FeeWaiverCreate(RequestModel):
+    period_start: dt.date
+    period_end: dt.date = Field(description="Within the calendar quarter of period_start.")
+    amount: DecimalString = Field(description="The part of the period's fee the GP forgoes.")
+
+
+class FeeWaiverOut(ResponseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    period_start: dt.date
+    period_end: dt.date
+    amount: DecimalString
+    created_at: dt.datetime

@@ -33,17 +33,30 @@ from prorata.deals.models import Deal, DealStatus
 from prorata.finance import fees, money
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
+from prorata.management_fees import offsets
 from prorata.platform import errors
 
 
 @dataclasses.dataclass(frozen=True)
 class FeeCalculation:
-    """A period's fee for a fund: the parts shown, the total and the investors' lines."""
+    """A period's fee for a fund: the parts shown, the total and the investors' lines (gross),
+    how offsets and waivers reduce it, and each investor's (offset, waived) part."""
 
     fund: Fund
     parts: list[fees.Part]
     amount: Decimal
     lines: dict[uuid.UUID, Decimal]
+    reduction: fees.Reduction
+    fee_income: Decimal
+    reductions: dict[uuid.UUID, tuple[Decimal, Decimal]]
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.reduction.net
+
+    def net_line(self, investor: uuid.UUID) -> Decimal:
+        offset, waived = self.reductions[investor]
+        return self.lines[investor] - offset - waived
 
 
 def terms_of(fund: Fund) -> fees.Terms:
@@ -96,14 +109,54 @@ async def calculate(
     fund = await fund_service.get(session, fund_id=fund_id)
     if start > end:
         raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
+    commitments = await fee_commitments(session, fund.id)
+    investments = await fee_investments(session, fund.id)
     fee = fees.charge(
         terms=terms_of(fund),
         first=start,
         last=end,
-        commitments=await fee_commitments(session, fund.id),
-        investments=await fee_investments(session, fund.id),
+        commitments=commitments,
+        investments=investments,
     )
-    return FeeCalculation(fund=fund, parts=fee.parts, amount=fee.amount, lines=fee.lines)
+    reduction, income = await offsets.reduction(
+        session,
+        fund=fund,
+        start=start,
+        end=end,
+        fee=fee.amount,
+        charged=lambda first, last: _amount(fund, first, last, commitments, investments),
+    )
+    return FeeCalculation(
+        fund=fund,
+        parts=fee.parts,
+        amount=fee.amount,
+        lines=fee.lines,
+        reduction=reduction,
+        fee_income=income,
+        reductions=fees.split_reduction(fee.lines, reduction, fund.currency),
+    )
+
+
+def _amount(
+    fund: Fund,
+    first: dt.date,
+    last: dt.date,
+    commitments: list[fees.Commitment],
+    investments: list[fees.Investment],
+) -> Decimal:
+    """The (gross) fee of `first` .. `last`, rounded as `fees.charge` rounds it (none before
+    anything counts)."""
+    days = [c.since for c in commitments] + [i.on for i in investments]
+    if not days or last < min(days):
+        return money.round_to_currency(Fraction(0), fund.currency)
+    stretches = fees.accrue(
+        terms=terms_of(fund),
+        first=first,
+        last=last,
+        commitments=commitments,
+        investments=investments,
+    )
+    return money.round_to_currency(sum((s.exact for s in stretches), Fraction(0)), fund.currency)
 
 
 def fraction_text(value: Fraction) -> str:
