@@ -17,21 +17,22 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_accounts import service as capital_accounts
 from prorata.finance import money, performance
-from prorata.fund_metrics.schemas import MetricsOut
+from prorata.fund_metrics import gross as gross_service
+from prorata.fund_metrics.figures import figure
+from prorata.fund_metrics.schemas import BasisOut, MetricsOut
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import errors
 from prorata.valuations import service as valuation_service
 
-_FIGURE = Decimal("1E-10")
 _IN = (EntryKind.distribution, EntryKind.recallable_distribution)
 
 
@@ -66,15 +67,6 @@ async def flows(
     return [Flow(kind, day, Decimal(total)) for kind, day, total in rows.all()]
 
 
-def figure(value: Decimal | None) -> Decimal | None:
-    if value is None:
-        return None
-    # A rate earned in days can have more digits before the point than the default context
-    # holds (1.5× in a day is 65 digits a year): quantizing there raised InvalidOperation.
-    wide = Context(prec=max(28, value.adjusted() + 12))
-    return value.quantize(_FIGURE, rounding=ROUND_HALF_EVEN, context=wide)
-
-
 async def compute(
     session: AsyncSession,
     *,
@@ -83,8 +75,10 @@ async def compute(
     investor_id: uuid.UUID | None,
     fund: Fund | None = None,
     read: list[Flow] | None = None,
+    gross: bool = False,
 ) -> MetricsOut:
-    """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already."""
+    """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already;
+    with `gross`, the fund's gross figures too (on the fund's view only, never an investor's)."""
     fund = fund or await fund_service.get(session, fund_id=fund_id)
     valuation = await valuation_service.latest(session, fund_id, as_of)
     nav = valuation.nav if valuation is not None else Decimal(0)
@@ -116,7 +110,14 @@ async def compute(
         dpi=figures.dpi,
         rvpi=figures.rvpi,
         tvpi=figures.tvpi,
-        irr=figures.irr,
+        irr=figures.irr.rate,
+        irr_roots=gross_service.roots_out(figures.irr),
+        basis=BasisOut(),
+        gross=(
+            await gross_service.fund_gross(session, fund=fund, as_of=as_of)
+            if gross and investor_id is None
+            else None
+        ),
     )
 
 
@@ -129,7 +130,7 @@ class Performance:
     dpi: Decimal | None
     rvpi: Decimal | None
     tvpi: Decimal | None
-    irr: Decimal | None
+    irr: performance.Irr
 
 
 def performance_of(read: list[Flow], *, as_of: dt.date, nav: Decimal) -> Performance:
@@ -154,7 +155,7 @@ def performance_of(read: list[Flow], *, as_of: dt.date, nav: Decimal) -> Perform
         dpi=figure(multiples.dpi),
         rvpi=figure(multiples.rvpi),
         tvpi=figure(multiples.tvpi),
-        irr=figure(performance.xirr(flows=cash)),
+        irr=performance.xirr_roots(flows=cash),
     )
 
 
