@@ -269,3 +269,32 @@ def test_xirr_agrees_with_pyxirr_on_seeded_random_funds() -> None:
         assert ours is not None
         assert theirs is not None
         assert abs(float(ours) - theirs) <= 1e-6 * max(1.0, abs(theirs))
+
+
+# --- gross (deal-level) figures -----------------------------------------------------------------
+
+
+def test_a_deal_is_held_at_cost_until_it_is_exited_or_written_off() -> None:
+    from prorata.deals.models import DealStatus
+    from prorata.fund_metrics.gross import unrealised_value
+
+    assert unrealised_value(DealStatus.open, invested=D(1000)) == D(1000)
+    assert unrealised_value(DealStatus.closed, invested=D(1000), cost_realised=D(400)) == D(600)
+    assert unrealised_value(None, invested=D(50)) == D(50)  # capital naming no deal
+    assert unrealised_value(DealStatus.exited, invested=D(1000)) == 0
+    assert unrealised_value(DealStatus.written_off, invested=D(1000)) == 0
+
+
+def test_gross_figures_of_two_deals_together() -> None:
+    """A: −1,000 on 2025-01-01, +1,500 on 2026-01-01, exited. B: −500 on 2025-01-01, open (500
+    at cost on 2026-01-01). Together: −1,500 then +2,000 a year later: IRR 1/3; TVPI 4/3."""
+    from prorata.deals.models import DealStatus
+    from prorata.fund_metrics.gross import DealFlows, gross_of
+
+    start, end = dt.date(2025, 1, 1), dt.date(2026, 1, 1)
+    a = DealFlows(invested={start: D(1000)}, proceeds={end: D(1500)})
+    b = DealFlows(invested={start: D(500)})
+    gross = gross_of([(a, DealStatus.exited), (b, DealStatus.open)], as_of=end)
+    assert (gross.invested, gross.proceeds, gross.unrealised) == (D(1500), D(1500), D(500))
+    assert gross.multiples.tvpi == D(2000) / D(1500)
+    assert gross.irr.rate == D("0.3333333333")

@@ -10,7 +10,8 @@ the investments': per deal,
   paid out of the deal's proceeds), not cancelled, on their dates, up to `as_of`;
 - unrealised value on `as_of`: the deal's cost still held — invested less the cost realised
   (`cost_realised`, 0 until the deal's realisations are recorded) — while the deal is `open` or
-  `closed`; 0 once it is `exited` or `written_off`. No deal is valued above cost: the fund has
+  `closed`; 0 once it is `exited` or `written_off` (the deal's status now: statuses are not
+  dated). No deal is valued above cost: the fund has
   no deal-level valuation, so cost is the best value there is.
 
 Multiples divide by invested (DPI = proceeds / invested, RVPI = unrealised / invested, TVPI =
