@@ -271,6 +271,29 @@ def test_xirr_agrees_with_pyxirr_on_seeded_random_funds() -> None:
         assert abs(float(ours) - theirs) <= 1e-6 * max(1.0, abs(theirs))
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    percents=st.lists(st.integers(-50, 150), min_size=2, max_size=2, unique=True).filter(
+        lambda p: abs(p[0] - p[1]) >= 3
+    )
+)
+def test_two_known_roots_are_both_found(percents: list[int]) -> None:
+    """−100, 100 (2 + r1 + r2), −100 (1 + r1)(1 + r2) a year apart have the roots r1 and r2
+    (the quadratic in v = 1 / (1 + r) with those roots); whole-percent roots at least 3 points
+    apart are at least 1/128 apart in ln(1 + r) on −50 % .. 150 %, the scan's spacing there.
+    The one returned is the nearest 0.1 (the lower on a tie)."""
+    r1, r2 = sorted(D(p) / 100 for p in percents)
+    cash_flows = flows(
+        (dt.date(2021, 1, 1), "-100"),
+        (dt.date(2022, 1, 1), str(100 * (2 + r1 + r2))),
+        (dt.date(2023, 1, 1), str(-100 * (1 + r1) * (1 + r2))),
+    )
+    found = xirr_roots(flows=cash_flows)
+    assert found.roots == (r1, r2)
+    assert found.multiple_roots is True
+    assert found.rate == min((r1, r2), key=lambda r: (abs(r - D("0.1")), r))
+
+
 # --- gross (deal-level) figures -----------------------------------------------------------------
 
 

@@ -209,7 +209,8 @@ def xirr_roots(*, flows: Sequence[CashFlow]) -> Irr:
             return NO_IRR
         roots = tuple(sorted(found))
         chosen = min(roots, key=lambda r: (abs(r - IRR_GUESS), r))
-        return Irr(rate=chosen, roots=roots, multiple_roots=len(brackets) > 1 or len(roots) > 1)
+        unsolved = len(brackets) > len(nearest)
+        return Irr(rate=chosen, roots=roots, multiple_roots=len(roots) > 1 or unsolved)
 
 
 def _rate(x: Decimal) -> Decimal:

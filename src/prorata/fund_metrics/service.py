@@ -8,7 +8,9 @@ are `distribution` and `recallable_distribution` entries; NAV is the latest valu
 before `as_of`. For one investor, NAV is its capital account balance on that valuation's date
 (`prorata.capital_accounts`: the valuation's gain or loss allocated with the one splitter, so
 the investors' NAVs add up to the fund's to the minor unit). IRR is the XIRR of the investor-side
-flows: payments out, distributions in, and the NAV as a final inflow on `as_of`.
+flows: payments out, distributions in, and the NAV as a final inflow on `as_of` (a fraction a
+year; with several roots the one nearest 10 %, all listed in `irr_roots`). Each answer states this
+basis in words (`basis`); the fund's view adds the gross, deal-level figures (`gross`).
 """
 
 from __future__ import annotations
