@@ -217,10 +217,16 @@ class Summary:
 
 
 async def summary(
-    session: AsyncSession, *, fund: Fund, as_of: dt.date, read: list[Flow] | None = None
+    session: AsyncSession,
+    *,
+    fund: Fund,
+    as_of: dt.date,
+    read: list[Flow] | None = None,
+    gross: bool = False,
 ) -> Summary:
-    """`read`: the fund's flows, when the caller has them already (the fund page's charts)."""
+    """`read`: the fund's flows, when the caller has them already (the fund page's charts);
+    `gross`: with the fund's gross figures (the fund page)."""
     metrics = await compute(
-        session, fund_id=fund.id, as_of=as_of, investor_id=None, fund=fund, read=read
+        session, fund_id=fund.id, as_of=as_of, investor_id=None, fund=fund, read=read, gross=gross
     )
     return Summary(fund, metrics)
