@@ -107,6 +107,8 @@ async def test_the_fund_page_shows_figures_calls_and_commitments(
     ]
     assert f"/funds/{fund_id}/calls/{call['id']}" in page.text
     assert 'id="capital-data"' in page.text
+    assert "<dt>Net IRR</dt>" in page.text
+    assert "<dt>Gross IRR</dt>" in page.text  # beside net (docs: Performance measures)
     assert (await client.get(f"/funds/{theirs}")).status_code == 404  # another org's fund
     assert (await client.get(f"/funds/{uuid.uuid4()}")).status_code == 404
     assert (await client.get("/funds/not-a-uuid")).status_code == 404

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prorata.finance.performance import (
     IRR_PLACES,
     CashFlow,
+    Irr,
     Multiples,
     dpi,
     multiples,
@@ -22,6 +23,7 @@ from prorata.finance.performance import (
     rvpi,
     tvpi,
     xirr,
+    xirr_roots,
 )
 
 D = Decimal
@@ -134,12 +136,60 @@ def test_sign_changes_without_a_root_have_no_irr() -> None:
     assert xirr(flows=cash_flows) is None
 
 
-def test_of_two_roots_the_one_nearest_zero_is_returned() -> None:
-    # −100 + 230 v − 132 v² = 0 at 1 + r = 1.1 and 1.2.
+def test_of_two_roots_both_are_reported_and_the_one_nearest_ten_percent_returned() -> None:
+    # −100 + 230 v − 132 v² = 0 at 1 + r = 1.1 and 1.2 (v = 1 / (1 + r); 2025 and 2026 have
+    # 365 days, so the years are whole): 0.1 is nearest the 10 % guess.
     cash_flows = flows(
         (dt.date(2025, 1, 1), "-100"), (dt.date(2026, 1, 1), "230"), (dt.date(2027, 1, 1), "-132")
     )
     assert xirr(flows=cash_flows) == D("0.1")
+    assert xirr_roots(flows=cash_flows) == Irr(
+        rate=D("0.1"), roots=(D("0.1"), D("0.2")), multiple_roots=True
+    )
+
+
+def test_the_root_nearest_the_guess_wins_not_the_one_nearest_zero() -> None:
+    # Roots 1 + r = 0.95 and 1.2: −100 + (0.95 + 1.2) × 100 v − (0.95 × 1.2) × 100 v²,
+    # i.e. −100, +215, −114. |−0.05 − 0.1| = 0.15 > |0.2 − 0.1| = 0.1: 0.2 is returned,
+    # although −0.05 is nearer 0.
+    cash_flows = flows(
+        (dt.date(2025, 1, 1), "-100"), (dt.date(2026, 1, 1), "215"), (dt.date(2027, 1, 1), "-114")
+    )
+    assert xirr_roots(flows=cash_flows) == Irr(
+        rate=D("0.2"), roots=(D("-0.05"), D("0.2")), multiple_roots=True
+    )
+
+
+def test_several_sign_changes_with_one_root_are_not_flagged() -> None:
+    # −100, +50, −10, +80 (one year apart): the NPV −100 + 50 v − 10 v² + 80 v³ rises in v on
+    # (0, 1] only through one zero: its derivative 50 − 20 v + 240 v² > 0, so one root.
+    # At v = 1 the NPV is 20 > 0 and at v → 0 it is −100: the root has v < 1, r > 0.
+    cash_flows = flows(
+        (dt.date(2025, 1, 1), "-100"),
+        (dt.date(2026, 1, 1), "50"),
+        (dt.date(2027, 1, 1), "-10"),
+        (dt.date(2028, 1, 1), "80"),
+    )
+    found = xirr_roots(flows=cash_flows)
+    assert found.multiple_roots is False
+    assert found.rate is not None
+    assert found.roots == (found.rate,)
+    v = 1 / (1 + found.rate)  # 365-day years: 29 February 2028 comes after the last flow
+    assert abs(-100 + 50 * v - 10 * v**2 + 80 * v**3) < D("1e-7")
+
+
+def test_one_sign_change_has_one_root() -> None:
+    cash_flows = flows((dt.date(2025, 1, 1), "-100"), (dt.date(2026, 1, 1), "108"))
+    assert xirr_roots(flows=cash_flows) == Irr(
+        rate=D("0.08"), roots=(D("0.08"),), multiple_roots=False
+    )
+
+
+def test_no_root_is_no_irr() -> None:
+    cash_flows = flows(
+        (dt.date(2025, 1, 1), "100"), (dt.date(2026, 1, 1), "-300"), (dt.date(2027, 1, 1), "250")
+    )
+    assert xirr_roots(flows=cash_flows) == Irr(rate=None, roots=(), multiple_roots=False)
 
 
 def test_exact_rates_come_out_exactly() -> None:
@@ -219,3 +269,55 @@ def test_xirr_agrees_with_pyxirr_on_seeded_random_funds() -> None:
         assert ours is not None
         assert theirs is not None
         assert abs(float(ours) - theirs) <= 1e-6 * max(1.0, abs(theirs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    percents=st.lists(st.integers(-50, 150), min_size=2, max_size=2, unique=True).filter(
+        lambda p: abs(p[0] - p[1]) >= 3
+    )
+)
+def test_two_known_roots_are_both_found(percents: list[int]) -> None:
+    """−100, 100 (2 + r1 + r2), −100 (1 + r1)(1 + r2) a year apart have the roots r1 and r2
+    (the quadratic in v = 1 / (1 + r) with those roots); whole-percent roots at least 3 points
+    apart are at least 1/128 apart in ln(1 + r) on −50 % .. 150 %, the scan's spacing there.
+    The one returned is the nearest 0.1 (the lower on a tie)."""
+    r1, r2 = sorted(D(p) / 100 for p in percents)
+    cash_flows = flows(
+        (dt.date(2021, 1, 1), "-100"),
+        (dt.date(2022, 1, 1), str(100 * (2 + r1 + r2))),
+        (dt.date(2023, 1, 1), str(-100 * (1 + r1) * (1 + r2))),
+    )
+    found = xirr_roots(flows=cash_flows)
+    assert found.roots == (r1, r2)
+    assert found.multiple_roots is True
+    assert found.rate == min((r1, r2), key=lambda r: (abs(r - D("0.1")), r))
+
+
+# --- gross (deal-level) figures -----------------------------------------------------------------
+
+
+def test_a_deal_is_held_at_cost_until_it_is_exited_or_written_off() -> None:
+    from prorata.deals.models import DealStatus
+    from prorata.fund_metrics.gross import unrealised_value
+
+    assert unrealised_value(DealStatus.open, invested=D(1000)) == D(1000)
+    assert unrealised_value(DealStatus.closed, invested=D(1000), cost_realised=D(400)) == D(600)
+    assert unrealised_value(None, invested=D(50)) == D(50)  # capital naming no deal
+    assert unrealised_value(DealStatus.exited, invested=D(1000)) == 0
+    assert unrealised_value(DealStatus.written_off, invested=D(1000)) == 0
+
+
+def test_gross_figures_of_two_deals_together() -> None:
+    """A: −1,000 on 2025-01-01, +1,500 on 2026-01-01, exited. B: −500 on 2025-01-01, open (500
+    at cost on 2026-01-01). Together: −1,500 then +2,000 a year later: IRR 1/3; TVPI 4/3."""
+    from prorata.deals.models import DealStatus
+    from prorata.fund_metrics.gross import DealFlows, gross_of
+
+    start, end = dt.date(2025, 1, 1), dt.date(2026, 1, 1)
+    a = DealFlows(invested={start: D(1000)}, proceeds={end: D(1500)})
+    b = DealFlows(invested={start: D(500)})
+    gross = gross_of([(a, DealStatus.exited), (b, DealStatus.open)], as_of=end)
+    assert (gross.invested, gross.proceeds, gross.unrealised) == (D(1500), D(1500), D(500))
+    assert gross.multiples.tvpi == D(2000) / D(1500)
+    assert gross.irr.rate == D("0.3333333333")

@@ -64,9 +64,10 @@ async def xirr(body: XirrRequest, principal: CurrentPrincipal) -> XirrResponse:
     _check_dates(f.date for f in body.cash_flows)
     flows = [metrics.CashFlow(date=f.date, amount=f.amount) for f in body.cash_flows]
     try:
-        return XirrResponse(irr=await asyncio.to_thread(metrics.xirr, flows=flows))
+        irr = await asyncio.to_thread(metrics.xirr_roots, flows=flows)
     except ValueError as exc:
         raise errors.RuleViolation(str(exc)) from None
+    return XirrResponse(irr=irr.rate, multiple_roots=irr.multiple_roots, roots=list(irr.roots))
 
 
 @router.post("/calculations/waterfall", summary="Run a distribution waterfall, explained")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from prorata.http.schemas import (
     Currency,
     DecimalString,
+    Irr,
     PositiveDecimalString,
     RateString,
     RequestModel,
@@ -53,7 +54,17 @@ class XirrRequest(RequestModel):
 
 
 class XirrResponse(BaseModel):
-    irr: DecimalString | None = Field(description="Annual rate, ACT/365; null without a root.")
+    irr: Irr | None = Field(
+        description="The annual rate, ACT/365, as a fraction (0.1 = 10 %), rounded half-even "
+        "to 10 decimals; greater than -1, with as many integer digits as it has (absurd flows "
+        "can give thousands). Null without a root. With several roots, the one nearest 0.1."
+    )
+    multiple_roots: bool = Field(
+        description="True when the NPV has more than one root (the others are in `roots`)."
+    )
+    roots: list[Irr] = Field(
+        description="The roots found, ascending: at most 5, those nearest 0.1; empty without one."
+    )
 
 
 class TermsIn(RequestModel):

@@ -864,7 +864,9 @@ async def fund_page(
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
     read = await metrics_service.flows(db, fund_id=fund_id)
-    summary = await metrics_service.summary(db, fund=fund, as_of=dt.date.today(), read=read)
+    summary = await metrics_service.summary(
+        db, fund=fund, as_of=dt.date.today(), read=read, gross=True
+    )
     search = q.strip()[:100] or None
     order = order_of(sort)
     rows, next_cursor = await _commitment_rows(db, fund_id, cursor, PAGE_SIZE, search, order)

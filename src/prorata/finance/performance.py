@@ -5,12 +5,24 @@ TVPI = (distributions + NAV) / PIC. With no paid-in capital there is no multiple
 They are computed to 28 significant digits, not rounded further.
 
 XIRR is the annual rate r at which the net present value of dated cash flows is zero, on
-ACT/365: Σ amount_i / (1 + r)^((d_i − d_0) / 365) = 0, d_0 the earliest date. It is solved in
-x = ln(1 + r), where the NPV is smooth for every real x (r in (−1, ∞)): the solver scans outward
-from r = 0 for a sign change of the NPV, so it finds the root nearest to 0, then narrows the
-bracket with the Illinois method (regula falsi that halves the stale end), falling back to
-bisection whenever a step fails to halve the bracket, so it cannot diverge. All in Decimal
-(50 digits). The rate is returned rounded half-even to 10 decimal places (`IRR_PLACES`).
+ACT/365: Σ amount_i / (1 + r)^((d_i − d_0) / 365) = 0, d_0 the earliest date. The rate is a
+fraction (0.1 = 10 % a year), returned rounded half-even to 10 decimal places (`IRR_PLACES`);
+it lies in (−1, ∞) and, for absurd flows, can have thousands of integer digits (below
+e^32768, see the bound). It is solved in x = ln(1 + r), where the NPV is smooth for every real
+x, with the Illinois method (regula falsi that halves the stale end), falling back to bisection
+whenever a step fails to halve the bracket, so it cannot diverge. All in Decimal (50 digits).
+
+Which root. The flows netted per date and put in date order change sign some number of times;
+by Descartes' rule of signs (which holds for real exponents) the NPV has at most that many
+roots. With one sign change there is exactly one root (or none) and it is the answer. With
+several there may be several roots: the NPV's sign is scanned on a fixed grid of x (every
+1/128 for |x| ≤ 1, i.e. r from −63 % to +172 %, then x = ±2, ±4, … ±32768), each interval where
+it changes sign holds a root, and the root returned is **the one nearest the 10 % guess**
+(least |r − 0.1|, the lower on a tie). `multiple_roots` says the scan found more than one;
+the roots themselves (at most `MAX_ROOTS`, those nearest the guess) are returned too, so none
+is hidden. Two roots closer together than the grid's spacing may be seen as none (the NPV
+touches zero without changing sign between two grid points).
+
 No rate (None, never an exception): fewer than two dates with a non-zero net flow, flows all of
 one sign, or no root with |ln(1 + r)| ≤ 32768 (a bound only absurd flows reach: it is
 10^39 times the money in one day).
@@ -19,12 +31,18 @@ one sign, or no root with |ln(1 + r)| ≤ 32768 (a bound only absurd flows reach
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Final
 
 IRR_PLACES: Final = 10
+# The guess the returned root is nearest to, when the NPV has several roots.
+IRR_GUESS: Final = Decimal("0.1")
+# At most this many roots are solved and reported (those nearest the guess).
+MAX_ROOTS: Final = 5
 _RATIO_PRECISION: Final = 28
 _PRECISION: Final = 50
 # The bracket scan tries x = ±(2^k / 32) for k = 0 .. 20, i.e. |ln(1 + r)| up to 32768.
@@ -39,6 +57,12 @@ _EXPONENT_LIMIT: Final = 10**9
 _ZERO: Final = Decimal(0)
 
 Npv = Callable[[Decimal], Decimal]
+# Where the NPV's sign is scanned when it may have several roots (see the module docstring).
+_FINE_STEPS: Final = 128
+_SCAN_GRID: Final = sorted(
+    {k / _FINE_STEPS for k in range(-_FINE_STEPS, _FINE_STEPS + 1)}
+    | {side * 2.0**k for k in range(1, 16) for side in (1, -1)}
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,20 @@ class CashFlow:
 
     date: dt.date
     amount: Decimal
+
+
+@dataclass(frozen=True)
+class Irr:
+    """An XIRR and how it was chosen: `rate` is the root returned (None: no root); `roots`
+    are the roots found, ascending (at most `MAX_ROOTS`, those nearest the guess);
+    `multiple_roots` is true when the NPV has more than one."""
+
+    rate: Decimal | None
+    roots: tuple[Decimal, ...]
+    multiple_roots: bool
+
+
+NO_IRR: Final = Irr(rate=None, roots=(), multiple_roots=False)
 
 
 @dataclass(frozen=True)
@@ -140,21 +178,88 @@ def roll_forward(
 
 def xirr(*, flows: Sequence[CashFlow]) -> Decimal | None:
     """The annual IRR of dated flows on ACT/365 (see the module docstring), or None."""
+    return xirr_roots(flows=flows).rate
+
+
+def xirr_roots(*, flows: Sequence[CashFlow]) -> Irr:
+    """The annual IRR of dated flows with the roots it was chosen from (module docstring)."""
     series = _net_by_date(flows)
     amounts = [amount for _, amount in series]
     if len(series) < 2 or min(amounts) > 0 or max(amounts) < 0:
-        return None
+        return NO_IRR
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         ctx.Emax, ctx.Emin = _EXPONENT_LIMIT, -_EXPONENT_LIMIT
         npv = _npv_in_log_rate(series)
-        bracket = _bracket(npv)
-        if bracket is None:
-            return None
-        rate = _solve(npv, *bracket).exp() - 1
+        if _sign_changes(amounts) == 1:
+            bracket = _bracket(npv)
+            if bracket is None:
+                return NO_IRR
+            rate = _rate(_solve(npv, *bracket))
+            return Irr(rate=rate, roots=(rate,), multiple_roots=False)
+        brackets = _scan(series)
+        guess = (1 + IRR_GUESS).ln()
+        nearest = sorted(brackets, key=lambda ab: _distance(ab, guess))[:MAX_ROOTS]
+        found: set[Decimal] = set()
+        for a, b in nearest:
+            fa, fb = npv(a), npv(b)
+            if fa == 0 or fb == 0 or (fa < 0) != (fb < 0):
+                found.add(_rate(_solve(npv, a, fa, b, fb)))
+        if not found:
+            return NO_IRR
+        roots = tuple(sorted(found))
+        chosen = min(roots, key=lambda r: (abs(r - IRR_GUESS), r))
+        unsolved = len(brackets) > len(nearest)
+        return Irr(rate=chosen, roots=roots, multiple_roots=len(roots) > 1 or unsolved)
+
+
+def _rate(x: Decimal) -> Decimal:
+    """r = e^x − 1 rounded half-even to `IRR_PLACES` (inside the caller's wide context)."""
+    rate = x.exp() - 1
+    with localcontext() as ctx:
         # Quantizing to 10 places needs that many digits beyond the rate's integer part.
         ctx.prec = max(_PRECISION, rate.adjusted() + IRR_PLACES + 2)
         return rate.quantize(Decimal(1).scaleb(-IRR_PLACES), rounding=ROUND_HALF_EVEN)
+
+
+def _sign_changes(amounts: list[Decimal]) -> int:
+    return sum(1 for a, b in itertools.pairwise(amounts) if (a < 0) != (b < 0))
+
+
+def _distance(bracket: tuple[Decimal, Decimal], guess: Decimal) -> Decimal:
+    a, b = bracket
+    return _ZERO if a <= guess <= b else min(abs(a - guess), abs(b - guess))
+
+
+def _scan(series: list[tuple[dt.date, Decimal]]) -> list[tuple[Decimal, Decimal]]:
+    """The intervals [a, b] of `_SCAN_GRID` (in x) where the NPV changes sign (or a == b, a
+    grid point where it is zero). The sign is read in floats on logarithms, which cannot
+    overflow: Σ sign_i × e^(ln|amount_i| − x × years_i − m), m the largest exponent; the solver
+    then checks each interval's ends in Decimal."""
+    start = series[0][0]
+    terms = [
+        (math.copysign(1.0, amount), math.log(abs(amount)), (date - start).days / 365)
+        for date, amount in series
+    ]
+
+    def sign(x: float) -> int:
+        logs = [log - x * years for _, log, years in terms]
+        top = max(logs)
+        total = math.fsum(
+            s * math.exp(log - top) for (s, _, _), log in zip(terms, logs, strict=True)
+        )
+        return (total > 0) - (total < 0)
+
+    signs = [(x, sign(x)) for x in _SCAN_GRID]
+    found: list[tuple[Decimal, Decimal]] = []
+    for (x0, s0), (x1, s1) in itertools.pairwise(signs):
+        if s0 == 0:
+            found.append((Decimal(x0), Decimal(x0)))
+        elif s1 != 0 and s0 != s1:
+            found.append((Decimal(x0), Decimal(x1)))
+    if signs[-1][1] == 0:
+        found.append((Decimal(signs[-1][0]), Decimal(signs[-1][0])))
+    return found
 
 
 def _net_by_date(flows: Sequence[CashFlow]) -> list[tuple[dt.date, Decimal]]:

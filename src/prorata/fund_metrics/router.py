@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prorata.fund_metrics import gross as gross_service
 from prorata.fund_metrics import service as metrics_service
 from prorata.fund_metrics import statement as statement_service
-from prorata.fund_metrics.schemas import MetricsOut, StatementOut
+from prorata.fund_metrics.schemas import DealMetricsOut, MetricsOut, StatementOut
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.routing import ApiRoute
 from prorata.http.tenancy import check_investor_scope, scoped_investor
@@ -34,6 +35,23 @@ async def fund_metrics(
         fund_id=fund_id,
         as_of=as_of or dt.date.today(),
         investor_id=scoped_investor(principal, investor_id),
+        gross=True,
+    )
+
+
+@router.get(
+    "/funds/{fund_id}/deals/{deal_id}/metrics",
+    summary="A deal's gross figures: invested, proceeds, unrealised at cost, multiples, IRR",
+    tags=["valuations and metrics", "deals"],
+)
+async def deal_metrics(
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    session: TenantSession,
+    as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
+) -> DealMetricsOut:
+    return await gross_service.deal_metrics(
+        session, fund_id=fund_id, deal_id=deal_id, as_of=as_of or dt.date.today()
     )
 
 

@@ -4,19 +4,73 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, Field
 
-from prorata.http.schemas import DecimalString
+from prorata.deals.models import DealStatus
+from prorata.http.schemas import DecimalString, Figure, Irr
 
-# A computed figure (multiple, rate): a decimal string with up to 10 decimals.
-Figure = Annotated[
-    Decimal,
-    PlainSerializer(str, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,10})?$"}),
-]
+
+class RootsOut(BaseModel):
+    """How the IRR was chosen when the NPV has several roots."""
+
+    multiple_roots: bool = Field(
+        description="True when the NPV has more than one root: `irr` is then the one nearest "
+        "0.1 (10 %), and the others are in `roots`."
+    )
+    roots: list[Irr] = Field(
+        description="The roots found, ascending (at most 5, those nearest 0.1); empty without "
+        "an IRR."
+    )
+
+
+class BasisOut(BaseModel):
+    """What the net figures are made of, in words (docs/fund-operations.md, Performance
+    measures)."""
+
+    paid_in: str = Field(
+        default="Cash received for called capital (contributed capital), net of reversals, "
+        "dated when it counts as contributed; not capital called and unpaid."
+    )
+    distributions: str = Field(
+        default="Cash distributed to the investors (the LP part, recallable included), "
+        "excluding the GP's carried interest."
+    )
+    nav: str = Field(
+        default="The metric's NAV as of `nav_as_of` (for one investor: its capital account "
+        "then); its value counts as a final inflow on `as_of` in the IRR."
+    )
+    irr: str = Field(
+        default="Net (investor-level) XIRR on ACT/365 of −paid-in, +distributions and +NAV, "
+        "a fraction a year (0.1 = 10 %) rounded to 10 decimals; with several roots, the one "
+        "nearest 0.1."
+    )
+    multiples: str = Field(
+        default="DPI = distributions / paid-in, RVPI = NAV / paid-in, TVPI = DPI + RVPI; "
+        "null without paid-in capital."
+    )
+
+
+class GrossOut(BaseModel):
+    """Gross (deal-level) figures: the investments' own cash flows, before management fees,
+    fund expenses and carried interest."""
+
+    invested: DecimalString = Field(
+        description="Contributed capital of investment call lines (cash received)."
+    )
+    proceeds: DecimalString = Field(description="Distributions, LP + GP (before carry).")
+    unrealised: DecimalString = Field(
+        description="Cost still held: open or closed deals at cost; exited and written-off deals 0."
+    )
+    dpi: Figure | None = Field(description="proceeds / invested.")
+    rvpi: Figure | None = Field(description="unrealised / invested.")
+    tvpi: Figure | None = Field(description="(proceeds + unrealised) / invested: the MOIC.")
+    irr: Irr | None = Field(
+        description="Gross XIRR of −invested, +proceeds, +unrealised on `as_of`: a fraction a "
+        "year (0.1 = 10 %), ACT/365; null without a root."
+    )
+    irr_roots: RootsOut
+    basis: str
 
 
 class MetricsOut(BaseModel):
@@ -30,14 +84,35 @@ class MetricsOut(BaseModel):
     called: DecimalString = Field(
         description="Capital called up to `as_of`: what issued calls asked for (paid or not)."
     )
-    paid_in: DecimalString
+    paid_in: DecimalString = Field(description="Cash received for called capital (`basis`).")
     distributions: DecimalString
-    nav: DecimalString
+    nav: DecimalString = Field(description="The metric's NAV, as of `nav_as_of` (`basis`).")
     nav_as_of: dt.date | None = Field(description="Date of the valuation used (latest ≤ as_of).")
     dpi: Figure | None
     rvpi: Figure | None
     tvpi: Figure | None
-    irr: Figure | None = Field(description="XIRR, ACT/365; null without a sign change.")
+    irr: Irr | None = Field(
+        description="Net XIRR, ACT/365, a fraction a year (0.1 = 10 %) rounded to 10 decimals; "
+        "null without a root; with several roots the one nearest 0.1 (`irr_roots`)."
+    )
+    irr_roots: RootsOut
+    basis: BasisOut
+    gross: GrossOut | None = Field(
+        default=None,
+        description="Gross (deal-level) figures of the fund across its deals; on the fund's "
+        "view only (null on one investor's).",
+    )
+
+
+class DealMetricsOut(BaseModel):
+    """One deal's gross figures on `as_of`."""
+
+    fund_id: uuid.UUID
+    deal_id: uuid.UUID
+    as_of: dt.date
+    currency: str
+    status: DealStatus
+    gross: GrossOut
 
 
 class ContributionsOut(BaseModel):
@@ -117,4 +192,6 @@ class StatementOut(BaseModel):
     nav_as_of: dt.date | None
     dpi: Figure | None
     tvpi: Figure | None
-    irr: Figure | None = Field(description="Net IRR (XIRR, ACT/365); null without a sign change.")
+    irr: Irr | None = Field(
+        description="Net IRR (XIRR, ACT/365), a fraction a year (0.1 = 10 %); null without a root."
+    )

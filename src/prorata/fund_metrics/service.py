@@ -8,7 +8,9 @@ are `distribution` and `recallable_distribution` entries; NAV is the latest valu
 before `as_of`. For one investor, NAV is its capital account balance on that valuation's date
 (`prorata.capital_accounts`: the valuation's gain or loss allocated with the one splitter, so
 the investors' NAVs add up to the fund's to the minor unit). IRR is the XIRR of the investor-side
-flows: payments out, distributions in, and the NAV as a final inflow on `as_of`.
+flows: payments out, distributions in, and the NAV as a final inflow on `as_of` (a fraction a
+year; with several roots the one nearest 10 %, all listed in `irr_roots`). Each answer states this
+basis in words (`basis`); the fund's view adds the gross, deal-level figures (`gross`).
 """
 
 from __future__ import annotations
@@ -17,21 +19,22 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_accounts import service as capital_accounts
 from prorata.finance import money, performance
-from prorata.fund_metrics.schemas import MetricsOut
+from prorata.fund_metrics import gross as gross_service
+from prorata.fund_metrics.figures import figure
+from prorata.fund_metrics.schemas import BasisOut, MetricsOut
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import errors
 from prorata.valuations import service as valuation_service
 
-_FIGURE = Decimal("1E-10")
 _IN = (EntryKind.distribution, EntryKind.recallable_distribution)
 
 
@@ -66,15 +69,6 @@ async def flows(
     return [Flow(kind, day, Decimal(total)) for kind, day, total in rows.all()]
 
 
-def figure(value: Decimal | None) -> Decimal | None:
-    if value is None:
-        return None
-    # A rate earned in days can have more digits before the point than the default context
-    # holds (1.5× in a day is 65 digits a year): quantizing there raised InvalidOperation.
-    wide = Context(prec=max(28, value.adjusted() + 12))
-    return value.quantize(_FIGURE, rounding=ROUND_HALF_EVEN, context=wide)
-
-
 async def compute(
     session: AsyncSession,
     *,
@@ -83,8 +77,10 @@ async def compute(
     investor_id: uuid.UUID | None,
     fund: Fund | None = None,
     read: list[Flow] | None = None,
+    gross: bool = False,
 ) -> MetricsOut:
-    """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already."""
+    """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already;
+    with `gross`, the fund's gross figures too (on the fund's view only, never an investor's)."""
     fund = fund or await fund_service.get(session, fund_id=fund_id)
     valuation = await valuation_service.latest(session, fund_id, as_of)
     nav = valuation.nav if valuation is not None else Decimal(0)
@@ -116,7 +112,14 @@ async def compute(
         dpi=figures.dpi,
         rvpi=figures.rvpi,
         tvpi=figures.tvpi,
-        irr=figures.irr,
+        irr=figures.irr.rate,
+        irr_roots=gross_service.roots_out(figures.irr),
+        basis=BasisOut(),
+        gross=(
+            await gross_service.fund_gross(session, fund=fund, as_of=as_of)
+            if gross and investor_id is None
+            else None
+        ),
     )
 
 
@@ -129,7 +132,7 @@ class Performance:
     dpi: Decimal | None
     rvpi: Decimal | None
     tvpi: Decimal | None
-    irr: Decimal | None
+    irr: performance.Irr
 
 
 def performance_of(read: list[Flow], *, as_of: dt.date, nav: Decimal) -> Performance:
@@ -154,7 +157,7 @@ def performance_of(read: list[Flow], *, as_of: dt.date, nav: Decimal) -> Perform
         dpi=figure(multiples.dpi),
         rvpi=figure(multiples.rvpi),
         tvpi=figure(multiples.tvpi),
-        irr=figure(performance.xirr(flows=cash)),
+        irr=performance.xirr_roots(flows=cash),
     )
 
 
@@ -214,10 +217,16 @@ class Summary:
 
 
 async def summary(
-    session: AsyncSession, *, fund: Fund, as_of: dt.date, read: list[Flow] | None = None
+    session: AsyncSession,
+    *,
+    fund: Fund,
+    as_of: dt.date,
+    read: list[Flow] | None = None,
+    gross: bool = False,
 ) -> Summary:
-    """`read`: the fund's flows, when the caller has them already (the fund page's charts)."""
+    """`read`: the fund's flows, when the caller has them already (the fund page's charts);
+    `gross`: with the fund's gross figures (the fund page)."""
     metrics = await compute(
-        session, fund_id=fund.id, as_of=as_of, investor_id=None, fund=fund, read=read
+        session, fund_id=fund.id, as_of=as_of, investor_id=None, fund=fund, read=read, gross=gross
     )
     return Summary(fund, metrics)

@@ -21,6 +21,7 @@ from prorata.capital_accounts import ilpa
 from prorata.capital_accounts import service as account_service
 from prorata.finance import money
 from prorata.fund_metrics import service as metrics_service
+from prorata.fund_metrics.figures import figure
 from prorata.fund_metrics.schemas import (
     ColumnOut,
     ColumnsOut,
@@ -154,14 +155,12 @@ def build(
         contributed=account.contributed,
         unfunded=account.unfunded.quantize(quantum),
         fund_commitment=fund_commitment.quantize(quantum),
-        ownership=metrics_service.figure(account.commitment / fund_commitment)
-        if fund_commitment
-        else None,
+        ownership=figure(account.commitment / fund_commitment) if fund_commitment else None,
         paid_in=figures.paid_in.quantize(quantum),
         distributed=figures.distributed.quantize(quantum),
         nav=nav.quantize(quantum),
         nav_as_of=valuation.as_of if valuation is not None else None,
         dpi=figures.dpi,
         tvpi=figures.tvpi,
-        irr=figures.irr,
+        irr=figures.irr.rate,
     )

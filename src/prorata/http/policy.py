@@ -131,6 +131,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/deals"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/deals"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/deals/{deal_id}"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/deals/{deal_id}/metrics"): _read(Role.viewer),
     ("PATCH", "/funds/{fund_id}/deals/{deal_id}"): _write(Role.manager),
     ("PUT", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): _write(Role.manager),

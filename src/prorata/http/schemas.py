@@ -100,6 +100,38 @@ RateString = Annotated[
     WithJsonSchema({"type": "string", "pattern": RATE_PATTERN, "maxLength": 12}),
 ]
 
+# A computed figure (a multiple, a rate, a share): a decimal string rounded to at most 10
+# decimals, with as many integer digits as it has (an IRR of absurd flows can have thousands:
+# `prorata.finance.performance`). Written in positional notation, never with an exponent
+# (str(Decimal) would write a rate of 0 rounded to 10 places as "0E-10").
+FIGURE_PATTERN = r"^-?[0-9]+(\.[0-9]{1,10})?$"
+
+
+def _positional(value: Decimal) -> str:
+    return format(value, "f")
+
+
+Figure = Annotated[
+    Decimal,
+    PlainSerializer(_positional, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": FIGURE_PATTERN}),
+]
+
+# An IRR: a fraction a year (0.1 = 10 %), rounded half-even to 10 decimals, in (−1, ∞).
+Irr = Annotated[
+    Decimal,
+    PlainSerializer(_positional, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": FIGURE_PATTERN,
+            "description": "A fraction a year (0.1 = 10 %), ACT/365, rounded to 10 decimals; "
+            "greater than -1, with as many integer digits as it has.",
+        }
+    ),
+]
+
+
 # Strictly positive decimal (a weight): some digit is not zero. No look-ahead, so every
 # schema-driven tool can use it.
 POSITIVE_PATTERN = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,6})?|[0-9]+\.[0-9]*[1-9][0-9]*)$"
