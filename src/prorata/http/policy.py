@@ -183,6 +183,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/schedule"): _write(
         Role.admin
     ),
+    # Carry settled: the position is read like distributions; booking the clawback at
+    # wind-down moves money (escrow released, the GP's receivable): manager and above.
+    ("GET", "/funds/{fund_id}/clawback"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/clawback"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
     # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
