@@ -5,15 +5,18 @@ interim clawback measure, and the clawback booked once at wind-down (docs/fund-o
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, sign_in
 
 # A call noticed on 2026-03-02 is due ten business days later: the contributions' date.
 NOTICE, DUE, ONE_YEAR_LATER, WIND_DOWN = "2026-03-02", "2026-03-16", "2027-03-16", "2027-12-31"
@@ -224,3 +227,31 @@ async def test_escrow_and_carry_paid_add_up_to_carry_earned_for_every_distributi
 
 async def test_an_unknown_fund_is_404(api: FundApi) -> None:
     await api.request("GET", f"/funds/{uuid.uuid4()}/clawback", expect=404)
+
+
+async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
+    api: FundApi,
+    client: AsyncClient,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    fund = await api.fund(carry_holdback="0.5", **SIMPLE)
+    await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    await api.call_and_pay(
+        fund, [{"purpose": "investment", "amount": "100.00", "deal_id": deal}], notice=NOTICE
+    )
+    # Dated before today: 100 back, 100 profit, carry 20, half of it (10) in escrow.
+    await api.distribute(fund, "200.00", "2026-06-30")
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    page = await client.get(f"/funds/{fund}")
+    assert page.status_code == 200
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert "Carry earned 20.00" in text
+    assert "Carry paid 10.00" in text
+    assert "In escrow 10.00" in text
+    assert "Clawback if the fund ended today 0.00" in text
+    terms = await client.get(f"/funds/{fund}/terms")
+    assert 'name="carry_holdback"' in terms.text
+    assert 'value="0.5"' in terms.text
