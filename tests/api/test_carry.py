@@ -136,6 +136,17 @@ async def test_an_american_fund_with_a_loss_deal_escrows_carry_and_books_the_cla
     assert (account["distributions"], account["carried_interest"]) == ("1620.00", "138.00")
     assert account["ending_balance"] == "-558.00"
 
+    # The statement shows the escrow released as a line of its own.
+    statement = await api.request(
+        "GET", f"/funds/{fund}/investors/{x}/capital-account/statement?as_of={WIND_DOWN}"
+    )
+    itd = statement["columns"]["itd"]
+    assert (itd["distributions"]["escrow_released"], itd["distributions"]["total"]) == (
+        "60.00",
+        "1620.00",
+    )
+    assert itd["carried_interest"] == "138.00"
+
     again = await api.request(
         "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=409
     )

@@ -36,7 +36,12 @@ from prorata.carry.schemas import (
     ClawbackBookedOut,
 )
 from prorata.distributions import service as distribution_service
-from prorata.distributions.models import Clawback, Distribution, DistributionLine
+from prorata.distributions.models import (
+    CLAWBACK_SOURCE,
+    Clawback,
+    Distribution,
+    DistributionLine,
+)
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -46,7 +51,7 @@ from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
 from prorata.platform import audit, errors
 
-SOURCE = "clawback"
+SOURCE = CLAWBACK_SOURCE
 ZERO = Decimal(0)
 
 

@@ -94,6 +94,12 @@ class DistributionLine(Base):
     tiers: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
+# The ledger source type of a clawback's entries (source_id: the clawback's id); its
+# `distribution` entries are escrow released to the investor (`capital_accounts.ilpa`).
+CLAWBACK_SOURCE = "clawback"
+ESCROW_RELEASED = "escrow_released"  # their line on the investor's statement
+
+
 class Clawback(Base):
     """The fund's clawback, booked once at wind-down (`prorata.carry`): what the GP gives back
     of the carry it earned, from escrow first, then owed by the GP net of the assumed tax."""
