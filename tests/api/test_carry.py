@@ -56,6 +56,10 @@ async def test_an_american_fund_with_a_loss_deal_escrows_carry_and_books_the_cla
     api: FundApi, client: AsyncClient
 ) -> None:
     fund, x, y, a, _ = await _american_fund_with_a_loss_deal(api)
+    nothing = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=422
+    )
+    assert "no distribution" in nothing["detail"]
     made = await api.distribute(fund, "3000.00", ONE_YEAR_LATER, deal_id=a)
     # Split by capital contributed to deal A: X 1,800, Y 1,200. Deal A alone (American):
     # X gets its 600 back, the 1,200 profit is 20 % carry: GP 240, LP 960 + 600 = 1,560;

@@ -218,7 +218,12 @@ async def book(
     if booked is not None:
         raise errors.Conflict(f"this fund's clawback is already booked, as of {booked.as_of}")
     latest = await distribution_service.latest_date(session, fund_id=fund_id)
-    if latest is not None and as_of < latest:
+    if latest is None:
+        raise errors.RuleViolation(
+            "this fund has made no distribution: there is no carry to settle (booking the "
+            "clawback would end its distributions)"
+        )
+    if as_of < latest:
         raise errors.RuleViolation(
             f"the clawback is booked at wind-down, on or after the fund's last distribution "
             f"({latest}), not {as_of}"
