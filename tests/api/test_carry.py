@@ -76,6 +76,7 @@ async def test_an_american_fund_with_a_loss_deal_escrows_carry_and_books_the_cla
     # The whole fund on the same flows: X contributed 1,200 (deal B's 600 never comes back),
     # received 1,800: profit 600, carry 120, so 240 − 120 = 120 too much; Y 160 − 80 = 80.
     assert made["clawback"] == "200.00"
+    assert made["interim_clawback"] == "200.00"  # the fund's measure right after it (below)
 
     interim = await api.request("GET", f"/funds/{fund}/clawback?as_of={ONE_YEAR_LATER}")
     assert (
@@ -194,7 +195,8 @@ async def test_the_clawback_measure_counts_capital_called_after_the_last_distrib
     deal = await api.deal(fund)
     item = [{"purpose": "investment", "amount": "100.00", "deal_id": deal}]
     await api.call_and_pay(fund, item, notice=NOTICE)
-    await api.distribute(fund, "200.00", ONE_YEAR_LATER)  # carry 20 on 100 of profit
+    made = await api.distribute(fund, "200.00", ONE_YEAR_LATER)  # carry 20 on 100 of profit
+    assert made["interim_clawback"] == "0.00"  # 100 in, 200 out: carry 20 is all earned
     await api.call_and_pay(fund, item, notice="2027-06-01")
     # Now 200 contributed and 200 received: no profit, so all 20 of carry is owed back.
     measure = await api.request("GET", f"/funds/{fund}/clawback?as_of={WIND_DOWN}")
@@ -266,7 +268,7 @@ async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
     assert "Carry earned 20.00" in text
     assert "Carry paid 10.00" in text
     assert "In escrow 10.00" in text
-    assert "Clawback if the fund ended today 0.00" in text
+    assert "Clawback if the fund ended after the latest distribution 0.00" in text
     terms = await client.get(f"/funds/{fund}/terms")
     assert 'name="carry_holdback"' in terms.text
     assert 'value="0.5"' in terms.text

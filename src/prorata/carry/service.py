@@ -39,8 +39,6 @@ from prorata.distributions import service as distribution_service
 from prorata.distributions.models import (
     CLAWBACK_SOURCE,
     Clawback,
-    Distribution,
-    DistributionLine,
 )
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
@@ -79,24 +77,16 @@ async def _booked(session: AsyncSession, fund_id: uuid.UUID) -> Clawback | None:
 
 
 async def _lines(
-    session: AsyncSession, fund: Fund, as_of: dt.date, booked: Clawback | None
+    session: AsyncSession,
+    fund: Fund,
+    as_of: dt.date,
+    booked: Clawback | None,
+    *,
+    measure: bool = True,
 ) -> dict[uuid.UUID, _Line]:
     lines: dict[uuid.UUID, _Line] = defaultdict(_Line)
-    earned = (
-        sa.select(DistributionLine.investor_id, sa.func.sum(DistributionLine.gp_amount))
-        .join(
-            Distribution,
-            (Distribution.fund_id == DistributionLine.fund_id)
-            & (Distribution.id == DistributionLine.distribution_id),
-        )
-        .where(
-            DistributionLine.fund_id == fund.id,
-            Distribution.cancelled_at.is_(None),
-            Distribution.distributed_on <= as_of,
-        )
-        .group_by(DistributionLine.investor_id)
-    )
-    for investor, amount in (await session.execute(earned)).all():
+    earned = await distribution_service.carry_earned(session, fund_id=fund.id, as_of=as_of)
+    for investor, amount in earned.items():
         lines[investor].earned = amount
     escrow = (
         sa.select(LedgerEntry.investor_id, sa.func.sum(LedgerEntry.amount))
@@ -109,9 +99,10 @@ async def _lines(
     )
     for investor, amount in (await session.execute(escrow)).all():
         lines[investor].escrow = amount
-    entitled = await distribution_service.carry_entitled(session, fund=fund, as_of=as_of)
-    for investor, amount in entitled.items():
-        lines[investor].entitled = amount
+    if measure:
+        entitled = await distribution_service.carry_entitled(session, fund=fund, as_of=as_of)
+        for investor, amount in entitled.items():
+            lines[investor].entitled = amount
     if booked is not None and booked.as_of <= as_of:
         for line in booked.lines:
             back = Decimal(line["from_escrow"]) + Decimal(line["gp_owes"])
@@ -119,11 +110,26 @@ async def _lines(
     return {investor: line for investor, line in lines.items() if line.earned or line.escrow}
 
 
-async def position(session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date) -> CarryOut:
-    """The fund's carry on `as_of`: earned, paid, in escrow, the interim clawback measure."""
+async def position(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date, measure: bool = True
+) -> CarryOut:
+    """The fund's carry on `as_of`: earned, paid, in escrow, the interim clawback measure.
+
+    Without `measure` (the console's fund page: the measure runs every investor's waterfall),
+    the clawback shown is the one stored with the latest distribution on or before `as_of`
+    (its `interim_clawback`), less what a booked clawback gave back, and no line's `entitled`
+    is read."""
     fund = await fund_service.get(session, fund_id=fund_id)
     booked = await _booked(session, fund_id)
-    lines = await _lines(session, fund, as_of, booked)
+    lines = await _lines(session, fund, as_of, booked, measure=measure)
+    if measure:
+        clawback = sum((x.measure for x in lines.values()), ZERO)
+    else:
+        stored = await distribution_service.latest_interim_clawback(
+            session, fund_id=fund_id, as_of=as_of
+        )
+        given = sum((x.given_back for x in lines.values()), ZERO)
+        clawback = max(ZERO, stored - given)
     q = money.quantum(fund.currency)
 
     def total(value: Decimal) -> Decimal:
@@ -140,7 +146,7 @@ async def position(session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date)
         carry_paid=total(sum((x.paid for x in lines.values()), ZERO)),
         carry_escrowed=total(sum((x.escrow for x in lines.values()), ZERO)),
         given_back=total(sum((x.given_back for x in lines.values()), ZERO)),
-        clawback=total(sum((x.measure for x in lines.values()), ZERO)),
+        clawback=total(clawback),
         lines=[
             CarryLineOut(
                 investor_id=investor,

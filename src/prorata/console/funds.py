@@ -904,10 +904,10 @@ async def fund_page(
             reverse=True,
         ),
         closing_error=closing_error,
-        # Carry settled: only once something was distributed (it runs each investor's
-        # whole-fund waterfall).
+        # Carry settled, once something was distributed; the clawback measure is the one
+        # stored with the latest distribution (live, it runs every investor's waterfall).
         carry=(
-            await carry_service.position(db, fund_id=fund_id, as_of=dt.date.today())
+            await carry_service.position(db, fund_id=fund_id, as_of=dt.date.today(), measure=False)
             if distributions.items
             else None
         ),

@@ -58,6 +58,11 @@ class Distribution(ReleasedNotices, Base):
     carry_escrowed: Mapped[Decimal] = mapped_column(
         MONEY, server_default=sa.text("0"), default=Decimal(0)
     )
+    # What the GP would give back if the fund ended right after this distribution, the whole
+    # fund (`prorata.carry`): the interim clawback measure after every distribution.
+    interim_clawback: Mapped[Decimal] = mapped_column(
+        MONEY, server_default=sa.text("0"), default=Decimal(0)
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

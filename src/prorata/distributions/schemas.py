@@ -71,6 +71,10 @@ class DistributionSummary(BaseModel):
         description="American waterfall: GP carry so far beyond what a European waterfall "
         "would give on the same flows (0 otherwise)."
     )
+    interim_clawback: DecimalString = Field(
+        description="What the GP would give back if the fund ended right after this "
+        "distribution: the fund's clawback measure then (GET /funds/{f}/clawback)."
+    )
     created_at: dt.datetime
     cancelled_at: dt.datetime | None = Field(
         description="When it was cancelled (its ledger entries reversed); null while it stands."

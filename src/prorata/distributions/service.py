@@ -220,6 +220,8 @@ async def create(
     }
     distribution = await _store(session, actor, fund, data, amount, lines, set_offs)
     await _append_to_ledger(session, distribution, lines, fund=fund)
+    distribution.interim_clawback = await _interim_clawback(session, fund, data.date)
+    await session.flush()
     if set_offs:
         await call_service.set_off(
             session,
@@ -369,6 +371,53 @@ async def check_not_wound_down(session: AsyncSession, *, fund_id: uuid.UUID) -> 
             f"this fund's clawback was booked as of {booked} (wind-down): its carry is settled, "
             "so no distribution can be made or cancelled"
         )
+
+
+async def carry_earned(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    """Per investor, the GP parts of its standing distributions to `as_of` (carry earned)."""
+    statement = (
+        sa.select(DistributionLine.investor_id, sa.func.sum(DistributionLine.gp_amount))
+        .join(
+            Distribution,
+            (Distribution.fund_id == DistributionLine.fund_id)
+            & (Distribution.id == DistributionLine.distribution_id),
+        )
+        .where(
+            DistributionLine.fund_id == fund_id,
+            Distribution.cancelled_at.is_(None),
+            Distribution.distributed_on <= as_of,
+        )
+        .group_by(DistributionLine.investor_id)
+    )
+    return {investor: amount for investor, amount in (await session.execute(statement)).all()}
+
+
+async def _interim_clawback(session: AsyncSession, fund: Fund, day: dt.date) -> Decimal:
+    """The fund's clawback measure right after a distribution (no clawback is booked yet: it
+    ends distributions): Σ per investor max(0, carry earned − carry entitled)."""
+    earned = await carry_earned(session, fund_id=fund.id, as_of=day)
+    if not any(earned.values()):
+        return Decimal(0)  # no carry yet: nothing to give back (and no waterfall to run)
+    entitled = await carry_entitled(session, fund=fund, as_of=day)
+    return sum(
+        (max(Decimal(0), x - entitled.get(investor, Decimal(0))) for investor, x in earned.items()),
+        Decimal(0),
+    )
+
+
+async def latest_interim_clawback(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
+) -> Decimal:
+    """The clawback measure stored with the fund's latest standing distribution to `as_of`."""
+    found = await session.scalar(
+        sa.select(Distribution.interim_clawback)
+        .where(_standing(fund_id), Distribution.distributed_on <= as_of)
+        .order_by(Distribution.distributed_on.desc(), Distribution.number.desc())
+        .limit(1)
+    )
+    return found if found is not None else Decimal(0)
 
 
 async def latest_date(session: AsyncSession, *, fund_id: uuid.UUID) -> dt.date | None:
@@ -693,6 +742,7 @@ def summary_of(distribution: Distribution, currency: str) -> DistributionSummary
         gp_amount=distribution.gp_amount.quantize(q),
         carry_paid=(distribution.gp_amount - distribution.carry_escrowed).quantize(q),
         carry_escrowed=distribution.carry_escrowed.quantize(q),
+        interim_clawback=distribution.interim_clawback.quantize(q),
         clawback=distribution.clawback.quantize(q),
         created_at=distribution.created_at,
         cancelled_at=distribution.cancelled_at,

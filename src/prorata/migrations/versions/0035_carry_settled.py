@@ -25,6 +25,7 @@ def upgrade() -> None:
 ALTER TABLE funds ADD COLUMN carry_holdback NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE funds ADD COLUMN clawback_tax_rate NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE distributions ADD COLUMN carry_escrowed NUMERIC NOT NULL DEFAULT 0;
+ALTER TABLE distributions ADD COLUMN interim_clawback NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE distribution_lines ADD COLUMN carry_escrowed NUMERIC NOT NULL DEFAULT 0;
 CREATE TABLE clawbacks (
     id UUID NOT NULL,
@@ -55,6 +56,7 @@ def downgrade() -> None:
         """
 DROP TABLE clawbacks;
 ALTER TABLE distribution_lines DROP COLUMN carry_escrowed;
+ALTER TABLE distributions DROP COLUMN interim_clawback;
 ALTER TABLE distributions DROP COLUMN carry_escrowed;
 ALTER TABLE funds DROP COLUMN clawback_tax_rate;
 ALTER TABLE funds DROP COLUMN carry_holdback;
