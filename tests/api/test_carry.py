@@ -269,6 +269,10 @@ async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
     assert "Carry paid 10.00" in text
     assert "In escrow 10.00" in text
     assert "Clawback if the fund ended after the latest distribution 0.00" in text
+    [made] = (await api.request("GET", f"/funds/{fund}/distributions"))["items"]
+    page = await client.get(f"/funds/{fund}/distributions/{made['id']}")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert "To the GP 20.00 10.00 paid, 10.00 in escrow" in text
     terms = await client.get(f"/funds/{fund}/terms")
     assert 'name="carry_holdback"' in terms.text
     assert 'value="0.5"' in terms.text
