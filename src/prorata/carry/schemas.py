@@ -72,7 +72,7 @@ class CarryOut(BaseModel):
         "the investors + owed by the GP before tax)."
     )
     clawback: DecimalString = Field(description=_MEASURE)
-    lines: list[CarryLineOut]
+    lines: list[CarryLineOut] = Field(description="Per investor bearing carry.")
     booked: ClawbackBookedOut | None = Field(
         description="The clawback booked at wind-down (once per fund), if any."
     )

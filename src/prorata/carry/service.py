@@ -117,8 +117,8 @@ async def position(
 
     Without `measure` (the console's fund page: the measure runs every investor's waterfall),
     the clawback shown is the one stored with the latest distribution on or before `as_of`
-    (its `interim_clawback`), less what a booked clawback gave back, and no line's `entitled`
-    is read."""
+    (its `interim_clawback`), less what a booked clawback gave back, and no lines are given
+    (their `entitled` would need the waterfalls)."""
     fund = await fund_service.get(session, fund_id=fund_id)
     booked = await _booked(session, fund_id)
     lines = await _lines(session, fund, as_of, booked, measure=measure)
@@ -157,6 +157,7 @@ async def position(
                 clawback=total(line.measure),
             )
             for investor, line in sorted(lines.items())
+            if measure
         ],
         booked=_booked_out(booked, fund.currency) if booked else None,
     )

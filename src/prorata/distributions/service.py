@@ -252,6 +252,8 @@ async def create(
             "deal_id": str(data.deal_id) if data.deal_id else None,
             "lp_amount": str(distribution.lp_amount),
             "gp_amount": str(distribution.gp_amount),
+            "carry_escrowed": str(distribution.carry_escrowed),
+            "interim_clawback": str(distribution.interim_clawback),
             "number": distribution.number,
             "set_off": {str(i): str(x) for i, x in sorted(set_offs.items())},
         },
