@@ -71,7 +71,7 @@ def ilpa_statement(
 
     def column(start: dt.date | None) -> ColumnOut:
         contributions = dict.fromkeys(("investment", "management_fee", "fund_expenses"), zero)
-        kinds = ("return_of_capital", "income", "gain", "recallable")
+        kinds = ("return_of_capital", "income", "gain", "recallable", "escrow_released")
         return ColumnOut(
             period_from=start,
             period_to=as_of,

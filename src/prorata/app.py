@@ -15,6 +15,7 @@ from prorata.bank_accounts import router as bank_accounts_router
 from prorata.calculations import router as calculations_router
 from prorata.capital_accounts import router as capital_accounts_router
 from prorata.capital_calls import router as calls_router
+from prorata.carry import router as carry_router
 from prorata.closings import router as closings_router
 from prorata.config import Settings
 from prorata.console import account as console_account
@@ -104,6 +105,7 @@ def api_router() -> APIRouter:
     router.include_router(allocations_router.router)
     router.include_router(calls_router.router)
     router.include_router(closings_router.router)
+    router.include_router(carry_router.router)
     router.include_router(distributions_router.router)
     router.include_router(valuations_router.router)
     router.include_router(fund_metrics_router.router)

@@ -259,6 +259,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/funds/{fund_id}/capital-calls/{call_id}/shortfall"): {
         "notice_date": "2026-06-01"
     },
+    ("POST", "/api/v1/funds/{fund_id}/clawback"): {"as_of": "2026-12-31"},
     ("POST", "/api/v1/funds/{fund_id}/investors/{investor_id}/credit/refund"): {
         "amount": "1.00",
         "refunded_on": "2026-04-01",

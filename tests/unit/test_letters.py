@@ -153,6 +153,7 @@ def _column(
             income=income,
             gain=zero,
             recallable=zero,
+            escrow_released=zero,
             total=returned + income,
         ),
         management_fees=fees,

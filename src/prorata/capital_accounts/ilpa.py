@@ -11,7 +11,8 @@ the capital account's closing balance. The two lines ILPA breaks down are read f
   expenses (see `capital_accounts.service`).
 - **Distributions by kind** are the LP's cash by the kind of the distribution that paid it
   (`distributions.kind`): `return_of_capital`, `income` (preferred return and income), `gain`,
-  and `recallable` (a recallable distribution, which returns to the unfunded commitment).
+  and `recallable` (a recallable distribution, which returns to the unfunded commitment);
+  and `escrow_released`, carry held in escrow given back to the investor by the clawback.
   Carried interest — the GP's part of the same distributions — is its own line.
 
 Reversals (a cancelled call or distribution) carry their original's purpose and source, so
@@ -32,13 +33,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls.models import Purpose
-from prorata.distributions.models import Distribution, DistributionKind
+from prorata.distributions.models import (
+    CLAWBACK_SOURCE,
+    ESCROW_RELEASED,
+    Distribution,
+    DistributionKind,
+)
 from prorata.finance import money
 from prorata.ledger.models import EntryKind, LedgerEntry
 
 ZERO: Final = Decimal(0)
 PURPOSES: Final = tuple(p.value for p in Purpose)
-KINDS: Final = tuple(k.value for k in DistributionKind)
+# Escrowed carry released to the investor by the clawback is cash of its own line.
+KINDS: Final = (*(k.value for k in DistributionKind), ESCROW_RELEASED)
 PERIODS: Final = ("qtd", "ytd", "itd")
 
 
@@ -102,6 +109,7 @@ async def details(
             LedgerEntry.kind == EntryKind.recallable_distribution,
             sa.literal(DistributionKind.recallable.value),
         ),
+        (LedgerEntry.source_type == CLAWBACK_SOURCE, sa.literal(ESCROW_RELEASED)),
         else_=sa.type_coerce(Distribution.kind, sa.String),
     )
     statement = (

@@ -64,6 +64,9 @@ _BY_KIND: Final = {
     EntryKind.distribution: "distributions",
     EntryKind.recallable_distribution: "distributions",
     EntryKind.carried_interest: "carried_interest",
+    # Escrow and the GP's clawback are carry too (held, or given back): `prorata.carry`.
+    EntryKind.carry_escrow: "carried_interest",
+    EntryKind.clawback: "carried_interest",
     EntryKind.fee: "management_fees",
     EntryKind.expense: "expenses",
     EntryKind.gain_loss: "gains_losses",

@@ -27,6 +27,7 @@ from prorata.capital_accounts import service as account_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import CallLine, CallStatus, Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, LineOut, PaymentIn
+from prorata.carry import service as carry_service
 from prorata.closings import service as closing_service
 from prorata.closings.schemas import ClosingCreate
 from prorata.console import bank_forms, contact_forms, forms, render
@@ -786,6 +787,8 @@ TERM_FIELDS = (
     "holiday_calendar",
     "grace_days",
     "default_interest_rate",
+    "carry_holdback",
+    "clawback_tax_rate",
     "wire_instructions",
     "late_payment_terms",
 )
@@ -916,6 +919,13 @@ async def fund_page(
             reverse=True,
         ),
         closing_error=closing_error,
+        # Carry settled, once something was distributed; the clawback measure is the one
+        # stored with the latest distribution (live, it runs every investor's waterfall).
+        carry=(
+            await carry_service.position(db, fund_id=fund_id, as_of=dt.date.today(), measure=False)
+            if distributions.items
+            else None
+        ),
         idempotency_key=str(uuid.uuid4()),
     )
 

@@ -53,6 +53,16 @@ class Distribution(ReleasedNotices, Base):
     lp_amount: Mapped[Decimal] = mapped_column(MONEY)
     gp_amount: Mapped[Decimal] = mapped_column(MONEY)
     clawback: Mapped[Decimal] = mapped_column(MONEY)
+    # The part of `gp_amount` (carry earned) held in escrow (`funds.carry_holdback`); the GP
+    # is paid the rest: carry paid + escrowed = gp_amount, to the minor unit.
+    carry_escrowed: Mapped[Decimal] = mapped_column(
+        MONEY, server_default=sa.text("0"), default=Decimal(0)
+    )
+    # What the GP would give back if the fund ended right after this distribution, the whole
+    # fund (`prorata.carry`): the interim clawback measure after every distribution.
+    interim_clawback: Mapped[Decimal] = mapped_column(
+        MONEY, server_default=sa.text("0"), default=Decimal(0)
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
@@ -79,8 +89,45 @@ class DistributionLine(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)  # the investor's gross share
     lp_amount: Mapped[Decimal] = mapped_column(MONEY)
     gp_amount: Mapped[Decimal] = mapped_column(MONEY)
+    carry_escrowed: Mapped[Decimal] = mapped_column(
+        MONEY, server_default=sa.text("0"), default=Decimal(0)
+    )
     # Withheld from the LP part to pay the investor's lines in default (interest first): paid
     # to the investor is `lp_amount − set_off`.
     set_off: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"), default=0)
     # {tier: {"lp": "…", "gp": "…"}} for this distribution alone.
     tiers: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+# The ledger source type of a clawback's entries (source_id: the clawback's id); its
+# `distribution` entries are escrow released to the investor (`capital_accounts.ilpa`).
+CLAWBACK_SOURCE = "clawback"
+ESCROW_RELEASED = "escrow_released"  # their line on the investor's statement
+
+
+class Clawback(Base):
+    """The fund's clawback, booked once at wind-down (`prorata.carry`): what the GP gives back
+    of the carry it earned, from escrow first, then owed by the GP net of the assumed tax."""
+
+    __tablename__ = "clawbacks"
+    __table_args__ = (
+        sa.UniqueConstraint("fund_id"),
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    as_of: Mapped[dt.date] = mapped_column(sa.Date)
+    owed: Mapped[Decimal] = mapped_column(MONEY)  # the clawback measure on `as_of`
+    from_escrow: Mapped[Decimal] = mapped_column(MONEY)  # escrow released to the investors
+    escrow_to_gp: Mapped[Decimal] = mapped_column(MONEY)  # escrow left over, paid to the GP
+    gp_owes: Mapped[Decimal] = mapped_column(MONEY)  # owed − from_escrow, before tax
+    tax_rate: Mapped[Decimal] = mapped_column(MONEY)  # the fund's clawback_tax_rate then
+    receivable: Mapped[Decimal] = mapped_column(MONEY)  # gp_owes net of tax: due from the GP
+    # [{investor_id, owed, from_escrow, escrow_to_gp, gp_owes, receivable}], amounts as text.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    made_by: Mapped[uuid.UUID | None] = mapped_column()

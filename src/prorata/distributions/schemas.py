@@ -38,7 +38,12 @@ class DistributionLineOut(BaseModel):
     investor_id: uuid.UUID
     amount: DecimalString = Field(description="The investor's gross share of the distribution.")
     lp_amount: DecimalString = Field(description="Paid to the investor.")
-    gp_amount: DecimalString = Field(description="Carried interest to the GP.")
+    gp_amount: DecimalString = Field(description="Carried interest to the GP (carry earned).")
+    carry_paid: DecimalString = Field(description="Of `gp_amount`, paid to the GP now.")
+    carry_escrowed: DecimalString = Field(
+        description="Of `gp_amount`, held in escrow until the clawback (the fund's "
+        "`carry_holdback`); carry_paid + carry_escrowed = gp_amount."
+    )
     set_off: DecimalString = Field(
         description="Withheld from `lp_amount` to pay the investor's lines in default (interest "
         "first); paid to the investor: lp_amount − set_off."
@@ -56,10 +61,19 @@ class DistributionSummary(BaseModel):
     amount: DecimalString
     currency: str
     lp_amount: DecimalString
-    gp_amount: DecimalString
+    gp_amount: DecimalString = Field(description="Carried interest to the GP (carry earned).")
+    carry_paid: DecimalString = Field(description="Of `gp_amount`, paid to the GP now.")
+    carry_escrowed: DecimalString = Field(
+        description="Of `gp_amount`, held in escrow until the clawback: carry_paid + "
+        "carry_escrowed = gp_amount."
+    )
     clawback: DecimalString = Field(
         description="American waterfall: GP carry so far beyond what a European waterfall "
         "would give on the same flows (0 otherwise)."
+    )
+    interim_clawback: DecimalString = Field(
+        description="What the GP would give back if the fund ended right after this "
+        "distribution: the fund's clawback measure then (GET /funds/{f}/clawback)."
     )
     created_at: dt.datetime
     cancelled_at: dt.datetime | None = Field(

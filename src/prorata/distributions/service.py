@@ -15,8 +15,11 @@ The rule, in order:
    Both runs (with and without this distribution) use today's terms, so a side letter signed
    later applies from the next distribution on.
 3. **Ledger.** Per investor, the LP part is a `distribution` entry (`recallable_distribution`
-   for a recallable one: it returns to the unfunded commitment) and the GP part a
-   `carried_interest` entry, both taken from that investor's capital account.
+   for a recallable one: it returns to the unfunded commitment) and the GP part (carry earned)
+   a `carried_interest` entry for the carry paid and a `carry_escrow` entry for the part held
+   in escrow (the fund's `carry_holdback` × the GP part, rounded to the minor unit half to even;
+   carry paid is the rest), all taken from that investor's capital account. The escrow is
+   settled by the clawback at wind-down (`prorata.carry`).
 4. **Set-off.** An investor with lines in default is not paid its LP part until they are: up
    to what it owes (unpaid amounts and default interest on the distribution date) is withheld
    (`set_off` on its line) and pays its lines in default as payments dated the distribution
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import json
 import uuid
 from collections import defaultdict
@@ -47,7 +51,12 @@ from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import Purpose
 from prorata.deals import service as deal_service
 from prorata.distributions import tasks as distribution_tasks
-from prorata.distributions.models import Distribution, DistributionKind, DistributionLine
+from prorata.distributions.models import (
+    Clawback,
+    Distribution,
+    DistributionKind,
+    DistributionLine,
+)
 from prorata.distributions.schemas import (
     DistributionCreate,
     DistributionLineOut,
@@ -108,6 +117,10 @@ class _Line:
     @property
     def gp(self) -> Decimal:
         return self.result.gp_total - (self.before.gp_total if self.before else 0)
+
+    def escrowed(self, holdback: Decimal, currency: str) -> Decimal:
+        """The part of the carry held in escrow: holdback × carry, to the minor unit."""
+        return money.round_to_currency(self.gp * holdback, currency)
 
     def tiers(self) -> dict[str, dict[str, str]]:
         def part(tiers: waterfall.Tiers | None, name: str) -> waterfall.Split:
@@ -181,6 +194,7 @@ async def create(
     elif american:
         raise errors.RuleViolation("an American (deal-by-deal) waterfall needs the deal_id")
     await _check_in_order(session, fund_id, data.date)
+    await check_not_wound_down(session, fund_id=fund_id)
     histories = await _histories(session, fund, as_of=data.date, american=american)
     deal_key = str(data.deal_id) if american else _NO_DEAL
     shares = money.split(amount, _weights(histories, deal_key, data.date), fund.currency)
@@ -205,7 +219,9 @@ async def create(
         if line.investor_id in owed and line.lp > 0
     }
     distribution = await _store(session, actor, fund, data, amount, lines, set_offs)
-    await _append_to_ledger(session, distribution, lines)
+    await _append_to_ledger(session, distribution, lines, fund=fund)
+    distribution.interim_clawback = await _interim_clawback(session, fund, data.date)
+    await session.flush()
     if set_offs:
         await call_service.set_off(
             session,
@@ -236,6 +252,8 @@ async def create(
             "deal_id": str(data.deal_id) if data.deal_id else None,
             "lp_amount": str(distribution.lp_amount),
             "gp_amount": str(distribution.gp_amount),
+            "carry_escrowed": str(distribution.carry_escrowed),
+            "interim_clawback": str(distribution.interim_clawback),
             "number": distribution.number,
             "set_off": {str(i): str(x) for i, x in sorted(set_offs.items())},
         },
@@ -265,6 +283,7 @@ async def cancel(
             f"only the fund's latest distribution can be cancelled: the one of {later} "
             "counted this one in its split and waterfall; cancel it first"
         )
+    await check_not_wound_down(session, fund_id=fund_id)
     entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=distribution.id)
     await ledger.append(session, ledger.reversals(entries))
     await call_service.undo_set_off(
@@ -343,6 +362,108 @@ async def schedule_notices(
         task=distribution_tasks.release_scheduled_notices,
     )
     return distribution
+
+
+async def check_not_wound_down(session: AsyncSession, *, fund_id: uuid.UUID) -> None:
+    """After the clawback is booked (wind-down) the carry is settled: no distribution is made
+    or cancelled any more."""
+    booked = await session.scalar(sa.select(Clawback.as_of).where(Clawback.fund_id == fund_id))
+    if booked is not None:
+        raise errors.Conflict(
+            f"this fund's clawback was booked as of {booked} (wind-down): its carry is settled, "
+            "so no distribution can be made or cancelled"
+        )
+
+
+async def carry_earned(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    """Per investor, the GP parts of its standing distributions to `as_of` (carry earned)."""
+    statement = (
+        sa.select(DistributionLine.investor_id, sa.func.sum(DistributionLine.gp_amount))
+        .join(
+            Distribution,
+            (Distribution.fund_id == DistributionLine.fund_id)
+            & (Distribution.id == DistributionLine.distribution_id),
+        )
+        .where(
+            DistributionLine.fund_id == fund_id,
+            Distribution.cancelled_at.is_(None),
+            Distribution.distributed_on <= as_of,
+        )
+        .group_by(DistributionLine.investor_id)
+    )
+    return {investor: amount for investor, amount in (await session.execute(statement)).all()}
+
+
+async def _interim_clawback(session: AsyncSession, fund: Fund, day: dt.date) -> Decimal:
+    """The fund's clawback measure right after a distribution (no clawback is booked yet: it
+    ends distributions): Σ per investor max(0, carry earned − carry entitled)."""
+    earned = await carry_earned(session, fund_id=fund.id, as_of=day)
+    if not any(earned.values()):
+        return Decimal(0)  # no carry yet: nothing to give back (and no waterfall to run)
+    entitled = await carry_entitled(session, fund=fund, as_of=day)
+    return sum(
+        (max(Decimal(0), x - entitled.get(investor, Decimal(0))) for investor, x in earned.items()),
+        Decimal(0),
+    )
+
+
+async def latest_interim_clawback(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
+) -> Decimal:
+    """The clawback measure stored with the fund's latest standing distribution to `as_of`."""
+    found = await session.scalar(
+        sa.select(Distribution.interim_clawback)
+        .where(_standing(fund_id), Distribution.distributed_on <= as_of)
+        .order_by(Distribution.distributed_on.desc(), Distribution.number.desc())
+        .limit(1)
+    )
+    return found if found is not None else Decimal(0)
+
+
+async def latest_date(session: AsyncSession, *, fund_id: uuid.UUID) -> dt.date | None:
+    """The date of the fund's latest standing distribution."""
+    return await session.scalar(
+        sa.select(sa.func.max(Distribution.distributed_on)).where(_standing(fund_id))
+    )
+
+
+async def carry_entitled(
+    session: AsyncSession, *, fund: Fund, as_of: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    """Per investor, the carry the GP would be entitled to if the fund ended on `as_of` with
+    no further proceeds: the investor's own terms on one whole-fund (European) waterfall of all
+    its contributions and distributions to that date — so, American or not, a deal's capital
+    not returned counts against the carry of every other deal — and never more than carry ×
+    the investor's net profit (proceeds − contributed capital, not below 0), so capital
+    contributed after the last distribution and not returned counts as lost. Rounded down
+    (rounding never favours the GP)."""
+    histories = await _histories(session, fund, as_of=as_of, american=False)
+    own = await own_terms(session, fund.id)
+    exponent = money.minor_unit(fund.currency)
+    entitled: dict[uuid.UUID, Decimal] = {}
+    for investor, history in histories.items():
+        proceeds = [p for p in history.proceeds if p.date <= as_of]
+        if not proceeds:
+            continue
+        terms = dataclasses.replace(
+            investor_terms(fund, own.get(investor, OwnTerms())), style="european"
+        )
+        result = waterfall.run_waterfall(
+            terms=terms,
+            contributions=history.contributions,
+            proceeds=proceeds,
+            exponent=exponent,
+        )
+        profit = sum((p.amount for p in proceeds), Decimal(0)) - sum(
+            (c.amount for c in history.contributions), Decimal(0)
+        )
+        cap = (terms.carry * max(profit, Decimal(0))).quantize(
+            money.quantum(fund.currency), rounding=decimal.ROUND_FLOOR
+        )
+        entitled[investor] = min(result.gp_total, cap)
+    return entitled
 
 
 def _standing(fund_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -502,6 +623,9 @@ async def _store(
         lp_amount=sum((line.lp for line in lines), Decimal(0)),
         gp_amount=sum((line.gp for line in lines), Decimal(0)),
         clawback=sum((line.result.clawback for line in lines), Decimal(0)),
+        carry_escrowed=sum(
+            (line.escrowed(fund.carry_holdback, fund.currency) for line in lines), Decimal(0)
+        ),
         made_by=actor.user_id,
         notices=release.held(fund.notices_need_approval),
     )
@@ -519,6 +643,7 @@ async def _store(
                 "amount": line.share,
                 "lp_amount": line.lp,
                 "gp_amount": line.gp,
+                "carry_escrowed": line.escrowed(fund.carry_holdback, fund.currency),
                 "set_off": set_offs.get(line.investor_id, Decimal(0)),
                 "tiers": json.dumps(line.tiers()),  # insert_many casts text[] to JSONB[]
             }
@@ -529,7 +654,7 @@ async def _store(
 
 
 async def _append_to_ledger(
-    session: AsyncSession, distribution: Distribution, lines: list[_Line]
+    session: AsyncSession, distribution: Distribution, lines: list[_Line], *, fund: Fund
 ) -> None:
     lp_kind = (
         EntryKind.recallable_distribution
@@ -538,7 +663,13 @@ async def _append_to_ledger(
     )
     entries: list[ledger.NewEntry] = []
     for line in lines:
-        for kind, amount in ((lp_kind, line.lp), (EntryKind.carried_interest, line.gp)):
+        escrowed = line.escrowed(fund.carry_holdback, fund.currency)
+        parts = (
+            (lp_kind, line.lp),
+            (EntryKind.carried_interest, line.gp - escrowed),
+            (EntryKind.carry_escrow, escrowed),
+        )
+        for kind, amount in parts:
             if amount:
                 entries.append(
                     {
@@ -611,6 +742,9 @@ def summary_of(distribution: Distribution, currency: str) -> DistributionSummary
         currency=currency,
         lp_amount=distribution.lp_amount.quantize(q),
         gp_amount=distribution.gp_amount.quantize(q),
+        carry_paid=(distribution.gp_amount - distribution.carry_escrowed).quantize(q),
+        carry_escrowed=distribution.carry_escrowed.quantize(q),
+        interim_clawback=distribution.interim_clawback.quantize(q),
         clawback=distribution.clawback.quantize(q),
         created_at=distribution.created_at,
         cancelled_at=distribution.cancelled_at,
@@ -631,6 +765,8 @@ async def view(session: AsyncSession, distribution: Distribution) -> Distributio
             amount=line.amount,
             lp_amount=line.lp_amount,
             gp_amount=line.gp_amount,
+            carry_paid=line.gp_amount - line.carry_escrowed,
+            carry_escrowed=line.carry_escrowed,
             set_off=line.set_off.quantize(money.quantum(fund.currency)),
             tiers=TiersOut.model_validate(line.tiers),
         )

@@ -438,6 +438,7 @@ STATEMENT_LINES: list[tuple[str, str, int, bool]] = [
     ("Distributions: income and preferred return", "distributions.income", -1, False),
     ("Distributions: gains", "distributions.gain", -1, False),
     ("Distributions: recallable", "distributions.recallable", -1, False),
+    ("Distributions: carry escrow released", "distributions.escrow_released", -1, False),
     ("Total distributions", "distributions.total", -1, True),
     ("Management fees", "management_fees", -1, False),
     ("Fund expenses", "expenses", -1, False),
@@ -445,6 +446,8 @@ STATEMENT_LINES: list[tuple[str, str, int, bool]] = [
     ("Allocated gains and losses", "allocated_gains_losses", 1, False),
     ("Ending balance", "ending_balance", 1, True),
 ]
+# Lines of rare events, printed only when a column has one (the page stays one page).
+RARE_LINES = frozenset({"distributions.escrow_released"})
 
 
 def _field(column: object, path: str) -> Decimal:
@@ -470,6 +473,8 @@ def statement_body(page: _Page, ilpa: StatementOut) -> None:
     _figures(page, "", ["Quarter to date", "Year to date", "Inception to date"], bold=True)
     quantum = money.quantum(ilpa.currency)  # every figure with the currency's decimals
     for label, path, sign, bold in STATEMENT_LINES:
+        if path in RARE_LINES and not any(_field(c, path) for c in columns):
+            continue
         figures = [signed(_field(c, path).quantize(quantum), sign) for c in columns]
         _figures(page, label, figures, bold=bold)
     currency = ilpa.currency

@@ -132,6 +132,9 @@ class DistributionsOut(BaseModel):
     income: DecimalString = Field(description="Preferred return and income.")
     gain: DecimalString
     recallable: DecimalString = Field(description="Returns to the unfunded commitment.")
+    escrow_released: DecimalString = Field(
+        description="Carry held in escrow, given back to the investor by the clawback."
+    )
     total: DecimalString
 
 

@@ -95,6 +95,11 @@ class Fund(Base):
     # commitment's date) belong to a later closing, which equalizes them (`prorata.closings`).
     first_closing_date: Mapped[dt.date | None] = mapped_column(sa.Date)
     equalization_rate: Mapped[Decimal] = mapped_column(RATE, server_default="0")
+    # Carry settled (`prorata.carry`): the share of each carry payment held in escrow until
+    # the clawback at wind-down, and the tax rate assumed paid on carry, netted from what the
+    # GP itself gives back beyond the escrow.
+    carry_holdback: Mapped[Decimal] = mapped_column(RATE, server_default="0", default=Decimal(0))
+    clawback_tax_rate: Mapped[Decimal] = mapped_column(RATE, server_default="0", default=Decimal(0))
     equalization_interest_to: Mapped[InterestTo] = mapped_column(
         str_enum(InterestTo, "equalization_interest_to"), server_default="investors"
     )

@@ -60,6 +60,14 @@ _EQ_TO = (
     "Who receives the equalization interest: the earlier investors (pro rata to their "
     "rebalancing returns) or the fund."
 )
+_HOLDBACK = (
+    "Share of each carry payment held in escrow until the clawback at wind-down (0.25: a "
+    "quarter of the GP's carry is held back)."
+)
+_CLAWBACK_TAX = (
+    "Tax rate assumed paid by the GP on its carry: what the GP owes back beyond the escrow "
+    "at the clawback is net of it."
+)
 _DAYS = "How days are counted for the preferred return and interest."
 _OFFSET = (
     "Share (0 to 1) of the fee income the GP receives from portfolio companies (transaction, "
@@ -101,6 +109,8 @@ class FundCreate(RequestModel):
     late_payment_terms: Wire | None = Field(default=None, description=_LATE)
     first_closing_date: dt.date | None = Field(default=None, description=_FIRST_CLOSE)
     equalization_rate: RateString = Field(default=Decimal(0), description=_EQ_RATE)
+    carry_holdback: RateString = Field(default=Decimal(0), description=_HOLDBACK)
+    clawback_tax_rate: RateString = Field(default=Decimal(0), description=_CLAWBACK_TAX)
     equalization_interest_to: InterestTo = Field(default=InterestTo.investors, description=_EQ_TO)
     notices_need_approval: bool = Field(
         default=True,
@@ -135,6 +145,8 @@ class FundUpdate(RequestModel):
     notices_need_approval: bool | None = None
     first_closing_date: dt.date | None = Field(default=None, description=_FIRST_CLOSE)
     equalization_rate: RateString | None = Field(default=None, description=_EQ_RATE)
+    carry_holdback: RateString | None = Field(default=None, description=_HOLDBACK)
+    clawback_tax_rate: RateString | None = Field(default=None, description=_CLAWBACK_TAX)
     equalization_interest_to: InterestTo | None = Field(default=None, description=_EQ_TO)
 
 
@@ -164,6 +176,8 @@ class FundOut(ResponseModel):
     notices_need_approval: bool
     first_closing_date: dt.date | None = Field(description=_FIRST_CLOSE)
     equalization_rate: RateString = Field(description=_EQ_RATE)
+    carry_holdback: RateString = Field(description=_HOLDBACK)
+    clawback_tax_rate: RateString = Field(description=_CLAWBACK_TAX)
     equalization_interest_to: InterestTo = Field(description=_EQ_TO)
     created_at: dt.datetime
 

@@ -184,6 +184,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/distributions/{distribution_id}/notices/schedule"): _write(
         Role.admin
     ),
+    # Carry settled: the position is read like distributions; booking the clawback at
+    # wind-down moves money (escrow released, the GP's receivable): manager and above.
+    ("GET", "/funds/{fund_id}/clawback"): _read(Role.viewer),
+    ("POST", "/funds/{fund_id}/clawback"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
     # Fee offsets and waivers lower what investors owe: money-moving, so a key is required.
     ("POST", "/funds/{fund_id}/fee-income"): _write(Role.manager, money=True),

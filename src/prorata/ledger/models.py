@@ -29,6 +29,13 @@ class EntryKind(enum.StrEnum):
     expense = "expense"
     gain_loss = "gain_loss"
     carried_interest = "carried_interest"  # the GP's share of an LP's distribution
+    # The part of that share held in escrow (`funds.carry_holdback`), out of the LP's capital
+    # account like carry: + held at a distribution, − released at the clawback (to the LP with
+    # a `distribution` of the same amount, or to the GP with a `carried_interest`).
+    carry_escrow = "carry_escrow"
+    # The clawback the GP owes back itself beyond the escrow (net of the assumed tax): − carry,
+    # a receivable of the LP's capital account from the GP (`prorata.carry`).
+    clawback = "clawback"
     # Cash held for the investor, not capital: + the excess of an overpayment, − applied to a
     # later call (with a `payment` of the same amount) or refunded. Σ = the investor's credit.
     credit = "credit"

@@ -1,0 +1,278 @@
+"""Carry that is settled (issue 19 item 3): escrow held from each distribution's carry, the
+interim clawback measure, and the clawback booked once at wind-down (docs/fund-operations.md,
+"Carry escrow and the clawback")."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, sign_in
+
+# A call noticed on 2026-03-02 is due ten business days later: the contributions' date.
+NOTICE, DUE, ONE_YEAR_LATER, WIND_DOWN = "2026-03-02", "2026-03-16", "2027-03-16", "2027-12-31"
+# No pref and no catch-up, so every figure is 20 % of a profit (hand-computed below).
+SIMPLE = {"preferred_return_rate": "0", "catch_up_share": "0", "carry_share": "0.20"}
+
+
+@pytest.fixture
+def api(client: AsyncClient, org: NewOrg) -> FundApi:
+    return FundApi(client, org.api_key)
+
+
+async def _american_fund_with_a_loss_deal(api: FundApi) -> tuple[str, str, str, str, str]:
+    """X (6,000) and Y (4,000) commit; one call invests 1,000 in deal A and 1,000 in deal B,
+    split 60/40 by commitment: X 600 + 600, Y 400 + 400, paid on DUE. Deal B is never sold."""
+    fund = await api.fund(
+        waterfall_style="american", carry_holdback="0.25", clawback_tax_rate="0.30", **SIMPLE
+    )
+    [x, y] = await api.investors_with(fund, ["6000.00", "4000.00"])
+    a, b = await api.deal(fund, "A"), await api.deal(fund, "B (lost)")
+    await api.call_and_pay(
+        fund,
+        [
+            {"purpose": "investment", "amount": "1000.00", "deal_id": a},
+            {"purpose": "investment", "amount": "1000.00", "deal_id": b},
+        ],
+        notice=NOTICE,
+    )
+    return fund, x, y, a, b
+
+
+async def _account(api: FundApi, fund: str, investor: str, to: str) -> Any:
+    return await api.request("GET", f"/funds/{fund}/investors/{investor}/capital-account?to={to}")
+
+
+async def test_an_american_fund_with_a_loss_deal_escrows_carry_and_books_the_clawback(
+    api: FundApi, client: AsyncClient
+) -> None:
+    fund, x, y, a, _ = await _american_fund_with_a_loss_deal(api)
+    nothing = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=422
+    )
+    assert "no distribution" in nothing["detail"]
+    made = await api.distribute(fund, "3000.00", ONE_YEAR_LATER, deal_id=a)
+    # Split by capital contributed to deal A: X 1,800, Y 1,200. Deal A alone (American):
+    # X gets its 600 back, the 1,200 profit is 20 % carry: GP 240, LP 960 + 600 = 1,560;
+    # Y: 400 back, 800 profit: GP 160, LP 1,040. Escrow 25 % of the carry: X 60, Y 40.
+    lines = {line["investor_id"]: line for line in made["lines"]}
+    assert (lines[x]["lp_amount"], lines[x]["gp_amount"]) == ("1560.00", "240.00")
+    assert (lines[x]["carry_paid"], lines[x]["carry_escrowed"]) == ("180.00", "60.00")
+    assert (lines[y]["carry_paid"], lines[y]["carry_escrowed"]) == ("120.00", "40.00")
+    assert (made["gp_amount"], made["carry_paid"], made["carry_escrowed"]) == (
+        "400.00",
+        "300.00",
+        "100.00",
+    )
+    # The whole fund on the same flows: X contributed 1,200 (deal B's 600 never comes back),
+    # received 1,800: profit 600, carry 120, so 240 − 120 = 120 too much; Y 160 − 80 = 80.
+    assert made["clawback"] == "200.00"
+    assert made["interim_clawback"] == "200.00"  # the fund's measure right after it (below)
+
+    interim = await api.request("GET", f"/funds/{fund}/clawback?as_of={ONE_YEAR_LATER}")
+    assert (
+        interim["carry_earned"],
+        interim["carry_paid"],
+        interim["carry_escrowed"],
+        interim["given_back"],
+        interim["clawback"],
+    ) == ("400.00", "300.00", "100.00", "0.00", "200.00")
+    by_investor = {line["investor_id"]: line for line in interim["lines"]}
+    assert by_investor[x] == {
+        "investor_id": x,
+        "carry_earned": "240.00",
+        "carry_paid": "180.00",
+        "escrow_held": "60.00",
+        "entitled": "120.00",
+        "clawback": "120.00",
+    }
+    assert interim["booked"] is None
+    # Escrow comes out of the capital account like carry: 180 paid + 60 held.
+    account = await _account(api, fund, x, ONE_YEAR_LATER)
+    assert (account["distributions"], account["carried_interest"]) == ("1560.00", "240.00")
+    assert account["ending_balance"] == "-600.00"  # 1,200 in, 1,800 out, no valuation
+
+    # Wind-down is on or after the last distribution.
+    early = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": DUE}, money=True, expect=422
+    )
+    assert ONE_YEAR_LATER in early["detail"]
+    no_key = await client.post(
+        f"/api/v1/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, headers=api.headers
+    )
+    assert no_key.status_code == 400
+
+    booked = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=201
+    )
+    # X owes 120: 60 from its escrow (released to X), 60 owed by the GP, net of the 30 % tax
+    # assumed paid on it: 60 × 0.70 = 42 receivable. Y owes 80: 40 from escrow, 40 × 0.70 = 28.
+    record = booked["booked"]
+    assert (
+        record["owed"],
+        record["from_escrow"],
+        record["escrow_to_gp"],
+        record["gp_owes"],
+        record["receivable"],
+        record["tax_rate"],
+    ) == ("200.00", "100.00", "0.00", "100.00", "70.00", "0.30")
+    assert {line["investor_id"]: line["receivable"] for line in record["lines"]} == {
+        x: "42.00",
+        y: "28.00",
+    }
+    assert (booked["carry_escrowed"], booked["given_back"], booked["clawback"]) == (
+        "0.00",
+        "200.00",
+        "0.00",
+    )
+    assert booked["carry_paid"] == "200.00"  # 400 earned − 200 given back: 20 % of 1,000
+    # X's account: the 60 of escrow is paid to it (a distribution), its carry is 240 − 60
+    # released − 42 owed back by the GP = 138; 1,200 − 1,620 − 138 = −558.
+    account = await _account(api, fund, x, WIND_DOWN)
+    assert (account["distributions"], account["carried_interest"]) == ("1620.00", "138.00")
+    assert account["ending_balance"] == "-558.00"
+
+    # The statement shows the escrow released as a line of its own.
+    statement = await api.request(
+        "GET", f"/funds/{fund}/investors/{x}/capital-account/statement?as_of={WIND_DOWN}"
+    )
+    itd = statement["columns"]["itd"]
+    assert (itd["distributions"]["escrow_released"], itd["distributions"]["total"]) == (
+        "60.00",
+        "1620.00",
+    )
+    assert itd["carried_interest"] == "138.00"
+
+    again = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=409
+    )
+    assert "already booked" in again["detail"]
+    after = await api.distribute(fund, "10.00", "2028-01-31", deal_id=a, expect=409)
+    assert "clawback" in after["detail"]
+    cancel = f"/funds/{fund}/distributions/{made['id']}/cancel"
+    await api.request("POST", cancel, money=True, expect=409)
+
+
+async def test_escrow_left_over_at_wind_down_is_paid_to_the_gp(api: FundApi) -> None:
+    """A European fund owes no clawback on its own flows: the escrow goes to the GP."""
+    fund = await api.fund(carry_holdback="0.5", **SIMPLE)
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    await api.call_and_pay(
+        fund, [{"purpose": "investment", "amount": "100.00", "deal_id": deal}], notice=NOTICE
+    )
+    # 200 distributed: 100 back, 100 profit, carry 20, half of it (10) in escrow.
+    made = await api.distribute(fund, "200.00", ONE_YEAR_LATER)
+    assert (made["gp_amount"], made["carry_paid"], made["carry_escrowed"]) == (
+        "20.00",
+        "10.00",
+        "10.00",
+    )
+    booked = await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": WIND_DOWN}, money=True, expect=201
+    )
+    assert (booked["booked"]["owed"], booked["booked"]["escrow_to_gp"]) == ("0.00", "10.00")
+    assert (booked["carry_paid"], booked["carry_escrowed"]) == ("20.00", "0.00")
+    account = await _account(api, fund, investor, WIND_DOWN)
+    assert (account["distributions"], account["carried_interest"]) == ("180.00", "20.00")
+
+
+async def test_the_clawback_measure_counts_capital_called_after_the_last_distribution(
+    api: FundApi,
+) -> None:
+    """If the fund ended today, capital not returned is lost: carry ≤ 20 % of net profit."""
+    fund = await api.fund(**SIMPLE)
+    [investor] = await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    item = [{"purpose": "investment", "amount": "100.00", "deal_id": deal}]
+    await api.call_and_pay(fund, item, notice=NOTICE)
+    made = await api.distribute(fund, "200.00", ONE_YEAR_LATER)  # carry 20 on 100 of profit
+    assert made["interim_clawback"] == "0.00"  # 100 in, 200 out: carry 20 is all earned
+    await api.call_and_pay(fund, item, notice="2027-06-01")
+    # Now 200 contributed and 200 received: no profit, so all 20 of carry is owed back.
+    measure = await api.request("GET", f"/funds/{fund}/clawback?as_of={WIND_DOWN}")
+    assert (measure["carry_earned"], measure["clawback"]) == ("20.00", "20.00")
+    [line] = measure["lines"]
+    assert (line["investor_id"], line["entitled"]) == (investor, "0.00")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_escrow_and_carry_paid_add_up_to_carry_earned_for_every_distribution(
+    api: FundApi, seed: int
+) -> None:
+    """Property (seeded random histories): for every distribution and every line, carry paid
+    + escrow = carry earned and LP + GP = the amount, to the cent; the position's totals
+    agree with the distributions'."""
+    rng = random.Random(seed)
+    style = rng.choice(["european", "american"])
+    holdback = rng.choice(["0", "0.1", "0.333", "0.5", "1"])
+    fund = await api.fund(waterfall_style=style, carry_holdback=holdback)
+    await api.investors_with(fund, [f"{rng.randint(1, 9) * 1000}.00" for _ in range(3)])
+    deal = await api.deal(fund)
+    amount = f"{rng.randint(100, 900)}.{rng.randint(0, 99):02d}"
+    await api.call_and_pay(
+        fund, [{"purpose": "investment", "amount": amount, "deal_id": deal}], notice=NOTICE
+    )
+    earned = escrowed = Decimal(0)
+    for year in (2027, 2028, 2029):
+        cash = f"{rng.randint(1, 1500)}.{rng.randint(0, 99):02d}"
+        made = await api.distribute(fund, cash, f"{year}-06-30", deal_id=deal)
+        for part in (made, *made["lines"]):
+            assert Decimal(part["carry_paid"]) + Decimal(part["carry_escrowed"]) == Decimal(
+                part["gp_amount"]
+            )
+            assert Decimal(part["lp_amount"]) + Decimal(part["gp_amount"]) == Decimal(
+                part["amount"]
+            )
+        assert Decimal(made["amount"]) == Decimal(cash)
+        earned += Decimal(made["gp_amount"])
+        escrowed += Decimal(made["carry_escrowed"])
+    position = await api.request("GET", f"/funds/{fund}/clawback?as_of=2029-12-31")
+    assert Decimal(position["carry_earned"]) == earned
+    assert Decimal(position["carry_escrowed"]) == escrowed
+    assert Decimal(position["carry_paid"]) == earned - escrowed
+
+
+async def test_an_unknown_fund_is_404(api: FundApi) -> None:
+    await api.request("GET", f"/funds/{uuid.uuid4()}/clawback", expect=404)
+
+
+async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
+    api: FundApi,
+    client: AsyncClient,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    fund = await api.fund(carry_holdback="0.5", **SIMPLE)
+    await api.investors_with(fund, ["1000.00"])
+    deal = await api.deal(fund)
+    await api.call_and_pay(
+        fund, [{"purpose": "investment", "amount": "100.00", "deal_id": deal}], notice=NOTICE
+    )
+    # Dated before today: 100 back, 100 profit, carry 20, half of it (10) in escrow.
+    await api.distribute(fund, "200.00", "2026-06-30")
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    page = await client.get(f"/funds/{fund}")
+    assert page.status_code == 200
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert "Carry earned 20.00" in text
+    assert "Carry paid 10.00" in text
+    assert "In escrow 10.00" in text
+    assert "Clawback if the fund ended after the latest distribution 0.00" in text
+    [made] = (await api.request("GET", f"/funds/{fund}/distributions"))["items"]
+    page = await client.get(f"/funds/{fund}/distributions/{made['id']}")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert "To the GP 20.00 10.00 paid, 10.00 in escrow" in text
+    terms = await client.get(f"/funds/{fund}/terms")
+    assert 'name="carry_holdback"' in terms.text
+    assert 'value="0.5"' in terms.text
