@@ -403,3 +403,86 @@ async def statement(
         contributed=found.contributed,
         unfunded=found.unfunded,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class FundNav:
+    """The fund's NAV on `day`: the latest valuation on or before it (`valuation_as_of`,
+    `valuation`; none: zero) rolled forward by what moved capital since (after its date, to
+    `day` inclusive). Equal to the sum of the investors' capital accounts on `day`."""
+
+    day: dt.date
+    valuation_as_of: dt.date | None
+    valuation: Decimal
+    contributions: Decimal  # contributed capital: cash received for call lines
+    distributions: Decimal  # to the LPs and the GP's carried interest
+    fees_expenses: Decimal  # management fees and fund expenses charged to the accounts
+    realised_gains: Decimal  # realised gains and losses booked (`gain_loss` entries)
+
+    @property
+    def nav(self) -> Decimal:
+        return (
+            self.valuation
+            + self.contributions
+            - self.distributions
+            - self.fees_expenses
+            + self.realised_gains
+        )
+
+    def basis(self, currency: str) -> str:
+        q = money.quantum(currency)
+        start = (
+            f"the valuation of {self.valuation_as_of} ({self.valuation.quantize(q)})"
+            if self.valuation_as_of is not None
+            else "zero (no valuation yet)"
+        )
+        return (
+            f"NAV on {self.day} = {start} + contributions {self.contributions.quantize(q)} "
+            f"− distributions (LP and GP) {self.distributions.quantize(q)} "
+            f"− fees and expenses {self.fees_expenses.quantize(q)} "
+            f"+ realised gains {self.realised_gains.quantize(q)} since; "
+            "unrealised changes only at valuations"
+        )
+
+
+def _kind_sum(lines: Iterable[str]) -> sa.ColumnElement[Decimal]:
+    kinds = [kind.value for kind, line in _BY_KIND.items() if line in set(lines)]
+    return sa.func.coalesce(
+        sa.func.sum(LedgerEntry.amount).filter(
+            sa.type_coerce(LedgerEntry.kind, sa.String).in_(kinds)
+        ),
+        ZERO,
+    )
+
+
+async def fund_nav(
+    session: AsyncSession, *, fund_id: uuid.UUID, day: dt.date, valuation: Valuation | None
+) -> FundNav:
+    """The fund's NAV on `day` from `valuation` (the latest on or before `day`, or None), read
+    from the ledger in one statement: the movements of the capital accounts' roll-forward
+    (`SIGNS`), fund-wide, after the valuation's date."""
+    charged = sa.func.coalesce(
+        sa.func.sum(LedgerEntry.amount).filter(
+            LedgerEntry.kind == EntryKind.payment, LedgerEntry.purpose.in_(list(_CHARGED))
+        ),
+        ZERO,
+    )
+    statement = sa.select(
+        _kind_sum(["contributions"]),
+        _kind_sum(["distributions", "carried_interest"]),
+        _kind_sum(["management_fees", "expenses"]) + charged,
+        _kind_sum(["gains_losses"]),
+    ).where(LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= day)
+    if valuation is not None:
+        statement = statement.where(LedgerEntry.effective_on > valuation.as_of)
+    row = (await session.execute(statement)).one()
+    contributions, distributions, fees_expenses, realised = (Decimal(x) for x in row)
+    return FundNav(
+        day=day,
+        valuation_as_of=valuation.as_of if valuation is not None else None,
+        valuation=valuation.nav if valuation is not None else ZERO,
+        contributions=contributions,
+        distributions=distributions,
+        fees_expenses=fees_expenses,
+        realised_gains=realised,
+    )
