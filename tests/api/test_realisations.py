@@ -85,7 +85,8 @@ async def test_a_partial_and_a_full_exit_flow_to_the_capital_accounts(api: FundA
     assert "realised gains 50000.00" in mid["nav_basis"]
     # More than the cost not yet realised (60,000) is refused, naming the figures.
     refused = await _realise(api, fund, deal, "2026-09-30", "1.00", "60000.01", expect=422)
-    assert "60000.00" in refused["detail"] and "100000.00" in refused["detail"]
+    assert "60000.00" in refused["detail"]
+    assert "100000.00" in refused["detail"]
     # Full exit on 2026-09-30: proceeds 30,000 for the remaining 60,000 → loss −30,000,
     # A −18,000, B −12,000. A: 60,000 + 30,000 − 18,000 = 72,000; B: 40,000 + 20,000 − 12,000.
     full = await _realise(api, fund, deal, "2026-09-30", "30000.00", "60000.00")
@@ -168,7 +169,8 @@ async def test_a_distribution_after_a_valuation_counts_once(api: FundApi) -> Non
         Decimal("1.5"),
         Decimal("0.6"),
     )
-    assert "24000000.00" in metrics["nav_basis"] and "30000000.00" in metrics["nav_basis"]
+    assert "24000000.00" in metrics["nav_basis"]
+    assert "30000000.00" in metrics["nav_basis"]
     # On the valuation date itself, before the exit: the valuation, unchanged.
     assert (await _metrics(api, fund, "2027-03-30"))["nav"] == "24000000.00"
     # Capital accounts on 2027-04-30, 60:40 throughout (commitments, contributions to X and
