@@ -6,14 +6,19 @@ Every expected figure is computed by hand in the comments next to it."""
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
+from tests.api.test_console_funds import cells
 from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, sign_in
 
 NO_FEES_NO_CARRY = {"management_fee_rate": "0", "carry_share": "0"}
 
@@ -202,3 +207,42 @@ async def test_realisations_need_an_idempotency_key_and_a_deal_of_the_fund(
     await api.request(
         "POST", f"/funds/{other}/deals/{deal}/realisations", json=body, money=True, expect=404
     )
+
+
+async def test_the_fund_page_shows_each_deal_realised_and_the_nav_rolled_forward(
+    api: FundApi, client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The deal row: cost 100,000, 40,000 of it realised for a gain of 50,000; the chart's
+    month-end NAV (months with a flow or a valuation): 2026-03 (call due 2026-03-16) 100,000
+    (no valuation: from zero), 2026-07 the valuation of 2026-07-31, 140,000, and 2026-08
+    140,000 − 20,000 distributed (no carry) = 120,000 (the old chart kept 140,000)."""
+    fund = await api.fund(**NO_FEES_NO_CARRY)
+    await api.investors_with(fund, ["600000.00", "400000.00"])
+    deal = await api.deal(fund, "Acme exit")
+    await api.call_and_pay(
+        fund, [{"purpose": "investment", "amount": "100000.00", "deal_id": deal}]
+    )
+    await _realise(api, fund, deal, "2026-06-30", "90000.00", "40000.00")
+    await api.request(
+        "POST",
+        f"/funds/{fund}/valuations",
+        json={"as_of": "2026-07-31", "nav": "140000.00"},
+        expect=201,
+    )
+    await api.distribute(fund, "20000.00", "2026-08-14")
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    page = await client.get(f"/funds/{fund}")
+    assert page.status_code == 200
+    table = cells(page.text)
+    row = table.index("Acme exit")
+    # Deal, status, allocated, cost, cost realised, realised gain.
+    assert table[row + 3 : row + 6] == ["100,000.00", "40,000.00", "50,000.00"]
+    data = re.search(r'id="capital-data">(.*?)</script>', page.text, re.S)
+    assert data is not None
+    navs = {p["month"]: p["nav"] for p in json.loads(data.group(1))["points"]}
+    assert navs == {
+        "2026-03": "100000.00",
+        "2026-07": "140000.00",
+        "2026-08": "120000.00",
+    }

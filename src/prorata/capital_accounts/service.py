@@ -455,24 +455,61 @@ def _kind_sum(lines: Iterable[str]) -> sa.ColumnElement[Decimal]:
     )
 
 
-async def fund_nav(
-    session: AsyncSession, *, fund_id: uuid.UUID, day: dt.date, valuation: Valuation | None
-) -> FundNav:
-    """The fund's NAV on `day` from `valuation` (the latest on or before `day`, or None), read
-    from the ledger in one statement: the movements of the capital accounts' roll-forward
-    (`SIGNS`), fund-wide, after the valuation's date."""
+def _nav_columns() -> list[sa.ColumnElement[Decimal]]:
+    """contributions, distributions, fees and expenses, realised gains: `FundNav`'s movements."""
     charged = sa.func.coalesce(
         sa.func.sum(LedgerEntry.amount).filter(
             LedgerEntry.kind == EntryKind.payment, LedgerEntry.purpose.in_(list(_CHARGED))
         ),
         ZERO,
     )
-    statement = sa.select(
+    return [
         _kind_sum(["contributions"]),
         _kind_sum(["distributions", "carried_interest"]),
         _kind_sum(["management_fees", "expenses"]) + charged,
         _kind_sum(["gains_losses"]),
-    ).where(LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= day)
+    ]
+
+
+async def fund_navs(
+    session: AsyncSession, *, fund_id: uuid.UUID, days: Iterable[dt.date]
+) -> dict[dt.date, Decimal]:
+    """The fund's NAV (`fund_nav`) on each of `days`, from two statements whatever their number
+    (the fund page's month-end series)."""
+    valuations = sorted(
+        (
+            await session.execute(
+                sa.select(Valuation.as_of, Valuation.nav).where(Valuation.fund_id == fund_id)
+            )
+        ).all()
+    )
+    rows = await session.execute(
+        sa.select(LedgerEntry.effective_on, *_nav_columns())
+        .where(LedgerEntry.fund_id == fund_id)
+        .group_by(LedgerEntry.effective_on)
+    )
+    moved: list[tuple[dt.date, Decimal]] = []
+    for row in rows.all():
+        c, d, f, g = (Decimal(x) for x in row[1:])
+        moved.append((row[0], c - d - f + g))
+    found: dict[dt.date, Decimal] = {}
+    for day in days:
+        start, nav = next(((v, n) for v, n in reversed(valuations) if v <= day), (None, ZERO))
+        found[day] = nav + sum(
+            (x for on, x in moved if on <= day and (start is None or on > start)), ZERO
+        )
+    return found
+
+
+async def fund_nav(
+    session: AsyncSession, *, fund_id: uuid.UUID, day: dt.date, valuation: Valuation | None
+) -> FundNav:
+    """The fund's NAV on `day` from `valuation` (the latest on or before `day`, or None), read
+    from the ledger in one statement: the movements of the capital accounts' roll-forward
+    (`SIGNS`), fund-wide, after the valuation's date."""
+    statement = sa.select(*_nav_columns()).where(
+        LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= day
+    )
     if valuation is not None:
         statement = statement.where(LedgerEntry.effective_on > valuation.as_of)
     row = (await session.execute(statement)).one()
