@@ -19,6 +19,11 @@ a valuation recorded late, with an earlier date, is accounted for correctly):
   one splitter, in proportion to capital contributed to that date (commitments before any
   capital is called). So on a valuation date the accounts add up to the NAV to the minor unit,
   and between valuations fund equity is the last NAV rolled forward by the flows since.
+  **Realised** gains and losses (a deal's exit or write-down, `deals.realisations`) are
+  `gain_loss` ledger entries, in the accounts on their own date; a valuation then allocates
+  only what is left (NAV − Σ balances, realised gains already in). `fund_nav` reads the same
+  roll-forward fund-wide from the ledger: the NAV the metrics report, equal to Σ balances on
+  every date.
 """
 
 from __future__ import annotations
