@@ -90,14 +90,20 @@ async def compute(
     """Metrics on `as_of`; `fund` and the fund's `read` flows when the caller has them already."""
     fund = fund or await fund_service.get(session, fund_id=fund_id)
     valuation = await valuation_service.latest(session, fund_id, as_of)
-    rolled = await capital_accounts.fund_nav(
-        session, fund_id=fund_id, day=as_of, valuation=valuation
-    )
-    nav = rolled.nav
     committed = await _committed(session, fund_id, investor_id)
-    if investor_id is not None:
+    if investor_id is None:
+        rolled = await capital_accounts.fund_nav(
+            session, fund_id=fund_id, day=as_of, valuation=valuation
+        )
+        nav, basis = rolled.nav, rolled.basis(fund.currency)
+    else:
         book = await capital_accounts.investor_book(session, fund=fund, investor_id=investor_id)
         nav = book.balance(investor_id, as_of)
+        start = f"the valuation of {valuation.as_of}" if valuation else "zero (no valuation yet)"
+        basis = (
+            f"the investor's capital account balance on {as_of}: its part of the fund's NAV, "
+            f"{start} rolled forward"
+        )
         read = None  # the fund's flows are not this investor's
     if read is None:
         read = await flows(session, fund_id=fund_id, investor_id=investor_id)
@@ -118,11 +124,7 @@ async def compute(
         distributions=figures.distributed.quantize(quantum),
         nav=nav.quantize(quantum),
         nav_as_of=valuation.as_of if valuation else None,
-        nav_basis=rolled.basis(fund.currency)
-        if investor_id is None
-        else f"the investor's capital account balance on {as_of} (its share of: "
-        + rolled.basis(fund.currency)
-        + ")",
+        nav_basis=basis,
         dpi=figures.dpi,
         rvpi=figures.rvpi,
         tvpi=figures.tvpi,
