@@ -223,6 +223,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "amount": "9.00"
     },
     ("POST", "/api/v1/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): {"amount": "9.00"},
+    ("POST", "/api/v1/funds/{fund_id}/deals/{deal_id}/realisations"): {
+        "date": "2026-07-01",
+        "proceeds": "0.00",
+        "cost_realised": "0.00",
+    },
     ("POST", "/api/v1/funds/{fund_id}/capital-calls"): {
         "notice_date": "2026-03-02",
         "items": [{"purpose": "management_fee", "amount": "1.00"}],

@@ -19,6 +19,11 @@ a valuation recorded late, with an earlier date, is accounted for correctly):
   one splitter, in proportion to capital contributed to that date (commitments before any
   capital is called). So on a valuation date the accounts add up to the NAV to the minor unit,
   and between valuations fund equity is the last NAV rolled forward by the flows since.
+  **Realised** gains and losses (a deal's exit or write-down, `deals.realisations`) are
+  `gain_loss` ledger entries, in the accounts on their own date; a valuation then allocates
+  only what is left (NAV − Σ balances, realised gains already in). `fund_nav` reads the same
+  roll-forward fund-wide from the ledger: the NAV the metrics report, equal to Σ balances on
+  every date.
 """
 
 from __future__ import annotations
@@ -405,4 +410,124 @@ async def statement(
         called=found.called,
         contributed=found.contributed,
         unfunded=found.unfunded,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FundNav:
+    """The fund's NAV on `day`: the latest valuation on or before it (`valuation_as_of`,
+    `valuation`; none: zero) rolled forward by what moved capital since (after its date, to
+    `day` inclusive). Equal to the sum of the investors' capital accounts on `day`."""
+
+    day: dt.date
+    valuation_as_of: dt.date | None
+    valuation: Decimal
+    contributions: Decimal  # contributed capital: cash received for call lines
+    distributions: Decimal  # to the LPs and the GP's carried interest
+    fees_expenses: Decimal  # management fees and fund expenses charged to the accounts
+    realised_gains: Decimal  # realised gains and losses booked (`gain_loss` entries)
+
+    @property
+    def nav(self) -> Decimal:
+        return (
+            self.valuation
+            + self.contributions
+            - self.distributions
+            - self.fees_expenses
+            + self.realised_gains
+        )
+
+    def basis(self, currency: str) -> str:
+        q = money.quantum(currency)
+        start = (
+            f"the valuation of {self.valuation_as_of} ({self.valuation.quantize(q)})"
+            if self.valuation_as_of is not None
+            else "zero (no valuation yet)"
+        )
+        return (
+            f"NAV on {self.day} = {start} + contributions {self.contributions.quantize(q)} "
+            f"− distributions (LP and GP) {self.distributions.quantize(q)} "
+            f"− fees and expenses {self.fees_expenses.quantize(q)} "
+            f"+ realised gains {self.realised_gains.quantize(q)} since; "
+            "unrealised changes only at valuations"
+        )
+
+
+def _kind_sum(lines: Iterable[str]) -> sa.ColumnElement[Decimal]:
+    kinds = [kind.value for kind, line in _BY_KIND.items() if line in set(lines)]
+    return sa.func.coalesce(
+        sa.func.sum(LedgerEntry.amount).filter(
+            sa.type_coerce(LedgerEntry.kind, sa.String).in_(kinds)
+        ),
+        ZERO,
+    )
+
+
+def _nav_columns() -> list[sa.ColumnElement[Decimal]]:
+    """contributions, distributions, fees and expenses, realised gains: `FundNav`'s movements."""
+    charged = sa.func.coalesce(
+        sa.func.sum(LedgerEntry.amount).filter(
+            LedgerEntry.kind == EntryKind.payment, LedgerEntry.purpose.in_(list(_CHARGED))
+        ),
+        ZERO,
+    )
+    return [
+        _kind_sum(["contributions"]),
+        _kind_sum(["distributions", "carried_interest"]),
+        _kind_sum(["management_fees", "expenses"]) + charged,
+        _kind_sum(["gains_losses"]),
+    ]
+
+
+async def fund_navs(
+    session: AsyncSession, *, fund_id: uuid.UUID, days: Iterable[dt.date]
+) -> dict[dt.date, Decimal]:
+    """The fund's NAV (`fund_nav`) on each of `days`, from two statements whatever their number
+    (the fund page's month-end series)."""
+    valuations = sorted(
+        (
+            await session.execute(
+                sa.select(Valuation.as_of, Valuation.nav).where(Valuation.fund_id == fund_id)
+            )
+        ).all()
+    )
+    rows = await session.execute(
+        sa.select(LedgerEntry.effective_on, *_nav_columns())
+        .where(LedgerEntry.fund_id == fund_id)
+        .group_by(LedgerEntry.effective_on)
+    )
+    moved: list[tuple[dt.date, Decimal]] = []
+    for row in rows.all():
+        c, d, f, g = (Decimal(x) for x in row[1:])
+        moved.append((row[0], c - d - f + g))
+    found: dict[dt.date, Decimal] = {}
+    for day in days:
+        start, nav = next(((v, n) for v, n in reversed(valuations) if v <= day), (None, ZERO))
+        found[day] = nav + sum(
+            (x for on, x in moved if on <= day and (start is None or on > start)), ZERO
+        )
+    return found
+
+
+async def fund_nav(
+    session: AsyncSession, *, fund_id: uuid.UUID, day: dt.date, valuation: Valuation | None
+) -> FundNav:
+    """The fund's NAV on `day` from `valuation` (the latest on or before `day`, or None), read
+    from the ledger in one statement: the movements of the capital accounts' roll-forward
+    (`SIGNS`), fund-wide, after the valuation's date."""
+    statement = sa.select(*_nav_columns()).where(
+        LedgerEntry.fund_id == fund_id, LedgerEntry.effective_on <= day
+    )
+    if valuation is not None:
+        statement = statement.where(LedgerEntry.effective_on > valuation.as_of)
+    row = (await session.execute(statement)).one()
+    contributions, distributions, fees_expenses, realised = (Decimal(x) for x in row)
+    return FundNav(
+        day=day,
+        valuation_as_of=valuation.as_of if valuation is not None else None,
+        valuation=valuation.nav if valuation is not None else ZERO,
+        contributions=contributions,
+        distributions=distributions,
+        fees_expenses=fees_expenses,
+        realised_gains=realised,
     )

@@ -32,6 +32,7 @@ from prorata.closings import service as closing_service
 from prorata.closings.schemas import ClosingCreate
 from prorata.console import bank_forms, contact_forms, forms, render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
+from prorata.deals import realisations
 from prorata.deals import service as deal_service
 from prorata.deals.schemas import DealCreate
 from prorata.distributions import service as distribution_service
@@ -91,27 +92,25 @@ async def _series(
     session: AsyncSession, fund_id: uuid.UUID, read: list[metrics_service.Flow]
 ) -> dict[str, Any]:
     """Month by month: cumulative capital called, contributed and distributed (the fund's flows:
-    ledger sums by kind and day, never the rows themselves) and the NAV of each valuation — the
-    J-curve's data — and at each quarter's end the fund's DPI and TVPI from the same sums."""
+    ledger sums by kind and day, never the rows themselves) and the NAV at the month's end (the
+    latest valuation rolled forward) — the J-curve's data — and at each quarter's end the fund's
+    DPI and TVPI from the same sums (a distribution counted once)."""
     zero = {"called": Decimal(0), "contributed": Decimal(0), "distributed": Decimal(0)}
     by_month: dict[str, dict[str, Decimal]] = {}
     for flow in read:
         cell = by_month.setdefault(flow.day.isoformat()[:7], dict(zero))
         cell[_SERIES_KINDS[flow.kind]] += flow.amount
-    navs = await session.execute(
-        sa.select(Valuation.as_of, Valuation.nav)
-        .where(Valuation.fund_id == fund_id)
-        .order_by(Valuation.as_of)
-    )
-    nav_by_month = {as_of.isoformat()[:7]: nav for as_of, nav in navs.all()}
-    months = sorted(set(by_month) | set(nav_by_month))
+    valued = await session.scalars(sa.select(Valuation.as_of).where(Valuation.fund_id == fund_id))
+    months = sorted(set(by_month) | {day.isoformat()[:7] for day in valued.all()})
+    ends = {key: _month_end(key) for key in months}
+    # The NAV at each month's end: the latest valuation rolled forward (docs/fund-operations.md).
+    navs = await account_service.fund_navs(session, fund_id=fund_id, days=ends.values())
     running = dict(zero)
-    nav: Decimal | None = None
     points, quarters = [], []
     for index, key in enumerate(months):
         for column in running:
             running[column] += by_month.get(key, zero)[column]
-        nav = nav_by_month.get(key, nav)
+        nav = navs[ends[key]]
         points.append({"month": key, **running, "nav": nav})
         quarter_end = key[5:] in ("03", "06", "09", "12") or index == len(months) - 1
         if quarter_end and running["contributed"] > 0:
@@ -120,10 +119,16 @@ async def _series(
                 {
                     "quarter": f"{key[:4]} Q{(int(key[5:]) + 2) // 3}",
                     "dpi": (out / paid).quantize(Decimal("0.01")),
-                    "tvpi": ((out + (nav or 0)) / paid).quantize(Decimal("0.01")),
+                    "tvpi": ((out + nav) / paid).quantize(Decimal("0.01")),
                 }
             )
     return {"points": points, "quarters": quarters}
+
+
+def _month_end(key: str) -> dt.date:
+    """The last day of the month `key` (YYYY-MM)."""
+    first = dt.date.fromisoformat(f"{key}-01")
+    return (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 
 
 def chart_json(series: dict[str, Any]) -> Markup:
@@ -234,8 +239,13 @@ async def allocate_deal(
 async def deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]]:
     deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
     totals = await allocation_service.totals(db, fund_id=fund_id)
+    held = await realisations.positions(db, fund_id=fund_id, deals=deals.items)
     return [
-        {"deal": d, "allocated": totals[d.id].allocated if d.id in totals else None}
+        {
+            "deal": d,
+            "allocated": totals[d.id].allocated if d.id in totals else None,
+            "position": held[d.id],
+        }
         for d in deals.items
     ]
 

@@ -40,3 +40,30 @@ class Deal(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
+
+
+class Realisation(Base):
+    """A full or partial exit of a deal, or a write-down (proceeds 0): the realised gain or
+    loss, proceeds − cost_realised, is booked to the ledger (`gain_loss`) on `realised_on`."""
+
+    __tablename__ = "deal_realisations"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(["fund_id", "deal_id"], ["deals.fund_id", "deals.id"]),
+        sa.CheckConstraint("proceeds >= 0", name="proceeds"),
+        sa.CheckConstraint("cost_realised >= 0", name="cost_realised"),
+        sa.Index("ix_deal_realisations_deal_id", "deal_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    fund_id: Mapped[uuid.UUID] = mapped_column()
+    deal_id: Mapped[uuid.UUID] = mapped_column()
+    realised_on: Mapped[dt.date] = mapped_column(sa.Date)
+    proceeds: Mapped[Decimal] = mapped_column(MONEY)
+    cost_realised: Mapped[Decimal] = mapped_column(MONEY)
+    gain: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column()

@@ -6,8 +6,16 @@ import uuid
 
 from fastapi import APIRouter, status
 
+from prorata.deals import realisations
 from prorata.deals import service as deal_service
-from prorata.deals.schemas import DealCreate, DealOut, DealUpdate
+from prorata.deals.schemas import (
+    DealCreate,
+    DealOut,
+    DealUpdate,
+    RealisationCreate,
+    RealisationOut,
+    RealisationsOut,
+)
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
@@ -52,3 +60,33 @@ async def update_deal(
         session, actor=principal, fund_id=fund_id, deal_id=deal_id, data=body
     )
     return DealOut.model_validate(deal)
+
+
+@router.post(
+    "/funds/{fund_id}/deals/{deal_id}/realisations",
+    status_code=CREATED,
+    tags=["deals"],
+    summary="Realise a deal (full or partial exit, write-down): book the realised gain or loss",
+)
+async def create_realisation(
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    body: RealisationCreate,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> RealisationOut:
+    realisation = await realisations.realise(
+        session, actor=principal, fund_id=fund_id, deal_id=deal_id, data=body
+    )
+    return RealisationOut.model_validate(realisation)
+
+
+@router.get(
+    "/funds/{fund_id}/deals/{deal_id}/realisations",
+    tags=["deals"],
+    summary="A deal's cost, realised cost, remaining cost and realisations",
+)
+async def list_realisations(
+    fund_id: uuid.UUID, deal_id: uuid.UUID, session: TenantSession
+) -> RealisationsOut:
+    return await realisations.view(session, fund_id=fund_id, deal_id=deal_id)

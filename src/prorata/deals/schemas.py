@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from prorata.deals.models import DealStatus
 from prorata.http.schemas import LABEL, DecimalString, RequestModel, ResponseModel
@@ -43,3 +43,43 @@ class DealOut(ResponseModel):
     invested_on: dt.date | None
     status: DealStatus
     created_at: dt.datetime
+
+
+class RealisationCreate(RequestModel):
+    date: dt.date = Field(description="The day of the exit or write-down.")
+    proceeds: DecimalString = Field(
+        description="What the fund received for the part sold; 0 for a write-down or write-off."
+    )
+    cost_realised: DecimalString = Field(
+        description="The part of the deal's cost sold or written off: at most the cost not yet "
+        "realised."
+    )
+
+
+class RealisationOut(ResponseModel):
+    id: uuid.UUID
+    deal_id: uuid.UUID
+    date: dt.date = Field(validation_alias="realised_on")
+    proceeds: DecimalString
+    cost_realised: DecimalString
+    gain: DecimalString = Field(
+        description="The realised gain (negative: loss): proceeds − cost_realised, booked to the "
+        "investors' capital accounts on `date` by their contributed capital to the deal."
+    )
+    created_at: dt.datetime
+
+
+class RealisationsOut(BaseModel):
+    """A deal's cost and its realisations."""
+
+    deal_id: uuid.UUID
+    currency: str
+    cost: DecimalString = Field(
+        description="Invested cost: the contributed capital booked for the deal (cash received "
+        "for its investment call items), or its set `invested_amount` when there is none."
+    )
+    realised_cost: DecimalString = Field(description="Σ cost_realised of its realisations.")
+    remaining_cost: DecimalString = Field(description="cost − realised_cost.")
+    proceeds: DecimalString = Field(description="Σ proceeds of its realisations.")
+    realised_gain: DecimalString = Field(description="Σ gain of its realisations.")
+    items: list[RealisationOut]

@@ -86,8 +86,14 @@ class MetricsOut(BaseModel):
     )
     paid_in: DecimalString = Field(description="Cash received for called capital (`basis`).")
     distributions: DecimalString
-    nav: DecimalString = Field(description="The metric's NAV, as of `nav_as_of` (`basis`).")
+    nav: DecimalString = Field(
+        description="NAV on `as_of`: the latest valuation on or before it rolled forward by "
+        "contributions, distributions (LP and GP), fees and expenses charged and realised gains "
+        "since (from zero before any valuation); for one investor, its capital account balance "
+        "on `as_of`."
+    )
     nav_as_of: dt.date | None = Field(description="Date of the valuation used (latest ≤ as_of).")
+    nav_basis: str = Field(description="How `nav` was reached, in words and figures.")
     dpi: Figure | None
     rvpi: Figure | None
     tvpi: Figure | None
@@ -190,7 +196,8 @@ class StatementOut(BaseModel):
     paid_in: DecimalString
     distributed: DecimalString
     nav: DecimalString = Field(
-        description="The capital account at the latest valuation on or before `as_of`."
+        description="The capital account balance on `as_of` (the fund's NAV rolled forward "
+        "from the latest valuation on or before it, the investor's part)."
     )
     nav_as_of: dt.date | None
     dpi: Figure | None

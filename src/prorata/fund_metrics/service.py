@@ -4,11 +4,14 @@ Committed is the sum of commitments (or the investor's); called is what issued c
 up to `as_of` (ledger `contribution` entries, paid or not).
 
 Paid-in capital is what investors paid against calls (ledger `payment` entries); distributions
-are `distribution` and `recallable_distribution` entries; NAV is the latest valuation on or
-before `as_of`. For one investor, NAV is its capital account balance on that valuation's date
-(`prorata.capital_accounts`: the valuation's gain or loss allocated with the one splitter, so
-the investors' NAVs add up to the fund's to the minor unit). IRR is the XIRR of the investor-side
-flows: payments out, distributions in, and the NAV as a final inflow on `as_of` (a fraction a
+are `distribution` and `recallable_distribution` entries; NAV is the NAV on `as_of`
+(`capital_accounts.fund_nav`): the latest valuation on or before it rolled forward by the
+contributions, distributions (LP and GP), fees and expenses charged and realised gains since
+(from zero before any valuation). For one investor, NAV is its capital account balance on
+`as_of` (the valuations' gains allocated with the one splitter, realised gains booked on their
+date, so the investors' NAVs add up to the fund's to the minor unit, on every date). IRR is
+the XIRR of the investor-side flows: payments out, distributions in, and the NAV as a final
+inflow on `as_of` (a fraction a
 year; with several roots the one nearest 10 %, all listed in `irr_roots`). Each answer states this
 basis in words (`basis`); the fund's view adds the gross, deal-level figures (`gross`).
 """
@@ -83,12 +86,20 @@ async def compute(
     with `gross`, the fund's gross figures too (on the fund's view only, never an investor's)."""
     fund = fund or await fund_service.get(session, fund_id=fund_id)
     valuation = await valuation_service.latest(session, fund_id, as_of)
-    nav = valuation.nav if valuation is not None else Decimal(0)
     committed = await _committed(session, fund_id, investor_id)
-    if investor_id is not None:
-        if valuation is not None:
-            book = await capital_accounts.investor_book(session, fund=fund, investor_id=investor_id)
-            nav = book.balance(investor_id, valuation.as_of)
+    if investor_id is None:
+        rolled = await capital_accounts.fund_nav(
+            session, fund_id=fund_id, day=as_of, valuation=valuation
+        )
+        nav, basis = rolled.nav, rolled.basis(fund.currency)
+    else:
+        book = await capital_accounts.investor_book(session, fund=fund, investor_id=investor_id)
+        nav = book.balance(investor_id, as_of)
+        start = f"the valuation of {valuation.as_of}" if valuation else "zero (no valuation yet)"
+        basis = (
+            f"the investor's capital account balance on {as_of}: its part of the fund's NAV, "
+            f"{start} rolled forward"
+        )
         read = None  # the fund's flows are not this investor's
     if read is None:
         read = await flows(session, fund_id=fund_id, investor_id=investor_id)
@@ -109,6 +120,7 @@ async def compute(
         distributions=figures.distributed.quantize(quantum),
         nav=nav.quantize(quantum),
         nav_as_of=valuation.as_of if valuation else None,
+        nav_basis=basis,
         dpi=figures.dpi,
         rvpi=figures.rvpi,
         tvpi=figures.tvpi,

@@ -142,7 +142,7 @@ def build(
     found = ilpa.columns(book, investor_id, as_of, detail, since=since)
     columns = {c.period: _column(c) for c in found}
     account = book.account(investor_id, None, as_of)
-    nav = book.balance(investor_id, valuation.as_of) if valuation is not None else Decimal(0)
+    nav = book.balance(investor_id, as_of)
     figures = metrics_service.performance_of(read, as_of=as_of, nav=nav)
     return StatementOut(
         fund_id=fund.id,

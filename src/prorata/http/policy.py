@@ -135,6 +135,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("PATCH", "/funds/{fund_id}/deals/{deal_id}"): _write(Role.manager),
     ("PUT", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): _write(Role.manager),
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/realisations"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/deals/{deal_id}/realisations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/allocations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/allocations/totals"): _read(Role.viewer),
     ("GET", "/allocations"): _read(Role.viewer),

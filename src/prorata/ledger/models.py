@@ -27,6 +27,8 @@ class EntryKind(enum.StrEnum):
     recallable_distribution = "recallable_distribution"  # returns to the unfunded commitment
     fee = "fee"
     expense = "expense"
+    # A realised gain (−: loss) of a deal's exit or write-down (source_type "realisation",
+    # with its deal_id), split by contributed capital to the deal: `prorata.deals.realisations`.
     gain_loss = "gain_loss"
     carried_interest = "carried_interest"  # the GP's share of an LP's distribution
     # The part of that share held in escrow (`funds.carry_holdback`), out of the LP's capital

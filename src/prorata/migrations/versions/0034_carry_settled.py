@@ -2,8 +2,8 @@
 distribution's and line's `carry_escrowed` (the part of its carry held in escrow); `clawbacks`,
 the fund's one clawback booked at wind-down.
 
-Revision ID: 0035
-Revises: 0034
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from prorata.migrations.tenancy import enable_tenant_rls
 
-revision = "0035"
-down_revision = "0034"
+revision = "0034"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 

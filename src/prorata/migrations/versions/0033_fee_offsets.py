@@ -2,7 +2,7 @@
 a fund term `fee_offset_rate` (the share of it that reduces the management fee), and fee
 waivers per period (`fee_waivers`).
 
-Revision ID: 0034
+Revision ID: 0033
 Revises: 0032
 Create Date: 2026-12-06
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 from prorata.migrations.tenancy import enable_tenant_rls
 
-revision = "0034"
+revision = "0033"
 down_revision = "0032"
 branch_labels = None
 depends_on = None

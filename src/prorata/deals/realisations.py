@@ -1,0 +1,249 @@
+"""Realisations: a deal's full or partial exit, or a write-down, and the gain it realises.
+
+A deal's **invested cost** is the contributed capital booked for it: the cash received for
+its investment call items (`payment` ledger entries with its `deal_id`, purpose investment,
+reversals netted), or its set `invested_amount` when no capital was booked for it.
+
+A realisation `{date, proceeds, cost_realised}` realises `cost_realised` of the cost not yet
+realised (more is refused, naming the figures) and books the realised gain or loss,
+proceeds − cost_realised, to the ledger on `date` (`gain_loss` entries, source_type
+"realisation"), split with `money.split` by each investor's contributed capital to that deal
+on that date (when none was booked by then: by contributed capital to the fund on that date,
+else by commitments). Proceeds 0 is a write-down or write-off: the whole cost realised is a
+loss. The capital accounts show it on its date, between valuations too; the next valuation
+allocates only what is left unrealised (its NAV − the accounts' sum, realised gains already in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prorata.deals import service as deal_service
+from prorata.deals.models import Deal, Realisation
+from prorata.deals.schemas import RealisationCreate, RealisationOut, RealisationsOut
+from prorata.finance import money
+from prorata.funds import repository as fund_repository
+from prorata.funds import service as fund_service
+from prorata.http import validation
+from prorata.http.tenancy import Principal
+from prorata.ledger import repository as ledger
+from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.platform import audit, errors
+
+ZERO: Final = Decimal(0)
+SOURCE: Final = "realisation"
+# `capital_calls.models.Purpose.investment` (deals may not import capital calls: they use it).
+_INVESTMENT: Final = "investment"
+
+
+async def cost(session: AsyncSession, deal: Deal) -> Decimal:
+    """The deal's invested cost: its booked contributed capital, else `invested_amount`."""
+    booked = await session.scalar(
+        sa.select(sa.func.sum(LedgerEntry.amount)).where(
+            LedgerEntry.fund_id == deal.fund_id,
+            LedgerEntry.deal_id == deal.id,
+            LedgerEntry.kind == EntryKind.payment,
+            LedgerEntry.purpose == _INVESTMENT,
+        )
+    )
+    if booked:
+        return Decimal(booked)
+    return deal.invested_amount or ZERO
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """A deal's cost and what of it was realised, for a list of deals (the console's rows)."""
+
+    cost: Decimal
+    realised_cost: Decimal
+    proceeds: Decimal
+    realised_gain: Decimal
+
+    @property
+    def remaining_cost(self) -> Decimal:
+        return self.cost - self.realised_cost
+
+
+async def positions(
+    session: AsyncSession, *, fund_id: uuid.UUID, deals: Iterable[Deal]
+) -> dict[uuid.UUID, Position]:
+    """Every deal's `Position`, in two statements whatever the number of deals."""
+    booked = dict(
+        (
+            await session.execute(
+                sa.select(LedgerEntry.deal_id, sa.func.sum(LedgerEntry.amount))
+                .where(
+                    LedgerEntry.fund_id == fund_id,
+                    LedgerEntry.deal_id.is_not(None),
+                    LedgerEntry.kind == EntryKind.payment,
+                    LedgerEntry.purpose == _INVESTMENT,
+                )
+                .group_by(LedgerEntry.deal_id)
+            )
+        ).all()
+    )
+    realised = {
+        deal: (cost, proceeds, gain)
+        for deal, cost, proceeds, gain in (
+            await session.execute(
+                sa.select(
+                    Realisation.deal_id,
+                    sa.func.sum(Realisation.cost_realised),
+                    sa.func.sum(Realisation.proceeds),
+                    sa.func.sum(Realisation.gain),
+                )
+                .where(Realisation.fund_id == fund_id)
+                .group_by(Realisation.deal_id)
+            )
+        ).all()
+    }
+    found = {}
+    for deal in deals:
+        cost, proceeds, gain = realised.get(deal.id, (ZERO, ZERO, ZERO))
+        found[deal.id] = Position(
+            cost=Decimal(booked[deal.id]) if booked.get(deal.id) else deal.invested_amount or ZERO,
+            realised_cost=Decimal(cost),
+            proceeds=Decimal(proceeds),
+            realised_gain=Decimal(gain),
+        )
+    return found
+
+
+async def _of(session: AsyncSession, deal: Deal) -> list[Realisation]:
+    found = await session.scalars(
+        sa.select(Realisation)
+        .where(Realisation.fund_id == deal.fund_id, Realisation.deal_id == deal.id)
+        .order_by(Realisation.realised_on, Realisation.created_at, Realisation.id)
+    )
+    return list(found.all())
+
+
+async def _weights(session: AsyncSession, deal: Deal, day: dt.date) -> dict[uuid.UUID, Decimal]:
+    """Contributed capital to the deal by `day`; else to the fund; else the commitments."""
+    for condition in (
+        sa.and_(LedgerEntry.deal_id == deal.id, LedgerEntry.purpose == _INVESTMENT),
+        sa.true(),
+    ):
+        rows = await session.execute(
+            sa.select(LedgerEntry.investor_id, sa.func.sum(LedgerEntry.amount))
+            .where(
+                LedgerEntry.fund_id == deal.fund_id,
+                LedgerEntry.kind == EntryKind.payment,
+                condition,
+                LedgerEntry.effective_on <= day,
+            )
+            .group_by(LedgerEntry.investor_id)
+            .order_by(LedgerEntry.investor_id)
+        )
+        weights = {investor: Decimal(w) for investor, w in rows.all() if w and w > 0}
+        if weights:
+            return weights
+    commitments = await fund_repository.commitments(session, fund_id=deal.fund_id, as_of=day)
+    return {i: a for i, a in sorted(commitments.items()) if a > 0}
+
+
+async def realise(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    data: RealisationCreate,
+) -> Realisation:
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    deal = await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
+    proceeds = validation.amount(data.proceeds, fund.currency, field="proceeds", allow_zero=True)
+    realised = validation.amount(
+        data.cost_realised, fund.currency, field="cost_realised", allow_zero=True
+    )
+    invested = await cost(session, deal)
+    already = sum((r.cost_realised for r in await _of(session, deal)), ZERO)
+    remaining = invested - already
+    if realised > remaining:
+        raise errors.RuleViolation(
+            f"cost_realised {realised} is more than the deal's cost not yet realised: "
+            f"{remaining} (cost {invested}, already realised {already})"
+        )
+    gain = proceeds - realised
+    weights = await _weights(session, deal, data.date)
+    if gain and not weights:
+        raise errors.RuleViolation("the fund has no investor to book the realised gain to")
+    realisation = Realisation(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        realised_on=data.date,
+        proceeds=proceeds,
+        cost_realised=realised,
+        gain=gain,
+        created_by=actor.user_id,
+    )
+    session.add(realisation)
+    await session.flush()
+    parts = money.split(gain, weights, fund.currency) if gain else {}
+    await ledger.append(
+        session,
+        [
+            {
+                "org_id": actor.org_id,
+                "fund_id": fund_id,
+                "investor_id": investor,
+                "kind": EntryKind.gain_loss,
+                "amount": part,
+                "effective_on": data.date,
+                "source_type": SOURCE,
+                "source_id": realisation.id,
+                "deal_id": deal_id,
+            }
+            for investor, part in parts.items()
+            if part
+        ],
+    )
+    await fund_repository.bump_capital_version(session, fund_id=fund_id)
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="deal.realise",
+        entity="deal",
+        entity_id=deal_id,
+        after={
+            "realisation_id": str(realisation.id),
+            "date": data.date.isoformat(),
+            "proceeds": str(proceeds),
+            "cost_realised": str(realised),
+            "gain": str(gain),
+            "cost": str(invested),
+            "remaining_cost": str(remaining - realised),
+            "allocation": {str(i): str(p) for i, p in sorted(parts.items()) if p},
+        },
+    )
+    return realisation
+
+
+async def view(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) -> RealisationsOut:
+    fund = await fund_service.get(session, fund_id=fund_id)
+    deal = await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
+    found = await _of(session, deal)
+    q = money.quantum(fund.currency)
+    invested = (await cost(session, deal)).quantize(q)
+    realised = sum((r.cost_realised for r in found), ZERO).quantize(q)
+    return RealisationsOut(
+        deal_id=deal_id,
+        currency=fund.currency,
+        cost=invested,
+        realised_cost=realised,
+        remaining_cost=invested - realised,
+        proceeds=sum((r.proceeds for r in found), ZERO).quantize(q),
+        realised_gain=sum((r.gain for r in found), ZERO).quantize(q),
+        items=[RealisationOut.model_validate(r) for r in found],
+    )
