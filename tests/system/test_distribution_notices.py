@@ -98,7 +98,7 @@ async def test_a_distribution_renders_and_mails_a_notice_to_each_investor(
             "routing": "COBADEFFXXX",
         },
     )
-    await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "200000.00"}])
+    await api.call_and_pay(fund_id, [{"purpose": "management_fee", "amount": "200000.00"}])
     cancelled = await api.distribute(fund_id, "50000.00", "2026-06-01")
     await api.request(
         "POST", f"/funds/{fund_id}/distributions/{cancelled['id']}/cancel", money=True
@@ -192,7 +192,7 @@ async def test_held_distribution_notices_are_mailed_once_another_admin_approves(
     api, fund_id, investors = await fund_with_investors(client, org.api_key)
     await api.request("PATCH", f"/funds/{fund_id}", json={"notices_need_approval": True})
     lp = await add_member(sessions, org, Role.investor, investor_id=uuid.UUID(investors[0]))
-    await api.call_and_issue(fund_id, [{"purpose": "management_fee", "amount": "900.00"}])
+    await api.call_and_pay(fund_id, [{"purpose": "management_fee", "amount": "900.00"}])
     admin = await add_member(sessions, org, Role.admin)
     with Receiver() as receiver, smtp_server() as (port, mailbox):
         await api.request(
