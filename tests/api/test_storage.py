@@ -111,6 +111,7 @@ def test_no_database_column_can_hold_file_content(database: TestDatabase) -> Non
         ("audit_log", "before"): "field snapshots",
         ("audit_log", "after"): "field snapshots",
         ("distribution_lines", "tiers"): "four tiers of two amounts, written by the service",
+        ("clawbacks", "lines"): "a booked clawback's amounts per investor, written by the service",
     }
     with psycopg.connect(database.owner_url) as conn:
         columns = conn.execute(
