@@ -294,6 +294,30 @@ def test_two_known_roots_are_both_found(percents: list[int]) -> None:
     assert found.rate == min((r1, r2), key=lambda r: (abs(r - D("0.1")), r))
 
 
+def test_a_thousand_flows_changing_sign_every_time_solve_to_true_roots() -> None:
+    """The API's largest input (1,000 flows) with a sign change at every flow: each root
+    reported zeroes the NPV computed independently (pyxirr's xnpv, floats, one exp per flow),
+    relative to the flows' size; the rate returned is one of them. (A root within 5e-11 of a
+    total loss, reported as −1.0000000000, has no float NPV to check.)"""
+    rng = random.Random(1000)
+    cash_flows = [
+        CashFlow(START + dt.timedelta(days=7 * i), D((-1) ** (i + 1) * rng.randrange(100, 10**6)))
+        for i in range(1000)
+    ]
+    found = xirr_roots(flows=cash_flows)
+    assert found.rate is not None
+    assert found.rate in found.roots
+    dates = [f.date for f in cash_flows]
+    amounts = [float(f.amount) for f in cash_flows]
+    scale = sum(abs(a) for a in amounts)
+    checked = [root for root in found.roots if root > -1]
+    assert checked
+    for root in checked:
+        npv = pyxirr.xnpv(float(root), dates, amounts)
+        assert npv is not None
+        assert abs(npv) <= 1e-6 * scale
+
+
 # --- gross (deal-level) figures -----------------------------------------------------------------
 
 

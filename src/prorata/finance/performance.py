@@ -271,12 +271,26 @@ def _net_by_date(flows: Sequence[CashFlow]) -> list[tuple[dt.date, Decimal]]:
 
 
 def _npv_in_log_rate(series: list[tuple[dt.date, Decimal]]) -> Npv:
-    """NPV as a function of x = ln(1 + r): Σ amount_i × e^(−x × years_i)."""
-    start = series[0][0]
-    terms = [(amount, Decimal((date - start).days) / 365) for date, amount in series]
+    """NPV as a function of x = ln(1 + r): Σ amount_i × e^(−x × days_i / 365).
+
+    Dates are whole days, so e^(−x × days / 365) = q^days with q = e^(−x / 365): one exp per
+    evaluation, then each date's factor from the previous one times q^gap (exact integer
+    powers), which is an order of magnitude cheaper than an exp per flow."""
+    dates = [date for date, _ in series]
+    steps = [
+        (amount, (date - previous).days)
+        for previous, (date, amount) in zip([dates[0], *dates], series, strict=False)
+    ]
 
     def npv(x: Decimal) -> Decimal:
-        return sum((amount * (-x * years).exp() for amount, years in terms), _ZERO)
+        q = (-x / 365).exp()
+        factor = Decimal(1)
+        total = _ZERO
+        for amount, gap in steps:
+            if gap:
+                factor *= q**gap
+            total += amount * factor
+        return total
 
     return npv
 
