@@ -39,7 +39,7 @@ PAGE = 50
 TARGET_PAGE = 10_000
 
 
-def _load(settings: Settings, rows: int) -> tuple[str, str, uuid.UUID]:
+def load_allocations(settings: Settings, rows: int) -> tuple[str, str, uuid.UUID]:
     """Owner-side bulk load; returns (api key, fund id, org id)."""
     from prorata.cli import main as cli_main  # noqa: F401 - ensures the package imports
 
@@ -105,7 +105,7 @@ def _org_key(settings: Settings, org_id: uuid.UUID) -> str:
     return asyncio.run(make())
 
 
-def _cursor_of_page(settings: Settings, fund_id: str, page: int) -> str | None:
+def cursor_of_page(settings: Settings, fund_id: str, page: int) -> str | None:
     if page == 1:
         return None
     with psycopg.connect(db.owner_url(settings)) as conn:
@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     with bench_database() as settings:
-        api_key, fund_id, org_id = _load(settings, args.rows)
+        api_key, fund_id, org_id = load_allocations(settings, args.rows)
         env = {
             **os.environ,
             "PRORATA_APP_DATABASE_URL": db.app_url(settings),
@@ -211,7 +211,7 @@ def main() -> None:
                 results = {}
                 deep = min(TARGET_PAGE, args.rows // FUNDS // PAGE)
                 for page in (1, deep):
-                    cursor = _cursor_of_page(settings, fund_id, page)
+                    cursor = cursor_of_page(settings, fund_id, page)
                     row = None
                     if cursor is not None:
                         row = json.loads(
