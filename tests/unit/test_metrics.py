@@ -316,7 +316,8 @@ def test_a_deal_is_held_at_cost_until_it_is_exited_or_written_off() -> None:
 
 def test_gross_figures_of_two_deals_together() -> None:
     """A: −1,000 on 2025-01-01, realised in full for 1,500 on 2026-01-01. B: −500 on
-    2025-01-01, open (500 at cost on 2026-01-01). Together: −1,500 then +2,000 a year later: IRR 1/3; TVPI 4/3."""
+    2025-01-01, open (500 at cost on 2026-01-01). Together: −1,500 then +2,000 a year later:
+    IRR 1/3; TVPI 4/3."""
     from prorata.fund_metrics.gross import DealFlows, gross_of
 
     start, end = dt.date(2025, 1, 1), dt.date(2026, 1, 1)
