@@ -13,9 +13,12 @@ from typing import Any
 import psycopg
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.orgs.service import NewOrg
+from tests.api.test_console_funds import cells
 from tests.fund_support import FundApi
+from tests.sign_in_support import give_password, sign_in
 from tests.support import TestDatabase
 
 NO_FEES_NO_CARRY = {"management_fee_rate": "0", "carry_share": "0"}
@@ -56,7 +59,7 @@ async def _invested(api: FundApi, amounts: list[str], cost: str, **terms: str) -
     for it, paid in full on its due date (2026-03-16)."""
     fund = await api.fund(**terms)
     investors = await api.investors_with(fund, amounts)
-    deal = await api.deal(fund)
+    deal = await api.deal(fund, "Sold deal")
     call = await api.call_and_pay(
         fund, [{"purpose": "investment", "amount": cost, "deal_id": deal}]
     )
@@ -274,3 +277,30 @@ async def test_a_full_exit_is_seen_from_its_date_only(api: FundApi) -> None:
     assert (held["gross"]["proceeds"], held["gross"]["unrealised"]) == ("400.00", "600.00")
     done = await api.request("GET", f"{metrics}?as_of={last}")
     assert (done["gross"]["proceeds"], done["gross"]["unrealised"]) == ("1000.00", "0.00")
+
+
+async def test_the_fund_page_shows_the_realised_date_and_the_proceeds_distributed(
+    api: FundApi, client: AsyncClient, org: NewOrg, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The deal, 100,000 invested, sold in full for 130,000 on 2026-06-30; 10,000 of that
+    distributed: 130,000 − 10,000 = 120,000 still to distribute."""
+    fund, _, deal, _ = await _invested(
+        api, ["600000.00", "400000.00"], "100000.00", **NO_FEES_NO_CARRY
+    )
+    sale = await _realise(api, fund, deal, "2026-06-30", "130000.00", "100000.00")
+    await api.distribute(fund, "10000.00", "2026-07-15", realisation_id=sale["id"])
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    page = await client.get(f"/funds/{fund}")
+    assert page.status_code == 200
+    table = cells(page.text)
+    row = table.index("Sold deal")
+    # Deal, status, allocated, cost, cost realised, realised gain, distributed, to distribute.
+    assert table[row + 1] == "exited on 2026-06-30"
+    assert table[row + 3 : row + 8] == [
+        "100,000.00",
+        "100,000.00",
+        "30,000.00",
+        "10,000.00",
+        "120,000.00",
+    ]

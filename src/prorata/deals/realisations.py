@@ -86,6 +86,11 @@ class Position:
     def remaining_cost(self) -> Decimal:
         return self.cost - self.realised_cost
 
+    @property
+    def undistributed(self) -> Decimal:
+        """Proceeds no distribution naming a realisation has taken yet."""
+        return self.proceeds - self.distributed
+
 
 async def positions(
     session: AsyncSession, *, fund_id: uuid.UUID, deals: Iterable[Deal]
