@@ -137,8 +137,11 @@ class FundApi:
         kind: str = "gain",
         deal_id: str | None = None,
         expect: int = 201,
+        realisation_id: str | None = None,
     ) -> Any:
         body = {"date": date, "amount": amount, "kind": kind, "deal_id": deal_id}
+        if realisation_id is not None:  # the realisation whose proceeds these are
+            body["realisation_id"] = realisation_id
         return await self.request(
             "POST", f"/funds/{fund_id}/distributions", json=body, money=True, expect=expect
         )

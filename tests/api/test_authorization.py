@@ -120,6 +120,13 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     paid = await api.pay(fund_id, issued["id"], investor_id, "1.00")
     [delivery] = (await api.request("GET", f"/webhooks/{webhook['id']}/deliveries"))["items"]
     distribution = await api.distribute(fund_id, "5.00", "2026-06-30")
+    realisation = await api.request(
+        "POST",
+        f"/funds/{fund_id}/deals/{deal_id}/realisations",
+        json={"date": "2026-06-30", "proceeds": "0.00", "cost_realised": "0.00"},
+        money=True,
+        expect=201,
+    )
     call = await api.draft(fund_id, [{"purpose": "management_fee", "amount": "10.00"}])
     key = await api.request("POST", "/api-keys", json={"name": "k"}, expect=201)
     imported = await api.request(
@@ -164,6 +171,7 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "deal_id": deal_id,
         "call_id": str(call["id"]),
         "distribution_id": str(distribution["id"]),
+        "realisation_id": str(realisation["id"]),
         "import_id": str(imported["id"]),
         "job_id": str(report["id"]),
         "document_id": str(report["document_id"]),

@@ -24,7 +24,8 @@ def api(client: AsyncClient, org: NewOrg) -> FundApi:
 async def _two_deals(api: FundApi) -> dict[str, Any]:
     """One investor (10,000 committed); one call: 1,000 for deal A, 500 for deal B and a 100
     management fee, paid in full on the due date d0; A sold for 1,500 on d0 + 365 days (a
-    non-leap year) and marked exited; B still held."""
+    non-leap year), its proceeds distributed that day (the sale realises A in full: exited);
+    B still held."""
     fund = await api.fund()
     [investor] = await api.investors_with(fund, ["10000.00"])
     deal_a = await api.deal(fund, "A")
@@ -41,8 +42,13 @@ async def _two_deals(api: FundApi) -> dict[str, Any]:
     d1 = d0 + dt.timedelta(days=365)
     assert (d1 - d0).days == 365
     assert d1.year == d0.year + 1
-    await api.distribute(fund, "1500.00", d1.isoformat(), deal_id=deal_a)
-    await api.request("PATCH", f"/funds/{fund}/deals/{deal_a}", json={"status": "exited"})
+    sale = {"date": d1.isoformat(), "proceeds": "1500.00", "cost_realised": "1000.00"}
+    realised = await api.request(
+        "POST", f"/funds/{fund}/deals/{deal_a}/realisations", json=sale, money=True, expect=201
+    )
+    await api.distribute(
+        fund, "1500.00", d1.isoformat(), deal_id=deal_a, realisation_id=realised["id"]
+    )
     return {"fund": fund, "investor": investor, "a": deal_a, "b": deal_b, "d0": d0, "d1": d1}
 
 
@@ -66,10 +72,12 @@ async def test_a_deals_gross_figures(api: FundApi) -> None:
     )
     assert gross["irr"] == "0.5000000000"
     assert gross["irr_roots"] == {"multiple_roots": False, "roots": ["0.5000000000"]}
-    # Before the sale: invested only, and nothing back yet (an exited deal is worth 0).
-    early = await api.request("GET", f"/funds/{fund}/deals/{deal_a}/metrics?as_of={world['d0']}")
+    # The day before the sale: A is held at its cost (it is realised in full on d1 only):
+    # invested 1,000, nothing back, unrealised 1,000, TVPI 1.
+    before = world["d1"] - dt.timedelta(days=1)
+    early = await api.request("GET", f"/funds/{fund}/deals/{deal_a}/metrics?as_of={before}")
     assert (early["gross"]["invested"], early["gross"]["proceeds"]) == ("1000.00", "0.00")
-    assert early["gross"]["irr"] is None
+    assert (early["gross"]["unrealised"], early["gross"]["tvpi"]) == ("1000.00", "1.0000000000")
 
 
 async def test_an_unsold_deal_is_held_at_cost(api: FundApi) -> None:

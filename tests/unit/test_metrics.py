@@ -323,25 +323,31 @@ def test_a_thousand_flows_changing_sign_every_time_solve_to_true_roots() -> None
 
 def test_a_deal_is_held_at_cost_until_it_is_exited_or_written_off() -> None:
     from prorata.deals.models import DealStatus
-    from prorata.fund_metrics.gross import unrealised_value
+    from prorata.fund_metrics.gross import held_on, unrealised_value
 
-    assert unrealised_value(DealStatus.open, invested=D(1000)) == D(1000)
-    assert unrealised_value(DealStatus.closed, invested=D(1000), cost_realised=D(400)) == D(600)
-    assert unrealised_value(None, invested=D(50)) == D(50)  # capital naming no deal
-    assert unrealised_value(DealStatus.exited, invested=D(1000)) == 0
-    assert unrealised_value(DealStatus.written_off, invested=D(1000)) == 0
+    assert unrealised_value(True, invested=D(1000)) == D(1000)
+    assert unrealised_value(True, invested=D(1000), cost_realised=D(400)) == D(600)
+    assert unrealised_value(False, invested=D(1000), cost_realised=D(400)) == 0
+    day, exit_day = dt.date(2026, 6, 30), dt.date(2026, 9, 30)
+    assert held_on(DealStatus.open, None, day)
+    assert held_on(DealStatus.closed, None, day)
+    assert not held_on(DealStatus.exited, None, day)  # marked by hand, no date: not held
+    assert not held_on(DealStatus.written_off, None, day)
+    # Realised in full on 2026-09-30: held the day before, not on the day.
+    assert held_on(DealStatus.exited, exit_day, exit_day - dt.timedelta(days=1))
+    assert not held_on(DealStatus.exited, exit_day, exit_day)
 
 
 def test_gross_figures_of_two_deals_together() -> None:
-    """A: −1,000 on 2025-01-01, +1,500 on 2026-01-01, exited. B: −500 on 2025-01-01, open (500
-    at cost on 2026-01-01). Together: −1,500 then +2,000 a year later: IRR 1/3; TVPI 4/3."""
-    from prorata.deals.models import DealStatus
+    """A: −1,000 on 2025-01-01, realised in full for 1,500 on 2026-01-01. B: −500 on
+    2025-01-01, open (500 at cost on 2026-01-01). Together: −1,500 then +2,000 a year later:
+    IRR 1/3; TVPI 4/3."""
     from prorata.fund_metrics.gross import DealFlows, gross_of
 
     start, end = dt.date(2025, 1, 1), dt.date(2026, 1, 1)
-    a = DealFlows(invested={start: D(1000)}, proceeds={end: D(1500)})
+    a = DealFlows(invested={start: D(1000)}, proceeds={end: D(1500)}, cost_realised=D(1000))
     b = DealFlows(invested={start: D(500)})
-    gross = gross_of([(a, DealStatus.exited), (b, DealStatus.open)], as_of=end)
+    gross = gross_of([a, b], as_of=end)
     assert (gross.invested, gross.proceeds, gross.unrealised) == (D(1500), D(1500), D(500))
     assert gross.multiples.tvpi == D(2000) / D(1500)
     assert gross.irr.rate == D("0.3333333333")

@@ -67,6 +67,11 @@ async def update_deal(
     status_code=CREATED,
     tags=["deals"],
     summary="Realise a deal (full or partial exit, write-down): book the realised gain or loss",
+    description="Books proceeds − cost_realised to the investors' capital accounts on `date` "
+    "(`gain_loss`), by their contributed capital to the deal. When the deal's cost is then "
+    "realised in full, the deal gets `realised_on` = the latest realisation's date and status "
+    "`exited` (`written_off` when no proceeds at all). The proceeds are distributed by "
+    "distributions naming the realisation (`realisation_id` on POST /funds/{f}/distributions).",
 )
 async def create_realisation(
     fund_id: uuid.UUID,
@@ -78,13 +83,41 @@ async def create_realisation(
     realisation = await realisations.realise(
         session, actor=principal, fund_id=fund_id, deal_id=deal_id, data=body
     )
-    return RealisationOut.model_validate(realisation)
+    return await realisations.one(session, realisation)
+
+
+@router.post(
+    "/funds/{fund_id}/deals/{deal_id}/realisations/{realisation_id}/cancel",
+    tags=["deals"],
+    summary="Cancel a realisation: its realised gain or loss is reversed",
+    description="Its `gain_loss` entries are reversed on their own dates (the exit never "
+    "happened as of any date); the realisation stays, with `cancelled_at`. Refused (409) while "
+    "a standing distribution distributes its proceeds: cancel that first. A deal it had "
+    "realised in full is held again (`realised_on` null, status `closed`).",
+)
+async def cancel_realisation(
+    fund_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    realisation_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> RealisationOut:
+    realisation = await realisations.cancel(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        realisation_id=realisation_id,
+    )
+    return await realisations.one(session, realisation)
 
 
 @router.get(
     "/funds/{fund_id}/deals/{deal_id}/realisations",
     tags=["deals"],
     summary="A deal's cost, realised cost, remaining cost and realisations",
+    description="With what of the proceeds distributions have distributed and what remains "
+    "(`distributed`, `undistributed`, per realisation and in all).",
 )
 async def list_realisations(
     fund_id: uuid.UUID, deal_id: uuid.UUID, session: TenantSession

@@ -42,6 +42,11 @@ class DealOut(ResponseModel):
     invested_amount: DecimalString | None
     invested_on: dt.date | None
     status: DealStatus
+    realised_on: dt.date | None = Field(
+        description="The day the deal was realised in full (its realisations' cost_realised "
+        "reached its cost): the latest realisation's date; null while any cost is held. "
+        "Metrics on an earlier date see the deal held."
+    )
     created_at: dt.datetime
 
 
@@ -56,17 +61,28 @@ class RealisationCreate(RequestModel):
     )
 
 
-class RealisationOut(ResponseModel):
+class RealisationOut(BaseModel):
     id: uuid.UUID
     deal_id: uuid.UUID
-    date: dt.date = Field(validation_alias="realised_on")
+    date: dt.date
     proceeds: DecimalString
     cost_realised: DecimalString
     gain: DecimalString = Field(
         description="The realised gain (negative: loss): proceeds − cost_realised, booked to the "
         "investors' capital accounts on `date` by their contributed capital to the deal."
     )
+    distributed: DecimalString = Field(
+        description="What of the proceeds standing distributions naming this realisation "
+        "(`realisation_id`) distributed."
+    )
+    undistributed: DecimalString = Field(
+        description="proceeds − distributed: what a distribution naming it may still take."
+    )
     created_at: dt.datetime
+    cancelled_at: dt.datetime | None = Field(
+        description="When it was cancelled (its gain_loss entries reversed on their own "
+        "dates); null while it stands."
+    )
 
 
 class RealisationsOut(BaseModel):
@@ -78,8 +94,21 @@ class RealisationsOut(BaseModel):
         description="Invested cost: the contributed capital booked for the deal (cash received "
         "for its investment call items), or its set `invested_amount` when there is none."
     )
-    realised_cost: DecimalString = Field(description="Σ cost_realised of its realisations.")
+    realised_cost: DecimalString = Field(
+        description="Σ cost_realised of its standing (not cancelled) realisations."
+    )
     remaining_cost: DecimalString = Field(description="cost − realised_cost.")
     proceeds: DecimalString = Field(description="Σ proceeds of its realisations.")
     realised_gain: DecimalString = Field(description="Σ gain of its realisations.")
-    items: list[RealisationOut]
+    distributed: DecimalString = Field(
+        description="Σ distributed: of the proceeds, what distributions naming a realisation "
+        "distributed."
+    )
+    undistributed: DecimalString = Field(description="proceeds − distributed.")
+    realised_on: dt.date | None = Field(
+        description="The day the deal was realised in full; null while any cost is held."
+    )
+    items: list[RealisationOut] = Field(
+        description="Every realisation in date order, cancelled ones too (their figures are "
+        "not in the sums above)."
+    )

@@ -36,6 +36,10 @@ class Distribution(ReleasedNotices, Base):
         sa.UniqueConstraint("fund_id", "number"),
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
         sa.ForeignKeyConstraint(["fund_id", "deal_id"], ["deals.fund_id", "deals.id"]),
+        sa.ForeignKeyConstraint(
+            ["fund_id", "realisation_id"], ["deal_realisations.fund_id", "deal_realisations.id"]
+        ),
+        sa.Index("ix_distributions_realisation_id", "realisation_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -45,6 +49,8 @@ class Distribution(ReleasedNotices, Base):
     # the fund's row lock); a cancelled one keeps its number.
     number: Mapped[int] = mapped_column(sa.Integer)
     deal_id: Mapped[uuid.UUID | None] = mapped_column()
+    # The realisation whose proceeds these are (`prorata.deals.realisations.take_proceeds`).
+    realisation_id: Mapped[uuid.UUID | None] = mapped_column()
     kind: Mapped[DistributionKind] = mapped_column(
         str_enum(DistributionKind, "distribution_kind", length=30)
     )

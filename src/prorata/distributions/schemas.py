@@ -20,6 +20,13 @@ class DistributionCreate(RequestModel):
         default=None,
         description="The deal whose proceeds these are; required by an American waterfall.",
     )
+    realisation_id: uuid.UUID | None = Field(
+        default=None,
+        description="The realisation (POST …/deals/{d}/realisations) whose proceeds these are: "
+        "the amount is taken from its proceeds not yet distributed (more is a 409), on or after "
+        "its date, and of the same deal as `deal_id` when given. Cancelling the distribution "
+        "gives the amount back.",
+    )
 
 
 class TierOut(BaseModel):
@@ -56,6 +63,9 @@ class DistributionSummary(BaseModel):
     fund_id: uuid.UUID
     number: int = Field(description="Its number in the fund (Distribution No. 2).")
     deal_id: uuid.UUID | None
+    realisation_id: uuid.UUID | None = Field(
+        description="The realisation whose proceeds it distributes, if it names one."
+    )
     kind: DistributionKind
     date: dt.date
     amount: DecimalString

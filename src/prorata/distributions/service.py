@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import Purpose
+from prorata.deals import realisations
 from prorata.deals import service as deal_service
 from prorata.distributions import tasks as distribution_tasks
 from prorata.distributions.models import (
@@ -195,6 +196,15 @@ async def create(
         raise errors.RuleViolation("an American (deal-by-deal) waterfall needs the deal_id")
     await _check_in_order(session, fund_id, data.date)
     await check_not_wound_down(session, fund_id=fund_id)
+    if data.realisation_id is not None:
+        await realisations.take_proceeds(
+            session,
+            fund_id=fund_id,
+            realisation_id=data.realisation_id,
+            deal_id=data.deal_id,
+            day=data.date,
+            amount=amount,
+        )
     histories = await _histories(session, fund, as_of=data.date, american=american)
     deal_key = str(data.deal_id) if american else _NO_DEAL
     shares = money.split(amount, _weights(histories, deal_key, data.date), fund.currency)
@@ -250,6 +260,7 @@ async def create(
             "amount": str(amount),
             "kind": str(data.kind),
             "deal_id": str(data.deal_id) if data.deal_id else None,
+            "realisation_id": str(data.realisation_id) if data.realisation_id else None,
             "lp_amount": str(distribution.lp_amount),
             "gp_amount": str(distribution.gp_amount),
             "carry_escrowed": str(distribution.carry_escrowed),
@@ -289,6 +300,13 @@ async def cancel(
     await call_service.undo_set_off(
         session, actor=actor, fund_id=fund_id, distribution_id=distribution.id
     )
+    if distribution.realisation_id is not None:
+        await realisations.give_back_proceeds(
+            session,
+            fund_id=fund_id,
+            realisation_id=distribution.realisation_id,
+            amount=distribution.amount,
+        )
     distribution.cancelled_at = sa.func.now()
     await session.flush()
     await session.refresh(distribution)
@@ -617,6 +635,7 @@ async def _store(
         fund_id=fund.id,
         number=(last or 0) + 1,
         deal_id=data.deal_id,
+        realisation_id=data.realisation_id,
         kind=data.kind,
         distributed_on=data.date,
         amount=amount,
@@ -736,6 +755,7 @@ def summary_of(distribution: Distribution, currency: str) -> DistributionSummary
         fund_id=distribution.fund_id,
         number=distribution.number,
         deal_id=distribution.deal_id,
+        realisation_id=distribution.realisation_id,
         kind=distribution.kind,
         date=distribution.distributed_on,
         amount=distribution.amount.quantize(q),

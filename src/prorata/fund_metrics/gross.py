@@ -1,25 +1,24 @@
 """Gross (deal-level) performance: the deals' own cash flows, before fees, expenses and carry.
 
 Net figures (`service`) are the investors': what they paid in and got back. Gross figures are
-the investments': per deal,
+the investments': per deal, up to `as_of`,
 
 - invested: contributed capital booked for the deal — `payment` ledger entries of `investment`
-  call lines with the deal's id (cash received, net of reversals), on their dates, up to
-  `as_of`; an outflow for the fund;
-- proceeds: the distributions made with the deal's id (the gross amount, LP + GP: carry is
-  paid out of the deal's proceeds), not cancelled, on their dates, up to `as_of`;
-- unrealised value on `as_of`: the deal's cost still held — invested less the cost realised
-  (`cost_realised`, 0 until the deal's realisations are recorded) — while the deal is `open` or
-  `closed`; 0 once it is `exited` or `written_off` (the deal's status now: statuses are not
-  dated). No deal is valued above cost: the fund has
-  no deal-level valuation, so cost is the best value there is.
+  call lines with the deal's id (cash received, net of reversals), on their dates; an outflow;
+- proceeds: what its standing realisations (`prorata.deals.realisations`) received, each on
+  its date; an inflow. Distributions are not gross proceeds: they are the investors' cash
+  (net), after fees and carry, and a European fund's name no deal;
+- unrealised value on `as_of`: the cost still held, invested − the cost its realisations
+  dated up to `as_of` realised (`unrealised_value`), while the deal is held on `as_of`: a
+  deal realised in full (`realised_on`) is held before that date; one marked `exited` or
+  `written_off` by hand with no such date is worth 0. The fund has no deal-level valuation, so
+  remaining cost is the best value there is.
 
 Multiples divide by invested (DPI = proceeds / invested, RVPI = unrealised / invested, TVPI =
 MOIC = (proceeds + unrealised) / invested); the gross IRR is the XIRR of −invested, +proceeds
 and +unrealised on `as_of` (`prorata.finance.performance`). The fund's gross figures are the
-same over all its deals' flows together, plus investment capital and distributions that name no
-deal (a European fund's distributions usually do not): they are the investments' too, and such
-capital is held at cost.
+same over all its deals' flows together, plus investment capital that names no deal (held at
+cost).
 """
 
 from __future__ import annotations
@@ -35,8 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls.models import Purpose
 from prorata.deals import service as deal_service
-from prorata.deals.models import Deal, DealStatus
-from prorata.distributions.models import Distribution
+from prorata.deals.models import Deal, DealStatus, Realisation
 from prorata.finance import money, performance
 from prorata.fund_metrics.figures import figure
 from prorata.fund_metrics.schemas import DealMetricsOut, GrossOut, RootsOut
@@ -48,27 +46,36 @@ _ZERO = Decimal(0)
 _HELD = (DealStatus.open, DealStatus.closed)
 GROSS_BASIS = (
     "Gross (deal-level): invested = contributed capital of the deals' investment call lines "
-    "(cash received); proceeds = distributions of the deals, LP + GP, before carry; unrealised "
-    "= cost still held in open or closed deals (exited and written-off deals: 0); before "
-    "management fees, fund expenses and carried interest."
+    "(cash received), on their dates; proceeds = the deals' realisations' proceeds, on their "
+    "dates (distributions are the investors' cash, not gross proceeds); unrealised = cost "
+    "still held on as_of (cost − cost realised by then; 0 from the date a deal is realised in "
+    "full, or when marked exited or written off by hand); before management fees, fund "
+    "expenses and carried interest."
 )
 
 
 @dataclasses.dataclass
 class DealFlows:
-    """One deal's (or the deal-less capital's) dated flows, from the fund's side."""
+    """One deal's (or the deal-less capital's) dated flows up to `as_of`, from the fund's side,
+    with the cost its realisations realised by then and whether it is held on `as_of`."""
 
     invested: dict[dt.date, Decimal] = dataclasses.field(default_factory=dict)
     proceeds: dict[dt.date, Decimal] = dataclasses.field(default_factory=dict)
+    cost_realised: Decimal = _ZERO
+    held: bool = True
 
 
-def unrealised_value(
-    status: DealStatus | None, *, invested: Decimal, cost_realised: Decimal = _ZERO
-) -> Decimal:
-    """A deal's unrealised value at cost (module docstring); `status` None: capital that names
-    no deal, held at cost. `cost_realised` is the narrow interface for realisations (item 1 of
-    issue 19): the cost of the part sold or written down."""
-    if status is not None and status not in _HELD:
+def held_on(status: DealStatus, realised_on: dt.date | None, as_of: dt.date) -> bool:
+    """Whether a deal is held on `as_of`: before the date it was realised in full; with no
+    such date, while its status is open or closed (a hand-marked exit or write-off is not)."""
+    if realised_on is not None:
+        return as_of < realised_on
+    return status in _HELD
+
+
+def unrealised_value(held: bool, *, invested: Decimal, cost_realised: Decimal = _ZERO) -> Decimal:
+    """A deal's unrealised value at cost (module docstring): the cost not realised while held."""
+    if not held:
         return _ZERO
     return max(invested - cost_realised, _ZERO)
 
@@ -88,25 +95,35 @@ async def deal_flows(
         )
         .group_by(LedgerEntry.deal_id, LedgerEntry.effective_on)
     )
-    proceeds = (
+    realised = (
         sa.select(
-            Distribution.deal_id, Distribution.distributed_on, sa.func.sum(Distribution.amount)
+            Realisation.deal_id,
+            Realisation.realised_on,
+            sa.func.sum(Realisation.proceeds),
+            sa.func.sum(Realisation.cost_realised),
         )
         .where(
-            Distribution.fund_id == fund_id,
-            Distribution.cancelled_at.is_(None),
-            Distribution.distributed_on <= as_of,
+            Realisation.fund_id == fund_id,
+            Realisation.cancelled_at.is_(None),
+            Realisation.realised_on <= as_of,
         )
-        .group_by(Distribution.deal_id, Distribution.distributed_on)
+        .group_by(Realisation.deal_id, Realisation.realised_on)
     )
+    deals = sa.select(Deal.id, Deal.status, Deal.realised_on).where(Deal.fund_id == fund_id)
     if deal_id is not None:
         invested = invested.where(LedgerEntry.deal_id == deal_id)
-        proceeds = proceeds.where(Distribution.deal_id == deal_id)
+        realised = realised.where(Realisation.deal_id == deal_id)
+        deals = deals.where(Deal.id == deal_id)
     found: dict[uuid.UUID | None, DealFlows] = defaultdict(DealFlows)
     for deal, day, amount in (await session.execute(invested)).all():
         found[deal].invested[day] = Decimal(amount)
-    for deal, day, amount in (await session.execute(proceeds)).all():
-        found[deal].proceeds[day] = Decimal(amount)
+    for deal, day, proceeds, cost in (await session.execute(realised)).all():
+        if proceeds:
+            found[deal].proceeds[day] = Decimal(proceeds)
+        found[deal].cost_realised += Decimal(cost)
+    for deal, status, realised_on in (await session.execute(deals)).all():
+        if deal in found:
+            found[deal].held = held_on(status, realised_on, as_of)
     return found
 
 
@@ -119,15 +136,17 @@ class Gross:
     irr: performance.Irr
 
 
-def gross_of(flows: list[tuple[DealFlows, DealStatus | None]], *, as_of: dt.date) -> Gross:
-    """The gross figures of these deals' flows together, each valued by its status."""
+def gross_of(flows: list[DealFlows], *, as_of: dt.date) -> Gross:
+    """The gross figures of these deals' flows together, each valued at its cost still held."""
     cash: list[performance.CashFlow] = []
     invested = proceeds = unrealised = _ZERO
-    for deal, status in flows:
+    for deal in flows:
         deal_invested = sum(deal.invested.values(), _ZERO)
         invested += deal_invested
         proceeds += sum(deal.proceeds.values(), _ZERO)
-        unrealised += unrealised_value(status, invested=deal_invested)
+        unrealised += unrealised_value(
+            deal.held, invested=deal_invested, cost_realised=deal.cost_realised
+        )
         cash += [performance.CashFlow(day, -amount) for day, amount in deal.invested.items()]
         cash += [performance.CashFlow(day, amount) for day, amount in deal.proceeds.items()]
     if unrealised > 0:
@@ -168,9 +187,7 @@ def gross_out(gross: Gross, currency: str) -> GrossOut:
 async def fund_gross(session: AsyncSession, *, fund: Fund, as_of: dt.date) -> GrossOut:
     """The fund's gross figures on `as_of`, across its deals."""
     flows = await deal_flows(session, fund_id=fund.id, as_of=as_of)
-    statuses = await _statuses(session, fund.id, [d for d in flows if d is not None])
-    gross = gross_of([(f, statuses.get(d) if d else None) for d, f in flows.items()], as_of=as_of)
-    return gross_out(gross, fund.currency)
+    return gross_out(gross_of(list(flows.values()), as_of=as_of), fund.currency)
 
 
 async def deal_metrics(
@@ -180,7 +197,7 @@ async def deal_metrics(
     fund = await fund_service.get(session, fund_id=fund_id)
     deal = await deal_service.get(session, fund_id=fund_id, deal_id=deal_id)
     flows = await deal_flows(session, fund_id=fund_id, as_of=as_of, deal_id=deal_id)
-    gross = gross_of([(flows[deal_id], deal.status)], as_of=as_of)
+    gross = gross_of([flows[deal_id]], as_of=as_of)
     return DealMetricsOut(
         fund_id=fund_id,
         deal_id=deal_id,
@@ -189,14 +206,3 @@ async def deal_metrics(
         status=deal.status,
         gross=gross_out(gross, fund.currency),
     )
-
-
-async def _statuses(
-    session: AsyncSession, fund_id: uuid.UUID, deal_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, DealStatus]:
-    if not deal_ids:
-        return {}
-    rows = await session.execute(
-        sa.select(Deal.id, Deal.status).where(Deal.fund_id == fund_id, Deal.id.in_(deal_ids))
-    )
-    return {deal: status for deal, status in rows.all()}

@@ -137,6 +137,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/prorata"): _write(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/realisations"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/deals/{deal_id}/realisations"): _read(Role.viewer),
+    # Cancelling reverses the realised gain in the accounts: money, as realising.
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/realisations/{realisation_id}/cancel"): _write(
+        Role.manager, money=True
+    ),
     ("GET", "/funds/{fund_id}/allocations"): _read(Role.viewer),
     ("GET", "/funds/{fund_id}/allocations/totals"): _read(Role.viewer),
     ("GET", "/allocations"): _read(Role.viewer),
