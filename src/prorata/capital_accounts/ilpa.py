@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls.models import Purpose
 from prorata.distributions.models import (
-    CLAWBACK_SOURCE,
+    CARRY_RETURNED,
     ESCROW_RELEASED,
     Distribution,
     DistributionKind,
@@ -109,7 +109,7 @@ async def details(
             LedgerEntry.kind == EntryKind.recallable_distribution,
             sa.literal(DistributionKind.recallable.value),
         ),
-        (LedgerEntry.source_type == CLAWBACK_SOURCE, sa.literal(ESCROW_RELEASED)),
+        (LedgerEntry.source_type.in_(CARRY_RETURNED), sa.literal(ESCROW_RELEASED)),
         else_=sa.type_coerce(Distribution.kind, sa.String),
     )
     statement = (
