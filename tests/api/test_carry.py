@@ -239,6 +239,40 @@ async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
     terms = await client.get(f"/funds/{fund}/terms")
     assert 'name="carry_holdback"' in terms.text
     assert 'value="0.5"' in terms.text
+    # 4 of the 10 in escrow released to the GP early (the measure is 0), then wind-down.
+    released = {"date": "2026-07-01", "amount": "4.00"}
+    await api.request(
+        "POST", f"/funds/{fund}/escrow/releases", json=released, money=True, expect=201
+    )
+    await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": "2026-07-31"}, money=True, expect=201
+    )
+    text = " ".join(re.sub(r"<[^>]+>", " ", (await client.get(f"/funds/{fund}")).text).split())
+    assert "Escrow released to the GP before wind-down 4.00" in text
+    assert "Clawback receivable from the GP 0.00 0.00 repaid" in text
+
+
+async def test_the_fund_page_shows_the_clawback_receivable_and_its_repayments(
+    api: FundApi,
+    client: AsyncClient,
+    org: NewOrg,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Dated before today (the page shows today's carry): the loss-deal fund above."""
+    fund, _, _, a, _ = await _american_fund_with_a_loss_deal(api)
+    await api.distribute(fund, "3000.00", "2026-06-30", deal_id=a)
+    # The measure is 200 (120 + 80, above); 100 from escrow, 100 × 0.70 = 70 receivable.
+    await api.request(
+        "POST", f"/funds/{fund}/clawback", json={"as_of": "2026-07-31"}, money=True, expect=201
+    )
+    repaid = {"date": "2026-08-31", "amount": "30.00"}
+    await api.request(
+        "POST", f"/funds/{fund}/clawback/repayments", json=repaid, money=True, expect=201
+    )
+    await give_password(sessions, org.org_id, org.user_id)
+    await sign_in(client, "owner@a.example")
+    text = " ".join(re.sub(r"<[^>]+>", " ", (await client.get(f"/funds/{fund}")).text).split())
+    assert "Clawback receivable from the GP 40.00 30.00 repaid" in text
 
 
 # An 8 % pref and no catch-up: the carry is 20 % of what is left after capital and pref, so the
