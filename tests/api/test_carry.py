@@ -409,6 +409,11 @@ async def test_the_american_measure_nets_a_write_off_before_carry_deal_by_deal(
     account = await _account(api, fund, x, "2028-02-29")
     assert (account["distributions"], account["carried_interest"]) == ("1670.88", "129.12")
     assert account["ending_balance"] == "0.00"
+    # The statement's line of carry given back in cash: 57.60 of escrow + 43.68 repaid.
+    statement = await api.request(
+        "GET", f"/funds/{fund}/investors/{x}/capital-account/statement?as_of=2028-02-29"
+    )
+    assert statement["columns"]["itd"]["distributions"]["escrow_released"] == "101.28"
     done = await api.request("GET", f"/funds/{fund}/clawback?as_of=2028-02-29")
     assert (done["clawback_receivable"], done["clawback_repaid"]) == ("0.00", "72.80")
     nothing = await api.request(

@@ -44,7 +44,8 @@ from prorata.ledger.models import EntryKind, LedgerEntry
 
 ZERO: Final = Decimal(0)
 PURPOSES: Final = tuple(p.value for p in Purpose)
-# Escrowed carry released to the investor by the clawback is cash of its own line.
+# Carry given back in cash (escrow released to the investor by the clawback, the GP's repayments
+# of its receivable) is a line of its own.
 KINDS: Final = (*(k.value for k in DistributionKind), ESCROW_RELEASED)
 PERIODS: Final = ("qtd", "ytd", "itd")
 
