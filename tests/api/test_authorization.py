@@ -273,6 +273,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "notice_date": "2026-06-01"
     },
     ("POST", "/api/v1/funds/{fund_id}/clawback"): {"as_of": "2026-12-31"},
+    ("POST", "/api/v1/funds/{fund_id}/clawback/repayments"): {
+        "date": "2026-12-31",
+        "amount": "10.00",
+    },
+    ("POST", "/api/v1/funds/{fund_id}/escrow/releases"): {"date": "2026-12-31"},
     ("POST", "/api/v1/funds/{fund_id}/investors/{investor_id}/credit/refund"): {
         "amount": "1.00",
         "refunded_on": "2026-04-01",

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata.capital_accounts import service as account_service
 from prorata.capital_calls.models import Purpose
 from prorata.distributions.models import (
-    CLAWBACK_SOURCE,
+    CARRY_RETURNED,
     ESCROW_RELEASED,
     Distribution,
     DistributionKind,
@@ -44,7 +44,8 @@ from prorata.ledger.models import EntryKind, LedgerEntry
 
 ZERO: Final = Decimal(0)
 PURPOSES: Final = tuple(p.value for p in Purpose)
-# Escrowed carry released to the investor by the clawback is cash of its own line.
+# Carry given back in cash (escrow released to the investor by the clawback, the GP's repayments
+# of its receivable) is a line of its own.
 KINDS: Final = (*(k.value for k in DistributionKind), ESCROW_RELEASED)
 PERIODS: Final = ("qtd", "ytd", "itd")
 
@@ -109,7 +110,7 @@ async def details(
             LedgerEntry.kind == EntryKind.recallable_distribution,
             sa.literal(DistributionKind.recallable.value),
         ),
-        (LedgerEntry.source_type == CLAWBACK_SOURCE, sa.literal(ESCROW_RELEASED)),
+        (LedgerEntry.source_type.in_(CARRY_RETURNED), sa.literal(ESCROW_RELEASED)),
         else_=sa.type_coerce(Distribution.kind, sa.String),
     )
     statement = (

@@ -12,9 +12,17 @@ from prorata.http.schemas import DecimalString, RateString, RequestModel
 
 _MEASURE = (
     "What the GP would give back if the fund ended on `as_of` with no further proceeds: carry "
-    "earned − the carry a whole-fund waterfall of all flows to date allows (never more than "
-    "carry × net profit), if positive, per investor; less what a booked clawback gave back."
+    "earned − the carry the fund's waterfall of all flows to date allows (European: the whole "
+    "fund; American: deal by deal, realised losses and write-downs netted before carry; never "
+    "more than carry × net profit), if positive, per investor; less what a booked clawback "
+    "gave back."
 )
+
+_RELEASABLE = (
+    "Escrow that may be paid to the GP before wind-down: escrow held − the interim clawback "
+    "measure, if positive (per investor; 0 once the clawback is booked)."
+)
+_RECEIVABLE = "The clawback receivable still owed by the GP on `as_of` (net of the assumed tax)."
 
 
 class ClawbackBook(RequestModel):
@@ -23,13 +31,36 @@ class ClawbackBook(RequestModel):
     )
 
 
+class ClawbackRepayment(RequestModel):
+    date: dt.date = Field(description="The day the GP's cash is received and paid on.")
+    amount: DecimalString = Field(
+        description="What the GP repays: at most the clawback receivable outstanding."
+    )
+
+
+class EscrowRelease(RequestModel):
+    date: dt.date = Field(
+        description="The day of the release: on or after the fund's latest distribution and "
+        "latest release."
+    )
+    amount: DecimalString | None = Field(
+        default=None,
+        description="At most the escrow releasable on `date` (escrow held − the interim "
+        "clawback measure, per investor); default: all of it.",
+    )
+
+
 class CarryLineOut(BaseModel):
     investor_id: uuid.UUID
     carry_earned: DecimalString = Field(description="The GP's part of its distributions.")
     carry_paid: DecimalString = Field(description="Paid to the GP (net of any given back).")
     escrow_held: DecimalString = Field(description="Held in escrow from its carry.")
-    entitled: DecimalString = Field(description="The carry a whole-fund waterfall allows.")
+    entitled: DecimalString = Field(
+        description="The carry the GP is entitled to on `as_of` (see `clawback`)."
+    )
     clawback: DecimalString = Field(description=_MEASURE)
+    releasable: DecimalString = Field(description=_RELEASABLE)
+    receivable: DecimalString = Field(description=_RECEIVABLE)
 
 
 class BookedLineOut(BaseModel):
@@ -72,6 +103,15 @@ class CarryOut(BaseModel):
         "the investors + owed by the GP before tax)."
     )
     clawback: DecimalString = Field(description=_MEASURE)
+    escrow_released: DecimalString = Field(
+        description="Escrow paid to the GP before wind-down (`escrow/releases`) to `as_of`."
+    )
+    escrow_releasable: DecimalString = Field(description=_RELEASABLE)
+    clawback_repaid: DecimalString = Field(
+        description="Repaid by the GP of the clawback receivable (`clawback/repayments`), "
+        "paid on to the investors, to `as_of`."
+    )
+    clawback_receivable: DecimalString = Field(description=_RECEIVABLE)
     lines: list[CarryLineOut] = Field(description="Per investor bearing carry.")
     booked: ClawbackBookedOut | None = Field(
         description="The clawback booked at wind-down (once per fund), if any."

@@ -1,21 +1,37 @@
-"""Carry that is settled: escrow, the interim clawback measure, the clawback at wind-down.
+"""Carry that is settled: escrow, the interim clawback measure, the clawback and its settling.
 
 - **Escrow.** Each distribution's carry (the GP part, *carry earned*) is booked as carry paid
   (`carried_interest`) and escrow (`carry_escrow`, the fund's `carry_holdback` of it): both
   come out of the investor's capital account (`prorata.distributions`).
 - **Interim clawback measure** (after every distribution, on any date): per investor, carry
   earned − the carry the GP would be entitled to if the fund ended that day with no further
-  proceeds (`distributions.service.carry_entitled`: one whole-fund waterfall of all the
-  investor's flows to date, capped at carry × net profit), if positive, less what a booked
-  clawback already gave back. For an American fund this nets a deal's capital not returned
-  (a loss, or a deal not yet sold) against the carry of every other deal: the whole-fund
-  comparison the distribution's `clawback` already reports. Realised losses and write-downs
-  per deal (issue 19 item 1) are not read separately.
+  proceeds (`distributions.service.carry_entitled`), if positive, less what a booked clawback
+  already gave back. The entitlement is on the fund's style, capped at carry × the investor's
+  net profit (all proceeds − all contributed capital):
+  - European: one whole-fund waterfall of the investor's flows to date.
+  - American (deal by deal): Σ over the deals with proceeds of the deal's own waterfall over
+    the capital contributed to it, its proceeds first netted of the investor's realised losses
+    and write-downs of the fund's deals to date (net per deal, `gain_loss` entries), no pref on
+    them. Each loss is netted once: the deals take them in the order of their first
+    distribution, each up to its profit (proceeds − its capital). Example (no catch-up, pref
+    8 %, carry 20 %): an investor puts 600 in deal A and 600 in deal B on 2026-03-16; deal A
+    pays it 1,800 on 2027-03-16 (its waterfall: 600 back, 48 pref, 20 % of 1,152 = 230.40 of
+    carry); deal B is written off (loss 600). Entitled: deal A's 1,800 less the 600 loss =
+    1,200: 600 back, 48 pref, 20 % of 552 = 110.40 (the cap, 20 % of 1,800 − 1,200, is 120);
+    the measure is 230.40 − 110.40 = 120.00. (The whole fund would entitle 20 % of
+    1,800 − 1,200 − 96 pref = 100.80.)
+- **Escrow released before wind-down** (`release_escrow`): per investor at most its escrow
+  held − its interim measure on the day (`carry_escrow` −z, `carried_interest` +z: paid to the
+  GP), split pro rata to what each may release.
 - **Clawback at wind-down** (`book`, once per fund): per investor, the measure is given back
   from the escrow held from that investor's carry first (released to the investor: a
   `carry_escrow` −x and a `distribution` +x, cash); the rest is owed by the GP net of the
   fund's `clawback_tax_rate` (a `clawback` entry −y: a receivable of the capital account);
   escrow left over is paid to the GP (`carry_escrow` −z, `carried_interest` +z).
+- **The GP's repayments** (`repay`): cash the GP pays on the receivable goes on to the
+  investors pro rata to what each is still owed (`clawback` +y: the receivable settled,
+  `carried_interest` −y: the carry given back for good, `distribution` +y: cash), so the
+  capital account falls by y and its carried interest stays net of the clawback.
 """
 
 from __future__ import annotations
@@ -38,12 +54,15 @@ from prorata.carry.schemas import (
 from prorata.distributions import service as distribution_service
 from prorata.distributions.models import (
     CLAWBACK_SOURCE,
+    RELEASE_SOURCE,
+    REPAYMENT_SOURCE,
     Clawback,
 )
 from prorata.finance import money
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
+from prorata.http import validation
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
@@ -59,10 +78,17 @@ class _Line:
     escrow: Decimal = ZERO  # held on the date
     entitled: Decimal = ZERO
     given_back: Decimal = ZERO  # by a booked clawback: from escrow + owed by the GP (gross)
+    receivable: Decimal = ZERO  # owed by the GP (net of tax), not yet repaid
+    repaid: Decimal = ZERO  # by the GP, of the receivable
+    released: Decimal = ZERO  # escrow paid to the GP before wind-down
 
     @property
     def measure(self) -> Decimal:
         return max(ZERO, self.earned - self.entitled - self.given_back)
+
+    @property
+    def releasable(self) -> Decimal:
+        return max(ZERO, self.escrow - self.measure)
 
     @property
     def paid(self) -> Decimal:
@@ -88,17 +114,28 @@ async def _lines(
     earned = await distribution_service.carry_earned(session, fund_id=fund.id, as_of=as_of)
     for investor, amount in earned.items():
         lines[investor].earned = amount
-    escrow = (
-        sa.select(LedgerEntry.investor_id, sa.func.sum(LedgerEntry.amount))
+    settled = (
+        sa.select(
+            LedgerEntry.investor_id,
+            LedgerEntry.kind,
+            LedgerEntry.source_type,
+            sa.func.sum(LedgerEntry.amount),
+        )
         .where(
             LedgerEntry.fund_id == fund.id,
-            LedgerEntry.kind == EntryKind.carry_escrow,
+            LedgerEntry.kind.in_([EntryKind.carry_escrow, EntryKind.clawback]),
             LedgerEntry.effective_on <= as_of,
         )
-        .group_by(LedgerEntry.investor_id)
+        .group_by(LedgerEntry.investor_id, LedgerEntry.kind, LedgerEntry.source_type)
     )
-    for investor, amount in (await session.execute(escrow)).all():
-        lines[investor].escrow = amount
+    for investor, kind, source, amount in (await session.execute(settled)).all():
+        held = lines[investor]
+        if kind == EntryKind.carry_escrow:
+            held.escrow += amount
+            held.released -= amount if source == RELEASE_SOURCE else ZERO
+        else:
+            held.receivable -= amount
+            held.repaid += amount if source == REPAYMENT_SOURCE else ZERO
     if measure:
         entitled = await distribution_service.carry_entitled(session, fund=fund, as_of=as_of)
         for investor, amount in entitled.items():
@@ -107,7 +144,11 @@ async def _lines(
         for line in booked.lines:
             back = Decimal(line["from_escrow"]) + Decimal(line["gp_owes"])
             lines[uuid.UUID(line["investor_id"])].given_back = back
-    return {investor: line for investor, line in lines.items() if line.earned or line.escrow}
+    return {
+        investor: line
+        for investor, line in lines.items()
+        if line.earned or line.escrow or line.receivable
+    }
 
 
 async def position(
@@ -117,8 +158,9 @@ async def position(
 
     Without `measure` (the console's fund page: the measure runs every investor's waterfall),
     the clawback shown is the one stored with the latest distribution on or before `as_of`
-    (its `interim_clawback`), less what a booked clawback gave back, and no lines are given
-    (their `entitled` would need the waterfalls)."""
+    (its `interim_clawback`), less what a booked clawback gave back, no lines are given
+    (their `entitled` would need the waterfalls) and the escrow releasable is not computed
+    (0)."""
     fund = await fund_service.get(session, fund_id=fund_id)
     booked = await _booked(session, fund_id)
     lines = await _lines(session, fund, as_of, booked, measure=measure)
@@ -147,6 +189,12 @@ async def position(
         carry_escrowed=total(sum((x.escrow for x in lines.values()), ZERO)),
         given_back=total(sum((x.given_back for x in lines.values()), ZERO)),
         clawback=total(clawback),
+        escrow_released=total(sum((x.released for x in lines.values()), ZERO)),
+        escrow_releasable=total(
+            sum((x.releasable for x in lines.values()), ZERO) if measure else ZERO
+        ),
+        clawback_repaid=total(sum((x.repaid for x in lines.values()), ZERO)),
+        clawback_receivable=total(sum((x.receivable for x in lines.values()), ZERO)),
         lines=[
             CarryLineOut(
                 investor_id=investor,
@@ -155,6 +203,8 @@ async def position(
                 escrow_held=total(line.escrow),
                 entitled=total(line.entitled),
                 clawback=total(line.measure),
+                releasable=total(line.releasable),
+                receivable=total(line.receivable),
             )
             for investor, line in sorted(lines.items())
             if measure
@@ -235,6 +285,12 @@ async def book(
             f"the clawback is booked at wind-down, on or after the fund's last distribution "
             f"({latest}), not {as_of}"
         )
+    released = await _latest_release(session, fund_id)
+    if released is not None and as_of < released:
+        raise errors.RuleViolation(
+            f"the clawback is booked at wind-down, on or after the fund's last escrow release "
+            f"({released}), not {as_of}"
+        )
     lines = await _lines(session, fund, as_of, None)
     givebacks = [_giveback(investor, line, fund) for investor, line in sorted(lines.items())]
     clawback = Clawback(
@@ -296,3 +352,173 @@ async def book(
     )
     await session.refresh(clawback)
     return await position(session, fund_id=fund_id, as_of=as_of)
+
+
+async def _latest_release(session: AsyncSession, fund_id: uuid.UUID) -> dt.date | None:
+    return await session.scalar(
+        sa.select(sa.func.max(LedgerEntry.effective_on)).where(
+            LedgerEntry.fund_id == fund_id, LedgerEntry.source_type == RELEASE_SOURCE
+        )
+    )
+
+
+def _entries(
+    actor: Principal,
+    fund: Fund,
+    day: dt.date,
+    source: tuple[str, uuid.UUID],
+    parts: list[tuple[uuid.UUID, EntryKind, Decimal]],
+) -> list[ledger.NewEntry]:
+    return [
+        {
+            "org_id": actor.org_id,
+            "fund_id": fund.id,
+            "investor_id": investor,
+            "kind": kind,
+            "amount": amount,
+            "effective_on": day,
+            "source_type": source[0],
+            "source_id": source[1],
+        }
+        for investor, kind, amount in parts
+        if amount
+    ]
+
+
+async def release_escrow(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    day: dt.date,
+    amount: Decimal | None,
+) -> CarryOut:
+    """Pay escrow to the GP before wind-down: per investor at most its escrow held − its
+    interim clawback measure on `day`; `amount` (default: all that may be) split pro rata to
+    what each investor may release. Dated on or after the fund's latest distribution and
+    latest release (each release is measured on what came before it)."""
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    wanted = None if amount is None else validation.amount(amount, fund.currency, field="amount")
+    booked = await _booked(session, fund_id)
+    if booked is not None:
+        raise errors.Conflict(
+            f"this fund's clawback was booked as of {booked.as_of}: its escrow is settled"
+        )
+    for what, latest in (
+        ("distribution", await distribution_service.latest_date(session, fund_id=fund_id)),
+        ("escrow release", await _latest_release(session, fund_id)),
+    ):
+        if latest is not None and day < latest:
+            raise errors.RuleViolation(
+                f"escrow is released on or after the fund's latest {what} ({latest}), not {day}"
+            )
+    lines = await _lines(session, fund, day, None)
+    releasable = {investor: line.releasable for investor, line in lines.items()}
+    available = sum(releasable.values(), ZERO)
+    release = available if wanted is None else wanted
+    if release > available or release == 0:
+        raise errors.Conflict(
+            f"escrow releasable on {day} is {available.quantize(money.quantum(fund.currency))} "
+            f"(escrow held {sum((x.escrow for x in lines.values()), ZERO)} − the interim "
+            f"clawback measure, per investor): {release} cannot be released"
+        )
+    parts = money.split(release, {i: w for i, w in releasable.items() if w > 0}, fund.currency)
+    release_id = uuid.uuid4()
+    await ledger.append(
+        session,
+        _entries(
+            actor,
+            fund,
+            day,
+            (RELEASE_SOURCE, release_id),
+            [
+                (investor, kind, sign * part)
+                for investor, part in sorted(parts.items())
+                for kind, sign in ((EntryKind.carry_escrow, -1), (EntryKind.carried_interest, 1))
+            ],
+        ),
+    )
+    await fund_repository.bump_capital_version(session, fund_id=fund.id)
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="escrow.release",
+        entity="fund",
+        entity_id=fund.id,
+        after={
+            "release_id": str(release_id),
+            "date": day.isoformat(),
+            "amount": str(release),
+            "releasable": str(available),
+            "lines": {str(i): str(p) for i, p in sorted(parts.items()) if p},
+        },
+    )
+    return await position(session, fund_id=fund_id, as_of=day)
+
+
+async def repay(
+    session: AsyncSession, *, actor: Principal, fund_id: uuid.UUID, day: dt.date, amount: Decimal
+) -> CarryOut:
+    """The GP repays `amount` of the clawback receivable on `day` (on or after the booked
+    clawback): at most what is still owed; paid on to the investors pro rata to what each is
+    still owed (see the module's rule for the entries)."""
+    fund = await fund_service.get(session, fund_id=fund_id, for_update=True)
+    repaid = validation.amount(amount, fund.currency, field="amount")
+    booked = await _booked(session, fund_id)
+    if booked is None:
+        raise errors.Conflict(
+            "this fund's clawback is not booked: there is no receivable from the GP to repay"
+        )
+    if day < booked.as_of:
+        raise errors.RuleViolation(
+            f"a repayment is on or after the clawback's booking ({booked.as_of}), not {day}"
+        )
+    # Every repayment, whatever its date: what is owed after all of them bounds this one.
+    owed = {
+        i: line.receivable
+        for i, line in (await _lines(session, fund, dt.date.max, booked, measure=False)).items()
+    }
+    outstanding = sum(owed.values(), ZERO)
+    if repaid > outstanding:
+        raise errors.Conflict(
+            f"the GP owes {outstanding.quantize(money.quantum(fund.currency))} of the clawback "
+            f"receivable ({booked.receivable} booked): {repaid} cannot be repaid"
+        )
+    parts = money.split(repaid, {i: w for i, w in owed.items() if w > 0}, fund.currency)
+    repayment_id = uuid.uuid4()
+    await ledger.append(
+        session,
+        _entries(
+            actor,
+            fund,
+            day,
+            (REPAYMENT_SOURCE, repayment_id),
+            [
+                (investor, kind, sign * part)
+                for investor, part in sorted(parts.items())
+                for kind, sign in (
+                    (EntryKind.clawback, 1),
+                    (EntryKind.carried_interest, -1),
+                    (EntryKind.distribution, 1),
+                )
+            ],
+        ),
+    )
+    await fund_repository.bump_capital_version(session, fund_id=fund.id)
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="clawback.repay",
+        entity="clawback",
+        entity_id=booked.id,
+        after={
+            "repayment_id": str(repayment_id),
+            "date": day.isoformat(),
+            "amount": str(repaid),
+            "outstanding": str(outstanding - repaid),
+            "lines": {str(i): str(p) for i, p in sorted(parts.items()) if p},
+        },
+    )
+    return await position(session, fund_id=fund_id, as_of=day)

@@ -437,3 +437,31 @@ def out(realisation: Realisation, currency: str) -> RealisationOut:
         created_at=realisation.created_at,
         cancelled_at=realisation.cancelled_at,
     )
+
+
+async def losses(
+    session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
+) -> dict[uuid.UUID, Decimal]:
+    """Per investor, the realised losses of the fund's deals to `as_of`: Σ over deals of the
+    investor's net realised loss on the deal (its `gain_loss` entries, write-downs included),
+    a deal with a net realised gain counting 0 (the carry's American clawback measure)."""
+    net = (
+        sa.select(
+            LedgerEntry.investor_id,
+            sa.func.sum(LedgerEntry.amount).label("net"),
+        )
+        .where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.kind == EntryKind.gain_loss,
+            LedgerEntry.deal_id.is_not(None),
+            LedgerEntry.effective_on <= as_of,
+        )
+        .group_by(LedgerEntry.investor_id, LedgerEntry.deal_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        sa.select(net.c.investor_id, -sa.func.sum(net.c.net))
+        .where(net.c.net < 0)
+        .group_by(net.c.investor_id)
+    )
+    return {investor: Decimal(amount) for investor, amount in rows.all()}

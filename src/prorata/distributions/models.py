@@ -109,6 +109,13 @@ class DistributionLine(Base):
 # `distribution` entries are escrow released to the investor (`capital_accounts.ilpa`).
 CLAWBACK_SOURCE = "clawback"
 ESCROW_RELEASED = "escrow_released"  # their line on the investor's statement
+# Ledger source types of the carry settled before wind-down (`prorata.carry`; source_id: the
+# settlement's own id): the GP's repayments of the clawback receivable (cash on to the
+# investors, on the statement's escrow-released line: carry given back in cash) and escrow
+# released to the GP when the interim clawback measure allows.
+REPAYMENT_SOURCE = "clawback_repayment"
+RELEASE_SOURCE = "escrow_release"
+CARRY_RETURNED = (CLAWBACK_SOURCE, REPAYMENT_SOURCE)
 
 
 class Clawback(Base):

@@ -53,6 +53,7 @@ from prorata.deals import realisations
 from prorata.deals import service as deal_service
 from prorata.distributions import tasks as distribution_tasks
 from prorata.distributions.models import (
+    RELEASE_SOURCE,
     Clawback,
     Distribution,
     DistributionKind,
@@ -295,6 +296,7 @@ async def cancel(
             "counted this one in its split and waterfall; cancel it first"
         )
     await check_not_wound_down(session, fund_id=fund_id)
+    await _check_no_release_since(session, fund_id, distribution.distributed_on)
     entries = await ledger.entries_of_source(session, fund_id=fund_id, source_id=distribution.id)
     await ledger.append(session, ledger.reversals(entries))
     await call_service.undo_set_off(
@@ -393,6 +395,23 @@ async def check_not_wound_down(session: AsyncSession, *, fund_id: uuid.UUID) -> 
         )
 
 
+async def _check_no_release_since(session: AsyncSession, fund_id: uuid.UUID, day: dt.date) -> None:
+    """Escrow released to the GP on or after a distribution was measured with its carry:
+    cancelling it could leave less escrow than was released."""
+    released = await session.scalar(
+        sa.select(sa.func.max(LedgerEntry.effective_on)).where(
+            LedgerEntry.fund_id == fund_id,
+            LedgerEntry.source_type == RELEASE_SOURCE,
+            LedgerEntry.effective_on >= day,
+        )
+    )
+    if released is not None:
+        raise errors.Conflict(
+            f"escrow was released to the GP on {released}, measured with this distribution's "
+            "carry: it can no longer be cancelled"
+        )
+
+
 async def carry_earned(
     session: AsyncSession, *, fund_id: uuid.UUID, as_of: dt.date
 ) -> dict[uuid.UUID, Decimal]:
@@ -451,13 +470,21 @@ async def carry_entitled(
     session: AsyncSession, *, fund: Fund, as_of: dt.date
 ) -> dict[uuid.UUID, Decimal]:
     """Per investor, the carry the GP would be entitled to if the fund ended on `as_of` with
-    no further proceeds: the investor's own terms on one whole-fund (European) waterfall of all
-    its contributions and distributions to that date — so, American or not, a deal's capital
-    not returned counts against the carry of every other deal — and never more than carry ×
-    the investor's net profit (proceeds − contributed capital, not below 0), so capital
-    contributed after the last distribution and not returned counts as lost. Rounded down
+    no further proceeds, on the investor's own terms and on the fund's style:
+
+    - European: one whole-fund waterfall of all its contributions and distributions to date.
+    - American (deal by deal, `_deal_by_deal`): each deal with proceeds runs its own waterfall
+      over the capital contributed to it, its proceeds first netted of the realised losses and
+      write-downs of the fund's deals to date (`deals.realisations.losses`), each loss once:
+      the deals in the order of their first distribution, each absorbing up to its profit.
+
+    Never more than carry × the investor's net profit (all proceeds − all contributed capital,
+    not below 0), so capital contributed and not returned counts as lost. Rounded down
     (rounding never favours the GP)."""
     histories = await _histories(session, fund, as_of=as_of, american=False)
+    american = fund.waterfall_style is WaterfallStyle.american
+    by_deal = await _histories(session, fund, as_of=as_of, american=True) if american else {}
+    losses = await realisations.losses(session, fund_id=fund.id, as_of=as_of) if american else {}
     own = await own_terms(session, fund.id)
     exponent = money.minor_unit(fund.currency)
     entitled: dict[uuid.UUID, Decimal] = {}
@@ -468,20 +495,64 @@ async def carry_entitled(
         terms = dataclasses.replace(
             investor_terms(fund, own.get(investor, OwnTerms())), style="european"
         )
-        result = waterfall.run_waterfall(
-            terms=terms,
-            contributions=history.contributions,
-            proceeds=proceeds,
-            exponent=exponent,
-        )
+        if american:
+            gp = _deal_by_deal(
+                terms, by_deal[investor], losses.get(investor, Decimal(0)), as_of, exponent
+            )
+        else:
+            gp = waterfall.run_waterfall(
+                terms=terms,
+                contributions=history.contributions,
+                proceeds=proceeds,
+                exponent=exponent,
+            ).gp_total
         profit = sum((p.amount for p in proceeds), Decimal(0)) - sum(
             (c.amount for c in history.contributions), Decimal(0)
         )
         cap = (terms.carry * max(profit, Decimal(0))).quantize(
             money.quantum(fund.currency), rounding=decimal.ROUND_FLOOR
         )
-        entitled[investor] = min(result.gp_total, cap)
+        entitled[investor] = min(gp, cap)
     return entitled
+
+
+def _deal_by_deal(
+    terms: waterfall.Terms, history: _History, losses: Decimal, as_of: dt.date, exponent: int
+) -> Decimal:
+    """Σ over deals with proceeds of the GP part of the deal's own waterfall, its proceeds
+    netted first of the `losses` left (the earliest proceeds first: a loss is returned to the
+    LP before any carry, with no pref on it). The deals take the losses in the order of their
+    first distribution (then deal id), each up to its profit (proceeds − capital contributed
+    to it), so a loss is netted once and a deal without profit absorbs none."""
+    proceeds: dict[str, list[waterfall.Flow]] = defaultdict(list)
+    for flow in sorted(history.proceeds, key=lambda f: f.date):
+        if flow.date <= as_of:
+            proceeds[str(flow.deal_id)].append(flow)
+    gp = Decimal(0)
+    for deal, flows in sorted(proceeds.items(), key=lambda item: (item[1][0].date, item[0])):
+        contributions = [c for c in history.contributions if c.deal_id == deal]
+        profit = sum((f.amount for f in flows), Decimal(0)) - sum(
+            (c.amount for c in contributions), Decimal(0)
+        )
+        netted = min(losses, max(profit, Decimal(0)))
+        losses -= netted
+        left = _net_off(flows, netted)
+        if left:
+            gp += waterfall.run_waterfall(
+                terms=terms, contributions=contributions, proceeds=left, exponent=exponent
+            ).gp_total
+    return gp
+
+
+def _net_off(flows: list[waterfall.Flow], amount: Decimal) -> list[waterfall.Flow]:
+    """`flows` less `amount`, taken from the earliest first."""
+    left: list[waterfall.Flow] = []
+    for flow in flows:
+        taken = min(flow.amount, amount)
+        amount -= taken
+        if flow.amount > taken:
+            left.append(dataclasses.replace(flow, amount=flow.amount - taken))
+    return left
 
 
 def _standing(fund_id: uuid.UUID) -> sa.ColumnElement[bool]:

@@ -194,6 +194,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     # wind-down moves money (escrow released, the GP's receivable): manager and above.
     ("GET", "/funds/{fund_id}/clawback"): _read(Role.viewer),
     ("POST", "/funds/{fund_id}/clawback"): _write(Role.manager, money=True),
+    # The GP's repayment of the clawback receivable, escrow paid to the GP before wind-down.
+    ("POST", "/funds/{fund_id}/clawback/repayments"): _write(Role.manager, money=True),
+    ("POST", "/funds/{fund_id}/escrow/releases"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/management-fees"): _read(Role.viewer),
     # Fee offsets and waivers lower what investors owe: money-moving, so a key is required.
     ("POST", "/funds/{fund_id}/fee-income"): _write(Role.manager, money=True),

@@ -3,7 +3,7 @@ proceeds it distributes (`distributions.realisation_id`); a realisation keeps wh
 proceeds standing distributions have taken (`distributed`) and can be cancelled
 (`cancelled_at`); a deal realised in full has the date it was (`deals.realised_on`).
 
-Revision ID: 0037
+Revision ID: 0036
 Revises: 0035
 Create Date: 2026-12-06
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0037"
+revision = "0036"
 down_revision = "0035"
 branch_labels = None
 depends_on = None
