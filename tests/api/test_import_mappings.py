@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import httpx
@@ -18,9 +19,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
+from prorata.imports.formats import PREVIEW_FIELDS, ImportKind
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
 from tests.import_support import csv_bytes, run_jobs
+from tests.sign_in_support import give_password, sign_in
 from tests.support import TestDatabase, bearer
 
 
@@ -153,6 +156,20 @@ async def test_an_upload_with_a_mapping_reads_its_headers_and_leaves_out_a_colum
         "LP Contact,Commitment Amount,signed,Notes",  # `Commitment Amount`: an alias of amount
         "ada@lp.example,2500000.00,2025-03-15,first close",
     )
+    dry = await files.run(
+        fund, content, kind="commitments", mapping=json.dumps(mapping), dry_run="true"
+    )
+    [ada] = (await _investors(files)).values()
+    assert dry["preview"] == [
+        {
+            "line": 2,
+            "outcome": "insert",
+            "investor_id": ada["id"],
+            "investor_name": "Ada Capital",
+            "amount": "2500000.00",
+            "committed_on": "2025-03-15",
+        }
+    ]
     done = await files.run(fund, content, kind="commitments", mapping=json.dumps(mapping))
     assert (done["status"], done["inserted"]) == ("succeeded", 1), done
     assert done["columns"] == {
@@ -318,6 +335,7 @@ async def test_a_dry_run_previews_its_first_rows_and_counts_what_it_would_do(
     assert (dry["status"], dry["rows_total"], dry["rows_valid"]) == ("succeeded", 2, 2)
     assert (dry["inserted"], dry["updated"], dry["unchanged"]) == (None, None, None)
     assert dry["would"] == {"inserted": 1, "updated": 0, "unchanged": 1}
+    assert set(dry["preview"][0]) == set(PREVIEW_FIELDS[ImportKind.allocations])
     # Normalised: amounts to the currency's two decimals, the deal's name trimmed and resolved.
     assert dry["preview"] == [
         {
@@ -351,6 +369,7 @@ async def test_a_dry_run_preview_is_bounded_to_twenty_rows(files: Files) -> None
     )
     assert dry["would"] == {"inserted": 25, "updated": 0, "unchanged": 0}
     assert [row["line"] for row in dry["preview"]] == list(range(2, 22))  # lines 2…21
+    assert set(dry["preview"][0]) == set(PREVIEW_FIELDS[ImportKind.investors])
     assert dry["preview"][0] == {
         "line": 2,
         "outcome": "insert",
@@ -386,3 +405,53 @@ async def test_a_funds_imports_are_listed_newest_first_a_page_at_a_time(files: F
         "GET", f"/funds/{fund}/imports?limit=2&cursor={page['next_cursor']}"
     )
     assert ([item["id"] for item in rest["items"]], rest["next_cursor"]) == ([made[0]], None)
+
+
+# --- the console ------------------------------------------------------------------------------
+
+
+def _table(html: str, table_id: str) -> list[list[str]]:
+    """The rows of one table of a page, each as its cells' text (tags stripped)."""
+    found = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S)
+    assert found, table_id
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", found.group(0), re.S)
+    ]
+
+
+async def test_the_console_lists_a_funds_imports_and_shows_a_dry_runs_preview(
+    files: Files, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    fund = await files.api.fund()
+    content = csv_bytes(
+        "Investor Name,E-mail,Kind,Country", "Ada Capital,ada@lp.example,Entity ,US"
+    )
+    rejected = await files.run(fund, content, kind="investors", dry_run="true")  # `Entity `
+    dry = await files.run(
+        fund,
+        csv_bytes("name,email,kind,country", "Ada Capital,ada@lp.example,entity,US"),
+        kind="investors",
+        dry_run="true",
+    )
+    await give_password(sessions, files.org.org_id, files.org.user_id)
+    await sign_in(files.client, "owner@a.example")
+    listing = await files.client.get(f"/funds/{fund}/imports/new")
+    assert listing.status_code == 200
+    rows = _table(listing.text, "imports")
+    assert [row[:4] for row in rows] == [
+        ["File", "Kind", "Status", "Rows"],
+        ["export.csv (dry run)", "investors", "succeeded", "1"],
+        ["export.csv (dry run)", "investors", "rejected", "1"],
+    ]
+    assert f'href="/funds/{fund}/imports/{dry["id"]}"' in listing.text
+    assert f'href="/funds/{fund}/imports/{rejected["id"]}"' in listing.text
+    page = await files.client.get(f"/funds/{fund}/imports/{dry['id']}")
+    assert _table(page.text, "preview") == [
+        ["Line", "Outcome", "Name", "Email", "Kind", "Country", "External ref"],
+        ["2", "insert", "Ada Capital", "ada@lp.example", "entity", "US", "—"],
+    ]
+    assert "<dt>Would add</dt><dd>1</dd>" in page.text

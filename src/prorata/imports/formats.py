@@ -64,6 +64,38 @@ FORMATS: dict[ImportKind, Format] = {
 }
 
 
+# The fields of a dry run's preview rows, in reading order (JSONB keeps keys in its own order;
+# the worker's `ingest._PREVIEW_ROWS` selects exactly these).
+PREVIEW_FIELDS: dict[ImportKind, tuple[str, ...]] = {
+    ImportKind.investors: (
+        "line",
+        "outcome",
+        "investor_id",
+        "name",
+        "email",
+        "kind",
+        "country",
+        "external_ref",
+    ),
+    ImportKind.commitments: (
+        "line",
+        "outcome",
+        "investor_id",
+        "investor_name",
+        "amount",
+        "committed_on",
+    ),
+    ImportKind.allocations: (
+        "line",
+        "outcome",
+        "investor_id",
+        "investor_name",
+        "deal_id",
+        "deal_name",
+        "amount",
+    ),
+}
+
 # Other names people's exports give a column, after `normalise` (short on purpose: a name
 # that could mean two things is not here). Listed in the upload route's description.
 ALIASES: dict[ImportKind, dict[str, str]] = {
