@@ -159,8 +159,10 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
     closing = await api.request(
         "POST", f"/funds/{fund_id}/closings", json=BODIES[CLOSINGS], expect=201
     )
+    mapping = await api.request("POST", "/import-mappings", json=BODIES[MAPPINGS], expect=201)
     return {
         "closing_id": str(closing["id"]),
+        "mapping_id": str(mapping["id"]),
         "change_id": str(bank_change["id"]),
         "contact_id": str(contact["id"]),
         "invitation_id": str(invitation["id"]),
@@ -191,11 +193,18 @@ REPORTS = ("POST", "/api/v1/funds/{fund_id}/reports")
 WEBHOOKS = ("POST", "/api/v1/webhooks")
 BANK = ("PUT", "/api/v1/investors/{investor_id}/bank-account")
 CLOSINGS = ("POST", "/api/v1/funds/{fund_id}/closings")
+MAPPINGS = ("POST", "/api/v1/import-mappings")
 
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     REPORTS: {"kind": "allocations", "as_of": "2026-06-30"},
     CLOSINGS: {"closing_date": "2026-01-30"},
+    MAPPINGS: {"kind": "investors", "name": "CRM export", "columns": {"Investor Name": "name"}},
+    ("PUT", "/api/v1/import-mappings/{mapping_id}"): {
+        "kind": "investors",
+        "name": "Renamed",
+        "columns": {"Full name": "name"},
+    },
     WEBHOOKS: {"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
     BANK: {
         "bank_name": "Intruder Bank",

@@ -211,7 +211,9 @@ async def test_dry_run_validates_and_predicts_without_applying(
     )
     dry = await imports.run(fund, "allocations", content, dry_run=True)
     assert (dry["status"], dry["dry_run"]) == ("succeeded", True)
-    assert (dry["inserted"], dry["updated"], dry["unchanged"]) == (1, 1, 0)
+    # Nothing applied, so nothing reported as inserted: what applying it would do is `would`.
+    assert (dry["inserted"], dry["updated"], dry["unchanged"]) == (None, None, None)
+    assert dry["would"] == {"inserted": 1, "updated": 1, "unchanged": 0}
     assert _allocations(database.owner_url, fund) == {(investors[0], deals[0]): "1.00"}
     # A dry run does not stand in for the real import of the same file.
     real = await imports.run(fund, "allocations", content)

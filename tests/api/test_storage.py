@@ -112,6 +112,9 @@ def test_no_database_column_can_hold_file_content(database: TestDatabase) -> Non
         ("audit_log", "after"): "field snapshots",
         ("distribution_lines", "tiers"): "four tiers of two amounts, written by the service",
         ("clawbacks", "lines"): "a booked clawback's amounts per investor, written by the service",
+        ("imports", "columns"): "the file's header cells read (bounded by MAX_HEADER_BYTES)",
+        ("imports", "preview"): "a dry run's first 20 rows, written by the worker",
+        ("import_mappings", "columns"): "at most 50 header names of 200 characters (schema)",
     }
     with psycopg.connect(database.owner_url) as conn:
         columns = conn.execute(

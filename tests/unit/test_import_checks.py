@@ -61,3 +61,45 @@ def test_a_refused_header_says_what_is_expected() -> None:
         formats.header_columns(ImportKind.commitments, b"email,amount,date\n")
     assert refused.value.status == 422
     assert "investor_email, amount, committed_on" in refused.value.detail
+
+
+@pytest.mark.parametrize(
+    ("header", "normalised"),
+    [
+        ("External Ref", "external_ref"),
+        ("external-ref", "external_ref"),
+        ("EXTERNAL_REF", "external_ref"),
+        ("External Ref.", "external_ref"),
+        ("  E-mail  ", "e_mail"),
+        ("Montant (€)", "montant"),
+        ("Pays d'origine", "pays_d_origine"),
+        ("...", ""),
+    ],
+)
+def test_a_header_is_normalised_without_case_spaces_underscores_or_punctuation(
+    header: str, normalised: str
+) -> None:
+    assert formats.normalise(header) == normalised
+
+
+def test_a_mapping_renames_the_headers_it_names_and_leaves_out_nulls() -> None:
+    line = b"Investor Name,E-mail,kind,Country,Notes\n"  # `E-mail` by alias, `kind` by name
+    mapping = {"investor  name": "name", "NOTES": None}
+    assert formats.read_header(ImportKind.investors, line, mapping=mapping) == {
+        "Investor Name": "name",
+        "E-mail": "email",
+        "kind": "kind",
+        "Country": "country",
+        "Notes": "ignored_4",  # loaded into a column no check reads
+    }
+    assert formats.column_or_none("ignored_4") is None
+    assert formats.column_or_none("name") == "name"
+
+
+def test_a_mapping_naming_one_header_twice_for_two_columns_is_refused() -> None:
+    with pytest.raises(errors.RuleViolation, match="names the header 'Name' twice"):
+        formats.checked_mapping(ImportKind.investors, {"name": "email", "Name": "name"})
+    # The same header twice for the same column is no contradiction.
+    assert formats.checked_mapping(ImportKind.investors, {"A b": "name", "a-b": "name"}) == {
+        "a_b": "name"
+    }

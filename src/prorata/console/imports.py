@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request, Response
 from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.funds import service as fund_service
+from prorata.http.pagination import PageParams
 from prorata.imports import service as import_service
-from prorata.imports.formats import FORMATS, ImportKind
+from prorata.imports.formats import FORMATS, PREVIEW_FIELDS, ImportKind
 from prorata.imports.models import ImportRowError, ImportStatus
 from prorata.imports.schemas import ImportOut
 from prorata.platform import errors
@@ -25,16 +26,21 @@ from prorata.platform import errors
 router = APIRouter(route_class=PageRoute)
 
 ERRORS_SHOWN = 200  # the table shows this many; errors.csv has them all
+IMPORTS_SHOWN = 20  # the latest imports listed under the form (the API pages through all)
 
 
 @router.get("/funds/{fund_id}/imports/new")
 async def new_import(request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
+    latest = await import_service.page(
+        db, fund_id=fund_id, params=PageParams(limit=IMPORTS_SHOWN, cursor=None)
+    )
     return await render.page(
         request,
         "import_new.html",
         fund=fund,
         kinds=[(kind.value, FORMATS[kind].describe()) for kind in ImportKind],
+        imports=[ImportOut.of(row) for row in latest.items],
     )
 
 
@@ -66,6 +72,9 @@ async def import_page(
         problems=problems.all(),
         running=running,
         may_apply=row.dry_run and row.status is ImportStatus.succeeded,
+        preview=row.preview or [],
+        # Names, not ids, in the console's preview (the API's has both).
+        preview_columns=[name for name in PREVIEW_FIELDS[row.kind] if name[-3:] != "_id"],
     )
 
 

@@ -215,6 +215,13 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/imports"): _upload(Role.manager),
     ("GET", "/imports/{import_id}"): _read(Role.manager),
     ("GET", "/imports/{import_id}/errors.csv"): _read(Role.manager),
+    ("GET", "/funds/{fund_id}/imports"): _read(Role.manager),
+    # Saved column mappings: managed by those who import; read by any reader (no data in them).
+    ("POST", "/import-mappings"): _write(Role.manager),
+    ("GET", "/import-mappings"): _read(Role.viewer),
+    ("GET", "/import-mappings/{mapping_id}"): _read(Role.viewer),
+    ("PUT", "/import-mappings/{mapping_id}"): _write(Role.manager),
+    ("DELETE", "/import-mappings/{mapping_id}"): _write(Role.manager),
     # Jobs: any reader may follow a job; retrying a failed one is an admin's call.
     ("GET", "/jobs"): _read(Role.viewer),
     ("GET", "/jobs/{job_id}"): _read(Role.viewer),

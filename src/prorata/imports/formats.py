@@ -7,8 +7,12 @@ worker (which maps the file's column order onto its staging table). Rows are nev
 - commitments: investor_email, amount, committed_on
 - allocations: investor_email | investor_id, deal_name | deal_id, amount
 
-A header row is required; column order is free; names are matched without regard to case or
-surrounding spaces; the file is UTF-8, with or without a byte order mark.
+A header row is required; column order is free; the file is UTF-8, with or without a byte order
+mark. A header cell is read by `normalise`: case, spaces, underscores and punctuation do not
+count (`External Ref`, `external-ref`, `EXTERNAL_REF` and `External Ref.` all name
+external_ref), then by the kind's few ALIASES (`e-mail` is email). A column mapping (file header
+→ our column, or null to leave a column out), sent with the upload or saved for the organisation,
+is matched the same way and takes precedence over names and aliases.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import csv
 import dataclasses
 import enum
 import re
+from collections.abc import Mapping
 
 from prorata.platform import errors
 
@@ -59,22 +64,160 @@ FORMATS: dict[ImportKind, Format] = {
 }
 
 
-def header_columns(kind: ImportKind, first_line: bytes) -> list[str]:
-    """The file's column names in file order, checked against the kind's format.
+# The fields of a dry run's preview rows, in reading order (JSONB keeps keys in its own order;
+# the worker's `ingest._PREVIEW_ROWS` selects exactly these).
+PREVIEW_FIELDS: dict[ImportKind, tuple[str, ...]] = {
+    ImportKind.investors: (
+        "line",
+        "outcome",
+        "investor_id",
+        "name",
+        "email",
+        "kind",
+        "country",
+        "external_ref",
+    ),
+    ImportKind.commitments: (
+        "line",
+        "outcome",
+        "investor_id",
+        "investor_name",
+        "amount",
+        "committed_on",
+    ),
+    ImportKind.allocations: (
+        "line",
+        "outcome",
+        "investor_id",
+        "investor_name",
+        "deal_id",
+        "deal_name",
+        "amount",
+    ),
+}
+
+# Other names people's exports give a column, after `normalise` (short on purpose: a name
+# that could mean two things is not here). Listed in the upload route's description.
+ALIASES: dict[ImportKind, dict[str, str]] = {
+    ImportKind.investors: {
+        "e_mail": "email",
+        "email_address": "email",
+        "investor_name": "name",
+        "investor_type": "kind",
+        "external_id": "external_ref",
+    },
+    ImportKind.commitments: {
+        "email": "investor_email",
+        "e_mail": "investor_email",
+        "investor_e_mail": "investor_email",
+        "commitment": "amount",
+        "commitment_amount": "amount",
+        "commitment_date": "committed_on",
+    },
+    ImportKind.allocations: {
+        "email": "investor_email",
+        "e_mail": "investor_email",
+        "investor_e_mail": "investor_email",
+        "deal": "deal_name",
+        "allocation": "amount",
+        "allocation_amount": "amount",
+    },
+}
+
+# A mapping is a few header names: its bounds (the upload's `mapping` parameter, a saved one).
+MAX_MAPPING_ENTRIES = 50
+MAX_HEADER_NAME = 200
+# The staging column of a header the mapping leaves out (null): loaded, never read.
+_IGNORED = "ignored_{position}"
+
+ColumnMapping = Mapping[str, str | None]
+
+
+def column_or_none(name: str) -> str | None:
+    """A name `read_header` gives, as a mapping keeps it: None for a column left out."""
+    return None if name.startswith(_IGNORED.split("{", 1)[0]) else name
+
+
+def normalise(header: str) -> str:
+    """A header cell as compared: lower case, every run of spaces, underscores and punctuation
+    one underscore, none at either end (`External Ref.` → external_ref)."""
+    return re.sub(r"[\W_]+", "_", header.casefold()).strip("_")
+
+
+def checked_mapping(kind: ImportKind, mapping: ColumnMapping) -> dict[str, str | None]:
+    """The mapping, keyed by normalised header, once every target is a column of `kind`
+    (or null: leave the column out); anything else is a 422 naming what is wrong."""
+    spec = FORMATS[kind]
+    if len(mapping) > MAX_MAPPING_ENTRIES:
+        raise errors.RuleViolation(
+            f"a mapping has at most {MAX_MAPPING_ENTRIES} entries", title="Invalid column mapping"
+        )
+    unknown = sorted(
+        {str(target) for target in mapping.values() if target not in (*spec.known, None)}
+    )
+    if unknown:
+        raise errors.RuleViolation(
+            f"unknown target column {', '.join(map(repr, unknown))}: the columns of {kind} are "
+            f"{', '.join(spec.known)} (or null to leave a column out)",
+            title="Invalid column mapping",
+        )
+    by_key: dict[str, str | None] = {}
+    for header, target in mapping.items():
+        key = normalise(header)
+        if not key or len(header) > MAX_HEADER_NAME:
+            raise errors.RuleViolation(
+                f"the header {header[:MAX_HEADER_NAME]!r} is not a name of up to "
+                f"{MAX_HEADER_NAME} characters",
+                title="Invalid column mapping",
+            )
+        if key in by_key and by_key[key] != target:
+            raise errors.RuleViolation(
+                f"the mapping names the header {header!r} twice, for different columns",
+                title="Invalid column mapping",
+            )
+        by_key[key] = target
+    return by_key
+
+
+def header_columns(
+    kind: ImportKind, first_line: bytes, *, mapping: ColumnMapping | None = None
+) -> list[str]:
+    """Our column names in file order (a column the mapping leaves out gets a name no check
+    reads), checked against the kind's format."""
+    return list(read_header(kind, first_line, mapping=mapping).values())
+
+
+def read_header(
+    kind: ImportKind, first_line: bytes, *, mapping: ColumnMapping | None = None
+) -> dict[str, str]:
+    """The file's header cells (as written) → our column names, in file order.
 
     Anything but a UTF-8 header naming each needed column once (and nothing else) is a 422
-    that says what was expected.
+    that says what was expected, naming the file's own header text.
     """
     spec = FORMATS[kind]
-    names = _names(first_line.removeprefix(BOM))
-    if not names:
+    cells = _names(first_line.removeprefix(BOM))
+    if not cells:
         raise _refused("the file is empty: the first line must name the columns", spec)
-    unknown = [name for name in names if name not in spec.known]
-    if unknown:
-        raise _refused(f"unknown column {unknown[0]!r}", spec)
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
+    if len(set(cells)) < len(cells):
+        repeated = sorted({cell for cell in cells if cells.count(cell) > 1})
         raise _refused(f"column {repeated[0]!r} appears more than once", spec)
+    mapped = checked_mapping(kind, mapping or {})
+    aliases = ALIASES[kind]
+    read: dict[str, str] = {}
+    for position, cell in enumerate(cells):
+        key = normalise(cell)
+        name = mapped[key] if key in mapped else aliases.get(key, key)
+        if name is None:
+            read[cell] = _IGNORED.format(position=position)
+        elif name not in spec.known:
+            raise _refused(f"unknown column {cell!r}", spec)
+        elif name in read.values():
+            first = next(header for header, known in read.items() if known == name)
+            raise _refused(f"the columns {first!r} and {cell!r} both give {name}", spec)
+        else:
+            read[cell] = name
+    names = list(read.values())
     missing = [name for name in spec.required if name not in names]
     if missing:
         raise _refused(f"missing column {missing[0]!r}", spec)
@@ -82,7 +225,7 @@ def header_columns(kind: ImportKind, first_line: bytes) -> list[str]:
         present = [name for name in group if name in names]
         if len(present) != 1:
             raise _refused(f"give exactly one of the columns {' or '.join(group)}", spec)
-    return names
+    return read
 
 
 def _names(line: bytes) -> list[str]:
@@ -112,11 +255,12 @@ def _names(line: bytes) -> list[str]:
         ) from None
     if cells in ([], [""]):
         return []
-    return [cell.strip().lower() for cell in cells]
+    return [cell.strip() for cell in cells]
 
 
 def _refused(reason: str, spec: Format) -> errors.RuleViolation:
     return errors.RuleViolation(
-        f"{reason}; the header must name the columns {spec.describe()} (any order)",
+        f"{reason}; the header must name the columns {spec.describe()} (any order; or send a "
+        "column mapping)",
         title="Unexpected CSV header",
     )

@@ -39,6 +39,7 @@ from prorata.platform import db, errors, events, storage
 log = logging.getLogger(__name__)
 
 MAX_RECORDED_ERRORS = 10_000
+PREVIEW_ROWS = 20
 PROGRESS_EVERY_SECONDS = 1.0
 READ_CHUNK = 1024 * 1024
 WORK_MEM = "128MB"
@@ -179,7 +180,7 @@ async def _load(
     file itself is not readable CSV of its kind (then nothing is loaded)."""
     first = await anext(stream, b"")
     try:
-        columns = formats.header_columns(row.kind, first.split(b"\n", 1)[0])
+        columns = formats.header_columns(row.kind, first.split(b"\n", 1)[0], mapping=row.columns)
     except errors.Problem as problem:
         return [], (1, problem.detail)
     text_columns = ", ".join(f'"{name}" text' for name in columns)
@@ -302,6 +303,7 @@ async def _check_and_apply(
         recorded = await checks.record_errors(
             session, judgement, org_id=row.org_id, import_id=row.id, limit=MAX_RECORDED_ERRORS
         )
+        await _name_columns_as_the_file_does(session, row)
     summary = {
         "rows_total": counts["total"],
         "rows_invalid": counts["invalid"],
@@ -318,9 +320,11 @@ async def _check_and_apply(
         )
         return
     outcome = {name: counts[name] for name in ("inserted", "updated", "unchanged")}
-    if not row.dry_run:
-        await progress.save(ImportPhase.applying)
-        outcome = await _apply(session, row, judgement, outcome)
+    if row.dry_run:
+        await _finish_dry_run(session, row, summary, outcome)
+        return
+    await progress.save(ImportPhase.applying)
+    outcome = await _apply(session, row, judgement, outcome)
     await _finish(
         session,
         row,
@@ -329,6 +333,73 @@ async def _check_and_apply(
         errors_recorded=0,
         message=None,
     )
+
+
+async def _name_columns_as_the_file_does(session: AsyncSession, row: DataImport) -> None:
+    """errors.csv names the file's own header text (`External Ref`), not our column name
+    (`external_ref`), where the two differ."""
+    renamed = {
+        column: header
+        for header, column in (row.columns or {}).items()
+        if column is not None and column != header
+    }
+    for column, header in renamed.items():
+        await session.execute(
+            sa.update(ImportRowError)
+            .where(ImportRowError.import_id == row.id, ImportRowError.column == column)
+            .values(column=header[:64])
+        )
+
+
+async def _finish_dry_run(
+    session: AsyncSession, row: DataImport, summary: dict[str, int], would: dict[str, int]
+) -> None:
+    """A dry run that passed: what applying it would do, and its first rows as they would be
+    applied. Nothing was applied, so `inserted`, `updated` and `unchanged` stay empty."""
+    await _finish(
+        session,
+        row,
+        status=ImportStatus.succeeded,
+        counts={
+            **summary,
+            "would_insert": would["inserted"],
+            "would_update": would["updated"],
+            "would_keep": would["unchanged"],
+            "preview": await _preview(session, row.kind),
+        },
+        errors_recorded=0,
+        message=None,
+    )
+
+
+# The first rows of a dry run, as they would be applied: normalised values, and the investors
+# and deals the rows resolve to (ids and names). Valid rows only (a dry run that passed).
+_PREVIEW_ROWS: dict[ImportKind, str] = {
+    ImportKind.investors: """
+        SELECT c.line, c.outcome, c.investor_id, c.name, c.email, c.kind,
+               nullif(c.country, '') AS country, nullif(c.external_ref, '') AS external_ref
+        FROM import_checked c""",
+    ImportKind.commitments: """
+        SELECT c.line, c.outcome, c.investor_id, i.name AS investor_name,
+               c.amount::text AS amount, c.committed_on::text AS committed_on
+        FROM import_checked c JOIN investors i ON i.id = c.investor_id""",
+    ImportKind.allocations: """
+        SELECT c.line, c.outcome, c.investor_id, i.name AS investor_name, c.deal_id,
+               d.name AS deal_name, c.amount::text AS amount
+        FROM import_checked c JOIN investors i ON i.id = c.investor_id
+        JOIN deals d ON d.id = c.deal_id""",
+}
+
+
+async def _preview(session: AsyncSession, kind: ImportKind) -> list[dict[str, Any]]:
+    statement = (
+        "SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.line), '[]'::jsonb) "
+        "FROM (ROWS ORDER BY c.line LIMIT :limit) p"
+    ).replace("ROWS", _PREVIEW_ROWS[kind].replace("import_checked", checks.CHECKED))
+    preview: list[dict[str, Any]] = (
+        await session.scalar(sa.text(statement), {"limit": PREVIEW_ROWS}) or []
+    )
+    return preview
 
 
 async def _lock_before_matching(session: AsyncSession, row: DataImport) -> None:
@@ -391,7 +462,7 @@ async def _finish(
     row: DataImport,
     *,
     status: ImportStatus,
-    counts: dict[str, int],
+    counts: dict[str, Any],
     errors_recorded: int,
     message: str | None,
 ) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prorata.imports.formats import ImportKind
@@ -73,6 +75,16 @@ class DataImport(Base):
     inserted: Mapped[int | None] = mapped_column(sa.BigInteger)
     updated: Mapped[int | None] = mapped_column(sa.BigInteger)
     unchanged: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # A dry run's counts: what applying it would do (its `inserted` etc. stay empty).
+    would_insert: Mapped[int | None] = mapped_column(sa.BigInteger)
+    would_update: Mapped[int | None] = mapped_column(sa.BigInteger)
+    would_keep: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The file's header cells → our columns (null: left out), as read at upload with the
+    # mapping then in force; the worker reads the header with it and names errors by it.
+    # Bounded by the header line (formats.MAX_HEADER_BYTES).
+    columns: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
+    # A dry run that passed: its first rows as they would be applied (ingest.PREVIEW_ROWS).
+    preview: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     errors_recorded: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     message: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[dt.datetime] = mapped_column(
@@ -95,3 +107,35 @@ class ImportRowError(Base):
     column: Mapped[str | None] = mapped_column(sa.String(64))
     value: Mapped[str | None] = mapped_column(sa.String(200))
     message: Mapped[str] = mapped_column(sa.String(300))
+
+
+class ImportMapping(Base):
+    """A saved column mapping of one import kind: a team's usual export, read without editing.
+    At most one per organisation and kind is the default, used by uploads that name none."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "kind", "name"),
+        sa.Index(
+            "uq_import_mappings_org_id_kind_default",
+            "org_id",
+            "kind",
+            unique=True,
+            postgresql_where=sa.text("is_default"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
+    kind: Mapped[ImportKind] = mapped_column(str_enum(ImportKind, "import_kind"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    # File header → our column (or null): at most formats.MAX_MAPPING_ENTRIES short names.
+    columns: Mapped[dict[str, str | None]] = mapped_column(JSONB)
+    is_default: Mapped[bool] = mapped_column()
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )

@@ -1,25 +1,27 @@
-"""Routes of CSV imports: upload (202 + Location), status, errors.csv."""
+"""Routes of CSV imports: upload (202 + Location), status, errors.csv, a fund's imports, and
+the organisation's saved column mappings."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from prorata.funds import service as fund_service
 from prorata.http import idempotency
 from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
+from prorata.imports import docs
+from prorata.imports import mappings as mapping_service
 from prorata.imports import service as import_service
-from prorata.imports.formats import FORMATS, ImportKind
-from prorata.imports.schemas import UPLOAD_BODY, ImportOut
+from prorata.imports.formats import ImportKind
+from prorata.imports.schemas import UPLOAD_BODY, ImportOut, MappingIn, MappingOut
 from prorata.platform import storage
 
 router = APIRouter(route_class=ApiRoute, tags=["imports"])
-
-_FORMATS_DOC = "\n".join(f"- `{kind}`: {spec.describe()}" for kind, spec in FORMATS.items())
 
 
 @router.post(
@@ -31,9 +33,10 @@ _FORMATS_DOC = "\n".join(f"- `{kind}`: {spec.describe()}" for kind, spec in FORM
         "Streams the file to storage and queues its import; poll the `Location`. "
         "All or nothing: if any row is invalid, nothing is applied and the import ends "
         "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind "
-        "and `dry_run` returns the earlier import (200) instead of importing it twice.\n\n"
-        "Columns (header row required, any order, UTF-8 with or without BOM):\n"
-        f"{_FORMATS_DOC}"
+        "and `dry_run` returns the earlier import (200) instead of importing it twice. "
+        "A dry run that passes shows its first rows as they would be applied (`preview`) and "
+        "what applying it would do (`would`).\n\n"
+        f"{docs.UPLOAD}"
     ),
     responses={200: {"model": ImportOut, "description": "This file was imported before."}},
     openapi_extra={"requestBody": UPLOAD_BODY},
@@ -45,11 +48,24 @@ async def upload(
     principal: CurrentPrincipal,
     session: TenantSession,
     dry_run: Annotated[bool, Query(description="Validate only; apply nothing.")] = False,
+    mapping: Annotated[
+        str | None,
+        Query(
+            max_length=mapping_service.MAX_MAPPING_PARAMETER,
+            description='Column mapping, JSON: {"file header": "column" or null, …}.',
+        ),
+    ] = None,
+    mapping_id: Annotated[
+        uuid.UUID | None, Query(description="A saved mapping (`/import-mappings`) to read with.")
+    ] = None,
 ) -> Response:
     await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file
+    columns = await mapping_service.for_upload(
+        session, kind=kind, mapping=mapping, mapping_id=mapping_id
+    )
     blobs: storage.BlobStore = request.app.state.blobs
     received = await import_service.receive(
-        request, blobs=blobs, org_id=principal.org_id, kind=kind
+        request, blobs=blobs, org_id=principal.org_id, kind=kind, mapping=columns
     )
     try:
         await idempotency.settle(request, body_digest=received.stored.sha256)
@@ -73,6 +89,19 @@ async def upload(
     )
 
 
+@router.get(
+    "/funds/{fund_id}/imports",
+    summary="A fund's imports (dry runs too), newest first",
+)
+async def list_imports(
+    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
+) -> Page[ImportOut]:
+    imports = await import_service.page(session, fund_id=fund_id, params=page)
+    return Page[ImportOut](
+        items=[ImportOut.of(row) for row in imports.items], next_cursor=imports.next_cursor
+    )
+
+
 @router.get("/imports/{import_id}", summary="An import: status, counts, progress")
 async def get_import(import_id: uuid.UUID, session: TenantSession) -> ImportOut:
     return ImportOut.of(await import_service.get(session, import_id=import_id))
@@ -91,3 +120,50 @@ async def import_errors(import_id: uuid.UUID, session: TenantSession) -> Respons
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
     )
+
+
+@router.post(
+    "/import-mappings",
+    status_code=status.HTTP_201_CREATED,
+    summary="Save a column mapping for one import kind (a team's usual export)",
+    description=docs.MAPPINGS,
+)
+async def create_mapping(
+    body: MappingIn, principal: CurrentPrincipal, session: TenantSession
+) -> MappingOut:
+    row = await mapping_service.create(session, actor=principal, data=body)
+    return MappingOut.model_validate(row)
+
+
+@router.get("/import-mappings", summary="The organisation's saved column mappings")
+async def list_mappings(session: TenantSession, page: PageQuery) -> Page[MappingOut]:
+    return render(await mapping_service.page(session, params=page), MappingOut)
+
+
+@router.get("/import-mappings/{mapping_id}", summary="A saved column mapping")
+async def get_mapping(mapping_id: uuid.UUID, session: TenantSession) -> MappingOut:
+    return MappingOut.model_validate(await mapping_service.get(session, mapping_id=mapping_id))
+
+
+@router.put(
+    "/import-mappings/{mapping_id}",
+    summary="Replace a saved column mapping",
+    description=docs.MAPPINGS,
+)
+async def put_mapping(
+    mapping_id: uuid.UUID, body: MappingIn, principal: CurrentPrincipal, session: TenantSession
+) -> MappingOut:
+    row = await mapping_service.update(session, actor=principal, mapping_id=mapping_id, data=body)
+    return MappingOut.model_validate(row)
+
+
+@router.delete(
+    "/import-mappings/{mapping_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a saved column mapping (imports already read with it keep their columns)",
+)
+async def delete_mapping(
+    mapping_id: uuid.UUID, principal: CurrentPrincipal, session: TenantSession
+) -> Response:
+    await mapping_service.delete(session, actor=principal, mapping_id=mapping_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

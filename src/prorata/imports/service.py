@@ -15,11 +15,13 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata import jobs
+from prorata.funds import service as fund_service
 from prorata.http import exports
+from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.imports import formats
 from prorata.imports import tasks as import_tasks
-from prorata.imports.formats import ImportKind
+from prorata.imports.formats import ColumnMapping, ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.imports.upload import FileUpload
 from prorata.platform import audit, errors, storage
@@ -31,19 +33,30 @@ CSV_TYPE = "text/csv"
 class Received:
     stored: storage.Stored
     filename: str | None
+    # The file's header cells → our columns (None: left out by the mapping).
+    columns: dict[str, str | None]
 
 
 async def receive(
-    request: Request, *, blobs: storage.BlobStore, org_id: uuid.UUID, kind: ImportKind
+    request: Request,
+    *,
+    blobs: storage.BlobStore,
+    org_id: uuid.UUID,
+    kind: ImportKind,
+    mapping: ColumnMapping | None = None,
 ) -> Received:
-    """Check the file's header, then stream the file into the object store, hashing it."""
+    """Check the file's header (read with `mapping`), then stream the file into the object
+    store, hashing it."""
     upload = FileUpload(request)
-    formats.header_columns(
-        kind, await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
+    header = formats.read_header(
+        kind,
+        await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES),
+        mapping=mapping,
     )
     key = storage.new_key(org_id=org_id, purpose="imports", suffix=".csv")
     stored = await blobs.put(key, upload.chunks(), content_type=CSV_TYPE)
-    return Received(stored=stored, filename=upload.filename)
+    columns = {cell: formats.column_or_none(name) for cell, name in header.items()}
+    return Received(stored=stored, filename=upload.filename, columns=columns)
 
 
 async def create(
@@ -76,6 +89,7 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
+        columns=received.columns,
     )
     return await _queue(session, actor, row)
 
@@ -105,6 +119,7 @@ async def apply(
         filename=dry.filename,
         created_by=actor.user_id,
         bytes_total=dry.bytes_total,
+        columns=dry.columns,
     )
     return await _queue(session, actor, row)
 
@@ -171,6 +186,22 @@ async def get(session: AsyncSession, *, import_id: uuid.UUID) -> DataImport:
     if row is None:
         raise errors.NotFound("no such import")
     return row
+
+
+async def page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[DataImport]:
+    """A page of the fund's imports, newest first (ids are time-ordered); 404 for no such
+    fund."""
+    await fund_service.get(session, fund_id=fund_id)
+    return await keyset(
+        session,
+        sa.select(DataImport).where(DataImport.fund_id == fund_id),
+        key=[DataImport.id],
+        params=params,
+        item=lambda row: row,
+        descending=True,
+    )
 
 
 async def errors_csv(session: AsyncSession, *, import_id: uuid.UUID) -> str:
