@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
-from prorata.management_fees import offsets
+from prorata.http.schemas import ResponseModel
+from prorata.management_fees import calls, offsets
 from prorata.management_fees import service as fee_service
+from prorata.management_fees.models import FeeIncome, FeeWaiver
 from prorata.management_fees.schemas import (
+    FeeCallCreate,
+    FeeCallOut,
+    FeeCancel,
+    FeeCancellationOut,
     FeeIncomeCreate,
     FeeIncomeOut,
     FeeLineOut,
@@ -81,6 +87,31 @@ async def management_fee(
 
 
 @router.post(
+    "/funds/{fund_id}/management-fees/calls",
+    status_code=status.HTTP_201_CREATED,
+    summary="Call a period's management fee net of offsets and waivers (a capital call)",
+    description="Computes the period's fee as GET …/management-fees does and issues at once a "
+    "capital call with one management_fee item whose lines are each investor's net fee (they "
+    "add up to the net total); nothing is called when the net is zero, but the period is "
+    "recorded as called. A period lies within one calendar quarter and is called once (409 "
+    "while a fee call of an overlapping period counts; cancelling its capital call frees it).",
+)
+async def call_management_fee(
+    fund_id: uuid.UUID, body: FeeCallCreate, principal: CurrentPrincipal, session: TenantSession
+) -> FeeCallOut:
+    fee_call = await calls.call_fee(
+        session,
+        actor=principal,
+        fund_id=fund_id,
+        period_start=body.period_start,
+        period_end=body.period_end,
+        notice_date=body.notice_date,
+        due_date=body.due_date,
+    )
+    return FeeCallOut.model_validate(fee_call)
+
+
+@router.post(
     "/funds/{fund_id}/fee-income",
     status_code=status.HTTP_201_CREATED,
     summary="Record a fee a portfolio company paid the GP (it offsets the management fee)",
@@ -98,14 +129,6 @@ async def create_fee_income(
         deal_id=body.deal_id,
     )
     return FeeIncomeOut.model_validate(income)
-
-
-@router.get("/funds/{fund_id}/fee-income", summary="Fee income of a fund")
-async def list_fee_income(
-    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
-) -> Page[FeeIncomeOut]:
-    found = await offsets.page_income(session, fund_id=fund_id, params=page)
-    return render(found, FeeIncomeOut)
 
 
 @router.post(
@@ -127,9 +150,44 @@ async def create_fee_waiver(
     return FeeWaiverOut.model_validate(waiver)
 
 
-@router.get("/funds/{fund_id}/fee-waivers", summary="Fee waivers of a fund")
-async def list_fee_waivers(
-    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
-) -> Page[FeeWaiverOut]:
-    found = await offsets.page_waivers(session, fund_id=fund_id, params=page)
-    return render(found, FeeWaiverOut)
+def _list_and_cancel(
+    path: str, kind: type[FeeIncome] | type[FeeWaiver], out: type[ResponseModel], noun: str
+) -> None:
+    """The list and the cancel route of fee income or of fee waivers: one pair of functions
+    for both."""
+
+    listed = Page[out]  # type: ignore[valid-type]
+
+    @router.get(f"/funds/{{fund_id}}/{path}", summary=f"{noun} of a fund", response_model=listed)
+    async def listing(fund_id: uuid.UUID, session: TenantSession, page: PageQuery) -> Any:
+        return render(await offsets.page(session, kind, fund_id=fund_id, params=page), out)
+
+    @router.post(
+        f"/funds/{{fund_id}}/{path}/{{record_id}}/cancel",
+        status_code=status.HTTP_201_CREATED,
+        summary=f"Cancel one of the {noun.lower()} recorded by mistake",
+        description="Appends a cancellation (the record stays, it no longer counts); 409 when "
+        "it is already cancelled, or while an issued fee call relies on it (cancel that "
+        "capital call first).",
+        response_model=FeeCancellationOut,
+    )
+    async def cancelling(
+        fund_id: uuid.UUID,
+        record_id: uuid.UUID,
+        body: FeeCancel,
+        principal: CurrentPrincipal,
+        session: TenantSession,
+    ) -> Any:
+        cancellation = await offsets.cancel(
+            session,
+            kind,
+            actor=principal,
+            fund_id=fund_id,
+            item_id=record_id,
+            reason=body.reason,
+        )
+        return FeeCancellationOut.model_validate(cancellation)
+
+
+_list_and_cancel("fee-income", FeeIncome, FeeIncomeOut, "Fee income")
+_list_and_cancel("fee-waivers", FeeWaiver, FeeWaiverOut, "Fee waivers")
