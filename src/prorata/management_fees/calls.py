@@ -20,10 +20,11 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.models import Purpose
+from prorata.capital_calls.models import CallStatus, Purpose
 from prorata.finance import fees
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
@@ -32,7 +33,7 @@ from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.management_fees import offsets
 from prorata.management_fees import service as fee_service
-from prorata.management_fees.models import FeeCall
+from prorata.management_fees.models import FeeCall, FeeCancellation
 from prorata.platform import audit, errors
 
 
@@ -148,3 +149,49 @@ async def _issue(
         excused=[i for i in commitments if i not in nets],
     )
     return call.id
+
+
+async def cancel_fee_call(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    fund_id: uuid.UUID,
+    fee_call_id: uuid.UUID,
+    reason: str,
+) -> FeeCancellation:
+    """Cancel a fee call made by mistake (once): its capital call is cancelled with it (as
+    `…/capital-calls/{id}/cancel` would: refused once paid), and its period can be called
+    again. The fee call stays, with a cancellation appended."""
+    # The fund's row lock serializes cancellations (fee_calls is append-only: no row lock).
+    await fund_service.get(session, fund_id=fund_id, for_update=True)
+    fee_call = await session.get(FeeCall, fee_call_id)
+    if fee_call is None or fee_call.fund_id != fund_id:
+        raise errors.NotFound("no such fee call in this fund")
+    cancelled = sa.exists().where(FeeCancellation.fee_call_id == fee_call_id)
+    if await session.scalar(sa.select(cancelled)):
+        raise errors.Conflict("this fee call is already cancelled")
+    if fee_call.call_id is not None:
+        call = await call_service.get(session, fund_id=fund_id, call_id=fee_call.call_id)
+        if call.status is not CallStatus.cancelled:
+            await call_service.cancel(
+                session, actor=actor, fund_id=fund_id, call_id=fee_call.call_id
+            )
+    cancellation = FeeCancellation(
+        org_id=actor.org_id,
+        fund_id=fund_id,
+        fee_call_id=fee_call_id,
+        reason=reason,
+        cancelled_by=actor.user_id,
+    )
+    session.add(cancellation)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action="fee_call.cancel",
+        entity="fee_call",
+        entity_id=fee_call_id,
+        after={"fund_id": str(fund_id), "reason": reason},
+    )
+    return cancellation

@@ -73,8 +73,8 @@ class FeeWaiver(Base):
 
 
 class FeeCancellation(Base):
-    """A fee income or a fee waiver recorded by mistake, cancelled (once): the row stays, it
-    no longer counts (append-only, as the ledger)."""
+    """A fee income, a fee waiver or a fee call made by mistake, cancelled (once): the row
+    stays, it no longer counts (append-only, as the ledger)."""
 
     __tablename__ = "fee_cancellations"
     __table_args__ = (
@@ -82,8 +82,12 @@ class FeeCancellation(Base):
         sa.ForeignKeyConstraint(["fee_income_id"], ["fee_income.id"]),
         sa.ForeignKeyConstraint(["fee_waiver_id"], ["fee_waivers.id"]),
         sa.UniqueConstraint("fee_income_id"),
+        sa.ForeignKeyConstraint(["fee_call_id"], ["fee_calls.id"]),
         sa.UniqueConstraint("fee_waiver_id"),
-        sa.CheckConstraint("num_nonnulls(fee_income_id, fee_waiver_id) = 1", name="one_of"),
+        sa.UniqueConstraint("fee_call_id"),
+        sa.CheckConstraint(
+            "num_nonnulls(fee_income_id, fee_waiver_id, fee_call_id) = 1", name="one_of"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -91,6 +95,7 @@ class FeeCancellation(Base):
     fund_id: Mapped[uuid.UUID] = mapped_column()
     fee_income_id: Mapped[uuid.UUID | None] = mapped_column()
     fee_waiver_id: Mapped[uuid.UUID | None] = mapped_column()
+    fee_call_id: Mapped[uuid.UUID | None] = mapped_column()
     reason: Mapped[str] = mapped_column(sa.String(500))
     cancelled_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
@@ -101,7 +106,7 @@ class FeeCancellation(Base):
 class FeeCall(Base):
     """A period's management fee called from the fee calculation: the figures it was called
     at, and its capital call (None when offsets and waivers left nothing to call). A fee call
-    counts while its capital call is not cancelled."""
+    counts until it is cancelled (`FeeCancellation`) or its capital call is."""
 
     __tablename__ = "fee_calls"
     __table_args__ = (

@@ -266,11 +266,14 @@ async def cancel(
 
 
 def live_fee_calls() -> sa.Select[FeeCall]:
-    """The fee calls that count: those whose capital call is not cancelled (or that called
-    nothing)."""
-    cancelled = sa.select(CapitalCall.id).where(CapitalCall.status == CallStatus.cancelled)
+    """The fee calls that count: not cancelled, nor their capital call (if they have one)."""
+    cancelled_calls = sa.select(CapitalCall.id).where(CapitalCall.status == CallStatus.cancelled)
+    cancelled = sa.select(FeeCancellation.fee_call_id).where(
+        FeeCancellation.fee_call_id.is_not(None)
+    )
     return sa.select(FeeCall).where(
-        sa.or_(FeeCall.call_id.is_(None), FeeCall.call_id.not_in(cancelled))
+        sa.or_(FeeCall.call_id.is_(None), FeeCall.call_id.not_in(cancelled_calls)),
+        FeeCall.id.not_in(cancelled),
     )
 
 

@@ -112,6 +112,26 @@ async def call_management_fee(
 
 
 @router.post(
+    "/funds/{fund_id}/management-fees/calls/{fee_call_id}/cancel",
+    status_code=status.HTTP_201_CREATED,
+    summary="Cancel a fee call made by mistake, with its capital call",
+    description="Appends a cancellation; its capital call is cancelled with it (409 once "
+    "paid, or when the fee call is already cancelled); the period can then be called again.",
+)
+async def cancel_fee_call(
+    fund_id: uuid.UUID,
+    fee_call_id: uuid.UUID,
+    body: FeeCancel,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> FeeCancellationOut:
+    cancellation = await calls.cancel_fee_call(
+        session, actor=principal, fund_id=fund_id, fee_call_id=fee_call_id, reason=body.reason
+    )
+    return FeeCancellationOut.model_validate(cancellation)
+
+
+@router.post(
     "/funds/{fund_id}/fee-income",
     status_code=status.HTTP_201_CREATED,
     summary="Record a fee a portfolio company paid the GP (it offsets the management fee)",

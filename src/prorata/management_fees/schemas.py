@@ -124,6 +124,7 @@ class FeeCancellationOut(ResponseModel):
     fund_id: uuid.UUID
     fee_income_id: uuid.UUID | None
     fee_waiver_id: uuid.UUID | None
+    fee_call_id: uuid.UUID | None
     reason: str
     created_at: dt.datetime
 

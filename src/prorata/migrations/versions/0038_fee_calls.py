@@ -1,8 +1,9 @@
 """Fee offsets applied to the fee calls (issue 19 item 4): a period's management fee called
 from the fee calculation (`fee_calls`: the figures it was called at and its capital call),
-cancellations of fee income and waivers recorded by mistake (`fee_cancellations`,
-append-only), and the offset rate each fee income was recorded at (`fee_income.offset_rate`,
-filled from the fund's current `fee_offset_rate` for the income recorded before).
+cancellations of fee income, waivers and fee calls made by mistake (`fee_cancellations`),
+both append-only, and the offset rate each fee income was recorded at
+(`fee_income.offset_rate`, filled from the fund's current `fee_offset_rate` for the income
+recorded before).
 
 Revision ID: 0038
 Revises: 0035
@@ -30,27 +31,6 @@ UPDATE fee_income SET offset_rate = funds.fee_offset_rate
 ALTER TABLE fee_income ALTER COLUMN offset_rate SET NOT NULL;
 ALTER TABLE fee_income ADD CONSTRAINT ck_fee_income_offset_rate_fraction
     CHECK (offset_rate >= 0 AND offset_rate <= 1);
-CREATE TABLE fee_cancellations (
-    id UUID NOT NULL,
-    org_id UUID NOT NULL,
-    fund_id UUID NOT NULL,
-    fee_income_id UUID,
-    fee_waiver_id UUID,
-    reason VARCHAR(500) NOT NULL,
-    cancelled_by UUID,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT pk_fee_cancellations PRIMARY KEY (id),
-    CONSTRAINT uq_fee_cancellations_fee_income_id UNIQUE (fee_income_id),
-    CONSTRAINT uq_fee_cancellations_fee_waiver_id UNIQUE (fee_waiver_id),
-    CONSTRAINT ck_fee_cancellations_one_of
-        CHECK (num_nonnulls(fee_income_id, fee_waiver_id) = 1),
-    CONSTRAINT fk_fee_cancellations_org_id_fund_id_funds
-        FOREIGN KEY (org_id, fund_id) REFERENCES funds (org_id, id),
-    CONSTRAINT fk_fee_cancellations_fee_income_id_fee_income
-        FOREIGN KEY (fee_income_id) REFERENCES fee_income (id),
-    CONSTRAINT fk_fee_cancellations_fee_waiver_id_fee_waivers
-        FOREIGN KEY (fee_waiver_id) REFERENCES fee_waivers (id)
-);
 CREATE TABLE fee_calls (
     id UUID NOT NULL,
     org_id UUID NOT NULL,
@@ -73,18 +53,44 @@ CREATE TABLE fee_calls (
         FOREIGN KEY (fund_id, call_id) REFERENCES capital_calls (fund_id, id)
 );
 CREATE INDEX ix_fee_calls_fund_id_period_end ON fee_calls (fund_id, period_end);
+CREATE TABLE fee_cancellations (
+    id UUID NOT NULL,
+    org_id UUID NOT NULL,
+    fund_id UUID NOT NULL,
+    fee_income_id UUID,
+    fee_waiver_id UUID,
+    fee_call_id UUID,
+    reason VARCHAR(500) NOT NULL,
+    cancelled_by UUID,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT pk_fee_cancellations PRIMARY KEY (id),
+    CONSTRAINT uq_fee_cancellations_fee_income_id UNIQUE (fee_income_id),
+    CONSTRAINT uq_fee_cancellations_fee_waiver_id UNIQUE (fee_waiver_id),
+    CONSTRAINT uq_fee_cancellations_fee_call_id UNIQUE (fee_call_id),
+    CONSTRAINT ck_fee_cancellations_one_of
+        CHECK (num_nonnulls(fee_income_id, fee_waiver_id, fee_call_id) = 1),
+    CONSTRAINT fk_fee_cancellations_org_id_fund_id_funds
+        FOREIGN KEY (org_id, fund_id) REFERENCES funds (org_id, id),
+    CONSTRAINT fk_fee_cancellations_fee_income_id_fee_income
+        FOREIGN KEY (fee_income_id) REFERENCES fee_income (id),
+    CONSTRAINT fk_fee_cancellations_fee_waiver_id_fee_waivers
+        FOREIGN KEY (fee_waiver_id) REFERENCES fee_waivers (id),
+    CONSTRAINT fk_fee_cancellations_fee_call_id_fee_calls
+        FOREIGN KEY (fee_call_id) REFERENCES fee_calls (id)
+);
 """
     )
     enable_tenant_rls("fee_cancellations")
     enable_tenant_rls("fee_calls")
-    make_append_only("fee_cancellations", context.config.attributes["app_role"])
+    for table in ("fee_calls", "fee_cancellations"):
+        make_append_only(table, context.config.attributes["app_role"])
 
 
 def downgrade() -> None:
     op.execute(
         """
-DROP TABLE fee_calls;
 DROP TABLE fee_cancellations;
+DROP TABLE fee_calls;
 ALTER TABLE fee_income DROP CONSTRAINT ck_fee_income_offset_rate_fraction;
 ALTER TABLE fee_income DROP COLUMN offset_rate;
 """
