@@ -42,7 +42,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,103 +58,84 @@ from prorata.management_fees.models import (
     FeeCall,
     FeeCancellation,
     FeeIncome,
-    FeeIncomeKind,
     FeeWaiver,
 )
+from prorata.management_fees.schemas import FeeIncomeCreate, FeeWaiverCreate
 from prorata.platform import audit, errors
 
 _ONE_DAY = dt.timedelta(days=1)
 
 
-async def record_income(
+async def record(
     session: AsyncSession,
     *,
     actor: Principal,
     fund_id: uuid.UUID,
-    date: dt.date,
-    kind: FeeIncomeKind,
-    amount: Decimal,
-    deal_id: uuid.UUID | None,
-) -> FeeIncome:
+    data: FeeIncomeCreate | FeeWaiverCreate,
+) -> FeeIncome | FeeWaiver:
+    """Record a fee income or a waiver: the amount in the currency's minor unit, the dates
+    bounded (module doc), audited (`fee_income.create` / `fee_waiver.create`)."""
     fund = await fund_service.get(session, fund_id=fund_id)
-    checked = validation.amount(amount, fund.currency, field="amount")
-    _check_dates(fund, "date", date, date, latest=dt.date.today())
-    if deal_id is not None:
+    checked = validation.amount(data.amount, fund.currency, field="amount")
+    row: FeeIncome | FeeWaiver
+    if isinstance(data, FeeIncomeCreate):
+        row = await _income(session, fund, data)
+    else:
+        row = _waiver(fund, data)
+    row.org_id, row.fund_id, row.amount, row.created_by = (
+        actor.org_id,
+        fund.id,
+        checked,
+        actor.user_id,
+    )
+    session.add(row)
+    await session.flush()
+    entity = _ENTITY[type(row)]
+    after = {**data.model_dump(mode="json"), "fund_id": str(fund.id), "amount": str(checked)}
+    if isinstance(row, FeeIncome):
+        after["offset_rate"] = str(row.offset_rate)
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action=f"{entity}.create",
+        entity=entity,
+        entity_id=row.id,
+        after=after,
+    )
+    return row
+
+
+async def _income(session: AsyncSession, fund: Fund, data: FeeIncomeCreate) -> FeeIncome:
+    _check_dates(fund, "date", data.date, data.date, latest=dt.date.today())
+    if data.deal_id is not None:
         try:
-            await deal_service.get(session, fund_id=fund.id, deal_id=deal_id)
+            await deal_service.get(session, fund_id=fund.id, deal_id=data.deal_id)
         except errors.NotFound:
             raise errors.RuleViolation("deal_id: no such deal in this fund") from None
-    income = FeeIncome(
-        org_id=actor.org_id,
-        fund_id=fund.id,
-        deal_id=deal_id,
-        date=date,
-        kind=kind,
-        amount=checked,
-        offset_rate=fund.fee_offset_rate,
-        created_by=actor.user_id,
-    )
-    return await _recorded(
-        session,
-        actor,
-        income,
-        {
-            "date": date.isoformat(),
-            "kind": kind.value,
-            "amount": str(checked),
-            "offset_rate": str(fund.fee_offset_rate),
-            "deal_id": None if deal_id is None else str(deal_id),
-        },
+    # The rate in force today stays this income's (module doc).
+    return FeeIncome(
+        date=data.date, kind=data.kind, deal_id=data.deal_id, offset_rate=fund.fee_offset_rate
     )
 
 
-async def record_waiver(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    fund_id: uuid.UUID,
-    period_start: dt.date,
-    period_end: dt.date,
-    amount: Decimal,
-) -> FeeWaiver:
-    fund = await fund_service.get(session, fund_id=fund_id)
-    checked = validation.amount(amount, fund.currency, field="amount")
-    if period_start > period_end:
+def _waiver(fund: Fund, data: FeeWaiverCreate) -> FeeWaiver:
+    start, end = data.period_start, data.period_end
+    if start > end:
         raise errors.RuleViolation(
-            f"the period is empty: period_start {period_start} is after period_end {period_end}"
+            f"the period is empty: period_start {start} is after period_end {end}"
         )
-    _check_dates(fund, "period", period_start, period_end, latest=_a_year_from_today())
-    if len(quarters := fees.quarters(period_start, period_end)) > 1:
+    _check_dates(fund, "period", start, end, latest=dt.date.today() + dt.timedelta(days=366))
+    if len(quarters := fees.quarters(start, end)) > 1:
         raise errors.RuleViolation(
             "a waiver's period lies within one calendar quarter (fees are charged by quarter): "
             f"period_end must be on or before {quarters[0][1]}"
         )
-    waiver = FeeWaiver(
-        org_id=actor.org_id,
-        fund_id=fund.id,
-        period_start=period_start,
-        period_end=period_end,
-        amount=checked,
-        created_by=actor.user_id,
-    )
-    return await _recorded(
-        session,
-        actor,
-        waiver,
-        {
-            "period_start": period_start.isoformat(),
-            "period_end": period_end.isoformat(),
-            "amount": str(checked),
-        },
-    )
+    return FeeWaiver(period_start=start, period_end=end)
 
 
 # A fund's fee history is not older than this (a bound on the quarters a calculation walks).
 _YEARS_BACK = 60
-
-
-def _a_year_from_today() -> dt.date:
-    return dt.date.today() + dt.timedelta(days=366)
 
 
 def _check_dates(fund: Fund, field: str, first: dt.date, last: dt.date, latest: dt.date) -> None:
@@ -172,28 +152,6 @@ def _check_dates(fund: Fund, field: str, first: dt.date, last: dt.date, latest: 
         )
 
 
-_Recorded = TypeVar("_Recorded", FeeIncome, FeeWaiver)
-
-
-async def _recorded(
-    session: AsyncSession, actor: Principal, row: _Recorded, after: dict[str, str | None]
-) -> _Recorded:
-    """`row` stored and audited (`fee_income.create` / `fee_waiver.create`)."""
-    session.add(row)
-    await session.flush()
-    entity = _ENTITY[type(row)]
-    await audit.record(
-        session,
-        org_id=actor.org_id,
-        actor_user_id=actor.user_id,
-        action=f"{entity}.create",
-        entity=entity,
-        entity_id=row.id,
-        after={"fund_id": str(row.fund_id), **after},
-    )
-    return row
-
-
 _ENTITY: dict[type[FeeIncome | FeeWaiver], str] = {
     FeeIncome: "fee_income",
     FeeWaiver: "fee_waiver",
@@ -202,11 +160,11 @@ _ENTITY: dict[type[FeeIncome | FeeWaiver], str] = {
 
 async def page(
     session: AsyncSession,
-    kind: type[_Recorded],
+    kind: type[FeeIncome] | type[FeeWaiver],
     *,
     fund_id: uuid.UUID,
     params: PageParams,
-) -> Page[_Recorded]:
+) -> Page[FeeIncome] | Page[FeeWaiver]:
     """A page of the fund's fee income or waivers (cancelled ones included: they stay)."""
     return await keyset(
         session,

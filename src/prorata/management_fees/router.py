@@ -131,50 +131,34 @@ async def cancel_fee_call(
     return FeeCancellationOut.model_validate(cancellation)
 
 
-@router.post(
-    "/funds/{fund_id}/fee-income",
-    status_code=status.HTTP_201_CREATED,
-    summary="Record a fee a portfolio company paid the GP (it offsets the management fee)",
-)
-async def create_fee_income(
-    fund_id: uuid.UUID, body: FeeIncomeCreate, principal: CurrentPrincipal, session: TenantSession
-) -> FeeIncomeOut:
-    income = await offsets.record_income(
-        session,
-        actor=principal,
-        fund_id=fund_id,
-        date=body.date,
-        kind=body.kind,
-        amount=body.amount,
-        deal_id=body.deal_id,
-    )
-    return FeeIncomeOut.model_validate(income)
-
-
-@router.post(
-    "/funds/{fund_id}/fee-waivers",
-    status_code=status.HTTP_201_CREATED,
-    summary="Record part of a period's management fee the GP forgoes",
-)
-async def create_fee_waiver(
-    fund_id: uuid.UUID, body: FeeWaiverCreate, principal: CurrentPrincipal, session: TenantSession
-) -> FeeWaiverOut:
-    waiver = await offsets.record_waiver(
-        session,
-        actor=principal,
-        fund_id=fund_id,
-        period_start=body.period_start,
-        period_end=body.period_end,
-        amount=body.amount,
-    )
-    return FeeWaiverOut.model_validate(waiver)
-
-
-def _list_and_cancel(
-    path: str, kind: type[FeeIncome] | type[FeeWaiver], out: type[ResponseModel], noun: str
+def _records(
+    path: str,
+    kind: type[FeeIncome] | type[FeeWaiver],
+    create: type[FeeIncomeCreate] | type[FeeWaiverCreate],
+    out: type[ResponseModel],
+    noun: str,
+    summary: str,
 ) -> None:
-    """The list and the cancel route of fee income or of fee waivers: one pair of functions
-    for both."""
+    """The routes of fee income or of fee waivers — record, list, cancel: one set of
+    functions for both."""
+
+    @router.post(
+        f"/funds/{{fund_id}}/{path}",
+        status_code=status.HTTP_201_CREATED,
+        summary=summary,
+        response_model=out,
+    )
+    async def recording(
+        fund_id: uuid.UUID,
+        body: FeeIncomeCreate | FeeWaiverCreate,
+        principal: CurrentPrincipal,
+        session: TenantSession,
+    ) -> Any:
+        row = await offsets.record(session, actor=principal, fund_id=fund_id, data=body)
+        return out.model_validate(row)
+
+    # The body is this kind's model (FastAPI reads the annotation when the route is added).
+    recording.__annotations__["body"] = create
 
     listed = Page[out]  # type: ignore[valid-type]
 
@@ -187,8 +171,8 @@ def _list_and_cancel(
         status_code=status.HTTP_201_CREATED,
         summary=f"Cancel one of the {noun.lower()} recorded by mistake",
         description="Appends a cancellation (the record stays, it no longer counts); 409 when "
-        "it is already cancelled, or while an issued fee call relies on it (cancel that "
-        "capital call first).",
+        "it is already cancelled, or while an issued fee call relies on it (cancel that fee "
+        "call first).",
         response_model=FeeCancellationOut,
     )
     async def cancelling(
@@ -209,5 +193,19 @@ def _list_and_cancel(
         return FeeCancellationOut.model_validate(cancellation)
 
 
-_list_and_cancel("fee-income", FeeIncome, FeeIncomeOut, "Fee income")
-_list_and_cancel("fee-waivers", FeeWaiver, FeeWaiverOut, "Fee waivers")
+_records(
+    "fee-income",
+    FeeIncome,
+    FeeIncomeCreate,
+    FeeIncomeOut,
+    "Fee income",
+    "Record a fee a portfolio company paid the GP (it offsets the management fee)",
+)
+_records(
+    "fee-waivers",
+    FeeWaiver,
+    FeeWaiverCreate,
+    FeeWaiverOut,
+    "Fee waivers",
+    "Record part of a period's management fee the GP forgoes",
+)
