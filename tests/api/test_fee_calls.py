@@ -256,3 +256,26 @@ async def test_old_income_is_carried_to_the_first_quarter_with_a_fee(api: FundAp
     )
     late = await _fee(api, fund, ("9999-10-01", "9999-12-31"))
     assert late["reduction"]["carried_in"] == "0.00"
+
+
+async def test_income_recorded_after_its_quarter_was_called_is_carried_forward(
+    api: FundApi,
+) -> None:
+    """Q1 called in full (25,000.00: no fee income yet). A transaction fee of 50,000.00
+    received 2026-02-10 is recorded only afterwards: credit 40,000.00. Q1 stays as called
+    (offset 0), so the whole 40,000.00 is carried into Q2: offset 25,000.00, net 0, carried
+    15,000.00 (recomputing Q1 would have used 25,000.00 of it there, a fee nobody was
+    reduced by, and carried only 15,000.00 into Q2)."""
+    fund, *_ = await _fund(api)
+    q1 = await _call(api, fund, Q1)
+    assert _figures(q1) == ("25000.00", "0.00", "0.00", "0.00")
+    await _income(api, fund, "2026-02-10", "50000.00")
+    q2 = await _fee(api, fund, Q2)
+    r = q2["reduction"]
+    assert (r["carried_in"], r["credit"], r["offset"], r["carried_forward"]) == (
+        "40000.00",
+        "0.00",
+        "25000.00",
+        "15000.00",
+    )
+    assert q2["net_amount"] == "0.00"

@@ -28,11 +28,13 @@
   afresh from the calendar quarter of the earliest fee income dated before `from`, over the
   quarters up to the day before `from` (the last one cut there when `from` is not a quarter's
   first day): each quarter's gross fee under the fund's current terms and register, its
-  waivers and its credits. Only quarters that can change what is carried are computed: while
-  nothing is carried the walk jumps to the next quarter with fee income, and before the first
-  day anything bears a fee the credits are carried unchanged. Nothing is stored for the
-  carry-forward when a fee is called (`management_fees.calls` stores the figures called, for
-  the record), so the answer is the same whenever it is asked and whatever was asked before.
+  waivers and its credits — except a quarter already called (a fee call of exactly that
+  calendar quarter that counts), which is taken as called: its fee and the offset it applied,
+  so a fee income recorded late (dated in a quarter already called) is carried forward
+  rather than deemed used by a call that did not use it. Only quarters that can change what
+  is carried are computed: while nothing is carried the walk jumps to the next quarter with
+  fee income, and over quarters without any fee the credits are carried unchanged up to the
+  next day the fee's basis or rate changes.
 """
 
 from __future__ import annotations
@@ -292,10 +294,16 @@ async def reduction(
         for day, amount, rate in incomes
         if rate
     ]
+    called = (
+        await session.scalars(
+            live_fee_calls().where(FeeCall.fund_id == fund.id, FeeCall.period_end < start)
+        )
+    ).all()
     history = _History(
         credits=credits,
         waivers=[_Dated(*w) for w in waivers],
         zero=zero,
+        called={(c.period_start, c.period_end): (c.amount, c.offset) for c in called},
     )
     carried = history.carried_into(start, charged, changes)
     income = sum((a for day, a, _ in incomes if start <= day), zero)
@@ -322,6 +330,11 @@ class _History:
     credits: list[_Dated]
     waivers: list[_Dated]
     zero: Decimal
+    # The quarters already called (a live fee call of exactly that quarter): their fee and
+    # the offset they applied, as called.
+    called: dict[tuple[dt.date, dt.date], tuple[Decimal, Decimal]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def _within(self, items: list[_Dated], first: dt.date, last: dt.date) -> Decimal:
         return sum((i.amount for i in items if first <= i.first and i.last <= last), self.zero)
@@ -347,13 +360,18 @@ class _History:
         while day is not None and day < start:
             first = _quarter_start(day)
             last = fees.quarters(first, start - _ONE_DAY)[0][1]
-            fee = charged(first, last)
-            carried = fees.reduce(
-                fee=fee,
-                waivers=self.waived(first, last),
-                carried_in=carried,
-                credit=self.credit(first, last),
-            ).carried_out
+            if (called := self.called.get((first, last))) is not None:
+                # As called: a credit recorded since (dated in it) is carried, not lost.
+                fee, offset = called
+                carried = max(carried + self.credit(first, last) - offset, self.zero)
+            else:
+                fee = charged(first, last)
+                carried = fees.reduce(
+                    fee=fee,
+                    waivers=self.waived(first, last),
+                    carried_in=carried,
+                    credit=self.credit(first, last),
+                ).carried_out
             day = last + _ONE_DAY
             if not carried:  # nothing carried: only the next credit can change that
                 day = self._next(self.credits, day)
