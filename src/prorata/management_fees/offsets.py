@@ -200,7 +200,7 @@ async def cancel(
     if relied := await _relying_call(session, row):
         raise errors.Conflict(
             f"the fee call of {relied.period_start} .. {relied.period_end} relies on this "
-            f"{entity.replace('_', ' ')}: cancel that call first",
+            f"{entity.replace('_', ' ')}: cancel that fee call first",
             extensions={"fee_call_id": str(relied.id)},
         )
     cancellation = FeeCancellation(
