@@ -279,3 +279,20 @@ async def test_income_recorded_after_its_quarter_was_called_is_carried_forward(
         "15000.00",
     )
     assert q2["net_amount"] == "0.00"
+
+
+async def test_a_fee_call_needs_a_key_and_a_replay_calls_once(api: FundApi) -> None:
+    """Calling a fee moves money: no Idempotency-Key is 400; the same key twice answers the
+    first fee call again and issues one capital call."""
+    fund, *_ = await _fund(api)
+    path = f"/api/v1/funds/{fund}/management-fees/calls"
+    body = {"period_start": Q1[0], "period_end": Q1[1], "notice_date": Q1[1]}
+    refused = await api.client.post(path, json=body, headers=api.headers)
+    assert refused.status_code == 400, refused.text
+    keyed = {**api.headers, "Idempotency-Key": "fee-call-q1"}
+    first = await api.client.post(path, json=body, headers=keyed)
+    again = await api.client.post(path, json=body, headers=keyed)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    calls = await api.request("GET", f"/funds/{fund}/capital-calls")
+    assert [c["amount"] for c in calls["items"]] == ["25000.00"]
