@@ -139,6 +139,7 @@ async def test_fee_income_and_waivers_recorded_by_mistake_are_cancelled(
     second cancellation is 409; each cancellation is audited."""
     fund, *_ = await _fund(api)
     income = await _income(api, fund, "2026-02-10", "50000.00")
+    assert income["cancelled"] is False
     waiver = await _waiver(api, fund, Q1, "1000.00")
     before = await _fee(api, fund, Q1)
     assert before["net_amount"] == "0.00"
@@ -157,7 +158,9 @@ async def test_fee_income_and_waivers_recorded_by_mistake_are_cancelled(
     # A waiver's id is not a fee income's: 404.
     await _cancel(api, f"/funds/{fund}/fee-income/{waiver['id']}", expect=404)
     listed = await api.request("GET", f"/funds/{fund}/fee-income")
-    assert [i["id"] for i in listed["items"]] == [income["id"]]
+    assert [(i["id"], i["cancelled"]) for i in listed["items"]] == [(income["id"], True)]
+    waivers = await api.request("GET", f"/funds/{fund}/fee-waivers")
+    assert [(w["id"], w["cancelled"]) for w in waivers["items"]] == [(waiver["id"], True)]
 
     with psycopg.connect(database.owner_url) as conn:
         rows = conn.execute(

@@ -10,8 +10,8 @@ offsets and waivers leave nothing to pay is recorded the same way without a capi
 
 A period is called once: it lies within one calendar quarter (fees are charged by quarter,
 the carry-forward walks quarters) and may not overlap a fee call that counts (its capital call
-not cancelled). Cancelling the capital call (`…/capital-calls/{id}/cancel`, while unpaid)
-frees the period to be called again.
+not cancelled). `POST …/management-fees/calls/{id}/cancel` (or cancelling its capital call,
+while unpaid) frees the period to be called again; the fee call stays, with its cancellation.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@
   counts in a fee period that contains its whole period; as fees are charged by calendar
   quarter, a waiver's period lies within one quarter.
 - **Cancelled** income and waivers (`fee_cancellations`, append-only) no longer count. A
-  cancellation is refused (409) once an issued fee call relied on the item: for fee income, a
-  fee call of a period ending on or after its date that applied an offset (the offset may be
-  its credit); for a waiver, a fee call of a period ending on or after its start.
+  cancellation is refused (409) while a fee call that counts relied on the item: for fee
+  income, a fee call of a period ending on or after its date that applied an offset (the
+  offset may be its credit); for a waiver, a fee call of a period ending on or after its
+  start. Cancel the fee call first (`management_fees.calls`), then the item.
 - **Dates** are bounded so a typo cannot make a fee calculation walk millennia: fee income is
   dated on or before today (the day the GP received it), a waiver's period ends at most a year
   from today, and neither is before 1 January of the fund's vintage year (when it has one) nor
@@ -167,10 +168,13 @@ async def page(
     fund_id: uuid.UUID,
     params: PageParams,
 ) -> Page[FeeIncome] | Page[FeeWaiver]:
-    """A page of the fund's fee income or waivers (cancelled ones included: they stay)."""
+    """A page of the fund's fee income or waivers, each saying whether it was cancelled
+    (cancelled ones stay). Columns, not objects: a row carries its `cancelled` flag."""
+    column = FeeCancellation.fee_income_id if kind is FeeIncome else FeeCancellation.fee_waiver_id
+    cancelled = sa.exists().where(column == kind.id).label("cancelled")
     return await keyset(
         session,
-        sa.select(kind).where(kind.fund_id == fund_id),
+        sa.select(*kind.__table__.columns, cancelled).where(kind.fund_id == fund_id),
         key=[kind.id],
         params=params,
         item=lambda row: row,

@@ -95,6 +95,7 @@ class FeeIncomeOut(ResponseModel):
         description="The fund's fee_offset_rate when it was recorded: its credit is this rate "
         "× amount, whatever the term says later."
     )
+    cancelled: bool = Field(default=False, description="Cancelled: it no longer counts.")
     created_at: dt.datetime
 
 
@@ -110,6 +111,7 @@ class FeeWaiverOut(ResponseModel):
     period_start: dt.date
     period_end: dt.date
     amount: DecimalString
+    cancelled: bool = Field(default=False, description="Cancelled: it no longer counts.")
     created_at: dt.datetime
 
 
