@@ -160,7 +160,19 @@ async def _objects_of(client: AsyncClient, org: NewOrg) -> dict[str, str]:
         "POST", f"/funds/{fund_id}/closings", json=BODIES[CLOSINGS], expect=201
     )
     mapping = await api.request("POST", "/import-mappings", json=BODIES[MAPPINGS], expect=201)
+    income = await api.request(
+        "POST", f"/funds/{fund_id}/fee-income", json=BODIES[FEE_INCOME], expect=201, money=True
+    )
+    fee_call = await api.request(
+        "POST",
+        f"/funds/{fund_id}/management-fees/calls",
+        json=BODIES[FEE_CALLS],
+        expect=201,
+        money=True,
+    )
     return {
+        "record_id": str(income["id"]),
+        "fee_call_id": str(fee_call["id"]),
         "closing_id": str(closing["id"]),
         "mapping_id": str(mapping["id"]),
         "change_id": str(bank_change["id"]),
@@ -194,6 +206,9 @@ WEBHOOKS = ("POST", "/api/v1/webhooks")
 BANK = ("PUT", "/api/v1/investors/{investor_id}/bank-account")
 CLOSINGS = ("POST", "/api/v1/funds/{fund_id}/closings")
 MAPPINGS = ("POST", "/api/v1/import-mappings")
+FEE_INCOME = ("POST", "/api/v1/funds/{fund_id}/fee-income")
+FEE_CALLS = ("POST", "/api/v1/funds/{fund_id}/management-fees/calls")
+CANCELLED = {"reason": "recorded by mistake"}
 
 # A valid body per route with one, so a refusal comes from the lookup, not from validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -250,11 +265,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "items": [{"purpose": "management_fee", "amount": "1.00"}],
     },
     ("POST", "/api/v1/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": "1.00"},
-    ("POST", "/api/v1/funds/{fund_id}/fee-income"): {
-        "date": "2026-02-15",
-        "kind": "transaction",
-        "amount": "1.00",
+    FEE_INCOME: {"date": "2026-02-15", "kind": "transaction", "amount": "1.00"},
+    ("POST", "/api/v1/funds/{fund_id}/fee-income/{record_id}/cancel"): CANCELLED,
+    ("POST", "/api/v1/funds/{fund_id}/fee-waivers/{record_id}/cancel"): CANCELLED,
+    FEE_CALLS: {
+        "period_start": "2026-04-01",
+        "period_end": "2026-06-30",
+        "notice_date": "2026-06-30",
     },
+    ("POST", "/api/v1/funds/{fund_id}/management-fees/calls/{fee_call_id}/cancel"): CANCELLED,
     ("POST", "/api/v1/funds/{fund_id}/fee-waivers"): {
         "period_start": "2026-01-01",
         "period_end": "2026-03-31",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from prorata.finance import fees
+from prorata.management_fees import offsets
 
 D = Decimal
 
@@ -42,3 +44,54 @@ def test_the_reduction_splits_by_fee_and_never_exceeds_a_line() -> None:
         a: (D("0.01"), D("0.00")),
         b: (D("0.02"), D("0.00")),
     }
+
+
+def _walk(
+    credits: list[tuple[dt.date, str]], fee: Callable[[dt.date], str], changes: list[dt.date]
+) -> tuple[Callable[[dt.date], Decimal], list[dt.date]]:
+    """The carry-forward of `credits` with a quarter's fee `fee(first day)`, and the quarters
+    it computed."""
+    computed: list[dt.date] = []
+
+    def charged(first: dt.date, last: dt.date) -> Decimal:
+        computed.append(first)
+        return Decimal(fee(first))
+
+    history = offsets._History(
+        credits=[offsets._Dated(d, d, Decimal(a)) for d, a in credits],
+        waivers=[],
+        zero=Decimal("0.00"),
+    )
+    return lambda start: history.carried_into(start, charged, changes), computed
+
+
+def test_the_carry_forward_is_carried_and_used_quarter_by_quarter() -> None:
+    """A credit of 2,500.00 on 2026-02-10, 1,000.00 of fee a quarter: carried 1,500.00 out
+    of Q1, 500.00 out of Q2, nothing out of Q3; later nothing is computed."""
+    carried, computed = _walk([(dt.date(2026, 2, 10), "2500.00")], lambda _: "1000.00", [])
+    assert carried(dt.date(2026, 4, 1)) == Decimal("1500.00")
+    assert carried(dt.date(2026, 7, 1)) == Decimal("500.00")
+    computed.clear()
+    assert carried(dt.date(9999, 10, 1)) == Decimal("0.00")
+    assert computed == [dt.date(2026, 1, 1), dt.date(2026, 4, 1), dt.date(2026, 7, 1)]
+
+
+def test_the_carry_forward_skips_the_quarters_that_cannot_change_it() -> None:
+    """A credit of 80.00 in 1970 with no fee before 2025-01-02 (the first commitment): the
+    1970 quarter, then straight to Q1 2025, which uses it up; nothing after — 2 quarters
+    computed, not 32,000. Two credits 20 years apart, each used in its quarter: 2 quarters."""
+
+    def no_fee_before_2025(first: dt.date) -> str:
+        return "25000.00" if first >= dt.date(2025, 1, 1) else "0.00"
+
+    carried, computed = _walk(
+        [(dt.date(1970, 1, 15), "80.00")], no_fee_before_2025, [dt.date(2025, 1, 2)]
+    )
+    assert carried(dt.date(9999, 10, 1)) == Decimal("0.00")
+    assert computed == [dt.date(1970, 1, 1), dt.date(2025, 1, 1)]
+    assert carried(dt.date(2025, 1, 1)) == Decimal("80.00")  # carried unchanged up to then
+
+    credits = [(dt.date(2000, 2, 1), "100.00"), (dt.date(2020, 2, 1), "50.00")]
+    carried, computed = _walk(credits, lambda _: "1000.00", [dt.date(1990, 1, 1)])
+    assert carried(dt.date(2030, 1, 1)) == Decimal("0.00")
+    assert computed == [dt.date(2000, 1, 1), dt.date(2020, 1, 1)]

@@ -179,21 +179,7 @@ async def create_draft(
 ) -> CapitalCall:
     fund = await fund_service.get(session, fund_id=fund_id)
     amounts = await _checked_amounts(session, fund, data)
-    try:
-        earliest = calendars.add_business_days(
-            data.notice_date, fund.notice_business_days, fund.holiday_calendar
-        )
-    except OverflowError:  # a notice in the last days of year 9999 has no due date
-        raise errors.RuleViolation(
-            f"notice_date: no date is {fund.notice_business_days} business days after "
-            f"{data.notice_date}"
-        ) from None
-    due_date = data.due_date or earliest
-    if due_date < earliest:
-        raise errors.RuleViolation(
-            f"due_date must be at least {fund.notice_business_days} business days after the "
-            f"notice date: {earliest} or later"
-        )
+    due_date = due_date_of(fund, data.notice_date, data.due_date)
     call = CapitalCall(
         org_id=actor.org_id,
         fund_id=fund_id,
@@ -227,6 +213,25 @@ async def create_draft(
     await session.flush()
     await _audit(session, actor, call, "capital_call.create")
     return call
+
+
+def due_date_of(fund: Fund, notice_date: dt.date, due_date: dt.date | None) -> dt.date:
+    """The due date asked (default: the earliest), at least the fund's notice period in
+    business days after the notice date."""
+    try:
+        earliest = calendars.add_business_days(
+            notice_date, fund.notice_business_days, fund.holiday_calendar
+        )
+    except OverflowError:  # a notice in the last days of year 9999 has no due date
+        raise errors.RuleViolation(
+            f"notice_date: no date is {fund.notice_business_days} business days after {notice_date}"
+        ) from None
+    if due_date is not None and due_date < earliest:
+        raise errors.RuleViolation(
+            f"due_date must be at least {fund.notice_business_days} business days after the "
+            f"notice date: {earliest} or later"
+        )
+    return due_date or earliest
 
 
 async def _audit(session: AsyncSession, actor: Principal, call: CapitalCall, action: str) -> None:
@@ -325,12 +330,13 @@ async def issue_given(
     due_date: dt.date,
     items: list[GivenItem],
     excused: list[uuid.UUID],
-    closing_id: uuid.UUID,
+    closing_id: uuid.UUID | None = None,
 ) -> CapitalCall:
     """Issue at once a call whose lines are given (the caller holds the fund's row lock and
     has checked them against the investors' unfunded commitments): a subsequent close asking
-    its new investors for their equalization. The others are excused from every item; after
-    that it is a call like any other (payments, credit, close-out, notices)."""
+    its new investors for their equalization (`closing_id`), or a period's management fee net
+    of offsets and waivers (`management_fees.calls`). The others are excused from every item;
+    after that it is a call like any other (payments, credit, close-out, notices)."""
     call = CapitalCall(
         org_id=fund.org_id,
         fund_id=fund.id,

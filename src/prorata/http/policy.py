@@ -203,6 +203,14 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/funds/{fund_id}/fee-income"): _read(Role.viewer),
     ("POST", "/funds/{fund_id}/fee-waivers"): _write(Role.manager, money=True),
     ("GET", "/funds/{fund_id}/fee-waivers"): _read(Role.viewer),
+    # Cancelling one recorded by mistake changes the fees owed the same way.
+    ("POST", "/funds/{fund_id}/fee-income/{record_id}/cancel"): _write(Role.manager, money=True),
+    ("POST", "/funds/{fund_id}/fee-waivers/{record_id}/cancel"): _write(Role.manager, money=True),
+    # Calling a period's fee issues a capital call: as issuing a call.
+    ("POST", "/funds/{fund_id}/management-fees/calls"): _write(Role.manager, money=True),
+    ("POST", "/funds/{fund_id}/management-fees/calls/{fee_call_id}/cancel"): _write(
+        Role.manager, money=True
+    ),
     # Valuations, metrics and capital accounts: an `investor` member sees its own investor's.
     ("POST", "/funds/{fund_id}/valuations"): _write(Role.manager),
     ("GET", "/funds/{fund_id}/valuations"): _read(Role.viewer),

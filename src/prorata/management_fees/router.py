@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery, render
 from prorata.http.routing import ApiRoute
-from prorata.management_fees import offsets
+from prorata.http.schemas import ResponseModel
+from prorata.management_fees import calls, offsets
 from prorata.management_fees import service as fee_service
+from prorata.management_fees.models import FeeIncome, FeeWaiver
 from prorata.management_fees.schemas import (
+    FeeCallCreate,
+    FeeCallOut,
+    FeeCancel,
+    FeeCancellationOut,
     FeeIncomeCreate,
     FeeIncomeOut,
     FeeLineOut,
@@ -81,55 +87,125 @@ async def management_fee(
 
 
 @router.post(
-    "/funds/{fund_id}/fee-income",
+    "/funds/{fund_id}/management-fees/calls",
     status_code=status.HTTP_201_CREATED,
-    summary="Record a fee a portfolio company paid the GP (it offsets the management fee)",
+    summary="Call a period's management fee net of offsets and waivers (a capital call)",
+    description="Computes the period's fee as GET …/management-fees does and issues at once a "
+    "capital call with one management_fee item whose lines are each investor's net fee (they "
+    "add up to the net total); nothing is called when the net is zero, but the period is "
+    "recorded as called. A period lies within one calendar quarter and is called once (409 "
+    "while a fee call of an overlapping period counts; cancelling its capital call frees it).",
 )
-async def create_fee_income(
-    fund_id: uuid.UUID, body: FeeIncomeCreate, principal: CurrentPrincipal, session: TenantSession
-) -> FeeIncomeOut:
-    income = await offsets.record_income(
-        session,
-        actor=principal,
-        fund_id=fund_id,
-        date=body.date,
-        kind=body.kind,
-        amount=body.amount,
-        deal_id=body.deal_id,
-    )
-    return FeeIncomeOut.model_validate(income)
-
-
-@router.get("/funds/{fund_id}/fee-income", summary="Fee income of a fund")
-async def list_fee_income(
-    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
-) -> Page[FeeIncomeOut]:
-    found = await offsets.page_income(session, fund_id=fund_id, params=page)
-    return render(found, FeeIncomeOut)
-
-
-@router.post(
-    "/funds/{fund_id}/fee-waivers",
-    status_code=status.HTTP_201_CREATED,
-    summary="Record part of a period's management fee the GP forgoes",
-)
-async def create_fee_waiver(
-    fund_id: uuid.UUID, body: FeeWaiverCreate, principal: CurrentPrincipal, session: TenantSession
-) -> FeeWaiverOut:
-    waiver = await offsets.record_waiver(
+async def call_management_fee(
+    fund_id: uuid.UUID, body: FeeCallCreate, principal: CurrentPrincipal, session: TenantSession
+) -> FeeCallOut:
+    fee_call = await calls.call_fee(
         session,
         actor=principal,
         fund_id=fund_id,
         period_start=body.period_start,
         period_end=body.period_end,
-        amount=body.amount,
+        notice_date=body.notice_date,
+        due_date=body.due_date,
     )
-    return FeeWaiverOut.model_validate(waiver)
+    return FeeCallOut.model_validate(fee_call)
 
 
-@router.get("/funds/{fund_id}/fee-waivers", summary="Fee waivers of a fund")
-async def list_fee_waivers(
-    fund_id: uuid.UUID, session: TenantSession, page: PageQuery
-) -> Page[FeeWaiverOut]:
-    found = await offsets.page_waivers(session, fund_id=fund_id, params=page)
-    return render(found, FeeWaiverOut)
+@router.post(
+    "/funds/{fund_id}/management-fees/calls/{fee_call_id}/cancel",
+    status_code=status.HTTP_201_CREATED,
+    summary="Cancel a fee call made by mistake, with its capital call",
+    description="Appends a cancellation; its capital call is cancelled with it (409 once "
+    "paid, or when the fee call is already cancelled); the period can then be called again.",
+)
+async def cancel_fee_call(
+    fund_id: uuid.UUID,
+    fee_call_id: uuid.UUID,
+    body: FeeCancel,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+) -> FeeCancellationOut:
+    cancellation = await calls.cancel_fee_call(
+        session, actor=principal, fund_id=fund_id, fee_call_id=fee_call_id, reason=body.reason
+    )
+    return FeeCancellationOut.model_validate(cancellation)
+
+
+def _records(
+    path: str,
+    kind: type[FeeIncome] | type[FeeWaiver],
+    create: type[FeeIncomeCreate] | type[FeeWaiverCreate],
+    out: type[ResponseModel],
+    noun: str,
+    summary: str,
+) -> None:
+    """The routes of fee income or of fee waivers — record, list, cancel: one set of
+    functions for both."""
+
+    @router.post(
+        f"/funds/{{fund_id}}/{path}",
+        status_code=status.HTTP_201_CREATED,
+        summary=summary,
+        response_model=out,
+    )
+    async def recording(
+        fund_id: uuid.UUID,
+        body: FeeIncomeCreate | FeeWaiverCreate,
+        principal: CurrentPrincipal,
+        session: TenantSession,
+    ) -> Any:
+        row = await offsets.record(session, actor=principal, fund_id=fund_id, data=body)
+        return out.model_validate(row)
+
+    # The body is this kind's model (FastAPI reads the annotation when the route is added).
+    recording.__annotations__["body"] = create
+
+    listed = Page[out]  # type: ignore[valid-type]
+
+    @router.get(f"/funds/{{fund_id}}/{path}", summary=f"{noun} of a fund", response_model=listed)
+    async def listing(fund_id: uuid.UUID, session: TenantSession, page: PageQuery) -> Any:
+        return render(await offsets.page(session, kind, fund_id=fund_id, params=page), out)
+
+    @router.post(
+        f"/funds/{{fund_id}}/{path}/{{record_id}}/cancel",
+        status_code=status.HTTP_201_CREATED,
+        summary=f"Cancel one of the {noun.lower()} recorded by mistake",
+        description="Appends a cancellation (the record stays, it no longer counts); 409 when "
+        "it is already cancelled, or while an issued fee call relies on it (cancel that fee "
+        "call first).",
+        response_model=FeeCancellationOut,
+    )
+    async def cancelling(
+        fund_id: uuid.UUID,
+        record_id: uuid.UUID,
+        body: FeeCancel,
+        principal: CurrentPrincipal,
+        session: TenantSession,
+    ) -> Any:
+        cancellation = await offsets.cancel(
+            session,
+            kind,
+            actor=principal,
+            fund_id=fund_id,
+            item_id=record_id,
+            reason=body.reason,
+        )
+        return FeeCancellationOut.model_validate(cancellation)
+
+
+_records(
+    "fee-income",
+    FeeIncome,
+    FeeIncomeCreate,
+    FeeIncomeOut,
+    "Fee income",
+    "Record a fee a portfolio company paid the GP (it offsets the management fee)",
+)
+_records(
+    "fee-waivers",
+    FeeWaiver,
+    FeeWaiverCreate,
+    FeeWaiverOut,
+    "Fee waivers",
+    "Record part of a period's management fee the GP forgoes",
+)

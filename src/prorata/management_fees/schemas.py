@@ -8,7 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from prorata.funds.models import DayCount, FeeBasis
-from prorata.http.schemas import DecimalString, RateString, RequestModel, ResponseModel
+from prorata.http.schemas import LABEL, DecimalString, RateString, RequestModel, ResponseModel
 from prorata.management_fees.models import FeeIncomeKind
 
 
@@ -75,7 +75,10 @@ class ManagementFeeOut(BaseModel):
 
 
 class FeeIncomeCreate(RequestModel):
-    date: dt.date = Field(description="The day the GP received it.")
+    date: dt.date = Field(
+        description="The day the GP received it: not after today, not before 1 January of "
+        "the fund's vintage year."
+    )
     deal_id: uuid.UUID | None = Field(default=None, description="The portfolio company's deal.")
     kind: FeeIncomeKind
     amount: DecimalString
@@ -88,6 +91,11 @@ class FeeIncomeOut(ResponseModel):
     date: dt.date
     kind: FeeIncomeKind
     amount: DecimalString
+    offset_rate: RateString = Field(
+        description="The fund's fee_offset_rate when it was recorded: its credit is this rate "
+        "× amount, whatever the term says later."
+    )
+    cancelled: bool = Field(default=False, description="Cancelled: it no longer counts.")
     created_at: dt.datetime
 
 
@@ -103,4 +111,48 @@ class FeeWaiverOut(ResponseModel):
     period_start: dt.date
     period_end: dt.date
     amount: DecimalString
+    cancelled: bool = Field(default=False, description="Cancelled: it no longer counts.")
+    created_at: dt.datetime
+
+
+class FeeCancel(RequestModel):
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=LABEL, description="Why (recorded by mistake)."
+    )
+
+
+class FeeCancellationOut(ResponseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    fee_income_id: uuid.UUID | None
+    fee_waiver_id: uuid.UUID | None
+    fee_call_id: uuid.UUID | None
+    reason: str
+    created_at: dt.datetime
+
+
+class FeeCallCreate(RequestModel):
+    period_start: dt.date
+    period_end: dt.date = Field(description="Within the calendar quarter of period_start.")
+    notice_date: dt.date
+    due_date: dt.date | None = Field(
+        default=None,
+        description="Default and minimum: the fund's notice period in business days after "
+        "the notice date.",
+    )
+
+
+class FeeCallOut(ResponseModel):
+    id: uuid.UUID
+    fund_id: uuid.UUID
+    call_id: uuid.UUID | None = Field(
+        description="The issued capital call of the net fees (one management_fee item); null "
+        "when offsets and waivers left nothing to call."
+    )
+    period_start: dt.date
+    period_end: dt.date
+    amount: DecimalString = Field(description="The period's fee before offsets and waivers.")
+    waived: DecimalString
+    offset: DecimalString
+    carried_forward: DecimalString = Field(description="The offset left for the next periods.")
     created_at: dt.datetime

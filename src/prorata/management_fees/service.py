@@ -125,6 +125,7 @@ async def calculate(
         end=end,
         fee=fee.amount,
         charged=lambda first, last: _amount(fund, first, last, commitments, investments),
+        changes=_changes(fund, commitments, investments),
     )
     return FeeCalculation(
         fund=fund,
@@ -157,6 +158,17 @@ def _amount(
         investments=investments,
     )
     return money.round_to_currency(sum((s.exact for s in stretches), Fraction(0)), fund.currency)
+
+
+def _changes(
+    fund: Fund, commitments: list[fees.Commitment], investments: list[fees.Investment]
+) -> list[dt.date]:
+    """The days a fee's basis or rate can change, sorted: a commitment counts, an investment
+    counts, the investment period has ended."""
+    days = {c.since for c in commitments} | {i.on for i in investments}
+    if fund.investment_period_end is not None and fund.investment_period_end < dt.date.max:
+        days.add(fund.investment_period_end + dt.timedelta(days=1))
+    return sorted(days)
 
 
 def fraction_text(value: Fraction) -> str:
