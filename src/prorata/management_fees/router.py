@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, status
 
@@ -94,20 +94,20 @@ async def management_fee(
             )
             for i, a in fee.lines.items()
         ],
-        called=[
-            CalledFeeOut.model_validate(
-                {**_detail(c).model_dump(), "differs": calls.differs(c, fee)}
-            )
-            for c in standing
-        ],
+        called=[_detail(c, CalledFeeOut, differs=calls.differs(c, fee)) for c in standing],
     )
 
 
-def _detail(called: calls.Called) -> FeeCallDetailOut:
-    return FeeCallDetailOut.model_validate(
+Detail = TypeVar("Detail", bound=FeeCallDetailOut)
+
+
+def _detail(called: calls.Called, model: type[Detail], **extra: object) -> Detail:
+    """A fee call read back (its row, its investors' lines), as `model`."""
+    return model.model_validate(
         {
             **FeeCallOut.model_validate(called.row).model_dump(),
             "lines": [FeeCallLineOut(investor_id=i, net=a) for i, a in called.lines.items()],
+            **extra,
         }
     )
 
@@ -157,7 +157,8 @@ async def list_fee_calls(
 async def get_fee_call(
     fund_id: uuid.UUID, fee_call_id: uuid.UUID, session: TenantSession
 ) -> FeeCallDetailOut:
-    return _detail(await calls.get(session, fund_id=fund_id, fee_call_id=fee_call_id))
+    called = await calls.get(session, fund_id=fund_id, fee_call_id=fee_call_id)
+    return _detail(called, FeeCallDetailOut)
 
 
 @router.post(
