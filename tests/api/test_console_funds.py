@@ -584,6 +584,37 @@ async def test_the_management_fee_of_a_period_from_the_console(
     ]
     assert row[row.index("Waived by the GP") + 1] == "1,000.00"
     assert "4,000.00" in page.text  # the net fee
+    # Q1 called (net 4,000.00); a second waiver of 500.00 recorded since: recomputed net
+    # 5,000 − 1,500 = 3,500.00 while the fee call shows what it called, 4,000.00.
+    await api.request(
+        "POST",
+        f"/funds/{fund_id}/management-fees/calls",
+        json={
+            "period_start": "2026-01-01",
+            "period_end": "2026-03-31",
+            "notice_date": "2026-03-31",
+        },
+        expect=201,
+        money=True,
+    )
+    await api.request(
+        "POST",
+        f"/funds/{fund_id}/fee-waivers",
+        json={"period_start": "2026-01-01", "period_end": "2026-03-31", "amount": "500.00"},
+        expect=201,
+        money=True,
+    )
+    page = await client.get(f"/funds/{fund_id}/fees?from=2026-01-01&to=2026-03-31")
+    row = cells(page.text)
+    called = row.index("2026-01-01 – 2026-03-31")
+    assert row[called + 1 : called + 6] == [
+        "5,000.00",
+        "1,000.00",
+        "0.00",
+        "4,000.00",
+        "differs from what was called",
+    ]
+    assert row[row.index("Waived by the GP") + 1] == "1,500.00"
     empty = await client.get(f"/funds/{fund_id}/fees?from=2026-04-01&to=2026-03-31")
     assert empty.status_code == 422
     assert (await client.get(f"/funds/{fund_id}/fees")).status_code == 200  # this quarter

@@ -62,9 +62,9 @@ async def _cancel(api: FundApi, path: str, expect: int = 201) -> Any:
     )
 
 
-async def _fee(api: FundApi, fund: str, period: tuple[str, str]) -> Any:
+async def _fee(api: FundApi, fund: str, period: tuple[str, str], expect: int = 200) -> Any:
     return await api.request(
-        "GET", f"/funds/{fund}/management-fees?from={period[0]}&to={period[1]}"
+        "GET", f"/funds/{fund}/management-fees?from={period[0]}&to={period[1]}", expect=expect
     )
 
 
@@ -245,11 +245,31 @@ async def test_dates_are_bounded(api: FundApi) -> None:
     await api.request("POST", f"/funds/{fund}/fee-waivers", json=body, expect=422, money=True)
 
 
+async def test_fee_periods_are_bounded(api: FundApi) -> None:
+    """A fee calculation's period and a fee call's lie between 1 January of the vintage year
+    (2024) and 31 December ten years from now: 422 naming the bounds, both ends checked."""
+    fund, *_ = await _fund(api, vintage_year=2024)
+    last = f"{dt.date.today().year + 10}-12-31"
+    bounds = f"must lie between 2024-01-01 and {last}"
+    for period in (("2023-10-01", "2023-12-31"), ("9999-10-01", "9999-12-31")):
+        refused = await _fee(api, fund, period, expect=422)
+        assert refused["type"].endswith("rule-violation")
+        assert refused["detail"].startswith(f"from .. to: {bounds}")
+        assert (refused["earliest"], refused["latest"]) == ("2024-01-01", last)
+        called = await _call(api, fund, period, expect=422)
+        assert called["detail"].startswith(f"period: {bounds}")
+    # Across the lower bound: refused too; the bounds themselves are accepted.
+    await _fee(api, fund, ("2023-12-31", "2024-03-31"), expect=422)
+    first = await _fee(api, fund, ("2024-01-01", "2024-03-31"))
+    assert first["amount"] == "0.00"  # nothing committed before 2025-01-02
+    latest = await _fee(api, fund, (f"{dt.date.today().year + 10}-10-01", last))
+    assert latest["amount"] == "25000.00"
+
+
 async def test_old_income_is_carried_to_the_first_quarter_with_a_fee(api: FundApi) -> None:
     """100.00 of fee income on 2000-01-15 (credit 80.00), nothing committed before
     2025-01-02: no fee until then, so the credit is carried unchanged to Q1 2025 and applied
-    there; a fee period centuries later carries nothing (and is answered at once: the walk
-    jumps over the quarters that cannot change what is carried)."""
+    there; the latest fee period accepted (Q4 ten years from now) carries nothing."""
     fund, *_ = await _fund(api)
     await _income(api, fund, "2000-01-15", "100.00")
     q1_2025 = await _fee(api, fund, ("2025-01-01", "2025-03-31"))
@@ -257,7 +277,8 @@ async def test_old_income_is_carried_to_the_first_quarter_with_a_fee(api: FundAp
         "80.00",
         "80.00",
     )
-    late = await _fee(api, fund, ("9999-10-01", "9999-12-31"))
+    year = dt.date.today().year + 10
+    late = await _fee(api, fund, (f"{year}-10-01", f"{year}-12-31"))
     assert late["reduction"]["carried_in"] == "0.00"
 
 
@@ -299,3 +320,134 @@ async def test_a_fee_call_needs_a_key_and_a_replay_calls_once(api: FundApi) -> N
     assert again.json()["id"] == first.json()["id"]
     calls = await api.request("GET", f"/funds/{fund}/capital-calls")
     assert [c["amount"] for c in calls["items"]] == ["25000.00"]
+
+
+async def test_fee_calls_are_listed_newest_first_and_read_back_as_called(api: FundApi) -> None:
+    """The first example again: Q1 called at offset 25,000.00, net 0, no capital call; Q2 at
+    offset 15,000.00, net 25,000 − 15,000 = 10,000.00 (A 6,000.00, B 4,000.00). Listed
+    newest period first, a page at a time; each read back with its investors' lines."""
+    fund, a, b = await _fund(api)
+    await _income(api, fund, "2026-02-10", "50000.00")
+    q1 = await _call(api, fund, Q1)
+    q2 = await _call(api, fund, Q2)
+    assert (q2["net_amount"], q2["cancelled"]) == ("10000.00", False)
+
+    path = f"/funds/{fund}/management-fees/calls"
+    first = await api.request("GET", f"{path}?limit=1")
+    assert [c["id"] for c in first["items"]] == [q2["id"]]
+    second = await api.request("GET", f"{path}?limit=1&cursor={first['next_cursor']}")
+    assert ([c["id"] for c in second["items"]], second["next_cursor"]) == ([q1["id"]], None)
+    [listed_q2] = first["items"]
+    assert listed_q2 == q2  # the figures it was called at, as the POST answered them
+
+    detail = await api.request("GET", f"{path}/{q2['id']}")
+    assert (detail["call_id"], detail["period_start"], detail["period_end"]) == (
+        q2["call_id"],
+        *Q2,
+    )
+    assert (detail["amount"], detail["waived"], detail["offset"], detail["net_amount"]) == (
+        "25000.00",
+        "0.00",
+        "15000.00",
+        "10000.00",
+    )
+    assert {line["investor_id"]: line["net"] for line in detail["lines"]} == {
+        a: "6000.00",
+        b: "4000.00",
+    }
+    nothing = await api.request("GET", f"{path}/{q1['id']}")
+    assert (nothing["call_id"], nothing["net_amount"], nothing["lines"]) == (None, "0.00", [])
+
+    # Cancelled, it stays listed (cancelled: true); cancelling its capital call does the same.
+    await _cancel(api, f"{path}/{q1['id']}")
+    other, *_ = await _fund(api)
+    q3 = await _call(api, other, ("2026-07-01", "2026-09-30"))
+    await api.request(
+        "POST", f"/funds/{other}/capital-calls/{q3['call_id']}/cancel", expect=200, money=True
+    )
+    assert [c["cancelled"] for c in (await api.request("GET", path))["items"]] == [False, True]
+    assert (await api.request("GET", f"/funds/{other}/management-fees/calls/{q3['id']}"))[
+        "cancelled"
+    ] is True
+    # Another fund's fee call is not this fund's.
+    await api.request("GET", f"{path}/{q3['id']}", expect=404)
+
+
+async def test_the_calculation_of_a_called_period_shows_what_was_called(api: FundApi) -> None:
+    """Q2 called at offset 15,000.00, net 10,000.00 (above). Then 10,000.00 of monitoring
+    fees dated 2026-05-05 are recorded (credit 0.8 × 10,000 = 8,000.00): Q2 recomputed has
+    15,000 + 8,000 = 23,000.00 of offset, net 25,000 − 23,000 = 2,000.00 — the calculation
+    says so beside the fee call's own figures (offset 15,000.00, net 10,000.00), which stay;
+    `differs` tells them apart. A period across both quarters shows both fee calls, not
+    compared (another period)."""
+    fund, a, b = await _fund(api)
+    await _income(api, fund, "2026-02-10", "50000.00")
+    q1 = await _call(api, fund, Q1)
+    q2 = await _call(api, fund, Q2)
+
+    same = await _fee(api, fund, Q2)
+    [called] = same["called"]
+    assert (called["id"], called["call_id"], called["differs"]) == (q2["id"], q2["call_id"], False)
+    assert {line["investor_id"]: line["net"] for line in called["lines"]} == {
+        a: "6000.00",
+        b: "4000.00",
+    }
+
+    await _income(api, fund, "2026-05-05", "10000.00")
+    changed = await _fee(api, fund, Q2)
+    assert (changed["reduction"]["offset"], changed["net_amount"]) == ("23000.00", "2000.00")
+    [called] = changed["called"]
+    assert (called["offset"], called["net_amount"], called["differs"]) == (
+        "15000.00",
+        "10000.00",
+        True,
+    )
+    both = await _fee(api, fund, ("2026-01-01", "2026-06-30"))
+    assert [(c["id"], c["differs"]) for c in both["called"]] == [
+        (q1["id"], None),
+        (q2["id"], None),
+    ]
+    # Cancelled, a fee call no longer stands: nothing shown as called.
+    await _cancel(api, f"/funds/{fund}/management-fees/calls/{q2['id']}")
+    assert (await _fee(api, fund, Q2))["called"] == []
+
+
+async def test_a_fee_call_is_audited_and_announced_as_a_capital_call_is(
+    api: FundApi, org: NewOrg, database: TestDatabase
+) -> None:
+    """A webhook subscribed to call.issued hears of the fee call's capital call (Q1: 25,000.00,
+    no fee income); the fee call is audited as fee_call.create with its figures. A fee call
+    with nothing to call (Q2 waived in full) issues no capital call and announces nothing."""
+    hook = await api.request(
+        "POST",
+        "/webhooks",
+        json={"url": "https://hooks.example.com/prorata", "events": ["call.issued"]},
+        expect=201,
+    )
+    fund, *_ = await _fund(api)
+    q1 = await _call(api, fund, Q1)
+    await _waiver(api, fund, Q2, "25000.00")
+    q2 = await _call(api, fund, Q2)
+    assert q2["call_id"] is None
+
+    deliveries = await api.request("GET", f"/webhooks/{hook['id']}/deliveries")
+    assert [d["event"] for d in deliveries["items"]] == ["call.issued"]
+    with psycopg.connect(database.owner_url) as conn:
+        events = conn.execute(
+            "SELECT kind, data->>'call_id', data->>'amount' FROM fund_events "
+            "WHERE fund_id = %s ORDER BY id",
+            (fund,),
+        ).fetchall()
+        audited = conn.execute(
+            "SELECT entity_id::text, actor_user_id, after->>'call_id', after->>'net' "
+            "FROM audit_log WHERE action = 'fee_call.create' AND after->>'fund_id' = %s "
+            "ORDER BY after->>'period_start'",
+            (fund,),
+        ).fetchall()
+    assert [e for e in events if e[0] == "call.issued"] == [
+        ("call.issued", q1["call_id"], "25000.00")
+    ]
+    assert audited == [
+        (q1["id"], org.user_id, q1["call_id"], "25000.00"),
+        (q2["id"], org.user_id, None, "0.00"),
+    ]

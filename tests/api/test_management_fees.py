@@ -198,10 +198,21 @@ async def _commit(api: FundApi, fund: str, investor: str, amount: str, day: str)
     )
 
 
-async def test_a_period_to_the_last_representable_day_is_not_an_error(api: FundApi) -> None:
+async def test_a_period_to_the_last_representable_day_is_refused_not_an_error(
+    api: FundApi,
+) -> None:
+    """Fee periods end at most on 31 December ten years from now: 9999-12-31 is a rule
+    violation naming the bounds, not a server error; the last month accepted is charged
+    (360.00 × 2 % / 12 = 0.60 on 30/360)."""
     fund = await api.fund(management_fee_rate="0.02", fee_day_count="30/360")
     await api.investors_with(fund, ["360.00"])
-    fee = await _fee(api, fund, "9999-12-01", "9999-12-31")
+    refused = await api.request(
+        "GET", f"/funds/{fund}/management-fees?from=9999-12-01&to=9999-12-31", expect=422
+    )
+    year = dt.date.today().year + 10
+    last = f"{year}-12-31"
+    assert (refused["type"].split(":")[-1], refused["latest"]) == ("rule-violation", last)
+    fee = await _fee(api, fund, f"{year}-12-01", last)
     assert fee["amount"] == "0.60"
 
 

@@ -95,3 +95,25 @@ def test_the_carry_forward_skips_the_quarters_that_cannot_change_it() -> None:
     carried, computed = _walk(credits, lambda _: "1000.00", [dt.date(1990, 1, 1)])
     assert carried(dt.date(2030, 1, 1)) == Decimal("0.00")
     assert computed == [dt.date(2000, 1, 1), dt.date(2020, 1, 1)]
+
+
+def test_the_walk_is_bounded_by_the_dates_accepted() -> None:
+    """The worst accepted input: a credit on the earliest day fee income may be dated (today
+    2026-12-06, no vintage year: 60 years back, 1966-12-01) so large that a quarter's fee of
+    0.01 never uses it up, and a period starting on the last day a fee period may end
+    (31 December ten years ahead, 2036-12-31). The walk computes every quarter from Q4 1966
+    to Q4 2036 (cut at 2036-12-30), one each: 70 × 4 + 1 = 281 quarters, within
+    4 × (60 + 10 + 1) = 284; 1,000,000,000.00 − 281 × 0.01 = 999,999,997.19 carried."""
+    today = dt.date(2026, 12, 6)
+    first, last = offsets.earliest(None, today), offsets.latest_period_end(today)
+    assert (first, last) == (dt.date(1966, 12, 1), dt.date(2036, 12, 31))
+    carried, computed = _walk([(first, "1000000000.00")], lambda _: "0.01", [])
+    assert carried(last) == Decimal("999999997.19")
+    expected = [dt.date(year, month, 1) for year in range(1967, 2037) for month in (1, 4, 7, 10)]
+    assert computed == [dt.date(1966, 10, 1), *expected]
+    assert len(computed) == 281 <= 4 * (60 + offsets.YEARS_AHEAD + 1)
+    # A vintage year bounds it further: from 1 January 2020, Q1 2020 .. Q4 2036 = 17 × 4.
+    assert offsets.earliest(2020, today) == dt.date(2020, 1, 1)
+    carried, computed = _walk([(dt.date(2020, 1, 1), "1000000000.00")], lambda _: "0.01", [])
+    assert carried(last) == Decimal("999999999.32")  # 1,000,000,000.00 − 68 × 0.01
+    assert len(computed) == 68

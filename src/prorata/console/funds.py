@@ -57,6 +57,7 @@ from prorata.investors.models import Investor
 from prorata.investors.schemas import ContactCreate, ContactUpdate
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind
+from prorata.management_fees import calls as fee_calls
 from prorata.management_fees import service as fee_service
 from prorata.orgs import service as org_service
 from prorata.platform import errors
@@ -662,10 +663,14 @@ async def fees_page(
     start, end = start or quarter[0], end or quarter[1]
     fee: fee_service.FeeCalculation | None = None
     problem: str | None = None
+    called: list[tuple[fee_calls.Called, bool | None]] = []
     try:
         fee = await fee_service.calculate(db, fund_id=fund_id, start=start, end=end)
     except errors.RuleViolation as refused:
         problem = refused.detail
+    else:
+        standing = await fee_calls.standing(db, fund_id=fund_id, first=start, last=end)
+        called = [(c, fee_calls.differs(c, fee)) for c in standing]
     largest = sorted(fee.lines.items(), key=lambda item: item[1], reverse=True) if fee else []
     shown = largest[:FEE_LINES_SHOWN]
     names = await names_of(db, [investor for investor, _ in shown])
@@ -675,6 +680,7 @@ async def fees_page(
         status=422 if problem else 200,
         fund=fund,
         fee=fee,
+        called=called,
         fraction=fee_service.fraction_text,
         lines=[
             (names.get(i, str(i)), amount, *fee.reductions[i], fee.net_line(i))

@@ -208,6 +208,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/funds/{fund_id}/fee-waivers/{record_id}/cancel"): _write(Role.manager, money=True),
     # Calling a period's fee issues a capital call: as issuing a call.
     ("POST", "/funds/{fund_id}/management-fees/calls"): _write(Role.manager, money=True),
+    ("GET", "/funds/{fund_id}/management-fees/calls"): _read(Role.viewer),
+    ("GET", "/funds/{fund_id}/management-fees/calls/{fee_call_id}"): _read(Role.viewer),
     ("POST", "/funds/{fund_id}/management-fees/calls/{fee_call_id}/cancel"): _write(
         Role.manager, money=True
     ),

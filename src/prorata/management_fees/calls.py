@@ -12,23 +12,32 @@ A period is called once: it lies within one calendar quarter (fees are charged b
 the carry-forward walks quarters) and may not overlap a fee call that counts (its capital call
 not cancelled). `POST …/management-fees/calls/{id}/cancel` (or cancelling its capital call,
 while unpaid) frees the period to be called again; the fee call stays, with its cancellation.
+
+`GET …/management-fees/calls` lists a fund's fee calls, newest period first, cancelled ones
+too (`cancelled`); `GET …/calls/{id}` adds each investor's line as called. The fee calculation
+of a period shows the standing fee calls that cover it (`standing`) beside its recomputed
+figures, and says when the recomputation differs from what was called (`differs`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.capital_calls import service as call_service
-from prorata.capital_calls.models import CallStatus, Purpose
+from prorata.capital_calls.models import CallLine, CallStatus, CapitalCall, Purpose
 from prorata.finance import fees
 from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
+from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.management_fees import offsets
@@ -53,6 +62,7 @@ async def call_fee(
         raise errors.RuleViolation(
             f"the period is empty: period_start {period_start} is after period_end {period_end}"
         )
+    offsets.check_period(fund, "period", period_start, period_end)
     if len(quarters := fees.quarters(period_start, period_end)) > 1:
         raise errors.RuleViolation(
             "a fee call's period lies within one calendar quarter (fees are charged by "
@@ -195,3 +205,119 @@ async def cancel_fee_call(
         after={"fund_id": str(fund_id), "reason": reason},
     )
     return cancellation
+
+
+# A fee call read as columns (`_columns`): its attributes, `net_amount` and `cancelled`.
+FeeCallRow = sa.Row[*tuple[Any, ...]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Called:
+    """A fee call as read back: its row (the figures it was called at, `net_amount`,
+    `cancelled`) and each investor's management-fee line of its capital call."""
+
+    row: FeeCallRow
+    lines: dict[uuid.UUID, Decimal]
+
+
+def _columns() -> tuple[sa.ColumnElement[object], ...]:
+    """A fee call's columns, its net and whether it no longer counts (cancelled, or its
+    capital call is: the complement of `offsets.live_fee_calls`)."""
+    call_cancelled = sa.exists().where(
+        CapitalCall.fund_id == FeeCall.fund_id,
+        CapitalCall.id == FeeCall.call_id,
+        CapitalCall.status == CallStatus.cancelled,
+    )
+    cancelled = sa.or_(sa.exists().where(FeeCancellation.fee_call_id == FeeCall.id), call_cancelled)
+    return (
+        *FeeCall.__table__.columns,
+        (FeeCall.amount - FeeCall.waived - FeeCall.offset).label("net_amount"),
+        cancelled.label("cancelled"),
+    )
+
+
+# The order of the list: newest period first (live fee calls of a fund do not overlap), ties
+# (cancelled ones) by id.
+KEY = (FeeCall.period_end, FeeCall.id)
+
+
+async def page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[FeeCallRow]:
+    """A page of the fund's fee calls, newest period first, cancelled ones too."""
+    return await keyset(
+        session,
+        sa.select(*_columns()).where(FeeCall.fund_id == fund_id),
+        key=KEY,
+        params=params,
+        item=lambda row: row,
+        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        descending=True,
+    )
+
+
+async def get(session: AsyncSession, *, fund_id: uuid.UUID, fee_call_id: uuid.UUID) -> Called:
+    row = (
+        await session.execute(
+            sa.select(*_columns()).where(FeeCall.fund_id == fund_id, FeeCall.id == fee_call_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound("no such fee call in this fund")
+    return Called(row=row, lines=(await _lines(session, fund_id, [row])).get(row.id, {}))
+
+
+async def standing(
+    session: AsyncSession, *, fund_id: uuid.UUID, first: dt.date, last: dt.date
+) -> list[Called]:
+    """The fee calls that count whose period overlaps `first` .. `last`, oldest first."""
+    live = sa.select(offsets.live_fee_calls().subquery().c.id)
+    rows = (
+        await session.execute(
+            sa.select(*_columns())
+            .where(
+                FeeCall.fund_id == fund_id,
+                FeeCall.period_start <= last,
+                FeeCall.period_end >= first,
+                FeeCall.id.in_(live),
+            )
+            .order_by(FeeCall.period_start)
+        )
+    ).all()
+    lines = await _lines(session, fund_id, rows)
+    return [Called(row=row, lines=lines.get(row.id, {})) for row in rows]
+
+
+async def _lines(
+    session: AsyncSession, fund_id: uuid.UUID, rows: Sequence[FeeCallRow]
+) -> dict[uuid.UUID, dict[uuid.UUID, Decimal]]:
+    """Each fee call's investors' management-fee lines as issued (by fee call id)."""
+    by_call = {row.call_id: row.id for row in rows if row.call_id is not None}
+    if not by_call:
+        return {}
+    result = await session.execute(
+        sa.select(CallLine.call_id, CallLine.investor_id, CallLine.amount)
+        .where(
+            CallLine.fund_id == fund_id,
+            CallLine.call_id.in_(list(by_call)),
+            CallLine.purpose == Purpose.management_fee,
+        )
+        .order_by(CallLine.investor_id)
+    )
+    lines: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+    for call_id, investor, amount in result.all():
+        lines.setdefault(by_call[call_id], {})[investor] = amount
+    return lines
+
+
+def differs(called: Called, fee: fee_service.FeeCalculation) -> bool | None:
+    """Whether the fee recomputed for exactly the fee call's period differs from what was
+    called (its figures, or an investor's net); None for another period (not comparable)."""
+    row = called.row
+    if (row.period_start, row.period_end) != (fee.period_from, fee.period_to):
+        return None
+    figures = (fee.amount, fee.reduction.waived, fee.reduction.offset, fee.reduction.carried_out)
+    nets = {i: net for i in fee.lines if (net := fee.net_line(i))}
+    return figures != (row.amount, row.waived, row.offset, row.carried_forward) or (
+        nets != called.lines
+    )

@@ -133,3 +133,8 @@ class FeeCall(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What was called: the fee less the waivers and the offset."""
+        return self.amount - self.waived - self.offset

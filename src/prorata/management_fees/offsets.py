@@ -19,7 +19,10 @@
 - **Dates** are bounded so a typo cannot make a fee calculation walk millennia: fee income is
   dated on or before today (the day the GP received it), a waiver's period ends at most a year
   from today, and neither is before 1 January of the fund's vintage year (when it has one) nor
-  more than `_YEARS_BACK` years ago.
+  more than `_YEARS_BACK` years ago. A fee period — of a calculation or a fee call — lies
+  within the same first day and 31 December `YEARS_AHEAD` years from now (`check_period`).
+  So the carry-forward below, which walks at most one step per quarter from the earliest fee
+  income to the period, computes at most 4 × (`_YEARS_BACK` + `YEARS_AHEAD` + 1) quarters.
 - **A period's reduction** (`finance.fees.reduce`): the fee less its waivers (never below
   zero; a waiver is not carried), then less the offset available — carried in from earlier
   periods plus the credits of the income dated in the period — at most what is left; the rest
@@ -139,19 +142,46 @@ def _waiver(fund: Fund, data: FeeWaiverCreate) -> FeeWaiver:
 
 # A fund's fee history is not older than this (a bound on the quarters a calculation walks).
 _YEARS_BACK = 60
+# A fee period (a calculation's, a fee call's) ends at the latest on 31 December of the year
+# this many years from now: fees are budgeted ahead, never centuries ahead.
+YEARS_AHEAD = 10
 
 
-def _check_dates(fund: Fund, field: str, first: dt.date, last: dt.date, latest: dt.date) -> None:
+def earliest(vintage_year: int | None, today: dt.date) -> dt.date:
+    """The first day a fund's fee history can hold: 1 January of its vintage year (when it
+    has one), and not more than `_YEARS_BACK` years ago."""
+    oldest = today.replace(year=today.year - _YEARS_BACK, day=1)
+    return oldest if vintage_year is None else max(oldest, dt.date(vintage_year, 1, 1))
+
+
+def latest_period_end(today: dt.date) -> dt.date:
+    return dt.date(today.year + YEARS_AHEAD, 12, 31)
+
+
+def check_period(fund: Fund, field: str, first: dt.date, last: dt.date) -> None:
+    """A fee period (of a calculation or a fee call) within the fund's fee history: from
+    `earliest` to 31 December `YEARS_AHEAD` years from now (module doc)."""
+    latest = latest_period_end(dt.date.today())
+    _check_dates(
+        fund, field, first, last, latest, f"a fee period ends at most {YEARS_AHEAD} years ahead"
+    )
+
+
+def _check_dates(
+    fund: Fund,
+    field: str,
+    first: dt.date,
+    last: dt.date,
+    latest: dt.date,
+    why: str = "fee income is dated when received, a waiver ends at most a year from today",
+) -> None:
     """`first` .. `last` within what a fund's fee history can hold (see the module's doc)."""
-    today = dt.date.today()
-    earliest = today.replace(year=today.year - _YEARS_BACK, day=1)
-    if fund.vintage_year is not None:
-        earliest = max(earliest, dt.date(fund.vintage_year, 1, 1))
-    if first < earliest or last > latest:
+    first_day = earliest(fund.vintage_year, dt.date.today())
+    if first < first_day or last > latest:
         raise errors.RuleViolation(
-            f"{field}: must lie between {earliest} and {latest} (not before the fund's vintage "
-            f"year nor {_YEARS_BACK} years ago; fee income is dated when received, a waiver "
-            "ends at most a year from today)"
+            f"{field}: must lie between {first_day} and {latest} (not before the fund's "
+            f"vintage year nor {_YEARS_BACK} years ago; {why})",
+            extensions={"earliest": first_day.isoformat(), "latest": latest.isoformat()},
         )
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from prorata.http.auth import CurrentPrincipal, TenantSession
-from prorata.http.pagination import Page, PageQuery, render
+from prorata.http.pagination import Page, PageParams, PageQuery, page_params, render
 from prorata.http.routing import ApiRoute
 from prorata.http.schemas import ResponseModel
 from prorata.management_fees import calls, offsets
 from prorata.management_fees import service as fee_service
 from prorata.management_fees.models import FeeIncome, FeeWaiver
 from prorata.management_fees.schemas import (
+    CalledFeeOut,
     FeeCallCreate,
+    FeeCallDetailOut,
+    FeeCallLineOut,
     FeeCallOut,
     FeeCancel,
     FeeCancellationOut,
@@ -32,10 +35,17 @@ from prorata.management_fees.schemas import (
 
 router = APIRouter(route_class=ApiRoute, tags=["management fees"])
 
+FeeCallPage = Annotated[PageParams, Depends(page_params(len(calls.KEY)))]
+
 
 @router.get(
     "/funds/{fund_id}/management-fees",
     summary="The management fee of a period (rate × basis × fraction), split by commitment",
+    description="Recomputed on every request from the fund's terms and records; the fee "
+    "calls that cover the period are shown beside it (`called`, with the figures they were "
+    "called at and whether the recomputation `differs`). The period lies between 1 January "
+    "of the fund's vintage year (and at most 60 years ago) and 31 December ten years from "
+    "now (422 naming the bounds).",
 )
 async def management_fee(
     fund_id: uuid.UUID,
@@ -44,6 +54,7 @@ async def management_fee(
     end: Annotated[dt.date, Query(alias="to", description="Last day of the period (included).")],
 ) -> ManagementFeeOut:
     fee = await fee_service.calculate(session, fund_id=fund_id, start=start, end=end)
+    standing = await calls.standing(session, fund_id=fund_id, first=start, last=end)
     return ManagementFeeOut(
         fund_id=fund_id,
         currency=fee.fund.currency,
@@ -83,6 +94,21 @@ async def management_fee(
             )
             for i, a in fee.lines.items()
         ],
+        called=[_detail(c, CalledFeeOut, differs=calls.differs(c, fee)) for c in standing],
+    )
+
+
+Detail = TypeVar("Detail", bound=FeeCallDetailOut)
+
+
+def _detail(called: calls.Called, model: type[Detail], **extra: object) -> Detail:
+    """A fee call read back (its row, its investors' lines), as `model`."""
+    return model.model_validate(
+        {
+            **FeeCallOut.model_validate(called.row).model_dump(),
+            "lines": [FeeCallLineOut(investor_id=i, net=a) for i, a in called.lines.items()],
+            **extra,
+        }
     )
 
 
@@ -109,6 +135,30 @@ async def call_management_fee(
         due_date=body.due_date,
     )
     return FeeCallOut.model_validate(fee_call)
+
+
+@router.get(
+    "/funds/{fund_id}/management-fees/calls",
+    summary="A fund's fee calls, newest period first (cancelled ones too)",
+    description="Each with the figures it was called at (`amount`, `waived`, `offset`, "
+    "`net_amount`, `carried_forward`), its `call_id` and whether it was `cancelled` (it, or its "
+    "capital call: it no longer counts). Each investor's line: `GET …/calls/{id}`.",
+)
+async def list_fee_calls(
+    fund_id: uuid.UUID, session: TenantSession, page: FeeCallPage
+) -> Page[FeeCallOut]:
+    return render(await calls.page(session, fund_id=fund_id, params=page), FeeCallOut)
+
+
+@router.get(
+    "/funds/{fund_id}/management-fees/calls/{fee_call_id}",
+    summary="A fee call, with each investor's net fee as called",
+)
+async def get_fee_call(
+    fund_id: uuid.UUID, fee_call_id: uuid.UUID, session: TenantSession
+) -> FeeCallDetailOut:
+    called = await calls.get(session, fund_id=fund_id, fee_call_id=fee_call_id)
+    return _detail(called, FeeCallDetailOut)
 
 
 @router.post(

@@ -72,6 +72,11 @@ class ManagementFeeOut(BaseModel):
         "the offset and the waiver split over them in proportion to their fees (the GP's own "
         "commitment pays no fee and gets no part)."
     )
+    called: list[CalledFeeOut] = Field(
+        description="The fee calls that count whose period overlaps this one, oldest first, "
+        "with the figures they were called at. The figures above are recomputed now on the "
+        "fund's current terms and records; a fee call keeps what it called (see `differs`)."
+    )
 
 
 class FeeIncomeCreate(RequestModel):
@@ -154,5 +159,39 @@ class FeeCallOut(ResponseModel):
     amount: DecimalString = Field(description="The period's fee before offsets and waivers.")
     waived: DecimalString
     offset: DecimalString
+    net_amount: DecimalString = Field(description="amount − waived − offset: what was called.")
     carried_forward: DecimalString = Field(description="The offset left for the next periods.")
+    cancelled: bool = Field(
+        default=False,
+        description="Cancelled, or its capital call was: it no longer counts (its period may "
+        "be called again).",
+    )
     created_at: dt.datetime
+
+
+class FeeCallLineOut(BaseModel):
+    investor_id: uuid.UUID
+    net: DecimalString = Field(
+        description="Its management_fee line in the capital call: its fee less its parts of "
+        "the offset and the waivers, as called."
+    )
+
+
+class FeeCallDetailOut(FeeCallOut):
+    lines: list[FeeCallLineOut] = Field(
+        description="Each investor called, as called (none when nothing was called)."
+    )
+
+
+class CalledFeeOut(FeeCallDetailOut):
+    """A standing fee call whose period overlaps the calculation's."""
+
+    differs: bool | None = Field(
+        description="For a fee call of exactly the calculation's period: whether the fee "
+        "recomputed now (amount, waived, offset, carried_forward, an investor's net) differs "
+        "from what was called — the call keeps what was called. Null for a fee call of "
+        "another period (the figures are not comparable)."
+    )
+
+
+ManagementFeeOut.model_rebuild()  # `called` names a model defined after it

@@ -43,6 +43,8 @@ class FeeCalculation:
     how offsets and waivers reduce it, and each investor's (offset, waived) part."""
 
     fund: Fund
+    period_from: dt.date
+    period_to: dt.date
     parts: list[fees.Part]
     amount: Decimal
     lines: dict[uuid.UUID, Decimal]
@@ -109,6 +111,7 @@ async def calculate(
     fund = await fund_service.get(session, fund_id=fund_id)
     if start > end:
         raise errors.RuleViolation(f"the period is empty: from {start} is after to {end}")
+    offsets.check_period(fund, "from .. to", start, end)
     commitments = await fee_commitments(session, fund.id)
     investments = await fee_investments(session, fund.id)
     fee = fees.charge(
@@ -129,6 +132,8 @@ async def calculate(
     )
     return FeeCalculation(
         fund=fund,
+        period_from=start,
+        period_to=end,
         parts=fee.parts,
         amount=fee.amount,
         lines=fee.lines,
