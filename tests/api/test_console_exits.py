@@ -222,6 +222,9 @@ async def test_the_carry_panel_measures_today_and_settles_escrow_and_the_gps_rep
     assert written_off.status_code == 303, written_off.text
     text = text_of(await client.get(f"/funds/{fund}"))
     assert "Clawback if the fund ended today 200.00 184.00 at the latest distribution" in text
+    # Each standing realisation can be cancelled: A's gain 3,000 − 1,000, B's loss 0 − 1,000.
+    assert "Reverse its gain of 2,000.00" in text
+    assert "Reverse its loss of 1,000.00" in text
     # Each investor's escrow (57.60, 38.40) is below its measure (120, 80): none may go.
     assert "Escrow releasable to the GP today 0.00" in text
     releases = f"/funds/{fund}/escrow/releases"
