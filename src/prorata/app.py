@@ -24,6 +24,7 @@ from prorata.console import api_docs as console_api_docs
 from prorata.console import assets as console_assets
 from prorata.console import bank_pages as console_bank_pages
 from prorata.console import documents as console_documents
+from prorata.console import exits as console_exits
 from prorata.console import funds as console_funds
 from prorata.console import home as console_home
 from prorata.console import imports as console_imports
@@ -174,6 +175,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(console_imports.router)
     app.include_router(console_investor_access.router)
     app.include_router(console_funds.router)
+    app.include_router(console_exits.router)
     # After the fund pages: /distributions/new is theirs, not a distribution's id.
     app.include_router(console_notice_pages.router)
     app.include_router(console_allocations.router)

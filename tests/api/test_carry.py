@@ -231,7 +231,7 @@ async def test_the_fund_page_shows_carry_escrow_and_the_clawback(
     assert "Carry earned 20.00" in text
     assert "Carry paid 10.00" in text
     assert "In escrow 10.00" in text
-    assert "Clawback if the fund ended after the latest distribution 0.00" in text
+    assert "Clawback if the fund ended today 0.00 0.00 at the latest distribution" in text
     [made] = (await api.request("GET", f"/funds/{fund}/distributions"))["items"]
     page = await client.get(f"/funds/{fund}/distributions/{made['id']}")
     text = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())

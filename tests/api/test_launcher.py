@@ -78,10 +78,59 @@ async def test_the_demo_organisation_gets_a_living_fund_unless_told_not_to(
     assert len(outstanding) == 3  # one paid half, two not yet
     valuations = (await api.request("GET", f"/funds/{fund_id}/valuations"))["items"]
     assert len(valuations) == 4
-    assert len((await api.request("GET", f"/funds/{fund_id}/distributions"))["items"]) == 1
+    # The exit: the first deal (cost 4,000,000.00, paid in full in the first quarter) sold in
+    # full for 10,000,000.00 on 2026-11-16, a gain of 6,000,000.00, all of it distributed on
+    # 2026-11-20 by the fund's one distribution, which names the realisation.
+    [exited, *_] = (await api.request("GET", f"/funds/{fund_id}/deals"))["items"]
+    assert (exited["name"], exited["status"], exited["realised_on"]) == (
+        demo_fund.DEALS[0][0],
+        "exited",
+        "2026-11-16",
+    )
+    sold = await api.request("GET", f"/funds/{fund_id}/deals/{exited['id']}/realisations")
+    assert (sold["cost"], sold["proceeds"], sold["realised_gain"], sold["undistributed"]) == (
+        "4000000.00",
+        "10000000.00",
+        "6000000.00",
+        "0.00",
+    )
+    [paid] = (await api.request("GET", f"/funds/{fund_id}/distributions"))["items"]
+    assert (paid["date"], paid["amount"], paid["realisation_id"]) == (
+        "2026-11-20",
+        "10000000.00",
+        sold["items"][0]["id"],
+    )
     metrics = await api.request("GET", f"/funds/{fund_id}/metrics?as_of=2026-11-30")
-    assert Decimal(metrics["dpi"]) > 0
-    assert Decimal(metrics["tvpi"]) > 1
+    # Net: paid in = the four calls' 4 × 325,000 of fees + 6 × 4,000,000 of deals = 25,300,000
+    # less what the October call still lacks; DPI = the 10,000,000 distributed / paid in,
+    # TVPI = (10,000,000 + the 21,300,000 NAV of 2026-11-30) / paid in.
+    lacking = sum((Decimal(line["outstanding"]) for line in last["lines"]), Decimal(0))
+    paid_in = Decimal("25300000.00") - lacking
+    assert Decimal(metrics["paid_in"]) == paid_in
+    assert abs(Decimal(metrics["dpi"]) - Decimal("10000000") / paid_in) < Decimal("1e-9")
+    net_tvpi = Decimal("31300000") / paid_in
+    assert abs(Decimal(metrics["tvpi"]) - net_tvpi) < Decimal("1e-9")
+    # Gross (fees left out): invested = Σ the deals' cost; proceeds the exit's 10,000,000;
+    # unrealised = the cost still held, all but the exited deal's 4,000,000.
+    deals = (await api.request("GET", f"/funds/{fund_id}/deals"))["items"]
+    costs = [
+        Decimal(
+            (await api.request("GET", f"/funds/{fund_id}/deals/{d['id']}/realisations"))["cost"]
+        )
+        for d in deals
+    ]
+    invested = sum(costs, Decimal(0))
+    gross = metrics["gross"]
+    assert (gross["invested"], gross["proceeds"], gross["unrealised"]) == (
+        str(invested),
+        "10000000.00",
+        str(invested - Decimal("4000000.00")),
+    )
+    gross_tvpi = (invested + Decimal("6000000.00")) / invested
+    assert abs(Decimal(gross["tvpi"]) - gross_tvpi) < Decimal("1e-9")
+    # Gross above net: the fees are in the investors' paid-in, not in the deals' invested.
+    assert gross_tvpi > net_tvpi
+    assert Decimal(gross["irr"]) > Decimal(metrics["irr"])
 
 
 async def test_without_demo_data_the_demo_organisation_is_empty(

@@ -307,16 +307,36 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 ).to_have_count(3)
                 await journey.visit(page, "documents")
 
-                # A distribution through the waterfall.
+                # A partial exit of the deal from its row: 400,000 of its cost sold for 600,000.
                 await page.goto(fund_url)
+                deal_row = page.get_by_role("row").filter(
+                    has_text="Record a realisation of Nordic Solar"
+                )
+                await deal_row.get_by_text("Record a realisation of Nordic Solar").click()
+                await deal_row.get_by_label("Date", exact=True).fill("2026-06-15")
+                await deal_row.get_by_label("Proceeds (USD; 0 for a write-down)").fill("600000.00")
+                await deal_row.get_by_label("Cost realised (USD)").fill("400000.00")
+                await journey.visit(page, "deal-realisation")
+                await deal_row.get_by_role("button", name="Record the realisation").click()
+                sold = page.get_by_role("row").filter(has_text="2026-06-15")
+                await expect(sold).to_contain_text("200,000.00")  # the gain: 600,000 − 400,000
+
+                # A distribution through the waterfall, of the exit's proceeds.
                 await page.get_by_role("link", name="New distribution").click()
                 await page.get_by_label("Date paid").fill("2026-06-30")
                 await page.get_by_label("Amount (USD)").fill("200000.00")
+                await page.get_by_label("Proceeds of a realisation", exact=False).select_option(
+                    label="Nordic Solar, 2026-06-15: 600,000.00 USD undistributed"
+                )
                 await page.get_by_role("button", name="Preview the split").click()
                 await expect(page.get_by_text("Step 2 of 2: a preview.")).to_be_visible()
                 await journey.visit(page, "distribution-preview")
                 await page.get_by_role("button", name="Confirm the distribution").click()
                 await expect(page.get_by_role("rowheader", name="2026-06-30")).to_be_visible()
+                # 200,000 of its 600,000 distributed: 400,000 left to distribute.
+                await expect(page.get_by_role("row").filter(has_text="2026-06-15")).to_contain_text(
+                    "400,000.00"
+                )
                 await journey.visit(page, "fund-overview")
 
                 async with page.expect_download() as table:

@@ -251,6 +251,32 @@ async def deal_rows(db: AsyncSession, fund_id: uuid.UUID) -> list[dict[str, Any]
     ]
 
 
+async def realisation_rows(
+    db: AsyncSession, fund_id: uuid.UUID, deals: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The fund's standing realisations, each with its deal's name and id: the list the fund
+    page cancels from and the distribution form chooses proceeds from."""
+    names = {row["deal"].id: row["deal"].name for row in deals}
+    return [
+        {"realisation": r, "deal": names.get(r.deal_id, "—")}
+        for r in await realisations.standing(db, fund_id=fund_id)
+    ]
+
+
+async def _carry(db: AsyncSession, fund_id: uuid.UUID) -> dict[str, Any]:
+    """The carry panel: the position today with its clawback measure computed now (as
+    `GET …/clawback` gives it: a write-down since the latest distribution counts), and beside
+    it the measure stored with the latest distribution (less what a booked clawback gave
+    back), so a reader sees how it moved since."""
+    today = dt.date.today()
+    position = await carry_service.position(db, fund_id=fund_id, as_of=today)
+    stored = await distribution_service.latest_interim_clawback(db, fund_id=fund_id, as_of=today)
+    return {
+        "position": position,
+        "at_latest_distribution": max(Decimal(0), stored - position.given_back),
+    }
+
+
 async def _commitment_rows(
     db: AsyncSession,
     fund_id: uuid.UUID,
@@ -879,6 +905,7 @@ async def fund_page(
     deal_error: str | None = None,
     valuation_error: str | None = None,
     closing_error: str | None = None,
+    form_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     fund = await fund_service.get(db, fund_id=fund_id)
@@ -896,11 +923,15 @@ async def fund_page(
     distributions = await distribution_service.page(
         db, fund_id=fund_id, params=PageParams(limit=PAGE_SIZE, cursor=None)
     )
+    deals = await deal_rows(db, fund_id)
     return await render.page(
         request,
         "fund.html",
         status=status,
-        deals=await deal_rows(db, fund_id),
+        deals=deals,
+        realisations=await realisation_rows(db, fund_id, deals),
+        form_errors=form_errors or {},
+        today=dt.date.today().isoformat(),
         deal_error=deal_error,
         valuation_error=valuation_error,
         valuations=sorted(
@@ -935,13 +966,7 @@ async def fund_page(
             reverse=True,
         ),
         closing_error=closing_error,
-        # Carry settled, once something was distributed; the clawback measure is the one
-        # stored with the latest distribution (live, it runs every investor's waterfall).
-        carry=(
-            await carry_service.position(db, fund_id=fund_id, as_of=dt.date.today(), measure=False)
-            if distributions.items
-            else None
-        ),
+        carry=await _carry(db, fund_id) if distributions.items else None,
         idempotency_key=str(uuid.uuid4()),
     )
 
@@ -1208,6 +1233,10 @@ async def _new_distribution_page(
     values: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Response:
+    deals = await deal_service.page(db, fund_id=fund_id, params=PageParams(limit=500, cursor=None))
+    names = {d.id: d.name for d in deals.items}
+    # A refusal about the realisation is shown next to its choice; any other below the form.
+    where = "realisation_id" if error and "realisation" in error else "distribution"
     return await _form_with_deals(
         request,
         db,
@@ -1215,8 +1244,14 @@ async def _new_distribution_page(
         "distribution_new.html",
         status=status,
         values=values or {"date": dt.date.today().isoformat()},
-        errors={"distribution": error} if error else {},
+        errors={where: error} if error else {},
         kinds=[k.value for k in DistributionKind],
+        # The realisations with proceeds to distribute, the choice that fills realisation_id.
+        realisations=[
+            {"realisation": r, "deal": names.get(r.deal_id, "—")}
+            for r in await realisations.standing(db, fund_id=fund_id)
+            if r.undistributed > 0
+        ],
     )
 
 
@@ -1229,11 +1264,13 @@ async def new_distribution(
 
 def _distribution_data(form: dict[str, Any]) -> DistributionCreate:
     deal = str(form.get("deal_id", "")).strip()
+    realisation = str(form.get("realisation_id", "")).strip()
     return DistributionCreate(
         date=dt.date.fromisoformat(str(form.get("date", ""))),
         amount=forms.money(str(form.get("amount", ""))),
         kind=DistributionKind(str(form.get("kind", ""))),
         deal_id=uuid.UUID(deal) if deal else None,
+        realisation_id=uuid.UUID(realisation) if realisation else None,
     )
 
 
@@ -1266,7 +1303,7 @@ async def preview_distribution(
             preview = await distribution_service.view(db, made)
         finally:
             await savepoint.rollback()
-    except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
+    except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
         return await _new_distribution_page(
             request, db, fund_id, status=422, values=form, error=_distribution_refusal(refused)
         )
@@ -1293,7 +1330,7 @@ async def create_distribution(
             await distribution_service.create(
                 db, actor=page.principal, fund_id=fund_id, data=_distribution_data(form)
             )
-    except (ValueError, errors.RuleViolation, errors.NotFound) as refused:
+    except (ValueError, errors.RuleViolation, errors.Conflict, errors.NotFound) as refused:
         return await _new_distribution_page(
             request, db, fund_id, status=422, values=form, error=_distribution_refusal(refused)
         )

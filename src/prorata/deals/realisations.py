@@ -151,6 +151,20 @@ async def _of(session: AsyncSession, deal: Deal, *, cancelled: bool = False) -> 
     return list((await session.scalars(statement)).all())
 
 
+async def standing(session: AsyncSession, *, fund_id: uuid.UUID) -> list[Realisation]:
+    """The fund's standing (not cancelled) realisations, every deal's, in date order (the
+    console's list with its cancel buttons and the distribution form's choice of proceeds)."""
+    return list(
+        (
+            await session.scalars(
+                sa.select(Realisation)
+                .where(Realisation.fund_id == fund_id, Realisation.cancelled_at.is_(None))
+                .order_by(Realisation.realised_on, Realisation.created_at, Realisation.id)
+            )
+        ).all()
+    )
+
+
 async def get(
     session: AsyncSession,
     *,

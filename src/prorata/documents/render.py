@@ -438,7 +438,12 @@ STATEMENT_LINES: list[tuple[str, str, int, bool]] = [
     ("Distributions: income and preferred return", "distributions.income", -1, False),
     ("Distributions: gains", "distributions.gain", -1, False),
     ("Distributions: recallable", "distributions.recallable", -1, False),
-    ("Distributions: carry escrow released", "distributions.escrow_released", -1, False),
+    (
+        "Distributions: carry given back (escrow released and GP repayments)",
+        "distributions.escrow_released",
+        -1,
+        False,
+    ),
     ("Total distributions", "distributions.total", -1, True),
     ("Management fees", "management_fees", -1, False),
     ("Fund expenses", "expenses", -1, False),

@@ -340,6 +340,19 @@ PAGES: dict[tuple[str, str], PagePolicy] = {
     ("GET", "/funds/{fund_id}"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/deals"): _page(Role.manager),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocate"): _page(Role.manager),
+    # Exits and carry from the fund page: money, as their API routes (the form's key).
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/realisations"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/deals/{deal_id}/realisations/{realisation_id}/cancel"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/escrow/releases"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
+    ("POST", "/funds/{fund_id}/clawback/repayments"): PagePolicy(
+        PageAccess.signed_in, Role.manager, money=True
+    ),
     ("GET", "/funds/{fund_id}/allocations"): _page(Role.viewer),
     ("POST", "/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}"): _page(Role.manager),
     ("GET", "/funds/{fund_id}/commitments.{fmt}"): _page(Role.viewer),

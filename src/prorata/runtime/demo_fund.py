@@ -3,7 +3,9 @@
 Made through the same services the API uses (every rule, ledger entry and audit entry as if a
 GP had done it), in one transaction, deterministic (a seeded random): 40 investors with
 commitments, 6 deals with pro rata allocations, four quarterly calls with their management fee
-— most paid on time, some late, one partly — a valuation each quarter, and one distribution.
+— most paid on time, some late, one partly — a valuation each quarter, and an exit: the first
+deal sold in full at 2.5× its cost (a realisation with a gain), its proceeds paid out by a
+distribution naming the realisation.
 Its notices are rendered by the worker like any call's; the investors have no e-mail address,
 so nothing is mailed. New calls of this fund wait for approval, as for any new fund.
 """
@@ -21,8 +23,9 @@ from prorata.allocations import service as allocation_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import Purpose
 from prorata.capital_calls.schemas import CallCreate, ItemIn, PaymentIn
+from prorata.deals import realisations
 from prorata.deals import service as deal_service
-from prorata.deals.schemas import DealCreate
+from prorata.deals.schemas import DealCreate, RealisationCreate
 from prorata.distributions import service as distribution_service
 from prorata.distributions.models import DistributionKind
 from prorata.distributions.schemas import DistributionCreate
@@ -56,7 +59,7 @@ QUARTERS = [
     (dt.date(2026, 1, 12), [0, 1], (dt.date(2026, 3, 31), Decimal("8050000.00"))),
     (dt.date(2026, 4, 13), [2], (dt.date(2026, 6, 30), Decimal("12480000.00"))),
     (dt.date(2026, 7, 13), [3, 4], (dt.date(2026, 9, 30), Decimal("21150000.00"))),
-    (dt.date(2026, 10, 12), [5], (dt.date(2026, 11, 30), Decimal("24300000.00"))),
+    (dt.date(2026, 10, 12), [5], (dt.date(2026, 11, 30), Decimal("21300000.00"))),
 ]
 LATE_PAYMENT = (
     "Amounts not received by the due date bear interest at 8% a year from the due date until "
@@ -64,7 +67,14 @@ LATE_PAYMENT = (
     "is a Defaulting Limited Partner under the Partnership Agreement."
 )
 DEAL_SIZE = Decimal("4000000.00")
-DISTRIBUTION = (dt.date(2026, 11, 20), Decimal("2500000.00"))
+# The exit: the first deal (cost DEAL_SIZE, paid in full in the first quarter) sold in full on
+# EXIT's date for its proceeds — a realised gain of 10,000,000 − 4,000,000 = 6,000,000 — all of
+# them paid to the investors by the distribution naming it. The last NAV (2026-11-30) is the
+# September one rolled forward by the October call's cash, the gain and the distribution, with
+# no uplift: the fund's NAV stays near the deals' remaining cost, so the gross (deal-level)
+# multiples, before fees, stay above the investors' net ones.
+EXIT = (dt.date(2026, 11, 16), Decimal("10000000.00"))
+DISTRIBUTION = dt.date(2026, 11, 20)
 
 
 def _investors(rng: random.Random) -> list[InvestorCreate]:
@@ -127,17 +137,37 @@ async def seed(session: AsyncSession, *, actor: Principal) -> uuid.UUID:
         await valuation_service.record(
             session, actor=actor, fund_id=fund.id, data=ValuationCreate(as_of=nav_date, nav=nav)
         )
-    date, amount = DISTRIBUTION
-    await distribution_service.create(
-        session,
-        actor=actor,
-        fund_id=fund.id,
-        data=DistributionCreate(date=date, amount=amount, kind=DistributionKind.return_of_capital),
-    )
+    await _exit(session, actor, fund.id, deal_ids[0])
     await fund_service.update(
         session, actor=actor, fund_id=fund.id, data=FundUpdate(notices_need_approval=True)
     )
     return fund.id
+
+
+async def _exit(
+    session: AsyncSession, actor: Principal, fund_id: uuid.UUID, deal_id: uuid.UUID
+) -> None:
+    """The first deal sold in full (EXIT) and its proceeds distributed (DISTRIBUTION)."""
+    day, proceeds = EXIT
+    sold = await realisations.realise(
+        session,
+        actor=actor,
+        fund_id=fund_id,
+        deal_id=deal_id,
+        data=RealisationCreate(date=day, proceeds=proceeds, cost_realised=DEAL_SIZE),
+    )
+    await distribution_service.create(
+        session,
+        actor=actor,
+        fund_id=fund_id,
+        data=DistributionCreate(
+            date=DISTRIBUTION,
+            amount=proceeds,
+            kind=DistributionKind.return_of_capital,
+            deal_id=deal_id,
+            realisation_id=sold.id,
+        ),
+    )
 
 
 async def _quarter(
