@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import re
 
+from prorata.imports import values
 from prorata.platform import errors
 
 BOM = b"\xef\xbb\xbf"
@@ -65,8 +66,13 @@ def header_columns(kind: ImportKind, first_line: bytes) -> list[str]:
     Anything but a UTF-8 header naming each needed column once (and nothing else) is a 422
     that says what was expected.
     """
+    return checked_names(kind, _names(first_line.removeprefix(BOM)))
+
+
+def checked_names(kind: ImportKind, names: list[str]) -> list[str]:
+    """`names` (a header's cells, trimmed and in lower case: a CSV line or a sheet's first
+    row) checked against the kind's format."""
     spec = FORMATS[kind]
-    names = _names(first_line.removeprefix(BOM))
     if not names:
         raise _refused("the file is empty: the first line must name the columns", spec)
     unknown = [name for name in names if name not in spec.known]
@@ -101,11 +107,15 @@ def _names(line: bytes) -> list[str]:
             "the file is not UTF-8 text: save it as CSV UTF-8", title="Unreadable file"
         ) from None
     if "\x00" in text:
-        raise errors.RuleViolation("the file is not CSV text", title="Unreadable file")
+        raise errors.RuleViolation(
+            "a NUL byte (0x00) in the first line: the file is not CSV text (an .xls file? "
+            "save it as .xlsx or CSV UTF-8)",
+            title="Unreadable file",
+        )
     # The header ends at the first line break, whichever the file uses (CR LF, LF or CR).
     header = text.split("\n", 1)[0].split("\r", 1)[0]
     try:
-        cells = next(csv.reader([header]), [])
+        cells = next(csv.reader([header], delimiter=values.delimiter_of(header)), [])
     except csv.Error:
         raise errors.RuleViolation(
             "the header is not a CSV line", title="Unreadable file"

@@ -14,12 +14,15 @@ Transactions:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.allocations import service as allocation_service
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
-from prorata.imports import checks, formats
+from prorata.imports import checks, formats, values, xlsx
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.investors import service as investor_service
@@ -162,7 +165,12 @@ async def _ingest(
             await _reject_file(session, row, *refused)
             return
         await progress.save(ImportPhase.validating)
-        all_new_possible = row.kind is ImportKind.allocations and not row.dry_run
+        # The strict reading takes amounts in the default notation only.
+        all_new_possible = (
+            row.kind is ImportKind.allocations
+            and not row.dry_run
+            and row.number_format == values.NumberFormat.comma_point
+        )
         if all_new_possible and await _insert_all_new_allocations(session, row, fund, columns):
             return
         # Temporary tables get no statistics by themselves: without them the planner guesses
@@ -176,38 +184,134 @@ async def _load(
     session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
 ) -> tuple[list[str], tuple[int | None, str] | None]:
     """COPY the file into `import_staging`: (its columns, None), or (…, (line, why)) when the
-    file itself is not readable CSV of its kind (then nothing is loaded)."""
+    file itself is not readable CSV (or .xlsx) of its kind (then nothing is loaded)."""
     first = await anext(stream, b"")
+    if values.is_xlsx(first):
+        return await _load_workbook(session, _chained(first, stream), row, progress)
+    header_line = first.split(b"\n", 1)[0]
     try:
-        columns = formats.header_columns(row.kind, first.split(b"\n", 1)[0])
+        columns = formats.header_columns(row.kind, header_line)
     except errors.Problem as problem:
         return [], (1, problem.detail)
+    header = header_line.removeprefix(formats.BOM).split(b"\r", 1)[0].decode()
+    await _create_staging(session, columns, first_line=2)
+    chunks = _without_blank_tail(
+        _counted(_chained(first, stream), progress), values.delimiter_of(header)
+    )
+    return columns, await _copy(
+        session, columns, chunks, delimiter=values.delimiter_of(header), header=True
+    )
+
+
+async def _load_workbook(
+    session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
+) -> tuple[list[str], tuple[int | None, str] | None]:
+    """An .xlsx upload: the workbook is spooled to a temporary file (a zip is read from its
+    end), its sheet read and COPYed as CSV text, a batch of rows at a time; a line of the
+    staging table is the spreadsheet's row number."""
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as spool:
+        async for chunk in _counted(stream, progress):
+            spool.write(chunk)
+        spool.flush()
+        try:
+            sheet = await asyncio.to_thread(xlsx.open_sheet, Path(spool.name), row.sheet)
+        except xlsx.SheetRefused as refused:
+            return [], (refused.line, refused.reason)
+        width = max((n + 1 for n, cell in enumerate(sheet.header) if cell.strip()), default=0)
+        try:
+            columns = formats.checked_names(
+                row.kind, [cell.strip().lower() for cell in sheet.header[:width]]
+            )
+        except errors.Problem as problem:
+            return [], (sheet.header_row, problem.detail)
+        await _create_staging(session, columns, first_line=sheet.header_row + 1)
+        rows = xlsx.csv_chunks(
+            sheet, width=width, number_format=values.NumberFormat(row.number_format)
+        )
+
+        async def read() -> AsyncIterator[bytes]:
+            # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on.
+            while (chunk := await asyncio.to_thread(next, rows, None)) is not None:
+                yield chunk
+
+        return columns, await _copy(
+            session, columns, read(), delimiter=",", header=False, line_offset=sheet.header_row
+        )
+
+
+async def _chained(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield chunk
+        await progress.loaded(len(chunk))
+
+
+# Blank rows at the end of a file held back at most; past this, they are sent on (and refused).
+MAX_BLANK_TAIL = 8 * 1024 * 1024
+
+
+async def _without_blank_tail(chunks: AsyncIterator[bytes], delimiter: str) -> AsyncIterator[bytes]:
+    """The file without its blank rows at the end (empty lines, or only delimiters and spaces,
+    such as `,,`: what a spreadsheet leaves below its data). Whatever follows the last line
+    holding something is held back until more of the file shows it was not the end; at the
+    end it is dropped, with the last line's line break (COPY reads a last line without one)."""
+    blank = b" \t\r\n" + delimiter.encode()
+    held = b""
+    async for chunk in chunks:
+        data = held + chunk if held else chunk
+        kept = len(data.rstrip(blank))
+        if kept == 0 and len(data) <= MAX_BLANK_TAIL:
+            held = data
+            continue
+        ends = [end for end in (data.find(b"\n", kept), data.find(b"\r", kept)) if end >= 0]
+        cut = min(ends) if ends and kept else len(data)
+        held = data[cut:]
+        yield data[:cut]
+
+
+async def _create_staging(session: AsyncSession, columns: list[str], *, first_line: int) -> None:
     text_columns = ", ".join(f'"{name}" text' for name in columns)
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE {checks.STAGING} (line bigint GENERATED ALWAYS AS IDENTITY "
-            f"(START WITH 2), {text_columns}) ON COMMIT DROP"
+            f"(START WITH {int(first_line)}), {text_columns}) ON COMMIT DROP"
         )
     )
+
+
+async def _copy(
+    session: AsyncSession,
+    columns: list[str],
+    chunks: AsyncIterator[bytes],
+    *,
+    delimiter: str,
+    header: bool,
+    line_offset: int = 0,
+) -> tuple[int | None, str] | None:
+    """COPY `chunks` (CSV) into the staging table; None, or (line, why) it was refused."""
     connection = await db.driver_connection(session)
     names = ", ".join(f'"{name}"' for name in columns)
+    options = "FORMAT csv" + (", HEADER true" if header else "")
+    if delimiter != ",":
+        options += ", DELIMITER E'\\t'" if delimiter == "\t" else f", DELIMITER '{delimiter}'"
     try:
         # A savepoint: a malformed file undoes the load, not the job's transaction.
         async with (
             connection.transaction(),  # inside the session's transaction: a SAVEPOINT
             connection.cursor() as cursor,
-            cursor.copy(
-                f"COPY {checks.STAGING} ({names}) FROM STDIN (FORMAT csv, HEADER true)"
-            ) as copy,
+            cursor.copy(f"COPY {checks.STAGING} ({names}) FROM STDIN ({options})") as copy,
         ):
-            await copy.write(first)
-            await progress.loaded(len(first))
-            async for chunk in stream:
+            async for chunk in chunks:
                 await copy.write(chunk)
-                await progress.loaded(len(chunk))
     except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
-        return columns, _copy_problem(exc)
-    return columns, None
+        line, why = _copy_problem(exc)
+        return (line + line_offset if line is not None else None), why
+    return None
 
 
 _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
@@ -292,7 +396,11 @@ async def _check_and_apply(
     session: AsyncSession, row: DataImport, fund: Fund, columns: list[str], progress: Progress
 ) -> None:
     judgement, params = checks.judge(
-        row.kind, columns=columns, fund_id=fund.id, currency=fund.currency
+        row.kind,
+        columns=columns,
+        fund_id=fund.id,
+        currency=fund.currency,
+        notation=checks.Notation.of(row.number_format, row.date_format),
     )
     await _lock_before_matching(session, row)
     await checks.run(session, judgement, params)

@@ -1,4 +1,4 @@
-"""Imports (one uploaded CSV file applied to a fund) and the errors found in their rows."""
+"""Imports (one uploaded CSV or .xlsx file applied to a fund) and the errors found in their rows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prorata.imports.formats import ImportKind
+from prorata.imports.values import MAX_SHEET_NAME, NumberFormat
 from prorata.platform.db import Base, str_enum
 from prorata.platform.ids import new_id
 
@@ -75,6 +76,12 @@ class DataImport(Base):
     unchanged: Mapped[int | None] = mapped_column(sa.BigInteger)
     errors_recorded: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     message: Mapped[str | None] = mapped_column(sa.String(500))
+    # How the file writes its values (imports.values): options of the upload.
+    number_format: Mapped[str] = mapped_column(
+        sa.String(16), default=NumberFormat.comma_point.value, server_default="1,234.56"
+    )
+    date_format: Mapped[str | None] = mapped_column(sa.String(16))
+    sheet: Mapped[str | None] = mapped_column(sa.String(MAX_SHEET_NAME))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

@@ -1,4 +1,4 @@
-"""Routes of CSV imports: upload (202 + Location), status, errors.csv."""
+"""Routes of CSV and .xlsx imports: upload (202 + Location), status, errors.csv."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from prorata.http.routing import ApiRoute
 from prorata.imports import service as import_service
 from prorata.imports.formats import FORMATS, ImportKind
 from prorata.imports.schemas import UPLOAD_BODY, ImportOut
+from prorata.imports.values import MAX_SHEET_NAME, VALUES_DOC, DateFormat, NumberFormat
 from prorata.platform import storage
 
 router = APIRouter(route_class=ApiRoute, tags=["imports"])
@@ -26,14 +27,14 @@ _FORMATS_DOC = "\n".join(f"- `{kind}`: {spec.describe()}" for kind, spec in FORM
     "/funds/{fund_id}/imports",
     status_code=202,
     response_model=ImportOut,
-    summary="Import a CSV file (investors, commitments or allocations) into a fund",
+    summary="Import a CSV or .xlsx file (investors, commitments or allocations) into a fund",
     description=(
         "Streams the file to storage and queues its import; poll the `Location`. "
         "All or nothing: if any row is invalid, nothing is applied and the import ends "
         "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind "
         "and `dry_run` returns the earlier import (200) instead of importing it twice.\n\n"
         "Columns (header row required, any order, UTF-8 with or without BOM):\n"
-        f"{_FORMATS_DOC}"
+        f"{_FORMATS_DOC}\n\n{VALUES_DOC}"
     ),
     responses={200: {"model": ImportOut, "description": "This file was imported before."}},
     openapi_extra={"requestBody": UPLOAD_BODY},
@@ -45,11 +46,22 @@ async def upload(
     principal: CurrentPrincipal,
     session: TenantSession,
     dry_run: Annotated[bool, Query(description="Validate only; apply nothing.")] = False,
+    number_format: Annotated[
+        NumberFormat, Query(description="How amounts are written: thousands, then decimal.")
+    ] = NumberFormat.comma_point,
+    date_format: Annotated[
+        DateFormat | None, Query(description="The notation of dates that are not YYYY-MM-DD.")
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_SHEET_NAME, description=".xlsx: the sheet to read."),
+    ] = None,
 ) -> Response:
     await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file
     blobs: storage.BlobStore = request.app.state.blobs
+    options = import_service.ValueOptions(number_format, date_format, sheet)
     received = await import_service.receive(
-        request, blobs=blobs, org_id=principal.org_id, kind=kind
+        request, blobs=blobs, org_id=principal.org_id, kind=kind, options=options
     )
     try:
         await idempotency.settle(request, body_digest=received.stored.sha256)
@@ -60,6 +72,7 @@ async def upload(
             kind=kind,
             dry_run=dry_run,
             received=received,
+            options=options,
         )
     except BaseException:
         await blobs.delete(received.stored.key)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prorata import jobs
 from prorata.http import exports
 from prorata.http.tenancy import Principal
-from prorata.imports import formats
+from prorata.imports import formats, values
 from prorata.imports import tasks as import_tasks
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
@@ -33,16 +33,40 @@ class Received:
     filename: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class ValueOptions:
+    """How the file writes its values (`imports.values`), as the upload's query says."""
+
+    number_format: values.NumberFormat = values.NumberFormat.comma_point
+    date_format: values.DateFormat | None = None
+    sheet: str | None = None
+
+
 async def receive(
-    request: Request, *, blobs: storage.BlobStore, org_id: uuid.UUID, kind: ImportKind
+    request: Request,
+    *,
+    blobs: storage.BlobStore,
+    org_id: uuid.UUID,
+    kind: ImportKind,
+    options: ValueOptions | None = None,
 ) -> Received:
-    """Check the file's header, then stream the file into the object store, hashing it."""
+    """Check the file's header, then stream the file into the object store, hashing it.
+    An .xlsx workbook (told by its first bytes) is a zip archive whose header row can only be
+    read once the whole file is there: the worker checks it, with the same messages."""
     upload = FileUpload(request)
-    formats.header_columns(
-        kind, await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
-    )
-    key = storage.new_key(org_id=org_id, purpose="imports", suffix=".csv")
-    stored = await blobs.put(key, upload.chunks(), content_type=CSV_TYPE)
+    first = await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
+    workbook = values.is_xlsx(first)
+    if workbook:
+        suffix, content_type = ".xlsx", values.XLSX_TYPE
+    else:
+        if options is not None and options.sheet is not None:
+            raise errors.RuleViolation(
+                "sheet= is for .xlsx workbooks; this file is CSV", title="Unexpected option"
+            )
+        formats.header_columns(kind, first)
+        suffix, content_type = ".csv", CSV_TYPE
+    key = storage.new_key(org_id=org_id, purpose="imports", suffix=suffix)
+    stored = await blobs.put(key, upload.chunks(), content_type=content_type)
     return Received(stored=stored, filename=upload.filename)
 
 
@@ -54,6 +78,7 @@ async def create(
     kind: ImportKind,
     dry_run: bool,
     received: Received,
+    options: ValueOptions | None = None,
 ) -> tuple[DataImport, bool]:
     """The import of this file, and whether it is new. The same file (SHA-256) for the same
     fund, kind and mode returns the earlier import instead of importing twice (unless that
@@ -76,8 +101,17 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
+        **_option_columns(options or ValueOptions()),
     )
     return await _queue(session, actor, row)
+
+
+def _option_columns(options: ValueOptions) -> dict[str, str | None]:
+    return {
+        "number_format": options.number_format.value,
+        "date_format": options.date_format.value if options.date_format else None,
+        "sheet": options.sheet,
+    }
 
 
 async def apply(
@@ -105,6 +139,9 @@ async def apply(
         filename=dry.filename,
         created_by=actor.user_id,
         bytes_total=dry.bytes_total,
+        number_format=dry.number_format,
+        date_format=dry.date_format,
+        sheet=dry.sheet,
     )
     return await _queue(session, actor, row)
 
@@ -140,6 +177,7 @@ async def _queue(
             "kind": str(row.kind),
             "dry_run": row.dry_run,
             "sha256": row.sha256,
+            **{name: getattr(row, name) for name in ("number_format", "date_format", "sheet")},
         },
     )
     return row, True
