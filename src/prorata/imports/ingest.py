@@ -259,7 +259,7 @@ async def _without_blank_tail(chunks: AsyncIterator[bytes], delimiter: str) -> A
     """The file without its blank rows at the end (empty lines, or only delimiters and spaces,
     such as `,,`: what a spreadsheet leaves below its data). Whatever follows the last line
     holding something is held back until more of the file shows it was not the end; at the
-    end it is dropped, with the last line's line break (COPY reads a last line without one)."""
+    end it is dropped, all but the last line's own end (its cells, its line break)."""
     blank = b" \t\r\n" + delimiter.encode()
     held = b""
     async for chunk in chunks:
@@ -272,6 +272,16 @@ async def _without_blank_tail(chunks: AsyncIterator[bytes], delimiter: str) -> A
         cut = min(ends) if ends and kept else len(data)
         held = data[cut:]
         yield data[:cut]
+    yield _own_line_end(held)
+
+
+def _own_line_end(tail: bytes) -> bytes:
+    """What of a blank tail belongs to the line before it: up to its first line break."""
+    ends = [end for end in (tail.find(b"\n"), tail.find(b"\r")) if end >= 0]
+    if not ends:
+        return tail
+    end = min(ends)
+    return tail[: end + (2 if tail[end : end + 2] == b"\r\n" else 1)]
 
 
 async def _create_staging(session: AsyncSession, columns: list[str], *, first_line: int) -> None:
