@@ -15,6 +15,7 @@ tests/test_import_checks.py holds them side by side.
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 import uuid
 from typing import Any
@@ -428,7 +429,24 @@ def allocation_refs(columns: list[str]) -> AllocationRefs:
     )
 
 
-def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
+def _strict_written_amount(currency: str) -> str:
+    """SQL: the amount of a cell written as spreadsheets export it — the fund's currency
+    symbol or code right before the digits, thousands in groups of 3, spaces around
+    (`$15,000,000.00 `) — in the plain notation, or NULL for any other cell."""
+    tokens = sorted(
+        {currency, *(token for token, codes in SYMBOLS.items() if currency in codes)}, key=len
+    )
+    alternatives = "|".join(re.escape(token).replace("'", "''") for token in reversed(tokens))
+    pattern = f"^({alternatives})?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]+)(\\.[0-9]+)?$"
+    return (
+        f"CASE WHEN btrim(s.amount) ~ '{pattern}' "
+        "THEN replace(regexp_replace(btrim(s.amount), '^[^0-9]+', ''), ',', '') END"
+    )
+
+
+def strict_allocations(
+    refs: AllocationRefs, currency: str, *, as_exported: bool = False
+) -> sa.Select[Any]:
     """The staged allocations file read strictly, for the common case of a file that is all
     valid and plainly written: (investor_id, deal_id, amount) per line, with NULL wherever the
     full check (`judge`) could find fault or this reading will not look — a reference unknown,
@@ -446,11 +464,19 @@ def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
     # spaces, exponent, leading zeros or stray point), at most the currency's decimals, below
     # 10^15 (NaN and Infinity are not). Two C functions per cell, a third of the string tests
     # of `amount_is_usual`; a cell that is no number at all stops the cast, and the statement.
+    # `as_exported`: the cells as spreadsheets export them (`_strict_written_amount`), for a
+    # second try when the first stopped at a cell that is no plain number.
+    staged = f"(SELECT s.*, s.amount AS amount_text FROM {STAGING} s)"
+    if as_exported:
+        staged = (
+            f"(SELECT s.*, {_strict_written_amount(currency)} AS amount_text "
+            f"FROM {STAGING} s {FENCE})"
+        )
     statement = f"""SELECT line, i.investor_id, d.deal_id,
             CASE WHEN value >= 0 AND value < 1e{MAX_INTEGER_DIGITS} AND scale(value) <= {decimals}
-                      AND value::text = amount
+                      AND value::text = amount_text
                  THEN round(value, {decimals}) END AS amount
-        FROM (SELECT s.*, s.amount::numeric AS value FROM {STAGING} s {FENCE}) s
+        FROM (SELECT s.*, s.amount_text::numeric AS value FROM {staged} s {FENCE}) s
         LEFT JOIN import_investor_refs i ON i.ref = {investor_key} AND i.matches = 1 AND i.plain
         LEFT JOIN import_deal_refs d
             ON d.ref = s."{refs.deal_column}" AND d.matches = 1 AND d.plain"""

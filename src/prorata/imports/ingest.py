@@ -374,20 +374,26 @@ async def _insert_all_new_allocations(
     service refuse the set; it is undone (a savepoint) and False sent back: the full check
     then runs, explains every error, and upserts. Both ways write the same rows."""
     refs = checks.allocation_refs(columns)
-    try:
-        async with session.begin_nested():
-            for statement in refs.statements:
-                await session.execute(sa.text(statement), {"fund_id": fund.id})
-            written = await allocation_service.apply_rows(
-                session,
-                org_id=row.org_id,
-                actor_user_id=row.created_by,
-                fund_id=fund.id,
-                rows=checks.strict_allocations(refs, fund.currency),
-                source=f"import:{row.id}",
-                all_new=True,
-            )
-    except (allocation_service.SetRefused, sa.exc.DataError):  # DataError: a cell no number
+    for as_exported in (False, True):
+        try:
+            async with session.begin_nested():
+                for statement in refs.statements:
+                    await session.execute(sa.text(statement), {"fund_id": fund.id})
+                written = await allocation_service.apply_rows(
+                    session,
+                    org_id=row.org_id,
+                    actor_user_id=row.created_by,
+                    fund_id=fund.id,
+                    rows=checks.strict_allocations(refs, fund.currency, as_exported=as_exported),
+                    source=f"import:{row.id}",
+                    all_new=True,
+                )
+            break
+        except sa.exc.DataError:  # a cell no plain number: try the exported notation
+            continue
+        except allocation_service.SetRefused:
+            return False
+    else:
         return False
     log.info("import of new allocations applied in one statement", extra={"import_id": str(row.id)})
     counts = {"rows_total": written, "rows_valid": written, "rows_invalid": 0}
