@@ -272,7 +272,8 @@ async def _without_blank_tail(chunks: AsyncIterator[bytes], delimiter: str) -> A
         cut = min(ends) if ends and kept else len(data)
         held = data[cut:]
         yield data[:cut]
-    yield _own_line_end(held)
+    if held:
+        yield _own_line_end(held)
 
 
 def _own_line_end(tail: bytes) -> bytes:
