@@ -117,7 +117,9 @@ async def test_a_bad_row_rejects_the_file_then_the_fixed_file_applies_once(
             "line": "8",
             "column": "amount",
             "value": "12.345",
-            "message": "USD allows at most 2 decimal places",
+            # 12.345 may be twelve thousand in another notation: the option is named.
+            "message": "USD allows at most 2 decimal places (if . separates thousands in this "
+            "file, set number_format=1.234,56)",
         }
     ]
 
