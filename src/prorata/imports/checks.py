@@ -438,9 +438,12 @@ def _strict_written_amount(currency: str) -> str:
     )
     alternatives = "|".join(re.escape(token).replace("'", "''") for token in reversed(tokens))
     pattern = f"^({alternatives})?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]+)(\\.[0-9]+)?$"
+    # Once the pattern holds, what comes before the first digit is the token: ltrim of its
+    # characters drops it (cheaper than a second regular expression).
+    token_characters = "".join(sorted({c for token in tokens for c in token})).replace("'", "''")
     return (
-        f"CASE WHEN btrim(s.amount) ~ '{pattern}' "
-        "THEN replace(regexp_replace(btrim(s.amount), '^[^0-9]+', ''), ',', '') END"
+        f"CASE WHEN trimmed ~ '{pattern}' "
+        f"THEN replace(ltrim(trimmed, '{token_characters}'), ',', '') END"
     )
 
 
@@ -470,7 +473,7 @@ def strict_allocations(
     if as_exported:
         staged = (
             f"(SELECT s.*, {_strict_written_amount(currency)} AS amount_text "
-            f"FROM {STAGING} s {FENCE})"
+            f"FROM (SELECT s.*, btrim(s.amount) AS trimmed FROM {STAGING} s {FENCE}) s {FENCE})"
         )
     statement = f"""SELECT line, i.investor_id, d.deal_id,
             CASE WHEN value >= 0 AND value < 1e{MAX_INTEGER_DIGITS} AND scale(value) <= {decimals}
