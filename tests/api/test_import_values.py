@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.api.test_imports import Imports
-from tests.import_support import csv_bytes
+from tests.import_support import csv_bytes, run_jobs, upload
 from tests.support import TestDatabase
 
 COMMITMENTS = "investor_email,amount,committed_on"
@@ -323,3 +323,32 @@ async def test_a_file_that_only_starts_like_a_workbook_is_rejected_by_the_worker
     rejected = await imports.run(fund, "allocations", b"PK\x03\x04\x14\x00\x06\x00")
     assert rejected["status"] == "rejected"
     assert rejected["message"].startswith("not a readable .xlsx workbook: ")
+
+
+async def test_the_same_file_read_with_other_options_is_another_import(imports: Imports) -> None:
+    """01/02/2025 is the 1st of February as DD/MM/YYYY, the 2nd of January as MM/DD/YYYY: a
+    dry run under one and the same bytes under the other are two imports, not one found again."""
+    fund = await imports.api.fund()
+    await _investors(imports, "Ada")
+    content = csv_bytes(COMMITMENTS, "ada@x.example,1000,01/02/2025")
+
+    async def send(date_format: str) -> httpx.Response:
+        return await upload(
+            imports.client,
+            imports.org.api_key,
+            fund,
+            "commitments",
+            content,
+            dry_run=True,
+            options={"date_format": date_format},
+        )
+
+    first = await send("DD/MM/YYYY")
+    assert first.status_code == 202
+    await run_jobs(imports.database.owner_url, imports.sessions, imports.settings)
+    assert (await imports.get(first.headers["location"]))["status"] == "succeeded"
+    again = await send("DD/MM/YYYY")
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    other = await send("MM/DD/YYYY")
+    assert other.status_code == 202
+    assert other.json()["id"] != first.json()["id"]

@@ -44,14 +44,20 @@ class DataImport(Base):
         # The same file (by SHA-256) for the same fund, kind and mode is imported once; a
         # failed or rejected attempt applied nothing and does not count, so the file can be
         # uploaded again after an outage, or once the investors or deals it names exist.
+        # The options of how its values are written count too (migration 0039): the same file
+        # sent again with another date_format is another import (its dates differ).
         sa.Index(
             "uq_imports_fund_id_kind_dry_run_sha256",
             "fund_id",
             "kind",
             "dry_run",
             "sha256",
+            "number_format",
+            "date_format",
+            "sheet",
             unique=True,
             postgresql_where=sa.text("status NOT IN ('failed', 'rejected')"),
+            postgresql_nulls_not_distinct=True,
         ),
     )
 

@@ -85,7 +85,10 @@ async def create(
     one failed or was rejected: it applied nothing); a new one is recorded with its job, in
     the caller's transaction."""
     sha256 = received.stored.sha256
-    existing = await _same_file(session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256)
+    columns = _option_columns(options or ValueOptions())
+    existing = await _same_file(
+        session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256, options=columns
+    )
     if existing is not None:
         return existing, False
     blob = await storage.record(session, org_id=actor.org_id, stored=received.stored)
@@ -101,9 +104,12 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
-        **_option_columns(options or ValueOptions()),
+        **columns,
     )
     return await _queue(session, actor, row)
+
+
+OPTION_COLUMNS = ("number_format", "date_format", "sheet")
 
 
 def _option_columns(options: ValueOptions) -> dict[str, str | None]:
@@ -123,7 +129,12 @@ async def apply(
     if not dry.dry_run or dry.status is not ImportStatus.succeeded:
         raise errors.Conflict("only a dry run that passed can be applied")
     existing = await _same_file(
-        session, fund_id=dry.fund_id, kind=dry.kind, dry_run=False, sha256=dry.sha256
+        session,
+        fund_id=dry.fund_id,
+        kind=dry.kind,
+        dry_run=False,
+        sha256=dry.sha256,
+        options={name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
     if existing is not None:
         return existing, False
@@ -157,7 +168,12 @@ async def _queue(
     except sa.exc.IntegrityError:
         # The same file, uploaded at the same moment by another request, won the race.
         raced = await _same_file(
-            session, fund_id=row.fund_id, kind=row.kind, dry_run=row.dry_run, sha256=row.sha256
+            session,
+            fund_id=row.fund_id,
+            kind=row.kind,
+            dry_run=row.dry_run,
+            sha256=row.sha256,
+            options={name: getattr(row, name) for name in OPTION_COLUMNS},
         )
         if raced is None:
             raise
@@ -177,7 +193,7 @@ async def _queue(
             "kind": str(row.kind),
             "dry_run": row.dry_run,
             "sha256": row.sha256,
-            **{name: getattr(row, name) for name in ("number_format", "date_format", "sheet")},
+            **{name: getattr(row, name) for name in OPTION_COLUMNS},
         },
     )
     return row, True
@@ -190,7 +206,9 @@ async def _same_file(
     kind: ImportKind,
     dry_run: bool,
     sha256: str,
+    options: dict[str, str | None],
 ) -> DataImport | None:
+    """The earlier import of these bytes, read with the same options (see the unique index)."""
     return (
         await session.scalars(
             sa.select(DataImport).where(
@@ -198,6 +216,10 @@ async def _same_file(
                 DataImport.kind == kind,
                 DataImport.dry_run == dry_run,
                 DataImport.sha256 == sha256,
+                *(
+                    getattr(DataImport, name).is_not_distinct_from(value)
+                    for name, value in options.items()
+                ),
                 DataImport.status.not_in([ImportStatus.failed, ImportStatus.rejected]),
             )
         )

@@ -1,5 +1,7 @@
 """How an import's file writes its values (issue 20): the upload's `number_format`,
-`date_format` and `sheet` options, read by the worker's checks.
+`date_format` and `sheet` options, read by the worker's checks. They are part of what makes
+an upload "the same file again" (the partial unique index): the same bytes read with another
+date_format are other rows.
 
 Revision ID: 0039
 Revises: 0035
@@ -16,6 +18,10 @@ branch_labels = None
 depends_on = None
 
 
+INDEX = "uq_imports_fund_id_kind_dry_run_sha256"
+WHERE = "WHERE status NOT IN ('failed', 'rejected')"
+
+
 def upgrade() -> None:
     op.execute(
         """
@@ -25,9 +31,16 @@ ALTER TABLE imports
     ADD COLUMN sheet VARCHAR(100)
 """
     )
+    op.execute(f"DROP INDEX {INDEX}")
+    op.execute(
+        f"CREATE UNIQUE INDEX {INDEX} ON imports (fund_id, kind, dry_run, sha256, number_format, "
+        f"date_format, sheet) NULLS NOT DISTINCT {WHERE}"
+    )
 
 
 def downgrade() -> None:
+    op.execute(f"DROP INDEX {INDEX}")
+    op.execute(f"CREATE UNIQUE INDEX {INDEX} ON imports (fund_id, kind, dry_run, sha256) {WHERE}")
     op.execute(
         "ALTER TABLE imports DROP COLUMN number_format, DROP COLUMN date_format, DROP COLUMN sheet"
     )
