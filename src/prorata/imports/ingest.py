@@ -230,8 +230,11 @@ async def _load_workbook(
         )
 
         async def read() -> AsyncIterator[bytes]:
-            # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on.
-            while (chunk := await asyncio.to_thread(next, rows, None)) is not None:
+            # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on, and
+            # one chunk ahead, so PostgreSQL parses one while the next is written.
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
+            while (chunk := await ahead) is not None:
+                ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
                 yield chunk
 
         return columns, await _copy(

@@ -31,8 +31,9 @@ _FORMATS_DOC = "\n".join(f"- `{kind}`: {spec.describe()}" for kind, spec in FORM
     description=(
         "Streams the file to storage and queues its import; poll the `Location`. "
         "All or nothing: if any row is invalid, nothing is applied and the import ends "
-        "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind "
-        "and `dry_run` returns the earlier import (200) instead of importing it twice.\n\n"
+        "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind, "
+        "`dry_run` and options returns the earlier import (200) instead of importing it "
+        "twice.\n\n"
         "Columns (header row required, any order, UTF-8 with or without BOM):\n"
         f"{_FORMATS_DOC}\n\n{VALUES_DOC}"
     ),
