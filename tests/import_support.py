@@ -30,8 +30,10 @@ async def upload(
     dry_run: bool = False,
     filename: str = "rows.csv",
     headers: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
 ) -> httpx.Response:
-    params: dict[str, Any] = {"kind": kind}
+    """`options`: more query parameters (number_format, date_format, sheet)."""
+    params: dict[str, Any] = {"kind": kind, **(options or {})}
     if dry_run:
         params["dry_run"] = "true"
     return await client.post(

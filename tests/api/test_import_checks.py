@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import psycopg
@@ -20,6 +21,7 @@ from prorata.config import Settings
 from prorata.finance import money
 from prorata.imports import checks
 from prorata.imports.formats import ImportKind
+from prorata.imports.values import DateFormat, NumberFormat
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
 from tests.fund_support import FundApi
@@ -201,6 +203,9 @@ async def test_the_strict_reading_accepts_only_what_the_full_check_accepts(
         [
             *("1e3", ".5", "5.", "+5", " 5", "5 ", "007", "-0", "-0.00", "-5.00", "12.500"),
             *("1.005", "NaN", "Infinity", "1_000", "1234567890123456", "999999999999999.99"),
+            # As spreadsheets export them: read by the second, exported, strict reading.
+            *("$1,234.56", " $1,000 ", "USD1,000.00", "US$5", "$ 5", "$1,23", "$007", "€5"),
+            *("1,000,000.5", "$-5", "($5)", "1,2345", "$1,234.567", "usd5"),
         ]
     )
 
@@ -252,11 +257,16 @@ async def test_the_strict_reading_accepts_only_what_the_full_check_accepts(
                 row.line: row for row in conn.execute(sa.text(f"SELECT * FROM {checks.CHECKED}"))
             }
             refs = checks.allocation_refs(columns)
-            try:
-                strict = conn.execute(checks.strict_allocations(refs, "USD")).all()
-            except sa.exc.DataError:  # a cell that is no number stops the strict reading
-                strict = []
-                assert any(row.amount_error for row in full.values())
+            strict: list[Any] = []
+            # As the import does: plainly, then (a cell no number) as spreadsheets export.
+            for as_exported in (False, True):
+                try:
+                    with conn.begin_nested():
+                        reading = checks.strict_allocations(refs, "USD", as_exported=as_exported)
+                        strict = list(conn.execute(reading).all())
+                    break
+                except sa.exc.DataError:  # a cell that is no number stops the strict reading
+                    assert not as_exported or any(row.amount_error for row in full.values())
             conn.rollback()
         for row in strict:
             judged = full[row.line]
@@ -290,3 +300,179 @@ async def test_the_strict_reading_accepts_only_what_the_full_check_accepts(
         agree()
     finally:
         engine.dispose()
+
+
+# --- values as people write them (issue 20): the reading before the checks above -------------
+
+
+def _sql_written_amount(
+    conn: psycopg.Connection[tuple[object, ...]],
+    text: str,
+    *,
+    currency: str = "USD",
+    allow_zero: bool = True,
+    number_format: NumberFormat = NumberFormat.comma_point,
+) -> tuple[str | None, Decimal | None]:
+    """(problem, amount) of a cell read as the import reads it: match, reading, checks."""
+    match = checks.amount_match("c", number_format=number_format)
+    reading = checks.amount_reading("c", currency=currency, number_format=number_format)
+    problem = checks.amount_problem(
+        "amount_text",
+        currency=currency,
+        allow_zero=allow_zero,
+        note="amount_note",
+        number_format=number_format,
+    )
+    value = checks.amount_value("amount_text", currency=currency)
+    row = conn.execute(
+        f"SELECT problem, CASE WHEN problem IS NULL THEN {value} END FROM ("
+        f"  SELECT amount_text, {problem} AS problem FROM ("
+        f"    SELECT r.*, {checks.amount_parts('amount_text')} FROM ("
+        f"      SELECT m.*, {reading} FROM ("
+        f"        SELECT c, {match} FROM (SELECT %(c)s::text AS c) cell) m) r) parts) checked",
+        {"c": text},
+    ).fetchone()
+    assert row is not None
+    problem_text, amount = row
+    assert isinstance(problem_text, str | None)
+    assert isinstance(amount, Decimal | None)
+    return problem_text, amount
+
+
+def test_amounts_as_people_write_them(database: TestDatabase) -> None:
+    ok = None
+    with psycopg.connect(database.owner_url) as conn:
+        for text, expected in [
+            ("1234.56", (ok, Decimal("1234.56"))),  # plain: the fast path
+            ("15,000,000.00", (ok, Decimal("15000000.00"))),
+            ("$15,000,000.00", (ok, Decimal("15000000.00"))),
+            ("$1,234", (ok, Decimal("1234.00"))),  # "1,234" is 1234 under the default
+            ("USD 1,234.5", (ok, Decimal("1234.50"))),
+            ("1234.56 usd", (ok, Decimal("1234.56"))),
+            ("US$ 12", (ok, Decimal("12.00"))),
+            ("(1,234.56)", ("must be zero or positive", None)),  # negative: refused here
+            ("-$5", ("must be zero or positive", None)),
+            ("(0.00)", (ok, Decimal("0.00"))),  # a negative zero is zero
+            ("€12.50", ("€ is not this fund's currency (USD)", None)),
+            ("12.50 EUR", ("EUR is not this fund's currency (USD)", None)),
+            ("£1", ("£ is not this fund's currency (USD)", None)),
+            ("1.234,56", ("looks like 1.234,56 notation: set number_format=1.234,56", None)),
+            ("1,23", ("looks like 1.234,56 notation: set number_format=1.234,56", None)),
+            (
+                "1.234",
+                (
+                    "USD allows at most 2 decimal places "
+                    "(if . separates thousands in this file, set number_format=1.234,56)",
+                    None,
+                ),
+            ),
+            ("12,34,567", ("not an amount in 1,234.56 notation (number_format)", None)),
+            ("$$5", (checks.NOT_AN_AMOUNT, None)),
+            ("(5", (checks.NOT_AN_AMOUNT, None)),
+            ("-(5)", (checks.NOT_AN_AMOUNT, None)),
+            ("5 abc", (checks.NOT_AN_AMOUNT, None)),
+            ("1e3", (checks.NOT_AN_AMOUNT, None)),
+            ("", ("required", None)),
+        ]:
+            assert _sql_written_amount(conn, text) == expected, text
+        # A fund in EUR takes €, EUR and the other formats; "$" is not its currency.
+        for text, number_format, expected in [
+            ("€ 1.234,56", NumberFormat.point_comma, (ok, Decimal("1234.56"))),
+            ("1.234.567 EUR", NumberFormat.point_comma, (ok, Decimal("1234567.00"))),
+            ("1234,5", NumberFormat.point_comma, (ok, Decimal("1234.50"))),
+            ("1 234,56 €", NumberFormat.space_comma, (ok, Decimal("1234.56"))),
+            ("1\u00a0234\u00a0567,8", NumberFormat.space_comma, (ok, Decimal("1234567.80"))),
+            ("1\u202f234,56", NumberFormat.space_comma, (ok, Decimal("1234.56"))),
+            ("(1.234,56)", NumberFormat.point_comma, ("must be zero or positive", None)),
+            (
+                "1,234.56",
+                NumberFormat.point_comma,
+                ("looks like 1,234.56 notation: set number_format=1,234.56", None),
+            ),
+            ("$5", NumberFormat.point_comma, ("$ is not this fund's currency (EUR)", None)),
+            (
+                "1234.5",
+                NumberFormat.point_comma,
+                ("looks like 1,234.56 notation: set number_format=1,234.56", None),
+            ),
+        ]:
+            got = _sql_written_amount(conn, text, currency="EUR", number_format=number_format)
+            assert got == expected, (text, number_format)
+        # Commitments refuse zero and negatives: the parentheses are a minus.
+        assert _sql_written_amount(conn, "(1,234.56)", allow_zero=False) == (
+            "must be positive",
+            None,
+        )
+        # JPY has no decimals: "1.234" is refused, with the hint.
+        assert _sql_written_amount(conn, "¥1,234", currency="JPY") == (ok, Decimal("1234"))
+        assert _sql_written_amount(conn, "1.234", currency="JPY")[0] == (
+            "JPY allows at most 0 decimal places "
+            "(if . separates thousands in this file, set number_format=1.234,56)"
+        )
+
+
+def _sql_written_date(
+    conn: psycopg.Connection[tuple[object, ...]], text: str, date_format: DateFormat | None
+) -> tuple[str | None, dt.date | None]:
+    match = checks.date_match("c", date_format=date_format)
+    reading = checks.date_reading("c", date_format=date_format)
+    problem = checks.date_problem("date_text", note="date_note")
+    row = conn.execute(
+        f"SELECT problem, CASE WHEN problem IS NULL THEN date_text::date END FROM ("
+        f"  SELECT date_text, {problem} AS problem FROM ("
+        f"    SELECT m.*, {reading} FROM ("
+        f"      SELECT c, {match} FROM (SELECT %(c)s::text AS c) cell) m) r) checked",
+        {"c": text},
+    ).fetchone()
+    assert row is not None
+    problem_text, date = row
+    assert isinstance(problem_text, str | None)
+    assert isinstance(date, dt.date | None)
+    return problem_text, date
+
+
+def test_dates_as_people_write_them(database: TestDatabase) -> None:
+    march_15 = (None, dt.date(2025, 3, 15))
+    no_option = (
+        "not a date: write YYYY-MM-DD, or set date_format= to the file's notation "
+        "(MM/DD/YYYY, DD/MM/YYYY, DD.MM.YYYY, YYYY/MM/DD, DD-MM-YYYY, MM-DD-YYYY)"
+    )
+    with psycopg.connect(database.owner_url) as conn:
+        for text, date_format, expected in [
+            ("2025-03-15", None, march_15),
+            ("2025-03-15", DateFormat.dmy_slash, march_15),  # ISO, whatever the option
+            # Never guessed, even where only one reading exists (there is no 15th month).
+            ("03/15/2025", None, (no_option, None)),
+            ("03/15/2025", DateFormat.mdy_slash, march_15),
+            ("3/15/2025", DateFormat.mdy_slash, march_15),
+            ("15/03/2025", DateFormat.dmy_slash, march_15),
+            ("15.03.2025", DateFormat.dmy_dot, march_15),
+            ("2025/03/15", DateFormat.ymd_slash, march_15),
+            ("15-03-2025", DateFormat.dmy_dash, march_15),
+            ("03-15-2025", DateFormat.mdy_dash, march_15),
+            ("15/03/2025", DateFormat.mdy_slash, ("no such date", None)),  # month 15
+            ("02/29/2023", DateFormat.mdy_slash, ("no such date", None)),
+            (
+                "15.03.2025",
+                DateFormat.mdy_slash,
+                ("not a date: write MM/DD/YYYY (date_format) or YYYY-MM-DD", None),
+            ),
+            (
+                "03/15/25",
+                DateFormat.mdy_slash,
+                ("not a date: write MM/DD/YYYY (date_format) or YYYY-MM-DD", None),
+            ),
+            ("", DateFormat.mdy_slash, ("required", None)),
+            ("2025-3-15", None, (no_option, None)),
+        ]:
+            assert _sql_written_date(conn, text, date_format) == expected, (text, date_format)
+
+
+def test_countries_by_code_or_name() -> None:
+    names = checks.country_names()
+    for written in ["us", "usa", "united states", "united states of america", "america"]:
+        assert names[written] == "US", written
+    for written in ["gb", "gbr", "united kingdom", "uk"]:
+        assert names[written] == "GB", written
+    assert names["cote d'ivoire"] == names["côte d'ivoire"] == "CI"  # accents or none
+    assert names["in"] == "IN"  # a code, India

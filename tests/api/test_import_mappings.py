@@ -428,9 +428,9 @@ async def test_the_console_lists_a_funds_imports_and_shows_a_dry_runs_preview(
 ) -> None:
     fund = await files.api.fund()
     content = csv_bytes(
-        "Investor Name,E-mail,Kind,Country", "Ada Capital,ada@lp.example,Entity ,US"
+        "Investor Name,E-mail,Kind,Country", "Ada Capital,ada@lp.example,Entity,Atlantis"
     )
-    rejected = await files.run(fund, content, kind="investors", dry_run="true")  # `Entity `
+    rejected = await files.run(fund, content, kind="investors", dry_run="true")  # no such country
     dry = await files.run(
         fund,
         csv_bytes("name,email,kind,country", "Ada Capital,ada@lp.example,entity,US"),

@@ -9,20 +9,27 @@ would have: insert, update or unchanged. Nothing is written to a tenant table he
 Why SQL and not Python: a million rows cost ~1 s to check in one statement, several seconds to
 parse and check row by row in Python (and PostgreSQL has to look the references up anyway).
 The amount and date rules mirror `money.check_amount` and the API's patterns exactly;
-tests/test_import_checks.py holds them side by side.
+tests/test_import_checks.py holds them side by side. Before them, a cell is read as people
+write it (`imports.values.VALUES_DOC`: `$1,234.56`, `(5)`, `1.234,56` by `number_format`,
+`03/15/2025` by `date_format`, `Entity`, `USA`) into the plain notation; plain cells skip that
+reading (one `translate`), so a clean million rows pays nothing for it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 import uuid
 from typing import Any
 
+import pycountry
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.finance import money
 from prorata.imports.formats import ImportKind
+from prorata.imports.values import SYMBOLS, DateFormat, NumberFormat
 
 STAGING = "import_staging"
 CHECKED = "import_checked"
@@ -55,9 +62,17 @@ def amount_parts(cell: str) -> str:
     )
 
 
-def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
+def amount_problem(
+    cell: str,
+    *,
+    currency: str,
+    allow_zero: bool,
+    note: str = "NULL::text",
+    number_format: NumberFormat = NumberFormat.comma_point,
+) -> str:
     """SQL: why `cell` (trimmed text) is not an acceptable amount of `currency`, or NULL.
-    Reads the columns of `amount_parts(cell)`.
+    Reads the columns of `amount_parts(cell)`; `note` (SQL), when not NULL, is the problem
+    found reading the cell as written (`amount_reading`).
 
     The API's rules: `schemas.MONEY_PATTERN` (15 integer digits, 6 decimals written), then
     `money.check_amount` (no more decimals than the currency has, trailing zeros aside), then
@@ -68,6 +83,7 @@ def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
     sign_rule = "zero or positive" if allow_zero else "positive"
     places = f"{decimals} decimal place{'' if decimals == 1 else 's'}"
     return f"""CASE
+        WHEN {note} IS NOT NULL THEN {note}
         WHEN {amount_is_usual(cell, currency=currency, allow_zero=allow_zero)} THEN NULL
         WHEN {cell} = '' THEN 'required'
         WHEN NOT {_digits_only("amount_abs")}
@@ -75,10 +91,25 @@ def amount_problem(cell: str, *, currency: str, allow_zero: bool) -> str:
         WHEN length(split_part(amount_abs, '.', 1)) > {MAX_INTEGER_DIGITS} THEN 'too large'
         WHEN length(split_part(amount_abs, '.', 2)) > {MAX_DECIMALS_WRITTEN}
             OR length(rtrim(split_part(amount_abs, '.', 2), '0')) > {decimals}
-            THEN '{currency} allows at most {places}'
+            THEN '{currency} allows at most {places}' || {_thousands_hint(cell, number_format)}
         WHEN left({cell}, 1) = '-' AND amount_abs::numeric <> 0 THEN 'must be {sign_rule}'
         {"" if allow_zero else "WHEN amount_abs::numeric = 0 THEN 'must be positive'"}
     END"""
+
+
+def _thousands_hint(cell: str, number_format: NumberFormat) -> str:
+    """SQL: a hint for an amount with too many decimals that may be thousands ("1.234" under
+    the default notation, "1,234" under 1.234,56; `cell` is read, with a point): the option."""
+    other = (
+        NumberFormat.point_comma
+        if number_format is NumberFormat.comma_point
+        else NumberFormat.comma_point
+    )
+    return (
+        f"CASE WHEN {cell} ~ '^-?[0-9]{{1,3}}\\.[0-9]{{3}}$' THEN ' (if "
+        f"{number_format.decimal} separates thousands in this file, set number_format={other})' "
+        "ELSE '' END"
+    )
 
 
 def amount_is_usual(cell: str, *, currency: str, allow_zero: bool) -> str:
@@ -100,8 +131,9 @@ def amount_value(cell: str, *, currency: str) -> str:
     return f"round({cell}::numeric, {money.minor_unit(currency)})"
 
 
-def date_problem(cell: str) -> str:
-    """SQL: why `cell` is not an ISO date (YYYY-MM-DD), or NULL. The WHENs run in order, so
+def date_problem(cell: str, *, note: str = "NULL::text") -> str:
+    """SQL: why `cell` is not an ISO date (YYYY-MM-DD), or NULL; `note` (SQL), when not NULL,
+    is the problem found reading it as written (`date_reading`). The WHENs run in order, so
     make_date only ever sees a real month."""
     year, month, day = (
         f"substr({cell}, 1, 4)::int",
@@ -110,6 +142,7 @@ def date_problem(cell: str) -> str:
     )
     return f"""CASE
         WHEN {cell} = '' THEN 'required'
+        WHEN {note} IS NOT NULL THEN {note}
         WHEN NOT (length({cell}) = 10 AND translate({cell}, '0123456789', '') = '--'
                   AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-')
             THEN 'not a date: write YYYY-MM-DD'
@@ -126,6 +159,182 @@ def text_problem(cell: str, *, max_length: int, required: bool) -> str:
         WHEN length({cell}) > {max_length} THEN 'at most {max_length} characters'
         WHEN {cell} ~ '{_CONTROL}' THEN 'control characters are not allowed'
     END"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Notation:
+    """How the file writes numbers and dates (the upload's options)."""
+
+    number: NumberFormat = NumberFormat.comma_point
+    date: DateFormat | None = None
+
+    @classmethod
+    def of(cls, number_format: str, date_format: str | None) -> Notation:
+        return cls(NumberFormat(number_format), DateFormat(date_format) if date_format else None)
+
+
+# Spaces people leave in numbers: the ASCII one, the no-break space and the narrow one. (No
+# POSIX classes such as [[:space:]] in this SQL: `sa.text` would read ":space" as a parameter.)
+_SPACES = " \u00a0\u202f"
+_SPACE = f"[\\s{_SPACES[1:]}]"
+_CURRENCY_TOKEN = f"[^0-9\\s{_SPACES[1:]}().,+-]+"
+_NUMBER = f"[0-9](?:[0-9.,{_SPACES}]*[0-9])?"
+# ( sign currency sign number currency ): the parts of an amount written by hand.
+_AMOUNT_PATTERN = (
+    f"^(\\()?{_SPACE}*([-+])?{_SPACE}*({_CURRENCY_TOKEN})?{_SPACE}*([-+])?{_SPACE}*"
+    f"({_NUMBER}){_SPACE}*({_CURRENCY_TOKEN})?{_SPACE}*(\\))?$"
+)
+NOT_AN_AMOUNT = "not an amount: write digits and a decimal point, such as 1234.56"
+
+
+def _grouped(number_format: NumberFormat) -> str:
+    """A regular expression: a number well written in `number_format` (thousands in groups
+    of three, or none; a decimal separator and decimals, or none)."""
+    thousands = {
+        NumberFormat.comma_point: ",",
+        NumberFormat.point_comma: "\\.",
+        NumberFormat.space_comma: f"[{_SPACES}]",
+    }[number_format]
+    decimal = "\\." if number_format.decimal == "." else ","
+    return f"^([0-9]{{1,3}}({thousands}[0-9]{{3}})+|[0-9]+)({decimal}[0-9]+)?$"
+
+
+def amount_match(cell: str, *, number_format: NumberFormat) -> str:
+    """SQL select-list items: `amount_plain`, the cell is digits, a minus and (in the default
+    notation) a point — most cells, read as they are — and, for the others, `amount_match`,
+    their parts (`_AMOUNT_PATTERN`), or NULL when they have none."""
+    plain_characters = "0123456789-" + ("." if number_format.decimal == "." else "")
+    plain = f"translate({cell}, '{plain_characters}', '') = ''"
+    return (
+        f"{plain} AS amount_plain, "
+        f"CASE WHEN NOT {plain} THEN regexp_match({cell}, '{_AMOUNT_PATTERN}') END AS amount_match"
+    )
+
+
+def amount_reading(cell: str, *, currency: str, number_format: NumberFormat) -> str:
+    """SQL select-list items, reading the columns of `amount_match(cell)`: `amount_text`, the
+    amount in the plain notation (`-1234.56`), and `amount_note`, why it cannot be read (NULL
+    when it can): another currency, two signs, a notation other than `number_format` (named,
+    to set)."""
+    m = "amount_match"
+    accepted = sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
+    known = sorted({*money.ISO_4217_MINOR_UNITS, *SYMBOLS})
+    token = f"upper(coalesce({m}[3], {m}[6]))"
+    others = [other for other in NumberFormat if other is not number_format]
+    notation_hints = " ".join(
+        f"WHEN {m}[5] ~ '{_grouped(other)}' "
+        f"THEN 'looks like {other} notation: set number_format={other}'"
+        for other in others
+    )
+    sign = f"CASE WHEN {m}[1] IS NOT NULL OR {m}[2] = '-' OR {m}[4] = '-' THEN '-' ELSE '' END"
+    if number_format.decimal == ",":
+        # translate maps the decimal comma to the point and drops the thousands separators.
+        thousands = _SPACES if number_format is NumberFormat.space_comma else "."
+        number = f"translate({m}[5], ',{thousands}', '.')"
+    else:
+        number = f"replace({m}[5], ',', '')"
+    text = f"CASE WHEN {m} IS NULL THEN {cell} ELSE {sign} || {number} END"
+    note = f"""CASE
+        WHEN amount_plain THEN NULL
+        WHEN {m} IS NULL OR ({m}[1] IS NULL) <> ({m}[7] IS NULL)
+             OR ({m}[3] IS NOT NULL AND {m}[6] IS NOT NULL)
+             OR (({m}[1] IS NOT NULL)::int + ({m}[2] IS NOT NULL)::int
+                 + ({m}[4] IS NOT NULL)::int) > 1
+            THEN '{NOT_AN_AMOUNT}'
+        WHEN {token} IS NULL OR {token} IN ({", ".join(f"'{t}'" for t in accepted)}) THEN
+            CASE WHEN {m}[5] !~ '{_grouped(number_format)}' THEN
+                     CASE {notation_hints}
+                          ELSE 'not an amount in {number_format} notation (number_format)' END
+            END
+        WHEN {token} IN ({", ".join(f"'{t}'" for t in known)})
+            THEN {token} || ' is not this fund''s currency ({currency})'
+        ELSE '{NOT_AN_AMOUNT}'
+    END"""
+    return f"{text} AS amount_text, {note} AS amount_note"
+
+
+def _iso_shaped(cell: str) -> str:
+    return f"(length({cell}) = 10 AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-')"
+
+
+def date_match(cell: str, *, date_format: DateFormat | None) -> str:
+    """SQL select-list item `date_match`: the year, month and day of a cell written in
+    `date_format` (NULL for a cell shaped like YYYY-MM-DD, or written otherwise)."""
+    if date_format is None:
+        return "NULL::text[] AS date_match"
+    notation = date_format.notation
+    part = {"year": "([0-9]{4})", "month": "([0-9]{1,2})", "day": "([0-9]{1,2})"}
+    separator = "\\." if notation.separator == "." else notation.separator
+    pattern = "^" + separator.join(part[name] for name in notation.order) + "$"
+    return (
+        f"CASE WHEN NOT {_iso_shaped(cell)} THEN regexp_match({cell}, '{pattern}') END "
+        "AS date_match"
+    )
+
+
+def date_reading(cell: str, *, date_format: DateFormat | None) -> str:
+    """SQL select-list items, reading `date_match(cell)`: `date_text`, the cell as
+    YYYY-MM-DD when it is written in `date_format` (else as it is), and `date_note`, why it
+    is a date in neither notation (NULL when it is, or may be: `date_problem` decides)."""
+    if date_format is None:
+        names = ", ".join(DateFormat)
+        note = (
+            f"CASE WHEN {cell} <> '' AND NOT {_iso_shaped(cell)} THEN 'not a date: write "
+            f"YYYY-MM-DD, or set date_format= to the file''s notation ({names})' END"
+        )
+        return f"{cell} AS date_text, {note} AS date_note"
+    position = {name: n + 1 for n, name in enumerate(date_format.notation.order)}
+    text = (
+        f"CASE WHEN date_match IS NULL THEN {cell} ELSE date_match[{position['year']}] || '-' "
+        f"|| lpad(date_match[{position['month']}], 2, '0') || '-' "
+        f"|| lpad(date_match[{position['day']}], 2, '0') END"
+    )
+    note = (
+        f"CASE WHEN {cell} <> '' AND NOT {_iso_shaped(cell)} AND date_match IS NULL "
+        f"THEN 'not a date: write {date_format} (date_format) or YYYY-MM-DD' END"
+    )
+    return f"{text} AS date_text, {note} AS date_note"
+
+
+def country_names() -> dict[str, str]:
+    """Every way the import reads a country, in lower case → its alpha-2 code: the ISO codes
+    (alpha-2, alpha-3), names, common and official names of `pycountry`, each also without
+    its accents, and a few names in common use that ISO does not give."""
+    names: dict[str, str] = {}
+    for country in pycountry.countries:
+        spellings = [
+            getattr(country, attribute, None)
+            for attribute in ("name", "common_name", "official_name")
+        ]
+        for spelling in spellings:
+            if spelling:
+                key = " ".join(spelling.lower().split())
+                names.setdefault(key, country.alpha_2)
+                plain = "".join(
+                    c for c in unicodedata.normalize("NFKD", key) if not unicodedata.combining(c)
+                )
+                names.setdefault(plain, country.alpha_2)
+    names.update(COUNTRY_ALIASES)
+    for country in pycountry.countries:  # codes first: "in" is India, not a word
+        names[country.alpha_3.lower()] = names[country.alpha_2.lower()] = country.alpha_2
+    return names
+
+
+COUNTRY_ALIASES = {
+    "uk": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "u.k.": "GB",
+    "u.s.": "US",
+    "u.s.a.": "US",
+    "america": "US",
+    "russia": "RU",
+    "the netherlands": "NL",
+    "holland": "NL",
+    "ivory coast": "CI",
+    "czech republic": "CZ",
+    "korea": "KR",
+}
 
 
 def _cell(name: str) -> str:
@@ -157,14 +366,22 @@ ROW_ERROR = CellCheck(column="", value="''", error="row_error")
 
 
 def judge(
-    kind: ImportKind, *, columns: list[str], fund_id: uuid.UUID, currency: str
+    kind: ImportKind,
+    *,
+    columns: list[str],
+    fund_id: uuid.UUID,
+    currency: str,
+    notation: Notation | None = None,
 ) -> tuple[Judgement, dict[str, Any]]:
     """The statements that build `import_checked` for `kind`, and their parameters."""
+    notation = notation or Notation()
     params: dict[str, Any] = {"fund_id": fund_id}
     if kind is ImportKind.allocations:
-        return _allocations(columns, currency), params
+        return _allocations(columns, currency, notation), params
     if kind is ImportKind.commitments:
-        return _commitments(currency), params
+        return _commitments(currency, notation), params
+    names = country_names()
+    params |= {"country_names": list(names), "country_codes": list(names.values())}
     return _investors(columns), params
 
 
@@ -215,7 +432,27 @@ def allocation_refs(columns: list[str]) -> AllocationRefs:
     )
 
 
-def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
+def _strict_written_amount(currency: str) -> str:
+    """SQL: the amount of a cell written as spreadsheets export it — the fund's currency
+    symbol or code right before the digits, thousands in groups of 3, spaces around
+    (`$15,000,000.00 `) — in the plain notation, or NULL for any other cell."""
+    tokens = sorted(
+        {currency, *(token for token, codes in SYMBOLS.items() if currency in codes)}, key=len
+    )
+    alternatives = "|".join(re.escape(token).replace("'", "''") for token in reversed(tokens))
+    pattern = f"^({alternatives})?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]+)(\\.[0-9]+)?$"
+    # Once the pattern holds, what comes before the first digit is the token: ltrim of its
+    # characters drops it (cheaper than a second regular expression).
+    token_characters = "".join(sorted({c for token in tokens for c in token})).replace("'", "''")
+    return (
+        f"CASE WHEN trimmed ~ '{pattern}' "
+        f"THEN replace(ltrim(trimmed, '{token_characters}'), ',', '') END"
+    )
+
+
+def strict_allocations(
+    refs: AllocationRefs, currency: str, *, as_exported: bool = False
+) -> sa.Select[Any]:
     """The staged allocations file read strictly, for the common case of a file that is all
     valid and plainly written: (investor_id, deal_id, amount) per line, with NULL wherever the
     full check (`judge`) could find fault or this reading will not look — a reference unknown,
@@ -233,11 +470,19 @@ def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
     # spaces, exponent, leading zeros or stray point), at most the currency's decimals, below
     # 10^15 (NaN and Infinity are not). Two C functions per cell, a third of the string tests
     # of `amount_is_usual`; a cell that is no number at all stops the cast, and the statement.
+    # `as_exported`: the cells as spreadsheets export them (`_strict_written_amount`), for a
+    # second try when the first stopped at a cell that is no plain number.
+    staged = f"(SELECT s.*, s.amount AS amount_text FROM {STAGING} s)"
+    if as_exported:
+        staged = (
+            f"(SELECT s.*, {_strict_written_amount(currency)} AS amount_text "
+            f"FROM (SELECT s.*, btrim(s.amount) AS trimmed FROM {STAGING} s {FENCE}) s {FENCE})"
+        )
     statement = f"""SELECT line, i.investor_id, d.deal_id,
             CASE WHEN value >= 0 AND value < 1e{MAX_INTEGER_DIGITS} AND scale(value) <= {decimals}
-                      AND value::text = amount
+                      AND value::text = amount_text
                  THEN round(value, {decimals}) END AS amount
-        FROM (SELECT s.*, s.amount::numeric AS value FROM {STAGING} s {FENCE}) s
+        FROM (SELECT s.*, s.amount_text::numeric AS value FROM {staged} s {FENCE}) s
         LEFT JOIN import_investor_refs i ON i.ref = {investor_key} AND i.matches = 1 AND i.plain
         LEFT JOIN import_deal_refs d
             ON d.ref = s."{refs.deal_column}" AND d.matches = 1 AND d.plain"""
@@ -250,7 +495,7 @@ def strict_allocations(refs: AllocationRefs, currency: str) -> sa.Select[Any]:
     return sa.select(strict.subquery("strict"))
 
 
-def _allocations(columns: list[str], currency: str) -> Judgement:
+def _allocations(columns: list[str], currency: str, notation: Notation) -> Judgement:
     refs = allocation_refs(columns)
     investor_column, deal_column, deal_key = refs.investor_column, refs.deal_column, refs.deal_key
     by_email, by_deal_name = refs.by_email, refs.by_deal_name
@@ -262,17 +507,31 @@ def _allocations(columns: list[str], currency: str) -> Judgement:
     missing_deal = (
         "'no deal with this name in this fund'" if by_deal_name else "'no such deal in this fund'"
     )
+    reading = amount_reading("m.amount_raw", currency=currency, number_format=notation.number)
+    amount_check = amount_problem(
+        "c.amount_text",
+        currency=currency,
+        allow_zero=True,
+        note="c.amount_note",
+        number_format=notation.number,
+    )
     checked = f"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
         WITH raw AS (
             SELECT s.line, {_cell(investor_column)} AS investor_raw,
                    {_cell(deal_column)} AS deal_raw, {_cell("amount")} AS amount_raw
             FROM {STAGING} s {FENCE}
+        ), matched AS (
+            SELECT r.*, {amount_match("r.amount_raw", number_format=notation.number)}
+            FROM raw r {FENCE}
+        ), read AS (
+            SELECT m.*, {reading}
+            FROM matched m {FENCE}
         ), cells AS (
-            SELECT r.*, {amount_parts("r.amount_raw")} FROM raw r {FENCE}
+            SELECT r.*, {amount_parts("r.amount_text")} FROM read r {FENCE}
         ), resolved AS (
             SELECT c.*, i.investor_id, i.matches AS investor_matches,
                    d.deal_id, d.matches AS deal_matches,
-                   {amount_problem("c.amount_raw", currency=currency, allow_zero=True)}
+                   {amount_check}
                        AS amount_error
             FROM cells c
             LEFT JOIN import_investor_refs i ON i.ref = lower(investor_raw)
@@ -291,7 +550,7 @@ def _allocations(columns: list[str], currency: str) -> Judgement:
                          THEN 'several deals in this fund have this name: use deal_id'
                 END AS deal_error,
                 CASE WHEN amount_error IS NULL
-                     THEN {amount_value("amount_raw", currency=currency)} END AS amount
+                     THEN {amount_value("amount_text", currency=currency)} END AS amount
             FROM resolved r {FENCE}
         )
         SELECT j.*, NULL::text AS row_error,
@@ -319,33 +578,49 @@ def _allocations(columns: list[str], currency: str) -> Judgement:
     )
 
 
-def _commitments(currency: str) -> Judgement:
+def _commitments(currency: str, notation: Notation) -> Judgement:
     refs = """CREATE TEMP TABLE import_investor_refs ON COMMIT DROP AS
         SELECT lower(email) AS ref, min(id::text)::uuid AS investor_id, count(*) AS matches
         FROM investors WHERE email IS NOT NULL GROUP BY 1"""
+    reading = amount_reading("m.amount_raw", currency=currency, number_format=notation.number)
+    amount_check = amount_problem(
+        "c.amount_text",
+        currency=currency,
+        allow_zero=False,
+        note="c.amount_note",
+        number_format=notation.number,
+    )
     checked = f"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
         WITH raw AS (
             SELECT s.line, {_cell("investor_email")} AS email_raw, {_cell("amount")} AS amount_raw,
                    {_cell("committed_on")} AS date_raw
             FROM {STAGING} s {FENCE}
+        ), matched AS (
+            SELECT r.*, {amount_match("r.amount_raw", number_format=notation.number)},
+                   {date_match("r.date_raw", date_format=notation.date)}
+            FROM raw r {FENCE}
+        ), read AS (
+            SELECT m.*, {reading},
+                   {date_reading("m.date_raw", date_format=notation.date)}
+            FROM matched m {FENCE}
         ), cells AS (
-            SELECT r.*, {amount_parts("r.amount_raw")} FROM raw r {FENCE}
+            SELECT r.*, {amount_parts("r.amount_text")} FROM read r {FENCE}
         ), judged AS (
             SELECT c.*, i.investor_id,
                 CASE WHEN email_raw = '' THEN 'required'
                      WHEN i.investor_id IS NULL THEN 'no investor with this email'
                      WHEN i.matches > 1 THEN 'several investors have this email'
                 END AS investor_error,
-                {amount_problem("c.amount_raw", currency=currency, allow_zero=False)}
+                {amount_check}
                     AS amount_error,
-                {date_problem("c.date_raw")} AS date_error
+                {date_problem("c.date_text", note="c.date_note")} AS date_error
             FROM cells c LEFT JOIN import_investor_refs i ON i.ref = lower(c.email_raw)
             {FENCE}
         ), valued AS (
             SELECT j.*,
                 CASE WHEN amount_error IS NULL
-                     THEN {amount_value("amount_raw", currency=currency)} END AS amount,
-                CASE WHEN date_error IS NULL THEN date_raw::date END AS committed_on,
+                     THEN {amount_value("amount_text", currency=currency)} END AS amount,
+                CASE WHEN date_error IS NULL THEN date_text::date END AS committed_on,
                 first_value(line) OVER (
                     PARTITION BY investor_id, investor_error IS NULL ORDER BY line) AS first_line
             FROM judged j
@@ -376,12 +651,22 @@ def _commitments(currency: str) -> Judgement:
 def _investors(columns: list[str]) -> Judgement:
     external_ref = _cell("external_ref") if "external_ref" in columns else "''"
     kinds = "'individual', 'entity'"
+    # Every way of writing a country (`country_names`), to its alpha-2 code: a small map the
+    # rows are hash-joined against.
+    countries = """CREATE TEMP TABLE import_countries ON COMMIT DROP AS
+        SELECT * FROM unnest(CAST(:country_names AS text[]), CAST(:country_codes AS text[]))
+            AS k(name, alpha_2)"""
     checked = f"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
-        WITH cells AS (
+        WITH written AS (
             SELECT s.line, {_cell("name")} AS name, {_cell("email")} AS email,
-                   {_cell("kind")} AS kind, {_cell("country")} AS country,
+                   {_cell("kind")} AS kind_raw, {_cell("country")} AS country_raw,
                    {external_ref} AS external_ref
             FROM {STAGING} s {FENCE}
+        ), cells AS (
+            -- Enums in any case; countries by code or name, in any case.
+            SELECT w.*, lower(w.kind_raw) AS kind, k.alpha_2 AS country
+            FROM written w LEFT JOIN import_countries k ON k.name = lower(w.country_raw)
+            {FENCE}
         ), judged AS (
             SELECT c.*,
                 {text_problem("c.name", max_length=200, required=True)} AS name_error,
@@ -390,8 +675,9 @@ def _investors(columns: list[str]) -> Judgement:
                          THEN 'not an email address' END AS email_error,
                 CASE WHEN c.kind NOT IN ({kinds}) THEN 'expected individual or entity'
                 END AS kind_error,
-                CASE WHEN c.country <> '' AND c.country !~ '^[A-Z]{{2}}$'
-                     THEN 'expected an ISO 3166-1 alpha-2 code in capitals, such as US'
+                CASE WHEN c.country_raw <> '' AND c.country IS NULL
+                     THEN 'not a country: write its ISO 3166-1 code (US, USA) or its name '
+                          || '(United States)'
                 END AS country_error,
                 {text_problem("c.external_ref", max_length=100, required=False)}
                     AS external_ref_error,
@@ -446,12 +732,12 @@ def _investors(columns: list[str]) -> Judgement:
     cells = [
         CellCheck("name", "name", "name_error"),
         CellCheck("email", "email", "email_error"),
-        CellCheck("kind", "kind", "kind_error"),
-        CellCheck("country", "country", "country_error"),
+        CellCheck("kind", "kind_raw", "kind_error"),
+        CellCheck("country", "country_raw", "country_error"),
         CellCheck("external_ref", "external_ref", "external_ref_error"),
         ROW_ERROR,
     ]
-    return Judgement(statements=[checked], cells=cells)
+    return Judgement(statements=[countries, checked], cells=cells)
 
 
 def invalid_condition(judgement: Judgement) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from prorata.imports.formats import ALIASES, FORMATS, MAX_MAPPING_ENTRIES, Format, ImportKind
 
 _AMOUNT = (
-    "a positive amount in the fund's currency: digits and a decimal point, no more decimals "
-    "than the currency has — `15000000.00`, `2500`"
+    "a positive amount in the fund's currency, no more decimals than the currency has, "
+    "written as the amount rule below allows — `15000000.00`, `$15,000,000.00`, `2500`"
 )
 _EMAIL = "an investor's email address, any case — `ada@lp.example`"
 
@@ -21,15 +21,17 @@ COLUMN_VALUES: dict[ImportKind, dict[str, str]] = {
         "name": "the investor's name, up to 200 characters — `Ada Capital LP`",
         "email": "the investor's email address; an investor is matched by it (or by "
         "external_ref) and updated, else created — `ada@lp.example`",
-        "kind": "`individual` or `entity`",
-        "country": "an ISO 3166-1 alpha-2 code, or empty — `US`, `GB`",
+        "kind": "`individual` or `entity`, any case — `Entity`",
+        "country": "an ISO 3166-1 alpha-2 or alpha-3 code or the country's name, any case, or "
+        "empty; stored as the alpha-2 code — `US`, `USA`, `United States`, `gb`",
         "external_ref": "your own reference for the investor (your CRM's id), up to 100 "
         "characters, or empty; matched before email — `CRM-1042`",
     },
     ImportKind.commitments: {
         "investor_email": _EMAIL,
         "amount": _AMOUNT,
-        "committed_on": "a date, `YYYY-MM-DD` — `2025-03-15`",
+        "committed_on": "a date, `YYYY-MM-DD`, or in the notation `date_format=` names "
+        "— `2025-03-15`, `03/15/2025` with `date_format=MM/DD/YYYY`",
     },
     ImportKind.allocations: {
         "investor_email": _EMAIL + " (of an investor committed to the fund)",
@@ -55,8 +57,10 @@ def _kind(kind: ImportKind, spec: Format) -> str:
 
 
 UPLOAD = (
-    "**File**: a header row naming the columns (any order), then one row per line; UTF-8, "
-    "with or without a byte order mark.\n\n"
+    "**File**: CSV — a header row naming the columns (any order), then one row per line; "
+    "UTF-8, with or without a byte order mark; comma, semicolon or tab, told by the header "
+    "line; blank rows at the end ignored — or an .xlsx workbook (its first sheet, or `sheet=`; "
+    "its first row is the header; date and number cells are taken as such).\n\n"
     "**Header names**: case, spaces, underscores and punctuation do not count — "
     "`External Ref`, `external-ref`, `EXTERNAL_REF` and `External Ref.` all name "
     "external_ref — and each kind takes a few aliases (below).\n\n"

@@ -23,6 +23,7 @@ import enum
 import re
 from collections.abc import Mapping
 
+from prorata.imports import values
 from prorata.platform import errors
 
 BOM = b"\xef\xbb\xbf"
@@ -195,8 +196,15 @@ def read_header(
     Anything but a UTF-8 header naming each needed column once (and nothing else) is a 422
     that says what was expected, naming the file's own header text.
     """
+    return read_cells(kind, _names(first_line.removeprefix(BOM)), mapping=mapping)
+
+
+def read_cells(
+    kind: ImportKind, cells: list[str], *, mapping: ColumnMapping | None = None
+) -> dict[str, str]:
+    """A header's cells (trimmed, as written: a CSV line or a sheet's first row) → our column
+    names, in file order, checked against the kind's format (see `read_header`)."""
     spec = FORMATS[kind]
-    cells = _names(first_line.removeprefix(BOM))
     if not cells:
         raise _refused("the file is empty: the first line must name the columns", spec)
     if len(set(cells)) < len(cells):
@@ -244,11 +252,15 @@ def _names(line: bytes) -> list[str]:
             "the file is not UTF-8 text: save it as CSV UTF-8", title="Unreadable file"
         ) from None
     if "\x00" in text:
-        raise errors.RuleViolation("the file is not CSV text", title="Unreadable file")
+        raise errors.RuleViolation(
+            "a NUL byte (0x00) in the first line: the file is not CSV text (an .xls file? "
+            "save it as .xlsx or CSV UTF-8)",
+            title="Unreadable file",
+        )
     # The header ends at the first line break, whichever the file uses (CR LF, LF or CR).
     header = text.split("\n", 1)[0].split("\r", 1)[0]
     try:
-        cells = next(csv.reader([header]), [])
+        cells = next(csv.reader([header], delimiter=values.delimiter_of(header)), [])
     except csv.Error:
         raise errors.RuleViolation(
             "the header is not a CSV line", title="Unreadable file"

@@ -14,12 +14,15 @@ Transactions:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.allocations import service as allocation_service
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
-from prorata.imports import checks, formats
+from prorata.imports import checks, formats, values, xlsx
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.investors import service as investor_service
@@ -156,59 +159,178 @@ async def _ingest(
         assert blob is not None  # a foreign key
         progress = Progress(sessions, row)
         await progress.save(ImportPhase.loading)
-        columns, refused = await _load(
+        header, refused = await _load(
             session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, progress
         )
         if refused is not None:
             await _reject_file(session, row, *refused)
             return
+        columns = list(header.values())
         await progress.save(ImportPhase.validating)
-        all_new_possible = row.kind is ImportKind.allocations and not row.dry_run
+        # The strict reading takes amounts in the default notation only.
+        all_new_possible = (
+            row.kind is ImportKind.allocations
+            and not row.dry_run
+            and row.number_format == values.NumberFormat.comma_point
+        )
         if all_new_possible and await _insert_all_new_allocations(session, row, fund, columns):
             return
         # Temporary tables get no statistics by themselves: without them the planner guesses
         # ten million rows and sorts to disk where a hash join against the small maps would do.
         await session.execute(sa.text(f"ANALYZE {checks.STAGING}"))
         log.info("import checked in full", extra={"import_id": str(row.id)})
-        await _check_and_apply(session, row, fund, columns, progress)
+        await _check_and_apply(session, row, fund, header, progress)
 
 
 async def _load(
     session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
-) -> tuple[list[str], tuple[int | None, str] | None]:
-    """COPY the file into `import_staging`: (its columns, None), or (…, (line, why)) when the
-    file itself is not readable CSV of its kind (then nothing is loaded)."""
+) -> tuple[dict[str, str], tuple[int | None, str] | None]:
+    """COPY the file into `import_staging`: (its header cells → our columns, None), or
+    (…, (line, why)) when the file itself is not readable CSV (or .xlsx) of its kind (then
+    nothing is loaded)."""
     first = await anext(stream, b"")
+    if values.is_xlsx(first):
+        return await _load_workbook(session, _chained(first, stream), row, progress)
+    header_line = first.split(b"\n", 1)[0]
     try:
-        columns = formats.header_columns(row.kind, first.split(b"\n", 1)[0], mapping=row.columns)
+        header = formats.read_header(row.kind, header_line, mapping=row.columns)
     except errors.Problem as problem:
-        return [], (1, problem.detail)
+        return {}, (1, problem.detail)
+    columns = list(header.values())
+    text = header_line.removeprefix(formats.BOM).split(b"\r", 1)[0].decode()
+    await _create_staging(session, columns, first_line=2)
+    chunks = _without_blank_tail(
+        _counted(_chained(first, stream), progress), values.delimiter_of(text)
+    )
+    return header, await _copy(
+        session, columns, chunks, delimiter=values.delimiter_of(text), header=True
+    )
+
+
+async def _load_workbook(
+    session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
+) -> tuple[dict[str, str], tuple[int | None, str] | None]:
+    """An .xlsx upload: the workbook is spooled to a temporary file (a zip is read from its
+    end), its sheet read and COPYed as CSV text, a batch of rows at a time; a line of the
+    staging table is the spreadsheet's row number."""
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as spool:
+        async for chunk in _counted(stream, progress):
+            spool.write(chunk)
+        spool.flush()
+        try:
+            sheet = await asyncio.to_thread(xlsx.open_sheet, Path(spool.name), row.sheet)
+        except xlsx.SheetRefused as refused:
+            return {}, (refused.line, refused.reason)
+        width = max((n + 1 for n, cell in enumerate(sheet.header) if cell.strip()), default=0)
+        try:
+            header = formats.read_cells(
+                row.kind, [cell.strip() for cell in sheet.header[:width]], mapping=row.columns
+            )
+        except errors.Problem as problem:
+            return {}, (sheet.header_row, problem.detail)
+        columns = list(header.values())
+        await _create_staging(session, columns, first_line=sheet.header_row + 1)
+        rows = xlsx.csv_chunks(
+            sheet, width=width, number_format=values.NumberFormat(row.number_format)
+        )
+
+        async def read() -> AsyncIterator[bytes]:
+            # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on, and
+            # one chunk ahead, so PostgreSQL parses one while the next is written.
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
+            while (chunk := await ahead) is not None:
+                ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
+                yield chunk
+
+        return header, await _copy(
+            session, columns, read(), delimiter=",", header=False, line_offset=sheet.header_row
+        )
+
+
+async def _chained(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield chunk
+        await progress.loaded(len(chunk))
+
+
+# Blank rows at the end of a file held back at most; past this, they are sent on (and refused).
+MAX_BLANK_TAIL = 8 * 1024 * 1024
+
+
+async def _without_blank_tail(chunks: AsyncIterator[bytes], delimiter: str) -> AsyncIterator[bytes]:
+    """The file without its blank rows at the end (empty lines, or only delimiters and spaces,
+    such as `,,`: what a spreadsheet leaves below its data). Whatever follows the last line
+    holding something is held back until more of the file shows it was not the end; at the
+    end it is dropped, all but the last line's own end (its cells, its line break)."""
+    blank = b" \t\r\n" + delimiter.encode()
+    held = b""
+    async for chunk in chunks:
+        data = held + chunk if held else chunk
+        kept = len(data.rstrip(blank))
+        if kept == 0 and len(data) <= MAX_BLANK_TAIL:
+            held = data
+            continue
+        ends = [end for end in (data.find(b"\n", kept), data.find(b"\r", kept)) if end >= 0]
+        cut = min(ends) if ends and kept else len(data)
+        held = data[cut:]
+        yield data[:cut]
+    if held:
+        yield _own_line_end(held)
+
+
+def _own_line_end(tail: bytes) -> bytes:
+    """What of a blank tail belongs to the line before it: up to its first line break."""
+    ends = [end for end in (tail.find(b"\n"), tail.find(b"\r")) if end >= 0]
+    if not ends:
+        return tail
+    end = min(ends)
+    return tail[: end + (2 if tail[end : end + 2] == b"\r\n" else 1)]
+
+
+async def _create_staging(session: AsyncSession, columns: list[str], *, first_line: int) -> None:
     text_columns = ", ".join(f'"{name}" text' for name in columns)
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE {checks.STAGING} (line bigint GENERATED ALWAYS AS IDENTITY "
-            f"(START WITH 2), {text_columns}) ON COMMIT DROP"
+            f"(START WITH {int(first_line)}), {text_columns}) ON COMMIT DROP"
         )
     )
+
+
+async def _copy(
+    session: AsyncSession,
+    columns: list[str],
+    chunks: AsyncIterator[bytes],
+    *,
+    delimiter: str,
+    header: bool,
+    line_offset: int = 0,
+) -> tuple[int | None, str] | None:
+    """COPY `chunks` (CSV) into the staging table; None, or (line, why) it was refused."""
     connection = await db.driver_connection(session)
     names = ", ".join(f'"{name}"' for name in columns)
+    options = "FORMAT csv" + (", HEADER true" if header else "")
+    if delimiter != ",":
+        options += ", DELIMITER E'\\t'" if delimiter == "\t" else f", DELIMITER '{delimiter}'"
     try:
         # A savepoint: a malformed file undoes the load, not the job's transaction.
         async with (
             connection.transaction(),  # inside the session's transaction: a SAVEPOINT
             connection.cursor() as cursor,
-            cursor.copy(
-                f"COPY {checks.STAGING} ({names}) FROM STDIN (FORMAT csv, HEADER true)"
-            ) as copy,
+            cursor.copy(f"COPY {checks.STAGING} ({names}) FROM STDIN ({options})") as copy,
         ):
-            await copy.write(first)
-            await progress.loaded(len(first))
-            async for chunk in stream:
+            async for chunk in chunks:
                 await copy.write(chunk)
-                await progress.loaded(len(chunk))
     except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
-        return columns, _copy_problem(exc)
-    return columns, None
+        line, why = _copy_problem(exc)
+        return (line + line_offset if line is not None else None), why
+    return None
 
 
 _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
@@ -261,20 +383,26 @@ async def _insert_all_new_allocations(
     service refuse the set; it is undone (a savepoint) and False sent back: the full check
     then runs, explains every error, and upserts. Both ways write the same rows."""
     refs = checks.allocation_refs(columns)
-    try:
-        async with session.begin_nested():
-            for statement in refs.statements:
-                await session.execute(sa.text(statement), {"fund_id": fund.id})
-            written = await allocation_service.apply_rows(
-                session,
-                org_id=row.org_id,
-                actor_user_id=row.created_by,
-                fund_id=fund.id,
-                rows=checks.strict_allocations(refs, fund.currency),
-                source=f"import:{row.id}",
-                all_new=True,
-            )
-    except (allocation_service.SetRefused, sa.exc.DataError):  # DataError: a cell no number
+    for as_exported in (False, True):
+        try:
+            async with session.begin_nested():
+                for statement in refs.statements:
+                    await session.execute(sa.text(statement), {"fund_id": fund.id})
+                written = await allocation_service.apply_rows(
+                    session,
+                    org_id=row.org_id,
+                    actor_user_id=row.created_by,
+                    fund_id=fund.id,
+                    rows=checks.strict_allocations(refs, fund.currency, as_exported=as_exported),
+                    source=f"import:{row.id}",
+                    all_new=True,
+                )
+            break
+        except sa.exc.DataError:  # a cell no plain number: try the exported notation
+            continue
+        except allocation_service.SetRefused:
+            return False
+    else:
         return False
     log.info("import of new allocations applied in one statement", extra={"import_id": str(row.id)})
     counts = {"rows_total": written, "rows_valid": written, "rows_invalid": 0}
@@ -290,10 +418,16 @@ async def _insert_all_new_allocations(
 
 
 async def _check_and_apply(
-    session: AsyncSession, row: DataImport, fund: Fund, columns: list[str], progress: Progress
+    session: AsyncSession, row: DataImport, fund: Fund, header: dict[str, str], progress: Progress
 ) -> None:
+    """Judge every staged row; all valid: apply (or, for a dry run, preview); else record the
+    errors. `header` is the file's header cells → our columns."""
     judgement, params = checks.judge(
-        row.kind, columns=columns, fund_id=fund.id, currency=fund.currency
+        row.kind,
+        columns=list(header.values()),
+        fund_id=fund.id,
+        currency=fund.currency,
+        notation=checks.Notation.of(row.number_format, row.date_format),
     )
     await _lock_before_matching(session, row)
     await checks.run(session, judgement, params)
@@ -303,7 +437,7 @@ async def _check_and_apply(
         recorded = await checks.record_errors(
             session, judgement, org_id=row.org_id, import_id=row.id, limit=MAX_RECORDED_ERRORS
         )
-        await _name_columns_as_the_file_does(session, row)
+        await _name_columns_as_the_file_does(session, row, header)
     summary = {
         "rows_total": counts["total"],
         "rows_invalid": counts["invalid"],
@@ -335,19 +469,21 @@ async def _check_and_apply(
     )
 
 
-async def _name_columns_as_the_file_does(session: AsyncSession, row: DataImport) -> None:
+async def _name_columns_as_the_file_does(
+    session: AsyncSession, row: DataImport, header: dict[str, str]
+) -> None:
     """errors.csv names the file's own header text (`External Ref`), not our column name
     (`external_ref`), where the two differ."""
     renamed = {
-        column: header
-        for header, column in (row.columns or {}).items()
-        if column is not None and column != header
+        column: cell
+        for cell, column in header.items()
+        if formats.column_or_none(column) is not None and column != cell
     }
-    for column, header in renamed.items():
+    for column, cell in renamed.items():
         await session.execute(
             sa.update(ImportRowError)
             .where(ImportRowError.import_id == row.id, ImportRowError.column == column)
-            .values(column=header[:64])
+            .values(column=cell[:64])
         )
 
 

@@ -1,4 +1,4 @@
-"""Imports (one uploaded CSV file applied to a fund) and the errors found in their rows."""
+"""Imports (one uploaded CSV or .xlsx file applied to a fund) and the errors found in their rows."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prorata.imports.formats import ImportKind
+from prorata.imports.values import MAX_SHEET_NAME, NumberFormat
 from prorata.platform.db import Base, str_enum
 from prorata.platform.ids import new_id
 
@@ -45,14 +46,21 @@ class DataImport(Base):
         # The same file (by SHA-256) for the same fund, kind and mode is imported once; a
         # failed or rejected attempt applied nothing and does not count, so the file can be
         # uploaded again after an outage, or once the investors or deals it names exist.
+        # How it is read counts too (migration 0039): the same file sent again with another
+        # date_format, or read with another mapping (`columns`), is another import.
         sa.Index(
             "uq_imports_fund_id_kind_dry_run_sha256",
             "fund_id",
             "kind",
             "dry_run",
             "sha256",
+            "number_format",
+            "date_format",
+            "sheet",
+            "columns",
             unique=True,
             postgresql_where=sa.text("status NOT IN ('failed', 'rejected')"),
+            postgresql_nulls_not_distinct=True,
         ),
     )
 
@@ -79,14 +87,22 @@ class DataImport(Base):
     would_insert: Mapped[int | None] = mapped_column(sa.BigInteger)
     would_update: Mapped[int | None] = mapped_column(sa.BigInteger)
     would_keep: Mapped[int | None] = mapped_column(sa.BigInteger)
-    # The file's header cells → our columns (null: left out), as read at upload with the
-    # mapping then in force; the worker reads the header with it and names errors by it.
-    # Bounded by the header line (formats.MAX_HEADER_BYTES).
+    # How the header is read, fixed at upload: for CSV, the file's header cells → our columns
+    # (null: left out), as read with the mapping then in force (bounded by the header line,
+    # formats.MAX_HEADER_BYTES); for .xlsx, whose header the web process cannot read, the
+    # mapping itself (bounded by formats.MAX_MAPPING_ENTRIES). The worker reads the header
+    # with it as a mapping.
     columns: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
     # A dry run that passed: its first rows as they would be applied (ingest.PREVIEW_ROWS).
     preview: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     errors_recorded: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     message: Mapped[str | None] = mapped_column(sa.String(500))
+    # How the file writes its values (imports.values): options of the upload.
+    number_format: Mapped[str] = mapped_column(
+        sa.String(16), default=NumberFormat.comma_point.value, server_default="1,234.56"
+    )
+    date_format: Mapped[str | None] = mapped_column(sa.String(16))
+    sheet: Mapped[str | None] = mapped_column(sa.String(MAX_SHEET_NAME))
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

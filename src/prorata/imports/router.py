@@ -1,5 +1,5 @@
-"""Routes of CSV imports: upload (202 + Location), status, errors.csv, a fund's imports, and
-the organisation's saved column mappings."""
+"""Routes of CSV and .xlsx imports: upload (202 + Location), status, errors.csv, a fund's
+imports, and the organisation's saved column mappings."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from prorata.imports import mappings as mapping_service
 from prorata.imports import service as import_service
 from prorata.imports.formats import ImportKind
 from prorata.imports.schemas import UPLOAD_BODY, ImportOut, MappingIn, MappingOut
+from prorata.imports.values import MAX_SHEET_NAME, VALUES_DOC, DateFormat, NumberFormat
 from prorata.platform import storage
 
 router = APIRouter(route_class=ApiRoute, tags=["imports"])
@@ -28,15 +29,15 @@ router = APIRouter(route_class=ApiRoute, tags=["imports"])
     "/funds/{fund_id}/imports",
     status_code=202,
     response_model=ImportOut,
-    summary="Import a CSV file (investors, commitments or allocations) into a fund",
+    summary="Import a CSV or .xlsx file (investors, commitments or allocations) into a fund",
     description=(
         "Streams the file to storage and queues its import; poll the `Location`. "
         "All or nothing: if any row is invalid, nothing is applied and the import ends "
-        "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind "
-        "and `dry_run` returns the earlier import (200) instead of importing it twice. "
-        "A dry run that passes shows its first rows as they would be applied (`preview`) and "
-        "what applying it would do (`would`).\n\n"
-        f"{docs.UPLOAD}"
+        "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind, "
+        "`dry_run`, options and columns returns the earlier import (200) instead of importing "
+        "it twice. A dry run that passes shows its first rows as they would be applied "
+        "(`preview`) and what applying it would do (`would`).\n\n"
+        f"{docs.UPLOAD}\n\n{VALUES_DOC}"
     ),
     responses={200: {"model": ImportOut, "description": "This file was imported before."}},
     openapi_extra={"requestBody": UPLOAD_BODY},
@@ -58,14 +59,30 @@ async def upload(
     mapping_id: Annotated[
         uuid.UUID | None, Query(description="A saved mapping (`/import-mappings`) to read with.")
     ] = None,
+    number_format: Annotated[
+        NumberFormat, Query(description="How amounts are written: thousands, then decimal.")
+    ] = NumberFormat.comma_point,
+    date_format: Annotated[
+        DateFormat | None, Query(description="The notation of dates that are not YYYY-MM-DD.")
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_SHEET_NAME, description=".xlsx: the sheet to read."),
+    ] = None,
 ) -> Response:
     await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file
     columns = await mapping_service.for_upload(
         session, kind=kind, mapping=mapping, mapping_id=mapping_id
     )
     blobs: storage.BlobStore = request.app.state.blobs
+    options = import_service.ValueOptions(number_format, date_format, sheet)
     received = await import_service.receive(
-        request, blobs=blobs, org_id=principal.org_id, kind=kind, mapping=columns
+        request,
+        blobs=blobs,
+        org_id=principal.org_id,
+        kind=kind,
+        mapping=columns,
+        options=options,
     )
     try:
         await idempotency.settle(request, body_digest=received.stored.sha256)
@@ -76,6 +93,7 @@ async def upload(
             kind=kind,
             dry_run=dry_run,
             received=received,
+            options=options,
         )
     except BaseException:
         await blobs.delete(received.stored.key)

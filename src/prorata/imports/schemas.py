@@ -54,6 +54,9 @@ class ImportOut(BaseModel):
     )
     progress: ImportProgress
     message: str | None = Field(description="Why the file as a whole was rejected or failed.")
+    number_format: str = Field(description="How the file writes amounts (upload option).")
+    date_format: str | None = Field(description="The file's date notation besides ISO.")
+    sheet: str | None = Field(description=".xlsx: the sheet read (None: the first).")
     errors_url: str | None = Field(description="errors.csv: line, column, value, message.")
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -135,7 +138,9 @@ UPLOAD_BODY: dict[str, Any] = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "The CSV file: UTF-8, a header row naming the columns.",
+                        "description": (
+                            "The CSV (UTF-8) or .xlsx file; a header row names the columns."
+                        ),
                     }
                 },
                 "required": ["file"],

@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import io
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -19,7 +20,7 @@ from prorata.funds import service as fund_service
 from prorata.http import exports
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
-from prorata.imports import formats
+from prorata.imports import formats, values
 from prorata.imports import tasks as import_tasks
 from prorata.imports.formats import ColumnMapping, ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
@@ -37,6 +38,15 @@ class Received:
     columns: dict[str, str | None]
 
 
+@dataclasses.dataclass(frozen=True)
+class ValueOptions:
+    """How the file writes its values (`imports.values`), as the upload's query says."""
+
+    number_format: values.NumberFormat = values.NumberFormat.comma_point
+    date_format: values.DateFormat | None = None
+    sheet: str | None = None
+
+
 async def receive(
     request: Request,
     *,
@@ -44,18 +54,28 @@ async def receive(
     org_id: uuid.UUID,
     kind: ImportKind,
     mapping: ColumnMapping | None = None,
+    options: ValueOptions | None = None,
 ) -> Received:
     """Check the file's header (read with `mapping`), then stream the file into the object
-    store, hashing it."""
+    store, hashing it. An .xlsx workbook (told by its first bytes) is a zip archive whose header
+    row can only be read once the whole file is there: the worker checks it (with the mapping
+    kept as `columns`), with the same messages."""
     upload = FileUpload(request)
-    header = formats.read_header(
-        kind,
-        await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES),
-        mapping=mapping,
-    )
-    key = storage.new_key(org_id=org_id, purpose="imports", suffix=".csv")
-    stored = await blobs.put(key, upload.chunks(), content_type=CSV_TYPE)
-    columns = {cell: formats.column_or_none(name) for cell, name in header.items()}
+    first = await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
+    if values.is_xlsx(first):
+        suffix, content_type = ".xlsx", values.XLSX_TYPE
+        columns = dict(mapping or {})
+        formats.checked_mapping(kind, columns)  # a bad mapping is refused now, not by the worker
+    else:
+        if options is not None and options.sheet is not None:
+            raise errors.RuleViolation(
+                "sheet= is for .xlsx workbooks; this file is CSV", title="Unexpected option"
+            )
+        header = formats.read_header(kind, first, mapping=mapping)
+        columns = {cell: formats.column_or_none(name) for cell, name in header.items()}
+        suffix, content_type = ".csv", CSV_TYPE
+    key = storage.new_key(org_id=org_id, purpose="imports", suffix=suffix)
+    stored = await blobs.put(key, upload.chunks(), content_type=content_type)
     return Received(stored=stored, filename=upload.filename, columns=columns)
 
 
@@ -67,13 +87,17 @@ async def create(
     kind: ImportKind,
     dry_run: bool,
     received: Received,
+    options: ValueOptions | None = None,
 ) -> tuple[DataImport, bool]:
     """The import of this file, and whether it is new. The same file (SHA-256) for the same
     fund, kind and mode returns the earlier import instead of importing twice (unless that
     one failed or was rejected: it applied nothing); a new one is recorded with its job, in
     the caller's transaction."""
     sha256 = received.stored.sha256
-    existing = await _same_file(session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256)
+    read_as = {**_option_columns(options or ValueOptions()), "columns": received.columns}
+    existing = await _same_file(
+        session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256, options=read_as
+    )
     if existing is not None:
         return existing, False
     blob = await storage.record(session, org_id=actor.org_id, stored=received.stored)
@@ -89,9 +113,21 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
-        columns=received.columns,
+        **read_as,
     )
     return await _queue(session, actor, row)
+
+
+# How a file is read: the same bytes read otherwise are another import (the unique index).
+OPTION_COLUMNS = ("number_format", "date_format", "sheet", "columns")
+
+
+def _option_columns(options: ValueOptions) -> dict[str, str | None]:
+    return {
+        "number_format": options.number_format.value,
+        "date_format": options.date_format.value if options.date_format else None,
+        "sheet": options.sheet,
+    }
 
 
 async def apply(
@@ -103,7 +139,12 @@ async def apply(
     if not dry.dry_run or dry.status is not ImportStatus.succeeded:
         raise errors.Conflict("only a dry run that passed can be applied")
     existing = await _same_file(
-        session, fund_id=dry.fund_id, kind=dry.kind, dry_run=False, sha256=dry.sha256
+        session,
+        fund_id=dry.fund_id,
+        kind=dry.kind,
+        dry_run=False,
+        sha256=dry.sha256,
+        options={name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
     if existing is not None:
         return existing, False
@@ -119,7 +160,7 @@ async def apply(
         filename=dry.filename,
         created_by=actor.user_id,
         bytes_total=dry.bytes_total,
-        columns=dry.columns,
+        **{name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
     return await _queue(session, actor, row)
 
@@ -135,7 +176,12 @@ async def _queue(
     except sa.exc.IntegrityError:
         # The same file, uploaded at the same moment by another request, won the race.
         raced = await _same_file(
-            session, fund_id=row.fund_id, kind=row.kind, dry_run=row.dry_run, sha256=row.sha256
+            session,
+            fund_id=row.fund_id,
+            kind=row.kind,
+            dry_run=row.dry_run,
+            sha256=row.sha256,
+            options={name: getattr(row, name) for name in OPTION_COLUMNS},
         )
         if raced is None:
             raise
@@ -155,6 +201,7 @@ async def _queue(
             "kind": str(row.kind),
             "dry_run": row.dry_run,
             "sha256": row.sha256,
+            **{name: getattr(row, name) for name in OPTION_COLUMNS},
         },
     )
     return row, True
@@ -167,7 +214,9 @@ async def _same_file(
     kind: ImportKind,
     dry_run: bool,
     sha256: str,
+    options: dict[str, Any],
 ) -> DataImport | None:
+    """The earlier import of these bytes, read with the same options (see the unique index)."""
     return (
         await session.scalars(
             sa.select(DataImport).where(
@@ -175,6 +224,10 @@ async def _same_file(
                 DataImport.kind == kind,
                 DataImport.dry_run == dry_run,
                 DataImport.sha256 == sha256,
+                *(
+                    getattr(DataImport, name).is_not_distinct_from(value)
+                    for name, value in options.items()
+                ),
                 DataImport.status.not_in([ImportStatus.failed, ImportStatus.rejected]),
             )
         )
