@@ -437,10 +437,23 @@ async def test_the_console_lists_a_funds_imports_and_shows_a_dry_runs_preview(
         kind="investors",
         dry_run="true",
     )
+    saved = await files.api.request(
+        "POST",
+        "/import-mappings",
+        json={"kind": "commitments", "name": "Our CRM", "columns": {"LP": "investor_email"}},
+        expect=201,
+    )
     await give_password(sessions, files.org.org_id, files.org.user_id)
     await sign_in(files.client, "owner@a.example")
     listing = await files.client.get(f"/funds/{fund}/imports/new")
     assert listing.status_code == 200
+    # The form offers the reading options and the saved mappings (of the kind chosen).
+    assert '<option value="1.234,56">1.234,56</option>' in listing.text
+    assert '<option value="MM/DD/YYYY">MM/DD/YYYY</option>' in listing.text
+    assert (
+        f'<option value="{saved["id"]}" data-kind="commitments">Our CRM (commitments)</option>'
+        in listing.text
+    )
     rows = _table(listing.text, "imports")
     assert [row[:4] for row in rows] == [
         ["File", "Kind", "Status", "Rows"],

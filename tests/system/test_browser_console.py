@@ -42,12 +42,15 @@ INVESTORS = (
     "Baltic Family Office,cfo@baltic.example,entity,EE\n"
     "Coral Endowment,treasury@coral.example,entity,US\n"
 )
+# As a European spreadsheet exports it: semicolons, the team's own headers, amounts written
+# 1.234,56 and dates DD.MM.YYYY — read with the form's options (chosen in the journey).
 COMMITMENTS = (
-    "investor_email,amount,committed_on\n"
-    "ops@alpine.example,5000000.00,2026-01-15\n"
-    "cfo@baltic.example,3000000.00,2026-01-15\n"
-    "treasury@coral.example,2000000.00,2026-01-15\n"
+    "E-mail;Amount;Committed On\n"
+    "ops@alpine.example;5.000.000,00;15.01.2026\n"
+    "cfo@baltic.example;3.000.000,00;15.01.2026\n"
+    "treasury@coral.example;2.000.000,00;15.01.2026\n"
 )
+COMMITMENT_OPTIONS = {"Amounts": "1.234,56", "Dates": "DD.MM.YYYY"}
 
 
 async def accessible(page: Page, what: str) -> None:
@@ -80,10 +83,19 @@ class Journey:
         await page.get_by_role("button", name="Sign in").click()
         await expect(page).to_have_url(f"{self.base}/")
 
-    async def upload(self, page: Page, fund_url: str, kind: str, content: str) -> None:
-        """Dry run, then apply, from the import page."""
+    async def upload(
+        self,
+        page: Page,
+        fund_url: str,
+        kind: str,
+        content: str,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        """Dry run, then apply, from the import page (`options`: label → option to choose)."""
         await page.goto(f"{fund_url}/imports/new")
         await page.get_by_label("What the rows are").select_option(kind)
+        for label, value in (options or {}).items():
+            await page.get_by_label(label, exact=True).select_option(value)
         payload: FilePayload = {
             "name": f"{kind}.csv",
             "mimeType": "text/csv",
@@ -162,7 +174,7 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
 
                 # Investors and commitments, each a dry run first.
                 await journey.upload(page, fund_url, "investors", INVESTORS)
-                await journey.upload(page, fund_url, "commitments", COMMITMENTS)
+                await journey.upload(page, fund_url, "commitments", COMMITMENTS, COMMITMENT_OPTIONS)
                 await page.goto(fund_url)
                 await expect(
                     page.get_by_role("rowheader", name="Alpine Pension Fund")

@@ -17,16 +17,19 @@ from prorata.console import render
 from prorata.console.routing import PageDb, PageRoute, SignedIn, see_other
 from prorata.funds import service as fund_service
 from prorata.http.pagination import PageParams
+from prorata.imports import mappings as mapping_service
 from prorata.imports import service as import_service
 from prorata.imports.formats import FORMATS, PREVIEW_FIELDS, ImportKind
 from prorata.imports.models import ImportRowError, ImportStatus
 from prorata.imports.schemas import ImportOut
+from prorata.imports.values import DateFormat, NumberFormat
 from prorata.platform import errors
 
 router = APIRouter(route_class=PageRoute)
 
 ERRORS_SHOWN = 200  # the table shows this many; errors.csv has them all
 IMPORTS_SHOWN = 20  # the latest imports listed under the form (the API pages through all)
+MAPPINGS_SHOWN = 100  # saved mappings offered by the form (an organisation has a few)
 
 
 @router.get("/funds/{fund_id}/imports/new")
@@ -35,12 +38,16 @@ async def new_import(request: Request, db: PageDb, page: SignedIn, fund_id: uuid
     latest = await import_service.page(
         db, fund_id=fund_id, params=PageParams(limit=IMPORTS_SHOWN, cursor=None)
     )
+    mappings = await mapping_service.page(db, params=PageParams(limit=MAPPINGS_SHOWN, cursor=None))
     return await render.page(
         request,
         "import_new.html",
         fund=fund,
         kinds=[(kind.value, FORMATS[kind].describe()) for kind in ImportKind],
         imports=[ImportOut.of(row) for row in latest.items],
+        number_formats=[f.value for f in NumberFormat],
+        date_formats=[f.value for f in DateFormat],
+        mappings=sorted(mappings.items, key=lambda m: (m.kind, m.name)),
     )
 
 

@@ -13,6 +13,18 @@
     zone.classList.remove("over");
     if (event.dataTransfer.files.length) input.files = event.dataTransfer.files;
   });
+  // Offer only the saved mappings of the kind chosen.
+  const kindSelect = document.getElementById("kind");
+  const mappingSelect = document.getElementById("mapping_id");
+  const showMappings = () => {
+    for (const option of mappingSelect.options) {
+      if (!option.dataset.kind) continue;
+      option.hidden = option.dataset.kind !== kindSelect.value;
+      if (option.hidden && option.selected) mappingSelect.value = "";
+    }
+  };
+  kindSelect.addEventListener("change", showMappings);
+  showMappings();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
@@ -23,11 +35,16 @@
     }
     const fund = form.dataset.fund;
     const kind = document.getElementById("kind").value;
-    const dryRun = document.getElementById("dry_run").checked;
+    const query = new URLSearchParams({ kind, dry_run: document.getElementById("dry_run").checked });
+    // The reading options, sent only when set (the API's defaults otherwise).
+    for (const name of ["number_format", "date_format", "sheet", "mapping_id"]) {
+      const value = document.getElementById(name).value.trim();
+      if (value) query.append(name, value);
+    }
     const body = new FormData();
     body.append("file", input.files[0]);
     const response = await fetch(
-      `/api/v1/funds/${fund}/imports?kind=${encodeURIComponent(kind)}&dry_run=${dryRun}`,
+      `/api/v1/funds/${fund}/imports?${query}`,
       {
         method: "POST",
         body,
