@@ -831,8 +831,9 @@ async def test_errors_csv_is_safe_to_open_in_a_spreadsheet(imports: Imports) -> 
     assert "'+1" in values
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
 async def test_progress_and_result_are_published_as_events(
-    imports: Imports, database: TestDatabase
+    imports: Imports, database: TestDatabase, dry_run: bool
 ) -> None:
     fund, investors, deals = await _fund_with(imports.api, investors=1, deals=1)
     listener = await psycopg.AsyncConnection.connect(database.owner_url, autocommit=True)
@@ -842,6 +843,7 @@ async def test_progress_and_result_are_published_as_events(
             fund,
             "allocations",
             csv_bytes("investor_id,deal_id,amount", f"{investors[0]},{deals[0]},7"),
+            dry_run=dry_run,
         )
         payloads = []
         async for notify in listener.notifies(timeout=1.0, stop_after=10):
@@ -860,9 +862,12 @@ async def test_progress_and_result_are_published_as_events(
         "rows_total": 1,
         "rows_valid": 1,
         "rows_invalid": 0,
-        "inserted": 1,
-        "updated": 0,
-        "unchanged": 0,
+        # A dry run applied nothing: its counts are what applying it would do.
+        "inserted": None if dry_run else 1,
+        "updated": None if dry_run else 0,
+        "unchanged": None if dry_run else 0,
+        "dry_run": dry_run,
+        "would": {"inserted": 1, "updated": 0, "unchanged": 0} if dry_run else None,
     }
     # Ids and counts only: nothing of the file travels in an event.
     assert investors[0] not in json.dumps(payloads)

@@ -638,5 +638,14 @@ async def _publish_finished(session: AsyncSession, row: DataImport) -> None:
                     "unchanged",
                 )
             },
+            # A dry run applies nothing: what applying it would do (as `ImportOut.would`).
+            "dry_run": row.dry_run,
+            "would": None
+            if row.would_insert is None
+            else {
+                "inserted": row.would_insert,
+                "updated": row.would_update or 0,
+                "unchanged": row.would_keep or 0,
+            },
         },
     )
