@@ -385,6 +385,54 @@ def _entries(
     ]
 
 
+async def _settle(
+    session: AsyncSession,
+    actor: Principal,
+    fund: Fund,
+    day: dt.date,
+    *,
+    amount: Decimal,
+    weights: dict[uuid.UUID, Decimal],
+    source: tuple[str, uuid.UUID],
+    legs: tuple[tuple[EntryKind, int], ...],
+    audited: tuple[str, str, uuid.UUID, dict[str, str]],
+) -> None:
+    """Book `amount` split over the investors in proportion to `weights` (each investor's part
+    as the entries `legs` name, kind and sign, under one `source`), and audit it as (action,
+    entity, entity id, details)."""
+    parts = money.split(amount, {i: w for i, w in weights.items() if w > 0}, fund.currency)
+    await ledger.append(
+        session,
+        _entries(
+            actor,
+            fund,
+            day,
+            source,
+            [
+                (investor, kind, sign * part)
+                for investor, part in sorted(parts.items())
+                for kind, sign in legs
+            ],
+        ),
+    )
+    await fund_repository.bump_capital_version(session, fund_id=fund.id)
+    action, entity, entity_id, details = audited
+    await audit.record(
+        session,
+        org_id=actor.org_id,
+        actor_user_id=actor.user_id,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        after={
+            **details,
+            "date": day.isoformat(),
+            "amount": str(amount),
+            "lines": {str(i): str(p) for i, p in sorted(parts.items()) if p},
+        },
+    )
+
+
 async def release_escrow(
     session: AsyncSession,
     *,
@@ -422,37 +470,22 @@ async def release_escrow(
             f"(escrow held {sum((x.escrow for x in lines.values()), ZERO)} − the interim "
             f"clawback measure, per investor): {release} cannot be released"
         )
-    parts = money.split(release, {i: w for i, w in releasable.items() if w > 0}, fund.currency)
     release_id = uuid.uuid4()
-    await ledger.append(
+    await _settle(
         session,
-        _entries(
-            actor,
-            fund,
-            day,
-            (RELEASE_SOURCE, release_id),
-            [
-                (investor, kind, sign * part)
-                for investor, part in sorted(parts.items())
-                for kind, sign in ((EntryKind.carry_escrow, -1), (EntryKind.carried_interest, 1))
-            ],
+        actor,
+        fund,
+        day,
+        amount=release,
+        weights=releasable,
+        source=(RELEASE_SOURCE, release_id),
+        legs=((EntryKind.carry_escrow, -1), (EntryKind.carried_interest, 1)),
+        audited=(
+            "escrow.release",
+            "fund",
+            fund.id,
+            {"release_id": str(release_id), "releasable": str(available)},
         ),
-    )
-    await fund_repository.bump_capital_version(session, fund_id=fund.id)
-    await audit.record(
-        session,
-        org_id=actor.org_id,
-        actor_user_id=actor.user_id,
-        action="escrow.release",
-        entity="fund",
-        entity_id=fund.id,
-        after={
-            "release_id": str(release_id),
-            "date": day.isoformat(),
-            "amount": str(release),
-            "releasable": str(available),
-            "lines": {str(i): str(p) for i, p in sorted(parts.items()) if p},
-        },
     )
     return await position(session, fund_id=fund_id, as_of=day)
 
@@ -485,40 +518,25 @@ async def repay(
             f"the GP owes {outstanding.quantize(money.quantum(fund.currency))} of the clawback "
             f"receivable ({booked.receivable} booked): {repaid} cannot be repaid"
         )
-    parts = money.split(repaid, {i: w for i, w in owed.items() if w > 0}, fund.currency)
     repayment_id = uuid.uuid4()
-    await ledger.append(
+    await _settle(
         session,
-        _entries(
-            actor,
-            fund,
-            day,
-            (REPAYMENT_SOURCE, repayment_id),
-            [
-                (investor, kind, sign * part)
-                for investor, part in sorted(parts.items())
-                for kind, sign in (
-                    (EntryKind.clawback, 1),
-                    (EntryKind.carried_interest, -1),
-                    (EntryKind.distribution, 1),
-                )
-            ],
+        actor,
+        fund,
+        day,
+        amount=repaid,
+        weights=owed,
+        source=(REPAYMENT_SOURCE, repayment_id),
+        legs=(
+            (EntryKind.clawback, 1),
+            (EntryKind.carried_interest, -1),
+            (EntryKind.distribution, 1),
         ),
-    )
-    await fund_repository.bump_capital_version(session, fund_id=fund.id)
-    await audit.record(
-        session,
-        org_id=actor.org_id,
-        actor_user_id=actor.user_id,
-        action="clawback.repay",
-        entity="clawback",
-        entity_id=booked.id,
-        after={
-            "repayment_id": str(repayment_id),
-            "date": day.isoformat(),
-            "amount": str(repaid),
-            "outstanding": str(outstanding - repaid),
-            "lines": {str(i): str(p) for i, p in sorted(parts.items()) if p},
-        },
+        audited=(
+            "clawback.repay",
+            "clawback",
+            booked.id,
+            {"repayment_id": str(repayment_id), "outstanding": str(outstanding - repaid)},
+        ),
     )
     return await position(session, fund_id=fund_id, as_of=day)
