@@ -440,11 +440,12 @@ def _strict_written_amount(currency: str) -> str:
     """SQL: the staged rows with `amount_text`, the amount of a cell written as spreadsheets
     export it — the fund's currency symbol or code right before the digits, thousands in groups
     of 3, spaces around (`$15,000,000.00 `) — in the plain notation, or NULL where the cell is
-    not written so. Cheap C string functions, no regular expression (a million rows: ~0.3 s
-    less than one): the token is what `ltrim` of its characters takes off the front; the
-    digits are the rest without its commas, which must be a number PostgreSQL reads (the
-    caller then keeps only one it writes back the same: digits, a point, no leading zeros);
-    commas, if any, must be exactly where thousands groups put them in the integer part.
+    not written so. Cheap C string functions, no regular expression (docs/benchmarks.md, the
+    ingest section, has the figures): the token is what `ltrim` of its characters takes off
+    the front; the digits are the rest without its commas, which must be a number PostgreSQL
+    reads (the caller then keeps only one it writes back the same: digits, a point, no leading
+    zeros); commas, if any, must be exactly where thousands groups put them in the integer
+    part.
     Equivalent to `^(token)?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\\.[0-9]+)?$` on the trimmed cell
     for every amount below 10^15 (larger ones are refused by the caller either way)."""
     tokens = sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
