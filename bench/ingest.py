@@ -7,7 +7,9 @@ floor any import pays. Prints both, the ratio, and the worker's (and web's) peak
 Target: end to end ≤ 5 × the plain COPY; worker peak RSS ≤ 300 MB. Then (unless
 --clean-only) the same rows as an .xlsx workbook and as a "messy" CSV (BOM, CR LF,
 `"$12,345.67 "`, blank rows at the end), each into a fresh fund, reported beside the same COPY
-with the worker's peak RSS during that import (target ≤ 6 ×, ≤ 300 MB).
+with the worker's peak RSS during that import (target ≤ 6 ×, ≤ 300 MB). Before each import
+the allocations are vacuumed and a CHECKPOINT taken (`_settle`), so no import shares the
+cores with the previous one's autovacuum and page writes.
 
     .venv/bin/python -m bench.ingest [--rows 1000000]
     .venv/bin/python -m bench.ingest --concurrent 10 [--rows 100000]   # ten funds at once
