@@ -18,7 +18,6 @@ reading (one `translate`), so a clean million rows pays nothing for it.
 from __future__ import annotations
 
 import dataclasses
-import re
 import unicodedata
 import uuid
 from typing import Any
@@ -432,22 +431,48 @@ def allocation_refs(columns: list[str]) -> AllocationRefs:
     )
 
 
+# The shape of a thousands-grouped integer part, read from its end: `right(…, n)` is the shape
+# of n characters (LIKE: `_` any one character). 15 digits and their 4 commas at most.
+_GROUPED_SHAPE = "___,___,___,___,___"
+
+
 def _strict_written_amount(currency: str) -> str:
-    """SQL: the amount of a cell written as spreadsheets export it — the fund's currency
-    symbol or code right before the digits, thousands in groups of 3, spaces around
-    (`$15,000,000.00 `) — in the plain notation, or NULL for any other cell."""
-    tokens = sorted(
-        {currency, *(token for token, codes in SYMBOLS.items() if currency in codes)}, key=len
-    )
-    alternatives = "|".join(re.escape(token).replace("'", "''") for token in reversed(tokens))
-    pattern = f"^({alternatives})?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]+)(\\.[0-9]+)?$"
-    # Once the pattern holds, what comes before the first digit is the token: ltrim of its
-    # characters drops it (cheaper than a second regular expression).
+    """SQL: the staged rows with `amount_text`, the amount of a cell written as spreadsheets
+    export it — the fund's currency symbol or code right before the digits, thousands in groups
+    of 3, spaces around (`$15,000,000.00 `) — in the plain notation, or NULL where the cell is
+    not written so. Cheap C string functions, no regular expression (docs/benchmarks.md, the
+    ingest section, has the figures): the token is what `ltrim` of its characters takes off
+    the front; the digits are the rest without its commas, which must be a number PostgreSQL
+    reads (the caller then keeps only one it writes back the same: digits, a point, no leading
+    zeros); commas, if any, must be exactly where thousands groups put them in the integer
+    part.
+    Equivalent to `^(token)?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\\.[0-9]+)?$` on the trimmed cell
+    for every amount below 10^15 (larger ones are refused by the caller either way)."""
+    tokens = sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
+    listed = ", ".join("'" + token.replace("'", "''") + "'" for token in ["", *tokens])
     token_characters = "".join(sorted({c for token in tokens for c in token})).replace("'", "''")
-    return (
-        f"CASE WHEN trimmed ~ '{pattern}' "
-        f"THEN replace(ltrim(trimmed, '{token_characters}'), ',', '') END"
+    # Integer digits of `digits` (before its point), and the commas the grouping puts in them.
+    integer_digits = (
+        "CASE strpos(digits, '.') WHEN 0 THEN length(digits) ELSE strpos(digits, '.') - 1 END"
     )
+    commas = "(integer_digits - 1) / 3"
+    grouped = (
+        f"(length(rest) - length(digits) = {commas} AND left(rest, integer_digits + {commas}) "
+        f"LIKE right('{_GROUPED_SHAPE}', integer_digits + {commas}))"
+    )
+    return f"""(SELECT s.*, CASE
+                WHEN left(trimmed, length(trimmed) - length(rest)) IN ({listed})
+                     AND (length(rest) = length(digits) OR {grouped})
+                     AND pg_input_is_valid(digits, 'numeric')
+                    THEN digits END AS amount_text
+        FROM (SELECT s.*, {integer_digits} AS integer_digits
+              FROM (SELECT s.*, replace(rest, ',', '') AS digits
+                    FROM (SELECT s.*, ltrim(trimmed, '{token_characters}') AS rest
+                          FROM (SELECT s.*, btrim(s.amount) AS trimmed FROM {STAGING} s {FENCE}) s
+                          {FENCE}) s
+                    {FENCE}) s
+              {FENCE}) s
+        {FENCE})"""
 
 
 def strict_allocations(
@@ -474,10 +499,7 @@ def strict_allocations(
     # second try when the first stopped at a cell that is no plain number.
     staged = f"(SELECT s.*, s.amount AS amount_text FROM {STAGING} s)"
     if as_exported:
-        staged = (
-            f"(SELECT s.*, {_strict_written_amount(currency)} AS amount_text "
-            f"FROM (SELECT s.*, btrim(s.amount) AS trimmed FROM {STAGING} s {FENCE}) s {FENCE})"
-        )
+        staged = _strict_written_amount(currency)
     statement = f"""SELECT line, i.investor_id, d.deal_id,
             CASE WHEN value >= 0 AND value < 1e{MAX_INTEGER_DIGITS} AND scale(value) <= {decimals}
                       AND value::text = amount_text
