@@ -80,8 +80,8 @@ async def test_a_realisation_is_recorded_distributed_and_cancelled_from_the_fund
     )
     assert too_much.status_code == 422
     assert error_of(too_much, f"{key}-cost_realised").startswith(
-        "Cost_realised 150000.00 is more than the deal's cost not yet realised: 100000.00 "
-        "(cost 100000.00, already realised 0)."
+        "Cost_realised 150000.00 is more than the deal's cost not yet realised on 2026-06-30: "
+        "100000.00 (cost 100000.00 contributed by then, already realised 0.00)."
     )
     assert "<details open>" in too_much.text  # the deal's form stays open on its error
     no_day = await post(client, realise, date="June", proceeds="1", cost_realised="1")

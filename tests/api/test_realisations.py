@@ -6,6 +6,7 @@ Every expected figure is computed by hand in the comments next to it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -246,3 +247,32 @@ async def test_the_fund_page_shows_each_deal_realised_and_the_nav_rolled_forward
         "2026-07": "140000.00",
         "2026-08": "120000.00",
     }
+
+
+async def test_a_realisation_realises_only_cost_contributed_by_its_date(api: FundApi) -> None:
+    """Capital called later was not invested yet: a realisation on a date realises at most the
+    cost contributed by then (less what was realised by then), and an earlier realisation must
+    leave every later one's cost covered on its own date."""
+    fund = await api.fund(**NO_FEES_NO_CARRY)
+    await api.investors_with(fund, ["600000.00", "400000.00"])
+    deal = await api.deal(fund)
+    investment = [{"purpose": "investment", "amount": "100000.00", "deal_id": deal}]
+    first = await api.call_and_pay(fund, investment, notice="2026-03-02")
+    second = await api.call_and_pay(fund, investment, notice="2026-09-01")
+    before = (dt.date.fromisoformat(first["due_date"]) - dt.timedelta(days=1)).isoformat()
+    refused = await _realise(api, fund, deal, before, "10.00", "1.00", expect=422)
+    assert refused["detail"] == (
+        f"cost_realised 1.00 is more than the deal's cost not yet realised on {before}: 0.00 "
+        "(cost 0.00 contributed by then, already realised 0.00)"
+    )
+    # Between the two calls' due dates the cost is 100,000: 100,000.01 is refused.
+    between = "2026-06-30"
+    assert first["due_date"] < between < second["due_date"]
+    await _realise(api, fund, deal, between, "1.00", "100000.01", expect=422)
+    # After both, 200,000: 150,000 of it realised at year end …
+    await _realise(api, fund, deal, "2026-12-31", "180000.00", "150000.00")
+    # … so an exit in June of 60,000 (within June's 100,000) would leave 200,000 − 210,000
+    # on 2026-12-31: refused, naming that date; 50,000 fits.
+    late = await _realise(api, fund, deal, between, "70000.00", "60000.00", expect=422)
+    assert "not yet realised on 2026-12-31: 50000.00" in late["detail"]
+    await _realise(api, fund, deal, between, "60000.00", "50000.00")

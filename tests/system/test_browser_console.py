@@ -319,35 +319,38 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 ).to_have_count(3)
                 await journey.visit(page, "documents")
 
-                # A partial exit of the deal from its row: 400,000 of its cost sold for 600,000.
+                # A partial exit of the deal from its row: 150,000 of its cost sold for 350,000.
+                # Only Coral had paid by then (its 200,000 of the investment: 1/5 of 1,000,000,
+                # on the due date); Alpine's and Baltic's payments count from today, so the exit
+                # may realise at most 200,000 of cost on 2026-06-15.
                 await page.goto(fund_url)
                 deal_row = page.get_by_role("row").filter(
                     has_text="Record a realisation of Nordic Solar"
                 )
                 await deal_row.get_by_text("Record a realisation of Nordic Solar").click()
                 await deal_row.get_by_label("Date", exact=True).fill("2026-06-15")
-                await deal_row.get_by_label("Proceeds (USD; 0 for a write-down)").fill("600000.00")
-                await deal_row.get_by_label("Cost realised (USD)").fill("400000.00")
+                await deal_row.get_by_label("Proceeds (USD; 0 for a write-down)").fill("350000.00")
+                await deal_row.get_by_label("Cost realised (USD)").fill("150000.00")
                 await journey.visit(page, "deal-realisation")
                 await deal_row.get_by_role("button", name="Record the realisation").click()
                 sold = page.get_by_role("row").filter(has_text="2026-06-15")
-                await expect(sold).to_contain_text("200,000.00")  # the gain: 600,000 − 400,000
+                await expect(sold).to_contain_text("200,000.00")  # the gain: 350,000 − 150,000
 
                 # A distribution through the waterfall, of the exit's proceeds.
                 await page.get_by_role("link", name="New distribution").click()
                 await page.get_by_label("Date paid").fill("2026-06-30")
                 await page.get_by_label("Amount (USD)").fill("200000.00")
                 await page.get_by_label("Proceeds of a realisation", exact=False).select_option(
-                    label="Nordic Solar, 2026-06-15: 600,000.00 USD undistributed"
+                    label="Nordic Solar, 2026-06-15: 350,000.00 USD undistributed"
                 )
                 await page.get_by_role("button", name="Preview the split").click()
                 await expect(page.get_by_text("Step 2 of 2: a preview.")).to_be_visible()
                 await journey.visit(page, "distribution-preview")
                 await page.get_by_role("button", name="Confirm the distribution").click()
                 await expect(page.get_by_role("rowheader", name="2026-06-30")).to_be_visible()
-                # 200,000 of its 600,000 distributed: 400,000 left to distribute.
+                # 200,000 of its 350,000 distributed: 150,000 left to distribute.
                 await expect(page.get_by_role("row").filter(has_text="2026-06-15")).to_contain_text(
-                    "400,000.00"
+                    "150,000.00"
                 )
                 await journey.visit(page, "fund-overview")
 

@@ -57,16 +57,18 @@ SOURCE: Final = "realisation"
 _INVESTMENT: Final = "investment"
 
 
-async def cost(session: AsyncSession, deal: Deal) -> Decimal:
-    """The deal's invested cost: its booked contributed capital, else `invested_amount`."""
-    booked = await session.scalar(
-        sa.select(sa.func.sum(LedgerEntry.amount)).where(
-            LedgerEntry.fund_id == deal.fund_id,
-            LedgerEntry.deal_id == deal.id,
-            LedgerEntry.kind == EntryKind.payment,
-            LedgerEntry.purpose == _INVESTMENT,
-        )
+async def cost(session: AsyncSession, deal: Deal, *, as_of: dt.date | None = None) -> Decimal:
+    """The deal's invested cost (to `as_of`, if given): its booked contributed capital, else
+    `invested_amount` (undated: set by hand, it counts on every date)."""
+    statement = sa.select(sa.func.sum(LedgerEntry.amount)).where(
+        LedgerEntry.fund_id == deal.fund_id,
+        LedgerEntry.deal_id == deal.id,
+        LedgerEntry.kind == EntryKind.payment,
+        LedgerEntry.purpose == _INVESTMENT,
     )
+    if as_of is not None:
+        statement = statement.where(LedgerEntry.effective_on <= as_of)
+    booked = await session.scalar(statement)
     if booked:
         return Decimal(booked)
     return deal.invested_amount or ZERO
@@ -226,6 +228,27 @@ async def _weights(session: AsyncSession, deal: Deal, day: dt.date) -> dict[uuid
     return {i: a for i, a in sorted(commitments.items()) if a > 0}
 
 
+async def _check_cost_realised(
+    session: AsyncSession, deal: Deal, day: dt.date, realised: Decimal, currency: str
+) -> None:
+    """A realisation on `day` realises at most the cost not yet realised on that day — cost
+    contributed by then: capital called later was not invested yet — and must leave every
+    later realisation's cost covered on its own date too."""
+    standing = await _of(session, deal)
+    dates = sorted({day} | {r.realised_on for r in standing if r.realised_on > day})
+    for on in dates:
+        invested = await cost(session, deal, as_of=on)
+        already = sum((r.cost_realised for r in standing if r.realised_on <= on), ZERO)
+        remaining = invested - already
+        if realised > remaining:
+            q = money.quantum(currency)
+            raise errors.RuleViolation(
+                f"cost_realised {realised} is more than the deal's cost not yet realised on "
+                f"{on}: {remaining.quantize(q)} (cost {invested.quantize(q)} contributed by "
+                f"then, already realised {already.quantize(q)})"
+            )
+
+
 async def realise(
     session: AsyncSession,
     *,
@@ -240,14 +263,9 @@ async def realise(
     realised = validation.amount(
         data.cost_realised, fund.currency, field="cost_realised", allow_zero=True
     )
-    invested = await cost(session, deal)
-    already = sum((r.cost_realised for r in await _of(session, deal)), ZERO)
-    remaining = invested - already
-    if realised > remaining:
-        raise errors.RuleViolation(
-            f"cost_realised {realised} is more than the deal's cost not yet realised: "
-            f"{remaining} (cost {invested}, already realised {already})"
-        )
+    await _check_cost_realised(session, deal, data.date, realised, fund.currency)
+    invested = await cost(session, deal)  # to date, for the audit record
+    remaining = invested - sum((r.cost_realised for r in await _of(session, deal)), ZERO)
     gain = proceeds - realised
     weights = await _weights(session, deal, data.date)
     if gain and not weights:
