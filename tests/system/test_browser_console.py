@@ -96,6 +96,8 @@ class Journey:
         await page.get_by_label("What the rows are").select_option(kind)
         for label, value in (options or {}).items():
             await page.get_by_label(label, exact=True).select_option(value)
+        if options:
+            await self.visit(page, f"import-{kind}-form")
         payload: FilePayload = {
             "name": f"{kind}.csv",
             "mimeType": "text/csv",
