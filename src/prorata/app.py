@@ -42,6 +42,7 @@ from prorata.funds import router as funds_router
 from prorata.http import policy, problems
 from prorata.http.middleware import RequestContextMiddleware
 from prorata.http.ratelimit import RateLimiter
+from prorata.http.route_index import IndexedApp
 from prorata.imports import router as imports_router
 from prorata.investors import router as investors_router
 from prorata.live import router as live_router
@@ -145,7 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.hub.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = IndexedApp(
         title="Prorata API",
         version="1",
         description=DESCRIPTION,

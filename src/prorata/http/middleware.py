@@ -7,9 +7,9 @@ Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,7 +99,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()  # a uuid4's entropy
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         answered: float | None = None  # when an event stream's headers left
@@ -170,10 +170,10 @@ def _problem(scope: Scope, status: int, title: str, detail: str) -> Response:
 
 
 def _is_event_stream(headers: Sequence[tuple[bytes, bytes]]) -> bool:
-    return any(
-        name.lower() == b"content-type" and value.startswith(b"text/event-stream")
-        for name, value in headers
-    )
+    for name, value in headers:
+        if value.startswith(b"text/event-stream") and name.lower() == b"content-type":
+            return True
+    return False
 
 
 def _log_request(scope: Scope, status: int, started: float, answered: float | None) -> None:

@@ -54,10 +54,9 @@ async def _admit(request: Request, principal: Principal, route_policy: policy.Ro
 
 
 def _guard(route_policy: policy.RoutePolicy, methods: set[str]) -> Callable[..., Any]:
+    """The dependency that admits a caller to an authenticated route (a public route is only
+    counted, before anything else runs: `ApiRoute` does it, no dependency needed)."""
     mutating = bool(methods & MUTATING)
-
-    async def public_guard(request: Request) -> None:
-        await _count_public(request)
 
     async def authenticated_guard(
         request: Request,
@@ -84,7 +83,7 @@ def _guard(route_policy: policy.RoutePolicy, methods: set[str]) -> Callable[...,
             streamed=route_policy.upload,
         )
 
-    return public_guard if route_policy.public else authenticated_guard
+    return authenticated_guard
 
 
 def _openapi_extra(route_policy: policy.RoutePolicy, methods: set[str]) -> dict[str, Any]:
@@ -123,10 +122,8 @@ class ApiRoute(APIRoute):
         if len(policies) != 1:
             raise policy.MissingPolicy(f"{path}: methods {sorted(methods)} have different policies")
         self.policy = policies.pop()
-        kwargs["dependencies"] = [
-            Depends(_guard(self.policy, methods)),
-            *(kwargs.get("dependencies") or []),
-        ]
+        guard = [] if self.policy.public else [Depends(_guard(self.policy, methods))]
+        kwargs["dependencies"] = [*guard, *(kwargs.get("dependencies") or [])]
         kwargs["responses"] = {
             **_documented_errors(self.policy, methods, path),
             **(kwargs.get("responses") or {}),
@@ -173,6 +170,8 @@ class ApiRoute(APIRoute):
 
         async def run_in_transaction(request: Request) -> Response:
             request.state.route_template = self._template(request)
+            if self.policy.public:
+                await _count_public(request)
             transaction = RequestTransaction(request.app.state.sessions)
             request.state.transaction = transaction
             try:
@@ -244,8 +243,7 @@ class ApiRoute(APIRoute):
         idempotency: nothing executed), so such a request still gets 401/403/429 first and is
         counted like any other."""
         if self.policy.public:
-            await _count_public(request)
-            return
+            return  # counted before the handler ran
         principal = await authenticate_request(request, transaction.session())
         await _admit(request, principal, self.policy)
 
@@ -253,6 +251,6 @@ class ApiRoute(APIRoute):
         """The matched route with its mount prefix (`/api/v1/funds/{fund_id}`), for logs and
         metrics: routers are included under two prefixes, so `self.path` alone is ambiguous."""
         suffix = self.path_format.format(**request.path_params)
-        path = request.url.path
+        path: str = request.scope["path"]
         prefix = path[: -len(suffix)] if suffix and path.endswith(suffix) else ""
         return prefix + self.path_format
