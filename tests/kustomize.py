@@ -41,7 +41,9 @@ def overlay(name: str) -> list[Object]:
     return render(K8S / "overlays" / name)
 
 
-def _build(directory: Path, *, component: bool, objects: list[Object] | None = None) -> list[Object]:
+def _build(
+    directory: Path, *, component: bool, objects: list[Object] | None = None
+) -> list[Object]:
     spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
     unknown = set(spec) - _KEYS
     if unknown:

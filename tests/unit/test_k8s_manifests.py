@@ -17,6 +17,7 @@ import yaml
 from prorata import cli
 from prorata.app import API_PREFIX
 from prorata.config import Settings
+from prorata.jobs import housekeeping
 from prorata.system import router as system_router
 from tests import kustomize
 from tests.kustomize import K8S, OVERLAYS, Object, containers, find, pod_spec
@@ -117,7 +118,11 @@ def rendered(request: pytest.FixtureRequest) -> list[Object]:
 
 
 def _route_path(name: str) -> str:
-    [path] = [route.path for route in system_router.router.routes if route.name == name]  # type: ignore[attr-defined]
+    [path] = [
+        str(getattr(route, "path", ""))
+        for route in system_router.router.routes
+        if getattr(route, "name", None) == name
+    ]
     return API_PREFIX + path
 
 
@@ -164,6 +169,7 @@ def test_keda_scales_the_worker_on_the_queue_and_replaces_the_plain_autoscaler()
     [trigger] = scaled["spec"]["triggers"]
     assert trigger["type"] == "postgresql"
     assert "procrastinate_jobs" in trigger["metadata"]["query"]
+    assert f"queue_name <> '{housekeeping.QUEUE}'" in trigger["metadata"]["query"]
     auth = find(keda, "TriggerAuthentication", trigger["authenticationRef"]["name"])
     [ref] = auth["spec"]["secretTargetRef"]
     assert ref == {
@@ -254,7 +260,9 @@ def test_the_configmap_names_only_real_settings(rendered: list[Object]) -> None:
     }
     assert not unknown
     # And they are valid values: the settings load from them (with the secrets they need).
-    values = {name.removeprefix("PRORATA_").lower(): v for name, v in config.items() if name in known}
+    values = {
+        name.removeprefix("PRORATA_").lower(): v for name, v in config.items() if name in known
+    }
     Settings(
         **values,
         app_database_url="postgresql://prorata_app:x@db/prorata",
