@@ -70,9 +70,7 @@ async def test_web_ends_streams_and_finishes_requests_in_flight_within_its_grace
         async with AsyncClient(base_url=base, timeout=60) as client:
             wait_until(lambda: _listening(base), timeout=60, what="the web process")
             fund = await FundApi(client, org.api_key).fund()
-            body = (
-                b'{"name": "Fund sent slowly", "currency": "EUR", "notices_need_approval": false}'
-            )
+            body = b'{"name": "Slow fund", "currency": "EUR", "notices_need_approval": false}'
             signalled = asyncio.Event()
 
             async def slowly() -> AsyncIterator[bytes]:
