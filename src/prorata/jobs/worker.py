@@ -235,7 +235,7 @@ async def _run_once(
         additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
         update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
         stalled_worker_timeout=settings.worker_stalled_after_seconds,
-        shutdown_graceful_timeout=30,
+        shutdown_graceful_timeout=settings.worker_shutdown_seconds,
         install_signal_handlers=False,
         worker_middleware=[observe.observe_job],
     )
