@@ -337,6 +337,17 @@ def test_orgs_create_holds_its_arguments_to_the_api_rules(
     assert json.loads(run_cli("orgs", "list", env=env)) == []
 
 
+def _web_children(launcher: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    webs = []
+    for child in psutil.Process(launcher.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "web" in " ".join(child.cmdline()):
+                webs.append(child)
+        except psutil.Error:
+            continue
+    return webs
+
+
 def _workers_running(owner_url: str) -> int:
     """How many workers hold a job at once (procrastinate records the worker of each job)."""
     with psycopg.connect(owner_url) as conn:
@@ -365,7 +376,7 @@ async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
         children = psutil.Process(launcher.pid).children()
         titles = sorted(" ".join(child.cmdline()).strip() for child in children)
         assert titles == ["prorata: web"] * 2 + ["prorata: worker"] * 2
-        webs = [child for child in children if "web" in " ".join(child.cmdline())]
+        webs = _web_children(launcher)
 
         # Each web process answers on the one port: with the other one stopped (SIGSTOP, it
         # cannot accept), every connection is the running one's.
@@ -396,6 +407,18 @@ async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
             what="the jobs to finish",
         )
 
+        # A web process that dies is restarted on the same socket; the other serves meanwhile.
+        webs[0].kill()
+        webs[0].wait(10)
+        assert _health(port)
+        wait_until(lambda: len(_web_children(launcher)) == 2, timeout=30, what="a new web process")
+        [restarted] = [web for web in _web_children(launcher) if web.pid != webs[1].pid]
+        webs[1].suspend()
+        try:  # once it has started: until then connections wait in the socket's backlog
+            wait_until(lambda: _health(port), timeout=60, what="the restarted web process")
+        finally:
+            webs[1].resume()
+
         launcher.send_signal(signal.SIGTERM)
         # Within the grace periods: web processes together (15 s), then workers (40 s).
         launcher.wait(timeout=60)
@@ -405,7 +428,7 @@ async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
         if launcher.poll() is None:
             launcher.kill()
     assert launcher.returncode == 0
-    for child in children:
+    for child in [*children, restarted]:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     assert not _health(port)
     warnings = [line for line in _log_lines(log) if line["level"] == "warning"]
