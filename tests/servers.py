@@ -1,10 +1,12 @@
 """Real servers on loopback for tests: worker and web processes, a whole `prorata up`, a webhook
-receiver, an SMTP server."""
+receiver, an SMTP server, a Redis server."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+import redis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -213,3 +217,39 @@ def up(directory: Path, **env: str) -> Iterator[Stack]:
         yield Stack(base=base, api_key=api_key, data_dir=data_dir, launcher=launcher)
     finally:
         stop(launcher, timeout=90)
+
+
+REDIS_MISSING = (
+    "no redis-server here: the shared rate limit tests need Debian's redis-server "
+    "(`apt-get install redis-server`, as .ci/run does) or PRORATA_REDIS_SERVER=/path/to/it"
+)
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    """A Redis server of the test's own on 127.0.0.1 (never the machine's 6379), nothing
+    persisted; yields its URL. Skipped, saying how to get one, where the binary is missing."""
+    binary = os.environ.get("PRORATA_REDIS_SERVER") or shutil.which("redis-server")
+    if not binary:
+        pytest.skip(REDIS_MISSING)
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with (directory / "redis.log").open("ab") as log:
+        process = subprocess.Popen(
+            [binary, *arguments, "--dir", str(directory)], stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        assert process.poll() is None, (directory / "redis.log").read_text()[-2000:]
+        try:
+            return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_until(answers, timeout=20, what="redis-server")
+        yield url
+    finally:
+        stop(process)

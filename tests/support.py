@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,3 +142,18 @@ async def eventually(
             return
         await asyncio.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def sse_frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """Parse `id:`/`event:`/`data:` frames (comments and `retry:` are skipped)."""
+    kind: str | None = None
+    number: int | None = None
+    async for line in lines:
+        if line.startswith("id: "):
+            number = int(line.removeprefix("id: "))
+        elif line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind is not None:
+            data = json.loads(line.removeprefix("data: "))
+            yield {"id": number, "kind": kind, "data": data}
+            kind, number = None, None

@@ -78,6 +78,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     except ImportError as exc:  # the `embedded` extra, which the production image leaves out
         raise config.SettingsError(EMBEDDED_MISSING) from exc
 
+    # The options win over PRORATA_WEB_PROCESSES / PRORATA_WORKER_PROCESSES.
+    counts = {"web_processes": args.web, "worker_processes": args.workers}
+    settings = settings.model_copy(update={k: v for k, v in counts.items() if v is not None})
     _set_title("prorata: up")
     _configure_logs(settings, "launcher")
     return launcher.up(settings)
@@ -124,7 +127,11 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         heap.freeze_startup_objects()
         scheduling.request_short_slice()
         server = Server(config)
-        server.run()
+        # Under `prorata up` the socket is the launcher's, shared by all its web processes.
+        inherited = (
+            None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
+        )
+        server.run(sockets=inherited)
     finally:
         setup.shutdown()
     return 0 if server.started else 3  # uvicorn's exit status for a failed start
@@ -293,6 +300,17 @@ def cmd_reseal(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A number of processes, as the settings bound it (1-64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prorata", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -302,7 +320,19 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add("up", cmd_up, "run everything locally: embedded PostgreSQL, web and worker")
+    up = add("up", cmd_up, "run everything locally: embedded PostgreSQL, web and worker")
+    up.add_argument(
+        "--web",
+        type=_count,
+        metavar="N",
+        help="web processes, sharing one port (default: PRORATA_WEB_PROCESSES, 1)",
+    )
+    up.add_argument(
+        "--workers",
+        type=_count,
+        metavar="M",
+        help="worker processes (default: PRORATA_WORKER_PROCESSES, 1)",
+    )
     add("web", cmd_web, "serve the API (uvicorn)")
     add("worker", cmd_worker, "run background jobs")
     add("migrate", cmd_migrate, "create the app role and apply database migrations")

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `prorata up`'s processes (its --web/--workers options win): all share one PostgreSQL and
+    # one blob store; more than one web process needs shared rate limit counters (Redis).
+    web_processes: int = Field(default=1, ge=1, le=64)
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    listen_fd: int | None = Field(
+        default=None,
+        ge=0,
+        description="An inherited listening socket `prorata web` serves instead of binding "
+        "host:port itself: set by `prorata up` (or another supervisor) for its web processes.",
+    )
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_nice: int = Field(
         default=19,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import http_sf
@@ -17,9 +18,8 @@ from prorata.app import create_app
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.conftest import add_member, settings_with
+from tests.servers import redis_server
 from tests.support import bearer, free_port
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 async def _client_for(settings: Settings) -> AsyncIterator[AsyncClient]:
@@ -135,28 +135,20 @@ async def test_rate_limits_fail_open_when_their_storage_cannot_be_reached(
     assert len(lost) == 1  # said once per outage, not once per request
 
 
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_answers(), reason="no Redis answers on 127.0.0.1:6379")
 async def test_redis_storage_is_shared_between_app_instances(
-    settings: Settings, org: NewOrg
+    settings: Settings, org: NewOrg, tmp_path: Path
 ) -> None:
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    shared = settings_with(settings, rate_limit_storage=REDIS_URL, rate_limit_api="4/minute")
     statuses = []
-    for _ in range(2):  # two "replicas" with their own process state, one Redis
-        async for client in _client_for(shared):
-            for _ in range(3):
-                statuses.append(
-                    (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code
-                )
+    with redis_server(tmp_path / "redis") as url:
+        shared = settings_with(settings, rate_limit_storage=url, rate_limit_api="4/minute")
+        for _ in range(2):  # two "replicas" with their own process state, one Redis
+            async for client in _client_for(shared):
+                for _ in range(3):
+                    statuses.append(
+                        (await client.get("/api/v1/me", headers=bearer(org.api_key))).status_code
+                    )
+        keys: Any = redis.Redis.from_url(url).dbsize()
     assert statuses == [200] * 4 + [429] * 2
-    keys: Any = redis.Redis.from_url(REDIS_URL).dbsize()
     assert keys > 0
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import signal
 import socket
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -13,9 +16,13 @@ import psutil
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata import jobs
 from prorata.runtime import embedded
 from prorata.runtime.embedded import EmbeddedPostgres
+from tests import job_tasks
+from tests.job_support import queue_job_status
 from tests.servers import running_child
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
 
@@ -328,3 +335,140 @@ def test_orgs_create_holds_its_arguments_to_the_api_rules(
     assert said in stderr
     assert b"Traceback" not in stderr
     assert json.loads(run_cli("orgs", "list", env=env)) == []
+
+
+def _web_children(launcher: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    webs = []
+    for child in psutil.Process(launcher.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "web" in " ".join(child.cmdline()):
+                webs.append(child)
+        except psutil.Error:
+            continue
+    return webs
+
+
+def _workers_running(owner_url: str) -> int:
+    """How many workers hold a job at once (procrastinate records the worker of each job)."""
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT worker_id) FROM procrastinate_jobs WHERE status = 'doing'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
+    database: TestDatabase, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "up.log"
+    env = process_env(
+        DATABASE_URL=database.owner_url,
+        PRORATA_DATA_DIR=str(tmp_path / "var"),
+        PRORATA_PORT=str(port),
+        PRORATA_DEMO_DATA="false",
+        PRORATA_JOB_MODULES="tests.job_tasks",
+        PRORATA_WORKER_CONCURRENCY="1",  # a worker holding a job takes no other
+    )
+    launcher = prorata_process("up", "--web", "2", "--workers", "2", env=env, output=log)
+    try:
+        wait_until(lambda: _health(port), timeout=90, what="the web processes to answer")
+        children = psutil.Process(launcher.pid).children()
+        titles = sorted(" ".join(child.cmdline()).strip() for child in children)
+        assert titles == ["prorata: web"] * 2 + ["prorata: worker"] * 2
+        webs = _web_children(launcher)
+
+        # Each web process answers on the one port: with the other one stopped (SIGSTOP, it
+        # cannot accept), every connection is the running one's.
+        for answering, paused in (webs, webs[::-1]):
+            paused.suspend()
+            try:
+                assert _health(port), f"web process {answering.pid} alone must answer"
+            finally:
+                paused.resume()
+
+        # Each worker takes a job: two blocking jobs run at once, one per worker.
+        async with sessions() as session, session.begin():
+            ids = [
+                await jobs.defer(session, job_tasks.wait_for_release, directory=str(tmp_path))
+                for _ in range(2)
+            ]
+        starts = tmp_path / "starts"
+        wait_until(
+            lambda: starts.exists() and len(starts.read_text().splitlines()) == 2,
+            timeout=60,
+            what="both jobs to start",
+        )
+        assert _workers_running(database.owner_url) == 2
+        (tmp_path / "release").write_text("go")
+        wait_until(
+            lambda: [queue_job_status(database.owner_url, i) for i in ids] == ["succeeded"] * 2,
+            timeout=30,
+            what="the jobs to finish",
+        )
+
+        # A web process that dies is restarted on the same socket; the other serves meanwhile.
+        webs[0].kill()
+        webs[0].wait(10)
+        assert _health(port)
+        wait_until(lambda: len(_web_children(launcher)) == 2, timeout=30, what="a new web process")
+        [restarted] = [web for web in _web_children(launcher) if web.pid != webs[1].pid]
+        webs[1].suspend()
+        try:  # once it has started: until then connections wait in the socket's backlog
+            wait_until(lambda: _health(port), timeout=60, what="the restarted web process")
+        finally:
+            webs[1].resume()
+
+        launcher.send_signal(signal.SIGTERM)
+        # Within the grace periods: web processes together (15 s), then workers (40 s).
+        launcher.wait(timeout=60)
+    finally:
+        for child in psutil.Process(launcher.pid).children() if launcher.poll() is None else []:
+            child.resume()
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0
+    for child in [*children, restarted]:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert not _health(port)
+    warnings = [line for line in _log_lines(log) if line["level"] == "warning"]
+    assert any("rate limits are counted per web process" in str(w["event"]) for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--web", "2"), {}), ((), {"PRORATA_WEB_PROCESSES": "2"})],
+    ids=["option", "setting"],
+)
+def test_up_refuses_several_web_processes_counting_limits_in_memory_in_production(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    data_dir = tmp_path / "var"
+    production = process_env(
+        PRORATA_ENV="production",
+        DATABASE_URL=f"postgresql://owner:pw@127.0.0.1:{free_port()}/prorata",
+        PRORATA_DB_APP_PASSWORD="not-the-default-" + uuid.uuid4().hex,
+        PRORATA_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
+        PRORATA_DATA_DIR=str(data_dir),
+        PRORATA_PORT=str(free_port()),
+        **env,
+    )
+    process = prorata_process("up", *args, env=production)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert b"refusing to start in production: 2 web processes" in stderr
+    assert b"PRORATA_RATE_LIMIT_STORAGE=redis://" in stderr
+    assert b"Traceback" not in stderr
+    assert b"Prorata is running" not in stdout
+    assert not data_dir.exists()  # nothing was started
+
+
+@pytest.mark.parametrize("count", ["0", "65", "two"])
+def test_up_says_which_process_counts_it_takes(tmp_path: Path, count: str) -> None:
+    process = prorata_process(
+        "up", "--workers", count, env=process_env(PRORATA_DATA_DIR=str(tmp_path / "var"))
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2  # argparse's
+    assert b"is not a number of processes from 1 to 64" in stderr
+    assert not (tmp_path / "var").exists()

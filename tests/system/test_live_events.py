@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 from httpx import AsyncClient
@@ -26,24 +23,10 @@ from tests.support import (
     process_env,
     prorata_process,
     scrape,
+    sse_frames,
     stop,
     wait_until,
 )
-
-
-async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Parse `id:`/`event:`/`data:` frames (comments and `retry:` are skipped)."""
-    kind: str | None = None
-    number: int | None = None
-    async for line in lines:
-        if line.startswith("id: "):
-            number = int(line.removeprefix("id: "))
-        elif line.startswith("event: "):
-            kind = line.removeprefix("event: ")
-        elif line.startswith("data: ") and kind is not None:
-            data = json.loads(line.removeprefix("data: "))
-            yield {"id": number, "kind": kind, "data": data}
-            kind, number = None, None
 
 
 async def _publish(
@@ -88,7 +71,7 @@ async def test_a_stream_carries_its_funds_events_and_no_one_elses(
                 await mine.issue(fund, call["id"])
                 received = []
                 async with asyncio.timeout(20):
-                    async for frame in _frames(lines):
+                    async for frame in sse_frames(lines):
                         received.append(frame)
                         if frame["kind"] == "call.issued":
                             break
@@ -247,14 +230,14 @@ async def test_a_reconnecting_client_gets_what_it_missed_then_live_events(
                 assert await anext(lines) == "retry: 3000"
                 await _publish(sessions, org.org_id, fund, "one")
                 await _publish(sessions, org.org_id, fund, "two")
-                seen = await anext(_frames(lines))
+                seen = await anext(sse_frames(lines))
             # The client is gone; two more events happen meanwhile.
             await _publish(sessions, org.org_id, fund, "three")
             await _publish(sessions, org.org_id, fund, "four")
             headers = {**bearer(org.api_key), "Last-Event-ID": str(seen["id"])}
             received = []
             async with client.stream("GET", path, headers=headers) as response:
-                frames = _frames(response.aiter_lines())
+                frames = sse_frames(response.aiter_lines())
                 async with asyncio.timeout(20):
                     for _ in range(3):
                         received.append(await anext(frames))
