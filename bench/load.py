@@ -223,6 +223,22 @@ async def _history(session: Any, actor: Principal, fund: Fund, rng: random.Rando
             )
 
 
+def _size(settings: Settings) -> str:
+    """The database's size and its biggest tables' rows: what a tenant costs in storage."""
+    with psycopg.connect(db.owner_url(settings)) as conn:
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        rows = conn.execute(
+            "SELECT (SELECT count(*) FROM allocations), (SELECT count(*) FROM capital_call_lines),"
+            " (SELECT count(*) FROM capital_ledger), (SELECT count(*) FROM audit_log)"
+        ).fetchone()
+    assert size is not None
+    assert rows is not None
+    return (
+        f"database {size[0] / 2**20:,.0f} MiB ({rows[0]:,} allocations, {rows[1]:,} call lines, "
+        f"{rows[2]:,} ledger rows, {rows[3]:,} audit entries)"
+    )
+
+
 # --- the processes ----------------------------------------------------------------------------
 
 
@@ -651,6 +667,7 @@ def _ms(samples: list[float], q: float) -> str:
 
 
 def report(result: Result) -> dict[str, float]:
+    """Print one configuration's figures; return the few the summary table repeats."""
     tally, wall = result.tally, result.wall
     served = sum(len(v) for v in tally.latencies.values())
     errors = sum(tally.error_count.values())
@@ -723,6 +740,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=300, help="seconds to wait for jobs")
     parser.add_argument("--seed", type=int, default=22)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr] # figures as they come
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for name in configs:
         if not re.fullmatch(r"[1-9]\d*x[1-9]\d*", name):
@@ -730,7 +748,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         # The client on the last CPU; servers and PostgreSQL are free to use every CPU.
         os.sched_setaffinity(0, {(os.cpu_count() or 1) - 1})
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     with bench_database() as settings, tempfile.TemporaryDirectory() as data_dir:
         rng = random.Random(args.seed)
         with Timer() as setup:
@@ -740,7 +758,8 @@ def main() -> None:
         print(
             f"{len(orgs)} organisations, {len(funds)} funds, {investors:,} investors with "
             f"commitments, {sum(len(f.deals) for f in funds)} deals, {2 * len(funds)} issued "
-            f"calls: built in {setup.seconds:.0f} s"
+            f"calls: built in {setup.seconds:.0f} s; {_size(settings)}",
+            flush=True,
         )
         summary = {}
         for name in configs:
