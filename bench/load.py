@@ -1,13 +1,13 @@
 """Benchmark: many tenants at once — N web processes × M workers on one PostgreSQL.
 
 Builds `--orgs` organisations (50 by default), each with 1-3 funds of 50-300 investors
-(commitments, 4-8 deals, two deals allocated pro rata, two issued capital calls, some payments)
-— organisations and their calls through the services, the register in bulk SQL. Then, for each
-configuration of `--configs` (web processes × workers: 1x1, 2x1, 1x2, 2x2), starts `prorata web`
-processes on their own loopback ports and `prorata worker` processes, and an asyncio client
-(httpx, pinned to the last CPU when it can be) spreads `--users` concurrent virtual users over
-the web processes for `--duration` seconds (at most `--max-requests` requests), each picking a
-tenant and an action at random (seeded):
+(commitments, 4-8 deals, two deals allocated pro rata, two capital calls issued, three LPs of
+each paid) — organisations and their calls through the services, the register in bulk SQL.
+Then, for each configuration of `--configs` (web processes × workers: 1x1, 2x1, 1x2, 2x2),
+starts `prorata web` processes on their own loopback ports and `prorata worker` processes, and
+an asyncio client (httpx, pinned to the last CPU when it can be) spreads `--users` concurrent
+virtual users over the web processes for `--duration` seconds (at most `--max-requests`
+requests), each picking a tenant and an action at random (seeded):
 
 - reads: lists (funds, commitments, allocations, calls, investors), fund metrics, an
   investor's capital account, console pages (a signed-in session cookie);
@@ -18,11 +18,13 @@ tenant and an action at random (seeded):
 It prints, per configuration, throughput and p50/p99 per route class, every error (any status
 but the expected: must be 0), job throughput (jobs finished per second, queue wait, run time),
 and CPU: the web processes' CPU per request, PostgreSQL's per request, the workers' per job, and
-the client's — read from /proc, so a model can be made of what N cores would give
-(docs/scaling.md).
+the client's — read from /proc. With `--per-class S`, each class then runs alone for S seconds
+(1 × 1), which gives the CPU one request of each class costs: the model of docs/scaling.md.
+The workers run at `--worker-nice` (0 here: on a shared machine, production's 19 also yields to
+every other process, and the job figures would measure those).
 
     .venv/bin/python -m bench.load [--orgs 50] [--duration 60] [--configs 1x1,2x1,1x2,2x2]
-        [--users 16] [--seed 22]
+        [--users 16] [--seed 22] [--per-class 20] [--worker-nice 0]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import http.cookiejar
+import itertools
 import os
 import random
 import re
@@ -55,7 +58,7 @@ import psycopg
 import prorata.models  # noqa: F401 - every table, for the ORM's foreign keys
 from bench.support import Timer, bench_database, percentile
 from prorata import wiring
-from prorata.accounts import service as account_service
+from prorata.accounts import passwords
 from prorata.allocations import service as allocation_service
 from prorata.capital_calls import service as call_service
 from prorata.capital_calls.models import Purpose
@@ -83,6 +86,7 @@ MIX = {
     "statement run": 4,
 }
 HEAVY = {"import", "statement run"}
+IMPORTS = itertools.count(1)  # each import file differs (the same file again is not imported)
 EXPECTED = {
     "list": {200},
     "metrics": {200},
@@ -126,6 +130,7 @@ async def _build(settings: Settings, count: int, rng: random.Random) -> list[Org
     sessions = db.sessionmaker(engine)
     owner = db.owner_url(settings)
     orgs = []
+    password_hash: str | None = None
     try:
         for n in range(count):
             email = f"owner{n}@load.example"
@@ -135,7 +140,9 @@ async def _build(settings: Settings, count: int, rng: random.Random) -> list[Org
                 )
                 user = await session.get(User, made.user_id)
                 assert user is not None
-                await account_service.set_password(session, user, PASSWORD)
+                # One argon2 hash for every owner (the same password): hashing is slow on purpose.
+                password_hash = password_hash or await passwords.hash_password(PASSWORD)
+                user.password_hash = password_hash
             funds = [_register(owner, made.org_id, rng) for _ in range(rng.randint(1, 3))]
             actor = Principal(
                 org_id=made.org_id, user_id=made.user_id, role=Role.owner, credential_id=made.org_id
@@ -211,7 +218,7 @@ async def _history(session: Any, actor: Principal, fund: Fund, rng: random.Rando
         call = await call_service.issue(session, actor=actor, fund_id=fund_id, call_id=draft.id)
         fund.calls.append(str(call.id))
         view = await call_service.view(session, call=call)
-        for line in view.lines[:10]:  # a few paid in full; the rest is paid during the load
+        for line in view.lines[:3]:  # a few paid in full; the rest is paid during the load
             await call_service.record_payment(
                 session,
                 actor=actor,
@@ -257,7 +264,9 @@ class Servers:
 
 
 @contextlib.contextmanager
-def servers(settings: Settings, data_dir: Path, webs: int, workers: int) -> Iterator[Servers]:
+def servers(
+    settings: Settings, data_dir: Path, webs: int, workers: int, worker_nice: int
+) -> Iterator[Servers]:
     """`webs` × `prorata web` (each its own port) and `workers` × `prorata worker`, sharing
     the database and the blob directory; stopped with SIGTERM afterwards."""
     base = {
@@ -271,6 +280,7 @@ def servers(settings: Settings, data_dir: Path, webs: int, workers: int) -> Iter
         "PRORATA_RATE_LIMIT_API": "10000000/minute",
         "PRORATA_RATE_LIMIT_HEAVY": "10000000/minute",
         "PRORATA_RATE_LIMIT_PUBLIC": "10000000/minute",
+        "PRORATA_WORKER_NICE": str(worker_nice),
     }
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -355,11 +365,11 @@ def _postmaster(owner_url: str) -> int | None:
     """The postmaster's pid when the database runs on this machine (the parent of a backend)."""
     with psycopg.connect(owner_url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    try:
-        return int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
+        assert row is not None
+        try:  # read while the backend lives
+            return int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return None
 
 
 def _machine() -> tuple[int, int, int]:
@@ -408,12 +418,17 @@ Request = tuple[str, str, dict[str, Any]]  # method, path, httpx options
 class Load:
     """Virtual users acting for random tenants, spread over the web processes round-robin."""
 
-    def __init__(self, args: argparse.Namespace, orgs: list[Org], clients: list[httpx.AsyncClient]):
-        self.args, self.orgs, self.clients = args, orgs, clients
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        orgs: list[Org],
+        clients: list[httpx.AsyncClient],
+        mix: dict[str, int],
+    ):
+        self.args, self.orgs, self.clients, self.mix = args, orgs, clients, mix
         self.rng = random.Random(args.seed)
         self.tally = Tally()
         self.turn = 0
-        self.imports = 0
         self.last_payment: dict[str, tuple[str, str, dict[str, str]]] = {}
         self.deadline = 0.0
 
@@ -431,13 +446,18 @@ class Load:
         return time.monotonic() < self.deadline and self.tally.requests < self.args.max_requests
 
     async def _user(self) -> None:
-        classes, weights = list(MIX), list(MIX.values())
+        classes, weights = list(self.mix), list(self.mix.values())
         while self._more():
             kind = self.rng.choices(classes, weights)[0]
             if kind in HEAVY and (
                 self.tally.heavy_in_flight >= self.args.heavy_in_flight
                 or self.tally.heavy_started >= self.args.max_jobs
             ):
+                if set(classes) <= HEAVY:  # a heavy class alone, measured by itself
+                    if self.tally.heavy_started >= self.args.max_jobs:
+                        return
+                    await asyncio.sleep(0.01)
+                    continue
                 kind = "list"
             org = self.rng.choice(self.orgs)
             fund = self.rng.choice(org.funds)
@@ -531,11 +551,11 @@ class Load:
     def _import(self, fund: Fund, api: dict[str, str]) -> Request:
         """The allocations of every investor in two deals (an upsert), amounts new each time
         (the same file twice would be answered with the earlier import)."""
-        self.imports += 1
+        serial = next(IMPORTS)
         rows = ["investor_id,deal_id,amount"]
         for i, investor in enumerate(fund.investors):
             for deal in fund.deals[2:4]:
-                rows.append(f"{investor},{deal},{1000 + (i * 7 + self.imports) % 90000}.00")
+                rows.append(f"{investor},{deal},{1000 + (i * 7 + serial) % 90000}.00")
         data = ("\n".join(rows) + "\n").encode()
         files = {"file": ("allocations.csv", data, "text/csv")}
         path = f"/api/v1/funds/{fund.id}/imports?kind=allocations"
@@ -577,7 +597,9 @@ class Result:
     jobs_span: float
 
 
-async def _drive(args: argparse.Namespace, orgs: list[Org], running: Servers) -> tuple[Load, float]:
+async def _drive(
+    args: argparse.Namespace, orgs: list[Org], running: Servers, mix: dict[str, int]
+) -> tuple[Load, float]:
     limits = httpx.Limits(max_connections=args.users, max_keepalive_connections=args.users)
     clients = [
         httpx.AsyncClient(
@@ -592,7 +614,7 @@ async def _drive(args: argparse.Namespace, orgs: list[Org], running: Servers) ->
         for n, org in enumerate(orgs):  # sessions live in the database: any process serves them
             if org.cookie is None:
                 await _sign_in(f"http://127.0.0.1:{running.ports[n % len(running.ports)]}", org)
-        load = Load(args, orgs, clients)
+        load = Load(args, orgs, clients, mix)
         wall = await load.run()
         return load, wall
     finally:
@@ -601,18 +623,23 @@ async def _drive(args: argparse.Namespace, orgs: list[Org], running: Servers) ->
 
 
 def run_config(
-    args: argparse.Namespace, settings: Settings, orgs: list[Org], data_dir: Path, name: str
+    args: argparse.Namespace,
+    settings: Settings,
+    orgs: list[Org],
+    data_dir: Path,
+    name: str,
+    mix: dict[str, int] = MIX,
 ) -> Result:
     webs, workers = (int(n) for n in name.split("x"))
     owner = db.owner_url(settings)
     postmaster = _postmaster(owner)
-    with servers(settings, data_dir, webs, workers) as running:
+    with servers(settings, data_dir, webs, workers, args.worker_nice) as running:
         with psycopg.connect(owner) as conn:
             row = conn.execute("SELECT now()").fetchone()
         assert row is not None
         window_start = row[0]
         before = Cpu.now(running, postmaster)
-        load, wall = asyncio.run(_drive(args, orgs, running))
+        load, wall = asyncio.run(_drive(args, orgs, running, mix))
         after = Cpu.now(running, postmaster)
         _drain(owner, window_start, args.drain)
         drained = Cpu.now(running, postmaster)
@@ -739,6 +766,17 @@ def main() -> None:
     parser.add_argument("--heavy-in-flight", type=int, default=2)
     parser.add_argument("--drain", type=float, default=300, help="seconds to wait for jobs")
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="the workers' niceness (production's default is 19; see docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--per-class", type=float, default=0, help="then each class alone for this many seconds"
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr] # figures as they come
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -764,6 +802,8 @@ def main() -> None:
         summary = {}
         for name in configs:
             summary[name] = report(run_config(args, settings, orgs, Path(data_dir), name))
+        if args.per_class:
+            per_class(args, settings, orgs, Path(data_dir))
     print(
         f"\n{'config':8} {'req/s':>8} {'errors':>7} {'web CPU ms/req':>15} "
         f"{'PG CPU ms/req':>14} {'jobs/s':>7} {'worker CPU s/job':>17}"
@@ -774,6 +814,44 @@ def main() -> None:
             f"{figures['pg_ms']:14.2f} {figures['jobs_s']:7.2f} {figures['job_cpu']:17.2f}"
         )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+def per_class(
+    args: argparse.Namespace, settings: Settings, orgs: list[Org], data_dir: Path
+) -> None:
+    """Each route class alone on 1 web x 1 worker for `--per-class` seconds: the CPU one
+    request of that class costs the web process and PostgreSQL (a job class: PostgreSQL and
+    the worker until its jobs are done, per job), for the model in docs/scaling.md."""
+    alone = argparse.Namespace(
+        **{**vars(args), "duration": args.per_class, "max_jobs": min(args.max_jobs, 12)}
+    )
+    print(
+        f"\n== each class alone, 1 web x 1 worker, {args.per_class:.0f} s each\n"
+        f"{'class':16} {'n':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'web ms/req':>10} {'PG ms/req':>10} {'PG ms/job':>10} {'worker s/job':>12}"
+    )
+    for kind in MIX:
+        result = run_config(alone, settings, orgs, data_dir, "1x1", {kind: 1})
+        samples = result.tally.latencies.get(kind, [])
+        served = max(1, len(samples))
+        finished = [j for j in result.jobs if j[1] in {"succeeded", "failed"}]
+        errors = sum(result.tally.error_count.values()) + sum(
+            1 for j in result.jobs if j[1] != "succeeded"
+        )
+        web = (result.after.web - result.before.web) / served * 1000
+        pg = (result.after.postgres - result.before.postgres) / served * 1000
+        pg_job = worker_job = "-"
+        if finished:
+            drained_pg = result.drained.postgres - result.before.postgres
+            pg_job = f"{drained_pg / len(finished) * 1000:.0f}"
+            worker_job = f"{(result.drained.workers - result.before.workers) / len(finished):.2f}"
+        print(
+            f"{kind:16} {len(samples):6d} {len(samples) / result.wall:7.1f} {_ms(samples, 0.5)} "
+            f"{_ms(samples, 0.99)} {errors:6d} {web:10.2f} {pg:10.2f} {pg_job:>10} "
+            f"{worker_job:>12}"
+        )
+        for text in result.tally.errors:
+            print(f"  ERROR {text}")
 
 
 if __name__ == "__main__":
