@@ -152,6 +152,13 @@ async def _build(settings: Settings, count: int, rng: random.Random) -> list[Org
                     await _history(session, actor, fund, rng)
             orgs.append(Org(str(made.org_id), made.api_key, email, funds))
         with psycopg.connect(owner, autocommit=True) as conn:
+            # Issuing the calls queued their notices (a PDF per investor): not what is measured,
+            # and ahead of every job of the load in the queue. Dropped, before any worker runs.
+            conn.execute(
+                "DELETE FROM procrastinate_jobs WHERE status = 'todo' "
+                "AND task_name = 'documents.render_call_notices'"
+            )
+            conn.execute("DELETE FROM tenant_jobs WHERE status = 'queued'")
             conn.execute("VACUUM (ANALYZE)")
     finally:
         await engine.dispose()
