@@ -244,7 +244,15 @@ class Drift:
     recomputed: dict[str, Decimal]  # from the ledger and the commitments
 
 
-_COLUMNS = ("commitment", "called", "contributed", "distributed", "recallable", "unfunded")
+_COLUMNS = (
+    "commitment",
+    "called",
+    "contributed",
+    "distributed",
+    "recallable",
+    "credit",
+    "unfunded",
+)
 
 
 async def drifts(session: AsyncSession, *, org_id: uuid.UUID) -> list[Drift]:
@@ -260,6 +268,7 @@ async def drifts(session: AsyncSession, *, org_id: uuid.UUID) -> list[Drift]:
             sa.literal(ledger.ZERO).label("contributed"),
             sa.literal(ledger.ZERO).label("distributed"),
             sa.literal(ledger.ZERO).label("recallable"),
+            sa.literal(ledger.ZERO).label("credit"),
         ).where(Commitment.org_id == org_id),
         sa.select(
             LedgerEntry.fund_id,
@@ -269,6 +278,7 @@ async def drifts(session: AsyncSession, *, org_id: uuid.UUID) -> list[Drift]:
             ledger.sum_of([EntryKind.payment]),
             ledger.sum_of([EntryKind.distribution, EntryKind.recallable_distribution]),
             ledger.sum_of([EntryKind.recallable_distribution]),
+            ledger.sum_of([EntryKind.credit]),
         )
         .where(LedgerEntry.org_id == org_id)
         .group_by(LedgerEntry.fund_id, LedgerEntry.investor_id),

@@ -97,6 +97,7 @@ class CommitmentBalance(Base):
     contributed: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
     distributed: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
     recallable: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    credit: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))  # Σ `credit`
     unfunded: Mapped[Decimal] = mapped_column(
         MONEY, sa.Computed("commitment - called + recallable", persisted=True)
     )

@@ -5,13 +5,15 @@ keys to statement-level checks (issue 21, item 3).
 Balances: one row per (fund, investor) with the commitment and the ledger's sums, by the
 definitions of `prorata.ledger.repository.Balance` — called (`contribution`), contributed
 (`payment`), distributed (`distribution` + `recallable_distribution`), recallable
-(`recallable_distribution`) — and unfunded = commitment − called + recallable, a generated
-column. A call's split read the fund's whole ledger (~25 ms and growing with its history); it
-reads these 10,000 rows now. Triggers, not the services: every writer of the ledger (calls,
-distributions, closings, carry, fees, imports, a migration) keeps the balances without knowing
-it, in its own statement, and `prorata check` compares them with the ledger. Each trigger adds
-its statement's sums (`x = x + delta`, under the row lock of the upsert: two transactions
-posting to one commitment wait for each other, neither update is lost). The functions are
+(`recallable_distribution`), and the investor's credit (`credit`: cash held for it, which
+pays its next call at issue) — and unfunded = commitment − called + recallable, a generated
+column. A call's split and its issue (credit applied) each read the fund's whole ledger
+(~25 ms and growing with its history); they read these 10,000 rows now. Triggers, not the
+services: every writer of the ledger (calls, distributions, closings, carry, fees, imports, a
+migration) keeps the balances without knowing it, in its own statement, and `prorata check`
+compares them with the ledger. Each trigger adds its statement's sums (`x = x + delta`, under
+the row lock of the upsert: two transactions posting to one commitment wait for each other,
+neither update is lost). The functions are
 SECURITY DEFINER: the app role may read the balances and write none.
 
 Foreign keys: a foreign key is one lookup (and a row lock) per inserted row: ~45 ms of each
@@ -52,6 +54,7 @@ CREATE TABLE commitment_balances (
     contributed NUMERIC NOT NULL DEFAULT 0,
     distributed NUMERIC NOT NULL DEFAULT 0,
     recallable NUMERIC NOT NULL DEFAULT 0,
+    credit NUMERIC NOT NULL DEFAULT 0,
     unfunded NUMERIC GENERATED ALWAYS AS (commitment - called + recallable) STORED,
     CONSTRAINT pk_commitment_balances PRIMARY KEY (fund_id, investor_id, org_id),
     CONSTRAINT fk_commitment_balances_org_id_fund_id_funds
@@ -70,20 +73,22 @@ SELECT fund_id, investor_id, org_id,
        coalesce(sum(amount) FILTER (WHERE kind = 'contribution'), 0),
        coalesce(sum(amount) FILTER (WHERE kind = 'payment'), 0),
        coalesce(sum(amount) FILTER (WHERE kind IN ('distribution', 'recallable_distribution')), 0),
-       coalesce(sum(amount) FILTER (WHERE kind = 'recallable_distribution'), 0)
+       coalesce(sum(amount) FILTER (WHERE kind = 'recallable_distribution'), 0),
+       coalesce(sum(amount) FILTER (WHERE kind = 'credit'), 0)
 FROM {source} GROUP BY fund_id, investor_id, org_id
 ORDER BY fund_id, investor_id, org_id
 """
 _ADD_SUMS = (
     "INSERT INTO commitment_balances AS b "
-    "(fund_id, investor_id, org_id, called, contributed, distributed, recallable) "
+    "(fund_id, investor_id, org_id, called, contributed, distributed, recallable, credit) "
     + _SUMS
     + """
 ON CONFLICT (fund_id, investor_id, org_id) DO UPDATE SET
     called = b.called + excluded.called,
     contributed = b.contributed + excluded.contributed,
     distributed = b.distributed + excluded.distributed,
-    recallable = b.recallable + excluded.recallable
+    recallable = b.recallable + excluded.recallable,
+    credit = b.credit + excluded.credit
 """
 )
 _ADD_COMMITMENTS = """
