@@ -311,6 +311,42 @@ def _count(text: str) -> int:
     return value
 
 
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute every commitment's running balances from the ledger and the commitments,
+    every organisation, and report each difference: exit 1 if any, 0 when all agree."""
+    from prorata.funds import repository as fund_repository
+    from prorata.orgs import repository as org_repository
+
+    async def check_all(url: str) -> tuple[int, list[dict[str, object]]]:
+        engine = db.create_engine(url, pool_size=1)
+        found: list[dict[str, object]] = []
+        try:
+            sessions = db.sessionmaker(engine)
+            async with sessions() as session, session.begin():
+                org_ids = [org.id for org in await org_repository.list_orgs(session)]
+            for org_id in org_ids:  # one transaction per organisation (RLS: its own rows)
+                async with db.tenant_transaction(sessions, org_id) as session:
+                    for drift in await fund_repository.drifts(session, org_id=org_id):
+                        found.append(
+                            {
+                                "org_id": str(org_id),
+                                "fund_id": str(drift.fund_id),
+                                "investor_id": str(drift.investor_id),
+                                "balances": {k: str(v) for k, v in drift.kept.items()},
+                                "ledger": {k: str(v) for k, v in drift.recomputed.items()},
+                            }
+                        )
+            return len(org_ids), found
+        finally:
+            await engine.dispose()
+
+    _configure_logs(settings, "cli")
+    with _owner_url(settings) as owner:
+        orgs, differences = asyncio.run(check_all(owner))
+    print(json.dumps({"orgs": orgs, "differences": differences}, indent=2))  # noqa: T201
+    return 1 if differences else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prorata", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -337,6 +373,7 @@ def _parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "run background jobs")
     add("migrate", cmd_migrate, "create the app role and apply database migrations")
     add("reseal", cmd_reseal, "seal stored secrets again under the current encryption key")
+    add("check", cmd_check, "compare every commitment's running balances with the ledger")
     orgs = commands.add_parser("orgs", help="manage organisations").add_subparsers(
         dest="orgs_command", required=True
     )

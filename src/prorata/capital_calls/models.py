@@ -108,13 +108,9 @@ class CallLine(Base):
     """One investor's amount for one item of a call."""
 
     __tablename__ = "capital_call_lines"
-    __table_args__ = (
-        sa.ForeignKeyConstraint(
-            ["fund_id", "call_id"], ["capital_calls.fund_id", "capital_calls.id"]
-        ),
-        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
-        {"postgresql_partition_by": "HASH (fund_id)"},
-    )
+    # No foreign keys (migration 0040): a statement-level trigger checks the calls and
+    # investors of each insert's rows at once; calls and investors are never deleted.
+    __table_args__ = ({"postgresql_partition_by": "HASH (fund_id)"},)
 
     fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     call_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -59,7 +59,7 @@ from prorata.http import validation
 from prorata.http.pagination import Page, PageParams, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
-from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.ledger.models import CommitmentBalance, EntryKind, LedgerEntry
 from prorata.notices import release
 from prorata.platform import audit, db, errors, events, hooks
 
@@ -1350,15 +1350,13 @@ async def close(
 async def credit_balances(
     session: AsyncSession, *, fund_id: uuid.UUID, investor_ids: list[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, Decimal]:
-    """Σ `credit` entries by investor (those with a non-zero credit only)."""
-    statement = (
-        sa.select(LedgerEntry.investor_id, sa.func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.kind == EntryKind.credit)
-        .group_by(LedgerEntry.investor_id)
-        .having(sa.func.sum(LedgerEntry.amount) != 0)
+    """Σ `credit` entries by investor (those with a non-zero credit only), from the running
+    balances (migration 0040): read at every issue, it no longer sums the fund's ledger."""
+    statement = sa.select(CommitmentBalance.investor_id, CommitmentBalance.credit).where(
+        CommitmentBalance.fund_id == fund_id, CommitmentBalance.credit != 0
     )
     if investor_ids is not None:
-        statement = statement.where(LedgerEntry.investor_id.in_(investor_ids))
+        statement = statement.where(CommitmentBalance.investor_id.in_(investor_ids))
     return {
         investor: Decimal(total) for investor, total in (await session.execute(statement)).all()
     }

@@ -52,8 +52,8 @@ class EntryKind(enum.StrEnum):
 class LedgerEntry(Base):
     __tablename__ = "capital_ledger"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
-        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+        # No foreign keys (migration 0040): every entry upserts its commitment balance, whose
+        # foreign keys check the fund and investor of a (fund, investor, org) not seen before.
         sa.Index("ix_capital_ledger_fund_id_investor_id", "fund_id", "investor_id"),
         {"postgresql_partition_by": "HASH (fund_id)"},
     )
@@ -73,4 +73,31 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class CommitmentBalance(Base):
+    """One investor's running balances in one fund, kept by triggers in the statement that
+    writes the ledger or the commitments (migration 0040), by `Balance`'s definitions; read
+    instead of summing the fund's ledger. Written by those triggers only."""
+
+    __tablename__ = "commitment_balances"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
+        sa.ForeignKeyConstraint(["org_id", "investor_id"], ["investors.org_id", "investors.id"]),
+    )
+
+    fund_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    investor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # In the key: a ledger row naming another organisation's fund or investor makes a new
+    # balance row, which the foreign keys refuse.
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    commitment: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))  # 0: none
+    called: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    contributed: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    distributed: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    recallable: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))
+    credit: Mapped[Decimal] = mapped_column(MONEY, server_default=sa.text("0"))  # Σ `credit`
+    unfunded: Mapped[Decimal] = mapped_column(
+        MONEY, sa.Computed("commitment - called + recallable", persisted=True)
     )

@@ -12,7 +12,7 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.ledger.models import EntryKind, LedgerEntry
+from prorata.ledger.models import CommitmentBalance, EntryKind, LedgerEntry
 from prorata.platform import db
 
 ZERO = Decimal(0)
@@ -42,7 +42,7 @@ def unfunded(commitment: Decimal, *, called: Decimal, recallable: Decimal) -> De
     return commitment - called + recallable
 
 
-def _sum(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
+def sum_of(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
     return sa.func.coalesce(
         sa.func.sum(LedgerEntry.amount).filter(LedgerEntry.kind.in_(list(kinds))), ZERO
     )
@@ -51,21 +51,22 @@ def _sum(kinds: Iterable[EntryKind]) -> sa.ColumnElement[Decimal]:
 async def balances(
     session: AsyncSession, *, fund_id: uuid.UUID, investor_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, Balance]:
-    """The balances of `investor_ids` in the fund (a page of a list: only their entries are
-    read, by the (fund_id, investor_id) index, not the fund's whole ledger). An investor with
-    no entry is absent: its balance is `Balance()`."""
+    """The balances of `investor_ids` in the fund, from the running balances (kept with each
+    ledger entry: migration 0040), by the primary key. An investor with no entry and no
+    commitment is absent: its balance is `Balance()`."""
     if not investor_ids:
         return {}
     rows = await session.execute(
         sa.select(
-            LedgerEntry.investor_id,
-            _sum([EntryKind.contribution]),
-            _sum([EntryKind.payment]),
-            _sum([EntryKind.distribution, EntryKind.recallable_distribution]),
-            _sum([EntryKind.recallable_distribution]),
+            CommitmentBalance.investor_id,
+            CommitmentBalance.called,
+            CommitmentBalance.contributed,
+            CommitmentBalance.distributed,
+            CommitmentBalance.recallable,
+        ).where(
+            CommitmentBalance.fund_id == fund_id,
+            CommitmentBalance.investor_id.in_(list(investor_ids)),
         )
-        .where(LedgerEntry.fund_id == fund_id, LedgerEntry.investor_id.in_(list(investor_ids)))
-        .group_by(LedgerEntry.investor_id)
     )
     return {
         investor_id: Balance(called=c, contributed=p, distributed=d, recallable=r)
