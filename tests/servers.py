@@ -240,6 +240,17 @@ class Pooler:
     def admin_url(self) -> str:
         return f"postgresql://{PGBOUNCER_ADMIN}@127.0.0.1:{self.port}/pgbouncer"
 
+    def server_pids(self, database: str) -> list[int]:
+        """The backend pids of the server connections PgBouncer holds to `database` (its
+        console speaks the simple query protocol only: a client-side cursor)."""
+        with psycopg.connect(
+            self.admin_url, autocommit=True, cursor_factory=psycopg.ClientCursor
+        ) as admin:
+            cursor = admin.execute("SHOW SERVERS")
+            names = [column.name for column in cursor.description or ()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [int(row["remote_pid"]) for row in rows if row["database"] == database]
+
 
 @contextlib.contextmanager
 def pgbouncer(server_url: str, users: dict[str, str], *, pool_size: int = 20) -> Iterator[Pooler]:

@@ -53,18 +53,6 @@ async def pooled_client(through_one: Settings) -> AsyncIterator[AsyncClient]:
             yield http
 
 
-def server_pids(pooler: servers.Pooler, database: TestDatabase) -> list[int]:
-    """The backend pids of PgBouncer's server connections to `database` (its console speaks
-    the simple query protocol only: a client-side cursor)."""
-    with psycopg.connect(
-        pooler.admin_url, autocommit=True, cursor_factory=psycopg.ClientCursor
-    ) as admin:
-        cursor = admin.execute("SHOW SERVERS")
-        names = [column.name for column in cursor.description or ()]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    return [int(row["remote_pid"]) for row in rows if row["database"] == database.name]
-
-
 async def funds_seen(conn: psycopg.AsyncConnection[Any]) -> tuple[int, str, set[str]]:
     """(backend pid, the tenant setting, the funds RLS lets through) in one transaction."""
     cursor = await conn.execute(
@@ -109,7 +97,7 @@ async def test_a_tenant_setting_never_carries_over_to_the_next_transaction_on_on
         assert (await funds_seen(a))[1:] == ("", set())
         # Every transaction of both clients ran on the one backend PgBouncer holds.
         assert len(pids) == 1
-        assert server_pids(one_connection, database) == list(pids)
+        assert one_connection.server_pids(database.name) == list(pids)
 
         # The control: a session-level setting (what `set_tenant` must never do) DOES reach
         # the other client, so the checks above would have seen a leak.
@@ -157,7 +145,7 @@ async def test_two_organisations_requests_interleaved_through_one_server_connect
         investors = {item["id"] for item in response.json()["items"]}
         assert len(investors) == ROUNDS
         assert investors <= own[key]
-    assert len(server_pids(one_connection, database)) == 1
+    assert len(one_connection.server_pids(database.name)) == 1
 
 
 async def test_the_suite_sends_the_app_through_the_pooler_it_was_asked_for(
@@ -180,4 +168,4 @@ async def test_the_suite_sends_the_app_through_the_pooler_it_was_asked_for(
             assert raw.driver_connection.prepare_threshold is None
     finally:
         await engine.dispose()
-    assert server_pids(pooler, database)
+    assert pooler.server_pids(database.name)
