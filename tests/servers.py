@@ -223,6 +223,16 @@ def up(directory: Path, **env: str) -> Iterator[Stack]:
 
 
 PGBOUNCER_ADMIN = "pgbouncer"  # the user of its admin console (SHOW SERVERS, …)
+PGBOUNCER_MISSING = (
+    "no pgbouncer here: these tests need Debian's pgbouncer "
+    "(`apt-get install pgbouncer`, as .ci/run does)"
+)
+
+
+def pgbouncer_path() -> str | None:
+    """PgBouncer's executable (Debian puts it in /usr/sbin, not on every PATH), or None."""
+    found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    return found if Path(found).exists() else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,9 +271,9 @@ def pgbouncer(server_url: str, users: dict[str, str], *, pool_size: int = 20) ->
     Clients are trusted on loopback (a test fixture); PgBouncer logs in to PostgreSQL as each
     user with the password `users` gives it. Stopped (SIGTERM) on exit.
     """
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not Path(binary).exists():
-        raise RuntimeError("pgbouncer is not installed (apt-get install -y pgbouncer)")
+    binary = pgbouncer_path()
+    if binary is None:
+        raise RuntimeError(PGBOUNCER_MISSING)
     target = conninfo_to_dict(server_url)
     host = str(target.get("host") or "/var/run/postgresql")
     port = free_port()

@@ -31,6 +31,8 @@ ROUNDS = 6
 @pytest.fixture
 def one_connection(server_url: str) -> Iterator[servers.Pooler]:
     """A PgBouncer with at most ONE server connection per database and user."""
+    if servers.pgbouncer_path() is None:
+        pytest.skip(servers.PGBOUNCER_MISSING)  # CI installs it (.ci/run)
     defaults = base_settings()
     app_role = {defaults.db_app_role: defaults.db_app_password.get_secret_value()}
     with servers.pgbouncer(server_url, app_role, pool_size=1) as pooler:
