@@ -11,6 +11,11 @@ server (its own data directory, its own Unix socket) and migrates its own templa
 With `PRORATA_TEST_DATABASE_URL` the workers share that server, each with its own template
 database (the name carries the worker's id).
 
+`PRORATA_TEST_POOLER=pgbouncer` puts a PgBouncer in transaction mode between the app's
+connections and the test server (CI's second pass): the `settings` of the api tier then send
+the app role through it with `PRORATA_DB_POOLER=pgbouncer`, while the owner (migrations,
+fixtures) and what needs a session (the worker, live-event LISTEN) connect directly.
+
 Tests live in three tiers, one directory each, and are marked by it (`-m unit`, …):
 - tests/unit: pure, no database, no subprocess;
 - tests/api: in process (the ASGI app, services, SQL) on real PostgreSQL;
@@ -42,7 +47,7 @@ from prorata.orgs import service as org_service
 from prorata.platform import db
 from prorata.runtime import migrate
 from prorata.runtime.embedded import EmbeddedPostgres
-from tests import job_tasks
+from tests import job_tasks, servers
 from tests.support import TestDatabase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +63,7 @@ def _wired() -> None:
 
 TIERS = ("unit", "api", "system")
 # What only the api and system tiers may ask for: a unit test needs no database.
-DATABASE_FIXTURES = frozenset({"server_url", "template_database", "database"})
+DATABASE_FIXTURES = frozenset({"server_url", "template_database", "database", "pooler"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -155,21 +160,50 @@ def database(server_url: str, template_database: str) -> Iterator[TestDatabase]:
             )
 
 
+POOLERS = ("none", "pgbouncer")
+
+
+@pytest.fixture(scope="session")
+def pooler(server_url: str) -> Iterator[servers.Pooler | None]:
+    """The PgBouncer the app's connections go through (`PRORATA_TEST_POOLER=pgbouncer`), or
+    None: they connect directly."""
+    kind = os.environ.get("PRORATA_TEST_POOLER") or "none"
+    if kind not in POOLERS:
+        raise pytest.UsageError(f"PRORATA_TEST_POOLER must be one of {', '.join(POOLERS)}")
+    if kind == "none":
+        yield None
+        return
+    defaults = base_settings()
+    app_role = {defaults.db_app_role: defaults.db_app_password.get_secret_value()}
+    with servers.pgbouncer(server_url, app_role) as running:
+        yield running
+
+
+def pooled(database: TestDatabase, pooler: servers.Pooler) -> dict[str, object]:
+    """Settings that send the app role through `pooler`, the worker and LISTEN directly."""
+    return {
+        "app_database_url": pooler.url(database.app_url),
+        "worker_database_url": database.app_url,
+        "db_pooler": "pgbouncer",
+    }
+
+
 @pytest.fixture
-def settings(database: TestDatabase, tmp_path: Path) -> Settings:
+def settings(database: TestDatabase, pooler: servers.Pooler | None, tmp_path: Path) -> Settings:
     # Route-enumerating tests make many unauthenticated calls from one address; the
     # auth-failure limit itself is tested with its own strict settings.
     return base_settings(
         database_url=database.owner_url,
         data_dir=tmp_path / "var",
         rate_limit_auth_failures="10000/minute",
+        **(pooled(database, pooler) if pooler is not None else {}),
     )
 
 
 @pytest.fixture
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions of the app role (the role web and worker use): RLS applies."""
-    engine = db.create_engine(db.app_url(settings), pool_size=2)
+    engine = db.app_engine(settings, pool_size=2)
     try:
         yield db.sessionmaker(engine)
     finally:

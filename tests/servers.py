@@ -1,11 +1,12 @@
 """Real servers on loopback for tests: worker and web processes, a whole `prorata up`, a webhook
-receiver, an SMTP server, a Redis server."""
+receiver, an SMTP server, a Redis server, a PgBouncer."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -16,11 +17,15 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 import redis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import make_url
 
+from prorata.platform import db
 from prorata.runtime.embedded import EmbeddedPostgres
 from tests.support import TestDatabase, free_port, process_env, prorata_process, stop, wait_until
 
@@ -253,3 +258,125 @@ def redis_server(directory: Path) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+
+
+PGBOUNCER_ADMIN = "pgbouncer"  # the user of its admin console (SHOW SERVERS, …)
+PGBOUNCER_MISSING = (
+    "no pgbouncer here: these tests need Debian's pgbouncer "
+    "(`apt-get install pgbouncer`, as .ci/run does)"
+)
+
+
+def pgbouncer_path() -> str | None:
+    """PgBouncer's executable (Debian puts it in /usr/sbin, not on every PATH), or None."""
+    found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    return found if Path(found).exists() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pooler:
+    """A PgBouncer on 127.0.0.1:`port`; `admin_url` reaches its console (database `pgbouncer`)."""
+
+    port: int
+    log: Path
+
+    def url(self, direct_url: str) -> str:
+        """`direct_url` (user, password, database) through this PgBouncer."""
+        return db.libpq_url(make_url(direct_url).set(host="127.0.0.1", port=self.port, query={}))
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://{PGBOUNCER_ADMIN}@127.0.0.1:{self.port}/pgbouncer"
+
+    def server_pids(self, database: str) -> list[int]:
+        """The backend pids of the server connections PgBouncer holds to `database` (its
+        console speaks the simple query protocol only: a client-side cursor)."""
+        with psycopg.connect(
+            self.admin_url, autocommit=True, cursor_factory=psycopg.ClientCursor
+        ) as admin:
+            cursor = admin.execute("SHOW SERVERS")
+            names = [column.name for column in cursor.description or ()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [int(row["remote_pid"]) for row in rows if row["database"] == database]
+
+
+@contextlib.contextmanager
+def pgbouncer(server_url: str, users: dict[str, str], *, pool_size: int = 20) -> Iterator[Pooler]:
+    """Debian's PgBouncer in transaction mode on a free loopback port, in front of the server
+    of `server_url` (TCP or a Unix socket: the embedded server's), every database by its own
+    name; at most `pool_size` server connections per database and user.
+
+    Clients are trusted on loopback (a test fixture); PgBouncer logs in to PostgreSQL as each
+    user with the password `users` gives it. Stopped (SIGTERM) on exit.
+    """
+    binary = pgbouncer_path()
+    if binary is None:
+        raise RuntimeError(PGBOUNCER_MISSING)
+    target = conninfo_to_dict(server_url)
+    host = str(target.get("host") or "/var/run/postgresql")
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(prefix="prorata-pgbouncer-"))
+    directory.chmod(0o755)
+    auth_file = directory / "userlist.txt"
+    entries = {PGBOUNCER_ADMIN: "", **users}
+    auth_file.write_text("".join(f'"{user}" "{password}"\n' for user, password in entries.items()))
+    settings = {
+        "listen_addr": "127.0.0.1",
+        "listen_port": port,
+        "unix_socket_dir": "",
+        "auth_type": "trust",
+        "auth_file": auth_file,
+        "admin_users": PGBOUNCER_ADMIN,
+        "pool_mode": "transaction",
+        "default_pool_size": pool_size,
+        "min_pool_size": 0,
+        "reserve_pool_size": 0,
+        "max_client_conn": 1000,
+        # Every test has a database of its own: forget a dropped one's pool soon.
+        "autodb_idle_timeout": 10,
+        # psycopg sends none of these, other clients (psql) may.
+        "ignore_startup_parameters": "extra_float_digits",
+        "log_connections": 0,
+        "log_disconnections": 0,
+    }
+    config = directory / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        f"* = host={host} port={target.get('port') or 5432}\n"
+        "[pgbouncer]\n" + "".join(f"{name} = {value}\n" for name, value in settings.items())
+    )
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root: it becomes another user
+        with config.open("a") as conf:
+            conf.write(f"user = {_unprivileged_user(host)}\n")
+    log = directory / "pgbouncer.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [binary, str(config)], stdout=sink, stderr=subprocess.STDOUT, cwd=directory
+        )
+    pooler = Pooler(port=port, log=log)
+
+    def answers() -> bool:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            psycopg.connect(pooler.admin_url, autocommit=True, connect_timeout=2).close()
+        except psycopg.Error:
+            return False
+        return True
+
+    try:
+        wait_until(answers, timeout=30, what="pgbouncer")
+        yield pooler
+    finally:
+        stop(process, timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _unprivileged_user(socket_dir: str) -> str:
+    """Who PgBouncer runs as when started by root: the owner of the server's socket directory
+    (the embedded server's data directory is its own user's alone), else `nobody`."""
+    directory = Path(socket_dir)
+    if directory.is_dir():
+        owner = pwd.getpwuid(directory.stat().st_uid).pw_name
+        if owner != "root":
+            return owner
+    return "nobody"

@@ -128,13 +128,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = db.create_engine(db.app_url(settings), pool_size=settings.db_pool_size)
+        engine = db.app_engine(settings, pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
         app.state.rate_limiter = RateLimiter(settings)
         app.state.blobs = storage.open_store(settings)
-        # One LISTEN connection per web process, opened on the first live-event subscriber.
+        # One LISTEN connection per web process, opened on the first live-event subscriber;
+        # direct, past any transaction pooler (LISTEN belongs to a session).
         app.state.hub = Hub(
-            db.app_url(settings),
+            db.worker_url(settings),
             max_streams=settings.events_max_streams,
             max_org_streams=settings.events_max_streams_per_org,
         )

@@ -221,8 +221,8 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
     if spec is None:
         return 2
 
-    async def create(url: str) -> org_service.NewOrg:
-        engine = db.create_engine(url, pool_size=1)
+    async def create(owner: str) -> org_service.NewOrg:
+        engine = db.app_engine(settings, pool_size=1, owner=owner)
         try:
             async with db.sessionmaker(engine)() as session, session.begin():
                 return await org_service.create_org(
@@ -233,7 +233,7 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
 
     _configure_logs(settings, "cli")
     with _owner_url(settings) as owner:
-        created = asyncio.run(create(db.app_url(settings, owner=owner)))
+        created = asyncio.run(create(owner))
     print(  # noqa: T201 - the command's output
         json.dumps(
             {

@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         description="Connection of the app role used by web and worker. "
         "Unset: DATABASE_URL with the app role's name and password.",
     )
+    worker_database_url: SecretStr | None = Field(
+        default=None,
+        description="Direct (session) connection of the app role for what needs a session: the "
+        "worker and its job queue (LISTEN, advisory locks) and the web's live-event LISTEN. "
+        "Unset: the app role's URL. Required with PRORATA_DB_POOLER=pgbouncer.",
+    )
+    # A transaction-mode pooler between the app and PostgreSQL hands each transaction whatever
+    # server connection is free: nothing may outlive a transaction on the app's connections,
+    # and PgBouncer 1.18 (Debian's) cannot keep server-side prepared statements either.
+    db_pooler: Literal["none", "pgbouncer"] = Field(
+        default="none",
+        description="What PRORATA_APP_DATABASE_URL goes through: `pgbouncer` (transaction "
+        "mode) turns the driver's server-side prepared statements off.",
+    )
     db_app_role: str = Field(default="prorata_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     db_app_password: SecretStr = SecretStr(DEV_APP_DB_PASSWORD)
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -164,7 +178,7 @@ class Settings(BaseSettings):
     # One organisation must not take every slot of a process and starve the others.
     events_max_streams_per_org: int = Field(default=100, ge=1, le=100_000)
 
-    @field_validator("database_url", "app_database_url")
+    @field_validator("database_url", "app_database_url", "worker_database_url")
     @classmethod
     def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
         # Said here, at start, in one line: deeper down it would be a driver's traceback. The
@@ -226,6 +240,17 @@ class Settings(BaseSettings):
         return url
 
     @model_validator(mode="after")
+    def _session_for_the_worker(self) -> Settings:
+        # Through a transaction-mode pooler, LISTEN would hear nothing and a session advisory
+        # lock would be held by whichever client's transaction the server connection serves next.
+        if self.db_pooler == "pgbouncer" and self.worker_database_url is None:
+            raise ValueError(
+                "PRORATA_DB_POOLER=pgbouncer needs PRORATA_WORKER_DATABASE_URL: a direct "
+                "connection for the worker's queue and live-event LISTEN"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
             return self
@@ -271,7 +296,13 @@ class Settings(BaseSettings):
             values.append(self.smtp_password.get_secret_value())
         if self.aws_secret_access_key is not None:
             values.append(self.aws_secret_access_key.get_secret_value())
-        for url in (self.database_url, self.app_database_url, self.rate_limit_storage):
+        urls = (
+            self.database_url,
+            self.app_database_url,
+            self.worker_database_url,
+            self.rate_limit_storage,
+        )
+        for url in urls:
             if url is not None:
                 values.append(urlsplit(url.get_secret_value()).password or "")
                 if url is not self.rate_limit_storage:  # "memory://" is no secret

@@ -995,7 +995,7 @@ def test_any_file_gets_a_clear_answer_and_the_job_never_crashes(
 
     async def attempt(content: bytes, kind: str) -> None:
         app = create_app(settings)
-        engine = db.create_engine(db.app_url(settings), pool_size=2)
+        engine = db.app_engine(settings, pool_size=2)
         try:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -43,8 +43,8 @@ async def test_the_workers_local_database_backends_yield_the_cpu(settings: Setti
     """Ingesting is mostly the backend's work: on the embedded server (same host, same user, a
     Unix socket) the worker's backends get its niceness; over TCP (another host, as far as the
     worker can tell) and for other engines nothing changes."""
-    niced = db.create_engine(db.app_url(settings), pool_size=1)
-    plain = db.create_engine(db.app_url(settings), pool_size=1)
+    niced = db.create_engine(db.worker_url(settings), pool_size=1)
+    plain = db.create_engine(db.worker_url(settings), pool_size=1)
     worker.nice_local_backends(niced, 7)
     try:
         found = []

@@ -185,3 +185,26 @@ def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PRORATA_TRUSTED_PROXIES", "*")
     with pytest.raises(config.SettingsError, match="PRORATA_TRUSTED_PROXIES"):
         config.load()
+
+
+def test_a_transaction_pooler_needs_a_direct_url_for_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
+    monkeypatch.setenv("PRORATA_APP_DATABASE_URL", "postgresql://app:pw@pgbouncer.internal/p")
+    monkeypatch.setenv("PRORATA_DB_POOLER", "pgbouncer")
+    with pytest.raises(config.SettingsError, match="PRORATA_WORKER_DATABASE_URL"):
+        config.load()
+    monkeypatch.setenv("PRORATA_WORKER_DATABASE_URL", "postgresql://app:worker-pw@db.internal/p")
+    settings = config.load()
+    assert db.app_url(settings) == "postgresql://app:pw@pgbouncer.internal/p"
+    assert db.worker_url(settings) == "postgresql://app:worker-pw@db.internal/p"
+    assert "worker-pw" in settings.secret_values()
+
+
+def test_without_a_worker_url_the_worker_uses_the_app_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner:pw@db.internal/prorata")
+    monkeypatch.delenv("PRORATA_WORKER_DATABASE_URL", raising=False)
+    settings = config.load()
+    assert settings.db_pooler == "none"
+    assert db.worker_url(settings) == db.app_url(settings)

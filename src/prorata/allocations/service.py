@@ -262,8 +262,11 @@ async def _write_set(session: AsyncSession, statement: Any) -> int:
             for setting in _HASH_JOINS_ONLY:
                 await session.execute(sa.text(f"SET LOCAL {setting} = off"))
             written = await db.count_written(session, statement)
+            # Back to the defaults for the rest of the transaction: `SET LOCAL … TO DEFAULT`,
+            # not `RESET`, which is a session-level SET (no session outlives a transaction
+            # behind a transaction-mode pooler).
             for setting in _HASH_JOINS_ONLY:
-                await session.execute(sa.text(f"RESET {setting}"))
+                await session.execute(sa.text(f"SET LOCAL {setting} TO DEFAULT"))
             return written
     except sa.exc.IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)

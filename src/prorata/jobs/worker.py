@@ -54,7 +54,8 @@ async def _open_pool(url: str, size: int) -> psycopg_pool.AsyncConnectionPool:
         await pool.close()
         raise WorkerConfigError(
             "cannot connect to PostgreSQL with the app role "
-            "(check DATABASE_URL / PRORATA_APP_DATABASE_URL and PRORATA_DB_APP_PASSWORD)"
+            "(check DATABASE_URL / PRORATA_APP_DATABASE_URL / PRORATA_WORKER_DATABASE_URL "
+            "and PRORATA_DB_APP_PASSWORD)"
         ) from exc
     return pool
 
@@ -78,7 +79,9 @@ async def run_worker(settings: Settings) -> None:
         jobs.register_modules(settings.job_modules)
     except jobs.UnknownJobModule as exc:
         raise WorkerConfigError(str(exc)) from exc
-    url = db.app_url(settings)
+    # Direct, past any transaction pooler: procrastinate LISTENs and takes session advisory
+    # locks, and the job engine sets temp_buffers at connection start.
+    url = db.worker_url(settings)
     # procrastinate's connections: one per job running at once, its LISTEN connection, and one
     # for heartbeats and periodic defers; plus one for our queue figures (`stats.refresh`).
     pool = await _open_pool(url, settings.worker_concurrency + 3)

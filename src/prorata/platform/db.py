@@ -4,6 +4,13 @@ Two roles exist (see docs/architecture.md): the *owner* runs migrations and oper
 through `DATABASE_URL`; the *app* role (web and worker) owns nothing and cannot bypass row-level
 security. The tenant of a transaction is set with `set_tenant`, which is local to the transaction,
 so a pooled connection never carries one tenant into another's request.
+
+Between the app and PostgreSQL there may be a transaction-mode pooler (`PRORATA_DB_POOLER=
+pgbouncer`): then each transaction may run on a different server connection, so nothing on the
+app's connections may outlive a transaction (no session `SET`, session advisory lock, `LISTEN`,
+temporary table kept past COMMIT, `WITH HOLD` cursor) and the driver prepares no statements on
+the server. What needs a session (the job queue, live-event `LISTEN`) connects directly
+(`worker_url`).
 """
 
 from __future__ import annotations
@@ -91,14 +98,36 @@ def app_url(settings: Settings, *, owner: str | None = None) -> str:
     return libpq_url(derived)
 
 
+def worker_url(settings: Settings, *, owner: str | None = None) -> str:
+    """The app role's direct URL, for what needs a session of its own: the worker (its queue
+    LISTENs and takes session advisory locks) and the web's live-event LISTEN."""
+    if settings.worker_database_url is not None:
+        return settings.worker_database_url.get_secret_value()
+    return app_url(settings, owner=owner)
+
+
+def app_engine(settings: Settings, *, pool_size: int, owner: str | None = None) -> AsyncEngine:
+    """The app role's engine, through the pooler if there is one."""
+    return create_engine(
+        app_url(settings, owner=owner),
+        pool_size=pool_size,
+        server_prepares=settings.db_pooler == "none",
+    )
+
+
 # A database host that drops packets would hold a new connection (and the request or probe
 # waiting for it) for as long as TCP retries: minutes. libpq's own bound, per attempt.
 CONNECT_TIMEOUT_SECONDS = 10
 
 
-def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 5, server_prepares: bool = True, **kwargs: Any
+) -> AsyncEngine:
     # `hide_parameters`: a database error's message would otherwise carry the statement's
     # values (an investor's tax id, a name) into logs and exported spans.
+    # `server_prepares=False` (behind PgBouncer in transaction mode): psycopg would prepare a
+    # statement run often on one server connection and later execute it by name on another.
+    prepares = {} if server_prepares else {"prepare_threshold": None}
     engine = _create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
@@ -106,6 +135,7 @@ def create_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> AsyncEngine
         hide_parameters=True,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            **prepares,
             **kwargs.pop("connect_args", {}),
         },
         **kwargs,

@@ -44,11 +44,16 @@ async def _owner_of(sessions: async_sessionmaker[AsyncSession], api_key: str) ->
 
 
 async def _ensure(
-    saved_key: str | None, saved_password: str | None, app_url: str, *, demo_data: bool
+    saved_key: str | None,
+    saved_password: str | None,
+    app_url: str,
+    *,
+    demo_data: bool,
+    server_prepares: bool,
 ) -> tuple[str, str, bool]:
     """(key, password, changed): the saved ones while they work, else new ones (a new demo
     organisation when the key no longer works)."""
-    engine = db.create_engine(app_url, pool_size=1)
+    engine = db.create_engine(app_url, pool_size=1, server_prepares=server_prepares)
     sessions = db.sessionmaker(engine)
     try:
         owner = await _owner_of(sessions, saved_key) if saved_key else None
@@ -97,7 +102,13 @@ def ensure_demo_org(settings: Settings, *, app_url: str) -> Demo:
     password_file = Path(settings.data_dir) / "demo-password"
     saved_key, saved_password = _read(key_file), _read(password_file)
     api_key, password, changed = asyncio.run(
-        _ensure(saved_key, saved_password, app_url, demo_data=settings.demo_data)
+        _ensure(
+            saved_key,
+            saved_password,
+            app_url,
+            demo_data=settings.demo_data,
+            server_prepares=settings.db_pooler == "none",
+        )
     )
     if changed or api_key != saved_key:
         _write_private(key_file, api_key)
