@@ -11,7 +11,10 @@ same CPU, and the client on the other CPU. Then:
    ≤ 1.5 × the bare route).
 2. **Other list routes**: p99 of each of the fund's other list routes beside the allocations
    page in the same interleaved rounds (target: within 1.2 ×).
-3. **Health throughput**: `wrk -t1 -c20` against both health routes, interleaved, best of
+3. **Telemetry**: a second `prorata web` exporting every request's spans (and metrics) over
+   OTLP to a receiver (`oteltap`, on the client's CPU), page 1 in the same interleaved rounds
+   (target: p99 ≤ 1.1 × the same server without an exporter).
+4. **Health throughput**: `wrk -t1 -c20` against both health routes, interleaved, best of
    `--wrk-runs` (target: Prorata ≥ 0.8 × the bare FastAPI route). Needs `wrk` (Debian: apt-get
    install wrk); skipped, and said so, without it.
 
@@ -27,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,8 +51,6 @@ SERVER_CPU, CLIENT_CPU = 0, 1
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -74,6 +76,26 @@ def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[None
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(30)
+
+
+@contextlib.contextmanager
+def _receiver(port: int) -> Iterator[None]:
+    """An OTLP/HTTP receiver (oteltap) on the client's CPU, its output discarded."""
+    command = [sys.executable, "-m", "oteltap", "--port", str(port)]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", str(CLIENT_CPU), *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the OTLP receiver did not start")
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def _timed_gets(port: int, path: str, headers: dict[str, str], count: int) -> list[float]:
@@ -162,7 +184,7 @@ def main() -> None:
     with bench_database() as settings:
         api_key, fund_id, _ = load_allocations(settings, args.rows)
         org_id = _org_of(settings, fund_id)
-        ours, bare = _free_port(), _free_port()
+        ours, bare, traced, otlp = _free_port(), _free_port(), _free_port(), _free_port()
         env = {
             **os.environ,
             "PRORATA_APP_DATABASE_URL": db.app_url(settings),
@@ -179,9 +201,16 @@ def main() -> None:
         page_1 = f"/api/v1/funds/{fund_id}/allocations?limit={PAGE}"
         page_n = f"{page_1}&cursor={cursor}"
         auth = {"Authorization": f"Bearer {api_key}"}
+        exporting = {
+            **env,
+            "PRORATA_PORT": str(traced),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp}",
+        }
         with (
             _server([sys.executable, "-m", "prorata", "web"], env, ours),
             _server([sys.executable, "-m", "bench.bare_api", "--port", str(bare)], env, bare),
+            _receiver(otlp),
+            _server([sys.executable, "-m", "prorata", "web"], exporting, traced),
         ):
             others = _other_lists(fund_id).items()
             targets: dict[str, Target] = {
@@ -189,6 +218,7 @@ def main() -> None:
                 "bare page 1": (bare, page_1, {}),
                 f"prorata page {deep}": (ours, page_n, auth),
                 f"bare page {deep}": (bare, page_n, {}),
+                "prorata+otlp page 1": (traced, page_1, auth),
                 **{f"prorata {label}": (ours, path, auth) for label, path in others},
             }
             samples = _latencies(args, targets)
@@ -220,6 +250,11 @@ def _report(
             f"p99 {_p(ours, 0.99) / _p(bare, 0.99):5.2f} x   (target p99 <= 1.5)"
         )
     reference = _p(samples["prorata page 1"], 0.99)
+    exported = _p(samples["prorata+otlp page 1"], 0.99)
+    print(
+        f"page 1 with spans exported over OTLP / without: p99 {exported / reference:5.2f} x   "
+        "(target <= 1.1)"
+    )
     for label, timings in samples.items():
         if label.startswith("prorata ") and "page" not in label:
             ratio = _p(timings, 0.99) / reference
