@@ -135,8 +135,10 @@ class Replica:
 
     async def replay(self) -> Replay:
         """The last reading, renewed when older than CHECK_EVERY_SECONDS. While one caller
-        renews it the others use the reading they have rather than wait for it."""
-        if time.monotonic() >= self._next_check and not self._lock.locked():
+        renews it the others use the reading they have rather than wait for it (all but the
+        first reading: before it, they wait)."""
+        first = self._known is NOT_CHECKED
+        if time.monotonic() >= self._next_check and (first or not self._lock.locked()):
             async with self._lock:
                 if time.monotonic() >= self._next_check:
                     await self._check()
@@ -167,6 +169,12 @@ class Replica:
             if replayed is not None and replayed >= target:
                 return True
             if time.monotonic() >= deadline:
+                log.info(
+                    "the replica did not reach the primary's %s (at %s) within the bound: "
+                    "this job reads from the primary",
+                    format_lsn(target),
+                    format_lsn(replayed or 0),
+                )
                 return False
             await asyncio.sleep(POLL_SECONDS)
 
