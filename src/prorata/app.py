@@ -50,7 +50,7 @@ from prorata.live.hub import Hub
 from prorata.management_fees import router as management_fees_router
 from prorata.observability import instruments, setup
 from prorata.orgs import router as orgs_router
-from prorata.platform import db, storage
+from prorata.platform import db, replica, storage
 from prorata.system import router as system_router
 from prorata.tenant_jobs import router as jobs_router
 from prorata.valuations import router as valuations_router
@@ -130,6 +130,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.app_engine(settings, pool_size=settings.db_pool_size)
         app.state.sessions = db.sessionmaker(engine)
+        app.state.replica = replica.open_replica(
+            settings, primary=app.state.sessions, pool_size=settings.db_pool_size
+        )
         app.state.rate_limiter = RateLimiter(settings)
         app.state.blobs = storage.open_store(settings)
         # One LISTEN connection per web process, opened on the first live-event subscriber;
@@ -145,6 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
                     yield
         finally:
             await app.state.hub.close()
+            if app.state.replica is not None:
+                await app.state.replica.close()
             await engine.dispose()
 
     app = IndexedApp(

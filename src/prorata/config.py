@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     db_app_role: str = Field(default="prorata_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     db_app_password: SecretStr = SecretStr(DEV_APP_DB_PASSWORD)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    replica_database_url: SecretStr | None = Field(
+        default=None,
+        description="A streaming replica of the database, connected to as the app role: heavy "
+        "reads (reports, statements, metrics, lists) go there while it keeps up. Unset: none.",
+    )
+    # Beyond this replay lag the replica's answers are too old to show: reads go to the primary.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
     # Addresses (or CIDR networks) of the load balancers in front of the web process: only from
@@ -178,7 +185,9 @@ class Settings(BaseSettings):
     # One organisation must not take every slot of a process and starve the others.
     events_max_streams_per_org: int = Field(default=100, ge=1, le=100_000)
 
-    @field_validator("database_url", "app_database_url", "worker_database_url")
+    @field_validator(
+        "database_url", "app_database_url", "worker_database_url", "replica_database_url"
+    )
     @classmethod
     def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
         # Said here, at start, in one line: deeper down it would be a driver's traceback. The
@@ -300,6 +309,7 @@ class Settings(BaseSettings):
             self.database_url,
             self.app_database_url,
             self.worker_database_url,
+            self.replica_database_url,
             self.rate_limit_storage,
         )
         for url in urls:

@@ -11,6 +11,7 @@ from prorata.allocations import service as allocation_service
 from prorata.allocations.schemas import AllocationAmount, AllocationOut, DealAllocated
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageParams, page_params, render
+from prorata.http.reads import HeavyReadSession
 from prorata.http.routing import ApiRoute
 
 router = APIRouter(route_class=ApiRoute, tags=["allocations"])
@@ -71,7 +72,7 @@ async def allocation_totals(fund_id: uuid.UUID, session: TenantSession) -> list[
 @router.get("/funds/{fund_id}/allocations", summary="Allocations of a fund")
 async def fund_allocations(
     fund_id: uuid.UUID,
-    session: TenantSession,
+    session: HeavyReadSession,  # the read replica when it keeps up
     page: AllocationPage,
     deal_id: Filter = None,
     investor_id: Filter = None,
@@ -89,7 +90,7 @@ async def fund_allocations(
 
 @router.get("/allocations", summary="Allocations across the organisation's funds")
 async def all_allocations(
-    session: TenantSession,
+    session: HeavyReadSession,  # the read replica when it keeps up
     page: AllocationPage,
     fund_id: Filter = None,
     deal_id: Filter = None,

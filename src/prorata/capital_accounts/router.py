@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 
 from prorata.capital_accounts import service as account_service
 from prorata.capital_accounts.schemas import CapitalAccountOut
-from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.auth import CurrentPrincipal
+from prorata.http.reads import HeavyReadSession
 from prorata.http.routing import ApiRoute
 from prorata.http.tenancy import check_investor_scope
 
@@ -26,7 +27,7 @@ async def capital_account(
     fund_id: uuid.UUID,
     investor_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: TenantSession,
+    session: HeavyReadSession,  # the read replica when it keeps up
     start: Annotated[
         dt.date | None, Query(alias="from", description="First day; default: inception.")
     ] = None,

@@ -50,7 +50,7 @@ from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
-from prorata.platform import errors
+from prorata.platform import db, errors
 from prorata.valuations.models import Valuation
 
 ZERO: Final = Decimal(0)
@@ -335,7 +335,10 @@ async def keep_current(session: AsyncSession, *, fund: Fund) -> Book | None:
     if kept == state:
         return None
     full = await book(session, fund=fund)
-    await _keep(session, fund, state, full)
+    # On the read replica nothing can be written: the book is allocated for this read only
+    # (the worker keeps it on the primary, and the replica receives it from there).
+    if not db.is_read_only(session):
+        await _keep(session, fund, state, full)
     return full
 
 

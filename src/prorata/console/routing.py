@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.config import Settings
 from prorata.console import forms, render
-from prorata.http import auth, idempotency, policy
+from prorata.http import auth, idempotency, policy, reads
 from prorata.http.policy import PageAccess
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -135,6 +135,9 @@ class PageRoute(APIRoute):
                 raise
             await transaction.finish(commit=response.status_code < 500)
             forms.set_form_cookie(request, response)
+            page_session: PageSession | None = getattr(request.state, "page", None)
+            if request.method == "POST" and response.status_code < 400 and page_session:
+                await reads.note_write(request, response, page_session.principal)
             return response
 
         return run_in_transaction

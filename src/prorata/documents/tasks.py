@@ -425,7 +425,7 @@ async def _allocations(
 ) -> int:
     from prorata.documents import render
 
-    async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
+    async with db.tenant_transaction(await jobs.reads_of(context), fund.org_id) as session:
         total = await content.allocation_count(session, fund_id=fund.id)
         assert document.as_of is not None
         report = render.AllocationsReport(
@@ -446,7 +446,7 @@ async def _statement(context: JobContext, fund: Fund, document: Document, out: A
 
     assert document.investor_id
     assert document.as_of
-    async with db.tenant_transaction(jobs.sessions_of(context), fund.org_id) as session:
+    async with db.tenant_transaction(await jobs.reads_of(context), fund.org_id) as session:
         investor = await session.get_one(Investor, document.investor_id)
         (statement,) = await content.statements(
             session, fund=fund, investors=[investor], period_end=document.as_of
@@ -475,7 +475,8 @@ async def _render_run(
 ) -> None:
 
     sessions = jobs.sessions_of(context)
-    async with db.tenant_transaction(sessions, org_id) as session:
+    # The run's documents were written before it was queued: `reads_of` waits for them.
+    async with db.tenant_transaction(await jobs.reads_of(context), org_id) as session:
         rows = (
             await session.execute(
                 sa.select(Document, Investor)

@@ -13,6 +13,7 @@ from prorata.fund_metrics import service as metrics_service
 from prorata.fund_metrics import statement as statement_service
 from prorata.fund_metrics.schemas import DealMetricsOut, MetricsOut, StatementOut
 from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.reads import HeavyReadSession
 from prorata.http.routing import ApiRoute
 from prorata.http.tenancy import check_investor_scope, scoped_investor
 
@@ -23,7 +24,7 @@ router = APIRouter(route_class=ApiRoute, tags=["valuations and metrics"])
 async def fund_metrics(
     fund_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: TenantSession,
+    session: HeavyReadSession,  # the read replica when it keeps up
     as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
     investor_id: Annotated[
         uuid.UUID | None,

@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prorata.http import exports, idempotency, policy, problems
+from prorata.http import exports, idempotency, policy, problems, reads
 from prorata.http.auth import authenticate_request, current_principal
 from prorata.http.pagination import Page
 from prorata.http.ratelimit import RateLimiter
@@ -200,6 +200,9 @@ class ApiRoute(APIRoute):
                 await transaction.finish(commit=False)
                 raise
             await transaction.finish(commit=succeeded)
+            if succeeded and request.method in MUTATING:
+                principal = getattr(request.state, "principal", None)
+                await reads.note_write(request, response, principal)
             return response
 
         return run_in_transaction

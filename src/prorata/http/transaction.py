@@ -16,6 +16,8 @@ class RequestTransaction:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        # A heavy read's session on the replica (`prorata.http.reads`): read-only, rolled back.
+        self.replica_session: AsyncSession | None = None
 
     def session(self) -> AsyncSession:
         if self._session is None:
@@ -23,6 +25,7 @@ class RequestTransaction:
         return self._session
 
     async def finish(self, *, commit: bool) -> None:
+        await self._finish_replica()
         if self._session is None:
             return
         try:
@@ -39,6 +42,19 @@ class RequestTransaction:
         finally:
             await self._session.close()
             self._session = None
+
+    async def _finish_replica(self) -> None:
+        if self.replica_session is None:
+            return
+        try:
+            await self.replica_session.rollback()
+        except Exception as exc:
+            # The replica gone since the read: nothing there to end, and nothing was written.
+            if not db.unavailable(exc):
+                raise
+        finally:
+            await self.replica_session.close()
+            self.replica_session = None
 
 
 async def request_session(request: Request) -> AsyncSession:

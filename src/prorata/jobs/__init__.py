@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
 from prorata.observability import tracing
-from prorata.platform import db, storage
+from prorata.platform import db, replica, storage
 
 # The connector holds no connection until the app is opened with a pool (in the worker) or a
 # job is deferred on a caller's connection (in the web process): nothing connects at import.
@@ -187,6 +187,17 @@ async def requeue(session: AsyncSession, queue_job_id: int) -> bool:
 def sessions_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
     """The worker's app-role session factory, handed to every task through its context."""
     return cast(async_sessionmaker[AsyncSession], context.additional_context["sessions"])
+
+
+async def reads_of(context: JobContext) -> async_sessionmaker[AsyncSession]:
+    """Where a heavy job (a report, a statement run) reads: the read replica when one is set
+    and it has replayed everything the primary had written when this was called (so all that
+    the job was asked after, and its own earlier writes), waiting at most the lag bound for it;
+    else the primary. What the job writes goes to `sessions_of` as always."""
+    found = context.additional_context.get("replica")
+    if isinstance(found, replica.Replica) and await found.caught_up():
+        return found.sessions
+    return sessions_of(context)
 
 
 def settings_of(context: JobContext) -> Settings:

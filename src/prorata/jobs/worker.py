@@ -19,13 +19,13 @@ from typing import Any
 
 import psycopg_pool
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prorata import jobs
 from prorata.config import Settings
 from prorata.jobs import observe, stats
 from prorata.observability import instruments
-from prorata.platform import db, storage
+from prorata.platform import db, replica, storage
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ async def run_worker(settings: Settings) -> None:
         connect_args={"options": f"-c temp_buffers={WORKER_TEMP_BUFFERS}"},
     )
     nice_local_backends(engine, settings.worker_nice)
+    sessions = db.sessionmaker(engine)
+    reads = replica.open_replica(settings, primary=sessions, pool_size=settings.worker_concurrency)
     try:
         await _check_schema(pool)
         async with (
@@ -105,10 +107,16 @@ async def run_worker(settings: Settings) -> None:
                 instruments.pool_usage("worker", lambda: db.pool_usage(engine)),
                 instruments.pool_usage("queue", lambda: _psycopg_usage(pool)),
             ):
-                await _run_until_signalled(
-                    settings, db.sessionmaker(engine), storage.open_store(settings), pool
-                )
+                context = {
+                    "sessions": sessions,
+                    "settings": settings,
+                    "blobs": storage.open_store(settings),
+                    "replica": reads,
+                }
+                await _run_until_signalled(settings, context, pool)
     finally:
+        if reads is not None:
+            await reads.close()
         await engine.dispose()
         await pool.close()
 
@@ -178,8 +186,7 @@ def _psycopg_usage(pool: psycopg_pool.AsyncConnectionPool) -> tuple[int, int]:
 
 async def _run_until_signalled(
     settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    blobs: storage.BlobStore,
+    context: dict[str, Any],
     pool: psycopg_pool.AsyncConnectionPool,
 ) -> None:
     """Run procrastinate's worker until SIGTERM/SIGINT, through database outages.
@@ -205,7 +212,7 @@ async def _run_until_signalled(
     unexplained: collections.deque[float] = collections.deque()
     try:
         while not signalled.is_set():
-            current = asyncio.ensure_future(_run_once(settings, sessions, blobs))
+            current = asyncio.ensure_future(_run_once(settings, context))
             try:
                 await current
             except asyncio.CancelledError:
@@ -230,12 +237,12 @@ async def _run_until_signalled(
             loop.remove_signal_handler(signum)
 
 
-async def _run_once(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: storage.BlobStore
-) -> None:
+async def _run_once(settings: Settings, context: dict[str, Any]) -> None:
+    """One run of procrastinate's worker; `context` (sessions, settings, blobs, replica) is
+    what every task reads through `jobs.sessions_of` and its kin."""
     await jobs.app.run_worker_async(
         concurrency=settings.worker_concurrency,
-        additional_context={"sessions": sessions, "settings": settings, "blobs": blobs},
+        additional_context=context,
         update_heartbeat_interval=max(settings.worker_stalled_after_seconds / 3, 0.5),
         stalled_worker_timeout=settings.worker_stalled_after_seconds,
         shutdown_graceful_timeout=settings.worker_shutdown_seconds,

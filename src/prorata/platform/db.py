@@ -204,8 +204,18 @@ def sync_engine(url: str) -> sa.Engine:
     return sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool, hide_parameters=True)
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def sessionmaker(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of `engine`; `read_only` ones (the read replica's) say so to the code using
+    them (`is_read_only`), which then leaves its caches as they are instead of refreshing."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"read_only": read_only}
+    )
+
+
+def is_read_only(session: AsyncSession) -> bool:
+    return bool(session.info.get("read_only"))
 
 
 async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
