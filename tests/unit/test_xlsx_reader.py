@@ -163,17 +163,21 @@ def test_a_sheet_by_name(tmp_path: Path) -> None:
     assert refused.value.reason == "no sheet named 'Nope' (the sheets: 'Cover', 'Data')"
 
 
-def test_booleans_errors_and_formulas(tmp_path: Path) -> None:
+def test_booleans_errors_and_formulas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xlsx, "READ_BYTES", 2048)  # rows past the first chunks too
     path = tmp_path / "f.xlsx"
     book = xlsxwriter.Workbook(str(path))
     sheet = book.add_worksheet()
     sheet.write_row(0, 0, ["flag", "formula", "text_formula", "error"])
-    sheet.write_boolean(1, 0, True)
-    sheet.write_formula(1, 1, "=1+2", None, 3)
-    sheet.write_formula(1, 2, '="a"&"b"', None, "ab")
-    sheet.write_formula(1, 3, "=1/0", None, "#DIV/0!")
+    for row in range(1, 200):
+        sheet.write_boolean(row, 0, row % 2 == 1)
+        sheet.write_formula(row, 1, "=1+2", None, 3)
+        sheet.write_formula(row, 2, '="a"&"b"', None, "ab")
+        sheet.write_formula(row, 3, "=1/0", None, "#DIV/0!")
     book.close()
-    assert _read(path)[2] == "TRUE,3,ab,#DIV/0!\n"
+    assert _read(path)[2] == "".join(
+        f"{'TRUE' if row % 2 else 'FALSE'},3,ab,#DIV/0!\n" for row in range(1, 200)
+    )
 
 
 def test_many_chunks_read_at_once_give_the_same_text(

@@ -434,8 +434,16 @@ def _only_separators(width: int) -> tuple[bytes, bytes]:
     return bytes(set(range(256)) - set(separators + b"\x01")), separators
 
 
+class _NotABlock(Exception):
+    """The chunk has a value `_block` does not read (the cell-by-cell reading will)."""
+
+
 def _float_value(value: re.Match[bytes]) -> bytes:
-    return b"<v>%s</v>" % _float_text(float(value[1]), NumberFormat.comma_point).encode()
+    try:
+        number = float(value[1])
+    except ValueError:  # not a number: an error value, a formula's text, a date as text
+        raise _NotABlock from None
+    return b"<v>%s</v>" % _float_text(number, NumberFormat.comma_point).encode()
 
 
 def _block(data: bytes, last_row: int, strings: list[str], styles: _Styles) -> Block | None:
@@ -453,7 +461,10 @@ def _block(data: bytes, last_row: int, strings: list[str], styles: _Styles) -> B
         return None
     if styles.dates and not styles.dates.isdisjoint(map(int, _CELL_STYLE.findall(data))):
         return None
-    data = _UNLIKE_FLOAT.sub(_float_value, data)
+    try:
+        data = _UNLIKE_FLOAT.sub(_float_value, data)
+    except _NotABlock:
+        return None
     if b"/>" in data:  # an empty cell: as an empty number
         data = _EMPTY_CELL.sub(rb'<c r="\1"\2><v></v></c>', data)
     # A shared string is put in last (as \x02 until then), so no pass reads its text.
