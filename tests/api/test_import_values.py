@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import zipfile
 from typing import Any
 
 import httpx
@@ -325,6 +326,26 @@ async def test_a_file_that_only_starts_like_a_workbook_is_rejected_by_the_worker
     rejected = await imports.run(fund, "allocations", b"PK\x03\x04\x14\x00\x06\x00")
     assert rejected["status"] == "rejected"
     assert rejected["message"].startswith("not a readable .xlsx workbook: ")
+
+
+async def test_a_workbook_damaged_after_its_header_is_rejected_with_the_reason(
+    imports: Imports,
+) -> None:
+    """The sheet is read as it is COPYed: a damaged part past the header rejects the import
+    (nothing applied) with the reader's reason, not a failed job."""
+    fund = await imports.api.fund()
+    await _investors(imports, "Ada")
+    good = workbook(("S", [COMMITMENTS.split(","), ["ada@x.example", 10, dt.date(2025, 1, 2)]]))
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b'<c r="B2"', b'<c r="B2" t="q"')
+            target.writestr(item, content)
+    rejected = await imports.run(fund, "commitments", damaged.getvalue())
+    assert (rejected["status"], rejected["inserted"]) == ("rejected", None), rejected
+    assert "not a readable .xlsx workbook: unknown cell type 'q'" in rejected["message"]
 
 
 async def test_the_same_file_read_with_other_options_is_another_import(imports: Imports) -> None:

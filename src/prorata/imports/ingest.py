@@ -15,6 +15,7 @@ Transactions:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -213,12 +214,17 @@ async def _load_workbook(
     """An .xlsx upload: the workbook is spooled to a temporary file (a zip is read from its
     end), its sheet read and COPYed as CSV text, a batch of rows at a time; a line of the
     staging table is the spreadsheet's row number."""
+    number_format = values.NumberFormat(row.number_format)
     with tempfile.NamedTemporaryFile(suffix=".xlsx") as spool:
         async for chunk in _counted(stream, progress):
             spool.write(chunk)
         spool.flush()
         try:
-            sheet = await asyncio.to_thread(xlsx.open_sheet, Path(spool.name), row.sheet)
+            sheet = await asyncio.to_thread(
+                functools.partial(xlsx.open_sheet, number_format=number_format),
+                Path(spool.name),
+                row.sheet,
+            )
         except xlsx.SheetRefused as refused:
             return {}, (refused.line, refused.reason)
         width = max((n + 1 for n, cell in enumerate(sheet.header) if cell.strip()), default=0)
@@ -230,9 +236,7 @@ async def _load_workbook(
             return {}, (sheet.header_row, problem.detail)
         columns = list(header.values())
         await _create_staging(session, columns, first_line=sheet.header_row + 1)
-        rows = xlsx.csv_chunks(
-            sheet, width=width, number_format=values.NumberFormat(row.number_format)
-        )
+        rows = xlsx.csv_chunks(sheet, width=width, number_format=number_format)
 
         async def read() -> AsyncIterator[bytes]:
             # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on, and
@@ -330,6 +334,8 @@ async def _copy(
     except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
         line, why = _copy_problem(exc)
         return (line + line_offset if line is not None else None), why
+    except xlsx.SheetRefused as refused:  # a workbook damaged past its header (streamed)
+        return refused.line, refused.reason
     return None
 
 
