@@ -219,9 +219,10 @@ async def test_two_transactions_posting_to_one_commitment_lose_no_update(
             target=_post_contribution, args=(database.app_url, org, (fund, investor), "7")
         )
         second.start()
-        # The second connection is waiting on the row lock the first holds.
-        with psycopg.connect(database.owner_url) as watcher:
-            for _ in range(200):
+        # The second connection is waiting on the row lock the first holds. (Autocommit: a
+        # transaction sees pg_stat_activity as of its first look, and would never see it wait.)
+        with psycopg.connect(database.owner_url, autocommit=True) as watcher:
+            for _ in range(1200):
                 waiting = watcher.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                     " AND datname = current_database()"
