@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -157,3 +159,15 @@ async def sse_frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]
             data = json.loads(line.removeprefix("data: "))
             yield {"id": number, "kind": kind, "data": data}
             kind, number = None, None
+
+
+@contextlib.asynccontextmanager
+async def served(
+    app: FastAPI, *, raise_app_exceptions: bool = True, base_url: str = "http://t"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` served in-process, with its lifespan (database engine, live-event
+    hub) running: for tests that need an app of their own settings or routes."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client

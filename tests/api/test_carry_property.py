@@ -12,7 +12,6 @@ import datetime as dt
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import httpx
 import psycopg
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
+from tests.support import TestDatabase, served
 
 CENT = Decimal("0.01")
 START = dt.date(2026, 1, 5)
@@ -69,21 +68,18 @@ async def _walk(
 ) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund(management_fee_rate="0", **terms)
-            await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
-            deals = [await api.deal(fund, "D0"), await api.deal(fund, "D1")]
-            calls: list[str] = []
-            days = [START + dt.timedelta(days=GAP * n) for n in range(len(steps))]
-            for day, step in zip(days, steps, strict=True):
-                await _step(api, fund, deals, calls, day, step)
-            for day in days:
-                await _check(api, fund, database, day)
-            await _wind_down(api, fund, database, days[-1] + dt.timedelta(days=1))
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund(management_fee_rate="0", **terms)
+        await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
+        deals = [await api.deal(fund, "D0"), await api.deal(fund, "D1")]
+        calls: list[str] = []
+        days = [START + dt.timedelta(days=GAP * n) for n in range(len(steps))]
+        for day, step in zip(days, steps, strict=True):
+            await _step(api, fund, deals, calls, day, step)
+        for day in days:
+            await _check(api, fund, database, day)
+        await _wind_down(api, fund, database, days[-1] + dt.timedelta(days=1))
 
 
 async def _step(

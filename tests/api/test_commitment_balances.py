@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
+from tests.support import TestDatabase, served
 
 CENT = Decimal("0.01")
 START = dt.date(2026, 1, 5)
@@ -84,18 +84,15 @@ async def _walk(
 ) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund(management_fee_rate="0")
-            investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
-            deal = await api.deal(fund)
-            state: dict[str, list[str]] = {"calls": [], "distributions": []}
-            for n, step in enumerate(steps):
-                day = START + dt.timedelta(days=30 * n)
-                await _step(api, fund, deal, investors, state, day, step)
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund(management_fee_rate="0")
+        investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
+        deal = await api.deal(fund)
+        state: dict[str, list[str]] = {"calls": [], "distributions": []}
+        for n, step in enumerate(steps):
+            day = START + dt.timedelta(days=30 * n)
+            await _step(api, fund, deal, investors, state, day, step)
     recomputed, kept = _both(database.owner_url)
     assert kept == recomputed
 

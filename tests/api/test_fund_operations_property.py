@@ -11,7 +11,6 @@ import datetime as dt
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import httpx
 import psycopg
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
+from tests.support import TestDatabase, served
 
 CENT = Decimal("0.01")
 START = dt.date(2026, 1, 5)
@@ -54,25 +53,22 @@ async def _walk(
 ) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund(
-                first_closing_date="2025-06-30",
-                equalization_rate="0.06",
-                default_interest_rate="0.1",
-                management_fee_rate="0",
-            )
-            investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
-            deal = await api.deal(fund)
-            calls: list[dict[str, Any]] = []
-            distributions: list[str] = []
-            for n, step in enumerate(steps):
-                day = START + dt.timedelta(days=30 * n)
-                await _step(api, fund, deal, investors, calls, distributions, day, step)
-            await _check(api, fund, investors, calls, distributions, database)
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund(
+            first_closing_date="2025-06-30",
+            equalization_rate="0.06",
+            default_interest_rate="0.1",
+            management_fee_rate="0",
+        )
+        investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
+        deal = await api.deal(fund)
+        calls: list[dict[str, Any]] = []
+        distributions: list[str] = []
+        for n, step in enumerate(steps):
+            day = START + dt.timedelta(days=30 * n)
+            await _step(api, fund, deal, investors, calls, distributions, day, step)
+        await _check(api, fund, investors, calls, distributions, database)
 
 
 async def _step(

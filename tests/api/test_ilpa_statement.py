@@ -10,7 +10,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from httpx import AsyncClient
 from hypothesis import HealthCheck, given
@@ -23,6 +22,7 @@ from prorata.http.tenancy import Role
 from prorata.orgs.service import NewOrg
 from tests.conftest import add_member
 from tests.fund_support import FundApi
+from tests.support import served
 
 OUTFLOWS = ("management_fees", "expenses", "carried_interest")
 
@@ -206,34 +206,31 @@ STEP = st.one_of(
 async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, str, Decimal]]) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund()
-            investors = await api.investors_with(fund, ["250000.00", "125000.37"])
-            called = False
-            day = START
-            for n, (drawn, named, amount) in enumerate(steps):
-                day = START + dt.timedelta(days=41 * (n + 1))
-                # A distribution before any capital is called is refused: call instead.
-                first = drawn == "distribute" and not called
-                step, kind = ("call", "investment") if first else (drawn, named)
-                called = called or step == "call"
-                if step == "call":
-                    items = [{"purpose": kind, "amount": str(amount)}]
-                    if kind == "investment":
-                        items[0]["deal_id"] = await api.deal(fund, f"Deal {n}")
-                    await api.call_and_pay(fund, items, notice=day.isoformat())
-                elif step == "distribute":
-                    await api.distribute(fund, str(amount), day.isoformat(), kind=kind)
-                else:
-                    body = {"as_of": day.isoformat(), "nav": str(amount)}
-                    await api.request("POST", f"/funds/{fund}/valuations", json=body, expect=201)
-            for end in (day, day + dt.timedelta(days=95)):
-                for investor in investors:
-                    await _check(api, fund, investor, end, since=end - dt.timedelta(days=60))
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund()
+        investors = await api.investors_with(fund, ["250000.00", "125000.37"])
+        called = False
+        day = START
+        for n, (drawn, named, amount) in enumerate(steps):
+            day = START + dt.timedelta(days=41 * (n + 1))
+            # A distribution before any capital is called is refused: call instead.
+            first = drawn == "distribute" and not called
+            step, kind = ("call", "investment") if first else (drawn, named)
+            called = called or step == "call"
+            if step == "call":
+                items = [{"purpose": kind, "amount": str(amount)}]
+                if kind == "investment":
+                    items[0]["deal_id"] = await api.deal(fund, f"Deal {n}")
+                await api.call_and_pay(fund, items, notice=day.isoformat())
+            elif step == "distribute":
+                await api.distribute(fund, str(amount), day.isoformat(), kind=kind)
+            else:
+                body = {"as_of": day.isoformat(), "nav": str(amount)}
+                await api.request("POST", f"/funds/{fund}/valuations", json=body, expect=201)
+        for end in (day, day + dt.timedelta(days=95)):
+            for investor in investors:
+                await _check(api, fund, investor, end, since=end - dt.timedelta(days=60))
 
 
 def test_every_column_rolls_forward_and_equals_the_capital_account_whatever_happened(

@@ -10,7 +10,6 @@ import datetime as dt
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import httpx
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
+from tests.support import served
 
 CENT = Decimal("0.01")
 START = dt.date(2026, 1, 5)
@@ -64,95 +64,88 @@ class Paid:
 async def _walk(settings: Settings, org: NewOrg, steps: list[tuple[str, int, Any]]) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund()
-            investors = await api.investors_with(fund, COMMITMENTS)
-            calls: list[Call] = []
-            payments: list[Paid] = []
-            credit = dict.fromkeys(investors, Decimal(0))
-            for n, (step, who, value) in enumerate(steps):
-                day = (START + dt.timedelta(days=30 * n)).isoformat()
-                investor = investors[who]
-                open_calls = [c for c in calls if not c.closed]
-                if step == "call" or not calls:
-                    amount = value if step == "call" else Decimal("100.00")
-                    issued = await api.call_and_issue(
-                        fund, [{"purpose": "fund_expenses", "amount": str(amount)}], notice=day
-                    )
-                    call = Call(
-                        issued["id"],
-                        {x["investor_id"]: Line(Decimal(x["total"])) for x in issued["lines"]},
-                    )
-                    for i, line in call.lines.items():  # the credit pays the new line first
-                        line.credit_applied = min(credit[i], line.total)
-                        credit[i] -= line.credit_applied
-                    calls.append(call)
-                elif step == "pay" and open_calls:
-                    call = open_calls[-1]
-                    line = call.lines[investor]
-                    due = line.outstanding
-                    amount = (
-                        (due * Decimal(value)).quantize(CENT, ROUND_DOWN) if due else CENT * 1000
-                    )
-                    if amount <= 0:
-                        continue
-                    paid = await api.pay(fund, call.id, investor, str(amount))
-                    applied = min(amount, due)
-                    line.paid += applied
-                    credit[investor] += amount - applied
-                    payments.append(
-                        Paid(call, investor, paid["payment"]["id"], applied, amount - applied)
-                    )
-                elif step == "reverse":
-                    live = [p for p in payments if not p.reversed and not p.call.closed]
-                    if not live:
-                        continue
-                    target = live[-1]
-                    fits = credit[target.investor] >= target.credit
-                    path = (
-                        f"/funds/{fund}/capital-calls/{target.call.id}/payments/{target.id}/reverse"
-                    )
-                    await api.request(
-                        "POST",
-                        path,
-                        json={"reversed_on": "2030-01-01", "reason": "bounced"},
-                        money=True,
-                        expect=200 if fits else 409,
-                    )
-                    if fits:
-                        target.reversed = True
-                        target.call.lines[target.investor].paid -= target.applied
-                        credit[target.investor] -= target.credit
-                elif step == "close" and open_calls:
-                    call = open_calls[-1]
-                    settled = all(x.outstanding == 0 for x in call.lines.values())
-                    await api.request(
-                        "POST",
-                        f"/funds/{fund}/capital-calls/{call.id}/close",
-                        json={"closed_on": "2030-06-30"},
-                        money=True,
-                        expect=409 if settled else 200,
-                    )
-                    if not settled:
-                        call.closed = True
-                        for line in call.lines.values():
-                            line.released = line.outstanding
-                elif step == "refund":
-                    amount = (credit[investor] * Decimal(value)).quantize(CENT, ROUND_DOWN)
-                    if amount <= 0:
-                        continue
-                    await api.request(
-                        "POST",
-                        f"/funds/{fund}/investors/{investor}/credit/refund",
-                        json={"amount": str(amount), "refunded_on": day},
-                        money=True,
-                    )
-                    credit[investor] -= amount
-            await _check(api, fund, investors, calls, credit)
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund()
+        investors = await api.investors_with(fund, COMMITMENTS)
+        calls: list[Call] = []
+        payments: list[Paid] = []
+        credit = dict.fromkeys(investors, Decimal(0))
+        for n, (step, who, value) in enumerate(steps):
+            day = (START + dt.timedelta(days=30 * n)).isoformat()
+            investor = investors[who]
+            open_calls = [c for c in calls if not c.closed]
+            if step == "call" or not calls:
+                amount = value if step == "call" else Decimal("100.00")
+                issued = await api.call_and_issue(
+                    fund, [{"purpose": "fund_expenses", "amount": str(amount)}], notice=day
+                )
+                call = Call(
+                    issued["id"],
+                    {x["investor_id"]: Line(Decimal(x["total"])) for x in issued["lines"]},
+                )
+                for i, line in call.lines.items():  # the credit pays the new line first
+                    line.credit_applied = min(credit[i], line.total)
+                    credit[i] -= line.credit_applied
+                calls.append(call)
+            elif step == "pay" and open_calls:
+                call = open_calls[-1]
+                line = call.lines[investor]
+                due = line.outstanding
+                amount = (due * Decimal(value)).quantize(CENT, ROUND_DOWN) if due else CENT * 1000
+                if amount <= 0:
+                    continue
+                paid = await api.pay(fund, call.id, investor, str(amount))
+                applied = min(amount, due)
+                line.paid += applied
+                credit[investor] += amount - applied
+                payments.append(
+                    Paid(call, investor, paid["payment"]["id"], applied, amount - applied)
+                )
+            elif step == "reverse":
+                live = [p for p in payments if not p.reversed and not p.call.closed]
+                if not live:
+                    continue
+                target = live[-1]
+                fits = credit[target.investor] >= target.credit
+                path = f"/funds/{fund}/capital-calls/{target.call.id}/payments/{target.id}/reverse"
+                await api.request(
+                    "POST",
+                    path,
+                    json={"reversed_on": "2030-01-01", "reason": "bounced"},
+                    money=True,
+                    expect=200 if fits else 409,
+                )
+                if fits:
+                    target.reversed = True
+                    target.call.lines[target.investor].paid -= target.applied
+                    credit[target.investor] -= target.credit
+            elif step == "close" and open_calls:
+                call = open_calls[-1]
+                settled = all(x.outstanding == 0 for x in call.lines.values())
+                await api.request(
+                    "POST",
+                    f"/funds/{fund}/capital-calls/{call.id}/close",
+                    json={"closed_on": "2030-06-30"},
+                    money=True,
+                    expect=409 if settled else 200,
+                )
+                if not settled:
+                    call.closed = True
+                    for line in call.lines.values():
+                        line.released = line.outstanding
+            elif step == "refund":
+                amount = (credit[investor] * Decimal(value)).quantize(CENT, ROUND_DOWN)
+                if amount <= 0:
+                    continue
+                await api.request(
+                    "POST",
+                    f"/funds/{fund}/investors/{investor}/credit/refund",
+                    json={"amount": str(amount), "refunded_on": day},
+                    money=True,
+                )
+                credit[investor] -= amount
+        await _check(api, fund, investors, calls, credit)
 
 
 async def _check(

@@ -10,7 +10,6 @@ import datetime as dt
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import httpx
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.fund_support import FundApi
+from tests.support import served
 
 CENT = Decimal("0.01")
 START = dt.date(2026, 1, 5)
@@ -46,20 +46,17 @@ async def _walk(
 ) -> None:
     from prorata.app import create_app
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            api = FundApi(client, org.api_key)
-            fund = await api.fund(management_fee_rate="0")  # carry 20 %: LP and GP parts
-            investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
-            deals = [await api.deal(fund, "D0"), await api.deal(fund, "D1")]
-            calls: list[str] = []
-            for n, step in enumerate(steps):
-                day = START + dt.timedelta(days=GAP * n)
-                await _step(api, fund, deals, calls, day, step)
-            for offset in offsets:
-                await _check(api, fund, investors, START + dt.timedelta(days=offset))
+    async with served(create_app(settings)) as client:
+        api = FundApi(client, org.api_key)
+        fund = await api.fund(management_fee_rate="0")  # carry 20 %: LP and GP parts
+        investors = await api.investors_with(fund, ["500000.00", "250000.37", "100000.00"])
+        deals = [await api.deal(fund, "D0"), await api.deal(fund, "D1")]
+        calls: list[str] = []
+        for n, step in enumerate(steps):
+            day = START + dt.timedelta(days=GAP * n)
+            await _step(api, fund, deals, calls, day, step)
+        for offset in offsets:
+            await _check(api, fund, investors, START + dt.timedelta(days=offset))
 
 
 async def _step(

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy.engine import make_url
 
 from prorata.app import create_app
@@ -23,7 +23,7 @@ from prorata.platform import db
 from tests import servers
 from tests.conftest import base_settings, pooled, settings_with
 from tests.fund_support import FundApi
-from tests.support import TestDatabase, bearer
+from tests.support import TestDatabase, bearer, served
 
 ROUNDS = 6
 
@@ -49,10 +49,10 @@ def through_one(
 @pytest.fixture
 async def pooled_client(through_one: Settings) -> AsyncIterator[AsyncClient]:
     application: FastAPI = create_app(through_one)
-    async with application.router.lifespan_context(application):
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://prorata.test") as http:
-            yield http
+    async with served(
+        application, raise_app_exceptions=False, base_url="http://prorata.test"
+    ) as http:
+        yield http
 
 
 async def funds_seen(conn: psycopg.AsyncConnection[Any]) -> tuple[int, str, set[str]]:

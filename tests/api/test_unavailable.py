@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from prorata.app import create_app
 from prorata.config import Settings
@@ -19,7 +19,7 @@ from prorata.http.tenancy import Role
 from prorata.orgs import service as org_service
 from prorata.orgs.service import NewOrg
 from tests.conftest import settings_with
-from tests.support import TestDatabase, bearer, free_port
+from tests.support import TestDatabase, bearer, free_port, served
 
 UNAVAILABLE = "urn:prorata:problem:unavailable"
 
@@ -32,10 +32,10 @@ async def unreachable_client(settings: Settings) -> AsyncIterator[AsyncClient]:
         app_database_url=f"postgresql://prorata_app:x@127.0.0.1:{free_port()}/prorata",
     )
     application = create_app(down)
-    async with application.router.lifespan_context(application):
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://prorata.test") as client:
-            yield client
+    async with served(
+        application, raise_app_exceptions=False, base_url="http://prorata.test"
+    ) as client:
+        yield client
 
 
 async def test_every_kind_of_request_answers_503_with_retry_after(
