@@ -30,11 +30,28 @@ _ANY_SEGMENT = "{}"
 _ANY_REST = "{path}"
 
 
-@dataclass(frozen=True)
 class _Candidate:
-    order: int
-    context: Any  # FastAPI's effective route context of an included API route, or None
-    route: BaseRoute  # what FastAPI tries at this position
+    """A route at its place in FastAPI's order. An included API route is run by the index
+    through FastAPI's effective context of it, found on first use: FastAPI builds a router's
+    contexts (each route's dependency graph) only when a request first reaches that router, and
+    so must the index, or every app would pay for all ~700 at its first request."""
+
+    __slots__ = ("_context", "branch", "order", "route")
+
+    def __init__(self, order: int, route: BaseRoute, branch: Any) -> None:
+        self.order = order
+        self.route = route  # what FastAPI tries at this position
+        self.branch = branch  # the inclusion holding an API route the index runs, or None
+        self._context: Any = None
+
+    def context(self) -> Any:
+        if self._context is None:
+            self._context = next(
+                candidate
+                for candidate in self.branch.effective_candidates()
+                if getattr(candidate, "original_route", None) is self.route
+            )
+        return self._context
 
 
 @dataclass
@@ -68,12 +85,11 @@ class RouteIndex:
     def __init__(self, router: APIRouter) -> None:
         self.router = router
         self.root = _Node()
-        order = 0
         # Router-wide form limits are applied by FastAPI's router itself: leave it everything.
-        for top in [] if router.form_limits else router.routes:
-            for context, route, template in _flatten(top):
-                order += 1
-                self._insert(template, _Candidate(order, context, route))
+        for order, (route, branch, template) in enumerate(
+            [] if router.form_limits else _flatten(router.routes)
+        ):
+            self._insert(template, _Candidate(order, route, branch))
 
     def _insert(self, template: str | None, candidate: _Candidate) -> None:
         node = self.root
@@ -113,11 +129,12 @@ class RouteIndex:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> bool:
         for candidate in self.candidates(scope["path"]):
-            if candidate.context is None:
+            if candidate.branch is None:
                 return False  # FastAPI's router runs anything but an included API route
-            match, child_scope = candidate.context.matches(scope)
+            context = candidate.context()
+            match, child_scope = context.matches(scope)
             if match is Match.FULL:
-                await self._run(candidate.context, child_scope, scope, receive, send)
+                await self._run(context, child_scope, scope, receive, send)
                 return True
         return False
 
@@ -134,26 +151,39 @@ class RouteIndex:
         await context.original_route.handle(scope, receive, send)
 
 
-def _flatten(top: BaseRoute) -> list[tuple[Any, BaseRoute, str | None]]:
-    """(effective context or None, route, path template) for each route FastAPI would try, in
-    its order. Only included API routes without form limits are run by the index."""
-    if isinstance(top, fastapi_routing._IncludedRouter):
-        flat: list[tuple[Any, BaseRoute, str | None]] = []
-        for context in top.effective_route_contexts():
-            own = isinstance(context.original_route, APIRoute) and not _form_limited(top)
-            template = context.path_format if own else _template_of(context.starlette_route)
-            flat.append((context if own else None, context.original_route, template))
-        return flat
-    return [(None, top, _template_of(top))]
+Flat = list[tuple[BaseRoute, Any, str | None]]  # route, inclusion that runs it, template
 
 
-def _form_limited(included: Any) -> bool:
-    return bool(included.include_context.form_limits)
-
-
-def _template_of(route: BaseRoute | None) -> str | None:
-    template = getattr(route, "path_format", None)
-    return template if isinstance(template, str) else None
+def _flatten(routes: list[BaseRoute], branch: Any = None) -> Flat:
+    """Each route FastAPI would try, in its order (depth first through inclusions), with its
+    path template: the inclusions' prefixes and the route's own path. Only API routes of an
+    inclusion without form limits are run by the index (`branch` set)."""
+    included = fastapi_routing._IncludedRouter
+    flat: Flat = []
+    nested = branch is not None and any(isinstance(route, included) for route in routes)
+    # (Only then: asking a branch for its candidates builds its own routes' contexts.)
+    children = iter(
+        [c for c in branch.effective_candidates() if isinstance(c, included)] if nested else []
+    )
+    for route in routes:
+        if isinstance(route, included):
+            # At the top, the inclusion itself; below, FastAPI's branch of it (prefixes joined),
+            # in the same order as the inclusions among the routes.
+            inclusion = next(children) if branch is not None else route
+            flat += _flatten(inclusion.original_router.routes, inclusion)
+            continue
+        prefix = branch.include_context.prefix if branch is not None else ""
+        template = getattr(route, "path_format", None)
+        runs = isinstance(route, APIRoute) and branch is not None
+        runs = runs and not branch.include_context.form_limits
+        flat.append(
+            (
+                route,
+                branch if runs else None,
+                prefix + template if isinstance(template, str) else None,
+            )
+        )
+    return flat
 
 
 class IndexedApp(FastAPI):
