@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,35 @@ def test_a_sheet_damaged_after_its_header_is_refused_while_read(tmp_path: Path) 
         with pytest.raises(xlsx.SheetRefused) as refused:
             _read(path)
         assert refused.value.reason.startswith("not a readable .xlsx"), name
+
+
+def _sheet_rows(n: int) -> list[list[Any]]:
+    return [["id", "amount"], *([f"investor {i * 7919 % 10007}", i * 1.25] for i in range(n))]
+
+
+def test_a_sheet_that_does_not_inflate_is_refused_while_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sheet is inflated by a thread a read ahead of its reader: what goes wrong there
+    (a damaged deflate stream, a CRC that does not match) is refused where it is read."""
+    monkeypatch.setattr(xlsx, "READ_BYTES", 4096)
+    path = _book(tmp_path / "book.xlsx", {"S": _sheet_rows(5000)})
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as book:
+        info = book.getinfo("xl/worksheets/sheet1.xml")
+    # The member's data follows its local header (30 bytes, its name and its extra field).
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    middle = start + info.compress_size * 3 // 4
+    data[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(xlsx.SheetRefused) as refused:
+        _read(path)
+    assert refused.value.reason.startswith("not a readable .xlsx"), refused.value.reason
+
+
+def test_a_sheet_left_after_its_header_stops_its_reading(tmp_path: Path) -> None:
+    path = _book(tmp_path / "book.xlsx", {"S": _sheet_rows(3000)})
+    sheet = xlsx.open_sheet(path, None)
+    assert sheet.header == ["id", "amount"]
+    sheet.rows.close()  # type: ignore[attr-defined]
+    assert not [t for t in threading.enumerate() if t.name == "xlsx-read-ahead"]
