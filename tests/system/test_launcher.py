@@ -373,9 +373,15 @@ async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
     launcher = prorata_process("up", "--web", "2", "--workers", "2", env=env, output=log)
     try:
         wait_until(lambda: _health(port), timeout=90, what="the web processes to answer")
+
+        def titles() -> list[str]:
+            children = psutil.Process(launcher.pid).children()
+            return sorted(" ".join(child.cmdline()).strip() for child in children)
+
+        # One web process answering says nothing of the other, which may still be starting.
+        expected = ["prorata: web"] * 2 + ["prorata: worker"] * 2
+        wait_until(lambda: titles() == expected, timeout=90, what=f"the processes {expected}")
         children = psutil.Process(launcher.pid).children()
-        titles = sorted(" ".join(child.cmdline()).strip() for child in children)
-        assert titles == ["prorata: web"] * 2 + ["prorata: worker"] * 2
         webs = _web_children(launcher)
 
         # Each web process answers on the one port: with the other one stopped (SIGSTOP, it
@@ -383,7 +389,9 @@ async def test_up_runs_two_web_and_two_worker_processes_and_stops_them_all(
         for answering, paused in (webs, webs[::-1]):
             paused.suspend()
             try:
-                assert _health(port), f"web process {answering.pid} alone must answer"
+                wait_until(
+                    lambda: _health(port), timeout=60, what=f"web process {answering.pid} alone"
+                )
             finally:
                 paused.resume()
 
