@@ -229,7 +229,7 @@ async def test_dry_run_validates_and_predicts_without_applying(
 
 def _paths_taken(caplog: pytest.LogCaptureFixture) -> list[str]:
     messages = {
-        "import of new allocations applied in one statement": "all new",
+        "import of new allocations applied": "all new",
         "import checked in full": "in full",
     }
     return [messages[r.message] for r in caplog.records if r.message in messages]

@@ -185,6 +185,29 @@ async def apply_rows(
     refuses the set too. The fund row is locked, so two bulk writes to one fund never
     interleave; other funds are not held up.
     """
+    written = await write_rows(session, org_id=org_id, fund_id=fund_id, rows=rows, all_new=all_new)
+    await record_bulk_write(
+        session,
+        org_id=org_id,
+        actor_user_id=actor_user_id,
+        fund_id=fund_id,
+        written=written,
+        source=source,
+    )
+    return written
+
+
+async def write_rows(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    fund_id: uuid.UUID,
+    rows: sa.Select[Any],
+    all_new: bool = False,
+) -> int:
+    """`apply_rows` without its audit record: for a set written in several statements (an
+    import written batch by batch), each a part of one set whose audit record the caller
+    writes once, by `record_bulk_write`, in the same transaction."""
     fund = await fund_service.locked_for_bulk_write(session, fund_id=fund_id)
     columns = ["fund_id", "investor_id", "deal_id", "org_id", "amount"]
     checked = _checked(rows, fund_id=fund_id, org_id=org_id, currency=fund.currency)
@@ -195,7 +218,18 @@ async def apply_rows(
             set_={"amount": statement.excluded.amount, "updated_at": sa.func.now()},
             where=Allocation.amount.is_distinct_from(statement.excluded.amount),
         )
-    written = await _write_set(session, statement)
+    return await _write_set(session, statement)
+
+
+async def record_bulk_write(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    fund_id: uuid.UUID,
+    written: int,
+    source: str,
+) -> None:
     await audit.record(
         session,
         org_id=org_id,
@@ -205,7 +239,6 @@ async def apply_rows(
         entity_id=fund_id,
         after={"written": written, "source": source},
     )
-    return written
 
 
 def _checked(

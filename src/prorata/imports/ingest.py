@@ -15,14 +15,16 @@ Transactions:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import logging
 import re
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,22 +162,23 @@ async def _ingest(
         assert blob is not None  # a foreign key
         progress = Progress(sessions, row)
         await progress.save(ImportPhase.loading)
-        header, refused = await _load(
-            session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, progress
-        )
-        if refused is not None:
-            await _reject_file(session, row, *refused)
-            return
-        columns = list(header.values())
-        await progress.save(ImportPhase.validating)
-        # The strict reading takes amounts in the default notation only.
-        all_new_possible = (
-            row.kind is ImportKind.allocations
-            and not row.dry_run
-            and row.number_format == values.NumberFormat.comma_point
-        )
-        if all_new_possible and await _insert_all_new_allocations(session, row, fund, columns):
-            return
+        header: dict[str, str] | None = None
+        if _all_new_possible(row):
+            fast = await _insert_all_new_allocations(
+                session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, fund, progress
+            )
+            if fast.finished:
+                return
+            header = fast.staged
+        if header is None:  # (again, when the fast path had written rows and undid them)
+            progress.bytes_read = 0
+            header, refused = await _load(
+                session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, progress
+            )
+            if refused is not None:
+                await _reject_file(session, row, *refused)
+                return
+            await progress.save(ImportPhase.validating)
         # Temporary tables get no statistics by themselves: without them the planner guesses
         # ten million rows and sorts to disk where a hash join against the small maps would do.
         await session.execute(sa.text(f"ANALYZE {checks.STAGING}"))
@@ -183,15 +186,37 @@ async def _ingest(
         await _check_and_apply(session, row, fund, header, progress)
 
 
+def _all_new_possible(row: DataImport) -> bool:
+    """Whether the file may be all new allocations in the plain notation: then the fast path is
+    tried first (the strict reading takes amounts in the default notation only)."""
+    return (
+        row.kind is ImportKind.allocations
+        and not row.dry_run
+        and row.number_format == values.NumberFormat.comma_point
+    )
+
+
+# Called between two COPY batches of a workbook, with the staged columns (`_copy`).
+Between = Callable[[list[str]], Awaitable[None]]
+
+
 async def _load(
-    session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
+    session: AsyncSession,
+    stream: AsyncIterator[bytes],
+    row: DataImport,
+    progress: Progress,
+    *,
+    between: Between | None = None,
 ) -> tuple[dict[str, str], tuple[int | None, str] | None]:
     """COPY the file into `import_staging`: (its header cells → our columns, None), or
     (…, (line, why)) when the file itself is not readable CSV (or .xlsx) of its kind (then
-    nothing is loaded)."""
+    nothing is loaded). A workbook is COPYed in batches with `between` called after each but
+    the last; a CSV file in one (its reading costs next to nothing: nothing to overlap)."""
     first = await anext(stream, b"")
     if values.is_xlsx(first):
-        return await _load_workbook(session, _chained(first, stream), row, progress)
+        return await _load_workbook(
+            session, _chained(first, stream), row, progress, between=between
+        )
     header_line = first.split(b"\n", 1)[0]
     try:
         header = formats.read_header(row.kind, header_line, mapping=row.columns)
@@ -209,7 +234,12 @@ async def _load(
 
 
 async def _load_workbook(
-    session: AsyncSession, stream: AsyncIterator[bytes], row: DataImport, progress: Progress
+    session: AsyncSession,
+    stream: AsyncIterator[bytes],
+    row: DataImport,
+    progress: Progress,
+    *,
+    between: Between | None,
 ) -> tuple[dict[str, str], tuple[int | None, str] | None]:
     """An .xlsx upload: the workbook is spooled to a temporary file (a zip is read from its
     end), its sheet read and COPYed as CSV text, a batch of rows at a time; a line of the
@@ -237,18 +267,58 @@ async def _load_workbook(
         columns = list(header.values())
         await _create_staging(session, columns, first_line=sheet.header_row + 1)
         rows = xlsx.csv_chunks(sheet, width=width, number_format=number_format)
-
-        async def read() -> AsyncIterator[bytes]:
-            # Reading the sheet is CPU work: in a thread, so the worker's other jobs go on, and
-            # one chunk ahead, so PostgreSQL parses one while the next is written.
-            ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
-            while (chunk := await ahead) is not None:
-                ahead = asyncio.ensure_future(asyncio.to_thread(next, rows, None))
-                yield chunk
-
         return header, await _copy(
-            session, columns, read(), delimiter=",", header=False, line_offset=sheet.header_row
+            session,
+            columns,
+            _read_ahead(rows, chunks=READ_AHEAD_CHUNKS),
+            delimiter=",",
+            header=False,
+            line_offset=sheet.header_row,
+            between=between,
         )
+
+
+# A workbook's rows are COPYed (and, all new, inserted) this many bytes of CSV text at a time,
+# and read up to this many chunks (xlsx.ROWS_PER_CHUNK rows each) ahead: enough for the reading
+# thread to make the next batch while PostgreSQL inserts this one.
+BATCH_BYTES = 8 * 1024 * 1024
+READ_AHEAD_CHUNKS = 8
+
+
+async def _read_ahead(rows: Iterator[bytes], *, chunks: int) -> AsyncIterator[bytes]:
+    """The chunks of `rows`, made by a thread of their own up to `chunks` ahead: reading a
+    sheet is CPU work (so the worker's other jobs go on meanwhile), and PostgreSQL parses or
+    inserts what came before while the thread reads on. An error reading is raised here."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+    room = threading.Semaphore(chunks)
+    stop = threading.Event()
+
+    def produce() -> None:
+        last: Exception | None = None
+        try:
+            for chunk in rows:
+                while not room.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                loop.call_soon_threadsafe(ready.put_nowait, chunk)
+        except Exception as exc:  # handed to the reader, raised there
+            last = exc
+        loop.call_soon_threadsafe(ready.put_nowait, last)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := await ready.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            room.release()
+            yield item
+    finally:
+        stop.set()  # the reader stopped early (an error, or a batch refused): so does the thread
+        await asyncio.to_thread(thread.join)
 
 
 async def _chained(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -315,28 +385,45 @@ async def _copy(
     delimiter: str,
     header: bool,
     line_offset: int = 0,
+    between: Between | None = None,
 ) -> tuple[int | None, str] | None:
-    """COPY `chunks` (CSV) into the staging table; None, or (line, why) it was refused."""
+    """COPY `chunks` (CSV) into the staging table; None, or (line, why) it was refused. With
+    `between`, in batches of BATCH_BYTES (chunks end at a row's end), `between` called after
+    each but the last; a line in a refusal counts from the first batch's first line."""
+    assert between is None or not header  # a header belongs to the first COPY alone
     connection = await db.driver_connection(session)
     names = ", ".join(f'"{name}"' for name in columns)
     options = "FORMAT csv" + (", HEADER true" if header else "")
     if delimiter != ",":
         options += ", DELIMITER E'\\t'" if delimiter == "\t" else f", DELIMITER '{delimiter}'"
     try:
-        # A savepoint: a malformed file undoes the load, not the job's transaction.
-        async with (
-            connection.transaction(),  # inside the session's transaction: a SAVEPOINT
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {checks.STAGING} ({names}) FROM STDIN ({options})") as copy,
-        ):
-            async for chunk in chunks:
-                await copy.write(chunk)
+        while True:
+            sent, ended = 0, True
+            # A savepoint: a malformed file undoes the load, not the job's transaction.
+            async with (
+                connection.transaction(),  # inside the session's transaction: a SAVEPOINT
+                connection.cursor() as cursor,
+            ):
+                async with cursor.copy(
+                    f"COPY {checks.STAGING} ({names}) FROM STDIN ({options})"
+                ) as copy:
+                    async for chunk in chunks:
+                        await copy.write(chunk)
+                        sent += len(chunk)
+                        if between is not None and sent >= BATCH_BYTES:
+                            ended = False
+                            break
+                copied = cursor.rowcount  # (the cursor forgets it once closed)
+            if ended:
+                return None
+            line_offset += copied  # COPY counts the lines of each batch from 1
+            assert between is not None
+            await between(columns)
     except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
         line, why = _copy_problem(exc)
         return (line + line_offset if line is not None else None), why
     except xlsx.SheetRefused as refused:  # a workbook damaged past its header (streamed)
         return refused.line, refused.reason
-    return None
 
 
 _COPY_LINE = re.compile(r"line (\d+)(: \"(?P<record>.*)\")?", re.DOTALL)
@@ -380,47 +467,138 @@ async def _reject_file(session: AsyncSession, row: DataImport, line: int | None,
     )
 
 
-async def _insert_all_new_allocations(
-    session: AsyncSession, row: DataImport, fund: Fund, columns: list[str]
-) -> bool:
-    """The common case, first: a file of valid allocations that are all new goes in by ONE
-    INSERT of the strict reading of the staged rows, without judging each cell (a million rows:
-    ~4 s less). Anything else — an error anywhere, a pair that exists or repeats — makes the
-    service refuse the set; it is undone (a savepoint) and False sent back: the full check
-    then runs, explains every error, and upserts. Both ways write the same rows."""
-    refs = checks.allocation_refs(columns)
-    for as_exported in (False, True):
+class _NotAllNew(Exception):
+    """The file is not all new allocations plainly written: the full check decides."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _FastPath:
+    finished: bool  # applied, or the file refused: nothing left to do
+    # Not finished: the staged file's header when the staging holds all of the file (else it
+    # must be loaded again: rows the fast path had written were undone, and the staging too).
+    staged: dict[str, str] | None = None
+
+
+class _NewAllocations:
+    """Writes the staged rows of a file of new allocations by the strict reading
+    (`checks.strict_allocations`), a batch at a time, as one set (`_insert_all_new_allocations`).
+    The notation that read a batch reads the rest: the plain one, or the exported one (`$1,234`)
+    from the first batch the plain one stopped at."""
+
+    def __init__(self, session: AsyncSession, row: DataImport, fund: Fund) -> None:
+        self.session, self.row, self.fund = session, row, fund
+        self.refs: checks.AllocationRefs | None = None
+        self.as_exported = False
+        self.batches = 0  # written and dropped from the staging
+        self.written = 0
+        self.given_up = False
+
+    async def between(self, columns: list[str]) -> None:
+        """After a batch of a workbook: write it and empty the staging for the next, so the
+        reading thread reads on while PostgreSQL inserts. A first batch that is not all new
+        stays staged, and so do the rest (the full check reads them all); a later one raises
+        `_NotAllNew`: what was written must be undone."""
+        if self.given_up:
+            return
         try:
-            async with session.begin_nested():
-                for statement in refs.statements:
-                    await session.execute(sa.text(statement), {"fund_id": fund.id})
-                written = await allocation_service.apply_rows(
-                    session,
-                    org_id=row.org_id,
-                    actor_user_id=row.created_by,
-                    fund_id=fund.id,
-                    rows=checks.strict_allocations(refs, fund.currency, as_exported=as_exported),
-                    source=f"import:{row.id}",
+            await self.write(columns)
+        except _NotAllNew:
+            if self.batches:
+                raise
+            self.given_up = True
+            return
+        self.batches += 1
+        await self.session.execute(sa.text(f"TRUNCATE {checks.STAGING}"))
+
+    async def write(self, columns: list[str]) -> None:
+        """Write what is staged (`_NotAllNew`: nothing of it was written)."""
+        if self.given_up:
+            raise _NotAllNew
+        if self.refs is None:
+            self.refs = checks.allocation_refs(columns)
+            for statement in self.refs.statements:
+                await self.session.execute(sa.text(statement), {"fund_id": self.fund.id})
+        for as_exported in (True,) if self.as_exported else (False, True):
+            try:
+                written = await allocation_service.write_rows(
+                    self.session,
+                    org_id=self.row.org_id,
+                    fund_id=self.fund.id,
+                    rows=checks.strict_allocations(
+                        self.refs, self.fund.currency, as_exported=as_exported
+                    ),
                     all_new=True,
                 )
-            break
-        except sa.exc.DataError:  # a cell no plain number: try the exported notation
-            continue
-        except allocation_service.SetRefused:
-            return False
-    else:
-        return False
-    log.info("import of new allocations applied in one statement", extra={"import_id": str(row.id)})
-    counts = {"rows_total": written, "rows_valid": written, "rows_invalid": 0}
+            except sa.exc.DataError:  # a cell no plain number: try the exported notation
+                continue
+            except allocation_service.SetRefused:
+                raise _NotAllNew from None
+            self.as_exported = as_exported
+            self.written += written
+            return
+        raise _NotAllNew
+
+    async def drop_maps(self) -> None:
+        """The full check makes maps of the same names."""
+        await self.session.execute(
+            sa.text("DROP TABLE IF EXISTS import_investor_refs, import_deal_refs")
+        )
+
+
+async def _insert_all_new_allocations(
+    session: AsyncSession,
+    stream: AsyncIterator[bytes],
+    row: DataImport,
+    fund: Fund,
+    progress: Progress,
+) -> _FastPath:
+    """The common case, first: a file of valid allocations that are all new goes in by INSERTs
+    of the strict reading of the staged rows, without judging each cell (a million rows: ~4 s
+    less); a workbook's batch by batch as it is read, so reading overlaps inserting. Anything
+    else — an error anywhere, a pair that exists or repeats — makes the service refuse a batch;
+    all the fast path wrote is undone (a savepoint) and the full check then runs, explains every
+    error, and upserts. Both ways write the same rows, as one set with one audit record."""
+    new = _NewAllocations(session, row, fund)
+    header: dict[str, str] | None = None
+    fast = await session.begin_nested()
+    try:
+        header, refused = await _load(session, stream, row, progress, between=new.between)
+        if refused is not None:
+            await fast.rollback()
+            await _reject_file(session, row, *refused)
+            return _FastPath(finished=True)
+        await progress.save(ImportPhase.validating)
+        await new.write(list(header.values()))
+    except _NotAllNew:
+        if new.batches:
+            await fast.rollback()
+            return _FastPath(finished=False)
+        await new.drop_maps()
+        await fast.commit()
+        return _FastPath(finished=False, staged=header)
+    await fast.commit()
+    await allocation_service.record_bulk_write(
+        session,
+        org_id=row.org_id,
+        actor_user_id=row.created_by,
+        fund_id=fund.id,
+        written=new.written,
+        source=f"import:{row.id}",
+    )
+    log.info(
+        "import of new allocations applied",
+        extra={"import_id": str(row.id), "batches": new.batches + 1},
+    )
+    counts = {"rows_total": new.written, "rows_valid": new.written, "rows_invalid": 0}
     await _finish(
         session,
         row,
         status=ImportStatus.succeeded,
-        counts={**counts, "inserted": written, "updated": 0, "unchanged": 0},
+        counts={**counts, "inserted": new.written, "updated": 0, "unchanged": 0},
         errors_recorded=0,
         message=None,
     )
-    return True
+    return _FastPath(finished=True)
 
 
 async def _check_and_apply(

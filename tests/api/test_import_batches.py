@@ -1,0 +1,229 @@
+"""A workbook of new allocations is written batch by batch as it is read (imports.ingest
+`_insert_all_new_allocations`): reading the next rows overlaps inserting these. Made small
+here (a few rows a batch) so a small workbook has many batches; the rules: the rows written
+are the file's, as one set with one audit record; anything that is not all new and plainly
+written undoes every batch written and goes to the full check, which reports or upserts as it
+does for any file; the reading thread never outlives the import."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import zipfile
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prorata.config import Settings
+from prorata.imports import ingest, xlsx
+from prorata.orgs.service import NewOrg
+from tests.api.test_import_values import workbook
+from tests.api.test_imports import Imports
+from tests.import_support import seed_fund
+from tests.support import TestDatabase
+
+HEADER = ["investor_id", "deal_id", "amount"]
+
+
+@pytest.fixture
+def imports(
+    client: httpx.AsyncClient,
+    org: NewOrg,
+    database: TestDatabase,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Imports:
+    # The sheet read 2 KiB at a time and COPYed 1 KiB of CSV a batch: ~10 rows a batch.
+    monkeypatch.setattr(xlsx, "READ_BYTES", 2048)
+    monkeypatch.setattr(ingest, "BATCH_BYTES", 1024)
+    return Imports(client, org, database, sessions, settings)
+
+
+def _fund(imports: Imports, investors: int = 20, deals: int = 10) -> dict[str, Any]:
+    return seed_fund(
+        imports.database.owner_url, imports.org.org_id, investors=investors, deals=deals
+    )
+
+
+def _rows(fund: dict[str, Any]) -> list[list[Any]]:
+    """Every (investor, deal) pair once, in key order, amounts as number cells."""
+    return [
+        [str(investor), str(deal), float(Decimal(1000 + 7 * i + d) + Decimal("0.25"))]
+        for i, investor in enumerate(fund["investors"])
+        for d, deal in enumerate(fund["deals"])
+    ]
+
+
+def _allocations(owner_url: str, fund_id: str) -> dict[tuple[str, str], str]:
+    with psycopg.connect(owner_url) as conn:
+        rows = conn.execute(
+            "SELECT investor_id, deal_id, amount FROM allocations WHERE fund_id = %s", (fund_id,)
+        ).fetchall()
+    return {(str(investor), str(deal)): str(amount) for investor, deal, amount in rows}
+
+
+def _bulk_writes(owner_url: str, fund_id: str) -> list[dict[str, Any]]:
+    with psycopg.connect(owner_url) as conn:
+        return [
+            after
+            for (after,) in conn.execute(
+                "SELECT after FROM audit_log WHERE action = 'allocation.bulk_upsert' "
+                "AND entity_id = %s ORDER BY id",
+                (fund_id,),
+            )
+        ]
+
+
+def _expected(rows: list[list[Any]]) -> dict[tuple[str, str], str]:
+    return {(investor, deal): f"{Decimal(str(amount)):.2f}" for investor, deal, amount in rows}
+
+
+def _batches(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [
+        record.__dict__["batches"]
+        for record in caplog.records
+        if record.message == "import of new allocations applied"
+    ]
+
+
+def _checked_in_full(caplog: pytest.LogCaptureFixture) -> bool:
+    return any(record.message == "import checked in full" for record in caplog.records)
+
+
+def _no_reader_thread() -> bool:
+    return not any(thread.name == "import-reader" for thread in threading.enumerate())
+
+
+async def test_a_workbook_of_new_allocations_is_written_in_batches_as_one_set(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports)
+    rows = _rows(fund)
+    done = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *rows])))
+    assert (done["status"], done["rows_total"], done["inserted"]) == ("succeeded", 200, 200)
+    assert _allocations(imports.database.owner_url, fund["id"]) == _expected(rows)
+    [batches] = _batches(caplog)
+    assert batches > 5, batches  # many batches, not one statement
+    assert not _checked_in_full(caplog)
+    [audit] = _bulk_writes(imports.database.owner_url, fund["id"])
+    assert audit["written"] == 200
+    assert _no_reader_thread()
+
+
+async def test_amounts_written_as_exported_in_a_later_batch_are_read_so(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The plain notation reads the first batches; a text cell `$1,234.25 ` in a later one
+    stops it there, and the exported notation reads that batch and the rest."""
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports)
+    rows = _rows(fund)
+    written = [
+        [investor, deal, f"${Decimal(str(amount)):,.2f} " if n >= 120 else amount]
+        for n, (investor, deal, amount) in enumerate(rows)
+    ]
+    done = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *written])))
+    assert (done["status"], done["inserted"]) == ("succeeded", 200), done
+    assert _allocations(imports.database.owner_url, fund["id"]) == _expected(rows)
+    assert _batches(caplog)
+    assert not _checked_in_full(caplog)
+
+
+async def test_a_pair_that_exists_in_a_later_batch_undoes_the_batches_and_upserts(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports)
+    rows = _rows(fund)
+    first = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *rows[150:]])))
+    assert (first["status"], first["inserted"]) == ("succeeded", 50)
+    caplog.clear()
+    # The first 150 rows are new; of the last 50 (existing), 10 change.
+    changed = [[i, d, a + 1 if n < 10 else a] for n, (i, d, a) in enumerate(rows[150:])]
+    done = await imports.run(
+        fund["id"], "allocations", workbook(("S", [HEADER, *rows[:150], *changed]))
+    )
+    counts = (done["status"], done["inserted"], done["updated"], done["unchanged"])
+    assert counts == ("succeeded", 150, 10, 40), done
+    assert _allocations(imports.database.owner_url, fund["id"]) == _expected(
+        [*rows[:150], *changed]
+    )
+    assert _checked_in_full(caplog)
+    assert not _batches(caplog)
+    # One record per import: the undone batches left none.
+    assert [audit["written"] for audit in _bulk_writes(imports.database.owner_url, fund["id"])] == [
+        50,
+        160,
+    ]
+    assert _no_reader_thread()
+
+
+async def test_errors_in_a_later_batch_reject_the_file_and_nothing_is_written(
+    imports: Imports,
+) -> None:
+    fund = _fund(imports)
+    rows = _rows(fund)
+    rows[170][0] = "00000000-0000-0000-0000-000000000000"  # no such investor: row 172
+    rows[180] = rows[3]  # a pair repeated from the first batch: row 182
+    rejected = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *rows])))
+    assert (rejected["status"], rejected["rows_invalid"]) == ("rejected", 2), rejected
+    lines = {error["line"] for error in await imports.errors(rejected)}
+    assert lines == {"172", "182"}
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+    assert _bulk_writes(imports.database.owner_url, fund["id"]) == []
+    assert _no_reader_thread()
+
+
+async def test_a_first_batch_not_all_new_is_checked_in_full_with_the_rest_staged(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing written yet: the staging keeps every batch from there on, read once."""
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports)
+    rows = _rows(fund)
+    rows[2][2] = -5.0  # row 4: below zero
+    rejected = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *rows])))
+    assert (rejected["status"], rejected["rows_total"]) == ("rejected", 200), rejected
+    assert [error["line"] for error in await imports.errors(rejected)] == ["4"]
+    assert _checked_in_full(caplog)
+
+
+async def test_a_row_too_wide_in_a_later_batch_is_refused_at_its_spreadsheet_row(
+    imports: Imports,
+) -> None:
+    """COPY counts the lines of each batch from 1: the refusal still names the sheet's row."""
+    fund = _fund(imports)
+    rows = _rows(fund)
+    rows[150] = [*rows[150], "extra"]  # row 152 (the header is row 1)
+    rejected = await imports.run(fund["id"], "allocations", workbook(("S", [HEADER, *rows])))
+    assert rejected["status"] == "rejected", rejected
+    assert rejected["message"] == "line 152: more cells than the header has"
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+    assert _no_reader_thread()
+
+
+async def test_a_workbook_damaged_after_batches_were_written_is_rejected_with_nothing_applied(
+    imports: Imports,
+) -> None:
+    fund = _fund(imports)
+    good = workbook(("S", [HEADER, *_rows(fund)]))
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b'<c r="C190"', b'<c r="C190" t="q"')
+            target.writestr(item, content)
+    rejected = await imports.run(fund["id"], "allocations", damaged.getvalue())
+    assert (rejected["status"], rejected["inserted"]) == ("rejected", None), rejected
+    assert "unknown cell type 'q'" in rejected["message"]
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+    assert _bulk_writes(imports.database.owner_url, fund["id"]) == []
+    assert _no_reader_thread()
