@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -12,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
 from prorata.imports import ingest
+from prorata.orgs.service import NewOrg
 from prorata.platform import storage
-from tests.support import bearer
+from tests.fund_support import FundApi
+from tests.support import TestDatabase, bearer
 
 
 def csv_bytes(*lines: str, newline: str = "\n") -> bytes:
@@ -122,3 +126,39 @@ def allocation_file(fund: dict[str, Any]) -> tuple[bytes, Decimal]:
             total += amount
             lines.append(f"{deal},{investor},{amount}")
     return ("\n".join(lines) + "\n").encode(), total
+
+
+class Imports:
+    """Uploads files to one fund and runs their jobs, as the org's owner."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        org: NewOrg,
+        database: TestDatabase,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        self.client, self.org, self.database = client, org, database
+        self.sessions, self.settings = sessions, settings
+        self.api = FundApi(client, org.api_key)
+
+    async def run(self, fund_id: str, kind: str, content: bytes, **options: Any) -> dict[str, Any]:
+        """Upload, run the job, return the finished import."""
+        response = await upload(self.client, self.org.api_key, fund_id, kind, content, **options)
+        assert response.status_code in {200, 202}, response.text
+        await run_jobs(self.database.owner_url, self.sessions, self.settings)
+        return await self.get(response.headers["location"])
+
+    async def get(self, location: str) -> dict[str, Any]:
+        response = await self.client.get(location, headers=bearer(self.org.api_key))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def errors(self, imported: dict[str, Any]) -> list[dict[str, str]]:
+        assert imported["errors_url"], imported
+        response = await self.client.get(imported["errors_url"], headers=bearer(self.org.api_key))
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        return list(csv.DictReader(io.StringIO(response.text)))

@@ -14,35 +14,22 @@ import zipfile
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.config import Settings
 from prorata.imports import ingest, xlsx
-from prorata.orgs.service import NewOrg
 from tests.api.test_import_values import workbook
-from tests.api.test_imports import Imports
-from tests.import_support import seed_fund
-from tests.support import TestDatabase
+from tests.api.test_imports import _allocations
+from tests.import_support import Imports, seed_fund
 
 HEADER = ["investor_id", "deal_id", "amount"]
 
 
-@pytest.fixture
-def imports(
-    client: httpx.AsyncClient,
-    org: NewOrg,
-    database: TestDatabase,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Imports:
-    # The sheet read 2 KiB at a time and COPYed 1 KiB of CSV a batch: ~10 rows a batch.
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sheet read 2 KiB at a time and COPYed 1 KiB of CSV a batch: ~10 rows a batch."""
     monkeypatch.setattr(xlsx, "READ_BYTES", 2048)
     monkeypatch.setattr(ingest, "BATCH_BYTES", 1024)
-    return Imports(client, org, database, sessions, settings)
 
 
 def _fund(imports: Imports, investors: int = 20, deals: int = 10) -> dict[str, Any]:
@@ -58,14 +45,6 @@ def _rows(fund: dict[str, Any]) -> list[list[Any]]:
         for i, investor in enumerate(fund["investors"])
         for d, deal in enumerate(fund["deals"])
     ]
-
-
-def _allocations(owner_url: str, fund_id: str) -> dict[tuple[str, str], str]:
-    with psycopg.connect(owner_url) as conn:
-        rows = conn.execute(
-            "SELECT investor_id, deal_id, amount FROM allocations WHERE fund_id = %s", (fund_id,)
-        ).fetchall()
-    return {(str(investor), str(deal)): str(amount) for investor, deal, amount in rows}
 
 
 def _bulk_writes(owner_url: str, fund_id: str) -> list[dict[str, Any]]:

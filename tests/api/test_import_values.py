@@ -12,28 +12,12 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 import xlsxwriter
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prorata.config import Settings
-from prorata.orgs.service import NewOrg
-from tests.api.test_imports import Imports
-from tests.import_support import csv_bytes, run_jobs, upload
+from tests.import_support import Imports, csv_bytes, run_jobs, upload
 from tests.support import TestDatabase
 
 COMMITMENTS = "investor_email,amount,committed_on"
-
-
-@pytest.fixture
-def imports(
-    client: httpx.AsyncClient,
-    org: NewOrg,
-    database: TestDatabase,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-) -> Imports:
-    return Imports(client, org, database, sessions, settings)
 
 
 async def _investors(imports: Imports, *names: str) -> None:

@@ -14,7 +14,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import psycopg
@@ -29,55 +28,8 @@ from prorata.orgs.service import NewOrg
 from prorata.platform import storage
 from tests.conftest import settings_with
 from tests.fund_support import FundApi
-from tests.import_support import csv_bytes, queued_imports, run_jobs, upload
+from tests.import_support import Imports, csv_bytes, queued_imports, run_jobs, upload
 from tests.support import TestDatabase, bearer
-
-
-class Imports:
-    """Uploads files to one fund and runs their jobs, as the org's owner."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        org: NewOrg,
-        database: TestDatabase,
-        sessions: async_sessionmaker[AsyncSession],
-        settings: Settings,
-    ) -> None:
-        self.client, self.org, self.database = client, org, database
-        self.sessions, self.settings = sessions, settings
-        self.api = FundApi(client, org.api_key)
-
-    async def run(self, fund_id: str, kind: str, content: bytes, **options: Any) -> dict[str, Any]:
-        """Upload, run the job, return the finished import."""
-        response = await upload(self.client, self.org.api_key, fund_id, kind, content, **options)
-        assert response.status_code in {200, 202}, response.text
-        await run_jobs(self.database.owner_url, self.sessions, self.settings)
-        return await self.get(response.headers["location"])
-
-    async def get(self, location: str) -> dict[str, Any]:
-        response = await self.client.get(location, headers=bearer(self.org.api_key))
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def errors(self, imported: dict[str, Any]) -> list[dict[str, str]]:
-        assert imported["errors_url"], imported
-        response = await self.client.get(imported["errors_url"], headers=bearer(self.org.api_key))
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/csv")
-        return list(csv.DictReader(io.StringIO(response.text)))
-
-
-@pytest.fixture
-def imports(
-    client: httpx.AsyncClient,
-    org: NewOrg,
-    database: TestDatabase,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-) -> Imports:
-    return Imports(client, org, database, sessions, settings)
 
 
 def _allocations(owner_url: str, fund_id: str) -> dict[tuple[str, str], str]:
