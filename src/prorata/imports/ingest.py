@@ -15,6 +15,7 @@ Transactions:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -24,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -267,15 +268,18 @@ async def _load_workbook(
         columns = list(header.values())
         await _create_staging(session, columns, first_line=sheet.header_row + 1)
         rows = xlsx.csv_chunks(sheet, width=width, number_format=number_format)
-        return header, await _copy(
-            session,
-            columns,
-            _read_ahead(rows, chunks=READ_AHEAD_CHUNKS),
-            delimiter=",",
-            header=False,
-            line_offset=sheet.header_row,
-            between=between,
-        )
+        # Closed on the way out whatever happens (an error, a batch refused, the job cancelled):
+        # the reading thread stops before the spooled file is closed under it.
+        async with contextlib.aclosing(_read_ahead(rows, chunks=READ_AHEAD_CHUNKS)) as chunks:
+            return header, await _copy(
+                session,
+                columns,
+                chunks,
+                delimiter=",",
+                header=False,
+                line_offset=sheet.header_row,
+                between=between,
+            )
 
 
 # A workbook's rows are COPYed (and, all new, inserted) this many bytes of CSV text at a time,
@@ -285,7 +289,7 @@ BATCH_BYTES = 8 * 1024 * 1024
 READ_AHEAD_CHUNKS = 8
 
 
-async def _read_ahead(rows: Iterator[bytes], *, chunks: int) -> AsyncIterator[bytes]:
+async def _read_ahead(rows: Iterator[bytes], *, chunks: int) -> AsyncGenerator[bytes]:
     """The chunks of `rows`, made by a thread of their own up to `chunks` ahead: reading a
     sheet is CPU work (so the worker's other jobs go on meanwhile), and PostgreSQL parses or
     inserts what came before while the thread reads on. An error reading is raised here."""
