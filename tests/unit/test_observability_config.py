@@ -146,3 +146,32 @@ def test_compose_wires_web_and_worker_to_the_collector_and_jaeger() -> None:
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
     assert collector["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
     assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+
+
+@pytest.mark.parametrize(
+    ("environment", "interval"),
+    [({}, 0.005), (ENDPOINT, 0.001), ({"OTEL_TRACES_EXPORTER": "console"}, 0.001)],
+)
+def test_a_process_that_exports_spans_switches_threads_every_millisecond(
+    environment: dict[str, str], interval: float
+) -> None:
+    """The exporter's thread holds the GIL while it encodes a batch; the event loop waits for
+    it at most one switch interval a time: 1 ms where spans are exported, CPython's 5 ms where
+    nothing is (a fresh process each: `configure` acts once per process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    code = (
+        "import sys; from prorata.observability import setup; "
+        "setup.configure('web'); print(sys.getswitchinterval()); setup.shutdown()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert float(out.split()[-1]) == pytest.approx(interval)

@@ -52,12 +52,9 @@ class RedactingSpanExporter(SpanExporter):
         self._redactor = redactor
 
     def _attributes(self, attributes: Attributes, *, client: bool = False) -> dict[str, Any]:
+        # The log redactor's rules: a secret's key masks its value, strings (alone or in a
+        # sequence) are scrubbed, once.
         cleaned = self._redactor(None, "", dict(attributes or {}))
-        for key, value in cleaned.items():
-            if isinstance(value, str):
-                cleaned[key] = self._redactor.scrub(value)
-            elif isinstance(value, list):
-                cleaned[key] = [self._redactor.scrub(v) if isinstance(v, str) else v for v in value]
         for key in _CLIENT_URL_KEYS:
             if client and isinstance(cleaned.get(key), str):
                 parts = urlsplit(cleaned[key])
