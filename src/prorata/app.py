@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -164,12 +165,18 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
-    app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_json_body_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
-        upload_routes=policy.upload_routes(),
-    )
+    bounds: dict[str, Any] = {
+        "max_body_bytes": settings.max_json_body_bytes,
+        "max_upload_bytes": settings.max_upload_bytes,
+        "upload_routes": policy.upload_routes(),
+    }
+    app.add_middleware(RequestContextMiddleware, **bounds)
+    # Liveness probes skip FastAPI's layers, not ours (system.router.FastHealth).
+    for prefix in (API_PREFIX, API_ALIAS):
+        health = system_router.FastHealth(f"{prefix}/system/health")
+        app.fast_routes["GET", f"{prefix}/system/health"] = RequestContextMiddleware(
+            health, **bounds
+        )
 
     api = api_router()
     app.include_router(api, prefix=API_PREFIX)

@@ -72,17 +72,22 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Problem)
+def response_for(request: Request, problem: Problem) -> JSONResponse:
+    """A raised `Problem` as its problem+json answer (what the exception handler sends)."""
     return problem_response(
         request,
-        status=exc.status,
-        title=exc.title,
-        detail=exc.detail,
-        slug=exc.slug,
-        headers=exc.headers,
-        extensions=exc.extensions,
+        status=problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        slug=problem.slug,
+        headers=problem.headers,
+        extensions=problem.extensions,
     )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return response_for(request, exc)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -188,7 +188,25 @@ def _flatten(routes: list[BaseRoute], branch: Any = None) -> Flat:
 
 class IndexedApp(FastAPI):
     """FastAPI with the route index at the bottom of its middleware stack, in front of the
-    router; `self.router` stays the router for everything else (OpenAPI, url_for, tests)."""
+    router; `self.router` stays the router for everything else (OpenAPI, url_for, tests).
+
+    `fast_routes` maps (method, exact path) to an ASGI app answered before the whole stack:
+    only for a route whose guarantees that app keeps itself (`system.router.FastHealth`)."""
+
+    fast_routes: dict[tuple[str, str], ASGIApp]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fast_routes = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fast = self.fast_routes.get((scope["method"], scope["path"]))
+            if fast is not None:
+                scope["app"] = self
+                await fast(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         router = self.router
