@@ -232,13 +232,26 @@ async def authenticate_request(request: Request, session: AsyncSession) -> Princ
     return await current_principal(request, await _bearer(request), session)
 
 
+async def request_principal(request: Request) -> Principal:
+    """The principal the route's guard authenticated: `routing.ApiRoute` runs the guard (and so
+    `current_principal`) before anything else on every route that is not public, and refuses
+    to build a public route that asks for a principal. Handlers and dependencies take it from
+    here, not from `current_principal`: FastAPI solves a dependency's whole tree again wherever
+    it appears (its cached value is looked up only afterwards), and the authentication's tree
+    appeared three times on a list route."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # unreachable through ApiRoute; never an anonymous principal
+        raise errors.Unauthorized("a valid API key or session is required")
+    return principal
+
+
 async def tenant_session(
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(request_principal)],
     session: Annotated[AsyncSession, Depends(request_session)],
 ) -> AsyncSession:
     """The request's session, scoped by RLS to the principal's organisation."""
     return session
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(request_principal)]
 TenantSession = Annotated[AsyncSession, Depends(tenant_session)]
