@@ -41,6 +41,7 @@ from prorata.documents import router as documents_router
 from prorata.fund_metrics import router as fund_metrics_router
 from prorata.funds import router as funds_router
 from prorata.http import policy, problems
+from prorata.http.auth import KeyCache
 from prorata.http.middleware import RequestContextMiddleware
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.route_index import IndexedApp
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings, primary=app.state.sessions, pool_size=settings.db_pool_size
         )
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.key_cache = KeyCache()
         app.state.blobs = storage.open_store(settings)
         # One LISTEN connection per web process, opened on the first live-event subscriber;
         # direct, past any transaction pooler (LISTEN belongs to a session).

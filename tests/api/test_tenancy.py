@@ -19,6 +19,8 @@ GLOBAL_TABLES = {
     "orgs": "tenant root, RLS on id",
     # Alembic's bookkeeping: one row, the schema version.
     "alembic_version": "schema version",
+    # The credentials' epoch (migration 0041): one counter, no tenant data.
+    "auth_epoch": "credentials' epoch, one number",
     # The job queue: jobs carry tenant ids in their arguments; each task sets its tenant.
     "procrastinate_jobs": "job queue",
     "procrastinate_events": "job queue",

@@ -27,7 +27,7 @@ from prorata.config import Settings
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal, Role
 from prorata.http.transaction import client_ip, request_session
-from prorata.platform import errors
+from prorata.platform import db, errors
 
 SESSION_COOKIE = "prorata_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -78,20 +78,74 @@ def csrf_matches(sent: str | None, expected: str) -> bool:
     return sent is not None and secrets.compare_digest(sent.encode(), expected.encode())
 
 
-async def authenticate_key(session: AsyncSession, *, key_hash: str) -> Principal | None:
-    """The principal of an active key whose user is a member, or None.
+class KeyCache:
+    """The principals of the API keys this process verified, each with the credentials' epoch
+    (`auth_epoch`, migration 0041) read before verifying it.
 
-    One round trip (`prorata_authenticate`, migration 0004), and the transaction's tenant is
-    set to the key's organisation when it returns a row.
+    A known key costs one statement, the one every request needs anyway to set its tenant:
+    `set_config` and the epoch together. While the epoch is unchanged, nothing that could
+    end or narrow the key (revocation, a rehash, a role or investor change, removal) has
+    committed anywhere since it was verified; when it moved, the key is verified again by
+    `prorata_authenticate`. The bump commits with the change, so a revoked key is refused
+    by the first request after the revocation, on every process: no message to wait for or
+    to lose, no TTL. Only valid keys are kept (a wrong key always takes the full check), at
+    most `size`, the oldest dropped first.
     """
-    row = (
-        await session.execute(
-            sa.text("SELECT * FROM prorata_authenticate(:key_hash)"), {"key_hash": key_hash}
-        )
-    ).one_or_none()
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._known: dict[str, tuple[Principal, int]] = {}
+
+    def get(self, key_hash: str) -> tuple[Principal, int] | None:
+        return self._known.get(key_hash)
+
+    def keep(self, key_hash: str, principal: Principal, epoch: int) -> None:
+        self._known.pop(key_hash, None)
+        if len(self._known) >= self._size:
+            del self._known[next(iter(self._known))]
+        self._known[key_hash] = (principal, epoch)
+
+    def forget(self, key_hash: str) -> None:
+        self._known.pop(key_hash, None)
+
+
+# Sent through the driver (`db.driver_connection`), in the session's transaction: the
+# statement every request runs, so it skips SQLAlchemy's execution machinery.
+_TENANT_AND_EPOCH = "SELECT set_config('app.org_id', %s, true), (SELECT n FROM auth_epoch)"
+# The epoch is read with the statement's snapshot, taken before the function's own queries:
+# a change committing in between leaves the kept epoch behind, and the next request checks
+# again (never the other way round).
+_AUTHENTICATE = sa.text(
+    "SELECT a.*, (SELECT n FROM auth_epoch) AS epoch FROM prorata_authenticate(:key_hash) a"
+)
+
+
+async def authenticate_key(
+    session: AsyncSession, *, key_hash: str, cache: KeyCache | None = None
+) -> Principal | None:
+    """The principal of an active key whose user is a member, or None; the transaction's
+    tenant is set to the key's organisation when there is one.
+
+    One round trip: with a `cache` that knows the key, setting the tenant and reading the
+    credentials' epoch (see `KeyCache`); otherwise `prorata_authenticate` (migration 0004),
+    which looks the key up and sets the tenant.
+    """
+    known = None if cache is None else cache.get(key_hash)
+    if known is not None:
+        principal, epoch = known
+        connection = await db.driver_connection(session)
+        cursor = await connection.execute(_TENANT_AND_EPOCH, (str(principal.org_id),))
+        found = await cursor.fetchone()
+        if found is not None and found[1] == epoch:
+            return principal
+        # Something changed since: verify again. (A key no longer valid leaves the tenant
+        # set, but its request is refused at once: its transaction runs nothing more.)
+    row = (await session.execute(_AUTHENTICATE, {"key_hash": key_hash})).one_or_none()
     if row is None:
+        if cache is not None:
+            cache.forget(key_hash)
         return None
-    return Principal(
+    principal = Principal(
         org_id=row.org_id,
         user_id=row.user_id,
         role=Role(row.role),
@@ -99,6 +153,9 @@ async def authenticate_key(session: AsyncSession, *, key_hash: str) -> Principal
         investor_id=row.investor_id,
         investor_ids=frozenset(row.investor_ids or ()),
     )
+    if cache is not None:
+        cache.keep(key_hash, principal, row.epoch)
+    return principal
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer prk_…`")
@@ -133,7 +190,11 @@ async def current_principal(
     elif credentials is None or credentials.scheme.lower() != "bearer":
         raise await _refuse(request, limiter, "a valid API key or session is required")
     else:
-        found = await authenticate_key(session, key_hash=hash_token(credentials.credentials))
+        found = await authenticate_key(
+            session,
+            key_hash=hash_token(credentials.credentials),
+            cache=request.app.state.key_cache,
+        )
         if found is None:
             raise await _refuse(request, limiter, "the API key is not valid")
         principal = found
@@ -171,13 +232,26 @@ async def authenticate_request(request: Request, session: AsyncSession) -> Princ
     return await current_principal(request, await _bearer(request), session)
 
 
+async def request_principal(request: Request) -> Principal:
+    """The principal the route's guard authenticated: `routing.ApiRoute` runs the guard (and so
+    `current_principal`) before anything else on every route that is not public, and refuses
+    to build a public route that asks for a principal. Handlers and dependencies take it from
+    here, not from `current_principal`: FastAPI solves a dependency's whole tree again wherever
+    it appears (its cached value is looked up only afterwards), and the authentication's tree
+    appeared three times on a list route."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # unreachable through ApiRoute; never an anonymous principal
+        raise errors.Unauthorized("a valid API key or session is required")
+    return principal
+
+
 async def tenant_session(
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(request_principal)],
     session: Annotated[AsyncSession, Depends(request_session)],
 ) -> AsyncSession:
     """The request's session, scoped by RLS to the principal's organisation."""
     return session
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(request_principal)]
 TenantSession = Annotated[AsyncSession, Depends(tenant_session)]

@@ -21,13 +21,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prorata.http import exports, idempotency, policy, problems, reads
-from prorata.http.auth import authenticate_request, current_principal
+from prorata.http.auth import authenticate_request, current_principal, request_principal
 from prorata.http.pagination import Page
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -114,6 +115,12 @@ def _documented_errors(
     return problems.documented(*sorted(statuses))
 
 
+def _asks_for_principal(dependant: Dependant) -> bool:
+    return any(
+        sub.call is request_principal or _asks_for_principal(sub) for sub in dependant.dependencies
+    )
+
+
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])}
@@ -133,6 +140,8 @@ class ApiRoute(APIRoute):
             **(kwargs.get("openapi_extra") or {}),
         }
         super().__init__(path, endpoint, **kwargs)
+        if self.policy.public and _asks_for_principal(self.dependant):
+            raise policy.MissingPolicy(f"{path}: a public route has no principal to ask for")
         self.is_list = (
             "GET" in methods
             and isinstance(self.response_model, type)
