@@ -147,6 +147,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
     heap.freeze_startup_objects()
+    scheduling.switch_threads_briskly()
     try:
         asyncio.run(worker.run_worker(settings))
     except worker.WorkerConfigError as exc:

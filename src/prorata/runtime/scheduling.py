@@ -16,6 +16,7 @@ import ctypes
 import os
 import platform
 import struct
+import sys
 
 # sched_setattr(2) by architecture (no libc wrapper); elsewhere we do nothing.
 _SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
@@ -34,3 +35,18 @@ def request_short_slice(pid: int = 0, slice_ns: int = SHORT_SLICE_NS) -> bool:
     attr = struct.pack("IIQiIQQQII", 56, 0, 0, nice, 0, slice_ns, 0, 0, 0, 0)
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.syscall(number, pid, ctypes.create_string_buffer(attr), 0)) == 0
+
+
+# Seconds a thread holding the GIL keeps it while another waits for it (CPython's default is
+# 5 ms). The worker's event loop shares the interpreter with CPU-bound threads (a workbook's
+# reader, holding the GIL in long regular-expression passes): at 5 ms the loop, woken by the
+# database, waited that long at each await — a COPY batch fed while the reader read took
+# ~0.35 s instead of ~0.07 s. At 1 ms a million-row workbook imports ~1-2 s sooner
+# (docs/benchmarks.md, the ingest section); the cost is a few more switches per second, and
+# only while two threads both want to run.
+WORKER_SWITCH_INTERVAL = 0.001
+
+
+def switch_threads_briskly(seconds: float = WORKER_SWITCH_INTERVAL) -> None:
+    """Make the GIL change hands at least every `seconds` (never less often than it does)."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), seconds))
