@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -79,12 +80,13 @@ def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[None
 
 
 @contextlib.contextmanager
-def _receiver(port: int) -> Iterator[None]:
-    """An OTLP/HTTP receiver (oteltap) on the client's CPU, its output discarded."""
+def _receiver(port: int, out: Any = subprocess.DEVNULL) -> Iterator[None]:
+    """An OTLP/HTTP receiver (oteltap) on the client's CPU, its NDJSON written to `out`
+    (discarded unless given)."""
     command = [sys.executable, "-m", "oteltap", "--port", str(port)]
     if shutil.which("taskset"):
         command = ["taskset", "-c", str(CLIENT_CPU), *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):

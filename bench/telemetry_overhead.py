@@ -21,40 +21,15 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from bench.api_overhead import CLIENT_CPU, _free_port, _p, _server, _timed_gets
+from bench.api_overhead import CLIENT_CPU, _free_port, _p, _receiver, _server, _timed_gets
 from bench.list_allocations import PAGE, load_allocations
 from bench.support import bench_database
 from prorata.platform import db
-
-
-@contextlib.contextmanager
-def _counting_receiver(port: int, out: IO[bytes]) -> Iterator[None]:
-    """oteltap on the client's CPU, its NDJSON written to `out` (spans counted afterwards)."""
-    import socket
-
-    command = [sys.executable, "-m", "oteltap", "--port", str(port)]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", str(CLIENT_CPU), *command]
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the OTLP receiver did not start")
-        yield
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _spans(path: Path) -> int:
@@ -110,7 +85,7 @@ def main() -> None:
                 port, otlp = _free_port(), _free_port()
                 outputs[label] = Path(scratch) / f"{label}.ndjson"
                 out = stack.enter_context(outputs[label].open("wb"))
-                stack.enter_context(_counting_receiver(otlp, out))
+                stack.enter_context(_receiver(otlp, out))
                 env = {
                     **base,
                     **extra,
