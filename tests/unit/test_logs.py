@@ -155,3 +155,30 @@ def test_the_redactors_shortcuts_change_no_result() -> None:
     for text in texts:
         assert redactor.scrub(text) == _every_pattern_scrub(secrets, text), text
     assert redactor.scrub("paſſword=x") == "paſſword=[REDACTED]"
+
+
+def test_a_remembering_redactor_gives_what_a_plain_one_gives() -> None:
+    """`Redactor(remember=n)` keeps the scrubbed form of short texts: each event, redacted twice
+    (the second time from what it remembers, or after its oldest were forgotten), comes out as
+    the plain redactor makes it; a secret's key masks the value whatever its text."""
+    import random
+
+    from prorata.observability.logs import REMEMBERED_LENGTH
+
+    secrets = ["the-known-secret"]
+    plain, remembering = Redactor(secrets), Redactor(secrets, remember=64)
+    rng = random.Random(7)
+    events = [
+        {
+            "db.statement": "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 4))),
+            "api_key": rng.choice(_PIECES),
+            "tags": (rng.choice(_PIECES), rng.choice(_PIECES)),
+            "long": rng.choice(_PIECES) * (REMEMBERED_LENGTH // 4),
+        }
+        for _ in range(500)
+    ]
+    for _ in range(2):
+        for event in events:
+            assert remembering(None, "", dict(event)) == plain(None, "", dict(event))
+    assert remembering(None, "", {"api_key": "SELECT 1"}) == {"api_key": "[REDACTED]"}
+    assert remembering(None, "", {"statement": "SELECT 1"}) == {"statement": "SELECT 1"}

@@ -150,14 +150,21 @@ def _check_protocol(environ: Mapping[str, str], signal: str) -> None:
         )
 
 
+def traces_exported(environ: Mapping[str, str]) -> bool:
+    """Whether the environment asks for spans to be exported (ObservabilityConfigError for
+    what this build cannot honour)."""
+    choice = _choice(environ, "TRACES")
+    if choice == "otlp":
+        _check_protocol(environ, "TRACES")
+    return choice != "none"
+
+
 def trace_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
     """The span exporter the environment asks for, or None (no export)."""
-    choice = _choice(environ, "TRACES")
-    if choice == "none":
+    if not traces_exported(environ):
         return None
-    if choice == "console":
+    if _choice(environ, "TRACES") == "console":
         return ConsoleSpanExporter(out=sys.stderr)  # stdout carries the JSON log lines
-    _check_protocol(environ, "TRACES")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()

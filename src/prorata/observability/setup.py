@@ -32,13 +32,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 from prorata.observability.export import (
-    RedactingSpanExporter,
     SkipUnownedQueries,
     metric_readers,
     resource,
-    trace_exporter,
+    traces_exported,
 )
-from prorata.observability.logs import Redactor
+from prorata.observability.span_process import SpanForwarder
 from prorata.observability.tracing import span
 
 log = logging.getLogger(__name__)
@@ -69,23 +68,29 @@ def configure(
     environ = dict(os.environ)
     where = resource(service_name, environ)
     tracer_provider = TracerProvider(resource=where)
-    exporter = trace_exporter(environ)
+    exported = traces_exported(environ)
     # Set before any tracer exists (tracers copy it). Wrap the sampler the SDK read from
     # OTEL_TRACES_SAMPLER; with no exporter, record nothing: a recorded span that goes nowhere
     # costs every request and every statement its attributes and bookkeeping. Unrecorded spans
     # still have ids, so log lines keep their trace_id and span_id and jobs their trace.
     tracer_provider.sampler = (
-        SkipUnownedQueries(tracer_provider.sampler) if exporter is not None else ALWAYS_OFF
+        SkipUnownedQueries(tracer_provider.sampler) if exported else ALWAYS_OFF
     )
-    if exporter is not None:
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(RedactingSpanExporter(exporter, Redactor(secrets)))
+    if exported:
+        # Redaction and encoding run in a process of their own (`span_process`); this one
+        # only hands each batch over.
+        forwarder = SpanForwarder(
+            secrets=secrets,
+            level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+            process=service_name,
         )
-        # The exporter's thread redacts and encodes a batch (512 spans: ~30 ms of CPU) holding
-        # the GIL; the event loop, woken by a socket, waits for it up to the switch interval at
-        # each of a request's awaits (CPython's 5 ms: a request caught by an export took 20-30
-        # ms more). Shorter here, where a second busy thread exists: the loop waits at most
-        # 1 ms a time. With one thread running, the interval is never consulted.
+        forwarder.start()
+        tracer_provider.add_span_processor(BatchSpanProcessor(forwarder))
+        # The batch processor's thread still copies and pickles a batch (512 spans: ~3 ms)
+        # holding the GIL; the event loop, woken by a socket, waits for it up to the switch
+        # interval at each of a request's awaits (CPython's 5 ms). Shorter here, where a
+        # second busy thread exists: the loop waits at most 1 ms a time. With one thread
+        # running, the interval is never consulted.
         sys.setswitchinterval(min(sys.getswitchinterval(), EXPORTING_SWITCH_INTERVAL))
     readers = metric_readers(environ)
     if metrics_port is not None:
@@ -93,7 +98,7 @@ def configure(
     meter_provider = MeterProvider(resource=where, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    if exporter is not None:  # unexported, library spans are pure cost: no log line is in one
+    if exported:  # unexported, library spans are pure cost: no log line is in one
         _instrument_libraries()
     _installed.append((tracer_provider, meter_provider))
 

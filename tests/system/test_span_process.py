@@ -1,0 +1,183 @@
+"""Spans exported through the exporter's own process (`span_process.SpanForwarder`) reach a real
+OTLP/HTTP receiver (oteltap, loopback) exactly as the in-process exporter would send them,
+scrubbed; nothing is lost when that process dies or the service stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
+
+from prorata.observability.export import RedactingSpanExporter
+from prorata.observability.logs import Redactor
+from prorata.observability.span_process import SpanForwarder
+from tests.support import free_port
+
+SECRET = "s3cret-webhook-signing-key"
+
+
+@pytest.fixture
+async def received(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[Span]]:
+    """Spans a real receiver got; the forwarder's process (which inherits the environment)
+    exports to it."""
+    port = free_port()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    found: list[Span] = []
+    settings = OtelTapHttpProtobufReceiverSettings(http_port=port)
+    async with OtelTapHttpProtobufReceiver(settings) as receiver:
+
+        async def gather() -> None:
+            async for span in receiver.stream_traces():
+                found.append(span)
+
+        task = asyncio.create_task(gather())
+        await asyncio.sleep(0)
+        yield found
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+def forwarder() -> Iterator[SpanForwarder]:
+    made = SpanForwarder(secrets=[SECRET], level="WARNING", process="prorata-test")
+    yield made
+    made.shutdown()
+
+
+def _spans(count: int = 3, *, tag: str = "") -> list[ReadableSpan]:
+    """Finished spans of every shape the services make: a server span with a remote parent
+    and trace state, client spans with events, links and an error status, from a resource."""
+    kept = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "prorata-web", "n": 1}))
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = provider.get_tracer("prorata", "1.0")
+    remote = SpanContext(
+        0x1234,
+        0x99,
+        is_remote=True,
+        trace_flags=TraceFlags(1),
+        trace_state=TraceState([("vendor", "x1")]),
+    )
+    for n in range(count):
+        with tracer.start_as_current_span(
+            f"GET /api/v1/funds{tag}",
+            kind=SpanKind.SERVER,
+            context=set_span_in_context(NonRecordingSpan(remote)),
+            attributes={"http.status_code": 200, "n": n, "ratio": 0.5, "ok": True},
+        ) as server:
+            with tracer.start_as_current_span(
+                "SELECT",
+                kind=SpanKind.CLIENT,
+                attributes={"db.statement": f"SELECT 1 -- lp{n}@investor.example {SECRET}"},
+                links=[Link(remote, {"why": "retry"})],
+            ) as client:
+                client.add_event("retry", {"attempt": n, "codes": (1, 2)})
+                client.set_status(Status(StatusCode.ERROR, f"failed for {SECRET}"))
+            server.set_attribute("tags", ("a", "b"))
+    return list(kept.get_finished_spans())
+
+
+def _expected(spans: list[ReadableSpan]) -> list[Span]:
+    """What the in-process exporter sends for `spans`: redacted, encoded."""
+    cleaner = RedactingSpanExporter(InMemorySpanExporter(), Redactor([SECRET]))
+    request = encode_spans([cleaner.clean(span) for span in spans])
+    return [
+        span
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_spans_arrive_as_the_in_process_exporter_sends_them_scrubbed(
+    received: list[Span], forwarder: SpanForwarder
+) -> None:
+    spans = _spans()
+
+    assert await asyncio.to_thread(forwarder.export, spans) is SpanExportResult.SUCCESS
+    assert await asyncio.to_thread(forwarder.force_flush, 10_000)
+
+    expected = _expected(spans)
+    assert len(expected) == 6
+    await _until(lambda: len(received) >= 6, "the spans")  # (the receiver streams them)
+    await asyncio.sleep(0.2)
+    assert sorted(s.SerializeToString() for s in received) == sorted(
+        s.SerializeToString() for s in expected
+    )
+    text = b"".join(s.SerializeToString() for s in received)
+    assert SECRET.encode() not in text
+    assert b"@investor.example" not in text
+    assert any(s.status.message == "failed for [REDACTED]" for s in received)
+
+
+async def test_a_dead_exporter_process_is_started_again_and_the_batch_still_arrives(
+    received: list[Span], forwarder: SpanForwarder
+) -> None:
+    await asyncio.to_thread(forwarder.export, _spans(1, tag="/first"))
+    assert await asyncio.to_thread(forwarder.force_flush, 10_000)
+    await _until(lambda: len(received) == 2, "the first batch")
+    first = forwarder._child
+    assert first is not None
+    # The service's own signals do not end it (it ends when the service closes its pipe)...
+    first.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    assert first.poll() is None
+    # ...but if it dies anyway, the next batch goes to a new one.
+    first.kill()
+    await asyncio.to_thread(first.wait)
+
+    result = await asyncio.to_thread(forwarder.export, _spans(2, tag="/second"))
+
+    assert result is SpanExportResult.SUCCESS
+    assert await asyncio.to_thread(forwarder.force_flush, 10_000)
+    assert forwarder._child is not None
+    assert forwarder._child.pid != first.pid
+    await _until(lambda: len(received) == 6, "both batches")
+    names = [span.name for span in received]
+    assert names.count("GET /api/v1/funds/first") == 1
+    assert names.count("GET /api/v1/funds/second") == 2
+
+
+async def test_shutting_down_exports_what_was_handed_over_and_ends_the_process(
+    received: list[Span], forwarder: SpanForwarder
+) -> None:
+    await asyncio.to_thread(forwarder.export, _spans(50))
+    child = forwarder._child
+    assert child is not None
+
+    await asyncio.to_thread(forwarder.shutdown)  # no flush asked for
+
+    assert child.poll() == 0
+    await _until(lambda: len(received) == 100, "the last batch")
+    assert await asyncio.to_thread(forwarder.export, _spans(1)) is SpanExportResult.FAILURE
