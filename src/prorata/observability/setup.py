@@ -82,7 +82,7 @@ def configure(
         forwarder = SpanForwarder(
             secrets=secrets,
             level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-            process=service_name,
+            process=f"{service_name}-span-export",
         )
         forwarder.start()
         tracer_provider.add_span_processor(BatchSpanProcessor(forwarder))
