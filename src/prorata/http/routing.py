@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prorata.http import exports, idempotency, policy, problems, reads
-from prorata.http.auth import authenticate_request, current_principal, request_principal
+from prorata.http.auth import PRINCIPAL_DEPENDENCIES, authenticate_request, current_principal
 from prorata.http.pagination import Page
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -118,7 +118,8 @@ def _documented_errors(
 
 def _asks_for_principal(dependant: Dependant) -> bool:
     return any(
-        sub.call is request_principal or _asks_for_principal(sub) for sub in dependant.dependencies
+        any(sub.call is asking for asking in PRINCIPAL_DEPENDENCIES) or _asks_for_principal(sub)
+        for sub in dependant.dependencies
     )
 
 
