@@ -1,0 +1,71 @@
+"""The lists whose pages take the quick paths (columns through the driver, `columns_of`)
+answer the same bytes as through the ORM session: the same JSON, money as decimal strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from httpx import AsyncClient
+
+from prorata.funds import repository as fund_repository
+from prorata.http import pagination
+from prorata.investors import repository as investor_repository
+from prorata.orgs.service import NewOrg
+from tests.fund_support import FundApi
+
+
+async def _declined(*_: Any) -> None:
+    return None
+
+
+def _entities(entity: type[Any]) -> Any:
+    return sa.select(entity)
+
+
+async def _bodies(client: AsyncClient, api: FundApi, paths: list[str]) -> list[bytes]:
+    bodies = []
+    for path in paths:
+        response = await client.get(f"/api/v1{path}", headers=api.headers)
+        assert response.status_code == 200, response.text
+        bodies.append(response.content)
+    return bodies
+
+
+async def test_list_bodies_equal_the_orm_paths(
+    client: AsyncClient, org: NewOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = FundApi(client, org.api_key)
+    fund = await api.fund()
+    await api.fund("EUR")
+    investors = await api.investors_with(fund, ["10.00", "2500000.50", "0.01"])
+    await api.request(
+        "PATCH", f"/investors/{investors[0]}", json={"tax_id": "123-45-6789", "name": "Ünïcode"}
+    )
+    deal = await api.deal(fund)
+    for n, investor in enumerate(investors):
+        await api.request(
+            "PUT",
+            f"/funds/{fund}/deals/{deal}/allocations/{investor}",
+            json={"amount": f"{n}1.25"},
+        )
+    first = await api.request("GET", f"/funds/{fund}/allocations?limit=1")
+    paths = [
+        f"/funds/{fund}/allocations",
+        f"/funds/{fund}/allocations?limit=1&cursor={first['next_cursor']}",
+        f"/allocations?investor_id={investors[1]}",
+        "/investors",
+        "/investors?limit=2",
+        "/funds",
+        "/funds?limit=1",
+    ]
+    quick = await _bodies(client, api, paths)
+    monkeypatch.setattr(pagination, "_fetch", _declined)
+    monkeypatch.setattr(investor_repository, "columns_of", _entities)
+    monkeypatch.setattr(fund_repository, "columns_of", _entities)
+    through_orm = await _bodies(client, api, paths)
+    assert quick == through_orm
+    assert b"6789" in quick[3]
+    assert b"123-45-6789" not in quick[3]  # masked in lists
+    assert b'"amount":"11.25"' in quick[0]
