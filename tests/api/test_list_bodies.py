@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 from httpx import AsyncClient
 
+from prorata.capital_calls import service as call_service
+from prorata.distributions import service as distribution_service
 from prorata.funds import repository as fund_repository
 from prorata.http import pagination
 from prorata.investors import repository as investor_repository
@@ -50,6 +52,9 @@ async def test_list_bodies_equal_the_orm_paths(
             f"/funds/{fund}/deals/{deal}/allocations/{investor}",
             json={"amount": f"{n}1.25"},
         )
+    await api.call_and_pay(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
+    await api.draft(fund, [{"purpose": "management_fee", "amount": "10.50"}])
+    await api.distribute(fund, "100.00", "2026-06-30", kind="return_of_capital")
     first = await api.request("GET", f"/funds/{fund}/allocations?limit=1")
     paths = [
         f"/funds/{fund}/allocations",
@@ -59,13 +64,20 @@ async def test_list_bodies_equal_the_orm_paths(
         "/investors?limit=2",
         "/funds",
         "/funds?limit=1",
+        f"/funds/{fund}/capital-calls",
+        f"/funds/{fund}/capital-calls?limit=1",
+        f"/funds/{fund}/distributions",
     ]
     quick = await _bodies(client, api, paths)
     monkeypatch.setattr(pagination, "_fetch", _declined)
     monkeypatch.setattr(investor_repository, "columns_of", _entities)
     monkeypatch.setattr(fund_repository, "columns_of", _entities)
+    monkeypatch.setattr(call_service, "columns_of", _entities)
+    monkeypatch.setattr(distribution_service, "columns_of", _entities)
     through_orm = await _bodies(client, api, paths)
     assert quick == through_orm
     assert b"6789" in quick[3]
     assert b"123-45-6789" not in quick[3]  # masked in lists
     assert b'"amount":"11.25"' in quick[0]
+    assert quick[-1].count(b'"kind":"return_of_capital"') == 1
+    assert quick[-3].count(b'"status":') == 2

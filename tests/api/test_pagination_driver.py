@@ -133,18 +133,3 @@ async def test_pending_changes_are_flushed_before_the_driver_reads(
             item=tuple,
         )
     assert [row[1] for row in page.items] == ["Unflushed"]
-
-
-async def test_the_driver_connection_is_the_current_transactions(
-    sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    async with sessions() as session:
-        async with session.begin():
-            first = await db.driver_connection(session)
-            assert await db.driver_connection(session) is first
-        async with session.begin():
-            again = await db.driver_connection(session)
-            raw = await (await session.connection()).get_raw_connection()
-            assert again is raw.driver_connection
-            cursor = await again.execute("SELECT 1")
-            assert await cursor.fetchone() == (1,)

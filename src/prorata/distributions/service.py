@@ -72,7 +72,7 @@ from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Commitment, Fund, WaterfallStyle
 from prorata.http import validation
-from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.pagination import Page, PageParams, columns_of, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import EntryKind, LedgerEntry
@@ -806,20 +806,24 @@ async def lines_of(session: AsyncSession, distribution: Distribution) -> list[Di
     return list(result.all())
 
 
+_DISTRIBUTIONS = Distribution.__table__.c
+
+
 async def page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
-) -> Page[Distribution]:
+) -> Page[sa.Row[Any]]:
+    """A fund's distributions as rows of their columns (read like `Distribution` objects)."""
     return await keyset(
         session,
-        sa.select(Distribution).where(Distribution.fund_id == fund_id),
-        key=[Distribution.id],
+        columns_of(Distribution).where(_DISTRIBUTIONS.fund_id == fund_id),
+        key=[_DISTRIBUTIONS.id],
         params=params,
         item=lambda d: d,
         parent=lambda: fund_service.get(session, fund_id=fund_id),
     )
 
 
-def summary_of(distribution: Distribution, currency: str) -> DistributionSummary:
+def summary_of(distribution: Distribution | sa.Row[Any], currency: str) -> DistributionSummary:
     q = money.quantum(currency)
     return DistributionSummary(
         id=distribution.id,

@@ -284,35 +284,13 @@ async def count_written(session: AsyncSession, statement: Any) -> int:
     return int(count or 0)
 
 
-_DRIVER = "prorata.driver_connection"
-
-
 async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    """The psycopg connection under a session's transaction (to enqueue jobs inside it, to
-    run a request's hot statements without SQLAlchemy's execution).
-
-    Remembered with the session's transaction for the next call: asking the session again
-    costs ~50 µs (two greenlet switches), and a list request asks twice (authentication and
-    the page). The same transaction, still active, is on the same connection; a new one (or
-    one ended by a lost connection) asks again."""
-    sync = session.sync_session
-    transaction = sync.get_transaction()
-    known = sync.info.get(_DRIVER)
-    if (
-        known is not None
-        and transaction is not None
-        and known[0] is transaction
-        and transaction.is_active
-        and not known[1].closed
-    ):
-        driver: psycopg.AsyncConnection[Any] = known[1]
-        return driver
+    """The psycopg connection under a session's transaction (to enqueue jobs inside it)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    found = raw.driver_connection
-    assert isinstance(found, psycopg.AsyncConnection)
-    sync.info[_DRIVER] = (sync.get_transaction(), found)
-    return found
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver
 
 
 # How long a client is told to wait before retrying while the database is unreachable: about
