@@ -3,6 +3,7 @@ answer the same bytes as through the ORM session: the same JSON, money as decima
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,7 +11,6 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 
 from prorata.capital_calls import service as call_service
-from prorata.distributions import service as distribution_service
 from prorata.funds import repository as fund_repository
 from prorata.http import pagination
 from prorata.investors import repository as investor_repository
@@ -73,7 +73,6 @@ async def test_list_bodies_equal_the_orm_paths(
     monkeypatch.setattr(investor_repository, "columns_of", _entities)
     monkeypatch.setattr(fund_repository, "columns_of", _entities)
     monkeypatch.setattr(call_service, "columns_of", _entities)
-    monkeypatch.setattr(distribution_service, "columns_of", _entities)
     through_orm = await _bodies(client, api, paths)
     assert quick == through_orm
     assert b"6789" in quick[3]
@@ -81,3 +80,19 @@ async def test_list_bodies_equal_the_orm_paths(
     assert b'"amount":"11.25"' in quick[0]
     assert quick[-1].count(b'"kind":"return_of_capital"') == 1
     assert quick[-3].count(b'"status":') == 2
+
+
+async def test_a_listed_distribution_is_its_own_summary(client: AsyncClient, org: NewOrg) -> None:
+    """The list reads the fund's currency by a join (no query for the fund): each item is what
+    the distribution's own route says of it, and a missing fund is still a 404."""
+    api = FundApi(client, org.api_key)
+    fund = await api.fund("JPY")
+    investors = await api.investors_with(fund, ["1000", "3000"])
+    assert investors
+    await api.call_and_pay(fund, [{"purpose": "management_fee", "amount": "1000"}])
+    made = await api.distribute(fund, "101", "2026-06-30", kind="return_of_capital")
+    (listed,) = (await api.request("GET", f"/funds/{fund}/distributions"))["items"]
+    own = await api.request("GET", f"/funds/{fund}/distributions/{made['id']}")
+    assert listed == {name: own[name] for name in listed}
+    assert listed["currency"] == "JPY"
+    await api.request("GET", f"/funds/{uuid.uuid4()}/distributions", expect=404)

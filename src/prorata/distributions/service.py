@@ -807,15 +807,23 @@ async def lines_of(session: AsyncSession, distribution: Distribution) -> list[Di
 
 
 _DISTRIBUTIONS = Distribution.__table__.c
+_FUNDS = Fund.__table__.c
+# A listed distribution: its columns and its fund's currency (`fund_currency`), which every
+# amount of its summary is rounded to; joined, so the list needs no query for the fund.
+_LISTED = columns_of(Distribution).add_columns(_FUNDS.currency.label("fund_currency"))
+_LISTED = _LISTED.join_from(
+    Distribution.__table__, Fund.__table__, _FUNDS.id == _DISTRIBUTIONS.fund_id
+)
 
 
 async def page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
 ) -> Page[sa.Row[Any]]:
-    """A fund's distributions as rows of their columns (read like `Distribution` objects)."""
+    """A fund's distributions as rows of their columns and `fund_currency` (read like
+    `Distribution` objects); 404 when there is no such fund."""
     return await keyset(
         session,
-        columns_of(Distribution).where(_DISTRIBUTIONS.fund_id == fund_id),
+        _LISTED.where(_DISTRIBUTIONS.fund_id == fund_id),
         key=[_DISTRIBUTIONS.id],
         params=params,
         item=lambda d: d,
