@@ -22,6 +22,7 @@ from bench.list_allocations import PAGE, cursor_of_page, load_allocations
 from bench.support import bench_database
 from prorata.app import create_app
 from prorata.config import Settings
+from prorata.http import pagination
 from prorata.platform import db
 
 Asgi = Callable[..., Awaitable[None]]
@@ -71,6 +72,10 @@ async def _cpu_ms(app: Asgi, path: str, headers: dict[str, str], count: int) -> 
     )
 
 
+async def _declined(*_: Any) -> None:
+    return None
+
+
 def _run(args: argparse.Namespace) -> None:
     with bench_database() as settings:
         api_key, fund_id, _ = load_allocations(settings, args.rows)
@@ -101,6 +106,9 @@ async def _measure(
             for label, path in _other_lists(fund_id).items():
                 targets[f"prorata {label}"] = (ours, path, auth)
         variants = {"cache": cache, "no cache": None} if args.ab else {"": cache}
+        if args.ab_driver:
+            variants = {"driver": cache, "session": cache}
+        driver_fetch = pagination._fetch
         results: dict[str, list[tuple[float, float]]] = {}
         for app, path, headers in targets.values():
             await _cpu_ms(app, path, headers, 200)  # warm up
@@ -108,6 +116,9 @@ async def _measure(
         for _ in range(args.rounds):
             for variant, kept in variants.items():
                 ours.state.key_cache = kept
+                # The page query through the session instead of the driver (`keyset`'s path
+                # before it had one): `_fetch` declining every statement.
+                pagination._fetch = _declined if variant == "session" else driver_fetch  # type: ignore[assignment]
                 for label, (app, path, headers) in targets.items():
                     if app is bare and variant != next(iter(variants)):
                         continue
@@ -126,6 +137,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--ab", action="store_true", help="alternate with the key cache off")
+    parser.add_argument(
+        "--ab-driver", action="store_true", help="alternate with the page query via the session"
+    )
     parser.add_argument("--others", action="store_true", help="the other list routes too")
     _run(parser.parse_args())
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from prorata.http import policy
 from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.reads import HeavyReadSession
 from prorata.http.routing import ApiRoute
 from prorata.http.tenancy import Principal
 
@@ -26,6 +27,16 @@ def test_a_public_route_asking_for_the_tenant_s_session_is_refused() -> None:
     router = APIRouter(route_class=ApiRoute)
 
     async def rows(session: TenantSession) -> None:
+        return None
+
+    with pytest.raises(policy.MissingPolicy, match="public route"):
+        router.get("/system/ready")(rows)
+
+
+def test_a_public_route_asking_for_a_heavy_read_session_is_refused() -> None:
+    router = APIRouter(route_class=ApiRoute)
+
+    async def rows(session: HeavyReadSession) -> None:
         return None
 
     with pytest.raises(policy.MissingPolicy, match="public route"):

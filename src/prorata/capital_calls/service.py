@@ -56,7 +56,7 @@ from prorata.funds import repository as fund_repository
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
 from prorata.http import validation
-from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.pagination import Page, PageParams, columns_of, keyset
 from prorata.http.tenancy import Principal
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import CommitmentBalance, EntryKind, LedgerEntry
@@ -1537,13 +1537,17 @@ async def view(
     )
 
 
+_CALLS = CapitalCall.__table__.c
+
+
 async def page(
     session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
-) -> Page[CapitalCall]:
+) -> Page[sa.Row[Any]]:
+    """A fund's calls as rows of their columns (read like `CapitalCall` objects)."""
     return await keyset(
         session,
-        sa.select(CapitalCall).where(CapitalCall.fund_id == fund_id),
-        key=[CapitalCall.id],
+        columns_of(CapitalCall).where(_CALLS.fund_id == fund_id),
+        key=[_CALLS.id],
         params=params,
         item=lambda c: c,
         parent=lambda: fund_service.get(session, fund_id=fund_id),

@@ -12,7 +12,6 @@ from prorata.distributions.schemas import (
     DistributionOut,
     DistributionSummary,
 )
-from prorata.funds import service as fund_service
 from prorata.http.auth import CurrentPrincipal, TenantSession
 from prorata.http.pagination import Page, PageQuery
 from prorata.http.routing import ApiRoute
@@ -43,10 +42,9 @@ async def create_distribution(
 async def list_distributions(
     fund_id: uuid.UUID, session: TenantSession, page: PageQuery
 ) -> Page[DistributionSummary]:
-    fund = await fund_service.get(session, fund_id=fund_id)
     found = await distribution_service.page(session, fund_id=fund_id, params=page)
     return Page[DistributionSummary](
-        items=[distribution_service.summary_of(d, fund.currency) for d in found.items],
+        items=[distribution_service.summary_of(d, d.fund_currency) for d in found.items],
         next_cursor=found.next_cursor,
     )
 

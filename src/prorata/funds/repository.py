@@ -7,13 +7,13 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.funds.models import Commitment, Fund
-from prorata.http.pagination import KeyColumn, Page, PageParams, keyset
+from prorata.http.pagination import KeyColumn, Page, PageParams, columns_of, keyset
 from prorata.investors.models import Investor
 from prorata.ledger import repository as ledger
 from prorata.ledger.models import CommitmentBalance, EntryKind, LedgerEntry
@@ -65,8 +65,11 @@ async def lock_for_bulk_write(session: AsyncSession, *, fund_id: uuid.UUID) -> F
     return (await session.scalars(statement)).one_or_none()
 
 
-async def page(session: AsyncSession, *, params: PageParams) -> Page[Fund]:
-    return await keyset(session, sa.select(Fund), key=[Fund.id], params=params, item=lambda f: f)
+async def page(session: AsyncSession, *, params: PageParams) -> Page[sa.Row[Any]]:
+    """Funds as rows of their columns (read by attribute like `Fund` objects)."""
+    return await keyset(
+        session, columns_of(Fund), key=[Fund.__table__.c.id], params=params, item=lambda f: f
+    )
 
 
 async def commitments(

@@ -21,7 +21,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.config import Settings
-from prorata.http.auth import CurrentPrincipal, TenantSession
+from prorata.http.auth import PRINCIPAL_DEPENDENCIES, request_principal, tenant_session
 from prorata.http.tenancy import Principal
 from prorata.http.transaction import RequestTransaction
 from prorata.platform import db, replica
@@ -47,11 +47,12 @@ def _cookie_lsn(request: Request) -> int:
         return 0
 
 
-async def heavy_read_session(
-    request: Request, principal: CurrentPrincipal, session: TenantSession
-) -> AsyncSession:
+async def heavy_read_session(request: Request) -> AsyncSession:
     """The replica's session for this principal's organisation when the replica is fresh
-    enough for this principal, else the request's own (primary) session."""
+    enough for this principal, else the request's own (primary) session. (The principal and
+    the session read from the request, not as dependencies: see `auth.tenant_session`.)"""
+    principal = await request_principal(request)
+    session = await tenant_session(request)
     found = _replica_of(request)
     if found is None:
         return session
@@ -73,6 +74,7 @@ async def heavy_read_session(
 
 
 HeavyReadSession = Annotated[AsyncSession, Depends(heavy_read_session)]
+PRINCIPAL_DEPENDENCIES.add(heavy_read_session)
 
 
 async def note_write(request: Request, response: Response, principal: Principal | None) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.pagination import Page, PageParams, columns_of, keyset
 from prorata.investors.models import Investor
 
 
@@ -17,7 +18,12 @@ async def get(session: AsyncSession, *, investor_id: uuid.UUID) -> Investor | No
     ).one_or_none()
 
 
-async def page(session: AsyncSession, *, params: PageParams) -> Page[Investor]:
+async def page(session: AsyncSession, *, params: PageParams) -> Page[sa.Row[Any]]:
+    """Investors as rows of their columns (read by attribute like `Investor` objects)."""
     return await keyset(
-        session, sa.select(Investor), key=[Investor.id], params=params, item=lambda i: i
+        session,
+        columns_of(Investor),
+        key=[Investor.__table__.c.id],
+        params=params,
+        item=lambda i: i,
     )
