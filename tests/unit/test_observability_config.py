@@ -155,9 +155,10 @@ def test_compose_wires_web_and_worker_to_the_collector_and_jaeger() -> None:
 def test_a_process_that_exports_spans_switches_threads_every_millisecond(
     environment: dict[str, str], interval: float
 ) -> None:
-    """The exporter's thread holds the GIL while it encodes a batch; the event loop waits for
-    it at most one switch interval a time: 1 ms where spans are exported, CPython's 5 ms where
-    nothing is (a fresh process each: `configure` acts once per process)."""
+    """The batch processor's thread holds the GIL while it hands a batch to the span process;
+    the event loop waits for it at most one switch interval a time: 1 ms where spans are
+    exported, CPython's 5 ms where nothing is (a fresh process each: `configure` acts once per
+    process)."""
     import os
     import subprocess
     import sys
