@@ -86,6 +86,8 @@ def _receiver(port: int, out: Any = subprocess.DEVNULL) -> Iterator[None]:
     command = [sys.executable, "-m", "oteltap", "--port", str(port)]
     if shutil.which("taskset"):
         command = ["taskset", "-c", str(CLIENT_CPU), *command]
+    if shutil.which("chrt"):  # it stands for a collector on another machine: it must not
+        command = ["chrt", "--idle", "0", *command]  # delay the client it shares a CPU with
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):

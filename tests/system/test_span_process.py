@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -181,3 +184,18 @@ async def test_shutting_down_exports_what_was_handed_over_and_ends_the_process(
     assert child.poll() == 0
     await _until(lambda: len(received) == 100, "the last batch")
     assert await asyncio.to_thread(forwarder.export, _spans(1)) is SpanExportResult.FAILURE
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_the_exporter_process_runs_at_idle_priority(forwarder: SpanForwarder) -> None:
+    forwarder.start()
+    child = forwarder._child
+    assert child is not None
+
+    for _ in range(100):  # it lowers itself once started
+        if os.sched_getscheduler(child.pid) == os.SCHED_IDLE:
+            break
+        time.sleep(0.05)
+
+    assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
+    assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE  # the service keeps its own
