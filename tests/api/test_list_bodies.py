@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 
 from prorata.capital_calls import service as call_service
+from prorata.deals import service as deal_service
 from prorata.funds import repository as fund_repository
 from prorata.http import pagination
 from prorata.investors import repository as investor_repository
@@ -46,6 +47,12 @@ async def test_list_bodies_equal_the_orm_paths(
         "PATCH", f"/investors/{investors[0]}", json={"tax_id": "123-45-6789", "name": "Ünïcode"}
     )
     deal = await api.deal(fund)
+    await api.request(
+        "POST",
+        f"/funds/{fund}/deals",
+        json={"name": "Held", "invested_amount": "1234567.89", "invested_on": "2026-02-01"},
+        expect=201,
+    )
     for n, investor in enumerate(investors):
         await api.request(
             "PUT",
@@ -66,6 +73,8 @@ async def test_list_bodies_equal_the_orm_paths(
         "/funds?limit=1",
         f"/funds/{fund}/capital-calls",
         f"/funds/{fund}/capital-calls?limit=1",
+        f"/funds/{fund}/deals",
+        f"/funds/{fund}/deals?limit=1",
         f"/funds/{fund}/distributions",
     ]
     quick = await _bodies(client, api, paths)
@@ -73,13 +82,15 @@ async def test_list_bodies_equal_the_orm_paths(
     monkeypatch.setattr(investor_repository, "columns_of", _entities)
     monkeypatch.setattr(fund_repository, "columns_of", _entities)
     monkeypatch.setattr(call_service, "columns_of", _entities)
+    monkeypatch.setattr(deal_service, "columns_of", _entities)
     through_orm = await _bodies(client, api, paths)
     assert quick == through_orm
     assert b"6789" in quick[3]
     assert b"123-45-6789" not in quick[3]  # masked in lists
     assert b'"amount":"11.25"' in quick[0]
     assert quick[-1].count(b'"kind":"return_of_capital"') == 1
-    assert quick[-3].count(b'"status":') == 2
+    assert quick[-5].count(b'"status":') == 2
+    assert b'"invested_amount":"1234567.89"' in quick[-3]
 
 
 async def test_a_listed_distribution_is_its_own_summary(client: AsyncClient, org: NewOrg) -> None:

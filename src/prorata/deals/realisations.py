@@ -34,7 +34,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,7 +95,7 @@ class Position:
 
 
 async def positions(
-    session: AsyncSession, *, fund_id: uuid.UUID, deals: Iterable[Deal]
+    session: AsyncSession, *, fund_id: uuid.UUID, deals: Iterable[Deal | sa.Row[Any]]
 ) -> dict[uuid.UUID, Position]:
     """Every deal's `Position`, in two statements whatever the number of deals."""
     booked = dict(

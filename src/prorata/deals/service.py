@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from prorata.deals.models import Deal
 from prorata.deals.schemas import DealCreate, DealUpdate
 from prorata.funds import service as fund_service
 from prorata.http import validation
-from prorata.http.pagination import Page, PageParams, keyset
+from prorata.http.pagination import Page, PageParams, columns_of, keyset
 from prorata.http.tenancy import Principal
 from prorata.platform import audit, errors
 
@@ -27,12 +28,18 @@ async def get(session: AsyncSession, *, fund_id: uuid.UUID, deal_id: uuid.UUID) 
     return deal
 
 
-async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams) -> Page[Deal]:
-    """A fund's deals; 404 when there is no such fund."""
+_DEALS = Deal.__table__.c
+
+
+async def page(
+    session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams
+) -> Page[sa.Row[Any]]:
+    """A fund's deals as rows of their columns (read by attribute like `Deal` objects); 404
+    when there is no such fund."""
     return await keyset(
         session,
-        sa.select(Deal).where(Deal.fund_id == fund_id),
-        key=[Deal.id],
+        columns_of(Deal).where(_DEALS.fund_id == fund_id),
+        key=[_DEALS.id],
         params=params,
         item=lambda d: d,
         parent=lambda: fund_service.get(session, fund_id=fund_id),
