@@ -67,8 +67,11 @@ DATABASE_FIXTURES = frozenset({"server_url", "template_database", "database", "p
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test with its tier, the directory it lives in; a test outside the tiers, or
-    a unit test asking for a database, stops the run before anything runs."""
+    """Mark every test with its tier, the directory it lives in, and `no_test_server` when it
+    uses none of the test server's fixtures (a unit test, or a system test that starts its own
+    `prorata up`): it runs the same whatever `PRORATA_TEST_DATABASE_URL` says, so CI's second
+    pass leaves it out (`-m "not no_test_server"`). A test outside the tiers, or a unit test
+    asking for a database, stops the run before anything runs."""
     tests = Path(__file__).resolve().parent
     for item in items:
         parts = item.path.resolve().relative_to(tests).parts
@@ -80,6 +83,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier == "unit" and DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
             raise pytest.UsageError(f"{item.nodeid}: a unit test needs no database (tests/api)")
         item.add_marker(getattr(pytest.mark, tier))
+        if not DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.no_test_server)
 
 
 def _worker_id() -> str:
