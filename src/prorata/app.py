@@ -163,7 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # served with local assets by console.api_docs
         redoc_url=None,
         lifespan=lifespan,
-        telemetry=setup.FASTAPI_TELEMETRY,
+        telemetry=setup.fastapi_telemetry(),
     )
     app.state.settings = settings
     problems.install(app)
@@ -172,7 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
         "max_upload_bytes": settings.max_upload_bytes,
         "upload_routes": policy.upload_routes(),
     }
-    app.add_middleware(RequestContextMiddleware, **bounds)
+    app.add_middleware(RequestContextMiddleware, **bounds, own_span=not setup.spans_exported())
     # Liveness probes skip FastAPI's layers, not ours (system.router.FastHealth).
     for prefix in (API_PREFIX, API_ALIAS):
         health = system_router.FastHealth(f"{prefix}/system/health")

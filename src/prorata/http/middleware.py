@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prorata.http import problems
-from prorata.observability import instruments
+from prorata.observability import instruments, tracing
 from prorata.platform import audit, db, errors
 
 log = logging.getLogger("prorata.access")
@@ -65,8 +67,12 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         max_upload_bytes: int | None = None,
         upload_routes: Sequence[tuple[str, re.Pattern[str]]] = (),
+        own_span: bool = False,
     ) -> None:
         self.app = app
+        # Whether each request runs in a span of this layer's (`tracing.request_span`): when
+        # spans are not exported, so FastAPI makes none.
+        self.own_span = own_span
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.upload_routes = tuple(upload_routes)
@@ -129,6 +135,13 @@ class RequestContextMiddleware:
         ip_token = audit.CLIENT_IP.set(client[0] if client else None)
         # (Bound and reset by token: `bound_contextvars` costs three times as much per request.)
         log_tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        span_token = (
+            otel_context.attach(
+                trace.set_span_in_context(tracing.request_span(scope.get("headers", ())))
+            )
+            if self.own_span
+            else None
+        )
         try:
             limit = self._limit(scope)
             declared = _content_length(scope)
@@ -147,6 +160,8 @@ class RequestContextMiddleware:
             audit.CLIENT_IP.reset(ip_token)
             _log_request(scope, status, started, answered)
             structlog.contextvars.reset_contextvars(**log_tokens)
+            if span_token is not None:
+                otel_context.detach(span_token)
 
 
 def _last_resort(exc: Exception, scope: Scope) -> Response:

@@ -163,6 +163,17 @@ FASTAPI_TELEMETRY: TelemetryConfig = {
 }
 
 
+def spans_exported() -> bool:
+    """Whether `configure` installed an exporter of spans in this process."""
+    return any(provider.sampler is not ALWAYS_OFF for provider, _ in _installed)
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's telemetry for an app made now: its server span only when spans are exported
+    (else the app's middleware makes a cheaper unrecorded one, `tracing.request_span`)."""
+    return {**FASTAPI_TELEMETRY, "tracing": spans_exported()}
+
+
 def shutdown() -> None:
     """Flush what is buffered (the last spans of a stopping process) and stop exporting."""
     while _installed:

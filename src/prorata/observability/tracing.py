@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import (
+    Iterable,
     Iterator,
     Mapping,
 )
@@ -40,6 +41,25 @@ def span(
         name, context=parent, kind=kind, attributes=attributes
     ) as current:
         yield current
+
+
+# The headers the propagators read (W3C trace context and baggage), as ASGI names them.
+_PROPAGATED = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+def request_span(headers: Iterable[tuple[bytes, bytes]]) -> trace.Span:
+    """A request's span when spans are not exported (FastAPI then makes none): unrecorded,
+    but with its ids, continuing the caller's trace when the request carries one, so log lines
+    and the jobs the request defers still name a trace. FastAPI's server span costs ~15 % of
+    a list request's CPU even unrecorded (its attributes, the query string re-encoded, two more
+    wrappers of send and receive); this costs a header scan and an id."""
+    sent = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in headers
+        if name in _PROPAGATED
+    }
+    parent = propagate.extract(sent) if sent else None
+    return _tracer.start_span("request", context=parent, kind=SpanKind.SERVER)
 
 
 def carrier() -> dict[str, str]:
