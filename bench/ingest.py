@@ -2,8 +2,9 @@
 
 Starts `prorata web` and `prorata worker` on a fresh database, seeds funds (1,000 investors ×
 1,000 deals each by default), writes the allocations CSV, uploads it over HTTP and polls until
-the import has succeeded. In the same run it COPYs the same file into an unindexed table: the
-floor any import pays. Prints both, the ratio, and the worker's (and web's) peak RSS.
+the import has succeeded. In the same run it COPYs the same file into an unindexed table, the
+fastest of three tries: the floor any import pays. Prints both, the ratio, and the worker's
+(and web's) peak RSS.
 Target: end to end ≤ 5 × the plain COPY; worker peak RSS ≤ 300 MB. Then (unless
 --clean-only) the same rows as an .xlsx workbook and as a "messy" CSV (BOM, CR LF,
 `"$12,345.67 "`, blank rows at the end), each into a fresh fund, reported beside the same COPY
@@ -126,6 +127,9 @@ def write_xlsx(path: Path, fund: dict[str, Any], rows: int) -> None:
         sheet.write_string(n, 1, deal)
         sheet.write_number(n, 2, float(f"{whole}.{cents:02d}"))
     book.close()
+
+
+COPY_TRIES = 3
 
 
 def _plain_copy(owner_url: str, path: Path) -> float:
@@ -276,7 +280,9 @@ def run(rows: int, concurrent: int, variants_too: bool = True) -> None:
             paths.append(Path(scratch) / f"allocations-{n}.csv")
             write_csv(paths[-1], fund, rows)
         size_mb = paths[0].stat().st_size / 1e6
-        plain = _plain_copy(owner, paths[0])
+        # The floor is the fastest of a few COPYs: one alone swung 1.6-2.8 s from run to run
+        # on a noisy machine while the imports held steady (docs/benchmarks.md).
+        plain = min(_plain_copy(owner, paths[0]) for _ in range(COPY_TRIES))
         pairs = list(zip(funds, paths, strict=True))
         # Alone, the same rows as a workbook and as an Excel user's CSV, each into a fund of
         # its own (so every row is new, as in the clean file).
@@ -338,7 +344,10 @@ def run(rows: int, concurrent: int, variants_too: bool = True) -> None:
 def _report(**r: Any) -> None:
     rows, plain, results = r["rows"], r["plain"], r["results"]
     print(f"rows per file:              {rows:,}  ({r['size_mb']:.1f} MB)")
-    print(f"plain COPY of one file:     {plain:8.2f} s   ({rows / plain:,.0f} rows/s)")
+    print(
+        f"plain COPY of one file:     {plain:8.2f} s   ({rows / plain:,.0f} rows/s, "
+        f"best of {COPY_TRIES})"
+    )
     if r["concurrent"] == 1:
         result = results[0]
         print(f"upload (HTTP, streamed):    {result['upload']:8.2f} s")
