@@ -294,6 +294,7 @@ def _serve(answers: IO[bytes]) -> None:
     logs.configure(
         level=settings["level"], secrets=settings["secrets"], process=settings["process"]
     )
+    _yield_to_the_service()
     inner = trace_exporter(os.environ)
     assert inner is not None  # the service starts this process only when spans are exported
     exporter = RedactingSpanExporter(
@@ -320,8 +321,9 @@ def _yield_to_the_service() -> None:
     which drops spans (and says so) rather than slow a request."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
+    except (AttributeError, OSError) as exc:  # no such policy, or a sandbox refuses it
         os.nice(19)
+        log.info("span exporter at nice 19: SCHED_IDLE refused (%s)", type(exc).__name__)
 
 
 def main() -> None:
@@ -329,7 +331,6 @@ def main() -> None:
     # whole process group must not drop the spans the service is about to flush through it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _yield_to_the_service()
     with os.fdopen(int(sys.argv[1]), "wb", buffering=0) as answers:
         _serve(answers)
 
