@@ -92,6 +92,13 @@ def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+# The test server's data is thrown away with it: nothing is waited for to reach the disk (a
+# commit, a CREATE DATABASE of each test's copy). What a query sees is the same; only a crash
+# of the machine would lose data, and the data is the tests' own. Servers a test starts to
+# stop or kill (`prorata up`, the fault tests) keep the product's settings.
+TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """Superuser URL of the `postgres` database on the test server."""
@@ -104,7 +111,7 @@ def server_url() -> Iterator[str]:
     # to mode 0700 (pytest does on start), which would lock this server out of its own data.
     base = Path(tempfile.mkdtemp(prefix=f"prorata-test-pg-{_worker_id()}-"))
     base.chmod(0o755)  # the pgserver user traverses it to its data directory
-    embedded = EmbeddedPostgres(base)
+    embedded = EmbeddedPostgres(base, settings=TEST_SERVER_SETTINGS)
     try:
         embedded.start()
         yield embedded.url("postgres")

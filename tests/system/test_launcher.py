@@ -180,12 +180,15 @@ def test_orgs_create_and_list_against_an_external_database(
 
 
 def test_the_embedded_server_runs_with_our_settings_once_included(tmp_path: Path) -> None:
-    for _ in range(2):  # a first start (initdb) and a restart on the same data
-        server = EmbeddedPostgres(tmp_path)
+    # A first start (initdb), then a restart on the same data with a setting of its own added
+    # (as the test server's are) and one of ours changed.
+    changed = {"synchronous_commit": "off", "wal_writer_delay": "20ms"}
+    for extra in ({}, changed):
+        server = EmbeddedPostgres(tmp_path, settings=extra)
         server.start()
         try:
             with psycopg.connect(server.url("postgres")) as conn:
-                for name, value in embedded.SETTINGS.items():
+                for name, value in {**embedded.SETTINGS, **extra}.items():
                     row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
                     assert row == (value,)
         finally:

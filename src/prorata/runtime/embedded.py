@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ SETTINGS = {
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives under `data_dir`, listening on a Unix socket only."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, settings: Mapping[str, str] | None = None) -> None:
+        """`settings`: more server settings, or other values for ours (a test server's)."""
         self.pgdata = (data_dir / "postgres").resolve()
+        self._settings = {**SETTINGS, **(settings or {})}
         self._server: Any = None
         self.owned = False
 
@@ -99,7 +102,7 @@ class EmbeddedPostgres:
         """Our settings, in a file of their own that postgresql.conf includes (initdb's file
         stays as it was; a running server borrowed from elsewhere keeps what it started with)."""
         (self.pgdata / SETTINGS_FILE).write_text(
-            "".join(f"{name} = '{value}'\n" for name, value in SETTINGS.items())
+            "".join(f"{name} = '{value}'\n" for name, value in self._settings.items())
         )
         main = self.pgdata / "postgresql.conf"
         include = f"include_if_exists = '{SETTINGS_FILE}'\n"
