@@ -190,6 +190,16 @@ class Stack:
         return server
 
 
+def processes_mentioning(text: str) -> list[psutil.Process]:
+    """The processes whose command line contains `text` (a data directory, say)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if text in cmdline:
+            found.append(process)
+    return found
+
+
 def running_child(launcher: subprocess.Popen[bytes], name: str) -> psutil.Process | None:
     for child in psutil.Process(launcher.pid).children():
         try:
@@ -222,6 +232,13 @@ def up(directory: Path, **env: str) -> Iterator[Stack]:
         yield Stack(base=base, api_key=api_key, data_dir=data_dir, launcher=launcher)
     finally:
         stop(launcher, timeout=90)
+    # Its PostgreSQL too, even one a test stopped and started again (`Stack.database`).
+    pgdata = str((data_dir / "postgres").resolve())
+    wait_until(
+        lambda: not processes_mentioning(pgdata),
+        timeout=30,
+        what="no postgres to outlive `prorata up`",
+    )
 
 
 REDIS_MISSING = (

@@ -23,17 +23,8 @@ from prorata.runtime import embedded
 from prorata.runtime.embedded import EmbeddedPostgres
 from tests import job_tasks
 from tests.job_support import queue_job_status
-from tests.servers import running_child
+from tests.servers import processes_mentioning, running_child
 from tests.support import TestDatabase, free_port, process_env, prorata_process, run_cli, wait_until
-
-
-def _processes_mentioning(text: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if text in cmdline:
-            found.append(process)
-    return found
 
 
 def _health(port: int) -> bool:
@@ -62,7 +53,7 @@ def test_up_runs_web_and_worker_and_stops_everything(
         assert titles == ["prorata: web", "prorata: worker"]
         assert len({child.pid for child in children}) == 2
         pgdata = str((data_dir / "postgres").resolve())
-        assert _processes_mentioning(pgdata), "embedded postgres should be running"
+        assert processes_mentioning(pgdata), "embedded postgres should be running"
 
         api_key = (data_dir / "demo-api-key").read_text().strip()
         me = httpx.get(
@@ -85,7 +76,7 @@ def test_up_runs_web_and_worker_and_stops_everything(
     assert api_key in log.read_text()  # the banner shows the demo key
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
-    assert _processes_mentioning(pgdata) == [], "no postgres process may outlive `prorata up`"
+    assert processes_mentioning(pgdata) == [], "no postgres process may outlive `prorata up`"
 
 
 def _log_lines(log: Path) -> list[dict[str, object]]:
@@ -131,7 +122,7 @@ def test_up_restarts_a_child_that_dies(tmp_path: Path) -> None:
         for line in lines
     )
     assert any(line["event"] == "child process restarted" for line in lines)
-    assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
+    assert processes_mentioning(str((data_dir / "postgres").resolve())) == []
 
 
 def test_up_stops_everything_when_a_child_crash_loops(tmp_path: Path) -> None:
@@ -160,7 +151,7 @@ def test_up_stops_everything_when_a_child_crash_loops(tmp_path: Path) -> None:
     ]
     assert given_up["child"] == "worker"
     assert given_up["exit_code"] == 2
-    assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
+    assert processes_mentioning(str((data_dir / "postgres").resolve())) == []
     assert not _health(port)
 
 
@@ -225,7 +216,7 @@ def test_a_second_up_on_the_same_data_refuses_and_leaves_the_first_running(
         if first.poll() is None:
             first.kill()
     assert first.returncode == 0
-    assert _processes_mentioning(str((data_dir / "postgres").resolve())) == []
+    assert processes_mentioning(str((data_dir / "postgres").resolve())) == []
 
 
 def test_up_says_when_its_port_is_taken_before_starting_anything(tmp_path: Path) -> None:
@@ -255,7 +246,7 @@ def test_a_stale_postmaster_pid_naming_a_live_process_does_not_stop_a_start(
     postmaster.wait(10)
     pid_file = tmp_path / "postgres" / "postmaster.pid"
     wait_until(
-        lambda: not _processes_mentioning(str((tmp_path / "postgres").resolve())),
+        lambda: not processes_mentioning(str((tmp_path / "postgres").resolve())),
         timeout=30,
         what="the backends to notice their postmaster died",
     )
@@ -273,7 +264,7 @@ def test_a_stale_postmaster_pid_naming_a_live_process_does_not_stop_a_start(
                 assert conn.execute("SELECT 1").fetchone() == (1,)
         finally:
             server.stop()
-        assert _processes_mentioning(str((tmp_path / "postgres").resolve())) == []
+        assert processes_mentioning(str((tmp_path / "postgres").resolve())) == []
         assert bystander.poll() is None, "stopping the server must not signal the PID's new owner"
     finally:
         bystander.kill()

