@@ -94,9 +94,12 @@ def _worker_id() -> str:
 
 # The test server's data is thrown away with it: nothing is waited for to reach the disk (a
 # commit, a CREATE DATABASE of each test's copy). What a query sees is the same; only a crash
-# of the machine would lose data, and the data is the tests' own. Servers a test starts to
-# stop or kill (`prorata up`, the fault tests) keep the product's settings.
-TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# of the machine would lose data, and the data is the tests' own. `synchronous_commit` stays
+# on: with it off a commit returns before its WAL is written, so `pg_current_wal_lsn()` right
+# after it (read-your-writes' mark, `http.reads.note_write`) can be short of the commit, and
+# the replica tests saw a writer read its own write stale. Servers a test starts to stop or
+# kill (`prorata up`, the fault tests) keep the product's settings.
+TEST_SERVER_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 
 @pytest.fixture(scope="session")
