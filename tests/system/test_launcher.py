@@ -271,6 +271,26 @@ def test_a_stale_postmaster_pid_naming_a_live_process_does_not_stop_a_start(
         bystander.wait()
 
 
+def test_stopping_after_the_postmaster_died_leaves_the_pid_s_new_owner_alone(
+    tmp_path: Path,
+) -> None:
+    server = EmbeddedPostgres(tmp_path)
+    server.start()
+    postmaster = psutil.Process(server.pid())
+    postmaster.kill()  # kill -9 under a running launcher: postmaster.pid stays behind
+    postmaster.wait(10)
+    pid_file = tmp_path / "postgres" / "postmaster.pid"
+    bystander = subprocess.Popen(["sleep", "120"])  # the dead postmaster's PID, handed on
+    try:
+        lines = pid_file.read_text().splitlines()
+        pid_file.write_text("\n".join([str(bystander.pid), *lines[1:]]) + "\n")
+        server.stop()
+        assert bystander.poll() is None, "stopping the server must not signal the PID's new owner"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_orgs_commands_accept_a_heroku_style_postgres_url(
     database: TestDatabase, tmp_path: Path
 ) -> None:

