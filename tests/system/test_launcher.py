@@ -236,15 +236,19 @@ def test_up_says_when_its_port_is_taken_before_starting_anything(tmp_path: Path)
     assert not (data_dir / "postgres").exists()  # nothing was started
 
 
+def _kill_9_the_postmaster(server: EmbeddedPostgres) -> Path:
+    """Start `server` and kill -9 its postmaster; return the postmaster.pid it leaves behind."""
+    server.start()
+    postmaster = psutil.Process(server.pid())
+    postmaster.kill()
+    postmaster.wait(10)
+    return server.pgdata / "postmaster.pid"
+
+
 def test_a_stale_postmaster_pid_naming_a_live_process_does_not_stop_a_start(
     tmp_path: Path,
 ) -> None:
-    server = EmbeddedPostgres(tmp_path)
-    server.start()
-    postmaster = psutil.Process(server.pid())
-    postmaster.kill()  # kill -9: postmaster.pid stays behind
-    postmaster.wait(10)
-    pid_file = tmp_path / "postgres" / "postmaster.pid"
+    pid_file = _kill_9_the_postmaster(EmbeddedPostgres(tmp_path))
     wait_until(
         lambda: not processes_mentioning(str((tmp_path / "postgres").resolve())),
         timeout=30,
@@ -275,11 +279,7 @@ def test_stopping_after_the_postmaster_died_leaves_the_pid_s_new_owner_alone(
     tmp_path: Path,
 ) -> None:
     server = EmbeddedPostgres(tmp_path)
-    server.start()
-    postmaster = psutil.Process(server.pid())
-    postmaster.kill()  # kill -9 under a running launcher: postmaster.pid stays behind
-    postmaster.wait(10)
-    pid_file = tmp_path / "postgres" / "postmaster.pid"
+    pid_file = _kill_9_the_postmaster(server)  # under a running launcher
     bystander = subprocess.Popen(["sleep", "120"])  # the dead postmaster's PID, handed on
     try:
         lines = pid_file.read_text().splitlines()
