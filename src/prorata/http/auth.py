@@ -13,6 +13,7 @@ share an address with a guesser.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import secrets
@@ -89,20 +90,24 @@ class KeyCache:
     `prorata_authenticate`. The bump commits with the change, so a revoked key is refused
     by the first request after the revocation, on every process: no message to wait for or
     to lose, no TTL. Only valid keys are kept (a wrong key always takes the full check), at
-    most `size`, the oldest dropped first.
+    most `size`, the least recently used dropped first (a busy integration's key stays kept
+    however many others pass through).
     """
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._known: dict[str, tuple[Principal, int]] = {}
+        self._known: collections.OrderedDict[str, tuple[Principal, int]] = collections.OrderedDict()
 
     def get(self, key_hash: str) -> tuple[Principal, int] | None:
-        return self._known.get(key_hash)
+        found = self._known.get(key_hash)
+        if found is not None:
+            self._known.move_to_end(key_hash)
+        return found
 
     def keep(self, key_hash: str, principal: Principal, epoch: int) -> None:
         self._known.pop(key_hash, None)
         if len(self._known) >= self._size:
-            del self._known[next(iter(self._known))]
+            self._known.popitem(last=False)
         self._known[key_hash] = (principal, epoch)
 
     def forget(self, key_hash: str) -> None:
