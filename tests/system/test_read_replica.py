@@ -9,6 +9,7 @@ primary is missing from the replica's answer only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -164,6 +166,58 @@ async def test_a_third_party_reads_the_replica_and_a_writer_reads_its_own_write(
             await eventually(replayed, timeout=30, what="the replica to answer with the write")
         found = await app.state.replica.replay()
         assert found.usable
+
+
+async def test_a_writer_reads_its_own_write_committed_with_synchronous_commit_off(
+    replicated: TestDatabase, replica_pair: Pair, tmp_path: Path
+) -> None:
+    """An operator may turn `synchronous_commit` off: a commit then returns before its WAL is
+    written out, and how far WAL is written (what a replica can have replayed) can still be
+    short of the write while its reader asks for it."""
+    settings = _settings(
+        replicated,
+        tmp_path,
+        replica_pair.replica_url(replicated.app_url),
+        replica_max_lag_seconds=3600,
+    )
+    with psycopg.connect(replicated.owner_url, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("ALTER ROLE {} IN DATABASE {} SET synchronous_commit = off").format(
+                psycopg.sql.Identifier(settings.db_app_role),
+                psycopg.sql.Identifier(replicated.name),
+            )
+        )
+    async with _served(settings) as app, _client(app) as http:
+        org, _ = await _people(app, settings)
+        writer = FundApi(http, org.api_key)
+        fund, path = await _allocation(writer)
+        # The WAL writer is kept from writing the commits out for the rounds' length: only a
+        # page it fills is written (a write crossing a page: hence a few rounds).
+        with _wal_writer_delay(replica_pair.primary_url, "10s"):
+            # Each round: the replica has replayed all that was written out, and the app has
+            # just seen it do so; then a write, and its writer's read at once.
+            for amount in ("101.00", "102.00", "103.00", "104.00"):
+                replica_pair.wait_caught_up()
+                await asyncio.sleep(replica.CHECK_EVERY_SECONDS)
+                assert (await app.state.replica.replay()).usable
+                await writer.request("PUT", path, json={"amount": amount})
+                assert await _allocated(http, org.api_key, fund) == [amount]
+
+
+@contextlib.contextmanager
+def _wal_writer_delay(server_url: str, delay: str) -> Iterator[None]:
+    """The server's `wal_writer_delay` set to `delay` for the block (a server-wide setting)."""
+
+    def configure(statement: str) -> None:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(statement)
+            conn.execute("SELECT pg_reload_conf()")
+
+    configure(f"ALTER SYSTEM SET wal_writer_delay = '{delay}'")
+    try:
+        yield
+    finally:
+        configure("ALTER SYSTEM RESET wal_writer_delay")
 
 
 async def test_a_replica_lagging_past_the_bound_leaves_reads_to_the_primary(

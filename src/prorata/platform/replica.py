@@ -10,7 +10,7 @@ jobs through `jobs.reads_of`) when two things hold, else the primary answers the
    alone grows on an idle primary). Only when WAL is pending does the age of the last replayed
    commit count. Checked at most once a second per process, not per request;
 2. it has replayed the reader's own last write (read-your-writes): after a write, the caller
-   is told the primary's WAL position (`written`), and until the replica's replay position
+   is told the primary's WAL position past its commit (`written`), and until the replica's replay position
    passes it, that caller's reads go to the primary.
 
 A replica that does not answer, or that is not in recovery (promoted, or the URL points at a
@@ -47,6 +47,23 @@ MARK_SECONDS = 300.0
 MAX_MARKS = 100_000
 # A job waits at most this often for the replica to reach the primary's position.
 POLL_SECONDS = 0.1
+
+
+# Past every commit that has returned, even one made with `synchronous_commit` off: such a
+# commit returns before its WAL is written out, so `pg_current_wal_lsn()` (how far WAL is
+# written) can fall short of it, and a reader waiting for a replica to pass that would read
+# its own write stale. The insert position is past it. At the very start of a page, though,
+# the insert position names the byte after the page's header (24 bytes; 40 on a segment's
+# first page, on 64-bit builds), while replay stops at the boundary, the end of the record
+# before it: taken back to the boundary, or an idle replica would never be seen to pass it.
+_PAST_COMMITTED = """
+SELECT (CASE
+    WHEN (at - '0/0') % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN at - 40
+    WHEN (at - '0/0') % current_setting('wal_block_size')::int = 24 THEN at - 24
+    ELSE at
+END)::text
+FROM (SELECT pg_current_wal_insert_lsn() AS at) AS now
+"""
 
 
 def parse_lsn(text: str) -> int:
@@ -179,9 +196,17 @@ class Replica:
             await asyncio.sleep(POLL_SECONDS)
 
     async def written(self) -> int:
-        """The primary's WAL position now: past every transaction committed before the call."""
+        """The primary's WAL position now: past every transaction committed before the call,
+        whatever `synchronous_commit` (see `_PAST_COMMITTED`)."""
+        return await self._primary_position(_PAST_COMMITTED)
+
+    async def _written_out(self) -> int:
+        """How far the primary has written its WAL out: as far as a replica can have replayed."""
+        return await self._primary_position("SELECT pg_current_wal_lsn()::text")
+
+    async def _primary_position(self, query: str) -> int:
         async with self._primary() as session:
-            return parse_lsn(str(await session.scalar(sa.text("SELECT pg_current_wal_lsn()"))))
+            return parse_lsn(str(await session.scalar(sa.text(query))))
 
     def lost(self, exc: BaseException) -> None:
         """A read found the replica unreachable: leave it until the next retry."""
@@ -189,7 +214,7 @@ class Replica:
 
     async def _check(self) -> None:
         try:
-            primary = await self.written()
+            primary = await self._written_out()
         except Exception as exc:  # the primary's own trouble: its requests will say so
             log.warning("replica check: the primary did not answer (%s)", type(exc).__name__)
             self._next_check = time.monotonic() + CHECK_EVERY_SECONDS
