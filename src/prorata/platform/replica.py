@@ -10,8 +10,8 @@ jobs through `jobs.reads_of`) when two things hold, else the primary answers the
    alone grows on an idle primary). Only when WAL is pending does the age of the last replayed
    commit count. Checked at most once a second per process, not per request;
 2. it has replayed the reader's own last write (read-your-writes): after a write, the caller
-   is told the primary's WAL position past its commit (`written`), and until the replica's replay position
-   passes it, that caller's reads go to the primary.
+   is told the primary's WAL position past its commit (`written`), and until the replica's
+   replay position passes it, that caller's reads go to the primary.
 
 A replica that does not answer, or that is not in recovery (promoted, or the URL points at a
 primary), is not used, and is tried again a few seconds later: the reads it would have taken
