@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -32,6 +34,7 @@ from opentelemetry.trace import (
 )
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
 
+from prorata.observability import span_process
 from prorata.observability.export import RedactingSpanExporter
 from prorata.observability.logs import Redactor
 from prorata.observability.span_process import SpanForwarder
@@ -170,6 +173,49 @@ async def test_a_dead_exporter_process_is_started_again_and_the_batch_still_arri
     names = [span.name for span in received]
     assert names.count("GET /api/v1/funds/first") == 1
     assert names.count("GET /api/v1/funds/second") == 2
+
+
+async def test_a_process_that_dies_before_it_is_ready_is_started_again_after_a_back_off(
+    received: list[Span], forwarder: SpanForwarder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A configuration the child cannot honour: it dies making its exporter, each time.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    started: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def counted(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", counted)  # the one span_process calls
+    forwarder.start()
+    await asyncio.to_thread(started[0].wait, 30)
+
+    # Batches keep coming (the batch processor's every few seconds): none starts a process
+    # while the back-off holds, each is refused (and said lost), none waits.
+    for _ in range(5):
+        result = await asyncio.to_thread(forwarder.export, _spans(1))
+        assert result is SpanExportResult.FAILURE
+    assert len(started) == 1
+
+    # Once the back-off is over, the next batch starts a process again; it dies too, and
+    # the next back-off is twice as long.
+    await asyncio.sleep(span_process.RESTART_FIRST_SECONDS + 0.2)
+    await asyncio.to_thread(forwarder.export, _spans(1))
+    assert len(started) == 2
+    await asyncio.to_thread(started[1].wait, 30)
+    await asyncio.sleep(span_process.RESTART_FIRST_SECONDS + 0.2)
+    assert await asyncio.to_thread(forwarder.export, _spans(1)) is SpanExportResult.FAILURE
+    assert len(started) == 2
+
+    # The configuration put right: after the back-off, batches arrive again.
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+    await asyncio.sleep(span_process.RESTART_FIRST_SECONDS * 2 + 0.2)
+    result = await asyncio.to_thread(forwarder.export, _spans(1, tag="/again"))
+    assert result is SpanExportResult.SUCCESS
+    assert await asyncio.to_thread(forwarder.force_flush, 10_000)
+    await _until(lambda: len(received) == 2, "the batch after the back-off")
+    assert [span.name for span in received].count("GET /api/v1/funds/again") == 1
 
 
 async def test_shutting_down_exports_what_was_handed_over_and_ends_the_process(

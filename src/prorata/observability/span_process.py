@@ -10,7 +10,9 @@ variables choose, on the machine's other core. It runs at idle priority (Linux's
 on a busy core its encoding waits for the service rather than delaying a request.
 
 Nothing is lost quietly: a child that died is started again and the batch sent to the new one;
-at shutdown the child exports what it holds before the service exits (`shutdown` waits for it).
+one that died before it was ready (its exporter could not be made) is started again only after
+a back-off, doubling up to a minute, so a broken configuration is not a process a batch; at
+shutdown the child exports what it holds before the service exits (`shutdown` waits for it).
 The child ends when its pipe closes, whatever ended the service, and ignores SIGINT and
 SIGTERM: a terminal's Ctrl-C or a process group's TERM reaches the service, which then flushes
 through it. Secrets reach the child down the pipe, never in its arguments or environment.
@@ -41,8 +43,14 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 log = logging.getLogger(__name__)
 
 # A message is its length (4 bytes, big-endian) and a pickle: ("spans", batch), ("flush", n)
-# or ("start", settings). The child answers a flush with n on its answer pipe.
+# or ("start", settings). The child answers a flush with n on its answer pipe, and says READY
+# there once its exporter is made (flushes count from 1).
 _LENGTH = struct.Struct(">I")
+READY = 0
+# A child that died before it was ready is started again after this, doubled each time it
+# dies so again, up to RESTART_MAX_SECONDS; one that was ready is started again at once.
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
 # Seconds the service waits for the child to export what it holds when shutting down.
 SHUTDOWN_SECONDS = 10.0
 # Scrubbed texts the exporter keeps (`Redactor(remember=...)`): the statements and routes of
@@ -177,16 +185,18 @@ class SpanForwarder(SpanExporter):
         self._answers: IO[bytes] | None = None
         self._flushes = 0
         self._closed = False
+        self._ready = False  # the child said READY
+        self._backoff = 0.0
+        self._next_start = 0.0  # time.monotonic() before which no child is started
 
-    def _started(self) -> subprocess.Popen[bytes]:
+    def _started(self) -> subprocess.Popen[bytes] | None:
+        """The live child, started if need be; None while a back-off holds."""
         if self._child is not None and self._child.poll() is None:
             return self._child
         if self._child is not None:
-            log.warning(
-                "the span exporter process ended (exit %s): starting it again",
-                self._child.returncode,
-            )
-            self._end_child()
+            self._note_death(self._child.returncode)
+        if time.monotonic() < self._next_start:
+            return None
         read_answers, write_answers = os.pipe()
         try:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -200,7 +210,30 @@ class SpanForwarder(SpanExporter):
         assert child.stdin is not None
         _send(child.stdin, ("start", self._settings))
         self._child = child
+        self._ready = False
         return child
+
+    def _note_death(self, returncode: int | None) -> None:
+        ready = self._ready or self._said_ready()
+        self._end_child()
+        if ready:
+            self._backoff = 0.0
+            log.warning("the span exporter process ended (exit %s): starting it again", returncode)
+            return
+        self._backoff = min(max(self._backoff * 2, RESTART_FIRST_SECONDS), RESTART_MAX_SECONDS)
+        self._next_start = time.monotonic() + self._backoff
+        log.error(
+            "the span exporter process ended before it was ready (exit %s; its log says why): "
+            "starting it again in %.0f s, spans meanwhile lost",
+            returncode,
+            self._backoff,
+        )
+
+    def _said_ready(self) -> bool:
+        """Whether the dead child's answers hold anything (READY comes first)."""
+        assert self._answers is not None
+        ready, _, _ = select.select([self._answers], [], [], 0)
+        return bool(ready) and len(self._answers.read(_LENGTH.size)) == _LENGTH.size
 
     def start(self) -> None:
         """Start the child now (else with the first batch): its imports overlap the service's."""
@@ -211,6 +244,8 @@ class SpanForwarder(SpanExporter):
         """Send `message` to a live child (a new one if it died, once): whether it went."""
         for _ in range(2):
             child = self._started()
+            if child is None:
+                return False
             assert child.stdin is not None
             try:
                 _send(child.stdin, message)
@@ -253,6 +288,7 @@ class SpanForwarder(SpanExporter):
             answer = self._answers.read(_LENGTH.size)
             if len(answer) < _LENGTH.size:  # the child ended
                 return False
+            self._ready = True  # READY, or an answer after it
             if _LENGTH.unpack(answer)[0] == token:
                 return True
 
@@ -300,6 +336,7 @@ def _serve(answers: IO[bytes]) -> None:
     exporter = RedactingSpanExporter(
         inner, logs.Redactor(settings["secrets"], remember=REMEMBERED_TEXTS)
     )
+    answers.write(_LENGTH.pack(READY))
     try:
         while (message := _receive(source)) is not None:
             kind, payload = message
