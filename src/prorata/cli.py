@@ -59,6 +59,13 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
     except (export.ObservabilityConfigError, OSError) as exc:
         print(f"prorata {process}: telemetry: {exc}", file=sys.stderr)  # noqa: T201
         return False
+    if setup.spans_exported():
+        # The span batch processor's thread copies and pickles a batch (512 spans: ~3 ms)
+        # holding the GIL; the event loop, woken by a socket, waits for it up to the switch
+        # interval at each of a request's awaits (CPython's 5 ms). Shorter where that second
+        # busy thread exists: the loop waits at most 1 ms a time. With one thread running,
+        # the interval is never consulted.
+        scheduling.switch_threads_briskly()
     return True
 
 

@@ -158,15 +158,17 @@ def test_a_process_that_exports_spans_switches_threads_every_millisecond(
     """The batch processor's thread holds the GIL while it hands a batch to the span process;
     the event loop waits for it at most one switch interval a time: 1 ms where spans are
     exported, CPython's 5 ms where nothing is (a fresh process each: `configure` acts once per
-    process)."""
+    process). The service commands configure telemetry through `cli._configure_telemetry`."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     code = (
-        "import sys; from prorata.observability import setup; "
-        "setup.configure('web'); print(sys.getswitchinterval()); setup.shutdown()"
+        "import sys; from prorata import cli; from prorata.config import Settings; "
+        "from prorata.observability import setup; "
+        "assert cli._configure_telemetry(Settings(env='test'), 'web', None); "
+        "print(sys.getswitchinterval()); setup.shutdown()"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

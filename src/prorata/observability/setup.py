@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import (
     AsyncIterator,
     Iterable,
@@ -42,9 +41,6 @@ from prorata.observability.tracing import span
 
 log = logging.getLogger(__name__)
 
-
-# Seconds: the GIL's switch interval in a process that exports spans (see `configure`).
-EXPORTING_SWITCH_INTERVAL = 0.001
 
 # The providers this process installed (at most one pair): `shutdown` flushes them.
 _installed: list[tuple[TracerProvider, MeterProvider]] = []
@@ -85,13 +81,9 @@ def configure(
             process=f"{service_name}-span-export",
         )
         forwarder.start()
+        # (Its thread holds the GIL while it hands a batch over: the service process makes
+        # the GIL change hands briskly where spans are exported, `cli._configure_telemetry`.)
         tracer_provider.add_span_processor(BatchSpanProcessor(forwarder))
-        # The batch processor's thread still copies and pickles a batch (512 spans: ~3 ms)
-        # holding the GIL; the event loop, woken by a socket, waits for it up to the switch
-        # interval at each of a request's awaits (CPython's 5 ms). Shorter here, where a
-        # second busy thread exists: the loop waits at most 1 ms a time. With one thread
-        # running, the interval is never consulted.
-        sys.setswitchinterval(min(sys.getswitchinterval(), EXPORTING_SWITCH_INTERVAL))
     readers = metric_readers(environ)
     if metrics_port is not None:
         readers.append(_serve_prometheus(metrics_host, metrics_port))
