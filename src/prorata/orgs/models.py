@@ -58,8 +58,10 @@ class Org(Base):
     statement_delivery: Mapped[StatementDelivery] = mapped_column(
         str_enum(StatementDelivery, "statement_delivery"), server_default=StatementDelivery.link
     )
+    # The logo's blob belongs to the org (blobs.org_id) and the org points at it: a cycle,
+    # which `use_alter` tells the metadata's table sort about (the migration adds it after).
     logo_blob_id: Mapped[uuid.UUID | None] = mapped_column(
-        sa.ForeignKey("blobs.id", ondelete="SET NULL")
+        sa.ForeignKey("blobs.id", ondelete="SET NULL", use_alter=True)
     )
     paper_size: Mapped[PaperSize] = mapped_column(
         str_enum(PaperSize, "paper_size", length=10), server_default=PaperSize.a4.value
