@@ -95,10 +95,9 @@ def _worker_id() -> str:
 # The test server's data is thrown away with it: nothing is waited for to reach the disk (a
 # commit, a CREATE DATABASE of each test's copy). What a query sees is the same; only a crash
 # of the machine would lose data, and the data is the tests' own. `synchronous_commit` stays
-# on: with it off a commit returns before its WAL is written, so `pg_current_wal_lsn()` right
-# after it (read-your-writes' mark, `http.reads.note_write`) can be short of the commit, and
-# the replica tests saw a writer read its own write stale. Servers a test starts to stop or
-# kill (`prorata up`, the fault tests) keep the product's settings.
+# on, PostgreSQL's default and so what most deployments run (the replica tests turn it off
+# where they test read-your-writes without it). Servers a test starts to stop or kill
+# (`prorata up`, the fault tests) keep the product's settings.
 TEST_SERVER_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 # Its data lives in memory where the machine has a tmpfs: each test's CREATE DATABASE (~800
 # files copied from the template) and DROP cost ~35 ms there against 150-600 ms on this
