@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from prorata.imports import ingest, xlsx
+from prorata.imports import exported, ingest, xlsx
 from tests.api.test_import_values import workbook
 from tests.api.test_imports import _allocations
 from tests.import_support import Imports, seed_fund
@@ -206,3 +206,150 @@ async def test_a_workbook_damaged_after_batches_were_written_is_rejected_with_no
     assert _allocations(imports.database.owner_url, fund["id"]) == {}
     assert _bulk_writes(imports.database.owner_url, fund["id"]) == []
     assert _no_reader_thread()
+
+
+# --- a CSV file of amounts as spreadsheets export them (`imports.exported`) ------------------
+
+
+@pytest.fixture
+def small_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file read a few hundred bytes at a time: the rewriting thread gets many pieces."""
+    monkeypatch.setattr(ingest, "READ_CHUNK", 256)
+
+
+def _messy_csv(rows: list[list[Any]], *, tail: bytes = b",,\r\n,,\r\n") -> bytes:
+    """As an Excel user's CSV: a BOM, CR LF, amounts as `"$12,345.67 "`, blank rows after."""
+    lines = [",".join(HEADER)] + [
+        f'{investor},{deal},"${Decimal(str(amount)):,.2f} "'
+        if isinstance(amount, float)
+        else f"{investor},{deal},{amount}"
+        for investor, deal, amount in rows
+    ]
+    return b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n" + tail
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_a_csv_file_of_exported_amounts_is_rewritten_and_written_as_one_set(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    """COPYed in one, its amounts rewritten plainly on the way (`imports.exported`)."""
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports, investors=40)
+    rows = _rows(fund)
+    done = await imports.run(fund["id"], "allocations", _messy_csv(rows))
+    assert (done["status"], done["rows_total"], done["inserted"]) == ("succeeded", 400, 400)
+    assert _allocations(imports.database.owner_url, fund["id"]) == _expected(rows)
+    assert _rewritten(caplog) == [True]
+    assert not _checked_in_full(caplog)
+    [audit] = _bulk_writes(imports.database.owner_url, fund["id"])
+    assert audit["written"] == 400
+    assert not any(thread.name.startswith("import-rewriter") for thread in threading.enumerate())
+
+
+def _rewritten(caplog: pytest.LogCaptureFixture) -> list[bool]:
+    return [
+        record.__dict__["amounts_rewritten"]
+        for record in caplog.records
+        if record.message == "import of new allocations applied"
+    ]
+
+
+async def test_a_csv_file_of_plain_amounts_is_copied_as_it_is(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports)
+    rows = _rows(fund)
+    plain = "\n".join([",".join(HEADER)] + [f"{i},{d},{Decimal(str(a)):.2f}" for i, d, a in rows])
+    done = await imports.run(fund["id"], "allocations", plain.encode())
+    assert (done["status"], done["inserted"]) == ("succeeded", 200), done
+    assert _rewritten(caplog) == [False]
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_errors_in_a_rewritten_file_are_reported_as_the_file_writes_them(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The full check reads the file again as it is: the values and lines it reports are the
+    file's, wherever the batch that failed."""
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports, investors=40)
+    rows: list[list[Any]] = _rows(fund)
+    rows[2][2] = '"$1,000.255 "'  # line 4: more decimals than USD has
+    rows[300][0] = "00000000-0000-0000-0000-000000000000"  # line 302: no such investor
+    rows[350] = list(rows[5])  # line 352: a pair repeated from line 7
+    rejected = await imports.run(fund["id"], "allocations", _messy_csv(rows))
+    assert (rejected["status"], rejected["rows_invalid"]) == ("rejected", 3), rejected
+    found = {(error["line"], error["value"]) for error in await imports.errors(rejected)}
+    assert ("4", "$1,000.255") in found  # trimmed, as the full check reports any cell
+    assert {line for line, _ in found} == {"4", "302", "352"}
+    assert _checked_in_full(caplog)
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+    assert _bulk_writes(imports.database.owner_url, fund["id"]) == []
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_a_pair_that_exists_in_a_rewritten_file_undoes_the_fast_path_and_upserts(
+    imports: Imports, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
+    fund = _fund(imports, investors=40)
+    rows = _rows(fund)
+    first = await imports.run(fund["id"], "allocations", _messy_csv(rows[390:]))
+    assert (first["status"], first["inserted"]) == ("succeeded", 10)
+    caplog.clear()
+    changed = [[i, d, a + 1 if n < 4 else a] for n, (i, d, a) in enumerate(rows[390:])]
+    done = await imports.run(fund["id"], "allocations", _messy_csv([*rows[:390], *changed]))
+    counts = (done["status"], done["inserted"], done["updated"], done["unchanged"])
+    assert counts == ("succeeded", 390, 4, 6), done
+    assert _allocations(imports.database.owner_url, fund["id"]) == _expected(
+        [*rows[:390], *changed]
+    )
+    assert _checked_in_full(caplog)
+    assert [audit["written"] for audit in _bulk_writes(imports.database.owner_url, fund["id"])] == [
+        10,
+        394,
+    ]
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_a_row_too_wide_in_a_rewritten_file_is_refused_at_its_line(
+    imports: Imports,
+) -> None:
+    fund = _fund(imports, investors=40)
+    rows: list[list[Any]] = _rows(fund)
+    rows[250][2] = "5,extra"  # line 252 (the header is line 1)
+    rejected = await imports.run(fund["id"], "allocations", _messy_csv(rows))
+    assert rejected["status"] == "rejected", rejected
+    assert rejected["message"] == "line 252: more cells than the header has"
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_a_quote_left_open_in_a_rewritten_file_is_reported_at_its_line(
+    imports: Imports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No record ends in MAX_RECORD_BYTES: the fast path stops and COPY, reading the file as
+    it is, names the line where it ended inside the quote."""
+    monkeypatch.setattr(exported, "MAX_RECORD_BYTES", 2048)
+    fund = _fund(imports, investors=40)
+    rows: list[list[Any]] = _rows(fund)
+    rows[200][2] = '"$5'
+    rejected = await imports.run(fund["id"], "allocations", _messy_csv(rows, tail=b""))
+    assert rejected["status"] == "rejected", rejected
+    assert "a quote opened on this line or before is never closed" in rejected["message"]
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}
+
+
+@pytest.mark.usefixtures("small_reads")
+async def test_a_record_of_two_lines_in_a_rewritten_file_is_judged_as_written(
+    imports: Imports,
+) -> None:
+    fund = _fund(imports, investors=40)
+    rows: list[list[Any]] = _rows(fund)
+    rows[120][0] = f'"{rows[120][0]}\r\n{rows[121][0]}"'  # line 122: an investor cell of two lines
+    rejected = await imports.run(fund["id"], "allocations", _messy_csv(rows))
+    assert (rejected["status"], rejected["rows_total"]) == ("rejected", 400), rejected
+    errors = await imports.errors(rejected)
+    assert [(error["line"], error["column"]) for error in errors] == [("122", "investor_id")]
+    assert _allocations(imports.database.owner_url, fund["id"]) == {}

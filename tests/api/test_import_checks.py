@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from prorata.config import Settings
 from prorata.finance import money
-from prorata.imports import checks
+from prorata.imports import checks, exported
 from prorata.imports.formats import ImportKind
 from prorata.imports.values import DateFormat, NumberFormat
 from prorata.orgs.service import NewOrg
@@ -110,6 +110,53 @@ def test_sql_amount_check_agrees_with_money_check_amount(database: TestDatabase)
             if expected is not None:  # the same exponent as check_amount gives
                 assert got is not None
                 assert got.as_tuple().exponent == expected.as_tuple().exponent
+
+        agree()
+
+
+# Cells as spreadsheets export amounts, and near misses.
+exported_cells = st.one_of(
+    st.text(alphabet="0123456789,. $USDu€-()", max_size=14),
+    st.builds(
+        lambda token, units, places, spaces: (
+            f"{spaces}{token}{Decimal(units).scaleb(-places):,}{spaces}"
+        ),
+        st.sampled_from(["", "$", "US$", "USD", "€", "C$"]),
+        st.integers(min_value=0, max_value=10**17),
+        st.integers(min_value=0, max_value=3),
+        st.sampled_from(["", " ", "  "]),
+    ),
+)
+_PLAIN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def test_amounts_rewritten_in_the_worker_are_what_the_sql_reading_takes(
+    database: TestDatabase,
+) -> None:
+    """A cell the worker rewrites plainly (`imports.exported`, quoted or bare) becomes exactly
+    the digits PostgreSQL's strict exported reading takes from it, for every currency token;
+    and a cell that reading takes as a number is rewritten (else the worker saves nothing)."""
+    with psycopg.connect(database.owner_url) as conn:
+
+        @given(cell=exported_cells, currency=st.sampled_from(["USD", "EUR", "CAD"]))
+        @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+        def agree(cell: str, currency: str) -> None:
+            amounts = exported.PlainAmounts.of(["investor_id", "deal_id", "amount"], ",", currency)
+            assert amounts is not None
+            quoted = amounts.rewrite(f'i,d,"{cell}"'.encode())
+            rewritten = quoted.decode().removeprefix("i,d,") if quoted.count(b'"') == 0 else None
+            if "," not in cell:  # a bare cell: rewritten the same way
+                bare = amounts.rewrite(f"i,d,{cell}".encode()).decode().removeprefix("i,d,")
+                assert bare == (cell if rewritten is None else rewritten)
+            with conn.transaction(force_rollback=True):
+                conn.execute(f"CREATE TEMP TABLE {checks.STAGING} (line int, amount text)")
+                conn.execute(f"INSERT INTO {checks.STAGING} VALUES (1, %s)", (cell,))
+                row = conn.execute(
+                    f"SELECT amount_text FROM {checks._strict_written_amount(currency)} s"
+                ).fetchone()
+            assert row is not None
+            taken = row[0] if row[0] is not None and _PLAIN_NUMBER.fullmatch(row[0]) else None
+            assert rewritten == taken, (cell, currency, rewritten, row[0])
 
         agree()
 

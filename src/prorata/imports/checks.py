@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prorata.finance import money
 from prorata.imports.formats import ImportKind
-from prorata.imports.values import SYMBOLS, DateFormat, NumberFormat
+from prorata.imports.values import SYMBOLS, DateFormat, NumberFormat, currency_tokens
 
 STAGING = "import_staging"
 CHECKED = "import_checked"
@@ -216,7 +216,7 @@ def amount_reading(cell: str, *, currency: str, number_format: NumberFormat) -> 
     when it can): another currency, two signs, a notation other than `number_format` (named,
     to set)."""
     m = "amount_match"
-    accepted = sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
+    accepted = currency_tokens(currency)
     known = sorted({*money.ISO_4217_MINOR_UNITS, *SYMBOLS})
     token = f"upper(coalesce({m}[3], {m}[6]))"
     others = [other for other in NumberFormat if other is not number_format]
@@ -451,7 +451,7 @@ def _strict_written_amount(currency: str) -> str:
     where thousands groups put them in the integer part.
     Equivalent to `^(token)?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\\.[0-9]+)?$` on the trimmed cell
     for every amount below 10^15 (larger ones are refused by the caller either way)."""
-    tokens = sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
+    tokens = currency_tokens(currency)
     listed = ", ".join("'" + token.replace("'", "''") + "'" for token in ["", *tokens])
     token_characters = "".join(sorted({c for token in tokens for c in token})).replace("'", "''")
     # Integer digits of `digits` (before its point), and the commas the grouping puts in them.

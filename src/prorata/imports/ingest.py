@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prorata.allocations import service as allocation_service
 from prorata.funds import service as fund_service
 from prorata.funds.models import Fund
-from prorata.imports import checks, formats, values, xlsx
+from prorata.imports import checks, exported, formats, values, xlsx
 from prorata.imports.formats import ImportKind
 from prorata.imports.models import DataImport, ImportPhase, ImportRowError, ImportStatus
 from prorata.investors import service as investor_service
@@ -207,16 +207,23 @@ async def _load(
     row: DataImport,
     progress: Progress,
     *,
-    between: Between | None = None,
+    fast: _NewAllocations | None = None,
 ) -> tuple[dict[str, str], tuple[int | None, str] | None]:
     """COPY the file into `import_staging`: (its header cells → our columns, None), or
     (…, (line, why)) when the file itself is not readable CSV (or .xlsx) of its kind (then
-    nothing is loaded). A workbook is COPYed in batches with `between` called after each but
-    the last; a CSV file in one (its reading costs next to nothing: nothing to overlap)."""
+    nothing is loaded). For the fast path (`fast`), a workbook is COPYed in batches, each
+    written by `fast.between` but the last. A CSV file is COPYed in one (reading it costs next
+    to nothing: nothing to overlap); for the fast path, amounts written as spreadsheets export
+    them are rewritten plainly on the way, in a thread (`imports.exported`), so PostgreSQL
+    reads them as plain numbers."""
     first = await anext(stream, b"")
     if values.is_xlsx(first):
         return await _load_workbook(
-            session, _chained(first, stream), row, progress, between=between
+            session,
+            _chained(first, stream),
+            row,
+            progress,
+            between=None if fast is None else fast.between,
         )
     header_line = first.split(b"\n", 1)[0]
     try:
@@ -225,13 +232,53 @@ async def _load(
         return {}, (1, problem.detail)
     columns = list(header.values())
     text = header_line.removeprefix(formats.BOM).split(b"\r", 1)[0].decode()
+    delimiter = values.delimiter_of(text)
     await _create_staging(session, columns, first_line=2)
-    chunks = _without_blank_tail(
-        _counted(_chained(first, stream), progress), values.delimiter_of(text)
-    )
-    return header, await _copy(
-        session, columns, chunks, delimiter=values.delimiter_of(text), header=True
-    )
+    chunks = _without_blank_tail(_counted(_chained(first, stream), progress), delimiter)
+    amounts = _exported_amounts(first, header_line, columns, delimiter, fast)
+    if amounts is None:
+        return header, await _copy(session, columns, chunks, delimiter=delimiter, header=True)
+    assert fast is not None
+    fast.amounts_rewritten = True
+    pieces = exported.rewritten(_after_first_line(chunks), amounts, ahead=READ_AHEAD_BYTES)
+    async with contextlib.aclosing(pieces):
+        return header, await _copy(
+            session, columns, pieces, delimiter=delimiter, header=False, line_offset=1
+        )
+
+
+def _exported_amounts(
+    first: bytes,
+    header_line: bytes,
+    columns: list[str],
+    delimiter: str,
+    fast: _NewAllocations | None,
+) -> exported.PlainAmounts | None:
+    """For the fast path, what rewrites the file's amounts plainly — if its first rows have
+    amounts as spreadsheets export them, and its lines end in LF (or CR LF) with a header of
+    whole quotes; else None."""
+    if fast is None or b"\n" not in first or b"\r" in header_line.rstrip(b"\r"):
+        return None
+    if header_line.count(b'"') % 2:
+        return None
+    amounts = exported.PlainAmounts.of(columns, delimiter, fast.fund.currency)
+    rows = first[len(header_line) + 1 :]
+    sample = rows[: exported.record_end(rows)]
+    return amounts if amounts is not None and amounts.finds_exported(sample) else None
+
+
+async def _after_first_line(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` without the file's first line (its header), whose cells COPY is not to load."""
+    header_done = False
+    async for chunk in chunks:
+        rows = chunk
+        if not header_done:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                continue
+            header_done, rows = True, chunk[newline + 1 :]
+        if rows:
+            yield rows
 
 
 async def _load_workbook(
@@ -503,6 +550,9 @@ class _NewAllocations:
         self.batches = 0  # written and dropped from the staging
         self.written = 0
         self.given_up = False
+        # The staging holds amounts rewritten plainly (`imports.exported`): the full check
+        # must never read it, only the file as it is.
+        self.amounts_rewritten = False
 
     async def between(self, columns: list[str]) -> None:
         """After a batch of a workbook: write it and empty the staging for the next, so the
@@ -568,20 +618,21 @@ async def _insert_all_new_allocations(
     less); a workbook's batch by batch as it is read, so reading overlaps inserting. Anything
     else — an error anywhere, a pair that exists or repeats — makes the service refuse a batch;
     all the fast path wrote is undone (a savepoint) and the full check then runs, explains every
-    error, and upserts. Both ways write the same rows, as one set with one audit record."""
+    error, and upserts — on the file loaded again if the staging holds amounts the fast path
+    rewrote. Both ways write the same rows, as one set with one audit record."""
     new = _NewAllocations(session, row, fund)
     header: dict[str, str] | None = None
     fast = await session.begin_nested()
     try:
-        header, refused = await _load(session, stream, row, progress, between=new.between)
+        header, refused = await _load(session, stream, row, progress, fast=new)
         if refused is not None:
             await fast.rollback()
             await _reject_file(session, row, *refused)
             return _FastPath(finished=True)
         await progress.save(ImportPhase.validating)
         await new.write(list(header.values()))
-    except _NotAllNew:
-        if new.batches:
+    except (_NotAllNew, exported.NoRecordEnd):
+        if new.batches or new.amounts_rewritten:
             await fast.rollback()
             return _FastPath(finished=False)
         await new.drop_maps()
@@ -598,7 +649,11 @@ async def _insert_all_new_allocations(
     )
     log.info(
         "import of new allocations applied",
-        extra={"import_id": str(row.id), "batches": new.batches + 1},
+        extra={
+            "import_id": str(row.id),
+            "batches": new.batches + 1,
+            "amounts_rewritten": new.amounts_rewritten,
+        },
     )
     counts = {"rows_total": new.written, "rows_valid": new.written, "rows_invalid": 0}
     await _finish(

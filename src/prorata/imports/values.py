@@ -94,6 +94,13 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
     "R$": ("BRL",),
 }
 
+
+def currency_tokens(currency: str) -> list[str]:
+    """What a cell may write for the fund's currency: its ISO code and the symbols listed for
+    it (`USD`, `$`, `US$`), sorted."""
+    return sorted({currency, *(token for token, codes in SYMBOLS.items() if currency in codes)})
+
+
 VALUES_DOC = """\
 Values are read by these rules (never guessed); any cell that does not fit is an error naming
 the column and, where one would help, the option to set:
