@@ -65,7 +65,7 @@ def _configure_telemetry(settings: Settings, process: str, metrics_port: int | N
         # interval at each of a request's awaits (CPython's 5 ms). Shorter where that second
         # busy thread exists: the loop waits at most 1 ms a time. With one thread running,
         # the interval is never consulted.
-        scheduling.switch_threads_briskly()
+        scheduling.switch_threads_briskly(scheduling.SPAN_EXPORT_SWITCH_INTERVAL)
     return True
 
 
@@ -154,7 +154,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if not _configure_telemetry(settings, "worker", settings.worker_metrics_port):
         return 2
     heap.freeze_startup_objects()
-    scheduling.switch_threads_briskly()
+    scheduling.switch_threads_briskly(scheduling.WORKER_SWITCH_INTERVAL)
     try:
         asyncio.run(worker.run_worker(settings))
     except worker.WorkerConfigError as exc:

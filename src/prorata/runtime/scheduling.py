@@ -39,14 +39,18 @@ def request_short_slice(pid: int = 0, slice_ns: int = SHORT_SLICE_NS) -> bool:
 
 # Seconds a thread holding the GIL keeps it while another waits for it (CPython's default is
 # 5 ms). The worker's event loop shares the interpreter with CPU-bound threads (a workbook's
-# reader, holding the GIL in long regular-expression passes): at 5 ms the loop, woken by the
-# database, waited that long at each await — a COPY batch fed while the reader read took
-# ~0.35 s instead of ~0.07 s. At 1 ms a million-row workbook imports ~1-2 s sooner
-# (docs/benchmarks.md, the ingest section); the cost is a few more switches per second, and
-# only while two threads both want to run.
-WORKER_SWITCH_INTERVAL = 0.001
+# reader, holding the GIL in long regular-expression passes; the CSV amounts' rewriter): at
+# 5 ms the loop, woken by the database, waited that long at each await — a COPY batch fed while
+# the reader read took ~0.35 s instead of ~0.07 s. At 1 ms a million-row workbook imported
+# ~1-2 s sooner; at 0.2 ms another ~0.3 s (psycopg sends COPY data 128 KiB an await: the
+# loop's share of a million rows went from ~1.9 to ~1.6 s; docs/benchmarks.md, the ingest
+# section). The cost is more switches per second, and only while two threads both want to run.
+WORKER_SWITCH_INTERVAL = 0.0002
+# A process exporting spans: the batch processor's thread against the event loop
+# (`cli._configure_telemetry`).
+SPAN_EXPORT_SWITCH_INTERVAL = 0.001
 
 
-def switch_threads_briskly(seconds: float = WORKER_SWITCH_INTERVAL) -> None:
+def switch_threads_briskly(seconds: float) -> None:
     """Make the GIL change hands at least every `seconds` (never less often than it does)."""
     sys.setswitchinterval(min(sys.getswitchinterval(), seconds))
