@@ -425,12 +425,19 @@ def _own_line_end(tail: bytes) -> bytes:
     return tail[: end + (2 if tail[end : end + 2] == b"\r\n" else 1)]
 
 
+# Line numbers the staging's sequence hands out from memory at a time: one backend fills it,
+# so they stay consecutive, and COPY spends ~0.1 s less per million rows than with one at a
+# time (each a sequence-page update).
+LINE_NUMBERS_CACHED = 100_000
+
+
 async def _create_staging(session: AsyncSession, columns: list[str], *, first_line: int) -> None:
     text_columns = ", ".join(f'"{name}" text' for name in columns)
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE {checks.STAGING} (line bigint GENERATED ALWAYS AS IDENTITY "
-            f"(START WITH {int(first_line)}), {text_columns}) ON COMMIT DROP"
+            f"(START WITH {int(first_line)} CACHE {LINE_NUMBERS_CACHED}), {text_columns}) "
+            "ON COMMIT DROP"
         )
     )
 
