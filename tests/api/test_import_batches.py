@@ -3,7 +3,9 @@
 here (a few rows a batch) so a small workbook has many batches; the rules: the rows written
 are the file's, as one set with one audit record; anything that is not all new and plainly
 written undoes every batch written and goes to the full check, which reports or upserts as it
-does for any file; the reading thread never outlives the import."""
+does for any file; the reading thread never outlives the import. And a CSV file of amounts
+as spreadsheets export them, COPYed in one with its amounts rewritten plainly on the way
+(`imports.exported`): the same rules, and the full check reads the file as written."""
 
 from __future__ import annotations
 
@@ -270,8 +272,8 @@ async def test_a_csv_file_of_plain_amounts_is_copied_as_it_is(
 async def test_errors_in_a_rewritten_file_are_reported_as_the_file_writes_them(
     imports: Imports, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The full check reads the file again as it is: the values and lines it reports are the
-    file's, wherever the batch that failed."""
+    """The fast path gives up; the full check reads the file again as it is: the values and
+    lines it reports are the file's, not the rewritten rows'."""
     caplog.set_level(logging.INFO, logger="prorata.imports.ingest")
     fund = _fund(imports, investors=40)
     rows: list[list[Any]] = _rows(fund)
