@@ -81,6 +81,10 @@ def _no_reader_thread() -> bool:
     return not any(thread.name == "import-reader" for thread in threading.enumerate())
 
 
+def _no_rewriter_thread() -> bool:
+    return not any(thread.name.startswith("import-rewriter") for thread in threading.enumerate())
+
+
 async def test_a_workbook_of_new_allocations_is_written_in_batches_as_one_set(
     imports: Imports, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -245,7 +249,7 @@ async def test_a_csv_file_of_exported_amounts_is_rewritten_and_written_as_one_se
     assert not _checked_in_full(caplog)
     [audit] = _bulk_writes(imports.database.owner_url, fund["id"])
     assert audit["written"] == 400
-    assert not any(thread.name.startswith("import-rewriter") for thread in threading.enumerate())
+    assert _no_rewriter_thread()
 
 
 def _rewritten(caplog: pytest.LogCaptureFixture) -> list[bool]:
@@ -341,6 +345,7 @@ async def test_a_quote_left_open_in_a_rewritten_file_is_reported_at_its_line(
     assert rejected["status"] == "rejected", rejected
     assert "a quote opened on this line or before is never closed" in rejected["message"]
     assert _allocations(imports.database.owner_url, fund["id"]) == {}
+    assert _no_rewriter_thread()  # stopped by the error too
 
 
 @pytest.mark.usefixtures("small_reads")

@@ -136,4 +136,6 @@ async def rewritten(
             in_flight -= size
             yield await future
     finally:
-        thread.shutdown(wait=False, cancel_futures=True)  # a piece being rewritten ends soon
+        # Pieces not begun are dropped; one being rewritten ends within milliseconds: the
+        # thread is gone when the COPY is (waited for off the event loop).
+        await asyncio.to_thread(thread.shutdown, wait=True, cancel_futures=True)
