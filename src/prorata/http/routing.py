@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prorata.http import exports, idempotency, policy, problems, reads
 from prorata.http.auth import PRINCIPAL_DEPENDENCIES, authenticate_request, current_principal
+from prorata.http.direct import DirectRead
 from prorata.http.pagination import Page
 from prorata.http.ratelimit import RateLimiter
 from prorata.http.tenancy import Principal
@@ -245,11 +246,16 @@ class ApiRoute(APIRoute):
         )
         try:
             solve = super().get_route_handler()
+            direct = DirectRead.of(target)
         finally:
             target.dependant = declared
 
         async def guarded(request: Request) -> Response:
             await self._authenticate_and_admit(request, request.state.transaction)
+            if direct is not None:
+                response = await direct.respond(request)
+                if response is not None:
+                    return response
             return await solve(request)
 
         return guarded
