@@ -383,7 +383,7 @@ async def page(
     With `fund_must_exist` (the fund's own list), a missing fund is a 404, not an empty page."""
     fund = None
     if fund_must_exist and fund_id is not None:
-        fund = functools.partial(fund_service.get, session, fund_id=fund_id)
+        fund = functools.partial(fund_service.currency_of, session, fund_id=fund_id)
     return await keyset(
         session,
         _filtered(fund_id=fund_id, deal_id=deal_id, investor_id=investor_id),

@@ -1550,7 +1550,7 @@ async def page(
         key=[_CALLS.id],
         params=params,
         item=lambda c: c,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )
 
 

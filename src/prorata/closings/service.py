@@ -652,5 +652,5 @@ async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams)
         key=[Closing.id],
         params=params,
         item=lambda c: c,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )

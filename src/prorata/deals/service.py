@@ -42,7 +42,7 @@ async def page(
         key=[_DEALS.id],
         params=params,
         item=lambda d: d,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )
 
 

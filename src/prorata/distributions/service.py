@@ -827,7 +827,7 @@ async def page(
         key=[_DISTRIBUTIONS.id],
         params=params,
         item=lambda d: d,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )
 
 

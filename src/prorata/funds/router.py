@@ -120,14 +120,14 @@ async def list_commitments(
         ),
     ] = CommitmentOrder.made,
 ) -> Page[CommitmentOut]:
-    fund = await fund_service.get(session, fund_id=fund_id)
+    currency = await fund_service.currency_of(session, fund_id=fund_id)
     commitments = await fund_repository.commitment_page(
         session, fund_id=fund_id, params=page, order=sort
     )
     balances = await ledger.balances(
         session, fund_id=fund_id, investor_ids=[c.investor_id for c in commitments.items]
     )
-    quantum = money.quantum(fund.currency)
+    quantum = money.quantum(currency)
     return Page[CommitmentOut](
         items=[
             fund_service.commitment_view(c, balances.get(c.investor_id, ledger.Balance()), quantum)

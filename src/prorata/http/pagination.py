@@ -197,11 +197,10 @@ async def keyset(
         statement = statement.where(here < there if descending else here > there)
     order = [column.desc() for column in moving] if descending else moving
     ordered = statement.order_by(*order).limit(params.limit + 1)
-    entities = _one_entity(statement)
-    rows = None if entities else await _fetch(session, ordered)
-    if rows is None:
-        result = await session.execute(ordered)
-        rows = list(result.scalars() if entities else result)
+    if _one_entity(statement):
+        rows = list((await session.execute(ordered)).scalars())
+    else:
+        rows = await rows_of(session, ordered)
     if not rows and parent is not None:
         await parent()
     next_cursor = None
@@ -209,6 +208,15 @@ async def keyset(
         rows = rows[: params.limit]
         next_cursor = encode_cursor([getattr(rows[-1], attribute.key) for attribute in key])
     return Page[T](items=[item(row) for row in rows], next_cursor=next_cursor)
+
+
+async def rows_of(session: AsyncSession, statement: AnySelect) -> list[Any]:
+    """The rows of a select of columns, read by attribute: through the driver where it can
+    (`_fetch`), through the session otherwise."""
+    rows = await _fetch(session, statement)
+    if rows is None:
+        rows = list(await session.execute(statement))
+    return rows
 
 
 def _one_entity(statement: AnySelect) -> bool:

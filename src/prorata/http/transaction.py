@@ -13,35 +13,39 @@ from prorata.platform import db
 
 
 class RequestTransaction:
+    """The request's one database transaction, on one pooled connection shared by the session
+    and the statements sent through the driver (`db.SharedConnection`)."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self._connection: db.SharedConnection | None = None
         # A heavy read's session on the replica (`prorata.http.reads`): read-only, rolled back.
         self.replica_session: AsyncSession | None = None
 
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self._sessions()
+            engine = self._sessions.kw["bind"]
+            self._connection = db.SharedConnection(engine)
+            self._session = self._connection.bind(
+                self._sessions(sync_session_class=db.SharedConnectionSession)
+            )
         return self._session
 
     async def finish(self, *, commit: bool) -> None:
         await self._finish_replica()
-        if self._session is None:
+        session, connection = self._session, self._connection
+        self._session = self._connection = None
+        if session is None or connection is None:
             return
         try:
-            if commit:
-                await self._session.commit()
-            else:
-                await self._session.rollback()
+            await connection.end(session, commit=commit)
         except Exception as exc:
             # A rollback on a connection the database dropped cannot reach it (and needs not:
             # the server ended that transaction with the connection). The error that stopped
             # the request is the one to answer with, not this one.
             if commit or not db.unavailable(exc):
                 raise
-        finally:
-            await self._session.close()
-            self._session = None
 
     async def _finish_replica(self) -> None:
         if self.replica_session is None:

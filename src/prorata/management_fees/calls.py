@@ -251,7 +251,7 @@ async def page(
         key=KEY,
         params=params,
         item=lambda row: row,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
         descending=True,
     )
 

@@ -208,7 +208,7 @@ async def page(
         key=[kind.id],
         params=params,
         item=lambda row: row,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )
 
 

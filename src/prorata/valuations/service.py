@@ -63,7 +63,7 @@ async def page(session: AsyncSession, *, fund_id: uuid.UUID, params: PageParams)
         key=[Valuation.id],
         params=params,
         item=lambda v: v,
-        parent=lambda: fund_service.get(session, fund_id=fund_id),
+        parent=lambda: fund_service.currency_of(session, fund_id=fund_id),
     )
 
 
