@@ -62,6 +62,15 @@ class FundApi:
             (await self.request("POST", f"/funds/{fund_id}/deals", json=body, expect=201))["id"]
         )
 
+    async def allocate(self, fund_id: str, deal_id: str, amounts: dict[str, str]) -> None:
+        """Each investor's allocation to the deal (investor id → amount)."""
+        for investor_id, amount in amounts.items():
+            await self.request(
+                "PUT",
+                f"/funds/{fund_id}/deals/{deal_id}/allocations/{investor_id}",
+                json={"amount": amount},
+            )
+
     async def draft(
         self,
         fund_id: str,

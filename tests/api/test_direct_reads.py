@@ -60,12 +60,7 @@ async def _a_fund_with_history(api: FundApi) -> tuple[str, list[str], str]:
     fund = await api.fund()
     investors = await api.investors_with(fund, ["1000.00", "2500000.50", "0.01"])
     deal = await api.deal(fund)
-    for n, investor in enumerate(investors):
-        await api.request(
-            "PUT",
-            f"/funds/{fund}/deals/{deal}/allocations/{investor}",
-            json={"amount": f"{n}1.25"},
-        )
+    await api.allocate(fund, deal, {investor: f"{n}1.25" for n, investor in enumerate(investors)})
     await api.call_and_pay(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
     await api.distribute(fund, "100.00", "2026-06-30", kind="return_of_capital")
     return fund, investors, deal

@@ -53,12 +53,7 @@ async def test_list_bodies_equal_the_orm_paths(
         json={"name": "Held", "invested_amount": "1234567.89", "invested_on": "2026-02-01"},
         expect=201,
     )
-    for n, investor in enumerate(investors):
-        await api.request(
-            "PUT",
-            f"/funds/{fund}/deals/{deal}/allocations/{investor}",
-            json={"amount": f"{n}1.25"},
-        )
+    await api.allocate(fund, deal, {investor: f"{n}1.25" for n, investor in enumerate(investors)})
     await api.call_and_pay(fund, [{"purpose": "management_fee", "amount": "1000.00"}])
     await api.draft(fund, [{"purpose": "management_fee", "amount": "10.50"}])
     await api.distribute(fund, "100.00", "2026-06-30", kind="return_of_capital")

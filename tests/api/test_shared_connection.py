@@ -33,6 +33,17 @@ async def _names(sessions: async_sessionmaker[AsyncSession], org: NewOrg) -> set
         return set((await session.scalars(sa.select(Investor.name))).all())
 
 
+async def _tenant_set_by_driver(
+    sessions: async_sessionmaker[AsyncSession], org: NewOrg
+) -> tuple[RequestTransaction, AsyncSession]:
+    """A request's transaction whose first statement (setting the tenant) went by the driver,
+    as an authenticated request's does."""
+    transaction = RequestTransaction(sessions)
+    session = transaction.session()
+    await _by_driver(session, "SELECT set_config('app.org_id', %s, true)", str(org.org_id))
+    return transaction, session
+
+
 def _checked_out(sessions: async_sessionmaker[AsyncSession]) -> int:
     return db.pool_usage(sessions.kw["bind"])[0]
 
@@ -41,9 +52,7 @@ def _checked_out(sessions: async_sessionmaker[AsyncSession]) -> int:
 async def test_the_driver_then_the_session_make_one_transaction(
     sessions: async_sessionmaker[AsyncSession], org: NewOrg, commit: bool
 ) -> None:
-    transaction = RequestTransaction(sessions)
-    session = transaction.session()
-    await _by_driver(session, "SELECT set_config('app.org_id', %s, true)", str(org.org_id))
+    transaction, session = await _tenant_set_by_driver(sessions, org)
     by_driver = await _by_driver(session, _TRANSACTION)
     session.add(Investor(org_id=org.org_id, name="Driver first", kind=InvestorKind.entity))
     await session.flush()  # the session begins on the shared connection
@@ -58,9 +67,7 @@ async def test_the_driver_then_the_session_make_one_transaction(
 async def test_the_driver_alone_ends_its_own_transaction(
     sessions: async_sessionmaker[AsyncSession], org: NewOrg, commit: bool
 ) -> None:
-    transaction = RequestTransaction(sessions)
-    session = transaction.session()
-    await _by_driver(session, "SELECT set_config('app.org_id', %s, true)", str(org.org_id))
+    transaction, session = await _tenant_set_by_driver(sessions, org)
     await _by_driver(
         session,
         "INSERT INTO investors (id, org_id, name, kind) "
@@ -77,9 +84,7 @@ async def test_changes_never_flushed_are_committed(
 ) -> None:
     """An object added (the session begins, without a connection) and never flushed: the end
     goes through the session, which flushes it in the transaction the driver began."""
-    transaction = RequestTransaction(sessions)
-    session = transaction.session()
-    await _by_driver(session, "SELECT set_config('app.org_id', %s, true)", str(org.org_id))
+    transaction, session = await _tenant_set_by_driver(sessions, org)
     session.add(Investor(org_id=org.org_id, name="Pending", kind=InvestorKind.entity))
     await transaction.finish(commit=True)
     assert "Pending" in await _names(sessions, org)
@@ -90,9 +95,7 @@ async def test_a_savepoint_still_guards_what_follows_the_driver(
 ) -> None:
     """A failure inside `begin_nested` after the driver's statements rolls back to the
     savepoint only: the rest of the transaction goes on and commits."""
-    transaction = RequestTransaction(sessions)
-    session = transaction.session()
-    await _by_driver(session, "SELECT set_config('app.org_id', %s, true)", str(org.org_id))
+    transaction, session = await _tenant_set_by_driver(sessions, org)
     session.add(Investor(org_id=org.org_id, name="Kept", kind=InvestorKind.entity))
     await session.flush()
     with pytest.raises(Exception, match="division by zero"):
