@@ -130,7 +130,8 @@ def test_up_stops_everything_when_a_child_crash_loops(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     log = tmp_path / "up.log"
     # A worker that cannot start, every time (its task module does not exist): exit 2, again
-    # and again, 1 s, 2 s, 4 s, 8 s, 16 s apart; the sixth exit within the minute ends it.
+    # and again, restarted 1 s, 2 s, 4 s, 8 s, 16 s later; the sixth exit in a row ends it,
+    # however long each takes to fail (~5 s here idle, longer on a loaded machine).
     env = process_env(
         PRORATA_DATA_DIR=str(data_dir),
         PRORATA_PORT=str(port),

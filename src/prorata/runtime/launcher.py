@@ -8,14 +8,14 @@ accept on one port (the kernel hands each connection to one of them), a restarte
 finds the socket open, and no connection is refused while one restarts (docs/architecture.md).
 A child that exits unexpectedly is restarted, after 1 s, then 2, 4, … up to 30 s while it keeps
 failing (each said in the log); only a crash loop — `CRASH_LOOP_RESTARTS` restarts of one child
-within `CRASH_LOOP_WINDOW_SECONDS` — stops everything, naming the child and its exit code.
+in a row, none of which ran `STABLE_AFTER_SECONDS` — stops everything, naming the child and its
+exit code.
 On SIGINT, SIGTERM or SIGHUP it stops every web process, then every worker (each kind all at
 once, within that kind's grace period), then PostgreSQL, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import fcntl
@@ -39,8 +39,11 @@ log = logging.getLogger(__name__)
 _STOP_TIMEOUT = {"web": 15.0, "worker": 40.0}
 RESTART_FIRST_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
+# A child restarted this many times in a row, never running STABLE_AFTER_SECONDS, is crash-
+# looping. (Counted in a row, not within a minute: a child that takes 7 s to start and fail
+# — a loaded machine importing the worker — made 5 restarts last longer than a minute, and a
+# loop of them went on for ever.)
 CRASH_LOOP_RESTARTS = 5
-CRASH_LOOP_WINDOW_SECONDS = 60.0
 # A child that ran this long before exiting was not crash-looping: its next restart is quick.
 STABLE_AFTER_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
@@ -141,7 +144,7 @@ class Child:
         self.instance = instance
         self.env = env
         self.fds = fds
-        self.restarts: collections.deque[float] = collections.deque()
+        self.restarts = 0  # in a row, none of them stable
         self.delay = RESTART_FIRST_SECONDS
         self.restart_at: float | None = None
         self.started = time.monotonic()
@@ -155,17 +158,16 @@ class Child:
             self.process = None
             if now - self.started >= STABLE_AFTER_SECONDS:
                 self.delay = RESTART_FIRST_SECONDS
-            while self.restarts and self.restarts[0] < now - CRASH_LOOP_WINDOW_SECONDS:
-                self.restarts.popleft()
-            if len(self.restarts) >= CRASH_LOOP_RESTARTS:
+                self.restarts = 0
+            if self.restarts >= CRASH_LOOP_RESTARTS:
                 log.error(
                     "child process keeps exiting; shutting down",
                     extra={
                         "child": self.name,
                         "instance": self.instance,
                         "exit_code": code,
-                        "restarts": len(self.restarts),
-                        "window_seconds": CRASH_LOOP_WINDOW_SECONDS,
+                        "restarts": self.restarts,
+                        "stable_after_seconds": STABLE_AFTER_SECONDS,
                     },
                 )
                 return True
@@ -181,7 +183,7 @@ class Child:
             self.restart_at = now + self.delay
             self.delay = min(self.delay * 2, RESTART_MAX_SECONDS)
         if self.process is None and self.restart_at is not None and now >= self.restart_at:
-            self.restarts.append(now)
+            self.restarts += 1
             self.restart_at = None
             self.started = now
             self.process = _spawn(self.name, self.env, self.fds)
