@@ -92,6 +92,12 @@ def stop(*processes: subprocess.Popen[bytes], timeout: float = 30) -> None:
             process.wait()
 
 
+# A killed worker's jobs go back to the queue once its heartbeat is this old. A live worker
+# beats every third of it; 2 s was too short on a loaded CI machine (a live worker's heartbeat
+# fell behind and its running job was started a second time).
+QUICK_STALL = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "5"}
+
+
 def process_env(**values: str) -> dict[str, str]:
     """The environment for a prorata subprocess: PATH and friends, no PRORATA_/DATABASE_ vars
     from the developer's shell, tests importable."""

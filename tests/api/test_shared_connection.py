@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -135,3 +136,33 @@ async def test_a_session_alone_works_as_before(
     await transaction.finish(commit=True)
     assert "Session only" in await _names(sessions, org)
     assert _checked_out(sessions) == 0
+
+
+@pytest.mark.parametrize("session_begun", [False, True])
+async def test_a_connection_the_database_dropped_is_discarded_quietly(
+    sessions: async_sessionmaker[AsyncSession],
+    org: NewOrg,
+    caplog: pytest.LogCaptureFixture,
+    session_begun: bool,
+) -> None:
+    """A request whose connection the server ended mid-transaction (a restart, a failover)
+    rolls back without an error of its own, and the dead connection leaves the pool instead of
+    going back to it to fail its reset (logged at ERROR by the pool)."""
+    transaction, session = await _tenant_set_by_driver(sessions, org)
+    if session_begun:
+        session.add(Investor(org_id=org.org_id, name="Lost", kind=InvestorKind.entity))
+    (pid,) = await _by_driver(session, "SELECT pg_backend_pid()")
+    async with db.tenant_transaction(sessions, org.org_id) as other:
+        await other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(psycopg.OperationalError) as dropped:
+        await _by_driver(session, "SELECT 1")
+    assert db.unavailable(dropped.value)
+    with caplog.at_level("DEBUG", logger="sqlalchemy.pool"):
+        await transaction.finish(commit=False)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 40] == []
+    assert _checked_out(sessions) == 0
+    assert "Lost" not in await _names(sessions, org)
+    # And the next request gets a live connection.
+    transaction = RequestTransaction(sessions)
+    assert await _by_driver(transaction.session(), "SELECT 1") == (1,)
+    await transaction.finish(commit=True)

@@ -21,7 +21,7 @@ import pytest
 from prorata.orgs.service import NewOrg
 from tests import seaweed, servers
 from tests.import_support import allocation_file, seed_fund, upload
-from tests.support import TestDatabase, bearer, eventually, free_port, wait_until
+from tests.support import QUICK_STALL, TestDatabase, bearer, eventually, free_port, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -31,8 +31,6 @@ UNLIMITED = {
     "PRORATA_RATE_LIMIT_HEAVY": "1000000/minute",
     "PRORATA_RATE_LIMIT_PUBLIC": "1000000/minute",
 }
-# A killed worker's jobs go back to the queue once its heartbeat is this old.
-QUICK_STALL = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "5"}
 MANAGEMENT_FEE_200K = {"purpose": "management_fee", "amount": "200000.00"}
 MANAGEMENT_FEE_30K = {"purpose": "management_fee", "amount": "30000.00"}
 MANAGEMENT_FEE_4K = {"purpose": "management_fee", "amount": "4000.00"}

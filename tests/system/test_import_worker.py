@@ -21,6 +21,7 @@ from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from tests.import_support import allocation_file, seed_fund, upload
 from tests.support import (
+    QUICK_STALL,
     REPO_ROOT,
     TestDatabase,
     bearer,
@@ -46,7 +47,7 @@ def start_worker(
             env=process_env(
                 PRORATA_APP_DATABASE_URL=database.app_url,
                 PRORATA_DATA_DIR=str(settings.data_dir),
-                PRORATA_WORKER_STALLED_AFTER_SECONDS="2",
+                **QUICK_STALL,
                 PRORATA_LOG_LEVEL="WARNING",
                 **env,
             ),

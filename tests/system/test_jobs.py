@@ -18,6 +18,7 @@ from prorata import jobs
 from tests import job_tasks
 from tests.job_support import expected_session_group_nice, queue_job_status, session_group_nice
 from tests.support import (
+    QUICK_STALL,
     TestDatabase,
     free_port,
     metric_value,
@@ -39,7 +40,7 @@ def worker_env(database: TestDatabase, metrics_port: int) -> dict[str, str]:
     return process_env(
         PRORATA_APP_DATABASE_URL=database.app_url,
         PRORATA_JOB_MODULES="tests.job_tasks",
-        PRORATA_WORKER_STALLED_AFTER_SECONDS="2",
+        **QUICK_STALL,
         PRORATA_LOG_LEVEL="WARNING",
         PRORATA_WORKER_METRICS_PORT=str(metrics_port),
     )

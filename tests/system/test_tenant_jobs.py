@@ -19,7 +19,7 @@ from tests import job_tasks
 from tests.fund_support import FundApi
 from tests.job_support import get_job, start_test_job
 from tests.servers import worker
-from tests.support import TestDatabase, bearer, eventually
+from tests.support import QUICK_STALL, TestDatabase, bearer, eventually
 
 
 async def test_a_failed_job_stays_visible_and_an_admin_retries_it(
@@ -94,13 +94,12 @@ async def test_progress_never_goes_back_when_a_killed_job_starts_over(
         job = await get_job(client, org.api_key, job_id)
         return bool((job["progress"], job["attempts"]) == (progress, attempts))
 
-    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
-    with worker(database, log=tmp_path / "first.log", **stalled) as first:
+    with worker(database, log=tmp_path / "first.log", **QUICK_STALL) as first:
         await eventually(lambda: at(75, 1), timeout=60, what="the first attempt to reach 75 %")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     step.unlink()
-    with worker(database, log=tmp_path / "second.log", **stalled):
+    with worker(database, log=tmp_path / "second.log", **QUICK_STALL):
         await eventually(
             lambda: _running(client, org.api_key, job_id, attempts=2),
             timeout=60,
@@ -137,9 +136,8 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
     fund_id = await FundApi(client, org.api_key).fund()
     job_id = await start_test_job(sessions, org, fund_id, tmp_path, job_tasks.tracked_steps)
     (tmp_path / "step").write_text("go")
-    stalled = {"PRORATA_WORKER_STALLED_AFTER_SECONDS": "2"}
     for attempt in (1, 2):  # the first run and its one retry die with their workers
-        with worker(database, log=tmp_path / f"worker-{attempt}.log", **stalled) as process:
+        with worker(database, log=tmp_path / f"worker-{attempt}.log", **QUICK_STALL) as process:
             await eventually(
                 functools.partial(_running, client, org.api_key, job_id, attempts=attempt),
                 timeout=60,
@@ -151,7 +149,7 @@ async def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(
     async def status_is(status: str) -> bool:
         return bool((await get_job(client, org.api_key, job_id))["status"] == status)
 
-    with worker(database, log=tmp_path / "worker-3.log", **stalled):
+    with worker(database, log=tmp_path / "worker-3.log", **QUICK_STALL):
         await eventually(lambda: status_is("failed"), timeout=60, what="the job to end failed")
         job = await get_job(client, org.api_key, job_id)
         assert job["attempts"] == 3

@@ -367,13 +367,19 @@ class SharedConnection:
                 await self._release()
 
     async def _release(self) -> None:
-        """Back to the pool; the pool's reset rolls back whatever is still open."""
+        """Back to the pool; the pool's reset rolls back whatever is still open. A connection
+        the database dropped (a restart, a failover) is discarded instead: its reset could only
+        fail, and the pool logs that at ERROR. SQLAlchemy notices a drop by itself only in the
+        statements it sent, not in the driver's."""
         connection, pooled = self._connection, self._pooled
         self._connection = self._pooled = None
+        dropped = pooled is not None and getattr(pooled.driver_connection, "broken", False)
         if connection is not None:
+            if dropped and not connection.invalidated:
+                await greenlet_spawn(connection.invalidate)
             await greenlet_spawn(connection.close)
         elif pooled is not None:
-            await greenlet_spawn(pooled.close)
+            await greenlet_spawn(pooled.invalidate if dropped else pooled.close)
 
 
 class SharedConnectionSession(sa.orm.Session):
