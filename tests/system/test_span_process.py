@@ -18,7 +18,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import (
@@ -73,12 +73,17 @@ def forwarder() -> Iterator[SpanForwarder]:
     made.shutdown()
 
 
-def _spans(count: int = 3, *, tag: str = "") -> list[ReadableSpan]:
+def _spans(
+    count: int = 3, *, tag: str = "", also: SpanProcessor | None = None
+) -> list[ReadableSpan]:
     """Finished spans of every shape the services make: a server span with a remote parent
-    and trace state, client spans with events, links and an error status, from a resource."""
+    and trace state, client spans with events, links and an error status, from a resource.
+    `also` is given them too, as they end."""
     kept = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource({"service.name": "prorata-web", "n": 1}))
     provider.add_span_processor(SimpleSpanProcessor(kept))
+    if also is not None:
+        provider.add_span_processor(also)
     tracer = provider.get_tracer("prorata", "1.0")
     remote = SpanContext(
         0x1234,
@@ -145,6 +150,25 @@ async def test_spans_arrive_as_the_in_process_exporter_sends_them_scrubbed(
     assert SECRET.encode() not in text
     assert b"@investor.example" not in text
     assert any(s.status.message == "failed for [REDACTED]" for s in received)
+
+
+async def test_spans_pickled_as_they_end_arrive_as_the_in_process_exporter_sends_them(
+    received: list[Span], forwarder: SpanForwarder
+) -> None:
+    """What the services use: `ForwardingSpanProcessor` pickles each span as it ends and hands
+    the batch processor's batches to the forwarder."""
+    processor = span_process.ForwardingSpanProcessor(forwarder)
+    spans = _spans(also=processor)
+
+    assert await asyncio.to_thread(processor.force_flush, 10_000)
+
+    expected = _expected(spans)
+    await _until(lambda: len(received) >= 6, "the spans")
+    await asyncio.sleep(0.2)
+    assert sorted(s.SerializeToString() for s in received) == sorted(
+        s.SerializeToString() for s in expected
+    )
+    assert SECRET.encode() not in b"".join(s.SerializeToString() for s in received)
 
 
 async def test_a_dead_exporter_process_is_started_again_and_the_batch_still_arrives(

@@ -24,9 +24,6 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-)
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
@@ -36,7 +33,7 @@ from prorata.observability.export import (
     resource,
     traces_exported,
 )
-from prorata.observability.span_process import SpanForwarder
+from prorata.observability.span_process import ForwardingSpanProcessor, SpanForwarder
 from prorata.observability.tracing import span
 
 log = logging.getLogger(__name__)
@@ -83,7 +80,7 @@ def configure(
         forwarder.start()
         # (Its thread holds the GIL while it hands a batch over: the service process makes
         # the GIL change hands briskly where spans are exported, `cli._configure_telemetry`.)
-        tracer_provider.add_span_processor(BatchSpanProcessor(forwarder))
+        tracer_provider.add_span_processor(ForwardingSpanProcessor(forwarder))
     readers = metric_readers(environ)
     if metrics_port is not None:
         readers.append(_serve_prometheus(metrics_host, metrics_port))

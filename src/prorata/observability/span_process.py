@@ -3,9 +3,10 @@
 Redacting a batch of 512 spans and encoding it as OTLP protobuf costs ~30 ms of CPU, and in
 the web process that CPU is the GIL's: the event loop waited for it, so requests caught by an
 export took milliseconds more (issue 21's telemetry target). Here the service only copies each
-finished span into plain tuples and pickles the batch down a pipe (~3 ms for 512 spans); the
-child (`python -m prorata.observability.span_process`, started by `SpanForwarder`) rebuilds the
-spans, redacts them with the service's secrets and exports them with the exporter the `OTEL_*`
+finished span into plain tuples, pickled as it ends (`ForwardingSpanProcessor`, ~8 µs a span),
+and sends each batch of those down a pipe (~0.1 ms of the GIL for 512 spans); the child
+(`python -m prorata.observability.span_process`, started by `SpanForwarder`) rebuilds the spans,
+redacts them with the service's secrets and exports them with the exporter the `OTEL_*`
 variables choose, on the machine's other core. It runs at idle priority (Linux's SCHED_IDLE):
 on a busy core its encoding waits for the service rather than delaying a request.
 
@@ -32,11 +33,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceState
 
@@ -76,15 +77,13 @@ def _attributes(attributes: Any) -> dict[str, Any]:
     return dict(attributes) if attributes else {}
 
 
-def plain_span(span: ReadableSpan, resources: dict[int, int]) -> Plain:
-    """A finished span as tuples of builtins (what pickles fast); its resource as an index
-    into the batch's resources, which `resources` (by identity) numbers."""
+def plain_span(span: ReadableSpan) -> Plain:
+    """A finished span but its resource as tuples of builtins (what pickles fast)."""
     scope = span.instrumentation_scope
     return (
         span.name,
         _context(span.context),
         _context(span.parent),
-        resources.setdefault(id(span.resource), len(resources)),
         _attributes(span.attributes),
         [(event.name, event.timestamp, _attributes(event.attributes)) for event in span.events],
         [(_context(link.context), _attributes(link.attributes)) for link in span.links],
@@ -97,16 +96,44 @@ def plain_span(span: ReadableSpan, resources: dict[int, int]) -> Plain:
     )
 
 
-def plain_batch(spans: Sequence[ReadableSpan]) -> Plain:
-    """(resources, spans) of a batch: a resource (shared by every span of a process) once."""
+class PickledSpan:
+    """A finished span, pickled (`plain_span`) where it ended; its resource kept as is (one
+    for every span of a process: a batch sends it once)."""
+
+    __slots__ = ("context", "data", "resource")
+
+    def __init__(self, span: ReadableSpan) -> None:
+        self.context = span.context  # what the batch processor looks at (sampled?)
+        self.resource = span.resource
+        self.data = pickle.dumps(plain_span(span), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class ForwardingSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, given each span already pickled. Copying and pickling 512
+    spans at once took its thread ~5 ms, holding the GIL, and the request running then waited
+    for it: a few such requests in a thousand were what the exporting server's p99 was made of
+    (issue 21). Pickled one by one as they end, the same work is ~8 µs a span, spread over the
+    requests that made them, and a batch's hand-over is ~0.1 ms."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            super().on_end(cast(ReadableSpan, PickledSpan(span)))
+
+
+def plain_batch(spans: Sequence[ReadableSpan | PickledSpan]) -> Plain:
+    """(resources, [(resource index, pickled span)]) of a batch: each resource once."""
     numbered: dict[int, int] = {}
-    plain = [plain_span(span, numbered) for span in spans]
-    by_id = {id(span.resource): span.resource for span in spans}
-    resources: list[Plain] = [()] * len(numbered)
-    for key, index in numbered.items():
-        resource = by_id[key]
-        resources[index] = (_attributes(resource.attributes), resource.schema_url)
-    return resources, plain
+    resources: list[Plain] = []
+    items = []
+    for span in spans:
+        pickled = span if isinstance(span, PickledSpan) else PickledSpan(span)
+        resource = pickled.resource
+        index = numbered.get(id(resource))
+        if index is None:
+            index = numbered[id(resource)] = len(resources)
+            resources.append((_attributes(resource.attributes), resource.schema_url))
+        items.append((index, pickled.data))
+    return resources, items
 
 
 def _span_context(plain: Plain | None) -> SpanContext | None:
@@ -118,24 +145,24 @@ def _span_context(plain: Plain | None) -> SpanContext | None:
 
 def rebuilt(batch: Plain) -> list[ReadableSpan]:
     """The spans of a `plain_batch`, as the SDK's exporters take them."""
-    resource_rows, plain = batch
+    resource_rows, items = batch
     resources = [Resource(attributes, schema_url) for attributes, schema_url in resource_rows]
     spans = []
-    for (
-        name,
-        context,
-        parent,
-        resource,
-        attributes,
-        events,
-        links,
-        kind,
-        status_code,
-        description,
-        start,
-        end,
-        scope,
-    ) in plain:
+    for resource, data in items:
+        (
+            name,
+            context,
+            parent,
+            attributes,
+            events,
+            links,
+            kind,
+            status_code,
+            description,
+            start,
+            end,
+            scope,
+        ) = pickle.loads(data)  # noqa: S301 (pickled by our own service, down its own pipe)
         spans.append(
             ReadableSpan(
                 name=name,
@@ -255,7 +282,9 @@ class SpanForwarder(SpanExporter):
         return False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        batch = ("spans", plain_batch(spans))
+        """Hand `spans` to the child: `PickledSpan`s from a `ForwardingSpanProcessor`, or
+        finished spans as any other processor gives them."""
+        batch = ("spans", plain_batch(cast(Sequence[ReadableSpan | PickledSpan], spans)))
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
