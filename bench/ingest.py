@@ -5,7 +5,7 @@ Starts `prorata web` and `prorata worker` on a fresh database, seeds funds (1,00
 the import has succeeded. In the same run it COPYs the same file into an unindexed table, the
 fastest of three tries: the floor any import pays. Prints both, the ratio, and the worker's
 (and web's) peak RSS. A 100-row import goes first, unmeasured, so that no measured import
-pays for the processes' first use.
+is the processes' first.
 Target: end to end ≤ 5 × the plain COPY; worker peak RSS ≤ 300 MB. Then (unless
 --clean-only) the same rows as an .xlsx workbook and as a "messy" CSV (BOM, CR LF,
 `"$12,345.67 "`, blank rows at the end), each into a fresh fund, reported beside the same COPY
@@ -316,8 +316,8 @@ def run(rows: int, concurrent: int, variants_too: bool = True) -> None:
                     )
 
             # A small import first, not measured: the measured ones then run in processes
-            # that have served one (modules loaded, connections and plans made), as every
-            # import after the first always did, and as the best of three COPYs does.
+            # that have served one and on a table that has held rows, as every import after
+            # the first always did, and as the best of three COPYs does.
             asyncio.run(go([warm_up]))
             single = asyncio.run(go(pairs[concurrent:]))[0] if alone else None
             _settle(owner)
