@@ -1,14 +1,14 @@
 """Spans leave a service from a process of their own: the exporter's child.
 
-Redacting a batch of 512 spans and encoding it as OTLP protobuf costs ~30 ms of CPU, and in
-the web process that CPU is the GIL's: the event loop waited for it, so requests caught by an
-export took milliseconds more (issue 21's telemetry target). Here the service only copies each
-finished span into plain tuples, pickled as it ends (`ForwardingSpanProcessor`, ~8 µs a span),
-and sends each batch of those down a pipe (~0.1 ms of the GIL for 512 spans); the child
-(`python -m prorata.observability.span_process`, started by `SpanForwarder`) rebuilds the spans,
-redacts them with the service's secrets and exports them with the exporter the `OTEL_*`
-variables choose, on the machine's other core. It runs at idle priority (Linux's SCHED_IDLE):
-on a busy core its encoding waits for the service rather than delaying a request.
+Redacting a batch of 512 spans and encoding it as OTLP protobuf costs ~30 ms of CPU, and in the
+web process that CPU is the GIL's: the event loop waited for it, so requests caught by an export
+took milliseconds more (issue 21's telemetry target). Here the service only copies each finished
+span into plain tuples, pickled as it ends (`ForwardingSpanProcessor`, ~25 µs a span inside a
+request), and sends each batch of those down a pipe (~0.1 ms of the GIL for 512 spans); the
+child (`python -m prorata.observability.span_process`, started by `SpanForwarder`) rebuilds the
+spans, redacts them with the service's secrets and exports them with the exporter the `OTEL_*`
+variables choose, on the machine's other core. It runs at idle priority (Linux's SCHED_IDLE): on
+a busy core its encoding waits for the service rather than delaying a request.
 
 Nothing is lost quietly: a child that died is started again and the batch sent to the new one;
 one that died before it was ready (its exporter could not be made) is started again only after
@@ -112,8 +112,9 @@ class ForwardingSpanProcessor(BatchSpanProcessor):
     """The SDK's batch processor, given each span already pickled. Copying and pickling 512
     spans at once took its thread ~5 ms, holding the GIL, and the request running then waited
     for it: a few such requests in a thousand were what the exporting server's p99 was made of
-    (issue 21). Pickled one by one as they end, the same work is ~8 µs a span, spread over the
-    requests that made them, and a batch's hand-over is ~0.1 ms."""
+    (issue 21). Pickled one by one as they end, the same work is ~25 µs a span inside a
+    request (~8 µs in a tight loop), spread over the requests that made them, and a batch's
+    hand-over is ~0.1 ms."""
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled:
