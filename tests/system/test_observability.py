@@ -251,6 +251,10 @@ async def test_an_import_request_and_its_job_are_one_trace(
         assert forbidden not in text
     assert not any("parameters" in key for s in in_trace for key in attrs(s))
 
+    # SQL outside any request or job (the queue's polling, its metric refreshes every 0.3 s
+    # here, heartbeats) is never sent: each statement would be a trace of its own.
+    assert [_statement(s) for s in found.spans if _is_sql(s) and not s.parent_span_id] == []
+
     # The log lines of both processes carry the trace.
     trace_hex = job.trace_id.hex()
     request_line = _log_line(stack.web_log, "request", route=IMPORTS_ROUTE)

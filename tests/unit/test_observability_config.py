@@ -67,7 +67,7 @@ def test_the_otlp_header_values_are_secrets() -> None:
 
 
 def _recorded(exporter: InMemorySpanExporter, secrets: list[str]) -> TracerProvider:
-    provider = TracerProvider(sampler=export.SkipUnownedQueries(ALWAYS_ON))
+    provider = TracerProvider(sampler=export.SkipUnownedCalls(ALWAYS_ON))
     redacting = export.RedactingSpanExporter(exporter, Redactor(secrets))
     provider.add_span_processor(SimpleSpanProcessor(redacting))
     return provider
@@ -105,14 +105,25 @@ def test_exported_spans_lose_secrets_addresses_and_webhook_paths() -> None:
     assert "s3cr3t" not in str(event.attributes["exception.stacktrace"])
 
 
-def test_sql_outside_any_request_or_job_is_not_traced() -> None:
+def test_calls_out_of_no_request_or_job_are_not_traced() -> None:
     exporter = InMemorySpanExporter()
     tracer = _recorded(exporter, []).get_tracer("test")
     sql = {"db.system": "postgresql", "db.statement": "SELECT 1"}
-    tracer.start_span("poll", kind=SpanKind.CLIENT, attributes=sql).end()
+
+    def call(name: str) -> None:
+        # As psycopg's instrumentation does: the attributes come after the span started.
+        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT) as client:
+            client.set_attributes(sql)
+
+    call("poll")
     with tracer.start_as_current_span("job", kind=SpanKind.CONSUMER):
-        tracer.start_span("query", kind=SpanKind.CLIENT, attributes=sql).end()
-    assert sorted(span.name for span in exporter.get_finished_spans()) == ["job", "query"]
+        call("query")
+    tracer.start_span("startup", kind=SpanKind.INTERNAL).end()
+    assert sorted(span.name for span in exporter.get_finished_spans()) == [
+        "job",
+        "query",
+        "startup",
+    ]
 
 
 def _compose() -> dict[str, Any]:

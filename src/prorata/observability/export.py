@@ -95,9 +95,11 @@ class RedactingSpanExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
 
-class SkipUnownedQueries(Sampler):
-    """Drops SQL that runs outside any request or job (the queue's polling and heartbeats,
-    metric refreshes): each would be a one-span trace every few seconds, all noise and cost.
+class SkipUnownedCalls(Sampler):
+    """Drops calls out (SQL above all) made outside any request or job: the queue's polling
+    and heartbeats, metric refreshes. Each would be a one-span trace every few seconds, all
+    noise and cost. Decided by kind and parent alone: psycopg's instrumentation starts its
+    spans before it gives them their attributes, so a rule on `db.system` never matched one.
     Everything else is decided by the configured sampler (`OTEL_TRACES_SAMPLER`)."""
 
     def __init__(self, inner: Sampler) -> None:
@@ -113,15 +115,16 @@ class SkipUnownedQueries(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: trace.TraceState | None = None,
     ) -> SamplingResult:
-        parent = trace.get_current_span(parent_context).get_span_context()
-        if not parent.is_valid and kind is SpanKind.CLIENT and "db.system" in (attributes or {}):
-            return SamplingResult(Decision.DROP)
+        if kind is SpanKind.CLIENT:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                return SamplingResult(Decision.DROP)
         return self._inner.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
 
     def get_description(self) -> str:
-        return f"SkipUnownedQueries{{{self._inner.get_description()}}}"
+        return f"SkipUnownedCalls{{{self._inner.get_description()}}}"
 
 
 def _choice(environ: Mapping[str, str], signal: str) -> str:

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 from prorata.observability.export import (
-    SkipUnownedQueries,
+    SkipUnownedCalls,
     metric_readers,
     resource,
     traces_exported,
@@ -66,9 +66,7 @@ def configure(
     # OTEL_TRACES_SAMPLER; with no exporter, record nothing: a recorded span that goes nowhere
     # costs every request and every statement its attributes and bookkeeping. Unrecorded spans
     # still have ids, so log lines keep their trace_id and span_id and jobs their trace.
-    tracer_provider.sampler = (
-        SkipUnownedQueries(tracer_provider.sampler) if exported else ALWAYS_OFF
-    )
+    tracer_provider.sampler = SkipUnownedCalls(tracer_provider.sampler) if exported else ALWAYS_OFF
     if exported:
         # Redaction and encoding run in a process of their own (`span_process`); this one
         # only hands each batch over.
