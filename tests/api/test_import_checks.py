@@ -30,12 +30,15 @@ from tests.support import TestDatabase
 CURRENCIES = ["USD", "JPY", "BHD", "CLF"]
 _API_AMOUNT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,6})?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMBIGUOUS = re.compile(r"[1-9][0-9]{0,2}\.[0-9]{3}")
 
 
 def python_amount(text: str, currency: str, *, allow_zero: bool) -> Decimal | None:
     """What the API accepts for an amount (None: refused)."""
     if not _API_AMOUNT.fullmatch(text):
         return None
+    if money.minor_unit(currency) < 3 and _AMBIGUOUS.fullmatch(text.removeprefix("-")):
+        return None  # "1.000": a thousand in another notation, refused by the import alone
     try:
         checked = money.check_amount(Decimal(text), currency)
     except money.InvalidAmount:
@@ -415,6 +418,23 @@ def test_amounts_as_people_write_them(database: TestDatabase) -> None:
                 ),
             ),
             ("12,34,567", ("not an amount in 1,234.56 notation (number_format)", None)),
+            # One, or a thousand written in another notation: never guessed, never rounded.
+            *[
+                (
+                    cell,
+                    (
+                        "3 digits after the . may be thousands: write USD amounts with at "
+                        "most 2 decimal places "
+                        "(if . separates thousands in this file, set number_format=1.234,56)",
+                        None,
+                    ),
+                )
+                for cell in ("1.000", "$2.500", "-1.000", "(12.000)", "999.000 USD")
+            ],
+            ("0.500", (ok, Decimal("0.50"))),  # no thousands group starts with 0
+            ("1000.000", (ok, Decimal("1000.00"))),  # nor has 4 digits
+            ("1,000.000", (ok, Decimal("1000.00"))),  # grouped: the notation is plain
+            ("1.000.000", ("looks like 1.234,56 notation: set number_format=1.234,56", None)),
             ("$$5", (checks.NOT_AN_AMOUNT, None)),
             ("(5", (checks.NOT_AN_AMOUNT, None)),
             ("-(5)", (checks.NOT_AN_AMOUNT, None)),
@@ -439,6 +459,17 @@ def test_amounts_as_people_write_them(database: TestDatabase) -> None:
             ),
             ("$5", NumberFormat.point_comma, ("$ is not this fund's currency (EUR)", None)),
             (
+                "1,000",
+                NumberFormat.point_comma,
+                (
+                    "3 digits after the , may be thousands: write EUR amounts with at most "
+                    "2 decimal places "
+                    "(if , separates thousands in this file, set number_format=1,234.56)",
+                    None,
+                ),
+            ),
+            ("1.000", NumberFormat.point_comma, (ok, Decimal("1000.00"))),
+            (
                 "1234.5",
                 NumberFormat.point_comma,
                 ("looks like 1,234.56 notation: set number_format=1,234.56", None),
@@ -457,6 +488,13 @@ def test_amounts_as_people_write_them(database: TestDatabase) -> None:
             "JPY allows at most 0 decimal places "
             "(if . separates thousands in this file, set number_format=1.234,56)"
         )
+        assert _sql_written_amount(conn, "1.000", currency="JPY")[0] == (
+            "3 digits after the . may be thousands: write JPY amounts with at most "
+            "0 decimal places "
+            "(if . separates thousands in this file, set number_format=1.234,56)"
+        )
+        # A currency of 3 decimals writes them: "1.000" is one dinar.
+        assert _sql_written_amount(conn, "1.000", currency="BHD") == (ok, Decimal("1.000"))
 
 
 def _sql_written_date(

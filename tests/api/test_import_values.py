@@ -273,6 +273,33 @@ async def test_another_currency_and_a_parenthesised_negative_are_row_errors(
     }
 
 
+async def test_three_digits_after_the_separator_are_never_guessed(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """`1.000` is one in this notation and a thousand in 1.234,56: refused, naming the option,
+    never read as 1.00 (nor `2,500` as 2.50 under 1.234,56)."""
+    fund = await imports.api.fund()
+    await _investors(imports, "Ada", "Bob")
+    content = csv_bytes(
+        COMMITMENTS, "ada@x.example,1.000,2025-01-02", "bob@x.example,$2.500,2025-01-02"
+    )
+    rejected = await imports.run(fund, "commitments", content)
+    found = {(e["line"], e["value"]): e["message"] for e in await imports.errors(rejected)}
+    hint = "(if . separates thousands in this file, set number_format=1.234,56)"
+    assert found == {
+        ("2", "1.000"): f"3 digits after the . may be thousands: write USD amounts with at "
+        f"most 2 decimal places {hint}",
+        ("3", "$2.500"): f"3 digits after the . may be thousands: write USD amounts with at "
+        f"most 2 decimal places {hint}",
+    }
+    done = await imports.run(fund, "commitments", content, options={"number_format": "1.234,56"})
+    assert done["status"] == "succeeded", done
+    assert _commitments(database.owner_url, fund) == {
+        "ada@x.example": ("1000.00", "2025-01-02"),
+        "bob@x.example": ("2500.00", "2025-01-02"),
+    }
+
+
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:
     """Only the blank rows at the end are dropped: one between rows is a row with nothing."""
     fund = await imports.api.fund()

@@ -40,6 +40,10 @@ EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
 # The API's money pattern allows 15 integer digits and 6 decimals (schemas.MONEY_PATTERN).
 MAX_INTEGER_DIGITS = 15
 MAX_DECIMALS_WRITTEN = 6
+NOT_AN_AMOUNT = "not an amount: write digits and a decimal point, such as 1234.56"
+# An amount read as 1 to 3 digits (not a lone 0), the decimal separator and exactly 3 digits:
+# in another notation the separator groups thousands. Refused in currencies of fewer decimals.
+AMBIGUOUS_AMOUNT = "^[1-9][0-9]{0,2}\\.[0-9]{3}$"
 
 
 def _digits_only(cell: str) -> str:
@@ -75,25 +79,49 @@ def amount_problem(
 
     The API's rules: `schemas.MONEY_PATTERN` (15 integer digits, 6 decimals written), then
     `money.check_amount` (no more decimals than the currency has, trailing zeros aside), then
-    the sign (a negative zero is zero). The first WHEN passes the usual well-formed amount
+    the sign (a negative zero is zero); and one rule of the import's own, as a file's notation
+    is not JSON's: `AMBIGUOUS_AMOUNT` (`1.000`) is refused in a currency of fewer than 3
+    decimals, where the API would take it as 1.00. The first WHEN passes the usual amount
     ("1234.56", "1200") on a few integer comparisons; the rest explain everything else.
     """
     decimals = money.minor_unit(currency)
     sign_rule = "zero or positive" if allow_zero else "positive"
     places = f"{decimals} decimal place{'' if decimals == 1 else 's'}"
+    hint = _thousands_hint(cell, number_format)
+    # "1.000" may be one or a thousand (and "1,000" under 1.234,56): the trailing zeros would
+    # make it a valid 1.00, silently a thousandth of what a file from another locale meant.
+    ambiguous = (
+        f"WHEN amount_abs ~ '{AMBIGUOUS_AMOUNT}' THEN '3 digits after the "
+        f"{number_format.decimal} may be thousands: write {currency} amounts with at most "
+        f"{places}' || {hint}"
+        if decimals < 3
+        else ""
+    )
     return f"""CASE
         WHEN {note} IS NOT NULL THEN {note}
         WHEN {amount_is_usual(cell, currency=currency, allow_zero=allow_zero)} THEN NULL
         WHEN {cell} = '' THEN 'required'
-        WHEN NOT {_digits_only("amount_abs")}
-            THEN 'not an amount: write digits and a decimal point, such as 1234.56'
+        WHEN NOT {_digits_only("amount_abs")} THEN {_not_an_amount("amount_abs", number_format)}
         WHEN length(split_part(amount_abs, '.', 1)) > {MAX_INTEGER_DIGITS} THEN 'too large'
         WHEN length(split_part(amount_abs, '.', 2)) > {MAX_DECIMALS_WRITTEN}
             OR length(rtrim(split_part(amount_abs, '.', 2), '0')) > {decimals}
-            THEN '{currency} allows at most {places}' || {_thousands_hint(cell, number_format)}
+            THEN '{currency} allows at most {places}' || {hint}
+        {ambiguous}
         WHEN left({cell}, 1) = '-' AND amount_abs::numeric <> 0 THEN 'must be {sign_rule}'
         {"" if allow_zero else "WHEN amount_abs::numeric = 0 THEN 'must be positive'"}
     END"""
+
+
+def _not_an_amount(cell: str, number_format: NumberFormat) -> str:
+    """SQL: why a cell of digits, points and a minus is no amount: another notation, named
+    (`1.000.000` under the default), or none."""
+    hints = " ".join(
+        f"WHEN {cell} ~ '{_grouped(other)}' "
+        f"THEN 'looks like {other} notation: set number_format={other}'"
+        for other in NumberFormat
+        if other is not number_format
+    )
+    return f"CASE {hints} ELSE '{NOT_AN_AMOUNT}' END"
 
 
 def _thousands_hint(cell: str, number_format: NumberFormat) -> str:
@@ -183,7 +211,6 @@ _AMOUNT_PATTERN = (
     f"^(\\()?{_SPACE}*([-+])?{_SPACE}*({_CURRENCY_TOKEN})?{_SPACE}*([-+])?{_SPACE}*"
     f"({_NUMBER}){_SPACE}*({_CURRENCY_TOKEN})?{_SPACE}*(\\))?$"
 )
-NOT_AN_AMOUNT = "not an amount: write digits and a decimal point, such as 1234.56"
 
 
 def _grouped(number_format: NumberFormat) -> str:

@@ -106,7 +106,7 @@ Values are read by these rules (never guessed); any cell that does not fit is an
 the column and, where one would help, the option to set:
 
 - **amount**: digits with a decimal point, such as `1234.56`; also `1,234.56`, ` $1,234.56 `,
-  `USD 1234.56`, `1 234.56 US$`: surrounding spaces, thousands separators and the fund's
+  `USD 1234.56`, `1234.56 US$`: surrounding spaces, thousands separators and the fund's
   currency as a symbol or ISO code (before or after) are dropped. A symbol or code of another
   currency (`€12.50` in a USD fund) is an error naming it. A negative is `-1234.56` or
   `(1,234.56)`, and is an error where negatives are refused ("must be positive"). At most the
@@ -115,8 +115,10 @@ the column and, where one would help, the option to set:
   (a space, no-break space or narrow no-break space for thousands, `,` decimal). Under the
   default, `1,234` is one thousand two hundred thirty-four and `1.234` is one point two three
   four (refused for USD, with a hint to set `number_format=1.234,56`); a cell in another
-  notation (`1.234,56` under the default) is an error naming the `number_format` to set.
-  Thousands groups are 3 digits.
+  notation (`1.234,56` or `1.000.000` under the default) is an error naming the
+  `number_format` to set. Thousands groups are 3 digits. 1 to 3 digits, the decimal
+  separator and exactly 3 digits (`1.000`, `2.500`; `1,000` under `1.234,56`) is refused in a
+  currency of fewer decimals, with the same hint: in the other notation it is a thousand.
 - **date** (`committed_on`): `YYYY-MM-DD` always; another notation only with `date_format=`
   (`MM/DD/YYYY`, `DD/MM/YYYY`, `DD.MM.YYYY`, `YYYY/MM/DD`, `DD-MM-YYYY`, `MM-DD-YYYY`; a
   1-digit day or month such as `3/5/2025` is read too). Without it, `03/15/2025` is an error
