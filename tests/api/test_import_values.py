@@ -300,6 +300,28 @@ async def test_three_digits_after_the_separator_are_never_guessed(
     }
 
 
+async def test_errors_name_the_header_a_value_is_under_whatever_the_mapping(
+    imports: Imports,
+) -> None:
+    """A mapping may give one header's text to another header's column: each error still
+    names the header the value is under in the file."""
+    fund = await imports.api.fund()
+    content = csv_bytes(
+        "name,investor_name,email,kind,country",
+        f"{'R' * 101},Ada,ada@x.example,entity,US",
+        "B-2,Bob,bob@x.example,entity,Narnia",
+    )
+    mapping = '{"name": "external_ref", "investor_name": "name"}'
+    rejected = await imports.run(fund, "investors", content, options={"mapping": mapping})
+    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    assert found == {
+        ("2", "name"): "at most 100 characters",
+        ("3", "country"): (
+            "not a country: write its ISO 3166-1 code (US, USA) or its name (United States)"
+        ),
+    }
+
+
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:
     """Only the blank rows at the end are dropped: one between rows is a row with nothing."""
     fund = await imports.api.fund()

@@ -730,17 +730,19 @@ async def _name_columns_as_the_file_does(
     session: AsyncSession, row: DataImport, header: dict[str, str]
 ) -> None:
     """errors.csv names the file's own header text (`External Ref`), not our column name
-    (`external_ref`), where the two differ."""
+    (`external_ref`), where the two differ. In one statement: a mapping may give one header's
+    text to another's column (`name` → external_ref, `investor_name` → name), and renaming
+    one column at a time would rename the first's errors twice."""
     renamed = {
-        column: cell
+        column: cell[:64]
         for cell, column in header.items()
         if formats.column_or_none(column) is not None and column != cell
     }
-    for column, cell in renamed.items():
+    if renamed:
         await session.execute(
             sa.update(ImportRowError)
-            .where(ImportRowError.import_id == row.id, ImportRowError.column == column)
-            .values(column=cell[:64])
+            .where(ImportRowError.import_id == row.id, ImportRowError.column.in_(renamed))
+            .values(column=sa.case(renamed, value=ImportRowError.column))
         )
 
 
