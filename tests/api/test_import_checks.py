@@ -562,3 +562,21 @@ def test_countries_by_code_or_name() -> None:
         assert names[written] == "GB", written
     assert names["cote d'ivoire"] == names["côte d'ivoire"] == "CI"  # accents or none
     assert names["in"] == "IN"  # a code, India
+    # Names in use that ISO writes otherwise, and the short forms of its long names.
+    for written, code in [
+        ("turkey", "TR"),
+        ("türkiye", "TR"),
+        ("uae", "AE"),
+        ("cape verde", "CV"),
+        ("brunei", "BN"),
+        ("holy see", "VA"),
+        ("vatican city", "VA"),
+        ("palestine", "PS"),
+        ("bolivia", "BO"),
+        ("taiwan", "TW"),
+        ("congo", "CG"),  # ISO's name of CG; "Congo, The Democratic Republic of the" is CD
+    ]:
+        assert names[written] == code, written
+    # Never guessed between two countries.
+    for ambiguous in ["korea", "virgin islands"]:
+        assert ambiguous not in names, ambiguous

@@ -322,6 +322,32 @@ async def test_errors_name_the_header_a_value_is_under_whatever_the_mapping(
     }
 
 
+async def test_countries_as_people_write_them(imports: Imports, database: TestDatabase) -> None:
+    fund = await imports.api.fund()
+    content = csv_bytes(
+        "name,email,kind,country",
+        "A,a@x.example,entity,Turkey",
+        "B,b@x.example,entity,united  states",
+        "C,c@x.example,entity,UAE",
+        "D,d@x.example,entity,Korea",
+        "E,e@x.example,,US",
+    )
+    rejected = await imports.run(fund, "investors", content)
+    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    assert found == {
+        ("5", "country"): (
+            "not a country: write its ISO 3166-1 code (US, USA) or its name (United States)"
+        ),
+        ("6", "kind"): "required",
+    }
+    fixed = content.replace(b"Korea", b"South Korea").replace(b",,US", b",individual,US")
+    done = await imports.run(fund, "investors", fixed)
+    assert done["status"] == "succeeded", done
+    with psycopg.connect(database.owner_url) as conn:
+        stored = conn.execute("SELECT name, country FROM investors ORDER BY name").fetchall()
+    assert stored == [("A", "TR"), ("B", "US"), ("C", "AE"), ("D", "KR"), ("E", "US")]
+
+
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:
     """Only the blank rows at the end are dropped: one between rows is a row with nothing."""
     fund = await imports.api.fund()

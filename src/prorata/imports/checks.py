@@ -323,27 +323,45 @@ def date_reading(cell: str, *, date_format: DateFormat | None) -> str:
 
 
 def country_names() -> dict[str, str]:
-    """Every way the import reads a country, in lower case → its alpha-2 code: the ISO codes
-    (alpha-2, alpha-3), names, common and official names of `pycountry`, each also without
-    its accents, and a few names in common use that ISO does not give."""
+    """Every way the import reads a country, in lower case with single spaces → its alpha-2
+    code: the ISO codes (alpha-2, alpha-3), names, common and official names of `pycountry`;
+    their short forms where only one country has it (`Palestine` of "Palestine, State of",
+    `Holy See` of "Holy See (Vatican City State)", not `Korea`, which two names start with);
+    each also without its accents; and names in common use that ISO does not give."""
     names: dict[str, str] = {}
+    short: dict[str, set[str]] = {}
     for country in pycountry.countries:
-        spellings = [
-            getattr(country, attribute, None)
-            for attribute in ("name", "common_name", "official_name")
-        ]
-        for spelling in spellings:
-            if spelling:
-                key = " ".join(spelling.lower().split())
+        for attribute in ("name", "common_name", "official_name"):
+            spelling = getattr(country, attribute, None)
+            if not spelling:
+                continue
+            for key in _spelt(spelling):
                 names.setdefault(key, country.alpha_2)
-                plain = "".join(
-                    c for c in unicodedata.normalize("NFKD", key) if not unicodedata.combining(c)
-                )
-                names.setdefault(plain, country.alpha_2)
+            for form in _short_forms(spelling):
+                for key in _spelt(form):
+                    short.setdefault(key, set()).add(country.alpha_2)
+    for key, codes in short.items():
+        if len(codes) == 1:
+            names.setdefault(key, codes.pop())
     names.update(COUNTRY_ALIASES)
     for country in pycountry.countries:  # codes first: "in" is India, not a word
         names[country.alpha_3.lower()] = names[country.alpha_2.lower()] = country.alpha_2
     return names
+
+
+def _spelt(name: str) -> set[str]:
+    """`name` as a cell is compared (lower case, single spaces), with and without accents."""
+    key = " ".join(name.lower().split())
+    plain = "".join(c for c in unicodedata.normalize("NFKD", key) if not unicodedata.combining(c))
+    return {key, plain}
+
+
+def _short_forms(name: str) -> list[str]:
+    """What people write of an ISO name: before its comma, before and inside its brackets."""
+    forms = [name.split(",", 1)[0], name.split("(", 1)[0]]
+    if "(" in name:
+        forms.append(name.split("(", 1)[1].rstrip(")"))
+    return [form.strip() for form in forms if form.strip() and form.strip() != name]
 
 
 COUNTRY_ALIASES = {
@@ -359,7 +377,25 @@ COUNTRY_ALIASES = {
     "holland": "NL",
     "ivory coast": "CI",
     "czech republic": "CZ",
-    "korea": "KR",
+    "south korea": "KR",
+    "north korea": "KP",
+    "turkey": "TR",
+    "uae": "AE",
+    "u.a.e.": "AE",
+    "cape verde": "CV",
+    "vatican": "VA",
+    "vatican city": "VA",
+    "brunei": "BN",
+    "vietnam": "VN",
+    "laos": "LA",
+    "syria": "SY",
+    "macau": "MO",
+    "burma": "MM",
+    "swaziland": "SZ",
+    "macedonia": "MK",
+    "east timor": "TL",
+    "the bahamas": "BS",
+    "the gambia": "GM",
 }
 
 
@@ -708,7 +744,7 @@ def _investors(columns: list[str]) -> Judgement:
     countries = """CREATE TEMP TABLE import_countries ON COMMIT DROP AS
         SELECT * FROM unnest(CAST(:country_names AS text[]), CAST(:country_codes AS text[]))
             AS k(name, alpha_2)"""
-    checked = f"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
+    checked = rf"""CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS
         WITH written AS (
             SELECT s.line, {_cell("name")} AS name, {_cell("email")} AS email,
                    {_cell("kind")} AS kind_raw, {_cell("country")} AS country_raw,
@@ -717,7 +753,8 @@ def _investors(columns: list[str]) -> Judgement:
         ), cells AS (
             -- Enums in any case; countries by code or name, in any case.
             SELECT w.*, lower(w.kind_raw) AS kind, k.alpha_2 AS country
-            FROM written w LEFT JOIN import_countries k ON k.name = lower(w.country_raw)
+            FROM written w LEFT JOIN import_countries k
+                ON k.name = lower(regexp_replace(w.country_raw, '\s+', ' ', 'g'))
             {FENCE}
         ), judged AS (
             SELECT c.*,
@@ -725,7 +762,8 @@ def _investors(columns: list[str]) -> Judgement:
                 CASE WHEN c.email = '' THEN 'required'
                      WHEN length(c.email) > 320 OR c.email !~ '{EMAIL_PATTERN}'
                          THEN 'not an email address' END AS email_error,
-                CASE WHEN c.kind NOT IN ({kinds}) THEN 'expected individual or entity'
+                CASE WHEN c.kind = '' THEN 'required'
+                     WHEN c.kind NOT IN ({kinds}) THEN 'expected individual or entity'
                 END AS kind_error,
                 CASE WHEN c.country_raw <> '' AND c.country IS NULL
                      THEN 'not a country: write its ISO 3166-1 code (US, USA) or its name '

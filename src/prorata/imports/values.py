@@ -125,7 +125,10 @@ the column and, where one would help, the option to set:
   naming `date_format` — a date is never guessed, even when only one reading is possible.
 - **kind**: `individual` or `entity`, any case (`Entity`, `INDIVIDUAL`).
 - **country**: an ISO 3166-1 code, alpha-2 or alpha-3, or the country's name, any case
-  (`US`, `us`, `USA`, `United States`, `united kingdom`, `UK`); stored as the alpha-2 code.
+  (`US`, `us`, `USA`, `United States`, `united kingdom`, `UK`): ISO's names, their short forms
+  (`Bolivia`, `Palestine`, `Holy See`) and names in common use (`Turkey`, `UAE`, `Cape Verde`,
+  `Vatican City`, `South Korea`), accents optional; never a name two countries share
+  (`Korea`, `Virgin Islands`). Stored as the alpha-2 code.
 - **email**, **name**, **external_ref**, references: as written, spaces around trimmed.
 
 Files: CSV in UTF-8 (with or without BOM), its delimiter — comma, semicolon or tab — told by
