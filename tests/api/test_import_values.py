@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import xlsxwriter
 
+from prorata.imports import formats
 from tests.import_support import Imports, csv_bytes, run_jobs, upload
 from tests.support import TestDatabase
 
@@ -346,6 +347,23 @@ async def test_countries_as_people_write_them(imports: Imports, database: TestDa
     with psycopg.connect(database.owner_url) as conn:
         stored = conn.execute("SELECT name, country FROM investors ORDER BY name").fetchall()
     assert stored == [("A", "TR"), ("B", "US"), ("C", "AE"), ("D", "KR"), ("E", "US")]
+
+
+async def test_a_file_of_cr_line_ends_imports_whatever_its_length(imports: Imports) -> None:
+    """Excel for Mac's "CSV (Macintosh)": lines end in CR alone, so the bytes read to find the
+    header line run on, and end inside a character (é is 2 bytes) wherever they are cut."""
+    fund = await imports.api.fund()
+    read = len(formats.BOM) + formats.MAX_HEADER_BYTES + 1  # what the web process reads
+    rows = [f"Zoé {n:05d},z{n}@x.example,individual,FR" for n in range(1, 400)]
+    for pad in range(64):  # moves every row after the first: the cut falls inside an é
+        first = f"Zoë{'x' * pad},zz@x.example,individual,FR"
+        content = "\r".join(["name,email,kind,country", first, *rows]).encode() + b"\r"
+        if content[read - 1 : read + 1] == "é".encode():
+            break
+    else:
+        raise AssertionError("no cut inside a character")
+    done = await imports.run(fund, "investors", content)
+    assert (done["status"], done["inserted"]) == ("succeeded", 400), done
 
 
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:

@@ -51,6 +51,12 @@ def test_a_header_is_at_most_4096_bytes_whatever_the_line_breaks() -> None:
     for newline in (b"\n", b"\r\n", b"\r"):  # the rest of the file may follow
         line = b"name,email,kind,country" + newline + b"x" * 5000
         assert formats.header_columns(ImportKind.investors, line) == columns
+    # What follows the header is not read: bytes cut inside a character, a NUL of a later
+    # row (the worker reports that one, on its line).
+    for rest in (b"Zo\xc3", b"Ada,\x00,entity,US"):
+        for newline in (b"\n", b"\r"):
+            line = b"name,email,kind,country" + newline + rest
+            assert formats.header_columns(ImportKind.investors, line) == columns
     padded = b"name,email,kind," + b" " * 4096 + b"country\n"
     with pytest.raises(errors.RuleViolation, match="longer than 4096 bytes"):
         formats.header_columns(ImportKind.investors, padded)

@@ -305,3 +305,12 @@ def test_a_sheet_left_after_its_header_stops_its_reading(tmp_path: Path) -> None
     assert sheet.header == ["id", "amount"]
     sheet.rows.close()  # type: ignore[attr-defined]
     assert not [t for t in threading.enumerate() if t.name == "xlsx-read-ahead"]
+
+
+def test_rows_of_spaces_are_blank_rows(tmp_path: Path) -> None:
+    """As in a CSV file: a row of only spaces is blank, left out at the end, kept as an empty
+    row before another (its row number stays)."""
+    rows: list[list[Any]] = [["a", "b"], [" ", None], ["x", "y"], [None, "  "], [" ", " "]]
+    header, header_row, text = _read(_book(tmp_path / "w.xlsx", {"S": rows}))
+    assert (header, header_row) == (["a", "b"], 1)
+    assert text == ",\nx,y\n"

@@ -237,10 +237,14 @@ def read_cells(
 
 
 def _names(line: bytes) -> list[str]:
-    # Measured in bytes before decoding: the web process reads at most this much (plus one
-    # byte) of the file to check it, so a longer header would be checked on its first part
-    # only, and could be cut inside a character.
-    if len(re.split(rb"[\r\n]", line, maxsplit=1)[0]) > MAX_HEADER_BYTES:
+    # The header ends at the first line break, whichever the file uses (CR LF, LF or CR),
+    # and is cut there before decoding: what follows a CR may end inside a character (a file
+    # of CR line ends comes whole, to the bytes read). Measured in bytes before decoding: the
+    # web process reads at most this much (plus one byte) of the file to check it, so a
+    # longer header would be checked on its first part only, and could be cut inside a
+    # character.
+    line = re.split(rb"[\r\n]", line, maxsplit=1)[0]
+    if len(line) > MAX_HEADER_BYTES:
         raise errors.RuleViolation(
             f"the first line is longer than {MAX_HEADER_BYTES} bytes: it is not a header",
             title="Unexpected CSV header",
@@ -257,10 +261,8 @@ def _names(line: bytes) -> list[str]:
             "save it as .xlsx or CSV UTF-8)",
             title="Unreadable file",
         )
-    # The header ends at the first line break, whichever the file uses (CR LF, LF or CR).
-    header = text.split("\n", 1)[0].split("\r", 1)[0]
     try:
-        cells = next(csv.reader([header], delimiter=values.delimiter_of(header)), [])
+        cells = next(csv.reader([text], delimiter=values.delimiter_of(text)), [])
     except csv.Error:
         raise errors.RuleViolation(
             "the header is not a CSV line", title="Unreadable file"

@@ -669,7 +669,10 @@ def csv_chunks(sheet: Sheet, *, width: int, number_format: NumberFormat) -> Iter
         ]
         while len(texts) > width and texts[-1] == "":
             texts.pop()
-        if not any(texts) and blank_run < MAX_BLANK_RUN:
+        # Blank: no text, or only spaces (as a CSV row of spaces and delimiters is). The
+        # first cell's test spares most rows the join.
+        blank = not any(texts) or (not texts[0].strip() and not "".join(texts).strip())
+        if blank and blank_run < MAX_BLANK_RUN:
             blank_run += 1
             continue
         for _ in range(blank_run):
