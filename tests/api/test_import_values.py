@@ -366,6 +366,35 @@ async def test_a_file_of_cr_line_ends_imports_whatever_its_length(imports: Impor
     assert (done["status"], done["inserted"]) == ("succeeded", 400), done
 
 
+async def test_empty_cells_at_the_end_of_the_header_name_no_column(
+    imports: Imports, database: TestDatabase
+) -> None:
+    """Excel writes a column once used as empty cells (`country,,` on every line): they are
+    left out, as a sheet's header ends at its last cell with text; a value under them is
+    refused, never dropped."""
+    fund = await imports.api.fund()
+    content = csv_bytes(
+        "name,email,kind,country,,",
+        "Ada,ada@x.example,individual,US,,",
+        "Bob,bob@x.example,entity,GB, ,",
+    )
+    done = await imports.run(fund, "investors", content)
+    assert (done["status"], done["inserted"]) == ("succeeded", 2), done
+    await _investors(imports, "Cy")
+    commitments = csv_bytes(
+        "investor_email,amount,committed_on,",
+        "ada@x.example,100,2025-01-02,",
+        "bob@x.example,200,2025-01-02,",
+        "cy@x.example,300,2025-01-02,oops",
+    )
+    rejected = await imports.run(fund, "commitments", commitments)
+    assert rejected["status"] == "rejected", rejected
+    assert [(e["line"], e["message"]) for e in await imports.errors(rejected)] == [
+        ("4", "a value in a column the header does not name (the empty cells at its end)")
+    ]
+    assert _commitments(database.owner_url, fund) == {}
+
+
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:
     """Only the blank rows at the end are dropped: one between rows is a row with nothing."""
     fund = await imports.api.fund()

@@ -196,7 +196,22 @@ def read_header(
     Anything but a UTF-8 header naming each needed column once (and nothing else) is a 422
     that says what was expected, naming the file's own header text.
     """
-    return read_cells(kind, _names(first_line.removeprefix(BOM)), mapping=mapping)
+    return read_cells(kind, _named(_names(first_line.removeprefix(BOM))), mapping=mapping)
+
+
+def unnamed_columns(first_line: bytes) -> int:
+    """How many empty cells end the header line (`name,email,`: Excel writes a column once
+    used as one of empty cells): columns `read_header` leaves out, whose cells must be empty."""
+    cells = _names(first_line.removeprefix(BOM))
+    return len(cells) - len(_named(cells))
+
+
+def _named(cells: list[str]) -> list[str]:
+    """A header's cells without the empty ones at its end (as a sheet's header ends at its
+    last cell with text)."""
+    while cells and not cells[-1]:
+        cells = cells[:-1]
+    return cells
 
 
 def read_cells(

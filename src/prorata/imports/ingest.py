@@ -230,21 +230,38 @@ async def _load(
         header = formats.read_header(row.kind, header_line, mapping=row.columns)
     except errors.Problem as problem:
         return {}, (1, problem.detail)
-    columns = list(header.values())
+    unnamed = [f"unnamed_{n}" for n in range(formats.unnamed_columns(header_line))]
+    columns = [*header.values(), *unnamed]
     text = header_line.removeprefix(formats.BOM).split(b"\r", 1)[0].decode()
     delimiter = values.delimiter_of(text)
     await _create_staging(session, columns, first_line=2)
     chunks = _without_blank_tail(_counted(_chained(first, stream), progress), delimiter)
     amounts = _exported_amounts(first, header_line, columns, delimiter, fast)
     if amounts is None:
-        return header, await _copy(session, columns, chunks, delimiter=delimiter, header=True)
-    assert fast is not None
-    fast.amounts_rewritten = True
-    pieces = exported.rewritten(_after_first_line(chunks), amounts, ahead=READ_AHEAD_BYTES)
-    async with contextlib.aclosing(pieces):
-        return header, await _copy(
-            session, columns, pieces, delimiter=delimiter, header=False, line_offset=1
-        )
+        refused = await _copy(session, columns, chunks, delimiter=delimiter, header=True)
+    else:
+        assert fast is not None
+        fast.amounts_rewritten = True
+        pieces = exported.rewritten(_after_first_line(chunks), amounts, ahead=READ_AHEAD_BYTES)
+        async with contextlib.aclosing(pieces):
+            refused = await _copy(
+                session, columns, pieces, delimiter=delimiter, header=False, line_offset=1
+            )
+    return header, refused or await _value_without_header(session, unnamed)
+
+
+async def _value_without_header(
+    session: AsyncSession, unnamed: list[str]
+) -> tuple[int | None, str] | None:
+    """(line, why) of the first row with a value in a column the header leaves unnamed (the
+    empty cells at its end), else None: such a value is refused, never dropped."""
+    if not unnamed:
+        return None
+    found = " OR ".join(f"btrim(\"{name}\") <> ''" for name in unnamed)
+    line = await session.scalar(sa.text(f"SELECT min(line) FROM {checks.STAGING} WHERE {found}"))
+    if line is None:
+        return None
+    return line, "a value in a column the header does not name (the empty cells at its end)"
 
 
 def _exported_amounts(

@@ -133,7 +133,9 @@ the column and, where one would help, the option to set:
 
 Files: CSV in UTF-8 (with or without BOM), its delimiter — comma, semicolon or tab — told by
 the header line (the one it holds most); line ends CR LF, LF or CR. Blank rows at the end
-(empty or only delimiters, such as `,,`) are ignored; a NUL byte is reported as such. Or an
+(empty or only delimiters, such as `,,`) are ignored; a NUL byte is reported as such. Empty
+cells at the end of the header line (`country,,`, as Excel writes a column once used) name no
+column: they are left out, and a value under them is an error. Or an
 .xlsx workbook (told by its content): its first sheet, or the sheet named by `sheet=`; the
 header is the sheet's first row, errors name the spreadsheet's row number and the header's
 text. Cells stored as dates are dates and cells stored as numbers are numbers, whatever
