@@ -502,7 +502,7 @@ def _sql_written_date(
 ) -> tuple[str | None, dt.date | None]:
     match = checks.date_match("c", date_format=date_format)
     reading = checks.date_reading("c", date_format=date_format)
-    problem = checks.date_problem("date_text", note="date_note")
+    problem = checks.date_problem("date_text", note="date_note", read_as=date_format)
     row = conn.execute(
         f"SELECT problem, CASE WHEN problem IS NULL THEN date_text::date END FROM ("
         f"  SELECT date_text, {problem} AS problem FROM ("
@@ -523,6 +523,7 @@ def test_dates_as_people_write_them(database: TestDatabase) -> None:
         "not a date: write YYYY-MM-DD, or set date_format= to the file's notation "
         "(MM/DD/YYYY, DD/MM/YYYY, DD.MM.YYYY, YYYY/MM/DD, DD-MM-YYYY, MM-DD-YYYY)"
     )
+    no_date_as_mdy = "no such date in MM/DD/YYYY notation (date_format)"
     with psycopg.connect(database.owner_url) as conn:
         for text, date_format, expected in [
             ("2025-03-15", None, march_15),
@@ -536,8 +537,11 @@ def test_dates_as_people_write_them(database: TestDatabase) -> None:
             ("2025/03/15", DateFormat.ymd_slash, march_15),
             ("15-03-2025", DateFormat.dmy_dash, march_15),
             ("03-15-2025", DateFormat.mdy_dash, march_15),
-            ("15/03/2025", DateFormat.mdy_slash, ("no such date", None)),  # month 15
-            ("02/29/2023", DateFormat.mdy_slash, ("no such date", None)),
+            # Month 15 as MM/DD/YYYY: the option is named, it may be what is wrong.
+            ("15/03/2025", DateFormat.mdy_slash, (no_date_as_mdy, None)),
+            ("02/29/2023", DateFormat.mdy_slash, (no_date_as_mdy, None)),
+            ("2025-02-30", DateFormat.mdy_slash, ("no such date", None)),  # ISO: no option
+            ("2025-02-30", None, ("no such date", None)),
             (
                 "15.03.2025",
                 DateFormat.mdy_slash,

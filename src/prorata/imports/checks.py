@@ -158,10 +158,18 @@ def amount_value(cell: str, *, currency: str) -> str:
     return f"round({cell}::numeric, {money.minor_unit(currency)})"
 
 
-def date_problem(cell: str, *, note: str = "NULL::text") -> str:
+def date_problem(cell: str, *, note: str = "NULL::text", read_as: DateFormat | None = None) -> str:
     """SQL: why `cell` is not an ISO date (YYYY-MM-DD), or NULL; `note` (SQL), when not NULL,
-    is the problem found reading it as written (`date_reading`). The WHENs run in order, so
-    make_date only ever sees a real month."""
+    is the problem found reading it as written (`date_reading`); `read_as`, the notation of
+    the cells `date_match` read, named when such a cell gives no date (`31/12/2025` read as
+    MM/DD/YYYY: the option may be what is wrong). The WHENs run in order, so make_date only
+    ever sees a real month."""
+    no_such_date = (
+        "'no such date'"
+        if read_as is None
+        else "CASE WHEN date_match IS NULL THEN 'no such date' "
+        f"ELSE 'no such date in {read_as} notation (date_format)' END"
+    )
     year, month, day = (
         f"substr({cell}, 1, 4)::int",
         f"substr({cell}, 6, 2)::int",
@@ -173,10 +181,10 @@ def date_problem(cell: str, *, note: str = "NULL::text") -> str:
         WHEN NOT (length({cell}) = 10 AND translate({cell}, '0123456789', '') = '--'
                   AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-')
             THEN 'not a date: write YYYY-MM-DD'
-        WHEN {year} < 1 OR {month} NOT BETWEEN 1 AND 12 OR {day} < 1 THEN 'no such date'
+        WHEN {year} < 1 OR {month} NOT BETWEEN 1 AND 12 OR {day} < 1 THEN {no_such_date}
         WHEN {day} > extract(day FROM make_date({year}, {month}, 1)
                                        + interval '1 month' - interval '1 day')
-            THEN 'no such date'
+            THEN {no_such_date}
     END"""
 
 
@@ -701,7 +709,8 @@ def _commitments(currency: str, notation: Notation) -> Judgement:
                 END AS investor_error,
                 {amount_check}
                     AS amount_error,
-                {date_problem("c.date_text", note="c.date_note")} AS date_error
+                {date_problem("c.date_text", note="c.date_note", read_as=notation.date)}
+                    AS date_error
             FROM cells c LEFT JOIN import_investor_refs i ON i.ref = lower(c.email_raw)
             {FENCE}
         ), valued AS (
