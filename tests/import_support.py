@@ -156,6 +156,10 @@ class Imports:
         body: dict[str, Any] = response.json()
         return body
 
+    async def messages(self, imported: dict[str, Any]) -> dict[tuple[str, str], str]:
+        """errors.csv as (line, column) → message."""
+        return {(e["line"], e["column"]): e["message"] for e in await self.errors(imported)}
+
     async def errors(self, imported: dict[str, Any]) -> list[dict[str, str]]:
         assert imported["errors_url"], imported
         response = await self.client.get(imported["errors_url"], headers=bearer(self.org.api_key))

@@ -112,7 +112,7 @@ async def test_xlsx_errors_name_the_spreadsheet_row_and_header_text(imports: Imp
     )
     rejected = await imports.run(fund, "commitments", content)
     assert (rejected["status"], rejected["rows_total"]) == ("rejected", 4)
-    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    found = await imports.messages(rejected)
     # Columns are named by the file's own header text (trimmed), as for CSV.
     assert found == {
         ("4", "AMOUNT"): "USD allows at most 2 decimal places",
@@ -226,7 +226,7 @@ async def test_a_semicolon_file_in_european_notation(
         ";;",
     )
     rejected = await imports.run(fund, "commitments", content)
-    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    found = await imports.messages(rejected)
     assert found == {
         ("2", "amount"): "looks like 1.234,56 notation: set number_format=1.234,56",
         ("2", "committed_on"): (
@@ -314,7 +314,7 @@ async def test_errors_name_the_header_a_value_is_under_whatever_the_mapping(
     )
     mapping = '{"name": "external_ref", "investor_name": "name"}'
     rejected = await imports.run(fund, "investors", content, options={"mapping": mapping})
-    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    found = await imports.messages(rejected)
     assert found == {
         ("2", "name"): "at most 100 characters",
         ("3", "country"): (
@@ -334,7 +334,7 @@ async def test_countries_as_people_write_them(imports: Imports, database: TestDa
         "E,e@x.example,,US",
     )
     rejected = await imports.run(fund, "investors", content)
-    found = {(e["line"], e["column"]): e["message"] for e in await imports.errors(rejected)}
+    found = await imports.messages(rejected)
     assert found == {
         ("5", "country"): (
             "not a country: write its ISO 3166-1 code (US, USA) or its name (United States)"
