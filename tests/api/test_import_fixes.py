@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.import_support import Imports
+from tests.import_support import Imports, csv_bytes, run_jobs, upload
 from tests.support import bearer
 
 
@@ -18,6 +18,14 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
     return body
+
+
+INVESTORS = csv_bytes(
+    "name,email,kind,country",
+    "Ada,ada@lp.example,individual,US",
+    "Bob,bob@lp.example,individual,FR",
+    "Cy,cy@lp.example,entity,",
+)
 
 
 # --- saved mappings: a name taken is a 409, on PUT as on POST --------------------------------
@@ -76,3 +84,39 @@ async def test_making_a_mapping_the_default_by_put_moves_the_default(imports: Im
     )
     assert put["default"] is True
     assert (await api.request("GET", f"/import-mappings/{first['id']}"))["default"] is False
+
+
+# --- a dry run checks the data as it is now ---------------------------------------------------
+
+
+async def test_a_dry_run_of_a_file_imported_since_is_run_again(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    before = await imports.run(fund, "investors", INVESTORS, dry_run=True)
+    assert before["would"] == {"inserted": 3, "updated": 0, "unchanged": 0}
+    real = await imports.run(fund, "investors", INVESTORS)
+    assert real["inserted"] == 3
+    response = await upload(
+        imports.client, imports.org.api_key, fund, "investors", INVESTORS, dry_run=True
+    )
+    assert response.status_code == 202, response.text  # a new dry run, not the first one
+    await run_jobs(imports.database.owner_url, imports.sessions, imports.settings)
+    after = await imports.get(response.headers["location"])
+    assert after["id"] != before["id"]
+    assert after["would"] == {"inserted": 0, "updated": 0, "unchanged": 3}
+    assert {row["outcome"] for row in after["preview"]} == {"unchanged"}
+    assert all(row["investor_id"] is not None for row in after["preview"])
+    # The real import is still deduplicated: the same file again is the earlier import.
+    again = await upload(imports.client, imports.org.api_key, fund, "investors", INVESTORS)
+    assert (again.status_code, again.json()["id"]) == (200, real["id"])
+
+
+async def test_the_same_dry_run_sent_twice_runs_twice(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    sent = [
+        await upload(
+            imports.client, imports.org.api_key, fund, "investors", INVESTORS, dry_run=True
+        )
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in sent] == [202, 202]
+    assert sent[0].json()["id"] != sent[1].json()["id"]
