@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from prorata.imports import xlsx
+from tests.api.test_import_values import workbook
 from tests.import_support import Imports, csv_bytes, run_jobs, upload
 from tests.support import bearer
 
@@ -120,3 +124,30 @@ async def test_the_same_dry_run_sent_twice_runs_twice(imports: Imports) -> None:
     ]
     assert [r.status_code for r in sent] == [202, 202]
     assert sent[0].json()["id"] != sent[1].json()["id"]
+
+
+# --- sheet names are matched as Excel does: case does not count ------------------------------
+
+
+async def test_a_sheet_is_found_whatever_the_case_of_its_name(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    content = workbook(
+        ("Cover", [["Investors of Fund I"]]),
+        (
+            "Data",
+            [["name", "email", "kind", "country"], ["Ada", "ada@lp.example", "individual", "US"]],
+        ),
+    )
+    done = await imports.run(fund, "investors", content, options={"sheet": "data"})
+    assert (done["status"], done["inserted"]) == ("succeeded", 1), done
+    missing = await imports.run(fund, "investors", content, options={"sheet": "Dat"})
+    assert missing["message"] == "no sheet named 'Dat' (the sheets: 'Cover', 'Data')"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "found"),
+    [("Data", "r2"), ("data", "r3"), ("DATA", "r2"), ("ÉTÉ", "r4"), ("été", "r4"), ("x", "")],
+)
+def test_a_sheet_name_matches_exactly_first_then_whatever_its_case(wanted: str, found: str) -> None:
+    sheets = [("Cover", "r1"), ("Data", "r2"), ("data", "r3"), ("Été", "r4")]
+    assert xlsx.sheet_id(sheets, wanted) == found

@@ -68,7 +68,11 @@ async def upload(
     ] = None,
     sheet: Annotated[
         str | None,
-        Query(min_length=1, max_length=MAX_SHEET_NAME, description=".xlsx: the sheet to read."),
+        Query(
+            min_length=1,
+            max_length=MAX_SHEET_NAME,
+            description=".xlsx: the sheet to read (case does not count).",
+        ),
     ] = None,
 ) -> Response:
     await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file
