@@ -7,10 +7,15 @@ The job runs in this process (`import_support.run_jobs`: the code the worker tas
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from prorata.http import exports
 from prorata.imports import xlsx
 from tests.api.test_import_values import workbook
 from tests.import_support import Imports, csv_bytes, run_jobs, upload
@@ -151,3 +156,76 @@ async def test_a_sheet_is_found_whatever_the_case_of_its_name(imports: Imports) 
 def test_a_sheet_name_matches_exactly_first_then_whatever_its_case(wanted: str, found: str) -> None:
     sheets = [("Cover", "r1"), ("Data", "r2"), ("data", "r3"), ("Été", "r4")]
     assert xlsx.sheet_id(sheets, wanted) == found
+
+
+# --- a fund's imports as CSV: nested values are JSON text -------------------------------------
+
+
+async def test_a_funds_imports_export_nested_values_as_json_text(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    dry = await imports.run(fund, "investors", INVESTORS, dry_run=True)
+    other = csv_bytes("Name,E-mail,Kind,Country", "Di,di@lp.example,entity,DE")
+    await imports.run(fund, "investors", other)
+    exported = await imports.client.get(
+        f"/api/v1/funds/{fund}/imports?format=csv", headers=bearer(imports.org.api_key)
+    )
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    header = list(rows[0])
+    # One column each, whatever the files' headers; a fixed-shape object still spreads.
+    assert {"columns", "preview", "progress.phase", "would.inserted"} <= set(header)
+    assert not any(name.startswith(("columns.", "preview.")) for name in header)
+    by_id = {row["id"]: row for row in rows}
+    assert json.loads(by_id[dry["id"]]["preview"]) == dry["preview"]
+    assert json.loads(by_id[dry["id"]]["columns"]) == dry["columns"]
+    assert by_id[dry["id"]]["would.inserted"] == "3"
+
+
+class _Amounts(BaseModel):
+    investment: str
+    fee: str
+
+
+class _Line(BaseModel):
+    id: int
+    amounts: _Amounts | None
+    seen: dict[str, Any]
+    tags: list[str]
+    rows: list[dict[str, Any]]
+
+
+def test_an_export_spreads_fixed_shapes_and_writes_other_nested_values_as_json() -> None:
+    items = [
+        _Line(
+            id=n,
+            amounts=_Amounts(investment=f"{n}.00", fee="1.50"),
+            seen={f"Header {n}": "name"},
+            tags=["a", "b"],
+            rows=[{"line": 2, "outcome": "insert"}],
+        ).model_dump(mode="json")
+        for n in (1, 2)
+    ]
+    columns, rows = exports.table(items, spread=exports.spread_fields(_Line))
+    assert columns == ["id", "amounts.investment", "amounts.fee", "seen", "tags", "rows"]
+    assert rows[1] == [
+        2,
+        "2.00",
+        "1.50",
+        '{"Header 2": "name"}',
+        "a; b",
+        '[{"line": 2, "outcome": "insert"}]',
+    ]
+    # Rows built by hand (the console's tables) have no model: their objects are spread.
+    assert exports.table([{"a": {"b": 1}}]) == (["a.b"], [[1]])
+
+
+async def test_the_activity_exports_its_snapshots_as_json_text(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    exported = await imports.client.get(
+        f"/api/v1/funds/{fund}/activity?format=csv", headers=bearer(imports.org.api_key)
+    )
+    assert exported.status_code == 200, exported.text
+    [created] = list(csv.DictReader(io.StringIO(exported.text)))
+    assert created["action"] == "fund.create"
+    assert not any(name.startswith(("before.", "after.")) for name in created)
+    assert json.loads(created["after"])["currency"] == "USD"
