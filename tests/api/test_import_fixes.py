@@ -13,13 +13,18 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from pydantic import BaseModel
 
+from prorata.config import Settings
 from prorata.http import exports
 from prorata.imports import xlsx
+from prorata.platform import db
+from prorata.runtime import migrate
 from tests.api.test_import_values import workbook
 from tests.import_support import Imports, csv_bytes, run_jobs, upload
-from tests.support import bearer
+from tests.support import TestDatabase, bearer
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -129,6 +134,100 @@ async def test_the_same_dry_run_sent_twice_runs_twice(imports: Imports) -> None:
     ]
     assert [r.status_code for r in sent] == [202, 202]
     assert sent[0].json()["id"] != sent[1].json()["id"]
+
+
+# --- a workbook's columns are its header as read ------------------------------------------------
+
+
+# The worker records the header it read in `imports.ingest._load_workbook`, which another
+# change owns: until that line is there (see the report of this change), this fails.
+@pytest.mark.xfail(strict=True, reason="ingest._load_workbook does not record row.header yet")
+async def test_a_workbooks_columns_are_its_header_as_read(imports: Imports) -> None:
+    fund = await imports.api.fund()
+    content = workbook(
+        (
+            "Investors",
+            [
+                ["Name", "LP Contact", "Kind", "Country"],
+                ["Ada", "ada@lp.example", "individual", "US"],
+            ],
+        )
+    )
+    done = await imports.run(
+        fund, "investors", content, options={"mapping": json.dumps({"LP contact": "email"})}
+    )
+    assert done["status"] == "succeeded", done
+    assert done["columns"] == {
+        "Name": "name",
+        "LP Contact": "email",
+        "Kind": "kind",
+        "Country": "country",
+    }
+
+
+async def test_a_workbooks_columns_are_unknown_until_its_header_is_read(
+    imports: Imports,
+) -> None:
+    fund = await imports.api.fund()
+    content = workbook(
+        ("S", [["name", "email", "kind", "country"], ["Ada", "ada@lp.example", "individual", "US"]])
+    )
+    response = await upload(
+        imports.client,
+        imports.org.api_key,
+        fund,
+        "investors",
+        content,
+        options={"mapping": json.dumps({"LP contact": "email"})},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["columns"] is None  # not the mapping sent, echoed
+
+
+async def test_a_csv_files_columns_are_its_header_as_read_from_the_upload_on(
+    imports: Imports,
+) -> None:
+    fund = await imports.api.fund()
+    content = csv_bytes("Name,LP Contact,Kind,Country", "Ada,ada@lp.example,individual,US")
+    response = await upload(
+        imports.client,
+        imports.org.api_key,
+        fund,
+        "investors",
+        content,
+        options={"mapping": json.dumps({"LP contact": "email"})},
+    )
+    columns = {"Name": "name", "LP Contact": "email", "Kind": "kind", "Country": "country"}
+    assert response.json()["columns"] == columns
+    await run_jobs(imports.database.owner_url, imports.sessions, imports.settings)
+    assert (await imports.get(response.headers["location"]))["columns"] == columns
+
+
+async def test_imports_made_before_the_header_was_kept_get_it_if_they_are_csv(
+    imports: Imports, database: TestDatabase
+) -> None:
+    fund = await imports.api.fund()
+    csv_import = await imports.run(fund, "investors", INVESTORS)
+    content = workbook(
+        ("S", [["name", "email", "kind", "country"], ["Di", "d@x.example", "entity", ""]])
+    )
+    xlsx_import = (
+        await upload(imports.client, imports.org.api_key, fund, "investors", content)
+    ).json()
+    engine = db.sync_engine(database.owner_url)
+    config = migrate.alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            config.attributes["app_role"] = Settings().db_app_role
+            command.downgrade(config, "0042")
+            command.upgrade(config, "head")
+            rows = connection.execute(sa.text("SELECT id::text, header FROM imports"))
+            headers = {row.id: row.header for row in rows}
+            connection.rollback()
+    finally:
+        engine.dispose()
+    assert headers == {csv_import["id"]: csv_import["columns"], xlsx_import["id"]: None}
 
 
 # --- sheet names are matched as Excel does: case does not count ------------------------------

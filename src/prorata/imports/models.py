@@ -93,8 +93,13 @@ class DataImport(Base):
     # (null: left out), as read with the mapping then in force (bounded by the header line,
     # formats.MAX_HEADER_BYTES); for .xlsx, whose header the web process cannot read, the
     # mapping itself (bounded by formats.MAX_MAPPING_ENTRIES). The worker reads the header
-    # with it as a mapping.
+    # with it as a mapping. Part of "the same file again" (the unique index), so it is never
+    # rewritten: what the header was read as is `header`.
     columns: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
+    # The file's header cells → our columns (null: left out), as read: for CSV at upload (the
+    # same as `columns`), for .xlsx by the worker once it has read the sheet's header (null
+    # until then, or if it could not). What the API shows as the import's `columns`.
+    header: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
     # A dry run that passed: its first rows as they would be applied (ingest.PREVIEW_ROWS).
     preview: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     errors_recorded: Mapped[int] = mapped_column(sa.Integer, server_default="0")

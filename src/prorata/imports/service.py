@@ -34,8 +34,11 @@ CSV_TYPE = "text/csv"
 class Received:
     stored: storage.Stored
     filename: str | None
-    # The file's header cells → our columns (None: left out by the mapping).
+    # How the worker is to read the header: for CSV, the file's header cells → our columns
+    # (None: left out by the mapping); for .xlsx, the mapping.
     columns: dict[str, str | None]
+    # The file's header cells → our columns, as read; None for .xlsx (the worker reads it).
+    header: dict[str, str | None] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,19 +67,20 @@ async def receive(
     first = await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
     if values.is_xlsx(first):
         suffix, content_type = ".xlsx", values.XLSX_TYPE
-        columns = dict(mapping or {})
+        columns, header = dict(mapping or {}), None
         formats.checked_mapping(kind, columns)  # a bad mapping is refused now, not by the worker
     else:
         if options is not None and options.sheet is not None:
             raise errors.RuleViolation(
                 "sheet= is for .xlsx workbooks; this file is CSV", title="Unexpected option"
             )
-        header = formats.read_header(kind, first, mapping=mapping)
-        columns = {cell: formats.column_or_none(name) for cell, name in header.items()}
+        read = formats.read_header(kind, first, mapping=mapping)
+        columns = {cell: formats.column_or_none(name) for cell, name in read.items()}
+        header = columns
         suffix, content_type = ".csv", CSV_TYPE
     key = storage.new_key(org_id=org_id, purpose="imports", suffix=suffix)
     stored = await blobs.put(key, upload.chunks(), content_type=content_type)
-    return Received(stored=stored, filename=upload.filename, columns=columns)
+    return Received(stored=stored, filename=upload.filename, columns=columns, header=header)
 
 
 async def create(
@@ -115,6 +119,7 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
+        header=received.header,
         **read_as,
     )
     return await _queue(session, actor, row)
@@ -161,6 +166,7 @@ async def apply(
         filename=dry.filename,
         created_by=actor.user_id,
         bytes_total=dry.bytes_total,
+        header=dry.header,  # the same file read the same way: the same header
         **{name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
     return await _queue(session, actor, row)
