@@ -3,7 +3,11 @@ CSV or XLSX, by one mechanism.
 
 A list route answers `?format=csv` or `?format=xlsx` (or `Accept: text/csv` / the XLSX type)
 with the whole list — every page, read with the same keyset cursors — as a file. Columns are
-the JSON fields (nested ones as `amounts.investment`). In XLSX, money and other decimal strings
+the JSON fields: a nested object of a fixed shape (a sub-model of the list's item model) is
+spread into columns of its own (`amounts.investment`); any other nested value — an object whose
+keys are data (a file's header, an audit entry's snapshot), a list of objects — is one column
+of JSON text, so every row has the same columns; a list of plain values is joined with `; `.
+In XLSX, money and other decimal strings
 are numbers shown with their own decimals, dates are dates; in both, a text cell a spreadsheet
 would read as a formula is neutralised (prefixed with a quote), as in an import's errors.csv.
 """
@@ -13,12 +17,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
-from collections.abc import Mapping, Sequence
+import types
+import typing
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import xlsxwriter
 from fastapi import Request, Response
+from pydantic import BaseModel
 
 from prorata.platform import errors
 
@@ -55,12 +63,37 @@ def requested(request: Request) -> str | None:
     return None
 
 
-def _flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def spread_fields(model: type[BaseModel], prefix: str = "") -> frozenset[str]:
+    """The dotted JSON names of `model`'s nested objects of a fixed shape (sub-models, optional
+    or not): the ones an export spreads into columns of their own."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.serialization_alias or field.alias or name}"
+        for sub in _models_in(field.annotation):
+            names |= {key, *spread_fields(sub, f"{key}.")}
+    return frozenset(names)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The sub-models an annotation may hold: itself, or the members of a union (`X | None`)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return [annotation] if is_model else []
+
+
+def _flatten(
+    item: Mapping[str, Any], spread: Collection[str] | None, prefix: str = ""
+) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in item.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
+        if isinstance(value, Mapping) and (spread is None or name in spread):
+            flat.update(_flatten(value, spread, f"{name}."))
+        elif isinstance(value, Mapping) or (
+            isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value)
+        ):
+            flat[name] = json.dumps(value, ensure_ascii=False)
         elif isinstance(value, list):
             flat[name] = "; ".join(str(v) for v in value)
         else:
@@ -68,9 +101,13 @@ def _flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def table(items: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Columns (in first-seen order across all rows: a nested mapping may differ) and rows."""
-    flat = [_flatten(item) for item in items]
+def table(
+    items: Sequence[Mapping[str, Any]], *, spread: Collection[str] | None = None
+) -> tuple[list[str], list[list[Any]]]:
+    """Columns (in first-seen order across all rows: a nested mapping may differ) and rows.
+    `spread`: the nested objects spread into columns (`spread_fields`), any other being JSON
+    text; None (rows built by hand, of a fixed shape): every nested object is spread."""
+    flat = [_flatten(item, spread) for item in items]
     columns: dict[str, None] = {}
     for row in flat:
         columns.update(dict.fromkeys(row))
@@ -136,8 +173,16 @@ def to_xlsx(columns: list[str], rows: list[list[Any]], *, sheet: str) -> bytes:
     return out.getvalue()
 
 
-def response(items: Sequence[Mapping[str, Any]], fmt: str, *, name: str) -> Response:
-    columns, rows = table(items)
+def response(
+    items: Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    name: str,
+    model: type[BaseModel] | None = None,
+) -> Response:
+    """The file of `items`; `model`, the item model they were dumped from, says which nested
+    objects are spread into columns (`table`)."""
+    columns, rows = table(items, spread=None if model is None else spread_fields(model))
     body = to_csv(columns, rows) if fmt == "csv" else to_xlsx(columns, rows, sheet=name)
     media_type = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt == "csv" else "")
     return Response(

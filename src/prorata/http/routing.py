@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, _effective_route_context_var
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -291,7 +293,13 @@ class ApiRoute(APIRoute):
             if cursor is None:
                 break
         name = self.name.replace("_", "-") if self.name else "export"
-        return exports.response(items, fmt, name=name)
+        return exports.response(items, fmt, name=name, model=self._item_model())
+
+    def _item_model(self) -> type[BaseModel] | None:
+        """The model of a list's items (`Page[Item]`), which says the shape of nested values."""
+        page: type[Page[Any]] = self.response_model
+        [item] = typing.get_args(page.model_fields["items"].annotation) or [None]
+        return item if isinstance(item, type) and issubclass(item, BaseModel) else None
 
     async def _guard_unparsed(self, request: Request, transaction: RequestTransaction) -> None:
         """FastAPI reads and parses the body before any dependency runs, so a body that does not

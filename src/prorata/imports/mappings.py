@@ -72,15 +72,8 @@ async def for_upload(
 
 async def create(session: AsyncSession, *, actor: Principal, data: MappingIn) -> ImportMapping:
     formats.checked_mapping(data.kind, data.columns)
-    row = ImportMapping(
-        org_id=actor.org_id,
-        kind=data.kind,
-        name=data.name.strip(),
-        columns=dict(data.columns),
-        is_default=False,
-        created_by=actor.user_id,
-    )
-    await _save(session, row, default=data.default)
+    row = ImportMapping(org_id=actor.org_id, created_by=actor.user_id)
+    await _save(session, row, data)
     await _audit(session, actor, "import_mapping.create", row, after=_fields(row))
     return row
 
@@ -92,10 +85,7 @@ async def update(
     formats.checked_mapping(data.kind, data.columns)
     row = await get(session, mapping_id=mapping_id)
     before = _fields(row)
-    row.kind, row.name, row.columns = data.kind, data.name.strip(), dict(data.columns)
-    row.is_default = False
-    row.updated_at = sa.func.now()
-    await _save(session, row, default=data.default)
+    await _save(session, row, data, updated=True)
     await session.refresh(row)
     await _audit(session, actor, "import_mapping.update", row, before=before, after=_fields(row))
     return row
@@ -122,22 +112,33 @@ async def page(session: AsyncSession, *, params: PageParams) -> Page[ImportMappi
     )
 
 
-async def _save(session: AsyncSession, row: ImportMapping, *, default: bool) -> None:
-    """Write the mapping; as the default of its kind, the previous default stops being one."""
+async def _save(
+    session: AsyncSession, row: ImportMapping, data: MappingIn, *, updated: bool = False
+) -> None:
+    """Write the mapping as `data` has it; as the default of its kind, the previous default
+    stops being one. A name its kind has already is a 409, on a new mapping as on a changed
+    one."""
+    kind, name = data.kind, data.name.strip()
     try:
+        # The row changes inside the savepoint: `begin_nested` flushes what is pending before
+        # its SAVEPOINT, so a change made before it would be written outside it, and its
+        # unique violation would break the request's transaction (a 503, not a 409).
         async with session.begin_nested():
-            if default:
+            if data.default:
                 await session.execute(
                     sa.update(ImportMapping)
-                    .where(ImportMapping.kind == row.kind, ImportMapping.is_default)
+                    .where(ImportMapping.kind == kind, ImportMapping.is_default)
                     .values(is_default=False)
                 )
-                row.is_default = True
+            row.kind, row.name, row.columns = kind, name, dict(data.columns)
+            row.is_default = data.default
+            if updated:
+                row.updated_at = sa.func.now()
             session.add(row)
             await session.flush()
     except sa.exc.IntegrityError:
         raise errors.Conflict(
-            f"the organisation has a {row.kind} mapping named {row.name!r} already"
+            f"the organisation has a {kind} mapping named {name!r} already"
         ) from None
 
 

@@ -43,11 +43,13 @@ class DataImport(Base):
     __tablename__ = "imports"
     __table_args__ = (
         sa.ForeignKeyConstraint(["org_id", "fund_id"], ["funds.org_id", "funds.id"]),
-        # The same file (by SHA-256) for the same fund, kind and mode is imported once; a
-        # failed or rejected attempt applied nothing and does not count, so the file can be
-        # uploaded again after an outage, or once the investors or deals it names exist.
-        # How it is read counts too (migration 0039): the same file sent again with another
-        # date_format, or read with another mapping (`columns`), is another import.
+        # The same file (by SHA-256) for the same fund and kind is imported once; a failed or
+        # rejected attempt applied nothing and does not count, so the file can be uploaded
+        # again after an outage, or once the investors or deals it names exist. How it is read
+        # counts too (migration 0039): the same file sent again with another date_format, or
+        # read with another mapping (`columns`), is another import. A dry run applies nothing
+        # and checks the data as it is when it runs, so it is never answered by an earlier one
+        # (migration 0042).
         sa.Index(
             "uq_imports_fund_id_kind_dry_run_sha256",
             "fund_id",
@@ -59,7 +61,7 @@ class DataImport(Base):
             "sheet",
             "columns",
             unique=True,
-            postgresql_where=sa.text("status NOT IN ('failed', 'rejected')"),
+            postgresql_where=sa.text("status NOT IN ('failed', 'rejected') AND NOT dry_run"),
             postgresql_nulls_not_distinct=True,
         ),
     )
@@ -91,8 +93,13 @@ class DataImport(Base):
     # (null: left out), as read with the mapping then in force (bounded by the header line,
     # formats.MAX_HEADER_BYTES); for .xlsx, whose header the web process cannot read, the
     # mapping itself (bounded by formats.MAX_MAPPING_ENTRIES). The worker reads the header
-    # with it as a mapping.
+    # with it as a mapping. Part of "the same file again" (the unique index), so it is never
+    # rewritten: what the header was read as is `header`.
     columns: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
+    # The file's header cells → our columns (null: left out), as read: for CSV at upload (the
+    # same as `columns`), for .xlsx by the worker once it has read the sheet's header (null
+    # until then, or if it could not). What the API shows as the import's `columns`.
+    header: Mapped[dict[str, str | None] | None] = mapped_column(JSONB)
     # A dry run that passed: its first rows as they would be applied (ingest.PREVIEW_ROWS).
     preview: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     errors_recorded: Mapped[int] = mapped_column(sa.Integer, server_default="0")

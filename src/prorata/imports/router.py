@@ -34,8 +34,9 @@ router = APIRouter(route_class=ApiRoute, tags=["imports"])
         "Streams the file to storage and queues its import; poll the `Location`. "
         "All or nothing: if any row is invalid, nothing is applied and the import ends "
         "`rejected` with an errors.csv. The same file (same SHA-256) for the same fund, kind, "
-        "`dry_run`, options and columns returns the earlier import (200) instead of importing "
-        "it twice. A dry run that passes shows its first rows as they would be applied "
+        "options and columns returns the earlier import (200) instead of importing it twice. "
+        "A dry run is never answered by an earlier one: it checks the file against the data "
+        "as it is now. A dry run that passes shows its first rows as they would be applied "
         "(`preview`) and what applying it would do (`would`).\n\n"
         f"{docs.UPLOAD}\n\n{VALUES_DOC}"
     ),
@@ -67,7 +68,11 @@ async def upload(
     ] = None,
     sheet: Annotated[
         str | None,
-        Query(min_length=1, max_length=MAX_SHEET_NAME, description=".xlsx: the sheet to read."),
+        Query(
+            min_length=1,
+            max_length=MAX_SHEET_NAME,
+            description=".xlsx: the sheet to read (case does not count).",
+        ),
     ] = None,
 ) -> Response:
     await fund_service.get(session, fund_id=fund_id)  # 404 before reading a byte of the file

@@ -43,7 +43,10 @@ class ImportOut(BaseModel):
         description="A dry run that passed: what applying it would do. Null otherwise."
     )
     columns: dict[str, str | None] | None = Field(
-        description="The file's header cells and the column each was read as (null: left out)."
+        description=(
+            "The file's header cells and the column each was read as (null: left out). For an "
+            ".xlsx workbook, null until the job has read the sheet's header."
+        )
     )
     preview: list[dict[str, Any]] | None = Field(
         description=(
@@ -67,7 +70,7 @@ class ImportOut(BaseModel):
         values: dict[str, Any] = {
             name: getattr(row, name)
             for name in cls.model_fields
-            if name not in {"size", "progress", "errors_url", "would"}
+            if name not in {"size", "progress", "errors_url", "would", "columns"}
         }
         would = None
         if row.would_insert is not None:
@@ -78,6 +81,7 @@ class ImportOut(BaseModel):
             )
         return cls(
             **values,
+            columns=row.header,  # as read (`columns` of the row is how to read it)
             would=would,
             size=row.bytes_total,
             progress=ImportProgress(

@@ -34,8 +34,11 @@ CSV_TYPE = "text/csv"
 class Received:
     stored: storage.Stored
     filename: str | None
-    # The file's header cells → our columns (None: left out by the mapping).
+    # How the worker is to read the header: for CSV, the file's header cells → our columns
+    # (None: left out by the mapping); for .xlsx, the mapping.
     columns: dict[str, str | None]
+    # The file's header cells → our columns, as read; None for .xlsx (the worker reads it).
+    header: dict[str, str | None] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,19 +67,20 @@ async def receive(
     first = await upload.first_line(limit=len(formats.BOM) + formats.MAX_HEADER_BYTES)
     if values.is_xlsx(first):
         suffix, content_type = ".xlsx", values.XLSX_TYPE
-        columns = dict(mapping or {})
+        columns, header = dict(mapping or {}), None
         formats.checked_mapping(kind, columns)  # a bad mapping is refused now, not by the worker
     else:
         if options is not None and options.sheet is not None:
             raise errors.RuleViolation(
                 "sheet= is for .xlsx workbooks; this file is CSV", title="Unexpected option"
             )
-        header = formats.read_header(kind, first, mapping=mapping)
-        columns = {cell: formats.column_or_none(name) for cell, name in header.items()}
+        read = formats.read_header(kind, first, mapping=mapping)
+        columns = {cell: formats.column_or_none(name) for cell, name in read.items()}
+        header = columns
         suffix, content_type = ".csv", CSV_TYPE
     key = storage.new_key(org_id=org_id, purpose="imports", suffix=suffix)
     stored = await blobs.put(key, upload.chunks(), content_type=content_type)
-    return Received(stored=stored, filename=upload.filename, columns=columns)
+    return Received(stored=stored, filename=upload.filename, columns=columns, header=header)
 
 
 async def create(
@@ -90,16 +94,18 @@ async def create(
     options: ValueOptions | None = None,
 ) -> tuple[DataImport, bool]:
     """The import of this file, and whether it is new. The same file (SHA-256) for the same
-    fund, kind and mode returns the earlier import instead of importing twice (unless that
-    one failed or was rejected: it applied nothing); a new one is recorded with its job, in
-    the caller's transaction."""
+    fund and kind, read the same way, returns the earlier import instead of importing twice
+    (unless that one failed or was rejected: it applied nothing). A dry run is always new: it
+    applies nothing, and checks the file against the data as it is now, which an earlier dry
+    run did not see. A new import is recorded with its job, in the caller's transaction."""
     sha256 = received.stored.sha256
     read_as = {**_option_columns(options or ValueOptions()), "columns": received.columns}
-    existing = await _same_file(
-        session, fund_id=fund_id, kind=kind, dry_run=dry_run, sha256=sha256, options=read_as
-    )
-    if existing is not None:
-        return existing, False
+    if not dry_run:
+        existing = await _same_file(
+            session, fund_id=fund_id, kind=kind, sha256=sha256, options=read_as
+        )
+        if existing is not None:
+            return existing, False
     blob = await storage.record(session, org_id=actor.org_id, stored=received.stored)
     row = DataImport(
         org_id=actor.org_id,
@@ -113,6 +119,7 @@ async def create(
         filename=received.filename,
         created_by=actor.user_id,
         bytes_total=received.stored.size,
+        header=received.header,
         **read_as,
     )
     return await _queue(session, actor, row)
@@ -142,7 +149,6 @@ async def apply(
         session,
         fund_id=dry.fund_id,
         kind=dry.kind,
-        dry_run=False,
         sha256=dry.sha256,
         options={name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
@@ -160,6 +166,7 @@ async def apply(
         filename=dry.filename,
         created_by=actor.user_id,
         bytes_total=dry.bytes_total,
+        header=dry.header,  # the same file read the same way: the same header
         **{name: getattr(dry, name) for name in OPTION_COLUMNS},
     )
     return await _queue(session, actor, row)
@@ -174,12 +181,11 @@ async def _queue(
             session.add(row)
             await session.flush()
     except sa.exc.IntegrityError:
-        # The same file, uploaded at the same moment by another request, won the race.
+        # The same file, imported at the same moment by another request, won the race.
         raced = await _same_file(
             session,
             fund_id=row.fund_id,
             kind=row.kind,
-            dry_run=row.dry_run,
             sha256=row.sha256,
             options={name: getattr(row, name) for name in OPTION_COLUMNS},
         )
@@ -212,17 +218,17 @@ async def _same_file(
     *,
     fund_id: uuid.UUID,
     kind: ImportKind,
-    dry_run: bool,
     sha256: str,
     options: dict[str, Any],
 ) -> DataImport | None:
-    """The earlier import of these bytes, read with the same options (see the unique index)."""
+    """The earlier real import of these bytes, read with the same options (the unique index:
+    dry runs are not in it)."""
     return (
         await session.scalars(
             sa.select(DataImport).where(
                 DataImport.fund_id == fund_id,
                 DataImport.kind == kind,
-                DataImport.dry_run == dry_run,
+                DataImport.dry_run.is_(False),
                 DataImport.sha256 == sha256,
                 *(
                     getattr(DataImport, name).is_not_distinct_from(value)

@@ -149,7 +149,7 @@ def _workbook(book: zipfile.ZipFile, sheet: str | None) -> tuple[str, _Styles]:
     if sheet is None:
         rel_id = sheets[0][1]
     else:
-        rel_id = next((rel for name, rel in sheets if name == sheet), "")
+        rel_id = sheet_id(sheets, sheet)
         if not rel_id:
             names = ", ".join(repr(name) for name, _ in sheets[:20])
             raise SheetRefused(None, f"no sheet named {sheet!r} (the sheets: {names})")
@@ -163,6 +163,16 @@ def _workbook(book: zipfile.ZipFile, sheet: str | None) -> tuple[str, _Styles]:
     styles = next((target for kind, _, target in parts if kind.endswith("/styles")), None)
     dates = _date_styles(book, styles) if styles else frozenset()
     return target, _Styles(dates=dates, epoch_1904=epoch_1904)
+
+
+def sheet_id(sheets: list[tuple[str, str]], wanted: str) -> str:
+    """The relationship id of the sheet named `wanted` among (name, id) pairs, "" if none.
+    Excel matches sheet names whatever their case (it refuses two that differ only by case),
+    so `data` finds `Data`; a name as written is taken first, in case a workbook from another
+    program has both."""
+    exact = next((rel for name, rel in sheets if name == wanted), "")
+    folded = wanted.casefold()
+    return exact or next((rel for name, rel in sheets if name.casefold() == folded), "")
 
 
 def _rels(book: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str, str]]:
