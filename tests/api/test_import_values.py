@@ -456,7 +456,7 @@ async def test_a_workbook_damaged_after_its_header_is_rejected_with_the_reason(
 
 async def test_the_same_file_read_with_other_options_is_another_import(imports: Imports) -> None:
     """01/02/2025 is the 1st of February as DD/MM/YYYY, the 2nd of January as MM/DD/YYYY: a
-    dry run under one and the same bytes under the other are two imports, not one found again."""
+    file under one and the same bytes under the other are two imports, not one found again."""
     fund = await imports.api.fund()
     await _investors(imports, "Ada")
     content = csv_bytes(COMMITMENTS, "ada@x.example,1000,01/02/2025")
@@ -468,7 +468,6 @@ async def test_the_same_file_read_with_other_options_is_another_import(imports: 
             fund,
             "commitments",
             content,
-            dry_run=True,
             options={"date_format": date_format},
         )
 
@@ -530,7 +529,6 @@ async def test_the_same_file_read_with_another_mapping_is_another_import(imports
             fund,
             "commitments",
             content,
-            dry_run=True,
             options={"mapping": mapping},
         )
 

@@ -113,6 +113,8 @@ def test_no_database_column_can_hold_file_content(database: TestDatabase) -> Non
         ("distribution_lines", "tiers"): "four tiers of two amounts, written by the service",
         ("clawbacks", "lines"): "a booked clawback's amounts per investor, written by the service",
         ("imports", "columns"): "the file's header cells read (bounded by MAX_HEADER_BYTES)",
+        ("imports", "header"): "the same, or a sheet's header cells (formats.read_cells: "
+        "MAX_HEADER_NAME characters each, each a column of the kind or a mapping's key)",
         ("imports", "preview"): "a dry run's first 20 rows, written by the worker",
         ("import_mappings", "columns"): "at most 50 header names of 200 characters (schema)",
     }

@@ -62,6 +62,14 @@ def test_a_header_is_at_most_4096_bytes_whatever_the_line_breaks() -> None:
         formats.header_columns(ImportKind.investors, padded)
 
 
+def test_a_header_cell_is_at_most_200_characters() -> None:
+    """A sheet's header has no byte bound: each cell has one (`_` runs normalise away)."""
+    cells = ["name", "email", "kind", "country"]
+    assert formats.read_cells(ImportKind.investors, [*cells[:3], "country" + "_" * 193])
+    with pytest.raises(errors.RuleViolation, match="over 200 characters"):
+        formats.read_cells(ImportKind.investors, [*cells[:3], "country" + "_" * 194])
+
+
 def test_a_refused_header_says_what_is_expected() -> None:
     with pytest.raises(errors.RuleViolation) as refused:
         formats.header_columns(ImportKind.commitments, b"email,amount,date\n")

@@ -2,14 +2,14 @@
 CSV or XLSX, by one mechanism.
 
 A list route answers `?format=csv` or `?format=xlsx` (or `Accept: text/csv` / the XLSX type)
-with the whole list — every page, read with the same keyset cursors — as a file. Columns are
-the JSON fields: a nested object of a fixed shape (a sub-model of the list's item model) is
-spread into columns of its own (`amounts.investment`); any other nested value — an object whose
-keys are data (a file's header, an audit entry's snapshot), a list of objects — is one column
-of JSON text, so every row has the same columns; a list of plain values is joined with `; `.
-In XLSX, money and other decimal strings
-are numbers shown with their own decimals, dates are dates; in both, a text cell a spreadsheet
-would read as a formula is neutralised (prefixed with a quote), as in an import's errors.csv.
+with the whole list — every page, read with the same keyset cursors — as a file. Columns are the
+JSON fields: a nested object of a fixed shape (a sub-model of the list's item model) is spread
+into columns of its own (`amounts.investment`); any other nested value — an object whose keys
+are data (a file's header, an audit entry's snapshot), a list of objects — is one column of JSON
+text, so every row has the same columns; a list of plain values is joined with `; `. In XLSX,
+money and other decimal strings are numbers shown with their own decimals, dates are dates; in
+both, a text cell a spreadsheet would read as a formula is neutralised (prefixed with a quote),
+as in an import's errors.csv.
 """
 
 from __future__ import annotations

@@ -222,6 +222,9 @@ def read_cells(
     spec = FORMATS[kind]
     if not cells:
         raise _refused("the file is empty: the first line must name the columns", spec)
+    long = next((cell for cell in cells if len(cell) > MAX_HEADER_NAME), None)
+    if long is not None:
+        raise _refused(f"the header cell {long[:40]!r}… is over {MAX_HEADER_NAME} characters", spec)
     if len(set(cells)) < len(cells):
         repeated = sorted({cell for cell in cells if cells.count(cell) > 1})
         raise _refused(f"column {repeated[0]!r} appears more than once", spec)

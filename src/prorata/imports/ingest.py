@@ -68,6 +68,19 @@ class Progress:
         if time.monotonic() - self.saved_at >= PROGRESS_EVERY_SECONDS:
             await self.save(ImportPhase.loading)
 
+    async def header_read(self, header: dict[str, str]) -> None:
+        """Record a workbook's header as read, for the API (a CSV file's is read at upload),
+        in a short transaction of its own as progress is: updated in the job's, the import's
+        row would stay locked, and the next progress save would wait for the job to end."""
+        async with db.tenant_transaction(self.sessions, self.org_id) as session:
+            await session.execute(
+                sa.update(DataImport)
+                .where(DataImport.id == self.import_id)
+                .values(
+                    header={cell: formats.column_or_none(name) for cell, name in header.items()}
+                )
+            )
+
     async def save(self, phase: ImportPhase) -> None:
         self.saved_at = time.monotonic()
         async with db.tenant_transaction(self.sessions, self.org_id) as session:
@@ -330,6 +343,7 @@ async def _load_workbook(
             )
         except errors.Problem as problem:
             return {}, (sheet.header_row, problem.detail)
+        await progress.header_read(header)
         columns = list(header.values())
         await _create_staging(session, columns, first_line=sheet.header_row + 1)
         rows = xlsx.csv_chunks(sheet, width=width, number_format=number_format)
