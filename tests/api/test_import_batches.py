@@ -336,14 +336,14 @@ async def test_a_quote_left_open_in_a_rewritten_file_is_reported_at_its_line(
     imports: Imports, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No record ends in MAX_RECORD_BYTES: the fast path stops and COPY, reading the file as
-    it is, names the line where it ended inside the quote."""
+    it is, ends inside the quote; the refusal names the row the quote opened in."""
     monkeypatch.setattr(exported, "MAX_RECORD_BYTES", 2048)
     fund = _fund(imports, investors=40)
     rows: list[list[Any]] = _rows(fund)
     rows[200][2] = '"$5'
     rejected = await imports.run(fund["id"], "allocations", _messy_csv(rows, tail=b""))
     assert rejected["status"] == "rejected", rejected
-    assert "a quote opened on this line or before is never closed" in rejected["message"]
+    assert rejected["message"] == "line 202: a quote opened on this line is never closed"
     assert _allocations(imports.database.owner_url, fund["id"]) == {}
     assert _no_rewriter_thread()  # stopped by the error too
 

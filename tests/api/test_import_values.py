@@ -395,6 +395,27 @@ async def test_empty_cells_at_the_end_of_the_header_name_no_column(
     assert _commitments(database.owner_url, fund) == {}
 
 
+async def test_a_file_refused_names_the_row_when_a_cell_holds_line_breaks(
+    imports: Imports,
+) -> None:
+    """PostgreSQL counts line breaks, rows checks count rows: a quoted cell over three lines
+    must not move the line of an error after it."""
+    fund = await imports.api.fund()
+    for newline in ("\n", "\r\n", "\r"):
+        rows = [
+            "name,email,kind,country",
+            f'"Ada{newline}c/o Lovelace{newline}Trust",ada@x.example,entity,US',
+            "Bob,bob@x.example,entity,US",
+            "Cy,cy@x.example,entity,US",
+            "Dee,dee@x.example,entity,US,extra",
+        ]
+        rejected = await imports.run(fund, "investors", newline.join(rows).encode())
+        assert rejected["status"] == "rejected", rejected
+        assert [(e["line"], e["message"]) for e in await imports.errors(rejected)] == [
+            ("5", "more cells than the header has")
+        ], newline
+
+
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:
     """Only the blank rows at the end are dropped: one between rows is a row with nothing."""
     fund = await imports.api.fund()

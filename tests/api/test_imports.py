@@ -389,8 +389,8 @@ _MIXED_LINE_ENDS = (
         ("investor_id,deal_id,amount\na,b,c\na,b\n", 3, "fewer cells than the header has"),
         (
             'investor_id,deal_id,amount\na,b,"c\nd,e,f\n',
-            4,
-            "a quote opened on this line or before is never closed",
+            2,  # the row it opened in (PostgreSQL names the end of the file, line 4)
+            "a quote opened on this line is never closed",
         ),
         ("investor_id,deal_id,amount\na,b,c\n\nd,e,f\n", 3, "an empty line: remove it"),
         (

@@ -177,18 +177,18 @@ async def _ingest(
         progress = Progress(sessions, row)
         await progress.save(ImportPhase.loading)
         header: dict[str, str] | None = None
+
+        def file() -> AsyncIterator[bytes]:
+            return blobs.stream(blob.key, chunk_size=READ_CHUNK)
+
         if _all_new_possible(row):
-            fast = await _insert_all_new_allocations(
-                session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, fund, progress
-            )
+            fast = await _insert_all_new_allocations(session, file, row, fund, progress)
             if fast.finished:
                 return
             header = fast.staged
         if header is None:  # (again, when the fast path had written rows and undid them)
             progress.bytes_read = 0
-            header, refused = await _load(
-                session, blobs.stream(blob.key, chunk_size=READ_CHUNK), row, progress
-            )
+            header, refused = await _load(session, file, row, progress)
             if refused is not None:
                 await _reject_file(session, row, *refused)
                 return
@@ -216,7 +216,7 @@ Between = Callable[[list[str]], Awaitable[None]]
 
 async def _load(
     session: AsyncSession,
-    stream: AsyncIterator[bytes],
+    file: Callable[[], AsyncIterator[bytes]],
     row: DataImport,
     progress: Progress,
     *,
@@ -228,7 +228,9 @@ async def _load(
     written by `fast.between` but the last. A CSV file is COPYed in one (reading it costs next
     to nothing: nothing to overlap); for the fast path, amounts written as spreadsheets export
     them are rewritten plainly on the way, in a thread (`imports.exported`), so PostgreSQL
-    reads them as plain numbers."""
+    reads them as plain numbers. `file` opens the file's bytes (again, to name the row of a
+    refusal: `_record_of`)."""
+    stream = file()
     first = await anext(stream, b"")
     if values.is_xlsx(first):
         return await _load_workbook(
@@ -260,7 +262,39 @@ async def _load(
             refused = await _copy(
                 session, columns, pieces, delimiter=delimiter, header=False, line_offset=1
             )
+    if refused is not None and refused[0] is not None:
+        refused = await _record_of(file(), refused[0]), refused[1]
     return header, refused or await _value_without_header(session, unnamed)
+
+
+async def _record_of(stream: AsyncIterator[bytes], line: int) -> int:
+    """The record (counted as rows are, the header being 1) that holds the file's physical
+    `line`: PostgreSQL names the line of a COPY error by line breaks, the row checks by rows,
+    and a quoted cell may hold line breaks. A CR LF is one line break, as a lone CR or LF."""
+    physical = record = 1
+    if line <= physical:
+        return record
+    in_quotes = False
+    offset, last_cr = 0, -2  # where this chunk starts in the file; the last CR's position
+    async for chunk in stream:
+        for found in _BREAK_OR_QUOTE.finditer(chunk):
+            at = offset + found.start()
+            if found[0] == b'"':
+                in_quotes = not in_quotes
+                continue
+            if found[0] == b"\r":
+                last_cr = at
+            elif last_cr == at - 1:
+                continue  # the LF of a CR LF
+            physical += 1
+            record += not in_quotes
+            if physical == line:
+                return record
+        offset += len(chunk)
+    return record
+
+
+_BREAK_OR_QUOTE = re.compile(rb'["\r\n]')
 
 
 async def _value_without_header(
@@ -531,8 +565,9 @@ _NUL = "a NUL byte (0x00): a text file has none; export the sheet again as CSV U
 _COPY_REASONS = {
     "extra data after last expected column": "more cells than the header has",
     "missing data for column": "fewer cells than the header has",
-    # PostgreSQL names the line where the file ended, inside the open quote.
-    "unterminated CSV quoted field": "a quote opened on this line or before is never closed",
+    # PostgreSQL names the line where the file ended, inside the open quote; as a row
+    # (`_record_of`), that is the row the quote opened in.
+    "unterminated CSV quoted field": "a quote opened on this line is never closed",
     "invalid byte sequence": "not valid UTF-8: save the file as CSV UTF-8",
     # COPY takes the first line's ending (CR LF, LF or CR) for the file's, and refuses another.
     "unquoted newline found": _MIXED_LINE_ENDS,
@@ -647,7 +682,7 @@ class _NewAllocations:
 
 async def _insert_all_new_allocations(
     session: AsyncSession,
-    stream: AsyncIterator[bytes],
+    file: Callable[[], AsyncIterator[bytes]],
     row: DataImport,
     fund: Fund,
     progress: Progress,
@@ -663,7 +698,7 @@ async def _insert_all_new_allocations(
     header: dict[str, str] | None = None
     fast = await session.begin_nested()
     try:
-        header, refused = await _load(session, stream, row, progress, fast=new)
+        header, refused = await _load(session, file, row, progress, fast=new)
         if refused is not None:
             await fast.rollback()
             await _reject_file(session, row, *refused)

@@ -135,7 +135,9 @@ Files: CSV in UTF-8 (with or without BOM), its delimiter — comma, semicolon or
 the header line (the one it holds most); line ends CR LF, LF or CR. Blank rows at the end
 (empty or only delimiters, such as `,,`) are ignored; a NUL byte is reported as such. Empty
 cells at the end of the header line (`country,,`, as Excel writes a column once used) name no
-column: they are left out, and a value under them is an error. Or an
+column: they are left out, and a value under them is an error. An error's line is the row's
+number as a spreadsheet shows it (the header is 1), whatever line breaks a quoted cell holds.
+Or an
 .xlsx workbook (told by its content): its first sheet, or the sheet named by `sheet=`; the
 header is the sheet's first row, errors name the spreadsheet's row number and the header's
 text. Cells stored as dates are dates and cells stored as numbers are numbers, whatever
