@@ -12,11 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -177,3 +180,37 @@ async def served(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+@dataclasses.dataclass(frozen=True)
+class Migrations:
+    """The test database's schema, to take down to a revision and back up (`migrations`)."""
+
+    connection: sa.Connection  # in the transaction `migrations` rolls back
+    config: Config
+
+    def down(self, revision: str) -> None:
+        command.downgrade(self.config, revision)
+
+    def up(self) -> None:
+        command.upgrade(self.config, "head")
+
+
+@contextlib.contextmanager
+def migrations(owner_url: str) -> Iterator[Migrations]:
+    """Migrations run down and up on the test database in one transaction, rolled back after:
+    the database is at head again whatever the test did."""
+    from prorata.config import Settings
+    from prorata.platform import db
+    from prorata.runtime import migrate
+
+    engine = db.sync_engine(owner_url)
+    config = migrate.alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            config.attributes["app_role"] = Settings().db_app_role
+            yield Migrations(connection, config)
+            connection.rollback()
+    finally:
+        engine.dispose()

@@ -14,17 +14,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from pydantic import BaseModel
 
-from prorata.config import Settings
 from prorata.http import exports
 from prorata.imports import xlsx
-from prorata.platform import db
-from prorata.runtime import migrate
 from tests.api.test_import_values import workbook
 from tests.import_support import Imports, csv_bytes, run_jobs, upload
-from tests.support import TestDatabase, bearer
+from tests.support import TestDatabase, bearer, migrations
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -213,19 +209,11 @@ async def test_imports_made_before_the_header_was_kept_get_it_if_they_are_csv(
     xlsx_import = (
         await upload(imports.client, imports.org.api_key, fund, "investors", content)
     ).json()
-    engine = db.sync_engine(database.owner_url)
-    config = migrate.alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            config.attributes["app_role"] = Settings().db_app_role
-            command.downgrade(config, "0042")
-            command.upgrade(config, "head")
-            rows = connection.execute(sa.text("SELECT id::text, header FROM imports"))
-            headers = {row.id: row.header for row in rows}
-            connection.rollback()
-    finally:
-        engine.dispose()
+    with migrations(database.owner_url) as schema:
+        schema.down("0042")
+        schema.up()
+        rows = schema.connection.execute(sa.text("SELECT id::text, header FROM imports"))
+        headers = {row.id: row.header for row in rows}
     assert headers == {csv_import["id"]: csv_import["columns"], xlsx_import["id"]: None}
 
 

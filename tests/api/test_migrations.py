@@ -7,7 +7,6 @@ import uuid
 from decimal import Decimal
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from httpx import AsyncClient
@@ -15,12 +14,10 @@ from httpx import AsyncClient
 import prorata.models
 import prorata.orgs.models
 import prorata.platform.audit
-from prorata.config import Settings
 from prorata.orgs.service import NewOrg
 from prorata.platform import db
-from prorata.runtime import migrate
 from tests.fund_support import FundApi
-from tests.support import TestDatabase
+from tests.support import TestDatabase, migrations
 
 
 def test_models_match_the_migrated_schema(database: TestDatabase) -> None:
@@ -62,20 +59,12 @@ def _schema_state(connection: sa.Connection) -> tuple[list[str], list[str], list
 
 
 def test_the_latest_migrations_go_down_and_up_again(database: TestDatabase) -> None:
-    engine = db.sync_engine(database.owner_url)
-    config = migrate.alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            config.attributes["app_role"] = Settings().db_app_role
-            head = _schema_state(connection)
-            command.downgrade(config, "0008")
-            keys, policies, run_column = _schema_state(connection)
-            command.upgrade(config, "head")
-            assert _schema_state(connection) == head
-            connection.rollback()
-    finally:
-        engine.dispose()
+    with migrations(database.owner_url) as schema:
+        head = _schema_state(schema.connection)
+        schema.down("0008")
+        keys, policies, run_column = _schema_state(schema.connection)
+        schema.up()
+        assert _schema_state(schema.connection) == head
     # Before 0009: the foreign keys, and the tenant read for every row checked.
     assert len(keys) == 2
     assert len(policies) == 2  # org_id, and orgs.id
@@ -107,49 +96,42 @@ async def test_0030_rebooks_payments_by_purpose_and_deal(
     )
     due = dt.date.fromisoformat(call["due_date"])
     received = due - dt.timedelta(days=2)
-    engine = db.sync_engine(database.owner_url)
-    config = migrate.alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            config.attributes["app_role"] = Settings().db_app_role
-            command.downgrade(config, "0029")
-            payment = uuid.uuid4()
-            values = {
-                "payment": payment,
-                "org": org.org_id,
-                "fund": fund,
-                "call": call["id"],
-                "investor": investor,
-                "received": received,
-            }
-            connection.execute(
-                sa.text(
-                    "INSERT INTO capital_call_payments (id, org_id, fund_id, call_id, investor_id,"
-                    " amount, received_on) VALUES (:payment, :org, :fund, :call, :investor,"
-                    " 180.00, :received)"
-                ),
-                values,
-            )
-            connection.execute(
-                sa.text(
-                    "INSERT INTO capital_ledger (org_id, fund_id, investor_id, kind, amount,"
-                    " effective_on, source_type, source_id) VALUES (:org, :fund, :investor,"
-                    " 'payment', 180.00, :received, 'payment', :payment)"
-                ),
-                values,
-            )
-            command.upgrade(config, "head")
-            rows = connection.execute(
-                sa.text(
-                    "SELECT purpose, deal_id, amount, effective_on, reverses_id IS NOT NULL"
-                    " FROM capital_ledger WHERE source_id = :payment ORDER BY id"
-                ),
-                values,
-            ).all()
-            connection.rollback()
-    finally:
-        engine.dispose()
+    with migrations(database.owner_url) as schema:
+        connection = schema.connection
+        schema.down("0029")
+        payment = uuid.uuid4()
+        values = {
+            "payment": payment,
+            "org": org.org_id,
+            "fund": fund,
+            "call": call["id"],
+            "investor": investor,
+            "received": received,
+        }
+        connection.execute(
+            sa.text(
+                "INSERT INTO capital_call_payments (id, org_id, fund_id, call_id, investor_id,"
+                " amount, received_on) VALUES (:payment, :org, :fund, :call, :investor,"
+                " 180.00, :received)"
+            ),
+            values,
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO capital_ledger (org_id, fund_id, investor_id, kind, amount,"
+                " effective_on, source_type, source_id) VALUES (:org, :fund, :investor,"
+                " 'payment', 180.00, :received, 'payment', :payment)"
+            ),
+            values,
+        )
+        schema.up()
+        rows = connection.execute(
+            sa.text(
+                "SELECT purpose, deal_id, amount, effective_on, reverses_id IS NOT NULL"
+                " FROM capital_ledger WHERE source_id = :payment ORDER BY id"
+            ),
+            values,
+        ).all()
     assert [tuple(row) for row in rows] == [
         (None, None, Decimal("180.00"), received, False),
         (None, None, Decimal("-180.00"), received, True),
