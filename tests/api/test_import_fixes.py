@@ -135,8 +135,7 @@ async def test_the_same_dry_run_sent_twice_runs_twice(imports: Imports) -> None:
 # --- a workbook's columns are its header as read ------------------------------------------------
 
 
-# The worker records the header it read in `imports.ingest._load_workbook`, which another
-# change owns: until that line is there (see the report of this change), this fails.
+# The worker records the header it read (`ingest.Progress.header_read`).
 async def test_a_workbooks_columns_are_its_header_as_read(imports: Imports) -> None:
     fund = await imports.api.fund()
     content = workbook(

@@ -398,13 +398,14 @@ async def test_empty_cells_at_the_end_of_the_header_name_no_column(
 async def test_a_file_refused_names_the_row_when_a_cell_holds_line_breaks(
     imports: Imports,
 ) -> None:
-    """PostgreSQL counts line breaks, rows checks count rows: a quoted cell over three lines
-    must not move the line of an error after it."""
+    """PostgreSQL counts line ends (inside quotes, the file's own), the row checks count rows:
+    a quoted cell over three lines must not move the line of an error after it. The last
+    pair is Excel on Windows: rows end in CR LF, a line break inside a cell is a lone LF."""
     fund = await imports.api.fund()
-    for newline in ("\n", "\r\n", "\r"):
+    for newline, in_cell in (("\n", "\n"), ("\r\n", "\r\n"), ("\r", "\r"), ("\r\n", "\n")):
         rows = [
             "name,email,kind,country",
-            f'"Ada{newline}c/o Lovelace{newline}Trust",ada@x.example,entity,US',
+            f'"Ada{in_cell}c/o Lovelace{in_cell}Trust",ada@x.example,entity,US',
             "Bob,bob@x.example,entity,US",
             "Cy,cy@x.example,entity,US",
             "Dee,dee@x.example,entity,US,extra",
@@ -413,7 +414,7 @@ async def test_a_file_refused_names_the_row_when_a_cell_holds_line_breaks(
         assert rejected["status"] == "rejected", rejected
         assert [(e["line"], e["message"]) for e in await imports.errors(rejected)] == [
             ("5", "more cells than the header has")
-        ], newline
+        ], (newline, in_cell)
 
 
 async def test_blank_rows_in_the_middle_still_count(imports: Imports) -> None:

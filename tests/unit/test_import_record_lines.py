@@ -26,3 +26,16 @@ def test_physical_lines_are_counted_as_rows(newline: bytes, chunk: int) -> None:
     # Physical lines: 1 header, 2-4 the quoted cell's row, 5, 6, 7.
     expected = {1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 4, 7: 5}
     assert {line: _record_of(data, line, chunk=chunk) for line in expected} == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1024])
+def test_inside_quotes_only_the_files_own_line_end_counts(chunk: int) -> None:
+    """As PostgreSQL counts: Excel on Windows ends rows in CR LF and a line break inside a
+    cell (Alt+Enter) in a lone LF, which PostgreSQL does not count; the mirror case too."""
+    crlf = b'name,n\r\n"Ada\nc/o Trust",1\r\nBob,2\r\nDee,3,extra\r\n'
+    assert [_record_of(crlf, line, chunk=chunk) for line in (2, 3, 4)] == [2, 3, 4]
+    lf = b'name,n\n"Ada\rc/o Trust",1\nBob,2\nDee,3,extra\n'
+    assert [_record_of(lf, line, chunk=chunk) for line in (2, 3, 4)] == [2, 3, 4]
+    # Inside quotes a CR LF counts once in a CR LF file (its CR), once in an LF file (its LF).
+    both = b'name,n\r\n"A\r\nB",1\r\nC,2\r\n'
+    assert [_record_of(both, line, chunk=chunk) for line in (2, 3, 4)] == [2, 2, 3]

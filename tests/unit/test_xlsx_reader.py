@@ -314,3 +314,19 @@ def test_rows_of_spaces_are_blank_rows(tmp_path: Path) -> None:
     header, header_row, text = _read(_book(tmp_path / "w.xlsx", {"S": rows}))
     assert (header, header_row) == (["a", "b"], 1)
     assert text == ",\nx,y\n"
+
+
+@pytest.mark.parametrize("constant_memory", [False, True])
+def test_rows_of_spaces_are_blank_in_chunks_read_at_once_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, constant_memory: bool
+) -> None:
+    """Rows as wide as the header, of spaces only, where `_block` reads the chunks: blank as
+    well (a row of spaces in the middle kept empty, those at the end left out)."""
+    monkeypatch.setattr(xlsx, "READ_BYTES", 2048)
+    rows: list[list[Any]] = [["a", "b"], *([f"x{n}", f"y{n}"] for n in range(300))]
+    rows[150] = [" ", "\u00a0"]
+    rows += [[" ", " "], ["  ", "\t"], [" ", " "]]
+    path = _book(tmp_path / "b.xlsx", {"S": rows}, options={"constant_memory": constant_memory})
+    expected = [[f"x{n}", f"y{n}"] for n in range(300)]
+    expected[149] = ["", ""]
+    assert _read(path) == (["a", "b"], 1, _csv(expected))

@@ -268,26 +268,32 @@ async def _load(
 
 
 async def _record_of(stream: AsyncIterator[bytes], line: int) -> int:
-    """The record (counted as rows are, the header being 1) that holds the file's physical
-    `line`: PostgreSQL names the line of a COPY error by line breaks, the row checks by rows,
-    and a quoted cell may hold line breaks. A CR LF is one line break, as a lone CR or LF."""
+    """The record (counted as rows are, the header being 1) that holds the file's `line` as
+    PostgreSQL names a COPY error's: it counts every line end between records (a CR LF once)
+    but, inside a quoted cell, only the file's own line-end character — LF in a file whose
+    first line ends in LF, CR in one whose first line ends in CR or CR LF (`CopyReadLineText`).
+    Excel on Windows ends rows in CR LF and writes a line break inside a cell as a lone LF."""
     physical = record = 1
     if line <= physical:
         return record
     in_quotes = False
+    ends_in: bytes | None = None  # b"\n" or b"\r": what counts inside quotes
     offset, last_cr = 0, -2  # where this chunk starts in the file; the last CR's position
     async for chunk in stream:
         for found in _BREAK_OR_QUOTE.finditer(chunk):
-            at = offset + found.start()
-            if found[0] == b'"':
+            at, byte = offset + found.start(), found[0]
+            if byte == b'"':
                 in_quotes = not in_quotes
                 continue
-            if found[0] == b"\r":
+            ends_in = ends_in or byte
+            crlf_end = byte == b"\n" and last_cr == at - 1
+            if byte == b"\r":
                 last_cr = at
-            elif last_cr == at - 1:
-                continue  # the LF of a CR LF
-            physical += 1
-            record += not in_quotes
+            if in_quotes:
+                physical += byte == ends_in
+            elif not crlf_end:
+                physical += 1
+                record += 1
             if physical == line:
                 return record
         offset += len(chunk)

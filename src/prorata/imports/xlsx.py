@@ -502,6 +502,15 @@ def _only_separators(width: int) -> tuple[bytes, bytes]:
     return bytes(set(range(256)) - set(separators + b"\x01")), separators
 
 
+@functools.cache
+def _blank_row(width: int) -> re.Pattern[bytes]:
+    """A row of a Block `width` wide (between \x01s) whose cells hold nothing but spaces
+    (ASCII ones and the no-break space): one the cell-by-cell reading keeps or drops as
+    blank (a row of nothing is one too)."""
+    separators = re.escape(bytes(range(0x0E, 0x0D + width)))
+    return re.compile(rb"\x01(?:[\s" + separators + rb"]|\xc2\xa0)*\x01")
+
+
 class _NotABlock(Exception):
     """The chunk has a value `_block` does not read (the cell-by-cell reading will)."""
 
@@ -557,8 +566,8 @@ def _block(data: bytes, last_row: int, strings: list[str], styles: _Styles) -> B
         values = [strings[int(index)].encode() for index in parts[1::2]]
         pieces = text.split(b"\x02")
         text = b"".join(itertools.chain.from_iterable(zip(pieces, [*values, b""], strict=True)))
-    if b"\x01%s\x01" % bytes(range(0x0E, 0x0D + width)) in b"\x01%s\x01" % text:
-        return None  # a row of nothing: the cell-by-cell reading keeps or drops it
+    if _blank_row(width).search(b"\x01%s\x01" % text):
+        return None  # a row of nothing, or of spaces: the cell-by-cell reading decides
     return Block(text=text, width=width, rows=rows)
 
 
