@@ -207,6 +207,14 @@ async def test_an_import_request_and_its_job_are_one_trace(
 
     for text in ("INSERT INTO imports", "INSERT INTO investors"):
         await _until(arrived(text), timeout=30, what=text)
+
+    # The request's span ends after its response, so it may travel in a later batch of the
+    # web process than its statements (its exporter runs at idle priority: on a busy machine,
+    # late): wait for it too (the request's last span, so every other one is in).
+    def served() -> bool:
+        return any(s.kind == KIND.SPAN_KIND_SERVER for s in found.trace(job.trace_id))
+
+    await _until(served, timeout=30, what="the request's span")
     spans = found.by_id()
     in_trace = found.trace(job.trace_id)
 
