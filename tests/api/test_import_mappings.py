@@ -7,6 +7,7 @@ The job runs in this process (`import_support.run_jobs`: the code the worker tas
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -16,11 +17,17 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prorata.config import Settings
+from prorata.http.tenancy import Principal, Role
+from prorata.imports import mappings
 from prorata.imports.formats import PREVIEW_FIELDS, ImportKind
+from prorata.imports.models import ImportMapping
+from prorata.imports.schemas import MappingIn
 from prorata.orgs.service import NewOrg
+from prorata.platform import db
 from tests.fund_support import FundApi
 from tests.import_support import csv_bytes, run_jobs
 from tests.sign_in_support import give_password, sign_in
@@ -468,3 +475,38 @@ async def test_the_console_lists_a_funds_imports_and_shows_a_dry_runs_preview(
         ["2", "insert", "Ada Capital", "ada@lp.example", "entity", "US", "—"],
     ]
     assert "<dt>Would add</dt><dd>1</dd>" in page.text
+
+
+async def test_two_mappings_made_the_default_at_once_leave_the_later_one_the_default(
+    sessions: async_sessionmaker[AsyncSession], org: NewOrg
+) -> None:
+    """The second waits for the first to commit, then takes the default from it, as it would
+    a moment later (before, its insert hit the one-default index: a 409 saying that its name
+    was taken)."""
+    owner = Principal(
+        org_id=org.org_id, user_id=org.user_id, role=Role.owner, credential_id=org.org_id
+    )
+
+    async def make_default(session: AsyncSession, name: str) -> None:
+        data = MappingIn(
+            kind=ImportKind.investors, name=name, columns={"Nom": "name"}, default=True
+        )
+        await mappings.create(session, actor=owner, data=data)
+
+    async def in_a_transaction_of_its_own(name: str) -> None:
+        async with db.tenant_transaction(sessions, org.org_id) as session:
+            await make_default(session, name)
+
+    async with db.tenant_transaction(sessions, org.org_id) as first:
+        await make_default(first, "First")
+        second = asyncio.create_task(in_a_transaction_of_its_own("Second"))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # it waits for the first to commit
+    await asyncio.wait_for(second, timeout=30)
+    async with db.tenant_transaction(sessions, org.org_id) as session:
+        defaults = await session.scalars(
+            sa.select(ImportMapping.name).where(
+                ImportMapping.kind == ImportKind.investors, ImportMapping.is_default
+            )
+        )
+        assert list(defaults) == ["Second"]

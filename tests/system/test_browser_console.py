@@ -12,6 +12,7 @@ docs/screenshots), else beside the test's files.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import email
 import email.policy
@@ -24,8 +25,9 @@ from typing import Any
 
 import httpx
 import openpyxl
+import psycopg
 import pytest
-from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+from playwright.async_api import Browser, FilePayload, Page, Route, async_playwright, expect
 
 from prorata.runtime import demo
 from tests import servers
@@ -129,6 +131,39 @@ def _invitation_link(mail_dir: Path, recipient: str) -> str:
     link = found()
     assert link is not None
     return link
+
+
+def _payment_event(stack: servers.Stack, call_url: str) -> None:
+    """A `payment.recorded` event about the call, as booking a payment queues one."""
+    fund_id, call_id = re.findall(r"/(?:funds|calls)/([0-9a-f-]{36})", call_url)
+    with psycopg.connect(stack.database().url(), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO fund_events (org_id, fund_id, kind, data)"
+            " SELECT org_id, id, 'payment.recorded', jsonb_build_object('call_id', %s::text)"
+            " FROM funds WHERE id = %s",
+            (call_id, fund_id),
+        )
+
+
+async def follow_a_link_as_an_event_arrives(
+    page: Page, stack: servers.Stack, call_url: str, fund_url: str
+) -> None:
+    """A link followed on a live page just as an event comes in lands where it leads: the
+    page's reload for the event waits (the fund's page is slowed so that the event arrives
+    while the navigation is under way; a reload then would cancel it)."""
+
+    async def slowly(route: Route) -> None:
+        await asyncio.sleep(3)
+        await route.continue_()
+
+    await page.goto(call_url)
+    await page.wait_for_timeout(500)  # the page's event stream is open
+    await page.route(fund_url, slowly)
+    await page.locator(".crumbs").get_by_role("link").nth(1).click(no_wait_after=True)
+    await asyncio.to_thread(_payment_event, stack, call_url)
+    await page.wait_for_url(fund_url, timeout=10_000)
+    await expect(page.get_by_role("heading", name="Capital calls")).to_be_visible()
+    await page.unroute(fund_url)
 
 
 async def second_admin(browser: Browser, stack: servers.Stack) -> Page:
@@ -237,9 +272,15 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await controller.get_by_role("button", name="Approve and mail the notices").click()
                 await expect(controller.get_by_text("mailed to every investor")).to_be_visible()
 
+                # The GP's page, left open on the call, follows by itself: it reloads on each
+                # of the approval's events, until every notice is mailed. (Navigating to it
+                # here raced those reloads: "interrupted by another navigation".)
+                await expect(page.get_by_text("every notice mailed by")).to_be_visible(
+                    timeout=60_000
+                )
+
                 # Payments: Coral's arrives by the API while the board is open (it updates
                 # live), then Alpine in full and Baltic in part from the board.
-                await page.goto(call_url)
                 await expect(page.get_by_role("link", name="PDF")).to_have_count(3)
                 coral = page.get_by_role("row").filter(has_text="Coral Endowment")
                 await expect(coral).to_contain_text("210,000.00")
@@ -281,6 +322,8 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 await expect(baltic).to_contain_text("215,000.00")  # 315,000 − 100,000
                 await expect(page.locator("tfoot tr")).to_contain_text("835,000.00")
                 await journey.visit(page, "payments-board")
+                await follow_a_link_as_an_event_arrives(page, stack, call_url, fund_url)
+                await page.goto(call_url)
 
                 # The exports open.
                 async with page.expect_download() as lines:

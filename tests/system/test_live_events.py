@@ -247,3 +247,45 @@ async def test_a_reconnecting_client_gets_what_it_missed_then_live_events(
     assert [frame["data"]["marker"] for frame in received] == ["two", "three", "four", "five"]
     numbers = [seen["id"], *(frame["id"] for frame in received)]
     assert numbers == list(range(numbers[0], numbers[0] + 5))  # numbered in order, no gap
+
+
+async def _last_number(
+    sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID, fund_id: str
+) -> int:
+    async with db.tenant_transaction(sessions, org_id) as session:
+        return await events.last_number(session, fund_id=uuid.UUID(fund_id))
+
+
+async def test_a_page_opens_its_stream_after_the_last_event_its_data_includes(
+    database: TestDatabase, sessions: async_sessionmaker[AsyncSession], org: NewOrg, tmp_path: Path
+) -> None:
+    """`?after=` on a first connection (EventSource sets no header): the events committed
+    since come first, so none is lost between a page's render and its stream; a reconnecting
+    client's `Last-Event-ID` wins over it."""
+    with web(database, tmp_path / "web.log") as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            assert await _last_number(sessions, org.org_id, fund) == 0  # none yet
+            await _publish(sessions, org.org_id, fund, "one")
+            rendered = await _last_number(sessions, org.org_id, fund)  # a page shows "one"
+            await _publish(sessions, org.org_id, fund, "two")  # while the page loads
+            received = []
+            params = {"after": str(rendered)}
+            async with client.stream("GET", path, params=params, headers=bearer(org.api_key)) as r:
+                frames = sse_frames(r.aiter_lines())
+                async with asyncio.timeout(20):
+                    received.append(await anext(frames))
+                    await _publish(sessions, org.org_id, fund, "three")
+                    received.append(await anext(frames))
+            headers = {**bearer(org.api_key), "Last-Event-ID": str(received[0]["id"])}
+            params = {"after": "0"}
+            async with client.stream("GET", path, params=params, headers=headers) as r:
+                async with asyncio.timeout(20):
+                    reconnected = await anext(sse_frames(r.aiter_lines()))
+            refused = await client.get(path, params={"after": "-1"}, headers=bearer(org.api_key))
+    assert [frame["data"]["marker"] for frame in received] == ["two", "three"]
+    assert received[0]["id"] == rendered + 1
+    assert reconnected["data"] == {"marker": "three"}
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"

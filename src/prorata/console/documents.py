@@ -21,7 +21,7 @@ from prorata.documents.models import Document, DocumentKind, DocumentStatus
 from prorata.funds import service as fund_service
 from prorata.http.pagination import PageParams
 from prorata.http.tenancy import ROLE_RANK, Role
-from prorata.platform import errors, storage
+from prorata.platform import errors, events, storage
 from prorata.tenant_jobs import service as job_service
 
 router = APIRouter(route_class=PageRoute)
@@ -34,6 +34,7 @@ ZIP_MAX_NOTICES = 20_000  # a call has one per investor
 async def documents_page(
     request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, cursor: str | None = None
 ) -> Response:
+    live_after = await events.last_number(db, fund_id=fund_id)  # before the data it shows
     fund = await fund_service.get(db, fund_id=fund_id)
     found = await document_service.page(
         db,
@@ -47,6 +48,7 @@ async def documents_page(
     return await render.page(
         request,
         "documents.html",
+        live_after=live_after,
         fund=fund,
         documents=found.items,
         next_cursor=found.next_cursor,

@@ -60,7 +60,7 @@ from prorata.ledger.models import EntryKind
 from prorata.management_fees import calls as fee_calls
 from prorata.management_fees import service as fee_service
 from prorata.orgs import service as org_service
-from prorata.platform import errors
+from prorata.platform import errors, events
 from prorata.valuations import service as valuation_service
 from prorata.valuations.models import Valuation
 from prorata.valuations.schemas import ValuationCreate
@@ -1017,6 +1017,7 @@ async def render_call_page(
     close_error: str | None = None,
     default_errors: dict[str, str] | None = None,
 ) -> Response:
+    live_after = await events.last_number(db, fund_id=fund_id)  # before the data it shows
     fund = await fund_service.get(db, fund_id=fund_id)
     call = await call_service.get(db, fund_id=fund_id, call_id=call_id)
     board = await call_service.board(db, call=call, after=after, limit=PAGE_SIZE)
@@ -1061,6 +1062,7 @@ async def render_call_page(
         request,
         "call.html",
         status=status,
+        live_after=live_after,
         fund=fund,
         call=call,
         lines=board.lines,

@@ -23,7 +23,7 @@ from prorata.imports.formats import FORMATS, PREVIEW_FIELDS, ImportKind
 from prorata.imports.models import ImportRowError, ImportStatus
 from prorata.imports.schemas import ImportOut
 from prorata.imports.values import DateFormat, NumberFormat
-from prorata.platform import errors
+from prorata.platform import errors, events
 
 router = APIRouter(route_class=PageRoute)
 
@@ -55,6 +55,7 @@ async def new_import(request: Request, db: PageDb, page: SignedIn, fund_id: uuid
 async def import_page(
     request: Request, db: PageDb, page: SignedIn, fund_id: uuid.UUID, import_id: uuid.UUID
 ) -> Response:
+    live_after = await events.last_number(db, fund_id=fund_id)  # before the data it shows
     fund = await fund_service.get(db, fund_id=fund_id)
     row = await import_service.get(db, import_id=import_id)
     if row.fund_id != fund_id:
@@ -74,6 +75,7 @@ async def import_page(
     return await render.page(
         request,
         "import.html",
+        live_after=live_after,
         fund=fund,
         imported=ImportOut.of(row),
         problems=problems.all(),

@@ -18,7 +18,7 @@ from prorata.distributions import service as distribution_service
 from prorata.documents.models import Document
 from prorata.funds import service as fund_service
 from prorata.http.tenancy import Role
-from prorata.platform import errors
+from prorata.platform import errors, events
 
 router = APIRouter(route_class=PageRoute)
 
@@ -47,6 +47,7 @@ async def distribution_page(
     schedule_error: str | None = None,
     send_at: str = "",
 ) -> Response:
+    live_after = await events.last_number(db, fund_id=fund_id)  # before the data it shows
     fund = await fund_service.get(db, fund_id=fund_id)
     distribution = await distribution_service.get(
         db, fund_id=fund_id, distribution_id=distribution_id
@@ -63,6 +64,7 @@ async def distribution_page(
         request,
         "distribution.html",
         status=status,
+        live_after=live_after,
         fund=fund,
         distribution=distribution,
         view=view,

@@ -22,7 +22,7 @@ from prorata.imports import formats
 from prorata.imports.formats import ColumnMapping, ImportKind
 from prorata.imports.models import ImportMapping
 from prorata.imports.schemas import MappingIn
-from prorata.platform import audit, errors
+from prorata.platform import audit, db, errors
 
 # The upload's `mapping` query parameter: JSON of at most this many characters.
 MAX_MAPPING_PARAMETER = 8192
@@ -119,6 +119,10 @@ async def _save(
     stops being one. A name its kind has already is a 409, on a new mapping as on a changed
     one."""
     kind, name = data.kind, data.name.strip()
+    if data.default:
+        # Two mappings made the default at once: the second waits for the first, then takes
+        # the default from it, as it would have a moment later (not a unique violation).
+        await db.hold_lock(session, f"import_mappings:default:{row.org_id}:{kind}")
     try:
         # The row changes inside the savepoint: `begin_nested` flushes what is pending before
         # its SAVEPOINT, so a change made before it would be written outside it, and its

@@ -14,7 +14,7 @@ from prorata.http.tenancy import Principal
 from prorata.investors import repository as investor_repository
 from prorata.investors.models import Investor
 from prorata.investors.schemas import InvestorCreate, InvestorUpdate, mask
-from prorata.platform import audit, errors
+from prorata.platform import audit, db, errors
 
 _FIELDS = ["name", "kind", "email", "country", "external_ref", "address", "attention"]
 
@@ -86,9 +86,7 @@ async def lock_bulk_writes(session: AsyncSession, *, org_id: uuid.UUID) -> None:
     So the lock is taken before the match, and the match (a later statement, a later snapshot)
     sees what the import before it committed.
     """
-    await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"investors:{org_id}", 0)))
-    )
+    await db.hold_lock(session, f"investors:{org_id}")
 
 
 async def apply_rows(

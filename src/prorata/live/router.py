@@ -7,8 +7,9 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -26,6 +27,7 @@ RECONNECT_MS = 3000
 
 
 REPLAY_LIMIT = 1000
+MAX_EVENT_NUMBER = 10**18 - 1  # 18 digits, as `Last-Event-ID` is read
 
 
 def frame(event: Event) -> str:
@@ -88,7 +90,8 @@ class EventStreamResponse(StreamingResponse):
     "`text/event-stream`: `id: <n>`, `event: <kind>` and `data: <JSON>`, numbered per fund in "
     "the order they happened. The stream ends after a while (or when the server must shed it); "
     "reconnect, as EventSource does, with `Last-Event-ID`: the events since, kept ten minutes, "
-    "come first, then live ones.",
+    "come first, then live ones. A first connection may name its position with `?after=<n>` "
+    "instead (a console page passes the number of the last event its data includes).",
     response_class=EventStreamResponse,
     status_code=200,
     responses={
@@ -100,7 +103,19 @@ class EventStreamResponse(StreamingResponse):
     },
 )
 async def fund_events(
-    fund_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: TenantSession
+    fund_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: TenantSession,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_EVENT_NUMBER,
+            description="On a first connection, the number of the last event the client "
+            "already knows of: the kept events after it come first. `Last-Event-ID` wins.",
+        ),
+    ] = None,
 ) -> EventStreamResponse:
     await fund_service.get(session, fund_id=fund_id)
     hub: Hub = request.app.state.hub
@@ -108,7 +123,8 @@ async def fund_events(
     # and the stream skips the live copy (by number).
     subscription = await hub.subscribe(org_id=principal.org_id, fund_id=fund_id)
     missed: list[Event] = []
-    after = last_event_id(request)
+    seen = last_event_id(request)
+    after = after if seen is None else seen
     if after is not None:
         try:
             kept = await events.replay(session, fund_id=fund_id, after=after, limit=REPLAY_LIMIT)

@@ -227,6 +227,14 @@ async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
     )
 
 
+async def hold_lock(session: AsyncSession, key: str) -> None:
+    """Wait for, then hold until the transaction ends, the lock named `key` (an advisory lock:
+    writers of one thing queue, and each later statement sees what the one before committed)."""
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0)))
+    )
+
+
 @asynccontextmanager
 async def tenant_transaction(
     sessions: async_sessionmaker[AsyncSession], org_id: uuid.UUID

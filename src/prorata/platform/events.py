@@ -153,6 +153,18 @@ def _json_ready(data: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+async def last_number(session: AsyncSession, *, fund_id: uuid.UUID) -> int:
+    """The number of the fund's last committed event (0 before its first).
+
+    A page that shows live data reads this before its data and opens its stream after it:
+    an event committed in between is then replayed to it, never lost (a number is given at
+    commit, under the counter's row lock, so a later commit always has a larger one)."""
+    number = await session.scalar(
+        sa.select(FundEventCounter.last_seq).where(FundEventCounter.fund_id == fund_id)
+    )
+    return number or 0
+
+
 async def replay(
     session: AsyncSession, *, fund_id: uuid.UUID, after: int, limit: int
 ) -> list[FundEvent]:
