@@ -166,6 +166,35 @@ async def follow_a_link_as_an_event_arrives(
     await page.unroute(fund_url)
 
 
+async def nothing_typed_or_sent_is_lost_to_an_event(
+    journey: Journey, page: Page, stack: servers.Stack, call_url: str
+) -> None:
+    """On a live page with a form typed into, or answering a form, an event does not reload
+    the page (that would put back the amount due over a half-typed one, or send the form
+    again): the page says that it is out of date, with a link to it as it is now."""
+    out_of_date = page.get_by_role("status").filter(has_text="has changed since it was shown")
+    half_typed = page.get_by_label("Amount from Baltic Family Office")
+    await half_typed.fill("12345.67")
+    await asyncio.to_thread(_payment_event, stack, call_url)
+    await expect(out_of_date).to_be_visible()
+    await expect(half_typed).to_have_value("12345.67")
+    await journey.visit(page, "call-out-of-date")
+
+    await page.goto(call_url)
+    await page.get_by_label("Amount from Alpine Pension Fund").fill("abc")
+    alpine = page.get_by_role("row").filter(has_text="Alpine Pension Fund")
+    await alpine.get_by_role("button", name="Record").click()
+    await expect(page.get_by_text("must be a number")).to_be_visible()
+    await page.evaluate("window.notReloaded = true")
+    await page.wait_for_timeout(500)  # the page's event stream is open
+    await asyncio.to_thread(_payment_event, stack, call_url)
+    await expect(out_of_date).to_be_visible()
+    assert await page.evaluate("window.notReloaded === true")
+    await out_of_date.get_by_role("link").click()
+    await page.wait_for_url(call_url)
+    await expect(page.get_by_label("Amount from Alpine Pension Fund")).not_to_have_value("abc")
+
+
 async def second_admin(browser: Browser, stack: servers.Stack) -> Page:
     """An admin invited by the owner (API), who joins from the mailed link."""
     invited = httpx.post(
@@ -302,6 +331,7 @@ async def test_a_gp_runs_a_fund_from_the_console(tmp_path: Path) -> None:
                 )
                 assert paid.status_code == 200, paid.text
                 await expect(coral.get_by_text("Paid", exact=True)).to_be_visible(timeout=10_000)
+                await nothing_typed_or_sent_is_lost_to_an_event(journey, page, stack, call_url)
                 await page.get_by_label("Amount from Baltic Family Office").fill("100000.00")
                 await (
                     page.get_by_role("row")

@@ -9,9 +9,11 @@ import uuid
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prorata.live.router import REPLAY_LIMIT
 from prorata.orgs.service import NewOrg
 from prorata.platform import db, events
 from tests.fund_support import FundApi
@@ -289,3 +291,44 @@ async def test_a_page_opens_its_stream_after_the_last_event_its_data_includes(
     assert reconnected["data"] == {"marker": "three"}
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_position_is_ascii_digits_and_a_long_replay_ends_for_the_next(
+    database: TestDatabase, sessions: async_sessionmaker[AsyncSession], org: NewOrg, tmp_path: Path
+) -> None:
+    """`Last-Event-ID: ²` is no position (it was a 500 that kept the stream's slot: enough of
+    them shut the organisation's live pages out); `?after=5_0` is refused. A replay of
+    `REPLAY_LIMIT` events ends the stream, so the client reconnects from its last one rather
+    than jump to live events past a gap."""
+    with web(database, tmp_path / "web.log") as base:
+        async with AsyncClient(base_url=base, timeout=30) as client:
+            fund = await FundApi(client, org.api_key).fund()
+            path = f"/api/v1/funds/{fund}/events"
+            for value in ("²", "1¹"):  # as curl sends them: bytes, read as Latin-1
+                raw = [(k.encode(), v.encode()) for k, v in bearer(org.api_key).items()]
+                raw.append((b"Last-Event-ID", value.encode("latin-1")))
+                async with client.stream("GET", path, headers=raw) as response:
+                    assert response.status_code == 200
+            for value in ("5_0", "+5", " 5", "1" * 19):
+                params = {"after": value}
+                refused = await client.get(path, params=params, headers=bearer(org.api_key))
+                assert refused.status_code == 422, value
+            async with db.tenant_transaction(sessions, org.org_id) as session:
+                await session.execute(
+                    sa.text(
+                        "INSERT INTO fund_events (org_id, fund_id, kind, data)"
+                        " SELECT :org, :fund, 'job.progress', jsonb_build_object('n', n)"
+                        " FROM generate_series(1, :count) AS n"
+                    ),
+                    {"org": org.org_id, "fund": uuid.UUID(fund), "count": REPLAY_LIMIT + 1},
+                )
+            params = {"after": "0"}
+            async with client.stream("GET", path, params=params, headers=bearer(org.api_key)) as r:
+                async with asyncio.timeout(20):
+                    first = [frame async for frame in sse_frames(r.aiter_lines())]
+            headers = {**bearer(org.api_key), "Last-Event-ID": str(first[-1]["id"])}
+            async with client.stream("GET", path, headers=headers) as r:
+                async with asyncio.timeout(20):
+                    rest = await anext(sse_frames(r.aiter_lines()))
+    assert [frame["data"]["n"] for frame in first] == list(range(1, REPLAY_LIMIT + 1))
+    assert rest["data"]["n"] == REPLAY_LIMIT + 1

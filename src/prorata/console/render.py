@@ -114,6 +114,9 @@ async def page(
         **({"viewer": None} if "viewer" in context else await _viewer(request)),
         "csrf_token": forms.form_token(request),
         "path": request.url.path,
+        # The page answers a form (a refusal shown with the form): a live page must not reload
+        # it, which would send the form again.
+        "posted": request.method != "GET",
         "errors": {},
         "notice": None,
         **context,

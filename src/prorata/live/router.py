@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +28,8 @@ RECONNECT_MS = 3000
 
 
 REPLAY_LIMIT = 1000
-MAX_EVENT_NUMBER = 10**18 - 1  # 18 digits, as `Last-Event-ID` is read
+# An event's number as a client sends it back: ASCII digits (`str.isdigit` takes "²" too).
+_EVENT_NUMBER = re.compile("^[0-9]{1,18}$")
 
 
 def frame(event: Event) -> str:
@@ -39,7 +41,7 @@ def last_event_id(request: Request) -> int | None:
     """The number of the last event the client saw (`Last-Event-ID`, which EventSource sends
     when it reconnects); anything that is not a number is no position."""
     value = request.headers.get("last-event-id", "").strip()
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    return int(value) if _EVENT_NUMBER.match(value) else None
 
 
 class EventStreamResponse(StreamingResponse):
@@ -108,30 +110,33 @@ async def fund_events(
     principal: CurrentPrincipal,
     session: TenantSession,
     after: Annotated[
-        int | None,
+        str | None,
         Query(
-            ge=0,
-            le=MAX_EVENT_NUMBER,
+            pattern=_EVENT_NUMBER.pattern,
+            max_length=18,
             description="On a first connection, the number of the last event the client "
             "already knows of: the kept events after it come first. `Last-Event-ID` wins.",
         ),
     ] = None,
 ) -> EventStreamResponse:
     await fund_service.get(session, fund_id=fund_id)
+    seen = last_event_id(request)
+    position = int(after) if seen is None and after is not None else seen
     hub: Hub = request.app.state.hub
+    lifetime = request.app.state.settings.events_stream_seconds
     # Subscribed first, then the kept events read: an event committed in between is in both,
     # and the stream skips the live copy (by number).
     subscription = await hub.subscribe(org_id=principal.org_id, fund_id=fund_id)
     missed: list[Event] = []
-    seen = last_event_id(request)
-    after = after if seen is None else seen
-    if after is not None:
+    if position is not None:
         try:
-            kept = await events.replay(session, fund_id=fund_id, after=after, limit=REPLAY_LIMIT)
+            kept = await events.replay(session, fund_id=fund_id, after=position, limit=REPLAY_LIMIT)
         except BaseException:
             subscription.close()
             raise
         missed = [Event(kind=e.kind, data=e.data, id=e.seq or 0) for e in kept]
-    return EventStreamResponse(
-        subscription, lifetime=request.app.state.settings.events_stream_seconds, missed=missed
-    )
+        if len(kept) == REPLAY_LIMIT:
+            # Perhaps more kept: the stream ends after these, and the client reconnects from
+            # the last of them (live events now would leave a gap after it).
+            lifetime = 0
+    return EventStreamResponse(subscription, lifetime=lifetime, missed=missed)
