@@ -173,6 +173,14 @@ async def nothing_typed_or_sent_is_lost_to_an_event(
     the page (that would put back the amount due over a half-typed one, or send the form
     again): the page says that it is out of date, with a link to it as it is now."""
     out_of_date = page.get_by_role("status").filter(has_text="has changed since it was shown")
+    # A form left as it was rendered is no edit: the page reloads (a list with no option
+    # marked selected shows its first one, as rendered).
+    await page.evaluate(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', '<form><label>Probe "
+        "<select><option>a</option><option>b</option></select></label></form>')"
+    )
+    async with page.expect_navigation():
+        await asyncio.to_thread(_payment_event, stack, call_url)
     half_typed = page.get_by_label("Amount from Baltic Family Office")
     await half_typed.fill("12345.67")
     await asyncio.to_thread(_payment_event, stack, call_url)

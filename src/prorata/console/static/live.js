@@ -25,7 +25,10 @@
       return field.checked !== field.defaultChecked;
     }
     if (field.tagName === "SELECT") {
-      return Array.from(field.options).some((option) => option.selected !== option.defaultSelected);
+      const options = Array.from(field.options);
+      if (field.multiple) return options.some((option) => option.selected !== option.defaultSelected);
+      // With no option marked selected, a browser shows the first: that is no change.
+      return field.selectedIndex !== Math.max(0, options.findIndex((o) => o.defaultSelected));
     }
     return "defaultValue" in field && field.type !== "hidden" && field.value !== field.defaultValue;
   };
